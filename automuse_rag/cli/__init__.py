@@ -1,0 +1,84 @@
+"""The ``automuse`` command line: a thin layer over the library.
+
+Each command module defines ``register(app)``; commands parse options, call the
+library and format output. Errors a user can cause (:class:`AutomuseError`) end
+as one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from automuse_rag import __version__
+from automuse_rag.errors import AutomuseError
+
+
+class _Group(TyperGroup):
+    """Turns user errors and Ctrl-C into one line and an exit code."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except AutomuseError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted: everything already stored is kept; run the same command again to continue", err=True)
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    name="automuse",
+    cls=_Group,
+    help=(
+        "Long-term story memory for language models: ingest books into retrieval memory, "
+        "assemble token-budgeted prompts, export fine-tuning data, generate novels and "
+        "compare retrieval with rolling summaries.\n\n"
+        "Example: automuse demo"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"automuse-rag {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    home: Optional[Path] = typer.Option(
+        None, "--home", help="Where stores/ and downloaded books live (env AUTOMUSE_HOME; default: current directory)."
+    ),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    ctx.obj = {"home": home}
+
+
+from automuse_rag.cli import (  # noqa: E402  (modules register their commands)
+    assemble,
+    books,
+    chunk,
+    compare,
+    demo,
+    generate,
+    ingest,
+    models,
+)
+
+for _module in (books, chunk, models, ingest, assemble, generate, compare, demo):
+    _module.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Story memory: Chroma collections, lore entities and the character graph."""

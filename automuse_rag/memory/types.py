@@ -1,0 +1,118 @@
+"""Data types of story memory, shared by ingest, assembly, generation and compare.
+
+Everything carries the chunk it came from, so that memory *as of* chunk ``i`` can be
+rebuilt from nothing after ``i``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """One ingested (or generated) chunk with its summary."""
+
+    index: int
+    id: str
+    chapter: int
+    chapter_title: str
+    text: str
+    summary: str
+
+
+@dataclass
+class Entity:
+    """A character, place or thing, with its whole history.
+
+    ``aliases`` maps every name it goes by to the first chunk where that name was
+    seen; ``descriptions`` is the history of (chunk, one-line description).
+    """
+
+    id: str
+    name: str
+    kind: str  # "character" | "place" | "thing"
+    aliases: dict[str, int] = field(default_factory=dict)
+    mentions: list[int] = field(default_factory=list)  # sorted chunk indices
+    descriptions: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def first_chunk(self) -> int:
+        return self.mentions[0] if self.mentions else -1
+
+    @property
+    def last_chunk(self) -> int:
+        return self.mentions[-1] if self.mentions else -1
+
+    def as_of(self, i: int) -> "Entity | None":
+        """This entity as known after chunk ``i``; ``None`` if not yet met."""
+        mentions = [m for m in self.mentions if m <= i]
+        if not mentions:
+            return None
+        aliases = {a: c for a, c in self.aliases.items() if c <= i}
+        name = self.name if self.aliases.get(self.name, mentions[0]) <= i else max(aliases, key=len, default=self.name)
+        return Entity(
+            id=self.id,
+            name=name,
+            kind=self.kind,
+            aliases=aliases,
+            mentions=mentions,
+            descriptions=[(c, d) for c, d in self.descriptions if c <= i],
+        )
+
+    @property
+    def description(self) -> str:
+        """The latest description known (empty if none)."""
+        return self.descriptions[-1][1] if self.descriptions else ""
+
+    def names(self) -> list[str]:
+        return sorted({self.name, *self.aliases}, key=lambda s: (-len(s), s))
+
+    def one_line(self) -> str:
+        desc = self.description
+        return f"{self.name} ({self.kind})" + (f": {desc}" if desc else "")
+
+    def card(self, max_descriptions: int = 3) -> str:
+        """Full lore card: names, kind, the latest few descriptions."""
+        others = [a for a in self.names() if a != self.name]
+        head = f"{self.name} ({self.kind}" + (f"; also: {', '.join(others)}" if others else "") + ")"
+        descs = []
+        for _, d in self.descriptions[-max_descriptions:]:
+            if d not in descs:
+                descs.append(d)
+        return head + (": " + " ".join(descs) if descs else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "aliases": dict(self.aliases),
+            "mentions": list(self.mentions),
+            "descriptions": [list(d) for d in self.descriptions],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Entity":
+        return cls(
+            id=d["id"],
+            name=d["name"],
+            kind=d["kind"],
+            aliases={k: int(v) for k, v in d.get("aliases", {}).items()},
+            mentions=[int(m) for m in d.get("mentions", [])],
+            descriptions=[(int(c), str(t)) for c, t in d.get("descriptions", [])],
+        )
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved memory: a chunk summary, an entity card or a raw chunk."""
+
+    id: str
+    kind: str  # "summary" | "entity" | "chunk"
+    text: str
+    chunk: int  # source chunk (for an entity: the last chunk it was described in, as of the query)
+    chapter: int
+    score: float  # similarity in [0, 1] (higher is closer)
+    metadata: dict[str, Any] = field(default_factory=dict)

