@@ -1,0 +1,71 @@
+"""The read/write interface of a story's memory, as the rest of the project uses it.
+
+``automuse_rag.memory.story.StoryMemory`` implements it over a store directory
+(``$AUTOMUSE_HOME/stores/NAME``: ``story.json`` manifest, Chroma collections, the
+graph, the outline). Assembly, dataset export, generation and compare code against
+this protocol only.
+
+As-of rule: every read takes ``as_of=i`` and then returns only what was known after
+chunk ``i`` (chunks ``0..i``); nothing from a later chunk may leak through texts,
+entity cards, aliases or graph edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from automuse_rag.memory.types import ChunkRecord, Entity, Hit
+
+if TYPE_CHECKING:  # networkx is light, but keep the import out of module import paths
+    import networkx as nx
+
+
+@dataclass(frozen=True)
+class OutlinePart:
+    chapter: int
+    title: str
+    text: str
+
+
+class StoryView(Protocol):
+    name: str
+
+    @property
+    def outline(self) -> str:
+        """The whole outline (given, planned or built by hierarchical summarization)."""
+        ...
+
+    def outline_parts(self) -> list[OutlinePart]:
+        """The outline split by chapter (one part with chapter 0 if it has no chapters)."""
+        ...
+
+    def __len__(self) -> int:
+        """Number of chunks stored (chunk indices are 0..len-1)."""
+        ...
+
+    def records(self, upto: int | None = None) -> list[ChunkRecord]:
+        """Chunk records 0..upto inclusive (all if None), in story order."""
+        ...
+
+    def entities(self, as_of: int | None = None) -> list[Entity]:
+        """Entities as known after chunk ``as_of`` (``Entity.as_of``), most mentioned first."""
+        ...
+
+    def graph(self, as_of: int | None = None) -> "nx.Graph":
+        """Character graph as of a chunk. Nodes: entity ids with attributes name, kind,
+        aliases (list), mentions (int), first_chunk, last_chunk. Edges: attributes
+        ``chunks`` (sorted list of chunk indices where they co-occur or are related),
+        ``weight`` (= len(chunks)), ``relations`` (list of {"label", "chunk"})."""
+        ...
+
+    def search(
+        self,
+        query: str,
+        k: int = 8,
+        as_of: int | None = None,
+        kinds: tuple[str, ...] = ("summary", "entity"),
+    ) -> list[Hit]:
+        """Vector search over memories from chunks <= as_of, best first. Entity hits
+        carry the entity's card as of ``as_of`` and ``metadata["entity_id"]``."""
+        ...

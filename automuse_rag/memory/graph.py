@@ -1,0 +1,68 @@
+"""The character graph (networkx), built as of a chunk from entities and relations.
+
+Nodes are entity ids; an edge joins two entities mentioned in the same chunk
+(co-occurrence) or related by the model (``relations``), and carries every chunk
+index where it holds, so the graph as of chunk ``i`` uses nothing after ``i``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from automuse_rag.memory.types import Entity
+
+
+@dataclass(frozen=True)
+class Relation:
+    source: str  # entity id
+    target: str  # entity id
+    label: str  # e.g. "sister of"
+    chunk: int
+
+
+def build_graph(entities: Iterable[Entity], relations: Iterable[Relation] = (), as_of: int | None = None):
+    """A ``networkx.Graph`` of characters and places as of chunk ``as_of`` (all if None)."""
+    import networkx as nx
+
+    g = nx.Graph()
+    by_chunk: dict[int, list[str]] = defaultdict(list)
+    for ent in entities:
+        view = ent if as_of is None else ent.as_of(as_of)
+        if view is None:
+            continue
+        g.add_node(
+            view.id,
+            name=view.name,
+            kind=view.kind,
+            aliases=sorted(view.aliases),
+            mentions=len(view.mentions),
+            first_chunk=view.first_chunk,
+            last_chunk=view.last_chunk,
+        )
+        for c in view.mentions:
+            by_chunk[c].append(view.id)
+    edges: dict[tuple[str, str], dict] = {}
+
+    def edge(a: str, b: str) -> dict:
+        key = (a, b) if a <= b else (b, a)
+        return edges.setdefault(key, {"chunks": set(), "relations": []})
+
+    for c, ids in by_chunk.items():
+        ids = sorted(set(ids))
+        for i, a in enumerate(ids):
+            for b in ids[i + 1 :]:
+                edge(a, b)["chunks"].add(c)
+    for rel in relations:
+        if as_of is not None and rel.chunk > as_of:
+            continue
+        if rel.source == rel.target or rel.source not in g or rel.target not in g:
+            continue
+        data = edge(rel.source, rel.target)
+        data["chunks"].add(rel.chunk)
+        data["relations"].append({"label": rel.label, "chunk": rel.chunk})
+    for (a, b), data in edges.items():
+        chunks = sorted(data["chunks"])
+        g.add_edge(a, b, chunks=chunks, weight=len(chunks), relations=data["relations"])
+    return g
