@@ -1,9 +1,97 @@
-"""Commands: (to be written)."""
+"""Commands: ``automuse complete`` (one completion) and ``automuse doctor`` (backend checks)."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
+from rich.table import Table
+
+from automuse_rag.cli.common import console, print_json, settings
+
+LLM_HELP = "Chat backend: local (default), openai:MODEL, extractive (env AUTOMUSE_LLM)."
+EMBEDDER_HELP = "Embedder: minilm (default), openai:MODEL (env AUTOMUSE_EMBEDDER)."
+
+
+def complete_command(
+    ctx: typer.Context,
+    prompt: str = typer.Argument(..., metavar="PROMPT", help="The user message."),
+    llm: Optional[str] = typer.Option(None, "--llm", help=LLM_HELP),
+    system: Optional[str] = typer.Option(None, "--system", help="An optional system message."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Tokens to generate (env AUTOMUSE_MAX_TOKENS; default 512)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, help="Sampling temperature (default 0.7)."),
+    top_p: Optional[float] = typer.Option(None, "--top-p", min=0.0, max=1.0, help="Nucleus sampling (default 0.95)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed (default 1234)."),
+    stop: Optional[list[str]] = typer.Option(None, "--stop", help="Stop sequence (repeatable)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Bypass the call cache: always ask the model."),
+    as_json: bool = typer.Option(False, "--json", help="Print {model, completion, cached, calls, prompt_tokens, completion_tokens}."),
+) -> None:
+    """Print one completion of PROMPT: the quickest manual check of a backend.
+
+    Answers repeat from the call cache (stores/.cache/calls.sqlite) unless --no-cache.
+
+    Example: automuse complete "Write one sentence about a lighthouse." --max-tokens 40
+    """
+    from automuse_rag.models.base import sampling_from_settings
+    from automuse_rag.models.registry import get_chat_model
+
+    cfg = settings(ctx, llm=llm, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
+    sampling = sampling_from_settings(cfg).with_(stop=tuple(stop or ()))
+    model = get_chat_model(cfg.llm, cfg, cache=False if no_cache else None)
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    text = model.chat(messages, sampling)
+    if as_json:
+        print_json({
+            "model": model.name,
+            "completion": text,
+            "cached": bool(getattr(model, "cache_hits", 0)),
+            "calls": getattr(model, "calls", 1),
+            "prompt_tokens": getattr(model, "prompt_tokens", None),
+            "completion_tokens": getattr(model, "completion_tokens", None),
+        })
+        return
+    console.print(text, highlight=False, markup=False)
+
+
+def doctor_command(
+    ctx: typer.Context,
+    llm: Optional[list[str]] = typer.Option(None, "--llm", help=LLM_HELP + " Repeat to check several."),
+    embedder: Optional[list[str]] = typer.Option(None, "--embedder", help=EMBEDDER_HELP + " Repeat to check several."),
+    as_json: bool = typer.Option(False, "--json", help="Print {ok, checks: [...], versions: {...}}."),
+) -> None:
+    """Check each configured backend: does it load and answer one short call?
+
+    Prints one row per backend (status, what it answered, model files found, time and a
+    fix for each failure) and the installed versions. Exit code 1 when any check fails.
+
+    Example: automuse doctor --llm local --llm openai:gpt-4o-mini
+    """
+    from automuse_rag.models.doctor import run_checks, versions
+
+    cfg = settings(ctx)
+    checks = run_checks(cfg, llm or None, embedder or None)
+    ok = all(c.ok for c in checks)
+    if as_json:
+        print_json({"ok": ok, "checks": [c.as_dict() for c in checks], "versions": versions()})
+    else:
+        _print_doctor(checks, versions())
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _print_doctor(checks: list, found_versions: dict[str, str]) -> None:
+    table = Table(title="backends")
+    for column in ("kind", "spec", "status", "detail", "files", "seconds"):
+        table.add_column(column, overflow="fold")
+    for c in checks:
+        status = "[green]ok[/green]" if c.ok else "[red]FAIL[/red]"
+        detail = c.detail if c.ok else f"{c.detail}\nfix: {c.fix}" if c.fix else c.detail
+        table.add_row(c.kind, c.spec, status, detail, "\n".join(c.files), f"{c.seconds:.1f}")
+    console.print(table)
+    console.print("versions: " + ", ".join(f"{k} {v}" for k, v in found_versions.items()), highlight=False)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+    app.command("complete")(complete_command)
+    app.command("doctor")(doctor_command)

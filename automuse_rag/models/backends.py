@@ -18,3 +18,41 @@ def _hash_embedder(model, settings):
     from automuse_rag.models.fake import HashEmbedder
 
     return HashEmbedder(dimension=int(model) if model else 64)
+
+
+@register_chat("local")
+def _local_chat(model, settings):
+    from pathlib import Path
+
+    from automuse_rag.models.local import LocalChatModel
+
+    # "local:/path/to/model.gguf" loads another GGUF; plain "local" the shipped SmolLM2.
+    return LocalChatModel(settings, Path(model) if model else None)
+
+
+@register_chat("openai")
+def _openai_chat(model, settings):
+    from automuse_rag.models.openai_backend import OpenAIChatModel
+
+    return OpenAIChatModel(settings, model)
+
+
+@register_chat("extractive")
+def _extractive_chat(model, settings):
+    from automuse_rag.models.extractive import ExtractiveChatModel
+
+    return ExtractiveChatModel()
+
+
+@register_embedder("minilm")
+def _minilm(model, settings):
+    from automuse_rag.models.embedders import MiniLMEmbedder
+
+    return MiniLMEmbedder(settings)
+
+
+@register_embedder("openai")
+def _openai_embedder(model, settings):
+    from automuse_rag.models.openai_backend import OpenAIEmbedder
+
+    return OpenAIEmbedder(settings, model)

@@ -76,3 +76,28 @@ class Embedder(Protocol):
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         ...
+
+
+def sampling_from_settings(settings: object) -> Sampling:
+    """The sampling defaults from :class:`automuse_rag.settings.Settings` (or any object
+    with the same attribute names); missing attributes keep :class:`Sampling`'s defaults."""
+    base = Sampling()
+    values = {
+        name: getattr(settings, name, getattr(base, name))
+        for name in ("temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty", "seed")
+    }
+    stop = getattr(settings, "stop", None)
+    if stop:
+        values["stop"] = tuple(stop)
+    return Sampling(**values)  # type: ignore[arg-type]
+
+
+@runtime_checkable
+class LogprobModel(Protocol):
+    """A model that can score text: used by compare to measure how well memory predicts
+    the real continuation of a book."""
+
+    def continuation_nll(self, context: str, continuation: str) -> tuple[float, int]:
+        """(mean negative log-likelihood per token of ``continuation`` given ``context``,
+        number of continuation tokens). The context is truncated from the left to fit."""
+        ...

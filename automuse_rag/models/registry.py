@@ -52,12 +52,26 @@ def embedder_backends() -> list[str]:
     return sorted(_EMBED)
 
 
-def get_chat_model(spec: str, settings: Settings) -> ChatModel:
+# Backends that make no model calls are not wrapped in the call cache.
+UNCACHED_BACKENDS = frozenset({"extractive", "fake"})
+
+
+def get_chat_model(spec: str, settings: Settings, *, cache: bool | None = None) -> ChatModel:
+    """The chat backend for ``spec``, wrapped in the SQLite call cache
+    (:class:`automuse_rag.models.cache.CachedChatModel`, at ``settings.cache_path``)
+    unless ``cache`` is False (``--no-cache``) or, when None, ``settings.cache`` is.
+    Without the cache the wrapper still counts calls and tokens."""
     _load_builtins()
     backend, model = _split(spec)
     if backend not in _CHAT:
         raise InputError(f"unknown LLM backend {spec!r}; choose one of: {', '.join(sorted(_CHAT))} (e.g. --llm openai:gpt-4o-mini)")
-    return _CHAT[backend](model, settings)
+    inner = _CHAT[backend](model, settings)
+    if backend in UNCACHED_BACKENDS:
+        return inner
+    from automuse_rag.models.cache import CachedChatModel, CallCache
+
+    use_cache = settings.cache if cache is None else cache
+    return CachedChatModel(inner, CallCache(settings.cache_path) if use_cache else None)
 
 
 def get_embedder(spec: str, settings: Settings) -> Embedder:

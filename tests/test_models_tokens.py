@@ -1,0 +1,64 @@
+"""Token counting: the never-undercounting estimate and time-boxed tiktoken loading."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from automuse_rag.models import tokens
+from automuse_rag.models.local import find_gguf
+from automuse_rag.models.tokens import OpenAITokenCounter, estimate_tokens, tiktoken_encoding
+from tests.conftest import gutenberg_path
+
+
+@pytest.fixture(scope="module")
+def local_tokenize():
+    from llama_cpp import Llama
+
+    vocab = Llama(model_path=str(find_gguf()), vocab_only=True, verbose=False)
+    return lambda text: vocab.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+
+@pytest.mark.parametrize("book_id", [11, 84, 64317, 1342])
+def test_estimate_never_undercounts_the_local_tokenizer_on_real_books(shared_data: Path, local_tokenize, book_id: int) -> None:
+    text = gutenberg_path(shared_data, book_id).read_text(encoding="utf-8-sig")
+    pieces = [text[i:i + 700] for i in range(0, len(text), 700)] + text.splitlines()[:3000]
+    under = [p for p in pieces if estimate_tokens(p) < len(local_tokenize(p))]
+    assert not under, f"undercounted: {under[:3]!r}"
+    whole_estimate, whole_real = estimate_tokens(text[:200_000]), len(local_tokenize(text[:200_000]))
+    assert whole_real <= whole_estimate <= 3 * whole_real  # conservative, not absurd
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "1234567890 9876543210", "\u201cQuoth\u201d \u2014 the raven: \u00e9\u00e8\u00ea \u4e2d\u6587 \U0001F600",
+     "    indented\n\n\n\tcode()  {x=1;}", "Xzqjv Pfftt Brrr! ??!!..", "a b c d e f g h i j"],
+)
+def test_estimate_never_undercounts_odd_text(local_tokenize, text: str) -> None:
+    assert estimate_tokens(text) >= len(local_tokenize(text))
+
+
+def test_unknown_models_fall_back_to_the_estimate() -> None:
+    assert tiktoken_encoding("smollm2-served-by-vllm") is None
+    counter = OpenAITokenCounter("smollm2-served-by-vllm")
+    assert counter.method == "estimate"
+    assert counter.count("Hello there, General Kenobi.") == estimate_tokens("Hello there, General Kenobi.")
+
+
+def test_a_hanging_tiktoken_load_is_time_boxed() -> None:
+    start = time.perf_counter()
+    assert tokens._load_with_timeout(lambda: time.sleep(30), timeout=0.3) is None
+    assert time.perf_counter() - start < 2
+    assert tokens._load_with_timeout(lambda: 1 / 0, timeout=1) is None
+    assert tokens._load_with_timeout(lambda: "enc", timeout=1) == "enc"
+
+
+def test_known_openai_model_counts_with_tiktoken_or_estimate_quickly() -> None:
+    start = time.perf_counter()
+    counter = OpenAITokenCounter("gpt-4o-mini", timeout=3)
+    n = counter.count("The quick brown fox jumps over the lazy dog.")
+    assert time.perf_counter() - start < 10
+    assert counter.method in ("estimate", "tiktoken:o200k_base")
+    assert 9 <= n <= estimate_tokens("The quick brown fox jumps over the lazy dog.")
