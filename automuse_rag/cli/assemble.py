@@ -1,9 +1,218 @@
-"""Commands: (to be written)."""
+"""Commands: ``prompt`` (assemble one prompt and show every decision), ``dataset``
+(export fine-tuning data) and ``query`` (search story memory as of a chunk)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Optional
+
 import typer
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from automuse_rag.cli.common import console, err_console, print_json, settings
+from automuse_rag.errors import InputError, StoreError
+from automuse_rag.settings import Settings
+
+FATE_STYLE = {"included": "green", "shortened": "yellow", "dropped": "red"}
+
+STORY_HELP = "Name of an ingested story (a store under HOME/stores)."
+LLM_HELP = "Model whose tokenizer counts the budget: local, openai:MODEL, ... (default: AUTOMUSE_LLM or local)."
+BUDGET_HELP = "Total prompt token budget (default: AUTOMUSE_BUDGET or 2048)."
+TEMPLATE_HELP = "A prompt template file replacing the built-in one (syntax: automuse_rag/templates/prompt_default.txt)."
+
+
+@contextmanager
+def open_stories(cfg: Settings, names: list[str]) -> Iterator[list[Any]]:
+    """The stored stories (StoryViews), closed on exit; StoreError if one does not exist."""
+    from automuse_rag.memory.story import StoryMemory
+
+    opened: list[Any] = []
+    try:
+        for name in names:
+            opened.append(StoryMemory.open(cfg, name))
+        yield opened
+    finally:
+        for mem in opened:
+            mem.close()
+
+
+def token_counter(cfg: Settings, spec: str | None) -> Callable[[str], int]:
+    """``count_tokens`` of the model ``spec`` (default: the configured LLM)."""
+    from automuse_rag.models.registry import get_chat_model
+
+    return get_chat_model(spec or cfg.llm, cfg).count_tokens
+
+
+def _template(path: Path | None, chat: bool = False):
+    from automuse_rag.assemble import load_template
+
+    if path is not None:
+        return load_template(path)
+    return load_template("chat" if chat else "default")
+
+
+def _check_at(story: Any, at: int | None) -> None:
+    size = len(story)
+    if at is not None and not -1 <= at < size:
+        raise InputError(f"--at {at} is outside story {story.name!r}, which has chunks 0..{size - 1} (use -1 for before the first)")
+
+
+# -- prompt ------------------------------------------------------------------------
+
+def _decision_table(prompt: Any) -> Table:
+    table = Table(title=f"Context: {prompt.tokens} of {prompt.budget} tokens", show_lines=False)
+    table.add_column("candidate", overflow="fold")
+    table.add_column("section", max_width=8, overflow="ellipsis")
+    for col in ("chunk", "score", "tokens"):
+        table.add_column(col, justify="right")
+    table.add_column("fate")
+    table.add_column("reason", overflow="fold", ratio=1)
+    for d in prompt.decisions:
+        chunk = "" if d.chunk < 0 else str(d.chunk)
+        table.add_row(d.candidate_id, d.section, chunk, f"{d.score:.2f}", str(d.tokens),
+                      Text(d.fate, style=FATE_STYLE[d.fate]), d.reason)
+    return table
+
+
+def prompt_cmd(
+    ctx: typer.Context,
+    story: str = typer.Option(..., "--story", "-s", help=STORY_HELP),
+    at: int = typer.Option(..., "--at", help="Index of the last chunk already written; the prompt precedes chunk AT+1 (-1: nothing written yet)."),
+    budget: Optional[int] = typer.Option(None, "--budget", "-b", min=1, help=BUDGET_HELP),
+    llm: Optional[str] = typer.Option(None, "--llm", help=LLM_HELP),
+    template: Optional[Path] = typer.Option(None, "--template", help=TEMPLATE_HELP),
+    chapter: Optional[int] = typer.Option(None, "--chapter", help="Outline part to use (default: the chapter of chunk AT)."),
+    k: int = typer.Option(8, "-k", min=1, help="Memories to fetch by vector search."),
+    as_json: bool = typer.Option(False, "--json", help="Print the sections, candidates and token counts as JSON."),
+) -> None:
+    """Assemble the prompt that precedes chunk AT+1 from memory known at chunk AT, and
+    show every candidate (lore card, memory, outline, last chunk) with its fate:
+    included, shortened or dropped, and why.
+
+    Example: automuse prompt --story sample --at 12 --budget 1024
+    """
+    from automuse_rag.assemble import build_prompt
+
+    cfg = settings(ctx, llm=llm, budget=budget)
+    tmpl, count = _template(template), token_counter(cfg, llm)
+    with open_stories(cfg, [story]) as (mem,):
+        _check_at(mem, at)
+        result = build_prompt(mem, at, budget=cfg.budget, count_tokens=count, template=tmpl, chapter=chapter, k=k)
+    if as_json:
+        print_json({"story": story, "at": at, **result.to_dict()})
+        return
+    console.print(Panel(Text(result.text), title=f"prompt for chunk {at + 1} of {story}", expand=False))
+    console.print(_decision_table(result))
+
+
+# -- dataset -----------------------------------------------------------------------
+
+def _summary_table(summary: Any) -> Table:
+    table = Table(title="Dataset", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    p, c = summary.prompt_tokens, summary.completion_tokens
+    rows = [
+        ("samples", f"{summary.samples} ({summary.train} train, {summary.validation} validation)"),
+        ("files", summary.train_path + (f", {summary.validation_path}" if summary.validation_path else "")),
+        ("format", summary.format),
+        ("prompt tokens", f"min {p['min']}, median {p['median']}, max {p['max']} (budget {summary.budget})"),
+        ("completion tokens", f"min {c['min']}, median {c['median']}, max {c['max']}"),
+        ("dropped items", ", ".join(f"{k}: {v}" for k, v in summary.drop_reasons.items()) or "none"),
+        ("shortened items", ", ".join(f"{s}: {f.get('shortened', 0)}" for s, f in summary.fates.items()) or "none"),
+        ("leakage audit", f"{summary.leakage_violations} violations in {summary.leakage_checked} samples"),
+        ("invalid samples", str(summary.invalid) + (f" ({summary.invalid_reasons[0]})" if summary.invalid_reasons else "")),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def dataset_cmd(
+    ctx: typer.Context,
+    story: list[str] = typer.Option(..., "--story", "-s", help=STORY_HELP + " Repeat for several stories."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output JSONL file (validation samples go to OUT.val.jsonl)."),
+    budget: Optional[int] = typer.Option(None, "--budget", "-b", min=1, help=BUDGET_HELP),
+    fmt: str = typer.Option("completion", "--format", help="completion: {prompt, completion}; chat: {messages: [system, user, assistant]}."),
+    val_fraction: float = typer.Option(0.1, "--val-fraction", min=0.0, max=0.99, help="Share of samples held out for validation."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the train/validation split (same seed, same split)."),
+    llm: Optional[str] = typer.Option(None, "--llm", help=LLM_HELP),
+    template: Optional[Path] = typer.Option(None, "--template", help=TEMPLATE_HELP),
+    completion_limit: int = typer.Option(1024, "--completion-limit", min=1, help="Most tokens a completion (the next chunk) may have."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Export fine-tuning data: one sample per chunk position, the prompt built from
+    memory known before that chunk and the chunk itself as the completion. Every
+    sample is validated and audited for future leakage; a summary follows.
+
+    Example: automuse dataset --story sample --out sample.jsonl --format chat --val-fraction 0.2
+    """
+    from automuse_rag.dataset import FORMATS, export_dataset
+
+    if fmt not in FORMATS:
+        raise InputError(f"unknown --format {fmt!r}; choose completion or chat")
+    cfg = settings(ctx, llm=llm, budget=budget)
+    count = token_counter(cfg, llm)
+    tmpl = _template(template, chat=fmt == "chat")
+    with open_stories(cfg, story) as stories, Progress(
+        TextColumn("samples"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err_console, transient=True, disable=as_json,
+    ) as bar:
+        task = bar.add_task("samples", total=sum(len(s) for s in stories))
+        summary = export_dataset(stories, out, budget=cfg.budget, count_tokens=count, fmt=fmt,
+                                 val_fraction=val_fraction, seed=seed, template=tmpl,
+                                 completion_limit=completion_limit,
+                                 progress=lambda done, total: bar.update(task, completed=done))
+    if as_json:
+        print_json(summary.to_dict())
+    else:
+        console.print(_summary_table(summary))
+    if summary.leakage_violations:
+        raise StoreError(f"leakage audit failed: {summary.leakage_violations} violations (first: {summary.leaks[0]})")
+
+
+# -- query -------------------------------------------------------------------------
+
+def query_cmd(
+    ctx: typer.Context,
+    question: str = typer.Argument(..., help="What to look for in story memory."),
+    story: str = typer.Option(..., "--story", "-s", help=STORY_HELP),
+    at: Optional[int] = typer.Option(None, "--at", help="Only memory known at chunk AT (default: all of it)."),
+    k: int = typer.Option(8, "-k", min=1, help="How many memories to show."),
+    as_json: bool = typer.Option(False, "--json", help="Print the hits as JSON."),
+) -> None:
+    """Search story memory (chunk summaries and lore cards) for QUESTION and show the
+    best matches with their chunk, chapter and score. With --at, only what was known
+    at chunk AT is searched.
+
+    Example: automuse query --story sample "who owns Hollin Island?" --at 10 -k 5
+    """
+    if not question.strip():
+        raise InputError("the question is empty")
+    cfg = settings(ctx)
+    with open_stories(cfg, [story]) as (mem,):
+        _check_at(mem, at)
+        hits = mem.search(question, k=k, as_of=at, kinds=("summary", "entity"))
+    if as_json:
+        print_json({"story": story, "question": question, "at": at, "hits": [
+            {"id": h.id, "kind": h.kind, "chunk": h.chunk, "chapter": h.chapter, "score": h.score, "text": h.text}
+            for h in hits]})
+        return
+    table = Table(title=f"{question!r} in {story}" + (f" as of chunk {at}" if at is not None else ""))
+    for col in ("kind", "chunk", "chapter", "score", "memory"):
+        table.add_column(col, overflow="fold", justify="right" if col in ("chunk", "chapter", "score") else "left")
+    for h in hits:
+        table.add_row(h.kind, str(h.chunk), str(h.chapter), f"{h.score:.3f}", h.text)
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app."""
+    """Add ``prompt``, ``dataset`` and ``query`` to the app."""
+    app.command("prompt")(prompt_cmd)
+    app.command("dataset")(dataset_cmd)
+    app.command("query")(query_cmd)

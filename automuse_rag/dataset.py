@@ -1,0 +1,302 @@
+"""Fine-tuning data export: one sample per chunk position of one or more stories.
+
+The sample for chunk ``p`` pairs the prompt built as of ``p - 1`` (the prompt that
+precedes chunk ``p``; for ``p = 0`` nothing is written yet) with chunk ``p`` as the
+completion. Formats:
+
+* ``completion``: ``{"prompt": ..., "completion": ...}`` (the original experiment's form);
+* ``chat``: ``{"messages": [system, user, assistant]}`` as OpenAI's fine-tuning
+  expects: the chat template's system sections (instructions, outline, lore,
+  memories) in the system message, its user sections (last chunk, cue) in the user
+  message, the next chunk as the assistant's message.
+
+Every sample is validated (prompt within the budget, completion non-empty and within
+its limit, JSON that round-trips) and audited for future leakage: every bullet in
+its lore and memory sections must be an as-of card or summary from chunks
+``<= p - 1``, recomputed from the store independently of retrieval, and every
+decision's source chunk must be ``<= p - 1``. Invalid samples are left out and
+counted. Files are written to a temporary name and renamed, so an interrupted run
+leaves any earlier file intact. With a validation fraction, the validation samples
+go to ``NAME.val.jsonl`` beside ``NAME.jsonl``; the split is a seeded shuffle of the
+samples, so the same seed gives the same split.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from automuse_rag.assemble.assembler import AssembledPrompt, bullet
+from automuse_rag.assemble.retrieve import build_prompt, first_sentence, lore_card
+from automuse_rag.assemble.templates import Template, load_template
+from automuse_rag.errors import InputError
+from automuse_rag.memory.api import StoryView
+
+FORMATS = ("completion", "chat")
+DEFAULT_COMPLETION_LIMIT = 1024
+CountTokens = Callable[[str], int]
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Sample:
+    """One training sample: the prompt as of ``position - 1`` and chunk ``position``."""
+
+    story: str
+    position: int
+    prompt: AssembledPrompt
+    completion: str
+    completion_tokens: int
+    problems: list[str] = field(default_factory=list)
+    leaks: list[str] = field(default_factory=list)
+
+    def record(self, fmt: str) -> dict[str, Any]:
+        """The JSONL record in ``fmt`` ("completion" or "chat")."""
+        if fmt == "completion":
+            return {"prompt": self.prompt.text, "completion": self.completion}
+        system, user = self.prompt.messages()
+        return {
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": user},
+                {"role": "assistant", "content": self.completion},
+            ]
+        }
+
+
+@dataclass
+class DatasetSummary:
+    """What an export wrote, with token statistics and the audit's result."""
+
+    format: str
+    budget: int
+    samples: int
+    train: int
+    validation: int
+    train_path: str
+    validation_path: str | None
+    prompt_tokens: dict[str, float]
+    completion_tokens: dict[str, float]
+    fates: dict[str, dict[str, int]]
+    drop_reasons: dict[str, int]
+    leakage_checked: int
+    leakage_violations: int
+    leaks: list[str]
+    invalid: int
+    invalid_reasons: list[str]
+    per_story: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+# -- the audit -------------------------------------------------------------------
+
+class Truth:
+    """What a story holds, read once with no as-of filter; the audit derives each
+    position's allowed memories from it by itself (``Entity.as_of``, edge chunks,
+    record indices), so it does not trust the store's or retrieval's as-of code."""
+
+    def __init__(self, story: StoryView) -> None:
+        self.entities = story.entities(None)
+        self.graph = story.graph(None)
+        self.records = story.records()
+
+    def graph_as_of(self, at: int, ids: set[str]) -> Any:
+        import networkx as nx
+
+        g = nx.Graph()
+        g.add_nodes_from(ids)
+        for a, b, data in self.graph.edges(data=True):
+            chunks = [c for c in data.get("chunks", []) if c <= at]
+            if a in ids and b in ids and chunks:
+                rels = [r for r in data.get("relations", []) if r["chunk"] <= at]
+                g.add_edge(a, b, chunks=chunks, weight=len(chunks), relations=rels)
+        return g
+
+    def allowed(self, at: int) -> tuple[set[str], set[str]]:
+        """(lore bullets, memory bullets) a prompt as of ``at`` may show: as-of cards
+        (full and one-line) and summaries (whole and first sentence) of chunks <= at."""
+        if at < 0:
+            return set(), set()
+        views = [v for v in (e.as_of(at) for e in self.entities) if v is not None]
+        graph = self.graph_as_of(at, {v.id for v in views})
+        names = {v.id: v.name for v in views}
+        lore = {bullet(lore_card(v, graph, names)) for v in views} | {bullet(v.one_line()) for v in views}
+        memories: set[str] = set()
+        for rec in self.records:
+            if rec.index <= at:
+                memories.update((bullet(rec.summary), bullet(first_sentence(rec.summary))))
+        return lore, memories
+
+
+def _section_bullets(prompt: AssembledPrompt, template: Template, section: str) -> list[str]:
+    text = prompt.sections.get(section, "")
+    spec = template.section(section)
+    if not text or spec is None:
+        return []
+    head, _, foot = spec.body.partition("{content}")
+    body = text[len(head): len(text) - len(foot) if foot else None]
+    return [line for line in body.split("\n") if line]
+
+
+def audit_leakage(truth: Truth, at: int, prompt: AssembledPrompt, template: Template) -> list[str]:
+    """Violations of the as-of rule in a prompt built as of ``at`` ([] when clean)."""
+    leaks = [
+        f"{d.candidate_id} comes from chunk {d.chunk} > {at}"
+        for d in prompt.decisions
+        if d.fate != "dropped" and d.chunk > at
+    ]
+    lore_ok, memories_ok = truth.allowed(at)
+    for section, allowed in (("lore", lore_ok), ("memories", memories_ok)):
+        for line in _section_bullets(prompt, template, section):
+            if line not in allowed:
+                leaks.append(f"{section} line is not known as of chunk {at}: {line[:60]!r}")
+    return leaks
+
+
+# -- validation ------------------------------------------------------------------
+
+def validate(sample: Sample, fmt: str, budget: int, limit: int, count_tokens: CountTokens) -> list[str]:
+    """Problems with a sample ([] when valid)."""
+    problems = []
+    tokens = count_tokens(sample.prompt.text)
+    if tokens > budget:
+        problems.append(f"prompt has {tokens} tokens, over the budget of {budget}")
+    if not sample.completion.strip():
+        problems.append("empty completion")
+    if sample.completion_tokens > limit:
+        problems.append(f"completion has {sample.completion_tokens} tokens, over the limit of {limit}")
+    record = sample.record(fmt)
+    if fmt == "chat" and not all(m["content"] for m in record["messages"]):
+        problems.append("a chat message is empty (the template needs system and user sections)")
+    if json.loads(json.dumps(record, ensure_ascii=False)) != record:
+        problems.append("record does not round-trip through JSON")
+    return problems
+
+
+# -- building --------------------------------------------------------------------
+
+def make_samples(
+    story: StoryView, *, budget: int, count_tokens: CountTokens, template: Template,
+    completion_limit: int = DEFAULT_COMPLETION_LIMIT, fmt: str = "completion",
+) -> Iterator[Sample]:
+    """One validated, audited sample per chunk position of ``story``."""
+    truth = Truth(story)
+    for rec in truth.records:
+        at = rec.index - 1
+        prompt = build_prompt(story, at, budget=budget, count_tokens=count_tokens, template=template)
+        sample = Sample(story.name, rec.index, prompt, rec.text.strip(), count_tokens(rec.text.strip()))
+        sample.problems = validate(sample, fmt, budget, completion_limit, count_tokens)
+        sample.leaks = audit_leakage(truth, at, prompt, template)
+        yield sample
+
+
+def split_validation(n: int, fraction: float, seed: int) -> set[int]:
+    """Indices of the validation samples: a seeded shuffle, ``round(n * fraction)``
+    of them (at least one when the fraction is positive and n >= 2)."""
+    if not 0.0 <= fraction < 1.0:
+        raise InputError(f"--val-fraction must be in [0, 1), got {fraction}")
+    size = round(n * fraction)
+    if fraction > 0 and n >= 2:
+        size = max(1, size)
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return set(order[:size])
+
+
+def validation_path(out: Path) -> Path:
+    """Where validation samples go: ``data.jsonl`` -> ``data.val.jsonl``."""
+    return out.with_name(out.stem + ".val" + (out.suffix or ".jsonl"))
+
+
+def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            for record in records:
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _stats(values: list[int]) -> dict[str, float]:
+    if not values:
+        return {"min": 0, "median": 0, "max": 0}
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def _reason_kind(reason: str) -> str:
+    for key in ("near-duplicate", "last chunk", "no room", "final count", "template has no"):
+        if key in reason:
+            return key
+    return reason.split(":")[0][:40]
+
+
+def export_dataset(
+    stories: list[StoryView],
+    out: Path,
+    *,
+    budget: int,
+    count_tokens: CountTokens,
+    fmt: str = "completion",
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    template: Template | None = None,
+    completion_limit: int = DEFAULT_COMPLETION_LIMIT,
+    progress: Progress | None = None,
+) -> DatasetSummary:
+    """Write the dataset for ``stories`` to ``out`` (and its validation split) and
+    summarise it. Raises InputError for a bad format, fraction or output path."""
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}; choose completion or chat")
+    if out.is_dir() or not out.parent.is_dir():
+        raise InputError(f"cannot write the dataset to {out} (not a file in an existing directory)")
+    template = template or load_template("chat" if fmt == "chat" else "default")
+    split_validation(0, val_fraction, seed)  # reject a bad fraction before the slow part
+    total = sum(len(s) for s in stories)
+    samples: list[Sample] = []
+    for story in stories:
+        for sample in make_samples(story, budget=budget, count_tokens=count_tokens, template=template,
+                                   completion_limit=completion_limit, fmt=fmt):
+            samples.append(sample)
+            if progress:
+                progress(len(samples), total)
+    return _finish(samples, out, fmt, budget, split_validation(sum(not s.problems for s in samples), val_fraction, seed))
+
+
+def _finish(samples: list[Sample], out: Path, fmt: str, budget: int, val: set[int]) -> DatasetSummary:
+    good = [s for s in samples if not s.problems]
+    val_path = validation_path(out)
+    train = [s.record(fmt) for i, s in enumerate(good) if i not in val]
+    valid = [s.record(fmt) for i, s in enumerate(good) if i in val]
+    _write_jsonl(out, train)
+    if valid:
+        _write_jsonl(val_path, valid)
+    fates: dict[str, Counter[str]] = {}
+    reasons: Counter[str] = Counter()
+    for s in samples:
+        for d in s.prompt.decisions:
+            fates.setdefault(d.section, Counter())[d.fate] += 1
+            if d.fate == "dropped":
+                reasons[_reason_kind(d.reason)] += 1
+    leaks = [f"{s.story}@{s.position}: {leak}" for s in samples for leak in s.leaks]
+    return DatasetSummary(
+        format=fmt, budget=budget, samples=len(good), train=len(train), validation=len(valid),
+        train_path=str(out), validation_path=str(val_path) if valid else None,
+        prompt_tokens=_stats([s.prompt.tokens for s in good]),
+        completion_tokens=_stats([s.completion_tokens for s in good]),
+        fates={k: dict(v) for k, v in sorted(fates.items())}, drop_reasons=dict(reasons.most_common()),
+        leakage_checked=len(samples), leakage_violations=len(leaks), leaks=leaks[:20],
+        invalid=len(samples) - len(good),
+        invalid_reasons=[f"{s.story}@{s.position}: {'; '.join(s.problems)}" for s in samples if s.problems][:20],
+        per_story=dict(Counter(s.story for s in good)),
+    )
