@@ -80,5 +80,12 @@ for _module in (books, chunk, models, ingest, assemble, generate, compare, demo)
     _module.register(app)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C: stored work is kept, one line, exit 130
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     app()
