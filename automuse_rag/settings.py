@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     chunk_size: int = 1500  # characters per chunk
     concurrency: int = 4
 
+    # Generation (automuse generate).
+    chunks_per_chapter: int = 4  # a chapter ends after this many chunks at the latest
+    chunk_tokens: int = 320  # max tokens the model may write per chunk
+    guard_retries: int = 4  # regenerations of a chunk that fails the degeneration guard
+
     @property
     def stores_dir(self) -> Path:
         return self.home / "stores"

@@ -1,9 +1,185 @@
-"""Commands: (to be written)."""
+"""Commands: ``compare`` (retrieval vs rolling summaries) and ``graph`` (character graph)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Optional
+
 import typer
+from rich.table import Table
+
+from automuse_rag.cli.common import console, err_console, print_json, settings
+from automuse_rag.errors import InputError
+
+DEFAULT_NLL_SAMPLES = 10
+
+
+def open_story(cfg: Any, name: str) -> Any:
+    """The stored story NAME (raises StoreError when it does not exist)."""
+    from automuse_rag.memory.story import StoryMemory
+
+    return StoryMemory.open(cfg, name)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def summary_table(report: Any) -> Table:
+    from rich import box
+
+    table = Table(title=f"{report.story}: budget {report.budget} tokens, {len(report.positions)} positions",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("strategy", no_wrap=True)
+    for col in ("tokens\nmean/max", "over\nbudget", "first\nover", "entity\nrecall", "NLL", "memory\ncalls/tok", "embed"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for row in report.summary_rows():
+        table.add_row(
+            row["strategy"],
+            f"{_fmt(row['mean_prompt_tokens'], 0)}/{_fmt(row['max_prompt_tokens'])}",
+            f"{row['over_budget_count']}/{row['positions']}",
+            _fmt(row["first_over_budget"]),
+            _fmt(row["mean_entity_recall"]),
+            _fmt(row["mean_nll"]),
+            f"{row['final_memory_calls']}/{row['final_memory_tokens']}",
+            str(row["final_memory_embeddings"]),
+        )
+    return table
+
+
+def compare(
+    ctx: typer.Context,
+    story: str = typer.Option(..., "--story", "-s", help="Name of an ingested story (see `automuse ingest`)."),
+    budget: Optional[int] = typer.Option(None, "--budget", "-b", help="Prompt token budget (default: AUTOMUSE_BUDGET, 2048)."),
+    positions: str = typer.Option(
+        "all", "--positions", "-p",
+        help="Chunk positions i to evaluate: 'all' (at most --max-positions, evenly sampled), 'START:STOP', "
+        "'START:STOP:STEP' or 'I,J,K'. Position i is the context for predicting chunk i+1.",
+    ),
+    nll_samples: Optional[int] = typer.Option(
+        None, "--nll-samples", "-n",
+        help="Positions (evenly spread) where the next chunk's NLL is scored; 0 skips it "
+        "(default: 10 with a model that gives log-probabilities, else 0).",
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Report directory (default: ./compare-STORY-BUDGET)."
+    ),
+    llm: Optional[str] = typer.Option(
+        None, "--llm", help="Model for token counts, NLL and re-summaries: local (default), openai:MODEL, extractive."
+    ),
+    resummarizer: str = typer.Option(
+        "auto", "--resummarizer", help="rolling_recursive's re-summarizer: auto (the LLM, extractive for --llm extractive), llm, extractive."
+    ),
+    max_positions: int = typer.Option(300, "--max-positions", help="Cap for --positions all (evenly sampled)."),
+    n_ctx: Optional[int] = typer.Option(
+        None, "--n-ctx", help="Context window of the local model used for NLL (default: budget + 1024, room for "
+        "a prompt and the next chunk; longer contexts are cut from the left for scoring)."
+    ),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG plots."),
+    as_json: bool = typer.Option(False, "--json", help="Print report.json's content instead of the table."),
+) -> None:
+    """Compare retrieval with rolling summaries on a stored story.
+
+    For each position i, four strategies build the context for predicting chunk i+1:
+    rolling_unbounded (outline + every summary so far + last chunk), rolling_recursive
+    (a running summary re-summarized past half the budget, cut to fit), retrieval
+    (the assembler) and last_chunk (outline + last chunk). Reports prompt tokens and
+    over-budget counts, entity recall, memory cost and next-chunk NLL; writes
+    report.md, report.json and PNG plots.
+
+    Example: automuse compare --story pp --budget 1024 --nll-samples 20 --out docs/compare/pp-1024
+    """
+    from automuse_rag.compare import run_compare
+    from automuse_rag.compare.metrics import has_logprobs
+    from automuse_rag.models.registry import get_chat_model
+
+    cfg = settings(ctx, llm=llm, budget=budget)
+    cfg = settings(ctx, llm=llm, budget=cfg.budget, n_ctx=n_ctx or cfg.budget + 1024)
+    out_dir = out or Path(f"compare-{story}-{cfg.budget}")
+    memory = open_story(cfg, story)
+    model = get_chat_model(cfg.llm, cfg)
+    if nll_samples is None:
+        nll_samples = DEFAULT_NLL_SAMPLES if has_logprobs(model) else 0
+    with _progress(quiet=as_json) as progress:
+        report = run_compare(
+            memory, llm=model, budget=cfg.budget, positions=positions, nll_samples=nll_samples,
+            out_dir=out_dir, progress=progress, resummarizer=resummarizer, max_positions=max_positions, plots=plots,
+        )
+    if as_json:
+        print_json(report.to_dict())
+        return
+    console.print(summary_table(report))
+    for note in report.notes:
+        console.print(f"note: {note}")
+    console.print(f"wrote {', '.join(sorted(report.files.values()))}")
+
+
+class _progress:
+    """A rich progress bar fed by run_compare's ``progress(stage, done, total)``."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self._bar: Any = None
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> "_progress | None":
+        if self.quiet:
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                             console=err_console, transient=True)
+        self._bar.__enter__()
+        return self
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self._tasks:
+            self._tasks[stage] = self._bar.add_task(stage, total=total)
+        self._bar.update(self._tasks[stage], completed=done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+
+def graph(
+    ctx: typer.Context,
+    story: str = typer.Option(..., "--story", "-s", help="Name of an ingested story."),
+    out: Path = typer.Option(..., "--out", "-o", help="FILE.graphml (for Gephi) or FILE.png (a picture)."),
+    at: Optional[int] = typer.Option(None, "--at", help="Chunk index: the graph as known after it (default: the end)."),
+    as_json: bool = typer.Option(False, "--json", help="Print nodes/edges counts and the file as JSON."),
+) -> None:
+    """Write a story's character graph as of a chunk, as GraphML or PNG.
+
+    Nodes are characters and places (name, kind, aliases, mentions); edges join
+    entities that co-occur in a chunk or that the model related, weighted by the
+    number of chunks. Nothing after --at is used.
+
+    Example: automuse graph --story pp --at 120 --out pp-120.graphml
+    """
+    from automuse_rag.compare.graph_export import write_graph
+
+    if out.suffix.lower() not in (".graphml", ".png"):
+        raise InputError(f"--out must end in .graphml or .png, got {out.name!r}")
+    cfg = settings(ctx)
+    memory = open_story(cfg, story)
+    if at is not None and not 0 <= at < len(memory):
+        raise InputError(f"--at {at} is out of range: the story has chunks 0..{len(memory) - 1}")
+    g = memory.graph(as_of=at)
+    where = "the end" if at is None else f"chunk {at}"
+    write_graph(g, out, title=f"{story}: character graph as of {where}")
+    info = {"story": story, "at": at, "nodes": g.number_of_nodes(), "edges": g.number_of_edges(), "file": str(out)}
+    if as_json:
+        print_json(info)
+    else:
+        console.print(f"wrote {out}: {info['nodes']} entities, {info['edges']} edges (as of {where})")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+    app.command("compare")(compare)
+    app.command("graph")(graph)

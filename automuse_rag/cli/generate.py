@@ -1,9 +1,143 @@
-"""Commands: (to be written)."""
+"""Commands: ``generate`` (write a novel from a premise) and ``export`` (the manuscript
+as Markdown, plain text or EPUB)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from automuse_rag.cli.common import console, err_console, print_json, settings
+
+
+def _progress_bar(total: int):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[bold]chunks"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[words]} words"),
+        TextColumn("{task.fields[rejections]} rejected"),
+        TextColumn("ch. {task.fields[chapter]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+    )
+
+
+def generate(
+    ctx: typer.Context,
+    premise: str = typer.Option(..., "--premise", "-p", help="The premise: a file holding it, or the text itself."),
+    story: str = typer.Option(..., "--story", "-s", help="Name of the story store to write (stores/NAME)."),
+    chunks: int = typer.Option(12, "--chunks", "-n", min=1, help="Total chunks the story should have."),
+    style: Optional[str] = typer.Option(None, "--style", help='Style for plan and prose, e.g. "write like a Victorian gentleman".'),
+    llm: Optional[str] = typer.Option(None, "--llm", help="Chat backend: local, openai:MODEL (env AUTOMUSE_LLM)."),
+    memory_llm: Optional[str] = typer.Option(
+        None, "--memory-llm", help="Backend that summarizes chunks and extracts lore (default: --llm; 'extractive' is fastest)."
+    ),
+    embedder: Optional[str] = typer.Option(None, "--embedder", help="Embedder for a new story: minilm, hash, openai:MODEL."),
+    budget: Optional[int] = typer.Option(None, "--budget", min=128, help="Prompt token budget (env AUTOMUSE_BUDGET; default 2048)."),
+    chunks_per_chapter: Optional[int] = typer.Option(None, "--chunks-per-chapter", min=1, help="A chapter ends after this many chunks at the latest (default 4)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, max=2.0, help="Sampling temperature (default 0.7)."),
+    top_p: Optional[float] = typer.Option(None, "--top-p", min=0.0, max=1.0, help="Nucleus sampling (default 0.95)."),
+    frequency_penalty: Optional[float] = typer.Option(None, "--frequency-penalty", min=-2.0, max=2.0, help="Frequency penalty (default 0)."),
+    presence_penalty: Optional[float] = typer.Option(None, "--presence-penalty", min=-2.0, max=2.0, help="Presence penalty (default 0)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=16, help="Max tokens per chunk (env AUTOMUSE_CHUNK_TOKENS; default 320)."),
+    retries: Optional[int] = typer.Option(None, "--retries", min=0, help="Regenerations of a chunk the guard rejects (default 4)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed (default 1234)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Bypass the model call cache."),
+    plan_only: bool = typer.Option(False, "--plan-only", help="Write the plan (outline.md, cast.toml) and stop, so you can edit it."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Write a novel from a premise: a plan, then one memory-backed chunk at a time.
+
+    The model plans numbered chapters and a cast into stores/NAME/outline.md and cast.toml (edit them; the next run reads them). Each chunk is written from a token-budgeted prompt of the chapter plan, lore and memories retrieved from what was written so far, checked by the degeneration guard (rejections go to rejections.jsonl and are regenerated hotter), then summarized and stored as ingest does. stores/NAME/manuscript.md is kept current. Run the same command again to continue after an interruption.
+
+    Example: automuse generate --premise books/sample/premise.txt --story clocks --chunks 12 --memory-llm extractive
+    """
+    from automuse_rag.generate.loop import generate_story, options_from_settings
+
+    cfg = settings(
+        ctx, llm=llm, budget=budget, chunks_per_chapter=chunks_per_chapter, temperature=temperature, top_p=top_p,
+        frequency_penalty=frequency_penalty, presence_penalty=presence_penalty, chunk_tokens=max_tokens,
+        guard_retries=retries, seed=seed, cache=False if no_cache else None,
+    )
+    opts = options_from_settings(cfg, chunks, style=style)
+    if as_json:
+        result = generate_story(cfg, story, premise, chunks=chunks, llm=cfg.llm, embedder=embedder,
+                                analysis_llm=memory_llm, options=opts, plan_only=plan_only)
+    else:
+        result = _generate_with_bar(cfg, story, premise, chunks, embedder, memory_llm, opts, plan_only)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    _print_result(result)
+
+
+def _generate_with_bar(cfg, story, premise, chunks, embedder, memory_llm, opts, plan_only):
+    from automuse_rag.generate.loop import generate_story
+
+    with _progress_bar(chunks) as bar:
+        task = bar.add_task("generate", total=chunks, words=0, rejections=0, chapter=1, start=False)
+
+        def on_progress(ev) -> None:
+            if ev.event == "start":  # after the plan; chunks already stored do not count towards the rate
+                bar.reset(task, completed=ev.done)
+                bar.start_task(task)
+            elif ev.event == "rejected":
+                err_console.print(f"[yellow]rejected[/] a candidate for chunk {ev.done}: {ev.note}")
+            bar.update(task, completed=ev.done, words=ev.words, rejections=ev.rejections, chapter=ev.chapter or 1)
+
+        return generate_story(cfg, story, premise, chunks=chunks, llm=cfg.llm, embedder=embedder,
+                              analysis_llm=memory_llm, options=opts, plan_only=plan_only, progress=on_progress)
+
+
+def _print_result(result) -> None:
+    from rich.table import Table
+
+    if result.plan_fallback:
+        err_console.print("[yellow]note:[/] the model gave no usable plan; a plan was built from the premise's sentences")
+    if result.plan_only:
+        console.print(f"plan written: {result.outline} and {result.cast}; edit them, then run without --plan-only")
+        return
+    table = Table(title=f"story {result.story}", show_header=False)
+    for key, value in (
+        ("chunks", f"{result.chunks} ({result.new_chunks} new)"),
+        ("words", result.words),
+        ("rejected candidates", result.rejections),
+        ("chapter", result.chapter),
+        ("seconds", result.seconds),
+        ("manuscript", result.manuscript),
+    ):
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+def export(
+    ctx: typer.Context,
+    story: str = typer.Option(..., "--story", "-s", help="Name of the story to export."),
+    fmt: str = typer.Option("md", "--format", "-f", help="md, txt or epub."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output file (default: stores/NAME/manuscript.FORMAT)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Export a story's manuscript (chapters with titles) as Markdown, text or EPUB.
+
+    Example: automuse export --story clocks --format epub --out clocks.epub
+    """
+    from automuse_rag.export import export_story
+
+    path = export_story(settings(ctx), story, fmt.lower(), out)
+    if as_json:
+        print_json({"story": story, "format": fmt.lower(), "path": str(path), "bytes": path.stat().st_size})
+    else:
+        console.print(f"wrote {path} ({path.stat().st_size:,} bytes)")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+    app.command("generate")(generate)
+    app.command("export")(export)

@@ -1,9 +1,213 @@
-"""Commands: (to be written)."""
+"""Commands: ``automuse ingest``, ``automuse stories`` (list, ``rm NAME``) and
+``automuse characters``."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from automuse_rag.cli.common import console, err_console, print_json, settings
+
+LLM_HELP = "Chat backend: local (default), openai:MODEL, extractive (no model: extractive summaries, NER lore)."
+EMBEDDER_HELP = "Embedder: minilm (default), openai:MODEL, hash[:DIM] (env AUTOMUSE_EMBEDDER)."
+STORY_HELP = "Story name: its store is $AUTOMUSE_HOME/stores/NAME."
+
+
+def ingest_command(
+    ctx: typer.Context,
+    book: str = typer.Argument(..., metavar="BOOK", help="A text file, a catalog name, 'sample' or a Gutenberg ID."),
+    story: Optional[str] = typer.Option(None, "--story", help=STORY_HELP + " Default: derived from BOOK."),
+    outline: Optional[str] = typer.Option(None, "--outline", help="Outline file to store (default: build one by hierarchical summarization)."),
+    llm: Optional[str] = typer.Option(None, "--llm", help=LLM_HELP),
+    embedder: Optional[str] = typer.Option(None, "--embedder", help=EMBEDDER_HELP),
+    chroma_url: Optional[str] = typer.Option(None, "--chroma-url", help="Keep the collections on a Chroma server, e.g. http://127.0.0.1:8000 (env AUTOMUSE_CHROMA_URL)."),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, help="Parallel model calls with a remote (openai:*) backend (default 4)."),
+    size: Optional[int] = typer.Option(None, "--size", min=100, help="Characters per chunk (default 1500)."),
+    mirror: Optional[str] = typer.Option(None, "--mirror", help="Gutenberg mirror: URL or directory with cache/epub/ID/pgID.txt."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Bypass the model call cache."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON instead of a table."),
+) -> None:
+    """Ingest BOOK into story memory: chunk it, summarize each chunk and extract its
+    lore (spaCy NER plus one model call), embed everything into Chroma, build the
+    character graph and the outline.
+
+    Resumable: interrupt it (even kill -9) and run the same command again to finish;
+    on a finished story it returns at once with no model calls.
+
+    Example: automuse ingest 1342 --story pride --llm extractive
+    """
+    from automuse_rag.books import story_name
+    from automuse_rag.memory.ingest import ingest
+    from automuse_rag.models.base import sampling_from_settings
+    from automuse_rag.models.registry import get_chat_model, get_embedder
+
+    cfg = settings(ctx, llm=llm, embedder=embedder, chroma_url=chroma_url, concurrency=concurrency, chunk_size=size)
+    name = story or story_name(book)
+    model = get_chat_model(cfg.llm, cfg, cache=False if no_cache else None)
+    emb = get_embedder(cfg.embedder, cfg)
+    workers = cfg.concurrency if cfg.llm.startswith("openai") else 1
+    with _progress(not as_json) as bar:
+        task = bar.add_task(f"ingest {name}", total=None)
+
+        def report(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        result = ingest(
+            cfg, book, name, llm=model, embedder=emb, sampling=sampling_from_settings(cfg),
+            size=cfg.chunk_size, outline_file=outline, mirror=mirror, chroma_url=cfg.chroma_url,
+            concurrency=workers, progress=report,
+        )
+    if as_json:
+        print_json(result.__dict__)
+        return
+    _print_result(result)
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed * 60:.1f} chunks/min" if speed else "-- chunks/min")
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("chunks"),
+        _RateColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+        console=err_console, disable=not enabled, transient=False,
+    )
+
+
+def _print_result(r) -> None:
+    table = Table(title=f"story {r.story}", show_header=False)
+    table.add_row("chunks", f"{r.chunks} ({r.new_chunks} new)")
+    table.add_row("entities", str(r.entities))
+    table.add_row("top", ", ".join(f"{t['name']} ({t['mentions']})" for t in r.top[:6]))
+    table.add_row("time", f"{r.seconds:.1f} s")
+    table.add_row("model calls", f"{r.model_calls} (+{r.cache_hits} from cache)")
+    table.add_row("store", r.path)
+    console.print(table)
+
+
+def stories_command(
+    ctx: typer.Context,
+    action: Optional[str] = typer.Argument(None, metavar="[rm]", help="'rm' to remove a story."),
+    name: Optional[str] = typer.Argument(None, metavar="[NAME]", help="The story to remove."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Remove without asking."),
+    as_json: bool = typer.Option(False, "--json", help="Print the list as JSON."),
+) -> None:
+    """List the story stores (chunks, entities, backends, size), or remove one.
+
+    Examples: automuse stories    |    automuse stories rm pride --yes
+    """
+    from automuse_rag.errors import InputError
+    from automuse_rag.memory.story import list_stories, remove_story, story_dir
+
+    cfg = settings(ctx)
+    if action is None:
+        rows = [_story_row(m) for m in list_stories(cfg)]
+        if as_json:
+            print_json(rows)
+        else:
+            _print_stories(rows)
+        return
+    if action != "rm" or not name:
+        raise InputError("usage: automuse stories [rm NAME]")
+    directory = story_dir(cfg, name)
+    if not yes and not typer.confirm(f"remove story {name} ({directory})?", default=False):
+        raise typer.Exit(1)
+    remove_story(cfg, name)
+    console.print(f"removed story {name}", highlight=False)
+
+
+def _story_row(m: dict) -> dict:
+    import json
+    from pathlib import Path
+
+    ents = 0
+    lore = Path(m["path"]) / "lore.json"
+    if lore.is_file():
+        try:
+            ents = len(json.loads(lore.read_text(encoding="utf-8")).get("entities", []))
+        except ValueError:
+            ents = 0
+    return {
+        "name": m.get("name"), "title": m.get("title"), "chunks": m.get("chunks_done", 0),
+        "chunks_total": m.get("chunks_total"), "complete": bool(m.get("complete")), "entities": ents,
+        "llm": m.get("llm"), "embedder": (m.get("embedder") or {}).get("name"),
+        "chroma_url": m.get("chroma_url"), "size_bytes": m.get("size_bytes", 0), "path": m.get("path"),
+    }
+
+
+def _print_stories(rows: list[dict]) -> None:
+    if not rows:
+        console.print("no stories yet (automuse ingest BOOK --story NAME)")
+        return
+    table = Table(title="stories")
+    for col in ("name", "title", "chunks", "entities", "llm", "embedder", "size"):
+        table.add_column(col)
+    for r in rows:
+        chunks = f"{r['chunks']}/{r['chunks_total']}" + ("" if r["complete"] else " (unfinished)")
+        table.add_row(r["name"], r["title"] or "", chunks, str(r["entities"]), r["llm"] or "", r["embedder"] or "", f"{r['size_bytes'] / 1e6:.1f} MB")
+    console.print(table)
+
+
+def characters_command(
+    ctx: typer.Context,
+    story: str = typer.Option(..., "--story", help=STORY_HELP),
+    as_of: Optional[int] = typer.Option(None, "--as-of", min=0, help="Only what was known after this chunk."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="Only this kind: character, place or thing."),
+    limit: int = typer.Option(30, "--limit", min=1, help="Rows in the table (JSON lists all)."),
+    graphml: Optional[str] = typer.Option(None, "--graphml", help="Also write the character graph (as of --as-of) to this GraphML file."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array of {name, aliases, kind, mentions, first_chunk, last_chunk, description}."),
+) -> None:
+    """The story's entities (characters, places, things), most mentioned first.
+
+    Example: automuse characters --story pride --json
+    """
+    from automuse_rag.memory.graph import export_graphml
+    from automuse_rag.memory.story import StoryMemory
+
+    cfg = settings(ctx)
+    memory = StoryMemory.open(cfg, story)
+    try:
+        ents = [e for e in memory.entities(as_of) if kind is None or e.kind == kind]
+        if graphml:
+            export_graphml(memory.graph(as_of), graphml)
+    finally:
+        memory.close()
+    rows = [
+        {
+            "name": e.name, "aliases": [a for a in e.names() if a != e.name], "kind": e.kind,
+            "mentions": len(e.mentions), "first_chunk": e.first_chunk, "last_chunk": e.last_chunk,
+            "description": e.description, "id": e.id,
+        }
+        for e in ents
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title=f"{story}: entities" + (f" as of chunk {as_of}" if as_of is not None else ""))
+    for col in ("name", "kind", "mentions", "chunks", "aliases", "description"):
+        table.add_column(col, overflow="fold")
+    for r in rows[:limit]:
+        table.add_row(r["name"], r["kind"], str(r["mentions"]), f"{r['first_chunk']}-{r['last_chunk']}", ", ".join(r["aliases"]), r["description"][:120])
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+    app.command("ingest")(ingest_command)
+    app.command("stories")(stories_command)
+    app.command("characters")(characters_command)

@@ -66,3 +66,50 @@ def build_graph(entities: Iterable[Entity], relations: Iterable[Relation] = (), 
         chunks = sorted(data["chunks"])
         g.add_edge(a, b, chunks=chunks, weight=len(chunks), relations=data["relations"])
     return g
+
+
+def graph_to_json(g) -> dict:
+    """Node-link JSON of a graph (``networkx.node_link_data``, edges under "links")."""
+    import networkx as nx
+
+    return nx.node_link_data(g, edges="links")
+
+
+def graph_from_json(data: dict):
+    import networkx as nx
+
+    return nx.node_link_graph(data, edges="links")
+
+
+def save_graph(g, path) -> None:
+    """Write node-link JSON atomically (temp file + ``os.replace``)."""
+    import json
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(graph_to_json(g), ensure_ascii=False, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_graph(path):
+    import json
+    from pathlib import Path
+
+    return graph_from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def export_graphml(g, path) -> None:
+    """GraphML export; list/dict attributes (aliases, chunks, relations) become JSON strings."""
+    import json
+
+    import networkx as nx
+
+    def flat(attrs: dict) -> dict:
+        return {k: (json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict, tuple)) else v) for k, v in attrs.items()}
+
+    h = nx.Graph()
+    h.add_nodes_from((n, flat(d)) for n, d in g.nodes(data=True))
+    h.add_edges_from((a, b, flat(d)) for a, b, d in g.edges(data=True))
+    nx.write_graphml(h, str(path))

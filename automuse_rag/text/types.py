@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 class Chapter:
     number: int  # 1-based; 0 for text before the first heading
     title: str  # e.g. "CHAPTER I. Down the Rabbit-Hole"
-    start: int  # character offset of the chapter body in Book.text
+    start: int  # character offset of the chapter (its heading line) in Book.text
     end: int
 
 

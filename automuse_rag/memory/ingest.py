@@ -1,0 +1,358 @@
+"""The ingest pipeline: book -> chunks -> per-chunk analysis -> StoryMemory.
+
+Per chunk, spaCy NER gives the lore candidates (so lore works offline and with a
+weak model) and one structured model call gives the summary plus lore items and
+relations (:func:`analyze_chunk`). The model's answer is never trusted: names that
+do not occur in the chunk are dropped, texts are clipped, and when the model returns
+nothing usable the summary is extractive and the lore is NER alone.
+
+Resumable: chunks already committed are skipped; each chunk is committed (Chroma,
+then SQLite) before it counts as done; the lore, graph and outline are rebuilt
+deterministically at the end. A lock keeps a second ingest of the same story out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import resources
+from string import Template
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from automuse_rag.errors import AutomuseError, ModelError, StructuredOutputError
+from automuse_rag.memory.lore import ChunkAnalysis, LoreMention, clean_name, get_nlp, ner_mentions
+from automuse_rag.memory.locking import StoryLock
+from automuse_rag.memory.outline import build_outline, model_summarizer
+from automuse_rag.memory.story import StoryMemory, story_dir
+from automuse_rag.models.base import ChatModel, Embedder, Sampling
+from automuse_rag.settings import Settings
+from automuse_rag.text.types import Chunk
+
+__all__ = ["ChunkAnalysis", "IngestResult", "analyze_chunk", "ingest", "ingest_chunks"]
+
+MAX_SUMMARY = 700
+MAX_DESCRIPTION = 200
+MAX_ITEMS = 12
+ANALYSIS_TOKENS = 160
+MODEL_TEXT_CHARS = 3000  # the small local model reads at most this much of a chunk (NER reads all)
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+class LoreItem(BaseModel):
+    name: str = Field(max_length=60)
+    kind: Literal["character", "place", "thing"]
+    aliases: list[str] = Field(default_factory=list, max_length=4)
+    description: str = Field(default="", max_length=200)
+
+
+class RelationItem(BaseModel):
+    source: str = Field(max_length=60)
+    target: str = Field(max_length=60)
+    label: str = Field(max_length=40)
+
+
+class ChunkLoreReply(BaseModel):
+    """The schema of the per-chunk structured call."""
+
+    summary: str = Field(max_length=MAX_SUMMARY)
+    items: list[LoreItem] = Field(default_factory=list, max_length=MAX_ITEMS)
+    relations: list[RelationItem] = Field(default_factory=list, max_length=6)
+
+
+def _template(name: str) -> Template:
+    return Template((resources.files("automuse_rag") / "templates" / name).read_text(encoding="utf-8"))
+
+
+def is_extractive(llm: ChatModel | None) -> bool:
+    return llm is None or llm.name.split(":")[0] in ("extractive",)
+
+
+def analysis_messages(chunk: Chunk, hints: list[str]) -> list[dict[str, str]]:
+    user = _template("ingest_analyze_user.txt").substitute(
+        chapter=chunk.chapter, text=_clip(chunk.text, MODEL_TEXT_CHARS), hints=", ".join(hints[:15]) or "(none)"
+    )
+    return [
+        {"role": "system", "content": _template("ingest_analyze_system.txt").substitute().strip()},
+        {"role": "user", "content": user},
+    ]
+
+
+def _clip(text: str, limit: int) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _in_text(name: str, text: str) -> bool:
+    return bool(name) and name in text
+
+
+def extractive_analysis(chunk: Chunk, mentions: list[LoreMention], reason: str = "") -> ChunkAnalysis:
+    from automuse_rag.models.extractive import extractive_summary
+
+    summary = extractive_summary(chunk.text, 3) or _clip(chunk.text, 300)
+    return ChunkAnalysis(summary=_clip(summary, MAX_SUMMARY * 2), mentions=mentions, model="extractive", fallback=reason)
+
+
+def _merge_model_items(reply: ChunkLoreReply, chunk: Chunk, mentions: list[LoreMention]) -> list[LoreMention]:
+    """NER mentions enriched by the model's items (descriptions, kinds, aliases);
+    model names that do not occur in the chunk are dropped."""
+    by_name = {m.name: m for m in mentions}
+    out = list(mentions)
+    for item in reply.items:
+        name = clean_name(item.name)
+        if name is None or not _in_text(name, chunk.text):
+            continue
+        aliases = [a for a in (clean_name(x) for x in item.aliases) if a and a != name and _in_text(a, chunk.text)]
+        m = by_name.get(name)
+        if m is None:
+            m = by_name[name] = LoreMention(name=name, count=max(1, chunk.text.count(name)), source="model")
+            out.append(m)
+        else:
+            m.source = "ner+model"
+        m.kind = item.kind
+        m.aliases = sorted(set(m.aliases) | set(aliases))
+        if item.description.strip():
+            m.description = _clip(item.description, MAX_DESCRIPTION)
+        for a in aliases:
+            if a not in by_name:
+                extra = by_name[a] = LoreMention(name=a, kind=item.kind, count=max(1, chunk.text.count(a)), source="model")
+                out.append(extra)
+    return out
+
+
+def _valid_summary(summary: str, chunk: Chunk) -> bool:
+    words = {w.lower() for w in summary.split() if len(w) > 3}
+    text = chunk.text.lower()
+    return len(summary.split()) >= 6 and sum(w.strip(".,;:!?\"'") in text for w in words) >= 2
+
+
+def analyze_chunk(chunk: Chunk, llm: ChatModel | None, nlp: Any = None, sampling: Sampling | None = None, *, doc: Any = None) -> ChunkAnalysis:
+    """Summary and lore of one chunk. NER always runs (``doc`` if already parsed,
+    else ``nlp(chunk.text)``); the model (one structured call) adds a summary,
+    descriptions, kinds, aliases and relations. Falls back to an extractive summary
+    and NER lore when the model returns None or invalid output."""
+    if doc is None:
+        doc = (nlp or get_nlp())(chunk.text)
+    mentions = ner_mentions(doc)
+    if is_extractive(llm):
+        return extractive_analysis(chunk, mentions)
+    assert llm is not None
+    sampling = (sampling or Sampling()).with_(max_tokens=min((sampling or Sampling()).max_tokens, ANALYSIS_TOKENS), temperature=0.2)
+    try:
+        reply = llm.structured(analysis_messages(chunk, [m.name for m in mentions]), ChunkLoreReply, sampling)
+    except StructuredOutputError as exc:
+        return _with_calls(extractive_analysis(chunk, mentions, f"invalid output: {exc}"[:200]), 1)
+    if reply is None:
+        return extractive_analysis(chunk, mentions, "no structured output")
+    merged = _merge_model_items(reply, chunk, mentions)
+    relations = [
+        {"source": clean_name(r.source) or "", "target": clean_name(r.target) or "", "label": _clip(r.label, 40)}
+        for r in reply.relations
+        if _in_text(r.source, chunk.text) and _in_text(r.target, chunk.text)
+    ]
+    summary = _clip(reply.summary, MAX_SUMMARY)
+    if not _valid_summary(summary, chunk):
+        fallback = extractive_analysis(chunk, merged, "summary did not match the passage")
+        fallback.relations, fallback.calls = relations, 1
+        return fallback
+    return ChunkAnalysis(summary=summary, mentions=merged, relations=relations, model=llm.name, calls=1)
+
+
+def _with_calls(a: ChunkAnalysis, calls: int) -> ChunkAnalysis:
+    a.calls = calls
+    return a
+
+
+# ------------------------------------------------------------------ pipeline
+
+
+@dataclass
+class IngestResult:
+    story: str
+    path: str
+    chunks: int
+    new_chunks: int
+    entities: int
+    seconds: float
+    model_calls: int
+    cache_hits: int
+    top: list[dict[str, Any]] = field(default_factory=list)
+    outline_built: bool = False
+
+
+def _model_counts(llm: ChatModel | None) -> tuple[int, int]:
+    calls = getattr(llm, "calls", 0) or 0
+    calls = len(calls) if isinstance(calls, list) else int(calls)  # ScriptedChatModel records a list
+    return calls, int(getattr(llm, "cache_hits", 0) or 0)
+
+
+def _analyses(
+    pending: list[Chunk], llm: ChatModel | None, sampling: Sampling, concurrency: int
+) -> Iterator[tuple[Chunk, ChunkAnalysis]]:
+    """Analyses in chunk order; NER runs through ``nlp.pipe``; model calls run in a
+    thread pool of ``concurrency`` (1 = inline)."""
+    nlp = get_nlp()
+    docs = nlp.pipe((c.text for c in pending), batch_size=16)
+    if concurrency <= 1 or is_extractive(llm):
+        for chunk, doc in zip(pending, docs):
+            yield chunk, analyze_chunk(chunk, llm, nlp, sampling, doc=doc)
+        return
+    window: deque[tuple[Chunk, Future]] = deque()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        try:
+            for chunk, doc in zip(pending, docs):
+                window.append((chunk, pool.submit(analyze_chunk, chunk, llm, nlp, sampling, doc=doc)))
+                if len(window) >= concurrency * 2:
+                    c, fut = window.popleft()
+                    yield c, fut.result()
+            while window:
+                c, fut = window.popleft()
+                yield c, fut.result()
+        finally:
+            for _, fut in window:
+                fut.cancel()
+
+
+def ingest_chunks(
+    memory: StoryMemory,
+    chunks: list[Chunk],
+    llm: ChatModel | None,
+    sampling: Sampling,
+    *,
+    concurrency: int = 1,
+    progress: Progress | None = None,
+) -> int:
+    """Analyse and commit the chunks not yet committed; returns how many were new.
+    Commits in chunk order, in small batches (one embedding call per batch)."""
+    done = memory.done_indices()
+    pending = [c for c in chunks if c.index not in done]
+    total, finished = len(chunks), len(chunks) - len(pending)
+    if progress:
+        progress(finished, total)
+    batch: list[tuple[Chunk, ChunkAnalysis]] = []
+    size = 16 if is_extractive(llm) else 1
+    for chunk, analysis in _analyses(pending, llm, sampling, concurrency):
+        batch.append((chunk, analysis))
+        if len(batch) >= size:
+            memory.commit_chunks(batch)
+            finished += len(batch)
+            batch = []
+            if progress:
+                progress(finished, total)
+    if batch:
+        memory.commit_chunks(batch)
+        finished += len(batch)
+        if progress:
+            progress(finished, total)
+    return len(pending)
+
+
+def ingest(
+    settings: Settings,
+    book_spec: str,
+    story: str,
+    *,
+    llm: ChatModel | None,
+    embedder: Embedder,
+    sampling: Sampling,
+    size: int | None = None,
+    outline_file: str | None = None,
+    mirror: str | None = None,
+    chroma_url: str | None = None,
+    concurrency: int = 1,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Ingest ``book_spec`` (path, catalog name or Gutenberg ID) into story ``story``.
+    Idempotent and resumable; a finished story returns at once with no model calls."""
+    from automuse_rag.books import load_book
+    from automuse_rag.text.chunk import chunk_book
+
+    started = time.monotonic()
+    calls0, hits0 = _model_counts(llm)
+    size = size or settings.chunk_size
+    with StoryLock(story_dir(settings, story), story):
+        book = load_book(book_spec, settings, mirror=mirror)
+        outline_text = _read_outline(outline_file) if outline_file else None
+        chunks = chunk_book(book, story, size=size)
+        if not chunks:
+            raise AutomuseError(f"{book_spec}: the book has no text to ingest")
+        llm_name = "extractive" if llm is None else llm.name
+        memory = StoryMemory.create(
+            settings, story, embedder=embedder, llm_name=llm_name, source=book.source or book_spec,
+            chroma_url=chroma_url,
+            extra={"title": book.title, "author": book.author, "gutenberg_id": book.gutenberg_id,
+                   "chunk_size": size, "chunks_total": len(chunks), "chars": len(book.text),
+                   "chapters": len(book.chapters)},
+        )
+        try:
+            _check_chunking(memory, chunks)
+            new = ingest_chunks(memory, chunks, llm, sampling, concurrency=concurrency, progress=progress)
+            if new or not (memory.dir / "lore.json").is_file() or not memory.manifest.get("complete"):
+                memory.refresh_lore()
+            built = _ensure_outline(memory, outline_text, llm, sampling)
+            calls, hits = _model_counts(llm)
+            prior = memory.manifest.get("model_calls", 0)
+            memory.save_manifest(complete=True, model_calls=prior + calls - calls0)
+            ents = memory.entities()
+            return IngestResult(
+                story=story, path=str(memory.dir), chunks=len(memory), new_chunks=new, entities=len(ents),
+                seconds=time.monotonic() - started, model_calls=calls - calls0, cache_hits=hits - hits0,
+                top=[{"name": e.name, "kind": e.kind, "mentions": len(e.mentions)} for e in ents[:10]],
+                outline_built=built,
+            )
+        finally:
+            memory.close()
+
+
+def _check_chunking(memory: StoryMemory, chunks: list[Chunk]) -> None:
+    """A resumed ingest must chunk the book the same way (same ids)."""
+    from automuse_rag.errors import StoreError
+
+    stored = {r.index: r.id for r in memory.records()}
+    for c in chunks:
+        if c.index in stored and stored[c.index] != c.id:
+            raise StoreError(
+                f"story {memory.name} was chunked differently (chunk {c.index} differs); "
+                f"use the same --size as before ({memory.manifest.get('chunk_size')}) or a new --story"
+            )
+
+
+def _read_outline(path: str) -> str:
+    from pathlib import Path
+
+    from automuse_rag.errors import InputError
+
+    p = Path(path).expanduser()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"outline file {p}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read outline file {p}: {exc}") from None
+    if not text.strip():
+        raise InputError(f"outline file {p} is empty")
+    return text
+
+
+def _ensure_outline(memory: StoryMemory, given: str | None, llm: ChatModel | None, sampling: Sampling) -> bool:
+    """Store the given outline, or build one if none is stored yet. True if built."""
+    if given is not None:
+        if given != memory.outline:
+            memory.set_outline(given)
+        memory.save_manifest(outline="given")
+        return False
+    if memory.has_outline():
+        return False
+    try:
+        text, parts = build_outline(memory.records(), model_summarizer(None if is_extractive(llm) else llm, sampling))
+    except ModelError:
+        text, parts = build_outline(memory.records(), model_summarizer(None, sampling))
+    memory.set_outline(text, parts)
+    memory.save_manifest(outline="built")
+    return True

@@ -1,0 +1,85 @@
+"""``automuse compare`` end to end on a real store of the sample story (ingested with
+the extractive backend and the hash embedder, so no model is needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from automuse_rag.cli import app
+from automuse_rag.compare import STRATEGIES
+
+runner = CliRunner()
+
+
+def ingest_sample(home: Path) -> None:
+    res = runner.invoke(app, ["--home", str(home), "ingest", "sample", "--story", "sample", "--llm", "extractive",
+                              "--embedder", "hash", "--json"])
+    assert res.exit_code == 0, res.output
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    ingest_sample(home)
+    return home
+
+
+def test_compare_json_and_files(home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    res = runner.invoke(app, ["--home", str(home), "compare", "--story", "sample", "--budget", "768",
+                              "--llm", "extractive", "--nll-samples", "0", "--positions", "0:30:2",
+                              "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data == json.loads((out / "report.json").read_text())
+    assert list(data["strategies"]) == list(STRATEGIES)
+    for name, entry in data["strategies"].items():
+        assert entry["positions"] == list(range(0, 30, 2))
+        assert entry["nll"] == [None] * 15
+        assert all(r is None or 0.0 <= r <= 1.0 for r in entry["entity_recall"])
+    s = data["strategies"]
+    assert s["retrieval"]["summary"]["over_budget_count"] == 0
+    assert s["rolling_recursive"]["summary"]["over_budget_count"] == 0
+    unbounded = s["rolling_unbounded"]["prompt_tokens"]
+    assert unbounded[-1] > 2 * unbounded[0] and s["rolling_unbounded"]["summary"]["over_budget_count"] > 0
+    # the memory behind retrieval is embedded; the rolling strategies embed nothing
+    assert s["retrieval"]["memory_embeddings"][-1] > s["retrieval"]["memory_embeddings"][0] > 0
+    assert s["rolling_unbounded"]["memory_embeddings"][-1] == 0
+    for png in ("prompt_tokens_by_position.png", "entity_recall_by_position.png", "nll_by_strategy.png"):
+        assert (out / png).stat().st_size > 5_000
+
+
+def test_compare_table(home: Path, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["--home", str(home), "compare", "--story", "sample", "--llm", "extractive",
+                              "--nll-samples", "0", "--positions", "5,10", "--no-plots", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    for name in STRATEGIES:
+        assert name in res.output
+    assert (tmp_path / "report.md").is_file() and not (tmp_path / "nll_by_strategy.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--story", "nosuch"], "nosuch"),
+        (["--story", "sample", "--positions", "1:x"], "--positions"),
+        (["--story", "sample", "--positions", "500"], "out of range"),
+        (["--story", "sample", "--nll-samples", "2"], "log-probabilities"),
+        (["--story", "sample", "--budget", "4"], "budget"),
+    ],
+)
+def test_compare_user_errors(home: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    res = runner.invoke(app, ["--home", str(home), "compare", "--llm", "extractive", "--out", str(tmp_path / "r"), *args])
+    assert res.exit_code != 0
+    last = res.output.strip().splitlines()[-1]
+    assert last.startswith("error:") and message in last and "Traceback" not in res.output
+
+
+def test_help_has_an_example() -> None:
+    for cmd in ("compare", "graph"):
+        res = runner.invoke(app, [cmd, "--help"])
+        assert res.exit_code == 0 and "Example: automuse " + cmd in res.output

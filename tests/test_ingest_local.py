@@ -1,0 +1,61 @@
+"""The sample story ingested with the embedded local model (SmolLM2 through llama.cpp).
+
+The small model's help is optional: NER must carry the lore ground truth, and
+whatever the model adds must not break it or leak later chunks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from automuse_rag.cli import app
+from automuse_rag.memory.story import StoryMemory
+from automuse_rag.settings import get_settings
+from conftest import SAMPLE_DIR
+from test_ingest import check_lore_truth
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def local_store(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("sample-local")
+    # Large chunks keep the number of calls to the small model low (about 6).
+    args = ["--home", str(home), "ingest", str(SAMPLE_DIR / "story.txt"), "--story", "local", "--llm", "local", "--embedder", "hash:64", "--size", "8000"]
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return home
+
+
+def test_local_model_ingest_keeps_lore_ground_truth(local_store: Path):
+    memory = StoryMemory.open(get_settings(home=local_store), "local")
+    try:
+        assert memory.manifest["llm"].startswith("local:")
+        analyses = memory.analyses()
+        assert len(analyses) == len(memory) and sum(a.calls for _, a in analyses) == len(memory)
+        check_lore_truth(memory.entities(), (SAMPLE_DIR / "story.txt").read_text(encoding="utf-8"))
+        for view in memory.entities(as_of=2):
+            assert all(c <= 2 for c, _ in view.descriptions)
+        assert all(r.summary.strip() for r in memory.records())
+        assert memory.outline_parts()[0].chapter == 0 and memory.outline.strip()
+    finally:
+        memory.close()
+
+
+def test_local_model_store_reads_as_of(local_store: Path):
+    memory = StoryMemory.open(get_settings(home=local_store), "local")
+    try:
+        check_as_of_local(memory)
+    finally:
+        memory.close()
+
+
+def check_as_of_local(memory: StoryMemory) -> None:
+    n = len(memory)
+    for i in range(n):
+        for hit in memory.search("the lighthouse keeper", k=6, as_of=i, kinds=("summary", "entity", "chunk")):
+            assert hit.chunk <= i
+        for view in memory.entities(as_of=i):
+            assert max(view.mentions) <= i and all(c <= i for c in view.aliases.values())

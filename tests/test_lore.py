@@ -1,0 +1,130 @@
+"""Alias resolution and NER candidates (memory/lore.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from automuse_rag.memory.lore import LoreMention, clean_name, ner_mentions, resolve
+
+
+def person(name: str, count: int = 2, he: int = 0, she: int = 0, desc: str = "") -> LoreMention:
+    return LoreMention(name=name, labels={"PERSON": count}, count=count, he=he, she=she, description=desc or f"{name} appears.")
+
+
+def entity_of(entities, name):
+    found = [e for e in entities if name in e.aliases]
+    assert len(found) == 1, f"{name!r} is in {len(found)} entities"
+    return found[0]
+
+
+def test_darcy_variants_merge_into_one_entity():
+    chunks = [
+        (0, [person("Mr. Darcy", 3, he=4)]),
+        (1, [person("Darcy", 4, he=2), person("Fitzwilliam Darcy", 2, he=1)]),
+        (2, [person("Mr. Darcy", 2, he=1)]),
+    ]
+    entities, names = resolve(chunks)
+    darcy = entity_of(entities, "Darcy")
+    assert {"Mr. Darcy", "Darcy", "Fitzwilliam Darcy"} <= set(darcy.aliases)
+    assert darcy.mentions == [0, 1, 2]
+    assert names["Mr. Darcy"] == names["Darcy"] == names["Fitzwilliam Darcy"]
+    assert len(entities) == 1
+
+
+def test_mr_and_mrs_bennet_stay_apart():
+    chunks = [
+        (0, [person("Mr. Bennet", 3, he=3), person("Mrs. Bennet", 3, she=3)]),
+        (1, [person("Mrs. Bennet", 2, she=1), person("Elizabeth Bennet", 2, she=2)]),
+        (2, [person("Mr. Bennet", 2, he=2), person("Elizabeth", 5, she=4), person("Jane Bennet", 2, she=2)]),
+    ]
+    entities, names = resolve(chunks)
+    assert names["Mr. Bennet"] != names["Mrs. Bennet"]
+    assert names["Elizabeth"] == names["Elizabeth Bennet"]
+    assert names["Mrs. Bennet"] not in (names["Elizabeth Bennet"], names["Jane Bennet"])  # two daughters: ambiguous
+    assert names["Mr. Bennet"] != names["Elizabeth Bennet"]
+
+
+def test_title_goes_to_the_family_member_of_matching_gender():
+    chunks = [
+        (0, [person("Walter Pennock", 2, he=3), person("Agnes Pennock", 2, she=3)]),
+        (1, [person("Mr. Pennock", 3, he=1), person("Mrs. Pennock", 2, she=1)]),
+        (2, [person("Walter", 2, he=2), person("Agnes", 2, she=2)]),
+    ]
+    _, names = resolve(chunks)
+    assert names["Mr. Pennock"] == names["Walter Pennock"] == names["Walter"]
+    assert names["Mrs. Pennock"] == names["Agnes Pennock"] == names["Agnes"]
+    assert names["Walter Pennock"] != names["Agnes Pennock"]
+
+
+@pytest.mark.parametrize("raw", ["Mr.", "Mrs", "Miss", "Lady", "Sir"])
+def test_honorific_alone_is_not_a_name(raw):
+    assert clean_name(raw) is None
+    entities, _ = resolve([(0, [person(raw, 5)]), (1, [person(raw, 5)])])
+    assert entities == []
+
+
+def test_filters_one_off_names_and_capitalised_common_words():
+    chunks = [
+        (0, [person("Edith Marlowe", 2), person("Zanzibar Quux", 1), LoreMention("Nothing", labels={"PERSON": 1}, count=1, lower=6)]),
+        (1, [person("Edith", 3), LoreMention("Nothing", labels={"PERSON": 1}, count=1, lower=4)]),
+    ]
+    entities, names = resolve(chunks)
+    assert "Zanzibar Quux" not in names  # seen once in the whole book
+    assert "Nothing" not in names  # used in lower case more often than as a name
+    assert names["Edith"] == names["Edith Marlowe"]
+
+
+def test_model_confirmed_one_off_is_kept_and_model_aliases_merge():
+    model = LoreMention("Tom", kind="character", count=1, aliases=["Captain Reddick"], source="model")
+    chunks = [(0, [person("Captain Reddick", 3)]), (1, [model])]
+    entities, names = resolve(chunks, [(1, "Tom", ["Captain Reddick"])])
+    assert names["Tom"] == names["Captain Reddick"]
+    assert len(entities) == 1
+
+
+def test_clean_name_strips_possessives_and_rejects_line_breaks():
+    assert clean_name("Thomas Reddick’s") == "Thomas Reddick"
+    assert clean_name("Darcy's") == "Darcy"
+    assert clean_name("Edith\nMarlowe") is None
+    assert clean_name("’s square") is None
+    assert clean_name("Console Lady Catherine") == "Lady Catherine"
+
+
+def test_descriptions_and_aliases_record_their_chunk():
+    chunks = [
+        (0, [person("Captain Reddick", 2, desc="The old keeper of the light.")]),
+        (3, [person("Thomas Reddick", 2, desc="Owner of Hollin Island.")]),
+    ]
+    entities, _ = resolve(chunks)
+    ent = entities[0]
+    assert ent.aliases == {"Captain Reddick": 0, "Thomas Reddick": 3}
+    assert ent.descriptions == [(0, "The old keeper of the light."), (3, "Owner of Hollin Island.")]
+    early = ent.as_of(1)
+    assert early is not None and "Thomas Reddick" not in early.card() and "Hollin" not in early.card()
+
+
+def test_resolution_is_deterministic_and_order_based():
+    chunks = [
+        (0, [person("Mr. Darcy", 3, he=2), person("Jane", 2, she=2)]),
+        (1, [person("Darcy", 2), person("Jane Bennet", 2, she=1)]),
+    ]
+    a, _ = resolve(chunks)
+    b, _ = resolve([(i, [LoreMention.from_dict(m.to_dict()) for m in ms]) for i, ms in chunks])
+    assert [e.to_dict() for e in a] == [e.to_dict() for e in b]
+
+
+def test_ner_mentions_keep_titles_and_classify_places():
+    from automuse_rag.memory.lore import get_nlp
+
+    text = (
+        "Mr. Darcy walked to Hollin Island with Edith Marlowe. "
+        "At Hollin Island, Mr. Darcy said that he would stay. Edith Marlowe smiled."
+    )
+    mentions = {m.name: m for m in ner_mentions(get_nlp()(text))}
+    assert "Mr. Darcy" in mentions and mentions["Mr. Darcy"].count == 2
+    assert "Edith Marlowe" in mentions
+    assert mentions["Mr. Darcy"].description.startswith("Mr. Darcy walked")
+    entities, names = resolve([(0, list(mentions.values()))])
+    kinds = {e.name: e.kind for e in entities}
+    assert kinds.get("Hollin Island") == "place"
+    assert kinds.get("Mr. Darcy") == "character"
