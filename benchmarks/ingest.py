@@ -45,7 +45,7 @@ BUCKETS = [
     ("alias resolution", ("lore.py", "resolve")),
     ("extractive summaries", ("extractive.py", "extractive_summary")),
     ("outline", ("outline.py", "build_outline")),
-    ("SQLite commits", ("story.py", "commit_chunks")),
+    ("commit_chunks (embed + upsert + SQLite)", ("story.py", "commit_chunks")),
 ]
 
 

@@ -16,7 +16,8 @@ from automuse_rag.settings import get_settings
 from conftest import SAMPLE_DIR
 from test_ingest import check_lore_truth
 
-pytestmark = pytest.mark.slow
+# The small model is slow under grammar-constrained decoding on a shared 2-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture(scope="session")

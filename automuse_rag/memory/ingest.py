@@ -38,8 +38,8 @@ __all__ = ["ChunkAnalysis", "IngestResult", "analyze_chunk", "ingest", "ingest_c
 MAX_SUMMARY = 700
 MAX_DESCRIPTION = 200
 MAX_ITEMS = 12
-ANALYSIS_TOKENS = 160
-MODEL_TEXT_CHARS = 3000  # the small local model reads at most this much of a chunk (NER reads all)
+ANALYSIS_TOKENS = 128
+MODEL_TEXT_CHARS = 2000  # the small local model reads at most this much of a chunk (NER reads all)
 
 Progress = Callable[[int, int], None]  # (done, total)
 
