@@ -125,10 +125,11 @@ def test_strip_artefacts_keeps_prose_and_drops_chat_talk() -> None:
     raw = (
         "Sure! Here is the next chunk:\n\n## Chapter 2: The Dam\n\n**Nora** walked to the dam.\n"
         "The water was gone.\n\nLet me know if you would like me to continue the story!\n\n"
-        "She turned back toward the town and the half-finished"
+        "A few more sentences that add to the story:\n\n"
+        "She turned back toward the town. Behind her the half-finished"
     )
     clean = strip_artefacts(raw)
-    assert clean == "Nora walked to the dam. The water was gone."
+    assert clean == "Nora walked to the dam. The water was gone.\n\nShe turned back toward the town."
 
 
 def test_drop_echoes_removes_what_was_copied_from_the_prompt() -> None:

@@ -123,9 +123,27 @@ class CompareReport:
             "settings": self.settings,
             "notes": self.notes,
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
-            "files": self.files,
+            "files": {k: Path(v).name for k, v in self.files.items()},  # beside report.json
             "strategies": {name: res.to_dict() for name, res in self.strategies.items()},
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CompareReport":
+        """Read back a report.json (e.g. to redraw its plots)."""
+        fields = ("positions", "prompt_tokens", "over_budget", "entity_recall", "nll", "nll_tokens",
+                  "memory_calls", "memory_tokens", "memory_embeddings", "notes")
+        results = {}
+        for name, entry in data["strategies"].items():
+            res = StrategyResult(name)
+            for key in fields:
+                setattr(res, key, list(entry.get(key, [])))
+            results[name] = res
+        return cls(
+            story=data["story"], budget=int(data["budget"]), llm=data["llm"], n_chunks=int(data["n_chunks"]),
+            positions=list(data["positions"]), nll_positions=list(data["nll_positions"]), strategies=results,
+            settings=dict(data.get("settings", {})), notes=list(data.get("notes", [])),
+            seconds=dict(data.get("seconds", {})), files=dict(data.get("files", {})),
+        )
 
     def summary_rows(self) -> list[dict[str, Any]]:
         """One flat row per strategy (for the terminal table and report.md)."""
@@ -240,6 +258,9 @@ def _plot_tokens(report: CompareReport, ax: Any) -> None:
     for res in _ordered(report):
         ax.plot(res.positions, res.prompt_tokens, label=res.name, color=_COLORS.get(res.name), linewidth=1.6)
     ax.axhline(report.budget, color="black", linestyle="--", linewidth=1.2, label=f"budget ({report.budget})")
+    top = max((t for res in _ordered(report) for t in res.prompt_tokens), default=0)
+    if top > 5 * report.budget:  # the unbounded line would flatten the others: log scale
+        ax.set_yscale("log")
     ax.set_xlabel("chunk position i (context for predicting chunk i+1)")
     ax.set_ylabel("prompt tokens")
     ax.set_title("Prompt tokens by position")

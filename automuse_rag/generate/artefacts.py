@@ -40,6 +40,8 @@ def strip_artefacts(text: str) -> str:
         if lines and _LEAD_IN.match(lines[0]) and lines[0].rstrip().endswith(":"):
             lines = lines[1:]
         para = " ".join(ln.strip() for ln in lines if ln.strip())
+        if para.endswith(":") and len(para.split()) <= 25:
+            continue  # a lead-in such as "A few more sentences that add to the story:"
         if para and not _ASSISTANT_TALK.search(para):
             paragraphs.append(para)
     return cut_to_last_sentence("\n\n".join(paragraphs))
