@@ -25,8 +25,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from automuse_rag.errors import AutomuseError  # noqa: E402
 from automuse_rag.generate import guard  # noqa: E402
 
+STORY = "bench"
 SEED_PARAGRAPH = (
     "Nora set the lamp on the bench and opened the back of the clock. The brass wheels were clean, the spring "
     "was wound tight, and still the hands would not move. She lifted the pendulum free and held it to the light. "
@@ -70,17 +72,20 @@ def generate(chunks: int, memory_llm: str, home: Path, max_minutes: float | None
     t0 = time.time()
     premise = str(REPO / "books" / "sample" / "premise.txt")
     try:
-        generate_story(settings, "bench", premise, chunks=chunks, llm="local", analysis_llm=memory_llm, progress=progress)
+        if chunks:
+            generate_story(settings, STORY, premise, chunks=chunks, llm="local", analysis_llm=memory_llm, progress=progress)
     except TimeUp:
         print(f"stopped after {max_minutes} minutes", flush=True)
+    except AutomuseError as exc:  # e.g. a chunk that failed the guard after every retry
+        print(f"stopped: {exc}", flush=True)
     seconds = time.time() - t0
-    return settings, Path(settings.stores_dir / "bench"), seconds, times
+    return settings, Path(settings.stores_dir / STORY), seconds, times
 
 
 def stored_texts(settings) -> list[str]:
     from automuse_rag.memory.story import StoryMemory
 
-    mem = StoryMemory.open(settings, "bench")
+    mem = StoryMemory.open(settings, STORY)
     try:
         return [r.text for r in mem.records()]
     finally:
@@ -112,28 +117,39 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, default=50)
     ap.add_argument("--memory-llm", default="extractive", help="chunk analysis backend (default extractive; 'local' is slower)")
     ap.add_argument("--max-minutes", type=float, default=None, help="stop after this long and report what was written")
+    ap.add_argument("--home", help="keep the story in this home (default: a temporary one); a run there resumes")
+    ap.add_argument("--story", default="bench", help="story name (default bench)")
+    ap.add_argument("--measure-only", action="store_true", help="measure the story already in --home, generate nothing")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
+    globals()["STORY"] = args.story
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     with tempfile.TemporaryDirectory() as tmp:
-        settings, path, seconds, times = generate(args.chunks, args.memory_llm, Path(tmp), args.max_minutes)
+        home = Path(args.home) if args.home else Path(tmp)
+        settings, path, seconds, times = generate(
+            0 if args.measure_only else args.chunks, args.memory_llm, home, args.max_minutes
+        )
         texts = stored_texts(settings)
         rejections = path / "rejections.jsonl"
         reasons = [line for line in rejections.read_text().splitlines()] if rejections.exists() else []
         fallback_plan = "built from the premise" if "named in the premise" in (path / "cast.toml").read_text() else "by the model"
     metrics = [guard.measure(t, previous=texts[:i]) for i, t in enumerate(texts)]
     real = real_prose_summary()
-    synth = synthetic_series(len(texts) if len(texts) < 20 else 20)
+    synth = synthetic_series(20)
     words = sum(len(t.split()) for t in texts)
     wpm = words / (seconds / 60) if seconds else 0.0
     lines = [
-        f"Measured with `.venv/bin/python benchmarks/generate.py --chunks {args.chunks} --memory-llm {args.memory_llm}` "
+        f"Measured with `.venv/bin/python benchmarks/generate.py {' '.join(sys.argv[1:])}` "
         f"(local model SmolLM2-135M-Instruct Q4_1, minilm embedder, sample premise, 2 shared cores, "
         f"{time.strftime('%Y-%m-%d')}).",
         "",
-        f"- {len(texts)} chunks (of {args.chunks} asked{'; stopped by --max-minutes' if len(texts) < args.chunks else ''}), "
-        f"{words} words in {seconds:.0f} s: **{wpm:.0f} words per minute** end to end (plan {fallback_plan}, writing, guard, "
-        f"{args.memory_llm} analysis, storage); median {statistics.median(times) if times else 0:.1f} s per chunk.",
+        (
+            f"- {len(texts)} chunks, {words} words (measured from an existing story with --measure-only: no timing)."
+            if args.measure_only
+            else f"- {len(texts)} chunks (of {args.chunks} asked{'; stopped early' if len(texts) < args.chunks else ''}), "
+            f"{words} words in {seconds:.0f} s: **{wpm:.0f} words per minute** end to end (plan {fallback_plan}, writing, guard, "
+            f"{args.memory_llm} analysis, storage); median {statistics.median(times) if times else 0:.1f} s per chunk."
+        ),
         f"- {len(reasons)} candidates rejected by the guard and regenerated; no stored chunk fails the guard: "
         f"{sum(1 for i, t in enumerate(texts) if not guard.check(t, previous=texts[max(0, i - 40):i], prompt='', embed=None).ok)} failures.",
         "",
@@ -154,12 +170,10 @@ def main() -> None:
         "| chunk | generated distinct-4 | generated compression | synthetic distinct-4 | synthetic compression |",
         "| ---: | ---: | ---: | ---: | ---: |",
     ]
-    for i, m in enumerate(metrics):
-        s = synth[i] if i < len(synth) else None
-        lines.append(
-            f"| {i} | {m['distinct4']:.3f} | {m['compression']:.2f} | "
-            + (f"{s[0]:.3f} | {s[1]:.2f} |" if s else " | |")
-        )
+    for i in range(max(len(metrics), len(synth))):
+        gen = f"{metrics[i]['distinct4']:.3f} | {metrics[i]['compression']:.2f}" if i < len(metrics) else " | "
+        syn = f"{synth[i][0]:.3f} | {synth[i][1]:.2f}" if i < len(synth) else " | "
+        lines.append(f"| {i} | {gen} | {syn} |")
     body = "\n".join(lines)
     print(body)
     if not args.no_write:
