@@ -8,6 +8,7 @@ grammar, are validated with pydantic, and get one repair attempt.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import threading
 from dataclasses import dataclass
@@ -70,7 +71,18 @@ def load_llama(path: Path, n_ctx: int, n_threads: int) -> Any:
                 )
             except (ValueError, RuntimeError, OSError) as exc:
                 raise ModelError(f"cannot load the local model {path}: {exc}") from None
+            if len(_models) == 1:
+                atexit.register(_close_models)
         return _models[key]
+
+
+def _close_models() -> None:
+    """Free the models before interpreter shutdown: letting ``Llama.__del__`` run
+    during shutdown prints an ignored TypeError from llama-cpp-python."""
+    with _load_lock:
+        for model in _models.values():
+            model.close()
+        _models.clear()
 
 
 def _sampling_kwargs(sampling: Sampling) -> dict[str, Any]:
