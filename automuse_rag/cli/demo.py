@@ -148,8 +148,9 @@ def demo_command(
         memory.close()
 
     done = Table(title=f"demo finished in {time.monotonic() - started:.0f}s")
-    for col in ("step", "result", "output"):
-        done.add_column(col)
+    done.add_column("step")
+    done.add_column("result")
+    done.add_column("output", overflow="fold")
     for row in outputs:
         done.add_row(*row)
     console.print(done)
