@@ -9,15 +9,14 @@ with the same layout), checks that it got text, and writes it atomically to
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from automuse_rag import paths
+from automuse_rag.fsutil import write_bytes_atomic
 from automuse_rag.errors import AutomuseError, InputError
 from automuse_rag.settings import Settings
 from automuse_rag.text.clean import clean_text, decode_bytes
@@ -150,20 +149,6 @@ def _check_text(data: bytes, where: str) -> None:
         raise DownloadError(f"{where} is an HTML/XML page, not a plain-text book; check the ID or {MIRROR_SETTING}")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def download(gutenberg_id: int, settings: Settings, mirror: str | None = None) -> Fetched:
     """Fetch book ``gutenberg_id`` into ``settings.books_dir`` unless it is already there."""
     target = downloaded_path(settings, gutenberg_id)
@@ -181,7 +166,7 @@ def download(gutenberg_id: int, settings: Settings, mirror: str | None = None) -
         where = str(root / "cache" / "epub" / str(gutenberg_id) / f"pg{gutenberg_id}.txt")
     _check_text(data, where)
     try:
-        _write_atomic(target, data)
+        write_bytes_atomic(target, data)
     except OSError as exc:
         raise InputError(f"cannot write {target}: {_one_line(exc.strerror or exc)} (check --home / AUTOMUSE_HOME)") from None
     return Fetched(target, True, gutenberg_id, name)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from automuse_rag.errors import InputError
+from automuse_rag.fsutil import write_text_atomic
 from automuse_rag.memory.types import ChunkRecord
 
 FORMATS = ("md", "txt", "epub")
@@ -97,12 +98,6 @@ def write_epub(ms: Manuscript, path: Path) -> Path:
     return path
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_manuscript(ms: Manuscript, path: Path, fmt: str) -> Path:
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
@@ -111,7 +106,7 @@ def write_manuscript(ms: Manuscript, path: Path, fmt: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "epub":
         return write_epub(ms, path)
-    atomic_write_text(path, render_md(ms) if fmt == "md" else render_txt(ms))
+    write_text_atomic(path, render_md(ms) if fmt == "md" else render_txt(ms))
     return path
 
 

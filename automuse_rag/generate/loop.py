@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from automuse_rag.errors import AutomuseError, InputError, ModelError, StoreError
+from automuse_rag.fsutil import write_text_atomic
 from automuse_rag.generate import guard
 from automuse_rag.generate.artefacts import drop_echoes, strip_artefacts
 from automuse_rag.generate.plan import Plan, load_plan, make_plan, save_plan
@@ -98,15 +99,6 @@ class ChapterDone(BaseModel):
 # -- small file helpers --------------------------------------------------------------
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def _template(name: str) -> str:
     return resources.files("automuse_rag.templates").joinpath(name).read_text(encoding="utf-8")
 
@@ -154,7 +146,7 @@ def _check_premise(directory: Path, premise: str) -> None:
             )
     else:
         directory.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, premise + "\n")
+        write_text_atomic(path, premise + "\n")
 
 
 # -- state on disk ---------------------------------------------------------------------
@@ -170,7 +162,7 @@ def read_state(directory: Path) -> dict[str, Any]:
 
 
 def write_state(directory: Path, state: dict[str, Any]) -> None:
-    _atomic_write(directory / STATE_FILE, json.dumps(state, indent=1, sort_keys=True))
+    write_text_atomic(directory / STATE_FILE, json.dumps(state, indent=1, sort_keys=True))
 
 
 def log_rejection(directory: Path, entry: dict[str, Any]) -> None:
@@ -444,7 +436,7 @@ def write_manuscript_file(directory: Path, plan: Plan, records: list[Any]) -> Pa
     from automuse_rag.export import manuscript_from_records, render_md
 
     path = directory / MANUSCRIPT_FILE
-    _atomic_write(path, render_md(manuscript_from_records(plan.title or directory.name, records)))
+    write_text_atomic(path, render_md(manuscript_from_records(plan.title or directory.name, records)))
     return path
 
 

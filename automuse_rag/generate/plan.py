@@ -13,7 +13,6 @@ may edit, and the next run reads the edited files:
 from __future__ import annotations
 
 import json
-import os
 import re
 import tomllib
 from importlib import resources
@@ -23,6 +22,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from automuse_rag.errors import AutomuseError, InputError
+from automuse_rag.fsutil import write_text_atomic
 from automuse_rag.models.base import ChatModel, Message, Sampling
 
 OUTLINE_FILE = "outline.md"
@@ -221,17 +221,11 @@ def render_cast(plan: Plan) -> str:
     return "\n".join(out)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def save_plan(plan: Plan, directory: Path) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     outline, cast = directory / OUTLINE_FILE, directory / CAST_FILE
-    _atomic_write(outline, render_outline(plan))
-    _atomic_write(cast, render_cast(plan))
+    write_text_atomic(outline, render_outline(plan))
+    write_text_atomic(cast, render_cast(plan))
     return outline, cast
 
 

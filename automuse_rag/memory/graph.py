@@ -83,14 +83,9 @@ def graph_from_json(data: dict):
 
 def save_graph(g, path) -> None:
     """Write node-link JSON atomically (temp file + ``os.replace``)."""
-    import json
-    import os
-    from pathlib import Path
+    from automuse_rag.fsutil import write_json_atomic
 
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(graph_to_json(g), ensure_ascii=False, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(path, graph_to_json(g), indent=None)
 
 
 def load_graph(path):

@@ -276,12 +276,13 @@ def ingest(
     started = time.monotonic()
     calls0, hits0 = _model_counts(llm)
     size = size or settings.chunk_size
+    # Read and chunk the book before the store directory exists, so bad input leaves nothing behind.
+    book = load_book(book_spec, settings, mirror=mirror)
+    outline_text = _read_outline(outline_file) if outline_file else None
+    chunks = chunk_book(book, story, size=size)
+    if not chunks:
+        raise AutomuseError(f"{book_spec}: the book has no text to ingest")
     with StoryLock(story_dir(settings, story), story):
-        book = load_book(book_spec, settings, mirror=mirror)
-        outline_text = _read_outline(outline_file) if outline_file else None
-        chunks = chunk_book(book, story, size=size)
-        if not chunks:
-            raise AutomuseError(f"{book_spec}: the book has no text to ingest")
         llm_name = "extractive" if llm is None else llm.name
         memory = StoryMemory.create(
             settings, story, embedder=embedder, llm_name=llm_name, source=book.source or book_spec,

@@ -20,7 +20,6 @@ chunk counts as done only when it is committed everywhere.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
 import threading
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from automuse_rag.errors import InputError, StoreError
+from automuse_rag.fsutil import write_json_atomic, write_text_atomic
 from automuse_rag.memory.api import OutlinePart
 from automuse_rag.memory.graph import Relation, build_graph, save_graph
 from automuse_rag.memory.lore import ChunkAnalysis, resolve
@@ -68,12 +68,6 @@ def check_name(name: str) -> str:
 
 def story_dir(settings: Settings, name: str) -> Path:
     return settings.stores_dir / check_name(name)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -293,9 +287,8 @@ class StoryMemory:
         from automuse_rag.memory.outline import split_outline
 
         parts = parts if parts is not None else split_outline(text)
-        (self.dir / "outline.txt.tmp").write_text(text, encoding="utf-8")
         write_json_atomic(self.dir / "outline.json", [p.__dict__ for p in parts])
-        os.replace(self.dir / "outline.txt.tmp", self.dir / "outline.txt")
+        write_text_atomic(self.dir / "outline.txt", text)
 
     def has_outline(self) -> bool:
         return (self.dir / "outline.txt").is_file() and (self.dir / "outline.json").is_file()
