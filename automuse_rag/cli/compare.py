@@ -22,11 +22,9 @@ def open_story(cfg: Any, name: str) -> Any:
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
+    from automuse_rag.compare.report import fmt_value
+
+    return fmt_value(value, digits, missing="-")
 
 
 def summary_table(report: Any) -> Table:

@@ -166,9 +166,10 @@ class CompareReport:
 # --- markdown ---------------------------------------------------------------------------
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
+def fmt_value(value: Any, digits: int = 3, missing: str = "n/a") -> str:
+    """A table cell: floats to ``digits`` places, None as ``missing``."""
     if value is None:
-        return "n/a"
+        return missing
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
@@ -192,10 +193,10 @@ def render_markdown(report: CompareReport) -> str:
     ]
     for row in report.summary_rows():
         lines.append(
-            f"| {row['strategy']} | {_fmt(row['mean_prompt_tokens'], 0)} | {_fmt(row['max_prompt_tokens'])} "
-            f"| {row['over_budget_count']}/{row['positions']} | {_fmt(row['first_over_budget'])} "
-            f"| {_fmt(row['mean_entity_recall'])} (n={row['entity_recall_positions']}) "
-            f"| {_fmt(row['mean_nll'])} (n={row['nll_samples']}) | {row['final_memory_calls']} "
+            f"| {row['strategy']} | {fmt_value(row['mean_prompt_tokens'], 0)} | {fmt_value(row['max_prompt_tokens'])} "
+            f"| {row['over_budget_count']}/{row['positions']} | {fmt_value(row['first_over_budget'])} "
+            f"| {fmt_value(row['mean_entity_recall'])} (n={row['entity_recall_positions']}) "
+            f"| {fmt_value(row['mean_nll'])} (n={row['nll_samples']}) | {row['final_memory_calls']} "
             f"| {row['final_memory_tokens']} | {row['final_memory_embeddings']} |"
         )
     lines += [

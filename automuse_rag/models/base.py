@@ -31,6 +31,22 @@ class Sampling:
     def with_(self, **changes: object) -> "Sampling":
         return replace(self, **changes)
 
+    def request_kwargs(self) -> dict[str, object]:
+        """Keyword arguments for a chat-completion call (llama-cpp-python and the
+        openai client take the same names); ``stop`` and ``seed`` only when set."""
+        kwargs: dict[str, object] = {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "frequency_penalty": self.frequency_penalty,
+            "presence_penalty": self.presence_penalty,
+        }
+        if self.stop:
+            kwargs["stop"] = list(self.stop)
+        if self.seed is not None:
+            kwargs["seed"] = self.seed
+        return kwargs
+
     def as_dict(self) -> dict[str, object]:
         return {
             "temperature": self.temperature,

@@ -86,17 +86,7 @@ def _close_models() -> None:
 
 
 def _sampling_kwargs(sampling: Sampling) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {
-        "temperature": sampling.temperature,
-        "top_p": sampling.top_p,
-        "max_tokens": sampling.max_tokens,
-        "frequency_penalty": sampling.frequency_penalty,
-        "presence_penalty": sampling.presence_penalty,
-        "stop": list(sampling.stop) or None,
-    }
-    if sampling.seed is not None:
-        kwargs["seed"] = sampling.seed
-    return kwargs
+    return dict(sampling.request_kwargs())
 
 
 class LocalChatModel:

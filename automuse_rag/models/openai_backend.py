@@ -146,18 +146,7 @@ class _Caller:
 
 
 def _sampling_kwargs(sampling: Sampling) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {
-        "temperature": sampling.temperature,
-        "top_p": sampling.top_p,
-        "max_tokens": sampling.max_tokens,
-        "frequency_penalty": sampling.frequency_penalty,
-        "presence_penalty": sampling.presence_penalty,
-    }
-    if sampling.stop:
-        kwargs["stop"] = list(sampling.stop)
-    if sampling.seed is not None:
-        kwargs["seed"] = sampling.seed
-    return kwargs
+    return dict(sampling.request_kwargs())
 
 
 class OpenAIChatModel:
