@@ -1,10 +1,13 @@
-"""Alias resolution and NER candidates (memory/lore.py)."""
+"""Alias resolution and NER candidates (memory/names.py, ner.py, resolve.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from automuse_rag.memory.lore import LoreMention, clean_name, ner_mentions, resolve
+from automuse_rag.memory.analysis import LoreMention
+from automuse_rag.memory.names import clean_name
+from automuse_rag.memory.ner import ner_mentions
+from automuse_rag.memory.resolve import resolve
 
 
 def person(name: str, count: int = 2, he: int = 0, she: int = 0, desc: str = "") -> LoreMention:
@@ -114,7 +117,7 @@ def test_resolution_is_deterministic_and_order_based():
 
 
 def test_ner_mentions_keep_titles_and_classify_places():
-    from automuse_rag.memory.lore import get_nlp
+    from automuse_rag.memory.ner import get_nlp
 
     text = (
         "Mr. Darcy walked to Hollin Island with Edith Marlowe. "

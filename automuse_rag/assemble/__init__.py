@@ -11,10 +11,11 @@ Public API:
 
 from automuse_rag.assemble.assembler import AssembledPrompt, Candidate, Decision, assemble
 from automuse_rag.assemble.budget import MIN_LAST_CHUNK_TOKENS, MIN_OUTLINE_TOKENS
-from automuse_rag.assemble.retrieve import build_prompt, gather_candidates, outline_part_for
+from automuse_rag.assemble.retrieve import ACTIVATIONS, build_prompt, gather_candidates, outline_part_for
 from automuse_rag.assemble.templates import Template, load_template, parse_template
 
 __all__ = [
+    "ACTIVATIONS",
     "AssembledPrompt",
     "Candidate",
     "Decision",

@@ -39,6 +39,8 @@ from automuse_rag.memory.api import OutlinePart, StoryView
 from automuse_rag.memory.types import ChunkRecord, Entity
 
 _WORDS = re.compile(r"\w+", re.UNICODE)
+#: The retrieval activations; ``activations=`` switches them off one by one (ablations).
+ACTIVATIONS = frozenset({"names", "graph", "vector", "recency"})
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]?\s+")
 SHORT_WORDS = 30
 
@@ -209,11 +211,17 @@ def gather_candidates(
     recency: int = 3,
     dup_threshold: float = 0.8,
     records: list[ChunkRecord] | None = None,
+    activations: frozenset[str] = ACTIVATIONS,
 ) -> list[Candidate]:
     """Candidates for the prompt that precedes chunk ``at + 1``, from chunks ``<= at`` only.
 
     Merges the entity, vector and recency activations (see the module docstring),
-    then marks near-duplicates dropped. ``at < 0`` (nothing written) gives []."""
+    then marks near-duplicates dropped. ``activations`` (a subset of
+    :data:`ACTIVATIONS`) switches activations off: "graph" needs "names" (neighbours
+    of the named entities). ``at < 0`` (nothing written) gives []."""
+    unknown = set(activations) - ACTIVATIONS
+    if unknown:
+        raise InputError(f"unknown retrieval activations: {', '.join(sorted(unknown))}")
     if at < 0:
         return []
     records = records if records is not None else story.records(upto=at)
@@ -231,11 +239,13 @@ def gather_candidates(
     )
     last = ctx.by_index.get(at, records[-1])
     query = last.text + ("\n" + outline_part if outline_part else "")
-    found = (
-        _entity_activation(ctx, last.text, neighbours)
-        + _vector_activation(story, ctx, query, k)
-        + _recency_activation(records, at, recency)
-    )
+    found: list[Candidate] = []
+    if "names" in activations:
+        found += _entity_activation(ctx, last.text, neighbours if "graph" in activations else 0)
+    if "vector" in activations:
+        found += _vector_activation(story, ctx, query, k)
+    if "recency" in activations:
+        found += _recency_activation(records, at, recency)
     return dedupe(_merge(found), at, dup_threshold)
 
 
@@ -248,6 +258,7 @@ def build_prompt(
     template: Template | None = None,
     chapter: int | None = None,
     k: int = 8,
+    activations: frozenset[str] = ACTIVATIONS,
 ) -> AssembledPrompt:
     """The prompt that precedes chunk ``at + 1`` of ``story``, within ``budget`` tokens.
 
@@ -265,7 +276,7 @@ def build_prompt(
     if chapter is None and last is not None:
         chapter = last.chapter
     part = outline_part_for(story, chapter)
-    candidates = gather_candidates(story, at, k=k, outline_part=part.text, records=records)
+    candidates = gather_candidates(story, at, k=k, outline_part=part.text, records=records, activations=activations)
     return assemble(
         template or load_template(),
         story.outline,

@@ -366,7 +366,7 @@ class Writer:
 
     def commit(self, records: list[Any], chapter: int, text: str) -> Any:
         from automuse_rag.memory.ingest import analyze_chunk
-        from automuse_rag.memory.lore import get_nlp
+        from automuse_rag.memory.ner import get_nlp
         from automuse_rag.text.types import Chunk
 
         index = len(records)

