@@ -117,8 +117,9 @@ def export_story(settings, name: str, fmt: str, out: Path | None = None) -> Path
 
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
-    story = StoryMemory.open(settings, name)
-    ms = manuscript_from_records(story_title(settings, name), story.records())
+    with StoryMemory.open(settings, name) as story:
+        records = story.records()
+    ms = manuscript_from_records(story_title(settings, name), records)
     target = out or settings.stores_dir / name / f"manuscript.{fmt}"
     return write_manuscript(ms, target, fmt)
 

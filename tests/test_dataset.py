@@ -109,8 +109,8 @@ def test_split_is_deterministic_by_seed(story, tmp_path: Path) -> None:
 class LeakyStory(InMemoryStory):
     """A broken store whose entity reads ignore ``as_of`` (future cards leak)."""
 
-    def entities(self, as_of=None):
-        return super().entities(None)
+    def entities(self, as_of=None, ids=None):
+        return super().entities(None, ids)
 
 
 def test_audit_catches_a_store_that_leaks(story) -> None:

@@ -71,7 +71,7 @@ def check_as_of(memory: StoryMemory) -> None:
             assert view.mentions and max(view.mentions) <= i
             assert all(c <= i for c, _ in view.descriptions)
             assert all(c <= i for c in view.aliases.values())
-        for hit in memory.search("the captain's boat and the island", k=8, as_of=i, kinds=("summary", "entity", "chunk")):
+        for hit in memory.search("the captain's boat and the island", k=8, as_of=i, kinds=("summary", "mention", "chunk")):
             assert hit.chunk <= i
             if hit.kind == "entity":
                 view = next(v for v in memory.entities(as_of=i) if v.id == hit.metadata["entity_id"])
@@ -116,7 +116,10 @@ def test_sample_store_layout_and_collections(sample_home: Path):
         n = len(memory)
         assert memory.store.count("summary") == memory.store.count("chunk") == n
         ents = memory.entities()
-        assert memory.store.count("entity") == sum(len(e.mentions) for e in ents)
+        mention_rows = memory.db.execute("SELECT chunk, name FROM mentions").fetchall()
+        assert memory.store.count("mention") == len(mention_rows)
+        for e in ents:  # every chunk an entity is mentioned in has a mention record of one of its names
+            assert set(e.mentions) <= {c for c, name in mention_rows if name in e.aliases}
         for id_, (_, meta) in memory.store.get_all("summary").items():
             assert id_ == f"summary:{meta['chunk']:05d}" and meta["kind"] == "summary" and meta["chapter"] >= 1
         graph = json.loads((d / "graph.json").read_text())
@@ -146,13 +149,13 @@ def test_characters_json_and_stories(sample_home: Path):
 def test_rerun_on_finished_story_makes_no_model_calls(sample_home: Path):
     settings = get_settings(home=sample_home)
     before = StoryMemory.open(settings, "sample")
-    snapshot = {k: before.store.get_all(k) for k in ("summary", "entity", "chunk")}
+    snapshot = {k: before.store.get_all(k) for k in ("summary", "mention", "chunk")}
     before.close()
     must_not_call = ScriptedChatModel(default=None, name="fake:forbidden")
     result = ingest(settings, str(SAMPLE), "sample", llm=must_not_call, embedder=HashEmbedder(64), sampling=Sampling())
     assert must_not_call.calls == [] and result.new_chunks == 0 and result.model_calls == 0
     after = StoryMemory.open(settings, "sample")
-    assert {k: after.store.get_all(k) for k in ("summary", "entity", "chunk")} == snapshot
+    assert {k: after.store.get_all(k) for k in ("summary", "mention", "chunk")} == snapshot
     after.close()
 
 

@@ -27,15 +27,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def chroma_server(tmp_path: Path):
-    port = free_port()
+_SERVERS: dict[str, subprocess.Popen] = {}
+
+
+def _start(url: str, path: Path) -> subprocess.Popen:
     exe = Path(sys.executable).parent / "chroma"
+    port = url.rsplit(":", 1)[1]
     proc = subprocess.Popen(
-        [str(exe), "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1", "--port", str(port)],
+        [str(exe), "run", "--path", str(path), "--host", "127.0.0.1", "--port", port],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
         try:
@@ -48,7 +49,15 @@ def chroma_server(tmp_path: Path):
             proc.kill()
             pytest.fail("chroma server did not start")
         time.sleep(0.3)
+    return proc
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path):
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = _SERVERS[url] = _start(url, tmp_path / "server")
     yield url
+    _SERVERS.pop(url, None)
     proc.terminate()
     try:
         proc.wait(timeout=20)
@@ -68,18 +77,15 @@ def test_ingest_and_read_through_chroma_server(tmp_path: Path, chroma_server: st
         assert memory.manifest["chroma_url"] == chroma_server
         n = len(memory)
         assert memory.store.count("summary") == memory.store.count("chunk") == n > 10
-        assert memory.store.count("entity") == sum(len(e.mentions) for e in memory.entities())
+        assert memory.store.count("mention") == memory.db.execute("SELECT COUNT(*) FROM mentions").fetchone()[0]
         hits = memory.search("Hollin Island", k=5, as_of=n // 2, kinds=("summary", "entity", "chunk"))
         assert hits and all(h.chunk <= n // 2 for h in hits)
         assert any(h.kind == "entity" and "Hollin Island" in h.text for h in hits)
     finally:
         memory.close()
-    import chromadb
-
-    host, port = chroma_server.rsplit(":", 1)
-    client = chromadb.HttpClient(host="127.0.0.1", port=int(port))
+    client = _client(chroma_server)
     names = sorted(c.name if hasattr(c, "name") else c for c in client.list_collections())
-    assert names == ["remote-chunks", "remote-entities", "remote-summaries"]
+    assert names == sorted(f"am-{memory.store_id}-{k}" for k in ("chunk", "mention", "summary"))
     rerun = runner.invoke(app, args[:-2], catch_exceptions=False)  # url comes from the manifest
     assert rerun.exit_code == 0, rerun.output
     removed = runner.invoke(app, ["--home", str(home), "stories", "rm", "remote", "--yes"])
@@ -88,7 +94,93 @@ def test_ingest_and_read_through_chroma_server(tmp_path: Path, chroma_server: st
     assert json.loads(runner.invoke(app, ["--home", str(home), "stories", "--json"]).stdout) == []
 
 
+def _client(url: str):
+    import chromadb
+
+    return chromadb.HttpClient(host="127.0.0.1", port=int(url.rsplit(":", 1)[1]))
+
+
+def _ask(home: Path, *args: str) -> dict | list:
+    result = runner.invoke(app, ["--home", str(home), *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_two_homes_share_one_server_without_seeing_each_other(tmp_path: Path, chroma_server: str):
+    """Same story name in two homes on one server: ingest, query and rm interleaved."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    ingest = ["ingest", str(SAMPLE_DIR / "story.txt"), "--story", "shared", "--llm", "extractive", "--chroma-url", chroma_server]
+    assert runner.invoke(app, ["--home", str(a), *ingest, "--embedder", "hash:32"]).exit_code == 0
+    question = ["query", "--story", "shared", "who owns Hollin Island?", "-k", "6", "--json"]
+    before = _ask(a, *question)
+    chars_before = _ask(a, "characters", "--story", "shared", "--json")
+    # home B: the same story name, chunked differently, another embedder dimension
+    result = runner.invoke(app, ["--home", str(b), *ingest, "--embedder", "hash:48", "--size", "700"])
+    assert result.exit_code == 0, result.output
+    assert _ask(a, *question) == before and _ask(a, "characters", "--story", "shared", "--json") == chars_before
+    b_hits = _ask(b, *question)
+    assert b_hits["hits"] and b_hits != before
+    assert runner.invoke(app, ["--home", str(a), "check", "--story", "shared"]).exit_code == 0
+    assert runner.invoke(app, ["--home", str(b), "stories", "rm", "shared", "--yes"]).exit_code == 0
+    assert _ask(a, *question) == before
+    check = runner.invoke(app, ["--home", str(a), "check", "--story", "shared", "--json"])
+    assert check.exit_code == 0 and json.loads(check.stdout)["healthy"], check.output
+    assert len(_client(chroma_server).list_collections()) == 3
+
+
+def test_server_gone_mid_ingest_is_one_line_and_resumes(tmp_path: Path, chroma_server: str, shared_data: Path):
+    """Kill the Chroma server while a long ingest runs: one error line, nothing lost;
+    the next run against a live server (same data directory) finishes the story."""
+    home = tmp_path / "home"
+    book = shared_data / "gutenberg" / "cache" / "epub" / "1342" / "pg1342.txt"
+    cmd = [str(Path(sys.executable).parent / "automuse"), "--home", str(home), "ingest", str(book), "--story", "pp",
+           "--llm", "extractive", "--embedder", "hash:16", "--chroma-url", chroma_server]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    db = home / "stores" / "pp" / "state.sqlite"
+    deadline = time.monotonic() + 240
+    while _committed(db) < 64 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server = _SERVERS[chroma_server]
+    server.kill()
+    server.wait()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode not in (0, None)
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Chroma server" in lines[0] and "Traceback" not in err, err
+    done = _committed(db)
+    assert done >= 64
+    restarted = _start(chroma_server, tmp_path / "server")
+    try:
+        again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        assert again.returncode == 0, again.stderr
+        memory = StoryMemory.open(get_settings(home=home), "pp")
+        try:
+            assert len(memory) == memory.manifest["chunks_total"] > done
+        finally:
+            memory.close()
+        check = subprocess.run(cmd[:3] + ["check", "--story", "pp"], capture_output=True, text=True, timeout=300)
+        assert check.returncode == 0, check.stdout + check.stderr
+    finally:
+        restarted.kill()
+
+
+def _committed(db: Path) -> int:
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.2)
+        try:
+            return int(con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return 0
+
+
 def test_unreachable_server_is_a_clear_error(tmp_path: Path):
     url = f"http://127.0.0.1:{free_port()}"
     result = runner.invoke(app, ["--home", str(tmp_path), "ingest", str(SAMPLE_DIR / "story.txt"), "--story", "x", "--llm", "extractive", "--embedder", "hash", "--chroma-url", url])
     assert result.exit_code != 0 and "cannot reach the Chroma server" in result.output
+    stores = tmp_path / "stores"
+    assert not stores.exists() or [p.name for p in stores.iterdir() if p.name != ".locks"] == []
+    assert not (stores / ".locks").exists() or list((stores / ".locks").iterdir()) == []

@@ -102,6 +102,7 @@ class AssembledPrompt:
     tokens: int
     budget: int
     roles: dict[str, str] = field(default_factory=dict)
+    timings_ms: dict[str, float] = field(default_factory=dict)  # set by build_prompt
 
     def messages(self) -> tuple[str, str]:
         """(system, user) for the chat format: sections split by their template role."""
@@ -124,6 +125,7 @@ class AssembledPrompt:
             "sections": dict(self.sections),
             "decisions": [d.to_dict() for d in self.decisions],
             "counts": self.counts(),
+            **({"timings_ms": dict(self.timings_ms)} if self.timings_ms else {}),
         }
 
 

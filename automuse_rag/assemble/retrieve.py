@@ -28,8 +28,9 @@ last chunk is in the prompt verbatim.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from automuse_rag.assemble.assembler import AssembledPrompt, Candidate, assemble
@@ -68,27 +69,22 @@ def outline_part_for(story: StoryView, chapter: int | None) -> OutlinePart:
 
 # -- activations ---------------------------------------------------------------
 
-def lore_card(view: Entity, graph: Any, names: dict[str, str], max_links: int = 3) -> str:
-    """An entity's full lore card as of the graph's position: ``Entity.card()`` plus
-    its strongest links in the character graph (with relation labels)."""
+def card_with_links(view: Entity, edges: dict[str, dict[str, Any]], names: dict[str, str], max_links: int = 3) -> str:
+    """An entity's full lore card: ``Entity.card()`` plus its strongest links in the
+    character graph (``edges``: other id -> edge data), with relation labels."""
     card = view.card()
-    if graph is None or view.id not in graph:
-        return card
-    edges = sorted(graph[view.id].items(), key=lambda kv: (-kv[1].get("weight", 1), kv[0]))[:max_links]
+    top = sorted(edges.items(), key=lambda kv: (-kv[1].get("weight", 1), kv[0]))[:max_links]
     links = []
-    for other, data in edges:
+    for other, data in top:
         labels = ", ".join(dict.fromkeys(r["label"] for r in data.get("relations", [])))
         links.append(names.get(other, other) + (f" ({labels})" if labels else ""))
     return card + (" Links: " + "; ".join(links) + "." if links else "")
 
 
-def _entity_candidate(view: Entity, score: float, source: str, ctx: "_Context") -> Candidate:
-    chunk = max((c for c, _ in view.descriptions), default=view.last_chunk)
-    return Candidate(
-        id=f"entity:{view.id}", section="lore", text=lore_card(view, ctx.graph, ctx.names), short_text=view.one_line(),
-        chunk=chunk, score=score, chapter=ctx.chapters.get(chunk, 0), kind="entity",
-        sources=(source,), entity_id=view.id,
-    )
+def lore_card(view: Entity, graph: Any, names: dict[str, str], max_links: int = 3) -> str:
+    """:func:`card_with_links` with the edges read from a networkx graph."""
+    edges = dict(graph[view.id]) if graph is not None and view.id in graph else {}
+    return card_with_links(view, edges, names, max_links)
 
 
 def _summary_candidate(rec: ChunkRecord, score: float, source: str) -> Candidate:
@@ -99,67 +95,77 @@ def _summary_candidate(rec: ChunkRecord, score: float, source: str) -> Candidate
 
 
 def named_entities(text: str, entities: Iterable[Entity]) -> dict[str, int]:
-    """Entity id -> how often any of its names (as known) occurs in ``text`` as a whole word."""
-    owners: dict[str, str] = {}
-    for ent in entities:
-        for name in ent.names():
-            if len(name) >= 2:
-                owners.setdefault(name, ent.id)
-    if not owners:
-        return {}
-    names = sorted(owners, key=lambda n: (-len(n), n))
-    pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in names) + r")(?!\w)")
-    counts: dict[str, int] = {}
-    for match in pattern.finditer(text):
-        eid = owners[match.group(0)]
-        counts[eid] = counts.get(eid, 0) + 1
-    return counts
+    """Entity id -> how often any of its names occurs in ``text`` as a whole word."""
+    from automuse_rag.memory.inmemory import named_entities as naive
+
+    return naive(text, list(entities))
 
 
 @dataclass
 class _Context:
-    """What one retrieval knows as of ``at``."""
+    """What one retrieval reads as of ``at``, fetched by targeted queries and cached."""
 
+    story: StoryView
     at: int
-    by_index: dict[int, ChunkRecord]
-    chapters: dict[int, int]
-    views: dict[str, Entity]
-    names: dict[str, str]
-    graph: Any
+    edges: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+    def neighbours(self, ids: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        missing = sorted(set(ids) - set(self.edges))
+        if missing:
+            self.edges.update(self.story.neighbours(missing, as_of=self.at))
+        return self.edges
 
 
-def _entity_activation(ctx: _Context, last_text: str, neighbours: int) -> list[Candidate]:
-    named = named_entities(last_text, ctx.views.values())
-    out = [_entity_candidate(ctx.views[eid], 0.9 + 0.01 * min(n, 10), "named", ctx) for eid, n in named.items()]
-    if neighbours <= 0:
+def _entity_activation(ctx: _Context, named: dict[str, int], neighbours: int) -> list[tuple[str, float, str]]:
+    """(entity id, score, source): the named entities, then their strongest neighbours."""
+    out = [(eid, 0.9 + 0.01 * min(n, 10), "named") for eid, n in named.items()]
+    if neighbours <= 0 or not named:
         return out
+    edges = ctx.neighbours(named)
     for eid in named:
-        if eid not in ctx.graph:
+        top = sorted(edges.get(eid, {}).items(), key=lambda kv: (-kv[1].get("weight", 1), kv[0]))[:neighbours]
+        best = max((d.get("weight", 1) for _, d in top), default=1) or 1
+        for other, data in top:
+            if other not in named:
+                out.append((other, 0.3 + 0.4 * data.get("weight", 1) / best, "graph"))
+    return out
+
+
+def _vector_activation(story: StoryView, at: int, query: str, k: int) -> tuple[list[tuple[int, float]], list[tuple[str, float]]]:
+    """(summary chunk, score) and (entity id, score) hits as of ``at``."""
+    summaries = [(h.chunk, float(h.score)) for h in story.search(query, k=k, as_of=at, kinds=("summary",)) if h.chunk <= at]
+    entities = [
+        (str(h.metadata.get("entity_id", h.id.removeprefix("entity:"))), float(h.score))
+        for h in story.search(query, k=max(1, k // 2), as_of=at, kinds=("entity",))
+    ]
+    return summaries, entities
+
+
+def _entity_candidates(ctx: _Context, found: list[tuple[str, float, str]]) -> list[Candidate]:
+    if not found:
+        return []
+    views = {v.id: v for v in ctx.story.entities(as_of=ctx.at, ids=sorted({e for e, _, _ in found}))}
+    edges = ctx.neighbours(views)
+    linked = {o for eid in views for o in edges.get(eid, {})}
+    names = ctx.story.entity_names(sorted(linked | set(views)), as_of=ctx.at)
+    last_desc = {eid: max((c for c, _ in v.descriptions), default=v.last_chunk) for eid, v in views.items()}
+    chapters = ctx.story.chapters(sorted(set(last_desc.values())))
+    out = []
+    for eid, score, source in found:
+        view = views.get(eid)
+        if view is None:  # not known as of ``at`` (a store must not return it; stay safe)
             continue
-        edges = sorted(ctx.graph[eid].items(), key=lambda kv: (-kv[1].get("weight", 1), kv[0]))[:neighbours]
-        top = max((d.get("weight", 1) for _, d in edges), default=1) or 1
-        for other, data in edges:
-            if other in ctx.views and other not in named:
-                score = 0.3 + 0.4 * data.get("weight", 1) / top
-                out.append(_entity_candidate(ctx.views[other], score, "graph", ctx))
+        chunk = last_desc[eid]
+        out.append(Candidate(
+            id=f"entity:{eid}", section="lore", text=card_with_links(view, edges.get(eid, {}), names),
+            short_text=view.one_line(), chunk=chunk, score=score, chapter=chapters.get(chunk, 0), kind="entity",
+            sources=(source,), entity_id=eid,
+        ))
     return out
 
 
-def _vector_activation(story: StoryView, ctx: _Context, query: str, k: int) -> list[Candidate]:
-    out: list[Candidate] = []
-    for hit in story.search(query, k=k, as_of=ctx.at, kinds=("summary",)):
-        rec = ctx.by_index.get(hit.chunk)
-        if rec is not None and rec.index <= ctx.at:  # defensive: the store promises as-of already
-            out.append(_summary_candidate(rec, float(hit.score), "vector"))
-    for hit in story.search(query, k=max(1, k // 2), as_of=ctx.at, kinds=("entity",)):
-        view = ctx.views.get(str(hit.metadata.get("entity_id", hit.id.removeprefix("entity:"))))
-        if view is not None:
-            out.append(_entity_candidate(view, float(hit.score), "vector", ctx))
-    return out
-
-
-def _recency_activation(records: list[ChunkRecord], at: int, recency: int) -> list[Candidate]:
-    recent = [r for r in records if at - recency <= r.index < at]
+def _recency_activation(records: dict[int, ChunkRecord], at: int, recency: int) -> list[Candidate]:
+    recent = [r for i, r in sorted(records.items()) if at - recency <= i < at]
     return [_summary_candidate(r, 0.6 - 0.05 * (at - 1 - r.index), "recency") for r in recent]
 
 
@@ -210,7 +216,7 @@ def gather_candidates(
     neighbours: int = 3,
     recency: int = 3,
     dup_threshold: float = 0.8,
-    records: list[ChunkRecord] | None = None,
+    window: dict[int, ChunkRecord] | None = None,
     activations: frozenset[str] = ACTIVATIONS,
 ) -> list[Candidate]:
     """Candidates for the prompt that precedes chunk ``at + 1``, from chunks ``<= at`` only.
@@ -218,35 +224,35 @@ def gather_candidates(
     Merges the entity, vector and recency activations (see the module docstring),
     then marks near-duplicates dropped. ``activations`` (a subset of
     :data:`ACTIVATIONS`) switches activations off: "graph" needs "names" (neighbours
-    of the named entities). ``at < 0`` (nothing written) gives []."""
+    of the named entities). ``window`` may hold the records of chunks
+    ``at - recency .. at`` already read. ``at < 0`` (nothing written) gives []."""
     unknown = set(activations) - ACTIVATIONS
     if unknown:
         raise InputError(f"unknown retrieval activations: {', '.join(sorted(unknown))}")
     if at < 0:
         return []
-    records = records if records is not None else story.records(upto=at)
-    records = [r for r in records if r.index <= at]
-    if not records:
+    if window is None:
+        window = story.records_at(range(max(0, at - recency), at + 1))
+    window = {i: r for i, r in window.items() if i <= at}
+    if not window:
         return []
-    views = {e.id: e for e in story.entities(as_of=at)}
-    ctx = _Context(
-        at=at,
-        by_index={r.index: r for r in records},
-        chapters={r.index: r.chapter for r in records},
-        views=views,
-        names={eid: e.name for eid, e in views.items()},
-        graph=story.graph(as_of=at),
-    )
-    last = ctx.by_index.get(at, records[-1])
+    last = window.get(at, window[max(window)])
+    ctx = _Context(story, at)
     query = last.text + ("\n" + outline_part if outline_part else "")
-    found: list[Candidate] = []
+    found: list[tuple[str, float, str]] = []
+    cands: list[Candidate] = []
     if "names" in activations:
-        found += _entity_activation(ctx, last.text, neighbours if "graph" in activations else 0)
+        found += _entity_activation(ctx, story.named_in(last.text, as_of=at), neighbours if "graph" in activations else 0)
     if "vector" in activations:
-        found += _vector_activation(story, ctx, query, k)
+        summary_hits, entity_hits = _vector_activation(story, at, query, k)
+        records = story.records_at([c for c, _ in summary_hits if c not in window])
+        records.update(window)
+        cands += [_summary_candidate(records[c], score, "vector") for c, score in summary_hits if c in records]
+        found += [(eid, score, "vector") for eid, score in entity_hits]
+    cands += _entity_candidates(ctx, found)
     if "recency" in activations:
-        found += _recency_activation(records, at, recency)
-    return dedupe(_merge(found), at, dup_threshold)
+        cands += _recency_activation(window, at, recency)
+    return dedupe(_merge(cands), at, dup_threshold)
 
 
 def build_prompt(
@@ -268,16 +274,18 @@ def build_prompt(
     the first part when ``at = -1``). Used by the dataset export, generation and
     compare. Raises InputError for a position outside the story, BudgetError when
     the fixed parts cannot fit."""
-    size = len(story)
-    if at < -1 or at >= size:
-        raise InputError(f"position {at} is outside story {story.name!r}, which has chunks 0..{size - 1} (use -1 for before the first)")
-    records = story.records(upto=at) if at >= 0 else []
-    last = records[-1] if records else None
+    t0 = time.perf_counter()
+    top = story.last_index()
+    if at < -1 or at > top:
+        raise InputError(f"position {at} is outside story {story.name!r}, which has chunks 0..{top} (use -1 for before the first)")
+    window = story.records_at(range(max(0, at - 3), at + 1)) if at >= 0 else {}
+    last = window[max(window)] if window else None
     if chapter is None and last is not None:
         chapter = last.chapter
     part = outline_part_for(story, chapter)
-    candidates = gather_candidates(story, at, k=k, outline_part=part.text, records=records, activations=activations)
-    return assemble(
+    candidates = gather_candidates(story, at, k=k, outline_part=part.text, window=window, activations=activations)
+    t1 = time.perf_counter()
+    prompt = assemble(
         template or load_template(),
         story.outline,
         part.text,
@@ -287,3 +295,7 @@ def build_prompt(
         count_tokens,
         last_chunk_index=at,
     )
+    t2 = time.perf_counter()
+    prompt.timings_ms = {"retrieval": round((t1 - t0) * 1000, 2), "assembly": round((t2 - t1) * 1000, 2),
+                         "total": round((t2 - t0) * 1000, 2)}
+    return prompt

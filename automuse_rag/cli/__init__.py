@@ -74,9 +74,10 @@ from automuse_rag.cli import (  # noqa: E402  (modules register their commands)
     generate,
     ingest,
     models,
+    store,
 )
 
-for _module in (books, chunk, models, ingest, assemble, generate, compare, demo):
+for _module in (books, chunk, models, ingest, store, assemble, generate, compare, demo):
     _module.register(app)
 
 

@@ -57,9 +57,20 @@ def _template(path: Path | None, chat: bool = False):
 
 
 def _check_at(story: Any, at: int | None) -> None:
-    size = len(story)
-    if at is not None and not -1 <= at < size:
-        raise InputError(f"--at {at} is outside story {story.name!r}, which has chunks 0..{size - 1} (use -1 for before the first)")
+    top = story.last_index()
+    if at is not None and not -1 <= at <= top:
+        raise InputError(f"--at {at} is outside story {story.name!r}, which has chunks 0..{top} (use -1 for before the first)")
+
+
+def parse_positions(spec: str) -> list[int]:
+    """``--at`` values: one index or a comma-separated list ("12" or "3,7,12")."""
+    try:
+        values = [int(part) for part in spec.split(",") if part.strip()]
+    except ValueError:
+        raise InputError(f"--at takes a chunk index or a comma-separated list of them, not {spec!r}") from None
+    if not values:
+        raise InputError("--at needs at least one chunk index")
+    return values
 
 
 # -- prompt ------------------------------------------------------------------------
@@ -82,32 +93,42 @@ def _decision_table(prompt: Any) -> Table:
 def prompt_cmd(
     ctx: typer.Context,
     story: str = typer.Option(..., "--story", "-s", help=STORY_HELP),
-    at: int = typer.Option(..., "--at", help="Index of the last chunk already written; the prompt precedes chunk AT+1 (-1: nothing written yet)."),
+    at: str = typer.Option(..., "--at", help="Index of the last chunk already written (the prompt precedes chunk AT+1; -1: nothing written yet), or a comma-separated list of them."),
     budget: Optional[int] = typer.Option(None, "--budget", "-b", min=1, help=BUDGET_HELP),
     llm: Optional[str] = typer.Option(None, "--llm", help=LLM_HELP),
     template: Optional[Path] = typer.Option(None, "--template", help=TEMPLATE_HELP),
     chapter: Optional[int] = typer.Option(None, "--chapter", help="Outline part to use (default: the chapter of chunk AT)."),
     k: int = typer.Option(8, "-k", min=1, help="Memories to fetch by vector search."),
-    as_json: bool = typer.Option(False, "--json", help="Print the sections, candidates and token counts as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the sections, candidates, token counts and timings as JSON (a list for several positions)."),
 ) -> None:
     """Assemble the prompt that precedes chunk AT+1 from memory known at chunk AT, and
     show every candidate (lore card, memory, outline, last chunk) with its fate:
-    included, shortened or dropped, and why.
+    included, shortened or dropped, and why, and where the time went.
 
     Example: automuse prompt --story sample --at 12 --budget 1024
     """
     from automuse_rag.assemble import build_prompt
 
+    positions = parse_positions(at)
     cfg = settings(ctx, llm=llm, budget=budget)
     tmpl, count = _template(template), token_counter(cfg, llm)
+    results = []
     with open_stories(cfg, [story]) as (mem,):
-        _check_at(mem, at)
-        result = build_prompt(mem, at, budget=cfg.budget, count_tokens=count, template=tmpl, chapter=chapter, k=k)
+        for pos in positions:
+            _check_at(mem, pos)
+        for pos in positions:
+            result = build_prompt(mem, pos, budget=cfg.budget, count_tokens=count, template=tmpl, chapter=chapter, k=k)
+            results.append((pos, result))
     if as_json:
-        print_json({"story": story, "at": at, **result.to_dict()})
+        items = [{"story": story, "at": pos, **result.to_dict()} for pos, result in results]
+        print_json(items[0] if len(items) == 1 else items)
         return
-    console.print(Panel(Text(result.text), title=f"prompt for chunk {at + 1} of {story}", expand=False))
-    console.print(_decision_table(result))
+    for pos, result in results:
+        console.print(Panel(Text(result.text), title=f"prompt for chunk {pos + 1} of {story}", expand=False))
+        console.print(_decision_table(result))
+        t = result.timings_ms
+        console.print(f"time: retrieval {t['retrieval']:.1f} ms, assembly {t['assembly']:.1f} ms, total {t['total']:.1f} ms",
+                      highlight=False)
 
 
 # -- dataset -----------------------------------------------------------------------

@@ -98,11 +98,10 @@ def compare(
     cfg = settings(ctx, llm=llm, budget=budget)
     cfg = settings(ctx, llm=llm, budget=cfg.budget, n_ctx=n_ctx or cfg.budget + 1024)
     out_dir = out or Path(f"compare-{story}-{cfg.budget}")
-    memory = open_story(cfg, story)
     model = get_chat_model(cfg.llm, cfg)
     if nll_samples is None:
         nll_samples = DEFAULT_NLL_SAMPLES if has_logprobs(model) else 0
-    with _progress(quiet=as_json) as progress:
+    with open_story(cfg, story) as memory, _progress(quiet=as_json) as progress:
         report = run_compare(
             memory, llm=model, budget=cfg.budget, positions=positions, nll_samples=nll_samples,
             out_dir=out_dir, progress=progress, resummarizer=resummarizer, max_positions=max_positions, plots=plots,
@@ -164,10 +163,10 @@ def graph(
     if out.suffix.lower() not in (".graphml", ".png"):
         raise InputError(f"--out must end in .graphml or .png, got {out.name!r}")
     cfg = settings(ctx)
-    memory = open_story(cfg, story)
-    if at is not None and not 0 <= at < len(memory):
-        raise InputError(f"--at {at} is out of range: the story has chunks 0..{len(memory) - 1}")
-    g = memory.graph(as_of=at)
+    with open_story(cfg, story) as memory:
+        if at is not None and not 0 <= at <= memory.last_index():
+            raise InputError(f"--at {at} is out of range: the story has chunks 0..{memory.last_index()}")
+        g = memory.graph(as_of=at)
     where = "the end" if at is None else f"chunk {at}"
     write_graph(g, out, title=f"{story}: character graph as of {where}")
     info = {"story": story, "at": at, "nodes": g.number_of_nodes(), "edges": g.number_of_edges(), "file": str(out)}

@@ -112,7 +112,8 @@ def stories_command(
     Examples: automuse stories    |    automuse stories rm pride --yes
     """
     from automuse_rag.errors import InputError
-    from automuse_rag.memory.story import list_stories, remove_story, story_dir
+    from automuse_rag.memory.catalog import list_stories, remove_story
+    from automuse_rag.memory.story import story_dir
 
     cfg = settings(ctx)
     if action is None:
@@ -127,26 +128,18 @@ def stories_command(
     directory = story_dir(cfg, name)
     if not yes and not typer.confirm(f"remove story {name} ({directory})?", default=False):
         raise typer.Exit(1)
-    remove_story(cfg, name)
+    for note in remove_story(cfg, name):
+        console.print(note, highlight=False)
     console.print(f"removed story {name}", highlight=False)
 
 
 def _story_row(m: dict) -> dict:
-    import json
-    from pathlib import Path
-
-    ents = 0
-    lore = Path(m["path"]) / "lore.json"
-    if lore.is_file():
-        try:
-            ents = len(json.loads(lore.read_text(encoding="utf-8")).get("entities", []))
-        except ValueError:
-            ents = 0
     return {
         "name": m.get("name"), "title": m.get("title"), "chunks": m.get("chunks_done", 0),
-        "chunks_total": m.get("chunks_total"), "complete": bool(m.get("complete")), "entities": ents,
+        "chunks_total": m.get("chunks_total"), "complete": bool(m.get("complete")), "entities": m.get("entities"),
         "llm": m.get("llm"), "embedder": (m.get("embedder") or {}).get("name"),
         "chroma_url": m.get("chroma_url"), "size_bytes": m.get("size_bytes", 0), "path": m.get("path"),
+        "store_id": m.get("store_id"), "problem": m.get("problem"),
     }
 
 
@@ -156,10 +149,14 @@ def _print_stories(rows: list[dict]) -> None:
         return
     table = Table(title="stories")
     for col in ("name", "title", "chunks", "entities", "llm", "embedder", "size"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for r in rows:
+        if r["problem"]:
+            table.add_row(r["name"] or "", Text(r["problem"], style="red"), "", "", "", "", f"{r['size_bytes'] / 1e6:.1f} MB")
+            continue
         chunks = f"{r['chunks']}/{r['chunks_total']}" + ("" if r["complete"] else " (unfinished)")
-        table.add_row(r["name"], r["title"] or "", chunks, str(r["entities"]), r["llm"] or "", r["embedder"] or "", f"{r['size_bytes'] / 1e6:.1f} MB")
+        ents = "" if r["entities"] is None else str(r["entities"])
+        table.add_row(r["name"], r["title"] or "", chunks, ents, r["llm"] or "", r["embedder"] or "", f"{r['size_bytes'] / 1e6:.1f} MB")
     console.print(table)
 
 
@@ -180,13 +177,10 @@ def characters_command(
     from automuse_rag.memory.story import StoryMemory
 
     cfg = settings(ctx)
-    memory = StoryMemory.open(cfg, story)
-    try:
+    with StoryMemory.open(cfg, story) as memory:
         ents = [e for e in memory.entities(as_of) if kind is None or e.kind == kind]
         if graphml:
             export_graphml(memory.graph(as_of), graphml)
-    finally:
-        memory.close()
     rows = [
         {
             "name": e.name, "aliases": [a for a in e.names() if a != e.name], "kind": e.kind,

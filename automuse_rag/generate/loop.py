@@ -128,11 +128,12 @@ def read_premise(spec: str) -> str:
 def _check_premise(directory: Path, premise: str) -> None:
     """Record the premise on first run; refuse a different one for the same story,
     and refuse a store that holds an ingested book."""
-    manifest = directory / "story.json"
-    if manifest.is_file():
+    if (directory / "state.sqlite").is_file() or (directory / "story.json").is_file():
+        from automuse_rag.memory.catalog import read_manifest
+
         try:
-            generated = json.loads(manifest.read_text(encoding="utf-8")).get("generated")
-        except (OSError, ValueError):
+            generated = read_manifest(directory).get("generated")
+        except StoreError:
             generated = None
         if not generated:
             raise StoreError(f"story {directory.name} holds an ingested book, not a generated story; use another --story")
@@ -384,7 +385,7 @@ class Writer:
         if self._nlp is None:
             self._nlp = get_nlp()
         analysis = analyze_chunk(chunk, self.analysis_llm, self._nlp, self.opts.sampling)
-        self.memory.commit_chunk(chunk, analysis, refresh=True)
+        self.memory.commit_chunk(chunk, analysis)
         return chunk
 
     def after_commit(self) -> list[Any]:
@@ -490,7 +491,7 @@ def _store_outline(memory: Any, plan: Plan) -> None:
     from automuse_rag.memory.api import OutlinePart
 
     parts = [OutlinePart(ch.number, chapter_heading(plan, ch.number), ch.plan) for ch in plan.chapters]
-    memory.set_outline(plan.outline_text(), parts)
+    memory.set_outline(plan.outline_text(), parts, origin="plan")
 
 
 def generate_story(
@@ -542,10 +543,14 @@ def generate_story(
         )
         _store_outline(memory, plan)
         analyst = model if analysis_llm is None else _resolve_llm(analysis_llm, settings)
-        writer = Writer(settings, name, memory, model, analyst, plan, opts, progress)
-        written = writer.run()
-        memory.save_manifest(chunks_total=chunks, complete=len(memory) >= chunks)
-        return _result(name, directory, plan, writer.records(), written, writer.rejected, plan_only=False, t0=t0)
+        try:
+            writer = Writer(settings, name, memory, model, analyst, plan, opts, progress)
+            written = writer.run()
+            memory.save_manifest(chunks_total=chunks, complete=len(memory) >= chunks)
+            return _result(name, directory, plan, writer.records(), written, writer.rejected, plan_only=False, t0=t0)
+        finally:
+            memory.write_exports()
+            memory.close()
     finally:
         lock.release()
 

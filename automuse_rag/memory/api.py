@@ -7,13 +7,22 @@ this protocol only.
 
 As-of rule: every read takes ``as_of=i`` and then returns only what was known after
 chunk ``i`` (chunks ``0..i``); nothing from a later chunk may leak through texts,
-entity cards, aliases or graph edges.
+entity cards, aliases or graph edges. For a store that resolves its lore
+(:class:`~automuse_rag.memory.story.StoryMemory`, or
+:meth:`~automuse_rag.memory.inmemory.InMemoryStory.from_analyses`) the entities as of
+``i`` are the resolution of chunks ``0..i`` alone: a merge of two names revealed at
+chunk 40 is not visible at chunk 39.
+
+The targeted reads (``records_at``, ``named_in``, ``neighbours``, ``entity_names``,
+``chapters``, ``entities(ids=...)``) let retrieval cost what a prompt needs, not
+what the story holds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from automuse_rag.memory.types import ChunkRecord, Entity, Hit
 
@@ -48,8 +57,34 @@ class StoryView(Protocol):
         """Chunk records 0..upto inclusive (all if None), in story order."""
         ...
 
-    def entities(self, as_of: int | None = None) -> list[Entity]:
-        """Entities as known after chunk ``as_of`` (``Entity.as_of``), most mentioned first."""
+    def last_index(self) -> int:
+        """The highest chunk index stored (-1 when empty)."""
+        ...
+
+    def records_at(self, indices: Sequence[int]) -> dict[int, ChunkRecord]:
+        """The stored records among ``indices``, by index."""
+        ...
+
+    def chapters(self, indices: Sequence[int]) -> dict[int, int]:
+        """Chunk index -> chapter, for the stored ones among ``indices``."""
+        ...
+
+    def entities(self, as_of: int | None = None, ids: Sequence[str] | None = None) -> list[Entity]:
+        """Entities as known after chunk ``as_of`` (all, or those in ``ids``), most mentioned first."""
+        ...
+
+    def entity_names(self, ids: Sequence[str], as_of: int | None = None) -> dict[str, str]:
+        """Entity id -> the name it goes by as of ``as_of`` (ids unknown then are left out)."""
+        ...
+
+    def named_in(self, text: str, as_of: int | None = None) -> dict[str, int]:
+        """Entity id -> how often one of its names (as known at ``as_of``) occurs in
+        ``text`` as a whole word, the longest name winning at each place."""
+        ...
+
+    def neighbours(self, ids: Sequence[str], as_of: int | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+        """For each id, its graph edges as of ``as_of``: other id -> {"chunks", "weight",
+        "relations"} (the same data as ``graph(as_of)[id]``)."""
         ...
 
     def graph(self, as_of: int | None = None) -> "nx.Graph":

@@ -296,12 +296,11 @@ def ingest(
         try:
             _check_chunking(memory, chunks)
             new = ingest_chunks(memory, chunks, llm, sampling, concurrency=concurrency, progress=progress)
-            if new or not (memory.dir / "lore.json").is_file() or not memory.manifest.get("complete"):
-                memory.refresh_lore()
             built = _ensure_outline(memory, outline_text, llm, sampling)
             calls, hits = _model_counts(llm)
             prior = memory.manifest.get("model_calls", 0)
             memory.save_manifest(complete=True, model_calls=prior + calls - calls0)
+            memory.write_exports()
             ents = memory.entities()
             return IngestResult(
                 story=story, path=str(memory.dir), chunks=len(memory), new_chunks=new, entities=len(ents),
@@ -317,7 +316,7 @@ def _check_chunking(memory: StoryMemory, chunks: list[Chunk]) -> None:
     """A resumed ingest must chunk the book the same way (same ids)."""
     from automuse_rag.errors import StoreError
 
-    stored = {r.index: r.id for r in memory.records()}
+    stored = dict(memory.db.execute("SELECT idx, id FROM chunks"))
     for c in chunks:
         if c.index in stored and stored[c.index] != c.id:
             raise StoreError(
@@ -347,7 +346,7 @@ def _ensure_outline(memory: StoryMemory, given: str | None, llm: ChatModel | Non
     """Store the given outline, or build one if none is stored yet. True if built."""
     if given is not None:
         if given != memory.outline:
-            memory.set_outline(given)
+            memory.set_outline(given, origin="given")
         memory.save_manifest(outline="given")
         return False
     if memory.has_outline():
@@ -356,6 +355,6 @@ def _ensure_outline(memory: StoryMemory, given: str | None, llm: ChatModel | Non
         text, parts = build_outline(memory.records(), model_summarizer(None if is_extractive(llm) else llm, sampling))
     except ModelError:
         text, parts = build_outline(memory.records(), model_summarizer(None, sampling))
-    memory.set_outline(text, parts)
+    memory.set_outline(text, parts, origin="built")
     memory.save_manifest(outline="built")
     return True

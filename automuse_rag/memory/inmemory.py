@@ -1,11 +1,26 @@
-"""An in-memory StoryView: a first-class test double with the same as-of semantics
-as the Chroma-backed store (brute-force cosine search over the given embedder)."""
+"""An in-memory StoryView: a first-class test double, and the naive reference the
+store is checked against.
+
+Two ways to make one:
+
+- ``InMemoryStory(name, records, entities, embedder, relations=...)``: entities given
+  with their whole history; as of chunk i each is ``Entity.as_of(i)``.
+- :meth:`InMemoryStory.from_analyses`: chunks with their analyses, resolved the
+  naive way: the entities as of chunk i are a from-scratch
+  :func:`~automuse_rag.memory.resolve.resolve` of chunks ``0..i`` (what
+  :class:`~automuse_rag.memory.story.StoryMemory` must equal), and vector search
+  goes over one record per name mention, as the store's does.
+
+Search is brute-force cosine over the given embedder.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
+from automuse_rag.memory.analysis import ChunkAnalysis
 from automuse_rag.memory.api import OutlinePart
 from automuse_rag.memory.graph import Relation, build_graph
 from automuse_rag.memory.types import ChunkRecord, Entity, Hit
@@ -17,6 +32,27 @@ def _cos(a: Sequence[float], b: Sequence[float]) -> float:
     na = math.sqrt(sum(x * x for x in a)) or 1.0
     nb = math.sqrt(sum(y * y for y in b)) or 1.0
     return dot / (na * nb)
+
+
+def named_entities(text: str, entities: Sequence[Entity]) -> dict[str, int]:
+    """Entity id -> how often any of its names occurs in ``text`` as a whole word
+    (a longest-first alternation: at each place the longest name wins)."""
+    import re
+
+    owners: dict[str, str] = {}
+    for ent in entities:
+        for name in ent.names():
+            if len(name) >= 2:
+                owners.setdefault(name, ent.id)
+    if not owners:
+        return {}
+    names = sorted(owners, key=lambda n: (-len(n), n))
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in names) + r")(?!\w)")
+    counts: dict[str, int] = {}
+    for match in pattern.finditer(text):
+        eid = owners[match.group(0)]
+        counts[eid] = counts.get(eid, 0) + 1
+    return counts
 
 
 class InMemoryStory:
@@ -39,6 +75,60 @@ class InMemoryStory:
         self._parts = parts or [OutlinePart(0, "", outline)]
         texts = [r.summary for r in self._records]
         self._summary_vecs = embedder.embed(texts) if texts else []
+        self._analyses: list[tuple[int, ChunkAnalysis]] | None = None
+        self._resolved: dict[int, tuple[list[Entity], list[Relation]]] = {}
+        self._mention_vecs: list[tuple[int, str, list[float]]] = []
+
+    @classmethod
+    def from_analyses(
+        cls, name: str, chunks: list[tuple[ChunkRecord, ChunkAnalysis]], embedder: Embedder, *,
+        outline: str = "", parts: list[OutlinePart] | None = None,
+    ) -> InMemoryStory:
+        from automuse_rag.memory.state import merged_mentions
+        from automuse_rag.memory.story import mention_doc
+
+        story = cls(name, [r for r, _ in chunks], [], embedder, outline=outline, parts=parts)
+        story._analyses = sorted(((r.index, a) for r, a in chunks), key=lambda t: t[0])
+        docs = [
+            (idx, mname, mention_doc(mname, desc))
+            for idx, a in story._analyses
+            for mname, (_, _, _, desc) in sorted(merged_mentions(a.mentions).items())
+        ]
+        vecs = embedder.embed([d for _, _, d in docs]) if docs else []
+        story._mention_vecs = [(idx, mname, v) for (idx, mname, _), v in zip(docs, vecs)]
+        return story
+
+    # ------------------------------------------------------------------ lore as of
+
+    def _lore(self, as_of: int | None) -> tuple[list[Entity], list[Relation]]:
+        """(entities, relations) as of ``as_of`` (views of the given histories, or a
+        from-scratch resolution of the chunks up to it)."""
+        if self._analyses is None:
+            views = [e if as_of is None else e.as_of(as_of) for e in self._entities]
+            ents = [v for v in views if v is not None]
+            return ents, [r for r in self._relations if as_of is None or r.chunk <= as_of]
+        at = self.last_index() if as_of is None else min(as_of, self.last_index())
+        if at not in self._resolved:
+            from automuse_rag.memory.resolve import resolve
+            from automuse_rag.memory.state import relation_rows
+
+            upto = [(i, a) for i, a in self._analyses if i <= at]
+            aliases = [(i, m.name, list(m.aliases)) for i, a in upto for m in a.mentions if m.aliases]
+            ents, name_to_id = resolve([(i, a.mentions) for i, a in upto], aliases)
+            rows = sorted((c, s, t, lab) for i, a in upto for c, s, t, lab, _ in relation_rows(i, a))
+            rels, seen = [], set()
+            for c, s, t, lab in rows:
+                a_, b_ = name_to_id.get(s), name_to_id.get(t)
+                if a_ and b_ and a_ != b_ and (a_, b_, lab, c) not in seen:
+                    seen.add((a_, b_, lab, c))
+                    rels.append(Relation(a_, b_, lab, c))
+            self._resolved[at] = (ents, rels)
+        return self._resolved[at]
+
+    def analyses(self, upto: int | None = None) -> list[tuple[int, ChunkAnalysis]]:
+        return [(i, a) for i, a in (self._analyses or []) if upto is None or i <= upto]
+
+    # ------------------------------------------------------------------ StoryView
 
     @property
     def outline(self) -> str:
@@ -50,29 +140,75 @@ class InMemoryStory:
     def __len__(self) -> int:
         return len(self._records)
 
+    def last_index(self) -> int:
+        return self._records[-1].index if self._records else -1
+
     def records(self, upto: int | None = None) -> list[ChunkRecord]:
         return [r for r in self._records if upto is None or r.index <= upto]
 
-    def entities(self, as_of: int | None = None) -> list[Entity]:
-        views = [e if as_of is None else e.as_of(as_of) for e in self._entities]
-        return sorted((v for v in views if v is not None), key=lambda e: (-len(e.mentions), e.name))
+    def records_at(self, indices: Sequence[int]) -> dict[int, ChunkRecord]:
+        wanted = set(indices)
+        return {r.index: r for r in self._records if r.index in wanted}
 
-    def graph(self, as_of: int | None = None):
-        return build_graph(self._entities, self._relations, as_of)
+    def chapters(self, indices: Sequence[int]) -> dict[int, int]:
+        return {i: r.chapter for i, r in self.records_at(indices).items()}
 
-    def search(self, query: str, k: int = 8, as_of: int | None = None, kinds=("summary", "entity")) -> list[Hit]:
+    def entities(self, as_of: int | None = None, ids: Sequence[str] | None = None) -> list[Entity]:
+        ents = self._lore(as_of)[0]
+        if ids is not None:
+            wanted = set(ids)
+            ents = [e for e in ents if e.id in wanted]
+        return sorted(ents, key=lambda e: (-len(e.mentions), e.name, e.id))
+
+    def entity_names(self, ids: Sequence[str], as_of: int | None = None) -> dict[str, str]:
+        return {e.id: e.name for e in self.entities(as_of, ids)}
+
+    def relations(self, as_of: int | None = None) -> list[Relation]:
+        return list(self._lore(as_of)[1])
+
+    def graph(self, as_of: int | None = None) -> Any:
+        ents, rels = self._lore(as_of)
+        return build_graph(ents, rels)
+
+    def named_in(self, text: str, as_of: int | None = None) -> dict[str, int]:
+        return named_entities(text, self._lore(as_of)[0])
+
+    def neighbours(self, ids: Sequence[str], as_of: int | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+        g = self.graph(as_of)
+        return {e: ({o: dict(d) for o, d in g[e].items()} if e in g else {}) for e in ids}
+
+    def search(self, query: str, k: int = 8, as_of: int | None = None, kinds: tuple[str, ...] = ("summary", "entity")) -> list[Hit]:
+        if k <= 0 or not self._records:
+            return []
         qv = self._embedder.embed([query])[0]
         hits: list[Hit] = []
         if "summary" in kinds:
             for rec, vec in zip(self._records, self._summary_vecs):
                 if as_of is None or rec.index <= as_of:
-                    hits.append(Hit(f"summary:{rec.index}", "summary", rec.summary, rec.index, rec.chapter, _cos(qv, vec)))
+                    hits.append(Hit(f"summary:{rec.index:05d}", "summary", rec.summary, rec.index, rec.chapter, _cos(qv, vec)))
         if "entity" in kinds:
-            views = self.entities(as_of)
-            cards = [v.card() for v in views]
-            for view, card, vec in zip(views, cards, self._embedder.embed(cards) if cards else []):
-                last = max((c for c, _ in view.descriptions), default=view.last_chunk)
-                chapter = next((r.chapter for r in self._records if r.index == last), 0)
-                hits.append(Hit(f"entity:{view.id}", "entity", card, last, chapter, _cos(qv, vec), {"entity_id": view.id}))
-        hits.sort(key=lambda h: -h.score)
+            hits += self._entity_hits(qv, as_of)
+        hits.sort(key=lambda h: (-h.score, h.id))
         return hits[:k]
+
+    def _entity_hits(self, qv: list[float], as_of: int | None) -> list[Hit]:
+        views = {v.id: v for v in self.entities(as_of)}
+        best: dict[str, float] = {}
+        if self._analyses is not None:
+            names = {n: e.id for e in views.values() for n in e.aliases}
+            for idx, mname, vec in self._mention_vecs:
+                if (as_of is None or idx <= as_of) and mname in names:
+                    eid = names[mname]
+                    best[eid] = max(best.get(eid, -1.0), _cos(qv, vec))
+        else:
+            cards = [v.card() for v in views.values()]
+            for view, vec in zip(views.values(), self._embedder.embed(cards) if cards else []):
+                best[view.id] = _cos(qv, vec)
+        chapters = {r.index: r.chapter for r in self._records}
+        hits = []
+        for eid, score in best.items():
+            view = views[eid]
+            last = max((c for c, _ in view.descriptions), default=view.last_chunk)
+            hits.append(Hit(f"entity:{eid}", "entity", view.card(), last, chapters.get(last, 0), score,
+                            {"entity_id": eid, "entity_kind": view.kind}))
+        return hits

@@ -59,6 +59,7 @@ def norm_title(word: str) -> str | None:
     return key if key in TITLES else None
 
 
+@lru_cache(maxsize=65536)
 def clean_name(raw: str) -> str | None:
     """Normalise a surface name; None if it cannot be a name."""
     if "\n" in raw.strip() or "\r" in raw:

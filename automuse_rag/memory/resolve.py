@@ -31,8 +31,16 @@ Alias rules (characters):
 
 Filters: honorifics alone, names with line breaks or lower-case words, capitalised
 common words (a one-word name used at least as often in lower case), and one-off
-names (seen once in the whole book, unless the model named it or it is a full name
-whose surname is known).
+names (seen once so far, unless the model named it or it is a full name whose
+surname is known).
+
+Locality: every rule looks only at names that share a word (titles aside) with the
+name being resolved, or are linked to it by a model alias. So names fall into
+connected *components* (:func:`link_keys`), each resolved on its own by
+:func:`resolve_component`; resolving the whole book is resolving each component.
+That is what lets :class:`~automuse_rag.memory.lorestate.LoreState` commit a chunk
+by re-resolving only the components the chunk touches, and still equal a
+from-scratch :func:`resolve` of the same chunks.
 """
 
 from __future__ import annotations
@@ -40,7 +48,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 from automuse_rag.memory.analysis import LoreMention
 from automuse_rag.memory.names import (
@@ -60,11 +71,13 @@ from automuse_rag.memory.types import Entity
 
 
 @dataclass
-class _NameStat:
+class NameStat:
+    """Everything the resolver knows of one name so far (sums over its mentions)."""
+
     name: str
     first_chunk: int
     count: int = 0
-    chunks: set[int] = field(default_factory=set)
+    nchunks: int = 0
     votes: Counter = field(default_factory=Counter)
     he: int = 0
     she: int = 0
@@ -72,6 +85,37 @@ class _NameStat:
     at: int = 0
     model: bool = False
     model_kind: str = ""
+
+    def add(self, idx: int, m: LoreMention, *, new_chunk: bool = True) -> None:
+        """Count mention ``m`` of chunk ``idx``; ``new_chunk`` is False for a second
+        mention of the same name in the same chunk."""
+        self.first_chunk = min(self.first_chunk, idx)
+        self.count += max(1, m.count)
+        self.nchunks += int(new_chunk)
+        self.votes.update(m.labels)
+        self.he += m.he
+        self.she += m.she
+        self.lower += m.lower
+        self.at += m.at
+        if "model" in m.source:
+            self.model = True
+            self.model_kind = self.model_kind or m.kind
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "first_chunk": self.first_chunk, "count": self.count, "nchunks": self.nchunks,
+            "votes": dict(sorted(self.votes.items())), "he": self.he, "she": self.she, "lower": self.lower,
+            "at": self.at, "model": self.model, "model_kind": self.model_kind,
+        }
+
+    @classmethod
+    def from_json(cls, name: str, d: dict[str, Any]) -> NameStat:
+        return cls(
+            name=name, first_chunk=int(d["first_chunk"]), count=int(d["count"]), nchunks=int(d["nchunks"]),
+            votes=Counter({str(k): int(v) for k, v in d.get("votes", {}).items()}), he=int(d["he"]),
+            she=int(d["she"]), lower=int(d["lower"]), at=int(d["at"]), model=bool(d["model"]),
+            model_kind=str(d["model_kind"]),
+        )
 
 
 @dataclass
@@ -86,31 +130,40 @@ class _Cluster:
     has_full: bool = False
 
 
+@dataclass(frozen=True)
+class Cluster:
+    """One resolved entity, before its facts (mentions, descriptions) are attached."""
+
+    members: tuple[str, ...]  # sorted
+    kind: str
+    canonical: str  # the name it goes by
+    first: str  # its earliest name (first chunk, then name): the base of its id
+
+
 ChunkLore = tuple[int, list[LoreMention]]  # (chunk index, mentions)
+ModelAlias = tuple[int, str, list[str]]  # (chunk, name, the aliases the model gave it)
 
 
-def _collect(chunks: list[ChunkLore]) -> dict[str, _NameStat]:
-    stats: dict[str, _NameStat] = {}
+def collect(chunks: Iterable[ChunkLore]) -> dict[str, NameStat]:
+    """Per-name statistics of ``chunks`` (any order)."""
+    stats: dict[str, NameStat] = {}
     for idx, mentions in chunks:
+        seen: set[str] = set()
         for m in mentions:
             st = stats.get(m.name)
             if st is None:
-                st = stats[m.name] = _NameStat(m.name, idx)
-            st.first_chunk = min(st.first_chunk, idx)
-            st.count += max(1, m.count)
-            st.chunks.add(idx)
-            st.votes.update(m.labels)
-            st.he += m.he
-            st.she += m.she
-            st.lower += m.lower
-            st.at += m.at
-            if "model" in m.source:
-                st.model = True
-                st.model_kind = st.model_kind or m.kind
+                st = stats[m.name] = NameStat(m.name, idx)
+            st.add(idx, m, new_chunk=m.name not in seen)
+            seen.add(m.name)
     return stats
 
 
-def _keep(st: _NameStat, surnames: set[str]) -> bool:
+def link_keys(name: str) -> list[str]:
+    """The keys that put names into one component: their words, titles aside."""
+    return [f"w:{w}" for w in parse_name(name).words]
+
+
+def _keep(st: NameStat, surnames: set[str]) -> bool:
     if st.name.lower() in STOP_NAMES or clean_name(st.name) != st.name:
         return False
     p = parse_name(st.name)
@@ -121,7 +174,7 @@ def _keep(st: _NameStat, surnames: set[str]) -> bool:
     return p.is_full and p.last in surnames  # a one-off full name of a known family
 
 
-def _kind_of(st: _NameStat, person_words: set[str], strong: frozenset[str] = frozenset()) -> str:
+def _kind_of(st: NameStat, person_words: set[str], strong: frozenset[str] = frozenset()) -> str:
     """character / place / thing, or "" to drop. ``person_words``: words of names
     tagged PERSON; ``strong``: words of titled or full character names."""
     if looks_like_place(st.name):
@@ -143,10 +196,10 @@ def _kind_of(st: _NameStat, person_words: set[str], strong: frozenset[str] = fro
         return "place"
     if st.model_kind in KINDS:
         return st.model_kind
-    return "thing" if len(st.chunks) >= 3 else ""
+    return "thing" if st.nchunks >= 3 else ""
 
 
-def _gender_by_first(stats: dict[str, _NameStat]) -> dict[str, str | None]:
+def _gender_by_first(stats: Mapping[str, NameStat]) -> dict[str, str | None]:
     he: Counter = Counter()
     she: Counter = Counter()
     for st in stats.values():
@@ -174,7 +227,7 @@ def _title_ok(title: str | None, cl: _Cluster) -> bool:
 class _Resolver:
     """Clusters character names; see the module docstring for the rules."""
 
-    def __init__(self, stats: dict[str, _NameStat], genders: dict[str, str | None]) -> None:
+    def __init__(self, stats: Mapping[str, NameStat], genders: dict[str, str | None]) -> None:
         self.stats = stats
         self.genders = genders
         self.clusters: list[_Cluster] = []
@@ -193,7 +246,7 @@ class _Resolver:
             cl.gender = cl.gender or self.genders.get(p.first)
         self.of[name] = cl
 
-    def new(self, name: str, p: Parsed, firsts=(), surnames=()) -> _Cluster:
+    def new(self, name: str, p: Parsed, firsts: Iterable[str] = (), surnames: Iterable[str] = ()) -> _Cluster:
         cl = _Cluster(members=[], kind="character", firsts=set(firsts), surnames=set(surnames))
         self.clusters.append(cl)
         self.add(cl, name, p)
@@ -247,16 +300,17 @@ class _Resolver:
         self.new(name, p, firsts=[name], surnames=[name])
 
 
-def _order(stats: dict[str, _NameStat], names) -> list[str]:
+def _order(stats: Mapping[str, NameStat], names: Iterable[str]) -> list[str]:
     return sorted(names, key=lambda n: (stats[n].first_chunk, -stats[n].count, n))
 
 
-def _slug(text: str) -> str:
+@lru_cache(maxsize=65536)
+def slug(text: str) -> str:
     ascii_ = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_.lower()).strip("-") or "entity"
 
 
-def _canonical(members: list[str], stats: dict[str, _NameStat]) -> str:
+def _canonical(members: Iterable[str], stats: Mapping[str, NameStat]) -> str:
     def score(n: str) -> tuple:
         p = parse_name(n)
         return (p.is_full and p.title is None, p.is_full, stats[n].count, len(n), n)
@@ -264,11 +318,14 @@ def _canonical(members: list[str], stats: dict[str, _NameStat]) -> str:
     return max(members, key=score)
 
 
-def resolve(chunks: list[ChunkLore], model_aliases: list[tuple[int, str, list[str]]] = ()) -> tuple[list[Entity], dict[str, str]]:
-    """Entities from every chunk's mentions (chunk order), most mentioned first, and a
-    map from every kept name to its entity id. ``model_aliases`` lists
-    (chunk, name, aliases) the model gave. Deterministic for the same input."""
-    stats = _collect(chunks)
+def _person_votes(st: NameStat) -> int:
+    return sum(v for k, v in st.votes.items() if k in PERSON_LABELS)
+
+
+def resolve_component(stats: Mapping[str, NameStat], model_aliases: Sequence[ModelAlias] = ()) -> list[Cluster]:
+    """Resolve the names of one component (or of several: the rules are local).
+    ``stats`` holds every name of the component; ``model_aliases`` those given for
+    its names. Pure and deterministic; clusters in no particular order."""
     surnames = {
         parse_name(n).last
         for n, st in stats.items()
@@ -280,7 +337,7 @@ def resolve(chunks: list[ChunkLore], model_aliases: list[tuple[int, str, list[st
     person_words: set[str] = set()
     for n, st in kept.items():
         p = parse_name(n)
-        if p.title or sum(v for k, v in st.votes.items() if k in PERSON_LABELS) > 0:
+        if p.title or _person_votes(st) > 0:
             person_words.update(p.words)
     kinds = {n: _kind_of(st, person_words) for n, st in kept.items() if parse_name(n).is_full}
     person_words.update(w for n, k in kinds.items() if k == "character" for w in parse_name(n).words)
@@ -303,10 +360,15 @@ def resolve(chunks: list[ChunkLore], model_aliases: list[tuple[int, str, list[st
         res.clusters.append(cl)
         res.add(cl, n, Parsed(None, tuple(n.split())))
     _apply_model_aliases(res, model_aliases)
-    return _entities(res, chunks, stats)
+    out = []
+    for cl in res.clusters:
+        if cl.members:
+            first = min(cl.members, key=lambda m: (stats[m].first_chunk, m))
+            out.append(Cluster(tuple(sorted(cl.members)), cl.kind, _canonical(cl.members, stats), first))
+    return out
 
 
-def _apply_model_aliases(res: _Resolver, model_aliases) -> None:
+def _apply_model_aliases(res: _Resolver, model_aliases: Sequence[ModelAlias]) -> None:
     for _, name, aliases in sorted(model_aliases, key=lambda t: (t[0], t[1])):
         target = res.of.get(name)
         if target is None:
@@ -322,36 +384,89 @@ def _apply_model_aliases(res: _Resolver, model_aliases) -> None:
             res.clusters.remove(src)
 
 
-def _entities(res: _Resolver, chunks: list[ChunkLore], stats: dict[str, _NameStat]) -> tuple[list[Entity], dict[str, str]]:
-    ents: list[Entity] = []
-    ids: set[str] = set()
-    name_to_id: dict[str, str] = {}
-    clusters = [c for c in res.clusters if c.members]
-    clusters.sort(key=lambda c: min((stats[m].first_chunk, -stats[m].count, m) for m in c.members))
+def id_order(cluster: Cluster, stats: Mapping[str, NameStat]) -> tuple:
+    """Which of several clusters with the same base slug gets the plain id."""
+    return (stats[cluster.first].first_chunk, cluster.first, cluster.members)
+
+
+def assign_ids(clusters: Iterable[Cluster], stats: Mapping[str, NameStat]) -> dict[Cluster, str]:
+    """Entity ids: the slug of each cluster's first name; clusters sharing a slug get
+    ``-2``, ``-3``... in :func:`id_order`. A function of the clusters alone."""
+    groups: dict[str, list[Cluster]] = defaultdict(list)
     for cl in clusters:
-        first = min(cl.members, key=lambda m: (stats[m].first_chunk, -stats[m].count, m))
-        eid, n = _slug(first), 2
-        while eid in ids:
-            eid, n = f"{_slug(first)}-{n}", n + 1
-        ids.add(eid)
-        ent = Entity(id=eid, name=_canonical(cl.members, stats), kind=cl.kind)
-        ent.aliases = {m: stats[m].first_chunk for m in sorted(cl.members)}
-        ent.mentions = sorted(set().union(*(stats[m].chunks for m in cl.members)))
-        ents.append(ent)
-        for m in cl.members:
-            name_to_id[m] = eid
-    by_id = {e.id: e for e in ents}
+        groups[slug(cl.first)].append(cl)
+    ids = {}
+    for base, group in groups.items():
+        for n, cl in enumerate(sorted(group, key=lambda c: id_order(c, stats))):
+            ids[cl] = base if n == 0 else f"{base}-{n + 1}"
+    return ids
+
+
+def components(names: Iterable[str], links: Iterable[tuple[str, str]] = ()) -> list[list[str]]:
+    """Group names into components: names sharing a :func:`link_keys` key, or joined
+    by a ``links`` pair (a model alias), end in one group."""
+    from automuse_rag.memory.unionfind import UnionFind
+
+    uf = UnionFind()
+    names = list(names)
+    for n in names:
+        uf.union(f"n:{n}", *link_keys(n))
+    for a, b in links:
+        uf.union(f"n:{a}", f"n:{b}")
+    groups: dict[str, list[str]] = defaultdict(list)
+    for n in names:
+        groups[uf.find(f"n:{n}")].append(n)
+    return list(groups.values())
+
+
+def alias_links(model_aliases: Iterable[ModelAlias]) -> list[tuple[str, str]]:
+    return [(name, alias) for _, name, aliases in model_aliases for alias in aliases]
+
+
+def resolve_all(stats: Mapping[str, NameStat], model_aliases: Sequence[ModelAlias] = ()) -> dict[Cluster, str]:
+    """Every cluster of ``stats`` with its id, resolved component by component in one go."""
+    clusters: list[Cluster] = []
+    for comp in components(stats, alias_links(model_aliases)):
+        members = set(comp)
+        sub = {n: stats[n] for n in comp}
+        clusters += resolve_component(sub, [t for t in model_aliases if t[1] in members])
+    return assign_ids(clusters, stats)
+
+
+def build_entities(
+    clusters: Mapping[Cluster, str], chunks: Iterable[ChunkLore], stats: Mapping[str, NameStat]
+) -> tuple[list[Entity], dict[str, str]]:
+    """Entities (most mentioned first) with their mentions and descriptions from
+    ``chunks``, and the name -> entity id map."""
+    name_to_id = {m: eid for cl, eid in clusters.items() for m in cl.members}
+    by_id = {
+        eid: Entity(id=eid, name=cl.canonical, kind=cl.kind, aliases={m: stats[m].first_chunk for m in cl.members})
+        for cl, eid in clusters.items()
+    }
+    mentions: dict[str, set[int]] = defaultdict(set)
     descs: dict[str, dict[int, tuple[int, str]]] = defaultdict(dict)
-    for idx, mentions in chunks:
-        for m in mentions:
+    for idx, chunk_mentions in chunks:
+        for m in chunk_mentions:
             eid = name_to_id.get(m.name)
-            if eid is None or not m.description:
+            if eid is None:
+                continue
+            mentions[eid].add(idx)
+            if not m.description:
                 continue
             rank = 0 if "model" in m.source else 1
             cur = descs[eid].get(idx)
             if cur is None or rank < cur[0]:
                 descs[eid][idx] = (rank, m.description)
-    for eid, per_chunk in descs.items():
-        by_id[eid].descriptions = [(c, d) for c, (_, d) in sorted(per_chunk.items())]
-    ents.sort(key=lambda e: (-len(e.mentions), e.name, e.id))
+    for eid, ent in by_id.items():
+        ent.mentions = sorted(mentions[eid])
+        ent.descriptions = [(c, d) for c, (_, d) in sorted(descs[eid].items())]
+    ents = sorted(by_id.values(), key=lambda e: (-len(e.mentions), e.name, e.id))
     return ents, name_to_id
+
+
+def resolve(chunks: list[ChunkLore], model_aliases: Sequence[ModelAlias] = ()) -> tuple[list[Entity], dict[str, str]]:
+    """Entities from every chunk's mentions, most mentioned first, and a map from
+    every kept name to its entity id, resolved from scratch. ``model_aliases`` lists
+    (chunk, name, aliases) the model gave. Deterministic for the same input."""
+    stats = collect(chunks)
+    return build_entities(resolve_all(stats, model_aliases), chunks, stats)

@@ -1,24 +1,42 @@
-"""Chroma collections of one story: chunk summaries, entity events and raw chunks.
+"""Chroma: the story's vector index, derived from ``state.sqlite``.
 
-Embedded (``PersistentClient`` at ``stores/NAME/chroma``) or on a Chroma server
-(``HttpClient`` from ``--chroma-url`` / ``AUTOMUSE_CHROMA_URL``). Embeddings are
-always computed by our embedder and passed in (Chroma's default embedding function
-would download a model); collections use cosine space and record the embedder's
-name and dimension, and opening them with another embedder raises
-:class:`~automuse_rag.errors.StoreError`.
+Three kinds of records, each in its own collection: chunk summaries
+(``summary:00012``), raw chunks (``chunk:00012``) and name mentions
+(``mention:00012:<hash of the name>``: one per name per chunk, with the sentence
+that describes it), all with ``chunk`` and ``chapter`` metadata. Embeddings are
+always ours (Chroma's default embedding function would download a model).
+
+**Namespaced.** Collections are named ``am-<store id>-<kind>``; the store id is a
+UUID kept in ``state.sqlite`` and the manifest, so any number of homes can share a
+Chroma server with the same story names, and ``stories rm`` drops only its own.
+
+**As-of search at flat cost.** Chroma's metadata filter (``chunk <= i``) gets slower
+as a collection grows (hnswlib explores the graph for allowed ids: measured 150-600 ms
+at 100k records, whatever the filter's selectivity), while an unfiltered query stays
+at a few milliseconds. So the store never filters a large collection. It keeps, besides
+the whole collection, *prefix tiers*: ``...-t0`` holds the records of chunks
+``< 1024``, ``-t1`` of chunks ``< 8192``, ``-t2`` of chunks ``< 65536``, and so on
+(x8), each created once the story passes its bound. A search as of chunk i goes to the
+smallest collection that holds every chunk ``<= i``; at least 1/8 of it is then
+allowed, so an unfiltered query for ``k * 8 * 1.6 + 8`` records, filtered here, finds
+the best k (it asks again for more, then uses Chroma's filter on the smallest tier,
+if it does not). Records are stored about 1.8 times at 100k chunks (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from automuse_rag.errors import StoreError
 
-KINDS = ("summary", "entity", "chunk")
-_SUFFIX = {"summary": "summaries", "entity": "entities", "chunk": "chunks"}
+KINDS = ("summary", "chunk", "mention")
+TIER0 = 1024  # chunks in the first prefix tier
+FANOUT = 8  # each tier holds FANOUT times the chunks of the one before
+MAX_TIERS = 8
 _PAGE = 2000
 
 
@@ -29,95 +47,256 @@ def mismatch_message(story: str, have: tuple[str, int], want: tuple[str, int]) -
     )
 
 
-def _client(path: Path | None, url: str | None):
+def tier_bound(level: int) -> int:
+    """Tier ``level`` holds the records of chunks ``< tier_bound(level)``."""
+    return TIER0 * FANOUT**level
+
+
+def collection_name(store_id: str, kind: str, tier: int | None = None) -> str:
+    return f"am-{store_id}-{kind}" + ("" if tier is None else f"-t{tier}")
+
+
+def parse_chroma_url(url: str) -> tuple[str, int, bool]:
+    """(host, port, ssl) of a Chroma server URL; StoreError if it cannot be one."""
+    try:
+        parsed = urlparse(url if "://" in url else f"http://{url}")
+        port = parsed.port
+    except ValueError as exc:
+        raise StoreError(f"bad Chroma URL {url!r} ({exc}); use e.g. http://127.0.0.1:8000") from None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise StoreError(f"bad Chroma URL {url!r}; use e.g. http://127.0.0.1:8000")
+    return parsed.hostname, port or (443 if parsed.scheme == "https" else 8000), parsed.scheme == "https"
+
+
+def connect(path: Path | None, url: str | None, *, create: bool) -> Any:
+    """A Chroma client: ``HttpClient`` for ``url`` (checked with a heartbeat), else a
+    ``PersistentClient`` at ``path``. With ``create=False`` a missing local directory
+    is an error instead of a new empty database."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    settings = ChromaSettings(anonymized_telemetry=False)
     if url:
-        parsed = urlparse(url if "://" in url else f"http://{url}")
-        host = parsed.hostname or "localhost"
-        port = parsed.port or (443 if parsed.scheme == "https" else 8000)
+        host, port, ssl = parse_chroma_url(url)
         try:
-            client = chromadb.HttpClient(host=host, port=port, ssl=parsed.scheme == "https", settings=chroma_settings)
+            client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings)
             client.heartbeat()
-        except Exception as exc:  # connection refused, DNS, TLS...
+        except Exception as exc:  # connection refused, DNS, TLS, timeouts...
             raise StoreError(f"cannot reach the Chroma server at {url}: {type(exc).__name__}") from None
         return client
     assert path is not None
+    if not create and not (path / "chroma.sqlite3").is_file():
+        raise StoreError(f"story {path.parent.name}: its Chroma index ({path}) is missing; run automuse repair --story {path.parent.name}")
     path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    return chromadb.PersistentClient(path=str(path), settings=settings)
+
+
+def guard(what: str, url: str | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Turn a Chroma failure (server gone mid-run, damaged index) into one StoreError line."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except StoreError:
+                raise
+            except Exception as exc:
+                where = f"the Chroma server at {url}" if url else "the embedded Chroma index"
+                detail = " ".join(str(exc).split())[:160]
+                raise StoreError(f"{what} failed on {where}: {type(exc).__name__}: {detail}") from None
+
+        return wrapper
+
+    return deco
 
 
 class ChromaStore:
-    """The three collections of a story, named ``{story}-summaries`` etc. (so many
-    stories can share one Chroma server)."""
+    """A story's collections (whole plus prefix tiers) in one Chroma client."""
 
-    def __init__(self, story: str, embedder_name: str, dimension: int, *, path: Path | None = None, url: str | None = None) -> None:
-        self.story = story
-        self.embedder = (embedder_name, dimension)
-        self.url = url
-        self._client = _client(path, url)
-        self._cols: dict[str, Any] = {}
+    def __init__(self, story: str, store_id: str, embedder: tuple[str, int], *, path: Path | None = None,
+                 url: str | None = None, create: bool = False) -> None:
+        self.story, self.store_id, self.embedder, self.url = story, store_id, embedder, url
+        self._client = connect(path, url, create=create)
+        self._cols: dict[tuple[str, int | None], Any] = {}
+        self._counts: dict[tuple[str, int | None], int] = {}
+        self._guard = guard(f"story {story}", url)
+        self._guard(self._open_all)(create)
+
+    # ------------------------------------------------------------------ collections
+
+    def _meta(self, kind: str, tier: int | None) -> dict[str, Any]:
+        return {
+            "hnsw:space": "cosine", "embedder": self.embedder[0], "dimension": self.embedder[1], "kind": kind,
+            "story": self.story, "store_id": self.store_id, "upto": -1 if tier is None else tier_bound(tier),
+        }
+
+    def _open_all(self, create: bool) -> None:
+        names = {c.name if hasattr(c, "name") else str(c) for c in self._client.list_collections()}
         for kind in KINDS:
-            self._cols[kind] = self._open(kind)
+            name = collection_name(self.store_id, kind)
+            if name not in names and not create:
+                raise StoreError(
+                    f"story {self.story}: the Chroma collection {name} is missing; run automuse repair --story {self.story}"
+                )
+            self._cols[(kind, None)] = self._get(kind, None, create)
+            for tier in range(MAX_TIERS):
+                if collection_name(self.store_id, kind, tier) in names:
+                    self._cols[(kind, tier)] = self._get(kind, tier, False)
 
-    def _open(self, kind: str):
-        name = f"{self.story}-{_SUFFIX[kind]}"
-        meta = {"hnsw:space": "cosine", "embedder": self.embedder[0], "dimension": self.embedder[1], "kind": kind}
-        col = self._client.get_or_create_collection(name, embedding_function=None, metadata=meta)
-        have = (str((col.metadata or {}).get("embedder")), int((col.metadata or {}).get("dimension") or 0))
-        if have != self.embedder:
-            raise StoreError(mismatch_message(self.story, have, self.embedder))
+    def _get(self, kind: str, tier: int | None, create: bool) -> Any:
+        name = collection_name(self.store_id, kind, tier)
+        if create:
+            col = self._client.get_or_create_collection(name, embedding_function=None, metadata=self._meta(kind, tier))
+        else:
+            col = self._client.get_collection(name, embedding_function=None)
+        meta = col.metadata or {}
+        have = (str(meta.get("embedder")), int(meta.get("dimension") or 0))
+        if have != tuple(self.embedder):
+            raise StoreError(mismatch_message(self.story, have, tuple(self.embedder)))
         return col
 
-    def upsert(self, kind: str, ids: Sequence[str], documents: Sequence[str], metadatas: Sequence[dict], embeddings: Sequence[Sequence[float]]) -> None:
-        if ids:
-            self._cols[kind].upsert(ids=list(ids), documents=list(documents), metadatas=list(metadatas), embeddings=[list(e) for e in embeddings])
+    def tiers(self, kind: str) -> list[int]:
+        return sorted(t for k, t in self._cols if k == kind and t is not None)
+
+    def names(self) -> list[str]:
+        return sorted(collection_name(self.store_id, k, t) for k, t in self._cols)
+
+    def count(self, kind: str, tier: int | None = None) -> int:
+        key = (kind, tier)
+        if key not in self._counts:
+            self._counts[key] = self._guard(self._cols[key].count)()
+        return self._counts[key]
+
+    # ------------------------------------------------------------------ writes
+
+    def upsert(self, kind: str, ids: Sequence[str], documents: Sequence[str], metadatas: Sequence[dict],
+               embeddings: Sequence[Sequence[float]]) -> None:
+        """Upsert into the whole collection and every tier that covers each record's chunk."""
+        if not ids:
+            return
+        for (k, tier), col in list(self._cols.items()):
+            if k != kind:
+                continue
+            keep = [j for j, m in enumerate(metadatas) if tier is None or int(m["chunk"]) < tier_bound(tier)]
+            if keep:
+                self._guard(col.upsert)(
+                    ids=[ids[j] for j in keep], documents=[documents[j] for j in keep],
+                    metadatas=[metadatas[j] for j in keep], embeddings=[list(embeddings[j]) for j in keep],
+                )
+                self._counts.pop((k, tier), None)
 
     def delete(self, kind: str, ids: Sequence[str]) -> None:
-        for start in range(0, len(ids), _PAGE):
-            self._cols[kind].delete(ids=list(ids[start : start + _PAGE]))
+        for (k, tier), col in self._cols.items():
+            if k == kind:
+                for start in range(0, len(ids), _PAGE):
+                    self._guard(col.delete)(ids=list(ids[start : start + _PAGE]))
+                self._counts.pop((k, tier), None)
 
-    def count(self, kind: str) -> int:
-        return self._cols[kind].count()
-
-    def get_all(self, kind: str) -> dict[str, tuple[str, dict]]:
-        """Every record of a collection: id -> (document, metadata)."""
-        col = self._cols[kind]
-        out: dict[str, tuple[str, dict]] = {}
-        total = col.count()
-        for offset in range(0, total, _PAGE):
-            page = col.get(include=["documents", "metadatas"], limit=_PAGE, offset=offset)
-            for i, d, m in zip(page["ids"], page["documents"], page["metadatas"]):
-                out[i] = (d, dict(m or {}))
-        return out
-
-    def query(self, kind: str, embedding: Sequence[float], k: int, where: dict | None = None) -> list[tuple[str, str, dict, float]]:
-        """Nearest records: (id, document, metadata, similarity in [0, 1])."""
-        col = self._cols[kind]
-        if k <= 0 or col.count() == 0:
-            return []
-        res = col.query(query_embeddings=[list(embedding)], n_results=k, where=where, include=["documents", "metadatas", "distances"])
-        hits = []
-        for i, d, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0]):
-            hits.append((i, d, dict(m or {}), max(0.0, min(1.0, 1.0 - float(dist)))))
-        return hits
-
-    def drop(self) -> None:
-        """Delete the story's collections (used by ``stories rm`` for server stores)."""
+    def grow_tiers(self, last_chunk: int) -> list[str]:
+        """Create the prefix tiers a story with chunks up to ``last_chunk`` needs (each
+        once the story passes its bound), filled from the whole collection. Returns
+        the names created."""
+        made = []
         for kind in KINDS:
+            for tier in range(MAX_TIERS):
+                bound = tier_bound(tier)
+                if last_chunk < bound:
+                    break
+                if (kind, tier) in self._cols:
+                    continue
+                col = self._guard(self._get)(kind, tier, True)
+                self._cols[(kind, tier)] = col
+                for page in self.pages(kind, where={"chunk": {"$lt": bound}}, embeddings=True):
+                    ids, docs, metas, embs = page
+                    self._guard(col.upsert)(ids=ids, documents=docs, metadatas=metas, embeddings=embs)
+                made.append(collection_name(self.store_id, kind, tier))
+        return made
+
+    def drop_tier(self, kind: str, tier: int) -> None:
+        self._guard(self._client.delete_collection)(collection_name(self.store_id, kind, tier))
+        self._cols.pop((kind, tier), None)
+        self._counts.pop((kind, tier), None)
+
+    def drop(self) -> list[str]:
+        """Delete every collection of this store (``stories rm``); returns their names."""
+        dropped = []
+        for kind, tier in list(self._cols):
+            name = collection_name(self.store_id, kind, tier)
             try:
-                self._client.delete_collection(f"{self.story}-{_SUFFIX[kind]}")
+                self._client.delete_collection(name)
+                dropped.append(name)
             except Exception:  # already gone
                 pass
+            del self._cols[(kind, tier)]
+        return dropped
 
+    # ------------------------------------------------------------------ reads
 
-def drop_collections(story: str, url: str) -> None:
-    """Remove a story's collections from a Chroma server."""
-    client = _client(None, url)
-    for kind in KINDS:
-        try:
-            client.delete_collection(f"{story}-{_SUFFIX[kind]}")
-        except Exception:
-            pass
+    def pages(self, kind: str, *, tier: int | None = None, where: dict | None = None, embeddings: bool = False):
+        """Every record (id, document, metadata[, embedding]) in pages."""
+        col = self._cols[(kind, tier)]
+        include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
+        offset = 0
+        while True:
+            page = self._guard(col.get)(include=include, limit=_PAGE, offset=offset, where=where)
+            if not page["ids"]:
+                return
+            embs = page.get("embeddings")
+            yield (list(page["ids"]), list(page["documents"]), [dict(m or {}) for m in page["metadatas"]],
+                   [list(map(float, e)) for e in embs] if embeddings and embs is not None else [])
+            offset += len(page["ids"])
+
+    def get_all(self, kind: str, tier: int | None = None) -> dict[str, tuple[str, dict]]:
+        out: dict[str, tuple[str, dict]] = {}
+        for ids, docs, metas, _ in self.pages(kind, tier=tier):
+            out.update({i: (d, m) for i, d, m in zip(ids, docs, metas)})
+        return out
+
+    def _query(self, kind: str, tier: int | None, embedding: Sequence[float], n: int, where: dict | None) -> list[tuple]:
+        col = self._cols[(kind, tier)]
+        n = min(n, self.count(kind, tier))
+        if n <= 0:
+            return []
+        res = self._guard(col.query)(query_embeddings=[list(embedding)], n_results=n, where=where,
+                                     include=["documents", "metadatas", "distances"])
+        return [
+            (i, d, dict(m or {}), max(0.0, min(1.0, 1.0 - float(dist))))
+            for i, d, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])
+        ]
+
+    def query(self, kind: str, embedding: Sequence[float], k: int, as_of: int | None, last_chunk: int,
+              keep: Callable[[dict], bool] | None = None) -> list[tuple[str, str, dict, float]]:
+        """The ``k`` nearest records of chunks ``<= as_of`` (all if None) that ``keep``
+        accepts: (id, document, metadata, similarity in [0, 1]), best first."""
+        if k <= 0:
+            return []
+        accept = keep or (lambda m: True)
+        if as_of is None or as_of >= last_chunk:
+            hits = [h for h in self._query(kind, None, embedding, k * (3 if keep else 1), None) if accept(h[2])]
+            if len(hits) >= k or not keep:
+                return hits[:k]
+            return self._filtered(kind, None, embedding, k, None, accept)
+        tier = next((t for t in self.tiers(kind) if as_of < tier_bound(t)), None)
+        span = last_chunk + 1 if tier is None else min(tier_bound(tier), last_chunk + 1)
+        share = (as_of + 1) / span
+        if share >= 1 / FANOUT:
+            n = math.ceil(k * 1.6 / share) + 8
+            total = self.count(kind, tier)
+            while True:
+                found = [h for h in self._query(kind, tier, embedding, n, None) if int(h[2]["chunk"]) <= as_of and accept(h[2])]
+                if len(found) >= k or n >= total or n > 4096:
+                    break
+                n *= 4
+            if len(found) >= k or n >= total:
+                return found[:k]
+        return self._filtered(kind, tier, embedding, k, {"chunk": {"$lte": int(as_of)}}, accept)
+
+    def _filtered(self, kind: str, tier: int | None, embedding: Sequence[float], k: int, where: dict | None,
+                  accept: Callable[[dict], bool]) -> list[tuple[str, str, dict, float]]:
+        n = k
+        while True:
+            hits = self._query(kind, tier, embedding, n, where)
+            found = [h for h in hits if accept(h[2])]
+            if len(found) >= k or len(hits) < n:
+                return found[:k]
+            n *= 4

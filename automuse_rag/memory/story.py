@@ -3,18 +3,18 @@ and write side (used by ingest and by generation).
 
 Layout of ``$AUTOMUSE_HOME/stores/NAME``:
 
-- ``state.sqlite`` (WAL): the source of truth, one row per committed chunk with its
-  text, summary and analysis (:class:`~automuse_rag.memory.analysis.ChunkAnalysis`).
-- ``chroma/``: the Chroma collections (or a Chroma server with ``--chroma-url``):
-  summaries (``summary:00012``), raw chunks (``chunk:00012``) and entity events
-  (``entity:{entity_id}@{chunk}``), all with chunk/chapter metadata.
-- ``lore.json`` (entities + relations) and ``graph.json`` (node-link), rebuilt
-  deterministically from all committed chunks by :meth:`StoryMemory.refresh_lore`.
-- ``outline.txt`` / ``outline.json`` and ``story.json`` (the manifest).
+- ``state.sqlite``: the single source of truth (:mod:`automuse_rag.memory.schema`):
+  chunks with their summaries and analyses, name mentions, relations, entity
+  versions valid per chunk range, the outline and the manifest.
+- ``chroma/`` (or a Chroma server): the vector index derived from it
+  (:mod:`automuse_rag.memory.store`), in collections namespaced by the store id.
+- ``lore.json``, ``graph.json``, ``outline.txt``, ``outline.json``, ``story.json``:
+  exports stamped with the state version they came from; no reader trusts them.
 
-Writes: :meth:`StoryMemory.commit_chunks` upserts a chunk's Chroma records (deterministic
-ids, so a redo replaces) and *then* stores its row in SQLite in one transaction: a
-chunk counts as done only when it is committed everywhere.
+Readers (:meth:`StoryMemory.open`) open ``state.sqlite`` read-only, take no lock and
+write nothing. Writers (:meth:`StoryMemory.create`, under the story's lock) commit a
+chunk's Chroma records first, then its rows in one SQLite transaction: a chunk
+counts as done only when it is committed everywhere.
 """
 
 from __future__ import annotations
@@ -22,45 +22,35 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import threading
 import time
+import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from automuse_rag.errors import InputError, StoreError
-from automuse_rag.fsutil import write_json_atomic, write_text_atomic
-from automuse_rag.memory.api import OutlinePart
-from automuse_rag.memory.graph import Relation, build_graph, save_graph
+from automuse_rag.fsutil import write_json_atomic
 from automuse_rag.memory.analysis import ChunkAnalysis
-from automuse_rag.memory.resolve import resolve
+from automuse_rag.memory.api import OutlinePart
+from automuse_rag.memory.graph import Relation
+from automuse_rag.memory.schema import SCHEMA_VERSION, connect, user_version
+from automuse_rag.memory.state import StateWriter, merged_mentions
 from automuse_rag.memory.store import ChromaStore, mismatch_message
 from automuse_rag.memory.types import ChunkRecord, Entity, Hit
+from automuse_rag.memory.views import StateReader
 from automuse_rag.models.base import Embedder
 from automuse_rag.settings import Settings
 from automuse_rag.text.types import Chunk
 
 MANIFEST = "story.json"
-_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$")
+STATE = "state.sqlite"
+_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")
 EMBED_BATCH = 256
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS chunks (
-    idx INTEGER PRIMARY KEY,
-    id TEXT NOT NULL,
-    chapter INTEGER NOT NULL,
-    chapter_title TEXT NOT NULL,
-    start INTEGER NOT NULL,
-    end INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    summary TEXT NOT NULL,
-    analysis TEXT NOT NULL
-);
-"""
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name or "") or ".." in name:
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
         raise InputError(
             f"bad story name {name!r}: use up to 64 letters, digits, '.', '_' or '-', starting and ending with a letter or digit"
         )
@@ -71,167 +61,197 @@ def story_dir(settings: Settings, name: str) -> Path:
     return settings.stores_dir / check_name(name)
 
 
-def read_manifest(directory: Path) -> dict[str, Any]:
-    try:
-        return json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise StoreError(f"no story at {directory} (run: automuse ingest BOOK --story {directory.name})") from None
-    except (OSError, ValueError) as exc:
-        raise StoreError(f"cannot read {directory / MANIFEST}: {exc}") from None
+def mention_id(chunk: int, name: str) -> str:
+    import hashlib
+
+    return f"mention:{chunk:05d}:{hashlib.sha1(name.encode('utf-8')).hexdigest()[:12]}"
 
 
-def list_stories(settings: Settings) -> list[dict[str, Any]]:
-    """Manifests of every store under ``stores/`` (name order), with ``size_bytes``."""
-    out = []
-    root = settings.stores_dir
-    if not root.is_dir():
-        return out
-    for d in sorted(root.iterdir()):
-        if d.is_dir() and (d / MANIFEST).is_file():
-            try:
-                man = read_manifest(d)
-            except StoreError:
-                continue
-            man["size_bytes"] = sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
-            man["path"] = str(d)
-            out.append(man)
+def mention_doc(name: str, description: str) -> str:
+    return f"{name}: {description}" if description else name
+
+
+def chunk_records(chunk: Chunk | ChunkRecord, analysis: ChunkAnalysis, summary: str) -> dict[str, list[tuple[str, str, dict]]]:
+    """The Chroma records of one chunk, by kind: (id, document, metadata)."""
+    meta = {"chunk": chunk.index, "chapter": chunk.chapter, "chunk_id": chunk.id}
+    out: dict[str, list[tuple[str, str, dict]]] = {
+        "summary": [(f"summary:{chunk.index:05d}", summary, {**meta, "kind": "summary"})],
+        "chunk": [(f"chunk:{chunk.index:05d}", chunk.text, {**meta, "kind": "chunk"})],
+        "mention": [],
+    }
+    for name, (_, _, _, desc) in sorted(merged_mentions(analysis.mentions).items()):
+        out["mention"].append((mention_id(chunk.index, name), mention_doc(name, desc), {**meta, "kind": "mention", "name": name}))
     return out
 
 
-def _chunk_meta(chunk: Chunk | ChunkRecord, kind: str) -> dict[str, Any]:
-    return {"chunk": chunk.index, "chapter": chunk.chapter, "kind": kind, "chunk_id": chunk.id}
-
-
 class StoryMemory:
-    """A story store. Create with :meth:`create`, open with :meth:`open`."""
+    """A story store. Create (or reopen to write) with :meth:`create`, open to read with :meth:`open`."""
 
-    def __init__(self, settings: Settings, name: str, embedder: Embedder, manifest: dict[str, Any]) -> None:
-        self.settings = settings
-        self.name = name
+    def __init__(self, settings: Settings, name: str, db: sqlite3.Connection, embedder: Embedder, *,
+                 writable: bool, create: bool = False) -> None:
+        self.settings, self.name, self.embedder = settings, name, embedder
         self.dir = story_dir(settings, name)
-        self.embedder = embedder
-        self.manifest = manifest
-        url = manifest.get("chroma_url") or None
-        self.store = ChromaStore(name, embedder.name, embedder.dimension, path=self.dir / "chroma", url=url)
-        self._db = sqlite3.connect(self.dir / "state.sqlite", check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
-        self._entities: list[Entity] | None = None
-        self._relations: list[Relation] | None = None
-        self._chapters: dict[int, int] | None = None
+        self.db = db
+        self.reader = StateReader(db)
+        self.writer = StateWriter(db) if writable else None
+        self.manifest: dict[str, Any] = json.loads(self.reader.meta().get("manifest", "{}"))
+        self.store_id = self.reader.meta()["store_id"]
+        url = self.manifest.get("chroma_url") or None
+        self.store = ChromaStore(name, self.store_id, (embedder.name, embedder.dimension), path=self.dir / "chroma",
+                                 url=url, create=create)
+        self._qcache: OrderedDict[str, list[float]] = OrderedDict()
 
     # ------------------------------------------------------------ lifecycle
 
     @classmethod
-    def create(
-        cls,
-        settings: Settings,
-        name: str,
-        *,
-        embedder: Embedder,
-        llm_name: str,
-        source: str,
-        outline: str | None = None,
-        chroma_url: str | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> "StoryMemory":
-        """Create the store, or reopen an existing one with the same embedder (to
-        resume). Raises StoreError if it exists with another embedder or source."""
+    def create(cls, settings: Settings, name: str, *, embedder: Embedder, llm_name: str, source: str,
+               outline: str | None = None, chroma_url: str | None = None, extra: dict[str, Any] | None = None) -> StoryMemory:
+        """Create the store, or reopen an existing one to write (to resume): same
+        embedder, source and Chroma location, else StoreError. The caller holds the
+        story's lock. A store written by an older version is upgraded first."""
+        from automuse_rag.memory.migrate import ensure_current
+
         directory = story_dir(settings, name)
-        if (directory / MANIFEST).is_file():
-            man = read_manifest(directory)
-            _check_embedder(name, man, embedder)
-            if man.get("source") and source and man["source"] != source:
-                raise StoreError(f"story {name} was ingested from {man['source']}, not {source}; use a new --story or automuse stories rm {name}")
-            if chroma_url is not None and (man.get("chroma_url") or None) != (chroma_url or None):
-                raise StoreError(f"story {name} keeps its collections at {man.get('chroma_url') or 'the embedded store'}, not {chroma_url}")
-        else:
+        fresh = not (directory / STATE).is_file()
+        if fresh:
+            if chroma_url:
+                from automuse_rag.memory.store import connect as chroma_connect
+
+                chroma_connect(None, chroma_url, create=False)  # reachable before anything is created
             directory.mkdir(parents=True, exist_ok=True)
-            now = time.strftime("%Y-%m-%dT%H:%M:%S")
-            man = {
-                "name": name,
-                "source": source,
-                "created": now,
-                "embedder": {"name": embedder.name, "dimension": embedder.dimension},
-                "llm": llm_name,
-                "chroma_url": chroma_url or None,
-                "chunks_total": None,
-                "chunks_done": 0,
-                "complete": False,
-            }
-        man.update(extra or {})
-        man["llm"] = llm_name
-        mem = cls(settings, name, embedder, man)
+        try:
+            db = connect(directory / STATE, readonly=False)
+            if fresh:
+                manifest = {"name": name, "source": source, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                            "embedder": {"name": embedder.name, "dimension": embedder.dimension}, "llm": llm_name,
+                            "chroma_url": chroma_url or None, "chunks_total": None, "complete": False}
+                StateWriter(db).init({"store_id": uuid.uuid4().hex, "story": name,
+                                      "manifest": json.dumps(manifest, ensure_ascii=False)})
+            else:
+                ensure_current(settings, name, db, embedder)
+                man = json.loads(StateReader(db).meta().get("manifest", "{}"))
+                _check_embedder(name, man, embedder)
+                if man.get("source") and source and man["source"] != source:
+                    raise StoreError(f"story {name} was ingested from {man['source']}, not {source}; use a new --story or automuse stories rm {name}")
+                if chroma_url is not None and (man.get("chroma_url") or None) != (chroma_url or None):
+                    raise StoreError(f"story {name} keeps its collections at {man.get('chroma_url') or 'the embedded store'}, not {chroma_url}")
+            mem = cls(settings, name, db, embedder, writable=True, create=True)
+            if not fresh:
+                mem.verify_counts()
+        except BaseException:
+            if fresh:
+                _remove_dir(directory)
+            raise
+        mem.manifest.update(extra or {})
+        mem.manifest["llm"] = llm_name
         mem.save_manifest()
         if outline is not None:
             mem.set_outline(outline)
         return mem
 
     @classmethod
-    def open(cls, settings: Settings, name: str, embedder: Embedder | None = None) -> "StoryMemory":
-        """Open an existing story; ``embedder`` defaults to the one it was built with.
-        StoreError if it does not exist or ``embedder`` differs from the recorded one."""
+    def open(cls, settings: Settings, name: str, embedder: Embedder | None = None) -> StoryMemory:
+        """Open a story to read: read-only, no lock, nothing written. StoreError (one
+        line naming the fix) if it is missing, damaged, out of date or was embedded
+        with another embedder than ``embedder``."""
         directory = story_dir(settings, name)
-        man = read_manifest(directory)
-        if embedder is None:
-            from automuse_rag.models.registry import get_embedder
+        if not (directory / STATE).is_file():
+            if (directory / MANIFEST).is_file() or (directory / "chroma").is_dir():
+                raise StoreError(f"story {name}: {STATE} is missing; it cannot be repaired: automuse stories rm {name} --yes and ingest it again")
+            raise StoreError(f"no story {name!r} in {settings.stores_dir} (run: automuse ingest BOOK --story {name})")
+        db = connect(directory / STATE, readonly=True)
+        try:
+            version = user_version(db)
+            if version != SCHEMA_VERSION:
+                raise StoreError(
+                    f"story {name} was written by an older automuse-rag (store format {version}); "
+                    f"run automuse repair --story {name} to upgrade it"
+                    if version < SCHEMA_VERSION else
+                    f"story {name} was written by a newer automuse-rag (store format {version}); upgrade automuse-rag"
+                )
+            man = json.loads(StateReader(db).meta().get("manifest", "{}"))
+            if embedder is None:
+                from automuse_rag.models.registry import get_embedder
 
-            embedder = get_embedder(man["embedder"]["name"], settings)
-        _check_embedder(name, man, embedder)
-        return cls(settings, name, embedder, man)
+                embedder = get_embedder(man["embedder"]["name"], settings)
+            _check_embedder(name, man, embedder)
+            mem = cls(settings, name, db, embedder, writable=False)
+            mem.verify_counts()
+            return mem
+        except BaseException:
+            db.close()
+            raise
 
     def close(self) -> None:
-        self._db.close()
+        self.db.close()
+
+    def __enter__(self) -> StoryMemory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def verify_counts(self) -> None:
+        """Quick consistency check at open: the Chroma index holds at least what
+        ``state.sqlite`` says it should (a full comparison is ``automuse check``)."""
+        want = {"summary": self.reader.count(), "chunk": self.reader.count(),
+                "mention": int(self.db.execute("SELECT COUNT(*) FROM mentions").fetchone()[0])}
+        for kind, n in want.items():
+            have = self.store.count(kind)
+            if have < n:
+                raise StoreError(
+                    f"story {self.name}: the Chroma index has {have} of {n} {kind} records; run automuse repair --story {self.name}"
+                )
+
+    def _writer(self) -> StateWriter:
+        if self.writer is None:
+            raise StoreError(f"story {self.name} was opened read-only")
+        return self.writer
 
     def save_manifest(self, **changes: Any) -> None:
+        """Update the manifest (kept in ``state.sqlite``) and export ``story.json``."""
         self.manifest.update(changes)
         self.manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        self.manifest["chunks_done"] = len(self)
-        write_json_atomic(self.dir / MANIFEST, self.manifest)
+        self._writer().set_meta(manifest=json.dumps(self.manifest, ensure_ascii=False, sort_keys=True))
+        write_json_atomic(self.dir / MANIFEST, self.manifest_export())
+
+    def manifest_export(self) -> dict[str, Any]:
+        return {**self.manifest, "name": self.name, "store_id": self.store_id, "schema": SCHEMA_VERSION,
+                "state_version": self.reader.version(), "chunks_done": self.reader.count()}
 
     # ------------------------------------------------------------ write side
 
     def done_indices(self) -> set[int]:
-        return {r[0] for r in self._db.execute("SELECT idx FROM chunks")}
+        return set(self.reader.indices())
 
-    def commit_chunk(self, chunk: Chunk, analysis: ChunkAnalysis, *, refresh: bool = False) -> None:
-        """Store one chunk and its analysis (idempotent). With ``refresh`` the lore
-        (entities, graph, entity records) is rebuilt right away, as generation needs."""
+    def commit_chunk(self, chunk: Chunk, analysis: ChunkAnalysis) -> None:
+        """Store one chunk and its analysis (idempotent), lore included."""
         self.commit_chunks([(chunk, analysis)])
-        if refresh:
-            self.refresh_lore()
 
     def commit_chunks(self, items: Sequence[tuple[Chunk, ChunkAnalysis]]) -> None:
-        """Store chunks and analyses: Chroma upserts first (one embedding batch),
-        then one SQLite transaction. Re-committing a chunk replaces it."""
+        """Chroma records first (one embedding batch), then one SQLite transaction that
+        stores the chunks and folds them into the lore. Re-committing a chunk replaces it."""
         if not items:
             return
+        writer = self._writer()
         summaries = [a.summary or c.text[:300] for c, a in items]
-        vecs = self.embed(summaries + [c.text for c, _ in items])
-        n = len(items)
-        self.store.upsert(
-            "summary", [f"summary:{c.index:05d}" for c, _ in items], summaries,
-            [_chunk_meta(c, "summary") for c, _ in items], vecs[:n],
-        )
-        self.store.upsert(
-            "chunk", [f"chunk:{c.index:05d}" for c, _ in items], [c.text for c, _ in items],
-            [_chunk_meta(c, "chunk") for c, _ in items], vecs[n:],
-        )
-        rows = [
-            (c.index, c.id, c.chapter, c.chapter_title, c.start, c.end, c.text, s, json.dumps(a.to_dict(), ensure_ascii=False, sort_keys=True))
-            for (c, a), s in zip(items, summaries)
-        ]
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany("INSERT OR REPLACE INTO chunks VALUES (?,?,?,?,?,?,?,?,?)", rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        self._entities = self._relations = self._chapters = None
+        records: dict[str, list[tuple[str, str, dict]]] = {"summary": [], "chunk": [], "mention": []}
+        for (c, a), s in zip(items, summaries):
+            for kind, recs in chunk_records(c, a, s).items():
+                records[kind] += recs
+        self.upsert_records(records)
+        writer.commit([(c, a, s) for (c, a), s in zip(items, summaries)])
+        self.store.grow_tiers(self.reader.last_index())
+        self.manifest["chunks_done"] = self.reader.count()
+        write_json_atomic(self.dir / MANIFEST, self.manifest_export())
+
+    def upsert_records(self, records: dict[str, list[tuple[str, str, dict]]]) -> None:
+        texts = [doc for kind in records for _, doc, _ in records[kind]]
+        vecs = iter(self.embed(texts))
+        for kind, recs in records.items():
+            if recs:
+                embs = [next(vecs) for _ in recs]
+                self.store.upsert(kind, [r[0] for r in recs], [r[1] for r in recs], [r[2] for r in recs], embs)
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         out: list[list[float]] = []
@@ -239,149 +259,121 @@ class StoryMemory:
             out.extend(self.embedder.embed(texts[i : i + EMBED_BATCH]))
         return out
 
-    def analyses(self) -> list[tuple[int, ChunkAnalysis]]:
-        rows = self._db.execute("SELECT idx, analysis FROM chunks ORDER BY idx")
-        return [(i, ChunkAnalysis.from_dict(json.loads(a))) for i, a in rows]
-
-    def refresh_lore(self) -> tuple[list[Entity], list[Relation]]:
-        """Rebuild entities, relations and the graph from every committed chunk, write
-        lore.json and graph.json atomically, and sync the entity collection (upsert
-        new or changed events, delete stale ones)."""
-        analyses = self.analyses()
-        model_aliases = [(i, m.name, list(m.aliases)) for i, a in analyses for m in a.mentions if m.aliases]
-        entities, name_to_id = resolve([(i, a.mentions) for i, a in analyses], model_aliases)
-        relations = _relations(analyses, name_to_id)
-        write_json_atomic(
-            self.dir / "lore.json",
-            {"entities": [e.to_dict() for e in entities], "relations": [r.__dict__ for r in relations]},
-        )
-        save_graph(build_graph(entities, relations), self.dir / "graph.json")
-        self._sync_entity_records(entities)
-        self._entities, self._relations = entities, relations
-        return entities, relations
-
-    def _sync_entity_records(self, entities: list[Entity]) -> None:
-        chapters = self._chapter_map()
-        want: dict[str, tuple[str, dict]] = {}
-        for ent in entities:
-            for c in ent.mentions:
-                view = ent.as_of(c)
-                assert view is not None
-                desc = next((d for ch, d in view.descriptions if ch == c), "")
-                doc = f"{view.name} ({ent.kind})" + (f": {desc}" if desc else "")
-                meta = {
-                    "chunk": c, "chapter": chapters.get(c, 0), "kind": "entity", "entity_id": ent.id,
-                    "entity_kind": ent.kind, "names": " | ".join(view.names()),
-                }
-                want[f"entity:{ent.id}@{c:05d}"] = (doc, meta)
-        have = self.store.get_all("entity")
-        stale = sorted(set(have) - set(want))
-        changed = [i for i in sorted(want) if have.get(i) != want[i]]
-        self.store.delete("entity", stale)
-        for start in range(0, len(changed), EMBED_BATCH):
-            ids = changed[start : start + EMBED_BATCH]
-            docs = [want[i][0] for i in ids]
-            self.store.upsert("entity", ids, docs, [want[i][1] for i in ids], self.embedder.embed(docs))
-
-    def set_outline(self, text: str, parts: list[OutlinePart] | None = None) -> None:
+    def set_outline(self, text: str, parts: list[OutlinePart] | None = None, origin: str = "given") -> None:
         """Store the outline (parts default to :func:`~automuse_rag.memory.outline.split_outline`)."""
+        from automuse_rag.memory.exports import write_outline
         from automuse_rag.memory.outline import split_outline
 
         parts = parts if parts is not None else split_outline(text)
-        write_json_atomic(self.dir / "outline.json", [p.__dict__ for p in parts])
-        write_text_atomic(self.dir / "outline.txt", text)
+        self._writer().set_outline(text, [p.__dict__ for p in parts], origin)
+        write_outline(self)
 
     def has_outline(self) -> bool:
-        return (self.dir / "outline.txt").is_file() and (self.dir / "outline.json").is_file()
+        return self.reader.outline() is not None
+
+    def write_exports(self) -> None:
+        """Rewrite lore.json, graph.json, outline.* and story.json from the state."""
+        from automuse_rag.memory.exports import write_exports
+
+        write_exports(self)
 
     # ------------------------------------------------------------ read side (StoryView)
 
     @property
     def outline(self) -> str:
-        try:
-            return (self.dir / "outline.txt").read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return ""
+        got = self.reader.outline()
+        return got[0] if got else ""
 
     def outline_parts(self) -> list[OutlinePart]:
-        try:
-            data = json.loads((self.dir / "outline.json").read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return [OutlinePart(0, "", self.outline)]
-        return [OutlinePart(int(p["chapter"]), p["title"], p["text"]) for p in data]
+        got = self.reader.outline()
+        return got[1] if got and got[1] else [OutlinePart(0, "", self.outline)]
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+        return self.reader.count()
+
+    def last_index(self) -> int:
+        return self.reader.last_index()
 
     def records(self, upto: int | None = None) -> list[ChunkRecord]:
-        sql = "SELECT idx, id, chapter, chapter_title, text, summary FROM chunks"
-        rows = self._db.execute(sql + " WHERE idx <= ? ORDER BY idx", (upto,)) if upto is not None else self._db.execute(sql + " ORDER BY idx")
-        return [ChunkRecord(*r) for r in rows]
+        return self.reader.records(upto)
 
-    def _load_lore(self) -> None:
-        if self._entities is not None:
-            return
-        path = self.dir / "lore.json"
-        if not path.is_file():
-            if len(self):
-                self.refresh_lore()
-                return
-            self._entities, self._relations = [], []
-            return
-        data = json.loads(path.read_text(encoding="utf-8"))
-        self._entities = [Entity.from_dict(e) for e in data.get("entities", [])]
-        self._relations = [Relation(**r) for r in data.get("relations", [])]
+    def records_at(self, indices: Sequence[int]) -> dict[int, ChunkRecord]:
+        return self.reader.records_at(indices)
 
-    def entities(self, as_of: int | None = None) -> list[Entity]:
-        self._load_lore()
-        assert self._entities is not None
-        views = [e if as_of is None else e.as_of(as_of) for e in self._entities]
-        return sorted((v for v in views if v is not None), key=lambda e: (-len(e.mentions), e.name, e.id))
+    def analyses(self, upto: int | None = None) -> list[tuple[int, ChunkAnalysis]]:
+        return self.reader.analyses(upto)
+
+    def entities(self, as_of: int | None = None, ids: Sequence[str] | None = None) -> list[Entity]:
+        return self.reader.entities(as_of, ids)
 
     def relations(self, as_of: int | None = None) -> list[Relation]:
-        self._load_lore()
-        assert self._relations is not None
-        return [r for r in self._relations if as_of is None or r.chunk <= as_of]
+        return self.reader.relations(as_of)
 
-    def graph(self, as_of: int | None = None):
-        self._load_lore()
-        return build_graph(self._entities or [], self._relations or [], as_of)
+    def graph(self, as_of: int | None = None) -> Any:
+        return self.reader.graph(as_of)
 
-    def _chapter_map(self) -> dict[int, int]:
-        if self._chapters is None:
-            self._chapters = dict(self._db.execute("SELECT idx, chapter FROM chunks"))
-        return self._chapters
+    def named_in(self, text: str, as_of: int | None = None) -> dict[str, int]:
+        return self.reader.named_in(text, as_of)
 
-    def search(self, query: str, k: int = 8, as_of: int | None = None, kinds: tuple[str, ...] = ("summary", "entity")) -> list[Hit]:
-        """Vector search over memories of chunks <= ``as_of`` (Chroma ``where`` filter).
-        Entity hits are grouped by entity and carry its card as of ``as_of``."""
-        if k <= 0:
+    def neighbours(self, ids: Sequence[str], as_of: int | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+        return self.reader.neighbours(ids, as_of)
+
+    def entity_names(self, ids: Sequence[str], as_of: int | None = None) -> dict[str, str]:
+        return self.reader.entity_names(ids, as_of)
+
+    def chapters(self, indices: Sequence[int]) -> dict[int, int]:
+        return self.reader.chapters(indices)
+
+    def query_vector(self, text: str) -> list[float]:
+        """The embedding of a query (a small cache: retrieval asks twice per prompt)."""
+        vec = self._qcache.get(text)
+        if vec is None:
+            vec = self.embedder.embed([text])[0]
+            self._qcache[text] = vec
+            if len(self._qcache) > 16:
+                self._qcache.popitem(last=False)
+        return vec
+
+    def search(self, query: str, k: int = 8, as_of: int | None = None,
+               kinds: tuple[str, ...] = ("summary", "entity")) -> list[Hit]:
+        """Vector search over memories of chunks <= ``as_of``. Entity hits are grouped by
+        entity (its mentions as of ``as_of``) and carry its card as of ``as_of``."""
+        if k <= 0 or not len(self):
             return []
-        qv = self.embedder.embed([query])[0]
-        where = {"chunk": {"$lte": int(as_of)}} if as_of is not None else None
+        qv = self.query_vector(query)
+        last = self.reader.last_index()
+        at = last if as_of is None else min(int(as_of), last)
         hits: list[Hit] = []
         for kind in kinds:
             if kind == "entity":
-                hits.extend(self._entity_hits(qv, k, as_of, where))
+                hits.extend(self._entity_hits(qv, k, at, last))
                 continue
-            for id_, doc, meta, score in self.store.query(kind, qv, k, where):
+            for id_, doc, meta, score in self.store.query(kind, qv, k, at, last, keep=lambda m: int(m["chunk"]) <= at):
                 hits.append(Hit(id_, kind, doc, int(meta["chunk"]), int(meta.get("chapter", 0)), score, meta))
         hits.sort(key=lambda h: (-h.score, h.id))
         return hits[:k]
 
-    def _entity_hits(self, qv: list[float], k: int, as_of: int | None, where: dict | None) -> list[Hit]:
-        views = {e.id: e for e in self.entities(as_of)}
+    def _entity_hits(self, qv: list[float], k: int, at: int, last: int) -> list[Hit]:
+        names = self.reader.name_map(at)
+        raw = self.store.query("mention", qv, k * 4, at, last,
+                               keep=lambda m: int(m["chunk"]) <= at and m.get("name") in names)
         best: dict[str, float] = {}
-        for _, _, meta, score in self.store.query("entity", qv, k * 4, where):
-            eid = meta.get("entity_id")
-            if eid in views and score > best.get(eid, -1.0):
+        for _, _, meta, score in raw:
+            eid = names[meta["name"]]
+            if score > best.get(eid, -1.0):
                 best[eid] = score
-        chapters = self._chapter_map()
+        views = {e.id: e for e in self.reader.entities(at, sorted(best))}
+        chapters = self.reader.chapters(
+            max((c for c, _ in v.descriptions), default=v.last_chunk) for v in views.values()
+        )
         hits = []
         for eid, score in best.items():
-            view = views[eid]
-            last = max((c for c, _ in view.descriptions), default=view.last_chunk)
-            hits.append(Hit(f"entity:{eid}", "entity", view.card(), last, chapters.get(last, 0), score, {"entity_id": eid, "entity_kind": view.kind}))
+            view = views.get(eid)
+            if view is None:
+                continue
+            last_desc = max((c for c, _ in view.descriptions), default=view.last_chunk)
+            hits.append(Hit(f"entity:{eid}", "entity", view.card(), last_desc, chapters.get(last_desc, 0), score,
+                            {"entity_id": eid, "entity_kind": view.kind}))
         return hits
 
 
@@ -393,31 +385,7 @@ def _check_embedder(name: str, manifest: dict[str, Any], embedder: Embedder) -> 
         raise StoreError(mismatch_message(name, have, want))
 
 
-def _relations(analyses: list[tuple[int, ChunkAnalysis]], name_to_id: dict[str, str]) -> list[Relation]:
-    out: list[Relation] = []
-    seen = set()
-    for idx, a in analyses:
-        for r in a.relations:
-            s, t = name_to_id.get(r.get("source", "")), name_to_id.get(r.get("target", ""))
-            label = " ".join(str(r.get("label", "")).split())[:60]
-            if s and t and s != t and label and (s, t, label, idx) not in seen:
-                seen.add((s, t, label, idx))
-                out.append(Relation(s, t, label, idx))
-    return out
-
-
-def remove_story(settings: Settings, name: str) -> Path:
-    """Delete a story's directory (and its collections on a Chroma server)."""
+def _remove_dir(directory: Path) -> None:
     import shutil
 
-    from automuse_rag.memory.locking import StoryLock
-
-    directory = story_dir(settings, name)
-    man = read_manifest(directory)
-    with StoryLock(directory, name):
-        if man.get("chroma_url"):
-            from automuse_rag.memory.store import drop_collections
-
-            drop_collections(name, man["chroma_url"])
-        shutil.rmtree(directory)
-    return directory
+    shutil.rmtree(directory, ignore_errors=True)

@@ -1,0 +1,113 @@
+"""The stores under ``$AUTOMUSE_HOME/stores``: listing them (damaged ones included)
+and removing one (its Chroma collections too, and only its own)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from automuse_rag.errors import StoreError
+from automuse_rag.memory.schema import FOREVER, SCHEMA_VERSION, connect, user_version
+from automuse_rag.memory.story import MANIFEST, STATE, story_dir
+from automuse_rag.settings import Settings
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """A story's manifest, from ``state.sqlite`` (the ``story.json`` export is only a
+    fallback for a store whose database is unreadable). StoreError if neither reads."""
+    try:
+        db = connect(directory / STATE, readonly=True)
+    except StoreError:
+        db = None
+    if db is not None:
+        try:
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall()) if user_version(db) >= 1 else {}
+            version = user_version(db)
+            chunks = int(db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+            entities = int(db.execute("SELECT COUNT(*) FROM entity_versions WHERE until = ?", (FOREVER,)).fetchone()[0]) if version >= 1 else None
+        except Exception as exc:  # sqlite3.DatabaseError and friends
+            raise StoreError(f"story {directory.name}: {STATE} is damaged ({exc})") from None
+        finally:
+            db.close()
+        if meta:
+            man = json.loads(meta.get("manifest", "{}"))
+            man.update({"store_id": meta.get("store_id"), "chunks_done": chunks, "entities": entities, "schema": version})
+            return man
+        legacy = _json(directory / MANIFEST)
+        if legacy is not None:
+            legacy.update({"chunks_done": chunks, "schema": version, "entities": None})
+            return legacy
+    legacy = _json(directory / MANIFEST)
+    if legacy is None:
+        raise StoreError(f"no readable story at {directory} ({STATE} and {MANIFEST} are missing or damaged)")
+    return legacy
+
+
+def _json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def list_stories(settings: Settings) -> list[dict[str, Any]]:
+    """Manifests of every store under ``stores/`` (name order) with ``size_bytes``
+    and ``path``; a damaged store is listed with ``problem`` set."""
+    out: list[dict[str, Any]] = []
+    root = settings.stores_dir
+    if not root.is_dir():
+        return out
+    for d in sorted(root.iterdir()):
+        if not d.is_dir() or d.name.startswith("."):
+            continue
+        try:
+            man = read_manifest(d)
+            man["problem"] = None if man.get("schema", 0) == SCHEMA_VERSION else "old store format: run automuse repair"
+        except StoreError as exc:
+            man = {"name": d.name, "problem": str(exc)}
+        man.setdefault("name", d.name)
+        man["size_bytes"] = sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
+        man["path"] = str(d)
+        out.append(man)
+    return out
+
+
+def remove_story(settings: Settings, name: str) -> list[str]:
+    """Delete a story's directory and its collections on a Chroma server (its own
+    only, found by its store id). Works on a damaged store. Returns notes to print."""
+    from automuse_rag.memory.locking import StoryLock
+
+    directory = story_dir(settings, name)
+    if not directory.is_dir():
+        raise StoreError(f"no story {name!r} in {settings.stores_dir}")
+    notes: list[str] = []
+    with StoryLock(directory, name):
+        try:
+            man = read_manifest(directory)
+        except StoreError:
+            man = {}
+        url, store_id = man.get("chroma_url"), man.get("store_id")
+        if url and store_id:
+            notes += drop_server_collections(url, store_id)
+        elif url:
+            notes.append(f"its collections on {url} could not be identified (old or damaged store); they were left there")
+        shutil.rmtree(directory)
+    return notes
+
+
+def drop_server_collections(url: str, store_id: str) -> list[str]:
+    """Remove every collection named ``am-<store_id>-*`` from a Chroma server."""
+    from automuse_rag.memory.store import connect
+
+    client = connect(None, url, create=False)
+    prefix = f"am-{store_id}-"
+    dropped = []
+    for col in client.list_collections():
+        name = col.name if hasattr(col, "name") else str(col)
+        if name.startswith(prefix):
+            client.delete_collection(name)
+            dropped.append(name)
+    return [f"removed {len(dropped)} collections from {url}"] if dropped else []

@@ -1,0 +1,105 @@
+"""Upgrading ``state.sqlite`` from older store formats.
+
+Format 0 (before the memory core rework) kept only the ``chunks`` table in SQLite;
+the manifest, outline and lore lived in ``story.json``, ``outline.*`` and
+``lore.json``, and the Chroma collections were named ``STORY-summaries`` and so on
+(shared by every home using the same Chroma server and story name). The upgrade
+keeps every chunk, summary and analysis, reads the manifest and outline from the
+old files when they are readable (else rebuilds the outline extractively, with no
+model call), folds the lore again, and sets the format. The Chroma side is then
+rebuilt by :func:`automuse_rag.memory.check.sync_chroma` (old embedded collections
+are reused for their embeddings, then dropped; old collections on a server are
+left alone, since other homes may still use them).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from typing import Any
+
+from automuse_rag.errors import StoreError
+from automuse_rag.memory.schema import SCHEMA_VERSION, create_schema, user_version
+from automuse_rag.memory.state import StateWriter
+from automuse_rag.models.base import Embedder
+from automuse_rag.settings import Settings
+
+
+def _json(path: Any) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def upgrade_state(settings: Settings, name: str, db: sqlite3.Connection, embedder: Embedder | None) -> list[str]:
+    """Bring ``db`` to the current format (no-op when it is). Returns notes."""
+    from automuse_rag.memory.api import OutlinePart
+    from automuse_rag.memory.outline import build_outline, model_summarizer, split_outline
+    from automuse_rag.memory.story import story_dir
+    from automuse_rag.memory.views import StateReader
+    from automuse_rag.models.base import Sampling
+
+    version = user_version(db)
+    if version == SCHEMA_VERSION:
+        return []
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"story {name} was written by a newer automuse-rag (store format {version}); upgrade automuse-rag")
+    directory = story_dir(settings, name)
+    old = _json(directory / "story.json") or {}
+    if not isinstance(old, dict):
+        old = {}
+    emb = old.get("embedder") or ({"name": embedder.name, "dimension": embedder.dimension} if embedder else None)
+    if not emb:
+        raise StoreError(f"story {name}: story.json is unreadable, so its embedder is unknown; run automuse repair --story {name} --embedder NAME")
+    manifest = {k: v for k, v in old.items() if k not in ("chunks_done", "updated")}
+    manifest.update({"name": name, "embedder": emb, "upgraded_from": version})
+    writer = StateWriter(db)
+    with writer.transaction():
+        create_schema(db)
+        db.execute("PRAGMA user_version=0")  # set to current only once everything below is done
+        db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
+            ("store_id", uuid.uuid4().hex), ("story", name), ("version", "0"),
+            ("manifest", json.dumps(manifest, ensure_ascii=False, sort_keys=True)),
+        ])
+    writer.rebuild_lore()
+    reader = StateReader(db)
+    text = None
+    try:
+        text = (directory / "outline.txt").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        pass
+    parts_raw = _json(directory / "outline.json")
+    notes = [f"upgraded story {name} from store format {version} to {SCHEMA_VERSION}"]
+    if text and isinstance(parts_raw, list):
+        parts = [p for p in parts_raw if isinstance(p, dict) and {"chapter", "title", "text"} <= set(p)]
+        writer.set_outline(text, parts or [p.__dict__ for p in split_outline(text)], str(old.get("outline", "given")))
+    elif text:
+        writer.set_outline(text, [p.__dict__ for p in split_outline(text)], str(old.get("outline", "given")))
+        notes.append("outline.json was unreadable: outline parts rebuilt from outline.txt")
+    elif reader.count():
+        built, parts = build_outline(reader.records(), model_summarizer(None, Sampling()))
+        writer.set_outline(built, [OutlinePart(p.chapter, p.title, p.text).__dict__ for p in parts], "built")
+        notes.append("the outline was unreadable: rebuilt by extractive summarization")
+    with writer.transaction():
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    return notes
+
+
+def legacy_collections(name: str) -> list[str]:
+    """The collection names format 0 used for story ``name``."""
+    return [f"{name}-{suffix}" for suffix in ("summaries", "entities", "chunks")]
+
+
+def ensure_current(settings: Settings, name: str, db: sqlite3.Connection, embedder: Embedder) -> list[str]:
+    """Upgrade an old store before a writer uses it (state, then its Chroma index)."""
+    if user_version(db) == SCHEMA_VERSION:
+        return []
+    from automuse_rag.memory.check import sync_chroma
+    from automuse_rag.memory.story import StoryMemory
+
+    notes = upgrade_state(settings, name, db, embedder)
+    mem = StoryMemory(settings, name, db, embedder, writable=True, create=True)
+    notes += sync_chroma(mem, legacy=legacy_collections(name))
+    return notes

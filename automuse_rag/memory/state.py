@@ -1,0 +1,226 @@
+"""Writing ``state.sqlite``: chunk facts, the resolver's deltas as valid-time rows,
+and the store's metadata. Reads as of a chunk live in
+:mod:`automuse_rag.memory.views`.
+
+A commit touches only what its chunks change: their rows in ``chunks``,
+``mentions``, ``relations`` and ``model_aliases``, the statistics of the names they
+mention, and the versions of the entities the resolver says changed (closing the
+old version at the chunk, opening the new one). One transaction per commit, so a
+chunk is either wholly committed or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from automuse_rag.memory.analysis import ChunkAnalysis, LoreMention
+from automuse_rag.memory.lorestate import Delta, EntityState, LoreState
+from automuse_rag.memory.resolve import ModelAlias, NameStat
+from automuse_rag.memory.schema import FOREVER, create_schema
+from automuse_rag.text.types import Chunk
+
+MAX_LABEL = 60
+
+
+def mention_rank(m: LoreMention) -> int:
+    """Whose description wins in a chunk: the model's (0) over NER's (1)."""
+    return 0 if "model" in m.source else 1
+
+
+def merged_mentions(mentions: Sequence[LoreMention]) -> dict[str, tuple[int, int, int, str]]:
+    """name -> (count, rank, pos, description) of a chunk's mentions; a name listed
+    twice keeps the best-ranked description (first one on a tie) and sums counts."""
+    out: dict[str, tuple[int, int, int, str]] = {}
+    for pos, m in enumerate(mentions):
+        count = max(1, m.count)
+        rank = mention_rank(m) if m.description else 9
+        cur = out.get(m.name)
+        if cur is None:
+            out[m.name] = (count, rank, pos, m.description)
+        else:
+            best = (rank, pos, m.description) if (rank, pos) < (cur[1], cur[2]) else (cur[1], cur[2], cur[3])
+            out[m.name] = (cur[0] + count, *best)
+    return out
+
+
+def relation_rows(idx: int, analysis: ChunkAnalysis) -> list[tuple[int, str, str, str, str]]:
+    rows = []
+    for r in analysis.relations:
+        source, target = str(r.get("source", "")), str(r.get("target", ""))
+        label = " ".join(str(r.get("label", "")).split())[:MAX_LABEL]
+        if source and target and source != target and label:
+            rows.append((idx, source, target, label, str(r.get("origin", "model"))))
+    return rows
+
+
+class StateWriter:
+    """The write side of ``state.sqlite`` (one writer per story: the caller holds the lock)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self._lock = threading.Lock()
+        self._lore: LoreState | None = None
+
+    # ------------------------------------------------------------------ metadata
+
+    def init(self, meta: dict[str, str]) -> None:
+        with self.transaction():
+            create_schema(self.db)
+            self.db.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)", sorted(meta.items()))
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('version', '0')")
+
+    def set_meta(self, **values: Any) -> None:
+        with self.transaction():
+            self.db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in sorted(values.items())],
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                self._lore = None  # the in-memory state may be ahead of the database
+                raise
+
+    def _bump(self) -> None:
+        self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'")
+
+    # ------------------------------------------------------------------ lore state
+
+    def lore(self) -> LoreState:
+        """The resolver's state after the last committed chunk (loaded once)."""
+        if self._lore is None:
+            self._lore = self._load_lore()
+        return self._lore
+
+    def _load_lore(self) -> LoreState:
+        stats = {n: NameStat.from_json(n, json.loads(s)) for n, s in self.db.execute("SELECT name, stats FROM names")}
+        aliases: list[ModelAlias] = [
+            (int(c), n, json.loads(a)) for c, n, a in self.db.execute("SELECT chunk, name, aliases FROM model_aliases ORDER BY chunk, name")
+        ]
+        members: dict[str, list[str]] = {}
+        for name, eid in self.db.execute("SELECT name, entity_id FROM entity_names WHERE until = ?", (FOREVER,)):
+            members.setdefault(eid, []).append(name)
+        ents = [
+            EntityState(eid, kind, name, tuple(sorted(members.get(eid, ()))))
+            for eid, kind, name in self.db.execute("SELECT entity_id, kind, name FROM entity_versions WHERE until = ?", (FOREVER,))
+        ]
+        last = self.db.execute("SELECT MAX(idx) FROM chunks").fetchone()[0]
+        return LoreState.restore(stats, aliases, ents, -1 if last is None else int(last))
+
+    # ------------------------------------------------------------------ commits
+
+    def commit(self, items: Sequence[tuple[Chunk, ChunkAnalysis, str]]) -> list[Delta]:
+        """Store chunks (with their analyses and the summaries embedded) and fold them
+        into the lore, in index order, in one transaction. A chunk at or before the
+        last committed one first truncates the lore to before it (then everything after
+        it is folded again: the same result as committing in order)."""
+        items = sorted(items, key=lambda t: t[0].index)
+        with self.transaction():
+            lore = self.lore()
+            first = items[0][0].index
+            if first <= lore.last_chunk:
+                lore = self._truncate(first)
+            replay = [
+                (int(i), ChunkAnalysis.from_dict(json.loads(a)))
+                for i, a in self.db.execute("SELECT idx, analysis FROM chunks WHERE idx >= ? ORDER BY idx", (first,))
+            ]
+            new = {c.index: a for c, a, _ in items}
+            self.db.executemany(
+                "INSERT OR REPLACE INTO chunks VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    (c.index, c.id, c.chapter, c.chapter_title, c.start, c.end, c.text, summary,
+                     json.dumps(a.to_dict(), ensure_ascii=False, sort_keys=True))
+                    for c, a, summary in items
+                ],
+            )
+            stream = dict(replay)
+            stream.update(new)
+            deltas = [self._fold_one(lore, idx, stream[idx]) for idx in sorted(stream)]
+            self._save_names(lore, {m.name for a in stream.values() for m in a.mentions})
+            self._bump()
+        return deltas
+
+    def _fold_one(self, lore: LoreState, idx: int, analysis: ChunkAnalysis) -> Delta:
+        rows = merged_mentions(analysis.mentions)
+        self.db.execute("DELETE FROM mentions WHERE chunk = ?", (idx,))
+        self.db.executemany(
+            "INSERT INTO mentions VALUES (?,?,?,?,?,?)",
+            [(name, idx, pos, count, rank, desc) for name, (count, rank, pos, desc) in rows.items()],
+        )
+        self.db.execute("DELETE FROM relations WHERE chunk = ?", (idx,))
+        self.db.executemany("INSERT OR IGNORE INTO relations VALUES (?,?,?,?,?)", relation_rows(idx, analysis))
+        self.db.execute("DELETE FROM model_aliases WHERE chunk = ?", (idx,))
+        self.db.executemany(
+            "INSERT OR REPLACE INTO model_aliases VALUES (?,?,?)",
+            [(idx, m.name, json.dumps(list(m.aliases), ensure_ascii=False)) for m in analysis.mentions if m.aliases],
+        )
+        delta = lore.add_chunk(idx, analysis.mentions)
+        self.apply(delta)
+        return delta
+
+    def apply(self, delta: Delta) -> None:
+        """Write one chunk's delta: close the versions that end, open the new ones."""
+        c = delta.chunk
+        for eid in delta.closed:
+            self.db.execute("UPDATE entity_versions SET until = ? WHERE entity_id = ? AND until = ?", (c, eid, FOREVER))
+            self.db.execute("UPDATE entity_names SET until = ? WHERE entity_id = ? AND until = ?", (c, eid, FOREVER))
+        for ent in delta.opened:
+            self.db.execute("INSERT INTO entity_versions (entity_id, since, kind, name) VALUES (?,?,?,?)", (ent.id, c, ent.kind, ent.name))
+            self.db.executemany(
+                "INSERT INTO entity_names (name, since, entity_id) VALUES (?,?,?)", [(m, c, ent.id) for m in ent.members]
+            )
+
+    def _save_names(self, lore: LoreState, names: set[str]) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO names VALUES (?, ?)",
+            [(n, json.dumps(lore.stats[n].to_json(), sort_keys=True)) for n in sorted(names) if n in lore.stats],
+        )
+
+    def _truncate(self, first: int) -> LoreState:
+        """Forget the lore from chunk ``first`` on (facts of later chunks stay in
+        ``chunks`` and are folded again by the caller)."""
+        for table in ("entity_versions", "entity_names"):
+            self.db.execute(f"DELETE FROM {table} WHERE since >= ?", (first,))
+            self.db.execute(f"UPDATE {table} SET until = ? WHERE until >= ? AND until != ?", (FOREVER, first, FOREVER))
+        for table in ("mentions", "relations", "model_aliases"):
+            self.db.execute(f"DELETE FROM {table} WHERE chunk >= ?", (first,))
+        lore = LoreState()
+        for idx, a in self.db.execute("SELECT idx, analysis FROM chunks WHERE idx < ? ORDER BY idx", (first,)).fetchall():
+            lore.add_chunk(int(idx), ChunkAnalysis.from_dict(json.loads(a)).mentions)
+        self.db.execute("DELETE FROM names")
+        self._save_names(lore, set(lore.stats))
+        self._lore = lore
+        return lore
+
+    def rebuild_lore(self) -> None:
+        """Fold every stored chunk again from nothing (migration and repair)."""
+        with self.transaction():
+            for table in ("entity_versions", "entity_names", "mentions", "relations", "model_aliases", "names"):
+                self.db.execute(f"DELETE FROM {table}")
+            lore = LoreState()
+            self._lore = lore
+            rows = self.db.execute("SELECT idx, analysis FROM chunks ORDER BY idx").fetchall()
+            for idx, a in rows:
+                self._fold_one(lore, int(idx), ChunkAnalysis.from_dict(json.loads(a)))
+            self._save_names(lore, set(lore.stats))
+            self._bump()
+
+    def set_outline(self, text: str, parts: list[dict[str, Any]], origin: str) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT OR REPLACE INTO outline VALUES (0, ?, ?, ?)",
+                (text, json.dumps(parts, ensure_ascii=False, sort_keys=True), origin),
+            )
+            self._bump()

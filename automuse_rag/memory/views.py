@@ -1,0 +1,272 @@
+"""Reading ``state.sqlite`` as of a chunk: indexed queries, no rebuilds.
+
+"As of chunk i" means the entity versions valid at i (``since <= i < until``), their
+names valid at i, and facts (mentions, descriptions, relations) from chunks ``<= i``.
+So a card, a name lookup or an entity's neighbours cost what that entity has, not
+what the story has. ``at=None`` reads the latest state.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from automuse_rag.memory.analysis import ChunkAnalysis
+from automuse_rag.memory.api import OutlinePart
+from automuse_rag.memory.graph import Relation, build_graph
+from automuse_rag.memory.schema import FOREVER
+from automuse_rag.memory.types import ChunkRecord, Entity
+
+LATEST = FOREVER - 1
+_WORD = re.compile(r"\w+")
+_WORD_START = re.compile(r"(?<!\w)\w+")
+_RECORD_COLS = "idx, id, chapter, chapter_title, text, summary"
+
+
+def _at(at: int | None) -> int:
+    return LATEST if at is None else int(at)
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class StateReader:
+    """Read-only queries over ``state.sqlite`` (safe on a read-only connection)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self._first_words: tuple[int, dict[str, list[str]]] | None = None
+
+    # ------------------------------------------------------------------ basics
+
+    def version(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def meta(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT key, value FROM meta"))
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    def last_index(self) -> int:
+        row = self.db.execute("SELECT MAX(idx) FROM chunks").fetchone()
+        return -1 if row[0] is None else int(row[0])
+
+    def indices(self) -> list[int]:
+        return [int(r[0]) for r in self.db.execute("SELECT idx FROM chunks ORDER BY idx")]
+
+    def records(self, upto: int | None = None) -> list[ChunkRecord]:
+        rows = self.db.execute(f"SELECT {_RECORD_COLS} FROM chunks WHERE idx <= ? ORDER BY idx", (_at(upto),))
+        return [ChunkRecord(*r) for r in rows]
+
+    def records_at(self, indices: Iterable[int]) -> dict[int, ChunkRecord]:
+        wanted = sorted(set(int(i) for i in indices))
+        out: dict[int, ChunkRecord] = {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            for r in self.db.execute(f"SELECT {_RECORD_COLS} FROM chunks WHERE idx IN ({_marks(len(part))})", part):
+                out[int(r[0])] = ChunkRecord(*r)
+        return out
+
+    def records_between(self, first: int, last: int) -> list[ChunkRecord]:
+        rows = self.db.execute(f"SELECT {_RECORD_COLS} FROM chunks WHERE idx BETWEEN ? AND ? ORDER BY idx", (first, last))
+        return [ChunkRecord(*r) for r in rows]
+
+    def chapters(self, indices: Iterable[int]) -> dict[int, int]:
+        wanted = sorted(set(int(i) for i in indices))
+        if not wanted:
+            return {}
+        rows = self.db.execute(f"SELECT idx, chapter FROM chunks WHERE idx IN ({_marks(len(wanted))})", wanted)
+        return {int(i): int(c) for i, c in rows}
+
+    def analyses(self, upto: int | None = None) -> list[tuple[int, ChunkAnalysis]]:
+        rows = self.db.execute("SELECT idx, analysis FROM chunks WHERE idx <= ? ORDER BY idx", (_at(upto),))
+        return [(int(i), ChunkAnalysis.from_dict(json.loads(a))) for i, a in rows]
+
+    def outline(self) -> tuple[str, list[OutlinePart], str] | None:
+        row = self.db.execute("SELECT text, parts, origin FROM outline WHERE id = 0").fetchone()
+        if row is None:
+            return None
+        parts = [OutlinePart(int(p["chapter"]), str(p["title"]), str(p["text"])) for p in json.loads(row[1])]
+        return row[0], parts, row[2]
+
+    # ------------------------------------------------------------------ entities
+
+    def entities(self, at: int | None = None, ids: Sequence[str] | None = None) -> list[Entity]:
+        """Entities as of ``at`` (all of them, or those in ``ids``), most mentioned first."""
+        i = _at(at)
+        if ids is not None and not ids:
+            return []
+        where, args = ("", []) if ids is None else (f" AND entity_id IN ({_marks(len(ids))})", list(ids))
+        versions = self.db.execute(
+            f"SELECT entity_id, kind, name FROM entity_versions WHERE since <= ? AND until > ?{where}", [i, i, *args]
+        ).fetchall()
+        ents = {eid: Entity(id=eid, name=name, kind=kind) for eid, kind, name in versions}
+        where = where.replace("entity_id", "en.entity_id")
+        rows = self.db.execute(
+            "SELECT en.entity_id, m.name, m.chunk, m.rank, m.pos, m.description FROM entity_names en "
+            "JOIN mentions m ON m.name = en.name AND m.chunk <= ? "
+            f"WHERE en.since <= ? AND en.until > ?{where}",
+            [i, i, i, *args],
+        )
+        mentions: dict[str, set[int]] = defaultdict(set)
+        best: dict[str, dict[int, tuple[int, int, str]]] = defaultdict(dict)
+        for eid, name, chunk, rank, pos, desc in rows:
+            ent = ents.get(eid)
+            if ent is None:
+                continue
+            ent.aliases[name] = min(int(chunk), ent.aliases.get(name, int(chunk)))
+            mentions[eid].add(int(chunk))
+            if desc:
+                cur = best[eid].get(chunk)
+                if cur is None or (rank, pos) < cur[:2]:
+                    best[eid][chunk] = (rank, pos, desc)
+        for eid, ent in ents.items():
+            ent.aliases = dict(sorted(ent.aliases.items()))
+            ent.mentions = sorted(mentions[eid])
+            ent.descriptions = [(int(c), d) for c, (_, _, d) in sorted(best[eid].items())]
+        return sorted((e for e in ents.values() if e.mentions), key=lambda e: (-len(e.mentions), e.name, e.id))
+
+    def name_map(self, at: int | None = None, names: Sequence[str] | None = None) -> dict[str, str]:
+        """name -> entity id of the names valid at ``at`` (all, or those in ``names``)."""
+        i = _at(at)
+        if names is None:
+            rows = self.db.execute("SELECT name, entity_id FROM entity_names WHERE since <= ? AND until > ?", (i, i))
+            return dict(rows)
+        out: dict[str, str] = {}
+        names = sorted(set(names))
+        for start in range(0, len(names), 500):
+            part = names[start : start + 500]
+            out.update(self.db.execute(
+                f"SELECT name, entity_id FROM entity_names WHERE name IN ({_marks(len(part))}) AND since <= ? AND until > ?",
+                [*part, i, i],
+            ))
+        return out
+
+    def _first_word_index(self) -> dict[str, list[str]]:
+        version = self.version()
+        if self._first_words is None or self._first_words[0] != version:
+            index: dict[str, list[str]] = defaultdict(list)
+            for (name,) in self.db.execute("SELECT DISTINCT name FROM entity_names"):
+                m = _WORD.match(name)
+                if m and len(name) >= 2:
+                    index[m.group()].append(name)
+            for names in index.values():
+                names.sort(key=lambda n: (-len(n), n))
+            self._first_words = (version, dict(index))
+        return self._first_words[1]
+
+    def named_in(self, text: str, at: int | None = None) -> dict[str, int]:
+        """Entity id -> how often one of its names (as of ``at``) occurs in ``text`` as a
+        whole word; at each place the longest name wins (as a longest-first regex would)."""
+        index = self._first_word_index()
+        starts = [(m.start(), index[m.group()]) for m in _WORD_START.finditer(text) if m.group() in index]
+        if not starts:
+            return {}
+        valid = self.name_map(at, sorted({n for _, names in starts for n in names}))
+        counts: dict[str, int] = {}
+        end = 0
+        for pos, names in starts:
+            if pos < end:
+                continue
+            for name in names:
+                stop = pos + len(name)
+                if name in valid and text.startswith(name, pos) and not (stop < len(text) and _is_word(text[stop])):
+                    eid = valid[name]
+                    counts[eid] = counts.get(eid, 0) + 1
+                    end = stop
+                    break
+        return counts
+
+    # ------------------------------------------------------------------ graph
+
+    def entity_names(self, ids: Sequence[str], at: int | None = None) -> dict[str, str]:
+        """entity id -> the name it goes by as of ``at`` (for the ids known then)."""
+        i, ids = _at(at), sorted(set(ids))
+        if not ids:
+            return {}
+        rows = self.db.execute(
+            f"SELECT entity_id, name FROM entity_versions WHERE entity_id IN ({_marks(len(ids))}) AND since <= ? AND until > ?",
+            [*ids, i, i],
+        )
+        return dict(rows)
+
+    def neighbours(self, ids: Sequence[str], at: int | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+        """Each entity's edges as of ``at``: id -> other id -> {"chunks", "weight",
+        "relations"}, as :func:`~automuse_rag.memory.graph.build_graph` gives them."""
+        i, ids = _at(at), sorted(set(ids))
+        out: dict[str, dict[str, dict[str, Any]]] = {e: {} for e in ids}
+        if not ids:
+            return out
+        owner: dict[str, str] = dict(self.db.execute(
+            f"SELECT name, entity_id FROM entity_names WHERE entity_id IN ({_marks(len(ids))}) AND since <= ? AND until > ?",
+            [*ids, i, i]))
+        if not owner:
+            return out
+        members = sorted(owner)
+        marks = _marks(len(members))
+        chunk_owners: dict[int, set[str]] = defaultdict(set)
+        for name, chunk in self.db.execute(f"SELECT name, chunk FROM mentions WHERE name IN ({marks}) AND chunk <= ?", [*members, i]):
+            chunk_owners[int(chunk)].add(owner[name])
+        chunks: dict[tuple[str, str], set[int]] = defaultdict(set)
+        wanted = sorted(chunk_owners)
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            rows = self.db.execute(
+                "SELECT en.entity_id, m.chunk FROM mentions m "
+                "JOIN entity_names en ON en.name = m.name AND en.since <= ? AND en.until > ? "
+                f"WHERE m.chunk IN ({_marks(len(part))})",
+                [i, i, *part],
+            )
+            for other, chunk in rows:
+                for eid in chunk_owners[int(chunk)]:
+                    if other != eid:
+                        chunks[(eid, other)].add(int(chunk))
+        rels: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        rel_rows = self.db.execute(
+            f"SELECT chunk, source, target, label FROM relations WHERE chunk <= ? AND (source IN ({marks}) OR target IN ({marks})) "
+            "ORDER BY chunk, source, target, label",
+            [i, *members, *members],
+        ).fetchall()
+        ends = self.name_map(at, [n for r in rel_rows for n in (r[1], r[2])])
+        seen: set[tuple[str, str, str, int]] = set()
+        for chunk, source, target, label in rel_rows:
+            s, t = ends.get(source), ends.get(target)
+            if s is None or t is None or s == t or (s, t, label, chunk) in seen:
+                continue
+            seen.add((s, t, label, chunk))
+            for eid, other in ((s, t), (t, s)):
+                if eid in out:
+                    chunks[(eid, other)].add(int(chunk))
+                    rels[(eid, other)].append({"label": label, "chunk": int(chunk)})
+        for (eid, other), cs in chunks.items():
+            out[eid][other] = {"chunks": sorted(cs), "weight": len(cs), "relations": rels.get((eid, other), [])}
+        return out
+
+    def relations(self, at: int | None = None) -> list[Relation]:
+        """Relations between entities as of ``at``, in chunk order, without duplicates."""
+        i = _at(at)
+        rows = self.db.execute(
+            "SELECT chunk, source, target, label FROM relations WHERE chunk <= ? ORDER BY chunk, source, target, label", (i,)
+        ).fetchall()
+        names = self.name_map(at, [n for r in rows for n in (r[1], r[2])])
+        out, seen = [], set()
+        for chunk, source, target, label in rows:
+            s, t = names.get(source), names.get(target)
+            if s and t and s != t and (s, t, label, chunk) not in seen:
+                seen.add((s, t, label, chunk))
+                out.append(Relation(s, t, label, int(chunk)))
+        return out
+
+    def graph(self, at: int | None = None) -> Any:
+        return build_graph(self.entities(at), self.relations(at))
+
+
+def _is_word(ch: str) -> bool:
+    return bool(_WORD.match(ch))

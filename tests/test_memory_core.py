@@ -1,0 +1,204 @@
+"""The memory core's invariants, with hypothesis over random books.
+
+1. Folding chunks one at a time (:class:`LoreState`) equals resolving each prefix
+   from scratch (:func:`resolve_all`), at every prefix.
+2. Committing through ``state.sqlite`` in any order, in batches, with re-commits
+   and with commits that fail half way (rolled back) and writers reopened between
+   them, ends with valid-time rows whose every as-of read equals the naive reading
+   of the rows ``<= i``: a from-scratch resolution of chunks ``0..i``
+   (:meth:`InMemoryStory.from_analyses`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from automuse_rag.memory.analysis import ChunkAnalysis, LoreMention
+from automuse_rag.memory.inmemory import InMemoryStory
+from automuse_rag.memory.lorestate import LoreState
+from automuse_rag.memory.resolve import collect, resolve_all
+from automuse_rag.memory.schema import connect
+from automuse_rag.memory.state import StateWriter
+from automuse_rag.memory.types import ChunkRecord
+from automuse_rag.memory.views import StateReader
+from automuse_rag.models.fake import HashEmbedder
+from automuse_rag.text.types import Chunk
+
+FIRSTS = ["Edith", "Thomas", "Jane", "Harry", "Henry", "Walter"]
+SURNAMES = ["Marlowe", "Bennet", "Reddick", "Pennock"]
+TITLES = ["Mr.", "Mrs.", "Miss", "Captain", "Lady", "Dr."]
+PLACES = ["Port Carrow", "Hollin Island", "Meryton", "Kestrel Point", "Longbourn"]
+
+
+@st.composite
+def names(draw) -> str:
+    form = draw(st.integers(0, 5))
+    f, s, t = draw(st.sampled_from(FIRSTS)), draw(st.sampled_from(SURNAMES)), draw(st.sampled_from(TITLES))
+    return [f"{f} {s}", f"{t} {s}", f, s, f"{t} {f}", draw(st.sampled_from(PLACES))][form]
+
+
+@st.composite
+def mentions(draw) -> list[LoreMention]:
+    picked = draw(st.lists(names(), min_size=0, max_size=5, unique=True))
+    out = []
+    for n in picked:
+        label = draw(st.sampled_from(["PERSON", "PERSON", "GPE", "LOC", "ORG"]))
+        model = draw(st.booleans()) and draw(st.booleans())
+        out.append(LoreMention(
+            name=n, labels={label: draw(st.integers(1, 3))}, count=draw(st.integers(1, 3)),
+            he=draw(st.integers(0, 2)), she=draw(st.integers(0, 2)), lower=draw(st.integers(0, 1)) if " " not in n else 0,
+            at=draw(st.integers(0, 2)), description=draw(st.sampled_from(["", f"{n} did a thing.", f"{n} was there."])),
+            source="ner+model" if model else "ner", kind=draw(st.sampled_from(["", "character", "place"])) if model else "",
+            aliases=[a for a in draw(st.lists(names(), max_size=1)) if a != n] if model else [],
+        ))
+    return out
+
+
+@st.composite
+def books(draw, max_chunks: int = 12) -> list[ChunkAnalysis]:
+    chunks = draw(st.lists(mentions(), min_size=1, max_size=max_chunks))
+    out = []
+    for ms in chunks:
+        rels = []
+        if len(ms) >= 2 and draw(st.booleans()):
+            a, b = draw(st.permutations([m.name for m in ms]))[:2]
+            rels.append({"source": a, "target": b, "label": draw(st.sampled_from(["sister of", "married", "friend of"]))})
+        out.append(ChunkAnalysis(summary="s", mentions=ms, relations=rels))
+    return out
+
+
+def _chunk(i: int) -> Chunk:
+    return Chunk(i, f"b:{i:05d}:x", i // 4 + 1, f"Chapter {i // 4 + 1}", i * 10, i * 10 + 9, f"Text of chunk {i}.")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(books(max_chunks=16))
+def test_fold_equals_from_scratch_resolution_at_every_prefix(book: list[ChunkAnalysis]) -> None:
+    state = LoreState()
+    chunks = [(i, a.mentions) for i, a in enumerate(book)]
+    for i, ms in chunks:
+        state.add_chunk(i, ms)
+        assert state.clusters() == resolve_all(collect(chunks[: i + 1]), [
+            (j, m.name, list(m.aliases)) for j, mm in chunks[: i + 1] for m in mm if m.aliases
+        ])
+        state.check_ids()
+
+
+class Crash(Exception):
+    pass
+
+
+def _run_schedule(db_path: Path, book: list[ChunkAnalysis], ops: list[tuple[str, int]], monkeypatch) -> None:
+    """Apply ``ops`` to a fresh state.sqlite, then commit whatever is missing in order."""
+    db = connect(db_path, readonly=False)
+    writer = StateWriter(db)
+    writer.init({"store_id": "t", "story": "t", "manifest": "{}"})
+    n = len(book)
+    for op, arg in ops:
+        idx = arg % n
+        if op == "commit":
+            writer.commit([(_chunk(idx), book[idx], "s")])
+        elif op == "batch":
+            todo = [i for i in range(idx, min(n, idx + 3))]
+            writer.commit([(_chunk(i), book[i], "s") for i in todo])
+        elif op == "crash":  # a commit that dies inside its transaction, after writing rows
+            real = LoreState.add_chunk
+            calls = {"n": 0}
+
+            def dying(self, i, ms, real=real, calls=calls):
+                calls["n"] += 1
+                if calls["n"] >= 2 or i == max(todo_crash):
+                    raise Crash
+                return real(self, i, ms)
+
+            todo_crash = [j for j in range(idx, min(n, idx + 3))]
+            monkeypatch.setattr(LoreState, "add_chunk", dying)
+            try:
+                with pytest.raises(Crash):
+                    writer.commit([(_chunk(j), book[j], "s") for j in todo_crash])
+            finally:
+                monkeypatch.setattr(LoreState, "add_chunk", real)
+        elif op == "reopen":
+            db.close()
+            db = connect(db_path, readonly=False)
+            writer = StateWriter(db)
+    done = {int(r[0]) for r in db.execute("SELECT idx FROM chunks")}
+    missing = [i for i in range(n) if i not in done]
+    for i in missing:
+        writer.commit([(_chunk(i), book[i], "s")])
+    db.close()
+
+
+OPS = st.lists(st.tuples(st.sampled_from(["commit", "commit", "batch", "crash", "reopen"]), st.integers(0, 40)), max_size=10)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(book=books(max_chunks=10), ops=OPS, probe=st.lists(names(), max_size=4))
+def test_any_commit_order_ends_with_as_of_reads_equal_to_naive(tmp_path_factory, monkeypatch, book, ops, probe) -> None:
+    path = tmp_path_factory.mktemp("core") / "state.sqlite"
+    _run_schedule(path, book, ops, monkeypatch)
+    reader = StateReader(connect(path, readonly=True))
+    records = [ChunkRecord(i, _chunk(i).id, _chunk(i).chapter, _chunk(i).chapter_title, _chunk(i).text, "s") for i in range(len(book))]
+    naive = InMemoryStory.from_analyses("t", list(zip(records, book)), HashEmbedder(8))
+    text = " and ".join(probe) + ". Mr. Bennet met Edith Marlowe at Port Carrow."
+    for i in range(len(book)):
+        want = naive.entities(i)
+        assert [e.to_dict() for e in reader.entities(i)] == [e.to_dict() for e in want], f"as of {i}"
+        ids = [e.id for e in want]
+        assert reader.entities(i, ids[:2]) == naive.entities(i, ids[:2])
+        assert reader.entity_names(ids, i) == {e.id: e.name for e in want}
+        assert reader.relations(i) == naive.relations(i)
+        assert reader.named_in(text, i) == naive.named_in(text, i)
+        assert reader.neighbours(ids, i) == naive.neighbours(ids, i)
+    assert reader.entities(None) == naive.entities(None)
+    reader.db.close()
+
+
+def test_commit_touches_only_what_the_chunk_changes(tmp_path: Path) -> None:
+    """Committing a chunk that names nobody new writes no entity versions; a chunk
+    that reveals two names are one entity rewrites those two entities only."""
+    db = connect(tmp_path / "state.sqlite", readonly=False)
+    writer = StateWriter(db)
+    writer.init({"store_id": "t", "story": "t", "manifest": "{}"})
+
+    def m(name: str, label: str = "PERSON", count: int = 1) -> LoreMention:
+        return LoreMention(name=name, labels={label: 1}, count=count)
+
+    book = [
+        [m("Edith Marlowe"), m("Port Carrow", "GPE")], [m("Edith Marlowe"), m("Port Carrow", "GPE"), m("Thomas Reddick")],
+        [m("Thomas Reddick"), m("Zoe")], [m("Zoe"), m("Port Carrow", "GPE")],
+    ]
+    for i, ms in enumerate(book):
+        writer.commit([(_chunk(i), ChunkAnalysis("s", ms), "s")])
+    versions = lambda: db.execute("SELECT entity_id, since, until FROM entity_versions ORDER BY entity_id, since").fetchall()  # noqa: E731
+    before = versions()
+    writer.commit([(_chunk(4), ChunkAnalysis("s", [m("Edith Marlowe"), m("Port Carrow", "GPE")]), "s")])
+    assert [v for v in versions() if v not in before] == [], "nothing about the entities changed"
+    # "Zoe Harland" arrives: Zoe and the full name become one entity; Edith and the place are untouched
+    writer.commit([(_chunk(5), ChunkAnalysis("s", [m("Zoe Harland", count=2), m("Zoe")]), "s")])
+    changed = {v[0] for v in versions() if v not in before}
+    assert changed == {"zoe"}
+    assert db.execute("SELECT since, until FROM entity_versions WHERE entity_id = 'zoe' ORDER BY since").fetchall()[0] == (3, 5)
+    reader = StateReader(db)
+    assert {e.name for e in reader.entities(4)} >= {"Zoe"} and "Zoe Harland" not in {e.name for e in reader.entities(4)}
+    zoe = next(e for e in reader.entities(5) if e.id == "zoe")
+    assert set(zoe.aliases) == {"Zoe", "Zoe Harland"} and zoe.name == "Zoe Harland"
+    db.close()
+
+
+def test_readonly_connection_leaves_no_files(tmp_path: Path) -> None:
+    db = connect(tmp_path / "state.sqlite", readonly=False)
+    StateWriter(db).init({"store_id": "t", "story": "t", "manifest": "{}"})
+    db.close()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    ro = connect(tmp_path / "state.sqlite", readonly=True)
+    assert StateReader(ro).count() == 0
+    with pytest.raises(sqlite3.OperationalError):
+        ro.execute("INSERT INTO meta VALUES ('x', 'y')")
+    ro.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before == ["state.sqlite"]
