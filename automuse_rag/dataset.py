@@ -34,10 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from automuse_rag.assemble.assembler import AssembledPrompt, bullet
-from automuse_rag.assemble.retrieve import build_prompt, first_sentence, lore_card
+from automuse_rag.assemble.retrieve import build_prompt, card_with_links, first_sentence
 from automuse_rag.assemble.templates import Template, load_template
 from automuse_rag.errors import InputError
 from automuse_rag.memory.api import StoryView
+from automuse_rag.memory.types import Entity
 
 FORMATS = ("completion", "chat")
 DEFAULT_COMPLETION_LIMIT = 1024
@@ -100,41 +101,61 @@ class DatasetSummary:
 # -- the audit -------------------------------------------------------------------
 
 class Truth:
-    """What a story holds, read once with no as-of filter; the audit derives each
-    position's allowed memories from it by itself (``Entity.as_of``, edge chunks,
-    record indices), so it does not trust the store's or retrieval's as-of code."""
+    """What a story holds, read once with no as-of filter, from which the audit derives
+    each position's allowed memories by itself, without trusting the store's or
+    retrieval's as-of code: for a store with analyses, its own fold of them
+    (:class:`~automuse_rag.memory.oracle.NaiveLore`); for a double built from entity
+    histories, ``Entity.as_of`` and the edges' chunk lists."""
 
     def __init__(self, story: StoryView) -> None:
-        self.entities = story.entities(None)
-        self.graph = story.graph(None)
+        from automuse_rag.memory.oracle import NaiveLore
+
         self.records = story.records()
-
-    def graph_as_of(self, at: int, ids: set[str]) -> Any:
-        import networkx as nx
-
-        g = nx.Graph()
-        g.add_nodes_from(ids)
-        for a, b, data in self.graph.edges(data=True):
-            chunks = [c for c in data.get("chunks", []) if c <= at]
-            if a in ids and b in ids and chunks:
-                rels = [r for r in data.get("relations", []) if r["chunk"] <= at]
-                g.add_edge(a, b, chunks=chunks, weight=len(chunks), relations=rels)
-        return g
-
-    def allowed(self, at: int) -> tuple[set[str], set[str]]:
-        """(lore bullets, memory bullets) a prompt as of ``at`` may show: as-of cards
-        (full and one-line) and summaries (whole and first sentence) of chunks <= at."""
-        if at < 0:
-            return set(), set()
-        views = [v for v in (e.as_of(at) for e in self.entities) if v is not None]
-        graph = self.graph_as_of(at, {v.id for v in views})
-        names = {v.id: v.name for v in views}
-        lore = {bullet(lore_card(v, graph, names)) for v in views} | {bullet(v.one_line()) for v in views}
-        memories: set[str] = set()
+        analyses = story.analyses() if hasattr(story, "analyses") else []
+        self.naive = NaiveLore(analyses, "fold") if analyses else None
+        if self.naive is None:
+            self.entities = {e.id: e for e in story.entities(None)}
+            self.graph = story.graph(None)
+        first: dict[str, int] = {}
         for rec in self.records:
-            if rec.index <= at:
-                memories.update((bullet(rec.summary), bullet(first_sentence(rec.summary))))
-        return lore, memories
+            for line in (bullet(rec.summary), bullet(first_sentence(rec.summary))):
+                first.setdefault(line, rec.index)
+        self._memory_first = first
+
+    def _edges(self, eid: str, at: int) -> dict[str, dict[str, Any]]:
+        if self.naive is not None:
+            return self.naive.edges(eid, at)
+        out = {}
+        for other, data in (self.graph[eid].items() if eid in self.graph else []):
+            chunks = [c for c in data.get("chunks", []) if c <= at]
+            view = self.entities[other].as_of(at) if other in self.entities else None
+            if chunks and view is not None:
+                rels = [r for r in data.get("relations", []) if r["chunk"] <= at]
+                out[other] = {"chunks": chunks, "weight": len(chunks), "relations": rels}
+        return out
+
+    def _view(self, eid: str, at: int) -> Entity | None:
+        if self.naive is not None:
+            got = self.naive.entities(at, [eid])
+            return got[0] if got else None
+        ent = self.entities.get(eid)
+        return ent.as_of(at) if ent is not None else None
+
+    def lore_allowed(self, at: int, ids: set[str]) -> set[str]:
+        """The lore bullets a prompt as of ``at`` may show for entities ``ids``: their
+        as-of cards (full, with links, and one-line)."""
+        out: set[str] = set()
+        for eid in ids:
+            view = self._view(eid, at)
+            if view is None:
+                continue
+            edges = self._edges(eid, at)
+            names = {o: v.name for o in edges if (v := self._view(o, at)) is not None}
+            out |= {bullet(card_with_links(view, edges, names)), bullet(view.one_line())}
+        return out
+
+    def memory_allowed(self, line: str, at: int) -> bool:
+        return self._memory_first.get(line, at + 1) <= at
 
 
 def _section_bullets(prompt: AssembledPrompt, template: Template, section: str) -> list[str]:
@@ -154,11 +175,17 @@ def audit_leakage(truth: Truth, at: int, prompt: AssembledPrompt, template: Temp
         for d in prompt.decisions
         if d.fate != "dropped" and d.chunk > at
     ]
-    lore_ok, memories_ok = truth.allowed(at)
-    for section, allowed in (("lore", lore_ok), ("memories", memories_ok)):
-        for line in _section_bullets(prompt, template, section):
-            if line not in allowed:
-                leaks.append(f"{section} line is not known as of chunk {at}: {line[:60]!r}")
+    if at < 0:
+        lines = _section_bullets(prompt, template, "lore") + _section_bullets(prompt, template, "memories")
+        return leaks + [f"line shown before the story began: {line[:60]!r}" for line in lines]
+    ids = {d.candidate_id.removeprefix("entity:") for d in prompt.decisions if d.candidate_id.startswith("entity:") and d.fate != "dropped"}
+    lore_ok = truth.lore_allowed(at, ids)
+    for line in _section_bullets(prompt, template, "lore"):
+        if line not in lore_ok:
+            leaks.append(f"lore line is not known as of chunk {at}: {line[:60]!r}")
+    for line in _section_bullets(prompt, template, "memories"):
+        if not truth.memory_allowed(line, at):
+            leaks.append(f"memories line is not known as of chunk {at}: {line[:60]!r}")
     return leaks
 
 

@@ -76,7 +76,10 @@ def test_cli_on_a_real_store(tmp_path: Path) -> None:
     want = mem.graph(as_of=10)
     assert set(back.nodes) == set(want.nodes) and back.number_of_edges() == want.number_of_edges() > 0
     assert {back.nodes[n]["name"] for n in back} == {want.nodes[n]["name"] for n in want}
-    assert mem.graph().number_of_nodes() >= back.number_of_nodes()
+    # as of chunk 10 fewer names are known; later chunks can also merge entities (the graph
+    # at the end may have fewer nodes), but every name known at 10 is still known
+    names_at = lambda g: {a for n in g for a in g.nodes[n]["aliases"]}  # noqa: E731
+    assert names_at(want) < names_at(mem.graph())
     png = tmp_path / "g.png"
     res = runner.invoke(app, ["--home", str(tmp_path), "graph", "--story", "sample", "--out", str(png), "--json"])
     assert res.exit_code == 0, res.output

@@ -23,6 +23,7 @@ from typing import Any
 from automuse_rag.memory.analysis import ChunkAnalysis
 from automuse_rag.memory.api import OutlinePart
 from automuse_rag.memory.graph import Relation, build_graph
+from automuse_rag.memory.oracle import NaiveLore
 from automuse_rag.memory.types import ChunkRecord, Entity, Hit
 from automuse_rag.models.base import Embedder
 
@@ -75,58 +76,40 @@ class InMemoryStory:
         self._parts = parts or [OutlinePart(0, "", outline)]
         texts = [r.summary for r in self._records]
         self._summary_vecs = embedder.embed(texts) if texts else []
-        self._analyses: list[tuple[int, ChunkAnalysis]] | None = None
-        self._resolved: dict[int, tuple[list[Entity], list[Relation]]] = {}
+        self._naive: NaiveLore | None = None
         self._mention_vecs: list[tuple[int, str, list[float]]] = []
 
     @classmethod
     def from_analyses(
         cls, name: str, chunks: list[tuple[ChunkRecord, ChunkAnalysis]], embedder: Embedder, *,
-        outline: str = "", parts: list[OutlinePart] | None = None,
+        outline: str = "", parts: list[OutlinePart] | None = None, mode: str = "scratch",
     ) -> InMemoryStory:
+        """A story resolved from its analyses: ``mode="scratch"`` re-resolves chunks
+        ``0..i`` from nothing for each position (the definition), ``"fold"`` folds once."""
         from automuse_rag.memory.state import merged_mentions
         from automuse_rag.memory.story import mention_doc
 
         story = cls(name, [r for r, _ in chunks], [], embedder, outline=outline, parts=parts)
-        story._analyses = sorted(((r.index, a) for r, a in chunks), key=lambda t: t[0])
+        story._naive = NaiveLore([(r.index, a) for r, a in chunks], mode)
         docs = [
             (idx, mname, mention_doc(mname, desc))
-            for idx, a in story._analyses
+            for idx, a in story._naive.analyses
             for mname, (_, _, _, desc) in sorted(merged_mentions(a.mentions).items())
         ]
         vecs = embedder.embed([d for _, _, d in docs]) if docs else []
         story._mention_vecs = [(idx, mname, v) for (idx, mname, _), v in zip(docs, vecs)]
         return story
 
-    # ------------------------------------------------------------------ lore as of
-
     def _lore(self, as_of: int | None) -> tuple[list[Entity], list[Relation]]:
-        """(entities, relations) as of ``as_of`` (views of the given histories, or a
-        from-scratch resolution of the chunks up to it)."""
-        if self._analyses is None:
+        """(entities, relations) as of ``as_of``."""
+        if self._naive is None:
             views = [e if as_of is None else e.as_of(as_of) for e in self._entities]
             ents = [v for v in views if v is not None]
             return ents, [r for r in self._relations if as_of is None or r.chunk <= as_of]
-        at = self.last_index() if as_of is None else min(as_of, self.last_index())
-        if at not in self._resolved:
-            from automuse_rag.memory.resolve import resolve
-            from automuse_rag.memory.state import relation_rows
-
-            upto = [(i, a) for i, a in self._analyses if i <= at]
-            aliases = [(i, m.name, list(m.aliases)) for i, a in upto for m in a.mentions if m.aliases]
-            ents, name_to_id = resolve([(i, a.mentions) for i, a in upto], aliases)
-            rows = sorted((c, s, t, lab) for i, a in upto for c, s, t, lab, _ in relation_rows(i, a))
-            rels, seen = [], set()
-            for c, s, t, lab in rows:
-                a_, b_ = name_to_id.get(s), name_to_id.get(t)
-                if a_ and b_ and a_ != b_ and (a_, b_, lab, c) not in seen:
-                    seen.add((a_, b_, lab, c))
-                    rels.append(Relation(a_, b_, lab, c))
-            self._resolved[at] = (ents, rels)
-        return self._resolved[at]
+        return self._naive.entities(as_of), self._naive.relations(as_of)
 
     def analyses(self, upto: int | None = None) -> list[tuple[int, ChunkAnalysis]]:
-        return [(i, a) for i, a in (self._analyses or []) if upto is None or i <= upto]
+        return [(i, a) for i, a in (self._naive.analyses if self._naive else []) if upto is None or i <= upto]
 
     # ------------------------------------------------------------------ StoryView
 
@@ -154,6 +137,8 @@ class InMemoryStory:
         return {i: r.chapter for i, r in self.records_at(indices).items()}
 
     def entities(self, as_of: int | None = None, ids: Sequence[str] | None = None) -> list[Entity]:
+        if self._naive is not None:
+            return self._naive.entities(as_of, ids)
         ents = self._lore(as_of)[0]
         if ids is not None:
             wanted = set(ids)
@@ -174,6 +159,8 @@ class InMemoryStory:
         return named_entities(text, self._lore(as_of)[0])
 
     def neighbours(self, ids: Sequence[str], as_of: int | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+        if self._naive is not None:
+            return {e: self._naive.edges(e, as_of) for e in ids}
         g = self.graph(as_of)
         return {e: ({o: dict(d) for o, d in g[e].items()} if e in g else {}) for e in ids}
 
@@ -194,7 +181,7 @@ class InMemoryStory:
     def _entity_hits(self, qv: list[float], as_of: int | None) -> list[Hit]:
         views = {v.id: v for v in self.entities(as_of)}
         best: dict[str, float] = {}
-        if self._analyses is not None:
+        if self._naive is not None:
             names = {n: e.id for e in views.values() for n in e.aliases}
             for idx, mname, vec in self._mention_vecs:
                 if (as_of is None or idx <= as_of) and mname in names:

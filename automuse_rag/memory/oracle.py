@@ -1,0 +1,125 @@
+"""The lore of a story as of any chunk, computed the plain way from its analyses,
+with no database: the reference the store is tested against, and what the dataset
+audit trusts instead of the store's own as-of code.
+
+Two modes give the same answers (tests/test_memory_core.py proves it):
+``"scratch"`` resolves chunks ``0..i`` from nothing for each position asked (the
+definition); ``"fold"`` folds the chunks once with
+:class:`~automuse_rag.memory.lorestate.LoreState` and keeps every entity version
+(fast enough to audit a whole novel).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from automuse_rag.memory.analysis import ChunkAnalysis
+from automuse_rag.memory.graph import Relation
+from automuse_rag.memory.lorestate import EntityState, LoreState
+from automuse_rag.memory.resolve import collect, resolve_all
+from automuse_rag.memory.state import merged_mentions, relation_rows
+from automuse_rag.memory.types import Entity
+
+
+class NaiveLore:
+    def __init__(self, analyses: Sequence[tuple[int, ChunkAnalysis]], mode: str = "fold") -> None:
+        self.analyses = sorted(analyses, key=lambda t: t[0])
+        self.mode = mode
+        self.facts: dict[str, list[tuple[int, int, int, str]]] = defaultdict(list)  # name -> (chunk, rank, pos, desc)
+        self.chunk_names: dict[int, list[str]] = {}
+        for idx, a in self.analyses:
+            rows = merged_mentions(a.mentions)
+            self.chunk_names[idx] = sorted(rows)
+            for name, (_, rank, pos, desc) in rows.items():
+                self.facts[name].append((idx, rank, pos, desc))
+        self.relation_rows = sorted((c, s, t, lab) for i, a in self.analyses for c, s, t, lab, _ in relation_rows(i, a))
+        self._versions: list[tuple[int, int, EntityState]] = []
+        self._scratch: dict[int, dict[str, EntityState]] = {}
+        if mode == "fold":
+            state, open_since = LoreState(), {}
+            for idx, a in self.analyses:
+                delta = state.add_chunk(idx, a.mentions)
+                for eid in delta.closed:
+                    since, ent = open_since.pop(eid)
+                    self._versions.append((since, idx, ent))
+                for ent in delta.opened:
+                    open_since[ent.id] = (idx, ent)
+            self._versions += [(since, 1 << 62, ent) for since, ent in open_since.values()]
+        self.last = self.analyses[-1][0] if self.analyses else -1
+
+    def _pos(self, at: int | None) -> int:
+        return self.last if at is None else int(at)
+
+    def states(self, at: int | None) -> dict[str, EntityState]:
+        """Entity id -> its version valid at ``at``."""
+        i = self._pos(at)
+        if self.mode == "fold":
+            return {ent.id: ent for since, until, ent in self._versions if since <= i < until}
+        if i not in self._scratch:
+            upto = [(j, a.mentions) for j, a in self.analyses if j <= i]
+            aliases = [(j, m.name, list(m.aliases)) for j, ms in upto for m in ms if m.aliases]
+            self._scratch[i] = {
+                eid: EntityState(eid, cl.kind, cl.canonical, cl.members)
+                for cl, eid in resolve_all(collect(upto), aliases).items()
+            }
+        return self._scratch[i]
+
+    def name_map(self, at: int | None) -> dict[str, str]:
+        return {m: eid for eid, ent in self.states(at).items() for m in ent.members}
+
+    def entity(self, ent: EntityState, at: int | None) -> Entity:
+        i = self._pos(at)
+        view = Entity(id=ent.id, name=ent.name, kind=ent.kind)
+        best: dict[int, tuple[int, int, str]] = {}
+        chunks: set[int] = set()
+        for m in ent.members:
+            rows = [r for r in self.facts.get(m, []) if r[0] <= i]
+            if rows:
+                view.aliases[m] = rows[0][0]
+            for chunk, rank, pos, desc in rows:
+                chunks.add(chunk)
+                if desc and (chunk not in best or (rank, pos) < best[chunk][:2]):
+                    best[chunk] = (rank, pos, desc)
+        view.aliases = dict(sorted(view.aliases.items()))
+        view.mentions = sorted(chunks)
+        view.descriptions = [(c, d) for c, (_, _, d) in sorted(best.items())]
+        return view
+
+    def entities(self, at: int | None, ids: Sequence[str] | None = None) -> list[Entity]:
+        states = self.states(at)
+        wanted = states if ids is None else {e: states[e] for e in ids if e in states}
+        views = [self.entity(ent, at) for ent in wanted.values()]
+        return sorted((v for v in views if v.mentions), key=lambda e: (-len(e.mentions), e.name, e.id))
+
+    def relations(self, at: int | None) -> list[Relation]:
+        i, names = self._pos(at), self.name_map(at)
+        out, seen = [], set()
+        for c, s, t, lab in self.relation_rows:
+            a, b = names.get(s), names.get(t)
+            if c <= i and a and b and a != b and (a, b, lab, c) not in seen:
+                seen.add((a, b, lab, c))
+                out.append(Relation(a, b, lab, c))
+        return out
+
+    def edges(self, eid: str, at: int | None) -> dict[str, dict[str, Any]]:
+        """The entity's graph edges as of ``at`` (co-occurrence and relations)."""
+        i, names = self._pos(at), self.name_map(at)
+        ent = self.states(at).get(eid)
+        if ent is None:
+            return {}
+        chunks: dict[str, set[int]] = defaultdict(set)
+        mine = {c for m in ent.members for c, *_ in self.facts.get(m, []) if c <= i}
+        for c in mine:
+            for name in self.chunk_names.get(c, []):
+                other = names.get(name)
+                if other and other != eid:
+                    chunks[other].add(c)
+        rels: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in self.relations(at):
+            if eid in (r.source, r.target):
+                other = r.target if r.source == eid else r.source
+                chunks[other].add(r.chunk)
+                rels[other].append({"label": r.label, "chunk": r.chunk})
+        return {o: {"chunks": sorted(c), "weight": len(c), "relations": rels.get(o, [])} for o, c in chunks.items()}
