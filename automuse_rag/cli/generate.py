@@ -128,9 +128,13 @@ def export(
 
     Example: automuse export --story clocks --format epub --out clocks.epub
     """
-    from automuse_rag.export import export_story
+    from automuse_rag.export import FORMATS, export_story
+    from automuse_rag.validate import check_output_file
 
-    path = export_story(settings(ctx), story, fmt.lower(), out)
+    cfg = settings(ctx)
+    if out is not None and fmt.lower() in FORMATS:
+        out = check_output_file(out, "--out", suggest=f"{story}.{fmt.lower()}")
+    path = export_story(cfg, story, fmt.lower(), out)
     if as_json:
         print_json({"story": story, "format": fmt.lower(), "path": str(path), "bytes": path.stat().st_size})
     else:

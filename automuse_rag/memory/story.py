@@ -60,7 +60,9 @@ CREATE TABLE IF NOT EXISTS chunks (
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name or "") or ".." in name:
+    if not name:
+        raise InputError("the story name is empty: give --story NAME (letters, digits, '.', '_' or '-')")
+    if not _NAME.fullmatch(name or "") or ".." in name:  # fullmatch: "$" would accept a final newline
         raise InputError(
             f"bad story name {name!r}: use up to 64 letters, digits, '.', '_' or '-', starting and ending with a letter or digit"
         )
