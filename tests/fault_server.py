@@ -56,6 +56,7 @@ class Faults:
     burst: tuple[int, int] | None = None
     retry_after: float = 1.0
     slow_seconds: float = 2.5
+    latency: float = 0.0  # every answer waits this long (so concurrent requests overlap)
 
     def plan_for(self, key: str) -> list[str]:
         """The faults the request ``key`` gets on its first arrivals (then it succeeds)."""
@@ -225,6 +226,8 @@ class FaultServer:
                     self._send(500, {"error": {"message": "internal error (injected)", "type": "server", "code": 500}})
                     return
                 payload = json.dumps(server.answers.completion(body)).encode()
+                if server.faults.latency:
+                    time.sleep(server.faults.latency)
                 if fault == "slow":
                     time.sleep(server.faults.slow_seconds)
                 elif fault == "truncated":
