@@ -37,7 +37,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 from gen_helpers import PLAN, prose_sentences
 
@@ -186,7 +186,7 @@ class FaultServer:
                 self.stats.answered += 1
             return fault
 
-    def __enter__(self) -> "FaultServer":
+    def __enter__(self) -> Self:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -201,10 +201,10 @@ class FaultServer:
                 except ValueError:  # the connection was reset on purpose (fault "reset")
                     pass
 
-            def do_GET(self) -> None:  # noqa: N802  (/v1/models, for health checks)
+            def do_GET(self) -> None:
                 self._send(200, {"object": "list", "data": [{"id": "m", "object": "model"}]})
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with server.lock:

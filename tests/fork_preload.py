@@ -6,8 +6,8 @@ import httpx  # noqa: F401
 import networkx  # noqa: F401
 import openai  # noqa: F401
 
-import automuse_rag.cli  # noqa: F401
-import automuse_rag.generate.loop  # noqa: F401
+import automuse_rag.cli
+import automuse_rag.generate.loop
 import automuse_rag.memory.ingest  # noqa: F401
 from automuse_rag.memory.ner import get_nlp
 

@@ -81,5 +81,5 @@ def story_state(home: Path, name: str, scratch: Path) -> dict[str, Any]:
 def assert_same_story(a: dict[str, Any], b: dict[str, Any]) -> None:
     """Equal, key by key (so a failure names what differs)."""
     assert a.keys() == b.keys()
-    for key in a:
-        assert a[key] == b[key], f"{key} differs"
+    for key, value in a.items():
+        assert value == b[key], f"{key} differs"

@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from automuse_rag import fsutil
-from automuse_rag.fsutil import atomic_path, write_bytes_atomic, write_json_atomic, write_text_atomic
+from automuse_rag.fsutil import (
+    atomic_path,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 
 @pytest.fixture
@@ -73,10 +78,9 @@ def test_the_directory_is_fsynced_after_the_rename(tmp_path: Path, monkeypatch: 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path: Path) -> None:
     target = tmp_path / "keep.txt"
     target.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("writer died")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("writer died")
     with pytest.raises(TypeError):
         write_bytes_atomic(target, "not bytes")  # type: ignore[arg-type]
     assert target.read_text() == "old"

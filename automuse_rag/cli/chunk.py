@@ -74,9 +74,8 @@ def chunk_command(
     Example: automuse chunk alice --size 1500
     """
     from automuse_rag import books
-    from automuse_rag.text.chunk import chunk_book
-
     from automuse_rag.memory.story import check_name
+    from automuse_rag.text.chunk import chunk_book
 
     cfg = settings(ctx, gutenberg_mirror=mirror)
     if story is not None:

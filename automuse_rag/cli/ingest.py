@@ -50,10 +50,9 @@ def ingest_command(
     """
     from automuse_rag.books import story_name
     from automuse_rag.memory.ingest import ingest
+    from automuse_rag.memory.story import check_name
     from automuse_rag.models.base import sampling_from_settings
     from automuse_rag.models.registry import get_chat_model, get_embedder
-
-    from automuse_rag.memory.story import check_name
 
     cfg = settings(ctx, llm=llm, embedder=embedder, chroma_url=chroma_url, concurrency=concurrency, chunk_size=size)
     name = check_name(story if story is not None else story_name(book))  # "" is an error, not the default
