@@ -35,7 +35,7 @@ def test_each_fault_kind_is_retried_to_the_fault_free_answer(kind: str, clean_an
         model = _model(server)
         assert model.chat(MESSAGES, Sampling(max_tokens=64, seed=1)) == clean_answer
         assert server.stats.injected[kind] == len(faults.plan_for(next(iter(server.seen)))) >= 1
-        assert model.attempts == server.stats.injected[kind] + 1
+        assert model.attempts >= server.stats.injected[kind] + 1  # (+1 if the loaded machine made an answer late)
 
 
 def test_retry_after_is_honoured() -> None:
