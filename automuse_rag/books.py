@@ -141,11 +141,19 @@ def _read_http_mirror(mirror: str, gutenberg_id: int) -> bytes:
     return data
 
 
+_MARKUP = re.compile(r"(?:\s|<!--.*?-->)*<(?:!doctype\s+html|html|\?xml|head|body)[\s>]", re.IGNORECASE | re.DOTALL)
+
+
+def is_markup(text: str) -> bool:
+    """True when ``text`` starts (after whitespace and comments) like an HTML or XML
+    document rather than a plain-text book."""
+    return bool(_MARKUP.match(text[:4096].lstrip("\ufeff")))
+
+
 def _check_text(data: bytes, where: str) -> None:
     """Raise unless ``data`` is a plain-text book (not binary, not an HTML page)."""
     text = decode_bytes(data, where)
-    head = text.lstrip()[:200].lower()
-    if head.startswith(("<!doctype html", "<html", "<?xml")):
+    if is_markup(text):
         raise DownloadError(f"{where} is an HTML/XML page, not a plain-text book; check the ID or {MIRROR_SETTING}")
 
 
@@ -219,7 +227,10 @@ def read_book_file(path: Path, gutenberg_id: int | None = None) -> Book:
         raise InputError(f"{path}: no such file") from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {_one_line(exc.strerror or exc)}") from None
-    return clean_text(decode_bytes(data, str(path)), source=str(path), gutenberg_id=gutenberg_id)
+    text = decode_bytes(data, str(path))
+    if is_markup(text):
+        raise InputError(f"{path} is an HTML/XML page, not a plain-text book; use the plain-text edition (automuse books get ID)")
+    return clean_text(text, source=str(path), gutenberg_id=gutenberg_id)
 
 
 def load_book(spec: str, settings: Settings, mirror: str | None = None) -> Book:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import html
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from automuse_rag.errors import InputError
-from automuse_rag.fsutil import write_text_atomic
+from automuse_rag.fsutil import atomic_path, write_text_atomic
 from automuse_rag.memory.types import ChunkRecord
 
 FORMATS = ("md", "txt", "epub")
@@ -92,9 +91,8 @@ def write_epub(ms: Manuscript, path: Path) -> Path:
     book.add_item(epub.EpubNcx())
     book.add_item(epub.EpubNav())
     book.spine = ["nav", *docs]
-    tmp = path.with_name(f".{path.name}.tmp")
-    epub.write_epub(str(tmp), book)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # temp file, fsync, rename, fsync of the directory
+        epub.write_epub(str(tmp), book)
     return path
 
 

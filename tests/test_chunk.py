@@ -1,7 +1,8 @@
 """Chunking invariants, checked with hypothesis on generated texts and on real books.
 
 The size rule: every chunk fits the limit (characters, or tokens by the given
-counter) unless it is one single word (no whitespace inside) longer than the limit.
+counter), whatever the text; a word longer than the limit is cut between characters,
+the only case where a chunk starts or ends inside a word.
 """
 
 from __future__ import annotations
@@ -45,22 +46,23 @@ def check_invariants(
         position = chunk.end
     assert text[position:].strip() == ""
     assert re.sub(r"\s+", "", "".join(c.text for c in chunks)) == re.sub(r"\s+", "", text)
-    # never mid-word
+    def fits(piece: str) -> bool:
+        return len(piece) <= size if max_tokens is None else (counter or estimate_tokens)(piece) <= max_tokens
+
+    # never mid-word, unless that word alone is too long
     for chunk in chunks:
-        assert chunk.start == 0 or text[chunk.start - 1].isspace()
-        assert chunk.end == len(text) or text[chunk.end].isspace()
+        for cut in (chunk.start, chunk.end):
+            if 0 < cut < len(text) and not text[cut - 1].isspace() and not text[cut].isspace():
+                word = re.search(r"\S+$", text[:cut]).group() + re.match(r"\S+", text[cut:]).group()
+                assert not fits(word), (chunk.index, word[:80])
     # never across chapters, with the chapter recorded
     for chunk in chunks:
         owner = [c for c in chapters if c.start <= chunk.start and chunk.end <= c.end]
         assert len(owner) == 1
         assert (chunk.chapter, chunk.chapter_title) == (owner[0].number, owner[0].title)
-    # size
+    # size: always (a token limit below one character's count is the only exception)
     for chunk in chunks:
-        if max_tokens is None:
-            fits = len(chunk.text) <= size
-        else:
-            fits = (counter or estimate_tokens)(chunk.text) <= max_tokens
-        assert fits or not re.search(r"\s", chunk.text), chunk.text[:80]
+        assert fits(chunk.text) or len(chunk.text) == 1, chunk.text[:80]
     # greedy: two neighbours in a chapter could not have been one chunk
     for a, b in zip(chunks, chunks[1:]):
         if a.chapter == b.chapter and max_tokens is None:
@@ -169,11 +171,24 @@ def test_paragraphs_are_never_split_when_they_fit() -> None:
     assert any("\n\n" in c.text for c in chunks)  # paragraph breaks kept inside chunks
 
 
-def test_a_single_overlong_word_is_its_own_chunk() -> None:
+def test_a_single_overlong_word_is_cut_between_characters() -> None:
     word = "x" * 50
     book = Book("", "", f"short start. {word} short end.")
     chunks = chunk_book(book, "w", 20)
-    assert [c.text for c in chunks] == ["short start.", word, "short end."]
+    check_invariants(book, chunks, "w", 20)
+    assert [c.text for c in chunks] == ["short start.", "x" * 20, "x" * 20, "x" * 10 + " short", "end."]
+
+
+def test_a_huge_text_without_spaces_respects_the_size() -> None:
+    # the hostile input: 1.2 million characters, no space, no sentence end
+    text = ("abcdefghij" * 120_000)
+    book = Book("", "", text)
+    chunks = chunk_book(book, "big", 1500)
+    check_invariants(book, chunks, "big", 1500)
+    assert len(chunks) == 800 and max(len(c.text) for c in chunks) == 1500
+    tokens = chunk_book(Book("", "", text[:60_000]), "big", max_tokens=200)
+    check_invariants(Book("", "", text[:60_000]), tokens, "big", None, 200, None)
+    assert max(estimate_tokens(c.text) for c in tokens) == 200
 
 
 def test_ids_depend_on_story_index_and_text() -> None:

@@ -56,6 +56,27 @@ def _template(path: Path | None, chat: bool = False):
     return load_template("chat" if chat else "default")
 
 
+def _spans(numbers: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0-2, 5"``."""
+    out: list[str] = []
+    for n in sorted(set(numbers)):
+        if out and n == int(out[-1].split("-")[-1]) + 1:
+            out[-1] = f"{out[-1].split('-')[0]}-{n}"
+        else:
+            out.append(str(n))
+    return ", ".join(out)
+
+
+def _check_chapter(story: Any, chapter: int | None) -> None:
+    """--chapter must name a chapter of the story's outline or of its chunks."""
+    if chapter is None:
+        return
+    known = {p.chapter for p in story.outline_parts()} | {r.chapter for r in story.records()}
+    if chapter not in known:
+        have = f"chapters {_spans(sorted(known))}" if known else "no chapters yet"
+        raise InputError(f"--chapter {chapter}: story {story.name!r} has no such chapter (it has {have})")
+
+
 def _check_at(story: Any, at: int | None) -> None:
     top = story.last_index()
     if at is not None and not -1 <= at <= top:
@@ -116,6 +137,7 @@ def prompt_cmd(
     with open_stories(cfg, [story]) as (mem,):
         for pos in positions:
             _check_at(mem, pos)
+        _check_chapter(mem, chapter)
         for pos in positions:
             result = build_prompt(mem, pos, budget=cfg.budget, count_tokens=count, template=tmpl, chapter=chapter, k=k)
             results.append((pos, result))
@@ -174,9 +196,11 @@ def dataset_cmd(
     Example: automuse dataset --story sample --out sample.jsonl --format chat --val-fraction 0.2
     """
     from automuse_rag.dataset import FORMATS, export_dataset
+    from automuse_rag.validate import check_output_file
 
     if fmt not in FORMATS:
         raise InputError(f"unknown --format {fmt!r}; choose completion or chat")
+    out = check_output_file(out, "--out", suggest=f"{story[0]}.jsonl")
     cfg = settings(ctx, llm=llm, budget=budget)
     count = token_counter(cfg, llm)
     tmpl = _template(template, chat=fmt == "chat")

@@ -74,11 +74,14 @@ def chunk_command(
     Example: automuse chunk alice --size 1500
     """
     from automuse_rag import books
+    from automuse_rag.memory.story import check_name
     from automuse_rag.text.chunk import chunk_book
 
     cfg = settings(ctx, gutenberg_mirror=mirror)
+    if story is not None:
+        check_name(story)  # the same names a store accepts; "" is an error, not the default
     loaded = books.load_book(book, cfg, mirror)
-    name = story or books.story_name(book)
+    name = story if story is not None else books.story_name(book)
     counter = _token_counter(ctx, llm) if tokens else None
     chunks = chunk_book(loaded, name, size, max_tokens=tokens, count_tokens=counter)
     if as_json:

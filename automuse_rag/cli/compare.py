@@ -94,10 +94,11 @@ def compare(
     from automuse_rag.compare import run_compare
     from automuse_rag.compare.metrics import has_logprobs
     from automuse_rag.models.registry import get_chat_model
+    from automuse_rag.validate import check_output_dir
 
     cfg = settings(ctx, llm=llm, budget=budget)
     cfg = settings(ctx, llm=llm, budget=cfg.budget, n_ctx=n_ctx or cfg.budget + 1024)
-    out_dir = out or Path(f"compare-{story}-{cfg.budget}")
+    out_dir = check_output_dir(out or Path(f"compare-{story}-{cfg.budget}"), "--out")  # before the long run
     model = get_chat_model(cfg.llm, cfg)
     if nll_samples is None:
         nll_samples = DEFAULT_NLL_SAMPLES if has_logprobs(model) else 0
@@ -159,10 +160,12 @@ def graph(
     Example: automuse graph --story pp --at 120 --out pp-120.graphml
     """
     from automuse_rag.compare.graph_export import write_graph
+    from automuse_rag.validate import check_output_file
 
     if out.suffix.lower() not in (".graphml", ".png"):
         raise InputError(f"--out must end in .graphml or .png, got {out.name!r}")
     cfg = settings(ctx)
+    out = check_output_file(out, "--out", suggest=f"{story}.graphml")
     with open_story(cfg, story) as memory:
         if at is not None and not 0 <= at <= memory.last_index():
             raise InputError(f"--at {at} is out of range: the story has chunks 0..{memory.last_index()}")

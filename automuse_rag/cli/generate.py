@@ -82,9 +82,12 @@ def _generate_with_bar(cfg, story, premise, chunks, embedder, memory_llm, opts, 
     from automuse_rag.generate.loop import generate_story
 
     with _progress_bar(chunks) as bar:
-        task = bar.add_task("generate", total=chunks, words=0, rejections=0, chapter=1, start=False)
+        tasks: list = []  # the bar appears with the first event, so an early error is one line
 
         def on_progress(ev) -> None:
+            if not tasks:
+                tasks.append(bar.add_task("generate", total=chunks, words=0, rejections=0, chapter=1, start=False))
+            task = tasks[0]
             if ev.event == "start":  # after the plan; chunks already stored do not count towards the rate
                 bar.reset(task, completed=ev.done)
                 bar.start_task(task)
@@ -128,9 +131,13 @@ def export(
 
     Example: automuse export --story clocks --format epub --out clocks.epub
     """
-    from automuse_rag.export import export_story
+    from automuse_rag.export import FORMATS, export_story
+    from automuse_rag.validate import check_output_file
 
-    path = export_story(settings(ctx), story, fmt.lower(), out)
+    cfg = settings(ctx)
+    if out is not None and fmt.lower() in FORMATS:
+        out = check_output_file(out, "--out", suggest=f"{story}.{fmt.lower()}")
+    path = export_story(cfg, story, fmt.lower(), out)
     if as_json:
         print_json({"story": story, "format": fmt.lower(), "path": str(path), "bytes": path.stat().st_size})
     else:

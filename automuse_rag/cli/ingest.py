@@ -50,19 +50,22 @@ def ingest_command(
     """
     from automuse_rag.books import story_name
     from automuse_rag.memory.ingest import ingest
+    from automuse_rag.memory.story import check_name
     from automuse_rag.models.base import sampling_from_settings
     from automuse_rag.models.registry import get_chat_model, get_embedder
 
     cfg = settings(ctx, llm=llm, embedder=embedder, chroma_url=chroma_url, concurrency=concurrency, chunk_size=size)
-    name = story or story_name(book)
+    name = check_name(story if story is not None else story_name(book))  # "" is an error, not the default
     model = get_chat_model(cfg.llm, cfg, cache=False if no_cache else None)
     emb = get_embedder(cfg.embedder, cfg)
     workers = cfg.concurrency if cfg.llm.startswith("openai") else 1
     with _progress(not as_json) as bar:
-        task = bar.add_task(f"ingest {name}", total=None)
+        tasks: list = []  # the bar appears with the first progress report, so a bad input is one line
 
         def report(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+            if not tasks:
+                tasks.append(bar.add_task(f"ingest {name}", total=total))
+            bar.update(tasks[0], completed=done, total=total)
 
         result = ingest(
             cfg, book, name, llm=model, embedder=emb, sampling=sampling_from_settings(cfg),
@@ -173,14 +176,22 @@ def characters_command(
 
     Example: automuse characters --story pride --json
     """
+    from automuse_rag.errors import InputError
+    from automuse_rag.fsutil import atomic_path
     from automuse_rag.memory.graph import export_graphml
     from automuse_rag.memory.story import StoryMemory
+    from automuse_rag.validate import check_output_file
 
     cfg = settings(ctx)
+    target = check_output_file(graphml, "--graphml", suggest=f"{story}.graphml") if graphml is not None else None
     with StoryMemory.open(cfg, story) as memory:
+        if as_of is not None and as_of > memory.last_index():
+            last = f"chunks 0..{memory.last_index()}" if len(memory) else "no chunks yet"
+            raise InputError(f"--as-of {as_of} is beyond story {story}, which has {last}")
         ents = [e for e in memory.entities(as_of) if kind is None or e.kind == kind]
-        if graphml:
-            export_graphml(memory.graph(as_of), graphml)
+        if target is not None:
+            with atomic_path(target) as tmp:
+                export_graphml(memory.graph(as_of), tmp)
     rows = [
         {
             "name": e.name, "aliases": [a for a in e.names() if a != e.name], "kind": e.kind,

@@ -39,13 +39,15 @@ def write_graph(g: Any, path: Path, title: str = "") -> Path:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise InputError(f"--out must end in .graphml or .png, got {path.name!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".graphml":
-        import networkx as nx
+    from automuse_rag.fsutil import atomic_path
 
-        nx.write_graphml(graphml_ready(g), path)
-    else:
-        draw_png(g, path, title)
+    with atomic_path(path) as tmp:  # a reader never sees half a file
+        if suffix == ".graphml":
+            import networkx as nx
+
+            nx.write_graphml(graphml_ready(g), tmp)
+        else:
+            draw_png(g, tmp, title)
     return path
 
 
@@ -84,6 +86,6 @@ def draw_png(g: Any, path: Path, title: str = "", max_nodes: int = 60) -> None:
         ax.set_title(title or "character graph")
         ax.axis("off")
         fig.tight_layout()
-        fig.savefig(path)
+        fig.savefig(path, format="png")
     finally:
         plt.close(fig)

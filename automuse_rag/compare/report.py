@@ -21,6 +21,7 @@ from typing import Any
 
 from automuse_rag.compare.metrics import mean
 from automuse_rag.compare.strategies import STRATEGIES, StrategyContext
+from automuse_rag.fsutil import atomic_path, write_text_atomic
 
 PLOTS = {
     "tokens": "prompt_tokens_by_position.png",
@@ -158,8 +159,8 @@ class CompareReport:
         files["markdown"] = str(out_dir / "report.md")
         files["json"] = str(out_dir / "report.json")
         self.files = files
-        (out_dir / "report.md").write_text(render_markdown(self), encoding="utf-8")
-        (out_dir / "report.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        write_text_atomic(out_dir / "report.md", render_markdown(self))
+        write_text_atomic(out_dir / "report.json", json.dumps(self.to_dict(), indent=2) + "\n")
         return files
 
 
@@ -244,7 +245,8 @@ def write_plots(report: CompareReport, out_dir: Path) -> dict[str, str]:
             ax.set_title(f"{ax.get_title()} ({report.story}, budget {report.budget})")
             fig.tight_layout()
             path = out_dir / PLOTS[key]
-            fig.savefig(path)
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format="png")
             files[key] = str(path)
         finally:
             plt.close(fig)

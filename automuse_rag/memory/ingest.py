@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from automuse_rag.errors import AutomuseError, ModelError, StructuredOutputError
 from automuse_rag.memory.analysis import ChunkAnalysis, LoreMention
 from automuse_rag.memory.names import clean_name
-from automuse_rag.memory.ner import get_nlp, ner_mentions
+from automuse_rag.memory.ner import get_nlp, ner_mentions, ner_text
 from automuse_rag.memory.locking import StoryLock
 from automuse_rag.memory.outline import build_outline, model_summarizer
 from automuse_rag.memory.story import StoryMemory, story_dir
@@ -140,7 +140,8 @@ def analyze_chunk(chunk: Chunk, llm: ChatModel | None, nlp: Any = None, sampling
     descriptions, kinds, aliases and relations. Falls back to an extractive summary
     and NER lore when the model returns None or invalid output."""
     if doc is None:
-        doc = (nlp or get_nlp())(chunk.text)
+        nlp = nlp or get_nlp()
+        doc = nlp(ner_text(nlp, chunk.text))
     mentions = ner_mentions(doc)
     if is_extractive(llm):
         return extractive_analysis(chunk, mentions)
@@ -200,7 +201,7 @@ def _analyses(
     """Analyses in chunk order; NER runs through ``nlp.pipe``; model calls run in a
     thread pool of ``concurrency`` (1 = inline)."""
     nlp = get_nlp()
-    docs = nlp.pipe((c.text for c in pending), batch_size=16)
+    docs = nlp.pipe((ner_text(nlp, c.text) for c in pending), batch_size=16)
     if concurrency <= 1 or is_extractive(llm):
         for chunk, doc in zip(pending, docs):
             yield chunk, analyze_chunk(chunk, llm, nlp, sampling, doc=doc)

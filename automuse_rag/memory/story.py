@@ -50,7 +50,9 @@ EMBED_BATCH = 256
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+    if not name:
+        raise InputError("the story name is empty: give --story NAME (letters, digits, '.', '_' or '-')")
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:  # fullmatch: "$" would accept a final newline
         raise InputError(
             f"bad story name {name!r}: use up to 64 letters, digits, '.', '_' or '-', starting and ending with a letter or digit"
         )

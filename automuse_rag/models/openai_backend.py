@@ -3,8 +3,10 @@ llama.cpp's server) through the ``openai`` client.
 
 Key and base URL come from settings (``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` or the
 ``AUTOMUSE_``-prefixed ones). Rate limits (429), server errors (5xx), timeouts and
-connection errors are retried with exponential backoff and jitter (tenacity); what
-still fails becomes one :class:`ModelError` line saying how to fix it.
+connection errors are retried with exponential backoff and jitter (tenacity), waiting
+at least as long as a server's ``Retry-After`` asks (``AUTOMUSE_OPENAI_RETRY_WAIT`` /
+``AUTOMUSE_OPENAI_RETRY_MAX_WAIT`` set the waits); so is an answer whose JSON body is
+cut short. What still fails becomes one :class:`ModelError` line saying how to fix it.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ DEFAULT_CHAT_MODEL = "gpt-4o-mini"
 DEFAULT_EMBED_MODEL = "text-embedding-3-small"
 OFFICIAL_URL = "https://api.openai.com/v1"
 DUMMY_KEY = "not-needed"  # local servers accept any key
-BACKOFF_INITIAL = 0.5  # seconds; doubles per attempt, plus jitter
-BACKOFF_MAX = 20.0
+BACKOFF_INITIAL = 0.5  # seconds; doubles per attempt, plus jitter (default of AUTOMUSE_OPENAI_RETRY_WAIT)
+BACKOFF_MAX = 20.0  # default of AUTOMUSE_OPENAI_RETRY_MAX_WAIT
 
 # Context windows of well-known OpenAI models; others default to a safe 8192.
 KNOWN_CONTEXT = {"gpt-4o": 128_000, "gpt-4o-mini": 128_000, "gpt-4.1": 1_000_000, "gpt-4-turbo": 128_000,
@@ -72,6 +74,8 @@ def _retryable(exc: BaseException) -> bool:
 
     if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError, openai.RateLimitError)):
         return True
+    if isinstance(exc, json.JSONDecodeError):  # a 200 whose body was cut short: transient
+        return True
     return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500 and not _rejects_format(exc)
 
 
@@ -79,6 +83,46 @@ def _rejects_format(exc: BaseException) -> bool:
     """A request-validation error about ``response_format`` (llama-cpp-python's server
     answers 500 for it): not transient, and the cue to try the next format."""
     return "response_format" in str(getattr(exc, "message", exc))
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """Seconds a 429/503 answer asks the client to wait (``retry-after-ms`` or
+    ``Retry-After``: seconds or an HTTP date), or None."""
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    if headers is None:
+        return None
+    try:
+        if headers.get("retry-after-ms"):
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        value = headers.get("retry-after")
+        if not value:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            import email.utils
+            import time
+
+            when = email.utils.parsedate_to_datetime(value)
+            return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _wait(initial: float, maximum: float) -> Callable[[Any], float]:
+    """tenacity wait: exponential backoff with jitter, but at least the server's
+    Retry-After (capped at ``maximum``)."""
+    from tenacity import wait_exponential_jitter
+
+    backoff = wait_exponential_jitter(initial=initial, max=maximum, jitter=min(1.0, 2 * initial))
+
+    def wait(state: Any) -> float:
+        base = backoff(state)
+        outcome = state.outcome
+        asked = retry_after(outcome.exception()) if outcome is not None and outcome.failed else None
+        return min(maximum, max(base, asked)) if asked is not None else base
+
+    return wait
 
 
 def translate_error(exc: BaseException, url: str, model: str) -> ModelError:
@@ -100,6 +144,8 @@ def translate_error(exc: BaseException, url: str, model: str) -> ModelError:
     if isinstance(exc, openai.APIStatusError):
         detail = _short(exc.message)
         return ModelError(f"the server at {url} answered HTTP {exc.status_code}: {detail}")
+    if isinstance(exc, json.JSONDecodeError):
+        return ModelError(f"the server at {url} kept sending malformed JSON (cut short?) after retries: {_short(str(exc))}")
     return ModelError(f"OpenAI-compatible call to {url} failed: {_short(str(exc))}")
 
 
@@ -115,18 +161,19 @@ class _Caller:
         self.url = base_url_of(settings)
         self.model = model
         self.max_retries = max(0, int(settings.openai_max_retries))
+        self.wait = _wait(max(0.0, float(settings.openai_retry_wait)), max(0.0, float(settings.openai_retry_max_wait)))
         self.client = make_client(settings)
         self.attempts = 0  # total HTTP attempts (for tests and doctor)
         self._lock = threading.Lock()
 
     def __call__(self, fn: Callable[[], R]) -> R:
         import openai
-        from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+        from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt
 
         retrying = Retrying(
             retry=retry_if_exception(_retryable),
             stop=stop_after_attempt(self.max_retries + 1),
-            wait=wait_exponential_jitter(initial=BACKOFF_INITIAL, max=BACKOFF_MAX),
+            wait=self.wait,
             reraise=True,
         )
         try:
@@ -137,7 +184,7 @@ class _Caller:
                     return fn()
         except RetryError as exc:  # pragma: no cover - reraise=True makes this rare
             raise translate_error(exc.last_attempt.exception(), self.url, self.model) from None
-        except openai.OpenAIError as exc:
+        except (openai.OpenAIError, json.JSONDecodeError) as exc:
             error = translate_error(exc, self.url, self.model)
             error.status = getattr(exc, "status_code", None)  # type: ignore[attr-defined]
             error.rejects_format = _rejects_format(exc)  # type: ignore[attr-defined]

@@ -8,11 +8,13 @@ Rules (each one is tested with hypothesis):
   lost, nothing duplicated. A chunk starts and ends on a non-space character.
 * Chunks are packed greedily from whole paragraphs, keeping the paragraph breaks
   inside a chunk. A paragraph that does not fit alone is split at sentence
-  boundaries; a sentence that does not fit alone is split between words. A chunk
-  never ends inside a word (a "word" is a run of non-space characters).
+  boundaries; a sentence that does not fit alone is split between words, and a word
+  (a run of non-space characters) that does not fit alone is split between
+  characters. A chunk starts or ends inside a word only in that last case.
 * Size: every chunk fits the limit (``len(text) <= size`` characters, or
-  ``count_tokens(text) <= max_tokens``) except a chunk holding one single word that is
-  longer than the limit on its own.
+  ``count_tokens(text) <= max_tokens``), whatever the text: a 1.2-million-character
+  line without a space becomes pieces of ``size`` characters. (With a token limit, a
+  single character the counter finds longer than the limit is the one exception.)
 * ``id`` is ``f"{story}:{index:05d}:{sha1(text)[:10]}"``: stable across runs.
 """
 
@@ -93,8 +95,42 @@ def _words(text: str, start: int, end: int) -> Iterator[Span]:
         yield match.start(), match.end()
 
 
+def _longest_fit(start: int, end: int, fits: Fits) -> int:
+    """The largest ``stop`` in ``start+1..end`` with ``fits(start, stop)`` (galloping,
+    then binary search; at least one character, so splitting always advances)."""
+    good, step = start + 1, 1
+    bad = end + 1
+    while good + step <= end:
+        if fits(start, good + step):
+            good += step
+            step *= 2
+        else:
+            bad = good + step
+            break
+    else:
+        if fits(start, end):
+            return end
+        bad = end
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        if fits(start, mid):
+            good = mid
+        else:
+            bad = mid
+    return good
+
+
+def _characters(start: int, end: int, fits: Fits) -> Iterator[Span]:
+    """A word too long to fit, cut between characters into the longest pieces that fit."""
+    while start < end:
+        stop = _longest_fit(start, end, fits)
+        yield start, stop
+        start = stop
+
+
 def _units(text: str, span: Span, fits: Fits) -> Iterator[Span]:
-    """Pieces of ``span`` that each fit (down to single words, which may not)."""
+    """Pieces of ``span`` that each fit: paragraphs, else sentences, else words, else
+    pieces of words."""
     for para in _paragraphs(text, *span):
         if fits(*para):
             yield para
@@ -102,8 +138,12 @@ def _units(text: str, span: Span, fits: Fits) -> Iterator[Span]:
         for sentence in _sentences(text, *para):
             if fits(*sentence):
                 yield sentence
-            else:
-                yield from _words(text, *sentence)
+                continue
+            for word in _words(text, *sentence):
+                if fits(*word):
+                    yield word
+                else:
+                    yield from _characters(*word, fits)
 
 
 def _pack(text: str, span: Span, fits: Fits) -> Iterator[Span]:
@@ -146,7 +186,8 @@ def chunk_book(
     count_tokens: Callable[[str], int] | None = None,
 ) -> list[Chunk]:
     """Split ``book`` into chunks of at most ``size`` characters (or ``max_tokens``
-    tokens by ``count_tokens``), on paragraph, then sentence, then word boundaries."""
+    tokens by ``count_tokens``), on paragraph, then sentence, then word boundaries, and
+    between characters inside a word longer than the limit."""
     if max_tokens is None and size < 1:
         raise InputError(f"chunk size must be at least 1 character, got {size}")
     if max_tokens is not None and max_tokens < 1:
