@@ -110,7 +110,8 @@ def write_manuscript(ms: Manuscript, path: Path, fmt: str) -> Path:
 
 def export_story(settings, name: str, fmt: str, out: Path | None = None) -> Path:
     """Export story ``name``'s manuscript as ``fmt`` (md, txt, epub) to ``out``
-    (default: ``stores/NAME/manuscript.FMT``)."""
+    (default: ``NAME.FMT`` in the current directory: exporting reads the store and
+    writes nothing in it)."""
     from automuse_rag.memory.story import StoryMemory
 
     if fmt not in FORMATS:
@@ -118,7 +119,7 @@ def export_story(settings, name: str, fmt: str, out: Path | None = None) -> Path
     with StoryMemory.open(settings, name) as story:
         records = story.records()
     ms = manuscript_from_records(story_title(settings, name), records)
-    target = out or settings.stores_dir / name / f"manuscript.{fmt}"
+    target = out or Path.cwd() / f"{name}.{fmt}"
     return write_manuscript(ms, target, fmt)
 
 

@@ -212,8 +212,9 @@ def test_cli_json_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     res = CliRunner().invoke(app, [a if a != "2" else "3" for a in args if a != "--json"])
     assert res.exit_code == 0, res.output
     assert "3 (1 new)" in res.output and "manuscript" in res.output
+    monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(app, ["--home", str(tmp_path), "export", "--story", "json-one", "--format", "epub"])
-    assert res.exit_code == 0 and (tmp_path / "stores" / "json-one" / "manuscript.epub").stat().st_size > 0
+    assert res.exit_code == 0 and (tmp_path / "json-one.epub").stat().st_size > 0
 
 
 def _committed(db: Path) -> int:

@@ -124,7 +124,7 @@ def export(
     ctx: typer.Context,
     story: str = typer.Option(..., "--story", "-s", help="Name of the story to export."),
     fmt: str = typer.Option("md", "--format", "-f", help="md, txt or epub."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output file (default: stores/NAME/manuscript.FORMAT)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output file (default: NAME.FORMAT in the current directory; the store itself is never written)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Export a story's manuscript (chapters with titles) as Markdown, text or EPUB.

@@ -17,10 +17,11 @@ from automuse_rag.settings import Settings
 def read_manifest(directory: Path) -> dict[str, Any]:
     """A story's manifest, from ``state.sqlite`` (the ``story.json`` export is only a
     fallback for a store whose database is unreadable). StoreError if neither reads."""
+    problem = None
     try:
         db = connect(directory / STATE, readonly=True)
-    except StoreError:
-        db = None
+    except StoreError as exc:
+        db, problem = None, str(exc)
     if db is not None:
         try:
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall()) if user_version(db) >= 1 else {}
@@ -41,7 +42,8 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             return legacy
     legacy = _json(directory / MANIFEST)
     if legacy is None:
-        raise StoreError(f"no readable story at {directory} ({STATE} and {MANIFEST} are missing or damaged)")
+        raise StoreError(problem or f"no readable story at {directory} ({STATE} and {MANIFEST} are missing or damaged)")
+    legacy["problem"] = problem
     return legacy
 
 
@@ -65,7 +67,8 @@ def list_stories(settings: Settings) -> list[dict[str, Any]]:
             continue
         try:
             man = read_manifest(d)
-            man["problem"] = None if man.get("schema", 0) == SCHEMA_VERSION else "old store format: run automuse repair"
+            if not man.get("problem") and man.get("schema", 0) != SCHEMA_VERSION:
+                man["problem"] = f"old store format: run automuse repair --story {d.name}"
         except StoreError as exc:
             man = {"name": d.name, "problem": str(exc)}
         man.setdefault("name", d.name)

@@ -13,6 +13,7 @@ deterministically at the end. A lock keeps a second ingest of the same story out
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -291,6 +292,7 @@ def ingest(
             settings, story, embedder=embedder, llm_name=llm_name, source=book.source or book_spec,
             chroma_url=chroma_url,
             extra={"title": book.title, "author": book.author, "gutenberg_id": book.gutenberg_id,
+                   "source_sha1": hashlib.sha1(book.text.encode("utf-8")).hexdigest(),
                    "chunk_size": size, "chunks_total": len(chunks), "chars": len(book.text),
                    "chapters": len(book.chapters)},
         )

@@ -85,8 +85,14 @@ def connect(path: Path | None, url: str | None, *, create: bool) -> Any:
             raise StoreError(f"cannot reach the Chroma server at {url}: {type(exc).__name__}") from None
         return client
     assert path is not None
-    if not create and not (path / "chroma.sqlite3").is_file():
-        raise StoreError(f"story {path.parent.name}: its Chroma index ({path}) is missing; run automuse repair --story {path.parent.name}")
+    if not (path / "chroma.sqlite3").is_file():
+        if not create:
+            raise StoreError(f"story {path.parent.name}: its Chroma index ({path}) is missing; run automuse repair --story {path.parent.name}")
+        # Chroma caches one client per path in a process; one for a directory since
+        # deleted would write nowhere.
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
     path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(path), settings=settings)
 

@@ -133,7 +133,7 @@ class StoryMemory:
                 ensure_current(settings, name, db, embedder)
                 man = json.loads(StateReader(db).meta().get("manifest", "{}"))
                 _check_embedder(name, man, embedder)
-                if man.get("source") and source and man["source"] != source:
+                if not _same_source(man, source, (extra or {}).get("source_sha1")):
                     raise StoreError(f"story {name} was ingested from {man['source']}, not {source}; use a new --story or automuse stories rm {name}")
                 if chroma_url is not None and (man.get("chroma_url") or None) != (chroma_url or None):
                     raise StoreError(f"story {name} keeps its collections at {man.get('chroma_url') or 'the embedded store'}, not {chroma_url}")
@@ -152,7 +152,7 @@ class StoryMemory:
         return mem
 
     @classmethod
-    def open(cls, settings: Settings, name: str, embedder: Embedder | None = None) -> StoryMemory:
+    def open(cls, settings: Settings, name: str, embedder: Embedder | None = None, *, verify: bool = True) -> StoryMemory:
         """Open a story to read: read-only, no lock, nothing written. StoreError (one
         line naming the fix) if it is missing, damaged, out of date or was embedded
         with another embedder than ``embedder``."""
@@ -178,7 +178,8 @@ class StoryMemory:
                 embedder = get_embedder(man["embedder"]["name"], settings)
             _check_embedder(name, man, embedder)
             mem = cls(settings, name, db, embedder, writable=False)
-            mem.verify_counts()
+            if verify:
+                mem.verify_counts()
             return mem
         except BaseException:
             db.close()
@@ -385,6 +386,19 @@ def _check_embedder(name: str, manifest: dict[str, Any], embedder: Embedder) -> 
     want = (embedder.name, int(embedder.dimension))
     if have != want:
         raise StoreError(mismatch_message(name, have, want))
+
+
+def _same_source(manifest: dict[str, Any], source: str, sha1: str | None) -> bool:
+    """Whether ``source`` is the book the story was made from: the same text (by hash)
+    when both are known, else the same file name (a checkout may have moved)."""
+    old = manifest.get("source")
+    if not old or not source or old == source:
+        return True
+    if sha1 and manifest.get("source_sha1"):
+        return bool(manifest["source_sha1"] == sha1)
+    if old.startswith("premise:") or source.startswith("premise:"):
+        return False
+    return Path(old).name == Path(source).name
 
 
 def _remove_dir(directory: Path) -> None:

@@ -1,0 +1,192 @@
+"""A store's health: readers write nothing and take no lock; every kind of damage
+ends in one clear line naming the fix; ``check`` finds it and ``repair`` brings back
+the same answers as before the damage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from automuse_rag.cli import app
+from automuse_rag.memory.locking import StoryLock
+from automuse_rag.memory.story import StoryMemory
+from automuse_rag.settings import get_settings
+from conftest import SAMPLE_DIR
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def template_home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("health")
+    result = runner.invoke(app, ["--home", str(home), "ingest", str(SAMPLE_DIR / "story.txt"), "--story", "sample",
+                                 "--llm", "extractive", "--embedder", "hash:32"])
+    assert result.exit_code == 0, result.output
+    return home
+
+
+@pytest.fixture
+def home(template_home: Path, tmp_path: Path) -> Path:
+    shutil.copytree(template_home / "stores", tmp_path / "stores", ignore=shutil.ignore_patterns(".locks"))
+    return tmp_path
+
+
+def cli(home: Path, *args: str):
+    return runner.invoke(app, ["--home", str(home), *args])
+
+
+def answers(home: Path) -> dict:
+    """What the reading commands say about the story (timings aside)."""
+    out = {}
+    for key, args in {
+        "query": ("query", "--story", "sample", "who owns Hollin Island?", "--at", "20", "-k", "6", "--json"),
+        "query_all": ("query", "--story", "sample", "the storm night photograph", "--json"),
+        "prompt": ("prompt", "--story", "sample", "--at", "4,25", "--llm", "extractive", "--budget", "900", "--json"),
+        "characters": ("characters", "--story", "sample", "--json"),
+        "characters_12": ("characters", "--story", "sample", "--as-of", "12", "--json"),
+    }.items():
+        result = cli(home, *args)
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.stdout)
+        for item in data if isinstance(data, list) else [data]:
+            if isinstance(item, dict):
+                item.pop("timings_ms", None)
+        out[key] = data
+    return out
+
+
+def one_error_line(result) -> str:
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code != 0, result.output
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def files(home: Path) -> dict[str, str]:
+    """Every file of the store but Chroma's own (which Chroma rewrites whenever a client
+    opens it, even to read), with its hash."""
+    root = home / "stores" / "sample"
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*")) if p.is_file() and "chroma" not in p.relative_to(root).parts
+    }
+
+
+def chroma_content(home: Path) -> dict:
+    mem = StoryMemory.open(get_settings(home=home), "sample")
+    try:
+        return {k: mem.store.get_all(k) for k in ("summary", "chunk", "mention")}
+    finally:
+        mem.close()
+
+
+def test_readers_write_nothing_and_take_no_lock(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    before_files, before_chroma = files(home), chroma_content(home)
+    chroma_names = sorted(p.name for p in (home / "stores" / "sample" / "chroma").iterdir())
+    out = tmp_path / "out"
+    with StoryLock(home / "stores" / "sample", "sample"):  # a writer holds the lock: readers don't care
+        answers(home)
+        for args in (
+            ("characters", "--story", "sample", "--graphml", str(out / "g.graphml")),
+            ("graph", "--story", "sample", "--at", "9", "--out", str(out / "g9.graphml")),
+            ("dataset", "--story", "sample", "--out", str(out / "d.jsonl"), "--llm", "extractive", "--budget", "900"),
+            ("compare", "--story", "sample", "--llm", "extractive", "--budget", "900", "--nll-samples", "0",
+             "--positions", "0:30:10", "--out", str(out / "cmp"), "--no-plots"),
+            ("export", "--story", "sample", "--format", "txt"),
+            ("check", "--story", "sample"),
+            ("stories",),
+        ):
+            result = cli(home, *args)
+            assert result.exit_code == 0, (args, result.output)
+    assert files(home) == before_files
+    assert chroma_content(home) == before_chroma
+    assert sorted(p.name for p in (home / "stores" / "sample" / "chroma").iterdir()) == chroma_names
+    assert (tmp_path / "sample.txt").is_file()  # export's default is the current directory
+
+
+def test_check_is_healthy_and_repair_keeps_the_answers(home: Path) -> None:
+    assert cli(home, "check", "--story", "sample").exit_code == 0
+    before = answers(home)
+    repaired = cli(home, "repair", "--story", "sample")
+    assert repaired.exit_code == 0, repaired.output
+    assert answers(home) == before
+    report = json.loads(cli(home, "check", "--story", "sample", "--json").stdout)
+    assert report["healthy"] and report["checked"]["records"]["summary"] == report["checked"]["chunks"] == 31
+
+
+def _drop_summaries(home: Path, chunks: list[int]) -> None:
+    mem = StoryMemory.open(get_settings(home=home), "sample")
+    try:
+        mem.store._cols[("summary", None)].delete(ids=[f"summary:{c:05d}" for c in chunks])
+        col = mem.store._cols[("chunk", None)]
+        col.update(ids=["chunk:00007"], documents=["a different text"], embeddings=[[0.5] * 32])
+    finally:
+        mem.close()
+
+
+def _halve(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("damage", ["chroma deleted", "records lost", "exports cut in half"])
+def test_damage_is_one_line_then_repair_restores_the_answers(home: Path, damage: str) -> None:
+    before = answers(home)
+    store = home / "stores" / "sample"
+    if damage == "chroma deleted":
+        shutil.rmtree(store / "chroma")
+    elif damage == "records lost":
+        _drop_summaries(home, [3, 11, 12])
+    else:
+        for name in ("lore.json", "outline.json", "graph.json"):
+            _halve(store / name)
+    if damage == "exports cut in half":
+        assert answers(home) == before  # no reader reads an export
+    else:
+        for args in (("query", "--story", "sample", "storm"), ("prompt", "--story", "sample", "--at", "5", "--llm", "extractive"),
+                     ("characters", "--story", "sample")):
+            line = one_error_line(cli(home, *args))
+            assert "automuse repair --story sample" in line
+    check = cli(home, "check", "--story", "sample")
+    assert check.exit_code == 1
+    problems = [line for line in check.output.splitlines() if line.startswith("problem:")]
+    assert problems and "automuse repair" in check.output
+    if damage == "records lost":
+        assert any("3 records missing (chunks 3, 11, 12)" in p for p in problems), problems
+        assert any("chunk collection" in p and "different" in p for p in problems), problems
+    if damage == "exports cut in half":
+        assert {p.split()[1] for p in problems} >= {"lore.json", "outline.json", "graph.json"}
+    assert cli(home, "repair", "--story", "sample").exit_code == 0
+    check = cli(home, "check", "--story", "sample")
+    assert check.exit_code == 0, check.output
+    assert answers(home) == before
+    assert not (store / "chroma").exists() or chroma_content(home)["chunk"]["chunk:00007"][0] != "a different text"
+
+
+def test_a_garbage_state_sqlite_is_one_line_and_can_be_removed(home: Path) -> None:
+    store = home / "stores" / "sample"
+    (store / "state.sqlite").write_bytes(b"this is not a database" * 100)
+    for args in (("query", "--story", "sample", "storm"), ("characters", "--story", "sample"),
+                 ("check", "--story", "sample"), ("repair", "--story", "sample"),
+                 ("ingest", str(SAMPLE_DIR / "story.txt"), "--story", "sample", "--llm", "extractive", "--embedder", "hash:32")):
+        result = cli(home, *args)
+        assert result.exit_code != 0 and "Traceback" not in result.output, (args, result.output)
+        assert "state.sqlite" in result.output and "stories rm sample" in result.output, (args, result.output)
+    listed = json.loads(cli(home, "stories", "--json").stdout)
+    assert [s["name"] for s in listed] == ["sample"] and "state.sqlite" in listed[0]["problem"]
+    assert cli(home, "stories", "rm", "sample", "--yes").exit_code == 0
+    assert not store.exists()
+
+
+def test_a_missing_state_sqlite_is_one_line(home: Path) -> None:
+    (home / "stores" / "sample" / "state.sqlite").unlink()
+    line = one_error_line(cli(home, "characters", "--story", "sample"))
+    assert "state.sqlite is missing" in line and "stories rm sample" in line
+    assert cli(home, "stories", "rm", "sample", "--yes").exit_code == 0
