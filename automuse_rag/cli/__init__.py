@@ -66,6 +66,7 @@ def _root(
 
 
 from automuse_rag.cli import (  # noqa: E402  (modules register their commands)
+    ask,
     assemble,
     books,
     chunk,
@@ -74,9 +75,10 @@ from automuse_rag.cli import (  # noqa: E402  (modules register their commands)
     generate,
     ingest,
     models,
+    serve,
 )
 
-for _module in (books, chunk, models, ingest, assemble, generate, compare, demo):
+for _module in (books, chunk, models, ingest, assemble, ask, serve, generate, compare, demo):
     _module.register(app)
 
 
