@@ -178,3 +178,12 @@ def test_local_model_answer_is_checked(sample_home: Path, blackwood) -> None:
     assert data["citations"] and all(c["chunk"] <= at for c in data["citations"])
     marks = {(int(a), int(b)) for a, b in CITE.findall(data["answer"])}
     assert marks == {(c["chunk"], c["chapter"]) for c in data["citations"]}
+
+
+def test_a_capitalised_first_word_is_a_name_only_when_the_story_knows_it(story, blackwood) -> None:
+    described = answer_question(story, "Describe the harbour.", 20)
+    assert described.method == "extractive" and all("harbour" in c.text.lower() for c in described.citations)
+    before = answer_question(story, "Blackwood, who is he?", blackwood.first_chunk - 1)
+    after = answer_question(story, "Blackwood, who is he?", blackwood.first_chunk)
+    assert before.method == "not-told" and before.citations == []
+    assert after.citations and any(names_them(c.text, blackwood) for c in after.citations)

@@ -79,7 +79,7 @@ def test_page_renders_the_characters(server, browser) -> None:
     assert browser.find_element(By.ID, "char-count").text.startswith(f"{len(expected)} known at chunk 30")
     browser.find_element(By.ID, "char-search").send_keys("Blackwood")
     wait_until(lambda: 0 < len(shown_cards(browser)) < len(expected), what="the search to filter the cards")
-    assert all("Blackwood" in el.text for el in browser.find_elements(By.CSS_SELECTOR, "#characters-list .card"))
+    assert all("Blackwood" in el.get_attribute("textContent") for el in browser.find_elements(By.CSS_SELECTOR, "#characters-list .card"))
 
 
 def test_moving_the_slider_before_a_first_chunk_hides_them(server, browser, late_character) -> None:

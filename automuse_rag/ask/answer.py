@@ -113,7 +113,7 @@ def _required_terms(terms: set[str]) -> int:
 def rank_sentences(question: str, evidence: list[Evidence]) -> list[_Scored]:
     """Evidence sentences that support the question, best first (support, then
     retrieval score, then the later chunk: the latest knowledge)."""
-    names = question_names(question)
+    names = question_names(question, "\n".join(ev.text for ev in evidence))
     terms = _stems(content_words(question))
     need = _required_terms(terms - {stem(n) for n in names})
     out: dict[str, _Scored] = {}

@@ -84,10 +84,21 @@ def content_words(text: str) -> list[str]:
     return out
 
 
-def question_names(question: str) -> set[str]:
-    """Capitalised content words of the question (lower-cased): names the answer must mention."""
-    return {w.lower().replace("’", "'").removesuffix("'s") for w in content_words(question)
-            if w[:1].isupper() and w.lower() not in TITLES}
+def question_names(question: str, known_text: str = "") -> set[str]:
+    """Capitalised content words of the question (lower-cased): names the answer must
+    mention. The question's first word counts only if ``known_text`` (the evidence)
+    has it capitalised too: "Describe the island" names no one, "Blackwood, who is
+    he?" does once Blackwood is known."""
+    words = _WORD.findall(question)
+    first = words[0] if words else ""
+    out = set()
+    for w in content_words(question):
+        if not w[:1].isupper() or w.lower() in TITLES:
+            continue
+        if w == first and question.lstrip().startswith(w) and not re.search(rf"(?<!\w){re.escape(w)}(?!\w)", known_text):
+            continue
+        out.add(w.lower().replace("’", "'").removesuffix("'s"))
+    return out
 
 
 def _name_pattern(names: list[str]) -> re.Pattern[str] | None:
@@ -177,6 +188,7 @@ def retrieve_evidence(
     if not records:
         return []
     chapters = {r.index: r.chapter for r in records}
+    by_index = {r.index: r for r in records}
     views = {e.id: e for e in story.entities(as_of=at)}
     graph = story.graph(as_of=at)
     names = {eid: e.name for eid, e in views.items()}
@@ -187,9 +199,8 @@ def retrieve_evidence(
         if cand.kind == "entity" and cand.entity_id in views:
             found.append(_evidence_from_card(views[cand.entity_id], cand.text, chapters, cand.score,
                                              "prompt:" + "+".join(cand.sources)))
-        elif cand.kind == "summary" and cand.chunk in chapters:
-            rec = next(r for r in records if r.index == cand.chunk)
-            found.append(_evidence_from_record(rec, cand.score, "prompt:" + "+".join(cand.sources)))
+        elif cand.kind == "summary" and cand.chunk in by_index:
+            found.append(_evidence_from_record(by_index[cand.chunk], cand.score, "prompt:" + "+".join(cand.sources)))
 
     # 2. Entities the question names, their neighbours and the memories naming them.
     asked = entities_in_question(question, list(views.values())) if "names" in activations else []
@@ -215,8 +226,7 @@ def retrieve_evidence(
                 if ent is not None:
                     found.append(_evidence_from_card(ent, lore_card(ent, graph, names), chapters, float(hit.score),
                                                      "question:vector"))
-            elif hit.kind == "summary" and hit.chunk in chapters:
-                rec = next(r for r in records if r.index == hit.chunk)
-                found.append(_evidence_from_record(rec, float(hit.score), "question:vector"))
+            elif hit.kind == "summary" and hit.chunk in by_index:
+                found.append(_evidence_from_record(by_index[hit.chunk], float(hit.score), "question:vector"))
 
     return [ev for ev in _merge(found) if 0 <= ev.chunk <= at]

@@ -54,7 +54,9 @@
   /* ---------------------------------------------------------------- characters */
   function card(c) {
     const aliases = c.aliases.map((a) => `<span class="chip" title="first called so in chunk ${a.chunk}">${esc(a.name)} ${ref(a.chunk, a.chapter, "ch " + a.chunk)}</span>`).join("");
-    const descs = c.descriptions.slice().reverse().map((d) => `<li>${esc(d.text)} ${ref(d.chunk, d.chapter)}</li>`).join("");
+    const items = c.descriptions.slice().reverse().map((d) => `<li>${esc(d.text)} ${ref(d.chunk, d.chapter)}</li>`);
+    const descs = items.slice(0, 3).join("") + (items.length > 3
+      ? `<li class="more"><details><summary>${items.length - 3} earlier description${items.length > 4 ? "s" : ""}</summary><ul>${items.slice(3).join("")}</ul></details></li>` : "");
     return `<article class="card ${esc(c.kind)}" data-id="${esc(c.id)}">
       <h4>${esc(c.name)}<span class="kind">${esc(c.kind)}</span></h4>
       <div class="meta">in ${c.mentions} chunk${c.mentions === 1 ? "" : "s"} · first ${ref(c.first_chunk, "", "chunk " + c.first_chunk)} · latest ${ref(c.last_chunk, "", "chunk " + c.last_chunk)}</div>
@@ -170,7 +172,11 @@
   }
 
   /* ---------------------------------------------------------------- compare */
-  function fmt(v) { return v === null || v === undefined ? "–" : typeof v === "number" ? (Number.isInteger(v) ? v : v.toFixed(3)) : esc(v); }
+  function fmt(v) {
+    if (v === null || v === undefined) return "–";
+    if (typeof v !== "number") return esc(v);
+    return Number.isInteger(v) ? String(v) : v.toFixed(Math.abs(v) >= 10 ? 1 : 3);
+  }
   async function loadCompare(token) {
     const reports = await api("/api/compare", { at: state.at });
     if (token !== loadToken) return;
@@ -216,8 +222,9 @@
       await Promise.all([loadTimeline(token), loaders[state.view](token)]);
       if (state.view === "ask") $("#ask-where").textContent = `answers use chunks 0..${state.at} only`;
       if (state.view === "ask" && state.lastAsk) await ask(state.lastAsk);
+      $("#error").hidden = true;
     } catch (err) {
-      console.error(err);
+      if (token === loadToken) { $("#error").textContent = `could not load this view: ${err.message}`; $("#error").hidden = false; }
     } finally {
       if (token === loadToken) { document.body.dataset.loading = ""; document.body.dataset.at = state.at; }
     }
