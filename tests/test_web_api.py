@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -182,6 +184,11 @@ def test_serve_binds_loopback_by_default_and_rejects_a_busy_port(sample_home: Pa
     with serve(sample_home, "sample", "--llm", "extractive") as server:
         port = int(server.url.rsplit(":", 1)[1])
         assert _listening_addresses(port) == {"127.0.0.1"}
+        # the server's threads share one store: concurrent reads all succeed and agree
+        paths = [f"/api/characters?at={i % 31}" for i in range(40)] + [f"/api/graph?at={i}" for i in range(0, 31, 5)]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            bodies = list(pool.map(lambda p: urllib.request.urlopen(server.url + p, timeout=60).read(), paths))
+        assert all(json.loads(b) is not None for b in bodies) and bodies[0] == bodies[31]
         busy = runner.invoke(cli_app, ["--home", str(sample_home), "serve", "--story", "sample", "--port", str(port)])
         assert busy.exit_code == 2 and "cannot listen on 127.0.0.1" in busy.output and "Traceback" not in busy.output
     missing = runner.invoke(cli_app, ["--home", str(sample_home), "serve", "--story", "nope", "--port", str(port)])

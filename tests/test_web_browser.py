@@ -131,6 +131,8 @@ def test_ask_box_answers_with_clickable_citations(server, browser, late_characte
     citation.click()
     heading = wait_until(lambda: browser.find_element(By.CSS_SELECTOR, "#chunk-body h3").text, what="the cited chunk")
     assert heading.startswith(f"chunk {chunk} ")
+    set_slider(browser, chunk - 1)  # reading back before the cited chunk hides its text again
+    assert "not read yet" in browser.find_element(By.ID, "chunk-body").text
     browser.find_element(By.ID, "chunk-close").click()
 
 

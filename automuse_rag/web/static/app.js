@@ -100,16 +100,18 @@
     const svg = $("#timeline-svg");
     const NS = "http://www.w3.org/2000/svg";
     const cols = tl.chunks.length, rows = tl.entities.length;
-    const left = 170, top = 46, cw = Math.max(8, Math.min(26, Math.floor(1100 / Math.max(cols, 1)))), rh = 20;
+    const room = ($("#timeline-wrap").clientWidth || 1200) - 200;
+    const left = 170, top = 46, cw = Math.max(8, Math.min(44, Math.floor(room / Math.max(cols, 1)))), rh = 20;
     const width = left + cols * cw + 20, height = top + rows * rh + 20;
     svg.setAttribute("width", width); svg.setAttribute("height", height); svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
     const parts = [];
     tl.chapters.forEach((c, i) => {
       const x = left + (c.first_chunk) * cw, w = (c.last_chunk - c.first_chunk + 1) * cw;
       parts.push(`<rect class="chapter-band${i % 2 ? " odd" : ""}" x="${x}" y="0" width="${w}" height="${height}"><title>chapter ${c.chapter}: ${esc(c.title)}</title></rect>`);
-      parts.push(`<text x="${x + 3}" y="14">${esc(("ch " + c.chapter + " " + c.title).slice(0, Math.max(3, Math.floor(w / 6.5))))}</text>`);
+      const label = c.title || `Chapter ${c.chapter}`, fits = Math.max(2, Math.floor((w - 6) / 6.5));
+      parts.push(`<text x="${x + 3}" y="14">${esc(label.length > fits ? label.slice(0, fits - 1) + "…" : label)}</text>`);
     });
-    for (let k = 0; k < cols; k += Math.max(1, Math.ceil(30 / cw))) parts.push(`<text x="${left + k * cw + 1}" y="36" font-size="9">${tl.chunks[k].index}</text>`);
+    for (let k = 0; k < cols; k += Math.max(1, Math.ceil(30 / cw))) parts.push(`<text x="${left + k * cw + cw / 2}" y="36" font-size="9" text-anchor="middle">${tl.chunks[k].index}</text>`);
     tl.entities.forEach((e, r) => {
       const y = top + r * rh;
       parts.push(`<line class="row-line" x1="${left}" x2="${width - 20}" y1="${y + rh / 2}" y2="${y + rh / 2}"/>`);
@@ -200,6 +202,7 @@
   async function openChunk(index, highlight) {
     const panel = $("#chunk-panel"), body = $("#chunk-body");
     panel.hidden = false;
+    state.panel = { index, highlight };
     try {
       const c = await api(`/api/chunk/${index}`, { at: state.at });
       const names = c.names.map((n) => esc(n).replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
@@ -219,7 +222,9 @@
     const loaders = { characters: loadCharacters, graph: loadGraph, timeline: async () => {}, context: loadContext, ask: async () => {}, compare: loadCompare };
     document.body.dataset.loading = "1";
     try {
-      await Promise.all([loadTimeline(token), loaders[state.view](token)]);
+      const panelOpen = !$("#chunk-panel").hidden && state.panel;
+      await Promise.all([loadTimeline(token), loaders[state.view](token),
+        panelOpen ? openChunk(state.panel.index, state.panel.highlight) : null]);  // never keep showing a chunk past the slider
       if (state.view === "ask") $("#ask-where").textContent = `answers use chunks 0..${state.at} only`;
       if (state.view === "ask" && state.lastAsk) await ask(state.lastAsk);
       $("#error").hidden = true;
