@@ -39,3 +39,24 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh AUTOMUSE_HOME for one test."""
     monkeypatch.setenv("AUTOMUSE_HOME", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def sample_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home with the sample story ingested for real, quickly (extractive summaries,
+    spaCy lore, 64-dimension hash embeddings) as ``sample``, and a compare report in
+    ``stores/sample/compare``. Shared read-only by the ask and web tests."""
+    from typer.testing import CliRunner
+
+    from automuse_rag.cli import app
+
+    home = tmp_path_factory.mktemp("sample-home")
+    runner = CliRunner()
+    base = ["--home", str(home)]
+    result = runner.invoke(app, [*base, "ingest", str(SAMPLE_DIR / "story.txt"), "--story", "sample",
+                                 "--llm", "extractive", "--embedder", "hash:64"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, [*base, "compare", "--story", "sample", "--llm", "extractive", "--budget", "1024",
+                                 "--nll-samples", "0", "--positions", "0:31:3", "--out", str(home / "stores" / "sample" / "compare")])
+    assert result.exit_code == 0, result.output
+    return home

@@ -66,6 +66,7 @@ def _root(
 
 
 from automuse_rag.cli import (  # noqa: E402  (modules register their commands)
+    ask,
     assemble,
     books,
     chunk,
@@ -74,10 +75,11 @@ from automuse_rag.cli import (  # noqa: E402  (modules register their commands)
     generate,
     ingest,
     models,
+    serve,
     store,
 )
 
-for _module in (books, chunk, models, ingest, store, assemble, generate, compare, demo):
+for _module in (books, chunk, models, ingest, store, assemble, ask, serve, generate, compare, demo):
     _module.register(app)
 
 
