@@ -68,11 +68,13 @@ def test_honorific_alone_is_not_a_name(raw):
 
 def test_filters_one_off_names_and_capitalised_common_words():
     chunks = [
-        (0, [person("Edith Marlowe", 2), person("Zanzibar Quux", 1), LoreMention("Nothing", labels={"PERSON": 1}, count=1, lower=6)]),
+        (0, [person("Edith Marlowe", 2), person("Zanzibar Quux", 1), person("Quux", 1),
+             LoreMention("Grand Hotel Quux", labels={"ORG": 1}, count=1), LoreMention("Nothing", labels={"PERSON": 1}, count=1, lower=6)]),
         (1, [person("Edith", 3), LoreMention("Nothing", labels={"PERSON": 1}, count=1, lower=4)]),
     ]
     entities, names = resolve(chunks)
-    assert "Zanzibar Quux" not in names  # seen once in the whole book
+    assert "Zanzibar Quux" in names  # a full name NER calls a person: a character introduced
+    assert "Quux" not in names and "Grand Hotel Quux" not in names  # seen once: a single word, an untagged phrase
     assert "Nothing" not in names  # used in lower case more often than as a name
     assert names["Edith"] == names["Edith Marlowe"]
 

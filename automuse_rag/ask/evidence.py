@@ -195,7 +195,7 @@ def retrieve_evidence(
     found: list[Evidence] = []
 
     # 1. The prompt's own activations, with the question added to the vector query.
-    for cand in gather_candidates(story, at, k=k, outline_part=question, records=records, activations=activations):
+    for cand in gather_candidates(story, at, k=k, outline_part=question, activations=activations):
         if cand.kind == "entity" and cand.entity_id in views:
             found.append(_evidence_from_card(views[cand.entity_id], cand.text, chapters, cand.score,
                                              "prompt:" + "+".join(cand.sources)))

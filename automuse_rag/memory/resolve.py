@@ -31,8 +31,8 @@ Alias rules (characters):
 
 Filters: honorifics alone, names with line breaks or lower-case words, capitalised
 common words (a one-word name used at least as often in lower case), and one-off
-names (seen once so far, unless the model named it or it is a full name whose
-surname is known).
+names (seen once so far, unless the model named it or it is a full name that NER
+tags as a person or whose surname is known).
 
 Locality: every rule looks only at names that share a word (titles aside) with the
 name being resolved, or are linked to it by a model alias. So names fall into
@@ -171,7 +171,10 @@ def _keep(st: NameStat, surnames: set[str]) -> bool:
         return False  # a capitalised common word
     if st.count >= 2 or st.model:
         return True
-    return p.is_full and p.last in surnames  # a one-off full name of a known family
+    # A name seen once so far: kept when it is a full name NER calls a person (a
+    # character being introduced: "Arthur Blackwood, the syndicate's man"), or one of a
+    # known family; a single word or an untagged phrase waits for a second mention.
+    return p.is_full and (p.last in surnames or _person_votes(st) > 0)
 
 
 def _kind_of(st: NameStat, person_words: set[str], strong: frozenset[str] = frozenset()) -> str:

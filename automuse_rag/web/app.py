@@ -48,21 +48,23 @@ class LockedStory:
         with self._lock:
             return len(self._story)
 
-    def records(self, upto: int | None = None) -> list[Any]:
-        with self._lock:
-            return self._story.records(upto=upto)
+    def __getattr__(self, attr: str) -> Any:
+        """The other reads of the StoryView protocol, each under the lock."""
+        if attr not in _READS:
+            raise AttributeError(attr)
+        method = getattr(self._story, attr)
 
-    def entities(self, as_of: int | None = None) -> list[Any]:
-        with self._lock:
-            return self._story.entities(as_of=as_of)
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return method(*args, **kwargs)
 
-    def graph(self, as_of: int | None = None) -> Any:
-        with self._lock:
-            return self._story.graph(as_of=as_of)
+        return locked
 
-    def search(self, query: str, k: int = 8, as_of: int | None = None, kinds: tuple[str, ...] = ("summary", "entity")) -> list[Any]:
-        with self._lock:
-            return self._story.search(query, k=k, as_of=as_of, kinds=kinds)
+
+_READS = frozenset({
+    "records", "records_at", "last_index", "chapters", "entities", "entity_names", "relations", "graph",
+    "named_in", "neighbours", "search", "analyses",
+})
 
 
 class _Backend:
