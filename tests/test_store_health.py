@@ -190,3 +190,49 @@ def test_a_missing_state_sqlite_is_one_line(home: Path) -> None:
     line = one_error_line(cli(home, "characters", "--story", "sample"))
     assert "state.sqlite is missing" in line and "stories rm sample" in line
     assert cli(home, "stories", "rm", "sample", "--yes").exit_code == 0
+
+
+def test_prefix_tiers_search_as_of_like_the_naive_story_and_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With tiny tiers (4, 8, 16, 32 chunks), a 40-chunk story searches every position
+    through a tier or the whole collection and finds what the naive story finds; a
+    damaged tier is found by check and rebuilt by repair."""
+    from automuse_rag.memory import store as store_mod
+    from automuse_rag.memory.analysis import ChunkAnalysis, LoreMention
+    from automuse_rag.memory.inmemory import InMemoryStory
+    from automuse_rag.memory.types import ChunkRecord
+    from automuse_rag.models.fake import HashEmbedder
+    from automuse_rag.text.types import Chunk
+
+    monkeypatch.setattr(store_mod, "TIER0", 4)
+    monkeypatch.setattr(store_mod, "FANOUT", 2)
+    cfg = get_settings(home=tmp_path)
+    words = "harbour storm keeper island letter captain chess table walnut lamp quay boat tide granite".split()
+    items = []
+    for i in range(40):
+        who = [f"Person{i % 7}", f"Person{(i * 3) % 11}"]
+        summary = f"{who[0]} and {who[1]} " + " ".join(words[(i * k) % len(words)] for k in range(1, 12)) + f" {i}."
+        mentions = [LoreMention(name=n, labels={"PERSON": 1}, count=2, description=f"{n} near the {words[i % 14]} {i}.") for n in who]
+        text = f"Chunk {i}: {who[0]} met {who[1]}."
+        items.append((Chunk(i, f"t:{i:05d}", 1 + i // 10, "C", 0, len(text), text), ChunkAnalysis(summary, mentions)))
+    emb = HashEmbedder(16)
+    with StoryLock(cfg.stores_dir / "tiers", "tiers"):
+        mem = StoryMemory.create(cfg, "tiers", embedder=emb, llm_name="extractive", source="synthetic")
+        for start in range(0, 40, 5):
+            mem.commit_chunks(items[start : start + 5])
+        mem.write_exports()
+        mem.close()
+    mem = StoryMemory.open(cfg, "tiers", emb)
+    assert mem.store.tiers("summary") == [0, 1, 2, 3] and mem.store.tiers("mention") == [0, 1, 2, 3]
+    naive = InMemoryStory.from_analyses("tiers", [(ChunkRecord(c.index, c.id, c.chapter, c.chapter_title, c.text, a.summary), a)
+                                                   for c, a in items], emb)
+    for at in range(40):
+        for query in ("storm harbour captain", "Person3 near the lamp"):
+            got = [(h.id, round(h.score, 4)) for h in mem.search(query, k=5, as_of=at)]
+            want = [(h.id, round(h.score, 4)) for h in naive.search(query, k=5, as_of=at)]
+            assert got == want, (at, query)
+    mem.store._cols[("summary", 1)].delete(ids=["summary:00003"])
+    mem.close()
+    check = cli(tmp_path, "check", "--story", "tiers")
+    assert check.exit_code == 1 and "summary collection tier 1 (chunks < 8): 1 records missing (chunks 3)" in check.output, check.output
+    assert cli(tmp_path, "repair", "--story", "tiers").exit_code == 0
+    assert cli(tmp_path, "check", "--story", "tiers").exit_code == 0

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from automuse_rag.errors import StoreError
-from automuse_rag.memory.store import KINDS, tier_bound
+from automuse_rag.memory.store import KINDS, TIERED, tier_bound
 from automuse_rag.settings import Settings
 
 
@@ -65,7 +65,7 @@ def chroma_problems(mem: Any, want: dict[str, dict[str, tuple[str, dict]]]) -> l
     problems = []
     last = mem.reader.last_index()
     for kind in KINDS:
-        targets: list[int | None] = [None] + [t for t in range(8) if last >= tier_bound(t)]
+        targets: list[int | None] = [None] + [t for t in range(8) if kind in TIERED and last >= tier_bound(t)]
         for tier in targets:
             name = f"{kind} collection" + ("" if tier is None else f" tier {tier} (chunks < {tier_bound(tier)})")
             if tier is not None and tier not in mem.store.tiers(kind):

@@ -34,6 +34,7 @@ from urllib.parse import urlparse
 from automuse_rag.errors import StoreError
 
 KINDS = ("summary", "chunk", "mention")
+TIERED = ("summary", "mention")  # what retrieval searches as of a chunk; raw chunks use the filter
 TIER0 = 1024  # chunks in the first prefix tier
 FANOUT = 8  # each tier holds FANOUT times the chunks of the one before
 MAX_TIERS = 8
@@ -203,7 +204,7 @@ class ChromaStore:
         once the story passes its bound), filled from the whole collection. Returns
         the names created."""
         made = []
-        for kind in KINDS:
+        for kind in TIERED:
             for tier in range(MAX_TIERS):
                 bound = tier_bound(tier)
                 if last_chunk < bound:
@@ -271,38 +272,65 @@ class ChromaStore:
         ]
 
     def query(self, kind: str, embedding: Sequence[float], k: int, as_of: int | None, last_chunk: int,
-              keep: Callable[[dict], bool] | None = None) -> list[tuple[str, str, dict, float]]:
-        """The ``k`` nearest records of chunks ``<= as_of`` (all if None) that ``keep``
-        accepts: (id, document, metadata, similarity in [0, 1]), best first."""
+              keep: Callable[[dict], bool] | None = None,
+              group: Callable[[dict], str] | None = None) -> list[tuple[str, str, dict, float]]:
+        """The nearest records of chunks ``<= as_of`` (all if None) that ``keep``
+        accepts, best first: (id, document, metadata, similarity in [0, 1]). Without
+        ``group``, the best ``k``; with it, every record down to the best record of
+        the ``k``-th distinct group (so the best ``k`` groups are exact)."""
         if k <= 0:
             return []
         accept = keep or (lambda m: True)
+        enough = _enough(k, group)
         if as_of is None or as_of >= last_chunk:
-            hits = [h for h in self._query(kind, None, embedding, k * (3 if keep else 1), None) if accept(h[2])]
-            if len(hits) >= k or not keep:
-                return hits[:k]
-            return self._filtered(kind, None, embedding, k, None, accept)
+            return self._widening(kind, None, embedding, k, None, accept, enough)
         tier = next((t for t in self.tiers(kind) if as_of < tier_bound(t)), None)
         span = last_chunk + 1 if tier is None else min(tier_bound(tier), last_chunk + 1)
         share = (as_of + 1) / span
         if share >= 1 / FANOUT:
-            n = math.ceil(k * 1.6 / share) + 8
-            total = self.count(kind, tier)
-            while True:
-                found = [h for h in self._query(kind, tier, embedding, n, None) if int(h[2]["chunk"]) <= as_of and accept(h[2])]
-                if len(found) >= k or n >= total or n > 4096:
-                    break
-                n *= 4
-            if len(found) >= k or n >= total:
-                return found[:k]
-        return self._filtered(kind, tier, embedding, k, {"chunk": {"$lte": int(as_of)}}, accept)
+            bound = int(as_of)
+            return self._widening(kind, tier, embedding, math.ceil(k * 1.6 / share) + 8, None,
+                                  lambda m: int(m["chunk"]) <= bound and accept(m), enough)
+        return self._widening(kind, tier, embedding, k, {"chunk": {"$lte": int(as_of)}}, accept, enough)
 
-    def _filtered(self, kind: str, tier: int | None, embedding: Sequence[float], k: int, where: dict | None,
-                  accept: Callable[[dict], bool]) -> list[tuple[str, str, dict, float]]:
-        n = k
+    def _widening(self, kind: str, tier: int | None, embedding: Sequence[float], n: int, where: dict | None,
+                  accept: Callable[[dict], bool], enough: Callable[[list], list | None]) -> list[tuple[str, str, dict, float]]:
+        """Query ``n`` records, filter them, and ask for four times more until ``enough``
+        says the answer is complete or the collection is exhausted."""
+        total = self.count(kind, tier)
         while True:
             hits = self._query(kind, tier, embedding, n, where)
             found = [h for h in hits if accept(h[2])]
-            if len(found) >= k or len(hits) < n:
-                return found[:k]
+            done = enough(found)
+            if done is not None:
+                return done
+            if len(hits) < n or n >= total:
+                return found
             n *= 4
+
+
+def _enough(k: int, group: Callable[[dict], str] | None) -> Callable[[list], list | None]:
+    """Whether a prefix of the ranked records holds the answer: the best ``k`` records
+    (or the records down to the ``k``-th distinct group), plus every record tied with
+    the last of them, so that ties break the same way whatever order Chroma returned
+    them in. None while a record with a lower score has not been seen yet."""
+
+    def check(found: list) -> list | None:
+        cut = None
+        if group is None:
+            cut = k - 1 if len(found) >= k else None
+        else:
+            seen: set[str] = set()
+            for j, h in enumerate(found):
+                seen.add(group(h[2]))
+                if len(seen) == k:
+                    cut = j
+                    break
+        if cut is None:
+            return None
+        end = cut + 1
+        while end < len(found) and found[end][3] >= found[cut][3] - 1e-9:
+            end += 1
+        return found[:end] if end < len(found) else None
+
+    return check

@@ -47,6 +47,7 @@ MANIFEST = "story.json"
 STATE = "state.sqlite"
 _NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")
 EMBED_BATCH = 256
+MANIFEST_EVERY = 1.0  # seconds between story.json exports during a run of commits
 
 
 def check_name(name: str) -> str:
@@ -102,6 +103,7 @@ class StoryMemory:
         self.store = ChromaStore(name, self.store_id, (embedder.name, embedder.dimension), path=self.dir / "chroma",
                                  url=url, create=create)
         self._qcache: OrderedDict[str, list[float]] = OrderedDict()
+        self._manifest_written = 0.0
 
     # ------------------------------------------------------------ lifecycle
 
@@ -186,6 +188,8 @@ class StoryMemory:
             raise
 
     def close(self) -> None:
+        if self.writer is not None and self._manifest_written and self.dir.is_dir():
+            self._write_manifest()
         self.db.close()
 
     def __enter__(self) -> StoryMemory:
@@ -216,7 +220,7 @@ class StoryMemory:
         self.manifest.update(changes)
         self.manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         self._writer().set_meta(manifest=json.dumps(self.manifest, ensure_ascii=False, sort_keys=True))
-        write_json_atomic(self.dir / MANIFEST, self.manifest_export())
+        self._write_manifest()
 
     def manifest_export(self) -> dict[str, Any]:
         return {**self.manifest, "name": self.name, "store_id": self.store_id, "schema": SCHEMA_VERSION,
@@ -246,7 +250,12 @@ class StoryMemory:
         writer.commit([(c, a, s) for (c, a), s in zip(items, summaries)])
         self.store.grow_tiers(self.reader.last_index())
         self.manifest["chunks_done"] = self.reader.count()
+        if time.monotonic() - self._manifest_written >= MANIFEST_EVERY:  # story.json stays current, cheaply
+            self._write_manifest()
+
+    def _write_manifest(self) -> None:
         write_json_atomic(self.dir / MANIFEST, self.manifest_export())
+        self._manifest_written = time.monotonic()
 
     def upsert_records(self, records: dict[str, list[tuple[str, str, dict]]]) -> None:
         texts = [doc for kind in records for _, doc, _ in records[kind]]
@@ -358,8 +367,9 @@ class StoryMemory:
 
     def _entity_hits(self, qv: list[float], k: int, at: int, last: int) -> list[Hit]:
         names = self.reader.name_map(at)
-        raw = self.store.query("mention", qv, k * 4, at, last,
-                               keep=lambda m: int(m["chunk"]) <= at and m.get("name") in names)
+        raw = self.store.query("mention", qv, k, at, last,
+                               keep=lambda m: int(m["chunk"]) <= at and m.get("name") in names,
+                               group=lambda m: names[m["name"]])
         best: dict[str, float] = {}
         for _, _, meta, score in raw:
             eid = names[meta["name"]]
