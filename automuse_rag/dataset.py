@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from automuse_rag.assemble.assembler import AssembledPrompt, bullet
+from automuse_rag.assemble.budget import memo_counter
 from automuse_rag.assemble.retrieve import build_prompt, card_with_links, first_sentence
 from automuse_rag.assemble.templates import Template, load_template
 from automuse_rag.errors import InputError
@@ -289,6 +290,7 @@ def export_dataset(
         raise InputError(f"cannot write the dataset to {out} (not a file in an existing directory)")
     template = template or load_template("chat" if fmt == "chat" else "default")
     split_validation(0, val_fraction, seed)  # reject a bad fraction before the slow part
+    count_tokens = memo_counter(count_tokens)
     total = sum(len(s) for s in stories)
     samples: list[Sample] = []
     for story in stories:

@@ -129,3 +129,11 @@ def fit_items(items: Sequence[Item], header_cost: int, allowance: int) -> tuple[
     if all(state is None for state in states.values()):
         total = 0
     return states, total
+
+
+def memo_counter(count_tokens: CountTokens, size: int = 65536) -> CountTokens:
+    """``count_tokens`` remembered across prompts (the same cards, memories and outline
+    parts come back at many positions): for loops that build many prompts."""
+    from functools import lru_cache
+
+    return lru_cache(maxsize=size)(count_tokens)
