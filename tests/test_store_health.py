@@ -154,6 +154,10 @@ def test_damage_is_one_line_then_repair_restores_the_answers(home: Path, damage:
                      ("characters", "--story", "sample")):
             line = one_error_line(cli(home, *args))
             assert "automuse repair --story sample" in line
+    if damage != "exports cut in half":  # a writer refuses too, and creates nothing
+        again = cli(home, "ingest", str(SAMPLE_DIR / "story.txt"), "--story", "sample", "--llm", "extractive", "--embedder", "hash:32")
+        assert "automuse repair --story sample" in one_error_line(again)
+        assert damage != "chroma deleted" or not (store / "chroma").exists()
     check = cli(home, "check", "--story", "sample")
     assert check.exit_code == 1
     problems = [line for line in check.output.splitlines() if line.startswith("problem:")]

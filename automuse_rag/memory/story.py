@@ -139,7 +139,7 @@ class StoryMemory:
                     raise StoreError(f"story {name} was ingested from {man['source']}, not {source}; use a new --story or automuse stories rm {name}")
                 if chroma_url is not None and (man.get("chroma_url") or None) != (chroma_url or None):
                     raise StoreError(f"story {name} keeps its collections at {man.get('chroma_url') or 'the embedded store'}, not {chroma_url}")
-            mem = cls(settings, name, db, embedder, writable=True, create=True)
+            mem = cls(settings, name, db, embedder, writable=True, create=fresh)
             if not fresh:
                 mem.verify_counts()
         except BaseException:
