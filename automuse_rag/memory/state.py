@@ -65,6 +65,7 @@ class StateWriter:
         self.db = db
         self._lock = threading.Lock()
         self._lore: LoreState | None = None
+        self._delta = {"chunk_count": 0, "mention_count": 0}
 
     # ------------------------------------------------------------------ metadata
 
@@ -91,10 +92,19 @@ class StateWriter:
             except BaseException:
                 self.db.execute("ROLLBACK")
                 self._lore = None  # the in-memory state may be ahead of the database
+                self._delta = {"chunk_count": 0, "mention_count": 0}
                 raise
 
     def _bump(self) -> None:
+        """A new state version, and the row counts readers need often (COUNT(*) over
+        the chunks table would read every chunk's text): kept by the deltas of this
+        transaction, counted once when missing."""
         self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'")
+        for key, table in (("chunk_count", "chunks"), ("mention_count", "mentions")):
+            row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            n = int(row[0]) + self._delta[key] if row else int(self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(n)))
+        self._delta = {"chunk_count": 0, "mention_count": 0}
 
     # ------------------------------------------------------------------ lore state
 
@@ -137,6 +147,9 @@ class StateWriter:
                 for i, a in self.db.execute("SELECT idx, analysis FROM chunks WHERE idx >= ? ORDER BY idx", (first,))
             ]
             new = {c.index: a for c, a, _ in items}
+            ids = sorted(new)
+            had = self.db.execute(f"SELECT COUNT(*) FROM chunks WHERE idx IN ({','.join('?' * len(ids))})", ids).fetchone()[0]
+            self._delta["chunk_count"] += len(ids) - int(had)
             self.db.executemany(
                 "INSERT OR REPLACE INTO chunks VALUES (?,?,?,?,?,?,?,?,?)",
                 [
@@ -154,7 +167,8 @@ class StateWriter:
 
     def _fold_one(self, lore: LoreState, idx: int, analysis: ChunkAnalysis) -> Delta:
         rows = merged_mentions(analysis.mentions)
-        self.db.execute("DELETE FROM mentions WHERE chunk = ?", (idx,))
+        gone = self.db.execute("DELETE FROM mentions WHERE chunk = ?", (idx,)).rowcount
+        self._delta["mention_count"] += len(rows) - max(0, gone)
         self.db.executemany(
             "INSERT INTO mentions VALUES (?,?,?,?,?,?)",
             [(name, idx, pos, count, rank, desc) for name, (count, rank, pos, desc) in rows.items()],
@@ -195,7 +209,9 @@ class StateWriter:
             self.db.execute(f"DELETE FROM {table} WHERE since >= ?", (first,))
             self.db.execute(f"UPDATE {table} SET until = ? WHERE until >= ? AND until != ?", (FOREVER, first, FOREVER))
         for table in ("mentions", "relations", "model_aliases"):
-            self.db.execute(f"DELETE FROM {table} WHERE chunk >= ?", (first,))
+            gone = self.db.execute(f"DELETE FROM {table} WHERE chunk >= ?", (first,)).rowcount
+            if table == "mentions":
+                self._delta["mention_count"] -= max(0, gone)
         lore = LoreState()
         for idx, a in self.db.execute("SELECT idx, analysis FROM chunks WHERE idx < ? ORDER BY idx", (first,)).fetchall():
             lore.add_chunk(int(idx), ChunkAnalysis.from_dict(json.loads(a)).mentions)
@@ -209,6 +225,7 @@ class StateWriter:
         with self.transaction():
             for table in ("entity_versions", "entity_names", "mentions", "relations", "model_aliases", "names"):
                 self.db.execute(f"DELETE FROM {table}")
+            self.db.execute("DELETE FROM meta WHERE key IN ('chunk_count', 'mention_count')")  # counted again
             lore = LoreState()
             self._lore = lore
             rows = self.db.execute("SELECT idx, analysis FROM chunks ORDER BY idx").fetchall()

@@ -201,8 +201,7 @@ class StoryMemory:
     def verify_counts(self) -> None:
         """Quick consistency check at open: the Chroma index holds at least what
         ``state.sqlite`` says it should (a full comparison is ``automuse check``)."""
-        want = {"summary": self.reader.count(), "chunk": self.reader.count(),
-                "mention": int(self.db.execute("SELECT COUNT(*) FROM mentions").fetchone()[0])}
+        want = {"summary": self.reader.count(), "chunk": self.reader.count(), "mention": self.reader.count("mentions")}
         for kind, n in want.items():
             have = self.store.count(kind)
             if have < n:
@@ -350,10 +349,10 @@ class StoryMemory:
                kinds: tuple[str, ...] = ("summary", "entity")) -> list[Hit]:
         """Vector search over memories of chunks <= ``as_of``. Entity hits are grouped by
         entity (its mentions as of ``as_of``) and carry its card as of ``as_of``."""
-        if k <= 0 or not len(self):
+        last = self.reader.last_index()
+        if k <= 0 or last < 0:
             return []
         qv = self.query_vector(query)
-        last = self.reader.last_index()
         at = last if as_of is None else min(int(as_of), last)
         hits: list[Hit] = []
         for kind in kinds:

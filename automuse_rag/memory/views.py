@@ -51,8 +51,13 @@ class StateReader:
     def meta(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT key, value FROM meta"))
 
-    def count(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+    def count(self, table: str = "chunks") -> int:
+        """Rows in ``chunks`` (or ``mentions``), from the counts each commit keeps."""
+        key = {"chunks": "chunk_count", "mentions": "mention_count"}[table]
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is not None:
+            return int(row[0])
+        return int(self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
     def last_index(self) -> int:
         row = self.db.execute("SELECT MAX(idx) FROM chunks").fetchone()
