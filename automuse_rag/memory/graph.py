@@ -18,8 +18,9 @@ from automuse_rag.memory.types import Entity
 class Relation:
     source: str  # entity id
     target: str  # entity id
-    label: str  # e.g. "sister of"
+    label: str  # e.g. "sister of" (source is the label of target)
     chunk: int
+    via: str = ""  # "parse" for relations read off the dependency parse, "" for the model's
 
 
 def build_graph(entities: Iterable[Entity], relations: Iterable[Relation] = (), as_of: int | None = None):
@@ -61,7 +62,7 @@ def build_graph(entities: Iterable[Entity], relations: Iterable[Relation] = (), 
             continue
         data = edge(rel.source, rel.target)
         data["chunks"].add(rel.chunk)
-        data["relations"].append({"label": rel.label, "chunk": rel.chunk})
+        data["relations"].append({"label": rel.label, "chunk": rel.chunk, "source": rel.source, "via": rel.via})
     for (a, b), data in edges.items():
         chunks = sorted(data["chunks"])
         g.add_edge(a, b, chunks=chunks, weight=len(chunks), relations=data["relations"])

@@ -43,18 +43,26 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from automuse_rag.memory.analysis import LoreMention
+from automuse_rag.memory.describe import score as desc_score
 from automuse_rag.memory.names import (
     CIVIL,
     FIRSTNAME_TITLES,
     KINDS,
     PERSON_LABELS,
     PLACE_LABELS,
+    PLACE_TAILS,
     STOP_NAMES,
     TITLES,
     Parsed,
     clean_name,
     looks_like_place,
     parse_name,
+)
+from automuse_rag.memory.nicknames import (
+    EVIDENCE_RANK,
+    Distinct,
+    are_nicknames,
+    nickname_evidence,
 )
 from automuse_rag.memory.types import Entity
 
@@ -174,11 +182,24 @@ def _title_ok(title: str | None, cl: _Cluster) -> bool:
 class _Resolver:
     """Clusters character names; see the module docstring for the rules."""
 
-    def __init__(self, stats: dict[str, _NameStat], genders: dict[str, str | None]) -> None:
+    def __init__(self, stats: dict[str, _NameStat], genders: dict[str, str | None], distinct: Distinct | None = None) -> None:
         self.stats = stats
         self.genders = genders
+        self.distinct = distinct or Distinct()
         self.clusters: list[_Cluster] = []
         self.of: dict[str, _Cluster] = {}
+
+    def apart(self, name: str, cl: _Cluster) -> bool:
+        """``name`` cannot join ``cl``: recorded as a different person from one of its
+        names in some sentence, or its own pronouns say the other gender (a
+        gender-neutral title: "Doctor Manette" is not "Lucie Manette")."""
+        if self.distinct.any([name], cl.members):
+            return True
+        title = parse_name(name).title
+        if title is None or TITLES[title][1] is not None:
+            return False
+        own = _name_gender(self.stats[name])
+        return bool(own and cl.gender and own != cl.gender)
 
     def add(self, cl: _Cluster, name: str, p: Parsed) -> None:
         cl.members.append(name)
@@ -202,7 +223,7 @@ class _Resolver:
     def full(self, name: str) -> None:
         p = parse_name(name)
         for cl in self.clusters:
-            if any(parse_name(m).words == p.words for m in cl.members) and _title_ok(p.title, cl):
+            if any(_core(parse_name(m).words) == _core(p.words) for m in cl.members) and _title_ok(p.title, cl):
                 self.add(cl, name, p)
                 return
         self.new(name, p)
@@ -210,19 +231,23 @@ class _Resolver:
     def titled(self, name: str) -> None:
         p = parse_name(name)
         word, gender = p.first, TITLES[p.title][1]
-        fulls = [c for c in self.clusters if c.has_full and word in c.surnames]
+        fulls = [c for c in self.clusters if c.has_full and word in c.surnames and not self.apart(name, c)]
         cands = [c for c in fulls if _title_ok(p.title, c)]
-        if len(fulls) > 1:
-            cands = [c for c in cands if gender is None or c.gender == gender]
+        if len(fulls) > 1 and gender is not None:
+            strict = [c for c in cands if c.gender == gender]
+            unknown = [c for c in cands if c.gender is None]
+            others_known = all(c.gender is not None for c in fulls if c not in unknown)
+            # "Mrs. Wilson": George Wilson is a man, so the one of unknown gender (Myrtle Wilson)
+            cands = strict or (unknown if len(unknown) == 1 and others_known else [])
         if not cands and (p.title in FIRSTNAME_TITLES or p.title in ("miss", "master")):
             # "Lady Catherine", "Miss Elizabeth": title + first name
-            cands = [c for c in self.clusters if c.has_full and word in c.firsts and _title_ok(p.title, c)]
+            cands = [c for c in self.clusters if c.has_full and word in c.firsts and _title_ok(p.title, c) and not self.apart(name, c)]
         if len(cands) == 1:
             self.add(cands[0], name, p)
             return
         cls_ = TITLES[p.title][0]
         for c in self.clusters:
-            if not c.has_full and cls_ in c.titles and (word in c.surnames or word in c.firsts):
+            if not c.has_full and cls_ in c.titles and (word in c.surnames or word in c.firsts) and not self.apart(name, c):
                 self.add(c, name, p)
                 return
         as_first = p.title in FIRSTNAME_TITLES
@@ -230,8 +255,8 @@ class _Resolver:
 
     def single(self, name: str) -> None:
         p = parse_name(name)
-        firsts = [c for c in self.clusters if name in c.firsts]
-        surnames = [c for c in self.clusters if name in c.surnames and c not in firsts]
+        firsts = [c for c in self.clusters if name in c.firsts and not self.distinct.any([name], c.members)]
+        surnames = [c for c in self.clusters if name in c.surnames and c not in firsts and not self.distinct.any([name], c.members)]
         men = [c for c in surnames if c.gender == "m"]
         for group in (firsts, surnames, men):
             if len(group) == 1:  # a bare surname alone names a man ("Bingley", "Darcy")
@@ -245,6 +270,125 @@ class _Resolver:
                 self.add(best, name, p)
                 return
         self.new(name, p, firsts=[name], surnames=[name])
+
+    def short_forms(self, tails: set[str]) -> None:
+        """A one-word place or thing joins the unique longer name of the same kind that
+        is it plus a place word ("Rosings" -> "Rosings Park") or ends with it
+        ("Rabbit" -> "White Rabbit")."""
+        multi = [c for c in self.clusters if c.kind != "character" and any(" " in m for m in c.members)]
+        for cl in [c for c in self.clusters if c.kind != "character" and len(c.members) == 1 and " " not in c.members[0]]:
+            word = cl.members[0]
+            cands = [
+                c for c in multi if c.kind == cl.kind and any(
+                    (m.split()[0] == word and m.split()[-1].lower() in tails) or m.split()[-1] == word for m in c.members
+                )
+            ]
+            if len(cands) == 1 and not self.distinct.any([word], cands[0].members):
+                self.merge(cl, cands[0])
+
+    # ------------------------------------------------------------ nicknames
+
+    def merge(self, src: _Cluster, dst: _Cluster) -> None:
+        """Move every name of ``src`` into ``dst``."""
+        for m in list(src.members):
+            self.add(dst, m, parse_name(m))
+        src.members.clear()
+        self.clusters.remove(src)
+
+    def nicknames(self, model_pairs: set[frozenset[str]]) -> None:
+        """Merge a character cluster into one whose given name it shares a nickname key
+        with (Lizzy -> Elizabeth Bennet, Jim Vane -> James Vane), when compatible
+        (titles, gender, surnames), never recorded as different people, and with
+        evidence (memory/nicknames.py): shared surname > model alias > shared title >
+        same scenes. Smaller clusters go first; ties between candidates with the same
+        evidence go to a dominant one (twice the weight of the others) or nowhere."""
+        order = sorted((c for c in self.clusters if c.kind == "character"), key=lambda c: (c.weight, _first_seen(c, self.stats)))
+        for a in order:
+            if not a.members:
+                continue
+            given_a = _given(a)
+            cands: list[tuple[int, int, _Cluster]] = []
+            for b in self.clusters:
+                if b is a or b.kind != "character" or not b.members or b.weight < a.weight:
+                    continue
+                if not any(are_nicknames(x, y) for x in given_a for y in _given(b, self.stats, primary=True)):
+                    continue
+                fam_a, fam_b = _families(a), _families(b)
+                if (fam_a and fam_b and not fam_a & fam_b) or not _compatible(a, b) or self.distinct.any(a.members, b.members):
+                    continue
+                ev = nickname_evidence(
+                    shared_surname=bool(fam_a & fam_b),
+                    shared_title=bool(a.titles & b.titles),
+                    model_alias=any(frozenset((x, y)) in model_pairs for x in a.members for y in b.members),
+                    nick_chunks=_chunks(a, self.stats),
+                    full_chunks=_chunks(b, self.stats),
+                )
+                if ev:
+                    cands.append((EVIDENCE_RANK[ev], b.weight, b))
+            if not cands:
+                continue
+            top = max(r for r, _, _ in cands)
+            tied = sorted((c for c in cands if c[0] == top), key=lambda c: -c[1])
+            if len(tied) == 1 or tied[0][1] >= 2 * sum(w for _, w, _ in tied[1:]):
+                self.merge(a, tied[0][2])
+
+
+def _core(words: tuple[str, ...]) -> tuple[str, ...]:
+    """Name words without middle initials ("George B. Wilson" -> George Wilson)."""
+    if len(words) <= 2:
+        return words
+    return (words[0], *(w for w in words[1:-1] if not (len(w.rstrip(".")) == 1 and w[:1].isupper())), words[-1])
+
+
+def _name_gender(st: _NameStat) -> str | None:
+    """A name's own gender from the pronouns around it (strong evidence only)."""
+    if st.he >= 3 and st.he >= 3 * st.she:
+        return "m"
+    if st.she >= 3 and st.she >= 3 * st.he:
+        return "f"
+    return None
+
+
+def _given(cl: _Cluster, stats: dict[str, _NameStat] | None = None, primary: bool = False) -> set[str]:
+    """Given-name words of a cluster: first words of full names, "Lady/Miss + word",
+    bare words. ``primary``: only the most used one, so that a nickname already
+    merged in ("Eliza") does not pull in its own relatives ("Louisa")."""
+    counts: Counter = Counter()
+    for m in cl.members:
+        p = parse_name(m)
+        if p.is_full or p.title is None or p.title in FIRSTNAME_TITLES or p.title in ("miss", "master"):
+            counts[p.first] += stats[m].count if stats else 1
+    if primary and counts:
+        return {max(counts, key=lambda w: (counts[w], w))}
+    return set(counts)
+
+
+def _families(cl: _Cluster) -> set[str]:
+    """Surnames the cluster certainly carries: of full names and of "Mr./Mrs. X"."""
+    out: set[str] = set()
+    for m in cl.members:
+        p = parse_name(m)
+        if p.is_full:
+            out.add(p.last)
+        elif p.title in ("mr", "mrs", "mister", "mistress"):
+            out.add(p.first)
+    return out
+
+
+def _compatible(a: _Cluster, b: _Cluster) -> bool:
+    civil_a = {t for t in a.titles if t in CIVIL}
+    civil_b = {t for t in b.titles if t in CIVIL}
+    if civil_a and civil_b and not civil_a & civil_b:
+        return False
+    return not (a.gender and b.gender and a.gender != b.gender)
+
+
+def _chunks(cl: _Cluster, stats: dict[str, _NameStat]) -> set[int]:
+    return set().union(*(stats[m].chunks for m in cl.members)) if cl.members else set()
+
+
+def _first_seen(cl: _Cluster, stats: dict[str, _NameStat]) -> tuple:
+    return min((stats[m].first_chunk, m) for m in cl.members) if cl.members else (0, "")
 
 
 def _order(stats: dict[str, _NameStat], names) -> list[str]:
@@ -264,10 +408,16 @@ def _canonical(members: list[str], stats: dict[str, _NameStat]) -> str:
     return max(members, key=score)
 
 
-def resolve(chunks: list[ChunkLore], model_aliases: list[tuple[int, str, list[str]]] = ()) -> tuple[list[Entity], dict[str, str]]:
+def resolve(
+    chunks: list[ChunkLore],
+    model_aliases: list[tuple[int, str, list[str]]] = (),
+    distinct: list[tuple[int, str, str]] = (),
+) -> tuple[list[Entity], dict[str, str]]:
     """Entities from every chunk's mentions (chunk order), most mentioned first, and a
     map from every kept name to its entity id. ``model_aliases`` lists
-    (chunk, name, aliases) the model gave. Deterministic for the same input."""
+    (chunk, name, aliases) the model gave; ``distinct`` lists (chunk, name, name) pairs
+    that act as different people in one sentence (never merged). Deterministic for
+    the same input."""
     stats = _collect(chunks)
     surnames = {
         parse_name(n).last
@@ -290,10 +440,12 @@ def resolve(chunks: list[ChunkLore], model_aliases: list[tuple[int, str, list[st
         if not parse_name(n).is_full:
             kinds[n] = _kind_of(st, person_words, strong)
     kinds = {n: k for n, k in kinds.items() if k}
-    res = _Resolver(stats, _gender_by_first(stats))
+    res = _Resolver(stats, _gender_by_first(stats), Distinct(distinct))
     chars = [n for n, k in kinds.items() if k == "character"]
     for n in _order(stats, [n for n in chars if parse_name(n).is_full]):
         res.full(n)
+    model_pairs = {frozenset((n, a)) for _, n, aliases in model_aliases for a in aliases}
+    res.nicknames(model_pairs)  # full names first ("Thomas Buchanan" -> "Tom Buchanan"), so titles find one
     for n in _order(stats, [n for n in chars if not parse_name(n).is_full and parse_name(n).title]):
         res.titled(n)
     for n in _order(stats, [n for n in chars if not parse_name(n).is_full and not parse_name(n).title]):
@@ -302,7 +454,9 @@ def resolve(chunks: list[ChunkLore], model_aliases: list[tuple[int, str, list[st
         cl = _Cluster(members=[], kind=kinds[n])
         res.clusters.append(cl)
         res.add(cl, n, Parsed(None, tuple(n.split())))
+    res.short_forms(set(PLACE_TAILS))
     _apply_model_aliases(res, model_aliases)
+    res.nicknames(model_pairs)
     return _entities(res, chunks, stats)
 
 
@@ -341,17 +495,19 @@ def _entities(res: _Resolver, chunks: list[ChunkLore], stats: dict[str, _NameSta
         for m in cl.members:
             name_to_id[m] = eid
     by_id = {e.id: e for e in ents}
-    descs: dict[str, dict[int, tuple[int, str]]] = defaultdict(dict)
+    descs: dict[str, dict[int, tuple[int, str, str]]] = defaultdict(dict)
     for idx, mentions in chunks:
         for m in mentions:
             eid = name_to_id.get(m.name)
             if eid is None or not m.description:
                 continue
-            rank = 0 if "model" in m.source else 1
+            kind = m.desc_kind or ("model" if "model" in m.source else "")
+            cand = (-desc_score(kind), m.description, kind)
             cur = descs[eid].get(idx)
-            if cur is None or rank < cur[0]:
-                descs[eid][idx] = (rank, m.description)
+            if cur is None or cand < cur:
+                descs[eid][idx] = cand
     for eid, per_chunk in descs.items():
-        by_id[eid].descriptions = [(c, d) for c, (_, d) in sorted(per_chunk.items())]
+        by_id[eid].descriptions = [(c, d) for c, (_, d, _) in sorted(per_chunk.items())]
+        by_id[eid].desc_kinds = {c: k for c, (_, _, k) in sorted(per_chunk.items()) if k}
     ents.sort(key=lambda e: (-len(e.mentions), e.name, e.id))
     return ents, name_to_id

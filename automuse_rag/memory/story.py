@@ -33,6 +33,7 @@ from automuse_rag.fsutil import write_json_atomic, write_text_atomic
 from automuse_rag.memory.api import OutlinePart
 from automuse_rag.memory.graph import Relation, build_graph, save_graph
 from automuse_rag.memory.analysis import ChunkAnalysis
+from automuse_rag.memory.relations import attach_relations
 from automuse_rag.memory.resolve import resolve
 from automuse_rag.memory.store import ChromaStore, mismatch_message
 from automuse_rag.memory.types import ChunkRecord, Entity, Hit
@@ -249,8 +250,10 @@ class StoryMemory:
         new or changed events, delete stale ones)."""
         analyses = self.analyses()
         model_aliases = [(i, m.name, list(m.aliases)) for i, a in analyses for m in a.mentions if m.aliases]
-        entities, name_to_id = resolve([(i, a.mentions) for i, a in analyses], model_aliases)
+        distinct = [(i, x, y) for i, a in analyses for x, y in a.distinct]
+        entities, name_to_id = resolve([(i, a.mentions) for i, a in analyses], model_aliases, distinct)
         relations = _relations(analyses, name_to_id)
+        attach_relations(entities, relations)
         write_json_atomic(
             self.dir / "lore.json",
             {"entities": [e.to_dict() for e in entities], "relations": [r.__dict__ for r in relations]},
@@ -402,7 +405,7 @@ def _relations(analyses: list[tuple[int, ChunkAnalysis]], name_to_id: dict[str, 
             label = " ".join(str(r.get("label", "")).split())[:60]
             if s and t and s != t and label and (s, t, label, idx) not in seen:
                 seen.add((s, t, label, idx))
-                out.append(Relation(s, t, label, idx))
+                out.append(Relation(s, t, label, idx, str(r.get("via", ""))))
     return out
 
 
