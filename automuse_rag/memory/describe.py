@@ -15,8 +15,9 @@ Kinds of description, best first (``DESC_SCORE``):
   antecedent, matched by gender);
 - ``backstory``: the name is the subject of a past perfect ("Arthur Blackwood had come
   down in the spring as agent for a syndicate"), the way a novel introduces someone;
-- ``subject``: the name is the subject of the sentence;
-- ``mention``: the sentence names it and no other name is its subject.
+- ``subject``: the name is the subject of the sentence (in narration);
+- ``mention``: the sentence names it and no other name is its subject, or it is
+  named inside quotation marks (dialogue claims and addresses, not descriptions).
 
 A sentence whose subject is another name is about someone else and is never used.
 """
@@ -64,9 +65,11 @@ def occurrence_kind(root, in_name, other_subject: bool, quoted: bool = False) ->
             return "appos"  # "the harbourmaster, Walter Pennock"
     if root.dep_ in SUBJ:
         head = root.head
+        if quoted:  # in dialogue: a character's claim or address, not the narrator's description
+            return "mention"
         if head.lower_ in BE and any(c.dep_ in ("attr", "acomp") and not in_name(c) for c in head.children):
-            return "subject" if quoted else "copula"  # in dialogue: a character's claim
-        if not quoted and any(c.dep_ == "aux" and c.lower_ == "had" for c in head.children) and head.lower_ not in BE:
+            return "copula"
+        if any(c.dep_ == "aux" and c.lower_ == "had" for c in head.children) and head.lower_ not in BE:
             return "backstory"
         if head.dep_ == "ROOT" or not other_subject:
             return "subject"

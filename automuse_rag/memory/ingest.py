@@ -26,11 +26,11 @@ from pydantic import BaseModel, Field
 
 from automuse_rag.errors import AutomuseError, ModelError, StructuredOutputError
 from automuse_rag.memory.analysis import ChunkAnalysis, LoreMention
+from automuse_rag.memory.locking import StoryLock
 from automuse_rag.memory.names import clean_name
 from automuse_rag.memory.ner import get_nlp, ner_mentions
-from automuse_rag.memory.parse import ChunkFacts, chunk_facts
-from automuse_rag.memory.locking import StoryLock
 from automuse_rag.memory.outline import build_outline, model_summarizer
+from automuse_rag.memory.parse import ChunkFacts, chunk_facts
 from automuse_rag.memory.story import StoryMemory, story_dir
 from automuse_rag.models.base import ChatModel, Embedder, Sampling
 from automuse_rag.settings import Settings

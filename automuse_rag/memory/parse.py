@@ -192,7 +192,9 @@ def chunk_facts(doc, mentions: list[LoreMention]) -> ChunkFacts:
             if tok.lower_ == "my":  # in dialogue: the speaker ("'My cousin Jane,' said Elizabeth")
                 inside = tok.idx < len(_quoted) and _quoted[tok.idx]
                 return _speaker if inside and _speaker not in exclude else None
-            gender = "m" if tok.lower_ == "his" else "f" if tok.lower_ == "her" else None
+            if tok.lower_ in ("he", "she") and tok.idx < len(_quoted) and _quoted[tok.idx]:
+                return None  # a subject pronoun in dialogue: too often someone off stage
+            gender = "m" if tok.lower_ in ("his", "he") else "f" if tok.lower_ in ("her", "she") else None
             return antecedent(_base + tok.idx, gender, exclude) if gender else None
 
         rels, pairs = sentence_facts(pdoc, occs, pronoun, _title_gender)

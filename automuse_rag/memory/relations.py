@@ -85,9 +85,14 @@ class Occ:
 
 
 def _blocked(verb) -> bool:
-    """Negated, modal, conditional or hypothetical clause."""
+    """Negated, modal, conditional or hypothetical clause, an indirect question ("how
+    he liked Netherfield", "where he met Daisy"), or "nothing" as the object."""
     for c in verb.children:
         if c.dep_ == "neg" or (c.dep_ == "aux" and c.lower_ in MODAL) or (c.dep_ == "mark" and c.lower_ in ("if", "whether", "unless", "though", "although")):
+            return True
+        if c.dep_ == "advmod" and c.lower_ in ("how", "why", "where", "when", "never"):
+            return True
+        if c.dep_ == "dobj" and (c.lower_ in ("nothing", "none") or any(d.dep_ == "det" and d.lower_ == "no" for d in c.children)):
             return True
     return False
 
@@ -131,7 +136,7 @@ def sentence_facts(
             _role_facts(tok, role, occ, pronoun, add, gender)
         base = verb_base(tok.text)
         if base is not None and tok.dep_ not in ("nsubj", "dobj", "pobj", "compound", "amod", "poss", "appos", "attr"):
-            _verb_facts(tok, occ, add)
+            _verb_facts(tok, occ, add, pronoun)
         if tok.lower_ in RELATIONAL_ADJ and tok.dep_ in ("acomp", "ROOT", "conj", "amod"):
             _adj_facts(tok, occ, add)
     for a in chars:
@@ -150,6 +155,11 @@ def _role_facts(tok, role: str, occ, pronoun, add, gender) -> None:
         holders.append(occ(tok.head))
     if tok.dep_ == "attr" and tok.head.lower_ in BE:
         holders += [occ(c) for c in tok.head.children if c.dep_ == "nsubj" and occ(c)]
+        if not holders:  # "She was the daughter of Sir William": the nearest earlier woman
+            he = next((c for c in tok.head.children if c.dep_ == "nsubj" and c.lower_ in ("he", "she")), None)
+            named = {o.name for c in tok.subtree if (o := occ(c))}
+            ref = pronoun(he, named) if he is not None else None
+            holders += [Occ(ref, True, he, frozenset())] if ref else []
     sex = "f" if role in FEMALE_ROLES else "m" if role in MALE_ROLES else None
     holders = [h for h in holders if not (sex and gender(h.name) not in (None, sex))]
     if not holders:
@@ -168,16 +178,20 @@ def _role_facts(tok, role: str, occ, pronoun, add, gender) -> None:
         add(h, owner, f"{role} of", tok)
 
 
-def _verb_facts(verb, occ, add) -> None:
+def _verb_facts(verb, occ, add, pronoun) -> None:
     if verb.lower_ == verb_base(verb.text) or any(c.dep_ == "aux" and c.lower_ == "to" for c in verb.children):
         return  # "make Lizzy marry Mr. Collins", "to marry": not something that happened
-    subj = next((occ(c) for c in verb.children if c.dep_ == "nsubj" and occ(c)), None)
+    subj: Occ | str | None = next((occ(c) for c in verb.children if c.dep_ == "nsubj" and occ(c)), None)
+    if subj is None:  # "she married Mr. Collins": the nearest earlier woman
+        objects = {o.name for c in verb.subtree if (o := occ(c))}
+        he = next((c for c in verb.children if c.dep_ == "nsubj" and c.lower_ in ("he", "she")), None)
+        subj = pronoun(he, objects) if he is not None else None
     if subj is None and verb.dep_ == "relcl" and occ(verb.head) and any(c.dep_ == "nsubj" and c.lower_ in ("who", "that") for c in verb.children):
         subj = occ(verb.head)
     passive = next((occ(c) for c in verb.children if c.dep_ == "nsubjpass" and occ(c)), None)
     label = verb.lower_
     for c in verb.children:
-        if c.dep_ in ("dobj", "dative") and occ(c) and subj:
+        if c.dep_ in ("dobj", "dative") and occ(c) and subj and not any(d.dep_ == "case" for d in c.children):
             add(subj, occ(c), label, verb)
         elif c.dep_ == "agent" and passive:
             agent = next((occ(p) for p in c.children if p.dep_ == "pobj" and occ(p)), None)

@@ -28,6 +28,12 @@ Alias rules (characters):
   otherwise it stays an entity of its own (e.g. bare "Bennet" in Pride and Prejudice).
 - The model's aliases join the cluster of the name they were given for when they
   are not yet part of a larger cluster.
+- A name recorded as a different person from a cluster's name in some sentence
+  (``ChunkAnalysis.distinct``) never joins it; nor does a gender-neutral title
+  ("Doctor Manette") join a cluster of the other gender by its own pronouns.
+- Nicknames (Lizzy -> Elizabeth, Tom -> Thomas) and short place forms ("Rosings" ->
+  "Rosings Park"): memory/merge_steps.py. Middle initials do not count ("George B.
+  Wilson" is "George Wilson").
 
 Filters: honorifics alone, names with line breaks or lower-case words, capitalised
 common words (a one-word name used at least as often in lower case), and one-off
@@ -44,6 +50,12 @@ from dataclasses import dataclass, field
 
 from automuse_rag.memory.analysis import LoreMention
 from automuse_rag.memory.describe import score as desc_score
+from automuse_rag.memory.merge_steps import (
+    core_words,
+    name_gender,
+    nickname_step,
+    short_forms,
+)
 from automuse_rag.memory.names import (
     CIVIL,
     FIRSTNAME_TITLES,
@@ -58,12 +70,7 @@ from automuse_rag.memory.names import (
     looks_like_place,
     parse_name,
 )
-from automuse_rag.memory.nicknames import (
-    EVIDENCE_RANK,
-    Distinct,
-    are_nicknames,
-    nickname_evidence,
-)
+from automuse_rag.memory.nicknames import Distinct
 from automuse_rag.memory.types import Entity
 
 
@@ -190,15 +197,14 @@ class _Resolver:
         self.of: dict[str, _Cluster] = {}
 
     def apart(self, name: str, cl: _Cluster) -> bool:
-        """``name`` cannot join ``cl``: recorded as a different person from one of its
-        names in some sentence, or its own pronouns say the other gender (a
-        gender-neutral title: "Doctor Manette" is not "Lucie Manette")."""
+        """``name`` cannot join ``cl``: a different person from one of its names in some
+        sentence, or (a gender-neutral title) its own pronouns say the other gender."""
         if self.distinct.any([name], cl.members):
             return True
         title = parse_name(name).title
         if title is None or TITLES[title][1] is not None:
             return False
-        own = _name_gender(self.stats[name])
+        own = name_gender(self.stats[name])
         return bool(own and cl.gender and own != cl.gender)
 
     def add(self, cl: _Cluster, name: str, p: Parsed) -> None:
@@ -223,7 +229,7 @@ class _Resolver:
     def full(self, name: str) -> None:
         p = parse_name(name)
         for cl in self.clusters:
-            if any(_core(parse_name(m).words) == _core(p.words) for m in cl.members) and _title_ok(p.title, cl):
+            if any(core_words(parse_name(m).words) == core_words(p.words) for m in cl.members) and _title_ok(p.title, cl):
                 self.add(cl, name, p)
                 return
         self.new(name, p)
@@ -270,125 +276,6 @@ class _Resolver:
                 self.add(best, name, p)
                 return
         self.new(name, p, firsts=[name], surnames=[name])
-
-    def short_forms(self, tails: set[str]) -> None:
-        """A one-word place or thing joins the unique longer name of the same kind that
-        is it plus a place word ("Rosings" -> "Rosings Park") or ends with it
-        ("Rabbit" -> "White Rabbit")."""
-        multi = [c for c in self.clusters if c.kind != "character" and any(" " in m for m in c.members)]
-        for cl in [c for c in self.clusters if c.kind != "character" and len(c.members) == 1 and " " not in c.members[0]]:
-            word = cl.members[0]
-            cands = [
-                c for c in multi if c.kind == cl.kind and any(
-                    (m.split()[0] == word and m.split()[-1].lower() in tails) or m.split()[-1] == word for m in c.members
-                )
-            ]
-            if len(cands) == 1 and not self.distinct.any([word], cands[0].members):
-                self.merge(cl, cands[0])
-
-    # ------------------------------------------------------------ nicknames
-
-    def merge(self, src: _Cluster, dst: _Cluster) -> None:
-        """Move every name of ``src`` into ``dst``."""
-        for m in list(src.members):
-            self.add(dst, m, parse_name(m))
-        src.members.clear()
-        self.clusters.remove(src)
-
-    def nicknames(self, model_pairs: set[frozenset[str]]) -> None:
-        """Merge a character cluster into one whose given name it shares a nickname key
-        with (Lizzy -> Elizabeth Bennet, Jim Vane -> James Vane), when compatible
-        (titles, gender, surnames), never recorded as different people, and with
-        evidence (memory/nicknames.py): shared surname > model alias > shared title >
-        same scenes. Smaller clusters go first; ties between candidates with the same
-        evidence go to a dominant one (twice the weight of the others) or nowhere."""
-        order = sorted((c for c in self.clusters if c.kind == "character"), key=lambda c: (c.weight, _first_seen(c, self.stats)))
-        for a in order:
-            if not a.members:
-                continue
-            given_a = _given(a)
-            cands: list[tuple[int, int, _Cluster]] = []
-            for b in self.clusters:
-                if b is a or b.kind != "character" or not b.members or b.weight < a.weight:
-                    continue
-                if not any(are_nicknames(x, y) for x in given_a for y in _given(b, self.stats, primary=True)):
-                    continue
-                fam_a, fam_b = _families(a), _families(b)
-                if (fam_a and fam_b and not fam_a & fam_b) or not _compatible(a, b) or self.distinct.any(a.members, b.members):
-                    continue
-                ev = nickname_evidence(
-                    shared_surname=bool(fam_a & fam_b),
-                    shared_title=bool(a.titles & b.titles),
-                    model_alias=any(frozenset((x, y)) in model_pairs for x in a.members for y in b.members),
-                    nick_chunks=_chunks(a, self.stats),
-                    full_chunks=_chunks(b, self.stats),
-                )
-                if ev:
-                    cands.append((EVIDENCE_RANK[ev], b.weight, b))
-            if not cands:
-                continue
-            top = max(r for r, _, _ in cands)
-            tied = sorted((c for c in cands if c[0] == top), key=lambda c: -c[1])
-            if len(tied) == 1 or tied[0][1] >= 2 * sum(w for _, w, _ in tied[1:]):
-                self.merge(a, tied[0][2])
-
-
-def _core(words: tuple[str, ...]) -> tuple[str, ...]:
-    """Name words without middle initials ("George B. Wilson" -> George Wilson)."""
-    if len(words) <= 2:
-        return words
-    return (words[0], *(w for w in words[1:-1] if not (len(w.rstrip(".")) == 1 and w[:1].isupper())), words[-1])
-
-
-def _name_gender(st: _NameStat) -> str | None:
-    """A name's own gender from the pronouns around it (strong evidence only)."""
-    if st.he >= 3 and st.he >= 3 * st.she:
-        return "m"
-    if st.she >= 3 and st.she >= 3 * st.he:
-        return "f"
-    return None
-
-
-def _given(cl: _Cluster, stats: dict[str, _NameStat] | None = None, primary: bool = False) -> set[str]:
-    """Given-name words of a cluster: first words of full names, "Lady/Miss + word",
-    bare words. ``primary``: only the most used one, so that a nickname already
-    merged in ("Eliza") does not pull in its own relatives ("Louisa")."""
-    counts: Counter = Counter()
-    for m in cl.members:
-        p = parse_name(m)
-        if p.is_full or p.title is None or p.title in FIRSTNAME_TITLES or p.title in ("miss", "master"):
-            counts[p.first] += stats[m].count if stats else 1
-    if primary and counts:
-        return {max(counts, key=lambda w: (counts[w], w))}
-    return set(counts)
-
-
-def _families(cl: _Cluster) -> set[str]:
-    """Surnames the cluster certainly carries: of full names and of "Mr./Mrs. X"."""
-    out: set[str] = set()
-    for m in cl.members:
-        p = parse_name(m)
-        if p.is_full:
-            out.add(p.last)
-        elif p.title in ("mr", "mrs", "mister", "mistress"):
-            out.add(p.first)
-    return out
-
-
-def _compatible(a: _Cluster, b: _Cluster) -> bool:
-    civil_a = {t for t in a.titles if t in CIVIL}
-    civil_b = {t for t in b.titles if t in CIVIL}
-    if civil_a and civil_b and not civil_a & civil_b:
-        return False
-    return not (a.gender and b.gender and a.gender != b.gender)
-
-
-def _chunks(cl: _Cluster, stats: dict[str, _NameStat]) -> set[int]:
-    return set().union(*(stats[m].chunks for m in cl.members)) if cl.members else set()
-
-
-def _first_seen(cl: _Cluster, stats: dict[str, _NameStat]) -> tuple:
-    return min((stats[m].first_chunk, m) for m in cl.members) if cl.members else (0, "")
 
 
 def _order(stats: dict[str, _NameStat], names) -> list[str]:
@@ -445,7 +332,7 @@ def resolve(
     for n in _order(stats, [n for n in chars if parse_name(n).is_full]):
         res.full(n)
     model_pairs = {frozenset((n, a)) for _, n, aliases in model_aliases for a in aliases}
-    res.nicknames(model_pairs)  # full names first ("Thomas Buchanan" -> "Tom Buchanan"), so titles find one
+    nickname_step(res, model_pairs)  # full names first ("Thomas Buchanan" -> "Tom Buchanan"), so titles find one
     for n in _order(stats, [n for n in chars if not parse_name(n).is_full and parse_name(n).title]):
         res.titled(n)
     for n in _order(stats, [n for n in chars if not parse_name(n).is_full and not parse_name(n).title]):
@@ -454,9 +341,9 @@ def resolve(
         cl = _Cluster(members=[], kind=kinds[n])
         res.clusters.append(cl)
         res.add(cl, n, Parsed(None, tuple(n.split())))
-    res.short_forms(set(PLACE_TAILS))
+    short_forms(res, set(PLACE_TAILS))
     _apply_model_aliases(res, model_aliases)
-    res.nicknames(model_pairs)
+    nickname_step(res, model_pairs)
     return _entities(res, chunks, stats)
 
 

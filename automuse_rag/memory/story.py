@@ -30,9 +30,9 @@ from typing import Any
 
 from automuse_rag.errors import InputError, StoreError
 from automuse_rag.fsutil import write_json_atomic, write_text_atomic
+from automuse_rag.memory.analysis import ChunkAnalysis
 from automuse_rag.memory.api import OutlinePart
 from automuse_rag.memory.graph import Relation, build_graph, save_graph
-from automuse_rag.memory.analysis import ChunkAnalysis
 from automuse_rag.memory.relations import attach_relations
 from automuse_rag.memory.resolve import resolve
 from automuse_rag.memory.store import ChromaStore, mismatch_message
