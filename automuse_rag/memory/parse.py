@@ -3,10 +3,11 @@ name (memory/describe.py), relations between characters and "different people"
 pairs (memory/relations.py).
 
 The NER pipeline (memory/ner.py) runs without the parser for speed; this module
-parses only the sentences that need it: those naming someone (or something) and
-those opening with "He was ..."/"She was ..." right after a sentence naming a
-character. On Pride and Prejudice that is about half the text (see
-docs/benchmarks.md, bench:lore, for the cost).
+parses only the sentences that need it: those naming someone (or something) outside
+quotation marks or naming two characters, and those opening with "He was ..."/"She
+had ..." right after a sentence naming a character. A name only inside quotes gets a
+plain "mention" without a parse. The cost on Pride and Prejudice is in
+docs/benchmarks.md (bench:lore).
 """
 
 from __future__ import annotations
@@ -26,7 +27,12 @@ from automuse_rag.memory.names import (
     clean_name,
     parse_name,
 )
-from automuse_rag.memory.relations import SPEECH, Occ, quoted_offsets, sentence_facts
+from automuse_rag.memory.relations import (
+    SPEECH,
+    Occ,
+    quoted_offsets,
+    sentence_facts,
+)
 
 _PARSER = None
 _LOAD_LOCK = threading.Lock()
@@ -122,9 +128,27 @@ def chunk_facts(doc, mentions: list[LoreMention]) -> ChunkFacts:
     hits = _hits(doc, set(by_name))
     sents = list(doc.sents)
     genders = _genders(mentions)
+    best: dict[str, tuple[int, int, str, str]] = {}  # name -> (-score, offset, kind, text)
+
+    def offer(name: str, kind: str, pos: int, text: str) -> None:
+        cand = (-score(kind), pos, kind, text)
+        if name not in best or cand < best[name]:
+            best[name] = cand
+
     wanted: dict[int, str] = {}
-    for h in hits:
-        wanted.setdefault(h.sent, "names")
+    for i, group in _by_sentence(hits).items():
+        sent = sents[i]
+        quoted = quoted_offsets(sent.text)
+        if len({h.name for h in group if h.character}) >= 2:
+            wanted[i] = "names"
+            continue
+        if all(_quoted_at(quoted, h.start - sent.start_char) for h in group):
+            # Names only inside quotes, one character: dialogue gives no description
+            # above a mention and no relation worth a parse.
+            for h in group:
+                offer(h.name, "mention", h.start, line_at(sent.text, 0))
+            continue
+        wanted[i] = "names"
     char_sents = {h.sent for h in hits if h.character}
     for i, s in enumerate(sents):
         if i not in wanted and _after(i, char_sents) and PRONOUN_COPULA.match(s.text):
@@ -133,7 +157,6 @@ def chunk_facts(doc, mentions: list[LoreMention]) -> ChunkFacts:
     parser = get_parser()
     with _PARSE_LOCK:
         parsed = list(parser.pipe([sents[i].text for i in order], batch_size=32))
-    best: dict[str, tuple[int, int, str, str]] = {}  # name -> (-score, offset, kind, text)
     facts = ChunkFacts()
     distinct: set[tuple[str, str]] = set()
     char_hits = sorted((h for h in hits if h.character), key=lambda h: h.start)
@@ -152,11 +175,6 @@ def chunk_facts(doc, mentions: list[LoreMention]) -> ChunkFacts:
                 return h.name
             nearest = False
         return None
-
-    def offer(name: str, kind: str, pos: int, text: str) -> None:
-        cand = (-score(kind), pos, kind, text)
-        if name not in best or cand < best[name]:
-            best[name] = cand
 
     occs_of: dict[int, list[Occ]] = {}
     quotes_of: dict[int, list[bool]] = {}
@@ -211,6 +229,17 @@ def chunk_facts(doc, mentions: list[LoreMention]) -> ChunkFacts:
             m.description, m.desc_kind = "", ""
     facts.distinct = sorted(distinct)
     return facts
+
+
+def _by_sentence(hits: list[_Hit]) -> dict[int, list[_Hit]]:
+    out: dict[int, list[_Hit]] = {}
+    for h in hits:
+        out.setdefault(h.sent, []).append(h)
+    return out
+
+
+def _quoted_at(quoted: list[bool], offset: int) -> bool:
+    return quoted[offset] if 0 <= offset < len(quoted) else False
 
 
 def _occurrences(pdoc, hits: list[_Hit], base: int, quoted: list[bool]) -> list[Occ]:
