@@ -233,3 +233,15 @@ def test_vocative_words_and_monsieur():
     assert clean_name("Dearest Clerval") == "Clerval"
     assert parse_name("M. Waldman").title == "m" and parse_name("Monsieur Defarge").title == "monsieur"
     assert clean_name("George M. Cohan") == "George M. Cohan"
+
+
+def test_card_leads_with_the_introduction_then_the_latest_change():
+    from automuse_rag.memory.describe import select_descriptions
+
+    descs = [(0, "Henry rowed out."), (2, "Captain Reddick, who had kept the light."), (5, "He was feverish now."), (7, "Reddick laughed.")]
+    kinds = {0: "subject", 2: "appos", 5: "pronoun", 7: "subject"}
+    assert select_descriptions(descs, kinds) == ["Captain Reddick, who had kept the light.", "He was feverish now."]
+    assert select_descriptions(descs, kinds, as_of=4) == ["Captain Reddick, who had kept the light."]
+    assert select_descriptions(descs, kinds, as_of=1) == ["Henry rowed out."]  # nothing better known yet
+    assert select_descriptions(descs, {}, limit=2) == ["Henry rowed out.", "Reddick laughed."]  # kinds unknown (old stores)
+    assert select_descriptions([], {}) == []

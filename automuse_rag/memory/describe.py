@@ -100,9 +100,10 @@ def select_descriptions(
     """The descriptions a card shows as of chunk ``as_of`` (all if None): the
     introduction (the earliest describing sentence: appositive, copula, pronoun,
     backstory or model), then the latest copula, pronoun or model sentence after it
-    (a change of state); with no
-    describing sentence, the earliest sentence with the entity as subject, else the
-    earliest plain mention. Pure: a function of (chunk, text, kind) triples."""
+    (a change of state). With no describing sentence: the earliest and the latest
+    sentences with the entity as subject (else plain mentions; also descriptions of
+    unknown kind, as older stores have). Pure: a function of (chunk, text, kind)
+    triples."""
     known = [(c, d, score(kinds.get(c, ""))) for c, d in descriptions if d and (as_of is None or c <= as_of)]
     if not known or limit <= 0:
         return []
@@ -110,7 +111,9 @@ def select_descriptions(
     floor = min(DESCRIBING, best)
     good = sorted((c, d) for c, d, s in known if s >= floor)
     out = [good[0][1]]
-    later = [d for c, d in good[1:] if kinds.get(c, "") in STATES and d != out[0]]
-    if later and limit > 1 and floor >= DESCRIBING:
+    # The latest change: a state (copula, pronoun, model) after a describing intro;
+    # with no describing sentence at all, simply the latest one.
+    later = [d for c, d in good[1:] if (kinds.get(c, "") in STATES or floor < DESCRIBING) and d != out[0]]
+    if later and limit > 1:
         out.append(later[-1])
     return out[:limit]
