@@ -206,7 +206,11 @@ def test_model_lore_enriches_ner_and_rerun_is_free(tmp_path: Path):
     described = [d for e in ents for _, d in e.descriptions if d.endswith("is in this passage.")]
     assert described, "the model's descriptions were not used"
     rels = memory.relations()
-    assert rels and all(r.label == "talks with" for r in rels)
+    model_rels = [r for r in rels if not r.via]
+    assert model_rels and all(r.label == "talks with" for r in model_rels)
+    # Offline relations (dependency parse, Mr./Mrs. couples) are merged in beside the model's.
+    assert {r.via for r in rels} - {""} <= {"parse", "names"}
+    assert any(r.label == "godfather of" and r.via == "parse" for r in rels)
     g = memory.graph()
     assert any(any(x["label"] == "talks with" for x in d["relations"]) for _, _, d in g.edges(data=True))
     memory.close()

@@ -133,3 +133,117 @@ def test_ner_mentions_keep_titles_and_classify_places():
     kinds = {e.name: e.kind for e in entities}
     assert kinds.get("Hollin Island") == "place"
     assert kinds.get("Mr. Darcy") == "character"
+
+
+# ---------------------------------------------------------------- nicknames and namesakes
+
+
+def test_nickname_keys_link_hypocorisms_and_only_them():
+    from automuse_rag.memory.nicknames import are_nicknames, nickname_keys
+
+    for nick, full in (("Harry", "Henry"), ("Jim", "James"), ("Lizzy", "Elizabeth"), ("Eliza", "Elizabeth"), ("Bob", "Robert")):
+        assert nickname_keys(nick) & nickname_keys(full), (nick, full)
+        assert are_nicknames(nick, full) and are_nicknames(full, nick)
+    assert not are_nicknames("Elizabeth", "Elizabeth")  # the same word is not a nickname
+    assert not nickname_keys("Darcy") & nickname_keys("Bingley")
+    assert not nickname_keys("Louisa") & nickname_keys("Elizabeth")
+    assert nickname_keys("Zanzibar") == frozenset({"zanzibar"})
+
+
+def test_nickname_merges_with_same_scenes_evidence():
+    # "Lizzy" is used in the chunks where Elizabeth Bennet is; "Jim Vane" shares the surname.
+    chunks = [
+        (0, [person("Elizabeth Bennet", 3, she=4), person("Jim Vane", 2, he=2)]),
+        (1, [person("Elizabeth", 4, she=3), person("Lizzy", 2), person("James Vane", 2, he=2)]),
+        (2, [person("Elizabeth", 3, she=2), person("Lizzy", 3)]),
+    ]
+    _, names = resolve(chunks)
+    assert names["Lizzy"] == names["Elizabeth"] == names["Elizabeth Bennet"]
+    assert names["Jim Vane"] == names["James Vane"]
+
+
+def test_nickname_without_evidence_stays_apart():
+    # "Harry" never shares a scene with "Henry Wotton", has no surname, title or model alias.
+    chunks = [
+        (0, [person("Henry Wotton", 3, he=3)]),
+        (1, [person("Henry", 2, he=2)]),
+        (5, [person("Harry", 3, he=2)]),
+        (6, [person("Harry", 2, he=1)]),
+    ]
+    _, names = resolve(chunks)
+    assert names["Henry"] == names["Henry Wotton"]
+    assert names["Harry"] != names["Henry Wotton"]
+
+
+def test_model_alias_is_nickname_evidence():
+    chunks = [
+        (0, [person("Henry Wotton", 3, he=3)]),
+        (4, [person("Harry", 3, he=2)]),
+        (5, [person("Harry", 2, he=1)]),
+    ]
+    _, names = resolve(chunks, [(4, "Harry", ["Henry Wotton"])])
+    assert names["Harry"] == names["Henry Wotton"]
+
+
+def test_names_acting_as_different_people_never_merge():
+    # Same scenes, nickname-related, but "Bob and Robert" in one sentence: two people.
+    chunks = [
+        (0, [person("Robert Ferrars", 3, he=3), person("Bob", 2, he=1)]),
+        (1, [person("Robert Ferrars", 2, he=2), person("Bob", 2)]),
+    ]
+    _, names = resolve(chunks)
+    assert names["Bob"] == names["Robert Ferrars"]
+    _, names = resolve(chunks, distinct=[(1, "Bob", "Robert Ferrars")])
+    assert names["Bob"] != names["Robert Ferrars"]
+
+
+@pytest.mark.parametrize(
+    "a, b, extra",
+    [
+        ("Doctor Manette", "Lucie Manette", {"he_a": 6, "she_b": 6}),
+        ("Madame Defarge", "Monsieur Defarge", {"she_a": 4, "he_b": 4}),
+        ("Mrs. Bennet", "Mr. Bennet", {"she_a": 4, "he_b": 4}),
+    ],
+)
+def test_namesakes_stay_apart(a, b, extra):
+    chunks = [
+        (0, [person(a, 3, he=extra.get("he_a", 0), she=extra.get("she_a", 0)), person(b, 3, he=extra.get("he_b", 0), she=extra.get("she_b", 0))]),
+        (1, [person(a, 3, he=extra.get("he_a", 0), she=extra.get("she_a", 0)), person(b, 2, he=extra.get("he_b", 0), she=extra.get("she_b", 0))]),
+    ]
+    _, names = resolve(chunks)
+    assert names[a] != names[b]
+
+
+def test_distinct_pair_keeps_a_titled_name_from_a_namesake():
+    # "Doctor Manette and Lucie Manette" in one sentence, pronouns too weak to tell.
+    chunks = [(0, [person("Lucie Manette", 3, she=3), person("Doctor Manette", 3)]), (1, [person("Doctor Manette", 2)])]
+    _, names = resolve(chunks)
+    assert names["Doctor Manette"] == names["Lucie Manette"]  # without evidence: the only Manette
+    _, names = resolve(chunks, distinct=[(0, "Doctor Manette", "Lucie Manette")])
+    assert names["Doctor Manette"] != names["Lucie Manette"]
+
+
+def test_short_place_name_joins_its_long_form():
+    chunks = [(0, [LoreMention("Rosings Park", labels={"GPE": 2}, count=2)]), (1, [LoreMention("Rosings", labels={"GPE": 3}, count=3)])]
+    _, names = resolve(chunks)
+    assert names["Rosings"] == names["Rosings Park"]
+
+
+def test_vocative_words_and_monsieur():
+    from automuse_rag.memory.names import parse_name
+
+    assert clean_name("Dearest Clerval") == "Clerval"
+    assert parse_name("M. Waldman").title == "m" and parse_name("Monsieur Defarge").title == "monsieur"
+    assert clean_name("George M. Cohan") == "George M. Cohan"
+
+
+def test_card_leads_with_the_introduction_then_the_latest_change():
+    from automuse_rag.memory.describe import select_descriptions
+
+    descs = [(0, "Henry rowed out."), (2, "Captain Reddick, who had kept the light."), (5, "He was feverish now."), (7, "Reddick laughed.")]
+    kinds = {0: "subject", 2: "appos", 5: "pronoun", 7: "subject"}
+    assert select_descriptions(descs, kinds) == ["Captain Reddick, who had kept the light.", "He was feverish now."]
+    assert select_descriptions(descs, kinds, as_of=4) == ["Captain Reddick, who had kept the light."]
+    assert select_descriptions(descs, kinds, as_of=1) == ["Henry rowed out."]  # nothing better known yet
+    assert select_descriptions(descs, {}, limit=2) == ["Henry rowed out.", "Reddick laughed."]  # kinds unknown (old stores)
+    assert select_descriptions([], {}) == []

@@ -29,7 +29,7 @@ from automuse_rag.memory.views import StateReader
 from automuse_rag.models.fake import HashEmbedder
 from automuse_rag.text.types import Chunk
 
-FIRSTS = ["Edith", "Thomas", "Jane", "Harry", "Henry", "Walter"]
+FIRSTS = ["Edith", "Thomas", "Jane", "Harry", "Henry", "Walter", "Lizzy", "Elizabeth", "Tom"]
 SURNAMES = ["Marlowe", "Bennet", "Reddick", "Pennock"]
 TITLES = ["Mr.", "Mrs.", "Miss", "Captain", "Lady", "Dr."]
 PLACES = ["Port Carrow", "Hollin Island", "Meryton", "Kestrel Point", "Longbourn"]
@@ -67,8 +67,13 @@ def books(draw, max_chunks: int = 12) -> list[ChunkAnalysis]:
         rels = []
         if len(ms) >= 2 and draw(st.booleans()):
             a, b = draw(st.permutations([m.name for m in ms]))[:2]
-            rels.append({"source": a, "target": b, "label": draw(st.sampled_from(["sister of", "married", "friend of"]))})
-        out.append(ChunkAnalysis(summary="s", mentions=ms, relations=rels))
+            rels.append({"source": a, "target": b, "label": draw(st.sampled_from(["sister of", "married", "friend of"])),
+                         "via": draw(st.sampled_from(["", "parse"]))})
+        distinct = []
+        if len(ms) >= 2 and draw(st.booleans()):
+            a, b = draw(st.permutations([m.name for m in ms]))[:2]
+            distinct.append((a, b))
+        out.append(ChunkAnalysis(summary="s", mentions=ms, relations=rels, distinct=distinct))
     return out
 
 
@@ -82,10 +87,12 @@ def test_fold_equals_from_scratch_resolution_at_every_prefix(book: list[ChunkAna
     state = LoreState()
     chunks = [(i, a.mentions) for i, a in enumerate(book)]
     for i, ms in chunks:
-        state.add_chunk(i, ms)
-        assert state.clusters() == resolve_all(collect(chunks[: i + 1]), [
-            (j, m.name, list(m.aliases)) for j, mm in chunks[: i + 1] for m in mm if m.aliases
-        ])
+        state.add_chunk(i, ms, book[i].distinct)
+        assert state.clusters() == resolve_all(
+            collect(chunks[: i + 1]),
+            [(j, m.name, list(m.aliases)) for j, mm in chunks[: i + 1] for m in mm if m.aliases],
+            [(j, a, b) for j in range(i + 1) for a, b in book[j].distinct],
+        )
         state.check_ids()
 
 
@@ -110,11 +117,11 @@ def _run_schedule(db_path: Path, book: list[ChunkAnalysis], ops: list[tuple[str,
             real = LoreState.add_chunk
             calls = {"n": 0}
 
-            def dying(self, i, ms, real=real, calls=calls):
+            def dying(self, i, ms, distinct=(), real=real, calls=calls):
                 calls["n"] += 1
                 if calls["n"] >= 2 or i == max(todo_crash):
                     raise Crash
-                return real(self, i, ms)
+                return real(self, i, ms, distinct)
 
             todo_crash = [j for j in range(idx, min(n, idx + 3))]
             monkeypatch.setattr(LoreState, "add_chunk", dying)

@@ -23,6 +23,9 @@ class LoreMention:
     lower: int = 0  # lower-case uses of a one-word name in the chunk
     at: int = 0  # uses right after a place preposition ("at", "in", "near"...)
     description: str = ""
+    # How ``description`` speaks of the name (see memory/describe.py): "appos", "copula",
+    # "pronoun", "subject", "mention", "model"; "" for analyses written before kinds existed.
+    desc_kind: str = ""
     aliases: list[str] = field(default_factory=list)  # the model's aliases
     source: str = "ner"  # "ner" | "model" | "ner+model"
 
@@ -42,7 +45,12 @@ class ChunkAnalysis:
 
     summary: str
     mentions: list[LoreMention] = field(default_factory=list)
-    relations: list[dict[str, str]] = field(default_factory=list)  # {"source", "target", "label"}
+    # {"source", "target", "label"} by name; "via": "parse" marks relations read off the
+    # dependency parse (memory/relations.py), the model's carry no "via".
+    relations: list[dict[str, str]] = field(default_factory=list)
+    # Name pairs that act as different people in one sentence of this chunk ("X and Y",
+    # "X married Y", dialogue attribution): the resolver never merges them.
+    distinct: list[tuple[str, str]] = field(default_factory=list)
     model: str = "extractive"  # who wrote the summary/lore ("extractive" on fallback)
     calls: int = 0  # model calls made for this chunk
     fallback: str = ""  # why the model's answer was not used ("" if it was)
@@ -52,6 +60,7 @@ class ChunkAnalysis:
             "summary": self.summary,
             "mentions": [m.to_dict() for m in self.mentions],
             "relations": [dict(r) for r in self.relations],
+            "distinct": [list(p) for p in self.distinct],
             "model": self.model,
             "calls": self.calls,
             "fallback": self.fallback,
@@ -63,6 +72,7 @@ class ChunkAnalysis:
             summary=d.get("summary", ""),
             mentions=[LoreMention.from_dict(m) for m in d.get("mentions", [])],
             relations=[dict(r) for r in d.get("relations", [])],
+            distinct=[(str(a), str(b)) for a, b in d.get("distinct", [])],
             model=d.get("model", ""),
             calls=int(d.get("calls", 0)),
             fallback=d.get("fallback", ""),

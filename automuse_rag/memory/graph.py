@@ -18,8 +18,9 @@ from automuse_rag.memory.types import Entity
 class Relation:
     source: str  # entity id
     target: str  # entity id
-    label: str  # e.g. "sister of"
+    label: str  # e.g. "sister of" (source is the label of target)
     chunk: int
+    via: str = ""  # "parse" for relations read off the dependency parse, "" for the model's
 
 
 def build_graph(entities: Iterable[Entity], relations: Iterable[Relation] = (), as_of: int | None = None):
@@ -61,7 +62,7 @@ def build_graph(entities: Iterable[Entity], relations: Iterable[Relation] = (), 
             continue
         data = edge(rel.source, rel.target)
         data["chunks"].add(rel.chunk)
-        data["relations"].append({"label": rel.label, "chunk": rel.chunk})
+        data["relations"].append({"label": rel.label, "chunk": rel.chunk, "source": rel.source, "via": rel.via})
     for (a, b), data in edges.items():
         chunks = sorted(data["chunks"])
         g.add_edge(a, b, chunks=chunks, weight=len(chunks), relations=data["relations"])
@@ -108,3 +109,17 @@ def export_graphml(g, path) -> None:
     h.add_nodes_from((n, flat(d)) for n, d in g.nodes(data=True))
     h.add_edges_from((a, b, flat(d)) for a, b, d in g.edges(data=True))
     nx.write_graphml(h, str(path))
+
+
+def relation_lines(relations: Iterable[Relation], names: dict[str, str]) -> dict[str, list[tuple[int, str]]]:
+    """Per entity id, its (chunk, "Source label Target") lines, sorted, each line once
+    (at its first chunk), with the names given in ``names`` (entity id -> name, as of
+    the position being read: nothing later can show)."""
+    out: dict[str, dict[str, int]] = {}
+    for r in sorted(relations, key=lambda r: r.chunk):
+        if r.source not in names or r.target not in names:
+            continue
+        line = f"{names[r.source]} {r.label} {names[r.target]}"
+        for eid in (r.source, r.target):
+            out.setdefault(eid, {}).setdefault(line, r.chunk)
+    return {eid: sorted((c, line) for line, c in lines.items()) for eid, lines in out.items()}

@@ -27,10 +27,11 @@ from pydantic import BaseModel, Field
 
 from automuse_rag.errors import AutomuseError, ModelError, StructuredOutputError
 from automuse_rag.memory.analysis import ChunkAnalysis, LoreMention
+from automuse_rag.memory.locking import StoryLock
 from automuse_rag.memory.names import clean_name
 from automuse_rag.memory.ner import get_nlp, ner_mentions, ner_text
-from automuse_rag.memory.locking import StoryLock
 from automuse_rag.memory.outline import build_outline, model_summarizer
+from automuse_rag.memory.parse import ChunkFacts, chunk_facts
 from automuse_rag.memory.story import StoryMemory, story_dir
 from automuse_rag.models.base import ChatModel, Embedder, Sampling
 from automuse_rag.settings import Settings
@@ -121,7 +122,7 @@ def _merge_model_items(reply: ChunkLoreReply, chunk: Chunk, mentions: list[LoreM
         m.kind = item.kind
         m.aliases = sorted(set(m.aliases) | set(aliases))
         if item.description.strip():
-            m.description = _clip(item.description, MAX_DESCRIPTION)
+            m.description, m.desc_kind = _clip(item.description, MAX_DESCRIPTION), "model"
         for a in aliases:
             if a not in by_name:
                 extra = by_name[a] = LoreMention(name=a, kind=item.kind, count=max(1, chunk.text.count(a)), source="model")
@@ -144,16 +145,17 @@ def analyze_chunk(chunk: Chunk, llm: ChatModel | None, nlp: Any = None, sampling
         nlp = nlp or get_nlp()
         doc = nlp(ner_text(nlp, chunk.text))
     mentions = ner_mentions(doc)
+    facts = chunk_facts(doc, mentions)
     if is_extractive(llm):
-        return extractive_analysis(chunk, mentions)
+        return _with_facts(extractive_analysis(chunk, mentions), facts)
     assert llm is not None
     sampling = (sampling or Sampling()).with_(max_tokens=min((sampling or Sampling()).max_tokens, ANALYSIS_TOKENS), temperature=0.2)
     try:
         reply = llm.structured(analysis_messages(chunk, [m.name for m in mentions]), ChunkLoreReply, sampling)
     except StructuredOutputError as exc:
-        return _with_calls(extractive_analysis(chunk, mentions, f"invalid output: {exc}"[:200]), 1)
+        return _with_calls(_with_facts(extractive_analysis(chunk, mentions, f"invalid output: {exc}"[:200]), facts), 1)
     if reply is None:
-        return extractive_analysis(chunk, mentions, "no structured output")
+        return _with_facts(extractive_analysis(chunk, mentions, "no structured output"), facts)
     merged = _merge_model_items(reply, chunk, mentions)
     relations = [
         {"source": clean_name(r.source) or "", "target": clean_name(r.target) or "", "label": _clip(r.label, 40)}
@@ -162,10 +164,19 @@ def analyze_chunk(chunk: Chunk, llm: ChatModel | None, nlp: Any = None, sampling
     ]
     summary = _clip(reply.summary, MAX_SUMMARY)
     if not _valid_summary(summary, chunk):
-        fallback = extractive_analysis(chunk, merged, "summary did not match the passage")
-        fallback.relations, fallback.calls = relations, 1
+        fallback = _with_facts(extractive_analysis(chunk, merged, "summary did not match the passage"), facts, relations)
+        fallback.calls = 1
         return fallback
-    return ChunkAnalysis(summary=summary, mentions=merged, relations=relations, model=llm.name, calls=1)
+    return _with_facts(ChunkAnalysis(summary=summary, mentions=merged, model=llm.name, calls=1), facts, relations)
+
+
+def _with_facts(a: ChunkAnalysis, facts: ChunkFacts, model_relations: list[dict[str, str]] = ()) -> ChunkAnalysis:
+    """The model's relations, then the parse's (those the model did not give); the
+    parse's different-people pairs."""
+    seen = {(r["source"], r["target"], r["label"].lower()) for r in model_relations}
+    a.relations = [*model_relations, *(r for r in facts.relations if (r["source"], r["target"], r["label"].lower()) not in seen)]
+    a.distinct = list(facts.distinct)
+    return a
 
 
 def _with_calls(a: ChunkAnalysis, calls: int) -> ChunkAnalysis:

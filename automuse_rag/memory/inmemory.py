@@ -94,7 +94,7 @@ class InMemoryStory:
         docs = [
             (idx, mname, mention_doc(mname, desc))
             for idx, a in story._naive.analyses
-            for mname, (_, _, _, desc) in sorted(merged_mentions(a.mentions).items())
+            for mname, desc in sorted((n, r.description) for n, r in merged_mentions(a.mentions).items())
         ]
         vecs = embedder.embed([d for _, _, d in docs]) if docs else []
         story._mention_vecs = [(idx, mname, v) for (idx, mname, _), v in zip(docs, vecs)]

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from automuse_rag.memory.analysis import LoreMention
 from automuse_rag.memory.resolve import (
     Cluster,
+    DistinctPair,
     ModelAlias,
     NameStat,
     assign_ids,
@@ -66,6 +67,7 @@ class LoreState:
     def __init__(self) -> None:
         self.stats: dict[str, NameStat] = {}
         self.aliases: dict[str, list[ModelAlias]] = defaultdict(list)  # by name
+        self.distinct: dict[str, list[DistinctPair]] = defaultdict(list)  # by each of its names
         self._uf = UnionFind()
         self._names_of_root: dict[str, set[str]] = {}
         self.entities: dict[str, EntityState] = {}  # current, by id
@@ -78,13 +80,17 @@ class LoreState:
 
     @classmethod
     def restore(
-        cls, stats: Mapping[str, NameStat], aliases: Iterable[ModelAlias], entities: Iterable[EntityState], last_chunk: int
+        cls, stats: Mapping[str, NameStat], aliases: Iterable[ModelAlias], entities: Iterable[EntityState], last_chunk: int,
+        distinct: Iterable[DistinctPair] = (),
     ) -> LoreState:
-        """A state loaded back from the store (stats, model aliases, open versions)."""
+        """A state loaded back from the store (stats, model aliases, different-people
+        pairs, open versions)."""
         state = cls()
         state.stats = dict(stats)
         for t in aliases:
             state.aliases[t[1]].append(t)
+        for pair in distinct:
+            state._add_distinct(pair)
         for name in state.stats:
             state._link(name)
         for name, tuples in state.aliases.items():
@@ -95,6 +101,11 @@ class LoreState:
             state._install(ent)
         state.last_chunk = last_chunk
         return state
+
+    def _add_distinct(self, pair: DistinctPair) -> None:
+        self.distinct[pair[1]].append(pair)
+        if pair[2] != pair[1]:
+            self.distinct[pair[2]].append(pair)
 
     def _install(self, ent: EntityState) -> None:
         first = min(ent.members, key=lambda m: (self.stats[m].first_chunk, m))
@@ -137,8 +148,9 @@ class LoreState:
 
     # ------------------------------------------------------------------ folding
 
-    def add_chunk(self, idx: int, mentions: list[LoreMention]) -> Delta:
-        """Fold chunk ``idx`` in (chunks must come in increasing index order)."""
+    def add_chunk(self, idx: int, mentions: list[LoreMention], distinct: Iterable[tuple[str, str]] = ()) -> Delta:
+        """Fold chunk ``idx`` in (chunks must come in increasing index order), with the
+        name pairs it records as different people."""
         if idx <= self.last_chunk:
             raise ValueError(f"chunk {idx} folded after chunk {self.last_chunk}")
         self.last_chunk = idx
@@ -154,6 +166,9 @@ class LoreState:
             self.aliases[t[1]].append(t)
             for alias in t[2]:
                 self._link_pair(t[1], alias)
+        for a, b in distinct:
+            self._add_distinct((idx, a, b))
+            touched |= {n for n in (a, b) if n in self.stats}
         roots = {self._uf.find(f"n:{n}") for n in touched}
         return self._reresolve(idx, [self._names_of_root[r] for r in sorted(roots)])
 
@@ -163,7 +178,8 @@ class LoreState:
         for names in comps:
             old |= {self.eid_of[n] for n in names if n in self.eid_of}
             sub = {n: self.stats[n] for n in names}
-            new += resolve_component(sub, [t for n in sorted(names) for t in self.aliases.get(n, ())])
+            pairs = sorted({p for n in names for p in self.distinct.get(n, ()) if p[1] in names and p[2] in names})
+            new += resolve_component(sub, [t for n in sorted(names) for t in self.aliases.get(n, ())], pairs)
         old_clusters = {self._cluster_of[e] for e in old}
         slugs = {slug(c.first) for c in old_clusters} | {slug(c.first) for c in new}
         before: dict[str, EntityState] = {}
@@ -206,8 +222,9 @@ class LoreState:
                 assert self._id_of(cl) == (base if n == 0 else f"{base}-{n + 1}")
 
 
-def fold(chunks: Iterable[tuple[int, list[LoreMention]]]) -> tuple[LoreState, list[Delta]]:
+def fold(chunks: Iterable[tuple[int, list[LoreMention]]], distinct: Mapping[int, list[tuple[str, str]]] | None = None) -> tuple[LoreState, list[Delta]]:
     """Fold chunks (sorted by index) into a fresh state; returns it with every delta."""
     state = LoreState()
-    deltas = [state.add_chunk(idx, mentions) for idx, mentions in sorted(chunks, key=lambda t: t[0])]
+    distinct = distinct or {}
+    deltas = [state.add_chunk(idx, mentions, distinct.get(idx, ())) for idx, mentions in sorted(chunks, key=lambda t: t[0])]
     return state, deltas

@@ -24,7 +24,11 @@ TITLES: dict[str, tuple[str, str | None]] = {
     "king": ("king", "m"), "queen": ("queen", "f"), "prince": ("prince", "m"),
     "princess": ("princess", "f"), "duke": ("duke", "m"), "duchess": ("duchess", "f"),
     "count": ("count", "m"), "countess": ("countess", "f"), "saint": ("saint", None), "st": ("saint", None),
+    "monsieur": ("mr", "m"), "m": ("mr", "m"), "mademoiselle": ("miss", "f"), "mlle": ("miss", "f"),
+    "mme": ("madam", "f"),
 }
+# Words of address that open a name in dialogue ("Dearest Clerval", "Poor Justine").
+VOCATIVES = {"dear", "dearest", "poor", "my", "beloved", "sweet", "unhappy", "excellent"}
 # Titles that address a person and exclude each other ("Mr. Bennet" is not "Mrs. Bennet").
 CIVIL = {"mr", "mrs", "miss", "lady", "lord", "sir", "madam", "master"}
 # Titles used with a first name as well as with a surname.
@@ -71,7 +75,10 @@ def clean_name(raw: str) -> str | None:
     if text.lower().startswith("the "):
         text = text[4:]
     words = text.split()
-    inner = [i for i, w in enumerate(words) if i > 0 and norm_title(w) and w[:1].isupper()]
+    while len(words) > 1 and words[0].lower() in VOCATIVES:
+        words = words[1:]
+        text = " ".join(words)
+    inner = [i for i, w in enumerate(words) if i > 0 and norm_title(w) not in (None, "m") and w[:1].isupper()]
     if inner:  # "Console Lady Catherine" -> "Lady Catherine"
         words = words[inner[0]:]
         text = " ".join(words)

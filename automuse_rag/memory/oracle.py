@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from automuse_rag.memory.analysis import ChunkAnalysis
-from automuse_rag.memory.graph import Relation
+from automuse_rag.memory.graph import Relation, relation_lines
 from automuse_rag.memory.lorestate import EntityState, LoreState
 from automuse_rag.memory.resolve import collect, resolve_all
 from automuse_rag.memory.state import merged_mentions, relation_rows
@@ -27,20 +27,24 @@ class NaiveLore:
     def __init__(self, analyses: Sequence[tuple[int, ChunkAnalysis]], mode: str = "fold") -> None:
         self.analyses = sorted(analyses, key=lambda t: t[0])
         self.mode = mode
-        self.facts: dict[str, list[tuple[int, int, int, str]]] = defaultdict(list)  # name -> (chunk, rank, pos, desc)
+        self.facts: dict[str, list[tuple[int, int, str, str]]] = defaultdict(list)  # name -> (chunk, rank, desc, kind)
         self.chunk_names: dict[int, list[str]] = {}
         for idx, a in self.analyses:
             rows = merged_mentions(a.mentions)
             self.chunk_names[idx] = sorted(rows)
-            for name, (_, rank, pos, desc) in rows.items():
-                self.facts[name].append((idx, rank, pos, desc))
-        self.relation_rows = sorted((c, s, t, lab) for i, a in self.analyses for c, s, t, lab, _ in relation_rows(i, a))
+            for name, r in rows.items():
+                self.facts[name].append((idx, r.rank, r.description, r.kind))
+        first: dict[tuple[int, str, str, str], str] = {}  # as the table keeps them: the first of a key wins
+        for i, a in self.analyses:
+            for c, src, tgt, lab, via in relation_rows(i, a):
+                first.setdefault((c, src, tgt, lab), via)
+        self.relation_rows = sorted((*key, via) for key, via in first.items())
         self._versions: list[tuple[int, int, EntityState]] = []
         self._scratch: dict[int, dict[str, EntityState]] = {}
         if mode == "fold":
             state, open_since = LoreState(), {}
             for idx, a in self.analyses:
-                delta = state.add_chunk(idx, a.mentions)
+                delta = state.add_chunk(idx, a.mentions, a.distinct)
                 for eid in delta.closed:
                     since, ent = open_since.pop(eid)
                     self._versions.append((since, idx, ent))
@@ -60,9 +64,10 @@ class NaiveLore:
         if i not in self._scratch:
             upto = [(j, a.mentions) for j, a in self.analyses if j <= i]
             aliases = [(j, m.name, list(m.aliases)) for j, ms in upto for m in ms if m.aliases]
+            distinct = [(j, x, y) for j, a in self.analyses if j <= i for x, y in a.distinct]
             self._scratch[i] = {
                 eid: EntityState(eid, cl.kind, cl.canonical, cl.members)
-                for cl, eid in resolve_all(collect(upto), aliases).items()
+                for cl, eid in resolve_all(collect(upto), aliases, distinct).items()
             }
         return self._scratch[i]
 
@@ -72,35 +77,40 @@ class NaiveLore:
     def entity(self, ent: EntityState, at: int | None) -> Entity:
         i = self._pos(at)
         view = Entity(id=ent.id, name=ent.name, kind=ent.kind)
-        best: dict[int, tuple[int, int, str]] = {}
+        best: dict[int, tuple[int, str, str]] = {}
         chunks: set[int] = set()
         for m in ent.members:
             rows = [r for r in self.facts.get(m, []) if r[0] <= i]
             if rows:
                 view.aliases[m] = rows[0][0]
-            for chunk, rank, pos, desc in rows:
+            for chunk, rank, desc, kind in rows:
                 chunks.add(chunk)
-                if desc and (chunk not in best or (rank, pos) < best[chunk][:2]):
-                    best[chunk] = (rank, pos, desc)
+                if desc and (chunk not in best or (rank, desc, kind) < best[chunk]):
+                    best[chunk] = (rank, desc, kind)
         view.aliases = dict(sorted(view.aliases.items()))
         view.mentions = sorted(chunks)
-        view.descriptions = [(c, d) for c, (_, _, d) in sorted(best.items())]
+        view.descriptions = [(c, d) for c, (_, d, _) in sorted(best.items())]
+        view.desc_kinds = {c: k for c, (_, _, k) in sorted(best.items()) if k}
         return view
 
     def entities(self, at: int | None, ids: Sequence[str] | None = None) -> list[Entity]:
         states = self.states(at)
         wanted = states if ids is None else {e: states[e] for e in ids if e in states}
         views = [self.entity(ent, at) for ent in wanted.values()]
+        if views:
+            lines = relation_lines(self.relations(at), {eid: ent.name for eid, ent in states.items()})
+            for v in views:
+                v.relations = lines.get(v.id, [])
         return sorted((v for v in views if v.mentions), key=lambda e: (-len(e.mentions), e.name, e.id))
 
     def relations(self, at: int | None) -> list[Relation]:
         i, names = self._pos(at), self.name_map(at)
         out, seen = [], set()
-        for c, s, t, lab in self.relation_rows:
+        for c, s, t, lab, via in self.relation_rows:
             a, b = names.get(s), names.get(t)
             if c <= i and a and b and a != b and (a, b, lab, c) not in seen:
                 seen.add((a, b, lab, c))
-                out.append(Relation(a, b, lab, c))
+                out.append(Relation(a, b, lab, c, via))
         return out
 
     def edges(self, eid: str, at: int | None) -> dict[str, dict[str, Any]]:
@@ -121,5 +131,5 @@ class NaiveLore:
             if eid in (r.source, r.target):
                 other = r.target if r.source == eid else r.source
                 chunks[other].add(r.chunk)
-                rels[other].append({"label": r.label, "chunk": r.chunk})
+                rels[other].append({"label": r.label, "chunk": r.chunk, "source": r.source, "via": r.via})
         return {o: {"chunks": sorted(c), "weight": len(c), "relations": rels.get(o, [])} for o, c in chunks.items()}

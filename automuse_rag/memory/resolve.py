@@ -28,19 +28,27 @@ Alias rules (characters):
   otherwise it stays an entity of its own (e.g. bare "Bennet" in Pride and Prejudice).
 - The model's aliases join the cluster of the name they were given for when they
   are not yet part of a larger cluster.
+- A name recorded as a different person from a cluster's name in some sentence
+  (``ChunkAnalysis.distinct``) never joins it; nor does a gender-neutral title
+  ("Doctor Manette") join a cluster of the other gender by its own pronouns.
+- Nicknames (Lizzy -> Elizabeth, Tom -> Thomas) and short place forms ("Rosings" ->
+  "Rosings Park"): memory/merge_steps.py. Middle initials do not count ("George B.
+  Wilson" is "George Wilson").
+
+The rules themselves are in memory/rules.py.
 
 Filters: honorifics alone, names with line breaks or lower-case words, capitalised
 common words (a one-word name used at least as often in lower case), and one-off
 names (seen once so far, unless the model named it or it is a full name that NER
 tags as a person or whose surname is known).
 
-Locality: every rule looks only at names that share a word (titles aside) with the
-name being resolved, or are linked to it by a model alias. So names fall into
-connected *components* (:func:`link_keys`), each resolved on its own by
-:func:`resolve_component`; resolving the whole book is resolving each component.
-That is what lets :class:`~automuse_rag.memory.lorestate.LoreState` commit a chunk
-by re-resolving only the components the chunk touches, and still equal a
-from-scratch :func:`resolve` of the same chunks.
+Locality: every rule looks only at names that share a word (titles aside) or a
+nickname key with the name being resolved, or are linked to it by a model alias.
+So names fall into connected *components* (:func:`link_keys`), each resolved on its
+own by :func:`resolve_component`; resolving the whole book is resolving each
+component. That is what lets :class:`~automuse_rag.memory.lorestate.LoreState`
+commit a chunk by re-resolving only the components the chunk touches, and still
+equal a from-scratch :func:`resolve` of the same chunks.
 """
 
 from __future__ import annotations
@@ -54,18 +62,18 @@ from functools import lru_cache
 from typing import Any
 
 from automuse_rag.memory.analysis import LoreMention
-from automuse_rag.memory.names import (
-    CIVIL,
-    FIRSTNAME_TITLES,
-    KINDS,
-    PERSON_LABELS,
-    PLACE_LABELS,
-    STOP_NAMES,
-    TITLES,
-    Parsed,
-    clean_name,
-    looks_like_place,
-    parse_name,
+from automuse_rag.memory.describe import score as desc_score
+from automuse_rag.memory.merge_steps import nickname_step, short_forms
+from automuse_rag.memory.names import PERSON_LABELS, PLACE_TAILS, Parsed, looks_like_place, parse_name
+from automuse_rag.memory.nicknames import Distinct, nickname_keys
+from automuse_rag.memory.rules import (
+    Draft,
+    Resolver,
+    apply_model_aliases,
+    gender_by_first,
+    keep_name,
+    kind_of,
+    person_votes,
 )
 from automuse_rag.memory.types import Entity
 
@@ -85,6 +93,7 @@ class NameStat:
     at: int = 0
     model: bool = False
     model_kind: str = ""
+    chunks: set[int] = field(default_factory=set)  # not persisted: rebuilt from the mentions
 
     def add(self, idx: int, m: LoreMention, *, new_chunk: bool = True) -> None:
         """Count mention ``m`` of chunk ``idx``; ``new_chunk`` is False for a second
@@ -92,6 +101,7 @@ class NameStat:
         self.first_chunk = min(self.first_chunk, idx)
         self.count += max(1, m.count)
         self.nchunks += int(new_chunk)
+        self.chunks.add(idx)
         self.votes.update(m.labels)
         self.he += m.he
         self.she += m.she
@@ -109,25 +119,13 @@ class NameStat:
         }
 
     @classmethod
-    def from_json(cls, name: str, d: dict[str, Any]) -> NameStat:
+    def from_json(cls, name: str, d: dict[str, Any], chunks: Iterable[int] = ()) -> NameStat:
         return cls(
             name=name, first_chunk=int(d["first_chunk"]), count=int(d["count"]), nchunks=int(d["nchunks"]),
             votes=Counter({str(k): int(v) for k, v in d.get("votes", {}).items()}), he=int(d["he"]),
             she=int(d["she"]), lower=int(d["lower"]), at=int(d["at"]), model=bool(d["model"]),
-            model_kind=str(d["model_kind"]),
+            model_kind=str(d["model_kind"]), chunks=set(chunks),
         )
-
-
-@dataclass
-class _Cluster:
-    members: list[str]
-    kind: str
-    titles: set[str] = field(default_factory=set)  # title classes
-    firsts: set[str] = field(default_factory=set)
-    surnames: set[str] = field(default_factory=set)
-    gender: str | None = None
-    weight: int = 0
-    has_full: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,6 +140,7 @@ class Cluster:
 
 ChunkLore = tuple[int, list[LoreMention]]  # (chunk index, mentions)
 ModelAlias = tuple[int, str, list[str]]  # (chunk, name, the aliases the model gave it)
+DistinctPair = tuple[int, str, str]  # (chunk, name, name): two people in one sentence
 
 
 def collect(chunks: Iterable[ChunkLore]) -> dict[str, NameStat]:
@@ -158,149 +157,12 @@ def collect(chunks: Iterable[ChunkLore]) -> dict[str, NameStat]:
     return stats
 
 
-def link_keys(name: str) -> list[str]:
-    """The keys that put names into one component: their words, titles aside."""
-    return [f"w:{w}" for w in parse_name(name).words]
-
-
-def _keep(st: NameStat, surnames: set[str]) -> bool:
-    if st.name.lower() in STOP_NAMES or clean_name(st.name) != st.name:
-        return False
-    p = parse_name(st.name)
-    if len(p.words) == 1 and p.title is None and st.lower >= st.count:
-        return False  # a capitalised common word
-    if st.count >= 2 or st.model:
-        return True
-    # A name seen once so far: kept when it is a full name NER calls a person (a
-    # character being introduced: "Arthur Blackwood, the syndicate's man"), or one of a
-    # known family; a single word or an untagged phrase waits for a second mention.
-    return p.is_full and (p.last in surnames or _person_votes(st) > 0)
-
-
-def _kind_of(st: NameStat, person_words: set[str], strong: frozenset[str] = frozenset()) -> str:
-    """character / place / thing, or "" to drop. ``person_words``: words of names
-    tagged PERSON; ``strong``: words of titled or full character names."""
-    if looks_like_place(st.name):
-        return "place"
-    p = parse_name(st.name)
-    if p.title is not None or (not p.is_full and st.name in strong):
-        return "character"
-    if st.at * 4 >= st.count and st.at >= 2 and st.name not in strong:
-        return "place"
-    if st.model_kind in KINDS and st.votes.total() == 0:
-        return st.model_kind
-    person = sum(v for k, v in st.votes.items() if k in PERSON_LABELS)
-    place = sum(v for k, v in st.votes.items() if k in PLACE_LABELS)
-    if person >= place and person > 0:
-        return "character"
-    if p.is_full and (p.last in person_words or p.first in person_words):
-        return "character"
-    if place > 0:
-        return "place"
-    if st.model_kind in KINDS:
-        return st.model_kind
-    return "thing" if st.nchunks >= 3 else ""
-
-
-def _gender_by_first(stats: Mapping[str, NameStat]) -> dict[str, str | None]:
-    he: Counter = Counter()
-    she: Counter = Counter()
-    for st in stats.values():
-        p = parse_name(st.name)
-        he[p.first] += st.he
-        she[p.first] += st.she
-        if p.title and TITLES[p.title][1] and p.is_full:
-            (he if TITLES[p.title][1] == "m" else she)[p.first] += 5
-    out: dict[str, str | None] = {}
-    for first in set(he) | set(she):
-        h, s = he[first], she[first]
-        out[first] = "m" if h >= 2 and h >= 2 * s else "f" if s >= 2 and s >= 2 * h else None
-    return out
-
-
-def _title_ok(title: str | None, cl: _Cluster) -> bool:
-    if title is None:
-        return True
-    cls_, gender = TITLES[title]
-    if cls_ in CIVIL and any(t in CIVIL and t != cls_ for t in cl.titles):
-        return False
-    return not (gender and cl.gender and gender != cl.gender)
-
-
-class _Resolver:
-    """Clusters character names; see the module docstring for the rules."""
-
-    def __init__(self, stats: Mapping[str, NameStat], genders: dict[str, str | None]) -> None:
-        self.stats = stats
-        self.genders = genders
-        self.clusters: list[_Cluster] = []
-        self.of: dict[str, _Cluster] = {}
-
-    def add(self, cl: _Cluster, name: str, p: Parsed) -> None:
-        cl.members.append(name)
-        cl.weight += self.stats[name].count
-        if p.title:
-            cl.titles.add(TITLES[p.title][0])
-            cl.gender = cl.gender or TITLES[p.title][1]
-        if p.is_full:
-            cl.has_full = True
-            cl.firsts.add(p.first)
-            cl.surnames.add(p.last)
-            cl.gender = cl.gender or self.genders.get(p.first)
-        self.of[name] = cl
-
-    def new(self, name: str, p: Parsed, firsts: Iterable[str] = (), surnames: Iterable[str] = ()) -> _Cluster:
-        cl = _Cluster(members=[], kind="character", firsts=set(firsts), surnames=set(surnames))
-        self.clusters.append(cl)
-        self.add(cl, name, p)
-        return cl
-
-    def full(self, name: str) -> None:
-        p = parse_name(name)
-        for cl in self.clusters:
-            if any(parse_name(m).words == p.words for m in cl.members) and _title_ok(p.title, cl):
-                self.add(cl, name, p)
-                return
-        self.new(name, p)
-
-    def titled(self, name: str) -> None:
-        p = parse_name(name)
-        word, gender = p.first, TITLES[p.title][1]
-        fulls = [c for c in self.clusters if c.has_full and word in c.surnames]
-        cands = [c for c in fulls if _title_ok(p.title, c)]
-        if len(fulls) > 1:
-            cands = [c for c in cands if gender is None or c.gender == gender]
-        if not cands and (p.title in FIRSTNAME_TITLES or p.title in ("miss", "master")):
-            # "Lady Catherine", "Miss Elizabeth": title + first name
-            cands = [c for c in self.clusters if c.has_full and word in c.firsts and _title_ok(p.title, c)]
-        if len(cands) == 1:
-            self.add(cands[0], name, p)
-            return
-        cls_ = TITLES[p.title][0]
-        for c in self.clusters:
-            if not c.has_full and cls_ in c.titles and (word in c.surnames or word in c.firsts):
-                self.add(c, name, p)
-                return
-        as_first = p.title in FIRSTNAME_TITLES
-        self.new(name, p, firsts=[word] if as_first else [], surnames=[] if as_first else [word])
-
-    def single(self, name: str) -> None:
-        p = parse_name(name)
-        firsts = [c for c in self.clusters if name in c.firsts]
-        surnames = [c for c in self.clusters if name in c.surnames and c not in firsts]
-        men = [c for c in surnames if c.gender == "m"]
-        for group in (firsts, surnames, men):
-            if len(group) == 1:  # a bare surname alone names a man ("Bingley", "Darcy")
-                self.add(group[0], name, p)
-                return
-        cands = firsts + surnames
-        if cands:
-            best = max(cands, key=lambda c: c.weight)
-            rest = sum(c.weight for c in cands if c is not best)
-            if best.weight >= 2 * rest:
-                self.add(best, name, p)
-                return
-        self.new(name, p, firsts=[name], surnames=[name])
+@lru_cache(maxsize=65536)
+def link_keys(name: str) -> tuple[str, ...]:
+    """The keys that put names into one component: their words (titles aside) and
+    the nickname keys of those words (Lizzy and Elizabeth share "elizabeth")."""
+    words = parse_name(name).words
+    return (*(f"w:{w}" for w in words), *sorted({f"k:{k}" for w in words for k in nickname_keys(w)}))
 
 
 def _order(stats: Mapping[str, NameStat], names: Iterable[str]) -> list[str]:
@@ -321,14 +183,12 @@ def _canonical(members: Iterable[str], stats: Mapping[str, NameStat]) -> str:
     return max(members, key=score)
 
 
-def _person_votes(st: NameStat) -> int:
-    return sum(v for k, v in st.votes.items() if k in PERSON_LABELS)
-
-
-def resolve_component(stats: Mapping[str, NameStat], model_aliases: Sequence[ModelAlias] = ()) -> list[Cluster]:
+def resolve_component(
+    stats: Mapping[str, NameStat], model_aliases: Sequence[ModelAlias] = (), distinct: Iterable[DistinctPair] = ()
+) -> list[Cluster]:
     """Resolve the names of one component (or of several: the rules are local).
-    ``stats`` holds every name of the component; ``model_aliases`` those given for
-    its names. Pure and deterministic; clusters in no particular order."""
+    ``stats`` holds every name of the component; ``model_aliases`` and ``distinct``
+    those given for its names. Pure and deterministic; clusters in no particular order."""
     surnames = {
         parse_name(n).last
         for n, st in stats.items()
@@ -336,55 +196,43 @@ def resolve_component(stats: Mapping[str, NameStat], model_aliases: Sequence[Mod
         and not looks_like_place(n)
         and (parse_name(n).title or (parse_name(n).is_full and any(k in PERSON_LABELS for k in st.votes)))
     }
-    kept = {n: st for n, st in stats.items() if _keep(st, surnames)}
+    kept = {n: st for n, st in stats.items() if keep_name(st, surnames)}
     person_words: set[str] = set()
     for n, st in kept.items():
         p = parse_name(n)
-        if p.title or _person_votes(st) > 0:
+        if p.title or person_votes(st) > 0:
             person_words.update(p.words)
-    kinds = {n: _kind_of(st, person_words) for n, st in kept.items() if parse_name(n).is_full}
+    kinds = {n: kind_of(st, person_words) for n, st in kept.items() if parse_name(n).is_full}
     person_words.update(w for n, k in kinds.items() if k == "character" for w in parse_name(n).words)
     strong = frozenset(w for n, k in kinds.items() if k == "character" for w in parse_name(n).words)
     strong |= frozenset(w for n in kept if parse_name(n).title for w in parse_name(n).words)
     for n, st in kept.items():
         if not parse_name(n).is_full:
-            kinds[n] = _kind_of(st, person_words, strong)
+            kinds[n] = kind_of(st, person_words, strong)
     kinds = {n: k for n, k in kinds.items() if k}
-    res = _Resolver(stats, _gender_by_first(stats))
+    res = Resolver(stats, gender_by_first(stats), Distinct(distinct))
     chars = [n for n, k in kinds.items() if k == "character"]
     for n in _order(stats, [n for n in chars if parse_name(n).is_full]):
         res.full(n)
+    model_pairs = {frozenset((n, a)) for _, n, aliases in model_aliases for a in aliases}
+    nickname_step(res, model_pairs)  # full names first ("Thomas Buchanan" -> "Tom Buchanan"), so titles find one
     for n in _order(stats, [n for n in chars if not parse_name(n).is_full and parse_name(n).title]):
         res.titled(n)
     for n in _order(stats, [n for n in chars if not parse_name(n).is_full and not parse_name(n).title]):
         res.single(n)
     for n in _order(stats, [n for n, k in kinds.items() if k != "character"]):
-        cl = _Cluster(members=[], kind=kinds[n])
+        cl = Draft(members=[], kind=kinds[n])
         res.clusters.append(cl)
         res.add(cl, n, Parsed(None, tuple(n.split())))
-    _apply_model_aliases(res, model_aliases)
+    short_forms(res, set(PLACE_TAILS))
+    apply_model_aliases(res, model_aliases)
+    nickname_step(res, model_pairs)
     out = []
     for cl in res.clusters:
         if cl.members:
             first = min(cl.members, key=lambda m: (stats[m].first_chunk, m))
             out.append(Cluster(tuple(sorted(cl.members)), cl.kind, _canonical(cl.members, stats), first))
     return out
-
-
-def _apply_model_aliases(res: _Resolver, model_aliases: Sequence[ModelAlias]) -> None:
-    for _, name, aliases in sorted(model_aliases, key=lambda t: (t[0], t[1])):
-        target = res.of.get(name)
-        if target is None:
-            continue
-        for alias in aliases:
-            src = res.of.get(alias)
-            if src is None or src is target or len(src.members) > 1 or src.kind != target.kind:
-                continue
-            src.members.remove(alias)
-            target.members.append(alias)
-            target.weight += src.weight
-            res.of[alias] = target
-            res.clusters.remove(src)
 
 
 def id_order(cluster: Cluster, stats: Mapping[str, NameStat]) -> tuple:
@@ -426,14 +274,25 @@ def alias_links(model_aliases: Iterable[ModelAlias]) -> list[tuple[str, str]]:
     return [(name, alias) for _, name, aliases in model_aliases for alias in aliases]
 
 
-def resolve_all(stats: Mapping[str, NameStat], model_aliases: Sequence[ModelAlias] = ()) -> dict[Cluster, str]:
+def resolve_all(
+    stats: Mapping[str, NameStat], model_aliases: Sequence[ModelAlias] = (), distinct: Sequence[DistinctPair] = ()
+) -> dict[Cluster, str]:
     """Every cluster of ``stats`` with its id, resolved component by component in one go."""
     clusters: list[Cluster] = []
     for comp in components(stats, alias_links(model_aliases)):
         members = set(comp)
         sub = {n: stats[n] for n in comp}
-        clusters += resolve_component(sub, [t for t in model_aliases if t[1] in members])
+        clusters += resolve_component(
+            sub, [t for t in model_aliases if t[1] in members], [p for p in distinct if p[1] in members and p[2] in members]
+        )
     return assign_ids(clusters, stats)
+
+
+def describe_rank(m: LoreMention) -> tuple[int, str]:
+    """How a mention's description competes within its chunk (lower wins): its kind's
+    score (memory/describe.py), then its text. Also returns the kind."""
+    kind = m.desc_kind or ("model" if "model" in m.source else "")
+    return -desc_score(kind), kind
 
 
 def build_entities(
@@ -443,11 +302,11 @@ def build_entities(
     ``chunks``, and the name -> entity id map."""
     name_to_id = {m: eid for cl, eid in clusters.items() for m in cl.members}
     by_id = {
-        eid: Entity(id=eid, name=cl.canonical, kind=cl.kind, aliases={m: stats[m].first_chunk for m in cl.members})
+        eid: Entity(id=eid, name=cl.canonical, kind=cl.kind, aliases={m: stats[m].first_chunk for m in sorted(cl.members)})
         for cl, eid in clusters.items()
     }
     mentions: dict[str, set[int]] = defaultdict(set)
-    descs: dict[str, dict[int, tuple[int, str]]] = defaultdict(dict)
+    descs: dict[str, dict[int, tuple[int, str, str]]] = defaultdict(dict)
     for idx, chunk_mentions in chunks:
         for m in chunk_mentions:
             eid = name_to_id.get(m.name)
@@ -456,20 +315,25 @@ def build_entities(
             mentions[eid].add(idx)
             if not m.description:
                 continue
-            rank = 0 if "model" in m.source else 1
+            rank, kind = describe_rank(m)
+            cand = (rank, m.description, kind)
             cur = descs[eid].get(idx)
-            if cur is None or rank < cur[0]:
-                descs[eid][idx] = (rank, m.description)
+            if cur is None or cand < cur:
+                descs[eid][idx] = cand
     for eid, ent in by_id.items():
         ent.mentions = sorted(mentions[eid])
-        ent.descriptions = [(c, d) for c, (_, d) in sorted(descs[eid].items())]
+        ent.descriptions = [(c, d) for c, (_, d, _) in sorted(descs[eid].items())]
+        ent.desc_kinds = {c: k for c, (_, _, k) in sorted(descs[eid].items()) if k}
     ents = sorted(by_id.values(), key=lambda e: (-len(e.mentions), e.name, e.id))
     return ents, name_to_id
 
 
-def resolve(chunks: list[ChunkLore], model_aliases: Sequence[ModelAlias] = ()) -> tuple[list[Entity], dict[str, str]]:
+def resolve(
+    chunks: list[ChunkLore], model_aliases: Sequence[ModelAlias] = (), distinct: Sequence[DistinctPair] = ()
+) -> tuple[list[Entity], dict[str, str]]:
     """Entities from every chunk's mentions, most mentioned first, and a map from
     every kept name to its entity id, resolved from scratch. ``model_aliases`` lists
-    (chunk, name, aliases) the model gave. Deterministic for the same input."""
+    (chunk, name, aliases) the model gave; ``distinct`` (chunk, name, name) pairs that
+    act as different people in one sentence (never merged). Deterministic."""
     stats = collect(chunks)
-    return build_entities(resolve_all(stats, model_aliases), chunks, stats)
+    return build_entities(resolve_all(stats, model_aliases, distinct), chunks, stats)

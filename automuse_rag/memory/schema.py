@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS mentions (
     count INTEGER NOT NULL,
     rank INTEGER NOT NULL,
     description TEXT NOT NULL,
+    dkind TEXT NOT NULL,
     PRIMARY KEY (name, chunk)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS mentions_by_chunk ON mentions (chunk, name);
@@ -54,6 +55,12 @@ CREATE TABLE IF NOT EXISTS model_aliases (
     name TEXT NOT NULL,
     aliases TEXT NOT NULL,
     PRIMARY KEY (chunk, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS distinct_pairs (
+    chunk INTEGER NOT NULL,
+    a TEXT NOT NULL,
+    b TEXT NOT NULL,
+    PRIMARY KEY (chunk, a, b)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS relations (
     chunk INTEGER NOT NULL,

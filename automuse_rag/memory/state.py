@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 from automuse_rag.memory.analysis import ChunkAnalysis, LoreMention
 from automuse_rag.memory.lorestate import Delta, EntityState, LoreState
@@ -27,24 +27,35 @@ from automuse_rag.text.types import Chunk
 MAX_LABEL = 60
 
 
-def mention_rank(m: LoreMention) -> int:
-    """Whose description wins in a chunk: the model's (0) over NER's (1)."""
-    return 0 if "model" in m.source else 1
+class MentionRow(NamedTuple):
+    """A name's mention in one chunk: how often, and its best description (``rank``:
+    lower is better, by the description's kind; then by text)."""
+
+    count: int
+    rank: int
+    pos: int
+    description: str
+    kind: str
 
 
-def merged_mentions(mentions: Sequence[LoreMention]) -> dict[str, tuple[int, int, int, str]]:
-    """name -> (count, rank, pos, description) of a chunk's mentions; a name listed
-    twice keeps the best-ranked description (first one on a tie) and sums counts."""
-    out: dict[str, tuple[int, int, int, str]] = {}
+NO_DESCRIPTION = 9
+
+
+def merged_mentions(mentions: Sequence[LoreMention]) -> dict[str, MentionRow]:
+    """name -> :class:`MentionRow` of a chunk's mentions; a name listed twice sums its
+    counts and keeps the best description."""
+    from automuse_rag.memory.resolve import describe_rank
+
+    out: dict[str, MentionRow] = {}
     for pos, m in enumerate(mentions):
-        count = max(1, m.count)
-        rank = mention_rank(m) if m.description else 9
+        rank, kind = describe_rank(m) if m.description else (NO_DESCRIPTION, "")
+        row = MentionRow(max(1, m.count), rank, pos, m.description, kind)
         cur = out.get(m.name)
         if cur is None:
-            out[m.name] = (count, rank, pos, m.description)
+            out[m.name] = row
         else:
-            best = (rank, pos, m.description) if (rank, pos) < (cur[1], cur[2]) else (cur[1], cur[2], cur[3])
-            out[m.name] = (cur[0] + count, *best)
+            best = min((row.rank, row.description, row.kind, row.pos), (cur.rank, cur.description, cur.kind, cur.pos))
+            out[m.name] = MentionRow(cur.count + row.count, best[0], best[3], best[1], best[2])
     return out
 
 
@@ -54,7 +65,7 @@ def relation_rows(idx: int, analysis: ChunkAnalysis) -> list[tuple[int, str, str
         source, target = str(r.get("source", "")), str(r.get("target", ""))
         label = " ".join(str(r.get("label", "")).split())[:MAX_LABEL]
         if source and target and source != target and label:
-            rows.append((idx, source, target, label, str(r.get("origin", "model"))))
+            rows.append((idx, source, target, label, str(r.get("via", ""))))
     return rows
 
 
@@ -115,7 +126,11 @@ class StateWriter:
         return self._lore
 
     def _load_lore(self) -> LoreState:
-        stats = {n: NameStat.from_json(n, json.loads(s)) for n, s in self.db.execute("SELECT name, stats FROM names")}
+        chunks: dict[str, list[int]] = {}
+        for name, chunk in self.db.execute("SELECT name, chunk FROM mentions"):
+            chunks.setdefault(name, []).append(int(chunk))
+        stats = {n: NameStat.from_json(n, json.loads(s), chunks.get(n, ())) for n, s in self.db.execute("SELECT name, stats FROM names")}
+        distinct = [(int(c), a, b) for c, a, b in self.db.execute("SELECT chunk, a, b FROM distinct_pairs ORDER BY chunk, a, b")]
         aliases: list[ModelAlias] = [
             (int(c), n, json.loads(a)) for c, n, a in self.db.execute("SELECT chunk, name, aliases FROM model_aliases ORDER BY chunk, name")
         ]
@@ -127,7 +142,7 @@ class StateWriter:
             for eid, kind, name in self.db.execute("SELECT entity_id, kind, name FROM entity_versions WHERE until = ?", (FOREVER,))
         ]
         last = self.db.execute("SELECT MAX(idx) FROM chunks").fetchone()[0]
-        return LoreState.restore(stats, aliases, ents, -1 if last is None else int(last))
+        return LoreState.restore(stats, aliases, ents, -1 if last is None else int(last), distinct)
 
     # ------------------------------------------------------------------ commits
 
@@ -170,8 +185,8 @@ class StateWriter:
         gone = self.db.execute("DELETE FROM mentions WHERE chunk = ?", (idx,)).rowcount
         self._delta["mention_count"] += len(rows) - max(0, gone)
         self.db.executemany(
-            "INSERT INTO mentions VALUES (?,?,?,?,?,?)",
-            [(name, idx, pos, count, rank, desc) for name, (count, rank, pos, desc) in rows.items()],
+            "INSERT INTO mentions VALUES (?,?,?,?,?,?,?)",
+            [(name, idx, r.pos, r.count, r.rank, r.description, r.kind) for name, r in rows.items()],
         )
         self.db.execute("DELETE FROM relations WHERE chunk = ?", (idx,))
         self.db.executemany("INSERT OR IGNORE INTO relations VALUES (?,?,?,?,?)", relation_rows(idx, analysis))
@@ -180,7 +195,9 @@ class StateWriter:
             "INSERT OR REPLACE INTO model_aliases VALUES (?,?,?)",
             [(idx, m.name, json.dumps(list(m.aliases), ensure_ascii=False)) for m in analysis.mentions if m.aliases],
         )
-        delta = lore.add_chunk(idx, analysis.mentions)
+        self.db.execute("DELETE FROM distinct_pairs WHERE chunk = ?", (idx,))
+        self.db.executemany("INSERT OR IGNORE INTO distinct_pairs VALUES (?,?,?)", [(idx, a, b) for a, b in analysis.distinct])
+        delta = lore.add_chunk(idx, analysis.mentions, analysis.distinct)
         self.apply(delta)
         return delta
 
@@ -208,13 +225,14 @@ class StateWriter:
         for table in ("entity_versions", "entity_names"):
             self.db.execute(f"DELETE FROM {table} WHERE since >= ?", (first,))
             self.db.execute(f"UPDATE {table} SET until = ? WHERE until >= ? AND until != ?", (FOREVER, first, FOREVER))
-        for table in ("mentions", "relations", "model_aliases"):
+        for table in ("mentions", "relations", "model_aliases", "distinct_pairs"):
             gone = self.db.execute(f"DELETE FROM {table} WHERE chunk >= ?", (first,)).rowcount
             if table == "mentions":
                 self._delta["mention_count"] -= max(0, gone)
         lore = LoreState()
         for idx, a in self.db.execute("SELECT idx, analysis FROM chunks WHERE idx < ? ORDER BY idx", (first,)).fetchall():
-            lore.add_chunk(int(idx), ChunkAnalysis.from_dict(json.loads(a)).mentions)
+            an = ChunkAnalysis.from_dict(json.loads(a))
+            lore.add_chunk(int(idx), an.mentions, an.distinct)
         self.db.execute("DELETE FROM names")
         self._save_names(lore, set(lore.stats))
         self._lore = lore
@@ -223,7 +241,7 @@ class StateWriter:
     def rebuild_lore(self) -> None:
         """Fold every stored chunk again from nothing (migration and repair)."""
         with self.transaction():
-            for table in ("entity_versions", "entity_names", "mentions", "relations", "model_aliases", "names"):
+            for table in ("entity_versions", "entity_names", "mentions", "relations", "model_aliases", "names", "distinct_pairs"):
                 self.db.execute(f"DELETE FROM {table}")
             self.db.execute("DELETE FROM meta WHERE key IN ('chunk_count', 'mention_count')")  # counted again
             lore = LoreState()

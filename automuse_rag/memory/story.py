@@ -82,7 +82,7 @@ def chunk_records(chunk: Chunk | ChunkRecord, analysis: ChunkAnalysis, summary: 
         "chunk": [(f"chunk:{chunk.index:05d}", chunk.text, {**meta, "kind": "chunk"})],
         "mention": [],
     }
-    for name, (_, _, _, desc) in sorted(merged_mentions(analysis.mentions).items()):
+    for name, desc in sorted((n, r.description) for n, r in merged_mentions(analysis.mentions).items()):
         out["mention"].append((mention_id(chunk.index, name), mention_doc(name, desc), {**meta, "kind": "mention", "name": name}))
     return out
 

@@ -27,7 +27,9 @@ class Entity:
     """A character, place or thing, with its whole history.
 
     ``aliases`` maps every name it goes by to the first chunk where that name was
-    seen; ``descriptions`` is the history of (chunk, one-line description).
+    seen; ``descriptions`` is the history of (chunk, one-line description), with
+    ``desc_kinds`` saying how each describes it (chunk -> "appos", "copula", ...;
+    memory/describe.py); ``relations`` the history of (chunk, "Source label Target").
     """
 
     id: str
@@ -36,6 +38,8 @@ class Entity:
     aliases: dict[str, int] = field(default_factory=dict)
     mentions: list[int] = field(default_factory=list)  # sorted chunk indices
     descriptions: list[tuple[int, str]] = field(default_factory=list)
+    desc_kinds: dict[int, str] = field(default_factory=dict)
+    relations: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def first_chunk(self) -> int:
@@ -59,12 +63,22 @@ class Entity:
             aliases=aliases,
             mentions=mentions,
             descriptions=[(c, d) for c, d in self.descriptions if c <= i],
+            desc_kinds={c: k for c, k in self.desc_kinds.items() if c <= i},
+            relations=[(c, r) for c, r in self.relations if c <= i],
         )
+
+    def shown_descriptions(self, limit: int = 2) -> list[str]:
+        """What a card says about the entity: its introduction, then its latest change
+        (:func:`~automuse_rag.memory.describe.select_descriptions`)."""
+        from automuse_rag.memory.describe import select_descriptions
+
+        return select_descriptions(self.descriptions, self.desc_kinds, limit=limit)
 
     @property
     def description(self) -> str:
-        """The latest description known (empty if none)."""
-        return self.descriptions[-1][1] if self.descriptions else ""
+        """The description a card leads with (empty if none)."""
+        shown = self.shown_descriptions(1)
+        return shown[0] if shown else ""
 
     def names(self) -> list[str]:
         return sorted({self.name, *self.aliases}, key=lambda s: (-len(s), s))
@@ -73,15 +87,15 @@ class Entity:
         desc = self.description
         return f"{self.name} ({self.kind})" + (f": {desc}" if desc else "")
 
-    def card(self, max_descriptions: int = 3) -> str:
-        """Full lore card: names, kind, the latest few descriptions."""
+    def card(self, max_descriptions: int = 2, max_relations: int = 3) -> str:
+        """Full lore card: names, kind, its introduction and latest change, and its
+        latest few relations."""
         others = [a for a in self.names() if a != self.name]
         head = f"{self.name} ({self.kind}" + (f"; also: {', '.join(others)}" if others else "") + ")"
-        descs = []
-        for _, d in self.descriptions[-max_descriptions:]:
-            if d not in descs:
-                descs.append(d)
-        return head + (": " + " ".join(descs) if descs else "")
+        descs = self.shown_descriptions(max_descriptions)
+        card = head + (": " + " ".join(descs) if descs else "")
+        rels = list(dict.fromkeys(r for _, r in self.relations))[-max_relations:] if max_relations > 0 else []
+        return card + (" Relations: " + "; ".join(rels) + "." if rels else "")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +105,8 @@ class Entity:
             "aliases": dict(self.aliases),
             "mentions": list(self.mentions),
             "descriptions": [list(d) for d in self.descriptions],
+            "desc_kinds": {str(c): k for c, k in self.desc_kinds.items()},
+            "relations": [list(r) for r in self.relations],
         }
 
     @classmethod
@@ -102,6 +118,8 @@ class Entity:
             aliases={k: int(v) for k, v in d.get("aliases", {}).items()},
             mentions=[int(m) for m in d.get("mentions", [])],
             descriptions=[(int(c), str(t)) for c, t in d.get("descriptions", [])],
+            desc_kinds={int(c): str(k) for c, k in d.get("desc_kinds", {}).items()},
+            relations=[(int(c), str(t)) for c, t in d.get("relations", [])],
         )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from automuse_rag.memory.analysis import ChunkAnalysis
 from automuse_rag.memory.api import OutlinePart
-from automuse_rag.memory.graph import Relation, build_graph
+from automuse_rag.memory.graph import Relation, build_graph, relation_lines
 from automuse_rag.memory.schema import FOREVER
 from automuse_rag.memory.types import ChunkRecord, Entity
 
@@ -115,14 +115,14 @@ class StateReader:
         ents = {eid: Entity(id=eid, name=name, kind=kind) for eid, kind, name in versions}
         where = where.replace("entity_id", "en.entity_id")
         rows = self.db.execute(
-            "SELECT en.entity_id, m.name, m.chunk, m.rank, m.pos, m.description FROM entity_names en "
+            "SELECT en.entity_id, m.name, m.chunk, m.rank, m.description, m.dkind FROM entity_names en "
             "JOIN mentions m ON m.name = en.name AND m.chunk <= ? "
             f"WHERE en.since <= ? AND en.until > ?{where}",
             [i, i, i, *args],
         )
         mentions: dict[str, set[int]] = defaultdict(set)
-        best: dict[str, dict[int, tuple[int, int, str]]] = defaultdict(dict)
-        for eid, name, chunk, rank, pos, desc in rows:
+        best: dict[str, dict[int, tuple[int, str, str]]] = defaultdict(dict)
+        for eid, name, chunk, rank, desc, kind in rows:
             ent = ents.get(eid)
             if ent is None:
                 continue
@@ -130,12 +130,19 @@ class StateReader:
             mentions[eid].add(int(chunk))
             if desc:
                 cur = best[eid].get(chunk)
-                if cur is None or (rank, pos) < cur[:2]:
-                    best[eid][chunk] = (rank, pos, desc)
+                if cur is None or (rank, desc, kind) < cur:
+                    best[eid][chunk] = (rank, desc, kind)
         for eid, ent in ents.items():
             ent.aliases = dict(sorted(ent.aliases.items()))
             ent.mentions = sorted(mentions[eid])
-            ent.descriptions = [(int(c), d) for c, (_, _, d) in sorted(best[eid].items())]
+            ent.descriptions = [(int(c), d) for c, (_, d, _) in sorted(best[eid].items())]
+            ent.desc_kinds = {int(c): k for c, (_, _, k) in sorted(best[eid].items()) if k}
+        if ents:
+            rels = self.relations(at, members=[n for e in ents.values() for n in e.aliases])
+            names = self.entity_names({x for r in rels for x in (r.source, r.target)}, at)
+            lines = relation_lines(rels, names)
+            for eid, ent in ents.items():
+                ent.relations = lines.get(eid, [])
         return sorted((e for e in ents.values() if e.mentions), key=lambda e: (-len(e.mentions), e.name, e.id))
 
     def name_map(self, at: int | None = None, names: Sequence[str] | None = None) -> dict[str, str]:
@@ -234,39 +241,39 @@ class StateReader:
                     if other != eid:
                         chunks[(eid, other)].add(int(chunk))
         rels: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        rel_rows = self.db.execute(
-            f"SELECT chunk, source, target, label FROM relations WHERE chunk <= ? AND (source IN ({marks}) OR target IN ({marks})) "
-            "ORDER BY chunk, source, target, label",
-            [i, *members, *members],
-        ).fetchall()
-        ends = self.name_map(at, [n for r in rel_rows for n in (r[1], r[2])])
-        seen: set[tuple[str, str, str, int]] = set()
-        for chunk, source, target, label in rel_rows:
-            s, t = ends.get(source), ends.get(target)
-            if s is None or t is None or s == t or (s, t, label, chunk) in seen:
-                continue
-            seen.add((s, t, label, chunk))
-            for eid, other in ((s, t), (t, s)):
+        for r in self.relations(at, members=members):
+            for eid, other in ((r.source, r.target), (r.target, r.source)):
                 if eid in out:
-                    chunks[(eid, other)].add(int(chunk))
-                    rels[(eid, other)].append({"label": label, "chunk": int(chunk)})
+                    chunks[(eid, other)].add(r.chunk)
+                    rels[(eid, other)].append({"label": r.label, "chunk": r.chunk, "source": r.source, "via": r.via})
         for (eid, other), cs in chunks.items():
             out[eid][other] = {"chunks": sorted(cs), "weight": len(cs), "relations": rels.get((eid, other), [])}
         return out
 
-    def relations(self, at: int | None = None) -> list[Relation]:
-        """Relations between entities as of ``at``, in chunk order, without duplicates."""
+    def relations(self, at: int | None = None, members: Sequence[str] | None = None) -> list[Relation]:
+        """Relations between entities as of ``at`` (all, or those naming one of the
+        names ``members``), in chunk order, without duplicates."""
         i = _at(at)
-        rows = self.db.execute(
-            "SELECT chunk, source, target, label FROM relations WHERE chunk <= ? ORDER BY chunk, source, target, label", (i,)
-        ).fetchall()
+        if members is None:
+            rows = self.db.execute(
+                "SELECT chunk, source, target, label, origin FROM relations WHERE chunk <= ? ORDER BY chunk, source, target, label", (i,)
+            ).fetchall()
+        else:
+            names_ = sorted(set(members))
+            if not names_:
+                return []
+            marks = _marks(len(names_))
+            rows = self.db.execute(
+                f"SELECT chunk, source, target, label, origin FROM relations WHERE chunk <= ? AND (source IN ({marks}) OR target IN ({marks})) "
+                "ORDER BY chunk, source, target, label", [i, *names_, *names_],
+            ).fetchall()
         names = self.name_map(at, [n for r in rows for n in (r[1], r[2])])
         out, seen = [], set()
-        for chunk, source, target, label in rows:
+        for chunk, source, target, label, via in rows:
             s, t = names.get(source), names.get(target)
             if s and t and s != t and (s, t, label, chunk) not in seen:
                 seen.add((s, t, label, chunk))
-                out.append(Relation(s, t, label, int(chunk)))
+                out.append(Relation(s, t, label, int(chunk), via))
         return out
 
     def graph(self, at: int | None = None) -> Any:

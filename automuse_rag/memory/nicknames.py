@@ -1,0 +1,105 @@
+"""Hypocorisms (Lizzy, Eliza -> Elizabeth; Jim -> James; Harry -> Henry; Bob -> Robert)
+and the evidence that lets the resolver merge a nickname with a full name.
+
+The equivalence comes from the ``nicknames`` package (a hand-curated English name and
+nickname dataset, ``names.csv`` shipped inside the wheel, read offline).
+:func:`nickname_keys` gives every word its canonical keys: two words that are
+nicknames of each other (or of one common name) share a key, so a component builder
+can union names on keys as it unions them on shared words.
+
+The dataset is generous ("Daisy" is listed under Margaret, "Harold" under Harry), so
+a shared key alone never merges two names. The resolver also needs evidence
+(:func:`nickname_evidence`): a shared surname or title, a model alias, or the
+nickname used in the same scenes (chunks) as the full name; and it never merges two
+names recorded as different people in one sentence (:class:`Distinct`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+
+# The share of the nickname's chunks that must also name the full name ("same scenes").
+SAME_SCENES = 0.6
+
+
+@lru_cache(maxsize=1)
+def _canonicals() -> dict[str, frozenset[str]]:
+    """nickname -> the canonical names it is a nickname of (all lower case)."""
+    from nicknames import NickNamer
+
+    out: dict[str, set[str]] = {}
+    for canonical, nicks in NickNamer.default_lookup().items():
+        for nick in nicks:
+            out.setdefault(nick, set()).add(canonical)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+@lru_cache(maxsize=65536)
+def nickname_keys(word: str) -> frozenset[str]:
+    """Canonical keys of a (first-name) word, lower case: the word itself and every
+    name it is a nickname of. "Lizzy" -> {"lizzy", "elizabeth"}, "Elizabeth" ->
+    {"elizabeth", "eliza"}, "Jim" -> {"jim", "james"}. Words that are nicknames of
+    each other share a key; a word unknown to the dataset has only itself."""
+    w = word.strip().lower()
+    return frozenset({w, *_canonicals().get(w, ())}) if w else frozenset()
+
+
+def are_nicknames(a: str, b: str) -> bool:
+    """True if two different words are nicknames of each other (or of one name)."""
+    return a.lower() != b.lower() and bool(nickname_keys(a) & nickname_keys(b))
+
+
+def same_scenes(nick_chunks: Iterable[int], full_chunks: Iterable[int], share: float = SAME_SCENES) -> bool:
+    """The nickname is used in the same scenes as the full name: at least ``share`` of
+    the chunks naming it also name the full name (Lizzy -> Elizabeth: nearly all;
+    Kitty -> Lady Catherine: few)."""
+    nick, full = set(nick_chunks), set(full_chunks)
+    return bool(nick) and len(nick & full) >= share * len(nick)
+
+
+def nickname_evidence(
+    *,
+    shared_surname: bool,
+    shared_title: bool,
+    model_alias: bool,
+    nick_chunks: Iterable[int],
+    full_chunks: Iterable[int],
+) -> str:
+    """The strongest evidence that a nickname and a full name are one person, or ""
+    for none: "surname" > "model" > "title" > "scenes". The caller has already
+    checked that the two are not recorded as different people."""
+    if shared_surname:
+        return "surname"
+    if model_alias:
+        return "model"
+    if shared_title:
+        return "title"
+    if same_scenes(nick_chunks, full_chunks):
+        return "scenes"
+    return ""
+
+
+EVIDENCE_RANK = {"surname": 4, "model": 3, "title": 2, "scenes": 1, "": 0}
+
+
+class Distinct:
+    """Name pairs recorded as different people in one sentence (per chunk facts,
+    aggregated): ``Distinct([(chunk, a, b), ...])``. Symmetric."""
+
+    def __init__(self, pairs: Iterable[tuple[int, str, str]] = ()) -> None:
+        self._pairs: set[frozenset[str]] = set()
+        for _, a, b in pairs:
+            if a != b:
+                self._pairs.add(frozenset((a, b)))
+
+    def __call__(self, a: str, b: str) -> bool:
+        return frozenset((a, b)) in self._pairs
+
+    def any(self, names_a: Iterable[str], names_b: Iterable[str]) -> bool:
+        """True if some name of one group acts as a different person from some name of the other."""
+        bs = list(names_b)
+        return any(frozenset((a, b)) in self._pairs for a in names_a for b in bs if a != b)
+
+    def __len__(self) -> int:
+        return len(self._pairs)

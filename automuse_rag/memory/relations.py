@@ -1,0 +1,290 @@
+"""Offline relations between named characters, read off spaCy's dependency parse of
+one sentence, and the "different people" evidence the resolver uses.
+
+Relations (``source`` is ``label`` ``target``):
+
+- possessive kinship and roles: "his sister Jane", "Mr. Bennet's wife" in "Mrs. Bennet
+  was Mr. Bennet's wife", "Lydia, Kitty's younger sister", "Darcy's friend Bingley"
+  -> (Jane, <him>, "sister of"); a possessive pronoun is resolved to the nearest
+  earlier character of its gender;
+- appositives and copulas with "of": "Mr. Collins, a cousin of Mr. Bennet" -> "cousin of";
+- a relational verb between two people: "Wickham married Lydia" -> "married"; "played
+  chess with", "engaged to" (verb or adjective + preposition); passives turned round.
+
+Negated, modal and conditional clauses and questions give no relation. Every relation
+and every pair of names joined by "and", by subject and object of one verb, or by
+dialogue attribution (a speaker outside the quotes, a name inside) is recorded as
+two different people (:func:`sentence_facts`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+ROLES = {
+    "father", "mother", "son", "daughter", "brother", "sister", "husband", "wife", "uncle", "aunt",
+    "nephew", "niece", "cousin", "grandfather", "grandmother", "grandson", "granddaughter", "friend",
+    "servant", "maid", "housekeeper", "master", "mistress", "lover", "fiancé", "fiancée", "betrothed",
+    "guardian", "ward", "heir", "patron", "patroness", "partner", "landlord", "landlady", "tenant",
+    "employer", "companion", "sweetheart", "suitor", "admirer", "enemy", "rival", "steward", "valet",
+    "butler", "nurse", "godfather", "godmother", "godson", "goddaughter", "child", "parent", "pupil", "teacher", "tutor", "governess", "protector", "protégé", "widow", "bride",
+    "groom", "daughter-in-law", "son-in-law", "brother-in-law", "sister-in-law", "father-in-law",
+    "mother-in-law", "stepmother", "stepfather", "playmate", "colleague", "assistant", "secretary",
+    "agent", "clerk", "coachman", "footman", "gardener", "chaplain", "physician", "doctor", "attorney",
+}
+FEMALE_ROLES = {"mother", "daughter", "sister", "wife", "aunt", "niece", "grandmother", "granddaughter", "mistress",
+                "fiancée", "landlady", "patroness", "godmother", "goddaughter", "widow", "bride", "governess", "maid",
+                "housekeeper", "daughter-in-law", "sister-in-law", "mother-in-law", "stepmother"}
+MALE_ROLES = {"father", "son", "brother", "husband", "uncle", "nephew", "grandfather", "grandson", "master", "fiancé",
+              "landlord", "godfather", "godson", "groom", "butler", "valet", "footman", "coachman", "son-in-law",
+              "brother-in-law", "father-in-law", "stepfather"}
+PLURAL_ROLES = {r + "s": r for r in ROLES} | {"children": "child", "daughters-in-law": "daughter-in-law"}
+VERBS = {
+    "marry", "love", "hate", "admire", "despise", "dislike", "adore", "kiss", "embrace", "court", "woo", "wed",
+    "visit", "rescue", "save", "kill", "murder", "strangle", "attack", "wound", "betray", "deceive", "seduce",
+    "abandon", "forgive", "accuse", "blame", "threaten", "pursue", "refuse", "accept", "reject", "jilt", "nurse",
+    "raise", "educate", "teach", "adopt", "employ", "serve", "protect", "help", "introduce", "invite", "insult",
+    "persuade", "warn", "defend", "pity", "trust", "suspect", "fear", "obey", "succeed", "hire", "bribe", "know",
+    "meet", "follow", "dance", "quarrel", "play", "live", "dine", "correspond", "elope", "fall", "flirt", "idolize",
+    "worship", "envy", "resent", "avoid", "console", "comfort", "thank", "recommend", "favour", "favor", "like",
+}
+RELATIONAL_ADJ = {"engaged", "married", "related", "acquainted", "attached", "fond", "jealous", "afraid", "devoted", "partial", "indebted", "kind", "cruel", "civil", "rude", "grateful", "betrothed", "in love"}
+PREPS = {"with", "to", "of", "for"}
+SPEECH = {"said", "cried", "replied", "asked", "answered", "exclaimed", "continued", "added", "whispered", "returned", "observed", "rejoined", "says", "called", "shouted", "began", "resumed", "repeated"}
+BE = {"be", "is", "was", "were", "are", "am", "been", "'s", "’s"}
+MODAL = {"would", "could", "might", "should", "may", "must", "will", "shall", "can", "'d", "’d", "'ll", "’ll", "wo", "ca"}
+QUOTES = "\"“”"
+
+
+def verb_base(word: str) -> str | None:
+    """The base form of a verb form when it is a relational verb ("married" -> "marry")."""
+    w = word.lower()
+    irregular = {"met": "meet", "knew": "know", "known": "know", "taught": "teach", "fell": "fall", "fallen": "fall",
+                 "wed": "wed", "forgave": "forgive", "forgiven": "forgive", "hated": "hate", "lived": "live"}
+    if w in irregular:
+        return irregular[w]
+    cands = [w]
+    for suf, add in (("ied", "y"), ("ies", "y"), ("ying", "y"), ("ed", ""), ("ed", "e"), ("d", ""), ("es", ""), ("s", ""), ("ing", ""), ("ing", "e")):
+        if w.endswith(suf):
+            stem = w[: -len(suf)] + add
+            cands += [stem, stem[:-1] if len(stem) > 2 and stem[-1] == stem[-2] else stem]
+    return next((c for c in cands if c in VERBS), None)
+
+
+@dataclass
+class Occ:
+    """A name occurrence in a parsed sentence: its (cleaned) name, whether it is a
+    character, its head token and the token indices it covers."""
+
+    name: str
+    character: bool
+    root: object
+    tokens: frozenset[int]
+    quoted: bool = False
+
+
+def _blocked(verb) -> bool:
+    """Negated, modal, conditional or hypothetical clause, an indirect question ("how
+    he liked Netherfield", "where he met Daisy"), or "nothing" as the object."""
+    for c in verb.children:
+        if c.dep_ == "neg" or (c.dep_ == "aux" and c.lower_ in MODAL) or (c.dep_ == "mark" and c.lower_ in ("if", "whether", "unless", "though", "although")):
+            return True
+        if c.dep_ == "advmod" and c.lower_ in ("how", "why", "where", "when", "never"):
+            return True
+        if c.dep_ == "dobj" and (c.lower_ in ("nothing", "none") or any(d.dep_ == "det" and d.lower_ == "no" for d in c.children)):
+            return True
+    return False
+
+
+def sentence_facts(
+    doc,
+    occs: list[Occ],
+    pronoun: Callable[[object, set[str]], str | None],
+    gender: Callable[[str], str | None] = lambda name: None,
+) -> tuple[list[dict[str, str]], list[tuple[str, str]]]:
+    """Relations and different-people pairs of one parsed sentence. ``occs``: the
+    names in it; ``pronoun(token, exclude)``: the character name a possessive pronoun
+    refers to, other than ``exclude`` (or None); ``gender(name)``: "m", "f" or None
+    (a "sister" is never a man)."""
+    at: dict[int, Occ] = {i: o for o in occs for i in o.tokens}
+    chars = [o for o in occs if o.character]
+    rels: list[dict[str, str]] = []
+    distinct: set[tuple[str, str]] = set()
+    question = doc.text.rstrip(" \"”’'").endswith("?")
+
+    def occ(tok) -> Occ | None:
+        o = at.get(tok.i)
+        return o if o is not None and o.character else None
+
+    def add(src: Occ | str, tgt: Occ | str, label: str, token) -> None:
+        s = src if isinstance(src, str) else src.name
+        t = tgt if isinstance(tgt, str) else tgt.name
+        if s == t or not label:
+            return
+        distinct.add(tuple(sorted((s, t))))
+        verb = token if token.dep_ in ("ROOT", "conj", "relcl", "ccomp", "advcl", "xcomp") else token.head
+        if question or _blocked(verb) or _blocked(token):
+            return
+        rel = {"source": s, "target": t, "label": label, "via": "parse"}
+        if rel not in rels:
+            rels.append(rel)
+
+    for tok in doc:
+        role = tok.lower_ if tok.lower_ in ROLES else PLURAL_ROLES.get(tok.lower_)
+        if role is not None and occ(tok) is None:
+            _role_facts(tok, role, occ, pronoun, add, gender)
+        base = verb_base(tok.text)
+        if base is not None and tok.dep_ not in ("nsubj", "dobj", "pobj", "compound", "amod", "poss", "appos", "attr"):
+            _verb_facts(tok, occ, add, pronoun)
+        if tok.lower_ in RELATIONAL_ADJ and tok.dep_ in ("acomp", "ROOT", "conj", "amod"):
+            _adj_facts(tok, occ, add)
+    for a in chars:
+        for b in chars:
+            if a.name < b.name and _different(a, b, doc):
+                distinct.add((a.name, b.name))
+    return rels, sorted(distinct)
+
+
+def _role_facts(tok, role: str, occ, pronoun, add, gender) -> None:
+    holders: list[Occ] = []
+    if tok.dep_ == "appos" and occ(tok.head):
+        holders.append(occ(tok.head))
+    holders += [occ(c) for c in tok.children if c.dep_ == "appos" and occ(c)]
+    if tok.dep_ == "compound" and occ(tok.head):
+        holders.append(occ(tok.head))
+    if tok.dep_ == "attr" and tok.head.lower_ in BE:
+        holders += [occ(c) for c in tok.head.children if c.dep_ == "nsubj" and occ(c)]
+        if not holders:  # "She was the daughter of Sir William": the nearest earlier woman
+            he = next((c for c in tok.head.children if c.dep_ == "nsubj" and c.lower_ in ("he", "she")), None)
+            named = {o.name for c in tok.subtree if (o := occ(c))}
+            ref = pronoun(he, named) if he is not None else None
+            holders += [Occ(ref, True, he, frozenset())] if ref else []
+    sex = "f" if role in FEMALE_ROLES else "m" if role in MALE_ROLES else None
+    holders = [h for h in holders if not (sex and gender(h.name) not in (None, sex))]
+    if not holders:
+        return
+    owner: Occ | str | None = None
+    for c in tok.children:
+        if c.dep_ == "poss":
+            owner = occ(c) or (pronoun(c, {h.name for h in holders}) if c.lower_ in ("his", "her", "my") else None)
+    if owner is None:  # "a cousin of Mr. Bennet", "the daughter of Sir William"
+        for prep in tok.children:
+            if prep.dep_ == "prep" and prep.lower_ in ("of", "to"):
+                owner = next((occ(p) for p in prep.children if p.dep_ == "pobj" and occ(p)), None)
+    if owner is None:
+        return
+    for h in holders:
+        add(h, owner, f"{role} of", tok)
+
+
+def _verb_facts(verb, occ, add, pronoun) -> None:
+    if verb.lower_ == verb_base(verb.text) or any(c.dep_ == "aux" and c.lower_ == "to" for c in verb.children):
+        return  # "make Lizzy marry Mr. Collins", "to marry": not something that happened
+    subj: Occ | str | None = next((occ(c) for c in verb.children if c.dep_ == "nsubj" and occ(c)), None)
+    if subj is None:  # "she married Mr. Collins": the nearest earlier woman
+        objects = {o.name for c in verb.subtree if (o := occ(c))}
+        he = next((c for c in verb.children if c.dep_ == "nsubj" and c.lower_ in ("he", "she")), None)
+        subj = pronoun(he, objects) if he is not None else None
+    if subj is None and verb.dep_ == "relcl" and occ(verb.head) and any(c.dep_ == "nsubj" and c.lower_ in ("who", "that") for c in verb.children):
+        subj = occ(verb.head)
+    passive = next((occ(c) for c in verb.children if c.dep_ == "nsubjpass" and occ(c)), None)
+    label = verb.lower_
+    for c in verb.children:
+        if c.dep_ in ("dobj", "dative") and occ(c) and subj and not any(d.dep_ == "case" for d in c.children):
+            add(subj, occ(c), label, verb)
+        elif c.dep_ == "agent" and passive:
+            agent = next((occ(p) for p in c.children if p.dep_ == "pobj" and occ(p)), None)
+            if agent:
+                add(agent, passive, label, verb)
+        elif c.dep_ == "prep" and c.lower_ in PREPS and subj:
+            obj = next((occ(p) for p in c.children if p.dep_ == "pobj" and occ(p)), None)
+            if obj:
+                add(subj, obj, f"{label} {c.lower_}", verb)
+        elif c.dep_ == "dobj" and subj and not occ(c):  # "played chess with X", "fell in love with X"
+            for p in c.children:
+                if p.dep_ == "prep" and p.lower_ in PREPS:
+                    obj = next((occ(q) for q in p.children if q.dep_ == "pobj" and occ(q)), None)
+                    if obj:
+                        add(subj, obj, f"{label} {c.lower_} {p.lower_}", verb)
+        elif c.dep_ == "prep" and c.lower_ == "in" and subj:  # "fell in love with X"
+            for n in c.children:
+                for p in n.children:
+                    obj = next((occ(q) for q in p.children if p.dep_ == "prep" and q.dep_ == "pobj" and occ(q)), None)
+                    if obj:
+                        add(subj, obj, f"{label} in {n.lower_} {p.lower_}", verb)
+
+
+def _adj_facts(adj, occ, add) -> None:
+    head = adj.head if adj.dep_ in ("acomp", "amod") else adj
+    subj = next((occ(c) for c in head.children if c.dep_ in ("nsubj", "nsubjpass") and occ(c)), None)
+    if subj is None:
+        return
+    for p in adj.children:
+        if p.dep_ == "prep" and p.lower_ in PREPS:
+            obj = next((occ(q) for q in p.children if q.dep_ == "pobj" and occ(q)), None)
+            if obj:
+                add(subj, obj, f"{adj.lower_} {p.lower_}", head)
+
+
+def _different(a: Occ, b: Occ, doc) -> bool:
+    """Two names acting as different people: joined by "and"/"or", subject and object
+    of one verb, or speaker and a name inside the quotes."""
+    ra, rb = a.root, b.root
+    if (rb.dep_ == "conj" and rb.head.i == ra.i) or (ra.dep_ == "conj" and ra.head.i == rb.i):
+        return True
+    for x, y in ((ra, rb), (rb, ra)):
+        if x.dep_ in ("nsubj", "nsubjpass") and x.head.lower_ not in BE:
+            verb = x.head
+            if y.head.i == verb.i and y.dep_ in ("dobj", "dative", "agent"):
+                return True
+            if y.dep_ == "pobj" and y.head.dep_ in ("prep", "agent") and y.head.head.i == verb.i:
+                return True
+            if verb.lower_ in SPEECH and not x_quoted(a if x is ra else b) and (b if x is ra else a).quoted:
+                return True
+    return False
+
+
+def x_quoted(o: Occ) -> bool:
+    return o.quoted
+
+
+def quoted_offsets(text: str) -> list[bool]:
+    """Per character of ``text``: inside quotation marks? (straight quotes toggle)."""
+    inside, out = False, []
+    for ch in text:
+        if ch == "“":
+            inside = True
+        elif ch == "”":
+            out.append(True)
+            inside = False
+            continue
+        elif ch == '"':
+            inside = not inside
+        out.append(inside)
+    return out
+
+
+def attach_relations(entities: list, relations: Iterable) -> None:
+    """Set every entity's ``relations`` lines (in chunk order) from resolved relations."""
+    lines = relation_lines(entities, relations)
+    for e in entities:
+        e.relations = sorted(lines.get(e.id, []))
+
+
+def relation_lines(entities: Iterable, relations: Iterable) -> dict[str, list[tuple[int, str]]]:
+    """Per entity id, the (chunk, "Source label Target") lines of its relations, with
+    both names as known at that chunk (so a card as of ``i`` shows nothing later)."""
+    by_id = {e.id: e for e in entities}
+    out: dict[str, list[tuple[int, str]]] = {}
+    for r in relations:
+        s, t = by_id.get(r.source), by_id.get(r.target)
+        if s is None or t is None:
+            continue
+        sv, tv = s.as_of(r.chunk), t.as_of(r.chunk)
+        line = f"{(sv or s).name} {r.label} {(tv or t).name}"
+        for eid in (r.source, r.target):
+            lines = out.setdefault(eid, [])
+            if not any(text == line for _, text in lines):
+                lines.append((r.chunk, line))
+    return out

@@ -1,0 +1,225 @@
+"""The rules of alias resolution (see memory/resolve.py for how they are driven):
+which names to keep, what kind each is, and how character names cluster.
+
+Every rule looks only at names sharing a word (titles aside) or a nickname key with
+the name being resolved, or linked to it by a model alias: the resolver runs them
+per component of such names.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from automuse_rag.memory.merge_steps import core_words, name_gender
+from automuse_rag.memory.names import (
+    CIVIL,
+    FIRSTNAME_TITLES,
+    KINDS,
+    PERSON_LABELS,
+    PLACE_LABELS,
+    STOP_NAMES,
+    TITLES,
+    Parsed,
+    clean_name,
+    looks_like_place,
+    parse_name,
+)
+from automuse_rag.memory.nicknames import Distinct
+
+if TYPE_CHECKING:
+    from automuse_rag.memory.resolve import ModelAlias, NameStat
+
+
+@dataclass
+class Draft:
+    members: list[str]
+    kind: str
+    titles: set[str] = field(default_factory=set)  # title classes
+    firsts: set[str] = field(default_factory=set)
+    surnames: set[str] = field(default_factory=set)
+    gender: str | None = None
+    weight: int = 0
+    has_full: bool = False
+
+
+
+
+def keep_name(st: NameStat, surnames: set[str]) -> bool:
+    if st.name.lower() in STOP_NAMES or clean_name(st.name) != st.name:
+        return False
+    p = parse_name(st.name)
+    if len(p.words) == 1 and p.title is None and st.lower >= st.count:
+        return False  # a capitalised common word
+    if st.count >= 2 or st.model:
+        return True
+    # A name seen once so far: kept when it is a full name NER calls a person (a
+    # character being introduced: "Arthur Blackwood, the syndicate's man"), or one of a
+    # known family; a single word or an untagged phrase waits for a second mention.
+    return p.is_full and (p.last in surnames or person_votes(st) > 0)
+
+
+def kind_of(st: NameStat, person_words: set[str], strong: frozenset[str] = frozenset()) -> str:
+    """character / place / thing, or "" to drop. ``person_words``: words of names
+    tagged PERSON; ``strong``: words of titled or full character names."""
+    if looks_like_place(st.name):
+        return "place"
+    p = parse_name(st.name)
+    if p.title is not None or (not p.is_full and st.name in strong):
+        return "character"
+    if st.at * 4 >= st.count and st.at >= 2 and st.name not in strong:
+        return "place"
+    if st.model_kind in KINDS and st.votes.total() == 0:
+        return st.model_kind
+    person = sum(v for k, v in st.votes.items() if k in PERSON_LABELS)
+    place = sum(v for k, v in st.votes.items() if k in PLACE_LABELS)
+    if person >= place and person > 0:
+        return "character"
+    if p.is_full and (p.last in person_words or p.first in person_words):
+        return "character"
+    if place > 0:
+        return "place"
+    if st.model_kind in KINDS:
+        return st.model_kind
+    return "thing" if st.nchunks >= 3 else ""
+
+
+def gender_by_first(stats: Mapping[str, NameStat]) -> dict[str, str | None]:
+    he: Counter = Counter()
+    she: Counter = Counter()
+    for st in stats.values():
+        p = parse_name(st.name)
+        he[p.first] += st.he
+        she[p.first] += st.she
+        if p.title and TITLES[p.title][1] and p.is_full:
+            (he if TITLES[p.title][1] == "m" else she)[p.first] += 5
+    out: dict[str, str | None] = {}
+    for first in set(he) | set(she):
+        h, s = he[first], she[first]
+        out[first] = "m" if h >= 2 and h >= 2 * s else "f" if s >= 2 and s >= 2 * h else None
+    return out
+
+
+def _title_ok(title: str | None, cl: Draft) -> bool:
+    if title is None:
+        return True
+    cls_, gender = TITLES[title]
+    if cls_ in CIVIL and any(t in CIVIL and t != cls_ for t in cl.titles):
+        return False
+    return not (gender and cl.gender and gender != cl.gender)
+
+
+class Resolver:
+    """Clusters character names; see the module docstring for the rules."""
+
+    def __init__(self, stats: Mapping[str, NameStat], genders: dict[str, str | None], distinct: Distinct | None = None) -> None:
+        self.stats = stats
+        self.genders = genders
+        self.distinct = distinct or Distinct()
+        self.clusters: list[Draft] = []
+        self.of: dict[str, Draft] = {}
+
+    def apart(self, name: str, cl: Draft) -> bool:
+        """``name`` cannot join ``cl``: a different person from one of its names in some
+        sentence, or (a gender-neutral title) its own pronouns say the other gender."""
+        if self.distinct.any([name], cl.members):
+            return True
+        title = parse_name(name).title
+        if title is None or TITLES[title][1] is not None:
+            return False
+        own = name_gender(self.stats[name])
+        return bool(own and cl.gender and own != cl.gender)
+
+    def add(self, cl: Draft, name: str, p: Parsed) -> None:
+        cl.members.append(name)
+        cl.weight += self.stats[name].count
+        if p.title:
+            cl.titles.add(TITLES[p.title][0])
+            cl.gender = cl.gender or TITLES[p.title][1]
+        if p.is_full:
+            cl.has_full = True
+            cl.firsts.add(p.first)
+            cl.surnames.add(p.last)
+            cl.gender = cl.gender or self.genders.get(p.first)
+        self.of[name] = cl
+
+    def new(self, name: str, p: Parsed, firsts: Iterable[str] = (), surnames: Iterable[str] = ()) -> Draft:
+        cl = Draft(members=[], kind="character", firsts=set(firsts), surnames=set(surnames))
+        self.clusters.append(cl)
+        self.add(cl, name, p)
+        return cl
+
+    def full(self, name: str) -> None:
+        p = parse_name(name)
+        for cl in self.clusters:
+            if any(core_words(parse_name(m).words) == core_words(p.words) for m in cl.members) and _title_ok(p.title, cl):
+                self.add(cl, name, p)
+                return
+        self.new(name, p)
+
+    def titled(self, name: str) -> None:
+        p = parse_name(name)
+        word, gender = p.first, TITLES[p.title][1]
+        fulls = [c for c in self.clusters if c.has_full and word in c.surnames and not self.apart(name, c)]
+        cands = [c for c in fulls if _title_ok(p.title, c)]
+        if len(fulls) > 1 and gender is not None:
+            strict = [c for c in cands if c.gender == gender]
+            unknown = [c for c in cands if c.gender is None]
+            others_known = all(c.gender is not None for c in fulls if c not in unknown)
+            # "Mrs. Wilson": George Wilson is a man, so the one of unknown gender (Myrtle Wilson)
+            cands = strict or (unknown if len(unknown) == 1 and others_known else [])
+        if not cands and (p.title in FIRSTNAME_TITLES or p.title in ("miss", "master")):
+            # "Lady Catherine", "Miss Elizabeth": title + first name
+            cands = [c for c in self.clusters if c.has_full and word in c.firsts and _title_ok(p.title, c) and not self.apart(name, c)]
+        if len(cands) == 1:
+            self.add(cands[0], name, p)
+            return
+        cls_ = TITLES[p.title][0]
+        for c in self.clusters:
+            if not c.has_full and cls_ in c.titles and (word in c.surnames or word in c.firsts) and not self.apart(name, c):
+                self.add(c, name, p)
+                return
+        as_first = p.title in FIRSTNAME_TITLES
+        self.new(name, p, firsts=[word] if as_first else [], surnames=[] if as_first else [word])
+
+    def single(self, name: str) -> None:
+        p = parse_name(name)
+        firsts = [c for c in self.clusters if name in c.firsts and not self.distinct.any([name], c.members)]
+        surnames = [c for c in self.clusters if name in c.surnames and c not in firsts and not self.distinct.any([name], c.members)]
+        men = [c for c in surnames if c.gender == "m"]
+        for group in (firsts, surnames, men):
+            if len(group) == 1:  # a bare surname alone names a man ("Bingley", "Darcy")
+                self.add(group[0], name, p)
+                return
+        cands = firsts + surnames
+        if cands:
+            best = max(cands, key=lambda c: c.weight)
+            rest = sum(c.weight for c in cands if c is not best)
+            if best.weight >= 2 * rest:
+                self.add(best, name, p)
+                return
+        self.new(name, p, firsts=[name], surnames=[name])
+
+
+def person_votes(st: NameStat) -> int:
+    return sum(v for k, v in st.votes.items() if k in PERSON_LABELS)
+
+
+
+def apply_model_aliases(res: Resolver, model_aliases: Sequence[ModelAlias]) -> None:
+    for _, name, aliases in sorted(model_aliases, key=lambda t: (t[0], t[1])):
+        target = res.of.get(name)
+        if target is None:
+            continue
+        for alias in aliases:
+            src = res.of.get(alias)
+            if src is None or src is target or len(src.members) > 1 or src.kind != target.kind:
+                continue
+            src.members.remove(alias)
+            target.members.append(alias)
+            target.weight += src.weight
+            res.of[alias] = target
+            res.clusters.remove(src)
+
