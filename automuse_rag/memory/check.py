@@ -35,7 +35,7 @@ class CheckReport:
 def expected_records(mem: Any) -> dict[str, dict[str, tuple[str, dict]]]:
     """kind -> id -> (document, metadata) that the Chroma index must hold."""
     from automuse_rag.memory.analysis import ChunkAnalysis
-    from automuse_rag.memory.story import chunk_records
+    from automuse_rag.memory.records import chunk_records
 
     import json
 

@@ -35,7 +35,8 @@ from automuse_rag.memory.analysis import ChunkAnalysis
 from automuse_rag.memory.api import OutlinePart
 from automuse_rag.memory.graph import Relation
 from automuse_rag.memory.schema import SCHEMA_VERSION, connect, user_version
-from automuse_rag.memory.state import StateWriter, merged_mentions
+from automuse_rag.memory.records import chunk_records
+from automuse_rag.memory.state import StateWriter
 from automuse_rag.memory.store import ChromaStore, mismatch_message
 from automuse_rag.memory.types import ChunkRecord, Entity, Hit
 from automuse_rag.memory.views import StateReader
@@ -62,29 +63,6 @@ def check_name(name: str) -> str:
 
 def story_dir(settings: Settings, name: str) -> Path:
     return settings.stores_dir / check_name(name)
-
-
-def mention_id(chunk: int, name: str) -> str:
-    import hashlib
-
-    return f"mention:{chunk:05d}:{hashlib.sha1(name.encode('utf-8')).hexdigest()[:12]}"
-
-
-def mention_doc(name: str, description: str) -> str:
-    return f"{name}: {description}" if description else name
-
-
-def chunk_records(chunk: Chunk | ChunkRecord, analysis: ChunkAnalysis, summary: str) -> dict[str, list[tuple[str, str, dict]]]:
-    """The Chroma records of one chunk, by kind: (id, document, metadata)."""
-    meta = {"chunk": chunk.index, "chapter": chunk.chapter, "chunk_id": chunk.id}
-    out: dict[str, list[tuple[str, str, dict]]] = {
-        "summary": [(f"summary:{chunk.index:05d}", summary, {**meta, "kind": "summary"})],
-        "chunk": [(f"chunk:{chunk.index:05d}", chunk.text, {**meta, "kind": "chunk"})],
-        "mention": [],
-    }
-    for name, desc in sorted((n, r.description) for n, r in merged_mentions(analysis.mentions).items()):
-        out["mention"].append((mention_id(chunk.index, name), mention_doc(name, desc), {**meta, "kind": "mention", "name": name}))
-    return out
 
 
 class StoryMemory:
