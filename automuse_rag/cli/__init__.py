@@ -71,12 +71,13 @@ from automuse_rag.cli import (  # noqa: E402  (modules register their commands)
     chunk,
     compare,
     demo,
+    finetune,
     generate,
     ingest,
     models,
 )
 
-for _module in (books, chunk, models, ingest, assemble, generate, compare, demo):
+for _module in (books, chunk, models, ingest, assemble, generate, compare, finetune, demo):
     _module.register(app)
 
 

@@ -147,6 +147,7 @@ def _story_row(m: dict) -> dict:
         "chunks_total": m.get("chunks_total"), "complete": bool(m.get("complete")), "entities": ents,
         "llm": m.get("llm"), "embedder": (m.get("embedder") or {}).get("name"),
         "chroma_url": m.get("chroma_url"), "size_bytes": m.get("size_bytes", 0), "path": m.get("path"),
+        "finetune_jobs": m.get("finetune_jobs", []),
     }
 
 
@@ -155,12 +156,18 @@ def _print_stories(rows: list[dict]) -> None:
         console.print("no stories yet (automuse ingest BOOK --story NAME)")
         return
     table = Table(title="stories")
-    for col in ("name", "title", "chunks", "entities", "llm", "embedder", "size"):
+    from automuse_rag.finetune.record import job_lines, summarize_jobs
+
+    tuned = any(r["finetune_jobs"] for r in rows)  # a "tuned" column only when some story has fine-tunes
+    for col in ("name", "title", "chunks", "entities", "llm", "embedder", "size") + (("tuned",) if tuned else ()):
         table.add_column(col)
     for r in rows:
         chunks = f"{r['chunks']}/{r['chunks_total']}" + ("" if r["complete"] else " (unfinished)")
-        table.add_row(r["name"], r["title"] or "", chunks, str(r["entities"]), r["llm"] or "", r["embedder"] or "", f"{r['size_bytes'] / 1e6:.1f} MB")
+        table.add_row(r["name"], r["title"] or "", chunks, str(r["entities"]), r["llm"] or "", r["embedder"] or "", f"{r['size_bytes'] / 1e6:.1f} MB",
+                      *([summarize_jobs(r["finetune_jobs"])] if tuned else []))
     console.print(table)
+    for line in (line for r in rows for line in job_lines(r["name"], r["finetune_jobs"])):
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def characters_command(
