@@ -221,13 +221,13 @@ def finetune_server() -> Iterator[FineTuneServer]:
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._answer("GET")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self._answer("POST")
 
-        def do_DELETE(self) -> None:  # noqa: N802
+        def do_DELETE(self) -> None:
             self._answer("DELETE")
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

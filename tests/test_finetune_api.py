@@ -15,12 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import REPO, SAMPLE_DIR
+from ft_server import FineTuneServer, finetune_server
 from typer.testing import CliRunner
 
 from automuse_rag.cli import app
-from ft_server import FineTuneServer, finetune_server
-
-from conftest import REPO, SAMPLE_DIR
 
 pytestmark = pytest.mark.slow
 BASE = "gpt-4o-mini-2024-07-18"
@@ -115,8 +114,8 @@ def test_a_failing_job_prints_its_own_error_and_exits_non_zero(server: FineTuneS
     assert result.exit_code == 1
     (job_id,) = server.jobs
     lines = result.stderr.strip().splitlines()
-    assert lines == [f"error: fine-tuning job {job_id} failed: invalid_training_file: "
-                     "Training file has 3 examples with a loss of NaN at step 2."]
+    assert lines == [(f"error: fine-tuning job {job_id} failed: invalid_training_file: "
+                      "Training file has 3 examples with a loss of NaN at step 2.")]
     assert [j["status"] for j in manifest_jobs(home) if j["id"] == job_id] == ["failed"]
     shown = run("finetune", "show", job_id).stdout
     assert "NaN at step 2" in shown
@@ -211,7 +210,7 @@ def test_the_leakage_verdict_of_the_export_is_checked(server: FineTuneServer, ex
 
 
 def test_ctrl_c_while_waiting_detaches_without_cancelling(server: FineTuneServer, exported) -> None:
-    home, train, _ = exported
+    train = exported[1]
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "automuse_rag", "finetune", "create", "--data", str(train), "--model", "endless-base", "--wait"],
@@ -227,7 +226,7 @@ def test_ctrl_c_while_waiting_detaches_without_cancelling(server: FineTuneServer
             seen += line
         assert "Step 2/" in seen, seen
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()

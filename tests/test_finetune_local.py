@@ -12,7 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 from automuse_rag.cli import app
-from automuse_rag.finetune.gguf_export import deltas_from_adapter, head_counts, write_merged_gguf
+from automuse_rag.finetune.gguf_export import (
+    deltas_from_adapter,
+    head_counts,
+    write_merged_gguf,
+)
+from automuse_rag.generate.plan import CastMember, Plan, PlanChapter, save_plan
 from automuse_rag.models.local import LocalChatModel, find_gguf
 from automuse_rag.settings import get_settings
 
@@ -36,7 +41,7 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> dict:
     result = CliRunner().invoke(app, [
         "--home", str(root), "finetune", "local", "--data", str(data), "--val", str(val), "--out", str(out),
         "--steps", str(STEPS), "--lr", "1e-3", "--rank", "8", "--targets", "attn", "--max-length", "128",
-        "--eval-every", str(STEPS),
+        "--eval-every", str(STEPS), "--gguf-dtype", "f32",
     ])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
@@ -65,7 +70,7 @@ def test_report_shows_the_loss_falling_on_a_repeated_batch(tuned: dict) -> None:
 def test_the_merged_gguf_is_the_tuned_model_in_llama_cpp(tuned: dict) -> None:
     gguf = Path(tuned["report"]["outputs"]["gguf"])
     assert tuned["report"]["llm"] == f"local:{gguf}"
-    settings = get_settings(n_ctx=512, n_threads=2)
+    settings = get_settings(n_ctx=512, n_threads=1)
     base, tuned_model = LocalChatModel(settings), LocalChatModel(settings, gguf)
     before, n = base.continuation_nll(TRAIN["prompt"], TRAIN["completion"])
     after, n2 = tuned_model.continuation_nll(TRAIN["prompt"], TRAIN["completion"])
@@ -83,13 +88,19 @@ def test_the_merged_gguf_is_the_tuned_model_in_llama_cpp(tuned: dict) -> None:
     assert abs(again - after) < 0.02 and half.stat().st_size < gguf.stat().st_size
 
 
-def test_generate_writes_a_chunk_with_the_tuned_model(tuned: dict) -> None:
+def test_generate_writes_a_chunk_with_the_tuned_model(tuned: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    # one llama.cpp thread: on the shared test machine two spinning threads were 4x slower
+    monkeypatch.setenv("AUTOMUSE_N_THREADS", "1")
     gguf = Path(tuned["report"]["outputs"]["gguf"])
     root = tuned["root"]
+    # an edited plan (as after --plan-only), so the test times the writing, not the planning
+    save_plan(Plan(title="The Drowned Bells", chapters=[PlanChapter(
+        number=1, title="The Bells", plan="The keeper hears bells under the sea and goes down to the shore at night.")],
+        cast=[CastMember(name="Ada Quill", description="the lighthouse keeper")]), root / "stores" / "tuned-novel")
     result = CliRunner().invoke(app, [
         "--home", str(root), "generate", "--premise", "A lighthouse keeper hears bells ringing under the sea.",
         "--story", "tuned-novel", "--chunks", "1", "--llm", tuned["report"]["llm"], "--memory-llm", "extractive",
-        "--embedder", "hash:64", "--budget", "512", "--max-tokens", "160", "--json",
+        "--embedder", "hash:64", "--budget", "512", "--max-tokens", "120", "--json",
     ])
     assert result.exit_code == 0, result.output
     done = json.loads(result.stdout)

@@ -110,8 +110,10 @@ def create_command(
     wait: bool = typer.Option(False, "--wait", help="Follow the job until it ends (Ctrl-C detaches, the job keeps running)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only validate the files; upload nothing."),
 ) -> None:
-    """Validate the dataset locally, upload it (purpose fine-tune), create the job and
-    print its id. An invalid file is never uploaded.
+    """Validate a dataset, upload it and create a fine-tuning job (--wait follows it).
+
+    The files are checked here first (format, roles, empty turns, tokens per example,
+    the leakage audit of automuse dataset); an invalid file is never uploaded.
 
     Example: automuse finetune create --data pride.jsonl --val pride.val.jsonl --model gpt-4o-mini-2024-07-18 --suffix pride --wait
     """
@@ -166,8 +168,9 @@ def follow_command(
     job_id: str = typer.Argument(..., metavar="JOB", help="The job id (ftjob-...)."),
     poll: float | None = typer.Option(None, "--poll", min=0.0, help="Seconds between checks (env AUTOMUSE_FINETUNE_POLL, default 10)."),
 ) -> None:
-    """Follow a job's status and events until it ends; print the tuned model and the
-    --llm value that writes with it. Ctrl-C detaches without cancelling.
+    """Follow a job until it ends, then print the tuned model's --llm value.
+
+    Ctrl-C detaches without cancelling the job.
 
     Example: automuse finetune follow ftjob-abc123
     """
