@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, urlparse
 
 FINE_TUNABLE = ("gpt-4o-mini-2024-07-18", "gpt-3.5-turbo-0125", "broken-base", "endless-base")
 STEPS = 3
-FAILURE = {"code": "invalid_training_file", "message": "Training file has 3 examples with a loss of NaN at step 2.",
+FAILURE = {"code": "invalid_training_file", "message": "Training file [messages] has 3 examples with a loss of NaN at step 2.",
            "param": "training_file"}
 
 

@@ -114,11 +114,12 @@ def test_a_failing_job_prints_its_own_error_and_exits_non_zero(server: FineTuneS
     assert result.exit_code == 1
     (job_id,) = server.jobs
     lines = result.stderr.strip().splitlines()
-    assert lines == [(f"error: fine-tuning job {job_id} failed: invalid_training_file: "
-                      "Training file has 3 examples with a loss of NaN at step 2.")]
+    message = "Training file [messages] has 3 examples with a loss of NaN at step 2."
+    assert lines == [f"error: fine-tuning job {job_id} failed: invalid_training_file: {message}"]
+    assert f"Job failed: {message}" in result.stdout  # the event, brackets and all (no rich markup)
     assert [j["status"] for j in manifest_jobs(home) if j["id"] == job_id] == ["failed"]
     shown = run("finetune", "show", job_id).stdout
-    assert "NaN at step 2" in shown
+    assert "[messages]" in shown and "NaN at step 2" in shown
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from automuse_rag.cli.common import console, err_console, print_json, settings
 from automuse_rag.settings import Settings
@@ -41,9 +43,9 @@ def _record(cfg: Settings, stories: list[str], job: Any, data: str | None = None
 
     done, problems = record_everywhere(cfg, stories, _job_record(job, data))
     if done and not quiet:
-        console.print(f"recorded in story {', '.join(done)} (automuse stories)", highlight=False)
+        console.print(f"recorded in story {', '.join(done)} (automuse stories)", highlight=False, markup=False, soft_wrap=True)
     for problem in problems:
-        err_console.print(f"warning: {problem}", highlight=False)
+        err_console.print(f"warning: {problem}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _sync(cfg: Settings, job: Any) -> None:
@@ -56,10 +58,10 @@ def _sync(cfg: Settings, job: Any) -> None:
 
 
 def _finished(job: Any) -> None:
-    console.print(f"{job.id} succeeded: fine-tuned model [bold]{job.fine_tuned_model}[/bold]"
-                  + (f", {job.trained_tokens:,} trained tokens" if job.trained_tokens else ""), highlight=False)
-    console.print(f"write with it: --llm {job.llm}", highlight=False, soft_wrap=True)
-    console.print(f"  e.g. automuse generate --premise PREMISE --story NAME --llm {job.llm}", highlight=False, soft_wrap=True)
+    console.print(f"{escape(job.id)} succeeded: fine-tuned model [bold]{escape(job.fine_tuned_model)}[/bold]"
+                  + (f", {job.trained_tokens:,} trained tokens" if job.trained_tokens else ""), highlight=False, soft_wrap=True)
+    console.print(f"write with it: --llm {job.llm}", highlight=False, soft_wrap=True, markup=False)
+    console.print(f"  e.g. automuse generate --premise PREMISE --story NAME --llm {job.llm}", highlight=False, soft_wrap=True, markup=False)
 
 
 def follow_job(cfg: Settings, api: Any, job_id: str, poll: float | None = None) -> Any:
@@ -68,7 +70,8 @@ def follow_job(cfg: Settings, api: Any, job_id: str, poll: float | None = None) 
     from automuse_rag.finetune.api import JobFailedError
 
     def on_event(event: Any) -> None:
-        console.print(f"[dim]{time.strftime('%H:%M:%S', time.localtime(event.created_at))}[/dim] {event.message}", highlight=False)
+        console.print(f"[dim]{time.strftime('%H:%M:%S', time.localtime(event.created_at))}[/dim] {escape(event.message)}",
+                      highlight=False, soft_wrap=True)
 
     state = {"status": ""}
     with console.status(f"following {job_id}") as spinner:
@@ -78,7 +81,7 @@ def follow_job(cfg: Settings, api: Any, job_id: str, poll: float | None = None) 
             spinner.update(f"{job_id}: {job.status}{tokens}{eta}")
             if job.status != state["status"]:
                 state["status"] = job.status
-                console.print(f"status: {job.status}", highlight=False)
+                console.print(f"status: {job.status}", highlight=False, markup=False, soft_wrap=True)
 
         try:
             job = api.follow(job_id, on_event=on_event, on_status=on_status, poll=cfg.finetune_poll if poll is None else poll)
@@ -86,7 +89,7 @@ def follow_job(cfg: Settings, api: Any, job_id: str, poll: float | None = None) 
             spinner.stop()
             err_console.print(
                 f"detached from {job_id}; it keeps running on the server (not cancelled). "
-                f"Reattach with: automuse finetune follow {job_id}", highlight=False, soft_wrap=True,
+                f"Reattach with: automuse finetune follow {job_id}", highlight=False, soft_wrap=True, markup=False,
             )
             raise typer.Exit(130) from None
         except JobFailedError:
@@ -134,7 +137,7 @@ def create_command(
     for v in filter(None, (checked, checked_val)):
         console.print(
             f"{v.path}: {v.examples} {v.format} examples, {v.tokens:,} tokens (largest {v.max_tokens:,} of {v.limit:,}; "
-            f"counted with {counter.method}), leakage audit: {v.audit}", highlight=False, soft_wrap=True,
+            f"counted with {counter.method}), leakage audit: {v.audit}", highlight=False, soft_wrap=True, markup=False,
         )
     if dry_run:
         console.print("valid; nothing uploaded (--dry-run)")
@@ -142,7 +145,7 @@ def create_command(
     api = FineTuneAPI(cfg)
     training_file = api.upload(data)
     validation_file = api.upload(val) if val else None
-    console.print(f"uploaded {data.name} as {training_file}" + (f", {val.name} as {validation_file}" if val else ""), highlight=False)
+    console.print(f"uploaded {data.name} as {training_file}" + (f", {val.name} as {validation_file}" if val else ""), highlight=False, markup=False, soft_wrap=True)
     stories = list(story or checked.stories)
     metadata = {"automuse_data": data.name[:500]}
     if stories:
@@ -154,12 +157,13 @@ def create_command(
         for file_id in filter(None, (training_file, validation_file)):
             api.delete_file(file_id)  # no job will use them
         raise
-    console.print(f"created fine-tuning job [bold]{job.id}[/bold] ({job.status}) for {job.model}", highlight=False)
+    console.print(f"created fine-tuning job [bold]{escape(job.id)}[/bold] ({job.status}) for {escape(job.model)}",
+                  highlight=False, soft_wrap=True)
     _record(cfg, stories, job, data=str(data))
     if wait:
         follow_job(cfg, api, job.id)
     else:
-        console.print(f"follow it: automuse finetune follow {job.id}", highlight=False)
+        console.print(f"follow it: automuse finetune follow {job.id}", highlight=False, markup=False, soft_wrap=True)
 
 
 @finetune_app.command("follow")
@@ -189,7 +193,7 @@ def _job_table(jobs: list[Any], title: str) -> Table:
     table.add_column("fine-tuned model", overflow="fold")
     table.add_column("created", no_wrap=True)
     for j in jobs:
-        table.add_row(j.id, j.status, j.model, j.fine_tuned_model or "", _when(j.created_at))
+        table.add_row(*(Text(str(v)) for v in (j.id, j.status, j.model, j.fine_tuned_model or "", _when(j.created_at))))
     return table
 
 
@@ -204,7 +208,7 @@ def _job_fields(job: Any) -> Table:
             ("validation file", job.validation_file), ("error", job.error), ("server", job.base_url)]
     for name, value in rows:
         if value not in (None, ""):
-            table.add_row(name, str(value))
+            table.add_row(name, Text(str(value)))
     return table
 
 
@@ -228,7 +232,7 @@ def show_command(
         return
     console.print(_job_fields(job))
     if job.llm:
-        console.print(f"write with it: --llm {job.llm}", highlight=False, soft_wrap=True)
+        console.print(f"write with it: --llm {job.llm}", highlight=False, soft_wrap=True, markup=False)
 
 
 @finetune_app.command("list")
@@ -249,7 +253,7 @@ def list_command(
     if as_json:
         print_json([j.to_dict() for j in jobs])
     elif not jobs:
-        console.print(f"no fine-tuning jobs at {api.url}", highlight=False)
+        console.print(f"no fine-tuning jobs at {api.url}", highlight=False, markup=False, soft_wrap=True)
     else:
         console.print(_job_table(jobs, f"fine-tuning jobs at {api.url}"))
 
@@ -268,7 +272,7 @@ def cancel_command(
     cfg = settings(ctx)
     job = FineTuneAPI(cfg).cancel(job_id)
     _sync(cfg, job)
-    console.print(f"{job.id}: {job.status}", highlight=False)
+    console.print(f"{job.id}: {job.status}", highlight=False, markup=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -68,7 +68,7 @@ def local_command(
 
     def progress(kind: str, details: dict[str, Any]) -> None:
         if kind == "stage":
-            bar.console.print(details["message"], highlight=False)
+            bar.console.print(details["message"], highlight=False, markup=False)
         elif kind == "eval":
             what = "base model" if details["step"] == 0 else f"step {details['step']}"
             bar.console.print(f"validation NLL/token {details['val_nll']:.4f} ({what}, {details['tokens']} tokens, "
@@ -87,7 +87,7 @@ def local_command(
     if base is not None and final is not None:
         console.print(f"validation NLL/token: base {base:.4f} -> tuned {final:.4f} ({final - base:+.4f})", highlight=False)
     console.print(f"{report['steps_done']} steps, {report['seconds_per_step'] or 0:.1f} s/step; wrote {result.adapter}, "
-                  f"{result.gguf} and {Path(result.out) / 'report.json'}", highlight=False, soft_wrap=True)
+                  f"{result.gguf} and {Path(result.out) / 'report.json'}", highlight=False, soft_wrap=True, markup=False)
     stories = list(story or report["data"].get("stories") or [])
     if stories:
         job = {"id": f"local:{Path(result.gguf).stem}", "backend": "local",
@@ -95,11 +95,11 @@ def local_command(
                "llm": result.llm, "data": str(data), "out": str(result.out)}
         done, problems = record_everywhere(cfg, stories, job)
         if done:
-            console.print(f"recorded in story {', '.join(done)} (automuse stories)", highlight=False)
+            console.print(f"recorded in story {', '.join(done)} (automuse stories)", highlight=False, markup=False)
         for problem in problems:
-            err_console.print(f"warning: {problem}", highlight=False)
-    console.print(f"write with it: --llm {result.llm}", highlight=False, soft_wrap=True)
-    console.print(f"  e.g. automuse generate --premise PREMISE --story NAME --llm {result.llm}", highlight=False, soft_wrap=True)
+            err_console.print(f"warning: {problem}", highlight=False, markup=False)
+    console.print(f"write with it: --llm {result.llm}", highlight=False, soft_wrap=True, markup=False)
+    console.print(f"  e.g. automuse generate --premise PREMISE --story NAME --llm {result.llm}", highlight=False, soft_wrap=True, markup=False)
     if report["interrupted"]:
         err_console.print(f"interrupted after {report['steps_done']} steps; the partial adapter and model were saved", highlight=False)
         raise typer.Exit(130)
