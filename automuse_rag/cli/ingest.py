@@ -167,7 +167,7 @@ def _print_stories(rows: list[dict]) -> None:
                       *([summarize_jobs(r["finetune_jobs"])] if tuned else []))
     console.print(table)
     for line in (line for r in rows for line in job_lines(r["name"], r["finetune_jobs"])):
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
 def characters_command(
