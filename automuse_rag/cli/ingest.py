@@ -143,6 +143,7 @@ def _story_row(m: dict) -> dict:
         "llm": m.get("llm"), "embedder": (m.get("embedder") or {}).get("name"),
         "chroma_url": m.get("chroma_url"), "size_bytes": m.get("size_bytes", 0), "path": m.get("path"),
         "store_id": m.get("store_id"), "problem": m.get("problem"),
+        "finetune_jobs": m.get("finetune_jobs", []),
     }
 
 
@@ -151,16 +152,23 @@ def _print_stories(rows: list[dict]) -> None:
         console.print("no stories yet (automuse ingest BOOK --story NAME)")
         return
     table = Table(title="stories")
-    for col in ("name", "title", "chunks", "entities", "llm", "embedder", "size"):
+    from automuse_rag.finetune.record import job_lines, summarize_jobs
+
+    tuned = any(r["finetune_jobs"] for r in rows)  # a "tuned" column only when some story has fine-tunes
+    for col in ("name", "title", "chunks", "entities", "llm", "embedder", "size") + (("tuned",) if tuned else ()):
         table.add_column(col, overflow="fold")
     for r in rows:
         if r["problem"]:
-            table.add_row(r["name"] or "", Text(r["problem"], style="red"), "", "", "", "", f"{r['size_bytes'] / 1e6:.1f} MB")
+            table.add_row(r["name"] or "", Text(r["problem"], style="red"), "", "", "", "", f"{r['size_bytes'] / 1e6:.1f} MB",
+                          *([""] if tuned else []))
             continue
         chunks = f"{r['chunks']}/{r['chunks_total']}" + ("" if r["complete"] else " (unfinished)")
         ents = "" if r["entities"] is None else str(r["entities"])
-        table.add_row(r["name"], r["title"] or "", chunks, ents, r["llm"] or "", r["embedder"] or "", f"{r['size_bytes'] / 1e6:.1f} MB")
+        table.add_row(r["name"], r["title"] or "", chunks, ents, r["llm"] or "", r["embedder"] or "", f"{r['size_bytes'] / 1e6:.1f} MB",
+                      *([summarize_jobs(r["finetune_jobs"])] if tuned else []))
     console.print(table)
+    for line in (line for r in rows for line in job_lines(r["name"], r["finetune_jobs"])):
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
 def characters_command(

@@ -114,3 +114,46 @@ def drop_server_collections(url: str, store_id: str) -> list[str]:
             client.delete_collection(name)
             dropped.append(name)
     return [f"removed {len(dropped)} collections from {url}"] if dropped else []
+
+
+def update_manifest(settings: Settings, name: str, change: Any, wait: float = 10.0) -> dict[str, Any]:
+    """Apply ``change(manifest)`` to a story's manifest in ``state.sqlite`` and export
+    ``story.json`` again, holding the story's lock (waiting up to ``wait`` seconds for
+    a writer to finish). Returns the new manifest."""
+    import time
+
+    from automuse_rag.fsutil import write_json_atomic
+    from automuse_rag.memory.locking import StoryBusyError, StoryLock
+    from automuse_rag.memory.state import StateWriter
+    from automuse_rag.memory.views import StateReader
+
+    directory = story_dir(settings, name)
+    read_manifest(directory)  # a clear error for a missing story, before taking its lock
+    lock = StoryLock(directory, name)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            lock.acquire()
+            break
+        except StoryBusyError:
+            if time.monotonic() > deadline:
+                raise StoreError(f"story {name} is busy (another automuse process holds it); try again when it is done") from None
+            time.sleep(0.2)
+    try:
+        db = connect(directory / STATE, readonly=False)
+        try:
+            if user_version(db) != SCHEMA_VERSION:
+                raise StoreError(f"story {name} uses an older store format; run automuse repair --story {name} first")
+            reader = StateReader(db)
+            meta = reader.meta()
+            manifest = json.loads(meta.get("manifest", "{}"))
+            change(manifest)
+            StateWriter(db).set_meta(manifest=json.dumps(manifest, ensure_ascii=False, sort_keys=True))
+            export = {**manifest, "name": name, "store_id": meta.get("store_id"), "schema": SCHEMA_VERSION,
+                      "state_version": reader.version(), "chunks_done": reader.count()}
+            write_json_atomic(directory / MANIFEST, export)
+            return manifest
+        finally:
+            db.close()
+    finally:
+        lock.release()
