@@ -17,6 +17,8 @@ from automuse_rag.settings import Settings
 def read_manifest(directory: Path) -> dict[str, Any]:
     """A story's manifest, from ``state.sqlite`` (the ``story.json`` export is only a
     fallback for a store whose database is unreadable). StoreError if neither reads."""
+    if not directory.is_dir():
+        raise StoreError(f"no story {directory.name!r} in {directory.parent} (run: automuse ingest BOOK --story {directory.name})")
     problem = None
     try:
         db = connect(directory / STATE, readonly=True)
