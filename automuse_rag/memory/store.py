@@ -219,6 +219,14 @@ class ChromaStore:
                 made.append(collection_name(self.store_id, kind, tier))
         return made
 
+    def close(self) -> None:
+        """Release the client (an embedded Chroma's files are then read afresh by the
+        next client for the same path, in this process too)."""
+        try:
+            self._client.close()
+        except Exception:  # already closed, or a server that went away
+            pass
+
     def drop_tier(self, kind: str, tier: int) -> None:
         self._guard(self._client.delete_collection)(collection_name(self.store_id, kind, tier))
         self._cols.pop((kind, tier), None)

@@ -20,56 +20,47 @@ counts as done only when it is committed everywhere.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from automuse_rag.errors import InputError, StoreError
+from automuse_rag.errors import StoreError
 from automuse_rag.fsutil import write_json_atomic
 from automuse_rag.memory.analysis import ChunkAnalysis
 from automuse_rag.memory.api import OutlinePart
 from automuse_rag.memory.graph import Relation
+from automuse_rag.memory.layout import (  # noqa: F401  (re-exported: the store's names and paths)
+    MANIFEST,
+    STATE,
+    check_embedder,
+    check_name,
+    initialized,
+    remove_partial,
+    same_source,
+    story_dir,
+)
 from automuse_rag.memory.schema import SCHEMA_VERSION, connect, user_version
 from automuse_rag.memory.records import chunk_records
 from automuse_rag.memory.state import StateWriter
-from automuse_rag.memory.store import ChromaStore, mismatch_message
+from automuse_rag.memory.store import ChromaStore
 from automuse_rag.memory.types import ChunkRecord, Entity, Hit
 from automuse_rag.memory.views import StateReader
 from automuse_rag.models.base import Embedder
 from automuse_rag.settings import Settings
 from automuse_rag.text.types import Chunk
 
-MANIFEST = "story.json"
-STATE = "state.sqlite"
-_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")
 EMBED_BATCH = 256
 MANIFEST_EVERY = 1.0  # seconds between story.json exports during a run of commits
-
-
-def check_name(name: str) -> str:
-    if not name:
-        raise InputError("the story name is empty: give --story NAME (letters, digits, '.', '_' or '-')")
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:  # fullmatch: "$" would accept a final newline
-        raise InputError(
-            f"bad story name {name!r}: use up to 64 letters, digits, '.', '_' or '-', starting and ending with a letter or digit"
-        )
-    return name
-
-
-def story_dir(settings: Settings, name: str) -> Path:
-    return settings.stores_dir / check_name(name)
 
 
 class StoryMemory:
     """A story store. Create (or reopen to write) with :meth:`create`, open to read with :meth:`open`."""
 
     def __init__(self, settings: Settings, name: str, db: sqlite3.Connection, embedder: Embedder, *,
-                 writable: bool, create: bool = False) -> None:
+                 writable: bool, create: bool = False, store: ChromaStore | None = None) -> None:
         self.settings, self.name, self.embedder = settings, name, embedder
         self.dir = story_dir(settings, name)
         self.db = db
@@ -78,8 +69,8 @@ class StoryMemory:
         self.manifest: dict[str, Any] = json.loads(self.reader.meta().get("manifest", "{}"))
         self.store_id = self.reader.meta()["store_id"]
         url = self.manifest.get("chroma_url") or None
-        self.store = ChromaStore(name, self.store_id, (embedder.name, embedder.dimension), path=self.dir / "chroma",
-                                 url=url, create=create)
+        self.store = store or ChromaStore(name, self.store_id, (embedder.name, embedder.dimension),
+                                          path=self.dir / "chroma", url=url, create=create)
         self._qcache: OrderedDict[str, list[float]] = OrderedDict()
         self._manifest_written = 0.0
 
@@ -90,42 +81,61 @@ class StoryMemory:
                outline: str | None = None, chroma_url: str | None = None, extra: dict[str, Any] | None = None) -> StoryMemory:
         """Create the store, or reopen an existing one to write (to resume): same
         embedder, source and Chroma location, else StoreError. The caller holds the
-        story's lock. A store written by an older version is upgraded first."""
+        story's lock. A store written by an older version is upgraded first.
+
+        Creation is crash-safe: the Chroma collections are made first, then the state
+        (meta and manifest) in one transaction, which is what makes the store exist; a
+        run killed before that left nothing a later run has to trust, and it starts over."""
         from automuse_rag.memory.migrate import ensure_current
 
         directory = story_dir(settings, name)
-        fresh = not (directory / STATE).is_file()
-        if fresh:
-            if chroma_url:
-                from automuse_rag.memory.store import connect as chroma_connect
-
-                chroma_connect(None, chroma_url, create=False)  # reachable before anything is created
-            directory.mkdir(parents=True, exist_ok=True)
+        if not initialized(directory / STATE):
+            return cls._create_fresh(settings, name, embedder, llm_name, source, outline, chroma_url, extra)
+        db = connect(directory / STATE, readonly=False)
         try:
-            db = connect(directory / STATE, readonly=False)
-            if fresh:
-                manifest = {"name": name, "source": source, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                            "embedder": {"name": embedder.name, "dimension": embedder.dimension}, "llm": llm_name,
-                            "chroma_url": chroma_url or None, "chunks_total": None, "complete": False}
-                StateWriter(db).init({"store_id": uuid.uuid4().hex, "story": name,
-                                      "manifest": json.dumps(manifest, ensure_ascii=False)})
-            else:
-                ensure_current(settings, name, db, embedder)
-                man = json.loads(StateReader(db).meta().get("manifest", "{}"))
-                _check_embedder(name, man, embedder)
-                if not _same_source(man, source, (extra or {}).get("source_sha1")):
-                    raise StoreError(f"story {name} was ingested from {man['source']}, not {source}; use a new --story or automuse stories rm {name}")
-                if chroma_url is not None and (man.get("chroma_url") or None) != (chroma_url or None):
-                    raise StoreError(f"story {name} keeps its collections at {man.get('chroma_url') or 'the embedded store'}, not {chroma_url}")
-            mem = cls(settings, name, db, embedder, writable=True, create=fresh)
-            if not fresh:
-                mem.verify_counts()
+            ensure_current(settings, name, db, embedder)
+            man = json.loads(StateReader(db).meta().get("manifest", "{}"))
+            check_embedder(name, man, embedder)
+            if not same_source(man, source, (extra or {}).get("source_sha1")):
+                raise StoreError(f"story {name} was ingested from {man['source']}, not {source}; use a new --story or automuse stories rm {name}")
+            if chroma_url is not None and (man.get("chroma_url") or None) != (chroma_url or None):
+                raise StoreError(f"story {name} keeps its collections at {man.get('chroma_url') or 'the embedded store'}, not {chroma_url}")
+            mem = cls(settings, name, db, embedder, writable=True)
+            mem.verify_counts()
         except BaseException:
-            if fresh:
-                _remove_dir(directory)
+            db.close()
             raise
         mem.manifest.update(extra or {})
         mem.manifest["llm"] = llm_name
+        mem.save_manifest()
+        if outline is not None:
+            mem.set_outline(outline)
+        return mem
+
+    @classmethod
+    def _create_fresh(cls, settings: Settings, name: str, embedder: Embedder, llm_name: str, source: str,
+                      outline: str | None, chroma_url: str | None, extra: dict[str, Any] | None) -> StoryMemory:
+        directory = story_dir(settings, name)
+        existed = directory.is_dir()
+        remove_partial(directory)  # what a run killed before the store existed may have left
+        store_id = uuid.uuid4().hex
+        try:
+            if not chroma_url:
+                directory.mkdir(parents=True, exist_ok=True)
+            store = ChromaStore(name, store_id, (embedder.name, embedder.dimension), path=directory / "chroma",
+                                url=chroma_url or None, create=True)
+            directory.mkdir(parents=True, exist_ok=True)
+            db = connect(directory / STATE, readonly=False)
+            manifest = {"name": name, "source": source, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                        "embedder": {"name": embedder.name, "dimension": embedder.dimension}, "llm": llm_name,
+                        "chroma_url": chroma_url or None, "chunks_total": None, "complete": False, **(extra or {})}
+            StateWriter(db).init({"store_id": store_id, "story": name, "manifest": json.dumps(manifest, ensure_ascii=False)})
+            mem = cls(settings, name, db, embedder, writable=True, store=store)
+        except BaseException:
+            remove_partial(directory)
+            if not existed and directory.is_dir() and not any(directory.iterdir()):
+                directory.rmdir()
+            raise
         mem.save_manifest()
         if outline is not None:
             mem.set_outline(outline)
@@ -156,7 +166,7 @@ class StoryMemory:
                 from automuse_rag.models.registry import get_embedder
 
                 embedder = get_embedder(man["embedder"]["name"], settings)
-            _check_embedder(name, man, embedder)
+            check_embedder(name, man, embedder)
             mem = cls(settings, name, db, embedder, writable=False)
             if verify:
                 mem.verify_counts()
@@ -168,6 +178,7 @@ class StoryMemory:
     def close(self) -> None:
         if self.writer is not None and self._manifest_written and self.dir.is_dir():
             self._write_manifest()
+        self.store.close()
         self.db.close()
 
     def __enter__(self) -> StoryMemory:
@@ -367,28 +378,3 @@ class StoryMemory:
         return hits
 
 
-def _check_embedder(name: str, manifest: dict[str, Any], embedder: Embedder) -> None:
-    rec = manifest.get("embedder") or {}
-    have = (str(rec.get("name")), int(rec.get("dimension") or 0))
-    want = (embedder.name, int(embedder.dimension))
-    if have != want:
-        raise StoreError(mismatch_message(name, have, want))
-
-
-def _same_source(manifest: dict[str, Any], source: str, sha1: str | None) -> bool:
-    """Whether ``source`` is the book the story was made from: the same text (by hash)
-    when both are known, else the same file name (a checkout may have moved)."""
-    old = manifest.get("source")
-    if not old or not source or old == source:
-        return True
-    if sha1 and manifest.get("source_sha1"):
-        return bool(manifest["source_sha1"] == sha1)
-    if old.startswith("premise:") or source.startswith("premise:"):
-        return False
-    return Path(old).name == Path(source).name
-
-
-def _remove_dir(directory: Path) -> None:
-    import shutil
-
-    shutil.rmtree(directory, ignore_errors=True)
