@@ -96,6 +96,18 @@ class Run:
         self.process.join()
         return self.process.exitcode == -9
 
+    def first_seen(self, path: Path, timeout: float = 300.0) -> float | None:
+        """Seconds after the start at which ``path`` first existed (polled every 10 ms,
+        with ``stat`` only: nothing is opened), or None if the child ended first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if path.exists():
+                return time.monotonic() - self.started
+            if self.process.exitcode is not None:
+                return None
+            time.sleep(0.01)
+        return None
+
     def output(self) -> str:
         try:
             return self.log.read_text(errors="replace")[-3000:]

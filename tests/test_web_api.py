@@ -221,13 +221,16 @@ def test_in_memory_story_graph_relations_and_aliases_as_of(tmp_path: Path) -> No
         g2 = web.get("/api/graph", params={"at": 2}).json()
         assert [e["relations"] for e in g2["edges"]] == [[]]
         g3 = web.get("/api/graph", params={"at": 3}).json()
-        assert g3["edges"][0]["relations"] == [{"label": "goddaughter of", "chunk": 3}]
+        assert g3["edges"][0]["relations"] == [{"label": "goddaughter of", "chunk": 3, "source": "edith", "via": ""}]
         assert {n["id"] for n in g3["nodes"]} == {"edith", "reddick"}
         edith = lambda at: next(c for c in web.get("/api/characters", params={"at": at}).json() if c["id"] == "edith")
         assert [a["name"] for a in edith(1)["aliases"]] == ["Edith"]
         assert edith(2)["aliases"][-1] == {"name": "Miss Marlowe", "chunk": 2, "chapter": 1}
         assert [d["text"] for d in edith(2)["descriptions"]] == ["A schoolmistress."]
-        assert edith(3)["description"] == "The captain's goddaughter."
+        # a card leads with the introduction; later descriptions follow it, dated
+        assert edith(3)["description"] == "A schoolmistress."
+        assert [(d["text"], d["chunk"]) for d in edith(3)["descriptions"]] == [
+            ("A schoolmistress.", 0), ("The captain's goddaughter.", 3)]
         assert web.get("/api/story").json() == {"name": "small", "chunks": 5, "llm": "extractive", "budget": 400,
                                                  "k": 8, "compare_reports": 0}
         assert web.get("/api/compare").json() == []

@@ -147,8 +147,14 @@ def _overlap(a: set[str], b: set[str]) -> float:
     return len(a & b) / min(len(a), len(b)) if a and b else 0.0
 
 
-def _citation(ev: Evidence) -> Citation:
-    return Citation(ev.chunk, ev.chapter, ev.kind, ev.text)
+def _citation(ev: Evidence, quoted: list[str] | tuple[str, ...] = ()) -> Citation:
+    """The evidence as cited: its text, plus each quoted sentence it does not already
+    show (a lore card's text leads with its introduction, not every sentence it holds)."""
+    text = ev.text
+    for sentence in quoted:
+        if sentence not in text:
+            text = f"{text} … {sentence}"
+    return Citation(ev.chunk, ev.chapter, ev.kind, text)
 
 
 def extractive_answer(scored: list[_Scored], limit: int = MAX_SENTENCES) -> tuple[str, list[Citation]]:
@@ -167,9 +173,10 @@ def extractive_answer(scored: list[_Scored], limit: int = MAX_SENTENCES) -> tupl
         if len(picked) == limit:
             break
     text = " ".join(f"{_clip(s.sentence).rstrip()} {s.evidence.cite}" for s in picked)
-    cites: dict[str, Citation] = {}
+    quoted: dict[str, list[str]] = {}
     for s in picked:
-        cites.setdefault(s.evidence.id, _citation(s.evidence))
+        quoted.setdefault(s.evidence.id, []).append(s.sentence)
+    cites = {s.evidence.id: _citation(s.evidence, quoted[s.evidence.id]) for s in picked}
     return text, list(cites.values())
 
 
