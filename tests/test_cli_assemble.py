@@ -79,7 +79,7 @@ def test_prompt_errors_are_one_line(home: Path) -> None:
 
 def test_prompt_with_a_template_file(home: Path, tmp_path: Path) -> None:
     path = tmp_path / "t.txt"
-    path.write_text("[[section memories quota=0.5]]\nEARLIER:\n{content}\n[[section last_chunk]]\nNOW:\n{content}\n[[section cue]]\nTHEN:\n", encoding="utf-8")
+    path.write_text("[[section memories quota=0.5]]\nEARLIER:\n$content\n[[section last_chunk]]\nNOW:\n$content\n[[section cue]]\nTHEN:\n", encoding="utf-8")
     result = run(home, "prompt", "--story", "sample", "--at", "8", "--template", str(path), "--llm", "fake", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
