@@ -56,6 +56,7 @@ def test_prompt_table_shows_every_candidate(home: Path) -> None:
         assert decision["candidate_id"] in result.stdout
 
 
+@pytest.mark.slow
 def test_prompt_counts_with_the_local_tokenizer(home: Path) -> None:
     result = run(home, "prompt", "--story", "sample", "--at", "20", "--budget", "800", "--llm", "local", "--json")
     assert result.exit_code == 0, result.output
