@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 
-from automuse_rag.settings import Settings, get_settings
+from automuse_rag.settings import DEFAULT_SEED, Settings, get_settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -31,6 +31,13 @@ BudgetOption = Annotated[Optional[int], typer.Option("--budget", "-b", min=1, he
 ChromaUrlOption = Annotated[Optional[str], typer.Option("--chroma-url", help=CHROMA_URL_HELP)]
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Bypass the model call cache.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+# Sampling options, their defaults named from the settings (one definition).
+_DEFAULTS = Settings.model_fields
+TemperatureOption = Annotated[Optional[float], typer.Option(
+    "--temperature", min=0.0, max=2.0, help=f"Sampling temperature (env AUTOMUSE_TEMPERATURE; default {_DEFAULTS['temperature'].default}).")]
+TopPOption = Annotated[Optional[float], typer.Option(
+    "--top-p", min=0.0, max=1.0, help=f"Nucleus sampling (env AUTOMUSE_TOP_P; default {_DEFAULTS['top_p'].default}).")]
+SeedOption = Annotated[Optional[int], typer.Option("--seed", help=f"Sampling seed (env AUTOMUSE_SEED; default {DEFAULT_SEED}).")]
 
 
 def settings(ctx: typer.Context, **overrides: Any) -> Settings:

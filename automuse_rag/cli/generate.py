@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from automuse_rag.cli.common import EmbedderOption, JsonOption, LlmOption, NoCacheOption, StoryOption, console, err_console, print_json, settings
+from automuse_rag.cli.common import EmbedderOption, JsonOption, LlmOption, NoCacheOption, SeedOption, StoryOption, TemperatureOption, TopPOption, console, err_console, print_json, settings
 
 
 def _progress_bar(total: int):
@@ -42,13 +42,13 @@ def generate(
     embedder: EmbedderOption = None,
     budget: Optional[int] = typer.Option(None, "--budget", min=128, help="Prompt token budget (env AUTOMUSE_BUDGET; default 2048)."),
     chunks_per_chapter: Optional[int] = typer.Option(None, "--chunks-per-chapter", min=1, help="A chapter ends after this many chunks at the latest (default 4)."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, max=2.0, help="Sampling temperature (default 0.7)."),
-    top_p: Optional[float] = typer.Option(None, "--top-p", min=0.0, max=1.0, help="Nucleus sampling (default 0.95)."),
+    temperature: TemperatureOption = None,
+    top_p: TopPOption = None,
     frequency_penalty: Optional[float] = typer.Option(None, "--frequency-penalty", min=-2.0, max=2.0, help="Frequency penalty (default 0)."),
     presence_penalty: Optional[float] = typer.Option(None, "--presence-penalty", min=-2.0, max=2.0, help="Presence penalty (default 0)."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=16, help="Max tokens per chunk (env AUTOMUSE_CHUNK_TOKENS; default 320)."),
     retries: Optional[int] = typer.Option(None, "--retries", min=0, help="Regenerations of a chunk the guard rejects (default 4)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed (default 1234)."),
+    seed: SeedOption = None,
     no_cache: NoCacheOption = False,
     plan_only: bool = typer.Option(False, "--plan-only", help="Write the plan (outline.md, cast.toml) and stop, so you can edit it."),
     as_json: JsonOption = False,

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from automuse_rag.cli.common import EMBEDDER_HELP, LLM_HELP, LlmOption, NoCacheOption, console, print_json, settings
+from automuse_rag.cli.common import EMBEDDER_HELP, LLM_HELP, LlmOption, NoCacheOption, SeedOption, TemperatureOption, TopPOption, console, print_json, settings
 
 
 
@@ -17,9 +17,9 @@ def complete_command(
     llm: LlmOption = None,
     system: Optional[str] = typer.Option(None, "--system", help="An optional system message."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Tokens to generate (env AUTOMUSE_MAX_TOKENS; default 512)."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, help="Sampling temperature (default 0.7)."),
-    top_p: Optional[float] = typer.Option(None, "--top-p", min=0.0, max=1.0, help="Nucleus sampling (default 0.95)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed (default 1234)."),
+    temperature: TemperatureOption = None,
+    top_p: TopPOption = None,
+    seed: SeedOption = None,
     stop: Optional[list[str]] = typer.Option(None, "--stop", help="Stop sequence (repeatable)."),
     no_cache: NoCacheOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print {model, completion, cached, calls, prompt_tokens, completion_tokens}."),
