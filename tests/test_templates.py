@@ -93,3 +93,32 @@ def test_legacy_content_placeholder_still_reads() -> None:
     t = parse_template("[[section last_chunk]]\nCost $5: {content}\n[[section cue]]\n$1 more", "t")
     text, _ = t.render({"last_chunk": "x"})
     assert text == "Cost $5: x\n\n$1 more"
+
+
+def _render_calls() -> dict[str, list[set[str]]]:
+    """Every ``templates.render("NAME", k=...)`` in the package: NAME -> the keyword sets passed."""
+    import ast
+    from pathlib import Path
+
+    import automuse_rag
+
+    calls: dict[str, list[set[str]]] = {}
+    for path in Path(automuse_rag.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "render"
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "templates"):
+                first = node.args[0]
+                names = [first.value] if isinstance(first, ast.Constant) else [
+                    n.value for n in ast.walk(first) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+                for name in names:  # a conditional name ("a.txt" if x else "b.txt") counts for both
+                    calls.setdefault(name, []).append({k.arg for k in node.keywords})
+    return calls
+
+
+def test_callers_pass_exactly_each_templates_variables() -> None:
+    calls = _render_calls()
+    assert set(calls) <= set(PLAIN)
+    for name, passed in calls.items():
+        for keywords in passed:
+            assert keywords == PLAIN[name], (name, keywords)
+    assert set(PLAIN) - set(calls) == {"plan_system.txt"}  # read whole with templates.text

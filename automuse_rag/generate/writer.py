@@ -77,8 +77,7 @@ def write_template(plan: Plan, chapter: int, first: bool, opts: GenerationOption
     from automuse_rag.assemble import parse_template
 
     heading = chapter_heading(plan, chapter)
-    cue_file = "write_cue_first.txt" if first else "write_cue_next.txt"
-    cue = templates.render(cue_file, chapter=heading, words=opts.chunk_words).strip()
+    cue = templates.render("write_cue_first.txt" if first else "write_cue_next.txt", chapter=heading, words=opts.chunk_words).strip()
     style = f"Write in this style: {opts.style.strip()}. " if opts.style else ""
     values = {
         "style": style,
