@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from automuse_rag.assemble.assembler import AssembledPrompt, bullet
+from automuse_rag.assemble.budget import CountTokens
 from automuse_rag.assemble.budget import memo_counter
 from automuse_rag.assemble.retrieve import build_prompt, card_with_links, first_sentence
 from automuse_rag.assemble.templates import Template, load_template
@@ -46,7 +47,6 @@ from automuse_rag.memory.types import Entity
 
 FORMATS = ("completion", "chat")
 DEFAULT_COMPLETION_LIMIT = 1024
-CountTokens = Callable[[str], int]
 Progress = Callable[[int, int], None]
 
 
@@ -167,7 +167,7 @@ def _section_bullets(prompt: AssembledPrompt, template: Template, section: str) 
     spec = template.section(section)
     if not text or spec is None:
         return []
-    head, _, foot = spec.body.partition("{content}")
+    head, foot = spec.frame()
     body = text[len(head): len(text) - len(foot) if foot else None]
     return [line for line in body.split("\n") if line]
 

@@ -2,22 +2,32 @@
 
 Nothing is read from the environment at import time: call :func:`get_settings`
 when a command runs. CLI options are passed as overrides and win over the
-environment.
+environment. An unknown keyword is a ``TypeError`` and an unknown ``AUTOMUSE_*``
+variable (a misspelt setting) an :class:`~automuse_rag.errors.InputError`, never
+silently ignored; variables without the prefix are not looked at.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from automuse_rag.models.base import Sampling
+
 DEFAULT_MIRROR = "https://www.gutenberg.org"
+ENV_PREFIX = "AUTOMUSE_"
+# AUTOMUSE_* variables that are not settings: read by scripts/setup.sh and the tests.
+NOT_SETTINGS = frozenset({"SHARED_DATA", "NO_BROWSER", "WEB_SCREENSHOTS", "CHROMIUM", "CHROMEDRIVER"})
+_SAMPLING = Sampling()  # the one set of sampling defaults (models/base.py)
+DEFAULT_SEED = 1234  # runs from the CLI are reproducible; a bare Sampling() leaves the seed unset
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AUTOMUSE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
 
     # Where stores/ and downloaded books live.
     home: Path = Field(default_factory=Path.cwd)
@@ -46,13 +56,13 @@ class Settings(BaseSettings):
     n_ctx: int = 8192
     n_threads: int | None = None  # default: the core count
 
-    # Sampling defaults (the original experiment's knobs).
-    temperature: float = 0.7
-    top_p: float = 0.95
-    max_tokens: int = 512
-    frequency_penalty: float = 0.0
-    presence_penalty: float = 0.0
-    seed: int | None = 1234
+    # Sampling defaults (the original experiment's knobs, from Sampling).
+    temperature: float = _SAMPLING.temperature
+    top_p: float = _SAMPLING.top_p
+    max_tokens: int = _SAMPLING.max_tokens
+    frequency_penalty: float = _SAMPLING.frequency_penalty
+    presence_penalty: float = _SAMPLING.presence_penalty
+    seed: int | None = DEFAULT_SEED
 
     cache: bool = True  # persistent SQLite call cache
     budget: int = 2048  # prompt token budget
@@ -90,6 +100,10 @@ def get_settings(**overrides: object) -> Settings:
     from automuse_rag.errors import InputError
     from automuse_rag.validate import check_chroma_url, check_home
 
+    unknown = sorted(set(overrides) - set(Settings.model_fields))
+    if unknown:
+        raise TypeError(f"get_settings() got unknown setting(s): {', '.join(unknown)}")
+    check_environment(os.environ)
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
         settings = Settings(**clean)
@@ -102,3 +116,19 @@ def get_settings(**overrides: object) -> Settings:
     check_home(settings.home)
     settings.chroma_url = check_chroma_url(settings.chroma_url)
     return settings
+
+
+def check_environment(environ: dict[str, str] | os._Environ[str]) -> None:
+    """Refuse an ``AUTOMUSE_*`` variable that names no setting (a misspelling would
+    otherwise be ignored silently)."""
+    from automuse_rag.errors import InputError
+
+    known = {name.upper() for name in Settings.model_fields} | NOT_SETTINGS
+    for key in sorted(environ):
+        if not key.upper().startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX):].upper()
+        if name and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {ENV_PREFIX}{close[0]}?)" if close else ""
+            raise InputError(f"environment variable {key} names no setting{hint}; fix its name or unset it")

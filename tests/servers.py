@@ -3,7 +3,7 @@ the shipped SmolLM2 GGUF, on 127.0.0.1 and a free port.
 
 Usage in a test module::
 
-    from tests.servers import llama_server
+    from servers import llama_server
 
     @pytest.fixture(scope="session")
     def openai_server():

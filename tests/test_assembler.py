@@ -47,7 +47,7 @@ def candidate_sets(draw) -> list[Candidate]:
 
 def last_chunk_content(result, template=TEMPLATE) -> str:
     section = result.sections["last_chunk"]
-    header, _, footer = template.section("last_chunk").body.partition("{content}")
+    header, footer = template.section("last_chunk").frame()
     assert section.startswith(header) and section.endswith(footer)
     return section[len(header):len(section) - len(footer)]
 
@@ -99,23 +99,20 @@ def test_never_over_budget_with_a_non_additive_counter(outline, part, cands, las
 
 @lru_cache(maxsize=1)
 def _local_counter():
-    try:
-        from automuse_rag.models.local import LocalChatModel
-        from automuse_rag.settings import get_settings
+    """The local model's token counter; a missing or broken llama.cpp install fails the test."""
+    from automuse_rag.models.local import LocalChatModel
+    from automuse_rag.settings import get_settings
 
-        model = LocalChatModel(get_settings(n_ctx=512))
-        model.count_tokens("warm up")
-        return model.count_tokens
-    except Exception as exc:  # noqa: BLE001 - reported as a skip reason
-        return str(exc)
+    model = LocalChatModel(get_settings(n_ctx=512))
+    model.count_tokens("warm up")
+    return model.count_tokens
 
 
+@pytest.mark.slow
 @given(outline=ANY_TEXT, part=ANY_TEXT, cands=candidate_sets(), last=ANY_TEXT, budget=st.integers(0, 600))
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_never_over_budget_with_the_local_tokenizer(outline, part, cands, last, budget) -> None:
     count = _local_counter()
-    if isinstance(count, str):
-        pytest.skip(f"local tokenizer unavailable: {count}")
     check_invariants(TEMPLATE, outline, part, cands, last, budget, count)
 
 
@@ -249,7 +246,7 @@ def test_chat_messages_split_by_role() -> None:
 
 def test_user_template_file(tmp_path: Path) -> None:
     path = tmp_path / "mine.txt"
-    path.write_text("my notes\n[[section last_chunk]]\n>> {content}\n[[section cue]]\nGo on:\n", encoding="utf-8")
+    path.write_text("my notes\n[[section last_chunk]]\n>> $content\n[[section cue]]\nGo on:\n", encoding="utf-8")
     result = assemble(load_template(path), "ignored outline", "", _cards(2), "the end.", 300, count_words_and_marks)
     assert result.text == ">> the end.\n\nGo on:"
     assert all(d.fate == "dropped" for d in result.decisions if d.section == "lore")
@@ -259,10 +256,12 @@ def test_user_template_file(tmp_path: Path) -> None:
     "text, message",
     [
         ("no headers at all", "no \\[\\[section"),
-        ("[[section outline]]\nno placeholder\n[[section last_chunk]]\n{content}", "must contain"),
-        ("[[section last_chunk role=user]]\n{content}\n[[section note role=system]]\nx", "before user"),
-        ("[[section last_chunk colour=red]]\n{content}", "unknown key"),
-        ("[[section outline]]\n{content}", "needs a last_chunk"),
+        ("[[section outline]]\nno placeholder\n[[section last_chunk]]\n$content", "must contain"),
+        ("[[section last_chunk role=user]]\n$content\n[[section note role=system]]\nx", "before user"),
+        ("[[section last_chunk colour=red]]\n$content", "unknown key"),
+        ("[[section outline]]\n$content", "needs a last_chunk"),
+        ("[[section last_chunk]]\n$content costs $5", "dollar sign"),
+        ("[[section last_chunk]]\n$content\n[[section cue]]\n$cue", "dollar sign"),
     ],
 )
 def test_malformed_templates_are_input_errors(text: str, message: str) -> None:
@@ -276,5 +275,5 @@ def test_missing_template_file_is_an_input_error(tmp_path: Path) -> None:
 
 
 def test_sections_after_a_user_section_default_to_user() -> None:
-    t = parse_template("[[section note]]\nhi\n[[section last_chunk]]\n{content}\n[[section footer]]\nbye", "t")
+    t = parse_template("[[section note]]\nhi\n[[section last_chunk]]\n$content\n[[section footer]]\nbye", "t")
     assert [s.role for s in t.sections] == ["system", "user", "user"]

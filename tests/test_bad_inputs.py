@@ -114,6 +114,7 @@ CASES: list[Case] = [
     ("prompt-chapter-minus-1", True,
      lambda h: ["prompt", "--story", STORY, "--at", "3", "--llm", "extractive", "--chapter", "-1"], ("--chapter -1", "no such chapter")),
     ("bad-setting-env", False, lambda h: [*INGEST, "--story", "x"], ("automuse_concurrency",)),
+    ("misspelt-setting-env", False, lambda h: [*INGEST, "--story", "x"], ("AUTOMUSE_BUDGTE", "did you mean AUTOMUSE_BUDGET")),
 ]
 
 
@@ -125,6 +126,8 @@ def test_bad_input_is_one_line_and_leaves_stores_untouched(case: Case, home: Pat
         shutil.copytree(tiny_store, home / "stores")
     if name == "bad-setting-env":
         monkeypatch.setenv("AUTOMUSE_CONCURRENCY", "lots")
+    if name == "misspelt-setting-env":
+        monkeypatch.setenv("AUTOMUSE_BUDGTE", "100")
     before = snapshot(home / "stores")
     result = runner.invoke(app, build(home))
     assert_one_line_error(result, *words)
@@ -132,6 +135,16 @@ def test_bad_input_is_one_line_and_leaves_stores_untouched(case: Case, home: Pat
     if needs_story:
         healthy = runner.invoke(app, ["--home", str(home), "check", "--story", STORY])
         assert healthy.exit_code == 0, healthy.output
+
+
+def test_settings_refuse_unknown_keywords_but_not_other_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from automuse_rag.settings import get_settings
+
+    with pytest.raises(TypeError, match="budgte"):
+        get_settings(home=tmp_path, budgte=100)
+    monkeypatch.setenv("AUTOMUSE_SHARED_DATA", str(tmp_path))  # read by the tests, not a setting
+    monkeypatch.setenv("BUDGTE", "1")  # no prefix: not looked at
+    assert get_settings(home=tmp_path, budget=100).budget == 100
 
 
 def assert_one_line_error(result, *words: str, code: int = 2) -> None:

@@ -56,6 +56,7 @@ def test_prompt_table_shows_every_candidate(home: Path) -> None:
         assert decision["candidate_id"] in result.stdout
 
 
+@pytest.mark.slow
 def test_prompt_counts_with_the_local_tokenizer(home: Path) -> None:
     result = run(home, "prompt", "--story", "sample", "--at", "20", "--budget", "800", "--llm", "local", "--json")
     assert result.exit_code == 0, result.output
@@ -79,7 +80,7 @@ def test_prompt_errors_are_one_line(home: Path) -> None:
 
 def test_prompt_with_a_template_file(home: Path, tmp_path: Path) -> None:
     path = tmp_path / "t.txt"
-    path.write_text("[[section memories quota=0.5]]\nEARLIER:\n{content}\n[[section last_chunk]]\nNOW:\n{content}\n[[section cue]]\nTHEN:\n", encoding="utf-8")
+    path.write_text("[[section memories quota=0.5]]\nEARLIER:\n$content\n[[section last_chunk]]\nNOW:\n$content\n[[section cue]]\nTHEN:\n", encoding="utf-8")
     result = run(home, "prompt", "--story", "sample", "--at", "8", "--template", str(path), "--llm", "fake", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

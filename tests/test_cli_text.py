@@ -63,8 +63,6 @@ def test_chunk_table_for_alice_and_size_option(home: Path, gutenberg_mirror: Pat
 
 
 def test_chunk_sample_story() -> None:
-    if not (SAMPLE_DIR / "story.txt").is_file():
-        pytest.skip("books/sample/story.txt not written yet")
     chunks = json.loads(run("chunk", "sample", "--json").stdout)
     headings = [l for l in (SAMPLE_DIR / "story.txt").read_text(encoding="utf-8").splitlines() if l.startswith("CHAPTER ")]
     assert sorted({c["chapter"] for c in chunks}) == list(range(1, len(headings) + 1))

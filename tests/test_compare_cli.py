@@ -40,7 +40,13 @@ def test_compare_json_and_files(home: Path, tmp_path: Path) -> None:
     for name, entry in data["strategies"].items():
         assert entry["positions"] == list(range(0, 30, 2))
         assert entry["nll"] == [None] * 15
-        assert all(r is None or 0.0 <= r <= 1.0 for r in entry["entity_recall"])
+    recall = {name: entry["entity_recall"] for name, entry in data["strategies"].items()}
+    assert any(r is not None for r in recall["retrieval"])  # later chunks name entities met before
+    # the unbounded rolling context holds the last-chunk context and every summary: it never names fewer
+    for full, last in zip(recall["rolling_unbounded"], recall["last_chunk"], strict=True):
+        assert (full is None) == (last is None)
+        assert full is None or full >= last
+    assert sum(filter(None, recall["rolling_unbounded"])) > sum(filter(None, recall["last_chunk"]))
     s = data["strategies"]
     assert s["retrieval"]["summary"]["over_budget_count"] == 0
     assert s["rolling_recursive"]["summary"]["over_budget_count"] == 0

@@ -81,7 +81,7 @@ def test_create_wait_uploads_follows_and_prints_the_llm_value(server: FineTuneSe
     # the job is in the story's manifest, with its final state, and `stories` shows it
     (entry,) = [j for j in manifest_jobs(home) if j["id"] == job.id]
     assert entry["status"] == "succeeded" and entry["llm"] == f"openai:{job.fine_tuned_model}"
-    rows = json.loads(run("stories", "--json").stdout)
+    rows = json.loads(run("stories", "list", "--json").stdout)
     assert any(j["id"] == job.id for j in rows[0]["finetune_jobs"])
     table = run("stories").stdout
     assert "tuned" in table

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from automuse_rag.cli import app
 from automuse_rag.errors import ModelError
 from automuse_rag.generate import generate_story, guard
-from automuse_rag.generate.loop import read_rejections
+from automuse_rag.generate.files import read_rejections
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.models.fake import HashEmbedder, ScriptedChatModel
 from automuse_rag.settings import get_settings

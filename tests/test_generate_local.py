@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from automuse_rag.generate import generate_story, guard
-from automuse_rag.generate.loop import read_rejections
+from automuse_rag.generate.files import read_rejections
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.settings import get_settings
 

@@ -3,19 +3,18 @@ networkx) or PNG."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import networkx as nx
 import pytest
 from typer.testing import CliRunner
 
+from test_compare_sample import sample_story
+
 from automuse_rag.cli import app
 from automuse_rag.compare.graph_export import graphml_ready, write_graph
 from automuse_rag.errors import InputError
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_compare_sample import sample_story  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -141,7 +141,7 @@ def test_characters_json_and_stories(sample_home: Path):
         assert r["kind"] in ("character", "place", "thing") and r["first_chunk"] <= r["last_chunk"]
     edith = next(r for r in rows if r["name"] == "Edith Marlowe")
     assert {"Edith", "Miss Marlowe"} <= set(edith["aliases"])
-    listed = json.loads(cli(sample_home, "stories", "--json").stdout)
+    listed = json.loads(cli(sample_home, "stories", "list", "--json").stdout)
     assert [(s["name"], s["chunks"], s["embedder"]) for s in listed] == [("sample", len(StoryMemory.open(get_settings(home=sample_home), "sample")), "hash:64")]
     assert listed[0]["entities"] == len(rows) and listed[0]["size_bytes"] > 0
 
@@ -250,7 +250,7 @@ def test_stories_rm_removes_after_confirmation(tmp_path: Path):
     assert declined.exit_code != 0 and (tmp_path / "stores" / "gone").is_dir()
     accepted = runner.invoke(app, ["--home", str(tmp_path), "stories", "rm", "gone"], input="y\n")
     assert accepted.exit_code == 0 and not (tmp_path / "stores" / "gone").exists()
-    assert json.loads(cli(tmp_path, "stories", "--json").stdout) == []
+    assert json.loads(cli(tmp_path, "stories", "list", "--json").stdout) == []
 
 
 TOP_PP = {

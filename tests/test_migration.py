@@ -46,7 +46,7 @@ def _legacy_collections(home: Path) -> list[str]:
 def test_readers_point_to_repair_and_repair_upgrades(old_home: Path) -> None:
     result = cli(old_home, "characters", "--story", "sample")
     assert result.exit_code == 2 and "older automuse-rag" in result.output and "automuse repair --story sample" in result.output
-    listed = json.loads(cli(old_home, "stories", "--json").stdout)
+    listed = json.loads(cli(old_home, "stories", "list", "--json").stdout)
     assert listed[0]["name"] == "sample" and "old store format" in listed[0]["problem"]
     assert cli(old_home, "check", "--story", "sample").exit_code == 1
     assert _legacy_collections(old_home) == ["sample-chunks", "sample-entities", "sample-summaries"]

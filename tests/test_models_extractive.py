@@ -14,7 +14,7 @@ from automuse_rag.models.base import ChatModel
 from automuse_rag.models.extractive import ExtractiveChatModel, extractive_summary, split_sentences
 from automuse_rag.models.registry import get_chat_model
 from automuse_rag.settings import get_settings
-from tests.conftest import gutenberg_path
+from conftest import gutenberg_path
 
 TEXT = (
     "The lighthouse stood on the rock. The keeper of the lighthouse lit the lamp each night. "

@@ -12,7 +12,7 @@ from automuse_rag.models.base import ChatModel, LogprobModel, Sampling, sampling
 from automuse_rag.models.local import LocalChatModel, find_gguf
 from automuse_rag.models.registry import get_chat_model
 from automuse_rag.settings import get_settings
-from tests.conftest import gutenberg_path
+from conftest import gutenberg_path
 
 pytestmark = pytest.mark.slow
 

@@ -22,7 +22,7 @@ from automuse_rag.models.openai_backend import OpenAIChatModel, OpenAIEmbedder
 from automuse_rag.models.registry import get_chat_model
 from automuse_rag.models.tokens import estimate_tokens
 from automuse_rag.settings import get_settings
-from tests.servers import free_port, llama_server
+from servers import free_port, llama_server
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import pytest
 from automuse_rag.models import tokens
 from automuse_rag.models.local import find_gguf
 from automuse_rag.models.tokens import OpenAITokenCounter, estimate_tokens, tiktoken_encoding
-from tests.conftest import gutenberg_path
+from conftest import gutenberg_path
 
 
 @pytest.fixture(scope="module")

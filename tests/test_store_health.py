@@ -183,7 +183,7 @@ def test_a_garbage_state_sqlite_is_one_line_and_can_be_removed(home: Path) -> No
         result = cli(home, *args)
         assert result.exit_code != 0 and "Traceback" not in result.output, (args, result.output)
         assert "state.sqlite" in result.output and "stories rm sample" in result.output, (args, result.output)
-    listed = json.loads(cli(home, "stories", "--json").stdout)
+    listed = json.loads(cli(home, "stories", "list", "--json").stdout)
     assert [s["name"] for s in listed] == ["sample"] and "state.sqlite" in listed[0]["problem"]
     assert cli(home, "stories", "rm", "sample", "--yes").exit_code == 0
     assert not store.exists()

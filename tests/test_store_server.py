@@ -18,6 +18,8 @@ from automuse_rag.memory.story import StoryMemory
 from automuse_rag.settings import get_settings
 from conftest import SAMPLE_DIR
 
+pytestmark = pytest.mark.slow  # a real Chroma server (chroma run)
+
 runner = CliRunner()
 
 
@@ -91,7 +93,7 @@ def test_ingest_and_read_through_chroma_server(tmp_path: Path, chroma_server: st
     removed = runner.invoke(app, ["--home", str(home), "stories", "rm", "remote", "--yes"])
     assert removed.exit_code == 0, removed.output
     assert client.list_collections() == []
-    assert json.loads(runner.invoke(app, ["--home", str(home), "stories", "--json"]).stdout) == []
+    assert json.loads(runner.invoke(app, ["--home", str(home), "stories", "list", "--json"]).stdout) == []
 
 
 def _client(url: str):

@@ -179,7 +179,7 @@ def _listening_addresses(port: int) -> set[str]:
 
 @pytest.mark.slow
 def test_serve_binds_loopback_by_default_and_rejects_a_busy_port(sample_home: Path) -> None:
-    from tests.browser import serve
+    from browser import serve
 
     with serve(sample_home, "sample", "--llm", "extractive") as server:
         port = int(server.url.rsplit(":", 1)[1])

@@ -17,7 +17,7 @@ from selenium.webdriver.common.by import By
 from typer.testing import CliRunner
 
 from automuse_rag.cli import app as cli_app
-from tests.browser import (
+from browser import (
     chromium,
     find_browser,
     open_view,

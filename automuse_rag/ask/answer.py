@@ -201,14 +201,14 @@ def notes_for_model(scored: list[_Scored], limit: int = NOTES_FOR_MODEL) -> list
 
 def model_messages(question: str, notes: list[Evidence]) -> list[dict[str, str]]:
     """The ask prompt (templates ``ask_system.txt`` and ``ask_user.txt``)."""
-    from automuse_rag.models.structured import load_template
+    from automuse_rag import templates
 
     lines = []
     for ev in notes:
         label = "lore card" if ev.kind == "entity" else "memory"
         lines.append(f"{ev.cite} {label}: {_clip(ev.text, NOTE_WORDS)}")
-    user = load_template("ask_user.txt").substitute(notes="\n".join(lines), question=question.strip())
-    system = load_template("ask_system.txt").substitute()
+    user = templates.render("ask_user.txt", notes="\n".join(lines), question=question.strip())
+    system = templates.render("ask_system.txt")
     return [{"role": "system", "content": system.strip()}, {"role": "user", "content": user.strip()}]
 
 

@@ -39,7 +39,7 @@ from automuse_rag.assemble.budget import (
     cut_start,
     fit_items,
 )
-from automuse_rag.assemble.templates import Template
+from automuse_rag.assemble.templates import SEPARATOR, Template
 from automuse_rag.errors import BudgetError
 
 Fate = Literal["included", "shortened", "dropped"]
@@ -108,7 +108,7 @@ class AssembledPrompt:
         """(system, user) for the chat format: sections split by their template role."""
         system = [t for name, t in self.sections.items() if self.roles.get(name, "system") == "system"]
         user = [t for name, t in self.sections.items() if self.roles.get(name) == "user"]
-        return "\n\n".join(system), "\n\n".join(user)
+        return SEPARATOR.join(system), SEPARATOR.join(user)
 
     def counts(self) -> dict[str, int]:
         """Decisions per fate."""
@@ -174,7 +174,7 @@ class _Assembly:
 
     def header_cost(self, section: str) -> int:
         spec = self.t.section(section)
-        return self.count(spec.body.replace("{content}", "").strip()) + 2 if spec else 0
+        return self.count("".join(spec.frame()).strip()) + 2 if spec else 0
 
     def render(self, st: _State) -> tuple[str, dict[str, str]]:
         contents = {"outline": st.outline, "last_chunk": st.last}

@@ -7,8 +7,11 @@ Syntax (documented in ``prompt_default.txt`` itself):
 * a header line ``[[section NAME key=value ...]]`` starts a section, whose body is
   the lines up to the next header (surrounding blank lines are stripped);
 * the content sections ``outline``, ``lore``, ``memories`` and ``last_chunk`` put
-  their content where the body says ``{content}`` and are left out when empty;
-  any other section is fixed text and always included;
+  their content where the body says ``$content`` and are left out when empty;
+  any other section is fixed text and always included; bodies use
+  :class:`string.Template` syntax (``$$`` for a literal dollar sign), the one
+  syntax of every template (:mod:`automuse_rag.templates`); a file written for the
+  former ``{content}`` placeholder is still read (:func:`parse_template`);
 * keys: ``quota`` (share of the budget, 0..1, a section may fill in the first
   pass), ``priority`` (1 = served first), ``role`` (``system`` or ``user``: where
   the section goes in the chat format; system sections must come first; the
@@ -22,13 +25,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
+from string import Template as StrTemplate
 
+from automuse_rag import templates
 from automuse_rag.errors import InputError
 
 CONTENT_SECTIONS = ("outline", "lore", "memories", "last_chunk")
-PLACEHOLDER = "{content}"
+PLACEHOLDER = "$content"
+_LEGACY_PLACEHOLDER = "{content}"
 SEPARATOR = "\n\n"
 _HEADER = re.compile(r"^\[\[section\s+(\w+)((?:\s+\w+=\S+)*)\s*\]\]\s*$")
 _DEFAULT_QUOTA = {"outline": 0.15, "lore": 0.2, "memories": 0.3, "last_chunk": 0.35}
@@ -52,10 +57,15 @@ class SectionSpec:
     def render(self, content: str) -> str:
         """The section's text with ``content`` in place ('' for an empty content section)."""
         if not self.is_content:
-            return self.body
+            return StrTemplate(self.body).substitute()
         if not content:
             return ""
-        return self.body.replace(PLACEHOLDER, content)
+        return StrTemplate(self.body).substitute(content=content)
+
+    def frame(self) -> tuple[str, str]:
+        """The text a content section puts before and after its content."""
+        head, _, foot = StrTemplate(self.body).substitute(content="\0").partition("\0")
+        return head, foot
 
 
 @dataclass(frozen=True)
@@ -78,20 +88,15 @@ class Template:
         rendered = {k: v for k, v in rendered.items() if v}
         return SEPARATOR.join(rendered.values()), rendered
 
-    def messages(self, sections: dict[str, str]) -> tuple[str, str]:
-        """(system, user) texts for the chat format from rendered sections.
 
-        ``system + SEPARATOR + user`` equals the whole prompt text when both are
-        non-empty, because system sections come first."""
-        parts: dict[str, list[str]] = {"system": [], "user": []}
-        for spec in self.sections:
-            if spec.name in sections:
-                parts[spec.role].append(sections[spec.name])
-        return SEPARATOR.join(parts["system"]), SEPARATOR.join(parts["user"])
+def parse_template(text: str, name: str = "template", values: dict[str, str] | None = None) -> Template:
+    """Parse template text; raises :class:`InputError` on a malformed template.
 
-
-def parse_template(text: str, name: str = "template") -> Template:
-    """Parse template text; raises :class:`InputError` on a malformed template."""
+    ``values`` fill ``$name`` placeholders of the fixed sections (``write_prompt.txt``
+    has ``$style``, ``$cast``, ...). Text written for the former ``{content}``
+    placeholder (no ``$content`` anywhere) is read with every ``$`` literal."""
+    if _LEGACY_PLACEHOLDER in text and PLACEHOLDER not in text:
+        text = text.replace("$", "$$").replace(_LEGACY_PLACEHOLDER, PLACEHOLDER)
     sections: list[SectionSpec] = []
     current: tuple[str, dict[str, str]] | None = None
     body: list[str] = []
@@ -106,6 +111,8 @@ def parse_template(text: str, name: str = "template") -> Template:
         body = []
     if current is not None:
         sections.append(_make_section(name, current, body, sections))
+    if values:
+        sections = [s if s.is_content else _fill(name, s, values) for s in sections]
     _validate(name, sections)
     return Template(name=name, sections=tuple(sections))
 
@@ -134,6 +141,14 @@ def _make_section(tname: str, header: tuple[str, dict[str, str]], body: list[str
     return SectionSpec(name=sname, body="\n".join(body).strip("\n"), quota=quota, priority=priority, role=role)
 
 
+def _fill(tname: str, spec: SectionSpec, values: dict[str, str]) -> SectionSpec:
+    try:
+        body = StrTemplate(spec.body).substitute(values)
+    except (KeyError, ValueError) as exc:
+        raise InputError(f"template {tname}: section {spec.name} has a bad placeholder ({exc})") from None
+    return SectionSpec(spec.name, body.replace("$", "$$"), spec.quota, spec.priority, spec.role)
+
+
 def _validate(name: str, sections: list[SectionSpec]) -> None:
     if not sections:
         raise InputError(f"template {name} has no [[section NAME]] headers")
@@ -142,8 +157,11 @@ def _validate(name: str, sections: list[SectionSpec]) -> None:
     if dupes:
         raise InputError(f"template {name} repeats section(s): {', '.join(dupes)}")
     for spec in sections:
-        if spec.is_content and PLACEHOLDER not in spec.body:
+        body = StrTemplate(spec.body)
+        if spec.is_content and "content" not in body.get_identifiers():
             raise InputError(f"template {name}: section {spec.name} must contain {PLACEHOLDER}")
+        if not body.is_valid() or set(body.get_identifiers()) - ({"content"} if spec.is_content else set()):
+            raise InputError(f"template {name}: section {spec.name} has a $ that is not {PLACEHOLDER} (write $$ for a dollar sign)")
     if "last_chunk" not in names:
         raise InputError(f"template {name} needs a last_chunk section")
     roles = [s.role for s in sections]
@@ -170,7 +188,6 @@ def load_template(source: str | Path | None = None) -> Template:
 
 
 def _package_template(name: str) -> Template:
-    ref = resources.files("automuse_rag").joinpath("templates", f"prompt_{name}.txt")
-    if not ref.is_file():
+    if not templates.exists(f"prompt_{name}.txt"):
         raise InputError(f"no built-in template {name!r} (built-in: default, chat)")
-    return parse_template(ref.read_text(encoding="utf-8"), name=name)
+    return parse_template(templates.text(f"prompt_{name}.txt"), name=name)

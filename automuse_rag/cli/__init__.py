@@ -15,6 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from automuse_rag import __version__
+from automuse_rag.cli.common import unwrap_help
 from automuse_rag.errors import AutomuseError
 
 
@@ -82,6 +83,7 @@ from automuse_rag.cli import (  # noqa: E402  (modules register their commands)
 
 for _module in (books, chunk, models, ingest, store, assemble, ask, serve, generate, compare, finetune, demo):
     _module.register(app)
+unwrap_help(app)  # docstrings are hard-wrapped; --help wraps them to the terminal
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -6,17 +6,17 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from automuse_rag.cli.common import console, err_console, print_json, settings
+from automuse_rag.cli.common import LlmOption, NoCacheOption, StoryOption, console, err_console, print_json, settings
 
 
 def ask_cmd(
     ctx: typer.Context,
     question: str = typer.Argument(..., help="The question, e.g. \"Who is Arthur Blackwood?\"."),
-    story: str = typer.Option(..., "--story", "-s", help="Name of an ingested story (a store under HOME/stores)."),
+    story: StoryOption = ...,
     at: int | None = typer.Option(None, "--at", help="Answer as known after chunk AT: nothing later is used (default: the whole story)."),
-    llm: str | None = typer.Option(None, "--llm", help="Model that writes the answer: local, openai:MODEL, or extractive for no model (default: AUTOMUSE_LLM or local)."),
+    llm: LlmOption = None,
     k: int = typer.Option(8, "-k", min=1, help="Memories to fetch by vector search (per activation)."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Do not use the model call cache."),
+    no_cache: NoCacheOption = False,
     as_json: bool = typer.Option(False, "--json", help='Print {"question", "at", "answer", "citations": [{"chunk", "chapter", "kind", "text"}]}.'),
 ) -> None:
     """Answer QUESTION from what the story has told by chunk AT, citing the memories

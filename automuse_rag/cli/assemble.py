@@ -14,15 +14,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from automuse_rag.cli.common import console, err_console, print_json, settings
+from automuse_rag.cli.common import STORY_HELP, BudgetOption, JsonOption, LlmOption, StoryOption, console, err_console, print_json, settings
 from automuse_rag.errors import InputError, StoreError
 from automuse_rag.settings import Settings
 
 FATE_STYLE = {"included": "green", "shortened": "yellow", "dropped": "red"}
 
-STORY_HELP = "Name of an ingested story (a store under HOME/stores)."
-LLM_HELP = "Model whose tokenizer counts the budget: local, openai:MODEL, ... (default: AUTOMUSE_LLM or local)."
-BUDGET_HELP = "Total prompt token budget (default: AUTOMUSE_BUDGET or 2048)."
 TEMPLATE_HELP = "A prompt template file replacing the built-in one (syntax: automuse_rag/templates/prompt_default.txt)."
 
 
@@ -113,10 +110,10 @@ def _decision_table(prompt: Any) -> Table:
 
 def prompt_cmd(
     ctx: typer.Context,
-    story: str = typer.Option(..., "--story", "-s", help=STORY_HELP),
+    story: StoryOption = ...,
     at: str = typer.Option(..., "--at", help="Index of the last chunk already written (the prompt precedes chunk AT+1; -1: nothing written yet), or a comma-separated list of them."),
-    budget: Optional[int] = typer.Option(None, "--budget", "-b", min=1, help=BUDGET_HELP),
-    llm: Optional[str] = typer.Option(None, "--llm", help=LLM_HELP),
+    budget: BudgetOption = None,
+    llm: LlmOption = None,
     template: Optional[Path] = typer.Option(None, "--template", help=TEMPLATE_HELP),
     chapter: Optional[int] = typer.Option(None, "--chapter", help="Outline part to use (default: the chapter of chunk AT)."),
     k: int = typer.Option(8, "-k", min=1, help="Memories to fetch by vector search."),
@@ -180,14 +177,14 @@ def dataset_cmd(
     ctx: typer.Context,
     story: list[str] = typer.Option(..., "--story", "-s", help=STORY_HELP + " Repeat for several stories."),
     out: Path = typer.Option(..., "--out", "-o", help="Output JSONL file (validation samples go to OUT.val.jsonl)."),
-    budget: Optional[int] = typer.Option(None, "--budget", "-b", min=1, help=BUDGET_HELP),
+    budget: BudgetOption = None,
     fmt: str = typer.Option("completion", "--format", help="completion: {prompt, completion}; chat: {messages: [system, user, assistant]}."),
     val_fraction: float = typer.Option(0.1, "--val-fraction", min=0.0, max=0.99, help="Share of samples held out for validation."),
     seed: int = typer.Option(0, "--seed", help="Seed of the train/validation split (same seed, same split)."),
-    llm: Optional[str] = typer.Option(None, "--llm", help=LLM_HELP),
+    llm: LlmOption = None,
     template: Optional[Path] = typer.Option(None, "--template", help=TEMPLATE_HELP),
     completion_limit: int = typer.Option(1024, "--completion-limit", min=1, help="Most tokens a completion (the next chunk) may have."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    as_json: JsonOption = False,
 ) -> None:
     """Export fine-tuning data: one sample per chunk position, the prompt built from
     memory known before that chunk and the chunk itself as the completion. Every
@@ -226,10 +223,10 @@ def dataset_cmd(
 def query_cmd(
     ctx: typer.Context,
     question: str = typer.Argument(..., help="What to look for in story memory."),
-    story: str = typer.Option(..., "--story", "-s", help=STORY_HELP),
+    story: StoryOption = ...,
     at: Optional[int] = typer.Option(None, "--at", help="Only memory known at chunk AT (default: all of it)."),
     k: int = typer.Option(8, "-k", min=1, help="How many memories to show."),
-    as_json: bool = typer.Option(False, "--json", help="Print the hits as JSON."),
+    as_json: JsonOption = False,
 ) -> None:
     """Search story memory (chunk summaries and lore cards) for QUESTION and show the
     best matches with their chunk, chapter and score. With --at, only what was known

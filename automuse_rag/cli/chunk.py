@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from automuse_rag.cli.common import console, print_json, settings
+from automuse_rag.cli.common import LlmOption, console, print_json, settings
 from automuse_rag.text.types import Book, Chunk
 
 
@@ -61,7 +61,7 @@ def chunk_command(
     book: str = typer.Argument(..., metavar="BOOK", help="A text file, a catalog name (automuse books list), 'sample' or a Gutenberg ID."),
     size: int = typer.Option(1500, "--size", min=1, help="Target chunk size in characters."),
     tokens: Optional[int] = typer.Option(None, "--tokens", min=1, help="Target chunk size in tokens of the --llm model's tokenizer (instead of --size)."),
-    llm: Optional[str] = typer.Option(None, "--llm", help="Model whose tokenizer --tokens uses (env AUTOMUSE_LLM; default local)."),
+    llm: LlmOption = None,
     story: Optional[str] = typer.Option(None, "--story", help="Story name used in chunk ids (default: the catalog name or file name)."),
     mirror: Optional[str] = typer.Option(None, "--mirror", help="Gutenberg mirror URL or directory for IDs and names (env AUTOMUSE_GUTENBERG_MIRROR)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array: one {index, id, chapter, chapter_title, start, end, text} per chunk."),

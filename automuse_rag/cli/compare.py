@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from automuse_rag.cli.common import console, err_console, print_json, settings
+from automuse_rag.cli.common import BudgetOption, LlmOption, StoryOption, console, err_console, print_json, settings
 from automuse_rag.errors import InputError
 
 DEFAULT_NLL_SAMPLES = 10
@@ -51,8 +51,8 @@ def summary_table(report: Any) -> Table:
 
 def compare(
     ctx: typer.Context,
-    story: str = typer.Option(..., "--story", "-s", help="Name of an ingested story (see `automuse ingest`)."),
-    budget: Optional[int] = typer.Option(None, "--budget", "-b", help="Prompt token budget (default: AUTOMUSE_BUDGET, 2048)."),
+    story: StoryOption = ...,
+    budget: BudgetOption = None,
     positions: str = typer.Option(
         "all", "--positions", "-p",
         help="Chunk positions i to evaluate: 'all' (at most --max-positions, evenly sampled), 'START:STOP', "
@@ -66,9 +66,7 @@ def compare(
     out: Optional[Path] = typer.Option(
         None, "--out", "-o", help="Report directory (default: ./compare-STORY-BUDGET)."
     ),
-    llm: Optional[str] = typer.Option(
-        None, "--llm", help="Model for token counts, NLL and re-summaries: local (default), openai:MODEL, extractive."
-    ),
+    llm: LlmOption = None,
     resummarizer: str = typer.Option(
         "auto", "--resummarizer", help="rolling_recursive's re-summarizer: auto (the LLM, extractive for --llm extractive), llm, extractive."
     ),
@@ -146,7 +144,7 @@ class _progress:
 
 def graph(
     ctx: typer.Context,
-    story: str = typer.Option(..., "--story", "-s", help="Name of an ingested story."),
+    story: StoryOption = ...,
     out: Path = typer.Option(..., "--out", "-o", help="FILE.graphml (for Gephi) or FILE.png (a picture)."),
     at: Optional[int] = typer.Option(None, "--at", help="Chunk index: the graph as known after it (default: the end)."),
     as_json: bool = typer.Option(False, "--json", help="Print nodes/edges counts and the file as JSON."),

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from automuse_rag.cli.common import console, settings
+from automuse_rag.cli.common import EmbedderOption, LlmOption, console, settings
 
 SAMPLE_STORY = "sample"
 DEMO_NOVEL = "demo-novel"
@@ -30,8 +29,8 @@ def _progress() -> Progress:
 
 def demo_command(
     ctx: typer.Context,
-    llm: Optional[str] = typer.Option(None, "--llm", help="Chat backend (env AUTOMUSE_LLM; default: the embedded local model)."),
-    embedder: Optional[str] = typer.Option(None, "--embedder", help="Embedder (env AUTOMUSE_EMBEDDER; default: minilm)."),
+    llm: LlmOption = None,
+    embedder: EmbedderOption = None,
     budget: int = typer.Option(1024, "--budget", min=64, help="Prompt token budget used by the demo."),
     gen_chunks: int = typer.Option(3, "--gen-chunks", min=0, help="Chunks to generate from the shipped premise (0 skips generation)."),
     nll_samples: int = typer.Option(2, "--nll-samples", min=0, help="Positions scored by next-chunk likelihood in the compare step."),

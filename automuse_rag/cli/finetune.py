@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from automuse_rag.cli.common import console, err_console, print_json, settings
+from automuse_rag.cli.common import JsonOption, console, err_console, print_json, settings
 from automuse_rag.settings import Settings
 
 finetune_app = typer.Typer(
@@ -216,7 +216,7 @@ def _job_fields(job: Any) -> Table:
 def show_command(
     ctx: typer.Context,
     job_id: str = typer.Argument(..., metavar="JOB", help="The job id (ftjob-...)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the job as JSON."),
+    as_json: JsonOption = False,
 ) -> None:
     """A job's status, trained tokens, tuned model and error.
 
@@ -239,7 +239,7 @@ def show_command(
 def list_command(
     ctx: typer.Context,
     limit: int = typer.Option(20, "--limit", min=1, max=100, help="How many of the latest jobs."),
-    as_json: bool = typer.Option(False, "--json", help="Print the jobs as JSON."),
+    as_json: JsonOption = False,
 ) -> None:
     """The latest fine-tuning jobs on the server, newest first.
 

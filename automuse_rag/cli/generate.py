@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from automuse_rag.cli.common import console, err_console, print_json, settings
+from automuse_rag.cli.common import EmbedderOption, JsonOption, LlmOption, NoCacheOption, SeedOption, StoryOption, TemperatureOption, TopPOption, console, err_console, print_json, settings
 
 
 def _progress_bar(total: int):
@@ -32,26 +32,26 @@ def _progress_bar(total: int):
 def generate(
     ctx: typer.Context,
     premise: str = typer.Option(..., "--premise", "-p", help="The premise: a file holding it, or the text itself."),
-    story: str = typer.Option(..., "--story", "-s", help="Name of the story store to write (stores/NAME)."),
+    story: StoryOption = ...,
     chunks: int = typer.Option(12, "--chunks", "-n", min=1, help="Total chunks the story should have."),
     style: Optional[str] = typer.Option(None, "--style", help='Style for plan and prose, e.g. "write like a Victorian gentleman".'),
-    llm: Optional[str] = typer.Option(None, "--llm", help="Chat backend: local, openai:MODEL (env AUTOMUSE_LLM)."),
+    llm: LlmOption = None,
     memory_llm: Optional[str] = typer.Option(
         None, "--memory-llm", help="Backend that summarizes chunks and extracts lore (default: --llm; 'extractive' is fastest)."
     ),
-    embedder: Optional[str] = typer.Option(None, "--embedder", help="Embedder for a new story: minilm, hash, openai:MODEL."),
+    embedder: EmbedderOption = None,
     budget: Optional[int] = typer.Option(None, "--budget", min=128, help="Prompt token budget (env AUTOMUSE_BUDGET; default 2048)."),
     chunks_per_chapter: Optional[int] = typer.Option(None, "--chunks-per-chapter", min=1, help="A chapter ends after this many chunks at the latest (default 4)."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, max=2.0, help="Sampling temperature (default 0.7)."),
-    top_p: Optional[float] = typer.Option(None, "--top-p", min=0.0, max=1.0, help="Nucleus sampling (default 0.95)."),
+    temperature: TemperatureOption = None,
+    top_p: TopPOption = None,
     frequency_penalty: Optional[float] = typer.Option(None, "--frequency-penalty", min=-2.0, max=2.0, help="Frequency penalty (default 0)."),
     presence_penalty: Optional[float] = typer.Option(None, "--presence-penalty", min=-2.0, max=2.0, help="Presence penalty (default 0)."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=16, help="Max tokens per chunk (env AUTOMUSE_CHUNK_TOKENS; default 320)."),
     retries: Optional[int] = typer.Option(None, "--retries", min=0, help="Regenerations of a chunk the guard rejects (default 4)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed (default 1234)."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Bypass the model call cache."),
+    seed: SeedOption = None,
+    no_cache: NoCacheOption = False,
     plan_only: bool = typer.Option(False, "--plan-only", help="Write the plan (outline.md, cast.toml) and stop, so you can edit it."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    as_json: JsonOption = False,
 ) -> None:
     """Write a novel from a premise: a plan, then one memory-backed chunk at a time.
 
@@ -122,10 +122,10 @@ def _print_result(result) -> None:
 
 def export(
     ctx: typer.Context,
-    story: str = typer.Option(..., "--story", "-s", help="Name of the story to export."),
+    story: StoryOption = ...,
     fmt: str = typer.Option("md", "--format", "-f", help="md, txt or epub."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output file (default: NAME.FORMAT in the current directory; the store itself is never written)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    as_json: JsonOption = False,
 ) -> None:
     """Export a story's manuscript (chapters with titles) as Markdown, text or EPUB.
 

@@ -1,5 +1,5 @@
-"""Commands: ``automuse ingest``, ``automuse stories`` (list, ``rm NAME``) and
-``automuse characters``."""
+"""Commands: ``automuse ingest``, ``automuse stories`` (``list``, ``rm NAME``; bare
+``stories`` lists) and ``automuse characters``."""
 
 from __future__ import annotations
 
@@ -18,11 +18,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from automuse_rag.cli.common import console, err_console, print_json, settings
+from automuse_rag.cli.common import STORY_HELP, ChromaUrlOption, EmbedderOption, JsonOption, LlmOption, NoCacheOption, StoryOption, console, err_console, print_json, settings
 
-LLM_HELP = "Chat backend: local (default), openai:MODEL, extractive (no model: extractive summaries, NER lore)."
-EMBEDDER_HELP = "Embedder: minilm (default), openai:MODEL, hash[:DIM] (env AUTOMUSE_EMBEDDER)."
-STORY_HELP = "Story name: its store is $AUTOMUSE_HOME/stores/NAME."
 
 
 def ingest_command(
@@ -30,14 +27,14 @@ def ingest_command(
     book: str = typer.Argument(..., metavar="BOOK", help="A text file, a catalog name, 'sample' or a Gutenberg ID."),
     story: Optional[str] = typer.Option(None, "--story", help=STORY_HELP + " Default: derived from BOOK."),
     outline: Optional[str] = typer.Option(None, "--outline", help="Outline file to store (default: build one by hierarchical summarization)."),
-    llm: Optional[str] = typer.Option(None, "--llm", help=LLM_HELP),
-    embedder: Optional[str] = typer.Option(None, "--embedder", help=EMBEDDER_HELP),
-    chroma_url: Optional[str] = typer.Option(None, "--chroma-url", help="Keep the collections on a Chroma server, e.g. http://127.0.0.1:8000 (env AUTOMUSE_CHROMA_URL)."),
+    llm: LlmOption = None,
+    embedder: EmbedderOption = None,
+    chroma_url: ChromaUrlOption = None,
     concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, help="Parallel model calls with a remote (openai:*) backend (default 4)."),
     size: Optional[int] = typer.Option(None, "--size", min=100, help="Characters per chunk (default 1500)."),
     mirror: Optional[str] = typer.Option(None, "--mirror", help="Gutenberg mirror: URL or directory with cache/epub/ID/pgID.txt."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Bypass the model call cache."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON instead of a table."),
+    no_cache: NoCacheOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Ingest BOOK into story memory: chunk it, summarize each chunk and extract its
     lore (spaCy NER plus one model call), embed everything into Chroma, build the
@@ -103,31 +100,50 @@ def _print_result(r) -> None:
     console.print(table)
 
 
-def stories_command(
-    ctx: typer.Context,
-    action: Optional[str] = typer.Argument(None, metavar="[rm]", help="'rm' to remove a story."),
-    name: Optional[str] = typer.Argument(None, metavar="[NAME]", help="The story to remove."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Remove without asking."),
-    as_json: bool = typer.Option(False, "--json", help="Print the list as JSON."),
-) -> None:
-    """List the story stores (chunks, entities, backends, size), or remove one.
+stories_app = typer.Typer(
+    help="List the story stores (chunks, entities, backends, size), or remove one.\n\n"
+    "Examples: automuse stories list    |    automuse stories rm pride --yes",
+    invoke_without_command=True,
+)
 
-    Examples: automuse stories    |    automuse stories rm pride --yes
+
+@stories_app.callback()
+def stories_callback(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Bare ``automuse stories`` lists them, as ``stories list`` does."""
+    if ctx.invoked_subcommand is None:
+        list_command(ctx, as_json=as_json)
+
+
+@stories_app.command("list")
+def list_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List the story stores: chunks, entities, backends, size, fine-tunes; a damaged
+    store is listed with what is wrong.
+
+    Example: automuse stories list --json
     """
-    from automuse_rag.errors import InputError
-    from automuse_rag.memory.catalog import list_stories, remove_story
+    from automuse_rag.memory.catalog import list_stories
+
+    rows = [_story_row(m) for m in list_stories(settings(ctx))]
+    if as_json:
+        print_json(rows)
+    else:
+        _print_stories(rows)
+
+
+@stories_app.command("rm")
+def rm_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., metavar="NAME", help="The story to remove."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Remove without asking."),
+) -> None:
+    """Remove a story: its directory and its collections (on a Chroma server too).
+
+    Example: automuse stories rm pride --yes
+    """
+    from automuse_rag.memory.catalog import remove_story
     from automuse_rag.memory.story import story_dir
 
     cfg = settings(ctx)
-    if action is None:
-        rows = [_story_row(m) for m in list_stories(cfg)]
-        if as_json:
-            print_json(rows)
-        else:
-            _print_stories(rows)
-        return
-    if action != "rm" or not name:
-        raise InputError("usage: automuse stories [rm NAME]")
     directory = story_dir(cfg, name)
     if not yes and not typer.confirm(f"remove story {name} ({directory})?", default=False):
         raise typer.Exit(1)
@@ -173,7 +189,7 @@ def _print_stories(rows: list[dict]) -> None:
 
 def characters_command(
     ctx: typer.Context,
-    story: str = typer.Option(..., "--story", help=STORY_HELP),
+    story: StoryOption = ...,
     as_of: Optional[int] = typer.Option(None, "--as-of", min=0, help="Only what was known after this chunk."),
     kind: Optional[str] = typer.Option(None, "--kind", help="Only this kind: character, place or thing."),
     limit: int = typer.Option(30, "--limit", min=1, help="Rows in the table (JSON lists all)."),
@@ -222,5 +238,5 @@ def characters_command(
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
     app.command("ingest")(ingest_command)
-    app.command("stories")(stories_command)
+    app.add_typer(stories_app, name="stories")
     app.command("characters")(characters_command)

@@ -7,23 +7,21 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from automuse_rag.cli.common import console, print_json, settings
+from automuse_rag.cli.common import EMBEDDER_HELP, LLM_HELP, LlmOption, NoCacheOption, SeedOption, TemperatureOption, TopPOption, console, print_json, settings
 
-LLM_HELP = "Chat backend: local (default), openai:MODEL, extractive (env AUTOMUSE_LLM)."
-EMBEDDER_HELP = "Embedder: minilm (default), openai:MODEL (env AUTOMUSE_EMBEDDER)."
 
 
 def complete_command(
     ctx: typer.Context,
     prompt: str = typer.Argument(..., metavar="PROMPT", help="The user message."),
-    llm: Optional[str] = typer.Option(None, "--llm", help=LLM_HELP),
+    llm: LlmOption = None,
     system: Optional[str] = typer.Option(None, "--system", help="An optional system message."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Tokens to generate (env AUTOMUSE_MAX_TOKENS; default 512)."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, help="Sampling temperature (default 0.7)."),
-    top_p: Optional[float] = typer.Option(None, "--top-p", min=0.0, max=1.0, help="Nucleus sampling (default 0.95)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed (default 1234)."),
+    temperature: TemperatureOption = None,
+    top_p: TopPOption = None,
+    seed: SeedOption = None,
     stop: Optional[list[str]] = typer.Option(None, "--stop", help="Stop sequence (repeatable)."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Bypass the call cache: always ask the model."),
+    no_cache: NoCacheOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print {model, completion, cached, calls, prompt_tokens, completion_tokens}."),
 ) -> None:
     """Print one completion of PROMPT: the quickest manual check of a backend.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from automuse_rag.cli.common import err_console, settings
+from automuse_rag.cli.common import BudgetOption, LlmOption, StoryOption, err_console, settings
 from automuse_rag.errors import InputError
 
 LOOPBACK = "127.0.0.1"
@@ -26,11 +26,11 @@ def check_port(host: str, port: int) -> None:
 
 def serve_cmd(
     ctx: typer.Context,
-    story: str = typer.Option(..., "--story", "-s", help="Name of an ingested story (a store under HOME/stores)."),
+    story: StoryOption = ...,
     host: str = typer.Option(LOOPBACK, "--host", help="Address to listen on. The default is this machine only; anything else must be given explicitly."),
     port: int = typer.Option(8000, "--port", "-p", min=1, max=65535, help="Port to listen on."),
-    llm: str | None = typer.Option(None, "--llm", help="Model for the ask box and the context viewer's tokenizer (default: AUTOMUSE_LLM or local)."),
-    budget: int | None = typer.Option(None, "--budget", "-b", min=1, help="Token budget of the context viewer (default: AUTOMUSE_BUDGET or 2048)."),
+    llm: LlmOption = None,
+    budget: BudgetOption = None,
     k: int = typer.Option(8, "-k", min=1, help="Memories fetched by vector search, as in prompt and ask."),
     compare_dir: list[Path] | None = typer.Option(None, "--compare", help="A compare report directory (compare --out DIR) to show; repeatable. stores/NAME/compare* and ./compare-NAME-* are found anyway."),
 ) -> None:

@@ -7,14 +7,13 @@ from typing import Optional
 
 import typer
 
-from automuse_rag.cli.common import console, print_json, settings
+from automuse_rag.cli.common import StoryOption, console, print_json, settings
 
-STORY_HELP = "Story name: its store is $AUTOMUSE_HOME/stores/NAME."
 
 
 def check_command(
     ctx: typer.Context,
-    story: str = typer.Option(..., "--story", "-s", help=STORY_HELP),
+    story: StoryOption = ...,
     as_json: bool = typer.Option(False, "--json", help="Print {story, healthy, problems, checked} as JSON."),
 ) -> None:
     """Compare a story's Chroma index (ids per chunk, documents, metadata, embedder,
@@ -44,7 +43,7 @@ def check_command(
 
 def repair_command(
     ctx: typer.Context,
-    story: str = typer.Option(..., "--story", "-s", help=STORY_HELP),
+    story: StoryOption = ...,
     embedder: Optional[str] = typer.Option(None, "--embedder", help="The story's embedder, only needed when nothing records it."),
 ) -> None:
     """Rebuild every part of a story derived from state.sqlite, without model calls:

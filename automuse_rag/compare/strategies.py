@@ -27,13 +27,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
 from typing import Any, Protocol
 
+from automuse_rag import templates
+from automuse_rag.assemble.budget import CountTokens
 from automuse_rag.errors import BudgetError
 
-CountTokens = Callable[[str], int]
 
 ROLLING_UNBOUNDED = "rolling_unbounded"
 ROLLING_RECURSIVE = "rolling_recursive"
@@ -42,12 +41,6 @@ LAST_CHUNK = "last_chunk"
 STRATEGIES: tuple[str, ...] = (ROLLING_UNBOUNDED, ROLLING_RECURSIVE, RETRIEVAL, LAST_CHUNK)
 
 _PIECE = re.compile(r"\S+\s*")
-
-
-@lru_cache(maxsize=None)
-def load_template(name: str) -> str:
-    """A prompt template shipped in ``automuse_rag/templates`` (package data)."""
-    return (resources.files("automuse_rag") / "templates" / name).read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -86,9 +79,9 @@ class StrategyContext:
 def render_rolling(outline: str, summary: str, last_chunk: str) -> str:
     """The rolling-summary prompt; without a summary it is the last-chunk prompt."""
     if not summary.strip():
-        return load_template("compare_last_chunk.txt").format(outline=outline.strip(), last_chunk=last_chunk.strip())
-    return load_template("compare_rolling.txt").format(
-        outline=outline.strip(), summary=summary.strip(), last_chunk=last_chunk.strip()
+        return templates.render("compare_last_chunk.txt", outline=outline.strip(), last_chunk=last_chunk.strip())
+    return templates.render(
+        "compare_rolling.txt", outline=outline.strip(), summary=summary.strip(), last_chunk=last_chunk.strip()
     )
 
 
@@ -274,7 +267,7 @@ def llm_resummarizer(llm: Any, count_tokens: CountTokens) -> Resummarizer:
 
     def run(text: str, max_tokens: int) -> tuple[str, MemoryCost]:
         words = max(10, int(max_tokens * 0.7))
-        prompt = load_template("compare_resummarize.txt").format(words=words, summary=text.strip())
+        prompt = templates.render("compare_resummarize.txt", words=words, summary=text.strip())
         messages = [{"role": "user", "content": prompt}]
         reply = llm.chat(messages, Sampling(temperature=0.0, max_tokens=max_tokens, seed=1234))
         reply = reply.strip()

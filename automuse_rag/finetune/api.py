@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from automuse_rag.errors import ModelError
 from automuse_rag.models.openai_backend import base_url_of, make_client, translate_error
 from automuse_rag.settings import Settings
+from automuse_rag.text import clip
 
 R = TypeVar("R")
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
@@ -105,11 +106,6 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
 
 
-def _short(text: str, limit: int = 240) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
 class FineTuneAPI:
     """The fine-tuning endpoints of one server (``OPENAI_BASE_URL`` or api.openai.com)."""
 
@@ -143,7 +139,7 @@ class FineTuneAPI:
     def _translate(self, exc: Any, model: str, job: str) -> ModelError:
         import openai
 
-        message = _short(getattr(exc, "message", "") or str(exc))
+        message = clip(getattr(exc, "message", "") or str(exc), 240, "...")
         if isinstance(exc, openai.AuthenticationError):
             return ModelError(f"the server at {self.url} rejected the API key (401; set {_KEY_VARS})")
         if isinstance(exc, openai.RateLimitError):

@@ -15,14 +15,13 @@ the line and the reason, so an invalid file never leaves the machine.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from automuse_rag.assemble.budget import CountTokens
 from automuse_rag.errors import InputError
 
-CountTokens = Callable[[str], int]
 ROLES = ("system", "user", "assistant")
 CHAT, COMPLETION = "chat", "completion"
 # Per-message overhead of the chat format (role markers), as OpenAI counts it.

@@ -15,15 +15,16 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from automuse_rag import templates
 from automuse_rag.errors import AutomuseError, InputError
 from automuse_rag.fsutil import write_text_atomic
 from automuse_rag.models.base import ChatModel, Message, Sampling
+from automuse_rag.text import clip
 
 OUTLINE_FILE = "outline.md"
 CAST_FILE = "cast.toml"
@@ -73,17 +74,13 @@ class Plan(BaseModel):
         return "\n".join(f"- {m.name} ({m.kind}): {m.description}".rstrip(": ") for m in self.cast)
 
 
-def template(name: str) -> str:
-    return resources.files("automuse_rag.templates").joinpath(name).read_text(encoding="utf-8")
-
-
 # -- asking the model ----------------------------------------------------------
 
 
 def plan_messages(premise: str, style: str | None, chapters: int) -> list[Message]:
     style_line = f"Style: {style}\n" if style else ""
-    user = template("plan_user.txt").format(premise=premise.strip(), style_line=style_line, chapters=chapters)
-    return [{"role": "system", "content": template("plan_system.txt").strip()}, {"role": "user", "content": user}]
+    user = templates.render("plan_user.txt", premise=premise.strip(), style_line=style_line, chapters=chapters)
+    return [{"role": "system", "content": templates.text("plan_system.txt").strip()}, {"role": "user", "content": user}]
 
 
 def make_plan(
@@ -115,14 +112,9 @@ def make_plan(
             if plan is not None:
                 return plan
             error = "no chapter had both a title and a plan"
-        repair = template("plan_repair.txt").format(error=error, chapters=chapters)
+        repair = templates.render("plan_repair.txt", error=error, chapters=chapters)
         messages = [*messages, {"role": "user", "content": repair}]
     return fallback_plan(premise, chapters)
-
-
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 def clean_plan(raw: PlanSchema, premise: str) -> Plan | None:
@@ -131,7 +123,7 @@ def clean_plan(raw: PlanSchema, premise: str) -> Plan | None:
     chapters: list[PlanChapter] = []
     seen_plans: set[str] = set()
     for ch in sorted(raw.chapters, key=lambda c: c.number):
-        title, plan = _clip(ch.title, 80), _clip(ch.plan, 600)
+        title, plan = clip(ch.title, 80), clip(ch.plan, 600)
         key = " ".join(re.findall(r"\w+", plan.lower()))
         if title and len(plan.split()) >= MIN_PLAN_WORDS and key not in seen_plans and key != title.lower():
             seen_plans.add(key)
@@ -140,13 +132,13 @@ def clean_plan(raw: PlanSchema, premise: str) -> Plan | None:
         return None
     cast, seen = [], set()
     for member in raw.cast:
-        name = _clip(member.name, 60)
+        name = clip(member.name, 60)
         if name and name.lower() not in seen and len(name.split()) <= 6:
             seen.add(name.lower())
-            cast.append(CastMember(name=name, kind=member.kind, description=_clip(member.description, 200)))
+            cast.append(CastMember(name=name, kind=member.kind, description=clip(member.description, 200)))
     if not cast:
         cast = fallback_cast(premise)
-    title = _clip(raw.title, 80) or title_from_premise(premise, cast)
+    title = clip(raw.title, 80) or title_from_premise(premise, cast)
     return Plan(title=title, chapters=chapters, cast=cast)
 
 

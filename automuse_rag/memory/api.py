@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from automuse_rag.memory.types import ChunkRecord, Entity, Hit
 
 if TYPE_CHECKING:  # networkx is light, but keep the import out of module import paths
+    from pathlib import Path
+
     import networkx as nx
+
+    from automuse_rag.memory.analysis import ChunkAnalysis
+    from automuse_rag.models.base import Embedder
+    from automuse_rag.text.types import Chunk
 
 
 @dataclass(frozen=True)
@@ -103,4 +109,29 @@ class StoryView(Protocol):
     ) -> list[Hit]:
         """Vector search over memories from chunks <= as_of, best first. Entity hits
         carry the entity's card as of ``as_of`` and ``metadata["entity_id"]``."""
+        ...
+
+
+class StoryWriter(StoryView, Protocol):
+    """A story being written chunk by chunk (``automuse generate``): a StoryView that
+    also commits chunks, stores the outline and keeps its manifest and exports.
+    :class:`~automuse_rag.memory.story.StoryMemory` implements it."""
+
+    dir: "Path"
+    embedder: "Embedder"
+
+    def commit_chunk(self, chunk: "Chunk", analysis: "ChunkAnalysis") -> None:
+        """Store one chunk and its analysis atomically (the next index)."""
+        ...
+
+    def set_outline(self, text: str, parts: list[OutlinePart] | None = None, origin: str = "given") -> None:
+        ...
+
+    def save_manifest(self, **changes: Any) -> None:
+        ...
+
+    def write_exports(self) -> None:
+        ...
+
+    def close(self) -> None:
         ...

@@ -8,10 +8,45 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from automuse_rag.errors import StoreError
 from automuse_rag.memory.schema import FOREVER, SCHEMA_VERSION, connect, user_version
 from automuse_rag.memory.story import MANIFEST, STATE, story_dir
 from automuse_rag.settings import Settings
+
+
+class EmbedderInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    dimension: int | None = None
+
+
+class Manifest(BaseModel):
+    """The fields of a manifest (:func:`read_manifest`) that code reads; other keys are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = None
+    source: str | None = None
+    embedder: EmbedderInfo | None = None
+    llm: str | None = None
+    chroma_url: str | None = None
+    store_id: str | None = None
+    generated: bool = False
+    complete: bool = False
+    chunks_total: int | None = None
+    chunks_done: int | None = None
+    problem: str | None = None
+
+    @classmethod
+    def read(cls, directory: Path) -> "Manifest":
+        """:func:`read_manifest` as a model (StoreError if no manifest reads)."""
+        try:
+            return cls.model_validate(read_manifest(directory))
+        except ValidationError as exc:
+            raise StoreError(f"story {directory.name}: its manifest is damaged ({exc.errors()[0].get('msg')})") from None
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from automuse_rag.memory.analysis import MAX_DESCRIPTION
+from automuse_rag.text import clip
 
 DESC_SCORE: dict[str, int] = {
     "model": 4, "appos": 4, "copula": 4, "pronoun": 3, "backstory": 3, "subject": 2, "mention": 1, "": 1,
@@ -88,7 +89,7 @@ def line_at(text: str, start: int) -> str:
         line = line[:1].upper() + line[1:]
     if len(line) <= MAX_DESCRIPTION:
         return line
-    return line[: MAX_DESCRIPTION - 1].rsplit(" ", 1)[0] + "…"
+    return clip(line, MAX_DESCRIPTION)
 
 
 def select_descriptions(

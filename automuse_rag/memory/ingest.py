@@ -19,14 +19,13 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from importlib import resources
-from string import Template
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from automuse_rag import templates
 from automuse_rag.errors import AutomuseError, ModelError, StructuredOutputError
-from automuse_rag.memory.analysis import ChunkAnalysis, LoreMention
+from automuse_rag.memory.analysis import MAX_DESCRIPTION, ChunkAnalysis, LoreMention
 from automuse_rag.memory.locking import StoryLock
 from automuse_rag.memory.names import clean_name
 from automuse_rag.memory.ner import get_nlp, ner_mentions, ner_text
@@ -35,12 +34,12 @@ from automuse_rag.memory.parse import ChunkFacts, chunk_facts
 from automuse_rag.memory.story import StoryMemory, story_dir
 from automuse_rag.models.base import ChatModel, Embedder, Sampling
 from automuse_rag.settings import Settings
+from automuse_rag.text import clip
 from automuse_rag.text.types import Chunk
 
 __all__ = ["ChunkAnalysis", "IngestResult", "analyze_chunk", "ingest", "ingest_chunks"]
 
 MAX_SUMMARY = 700
-MAX_DESCRIPTION = 200
 MAX_ITEMS = 12
 ANALYSIS_TOKENS = 128
 MODEL_TEXT_CHARS = 2000  # the small local model reads at most this much of a chunk (NER reads all)
@@ -69,27 +68,18 @@ class ChunkLoreReply(BaseModel):
     relations: list[RelationItem] = Field(default_factory=list, max_length=6)
 
 
-def _template(name: str) -> Template:
-    return Template((resources.files("automuse_rag") / "templates" / name).read_text(encoding="utf-8"))
-
-
 def is_extractive(llm: ChatModel | None) -> bool:
     return llm is None or llm.name.split(":")[0] in ("extractive",)
 
 
 def analysis_messages(chunk: Chunk, hints: list[str]) -> list[dict[str, str]]:
-    user = _template("ingest_analyze_user.txt").substitute(
-        chapter=chunk.chapter, text=_clip(chunk.text, MODEL_TEXT_CHARS), hints=", ".join(hints[:15]) or "(none)"
+    user = templates.render(
+        "ingest_analyze_user.txt", chapter=chunk.chapter, text=clip(chunk.text, MODEL_TEXT_CHARS), hints=", ".join(hints[:15]) or "(none)"
     )
     return [
-        {"role": "system", "content": _template("ingest_analyze_system.txt").substitute().strip()},
+        {"role": "system", "content": templates.render("ingest_analyze_system.txt").strip()},
         {"role": "user", "content": user},
     ]
-
-
-def _clip(text: str, limit: int) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 def _in_text(name: str, text: str) -> bool:
@@ -99,8 +89,8 @@ def _in_text(name: str, text: str) -> bool:
 def extractive_analysis(chunk: Chunk, mentions: list[LoreMention], reason: str = "") -> ChunkAnalysis:
     from automuse_rag.models.extractive import extractive_summary
 
-    summary = extractive_summary(chunk.text, 3) or _clip(chunk.text, 300)
-    return ChunkAnalysis(summary=_clip(summary, MAX_SUMMARY * 2), mentions=mentions, model="extractive", fallback=reason)
+    summary = extractive_summary(chunk.text, 3) or clip(chunk.text, 300)
+    return ChunkAnalysis(summary=clip(summary, MAX_SUMMARY * 2), mentions=mentions, model="extractive", fallback=reason)
 
 
 def _merge_model_items(reply: ChunkLoreReply, chunk: Chunk, mentions: list[LoreMention]) -> list[LoreMention]:
@@ -122,7 +112,7 @@ def _merge_model_items(reply: ChunkLoreReply, chunk: Chunk, mentions: list[LoreM
         m.kind = item.kind
         m.aliases = sorted(set(m.aliases) | set(aliases))
         if item.description.strip():
-            m.description, m.desc_kind = _clip(item.description, MAX_DESCRIPTION), "model"
+            m.description, m.desc_kind = clip(item.description, MAX_DESCRIPTION), "model"
         for a in aliases:
             if a not in by_name:
                 extra = by_name[a] = LoreMention(name=a, kind=item.kind, count=max(1, chunk.text.count(a)), source="model")
@@ -158,11 +148,11 @@ def analyze_chunk(chunk: Chunk, llm: ChatModel | None, nlp: Any = None, sampling
         return _with_facts(extractive_analysis(chunk, mentions, "no structured output"), facts)
     merged = _merge_model_items(reply, chunk, mentions)
     relations = [
-        {"source": clean_name(r.source) or "", "target": clean_name(r.target) or "", "label": _clip(r.label, 40)}
+        {"source": clean_name(r.source) or "", "target": clean_name(r.target) or "", "label": clip(r.label, 40)}
         for r in reply.relations
         if _in_text(r.source, chunk.text) and _in_text(r.target, chunk.text)
     ]
-    summary = _clip(reply.summary, MAX_SUMMARY)
+    summary = clip(reply.summary, MAX_SUMMARY)
     if not _valid_summary(summary, chunk):
         fallback = _with_facts(extractive_analysis(chunk, merged, "summary did not match the passage"), facts, relations)
         fallback.calls = 1

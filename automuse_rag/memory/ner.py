@@ -8,6 +8,7 @@ import threading
 from automuse_rag.errors import ModelError
 from automuse_rag.memory.analysis import MAX_DESCRIPTION, LoreMention
 from automuse_rag.memory.names import NER_LABELS, STOP_NAMES, clean_name, norm_title
+from automuse_rag.text import clip
 
 PLACE_PREPS = {"at", "in", "into", "near", "towards", "toward", "within", "through", "around", "reach", "reached", "reaching"}
 HE = {"he", "him", "his", "himself"}
@@ -53,15 +54,6 @@ def ner_text(nlp, text: str) -> str:
 # ---------------------------------------------------------------- names
 
 
-
-def _sentence_line(text: str) -> str:
-    line = " ".join(text.split())
-    if len(line) <= MAX_DESCRIPTION:
-        return line
-    cut = line[: MAX_DESCRIPTION - 1].rsplit(" ", 1)[0]
-    return cut + "…"
-
-
 def _span_with_title(doc, ent) -> tuple[int, int]:
     start = ent.start
     if start > 0 and norm_title(doc[start - 1].text):
@@ -81,7 +73,7 @@ def ner_mentions(doc) -> list[LoreMention]:
             continue
         m = found.get(name)
         if m is None:
-            m = found[name] = LoreMention(name=name, description=_sentence_line(ent.sent.text))
+            m = found[name] = LoreMention(name=name, description=clip(ent.sent.text, MAX_DESCRIPTION))
         m.count += 1
         if start > 0 and doc[start - 1].lower_ in PLACE_PREPS:
             m.at += 1

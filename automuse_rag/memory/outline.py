@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from importlib import resources
-from string import Template
 
+from automuse_rag import templates
 from automuse_rag.errors import AutomuseError
 from automuse_rag.memory.api import OutlinePart
 from automuse_rag.memory.types import ChunkRecord
@@ -67,10 +66,6 @@ def split_outline(text: str) -> list[OutlinePart]:
     return parts
 
 
-def _template(name: str) -> Template:
-    return Template((resources.files("automuse_rag") / "templates" / name).read_text(encoding="utf-8"))
-
-
 def model_summarizer(llm: ChatModel | None, sampling: Sampling) -> Summarize:
     """Merges summaries with the chat model, or extractively when there is none
     (``--llm extractive``) or the model fails."""
@@ -79,7 +74,7 @@ def model_summarizer(llm: ChatModel | None, sampling: Sampling) -> Summarize:
     def merge(texts: list[str], what: str) -> str:
         joined = "\n".join(t for t in texts if t.strip())
         if llm is not None and not _is_extractive(llm):
-            prompt = _template("ingest_merge.txt").substitute(what=what, summaries=joined, sentences=MAX_SENTENCES)
+            prompt = templates.render("ingest_merge.txt", what=what, summaries=joined, sentences=MAX_SENTENCES)
             try:
                 capped = sampling.with_(max_tokens=min(sampling.max_tokens, MERGE_TOKENS))
                 out = " ".join(llm.chat([{"role": "user", "content": prompt}], capped).split())

@@ -232,19 +232,6 @@ class ChromaStore:
         self._cols.pop((kind, tier), None)
         self._counts.pop((kind, tier), None)
 
-    def drop(self) -> list[str]:
-        """Delete every collection of this store (``stories rm``); returns their names."""
-        dropped = []
-        for kind, tier in list(self._cols):
-            name = collection_name(self.store_id, kind, tier)
-            try:
-                self._client.delete_collection(name)
-                dropped.append(name)
-            except Exception:  # already gone
-                pass
-            del self._cols[(kind, tier)]
-        return dropped
-
     # ------------------------------------------------------------------ reads
 
     def pages(self, kind: str, *, tier: int | None = None, where: dict | None = None, embeddings: bool = False):

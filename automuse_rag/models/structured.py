@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import json
-from importlib import resources
-from string import Template
 from typing import Any
 
 from pydantic import ValidationError
 
+from automuse_rag import templates
 from automuse_rag.models.base import Message
 
 MAX_ECHO_CHARS = 2000  # how much of the invalid answer is shown back to the model
-
-
-def load_template(name: str) -> Template:
-    """A prompt template shipped in ``automuse_rag/templates``."""
-    text = (resources.files("automuse_rag") / "templates" / name).read_text(encoding="utf-8")
-    return Template(text)
 
 
 def first_error(exc: ValidationError | ValueError) -> str:
@@ -36,7 +29,8 @@ def repair_messages(
     messages: list[Message], previous: str, error: ValidationError | ValueError, schema: dict[str, Any]
 ) -> list[Message]:
     """The conversation re-asked once, showing the model its invalid answer and the error."""
-    prompt = load_template("repair_json.txt").substitute(
+    prompt = templates.render(
+        "repair_json.txt",
         error=first_error(error),
         previous=previous[:MAX_ECHO_CHARS],
         schema=json.dumps(schema, ensure_ascii=False),

@@ -1,0 +1,307 @@
+"""One story being written (:class:`Writer`): the prompt for the next chunk, the
+model's candidates checked by the degeneration guard (a rejected one is logged and
+retried hotter, with a new seed), and the accepted chunk analysed and committed."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from automuse_rag import templates
+from automuse_rag.errors import AutomuseError, ModelError
+from automuse_rag.generate import guard
+from automuse_rag.generate.artefacts import drop_echoes, strip_artefacts
+from automuse_rag.generate.files import GenerationState, log_rejection, read_rejections, read_state, write_manuscript_file, write_state
+from automuse_rag.generate.plan import Plan
+from automuse_rag.models.base import ChatModel, Message, Sampling
+from automuse_rag.settings import Settings
+
+if TYPE_CHECKING:
+    from automuse_rag.assemble.assembler import AssembledPrompt
+    from automuse_rag.assemble.templates import Template
+    from automuse_rag.memory.api import StoryWriter
+    from automuse_rag.memory.types import ChunkRecord
+    from automuse_rag.text.types import Chunk
+
+GUARD_WINDOW = 40  # earlier chunks the guard compares a candidate with
+MIN_CHUNKS_BEFORE_ASKING = 2  # chunks written in a chapter before the model is asked if it is done
+
+
+@dataclass
+class GenerationProgress:
+    """What the loop reports after each accepted chunk and each rejection."""
+
+    done: int
+    total: int
+    words: int
+    rejections: int
+    chapter: int
+    event: str  # "chunk" | "rejected" | "start"
+    note: str = ""
+
+
+@dataclass
+class GenerationOptions:
+    chunks: int
+    budget: int
+    sampling: Sampling
+    chunk_words: int = 220
+    chunks_per_chapter: int = 4
+    retries: int = 4
+    chapters: int = 4  # asked of the model when planning
+    style: str | None = None
+    thresholds: guard.Thresholds = field(default_factory=guard.Thresholds)
+
+
+Progress = Callable[[GenerationProgress], None]
+
+
+class ChapterDone(BaseModel):
+    done: bool
+
+
+# -- prompts ---------------------------------------------------------------------------
+
+
+def chapter_heading(plan: Plan, number: int) -> str:
+    return f"Chapter {number}: {plan.chapter(number).title}"
+
+
+def write_template(plan: Plan, chapter: int, first: bool, opts: GenerationOptions) -> Template:
+    """The assembler template for the next chunk, with style, cast and cue filled in."""
+    from automuse_rag.assemble import parse_template
+
+    heading = chapter_heading(plan, chapter)
+    cue = templates.render("write_cue_first.txt" if first else "write_cue_next.txt", chapter=heading, words=opts.chunk_words).strip()
+    style = f"Write in this style: {opts.style.strip()}. " if opts.style else ""
+    values = {
+        "style": style,
+        "cast": plan.cast_text() or "(none planned)",
+        "chapter": heading.upper(),
+        "chapter_plan": plan.chapter(chapter).plan,
+        "cue": cue,
+    }
+    return parse_template(templates.text("write_prompt.txt"), "write_prompt.txt", values)
+
+
+def chunk_messages(prompt: AssembledPrompt) -> list[Message]:
+    system, user = prompt.messages()
+    messages: list[Message] = []
+    if system:
+        messages.append({"role": "system", "content": system})
+    messages.append({"role": "user", "content": user or prompt.text})
+    return messages
+
+
+def escalate(base: Sampling, attempt: int, chunk_index: int) -> Sampling:
+    """Sampling for the ``attempt``-th try (0 = first): hotter and more penalised after
+    each rejection, with a new seed so a retry never replays a rejected candidate."""
+    seed = None if base.seed is None else base.seed + 1009 * chunk_index + 7 * attempt
+    return base.with_(
+        temperature=round(min(base.temperature + 0.15 * attempt, 1.3), 3),
+        frequency_penalty=round(min(base.frequency_penalty + 0.35 * attempt, 2.0), 3),
+        presence_penalty=round(min(base.presence_penalty + 0.25 * attempt, 2.0), 3),
+        seed=seed,
+    )
+
+
+# -- the writer --------------------------------------------------------------------------
+
+
+class Writer:
+    """One story being generated: its store, models, plan and options."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        name: str,
+        memory: StoryWriter,
+        llm: ChatModel,
+        analysis_llm: ChatModel | None,
+        plan: Plan,
+        opts: GenerationOptions,
+        progress: Progress | None,
+    ) -> None:
+        self.settings, self.name, self.memory, self.llm = settings, name, memory, llm
+        self.analysis_llm = analysis_llm
+        self.plan, self.opts, self.progress = plan, opts, progress
+        self.dir = memory.dir
+        self.rejected = 0
+        self.total_rejections = len(read_rejections(self.dir))
+        self._vectors: dict[str, list[float]] = {}
+        self._nlp: Any = None
+
+    # embeddings for the guard, cached by text
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if missing:
+            for t, v in zip(missing, self.memory.embedder.embed(missing)):
+                self._vectors[t] = v
+        return [self._vectors[t] for t in texts]
+
+    def records(self) -> list[ChunkRecord]:
+        return self.memory.records()
+
+    def next_chapter(self, records: list[ChunkRecord]) -> int:
+        """The chapter of the next chunk: from the state file if it was decided after
+        the last committed chunk, else decided now (after a kill between the commit
+        and the state write)."""
+        if not records:
+            return 1
+        state = read_state(self.dir)
+        if state is not None and state.next_chapter_after == records[-1].index and state.next_chapter is not None:
+            return state.next_chapter
+        return self.decide_chapter(records)
+
+    def decide_chapter(self, records: list[ChunkRecord]) -> int:
+        current = records[-1].chapter
+        last = self.plan.chapters[-1].number
+        if current >= last:
+            return last
+        written = [r for r in records if r.chapter == current]
+        if len(written) >= self.opts.chunks_per_chapter:
+            return current + 1
+        if len(written) >= MIN_CHUNKS_BEFORE_ASKING and self.ask_chapter_done(current, written):
+            return current + 1
+        return current
+
+    def ask_chapter_done(self, chapter: int, written: list[ChunkRecord]) -> bool:
+        """Ask the model whether the chapter's plan is fulfilled (False when it cannot say)."""
+        summaries = "\n".join(f"- {r.summary}" for r in written)
+        text = templates.render(
+            "write_chapter_done.txt", chapter=chapter_heading(self.plan, chapter), plan=self.plan.chapter(chapter).plan, written=summaries
+        )
+        sampling = self.opts.sampling.with_(temperature=0.0, max_tokens=16)
+        try:
+            reply = self.llm.structured([{"role": "user", "content": text}], ChapterDone, sampling)
+        except AutomuseError:
+            return False
+        return bool(reply and reply.done)
+
+    def prompt_for(self, records: list[ChunkRecord], chapter: int) -> tuple[AssembledPrompt, list[Message]]:
+        from automuse_rag.assemble import build_prompt
+
+        at = len(records) - 1
+        opening = not records or records[-1].chapter != chapter
+        template = write_template(self.plan, chapter, opening, self.opts)
+        prompt = build_prompt(
+            self.memory, at, budget=self.opts.budget, count_tokens=self.llm.count_tokens, template=template, chapter=chapter
+        )
+        return prompt, chunk_messages(prompt)
+
+    def write_one(self, records: list[ChunkRecord], chapter: int) -> str:
+        """A candidate that passes the guard, or ModelError after every retry failed."""
+        index = len(records)
+        prompt, messages = self.prompt_for(records, chapter)
+        previous = [r.text for r in records[-GUARD_WINDOW:]]
+        limit = self.opts.thresholds.similarity_limit(self.memory.embedder.name)
+        reasons: list[str] = []
+        for attempt in range(self.opts.retries + 1):
+            sampling = escalate(self.opts.sampling, attempt, index)
+            raw = self.llm.chat(messages, sampling)
+            candidate = drop_echoes(strip_artefacts(raw), [prompt.text, *previous[-3:]])
+            result = guard.check(
+                candidate,
+                previous=previous,
+                prompt=prompt.text,
+                embed=self.embed if limit is not None else None,
+                thresholds=self.opts.thresholds,
+                embedder_name=self.memory.embedder.name,
+            )
+            if result.ok:
+                return candidate
+            reasons = result.reasons
+            self.reject(index, attempt, sampling, candidate or raw, result)
+        raise ModelError(
+            f"could not write chunk {index}: all {self.opts.retries + 1} candidates failed the degeneration guard "
+            f"(last: {reasons[0]}); nothing bad was stored, run the command again to retry"
+        )
+
+    def reject(self, index: int, attempt: int, sampling: Sampling, text: str, result: guard.GuardResult) -> None:
+        self.rejected += 1
+        self.total_rejections += 1
+        log_rejection(
+            self.dir,
+            {
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "chunk": index,
+                "attempt": attempt,
+                "reasons": result.reasons,
+                "metrics": {k: round(v, 4) for k, v in result.metrics.items()},
+                "sampling": {k: v for k, v in sampling.as_dict().items() if k != "stop"},
+                "text": text[:600],
+            },
+        )
+        self.report("rejected", len(self.records()), note=result.reasons[0] if result.reasons else "")
+
+    def commit(self, records: list[ChunkRecord], chapter: int, text: str) -> Chunk:
+        from automuse_rag.memory.ingest import analyze_chunk
+        from automuse_rag.memory.ner import get_nlp
+        from automuse_rag.text.types import Chunk
+
+        index = len(records)
+        start = sum(len(r.text) + 2 for r in records)
+        digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]
+        chunk = Chunk(
+            index=index,
+            id=f"{self.name}:{index:05d}:{digest}",
+            chapter=chapter,
+            chapter_title=chapter_heading(self.plan, chapter),
+            start=start,
+            end=start + len(text),
+            text=text,
+        )
+        if self._nlp is None:
+            self._nlp = get_nlp()
+        analysis = analyze_chunk(chunk, self.analysis_llm, self._nlp, self.opts.sampling)
+        self.memory.commit_chunk(chunk, analysis)
+        return chunk
+
+    def after_commit(self) -> list[ChunkRecord]:
+        """Manuscript and state, rewritten from the store after each commit."""
+        records = self.records()
+        write_manuscript_file(self.dir, self.plan, records)
+        nxt = self.decide_chapter(records) if len(records) < self.opts.chunks else records[-1].chapter
+        write_state(
+            self.dir,
+            GenerationState(
+                story=self.name,
+                chunks_done=len(records),
+                chunks_target=self.opts.chunks,
+                next_chapter_after=records[-1].index,
+                next_chapter=nxt,
+                rejections=self.total_rejections,
+                words=sum(len(r.text.split()) for r in records),
+                llm=self.llm.name,
+                updated=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            ),
+        )
+        return records
+
+    def report(self, event: str, done: int, chapter: int = 0, note: str = "", words: int | None = None) -> None:
+        if self.progress is None:
+            return
+        if words is None:
+            words = sum(len(r.text.split()) for r in self.records())
+        self.progress(
+            GenerationProgress(done, self.opts.chunks, words, self.total_rejections, chapter, event, note)
+        )
+
+    def run(self) -> int:
+        records = self.records()
+        write_manuscript_file(self.dir, self.plan, records)
+        self.report("start", len(records), note="resumed" if records else "")
+        written = 0
+        while len(records) < self.opts.chunks:
+            chapter = self.next_chapter(records)
+            text = self.write_one(records, chapter)
+            self.commit(records, chapter, text)
+            records = self.after_commit()
+            written += 1
+            self.report("chunk", len(records), chapter, words=sum(len(r.text.split()) for r in records))
+        return written
