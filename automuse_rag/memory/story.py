@@ -32,15 +32,15 @@ from automuse_rag.fsutil import write_json_atomic
 from automuse_rag.memory.analysis import ChunkAnalysis
 from automuse_rag.memory.api import OutlinePart
 from automuse_rag.memory.graph import Relation
-from automuse_rag.memory.layout import (  # noqa: F401  (re-exported: the store's names and paths)
-    MANIFEST,
-    STATE,
-    check_embedder,
-    check_name,
-    initialized,
-    remove_partial,
-    same_source,
-    story_dir,
+from automuse_rag.memory.layout import (  # re-exported: the store's names and paths
+    MANIFEST as MANIFEST,
+    STATE as STATE,
+    check_embedder as check_embedder,
+    check_name as check_name,
+    initialized as initialized,
+    remove_partial as remove_partial,
+    same_source as same_source,
+    story_dir as story_dir,
 )
 from automuse_rag.memory.schema import SCHEMA_VERSION, connect, user_version
 from automuse_rag.memory.records import chunk_records
