@@ -93,7 +93,7 @@ class StoryView(Protocol):
         "relations"} (the same data as ``graph(as_of)[id]``)."""
         ...
 
-    def graph(self, as_of: int | None = None) -> "nx.Graph":
+    def graph(self, as_of: int | None = None) -> "nx.Graph[str]":
         """Character graph as of a chunk. Nodes: entity ids with attributes name, kind,
         aliases (list), mentions (int), first_chunk, last_chunk. Edges: attributes
         ``chunks`` (sorted list of chunk indices where they co-occur or are related),

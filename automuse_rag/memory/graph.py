@@ -10,8 +10,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from automuse_rag.memory.types import Entity
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -23,11 +28,16 @@ class Relation:
     via: str = ""  # "parse" for relations read off the dependency parse, "" for the model's
 
 
-def build_graph(entities: Iterable[Entity], relations: Iterable[Relation] = (), as_of: int | None = None):
+class _EdgeData(TypedDict):
+    chunks: set[int]
+    relations: list[dict[str, Any]]
+
+
+def build_graph(entities: Iterable[Entity], relations: Iterable[Relation] = (), as_of: int | None = None) -> nx.Graph[str]:
     """A ``networkx.Graph`` of characters and places as of chunk ``as_of`` (all if None)."""
     import networkx as nx
 
-    g = nx.Graph()
+    g: nx.Graph[str] = nx.Graph()
     by_chunk: dict[int, list[str]] = defaultdict(list)
     for ent in entities:
         view = ent if as_of is None else ent.as_of(as_of)
@@ -44,9 +54,9 @@ def build_graph(entities: Iterable[Entity], relations: Iterable[Relation] = (), 
         )
         for c in view.mentions:
             by_chunk[c].append(view.id)
-    edges: dict[tuple[str, str], dict] = {}
+    edges: dict[tuple[str, str], _EdgeData] = {}
 
-    def edge(a: str, b: str) -> dict:
+    def edge(a: str, b: str) -> _EdgeData:
         key = (a, b) if a <= b else (b, a)
         return edges.setdefault(key, {"chunks": set(), "relations": []})
 
@@ -69,43 +79,42 @@ def build_graph(entities: Iterable[Entity], relations: Iterable[Relation] = (), 
     return g
 
 
-def graph_to_json(g) -> dict:
+def graph_to_json(g: nx.Graph[str]) -> dict[str, Any]:
     """Node-link JSON of a graph (``networkx.node_link_data``, edges under "links")."""
     import networkx as nx
 
     return nx.node_link_data(g, edges="links")
 
 
-def graph_from_json(data: dict):
+def graph_from_json(data: dict[str, Any]) -> nx.Graph[str]:
     import networkx as nx
 
     return nx.node_link_graph(data, edges="links")
 
 
-def save_graph(g, path) -> None:
+def save_graph(g: nx.Graph[str], path: Path) -> None:
     """Write node-link JSON atomically (temp file + ``os.replace``)."""
     from automuse_rag.fsutil import write_json_atomic
 
     write_json_atomic(path, graph_to_json(g), indent=None)
 
 
-def load_graph(path):
+def load_graph(path: str | Path) -> nx.Graph[str]:
     import json
-    from pathlib import Path
 
     return graph_from_json(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-def export_graphml(g, path) -> None:
+def export_graphml(g: nx.Graph[str], path: str | Path) -> None:
     """GraphML export; list/dict attributes (aliases, chunks, relations) become JSON strings."""
     import json
 
     import networkx as nx
 
-    def flat(attrs: dict) -> dict:
+    def flat(attrs: dict[str, Any]) -> dict[str, Any]:
         return {k: (json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict, tuple)) else v) for k, v in attrs.items()}
 
-    h = nx.Graph()
+    h: nx.Graph[str] = nx.Graph()
     h.add_nodes_from((n, flat(d)) for n, d in g.nodes(data=True))
     h.add_edges_from((a, b, flat(d)) for a, b, d in g.edges(data=True))
     nx.write_graphml(h, str(path))
