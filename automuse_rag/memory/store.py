@@ -26,7 +26,7 @@ if it does not). Records are stored about 1.8 times at 100k chunks (docs/benchma
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -40,6 +40,13 @@ FANOUT = 8  # each tier holds FANOUT times the chunks of the one before
 MAX_TIERS = 8
 _PAGE = 2000
 
+#: A record's metadata in Chroma (chunk index, kind, entity id, ...).
+Meta = dict[str, Any]
+#: A query hit: (id, document, metadata, similarity in [0, 1]).
+StoreHit = tuple[str, str, Meta, float]
+#: One page of records: ids, documents, metadatas, embeddings (empty unless asked for).
+Page = tuple[list[str], list[str], list[Meta], list[list[float]]]
+
 
 def mismatch_message(story: str, have: tuple[str, int], want: tuple[str, int]) -> str:
     return (
@@ -50,7 +57,8 @@ def mismatch_message(story: str, have: tuple[str, int], want: tuple[str, int]) -
 
 def tier_bound(level: int) -> int:
     """Tier ``level`` holds the records of chunks ``< tier_bound(level)``."""
-    return TIER0 * FANOUT**level
+    bound: int = TIER0 * FANOUT**level
+    return bound
 
 
 def collection_name(store_id: str, kind: str, tier: int | None = None) -> str:
@@ -158,8 +166,9 @@ class ChromaStore:
             col = self._client.get_collection(name, embedding_function=None)
         meta = col.metadata or {}
         have = (str(meta.get("embedder")), int(meta.get("dimension") or 0))
-        if have != tuple(self.embedder):
-            raise StoreError(mismatch_message(self.story, have, tuple(self.embedder)))
+        want = (self.embedder[0], self.embedder[1])
+        if have != want:
+            raise StoreError(mismatch_message(self.story, have, want))
         return col
 
     def tiers(self, kind: str) -> list[int]:
@@ -176,7 +185,7 @@ class ChromaStore:
 
     # ------------------------------------------------------------------ writes
 
-    def upsert(self, kind: str, ids: Sequence[str], documents: Sequence[str], metadatas: Sequence[dict],
+    def upsert(self, kind: str, ids: Sequence[str], documents: Sequence[str], metadatas: Sequence[Meta],
                embeddings: Sequence[Sequence[float]]) -> None:
         """Upsert into the whole collection and every tier that covers each record's chunk."""
         if not ids:
@@ -234,7 +243,7 @@ class ChromaStore:
 
     # ------------------------------------------------------------------ reads
 
-    def pages(self, kind: str, *, tier: int | None = None, where: dict | None = None, embeddings: bool = False):
+    def pages(self, kind: str, *, tier: int | None = None, where: Meta | None = None, embeddings: bool = False) -> Iterator[Page]:
         """Every record (id, document, metadata[, embedding]) in pages."""
         col = self._cols[(kind, tier)]
         include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
@@ -248,13 +257,13 @@ class ChromaStore:
                    [list(map(float, e)) for e in embs] if embeddings and embs is not None else [])
             offset += len(page["ids"])
 
-    def get_all(self, kind: str, tier: int | None = None) -> dict[str, tuple[str, dict]]:
-        out: dict[str, tuple[str, dict]] = {}
+    def get_all(self, kind: str, tier: int | None = None) -> dict[str, tuple[str, Meta]]:
+        out: dict[str, tuple[str, Meta]] = {}
         for ids, docs, metas, _ in self.pages(kind, tier=tier):
             out.update({i: (d, m) for i, d, m in zip(ids, docs, metas)})
         return out
 
-    def _query(self, kind: str, tier: int | None, embedding: Sequence[float], n: int, where: dict | None) -> list[tuple]:
+    def _query(self, kind: str, tier: int | None, embedding: Sequence[float], n: int, where: Meta | None) -> list[StoreHit]:
         col = self._cols[(kind, tier)]
         n = min(n, self.count(kind, tier))
         if n <= 0:
@@ -267,8 +276,8 @@ class ChromaStore:
         ]
 
     def query(self, kind: str, embedding: Sequence[float], k: int, as_of: int | None, last_chunk: int,
-              keep: Callable[[dict], bool] | None = None,
-              group: Callable[[dict], str] | None = None) -> list[tuple[str, str, dict, float]]:
+              keep: Callable[[Meta], bool] | None = None,
+              group: Callable[[Meta], str] | None = None) -> list[StoreHit]:
         """The nearest records of chunks ``<= as_of`` (all if None) that ``keep``
         accepts, best first: (id, document, metadata, similarity in [0, 1]). Without
         ``group``, the best ``k``; with it, every record down to the best record of
@@ -288,8 +297,8 @@ class ChromaStore:
                                   lambda m: int(m["chunk"]) <= bound and accept(m), enough)
         return self._widening(kind, tier, embedding, k, {"chunk": {"$lte": int(as_of)}}, accept, enough)
 
-    def _widening(self, kind: str, tier: int | None, embedding: Sequence[float], n: int, where: dict | None,
-                  accept: Callable[[dict], bool], enough: Callable[[list], list | None]) -> list[tuple[str, str, dict, float]]:
+    def _widening(self, kind: str, tier: int | None, embedding: Sequence[float], n: int, where: Meta | None,
+                  accept: Callable[[Meta], bool], enough: Callable[[list[StoreHit]], list[StoreHit] | None]) -> list[StoreHit]:
         """Query ``n`` records, filter them, and ask for four times more until ``enough``
         says the answer is complete or the collection is exhausted."""
         total = self.count(kind, tier)
@@ -304,13 +313,13 @@ class ChromaStore:
             n *= 4
 
 
-def _enough(k: int, group: Callable[[dict], str] | None) -> Callable[[list], list | None]:
+def _enough(k: int, group: Callable[[Meta], str] | None) -> Callable[[list[StoreHit]], list[StoreHit] | None]:
     """Whether a prefix of the ranked records holds the answer: the best ``k`` records
     (or the records down to the ``k``-th distinct group), plus every record tied with
     the last of them, so that ties break the same way whatever order Chroma returned
     them in. None while a record with a lower score has not been seen yet."""
 
-    def check(found: list) -> list | None:
+    def check(found: list[StoreHit]) -> list[StoreHit] | None:
         cut = None
         if group is None:
             cut = k - 1 if len(found) >= k else None
