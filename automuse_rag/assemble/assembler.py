@@ -280,6 +280,7 @@ class _Assembly:
 
     def _outline_decision(self, st: _State) -> Decision:
         tokens = self.count(st.outline)
+        fate: Fate
         if st.outline == self.outline or not self.outline and st.outline == self.part:
             fate, reason = "included", "the whole outline fits"
         elif st.outline == self.part:

@@ -70,7 +70,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         finally:
             db.close()
         if meta:
-            man = json.loads(meta.get("manifest", "{}"))
+            man: dict[str, Any] = json.loads(meta.get("manifest", "{}"))
             man.update({"store_id": meta.get("store_id"), "chunks_done": chunks, "entities": entities, "schema": version})
             return man
         legacy = _json(directory / MANIFEST)
@@ -183,7 +183,7 @@ def update_manifest(settings: Settings, name: str, change: Any, wait: float = 10
                 raise StoreError(f"story {name} uses an older store format; run automuse repair --story {name} first")
             reader = StateReader(db)
             meta = reader.meta()
-            manifest = json.loads(meta.get("manifest", "{}"))
+            manifest: dict[str, Any] = json.loads(meta.get("manifest", "{}"))
             change(manifest)
             StateWriter(db).set_meta(manifest=json.dumps(manifest, ensure_ascii=False, sort_keys=True))
             export = {**manifest, "name": name, "store_id": meta.get("store_id"), "schema": SCHEMA_VERSION,

@@ -9,12 +9,12 @@ documents, chunk/chapter metadata, embedder), the exports (``lore.json``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from automuse_rag.errors import StoreError
-from automuse_rag.memory.store import KINDS, TIERED, tier_bound
+from automuse_rag.memory.store import KINDS, TIERED, Meta, tier_bound
 from automuse_rag.settings import Settings
 
 
@@ -32,14 +32,14 @@ class CheckReport:
         return {"story": self.story, "healthy": self.healthy, "problems": self.problems, "checked": self.checked}
 
 
-def expected_records(mem: Any) -> dict[str, dict[str, tuple[str, dict]]]:
+def expected_records(mem: Any) -> dict[str, dict[str, tuple[str, Meta]]]:
     """kind -> id -> (document, metadata) that the Chroma index must hold."""
     from automuse_rag.memory.analysis import ChunkAnalysis
     from automuse_rag.memory.records import chunk_records
 
     import json
 
-    out: dict[str, dict[str, tuple[str, dict]]] = {k: {} for k in KINDS}
+    out: dict[str, dict[str, tuple[str, Meta]]] = {k: {} for k in KINDS}
     rows = mem.db.execute("SELECT idx, id, chapter, chapter_title, text, summary, analysis FROM chunks ORDER BY idx")
     from automuse_rag.memory.types import ChunkRecord
 
@@ -57,11 +57,11 @@ def _summarize(ids: Iterable[str], what: str) -> str:
     return f"{len(ids)} {what}" + (f" (chunks {shown})" if chunks else "")
 
 
-def _same_meta(have: dict, want: dict) -> bool:
+def _same_meta(have: Meta, want: Meta) -> bool:
     return all(have.get(k) == v for k, v in want.items())
 
 
-def chroma_problems(mem: Any, want: dict[str, dict[str, tuple[str, dict]]]) -> list[str]:
+def chroma_problems(mem: Any, want: dict[str, dict[str, tuple[str, Meta]]]) -> list[str]:
     problems = []
     last = mem.reader.last_index()
     for kind in KINDS:
@@ -114,7 +114,7 @@ def check_story(settings: Settings, name: str) -> CheckReport:
     return report
 
 
-def sync_chroma(mem: Any, legacy: list[str] = ()) -> list[str]:
+def sync_chroma(mem: Any, legacy: Sequence[str] = ()) -> list[str]:
     """Make the Chroma index equal to what ``state.sqlite`` says: upsert missing or
     different records (re-embedded, or copied from a ``legacy`` collection holding the
     same document), delete extra ones, create missing tiers. Returns notes."""

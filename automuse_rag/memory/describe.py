@@ -24,10 +24,14 @@ A sentence whose subject is another name is about someone else and is never used
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from automuse_rag.memory.analysis import MAX_DESCRIPTION
 from automuse_rag.text import clip
+
+if TYPE_CHECKING:
+    from spacy.tokens import Token
 
 DESC_SCORE: dict[str, int] = {
     "model": 4, "appos": 4, "copula": 4, "pronoun": 3, "backstory": 3, "subject": 2, "mention": 1, "": 1,
@@ -44,7 +48,7 @@ def score(kind: str) -> int:
     return DESC_SCORE.get(kind, 1)
 
 
-def occurrence_kind(root, in_name, other_subject: bool, quoted: bool = False) -> str | None:
+def occurrence_kind(root: Token, in_name: Callable[[Token], bool], other_subject: bool, quoted: bool = False) -> str | None:
     """How the sentence speaks of the name whose span has head ``root`` (a parsed
     token). ``in_name(token)`` tells whether a token belongs to some name;
     ``other_subject``: another name is the subject of the sentence's main verb;

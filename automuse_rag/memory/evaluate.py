@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Set
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from automuse_rag.memory.analysis import ChunkAnalysis
 from automuse_rag.memory.describe import DESC_SCORE, DESCRIBING
 from automuse_rag.memory.graph import Relation
 from automuse_rag.memory.types import Entity
+
+if TYPE_CHECKING:
+    from automuse_rag.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,7 @@ def occurs(name: str, text: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text) is not None
 
 
-def analyse_book(spec: str, settings, size: int | None = None) -> list[tuple[int, ChunkAnalysis]]:
+def analyse_book(spec: str, settings: Settings, size: int | None = None) -> list[tuple[int, ChunkAnalysis]]:
     """Per-chunk analyses of a book as an extractive ingest makes them (NER, parse)."""
     from automuse_rag.books import load_book
     from automuse_rag.memory.ingest import analyze_chunk
@@ -184,7 +189,7 @@ STOP = {
 }
 
 
-def content_words(text: str, exclude: set[str] = frozenset()) -> set[str]:
+def content_words(text: str, exclude: Set[str] = frozenset()) -> set[str]:
     """Lower-case words of at least 4 letters, not stop words nor ``exclude``, cut to
     5 letters so "keeper"/"kept" stay apart but "photograph"/"photographs" match."""
     words = re.findall(r"[a-zà-ÿ]+", text.lower())

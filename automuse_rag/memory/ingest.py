@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -160,7 +160,7 @@ def analyze_chunk(chunk: Chunk, llm: ChatModel | None, nlp: Any = None, sampling
     return _with_facts(ChunkAnalysis(summary=summary, mentions=merged, model=llm.name, calls=1), facts, relations)
 
 
-def _with_facts(a: ChunkAnalysis, facts: ChunkFacts, model_relations: list[dict[str, str]] = ()) -> ChunkAnalysis:
+def _with_facts(a: ChunkAnalysis, facts: ChunkFacts, model_relations: Sequence[dict[str, str]] = ()) -> ChunkAnalysis:
     """The model's relations, then the parse's (those the model did not give); the
     parse's different-people pairs."""
     seen = {(r["source"], r["target"], r["label"].lower()) for r in model_relations}
@@ -208,7 +208,7 @@ def _analyses(
         for chunk, doc in zip(pending, docs):
             yield chunk, analyze_chunk(chunk, llm, nlp, sampling, doc=doc)
         return
-    window: deque[tuple[Chunk, Future]] = deque()
+    window: deque[tuple[Chunk, Future[ChunkAnalysis]]] = deque()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         try:
             for chunk, doc in zip(pending, docs):

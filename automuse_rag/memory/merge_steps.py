@@ -8,6 +8,7 @@ clusters sharing a word or a nickname key with the one being merged.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from automuse_rag.memory.names import CIVIL, FIRSTNAME_TITLES, parse_name
@@ -84,11 +85,11 @@ def nickname_step(res: Resolver, model_pairs: set[frozenset[str]]) -> None:
             merge(res, a, tied[0][2])
 
 
-def _given(cl: Draft, stats: dict[str, NameStat] | None = None, primary: bool = False) -> set[str]:
+def _given(cl: Draft, stats: Mapping[str, NameStat] | None = None, primary: bool = False) -> set[str]:
     """Given-name words of a cluster: first words of full names, "Lady/Miss + word",
     bare words. ``primary``: only the most used one, so that a nickname already
     merged in ("Eliza") does not pull in its own relatives ("Louisa")."""
-    counts: Counter = Counter()
+    counts: Counter[str] = Counter()
     for m in cl.members:
         p = parse_name(m)
         if p.is_full or p.title is None or p.title in FIRSTNAME_TITLES or p.title in ("miss", "master"):
@@ -118,11 +119,11 @@ def _compatible(a: Draft, b: Draft) -> bool:
     return not (a.gender and b.gender and a.gender != b.gender)
 
 
-def _chunks(cl: Draft, stats: dict[str, NameStat]) -> set[int]:
+def _chunks(cl: Draft, stats: Mapping[str, NameStat]) -> set[int]:
     return set().union(*(stats[m].chunks for m in cl.members)) if cl.members else set()
 
 
-def _first_seen(cl: Draft, stats: dict[str, NameStat]) -> tuple:
+def _first_seen(cl: Draft, stats: Mapping[str, NameStat]) -> tuple[int, str]:
     return min((stats[m].first_chunk, m) for m in cl.members) if cl.members else (0, "")
 
 

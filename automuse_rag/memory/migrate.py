@@ -79,8 +79,8 @@ def upgrade_state(settings: Settings, name: str, db: sqlite3.Connection, embedde
         writer.set_outline(text, [p.__dict__ for p in split_outline(text)], str(old.get("outline", "given")))
         notes.append("outline.json was unreadable: outline parts rebuilt from outline.txt")
     elif reader.count():
-        built, parts = build_outline(reader.records(), model_summarizer(None, Sampling()))
-        writer.set_outline(built, [OutlinePart(p.chapter, p.title, p.text).__dict__ for p in parts], "built")
+        built, built_parts = build_outline(reader.records(), model_summarizer(None, Sampling()))
+        writer.set_outline(built, [OutlinePart(p.chapter, p.title, p.text).__dict__ for p in built_parts], "built")
         notes.append("the outline was unreadable: rebuilt by extractive summarization")
     with writer.transaction():
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")

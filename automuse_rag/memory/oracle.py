@@ -42,7 +42,8 @@ class NaiveLore:
         self._versions: list[tuple[int, int, EntityState]] = []
         self._scratch: dict[int, dict[str, EntityState]] = {}
         if mode == "fold":
-            state, open_since = LoreState(), {}
+            state = LoreState()
+            open_since: dict[str, tuple[int, EntityState]] = {}
             for idx, a in self.analyses:
                 delta = state.add_chunk(idx, a.mentions, a.distinct)
                 for eid in delta.closed:

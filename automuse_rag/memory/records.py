@@ -5,6 +5,7 @@ describes the name), each with chunk and chapter metadata."""
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from automuse_rag.memory.analysis import ChunkAnalysis
 from automuse_rag.memory.state import merged_mentions
@@ -20,10 +21,10 @@ def mention_doc(name: str, description: str) -> str:
     return f"{name}: {description}" if description else name
 
 
-def chunk_records(chunk: Chunk | ChunkRecord, analysis: ChunkAnalysis, summary: str) -> dict[str, list[tuple[str, str, dict]]]:
+def chunk_records(chunk: Chunk | ChunkRecord, analysis: ChunkAnalysis, summary: str) -> dict[str, list[tuple[str, str, dict[str, Any]]]]:
     """The Chroma records of one chunk, by kind: (id, document, metadata)."""
     meta = {"chunk": chunk.index, "chapter": chunk.chapter, "chunk_id": chunk.id}
-    out: dict[str, list[tuple[str, str, dict]]] = {
+    out: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         "summary": [(f"summary:{chunk.index:05d}", summary, {**meta, "kind": "summary"})],
         "chunk": [(f"chunk:{chunk.index:05d}", chunk.text, {**meta, "kind": "chunk"})],
         "mention": [],

@@ -86,7 +86,7 @@ class NameStat:
     first_chunk: int
     count: int = 0
     nchunks: int = 0
-    votes: Counter = field(default_factory=Counter)
+    votes: Counter[str] = field(default_factory=Counter)
     he: int = 0
     she: int = 0
     lower: int = 0
@@ -176,7 +176,7 @@ def slug(text: str) -> str:
 
 
 def _canonical(members: Iterable[str], stats: Mapping[str, NameStat]) -> str:
-    def score(n: str) -> tuple:
+    def score(n: str) -> tuple[bool, bool, int, int, str]:
         p = parse_name(n)
         return (p.is_full and p.title is None, p.is_full, stats[n].count, len(n), n)
 
@@ -235,7 +235,7 @@ def resolve_component(
     return out
 
 
-def id_order(cluster: Cluster, stats: Mapping[str, NameStat]) -> tuple:
+def id_order(cluster: Cluster, stats: Mapping[str, NameStat]) -> tuple[int, str, tuple[str, ...]]:
     """Which of several clusters with the same base slug gets the plain id."""
     return (stats[cluster.first].first_chunk, cluster.first, cluster.members)
 

@@ -87,8 +87,8 @@ def kind_of(st: NameStat, person_words: set[str], strong: frozenset[str] = froze
 
 
 def gender_by_first(stats: Mapping[str, NameStat]) -> dict[str, str | None]:
-    he: Counter = Counter()
-    she: Counter = Counter()
+    he: Counter[str] = Counter()
+    she: Counter[str] = Counter()
     for st in stats.values():
         p = parse_name(st.name)
         he[p.first] += st.he
@@ -161,6 +161,7 @@ class Resolver:
 
     def titled(self, name: str) -> None:
         p = parse_name(name)
+        assert p.title is not None, name  # called for titled names only
         word, gender = p.first, TITLES[p.title][1]
         fulls = [c for c in self.clusters if c.has_full and word in c.surnames and not self.apart(name, c)]
         cands = [c for c in fulls if _title_ok(p.title, c)]

@@ -31,7 +31,7 @@ class MentionRow(NamedTuple):
     """A name's mention in one chunk: how often, and its best description (``rank``:
     lower is better, by the description's kind; then by text)."""
 
-    count: int
+    times: int
     rank: int
     pos: int
     description: str
@@ -55,7 +55,7 @@ def merged_mentions(mentions: Sequence[LoreMention]) -> dict[str, MentionRow]:
             out[m.name] = row
         else:
             best = min((row.rank, row.description, row.kind, row.pos), (cur.rank, cur.description, cur.kind, cur.pos))
-            out[m.name] = MentionRow(cur.count + row.count, best[0], best[3], best[1], best[2])
+            out[m.name] = MentionRow(cur.times + row.times, best[0], best[3], best[1], best[2])
     return out
 
 
@@ -186,7 +186,7 @@ class StateWriter:
         self._delta["mention_count"] += len(rows) - max(0, gone)
         self.db.executemany(
             "INSERT INTO mentions VALUES (?,?,?,?,?,?,?)",
-            [(name, idx, r.pos, r.count, r.rank, r.description, r.kind) for name, r in rows.items()],
+            [(name, idx, r.pos, r.times, r.rank, r.description, r.kind) for name, r in rows.items()],
         )
         self.db.execute("DELETE FROM relations WHERE chunk = ?", (idx,))
         self.db.executemany("INSERT OR IGNORE INTO relations VALUES (?,?,?,?,?)", relation_rows(idx, analysis))

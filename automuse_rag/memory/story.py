@@ -230,7 +230,7 @@ class StoryMemory:
             return
         writer = self._writer()
         summaries = [a.summary or c.text[:300] for c, a in items]
-        records: dict[str, list[tuple[str, str, dict]]] = {"summary": [], "chunk": [], "mention": []}
+        records: dict[str, list[tuple[str, str, dict[str, Any]]]] = {"summary": [], "chunk": [], "mention": []}
         for (c, a), s in zip(items, summaries):
             for kind, recs in chunk_records(c, a, s).items():
                 records[kind] += recs
@@ -245,7 +245,7 @@ class StoryMemory:
         write_json_atomic(self.dir / MANIFEST, self.manifest_export())
         self._manifest_written = time.monotonic()
 
-    def upsert_records(self, records: dict[str, list[tuple[str, str, dict]]]) -> None:
+    def upsert_records(self, records: dict[str, list[tuple[str, str, dict[str, Any]]]]) -> None:
         texts = [doc for kind in records for _, doc, _ in records[kind]]
         vecs = iter(self.embed(texts))
         for kind, recs in records.items():

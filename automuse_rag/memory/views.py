@@ -12,7 +12,7 @@ import json
 import re
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from automuse_rag.memory.analysis import ChunkAnalysis
@@ -198,7 +198,7 @@ class StateReader:
 
     # ------------------------------------------------------------------ graph
 
-    def entity_names(self, ids: Sequence[str], at: int | None = None) -> dict[str, str]:
+    def entity_names(self, ids: Collection[str], at: int | None = None) -> dict[str, str]:
         """entity id -> the name it goes by as of ``at`` (for the ids known then)."""
         i, ids = _at(at), sorted(set(ids))
         if not ids:
