@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from typing import Any
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, ValidationError
@@ -104,7 +105,7 @@ def get_settings(**overrides: object) -> Settings:
     if unknown:
         raise TypeError(f"get_settings() got unknown setting(s): {', '.join(unknown)}")
     check_environment(os.environ)
-    clean = {k: v for k, v in overrides.items() if v is not None}
+    clean: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}  # checked by Settings itself
     try:
         settings = Settings(**clean)
     except ValidationError as exc:

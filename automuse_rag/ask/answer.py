@@ -218,10 +218,12 @@ def reply_schema(chunks: list[int]) -> type[BaseModel]:
     constrained backend cannot write another), but validation accepts any integer or
     null so that an invented or missing citation is dropped here, not failed on."""
     allowed = sorted(set(chunks))
+    # An annotated type held in a variable: a type form mypy cannot check inside create_model's tuple.
+    chunk_type: Any = Annotated[int | None, WithJsonSchema({"type": "integer", "enum": allowed})]
     sentence = create_model(
         "AskSentence",
         text=(str, Field(min_length=MIN_REPLY_CHARS, max_length=MAX_REPLY_CHARS)),
-        chunk=(Annotated[int | None, WithJsonSchema({"type": "integer", "enum": allowed})], ...),
+        chunk=(chunk_type, ...),
     )
     return create_model("AskReply", sentences=(list[sentence], Field(min_length=1, max_length=MAX_SENTENCES)))  # type: ignore[valid-type]
 
@@ -266,7 +268,7 @@ def model_answer(llm: Any, question: str, notes: list[Evidence], at: int, max_to
                            Sampling(temperature=0.2, top_p=0.9, max_tokens=max_tokens, seed=1))
     if reply is None:
         return "", []
-    pairs = [(str(s.text), s.chunk) for s in reply.sentences]  # type: ignore[attr-defined]
+    pairs = [(str(s.text), s.chunk) for s in reply.sentences]
     return check_model_reply(pairs, notes, question, at)
 
 

@@ -222,9 +222,9 @@ def retrieve_evidence(
     if "vector" in activations:
         for hit in story.search(question, k=k, as_of=at, kinds=("summary", "entity")):
             if hit.kind == "entity":
-                ent = views.get(str(hit.metadata.get("entity_id", hit.id.removeprefix("entity:"))))
-                if ent is not None:
-                    found.append(_evidence_from_card(ent, lore_card(ent, graph, names), chapters, float(hit.score),
+                hit_ent = views.get(str(hit.metadata.get("entity_id", hit.id.removeprefix("entity:"))))
+                if hit_ent is not None:
+                    found.append(_evidence_from_card(hit_ent, lore_card(hit_ent, graph, names), chapters, float(hit.score),
                                                      "question:vector"))
             elif hit.kind == "summary" and hit.chunk in by_index:
                 found.append(_evidence_from_record(by_index[hit.chunk], float(hit.score), "question:vector"))

@@ -6,13 +6,13 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from automuse_rag.cli.common import LlmOption, NoCacheOption, StoryOption, console, err_console, print_json, settings
+from automuse_rag.cli.common import LlmOption, NoCacheOption, REQUIRED, StoryOption, console, err_console, print_json, settings
 
 
 def ask_cmd(
     ctx: typer.Context,
     question: str = typer.Argument(..., help="The question, e.g. \"Who is Arthur Blackwood?\"."),
-    story: StoryOption = ...,
+    story: StoryOption = REQUIRED,
     at: int | None = typer.Option(None, "--at", help="Answer as known after chunk AT: nothing later is used (default: the whole story)."),
     llm: LlmOption = None,
     k: int = typer.Option(8, "-k", min=1, help="Memories to fetch by vector search (per activation)."),

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from automuse_rag.cli.common import STORY_HELP, BudgetOption, JsonOption, LlmOption, StoryOption, console, err_console, print_json, settings
+from automuse_rag.cli.common import STORY_HELP, BudgetOption, JsonOption, LlmOption, REQUIRED, StoryOption, console, err_console, print_json, settings
 from automuse_rag.errors import InputError, StoreError
 from automuse_rag.settings import Settings
 
@@ -110,7 +110,7 @@ def _decision_table(prompt: Any) -> Table:
 
 def prompt_cmd(
     ctx: typer.Context,
-    story: StoryOption = ...,
+    story: StoryOption = REQUIRED,
     at: str = typer.Option(..., "--at", help="Index of the last chunk already written (the prompt precedes chunk AT+1; -1: nothing written yet), or a comma-separated list of them."),
     budget: BudgetOption = None,
     llm: LlmOption = None,
@@ -223,7 +223,7 @@ def dataset_cmd(
 def query_cmd(
     ctx: typer.Context,
     question: str = typer.Argument(..., help="What to look for in story memory."),
-    story: StoryOption = ...,
+    story: StoryOption = REQUIRED,
     at: Optional[int] = typer.Option(None, "--at", help="Only memory known at chunk AT (default: all of it)."),
     k: int = typer.Option(8, "-k", min=1, help="How many memories to show."),
     as_json: JsonOption = False,

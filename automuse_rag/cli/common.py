@@ -26,7 +26,10 @@ CHROMA_URL_HELP = "Keep the collections on a Chroma server, e.g. http://127.0.0.
 # Options several commands share (``name: LlmOption = None``).
 LlmOption = Annotated[Optional[str], typer.Option("--llm", help=LLM_HELP)]
 EmbedderOption = Annotated[Optional[str], typer.Option("--embedder", help=EMBEDDER_HELP)]
-StoryOption = Annotated[str, typer.Option("--story", "-s", help=STORY_HELP)]  # required
+StoryOption = Annotated[str, typer.Option("--story", "-s", help=STORY_HELP)]  # required: ``story: StoryOption = REQUIRED``
+#: The default of a required option declared with ``Annotated``: Typer reads ``...`` as "required";
+#: typed Any so that it fits the parameter's own type.
+REQUIRED: Any = ...
 BudgetOption = Annotated[Optional[int], typer.Option("--budget", "-b", min=1, help=BUDGET_HELP)]
 ChromaUrlOption = Annotated[Optional[str], typer.Option("--chroma-url", help=CHROMA_URL_HELP)]
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Bypass the model call cache.")]
@@ -77,6 +80,8 @@ def unwrap_help(app: typer.Typer) -> None:
     for command in app.registered_commands:
         command.help = unwrap(command.help if isinstance(command.help, str) else inspect.getdoc(command.callback))
     for group in app.registered_groups:
+        if group.typer_instance is None:
+            continue
         info = group.typer_instance.info
         if isinstance(info.help, str):
             info.help = unwrap(info.help)

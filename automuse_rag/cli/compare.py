@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from automuse_rag.cli.common import BudgetOption, LlmOption, StoryOption, console, err_console, print_json, settings
+from automuse_rag.cli.common import BudgetOption, LlmOption, REQUIRED, StoryOption, console, err_console, print_json, settings
 from automuse_rag.errors import InputError
 
 DEFAULT_NLL_SAMPLES = 10
@@ -51,7 +51,7 @@ def summary_table(report: Any) -> Table:
 
 def compare(
     ctx: typer.Context,
-    story: StoryOption = ...,
+    story: StoryOption = REQUIRED,
     budget: BudgetOption = None,
     positions: str = typer.Option(
         "all", "--positions", "-p",
@@ -144,7 +144,7 @@ class _progress:
 
 def graph(
     ctx: typer.Context,
-    story: StoryOption = ...,
+    story: StoryOption = REQUIRED,
     out: Path = typer.Option(..., "--out", "-o", help="FILE.graphml (for Gephi) or FILE.png (a picture)."),
     at: Optional[int] = typer.Option(None, "--at", help="Chunk index: the graph as known after it (default: the end)."),
     as_json: bool = typer.Option(False, "--json", help="Print nodes/edges counts and the file as JSON."),

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from automuse_rag.cli.common import EmbedderOption, JsonOption, LlmOption, NoCacheOption, SeedOption, StoryOption, TemperatureOption, TopPOption, console, err_console, print_json, settings
+from automuse_rag.cli.common import EmbedderOption, JsonOption, LlmOption, NoCacheOption, SeedOption, REQUIRED, StoryOption, TemperatureOption, TopPOption, console, err_console, print_json, settings
 
 
 def _progress_bar(total: int):
@@ -32,7 +32,7 @@ def _progress_bar(total: int):
 def generate(
     ctx: typer.Context,
     premise: str = typer.Option(..., "--premise", "-p", help="The premise: a file holding it, or the text itself."),
-    story: StoryOption = ...,
+    story: StoryOption = REQUIRED,
     chunks: int = typer.Option(12, "--chunks", "-n", min=1, help="Total chunks the story should have."),
     style: Optional[str] = typer.Option(None, "--style", help='Style for plan and prose, e.g. "write like a Victorian gentleman".'),
     llm: LlmOption = None,
@@ -122,7 +122,7 @@ def _print_result(result) -> None:
 
 def export(
     ctx: typer.Context,
-    story: StoryOption = ...,
+    story: StoryOption = REQUIRED,
     fmt: str = typer.Option("md", "--format", "-f", help="md, txt or epub."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output file (default: NAME.FORMAT in the current directory; the store itself is never written)."),
     as_json: JsonOption = False,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.progress import (
@@ -18,7 +18,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from automuse_rag.cli.common import STORY_HELP, ChromaUrlOption, EmbedderOption, JsonOption, LlmOption, NoCacheOption, StoryOption, console, err_console, print_json, settings
+from automuse_rag.cli.common import STORY_HELP, ChromaUrlOption, EmbedderOption, JsonOption, LlmOption, NoCacheOption, REQUIRED, StoryOption, console, err_console, print_json, settings
 
 
 
@@ -189,7 +189,7 @@ def _print_stories(rows: list[dict]) -> None:
 
 def characters_command(
     ctx: typer.Context,
-    story: StoryOption = ...,
+    story: StoryOption = REQUIRED,
     as_of: Optional[int] = typer.Option(None, "--as-of", min=0, help="Only what was known after this chunk."),
     kind: Optional[str] = typer.Option(None, "--kind", help="Only this kind: character, place or thing."),
     limit: int = typer.Option(30, "--limit", min=1, help="Rows in the table (JSON lists all)."),
@@ -216,7 +216,7 @@ def characters_command(
         if target is not None:
             with atomic_path(target) as tmp:
                 export_graphml(memory.graph(as_of), tmp)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": e.name, "aliases": [a for a in e.names() if a != e.name], "kind": e.kind,
             "mentions": len(e.mentions), "first_chunk": e.first_chunk, "last_chunk": e.last_chunk,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from automuse_rag.cli.common import BudgetOption, LlmOption, StoryOption, err_console, settings
+from automuse_rag.cli.common import BudgetOption, LlmOption, REQUIRED, StoryOption, err_console, settings
 from automuse_rag.errors import InputError
 
 LOOPBACK = "127.0.0.1"
@@ -26,7 +26,7 @@ def check_port(host: str, port: int) -> None:
 
 def serve_cmd(
     ctx: typer.Context,
-    story: StoryOption = ...,
+    story: StoryOption = REQUIRED,
     host: str = typer.Option(LOOPBACK, "--host", help="Address to listen on. The default is this machine only; anything else must be given explicitly."),
     port: int = typer.Option(8000, "--port", "-p", min=1, max=65535, help="Port to listen on."),
     llm: LlmOption = None,

@@ -7,13 +7,13 @@ from typing import Optional
 
 import typer
 
-from automuse_rag.cli.common import StoryOption, console, print_json, settings
+from automuse_rag.cli.common import REQUIRED, StoryOption, console, print_json, settings
 
 
 
 def check_command(
     ctx: typer.Context,
-    story: StoryOption = ...,
+    story: StoryOption = REQUIRED,
     as_json: bool = typer.Option(False, "--json", help="Print {story, healthy, problems, checked} as JSON."),
 ) -> None:
     """Compare a story's Chroma index (ids per chunk, documents, metadata, embedder,
@@ -43,7 +43,7 @@ def check_command(
 
 def repair_command(
     ctx: typer.Context,
-    story: StoryOption = ...,
+    story: StoryOption = REQUIRED,
     embedder: Optional[str] = typer.Option(None, "--embedder", help="The story's embedder, only needed when nothing records it."),
 ) -> None:
     """Rebuild every part of a story derived from state.sqlite, without model calls:

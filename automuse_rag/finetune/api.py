@@ -11,6 +11,7 @@ A job that ends ``failed`` raises :class:`JobFailedError` with the job's own err
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -205,7 +206,7 @@ class FineTuneAPI:
     def cancel(self, job_id: str) -> JobInfo:
         return JobInfo.of(self._call(lambda: self.client.fine_tuning.jobs.cancel(job_id), job=job_id), self.url)
 
-    def events(self, job_id: str, limit: int = EVENTS_PAGE) -> list[Event]:
+    def events(self, job_id: str, limit: int = EVENTS_PAGE) -> builtins.list[Event]:  # `list` is a method here
         """The job's latest events, oldest first."""
         page = self._call(lambda: self.client.fine_tuning.jobs.list_events(job_id, limit=limit), job=job_id)
         events = [

@@ -58,7 +58,8 @@ def lora_deltas(peft_model: Any, n_head: int, n_head_kv: int) -> dict[str, Any]:
         if target is None:
             raise ValueError(f"cannot map the adapted module {name} to a GGUF tensor")
         tensor_name, kind = target
-        delta = sum(module.get_delta_weight(a) for a in module.active_adapters if a in module.lora_A)
+        # get_delta_weight is defined by LoraLayer's concrete subclasses (lora.Linear), not the base peft types.
+        delta: Any = sum(module.get_delta_weight(a) for a in module.active_adapters if a in module.lora_A)  # type: ignore[attr-defined]
         array = delta.detach().float().cpu().numpy()
         if kind == "attn_q":
             array = permute_rows(array, n_head)
@@ -102,13 +103,21 @@ def deltas_from_adapter(adapter_dir: Path, n_head: int, n_head_kv: int) -> dict[
     return deltas
 
 
+def _field_value(reader: Any, key: str) -> Any:
+    """The value of a GGUF metadata field that a llama GGUF always has."""
+    field = reader.get_field(key)
+    if field is None:
+        raise ValueError(f"the GGUF has no {key} metadata")
+    return field.contents()
+
+
 def head_counts(gguf_path: Path) -> tuple[int, int]:
     """(attention heads, key/value heads) from a llama GGUF's metadata."""
     import gguf
 
     reader = gguf.GGUFReader(str(gguf_path))
-    arch = reader.get_field("general.architecture").contents()
-    n_head = int(reader.get_field(f"{arch}.attention.head_count").contents())
+    arch = _field_value(reader, "general.architecture")
+    n_head = int(_field_value(reader, f"{arch}.attention.head_count"))
     kv = reader.get_field(f"{arch}.attention.head_count_kv")
     return n_head, int(kv.contents()) if kv is not None else n_head
 
@@ -127,7 +136,7 @@ def write_merged_gguf(base: Path, out: Path, deltas: dict[str, Any], *, dtype: s
     missing = set(deltas) - {t.name for t in reader.tensors}
     if missing:
         raise ValueError(f"{base} has no tensors {sorted(missing)[:3]}")
-    arch = reader.get_field("general.architecture").contents()
+    arch = _field_value(reader, "general.architecture")
     tmp = out.with_name(out.name + ".tmp")
     writer = gguf.GGUFWriter(str(tmp), arch=arch, endianess=reader.endianess)
     try:

@@ -197,7 +197,9 @@ def train_local(
     emit("stage", {"message": f"{len(train)} training and {len(held)} validation examples ({sets['format']}, "
                               f"leakage audit: {sets['audit']}){cut}"})
     config = LoraConfig(
-        r=options.rank, lora_alpha=options.alpha or 2 * options.rank, lora_dropout=options.dropout,
+        # peft annotates lora_alpha as int but only scales by it: a float alpha works.
+        r=options.rank, lora_alpha=options.alpha or 2 * options.rank,  # type: ignore[arg-type]
+        lora_dropout=options.dropout,
         target_modules=TARGETS[options.targets], task_type="CAUSAL_LM", bias="none",
     )
     with warnings.catch_warnings():

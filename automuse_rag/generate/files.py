@@ -109,7 +109,7 @@ def log_rejection(directory: Path, entry: dict[str, Any]) -> None:
 
 def read_rejections(directory: Path) -> list[dict[str, Any]]:
     """Every logged rejection (a line cut short by a kill is skipped)."""
-    out = []
+    out: list[dict[str, Any]] = []
     try:
         lines = (directory / REJECTIONS_FILE).read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:

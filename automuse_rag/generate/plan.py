@@ -260,7 +260,8 @@ def parse_cast(text: str, source: str = CAST_FILE) -> list[CastMember]:
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{source}: not valid TOML ({exc})") from None
     cast = []
-    for table, kind in (("characters", "character"), ("places", "place")):
+    tables: tuple[tuple[str, Literal["character", "place"]], ...] = (("characters", "character"), ("places", "place"))
+    for table, kind in tables:
         for i, item in enumerate(data.get(table, [])):
             try:
                 member = CastMember(kind=kind, **{k: item[k] for k in ("name", "description") if k in item})
