@@ -16,8 +16,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from automuse_rag import paths
-from automuse_rag.fsutil import write_bytes_atomic
 from automuse_rag.errors import AutomuseError, InputError
+from automuse_rag.fsutil import write_bytes_atomic
 from automuse_rag.settings import Settings
 from automuse_rag.text.clean import clean_text, decode_bytes
 from automuse_rag.text.types import Book
@@ -108,7 +108,10 @@ def _mirror_dir(mirror: str) -> Path | None:
 
 def _read_dir_mirror(root: Path, mirror: str, gutenberg_id: int) -> bytes:
     if not root.is_dir():
-        raise DownloadError(f"Gutenberg mirror directory {mirror} does not exist; set {MIRROR_SETTING} to a URL or a directory with cache/epub/ID/pgID.txt")
+        raise DownloadError(
+            f"Gutenberg mirror directory {mirror} does not exist; "
+            f"set {MIRROR_SETTING} to a URL or a directory with cache/epub/ID/pgID.txt"
+        )
     path = root / "cache" / "epub" / str(gutenberg_id) / f"pg{gutenberg_id}.txt"
     try:
         return path.read_bytes()
@@ -134,7 +137,8 @@ def _read_http_mirror(mirror: str, gutenberg_id: int) -> bytes:
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DownloadError(
-            f"cannot reach Gutenberg mirror {mirror} ({_one_line(reason)}); check the network or set {MIRROR_SETTING} to a reachable mirror or a local directory"
+            f"cannot reach Gutenberg mirror {mirror} ({_one_line(reason)}); "
+            f"check the network or set {MIRROR_SETTING} to a reachable mirror or a local directory"
         ) from None
     if len(data) > _MAX_DOWNLOAD:
         raise DownloadError(f"{url} is larger than {_MAX_DOWNLOAD // (1024 * 1024)} MB: not a book")

@@ -37,8 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from automuse_rag.assemble.assembler import AssembledPrompt, bullet
-from automuse_rag.assemble.budget import CountTokens
-from automuse_rag.assemble.budget import memo_counter
+from automuse_rag.assemble.budget import CountTokens, memo_counter
 from automuse_rag.assemble.retrieve import build_prompt, card_with_links, first_sentence
 from automuse_rag.assemble.templates import Template, load_template
 from automuse_rag.errors import InputError

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import difflib
 import os
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict

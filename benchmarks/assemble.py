@@ -19,9 +19,9 @@ from __future__ import annotations
 import argparse
 import random
 import re
-import tempfile
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 

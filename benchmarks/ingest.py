@@ -114,8 +114,10 @@ def render(ex: dict, local: dict | None) -> str:
         "",
         "| measure | value |",
         "| --- | --- |",
-        f"| `extractive` ingest of Pride and Prejudice (MiniLM) | {ex['chunks']} chunks, {ex['entities']} entities in {ex['seconds']:.1f} s = **{rate:.2f} chunks/s** |",
-        f"| raw MiniLM embedding of the same {ex['texts']} texts (summaries, chunks, entity events) | {ex['embed_seconds']:.1f} s = {embed_rate:.0f} texts/s |",
+        f"| `extractive` ingest of Pride and Prejudice (MiniLM) | {ex['chunks']} chunks, {ex['entities']} entities "
+        f"in {ex['seconds']:.1f} s = **{rate:.2f} chunks/s** |",
+        f"| raw MiniLM embedding of the same {ex['texts']} texts (summaries, chunks, entity events) "
+        f"| {ex['embed_seconds']:.1f} s = {embed_rate:.0f} texts/s |",
         f"| pipeline time / raw embedding time | **{ex['seconds'] / ex['embed_seconds']:.2f}x** |",
     ]
     if local:

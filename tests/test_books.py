@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import gutenberg_path
 
 from automuse_rag import books
 from automuse_rag.errors import AutomuseError, InputError
 from automuse_rag.settings import get_settings
-from conftest import gutenberg_path
 
 ORIGINAL = {11: "Alice's Adventures in Wonderland", 84: "Frankenstein", 64317: "The Great Gatsby", 1342: "Pride and Prejudice", 1661: "The Adventures of Sherlock Holmes"}
 

@@ -12,15 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from conftest import SAMPLE_DIR, gutenberg_path
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from automuse_rag.errors import InputError
 from automuse_rag.models.fake import count_words_and_marks
 from automuse_rag.text.chunk import chunk_book, estimate_tokens
 from automuse_rag.text.clean import clean_text, decode_bytes
 from automuse_rag.text.types import Book, Chapter, Chunk
-from conftest import SAMPLE_DIR, gutenberg_path
 
 _BLANK = re.compile(r"\n[ \t]*\n")
 

@@ -7,10 +7,10 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLE_DIR, gutenberg_path
 
 from automuse_rag.errors import InputError
 from automuse_rag.text.clean import clean_text, decode_bytes, detect_chapters, normalize
-from conftest import SAMPLE_DIR, gutenberg_path
 
 CURLY = "“Don’t,” she said — naïve café, Zoë… 'fin'"
 

@@ -11,10 +11,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLE_DIR, gutenberg_path
 from typer.testing import CliRunner
 
 from automuse_rag.cli import app
-from conftest import SAMPLE_DIR, gutenberg_path
 
 runner = CliRunner()
 
@@ -64,7 +64,7 @@ def test_chunk_table_for_alice_and_size_option(home: Path, gutenberg_mirror: Pat
 
 def test_chunk_sample_story() -> None:
     chunks = json.loads(run("chunk", "sample", "--json").stdout)
-    headings = [l for l in (SAMPLE_DIR / "story.txt").read_text(encoding="utf-8").splitlines() if l.startswith("CHAPTER ")]
+    headings = [line for line in (SAMPLE_DIR / "story.txt").read_text(encoding="utf-8").splitlines() if line.startswith("CHAPTER ")]
     assert sorted({c["chapter"] for c in chunks}) == list(range(1, len(headings) + 1))
     assert chunks[0]["id"].startswith("sample:00000:") and chunks[0]["text"].startswith(headings[0])
 

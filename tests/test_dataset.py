@@ -9,10 +9,11 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLE_DIR
 
 from automuse_rag.assemble import load_template
-from automuse_rag.dataset import Truth, audit_leakage, export_dataset, split_validation, validation_path
 from automuse_rag.assemble.retrieve import build_prompt
+from automuse_rag.dataset import Truth, audit_leakage, export_dataset, split_validation, validation_path
 from automuse_rag.errors import InputError
 from automuse_rag.memory.api import OutlinePart
 from automuse_rag.memory.inmemory import InMemoryStory
@@ -20,8 +21,6 @@ from automuse_rag.memory.types import ChunkRecord, Entity
 from automuse_rag.models.fake import HashEmbedder, count_words_and_marks
 from automuse_rag.text.chunk import chunk_book
 from automuse_rag.text.clean import clean_text
-
-from conftest import SAMPLE_DIR
 
 BUDGET = 700
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from gen_helpers import PREMISE, ProseScript
 from typer.testing import CliRunner
 
 from automuse_rag.cli import app
@@ -22,7 +23,6 @@ from automuse_rag.generate.files import read_rejections
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.models.fake import HashEmbedder, ScriptedChatModel
 from automuse_rag.settings import get_settings
-from gen_helpers import PREMISE, ProseScript
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
+from conftest import gutenberg_path
 
 from automuse_rag.generate import guard
 from automuse_rag.generate.artefacts import strip_artefacts
 from automuse_rag.models.fake import HashEmbedder
-from conftest import gutenberg_path
 
 
 def _book_chunks(shared: Path, book_id: int) -> list[str]:
@@ -27,7 +27,7 @@ def test_every_chunk_of_a_real_book_passes(shared_data: Path, book_id: int) -> N
     chunks = _book_chunks(shared_data, book_id)
     embedder = HashEmbedder(64)
 
-    @lru_cache(maxsize=None)
+    @cache
     def vec(text: str) -> tuple[float, ...]:
         return tuple(embedder.embed([text])[0])
 

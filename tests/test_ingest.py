@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLE_DIR, gutenberg_path
 from typer.testing import CliRunner
 
 from automuse_rag.cli import app
@@ -19,7 +20,6 @@ from automuse_rag.memory.story import StoryMemory, story_dir
 from automuse_rag.models.base import Sampling
 from automuse_rag.models.fake import HashEmbedder, ScriptedChatModel
 from automuse_rag.settings import get_settings
-from conftest import SAMPLE_DIR, gutenberg_path
 
 SAMPLE = SAMPLE_DIR / "story.txt"
 runner = CliRunner()

@@ -8,13 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLE_DIR
+from test_ingest import check_lore_truth
 from typer.testing import CliRunner
 
 from automuse_rag.cli import app
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.settings import get_settings
-from conftest import SAMPLE_DIR
-from test_ingest import check_lore_truth
 
 # The small model is slow under grammar-constrained decoding on a shared 2-core machine.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]

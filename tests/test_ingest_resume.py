@@ -11,9 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+from conftest import REPO, SAMPLE_DIR
+
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.settings import get_settings
-from conftest import REPO, SAMPLE_DIR
 
 AUTOMUSE = Path(sys.executable).parent / "automuse"
 ARGS = ["ingest", str(SAMPLE_DIR / "story.txt"), "--story", "resume", "--llm", "extractive", "--embedder", "hash:32", "--size", "400"]

@@ -15,8 +15,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from automuse_rag.memory.analysis import ChunkAnalysis, LoreMention
 from automuse_rag.memory.inmemory import InMemoryStory
@@ -116,14 +115,14 @@ def _run_schedule(db_path: Path, book: list[ChunkAnalysis], ops: list[tuple[str,
         elif op == "crash":  # a commit that dies inside its transaction, after writing rows
             real = LoreState.add_chunk
             calls = {"n": 0}
+            todo_crash = [j for j in range(idx, min(n, idx + 3))]
 
-            def dying(self, i, ms, distinct=(), real=real, calls=calls):
+            def dying(self, i, ms, distinct=(), real=real, calls=calls, todo_crash=todo_crash):
                 calls["n"] += 1
                 if calls["n"] >= 2 or i == max(todo_crash):
                     raise Crash
                 return real(self, i, ms, distinct)
 
-            todo_crash = [j for j in range(idx, min(n, idx + 3))]
             monkeypatch.setattr(LoreState, "add_chunk", dying)
             try:
                 with pytest.raises(Crash):

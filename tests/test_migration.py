@@ -8,6 +8,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from conftest import REPO, SAMPLE_DIR
 from typer.testing import CliRunner
 
 from automuse_rag.cli import app
@@ -15,7 +16,6 @@ from automuse_rag.memory.oracle import NaiveLore
 from automuse_rag.memory.schema import SCHEMA_VERSION, connect, user_version
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.settings import get_settings
-from conftest import REPO, SAMPLE_DIR
 
 FIXTURE = REPO / "tests" / "fixtures" / "store-v0-sample.tar.gz"
 runner = CliRunner()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLE_DIR
 
 from automuse_rag.books import load_book
 from automuse_rag.memory.inmemory import InMemoryStory
@@ -20,7 +21,6 @@ from automuse_rag.memory.types import ChunkRecord
 from automuse_rag.models.fake import HashEmbedder
 from automuse_rag.settings import get_settings
 from automuse_rag.text.chunk import chunk_book
-from conftest import SAMPLE_DIR
 
 QUERIES = ("who owns Hollin Island?", "the storm and the boat", "Edith and the letter")
 

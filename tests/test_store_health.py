@@ -10,13 +10,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLE_DIR
 from typer.testing import CliRunner
 
 from automuse_rag.cli import app
 from automuse_rag.memory.locking import StoryLock
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.settings import get_settings
-from conftest import SAMPLE_DIR
 
 runner = CliRunner()
 

@@ -11,12 +11,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLE_DIR
 from typer.testing import CliRunner
 
 from automuse_rag.cli import app
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.settings import get_settings
-from conftest import SAMPLE_DIR
 
 pytestmark = pytest.mark.slow  # a real Chroma server (chroma run)
 

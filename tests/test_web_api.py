@@ -59,7 +59,10 @@ def test_characters_are_the_entities_known_at_i(web: TestClient, story) -> None:
             assert max(refs) <= at
     full = story.entities()
     late = max(full, key=lambda e: e.first_chunk)
-    names = lambda at: {c["id"] for c in web.get("/api/characters", params={"at": at}).json()}
+
+    def names(at: int) -> set[str]:
+        return {c["id"] for c in web.get("/api/characters", params={"at": at}).json()}
+
     assert late.id not in names(late.first_chunk - 1) and late.id in names(late.first_chunk)
 
 
@@ -223,7 +226,10 @@ def test_in_memory_story_graph_relations_and_aliases_as_of(tmp_path: Path) -> No
         g3 = web.get("/api/graph", params={"at": 3}).json()
         assert g3["edges"][0]["relations"] == [{"label": "goddaughter of", "chunk": 3, "source": "edith", "via": ""}]
         assert {n["id"] for n in g3["nodes"]} == {"edith", "reddick"}
-        edith = lambda at: next(c for c in web.get("/api/characters", params={"at": at}).json() if c["id"] == "edith")
+
+        def edith(at: int) -> dict:
+            return next(c for c in web.get("/api/characters", params={"at": at}).json() if c["id"] == "edith")
+
         assert [a["name"] for a in edith(1)["aliases"]] == ["Edith"]
         assert edith(2)["aliases"][-1] == {"name": "Miss Marlowe", "chunk": 2, "chapter": 1}
         assert [d["text"] for d in edith(2)["descriptions"]] == ["A schoolmistress."]

@@ -13,10 +13,6 @@ import os
 from pathlib import Path
 
 import pytest
-from selenium.webdriver.common.by import By
-from typer.testing import CliRunner
-
-from automuse_rag.cli import app as cli_app
 from browser import (
     chromium,
     find_browser,
@@ -26,6 +22,10 @@ from browser import (
     settled,
     wait_until,
 )
+from selenium.webdriver.common.by import By
+from typer.testing import CliRunner
+
+from automuse_rag.cli import app as cli_app
 
 pytestmark = pytest.mark.slow
 BUDGET = "1024"

@@ -8,7 +8,6 @@ as one line on stderr and a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from typer.core import TyperGroup
@@ -57,7 +56,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     ctx: typer.Context,
-    home: Optional[Path] = typer.Option(
+    home: Path | None = typer.Option(
         None, "--home", help="Where stores/ and downloaded books live (env AUTOMUSE_HOME; default: current directory)."
     ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),

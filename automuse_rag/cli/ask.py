@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from automuse_rag.cli.common import LlmOption, NoCacheOption, REQUIRED, StoryOption, console, err_console, print_json, settings
+from automuse_rag.cli.common import REQUIRED, LlmOption, NoCacheOption, StoryOption, console, err_console, print_json, settings
 
 
 def ask_cmd(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.panel import Panel
@@ -14,7 +14,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from automuse_rag.cli.common import STORY_HELP, BudgetOption, JsonOption, LlmOption, REQUIRED, StoryOption, console, err_console, print_json, settings
+from automuse_rag.cli.common import (
+    REQUIRED,
+    STORY_HELP,
+    BudgetOption,
+    JsonOption,
+    LlmOption,
+    StoryOption,
+    console,
+    err_console,
+    print_json,
+    settings,
+)
 from automuse_rag.errors import InputError, StoreError
 from automuse_rag.settings import Settings
 
@@ -114,8 +125,8 @@ def prompt_cmd(
     at: str = typer.Option(..., "--at", help="Index of the last chunk already written (the prompt precedes chunk AT+1; -1: nothing written yet), or a comma-separated list of them."),
     budget: BudgetOption = None,
     llm: LlmOption = None,
-    template: Optional[Path] = typer.Option(None, "--template", help=TEMPLATE_HELP),
-    chapter: Optional[int] = typer.Option(None, "--chapter", help="Outline part to use (default: the chapter of chunk AT)."),
+    template: Path | None = typer.Option(None, "--template", help=TEMPLATE_HELP),
+    chapter: int | None = typer.Option(None, "--chapter", help="Outline part to use (default: the chapter of chunk AT)."),
     k: int = typer.Option(8, "-k", min=1, help="Memories to fetch by vector search."),
     as_json: bool = typer.Option(False, "--json", help="Print the sections, candidates, token counts and timings as JSON (a list for several positions)."),
 ) -> None:
@@ -182,7 +193,7 @@ def dataset_cmd(
     val_fraction: float = typer.Option(0.1, "--val-fraction", min=0.0, max=0.99, help="Share of samples held out for validation."),
     seed: int = typer.Option(0, "--seed", help="Seed of the train/validation split (same seed, same split)."),
     llm: LlmOption = None,
-    template: Optional[Path] = typer.Option(None, "--template", help=TEMPLATE_HELP),
+    template: Path | None = typer.Option(None, "--template", help=TEMPLATE_HELP),
     completion_limit: int = typer.Option(1024, "--completion-limit", min=1, help="Most tokens a completion (the next chunk) may have."),
     as_json: JsonOption = False,
 ) -> None:
@@ -224,7 +235,7 @@ def query_cmd(
     ctx: typer.Context,
     question: str = typer.Argument(..., help="What to look for in story memory."),
     story: StoryOption = REQUIRED,
-    at: Optional[int] = typer.Option(None, "--at", help="Only memory known at chunk AT (default: all of it)."),
+    at: int | None = typer.Option(None, "--at", help="Only memory known at chunk AT (default: all of it)."),
     k: int = typer.Option(8, "-k", min=1, help="How many memories to show."),
     as_json: JsonOption = False,
 ) -> None:

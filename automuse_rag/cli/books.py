@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 from rich.table import Table
 
@@ -52,7 +50,7 @@ def list_books(
 def get_books(
     ctx: typer.Context,
     name_or_id: list[str] = typer.Argument(..., metavar="NAME_OR_ID", help="Catalog short names or Gutenberg IDs."),
-    mirror: Optional[str] = typer.Option(None, "--mirror", help=MIRROR_HELP),
+    mirror: str | None = typer.Option(None, "--mirror", help=MIRROR_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array of {spec, path, downloaded}."),
 ) -> None:
     """Download books' plain-text editions into HOME/books.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 from rich.table import Table
 
@@ -11,7 +9,7 @@ from automuse_rag.cli.common import LlmOption, console, print_json, settings
 from automuse_rag.text.types import Book, Chunk
 
 
-def _token_counter(ctx: typer.Context, llm: Optional[str]):
+def _token_counter(ctx: typer.Context, llm: str | None):
     from automuse_rag.models.registry import get_chat_model
 
     cfg = settings(ctx, llm=llm)
@@ -60,10 +58,10 @@ def chunk_command(
     ctx: typer.Context,
     book: str = typer.Argument(..., metavar="BOOK", help="A text file, a catalog name (automuse books list), 'sample' or a Gutenberg ID."),
     size: int = typer.Option(1500, "--size", min=1, help="Target chunk size in characters."),
-    tokens: Optional[int] = typer.Option(None, "--tokens", min=1, help="Target chunk size in tokens of the --llm model's tokenizer (instead of --size)."),
+    tokens: int | None = typer.Option(None, "--tokens", min=1, help="Target chunk size in tokens of the --llm model's tokenizer (instead of --size)."),
     llm: LlmOption = None,
-    story: Optional[str] = typer.Option(None, "--story", help="Story name used in chunk ids (default: the catalog name or file name)."),
-    mirror: Optional[str] = typer.Option(None, "--mirror", help="Gutenberg mirror URL or directory for IDs and names (env AUTOMUSE_GUTENBERG_MIRROR)."),
+    story: str | None = typer.Option(None, "--story", help="Story name used in chunk ids (default: the catalog name or file name)."),
+    mirror: str | None = typer.Option(None, "--mirror", help="Gutenberg mirror URL or directory for IDs and names (env AUTOMUSE_GUTENBERG_MIRROR)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array: one {index, id, chapter, chapter_title, start, end, text} per chunk."),
 ) -> None:
     """Clean a book and split it into chunks; print counts and sizes per chapter.

@@ -7,7 +7,7 @@ import inspect
 import json
 import re
 import sys
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,23 +24,23 @@ BUDGET_HELP = "Prompt token budget (env AUTOMUSE_BUDGET; default 2048)."
 CHROMA_URL_HELP = "Keep the collections on a Chroma server, e.g. http://127.0.0.1:8000 (env AUTOMUSE_CHROMA_URL)."
 
 # Options several commands share (``name: LlmOption = None``).
-LlmOption = Annotated[Optional[str], typer.Option("--llm", help=LLM_HELP)]
-EmbedderOption = Annotated[Optional[str], typer.Option("--embedder", help=EMBEDDER_HELP)]
+LlmOption = Annotated[str | None, typer.Option("--llm", help=LLM_HELP)]
+EmbedderOption = Annotated[str | None, typer.Option("--embedder", help=EMBEDDER_HELP)]
 StoryOption = Annotated[str, typer.Option("--story", "-s", help=STORY_HELP)]  # required: ``story: StoryOption = REQUIRED``
 #: The default of a required option declared with ``Annotated``: Typer reads ``...`` as "required";
 #: typed Any so that it fits the parameter's own type.
 REQUIRED: Any = ...
-BudgetOption = Annotated[Optional[int], typer.Option("--budget", "-b", min=1, help=BUDGET_HELP)]
-ChromaUrlOption = Annotated[Optional[str], typer.Option("--chroma-url", help=CHROMA_URL_HELP)]
+BudgetOption = Annotated[int | None, typer.Option("--budget", "-b", min=1, help=BUDGET_HELP)]
+ChromaUrlOption = Annotated[str | None, typer.Option("--chroma-url", help=CHROMA_URL_HELP)]
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Bypass the model call cache.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 # Sampling options, their defaults named from the settings (one definition).
 _DEFAULTS = Settings.model_fields
-TemperatureOption = Annotated[Optional[float], typer.Option(
+TemperatureOption = Annotated[float | None, typer.Option(
     "--temperature", min=0.0, max=2.0, help=f"Sampling temperature (env AUTOMUSE_TEMPERATURE; default {_DEFAULTS['temperature'].default}).")]
-TopPOption = Annotated[Optional[float], typer.Option(
+TopPOption = Annotated[float | None, typer.Option(
     "--top-p", min=0.0, max=1.0, help=f"Nucleus sampling (env AUTOMUSE_TOP_P; default {_DEFAULTS['top_p'].default}).")]
-SeedOption = Annotated[Optional[int], typer.Option("--seed", help=f"Sampling seed (env AUTOMUSE_SEED; default {DEFAULT_SEED}).")]
+SeedOption = Annotated[int | None, typer.Option("--seed", help=f"Sampling seed (env AUTOMUSE_SEED; default {DEFAULT_SEED}).")]
 
 
 def settings(ctx: typer.Context, **overrides: Any) -> Settings:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
 
-from automuse_rag.cli.common import BudgetOption, LlmOption, REQUIRED, StoryOption, console, err_console, print_json, settings
+from automuse_rag.cli.common import REQUIRED, BudgetOption, LlmOption, StoryOption, console, err_console, print_json, settings
 from automuse_rag.errors import InputError
 
 DEFAULT_NLL_SAMPLES = 10
@@ -58,12 +58,12 @@ def compare(
         help="Chunk positions i to evaluate: 'all' (at most --max-positions, evenly sampled), 'START:STOP', "
         "'START:STOP:STEP' or 'I,J,K'. Position i is the context for predicting chunk i+1.",
     ),
-    nll_samples: Optional[int] = typer.Option(
+    nll_samples: int | None = typer.Option(
         None, "--nll-samples", "-n",
         help="Positions (evenly spread) where the next chunk's NLL is scored; 0 skips it "
         "(default: 10 with a model that gives log-probabilities, else 0).",
     ),
-    out: Optional[Path] = typer.Option(
+    out: Path | None = typer.Option(
         None, "--out", "-o", help="Report directory (default: ./compare-STORY-BUDGET)."
     ),
     llm: LlmOption = None,
@@ -71,7 +71,7 @@ def compare(
         "auto", "--resummarizer", help="rolling_recursive's re-summarizer: auto (the LLM, extractive for --llm extractive), llm, extractive."
     ),
     max_positions: int = typer.Option(300, "--max-positions", help="Cap for --positions all (evenly sampled)."),
-    n_ctx: Optional[int] = typer.Option(
+    n_ctx: int | None = typer.Option(
         None, "--n-ctx", help="Context window of the local model used for NLL (default: budget + 1024, room for "
         "a prompt and the next chunk; longer contexts are cut from the left for scoring)."
     ),
@@ -122,7 +122,7 @@ class _progress:
         self._bar: Any = None
         self._tasks: dict[str, Any] = {}
 
-    def __enter__(self) -> "_progress | None":
+    def __enter__(self) -> _progress | None:
         if self.quiet:
             return None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -146,7 +146,7 @@ def graph(
     ctx: typer.Context,
     story: StoryOption = REQUIRED,
     out: Path = typer.Option(..., "--out", "-o", help="FILE.graphml (for Gephi) or FILE.png (a picture)."),
-    at: Optional[int] = typer.Option(None, "--at", help="Chunk index: the graph as known after it (default: the end)."),
+    at: int | None = typer.Option(None, "--at", help="Chunk index: the graph as known after it (default: the end)."),
     as_json: bool = typer.Option(False, "--json", help="Print nodes/edges counts and the file as JSON."),
 ) -> None:
     """Write a story's character graph as of a chunk, as GraphML or PNG.

@@ -4,11 +4,24 @@ as Markdown, plain text or EPUB)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from automuse_rag.cli.common import EmbedderOption, JsonOption, LlmOption, NoCacheOption, SeedOption, REQUIRED, StoryOption, TemperatureOption, TopPOption, console, err_console, print_json, settings
+from automuse_rag.cli.common import (
+    REQUIRED,
+    EmbedderOption,
+    JsonOption,
+    LlmOption,
+    NoCacheOption,
+    SeedOption,
+    StoryOption,
+    TemperatureOption,
+    TopPOption,
+    console,
+    err_console,
+    print_json,
+    settings,
+)
 
 
 def _progress_bar(total: int):
@@ -34,20 +47,20 @@ def generate(
     premise: str = typer.Option(..., "--premise", "-p", help="The premise: a file holding it, or the text itself."),
     story: StoryOption = REQUIRED,
     chunks: int = typer.Option(12, "--chunks", "-n", min=1, help="Total chunks the story should have."),
-    style: Optional[str] = typer.Option(None, "--style", help='Style for plan and prose, e.g. "write like a Victorian gentleman".'),
+    style: str | None = typer.Option(None, "--style", help='Style for plan and prose, e.g. "write like a Victorian gentleman".'),
     llm: LlmOption = None,
-    memory_llm: Optional[str] = typer.Option(
+    memory_llm: str | None = typer.Option(
         None, "--memory-llm", help="Backend that summarizes chunks and extracts lore (default: --llm; 'extractive' is fastest)."
     ),
     embedder: EmbedderOption = None,
-    budget: Optional[int] = typer.Option(None, "--budget", min=128, help="Prompt token budget (env AUTOMUSE_BUDGET; default 2048)."),
-    chunks_per_chapter: Optional[int] = typer.Option(None, "--chunks-per-chapter", min=1, help="A chapter ends after this many chunks at the latest (default 4)."),
+    budget: int | None = typer.Option(None, "--budget", min=128, help="Prompt token budget (env AUTOMUSE_BUDGET; default 2048)."),
+    chunks_per_chapter: int | None = typer.Option(None, "--chunks-per-chapter", min=1, help="A chapter ends after this many chunks at the latest (default 4)."),
     temperature: TemperatureOption = None,
     top_p: TopPOption = None,
-    frequency_penalty: Optional[float] = typer.Option(None, "--frequency-penalty", min=-2.0, max=2.0, help="Frequency penalty (default 0)."),
-    presence_penalty: Optional[float] = typer.Option(None, "--presence-penalty", min=-2.0, max=2.0, help="Presence penalty (default 0)."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=16, help="Max tokens per chunk (env AUTOMUSE_CHUNK_TOKENS; default 320)."),
-    retries: Optional[int] = typer.Option(None, "--retries", min=0, help="Regenerations of a chunk the guard rejects (default 4)."),
+    frequency_penalty: float | None = typer.Option(None, "--frequency-penalty", min=-2.0, max=2.0, help="Frequency penalty (default 0)."),
+    presence_penalty: float | None = typer.Option(None, "--presence-penalty", min=-2.0, max=2.0, help="Presence penalty (default 0)."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", min=16, help="Max tokens per chunk (env AUTOMUSE_CHUNK_TOKENS; default 320)."),
+    retries: int | None = typer.Option(None, "--retries", min=0, help="Regenerations of a chunk the guard rejects (default 4)."),
     seed: SeedOption = None,
     no_cache: NoCacheOption = False,
     plan_only: bool = typer.Option(False, "--plan-only", help="Write the plan (outline.md, cast.toml) and stop, so you can edit it."),
@@ -55,7 +68,12 @@ def generate(
 ) -> None:
     """Write a novel from a premise: a plan, then one memory-backed chunk at a time.
 
-    The model plans numbered chapters and a cast into stores/NAME/outline.md and cast.toml (edit them; the next run reads them). Each chunk is written from a token-budgeted prompt of the chapter plan, lore and memories retrieved from what was written so far, checked by the degeneration guard (rejections go to rejections.jsonl and are regenerated hotter), then summarized and stored as ingest does. stores/NAME/manuscript.md is kept current. Run the same command again to continue after an interruption.
+    The model plans numbered chapters and a cast into stores/NAME/outline.md and cast.toml
+    (edit them; the next run reads them). Each chunk is written from a token-budgeted prompt
+    of the chapter plan, lore and memories retrieved from what was written so far, checked
+    by the degeneration guard (rejections go to rejections.jsonl and are regenerated hotter),
+    then summarized and stored as ingest does. stores/NAME/manuscript.md is kept current.
+    Run the same command again to continue after an interruption.
 
     Example: automuse generate --premise books/sample/premise.txt --story clocks --chunks 12 --memory-llm extractive
     """
@@ -124,7 +142,7 @@ def export(
     ctx: typer.Context,
     story: StoryOption = REQUIRED,
     fmt: str = typer.Option("md", "--format", "-f", help="md, txt or epub."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output file (default: NAME.FORMAT in the current directory; the store itself is never written)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output file (default: NAME.FORMAT in the current directory; the store itself is never written)."),
     as_json: JsonOption = False,
 ) -> None:
     """Export a story's manuscript (chapters with titles) as Markdown, text or EPUB.

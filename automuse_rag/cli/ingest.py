@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.progress import (
@@ -18,21 +18,33 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from automuse_rag.cli.common import STORY_HELP, ChromaUrlOption, EmbedderOption, JsonOption, LlmOption, NoCacheOption, REQUIRED, StoryOption, console, err_console, print_json, settings
-
+from automuse_rag.cli.common import (
+    REQUIRED,
+    STORY_HELP,
+    ChromaUrlOption,
+    EmbedderOption,
+    JsonOption,
+    LlmOption,
+    NoCacheOption,
+    StoryOption,
+    console,
+    err_console,
+    print_json,
+    settings,
+)
 
 
 def ingest_command(
     ctx: typer.Context,
     book: str = typer.Argument(..., metavar="BOOK", help="A text file, a catalog name, 'sample' or a Gutenberg ID."),
-    story: Optional[str] = typer.Option(None, "--story", help=STORY_HELP + " Default: derived from BOOK."),
-    outline: Optional[str] = typer.Option(None, "--outline", help="Outline file to store (default: build one by hierarchical summarization)."),
+    story: str | None = typer.Option(None, "--story", help=STORY_HELP + " Default: derived from BOOK."),
+    outline: str | None = typer.Option(None, "--outline", help="Outline file to store (default: build one by hierarchical summarization)."),
     llm: LlmOption = None,
     embedder: EmbedderOption = None,
     chroma_url: ChromaUrlOption = None,
-    concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, help="Parallel model calls with a remote (openai:*) backend (default 4)."),
-    size: Optional[int] = typer.Option(None, "--size", min=100, help="Characters per chunk (default 1500)."),
-    mirror: Optional[str] = typer.Option(None, "--mirror", help="Gutenberg mirror: URL or directory with cache/epub/ID/pgID.txt."),
+    concurrency: int | None = typer.Option(None, "--concurrency", min=1, help="Parallel model calls with a remote (openai:*) backend (default 4)."),
+    size: int | None = typer.Option(None, "--size", min=100, help="Characters per chunk (default 1500)."),
+    mirror: str | None = typer.Option(None, "--mirror", help="Gutenberg mirror: URL or directory with cache/epub/ID/pgID.txt."),
     no_cache: NoCacheOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -190,10 +202,10 @@ def _print_stories(rows: list[dict]) -> None:
 def characters_command(
     ctx: typer.Context,
     story: StoryOption = REQUIRED,
-    as_of: Optional[int] = typer.Option(None, "--as-of", min=0, help="Only what was known after this chunk."),
-    kind: Optional[str] = typer.Option(None, "--kind", help="Only this kind: character, place or thing."),
+    as_of: int | None = typer.Option(None, "--as-of", min=0, help="Only what was known after this chunk."),
+    kind: str | None = typer.Option(None, "--kind", help="Only this kind: character, place or thing."),
     limit: int = typer.Option(30, "--limit", min=1, help="Rows in the table (JSON lists all)."),
-    graphml: Optional[str] = typer.Option(None, "--graphml", help="Also write the character graph (as of --as-of) to this GraphML file."),
+    graphml: str | None = typer.Option(None, "--graphml", help="Also write the character graph (as of --as-of) to this GraphML file."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array of {name, aliases, kind, mentions, first_chunk, last_chunk, description}."),
 ) -> None:
     """The story's entities (characters, places, things), most mentioned first.

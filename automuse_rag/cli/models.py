@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 from rich.table import Table
 
-from automuse_rag.cli.common import EMBEDDER_HELP, LLM_HELP, LlmOption, NoCacheOption, SeedOption, TemperatureOption, TopPOption, console, print_json, settings
-
+from automuse_rag.cli.common import (
+    EMBEDDER_HELP,
+    LLM_HELP,
+    LlmOption,
+    NoCacheOption,
+    SeedOption,
+    TemperatureOption,
+    TopPOption,
+    console,
+    print_json,
+    settings,
+)
 
 
 def complete_command(
     ctx: typer.Context,
     prompt: str = typer.Argument(..., metavar="PROMPT", help="The user message."),
     llm: LlmOption = None,
-    system: Optional[str] = typer.Option(None, "--system", help="An optional system message."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Tokens to generate (env AUTOMUSE_MAX_TOKENS; default 512)."),
+    system: str | None = typer.Option(None, "--system", help="An optional system message."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="Tokens to generate (env AUTOMUSE_MAX_TOKENS; default 512)."),
     temperature: TemperatureOption = None,
     top_p: TopPOption = None,
     seed: SeedOption = None,
-    stop: Optional[list[str]] = typer.Option(None, "--stop", help="Stop sequence (repeatable)."),
+    stop: list[str] | None = typer.Option(None, "--stop", help="Stop sequence (repeatable)."),
     no_cache: NoCacheOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print {model, completion, cached, calls, prompt_tokens, completion_tokens}."),
 ) -> None:
@@ -53,8 +61,8 @@ def complete_command(
 
 def doctor_command(
     ctx: typer.Context,
-    llm: Optional[list[str]] = typer.Option(None, "--llm", help=LLM_HELP + " Repeat to check several."),
-    embedder: Optional[list[str]] = typer.Option(None, "--embedder", help=EMBEDDER_HELP + " Repeat to check several."),
+    llm: list[str] | None = typer.Option(None, "--llm", help=LLM_HELP + " Repeat to check several."),
+    embedder: list[str] | None = typer.Option(None, "--embedder", help=EMBEDDER_HELP + " Repeat to check several."),
     as_json: bool = typer.Option(False, "--json", help="Print {ok, checks: [...], versions: {...}}."),
 ) -> None:
     """Check each configured backend: does it load and answer one short call?

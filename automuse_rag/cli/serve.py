@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from automuse_rag.cli.common import BudgetOption, LlmOption, REQUIRED, StoryOption, err_console, settings
+from automuse_rag.cli.common import REQUIRED, BudgetOption, LlmOption, StoryOption, err_console, settings
 from automuse_rag.errors import InputError
 
 LOOPBACK = "127.0.0.1"

@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from automuse_rag.cli.common import REQUIRED, StoryOption, console, print_json, settings
-
 
 
 def check_command(
@@ -44,7 +41,7 @@ def check_command(
 def repair_command(
     ctx: typer.Context,
     story: StoryOption = REQUIRED,
-    embedder: Optional[str] = typer.Option(None, "--embedder", help="The story's embedder, only needed when nothing records it."),
+    embedder: str | None = typer.Option(None, "--embedder", help="The story's embedder, only needed when nothing records it."),
 ) -> None:
     """Rebuild every part of a story derived from state.sqlite, without model calls:
     upgrade an older store format, refold the lore, bring the Chroma collections back

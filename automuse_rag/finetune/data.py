@@ -71,7 +71,10 @@ def prepare(
     data: Path, val: Path | None, tokenizer: Any, *, limit: int, max_length: int, val_fraction: float, val_max: int, seed: int,
 ) -> dict[str, Any]:
     """Validate the files and encode them: {"train", "val", "format", "truncated", ...}."""
-    count = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
     checked = validate_file(data, count_tokens=count, limit=limit)
     records = read_records(data)
     if val is not None:

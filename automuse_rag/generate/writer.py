@@ -16,7 +16,14 @@ from automuse_rag import templates
 from automuse_rag.errors import AutomuseError, ModelError
 from automuse_rag.generate import guard
 from automuse_rag.generate.artefacts import drop_echoes, strip_artefacts
-from automuse_rag.generate.files import GenerationState, log_rejection, read_rejections, read_state, write_manuscript_file, write_state
+from automuse_rag.generate.files import (
+    GenerationState,
+    log_rejection,
+    read_rejections,
+    read_state,
+    write_manuscript_file,
+    write_state,
+)
 from automuse_rag.generate.plan import Plan
 from automuse_rag.models.base import ChatModel, Message, Sampling
 from automuse_rag.settings import Settings

@@ -33,7 +33,7 @@ class LoreMention:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "LoreMention":
+    def from_dict(cls, d: dict[str, Any]) -> LoreMention:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
@@ -67,7 +67,7 @@ class ChunkAnalysis:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ChunkAnalysis":
+    def from_dict(cls, d: dict[str, Any]) -> ChunkAnalysis:
         return cls(
             summary=d.get("summary", ""),
             mentions=[LoreMention.from_dict(m) for m in d.get("mentions", [])],

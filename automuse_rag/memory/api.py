@@ -20,8 +20,8 @@ what the story holds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from automuse_rag.memory.types import ChunkRecord, Entity, Hit
@@ -93,7 +93,7 @@ class StoryView(Protocol):
         "relations"} (the same data as ``graph(as_of)[id]``)."""
         ...
 
-    def graph(self, as_of: int | None = None) -> "nx.Graph[str]":
+    def graph(self, as_of: int | None = None) -> nx.Graph[str]:
         """Character graph as of a chunk. Nodes: entity ids with attributes name, kind,
         aliases (list), mentions (int), first_chunk, last_chunk. Edges: attributes
         ``chunks`` (sorted list of chunk indices where they co-occur or are related),
@@ -117,10 +117,10 @@ class StoryWriter(StoryView, Protocol):
     also commits chunks, stores the outline and keeps its manifest and exports.
     :class:`~automuse_rag.memory.story.StoryMemory` implements it."""
 
-    dir: "Path"
-    embedder: "Embedder"
+    dir: Path
+    embedder: Embedder
 
-    def commit_chunk(self, chunk: "Chunk", analysis: "ChunkAnalysis") -> None:
+    def commit_chunk(self, chunk: Chunk, analysis: ChunkAnalysis) -> None:
         """Store one chunk and its analysis atomically (the next index)."""
         ...
 

@@ -41,7 +41,7 @@ class Manifest(BaseModel):
     problem: str | None = None
 
     @classmethod
-    def read(cls, directory: Path) -> "Manifest":
+    def read(cls, directory: Path) -> Manifest:
         """:func:`read_manifest` as a model (StoreError if no manifest reads)."""
         try:
             return cls.model_validate(read_manifest(directory))

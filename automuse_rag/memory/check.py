@@ -34,10 +34,10 @@ class CheckReport:
 
 def expected_records(mem: Any) -> dict[str, dict[str, tuple[str, Meta]]]:
     """kind -> id -> (document, metadata) that the Chroma index must hold."""
+    import json
+
     from automuse_rag.memory.analysis import ChunkAnalysis
     from automuse_rag.memory.records import chunk_records
-
-    import json
 
     out: dict[str, dict[str, tuple[str, Meta]]] = {k: {} for k in KINDS}
     rows = mem.db.execute("SELECT idx, id, chapter, chapter_title, text, summary, analysis FROM chunks ORDER BY idx")

@@ -86,8 +86,8 @@ class InMemoryStory:
     ) -> InMemoryStory:
         """A story resolved from its analyses: ``mode="scratch"`` re-resolves chunks
         ``0..i`` from nothing for each position (the definition), ``"fold"`` folds once."""
-        from automuse_rag.memory.state import merged_mentions
         from automuse_rag.memory.records import mention_doc
+        from automuse_rag.memory.state import merged_mentions
 
         story = cls(name, [r for r, _ in chunks], [], embedder, outline=outline, parts=parts)
         story._naive = NaiveLore([(r.index, a) for r, a in chunks], mode)

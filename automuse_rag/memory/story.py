@@ -42,8 +42,8 @@ from automuse_rag.memory.layout import (  # re-exported: the store's names and p
     same_source as same_source,
     story_dir as story_dir,
 )
-from automuse_rag.memory.schema import SCHEMA_VERSION, connect, user_version
 from automuse_rag.memory.records import chunk_records
+from automuse_rag.memory.schema import SCHEMA_VERSION, connect, user_version
 from automuse_rag.memory.state import StateWriter
 from automuse_rag.memory.store import ChromaStore
 from automuse_rag.memory.types import ChunkRecord, Entity, Hit

@@ -49,7 +49,7 @@ class Entity:
     def last_chunk(self) -> int:
         return self.mentions[-1] if self.mentions else -1
 
-    def as_of(self, i: int) -> "Entity | None":
+    def as_of(self, i: int) -> Entity | None:
         """This entity as known after chunk ``i``; ``None`` if not yet met."""
         mentions = [m for m in self.mentions if m <= i]
         if not mentions:
@@ -110,7 +110,7 @@ class Entity:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Entity":
+    def from_dict(cls, d: dict[str, Any]) -> Entity:
         return cls(
             id=d["id"],
             name=d["name"],

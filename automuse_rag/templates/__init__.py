@@ -8,12 +8,12 @@ raises ``KeyError`` for a missing one. The section templates (``prompt_*.txt``,
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from string import Template
 
 
-@lru_cache(maxsize=None)
+@cache
 def text(name: str) -> str:
     """The raw text of the template file ``name`` (for example ``"ask_user.txt"``)."""
     return resources.files(__name__).joinpath(name).read_text(encoding="utf-8")

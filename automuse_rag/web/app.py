@@ -20,8 +20,7 @@ from typing import Any
 
 from automuse_rag.errors import AutomuseError, InputError
 from automuse_rag.settings import Settings
-from automuse_rag.web import reports as report_files
-from automuse_rag.web import views
+from automuse_rag.web import reports as report_files, views
 
 STATIC = Path(str(resources.files("automuse_rag.web") / "static"))
 

@@ -37,7 +37,10 @@ def _chapters(story: Any, at: int) -> dict[int, int]:
 
 def entity_card(ent: Entity, chapters: dict[int, int]) -> dict[str, Any]:
     """One as-of lore card: names, kind, every alias and description with where it was said."""
-    where = lambda c: {"chunk": c, "chapter": chapters.get(c, 0)}
+
+    def where(c: int) -> dict[str, int]:
+        return {"chunk": c, "chapter": chapters.get(c, 0)}
+
     return {
         "id": ent.id,
         "name": ent.name,
