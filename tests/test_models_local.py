@@ -57,12 +57,14 @@ def test_model_is_loaded_once_per_process(model: LocalChatModel) -> None:
 
 def test_chat_is_deterministic_under_greedy_sampling_and_honours_max_tokens(model: LocalChatModel) -> None:
     messages = [{"role": "user", "content": "Name three colours."}]
-    first = model.chat(messages, GREEDY)
+    reply = model.complete(messages, GREEDY)
+    first = reply.text
     assert first.strip()
-    assert 0 < model.last_usage.completion_tokens <= GREEDY.max_tokens
+    assert 0 < reply.usage.completion_tokens <= GREEDY.max_tokens
     assert model.chat(messages, GREEDY) == first
-    short = model.chat(messages, GREEDY.with_(max_tokens=3))
-    assert model.last_usage.completion_tokens <= 3
+    short_reply = model.complete(messages, GREEDY.with_(max_tokens=3))
+    short = short_reply.text
+    assert short_reply.usage.completion_tokens <= 3
     assert len(short) < len(first)
 
 

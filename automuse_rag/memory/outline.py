@@ -12,7 +12,7 @@ from string import Template
 from automuse_rag.errors import AutomuseError
 from automuse_rag.memory.api import OutlinePart
 from automuse_rag.memory.types import ChunkRecord
-from automuse_rag.models.base import ChatModel, Sampling
+from automuse_rag.models.base import ChatModel, Sampling, capable
 
 GROUP = 6  # summaries merged per call
 MAX_SENTENCES = 4
@@ -78,7 +78,7 @@ def model_summarizer(llm: ChatModel | None, sampling: Sampling) -> Summarize:
 
     def merge(texts: list[str], what: str) -> str:
         joined = "\n".join(t for t in texts if t.strip())
-        if llm is not None and not _is_extractive(llm):
+        if capable(llm, "can_chat"):
             prompt = _template("ingest_merge.txt").substitute(what=what, summaries=joined, sentences=MAX_SENTENCES)
             try:
                 capped = sampling.with_(max_tokens=min(sampling.max_tokens, MERGE_TOKENS))
@@ -90,10 +90,6 @@ def model_summarizer(llm: ChatModel | None, sampling: Sampling) -> Summarize:
         return extractive_summary(joined, MAX_SENTENCES)
 
     return merge
-
-
-def _is_extractive(llm: ChatModel) -> bool:
-    return llm.name.split(":")[0] == "extractive"
 
 
 def merge_hierarchically(texts: list[str], summarize: Summarize, what: str) -> str:
