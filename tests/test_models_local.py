@@ -87,6 +87,16 @@ def test_structured_returns_a_validated_object(model: LocalChatModel) -> None:
     assert isinstance(person, Person) and person.name
 
 
+def test_structured_reply_is_strict_json_and_carries_its_usage(model: LocalChatModel) -> None:
+    reply = model.structured_reply(
+        [{"role": "user", "content": "Invent a person with a two-line poem as the name. Reply as JSON with a name and an age."}],
+        Person, Sampling(temperature=0.9, max_tokens=60, seed=11),
+    )
+    assert isinstance(reply.value, Person)
+    assert not any(ord(c) < 32 for c in reply.text)  # the grammar allows no raw control characters (nor newlines between tokens)
+    assert reply.usage.prompt_tokens > 0 and 0 < reply.usage.completion_tokens <= 2 * 60
+
+
 def test_structured_output_that_never_validates_raises_after_one_repair(model: LocalChatModel) -> None:
     calls = []
     original = model._complete

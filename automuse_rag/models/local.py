@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
+import json
 import threading
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -82,6 +84,15 @@ def _sampling_kwargs(sampling: Sampling) -> dict[str, Any]:
     return dict(sampling.request_kwargs())
 
 
+@lru_cache(maxsize=32)
+def _grammar(schema_json: str) -> Any:
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    from automuse_rag.models.grammar import schema_gbnf
+
+    return LlamaGrammar.from_string(schema_gbnf(json.loads(schema_json)), verbose=False)
+
+
 class LocalChatModel(Capabilities):
     """SmolLM2-135M-Instruct (or another GGUF) in-process through llama.cpp."""
 
@@ -147,14 +158,14 @@ class LocalChatModel(Capabilities):
         error, then StructuredOutputError. The usage covers both attempts."""
         json_schema = schema.model_json_schema()
         sampling = fit_max_tokens(sampling or Sampling(), json_schema, self.context_window // 2)
-        fmt = {"type": "json_object", "schema": json_schema}
-        first_reply = self._complete(messages, sampling, response_format=fmt)
+        grammar = _grammar(json.dumps(json_schema, sort_keys=True))
+        first_reply = self._complete(messages, sampling, grammar=grammar)
         raw = first_reply.text
         try:
             return Reply(raw, first_reply.usage, schema.model_validate_json(raw))
         except ValidationError as first:
             retry = repair_messages(messages, raw, first, json_schema)
-            second_reply = self._complete(retry, sampling, response_format=fmt)
+            second_reply = self._complete(retry, sampling, grammar=grammar)
             raw2 = second_reply.text
             try:
                 return Reply(raw2, first_reply.usage + second_reply.usage, schema.model_validate_json(raw2))
