@@ -46,8 +46,6 @@ MAX_RELATIONS = 4
 MODEL_TEXT_CHARS = 2000  # the small local model reads at most this much of a chunk (NER reads all)
 
 Progress = Callable[[int, int], None]  # (done, total)
-
-
 Name = Annotated[str, Field(max_length=60)]
 
 

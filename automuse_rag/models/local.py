@@ -158,7 +158,7 @@ class LocalChatModel(Capabilities):
         error, then StructuredOutputError. The usage covers both attempts."""
         json_schema = schema.model_json_schema()
         sampling = fit_max_tokens(sampling or Sampling(), json_schema, self.context_window // 2)
-        grammar = _grammar(json.dumps(json_schema, sort_keys=True))
+        grammar = _grammar(json.dumps(json_schema))
         first_reply = self._complete(messages, sampling, grammar=grammar)
         raw = first_reply.text
         try:

@@ -265,9 +265,7 @@ class OpenAIChatModel(Capabilities):
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(lambda m: self.complete(m, sampling), conversations))
 
-    def chat_many(
-        self, conversations: Sequence[list[Message]], sampling: Sampling | None = None, concurrency: int | None = None
-    ) -> list[str]:
+    def chat_many(self, conversations: Sequence[list[Message]], sampling: Sampling | None = None, concurrency: int | None = None) -> list[str]:
         return [r.text for r in self.complete_many(conversations, sampling, concurrency)]
 
     # -- structured -------------------------------------------------------------
