@@ -27,11 +27,15 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from automuse_rag.errors import StructuredOutputError  # noqa: E402
-from automuse_rag.memory.ingest import ChunkLoreReply, analysis_messages, lore_reply_problem, request_lore  # noqa: E402
-from automuse_rag.models.base import Sampling, sampling_from_settings  # noqa: E402
-from automuse_rag.models.local import LocalChatModel  # noqa: E402
-from automuse_rag.settings import get_settings  # noqa: E402
+from automuse_rag.errors import StructuredOutputError
+from automuse_rag.memory.ingest import (
+    ChunkLoreReply,
+    analysis_messages,
+    lore_reply_problem,
+)
+from automuse_rag.models.base import Sampling, sampling_from_settings
+from automuse_rag.models.local import LocalChatModel
+from automuse_rag.settings import get_settings
 
 
 def sample_chunks(n: int) -> list[Any]:
@@ -50,7 +54,7 @@ def hints(chunk: Any) -> list[str]:
     return [m.name for m in ner_mentions(nlp(ner_text(nlp, chunk.text)))]
 
 
-def run(model: "CountingModel", chunks: list[Any], sampling: Sampling, legacy: bool) -> dict[str, Any]:
+def run(model: CountingModel, chunks: list[Any], sampling: Sampling, legacy: bool) -> dict[str, Any]:
     valid = usable = first_try = tokens = 0
     problems: list[str] = []
     start = time.perf_counter()

@@ -29,7 +29,7 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
-    def __add__(self, other: "Usage") -> "Usage":
+    def __add__(self, other: Usage) -> Usage:
         return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens)
 
     def __bool__(self) -> bool:
@@ -88,7 +88,7 @@ class Sampling:
     stop: tuple[str, ...] = field(default_factory=tuple)
     seed: int | None = None
 
-    def with_(self, **changes: object) -> "Sampling":
+    def with_(self, **changes: object) -> Sampling:
         return replace(self, **changes)
 
     def request_kwargs(self) -> dict[str, object]:

@@ -34,7 +34,16 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from automuse_rag.errors import StoreError
-from automuse_rag.models.base import ChatModel, Message, Reply, Sampling, Usage, complete, identity_of, structured_reply
+from automuse_rag.models.base import (
+    ChatModel,
+    Message,
+    Reply,
+    Sampling,
+    Usage,
+    complete,
+    identity_of,
+    structured_reply,
+)
 
 T = TypeVar("T", bound=BaseModel)
 

@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from automuse_rag.errors import AutomuseError, StructuredOutputError
-from automuse_rag.models.base import ChatModel, capable, identity_of, sampling_from_settings
+from automuse_rag.models.base import (
+    ChatModel,
+    capable,
+    identity_of,
+    sampling_from_settings,
+)
 from automuse_rag.redact import redact
 from automuse_rag.settings import Settings
 
