@@ -26,7 +26,7 @@ def _cache(ctx: typer.Context):
 
 
 def _mb(n: int | None) -> str:
-    return "no limit" if n is None else f"{n / 1e6:.2f} MB"
+    return "no limit" if n is None else f"{n / 2**20:.2f} MB"  # the MB of AUTOMUSE_CACHE_MAX_MB (2**20 bytes)
 
 
 @cache_app.command("stats")
