@@ -45,3 +45,12 @@ def test_a_raw_newline_in_a_string_is_invalid_json() -> None:
     with pytest.raises(ValueError):
         ChunkLoreReply.model_validate_json('{"summary": "one\nline", "items": [], "relations": []}')
     ChunkLoreReply.model_validate_json(json.dumps({"summary": "one\nline", "items": [], "relations": []}))
+
+
+def test_constraints_it_does_not_write_fall_back_to_llama_cpp() -> None:
+    class AtLeastOne(BaseModel):
+        words: list[str] = Field(min_length=1, max_length=3)
+
+    gbnf = schema_gbnf(AtLeastOne.model_json_schema())
+    assert "words-kv" in gbnf  # llama.cpp's converter, which writes minItems
+    assert r"\x00-\x1F" in next(line for line in gbnf.splitlines() if line.startswith("char ::="))

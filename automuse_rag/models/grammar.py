@@ -29,6 +29,9 @@ _SCALARS = {
 }
 
 
+_CONSTRAINTS = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "uniqueItems", "const"}
+
+
 class Unsupported(Exception):
     pass
 
@@ -71,6 +74,8 @@ class _Builder:
         return self.rule(hint, self.body(schema, hint))
 
     def body(self, schema: dict[str, Any], hint: str) -> str:
+        if set(schema) & _CONSTRAINTS or schema.get("minItems", 0):
+            raise Unsupported(str(schema)[:80])
         if "enum" in schema:
             return "(" + " | ".join(json.dumps(json.dumps(v)) for v in schema["enum"]) + ") space"
         kind = schema.get("type")
