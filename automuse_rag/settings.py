@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     seed: int | None = DEFAULT_SEED
 
     cache: bool = True  # persistent SQLite call cache
+    lore_mode: Literal["auto", "model", "extractive"] = "auto"  # ingest's lore: probed (auto), always the model, or never
+    cache_max_mb: float = Field(default=512.0, ge=0)  # calls.sqlite size limit; least recently used answers go first (0: no limit)
     budget: int = 2048  # prompt token budget
     chunk_size: int = 1500  # characters per chunk
     concurrency: int = 4
@@ -86,6 +88,10 @@ class Settings(BaseSettings):
     @property
     def cache_path(self) -> Path:
         return self.home / "stores" / ".cache" / "calls.sqlite"
+
+    @property
+    def cache_max_bytes(self) -> int | None:
+        return int(self.cache_max_mb * 1024 * 1024) if self.cache_max_mb > 0 else None
 
     @property
     def threads(self) -> int:

@@ -134,3 +134,94 @@ def test_unwritable_cache_is_a_store_error(tmp_path: Path) -> None:
     model = CachedChatModel(counting_model(), CallCache(blocker / "sub" / "c.sqlite"))
     with pytest.raises(StoreError, match="--no-cache"):
         model.chat(MSG)
+
+
+# -- size limit: least recently used answers go first ------------------------------
+
+
+def _entry(cache: CallCache, key: str, size: int = 1000) -> None:
+    cache.put(key, "m", "chat", "x" * size, 1, 1)
+
+
+def test_eviction_removes_the_least_recently_used_first(tmp_path: Path) -> None:
+    from automuse_rag.models.cache import entry_size
+
+    one = entry_size("k0", "m", "chat", "x" * 1000)
+    cache = CallCache(tmp_path / "c.sqlite", max_bytes=3 * one)
+    for key in ("k0", "k1", "k2"):
+        _entry(cache, key)
+    assert cache.get("k0") is not None  # k0 is now the most recently used; k1 the least
+    _entry(cache, "k3")
+    assert sorted(cache.keys()) == ["k0", "k2", "k3"]
+    assert cache.keys() == ["k2", "k0", "k3"]  # least recently used first
+    _entry(cache, "k4", size=2000)  # needs two slots: k2 and k0 go
+    assert cache.keys() == ["k3", "k4"]
+    assert cache.stats()["bytes"] <= 3 * one
+
+
+def test_no_limit_keeps_everything_and_a_limit_applies_to_old_caches(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "c.sqlite"
+    unlimited = CallCache(path)
+    for i in range(5):
+        _entry(unlimited, f"k{i}")
+    assert len(unlimited) == 5
+    unlimited.close()
+    # a cache file from before the limit existed (no used/size columns) is migrated
+    old = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(old)
+    conn.execute("CREATE TABLE calls (key TEXT PRIMARY KEY, model TEXT NOT NULL, kind TEXT NOT NULL, response TEXT NOT NULL,"
+                 " prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL)")
+    conn.executemany("INSERT INTO calls VALUES (?, 'm', 'chat', ?, 1, 1, ?)", [(f"o{i}", "y" * 1000, float(i)) for i in range(4)])
+    conn.commit()
+    conn.close()
+    limited = CallCache(old, max_bytes=2000)  # room for one old entry and the new one
+    assert limited.get("o0") is not None  # read, so it is kept over o1..o3
+    _entry(limited, "new", size=10)
+    assert set(limited.keys()) == {"o0", "new"}
+
+
+def test_cached_model_stays_under_the_limit(tmp_path: Path) -> None:
+    cache = CallCache(tmp_path / "c.sqlite", max_bytes=4000)
+    model = CachedChatModel(ScriptedChatModel(lambda m, s: "w " * 300), cache)
+    for i in range(20):
+        model.chat([{"role": "user", "content": f"q{i}"}])
+    stats = cache.stats()
+    assert 0 < stats["entries"] < 20 and stats["bytes"] <= 4000
+    assert model.chat([{"role": "user", "content": "q19"}]) and model.cache_hits == 1  # the newest survived
+
+
+def test_cache_stats_and_clear_commands(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from automuse_rag.cli import app
+    from automuse_rag.settings import get_settings
+
+    runner = CliRunner()
+    base = ["--home", str(tmp_path)]
+    empty = runner.invoke(app, [*base, "cache", "stats", "--json"])
+    assert empty.exit_code == 0, empty.output
+    assert json.loads(empty.stdout)["entries"] == 0
+    cache = CallCache(get_settings(home=tmp_path).cache_path)
+    model = CachedChatModel(counting_model(), cache)
+    for i in range(3):
+        model.chat([{"role": "user", "content": f"q{i}"}])
+    cache.close()
+    stats = json.loads(runner.invoke(app, [*base, "cache", "stats", "--json"]).stdout)
+    assert stats["entries"] == 3 and stats["bytes"] > 0 and stats["file_bytes"] > 0
+    assert stats["max_bytes"] == 512 * 1024 * 1024
+    assert stats["models"][0]["model"] == "fake:scripted" and stats["models"][0]["entries"] == 3
+    table = runner.invoke(app, [*base, "cache", "stats"])
+    assert table.exit_code == 0 and "3 answers" in table.output and "fake:scripted" in table.output
+    refused = runner.invoke(app, [*base, "cache", "clear"], input="n\n")
+    assert refused.exit_code == 1
+    cleared = runner.invoke(app, [*base, "cache", "clear", "--yes", "--json"])
+    assert cleared.exit_code == 0 and json.loads(cleared.stdout)["removed"] == 3
+    assert json.loads(runner.invoke(app, [*base, "cache", "stats", "--json"]).stdout)["entries"] == 0
+    limited = runner.invoke(app, [*base, "cache", "stats", "--json"], env={"AUTOMUSE_CACHE_MAX_MB": "0"})
+    assert json.loads(limited.stdout)["max_bytes"] is None
+    bad = runner.invoke(app, [*base, "cache", "stats"], env={"AUTOMUSE_CACHE_MAX_MB": "-1"})
+    assert bad.exit_code == 2 and bad.output.startswith("error: bad setting cache_max_mb")

@@ -57,12 +57,14 @@ def test_model_is_loaded_once_per_process(model: LocalChatModel) -> None:
 
 def test_chat_is_deterministic_under_greedy_sampling_and_honours_max_tokens(model: LocalChatModel) -> None:
     messages = [{"role": "user", "content": "Name three colours."}]
-    first = model.chat(messages, GREEDY)
+    reply = model.complete(messages, GREEDY)
+    first = reply.text
     assert first.strip()
-    assert 0 < model.last_usage.completion_tokens <= GREEDY.max_tokens
+    assert 0 < reply.usage.completion_tokens <= GREEDY.max_tokens
     assert model.chat(messages, GREEDY) == first
-    short = model.chat(messages, GREEDY.with_(max_tokens=3))
-    assert model.last_usage.completion_tokens <= 3
+    short_reply = model.complete(messages, GREEDY.with_(max_tokens=3))
+    short = short_reply.text
+    assert short_reply.usage.completion_tokens <= 3
     assert len(short) < len(first)
 
 
@@ -83,6 +85,16 @@ def test_structured_returns_a_validated_object(model: LocalChatModel) -> None:
         Sampling(temperature=0.2, max_tokens=60, seed=3),
     )
     assert isinstance(person, Person) and person.name
+
+
+def test_structured_reply_is_strict_json_and_carries_its_usage(model: LocalChatModel) -> None:
+    reply = model.structured_reply(
+        [{"role": "user", "content": "Invent a person with a two-line poem as the name. Reply as JSON with a name and an age."}],
+        Person, Sampling(temperature=0.9, max_tokens=60, seed=11),
+    )
+    assert isinstance(reply.value, Person)
+    assert not any(ord(c) < 32 for c in reply.text)  # the grammar allows no raw control characters (nor newlines between tokens)
+    assert reply.usage.prompt_tokens > 0 and 0 < reply.usage.completion_tokens <= 2 * 60
 
 
 def test_structured_output_that_never_validates_raises_after_one_repair(model: LocalChatModel) -> None:

@@ -54,10 +54,10 @@ def model(server) -> OpenAIChatModel:
 # -- against the real server ------------------------------------------------------
 def test_chat_against_the_real_server(model: OpenAIChatModel) -> None:
     assert isinstance(model, ChatModel)
-    text = model.chat([{"role": "user", "content": "Name a colour."}], SHORT)
-    assert text.strip()
-    assert 0 < model.last_usage.completion_tokens <= SHORT.max_tokens
-    assert model.last_usage.prompt_tokens > 0
+    reply = model.complete([{"role": "user", "content": "Name a colour."}], SHORT)
+    assert reply.text.strip()
+    assert 0 < reply.usage.completion_tokens <= SHORT.max_tokens
+    assert reply.usage.prompt_tokens > 0
 
 
 def test_structured_call_against_the_real_server(model: OpenAIChatModel) -> None:
@@ -78,8 +78,8 @@ def test_chat_many_against_the_real_server(model: OpenAIChatModel) -> None:
 def test_token_counts_never_undercount_what_the_server_counts(model: OpenAIChatModel) -> None:
     text = "It was the best of times, it was the worst of times, it was the age of wisdom."
     assert model.token_method == "estimate"  # the served model is not an OpenAI one
-    model.chat([{"role": "user", "content": text}], SHORT.with_(max_tokens=1))
-    templated_prompt = model.last_usage.prompt_tokens  # includes the chat template
+    reply = model.complete([{"role": "user", "content": text}], SHORT.with_(max_tokens=1))
+    templated_prompt = reply.usage.prompt_tokens  # includes the chat template
     assert model.count_tokens(text) == estimate_tokens(text)
     assert model.count_tokens(text) >= templated_prompt - 40  # template overhead is ~30 tokens
 

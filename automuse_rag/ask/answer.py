@@ -273,7 +273,9 @@ def model_answer(llm: Any, question: str, notes: list[Evidence], at: int, max_to
 
 
 def _uses_model(llm: Any) -> bool:
-    return llm is not None and not str(getattr(llm, "name", "")).startswith("extractive")
+    from automuse_rag.models.base import capable
+
+    return capable(llm, "can_structure")
 
 
 def answer_question(

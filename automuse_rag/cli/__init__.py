@@ -24,11 +24,20 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except AutomuseError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            from automuse_rag.redact import redact
+
+            typer.echo(f"error: {redact(exc, _known_secrets())}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             typer.echo("interrupted: everything already stored is kept; run the same command again to continue", err=True)
             raise typer.Exit(130) from None
+
+
+def _known_secrets() -> list[str]:
+    """The API keys in the environment, masked verbatim wherever they appear."""
+    import os
+
+    return [v for k, v in os.environ.items() if k.endswith("API_KEY") and v]
 
 
 app = typer.Typer(
@@ -68,6 +77,7 @@ from automuse_rag.cli import (  # noqa: E402  (modules register their commands)
     ask,
     assemble,
     books,
+    cache,
     chunk,
     compare,
     demo,
@@ -79,7 +89,7 @@ from automuse_rag.cli import (  # noqa: E402  (modules register their commands)
     store,
 )
 
-for _module in (books, chunk, models, ingest, store, assemble, ask, serve, generate, compare, finetune, demo):
+for _module in (books, chunk, models, ingest, store, assemble, ask, serve, generate, compare, finetune, demo, cache):
     _module.register(app)
 unwrap_help(app)  # docstrings are hard-wrapped; --help wraps them to the terminal
 

@@ -77,11 +77,16 @@ def demo_command(
     model = get_chat_model(cfg.llm, cfg)
     emb = get_embedder(cfg.embedder, cfg)
     sampling = sampling_from_settings(cfg)
+    from automuse_rag.models.capabilities import lore_mode
+
+    lore, note = lore_mode(cfg, model)  # a model that cannot return valid lore is not asked
+    if note:
+        console.print("   " + note, highlight=False, markup=False)
     with _progress() as bar:
         task = bar.add_task("ingesting", total=len(chunks))
         result = ingest(
             cfg, str(story_path), SAMPLE_STORY, llm=model, embedder=emb, sampling=sampling,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            progress=lambda done, total: bar.update(task, completed=done, total=total), lore=lore,
         )
     top = ", ".join(t["name"] for t in result.top[:6])
     console.print(

@@ -32,6 +32,7 @@ from automuse_rag.cli.common import (
     print_json,
     settings,
 )
+from automuse_rag.redact import redact_url
 
 
 def ingest_command(
@@ -55,19 +56,27 @@ def ingest_command(
     Resumable: interrupt it (even kill -9) and run the same command again to finish;
     on a finished story it returns at once with no model calls.
 
+    A model that cannot return valid lore (measured once per model by a short probe,
+    as `automuse doctor` does; the embedded SmolLM2 today) is not asked: ingest says
+    so and uses extractive summaries and NER lore (AUTOMUSE_LORE_MODE=model forces it).
+
     Example: automuse ingest 1342 --story pride --llm extractive
     """
     from automuse_rag.books import story_name
     from automuse_rag.memory.ingest import ingest
     from automuse_rag.memory.story import check_name
-    from automuse_rag.models.base import sampling_from_settings
+    from automuse_rag.models.base import capable, sampling_from_settings
+    from automuse_rag.models.capabilities import lore_mode
     from automuse_rag.models.registry import get_chat_model, get_embedder
 
     cfg = settings(ctx, llm=llm, embedder=embedder, chroma_url=chroma_url, concurrency=concurrency, chunk_size=size)
     name = check_name(story if story is not None else story_name(book))  # "" is an error, not the default
     model = get_chat_model(cfg.llm, cfg, cache=False if no_cache else None)
     emb = get_embedder(cfg.embedder, cfg)
-    workers = cfg.concurrency if cfg.llm.startswith("openai") else 1
+    workers = cfg.concurrency if capable(model, "remote") else 1  # parallel calls only pay off over the network
+    lore, note = lore_mode(cfg, model)
+    if note:
+        err_console.print(note, highlight=False, markup=False, soft_wrap=True)
     with _progress(not as_json) as bar:
         tasks: list = []  # the bar appears with the first progress report, so a bad input is one line
 
@@ -79,7 +88,7 @@ def ingest_command(
         result = ingest(
             cfg, book, name, llm=model, embedder=emb, sampling=sampling_from_settings(cfg),
             size=cfg.chunk_size, outline_file=outline, mirror=mirror, chroma_url=cfg.chroma_url,
-            concurrency=workers, progress=report,
+            concurrency=workers, progress=report, lore=lore,
         )
     if as_json:
         print_json(result.__dict__)
@@ -108,6 +117,7 @@ def _print_result(r) -> None:
     table.add_row("top", ", ".join(f"{t['name']} ({t['mentions']})" for t in r.top[:6]))
     table.add_row("time", f"{r.seconds:.1f} s")
     table.add_row("model calls", f"{r.model_calls} (+{r.cache_hits} from cache)")
+    table.add_row("lore", "model" if r.lore == "model" else "extractive (summaries, NER lore, parsed relations)")
     table.add_row("store", r.path)
     console.print(table)
 
@@ -169,7 +179,7 @@ def _story_row(m: dict) -> dict:
         "name": m.get("name"), "title": m.get("title"), "chunks": m.get("chunks_done", 0),
         "chunks_total": m.get("chunks_total"), "complete": bool(m.get("complete")), "entities": m.get("entities"),
         "llm": m.get("llm"), "embedder": (m.get("embedder") or {}).get("name"),
-        "chroma_url": m.get("chroma_url"), "size_bytes": m.get("size_bytes", 0), "path": m.get("path"),
+        "chroma_url": redact_url(m.get("chroma_url")) or None, "size_bytes": m.get("size_bytes", 0), "path": m.get("path"),
         "store_id": m.get("store_id"), "problem": m.get("problem"),
         "finetune_jobs": m.get("finetune_jobs", []),
     }

@@ -63,19 +63,23 @@ def doctor_command(
     ctx: typer.Context,
     llm: list[str] | None = typer.Option(None, "--llm", help=LLM_HELP + " Repeat to check several."),
     embedder: list[str] | None = typer.Option(None, "--embedder", help=EMBEDDER_HELP + " Repeat to check several."),
+    reprobe: bool = typer.Option(False, "--reprobe", help="Run the lore probe again even if this model's result is recorded."),
     as_json: bool = typer.Option(False, "--json", help="Print {ok, checks: [...], versions: {...}}."),
 ) -> None:
     """Check each configured backend: does it load and answer one short call?
 
     Prints one row per backend (status, what it answered, model files found, time and a
     fix for each failure) and the installed versions. Exit code 1 when any check fails.
+    A chat model with structured output also gets the lore probe: can it return valid
+    lore for a few fixed passages? The result is recorded per model (server URL or
+    model file) in stores/.cache/capabilities.json and decides what ingest asks it.
 
     Example: automuse doctor --llm local --llm openai:gpt-4o-mini
     """
     from automuse_rag.models.doctor import run_checks, versions
 
     cfg = settings(ctx)
-    checks = run_checks(cfg, llm or None, embedder or None)
+    checks = run_checks(cfg, llm or None, embedder or None, reprobe=reprobe)
     ok = all(c.ok for c in checks)
     if as_json:
         print_json({"ok": ok, "checks": [c.as_dict() for c in checks], "versions": versions()})

@@ -41,7 +41,7 @@ def choose_resummarizer(kind: str, llm: Any) -> tuple[str, Resummarizer]:
     if kind not in RESUMMARIZERS:
         raise InputError(f"unknown re-summarizer {kind!r}; choose one of: {', '.join(RESUMMARIZERS)}")
     name = str(getattr(llm, "name", ""))
-    if kind == "extractive" or (kind == "auto" and name.startswith("extractive")):
+    if kind == "extractive" or (kind == "auto" and not getattr(llm, "can_chat", True)):
         return "extractive", extractive_resummarizer(llm.count_tokens)
     return f"llm ({name})", llm_resummarizer(llm, llm.count_tokens)
 

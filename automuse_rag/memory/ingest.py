@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -32,7 +32,7 @@ from automuse_rag.memory.ner import get_nlp, ner_mentions, ner_text
 from automuse_rag.memory.outline import build_outline, model_summarizer
 from automuse_rag.memory.parse import ChunkFacts, chunk_facts
 from automuse_rag.memory.story import StoryMemory, story_dir
-from automuse_rag.models.base import ChatModel, Embedder, Sampling
+from automuse_rag.models.base import ChatModel, Embedder, Sampling, capable
 from automuse_rag.settings import Settings
 from automuse_rag.text import clip
 from automuse_rag.text.types import Chunk
@@ -40,36 +40,40 @@ from automuse_rag.text.types import Chunk
 __all__ = ["ChunkAnalysis", "IngestResult", "analyze_chunk", "ingest", "ingest_chunks"]
 
 MAX_SUMMARY = 700
-MAX_ITEMS = 12
-ANALYSIS_TOKENS = 128
+MAX_ITEMS = 8
+MAX_RELATIONS = 4
 MODEL_TEXT_CHARS = 2000  # the small local model reads at most this much of a chunk (NER reads all)
 
 Progress = Callable[[int, int], None]  # (done, total)
+Name = Annotated[str, Field(max_length=60)]
 
 
 class LoreItem(BaseModel):
-    name: str = Field(max_length=60)
+    name: Name
     kind: Literal["character", "place", "thing"]
-    aliases: list[str] = Field(default_factory=list, max_length=4)
-    description: str = Field(default="", max_length=200)
+    aliases: list[Name] = Field(default_factory=list, max_length=3)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
 
 
 class RelationItem(BaseModel):
-    source: str = Field(max_length=60)
-    target: str = Field(max_length=60)
+    source: Name
+    target: Name
     label: str = Field(max_length=40)
 
 
 class ChunkLoreReply(BaseModel):
-    """The schema of the per-chunk structured call."""
+    """The schema of the per-chunk structured call. Every string and list is bounded,
+    so the longest valid answer is known and the call's max_tokens can fit it."""
 
     summary: str = Field(max_length=MAX_SUMMARY)
     items: list[LoreItem] = Field(default_factory=list, max_length=MAX_ITEMS)
-    relations: list[RelationItem] = Field(default_factory=list, max_length=6)
+    relations: list[RelationItem] = Field(default_factory=list, max_length=MAX_RELATIONS)
 
 
-def is_extractive(llm: ChatModel | None) -> bool:
-    return llm is None or llm.name.split(":")[0] in ("extractive",)
+def analyses_with_model(llm: ChatModel | None) -> bool:
+    """Whether chunk analysis asks ``llm`` (it declares structured output), or is
+    extractive (extractive summaries, NER lore, parsed relations)."""
+    return capable(llm, "can_structure")
 
 
 def analysis_messages(chunk: Chunk, hints: list[str]) -> list[dict[str, str]]:
@@ -126,6 +130,20 @@ def _valid_summary(summary: str, chunk: Chunk) -> bool:
     return len(summary.split()) >= 6 and sum(w.strip(".,;:!?\"'") in text for w in words) >= 2
 
 
+def request_lore(llm: ChatModel, chunk: Chunk, hints: list[str], sampling: Sampling | None = None) -> ChunkLoreReply | None:
+    """The one structured call of chunk analysis (also the lore probe's call): low
+    temperature, and the backend sizes max_tokens to the schema's longest answer."""
+    sampling = (sampling or Sampling()).with_(temperature=0.2)
+    return llm.structured(analysis_messages(chunk, hints), ChunkLoreReply, sampling)
+
+
+def lore_reply_problem(reply: ChunkLoreReply, chunk: Chunk) -> str | None:
+    """Why a valid reply is still unusable, or None (the check ingest applies)."""
+    if not _valid_summary(clip(reply.summary, MAX_SUMMARY), chunk):
+        return "summary did not match the passage"
+    return None
+
+
 def analyze_chunk(chunk: Chunk, llm: ChatModel | None, nlp: Any = None, sampling: Sampling | None = None, *, doc: Any = None) -> ChunkAnalysis:
     """Summary and lore of one chunk. NER always runs (``doc`` if already parsed,
     else ``nlp(chunk.text)``); the model (one structured call) adds a summary,
@@ -136,12 +154,11 @@ def analyze_chunk(chunk: Chunk, llm: ChatModel | None, nlp: Any = None, sampling
         doc = nlp(ner_text(nlp, chunk.text))
     mentions = ner_mentions(doc)
     facts = chunk_facts(doc, mentions)
-    if is_extractive(llm):
+    if not analyses_with_model(llm):
         return _with_facts(extractive_analysis(chunk, mentions), facts)
     assert llm is not None
-    sampling = (sampling or Sampling()).with_(max_tokens=min((sampling or Sampling()).max_tokens, ANALYSIS_TOKENS), temperature=0.2)
     try:
-        reply = llm.structured(analysis_messages(chunk, [m.name for m in mentions]), ChunkLoreReply, sampling)
+        reply = request_lore(llm, chunk, [m.name for m in mentions], sampling)
     except StructuredOutputError as exc:
         return _with_calls(_with_facts(extractive_analysis(chunk, mentions, f"invalid output: {exc}"[:200]), facts), 1)
     if reply is None:
@@ -153,8 +170,9 @@ def analyze_chunk(chunk: Chunk, llm: ChatModel | None, nlp: Any = None, sampling
         if _in_text(r.source, chunk.text) and _in_text(r.target, chunk.text)
     ]
     summary = clip(reply.summary, MAX_SUMMARY)
-    if not _valid_summary(summary, chunk):
-        fallback = _with_facts(extractive_analysis(chunk, merged, "summary did not match the passage"), facts, relations)
+    problem = lore_reply_problem(reply, chunk)
+    if problem:
+        fallback = _with_facts(extractive_analysis(chunk, merged, problem), facts, relations)
         fallback.calls = 1
         return fallback
     return _with_facts(ChunkAnalysis(summary=summary, mentions=merged, model=llm.name, calls=1), facts, relations)
@@ -189,6 +207,7 @@ class IngestResult:
     cache_hits: int
     top: list[dict[str, Any]] = field(default_factory=list)
     outline_built: bool = False
+    lore: str = "model"  # "model": chunks analysed by the model; "extractive": summaries, NER lore, parsed relations
 
 
 def _model_counts(llm: ChatModel | None) -> tuple[int, int]:
@@ -204,7 +223,7 @@ def _analyses(
     thread pool of ``concurrency`` (1 = inline)."""
     nlp = get_nlp()
     docs = nlp.pipe((ner_text(nlp, c.text) for c in pending), batch_size=16)
-    if concurrency <= 1 or is_extractive(llm):
+    if concurrency <= 1 or not analyses_with_model(llm):
         for chunk, doc in zip(pending, docs):
             yield chunk, analyze_chunk(chunk, llm, nlp, sampling, doc=doc)
         return
@@ -241,7 +260,7 @@ def ingest_chunks(
     if progress:
         progress(finished, total)
     batch: list[tuple[Chunk, ChunkAnalysis]] = []
-    size = 16 if is_extractive(llm) else 1
+    size = 1 if analyses_with_model(llm) else 16
     for chunk, analysis in _analyses(pending, llm, sampling, concurrency):
         batch.append((chunk, analysis))
         if len(batch) >= size:
@@ -272,9 +291,14 @@ def ingest(
     chroma_url: str | None = None,
     concurrency: int = 1,
     progress: Progress | None = None,
+    lore: Literal["model", "extractive"] = "model",
 ) -> IngestResult:
     """Ingest ``book_spec`` (path, catalog name or Gutenberg ID) into story ``story``.
-    Idempotent and resumable; a finished story returns at once with no model calls."""
+    Idempotent and resumable; a finished story returns at once with no model calls.
+
+    ``lore="extractive"`` analyses (and outlines) without asking ``llm``, as the
+    extractive backend does: for a model that cannot return valid lore
+    (:func:`automuse_rag.models.capabilities.lore_mode`)."""
     from automuse_rag.books import load_book
     from automuse_rag.text.chunk import chunk_book
 
@@ -287,6 +311,7 @@ def ingest(
     chunks = chunk_book(book, story, size=size)
     if not chunks:
         raise AutomuseError(f"{book_spec}: the book has no text to ingest")
+    analyst = llm if lore == "model" else None
     with StoryLock(story_dir(settings, story), story):
         llm_name = "extractive" if llm is None else llm.name
         memory = StoryMemory.create(
@@ -295,12 +320,12 @@ def ingest(
             extra={"title": book.title, "author": book.author, "gutenberg_id": book.gutenberg_id,
                    "source_sha1": hashlib.sha1(book.text.encode("utf-8")).hexdigest(),
                    "chunk_size": size, "chunks_total": len(chunks), "chars": len(book.text),
-                   "chapters": len(book.chapters)},
+                   "chapters": len(book.chapters), "lore": lore if analyses_with_model(llm) else "extractive"},
         )
         try:
             _check_chunking(memory, chunks)
-            new = ingest_chunks(memory, chunks, llm, sampling, concurrency=concurrency, progress=progress)
-            built = _ensure_outline(memory, outline_text, llm, sampling)
+            new = ingest_chunks(memory, chunks, analyst, sampling, concurrency=concurrency, progress=progress)
+            built = _ensure_outline(memory, outline_text, analyst, sampling)
             calls, hits = _model_counts(llm)
             prior = memory.manifest.get("model_calls", 0)
             memory.save_manifest(complete=True, model_calls=prior + calls - calls0)
@@ -310,7 +335,7 @@ def ingest(
                 story=story, path=str(memory.dir), chunks=len(memory), new_chunks=new, entities=len(ents),
                 seconds=time.monotonic() - started, model_calls=calls - calls0, cache_hits=hits - hits0,
                 top=[{"name": e.name, "kind": e.kind, "mentions": len(e.mentions)} for e in ents[:10]],
-                outline_built=built,
+                outline_built=built, lore="model" if analyses_with_model(analyst) else "extractive",
             )
         finally:
             memory.close()
@@ -356,7 +381,7 @@ def _ensure_outline(memory: StoryMemory, given: str | None, llm: ChatModel | Non
     if memory.has_outline():
         return False
     try:
-        text, parts = build_outline(memory.records(), model_summarizer(None if is_extractive(llm) else llm, sampling))
+        text, parts = build_outline(memory.records(), model_summarizer(llm if analyses_with_model(llm) else None, sampling))
     except ModelError:
         text, parts = build_outline(memory.records(), model_summarizer(None, sampling))
     memory.set_outline(text, parts, origin="built")

@@ -11,7 +11,7 @@ from automuse_rag import templates
 from automuse_rag.errors import AutomuseError
 from automuse_rag.memory.api import OutlinePart
 from automuse_rag.memory.types import ChunkRecord
-from automuse_rag.models.base import ChatModel, Sampling
+from automuse_rag.models.base import ChatModel, Sampling, capable
 
 GROUP = 6  # summaries merged per call
 MAX_SENTENCES = 4
@@ -73,7 +73,7 @@ def model_summarizer(llm: ChatModel | None, sampling: Sampling) -> Summarize:
 
     def merge(texts: list[str], what: str) -> str:
         joined = "\n".join(t for t in texts if t.strip())
-        if llm is not None and not _is_extractive(llm):
+        if capable(llm, "can_chat"):
             prompt = templates.render("ingest_merge.txt", what=what, summaries=joined, sentences=MAX_SENTENCES)
             try:
                 capped = sampling.with_(max_tokens=min(sampling.max_tokens, MERGE_TOKENS))
@@ -85,10 +85,6 @@ def model_summarizer(llm: ChatModel | None, sampling: Sampling) -> Summarize:
         return extractive_summary(joined, MAX_SENTENCES)
 
     return merge
-
-
-def _is_extractive(llm: ChatModel) -> bool:
-    return llm.name.split(":")[0] == "extractive"
 
 
 def merge_hierarchically(texts: list[str], summarize: Summarize, what: str) -> str:

@@ -3,17 +3,77 @@
 ChatModel: ``chat`` (text), ``structured`` (a validated pydantic object),
 ``count_tokens`` and ``context_window``. Embedder: ``embed`` plus the ``name`` and
 ``dimension`` that a store records.
+
+Backends that report token usage also offer ``complete`` / ``structured_reply``,
+which return a :class:`Reply`: the answer together with the usage of the call(s)
+that produced it, so usage never lives in shared state on the backend. What a
+backend can do is declared by class attributes (:class:`Capabilities`), never
+inferred from its name.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens a call consumed, as the backend reported them (0 when it did not)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens)
+
+    def __bool__(self) -> bool:
+        return bool(self.prompt_tokens or self.completion_tokens)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One answer and the usage of the call(s) that produced it. ``value`` is the
+    validated object of a structured call; ``cached`` says it came from the call cache."""
+
+    text: str
+    usage: Usage = field(default_factory=Usage)
+    value: Any = None
+    cached: bool = False
+
+
+class Capabilities:
+    """What a chat backend can do, as class attributes (defaults for a plain model).
+
+    ``can_chat``: writes prose; ``can_structure``: can return schema-validated objects;
+    ``can_score``: has ``continuation_nll``; ``cacheable``: its answers may be kept in
+    the call cache; ``remote``: calls go over the network (worth running in parallel).
+    """
+
+    can_chat: bool = True
+    can_structure: bool = True
+    can_score: bool = False
+    cacheable: bool = True
+    remote: bool = False
+
+
+def capable(model: object, capability: str) -> bool:
+    """``model``'s declared capability (``"can_chat"``, ``"remote"``...); objects that
+    declare nothing get :class:`Capabilities`' defaults, ``None`` has none."""
+    if model is None:
+        return False
+    return bool(getattr(model, capability, getattr(Capabilities, capability)))
+
+
+def identity_of(model: object) -> str:
+    """What identifies the answers of ``model`` (server URL / model file included),
+    for cache keys and recorded capabilities; falls back to its name."""
+    return str(getattr(model, "identity", None) or getattr(model, "name", type(model).__name__))
 
 
 @dataclass(frozen=True)
@@ -28,7 +88,7 @@ class Sampling:
     stop: tuple[str, ...] = field(default_factory=tuple)
     seed: int | None = None
 
-    def with_(self, **changes: object) -> "Sampling":
+    def with_(self, **changes: object) -> Sampling:
         return replace(self, **changes)
 
     def request_kwargs(self) -> dict[str, object]:
@@ -92,6 +152,22 @@ class Embedder(Protocol):
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         ...
+
+
+def complete(model: Any, messages: list[Message], sampling: Sampling | None = None) -> Reply:
+    """``model.complete`` when it has one, else its ``chat`` text with no usage."""
+    fn = getattr(model, "complete", None)
+    return fn(messages, sampling) if fn is not None else Reply(model.chat(messages, sampling))
+
+
+def structured_reply(model: Any, messages: list[Message], schema: type[T], sampling: Sampling | None = None) -> Reply:
+    """``model.structured_reply`` when it has one, else ``structured`` with no usage
+    (``value`` None when the backend has no structured output)."""
+    fn = getattr(model, "structured_reply", None)
+    if fn is not None:
+        return fn(messages, schema, sampling)
+    value = model.structured(messages, schema, sampling)
+    return Reply(value.model_dump_json() if value is not None else "", value=value)
 
 
 def sampling_from_settings(settings: object) -> Sampling:

@@ -1,4 +1,6 @@
-"""Checks behind ``automuse doctor``: does each configured backend load and answer?"""
+"""Checks behind ``automuse doctor``: does each configured backend load and answer?
+For a chat model that declares structured output, also the lore probe
+(:mod:`automuse_rag.models.capabilities`), recorded per model identity for ingest."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from importlib import metadata
 from pathlib import Path
 
 from automuse_rag.errors import AutomuseError
-from automuse_rag.models.base import Sampling
+from automuse_rag.models.base import Sampling, capable
+from automuse_rag.redact import redact_url
 from automuse_rag.settings import Settings
 
 PACKAGES = (
@@ -37,6 +40,7 @@ class Check:
     seconds: float
     files: list[str] = field(default_factory=list)
     fix: str | None = None
+    lore: dict[str, object] | None = None  # the lore probe's result (chat models with structured output)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -65,13 +69,11 @@ def _backend(spec: str) -> str:
     return spec.partition(":")[0].strip().lower()
 
 
-def _chat_files(spec: str, settings: Settings, model: object) -> list[str]:
-    backend = _backend(spec)
-    if backend == "local":
-        return [_describe(Path(getattr(model, "path")))]
-    if backend == "openai":
-        return [f"server: {getattr(model, 'base_url', '?')}", f"token counts: {getattr(model, 'token_method', '?')}"]
-    return []
+def _chat_files(model: object) -> list[str]:
+    if capable(model, "remote"):
+        return [f"server: {redact_url(getattr(model, 'base_url', '?'))}", f"token counts: {getattr(model, 'token_method', '?')}"]
+    path = getattr(model, "path", None)
+    return [_describe(Path(path))] if path is not None else []
 
 
 def _embedder_files(embedder: object) -> list[str]:
@@ -79,7 +81,7 @@ def _embedder_files(embedder: object) -> list[str]:
     if path is not None:
         return [_describe(Path(path))]
     url = getattr(embedder, "base_url", None)
-    return [f"server: {url}"] if url else []
+    return [f"server: {redact_url(url)}"] if url else []
 
 
 def _quick(settings: Settings) -> Settings:
@@ -87,24 +89,32 @@ def _quick(settings: Settings) -> Settings:
     return settings.model_copy(update={"openai_max_retries": 1, "openai_timeout": min(settings.openai_timeout, 20.0)})
 
 
-def check_chat(spec: str, settings: Settings) -> Check:
-    """Load the chat backend ``spec`` and make one short call (bypassing the cache)."""
+def check_chat(spec: str, settings: Settings, *, reprobe: bool = False) -> Check:
+    """Load the chat backend ``spec`` and make one short call (bypassing the cache);
+    then, if it declares structured output, run and record the lore probe (once per
+    model identity: a recorded result is shown unless ``reprobe``)."""
+    from automuse_rag.models.capabilities import probe_and_record, recorded
     from automuse_rag.models.registry import get_chat_model
 
     start = time.perf_counter()
     files: list[str] = []
+    probe = None
     try:
         model = get_chat_model(spec, _quick(settings), cache=False)
-        files = _chat_files(spec, settings, model)
-        if _backend(spec) == "extractive":
+        files = _chat_files(model)
+        if not capable(model, "can_chat"):
             summary = getattr(model, "summarize")(PROBE_TEXT, 1)
             detail = f"no model; summary probe: {summary[:60]!r}"
         else:
             reply = model.chat([{"role": "user", "content": "Say OK."}], Sampling(max_tokens=8, temperature=0.0, seed=1))
             detail = f"answered {reply[:60]!r}; context window {model.context_window}"
+        if capable(model, "can_structure"):
+            probe = (None if reprobe else recorded(settings, model)) or probe_and_record(settings, model)
+            verdict = "model" if probe.lore else "extractive (AUTOMUSE_LORE_MODE=model forces the model)"
+            detail += f"; lore probe: {probe.detail} in {probe.seconds:.1f} s -> ingest lore: {verdict}"
     except AutomuseError as exc:
         return Check("llm", spec, False, str(exc), time.perf_counter() - start, files, FIXES.get(_backend(spec)))
-    return Check("llm", spec, True, detail, time.perf_counter() - start, files)
+    return Check("llm", spec, True, detail, time.perf_counter() - start, files, lore=probe.as_dict() if probe else None)
 
 
 def check_embedder(spec: str, settings: Settings) -> Check:
@@ -125,8 +135,10 @@ def check_embedder(spec: str, settings: Settings) -> Check:
     return Check("embedder", spec, True, detail, time.perf_counter() - start, files)
 
 
-def run_checks(settings: Settings, llms: list[str] | None = None, embedders: list[str] | None = None) -> list[Check]:
+def run_checks(
+    settings: Settings, llms: list[str] | None = None, embedders: list[str] | None = None, *, reprobe: bool = False
+) -> list[Check]:
     """Check the configured LLM and embedder (or the given specs)."""
-    checks = [check_chat(spec, settings) for spec in (llms or [settings.llm])]
+    checks = [check_chat(spec, settings, reprobe=reprobe) for spec in (llms or [settings.llm])]
     checks += [check_embedder(spec, settings) for spec in (embedders or [settings.embedder])]
     return checks

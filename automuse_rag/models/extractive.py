@@ -12,7 +12,7 @@ import re
 from collections import Counter
 
 from automuse_rag.errors import ModelError
-from automuse_rag.models.base import Message, Sampling
+from automuse_rag.models.base import Capabilities, Message, Sampling
 from automuse_rag.models.tokens import estimate_tokens
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)\]]*\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9])")
@@ -69,11 +69,15 @@ def extractive_summary(text: str, max_sentences: int = 3) -> str:
     return " ".join(sentences[i] for i in sorted(ranked))
 
 
-class ExtractiveChatModel:
+class ExtractiveChatModel(Capabilities):
     """A ChatModel without a model: ``summarize`` works, ``structured`` returns None,
     ``chat`` raises :class:`ModelError` (it cannot write prose)."""
 
     name = "extractive"
+    identity = "extractive"
+    can_chat = False
+    can_structure = False
+    cacheable = False  # no model calls: nothing worth caching
 
     def __init__(self, context_window: int = 1_000_000, max_sentences: int = 3) -> None:
         self.context_window = context_window

@@ -16,19 +16,22 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from automuse_rag.errors import StructuredOutputError
-from automuse_rag.models.base import Message, Sampling
+from automuse_rag.models.base import Capabilities, Message, Sampling
 
 Script = Callable[[list[Message], Sampling], str]
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-class ScriptedChatModel:
+class ScriptedChatModel(Capabilities):
     """Answers from a script: a list of replies consumed in order (strings, or dicts /
     pydantic objects for structured calls), or a function ``(messages, sampling) -> str``.
 
     Every call is recorded in ``calls`` as ``(kind, messages, sampling)``.
     Tokens are counted as whitespace-separated words plus punctuation (deterministic).
+    Its answers are never put in the call cache (``cacheable``): a script is per test.
     """
+
+    cacheable = False
 
     def __init__(
         self,

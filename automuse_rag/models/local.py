@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
+import json
 import threading
-from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from automuse_rag.errors import ModelError, StructuredOutputError
-from automuse_rag.models.base import Message, Sampling
-from automuse_rag.models.structured import first_error, repair_messages
+from automuse_rag.models.base import Capabilities, Message, Reply, Sampling, Usage
+from automuse_rag.models.structured import first_error, fit_max_tokens, repair_messages
 from automuse_rag.settings import Settings
 
 T = TypeVar("T", bound=BaseModel)
@@ -29,12 +30,6 @@ GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 _models: dict[tuple[str, int, int], Any] = {}
 _load_lock = threading.Lock()
-
-
-@dataclass(frozen=True)
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
 
 
 def find_gguf(settings: Settings | None = None) -> Path:
@@ -89,8 +84,19 @@ def _sampling_kwargs(sampling: Sampling) -> dict[str, Any]:
     return dict(sampling.request_kwargs())
 
 
-class LocalChatModel:
+@lru_cache(maxsize=32)
+def _grammar(schema_json: str) -> Any:
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    from automuse_rag.models.grammar import schema_gbnf
+
+    return LlamaGrammar.from_string(schema_gbnf(json.loads(schema_json)), verbose=False)
+
+
+class LocalChatModel(Capabilities):
     """SmolLM2-135M-Instruct (or another GGUF) in-process through llama.cpp."""
+
+    can_score = True
 
     def __init__(self, settings: Settings, model_path: Path | None = None) -> None:
         if model_path is not None and not Path(model_path).expanduser().is_file():
@@ -99,8 +105,17 @@ class LocalChatModel:
         self.context_window = int(settings.n_ctx)
         self._threads = int(settings.threads)
         self.name = f"local:{self.path.stem}"
-        self.last_usage = Usage()
         self._lock = threading.Lock()
+
+    @property
+    def identity(self) -> str:
+        """The model file itself (path, size, modification time): a different GGUF at
+        the same path or under the same name never shares cached answers."""
+        try:
+            stat = self.path.stat()
+            return f"{self.name}@{self.path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+        except OSError:
+            return f"{self.name}@{self.path}"
 
     @property
     def llama(self) -> Any:
@@ -115,7 +130,7 @@ class LocalChatModel:
         return len(self.tokenize(text)) if text else 0
 
     # -- chat -------------------------------------------------------------------
-    def _complete(self, messages: list[Message], sampling: Sampling, **extra: Any) -> str:
+    def _complete(self, messages: list[Message], sampling: Sampling, **extra: Any) -> Reply:
         kwargs = _sampling_kwargs(sampling)
         with self._lock:
             try:
@@ -123,29 +138,37 @@ class LocalChatModel:
             except ValueError as exc:  # e.g. "Requested tokens (...) exceed context window"
                 raise ModelError(f"local model: {exc}") from None
         usage = response.get("usage") or {}
-        self.last_usage = Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
-        return response["choices"][0]["message"]["content"] or ""
+        text = response["choices"][0]["message"]["content"] or ""
+        return Reply(text, Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))))
+
+    def complete(self, messages: list[Message], sampling: Sampling | None = None) -> Reply:
+        reply = self._complete(messages, sampling or Sampling())
+        return Reply(reply.text.strip(), reply.usage)
 
     def chat(self, messages: list[Message], sampling: Sampling | None = None) -> str:
-        return self._complete(messages, sampling or Sampling()).strip()
+        return self.complete(messages, sampling).text
 
     def structured(self, messages: list[Message], schema: type[T], sampling: Sampling | None = None) -> T:
-        """A validated ``schema`` object, generated under its JSON-schema grammar. Invalid
-        output is re-asked once with the validation error, then StructuredOutputError."""
-        sampling = sampling or Sampling()
+        return self.structured_reply(messages, schema, sampling).value
+
+    def structured_reply(self, messages: list[Message], schema: type[T], sampling: Sampling | None = None) -> Reply:
+        """A validated ``schema`` object (``Reply.value``), generated under its JSON-schema
+        grammar (strings without raw control characters) with room for the longest
+        answer the schema allows. Invalid output is re-asked once with the validation
+        error, then StructuredOutputError. The usage covers both attempts."""
         json_schema = schema.model_json_schema()
-        fmt = {"type": "json_object", "schema": json_schema}
-        usage = Usage()
-        raw = self._complete(messages, sampling, response_format=fmt)
-        usage = _add(usage, self.last_usage)
+        sampling = fit_max_tokens(sampling or Sampling(), json_schema, self.context_window // 2)
+        grammar = _grammar(json.dumps(json_schema))
+        first_reply = self._complete(messages, sampling, grammar=grammar)
+        raw = first_reply.text
         try:
-            return schema.model_validate_json(raw)
+            return Reply(raw, first_reply.usage, schema.model_validate_json(raw))
         except ValidationError as first:
             retry = repair_messages(messages, raw, first, json_schema)
-            raw2 = self._complete(retry, sampling, response_format=fmt)
-            self.last_usage = _add(usage, self.last_usage)
+            second_reply = self._complete(retry, sampling, grammar=grammar)
+            raw2 = second_reply.text
             try:
-                return schema.model_validate_json(raw2)
+                return Reply(raw2, first_reply.usage + second_reply.usage, schema.model_validate_json(raw2))
             except ValidationError as second:
                 raise StructuredOutputError(
                     f"the local model's output does not fit {schema.__name__} after a repair attempt: "
@@ -205,7 +228,3 @@ class LocalChatModel:
             rows.append(flat.reshape(len(batch), n_vocab).copy())
             n_past += len(batch)
         return np.concatenate(rows, axis=0)
-
-
-def _add(a: Usage, b: Usage) -> Usage:
-    return Usage(a.prompt_tokens + b.prompt_tokens, a.completion_tokens + b.completion_tokens)

@@ -20,9 +20,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from automuse_rag.errors import ModelError, StructuredOutputError
-from automuse_rag.models.base import Message, Sampling
-from automuse_rag.models.local import Usage
-from automuse_rag.models.structured import first_error, repair_messages
+from automuse_rag.models.base import Capabilities, Message, Reply, Sampling, Usage
+from automuse_rag.models.structured import first_error, fit_max_tokens, repair_messages
 from automuse_rag.models.tokens import OpenAITokenCounter
 from automuse_rag.settings import Settings
 
@@ -125,8 +124,16 @@ def _wait(initial: float, maximum: float) -> Callable[[Any], float]:
     return wait
 
 
-def translate_error(exc: BaseException, url: str, model: str) -> ModelError:
-    """One line with the fix for an ``openai`` exception."""
+def translate_error(exc: BaseException, url: str, model: str, secrets: Sequence[str | None] = ()) -> ModelError:
+    """One line with the fix for an ``openai`` exception, with credentials masked (an
+    error body may echo the Authorization header; the URL may carry user:password@)."""
+    from automuse_rag.redact import redact
+
+    error = _translate(exc, url, model)
+    return ModelError(redact(str(error), secrets))
+
+
+def _translate(exc: BaseException, url: str, model: str) -> ModelError:
     import openai
 
     if isinstance(exc, openai.APITimeoutError):
@@ -159,6 +166,7 @@ class _Caller:
 
     def __init__(self, settings: Settings, model: str) -> None:
         self.url = base_url_of(settings)
+        self.secrets = (settings.openai_api_key,)
         self.model = model
         self.max_retries = max(0, int(settings.openai_max_retries))
         self.wait = _wait(max(0.0, float(settings.openai_retry_wait)), max(0.0, float(settings.openai_retry_max_wait)))
@@ -183,9 +191,9 @@ class _Caller:
                         self.attempts += 1
                     return fn()
         except RetryError as exc:  # pragma: no cover - reraise=True makes this rare
-            raise translate_error(exc.last_attempt.exception(), self.url, self.model) from None
+            raise translate_error(exc.last_attempt.exception(), self.url, self.model, self.secrets) from None
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
-            error = translate_error(exc, self.url, self.model)
+            error = translate_error(exc, self.url, self.model, self.secrets)
             error.status = getattr(exc, "status_code", None)  # type: ignore[attr-defined]
             error.rejects_format = _rejects_format(exc)  # type: ignore[attr-defined]
             raise error from None
@@ -196,8 +204,11 @@ def _sampling_kwargs(sampling: Sampling) -> dict[str, Any]:
     return dict(sampling.request_kwargs())
 
 
-class OpenAIChatModel:
+class OpenAIChatModel(Capabilities):
     """A chat model on an OpenAI-compatible server."""
+
+    can_score = True  # when the server returns prompt log-probabilities (vLLM, llama.cpp)
+    remote = True
 
     def __init__(self, settings: Settings, model: str | None = None) -> None:
         self.model = model or DEFAULT_CHAT_MODEL
@@ -205,7 +216,8 @@ class OpenAIChatModel:
         self.base_url = base_url_of(settings)
         self.context_window = KNOWN_CONTEXT.get(self.model, min(int(settings.n_ctx), 8192))
         self.concurrency = max(1, int(settings.concurrency))
-        self.last_usage = Usage()
+        # Answers depend on the server as much as on the model name.
+        self.identity = f"{self.name}@{self.base_url.rstrip('/')}"
         self._caller = _Caller(settings, self.model)
         self._tokens = OpenAITokenCounter(self.model)
         self._structured_mode: str | None = None  # "json_schema" | "json_object" | "prompt"
@@ -222,30 +234,39 @@ class OpenAIChatModel:
         return self._tokens.count(text) if text else 0
 
     # -- chat -------------------------------------------------------------------
-    def _create(self, messages: list[Message], sampling: Sampling, **extra: Any) -> str:
+    def _create(self, messages: list[Message], sampling: Sampling, **extra: Any) -> Reply:
         kwargs = {**_sampling_kwargs(sampling), **extra}
         response = self._caller(
             lambda: self._caller.client.chat.completions.create(model=self.model, messages=messages, **kwargs)
         )
         if not response.choices:
-            raise ModelError(f"the server at {self.base_url} returned no choices for model {self.model!r}")
+            raise ModelError(f"the server at {self._caller.url} returned no choices for model {self.model!r}")
         usage = response.usage
-        self.last_usage = Usage(int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0))
-        return response.choices[0].message.content or ""
+        return Reply(
+            response.choices[0].message.content or "",
+            Usage(int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0)),
+        )
+
+    def complete(self, messages: list[Message], sampling: Sampling | None = None) -> Reply:
+        reply = self._create(messages, sampling or Sampling())
+        return Reply(reply.text.strip(), reply.usage)
 
     def chat(self, messages: list[Message], sampling: Sampling | None = None) -> str:
-        return self._create(messages, sampling or Sampling()).strip()
+        return self.complete(messages, sampling).text
 
-    def chat_many(
+    def complete_many(
         self, conversations: Sequence[list[Message]], sampling: Sampling | None = None, concurrency: int | None = None
-    ) -> list[str]:
-        """Answers for many independent conversations, in order, with at most
+    ) -> list[Reply]:
+        """Replies for many independent conversations, in order, with at most
         ``concurrency`` requests in flight (default: settings.concurrency)."""
         workers = max(1, concurrency or self.concurrency)
         if workers == 1 or len(conversations) <= 1:
-            return [self.chat(m, sampling) for m in conversations]
+            return [self.complete(m, sampling) for m in conversations]
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(lambda m: self.chat(m, sampling), conversations))
+            return list(pool.map(lambda m: self.complete(m, sampling), conversations))
+
+    def chat_many(self, conversations: Sequence[list[Message]], sampling: Sampling | None = None, concurrency: int | None = None) -> list[str]:
+        return [r.text for r in self.complete_many(conversations, sampling, concurrency)]
 
     # -- structured -------------------------------------------------------------
     def _formats(self, schema: type[BaseModel]) -> list[tuple[str, dict[str, Any] | None]]:
@@ -259,33 +280,41 @@ class OpenAIChatModel:
             options = [o for o in options if o[0] == self._structured_mode]
         return options
 
-    def _structured_raw(self, messages: list[Message], schema: type[BaseModel], sampling: Sampling) -> str:
+    def _structured_raw(self, messages: list[Message], schema: type[BaseModel], sampling: Sampling) -> Reply:
         """The model's raw JSON, using the first response_format the server accepts."""
         last: ModelError | None = None
         for mode, fmt in self._formats(schema):
             msgs = messages if fmt is not None else _with_schema_instruction(messages, schema)
             extra = {"response_format": fmt} if fmt is not None else {}
             try:
-                raw = self._create(msgs, sampling, **extra)
+                reply = self._create(msgs, sampling, **extra)
             except ModelError as exc:
                 if getattr(exc, "status", None) in (400, 415, 422) or getattr(exc, "rejects_format", False):
                     last = exc
                     continue  # this server does not take that response_format: try the next
                 raise
             self._structured_mode = mode
-            return raw
-        raise last or ModelError(f"the server at {self.base_url} refused every structured-output format")
+            return reply
+        raise last or ModelError(f"the server at {self._caller.url} refused every structured-output format")
 
     def structured(self, messages: list[Message], schema: type[T], sampling: Sampling | None = None) -> T:
-        sampling = sampling or Sampling()
-        raw = self._structured_raw(messages, schema, sampling)
+        return self.structured_reply(messages, schema, sampling).value
+
+    def structured_reply(self, messages: list[Message], schema: type[T], sampling: Sampling | None = None) -> Reply:
+        """A validated ``schema`` object (``Reply.value``); invalid output is re-asked once
+        with the validation error. The usage covers both attempts. max_tokens is raised
+        to fit the longest answer the schema allows."""
+        sampling = fit_max_tokens(sampling or Sampling(), schema.model_json_schema(), self.context_window // 2)
+        first_reply = self._structured_raw(messages, schema, sampling)
+        raw = first_reply.text
         try:
-            return schema.model_validate_json(_strip_fences(raw))
+            return Reply(raw, first_reply.usage, schema.model_validate_json(_strip_fences(raw)))
         except ValidationError as first:
             retry = repair_messages(messages, raw, first, schema.model_json_schema())
-            raw2 = self._structured_raw(retry, schema, sampling)
+            second_reply = self._structured_raw(retry, schema, sampling)
+            raw2 = second_reply.text
             try:
-                return schema.model_validate_json(_strip_fences(raw2))
+                return Reply(raw2, first_reply.usage + second_reply.usage, schema.model_validate_json(_strip_fences(raw2)))
             except ValidationError as second:
                 raise StructuredOutputError(
                     f"{self.name}'s output does not fit {schema.__name__} after a repair attempt: {first_error(second)}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Callable
 
 from automuse_rag.errors import InputError
-from automuse_rag.models.base import ChatModel, Embedder
+from automuse_rag.models.base import ChatModel, Embedder, capable
 from automuse_rag.settings import Settings
 
 ChatFactory = Callable[[str | None, Settings], ChatModel]
@@ -52,10 +52,6 @@ def embedder_backends() -> list[str]:
     return sorted(_EMBED)
 
 
-# Backends that make no model calls are not wrapped in the call cache.
-UNCACHED_BACKENDS = frozenset({"extractive", "fake"})
-
-
 def get_chat_model(spec: str, settings: Settings, *, cache: bool | None = None) -> ChatModel:
     """The chat backend for ``spec``, wrapped in the SQLite call cache
     (:class:`automuse_rag.models.cache.CachedChatModel`, at ``settings.cache_path``)
@@ -66,12 +62,12 @@ def get_chat_model(spec: str, settings: Settings, *, cache: bool | None = None) 
     if backend not in _CHAT:
         raise InputError(f"unknown LLM backend {spec!r}; choose one of: {', '.join(sorted(_CHAT))} (e.g. --llm openai:gpt-4o-mini)")
     inner = _CHAT[backend](model, settings)
-    if backend in UNCACHED_BACKENDS:
+    if not capable(inner, "cacheable"):  # no model calls (extractive) or a test script (fake)
         return inner
     from automuse_rag.models.cache import CachedChatModel, CallCache
 
     use_cache = settings.cache if cache is None else cache
-    return CachedChatModel(inner, CallCache(settings.cache_path) if use_cache else None)
+    return CachedChatModel(inner, CallCache(settings.cache_path, settings.cache_max_bytes) if use_cache else None)
 
 
 def get_embedder(spec: str, settings: Settings) -> Embedder:
