@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import gutenberg_path
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
@@ -14,7 +15,6 @@ from automuse_rag.models.base import ChatModel
 from automuse_rag.models.extractive import ExtractiveChatModel, extractive_summary, split_sentences
 from automuse_rag.models.registry import get_chat_model
 from automuse_rag.settings import get_settings
-from conftest import gutenberg_path
 
 TEXT = (
     "The lighthouse stood on the rock. The keeper of the lighthouse lit the lamp each night. "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import gutenberg_path
 from pydantic import BaseModel, field_validator
 
 from automuse_rag.errors import ModelError, StructuredOutputError
@@ -12,7 +13,6 @@ from automuse_rag.models.base import ChatModel, LogprobModel, Sampling, sampling
 from automuse_rag.models.local import LocalChatModel, find_gguf
 from automuse_rag.models.registry import get_chat_model
 from automuse_rag.settings import get_settings
-from conftest import gutenberg_path
 
 pytestmark = pytest.mark.slow
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
+from servers import free_port, llama_server
 from typer.testing import CliRunner
 
 from automuse_rag.cli import app
@@ -22,7 +23,6 @@ from automuse_rag.models.openai_backend import OpenAIChatModel, OpenAIEmbedder
 from automuse_rag.models.registry import get_chat_model
 from automuse_rag.models.tokens import estimate_tokens
 from automuse_rag.settings import get_settings
-from servers import free_port, llama_server
 
 pytestmark = pytest.mark.slow
 

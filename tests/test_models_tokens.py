@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import gutenberg_path
 
 from automuse_rag.models import tokens
 from automuse_rag.models.local import find_gguf
 from automuse_rag.models.tokens import OpenAITokenCounter, estimate_tokens, tiktoken_encoding
-from conftest import gutenberg_path
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,9 @@ def _usage_of(text: str) -> tuple[int, int]:
 
 
 def test_each_cached_reply_carries_its_own_usage_under_threads(tmp_path: Path) -> None:
-    answer = lambda body, headers: (200, f"answer {last_user(body)}", _usage_of(last_user(body)))
+    def answer(body, headers):
+        return 200, f"answer {last_user(body)}", _usage_of(last_user(body))
+
     with Loopback(answer, latency=0.05) as server:
         cache = CallCache(tmp_path / "calls.sqlite")
         model = CachedChatModel(_model(server.base_url), cache)
@@ -72,7 +74,9 @@ def test_each_cached_reply_carries_its_own_usage_under_threads(tmp_path: Path) -
 
 
 def test_chat_many_stores_each_replys_usage(tmp_path: Path) -> None:
-    answer = lambda body, headers: (200, last_user(body).upper(), _usage_of(last_user(body)))
+    def answer(body, headers):
+        return 200, last_user(body).upper(), _usage_of(last_user(body))
+
     with Loopback(answer, latency=0.05) as server:
         model = CachedChatModel(_model(server.base_url), CallCache(tmp_path / "calls.sqlite"))
         convs = [[{"role": "user", "content": f"p {n}"}] for n in range(6)]

@@ -3,10 +3,15 @@ cache, ``stores/.cache/calls.sqlite``)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 
 from automuse_rag.cli.common import console, print_json, settings
+
+if TYPE_CHECKING:  # the cache module is imported when a command runs
+    from automuse_rag.models.cache import CacheStats, CallCache
 
 cache_app = typer.Typer(
     help=(
@@ -18,7 +23,7 @@ cache_app = typer.Typer(
 )
 
 
-def _cache(ctx: typer.Context):
+def _cache(ctx: typer.Context) -> CallCache:
     from automuse_rag.models.cache import CallCache
 
     cfg = settings(ctx)
@@ -41,7 +46,7 @@ def stats_command(
     """
     cfg = settings(ctx)
     if not cfg.cache_path.is_file():
-        data = {"path": str(cfg.cache_path), "entries": 0, "bytes": 0, "file_bytes": 0, "max_bytes": cfg.cache_max_bytes,
+        data: CacheStats = {"path": str(cfg.cache_path), "entries": 0, "bytes": 0, "file_bytes": 0, "max_bytes": cfg.cache_max_bytes,
                 "oldest": None, "last_used": None, "models": []}
     else:
         cache = _cache(ctx)

@@ -73,7 +73,7 @@ def model_summarizer(llm: ChatModel | None, sampling: Sampling) -> Summarize:
 
     def merge(texts: list[str], what: str) -> str:
         joined = "\n".join(t for t in texts if t.strip())
-        if capable(llm, "can_chat"):
+        if llm is not None and capable(llm, "can_chat"):
             prompt = templates.render("ingest_merge.txt", what=what, summaries=joined, sentences=MAX_SENTENCES)
             try:
                 capped = sampling.with_(max_tokens=min(sampling.max_tokens, MERGE_TOKENS))

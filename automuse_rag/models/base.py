@@ -13,13 +13,15 @@ inferred from its name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Generic, Protocol, TypedDict, TypeVar, Unpack, runtime_checkable
 
 from pydantic import BaseModel
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 T = TypeVar("T", bound=BaseModel)
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -37,13 +39,14 @@ class Usage:
 
 
 @dataclass(frozen=True)
-class Reply:
+class Reply(Generic[V]):
     """One answer and the usage of the call(s) that produced it. ``value`` is the
-    validated object of a structured call; ``cached`` says it came from the call cache."""
+    validated object of a structured call (``Reply[T]``; a plain completion is a
+    ``Reply[None]``); ``cached`` says it came from the call cache."""
 
     text: str
     usage: Usage = field(default_factory=Usage)
-    value: Any = None
+    value: V | None = None
     cached: bool = False
 
 
@@ -76,6 +79,18 @@ def identity_of(model: object) -> str:
     return str(getattr(model, "identity", None) or getattr(model, "name", type(model).__name__))
 
 
+class SamplingChanges(TypedDict, total=False):
+    """The fields :meth:`Sampling.with_` may change, with their types."""
+
+    temperature: float
+    top_p: float
+    max_tokens: int
+    frequency_penalty: float
+    presence_penalty: float
+    stop: tuple[str, ...]
+    seed: int | None
+
+
 @dataclass(frozen=True)
 class Sampling:
     """Sampling options carried through to every backend that has them."""
@@ -88,7 +103,7 @@ class Sampling:
     stop: tuple[str, ...] = field(default_factory=tuple)
     seed: int | None = None
 
-    def with_(self, **changes: object) -> Sampling:
+    def with_(self, **changes: Unpack[SamplingChanges]) -> Sampling:
         return replace(self, **changes)
 
     def request_kwargs(self) -> dict[str, object]:
@@ -148,22 +163,26 @@ class Embedder(Protocol):
     """Embeds texts. ``name`` and ``dimension`` are recorded with a store's data."""
 
     name: str
-    dimension: int
+
+    @property
+    def dimension(self) -> int:
+        """Length of every vector (read-only: a backend may learn it from its first answer)."""
+        ...
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         ...
 
 
-def complete(model: Any, messages: list[Message], sampling: Sampling | None = None) -> Reply:
+def complete(model: ChatModel, messages: list[Message], sampling: Sampling | None = None) -> Reply[None]:
     """``model.complete`` when it has one, else its ``chat`` text with no usage."""
-    fn = getattr(model, "complete", None)
+    fn: Callable[[list[Message], Sampling | None], Reply[None]] | None = getattr(model, "complete", None)
     return fn(messages, sampling) if fn is not None else Reply(model.chat(messages, sampling))
 
 
-def structured_reply(model: Any, messages: list[Message], schema: type[T], sampling: Sampling | None = None) -> Reply:
+def structured_reply(model: ChatModel, messages: list[Message], schema: type[T], sampling: Sampling | None = None) -> Reply[T]:
     """``model.structured_reply`` when it has one, else ``structured`` with no usage
     (``value`` None when the backend has no structured output)."""
-    fn = getattr(model, "structured_reply", None)
+    fn: Callable[[list[Message], type[T], Sampling | None], Reply[T]] | None = getattr(model, "structured_reply", None)
     if fn is not None:
         return fn(messages, schema, sampling)
     value = model.structured(messages, schema, sampling)
@@ -181,7 +200,7 @@ def sampling_from_settings(settings: object) -> Sampling:
     stop = getattr(settings, "stop", None)
     if stop:
         values["stop"] = tuple(stop)
-    return Sampling(**values)  # type: ignore[arg-type]
+    return Sampling(**values)
 
 
 @runtime_checkable

@@ -29,7 +29,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from pydantic import BaseModel
 
@@ -61,6 +61,31 @@ CREATE TABLE IF NOT EXISTS calls (
 )
 """
 ROW_OVERHEAD = 64  # bytes counted per entry besides its texts (SQLite's own bookkeeping)
+
+
+class ModelStats(TypedDict):
+    """One row of :meth:`CallCache.stats`: the entries of one model and call kind."""
+
+    model: str
+    kind: str
+    entries: int
+    bytes: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class CacheStats(TypedDict):
+    """What :meth:`CallCache.stats` reports (``automuse cache stats --json`` prints it).
+    ``oldest`` / ``last_used`` are UNIX times, None when the cache is empty."""
+
+    path: str
+    entries: int
+    bytes: int
+    file_bytes: int
+    max_bytes: int | None
+    oldest: float | None
+    last_used: float | None
+    models: list[ModelStats]
 
 
 def call_key(model: str, kind: str, messages: Sequence[Message], sampling: Sampling | None, extra: Any = None) -> str:
@@ -161,14 +186,14 @@ class CallCache:
         with self._lock:
             return [r[0] for r in self._conn.execute("SELECT key FROM calls ORDER BY used, rowid")]
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> CacheStats:
         """Entries, bytes (counted and on disk), the limit, and a row per model."""
         with self._lock:
             conn = self._conn
             entries, data, oldest, newest = conn.execute(
                 "SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(created), MAX(used) FROM calls"
             ).fetchone()
-            models = [
+            models: list[ModelStats] = [
                 {"model": m, "kind": k, "entries": int(n), "bytes": int(b), "prompt_tokens": int(p), "completion_tokens": int(c)}
                 for m, k, n, b, p, c in conn.execute(
                     "SELECT model, kind, COUNT(*), SUM(size), SUM(prompt_tokens), SUM(completion_tokens)"
@@ -266,14 +291,14 @@ class CachedChatModel:
             self.prompt_tokens += usage.prompt_tokens
             self.completion_tokens += usage.completion_tokens
 
-    def _lookup(self, key: str) -> Reply | None:
+    def _lookup(self, key: str) -> Reply[None] | None:
         if self.cache is None:
             return None
         found = self.cache.get(key)
         if found is None:
             return None
         response, prompt, completion = found
-        reply = Reply(response, Usage(prompt, completion), cached=True)
+        reply: Reply[None] = Reply(response, Usage(prompt, completion), cached=True)
         self._record(True, reply.usage)
         return reply
 
@@ -285,7 +310,7 @@ class CachedChatModel:
             self.cache.put(key, redact(self.identity), kind, response, usage.prompt_tokens, usage.completion_tokens)
 
     # -- ChatModel --------------------------------------------------------------
-    def complete(self, messages: list[Message], sampling: Sampling | None = None) -> Reply:
+    def complete(self, messages: list[Message], sampling: Sampling | None = None) -> Reply[None]:
         key = call_key(self.identity, "chat", messages, sampling)
         cached = self._lookup(key)
         if cached is not None:
@@ -298,7 +323,7 @@ class CachedChatModel:
     def chat(self, messages: list[Message], sampling: Sampling | None = None) -> str:
         return self.complete(messages, sampling).text
 
-    def structured_reply(self, messages: list[Message], schema: type[T], sampling: Sampling | None = None) -> Reply:
+    def structured_reply(self, messages: list[Message], schema: type[T], sampling: Sampling | None = None) -> Reply[T]:
         key = call_key(self.identity, "structured", messages, sampling, schema.model_json_schema())
         cached = self._lookup(key)
         if cached is not None:
@@ -316,12 +341,12 @@ class CachedChatModel:
 
     def complete_many(
         self, conversations: Sequence[list[Message]], sampling: Sampling | None = None, concurrency: int | None = None
-    ) -> list[Reply]:
+    ) -> list[Reply[None]]:
         """Replies for many independent conversations, in order: cached ones from the
         cache, the rest through the inner model's ``complete_many`` (bounded
         concurrency) when it has one, else one by one."""
         keys = [call_key(self.identity, "chat", m, sampling) for m in conversations]
-        results: list[Reply | None] = [self._lookup(k) for k in keys]
+        results: list[Reply[None] | None] = [self._lookup(k) for k in keys]
         todo = [i for i, r in enumerate(results) if r is None]
         if todo:
             pending = [conversations[i] for i in todo]

@@ -20,7 +20,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from automuse_rag.errors import AutomuseError, StructuredOutputError
 from automuse_rag.models.base import (
@@ -149,7 +149,7 @@ def probe_and_record(settings: Settings, llm: ChatModel) -> LoreProbe:
     return probe
 
 
-def lore_mode(settings: Settings, llm: ChatModel | None) -> tuple[str, str | None]:
+def lore_mode(settings: Settings, llm: ChatModel | None) -> tuple[Literal["model", "extractive"], str | None]:
     """``("model" | "extractive", note)``: how ingest analyses chunks with ``llm``, and a
     one-line note to show when a model that could be asked is not."""
     if not capable(llm, "can_structure"):

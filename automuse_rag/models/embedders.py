@@ -7,7 +7,7 @@ import importlib.util
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from automuse_rag.errors import ModelError
 from automuse_rag.settings import Settings
@@ -45,8 +45,9 @@ def load_sentence_transformer(path: Path, threads: int | None = None) -> Any:
                 import transformers
                 from sentence_transformers import SentenceTransformer
 
-                transformers.logging.set_verbosity_error()
-                transformers.logging.disable_progress_bar()
+                # transformers.logging's functions carry no annotations
+                transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+                transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
                 if threads:
                     torch.set_num_threads(threads)
@@ -80,4 +81,4 @@ class MiniLMEmbedder:
             list(texts), batch_size=self.batch_size, normalize_embeddings=True,
             convert_to_numpy=True, show_progress_bar=False,
         )
-        return vectors.astype(float).tolist()
+        return cast("list[list[float]]", vectors.astype(float).tolist())  # a numpy array from SentenceTransformer (Any)

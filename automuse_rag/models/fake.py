@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from automuse_rag.errors import StructuredOutputError
-from automuse_rag.models.base import Capabilities, Message, Sampling
+from automuse_rag.models.base import Capabilities, Message, Sampling, T
 
 Script = Callable[[list[Message], Sampling], str]
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -63,7 +63,7 @@ class ScriptedChatModel(Capabilities):
         reply = self._next(messages, sampling)
         return reply if isinstance(reply, str) else json.dumps(_plain(reply))
 
-    def structured(self, messages: list[Message], schema: type[BaseModel], sampling: Sampling | None = None):
+    def structured(self, messages: list[Message], schema: type[T], sampling: Sampling | None = None) -> T | None:
         sampling = sampling or Sampling()
         self.calls.append(("structured", messages, sampling))
         reply = self._next(messages, sampling)

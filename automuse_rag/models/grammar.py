@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import Any, cast
 
 CHAR = r'char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])'
 _LOOSE_CHAR = 'char ::= [^"\\\\] |'
@@ -111,4 +111,5 @@ def schema_gbnf(json_schema: dict[str, Any]) -> str:
     except Unsupported:
         from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-        return json_schema_to_gbnf(json.dumps(json_schema)).replace(_LOOSE_CHAR, _STRICT_CHAR)
+        gbnf = cast(str, json_schema_to_gbnf(json.dumps(json_schema)))  # llama_cpp leaves it unannotated (Any)
+        return gbnf.replace(_LOOSE_CHAR, _STRICT_CHAR)

@@ -14,7 +14,7 @@ import json
 import threading
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -123,14 +123,15 @@ class LocalChatModel(Capabilities):
 
     # -- tokens -----------------------------------------------------------------
     def tokenize(self, text: str) -> list[int]:
-        return self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        # self.llama is the llama_cpp.Llama loaded (and cached) as Any
+        return cast("list[int]", self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def count_tokens(self, text: str) -> int:
         """Exact: the model's own tokenizer (no BOS)."""
         return len(self.tokenize(text)) if text else 0
 
     # -- chat -------------------------------------------------------------------
-    def _complete(self, messages: list[Message], sampling: Sampling, **extra: Any) -> Reply:
+    def _complete(self, messages: list[Message], sampling: Sampling, **extra: Any) -> Reply[None]:
         kwargs = _sampling_kwargs(sampling)
         with self._lock:
             try:
@@ -141,17 +142,17 @@ class LocalChatModel(Capabilities):
         text = response["choices"][0]["message"]["content"] or ""
         return Reply(text, Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))))
 
-    def complete(self, messages: list[Message], sampling: Sampling | None = None) -> Reply:
+    def complete(self, messages: list[Message], sampling: Sampling | None = None) -> Reply[None]:
         reply = self._complete(messages, sampling or Sampling())
         return Reply(reply.text.strip(), reply.usage)
 
     def chat(self, messages: list[Message], sampling: Sampling | None = None) -> str:
         return self.complete(messages, sampling).text
 
-    def structured(self, messages: list[Message], schema: type[T], sampling: Sampling | None = None) -> T:
+    def structured(self, messages: list[Message], schema: type[T], sampling: Sampling | None = None) -> T | None:
         return self.structured_reply(messages, schema, sampling).value
 
-    def structured_reply(self, messages: list[Message], schema: type[T], sampling: Sampling | None = None) -> Reply:
+    def structured_reply(self, messages: list[Message], schema: type[T], sampling: Sampling | None = None) -> Reply[T]:
         """A validated ``schema`` object (``Reply.value``), generated under its JSON-schema
         grammar (strings without raw control characters) with room for the longest
         answer the schema allows. Invalid output is re-asked once with the validation

@@ -15,6 +15,7 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -191,7 +192,7 @@ class _Caller:
                         self.attempts += 1
                     return fn()
         except RetryError as exc:  # pragma: no cover - reraise=True makes this rare
-            raise translate_error(exc.last_attempt.exception(), self.url, self.model, self.secrets) from None
+            raise translate_error(exc.last_attempt.exception() or exc, self.url, self.model, self.secrets) from None
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
             error = translate_error(exc, self.url, self.model, self.secrets)
             error.status = getattr(exc, "status_code", None)  # type: ignore[attr-defined]
@@ -234,7 +235,7 @@ class OpenAIChatModel(Capabilities):
         return self._tokens.count(text) if text else 0
 
     # -- chat -------------------------------------------------------------------
-    def _create(self, messages: list[Message], sampling: Sampling, **extra: Any) -> Reply:
+    def _create(self, messages: list[Message], sampling: Sampling, **extra: Any) -> Reply[None]:
         kwargs = {**_sampling_kwargs(sampling), **extra}
         response = self._caller(
             lambda: self._caller.client.chat.completions.create(model=self.model, messages=messages, **kwargs)
@@ -247,7 +248,7 @@ class OpenAIChatModel(Capabilities):
             Usage(int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0)),
         )
 
-    def complete(self, messages: list[Message], sampling: Sampling | None = None) -> Reply:
+    def complete(self, messages: list[Message], sampling: Sampling | None = None) -> Reply[None]:
         reply = self._create(messages, sampling or Sampling())
         return Reply(reply.text.strip(), reply.usage)
 
@@ -256,7 +257,7 @@ class OpenAIChatModel(Capabilities):
 
     def complete_many(
         self, conversations: Sequence[list[Message]], sampling: Sampling | None = None, concurrency: int | None = None
-    ) -> list[Reply]:
+    ) -> list[Reply[None]]:
         """Replies for many independent conversations, in order, with at most
         ``concurrency`` requests in flight (default: settings.concurrency)."""
         workers = max(1, concurrency or self.concurrency)
@@ -280,7 +281,7 @@ class OpenAIChatModel(Capabilities):
             options = [o for o in options if o[0] == self._structured_mode]
         return options
 
-    def _structured_raw(self, messages: list[Message], schema: type[BaseModel], sampling: Sampling) -> Reply:
+    def _structured_raw(self, messages: list[Message], schema: type[BaseModel], sampling: Sampling) -> Reply[None]:
         """The model's raw JSON, using the first response_format the server accepts."""
         last: ModelError | None = None
         for mode, fmt in self._formats(schema):
@@ -297,10 +298,10 @@ class OpenAIChatModel(Capabilities):
             return reply
         raise last or ModelError(f"the server at {self._caller.url} refused every structured-output format")
 
-    def structured(self, messages: list[Message], schema: type[T], sampling: Sampling | None = None) -> T:
+    def structured(self, messages: list[Message], schema: type[T], sampling: Sampling | None = None) -> T | None:
         return self.structured_reply(messages, schema, sampling).value
 
-    def structured_reply(self, messages: list[Message], schema: type[T], sampling: Sampling | None = None) -> Reply:
+    def structured_reply(self, messages: list[Message], schema: type[T], sampling: Sampling | None = None) -> Reply[T]:
         """A validated ``schema`` object (``Reply.value``); invalid output is re-asked once
         with the validation error. The usage covers both attempts. max_tokens is raised
         to fit the longest answer the schema allows."""
@@ -386,11 +387,15 @@ class OpenAIEmbedder:
             self._dimension = len(self.embed(["dimension probe"])[0])
         return self._dimension
 
+    def _create_embeddings(self, batch: list[str]) -> Any:
+        return self._caller.client.embeddings.create(model=self.model, input=batch)
+
     def embed(self, texts: list[str]) -> list[list[float]]:
         out: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
             batch = [t if t.strip() else " " for t in texts[start:start + self.batch_size]]
-            response = self._caller(lambda: self._caller.client.embeddings.create(model=self.model, input=batch))
+            # bound to this batch: the caller may run the request again on a retry
+            response = self._caller(partial(self._create_embeddings, batch))
             rows = sorted(response.data, key=lambda d: d.index)
             out.extend([list(map(float, r.embedding)) for r in rows])
         if out and self._dimension is None:

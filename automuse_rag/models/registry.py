@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from automuse_rag.errors import InputError
 from automuse_rag.models.base import ChatModel, Embedder, capable
