@@ -10,7 +10,7 @@
 3. ``export_dataset`` over Pride and Prejudice (extractive memory), samples per second
    (``--code DIR`` runs that part against another checkout, for the before figure).
 
-Run: .venv/bin/python benchmarks/memory_core.py [--quick] [--only prompt|generate|dataset]
+Run: .venv/bin/python benchmarks/memory_core.py [--quick] [--only prompt|generate|dataset] [--sizes 1000,10000]
 """
 
 from __future__ import annotations
@@ -285,12 +285,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes; does not write the doc")
     parser.add_argument("--only", choices=["prompt", "generate", "dataset"])
+    parser.add_argument("--sizes", default="1000,10000,100000", help="stored memories per prompt-latency run, comma-separated")
     parser.add_argument("--before", type=Path, help="a checkout of the code before the rework, for the dataset figure")
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() and not args.quick else {}
     results["load"] = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     if args.only in (None, "prompt"):
-        results["prompt"] = prompt_latency([1_000, 10_000] if args.quick else [1_000, 10_000, 100_000],
+        results["prompt"] = prompt_latency([1_000, 10_000] if args.quick else [int(n) for n in args.sizes.split(",")],
                                            20 if args.quick else 100, server=True)
     if args.only in (None, "generate"):
         results["generate"] = generation_commits(300 if args.quick else 1000)
