@@ -149,3 +149,93 @@ def test_real_model_tokens_and_nll(story: InMemoryStory, tmp_path: Path) -> None
     for png in ("prompt_tokens_by_position.png", "entity_recall_by_position.png", "nll_by_strategy.png"):
         head = (tmp_path / png).read_bytes()[:8]
         assert head == b"\x89PNG\r\n\x1a\n" and (tmp_path / png).stat().st_size > 10_000
+
+
+class OverlapScorer(ScriptedChatModel):
+    """A fake model with log-probabilities: the NLL of a continuation is the share of
+    its words that the context does not contain (deterministic, context-dependent)."""
+
+    def continuation_nll(self, context: str, continuation: str) -> tuple[float, int]:
+        words = re.findall(r"\w+", continuation)
+        seen = set(re.findall(r"\w+", context))
+        return sum(w not in seen for w in words) / len(words), len(words)
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("budget", [700, 1024])
+def test_recursive_fills_the_same_budget_as_retrieval(story: InMemoryStory, budget: int) -> None:
+    report = run_compare(story, llm=ScriptedChatModel(), budget=budget, positions="all", nll_samples=0,
+                         resummarizer="extractive", ablations=False)
+    rows = {r["strategy"]: r for r in report.summary_rows()}
+    recursive, retrieval = rows["rolling_recursive"]["mean_prompt_tokens"], rows["retrieval"]["mean_prompt_tokens"]
+    assert abs(recursive - retrieval) <= 0.10 * retrieval, (recursive, retrieval)
+    assert rows["rolling_recursive"]["over_budget_count"] == 0
+    assert rows["rolling_recursive"]["mean_prompt_tokens"] > 0.8 * budget  # not just equal: both fill it
+
+
+def test_every_strategy_keeps_the_last_chunk_whole_before_memory(story: InMemoryStory) -> None:
+    from automuse_rag.compare.costs import ingest_costs
+    from automuse_rag.compare.strategies import (
+        ABLATIONS, LastChunk, Retrieval, RollingRecursive, extractive_resummarizer,
+    )
+
+    count = ScriptedChatModel().count_tokens
+    texts = [r.text for r in story.records()]
+    budget = 480  # holds every chunk (up to ~330 tokens) with the template, not all the memory there is
+    assert max(count(t) for t in texts) < budget - 60
+    base = ingest_costs(story, count)
+    stored = [0] * len(story)
+    strategies = [
+        RollingRecursive(story, budget, count, base, extractive_resummarizer(count)),
+        Retrieval(story, budget, count, base, stored),
+        LastChunk(story, budget, count),
+        *(Retrieval(story, budget, count, base, stored, name=n, activations=a) for n, a in ABLATIONS.items()),
+    ]
+    memory_cut = 0
+    for strategy in strategies:
+        for i in range(len(story) - 1):
+            ctx = strategy.context(i)
+            assert ctx.tokens <= budget
+            assert squash(texts[i]) in squash(ctx.text), (strategy.name, i)
+            if strategy.name == "retrieval_names_only":  # only vector search and recency bring summaries
+                assert "STORY SO FAR:" not in ctx.text
+            memory_cut += bool(ctx.notes) or ctx.tokens > budget - 40
+    assert memory_cut > 0  # the budget was tight: memory (or outline) gave way, never the last chunk
+
+
+def test_nll_paired_with_last_chunk_and_ablations_in_the_report(story: InMemoryStory, tmp_path: Path) -> None:
+    llm = OverlapScorer()
+    report = run_compare(story, llm=llm, budget=700, positions="all", nll_samples=20, out_dir=tmp_path,
+                         resummarizer="extractive", plots=False)
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert len(data["nll_positions"]) == 20
+    assert set(data["ablations"]) == {"retrieval_no_graph", "retrieval_no_vector", "retrieval_no_recency",
+                                      "retrieval_names_only"}
+    floor = data["strategies"]["last_chunk"]
+    base = dict(zip(floor["positions"], floor["nll"]))
+    for name, entry in {**data["strategies"], **data["ablations"]}.items():
+        assert set(entry) == set(floor), name  # the same per-strategy shape
+        assert sum(v is not None for v in entry["nll"]) == 20, name
+        paired = entry["summary"]["nll_vs_last_chunk"]
+        diffs = [v - base[p] for p, v in zip(entry["positions"], entry["nll"]) if v is not None]
+        assert paired["n"] == 20 and paired["mean_diff"] == pytest.approx(sum(diffs) / 20)
+        assert paired["better_at"] == sum(d < 0 for d in diffs)
+        lo, hi = paired["ci95"]
+        assert lo <= paired["mean_diff"] <= hi and min(diffs) <= lo and hi <= max(diffs)
+    assert floor["summary"]["nll_vs_last_chunk"]["ci95"] == [0.0, 0.0]
+    # memory that names the next chunk's words lowers this NLL: retrieval beats the floor
+    assert data["strategies"]["retrieval"]["summary"]["nll_vs_last_chunk"]["mean_diff"] < 0
+    # the ablations change what retrieval finds: names only has no summaries (only the
+    # vector and recency activations bring them), the others differ from retrieval somewhere
+    names_only = report.ablations["retrieval_names_only"]
+    assert names_only.prompt_tokens != report.strategies["retrieval"].prompt_tokens
+    for name in ("retrieval_no_vector", "retrieval_no_recency"):
+        assert data["ablations"][name]["nll"] != data["strategies"]["retrieval"]["nll"], name
+    md = (tmp_path / "report.md").read_text()
+    assert "## Ablations of retrieval" in md and "retrieval_names_only" in md
+    row = next(line for line in md.splitlines() if line.startswith("| retrieval |"))
+    paired = data["strategies"]["retrieval"]["summary"]["nll_vs_last_chunk"]
+    assert f"{paired['mean_diff']:+.3f} [{paired['ci95'][0]:+.3f}, {paired['ci95'][1]:+.3f}]" in row
