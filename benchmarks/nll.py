@@ -27,7 +27,6 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -37,18 +36,9 @@ from automuse_rag.settings import get_settings  # noqa: E402
 
 SHARED = Path(os.environ.get("AUTOMUSE_SHARED_DATA", REPO.parent / "shared" / "data"))
 BOOK = SHARED / "gutenberg" / "cache" / "epub" / "84" / "pg84.txt"
-CONTEXTS = (1000, 2000, 3000)
+CONTEXTS = (1000, 3000)
 CONTINUATION = 400
 N_CTX = 4096
-
-
-def best(fn: Callable[[], Any], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def previous_nll(model: LocalChatModel, ctx_tokens: list[int], cont: list[int]) -> float:
@@ -86,40 +76,32 @@ def measure(model: LocalChatModel, text_tokens: list[int], n_context: int, repea
     keep = len(context) * 3 // 4
     other = context[:keep] + llama.detokenize(text_tokens[-(n_context // 4):]).decode("utf-8", "replace")
     everything = ctx_tokens + cont_tokens
-
-    def plain() -> None:
+    times: dict[str, list[float]] = {"plain": [], "cold": [], "shared": [], "old": []}
+    nll_new = nll_old = 0.0
+    for _ in range(repeats):
         llama.reset()
-        llama.eval(everything)
-
-    def cold() -> None:
-        llama.reset()
-        model.continuation_nll(context, continuation)
-
-    def shared() -> float:
-        llama.reset()
-        model.continuation_nll(context, continuation)
         started = time.perf_counter()
+        llama.eval(everything)
+        times["plain"].append(time.perf_counter() - started)
+        llama.reset()
+        started = time.perf_counter()
+        nll_new, _ = model.continuation_nll(context, continuation)
+        times["cold"].append(time.perf_counter() - started)
+        started = time.perf_counter()  # the cache now holds the first context: a shared prefix
         model.continuation_nll(other, continuation)
-        return time.perf_counter() - started
-
-    plain_s = best(plain, repeats)
-    cold_s = best(cold, repeats)
-    shared_s = min(shared() for _ in range(repeats))
-    old_s = best(lambda: previous_nll(model, ctx_tokens, cont_tokens), 1)
-    llama.reset()
-    nll_new, _ = model.continuation_nll(context, continuation)
-    nll_old = previous_nll(model, ctx_tokens, cont_tokens)
-    return {
-        "context": len(ctx_tokens), "continuation": len(cont_tokens), "plain": plain_s, "cold": cold_s,
-        "shared": shared_s, "old": old_s, "nll_new": nll_new, "nll_old": nll_old,
-    }
+        times["shared"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        nll_old = previous_nll(model, ctx_tokens, cont_tokens)
+        times["old"].append(time.perf_counter() - started)
+    return {"context": len(ctx_tokens), "continuation": len(cont_tokens), "nll_new": nll_new, "nll_old": nll_old,
+            **{k: min(v) for k, v in times.items()}}
 
 
-def render(rows: list[dict[str, float]], threads: int, load: str, command: str) -> str:
+def render(rows: list[dict[str, float]], threads: int, repeats: int, load: str, command: str) -> str:
     lines = [
         "Next-chunk NLL scoring (`LocalChatModel.continuation_nll`, used by `automuse compare`) against plain "
         "prompt processing (`Llama.eval`) of the same tokens: SmolLM2-135M Q4_1, "
-        f"{threads} threads, n_ctx {N_CTX}, best of 3 ({platform.machine()}, load average {load} at start; "
+        f"{threads} threads, n_ctx {N_CTX}, best of {repeats} ({platform.machine()}, load average {load} at start; "
         "other jobs shared the cores).",
         f"Command: `{command}`",
         "",
@@ -145,7 +127,7 @@ def render(rows: list[dict[str, float]], threads: int, load: str, command: str) 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: the settings' threads)")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = ap.parse_args()
     load = f"{os.getloadavg()[0]:.1f}"
@@ -158,8 +140,9 @@ def main() -> None:
     for n in CONTEXTS:
         rows.append(measure(model, tokens, n, args.repeats))
         print(rows[-1], file=sys.stderr)
-    command = ".venv/bin/python benchmarks/nll.py" + (f" --threads {args.threads}" if args.threads else "")
-    body = render(rows, int(cfg.threads), load, command)
+    command = ".venv/bin/python benchmarks/nll.py" + (f" --threads {args.threads}" if args.threads else "") + (
+        f" --repeats {args.repeats}" if args.repeats != 2 else "")
+    body = render(rows, int(cfg.threads), args.repeats, load, command)
     print(body)
     if not args.no_write:
         from guard_thresholds import write_section

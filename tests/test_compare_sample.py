@@ -239,3 +239,39 @@ def test_nll_paired_with_last_chunk_and_ablations_in_the_report(story: InMemoryS
     row = next(line for line in md.splitlines() if line.startswith("| retrieval |"))
     paired = data["strategies"]["retrieval"]["summary"]["nll_vs_last_chunk"]
     assert f"{paired['mean_diff']:+.3f} [{paired['ci95'][0]:+.3f}, {paired['ci95'][1]:+.3f}]" in row
+
+
+@pytest.mark.slow
+def test_scoring_reuses_the_cache_and_matches_a_fresh_score(story: InMemoryStory, tmp_path: Path) -> None:
+    """Scoring after another context with the same start re-evaluates only the rest,
+    and gives the score a fresh evaluation gives; a chat in between stays correct."""
+    from automuse_rag.models.base import Sampling
+    from automuse_rag.models.local import LocalChatModel
+    from automuse_rag.settings import get_settings
+
+    model = LocalChatModel(get_settings(home=tmp_path, n_ctx=512, cache=False))
+    llama = model.llama
+    recs = story.records()
+    head = recs[2].text[:400]
+    a, b = head + "\n\n" + recs[3].text[:200], head + "\n\n" + recs[5].text[:200]
+    nxt = recs[4].text[:200]
+
+    def fresh(context: str) -> float:
+        llama.reset()
+        return model.continuation_nll(context, nxt)[0]
+
+    want_a, want_b = fresh(a), fresh(b)
+    assert want_a != pytest.approx(want_b, abs=1e-3)  # the contexts differ, so do the scores
+    model.continuation_nll(a, nxt)
+    evaluated = []
+    original = llama.eval
+    llama.eval = lambda tokens: (evaluated.append(len(tokens)), original(tokens))[1]  # type: ignore[method-assign]
+    try:
+        got_b = model.continuation_nll(b, nxt)[0]
+        shared = len(model.tokenize(head))
+        assert sum(evaluated) < len(model.tokenize(b)) - shared + 8  # only what follows the shared start
+        model.chat([{"role": "user", "content": "Say hi."}], Sampling(temperature=0.0, max_tokens=4, seed=1))
+        got_a = model.continuation_nll(a, nxt)[0]
+    finally:
+        llama.eval = original  # type: ignore[method-assign]
+    assert got_b == pytest.approx(want_b, abs=1e-3) and got_a == pytest.approx(want_a, abs=1e-3)
