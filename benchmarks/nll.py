@@ -31,8 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from automuse_rag.models.local import LocalChatModel  # noqa: E402
-from automuse_rag.settings import get_settings  # noqa: E402
+from automuse_rag.models.local import LocalChatModel
+from automuse_rag.settings import get_settings
 
 SHARED = Path(os.environ.get("AUTOMUSE_SHARED_DATA", REPO.parent / "shared" / "data"))
 BOOK = SHARED / "gutenberg" / "cache" / "epub" / "84" / "pg84.txt"

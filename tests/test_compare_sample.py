@@ -179,7 +179,11 @@ def test_recursive_fills_the_same_budget_as_retrieval(story: InMemoryStory, budg
 def test_every_strategy_keeps_the_last_chunk_whole_before_memory(story: InMemoryStory) -> None:
     from automuse_rag.compare.costs import ingest_costs
     from automuse_rag.compare.strategies import (
-        ABLATIONS, LastChunk, Retrieval, RollingRecursive, extractive_resummarizer,
+        ABLATIONS,
+        LastChunk,
+        Retrieval,
+        RollingRecursive,
+        extractive_resummarizer,
     )
 
     count = ScriptedChatModel().count_tokens

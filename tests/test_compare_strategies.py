@@ -184,7 +184,11 @@ def test_fit_prompt_keeps_the_last_chunk_whole_before_the_outline_and_the_summar
 
 
 def test_paired_differences_and_bootstrap_interval() -> None:
-    from automuse_rag.compare.metrics import bootstrap_ci, paired_differences, paired_nll
+    from automuse_rag.compare.metrics import (
+        bootstrap_ci,
+        paired_differences,
+        paired_nll,
+    )
 
     # paired by position, positions missing on either side left out
     diffs = paired_differences([1, 2, 3, 4], [3.0, None, 2.5, 4.0], [4, 3, 1, 9], [3.5, 2.0, 2.0, 1.0])

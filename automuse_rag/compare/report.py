@@ -30,6 +30,7 @@ from automuse_rag.compare.plots import PLOTS, write_plots
 from automuse_rag.compare.strategies import StrategyContext
 from automuse_rag.fsutil import write_text_atomic
 
+
 @dataclass
 class StrategyResult:
     name: str
@@ -135,7 +136,7 @@ class CompareReport:
         return entry
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CompareReport":
+    def from_dict(cls, data: dict[str, Any]) -> CompareReport:
         """Read back a report.json (e.g. to redraw its plots)."""
         fields = ("positions", "prompt_tokens", "over_budget", "entity_recall", "nll", "nll_tokens",
                   "memory_calls", "memory_tokens", "memory_embeddings", "notes")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -26,7 +26,7 @@ CountTokens = Callable[[str], int]
 _PIECE = re.compile(r"\S+\s*")
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_template(name: str) -> str:
     """A prompt template shipped in ``automuse_rag/templates`` (package data)."""
     return (resources.files("automuse_rag") / "templates" / name).read_text(encoding="utf-8")
@@ -41,7 +41,7 @@ class MemoryCost:
     tokens: int = 0
     embeddings: int = 0
 
-    def __add__(self, other: "MemoryCost") -> "MemoryCost":
+    def __add__(self, other: MemoryCost) -> MemoryCost:
         return MemoryCost(self.calls + other.calls, self.tokens + other.tokens, self.embeddings + other.embeddings)
 
 

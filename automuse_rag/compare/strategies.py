@@ -33,7 +33,6 @@ from typing import Any, Protocol
 
 from automuse_rag.assemble import ACTIVATIONS, Template, build_prompt
 from automuse_rag.assemble import load_template as load_prompt_template
-
 from automuse_rag.compare.rolling import (  # noqa: F401  (re-exported: the public names of compare)
     OUTLINE_SHARE,
     CountTokens,
