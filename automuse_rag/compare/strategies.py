@@ -108,7 +108,7 @@ class RollingUnbounded:
         return StrategyContext(self.name, i, text, self._count(text), self._budget, self._base[i])
 
 
-RECURSIVE_FILL = 0.85
+RECURSIVE_FILL = 0.9
 """A re-summary shortens the running summary to this share of its limit, so the
 summary keeps filling the room the prompt has for memory (as retrieval's do)."""
 
