@@ -128,6 +128,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: the settings' threads)")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--contexts", type=int, nargs="+", default=list(CONTEXTS), help="context lengths in tokens")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = ap.parse_args()
     load = f"{os.getloadavg()[0]:.1f}"
@@ -137,11 +138,12 @@ def main() -> None:
     text = BOOK.read_text(encoding="utf-8-sig")[30_000:120_000]
     tokens = model.tokenize(text)
     rows = []
-    for n in CONTEXTS:
+    for n in args.contexts:
         rows.append(measure(model, tokens, n, args.repeats))
         print(rows[-1], file=sys.stderr)
     command = ".venv/bin/python benchmarks/nll.py" + (f" --threads {args.threads}" if args.threads else "") + (
-        f" --repeats {args.repeats}" if args.repeats != 2 else "")
+        f" --repeats {args.repeats}" if args.repeats != 2 else "") + (
+        f" --contexts {' '.join(map(str, args.contexts))}" if args.contexts != list(CONTEXTS) else "")
     body = render(rows, int(cfg.threads), args.repeats, load, command)
     print(body)
     if not args.no_write:

@@ -96,6 +96,8 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=1024)
     ap.add_argument("--positions", type=int, default=8)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--continuation", type=int, default=0, help="score only the next chunk's first N tokens (0: all)")
+    ap.add_argument("--variants", nargs="+", default=None, help="the variants to score (default: all)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import numpy as np
@@ -116,10 +118,18 @@ def main() -> None:
     started = time.perf_counter()
     for i in positions:
         texts = variants(story, i, args.budget, model.count_tokens)
+        nxt = records[i + 1].text
+        if args.continuation:
+            nxt = model.llama.detokenize(model.tokenize(nxt)[: args.continuation]).decode("utf-8", "replace")
         for name, text in texts.items():
-            scores.setdefault(name, []).append(token_nlls(model, text, records[i + 1].text))
+            if args.variants and name not in args.variants:
+                continue
+            scores.setdefault(name, []).append(token_nlls(model, text, nxt))
             tokens.setdefault(name, []).append(model.count_tokens(text))
-        print(f"position {i} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+            row = scores[name][-1]
+            print(f"position {i} {name}: tokens {tokens[name][-1]} nll {row.mean():.4f} first{HEAD} "
+                  f"{row[:HEAD].mean():.4f} rest {row[HEAD:].mean():.4f} ({time.perf_counter() - started:.0f} s)",
+                  file=sys.stderr, flush=True)
     base = scores["last_chunk"]
     print(f"{args.story}, budget {args.budget}, positions {positions}")
     print("| variant | mean tokens | mean NLL | vs last_chunk [95% CI] | first 16 tokens vs last_chunk | rest vs last_chunk |")

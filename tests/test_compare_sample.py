@@ -279,3 +279,26 @@ def test_scoring_reuses_the_cache_and_matches_a_fresh_score(story: InMemoryStory
     finally:
         llama.eval = original  # type: ignore[method-assign]
     assert got_b == pytest.approx(want_b, abs=1e-3) and got_a == pytest.approx(want_a, abs=1e-3)
+
+
+def test_every_strategy_shares_the_framing_and_is_scored_on_the_line_after_the_cue(story: InMemoryStory) -> None:
+    """Strategies differ in their memory only: the same instructions, headers and cue,
+    and the next chunk is scored where a model writes it, on the line after the cue."""
+    from automuse_rag.assemble import load_template
+
+    seen: list[str] = []
+
+    class Recorder(OverlapScorer):
+        def continuation_nll(self, context: str, continuation: str) -> tuple[float, int]:
+            seen.append(context)
+            return super().continuation_nll(context, continuation)
+
+    report = run_compare(story, llm=Recorder(), budget=700, positions=[6, 20], nll_samples=2,
+                         resummarizer="extractive")
+    n_strategies = len(report.strategies) + len(report.ablations)
+    assert len(seen) == 2 * n_strategies == 16
+    first = load_template().sections[0].body
+    cue = load_template().section("cue").body
+    for context in seen:
+        assert context.startswith(first) and context.endswith("\n\n" + cue + "\n")
+        assert context.count("LAST CHUNK:") == 1

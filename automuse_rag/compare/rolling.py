@@ -1,7 +1,8 @@
 """The rolling-summary side of ``automuse compare``, as pure functions over text.
 
-- :func:`render_rolling` renders the rolling (or last-chunk) prompt from the package
-  templates ``compare_rolling.txt`` / ``compare_last_chunk.txt``;
+- :func:`render_rolling` renders the rolling (or last-chunk) prompt in the
+  assembler's default template (package data ``prompt_default.txt``), the framing
+  retrieval's prompts have;
 - :func:`fit_prompt` fits it to a budget. The last chunk is kept whole before any
   memory: the outline is cut to a quarter of the budget, then the summary loses its
   oldest words, then the outline is cut further, and only then (the last resort) the
@@ -48,13 +49,20 @@ class MemoryCost:
 # --- prompt rendering and the cut rule -------------------------------------------------
 
 
+@cache
+def _frame() -> Any:
+    from automuse_rag.assemble import load_template as load_prompt_template
+
+    return load_prompt_template()
+
+
 def render_rolling(outline: str, summary: str, last_chunk: str) -> str:
-    """The rolling-summary prompt; without a summary it is the last-chunk prompt."""
-    if not summary.strip():
-        return load_template("compare_last_chunk.txt").format(outline=outline.strip(), last_chunk=last_chunk.strip())
-    return load_template("compare_rolling.txt").format(
-        outline=outline.strip(), summary=summary.strip(), last_chunk=last_chunk.strip()
-    )
+    """The rolling-summary prompt in the assembler's default template (the same
+    instructions, section headers and ``NEXT CHUNK:`` cue as retrieval's prompts, so
+    strategies differ only in their memory): the summary is the ``STORY SO FAR``
+    section; without a summary it is the last-chunk prompt."""
+    contents = {"outline": outline.strip(), "memories": summary.strip(), "last_chunk": last_chunk.strip()}
+    return _frame().render(contents)[0]
 
 
 def keep_tail(text: str, pieces: int) -> str:

@@ -35,6 +35,12 @@ Progress = Callable[[str, int, int], None]
 
 RESUMMARIZERS = ("auto", "llm", "extractive")
 
+SCORE_JOIN = "\n"
+"""Put between a context and the next chunk when scoring: every prompt ends with the
+template's ``NEXT CHUNK:`` cue, and a chunk is written on the line after it. Glued
+straight to the cue, the next chunk's first tokens read as the cue's own line, which
+costs them far more than anything in the memory does (see docs/compare/README.md)."""
+
 
 def choose_resummarizer(kind: str, llm: Any) -> tuple[str, Resummarizer]:
     """``auto`` re-summarizes with the LLM unless it is the extractive backend (which
@@ -189,7 +195,7 @@ def _score_nll(
         # similar contexts one after another: a scorer that keeps its cache (the local
         # model) re-evaluates only what differs from the previous context
         for name in sorted(results, key=lambda n: texts[(n, i)]):
-            res, context = results[name], texts[(name, i)]
+            res, context = results[name], texts[(name, i)] + SCORE_JOIN
             if window and llm.count_tokens(context) + nxt_tokens + 1 > window:
                 truncated[name] = truncated.get(name, 0) + 1
             nll, n = continuation_nll(llm, context, nxt)
