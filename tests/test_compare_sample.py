@@ -210,6 +210,30 @@ def test_every_strategy_keeps_the_last_chunk_whole_before_memory(story: InMemory
     assert memory_cut > 0  # the budget was tight: memory (or outline) gave way, never the last chunk
 
 
+def test_memory_does_not_displace_the_outline(story: InMemoryStory) -> None:
+    """With an outline longer than a quarter of the budget, retrieval's memory never
+    cuts the outline below a quarter of the budget (what the rolling prompts keep), so
+    the strategies differ in their memory, not in how much outline they show."""
+    from automuse_rag.assemble import build_prompt
+    from automuse_rag.compare.strategies import whole_last_chunk
+    from automuse_rag.assemble import load_template
+
+    lore = tomllib.loads((SAMPLE / "lore.toml").read_text(encoding="utf-8"))
+    outline = " ".join(item["description"] for key in ("characters", "places") for item in lore[key])
+    texts = [r.text for r in story.records()]
+    long = InMemoryStory("sample", story.records(), lore_entities(texts), HashEmbedder(), outline=outline)
+    count = ScriptedChatModel().count_tokens
+    budget = 700
+    assert count(outline) > budget // 4
+    template = whole_last_chunk(load_template())
+    for i in range(len(long) - 1):
+        full = build_prompt(long, i, budget=budget, count_tokens=count, template=template)
+        bare = build_prompt(long, i, budget=budget, count_tokens=count, template=template, activations=frozenset())
+        shown, alone = count(full.sections["outline"]), count(bare.sections["outline"])
+        assert shown >= min(alone, budget // 4 - 10), i  # memory takes only what the outline's share leaves
+        assert "memories" in full.sections or "lore" in full.sections
+
+
 def test_nll_paired_with_last_chunk_and_ablations_in_the_report(story: InMemoryStory, tmp_path: Path) -> None:
     llm = OverlapScorer()
     report = run_compare(story, llm=llm, budget=700, positions="all", nll_samples=20, out_dir=tmp_path,

@@ -136,7 +136,8 @@ def run_compare(
             "cut rule": "every strategy keeps the last chunk whole before any memory: rolling and last_chunk "
             "prompts over the budget cut the outline from its end to a quarter of the budget, then lose the "
             "summary's oldest words, then more of the outline, and only then the last chunk's first words; "
-            "retrieval serves the last chunk first and in full, then the outline, memories and lore",
+            "retrieval serves the last chunk first and in full, then the outline up to a quarter of the budget, "
+            "then memories and lore",
         },
         notes=notes,
         seconds=seconds,

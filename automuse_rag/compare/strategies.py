@@ -207,10 +207,19 @@ ABLATIONS: dict[str, frozenset[str]] = {
 
 
 def whole_last_chunk(template: Template) -> Template:
-    """``template`` with its last chunk served first and in full (quota 1): the last
-    chunk is kept whole before any memory, and cut only as the last resort."""
-    sections = tuple(replace(s, quota=1.0, priority=0) if s.name == "last_chunk" else s for s in template.sections)
-    return Template(template.name, sections)
+    """``template`` with its last chunk served first and in full (quota 1), then the
+    outline up to :data:`OUTLINE_SHARE` of the budget (as the rolling prompts), then
+    memory: the last chunk is kept whole and the outline is not displaced by memory, so
+    strategies differ in their memory only; the last chunk is cut only as the last
+    resort."""
+    def fix(s: Any) -> Any:
+        if s.name == "last_chunk":
+            return replace(s, quota=1.0, priority=0)
+        if s.name == "outline":
+            return replace(s, quota=max(s.quota, OUTLINE_SHARE), priority=1)
+        return s
+
+    return Template(template.name, tuple(fix(s) for s in template.sections))
 
 
 class Retrieval:
