@@ -214,9 +214,8 @@ def test_memory_does_not_displace_the_outline(story: InMemoryStory) -> None:
     """With an outline longer than a quarter of the budget, retrieval's memory never
     cuts the outline below a quarter of the budget (what the rolling prompts keep), so
     the strategies differ in their memory, not in how much outline they show."""
-    from automuse_rag.assemble import build_prompt
+    from automuse_rag.assemble import build_prompt, load_template
     from automuse_rag.compare.strategies import whole_last_chunk
-    from automuse_rag.assemble import load_template
 
     lore = tomllib.loads((SAMPLE / "lore.toml").read_text(encoding="utf-8"))
     outline = " ".join(item["description"] for key in ("characters", "places") for item in lore[key])

@@ -204,8 +204,8 @@ def render_markdown(report: CompareReport) -> str:
     lines += ["", *_table(report.summary_rows())]
     if report.ablations:
         lines += ["", "## Ablations of retrieval", "",
-                  "Retrieval with one activation switched off (graph neighbours, vector search, recency), "
-                  "and with the entities named in the last chunk only.", "",
+                  ("Retrieval with one activation switched off (graph neighbours, vector search, recency), "
+                   "and with the entities named in the last chunk only."), "",
                   *_table(report.summary_rows(ablations=True))]
     lines += [
         "",
@@ -241,8 +241,8 @@ def _paired_cell(paired: dict[str, Any] | None) -> str:
 
 def _table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| strategy | mean tokens | max tokens | over budget | first over | entity recall | mean NLL "
-        "| NLL vs last_chunk [95% CI] | memory calls | memory tokens | embedded texts |",
+        ("| strategy | mean tokens | max tokens | over budget | first over | entity recall | mean NLL "
+         "| NLL vs last_chunk [95% CI] | memory calls | memory tokens | embedded texts |"),
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:

@@ -18,9 +18,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automuse_rag.errors import BudgetError
+
+if TYPE_CHECKING:
+    from automuse_rag.assemble.templates import Template
 
 CountTokens = Callable[[str], int]
 
@@ -50,8 +53,8 @@ class MemoryCost:
 
 
 @cache
-def _frame() -> Any:
-    from automuse_rag.assemble import load_template as load_prompt_template
+def _frame() -> Template:
+    from automuse_rag.assemble.templates import load_template as load_prompt_template
 
     return load_prompt_template()
 
@@ -62,7 +65,8 @@ def render_rolling(outline: str, summary: str, last_chunk: str) -> str:
     strategies differ only in their memory): the summary is the ``STORY SO FAR``
     section; without a summary it is the last-chunk prompt."""
     contents = {"outline": outline.strip(), "memories": summary.strip(), "last_chunk": last_chunk.strip()}
-    return _frame().render(contents)[0]
+    text, _ = _frame().render(contents)
+    return text
 
 
 def keep_tail(text: str, pieces: int) -> str:

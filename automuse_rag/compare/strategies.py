@@ -51,6 +51,15 @@ from automuse_rag.compare.rolling import (  # noqa: F401  (re-exported: the publ
     rolling_unbounded_prompt,
 )
 
+__all__ = [
+    "ABLATIONS", "LAST_CHUNK", "OUTLINE_SHARE", "RECURSIVE_FILL", "RETRIEVAL", "ROLLING_RECURSIVE",
+    "ROLLING_UNBOUNDED", "STRATEGIES", "CountTokens", "LastChunk", "MemoryCost", "RecursiveSummary",
+    "Resummarizer", "Retrieval", "RollingRecursive", "RollingUnbounded", "Strategy", "StrategyContext",
+    "extractive_resummarizer", "fit_prompt", "join_summaries", "keep_head", "keep_tail", "llm_resummarizer",
+    "load_template", "memory_room", "recursive_states", "render_rolling", "rolling_unbounded_prompt",
+    "whole_last_chunk",
+]
+
 ROLLING_UNBOUNDED = "rolling_unbounded"
 ROLLING_RECURSIVE = "rolling_recursive"
 RETRIEVAL = "retrieval"
