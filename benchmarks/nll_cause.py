@@ -14,6 +14,10 @@ suspects, at evenly spread positions of a stored story:
 - ``memory_far``: retrieval's lore and memories *before* the outline, the last chunk
   after: as ``memory_rolling_frame`` with the memory further from the continuation.
 
+The table in docs/compare/README.md was made at commit ba1c3f6, before every strategy
+got the assembler's framing; since then ``last_chunk`` and ``memory_rolling_frame`` are
+rendered in the default template too, so the framing no longer differs between them.
+
 For each variant: mean NLL, paired difference from ``last_chunk`` (bootstrap 95%
 interval), and the difference on the continuation's first 16 tokens vs the rest
 (a framing or boundary effect shows at the start; a content effect all along).
