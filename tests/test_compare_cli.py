@@ -89,3 +89,23 @@ def test_help_has_an_example() -> None:
     for cmd in ("compare", "graph"):
         res = runner.invoke(app, [cmd, "--help"])
         assert res.exit_code == 0 and "Example: automuse " + cmd in res.output
+
+
+def test_nll_on_twenty_positions_by_default(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from automuse_rag.models import registry
+    from automuse_rag.models.fake import ScriptedChatModel
+
+    class Scorer(ScriptedChatModel):
+        def continuation_nll(self, context: str, continuation: str) -> tuple[float, int]:
+            words = continuation.split()
+            return sum(w not in context for w in words) / len(words), len(words)
+
+    monkeypatch.setattr(registry, "get_chat_model", lambda spec, cfg, **kw: Scorer())
+    out = tmp_path / "r"
+    res = runner.invoke(app, ["--home", str(home), "compare", "--story", "sample", "--budget", "700",
+                              "--no-plots", "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert len(data["nll_positions"]) == 20
+    for entry in [*data["strategies"].values(), *data["ablations"].values()]:
+        assert entry["summary"]["nll_samples"] == 20 and entry["summary"]["nll_vs_last_chunk"]["n"] == 20

@@ -149,3 +149,179 @@ def test_real_model_tokens_and_nll(story: InMemoryStory, tmp_path: Path) -> None
     for png in ("prompt_tokens_by_position.png", "entity_recall_by_position.png", "nll_by_strategy.png"):
         head = (tmp_path / png).read_bytes()[:8]
         assert head == b"\x89PNG\r\n\x1a\n" and (tmp_path / png).stat().st_size > 10_000
+
+
+class OverlapScorer(ScriptedChatModel):
+    """A fake model with log-probabilities: the NLL of a continuation is the share of
+    its words that the context does not contain (deterministic, context-dependent)."""
+
+    def continuation_nll(self, context: str, continuation: str) -> tuple[float, int]:
+        words = re.findall(r"\w+", continuation)
+        seen = set(re.findall(r"\w+", context))
+        return sum(w not in seen for w in words) / len(words), len(words)
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("budget", [700, 1024])
+def test_recursive_fills_the_same_budget_as_retrieval(story: InMemoryStory, budget: int) -> None:
+    report = run_compare(story, llm=ScriptedChatModel(), budget=budget, positions="all", nll_samples=0,
+                         resummarizer="extractive", ablations=False)
+    rows = {r["strategy"]: r for r in report.summary_rows()}
+    recursive, retrieval = rows["rolling_recursive"]["mean_prompt_tokens"], rows["retrieval"]["mean_prompt_tokens"]
+    assert abs(recursive - retrieval) <= 0.10 * retrieval, (recursive, retrieval)
+    assert rows["rolling_recursive"]["over_budget_count"] == 0
+    assert rows["rolling_recursive"]["mean_prompt_tokens"] > 0.8 * budget  # not just equal: both fill it
+
+
+def test_every_strategy_keeps_the_last_chunk_whole_before_memory(story: InMemoryStory) -> None:
+    from automuse_rag.compare.costs import ingest_costs
+    from automuse_rag.compare.strategies import (
+        ABLATIONS,
+        LastChunk,
+        Retrieval,
+        RollingRecursive,
+        extractive_resummarizer,
+    )
+
+    count = ScriptedChatModel().count_tokens
+    texts = [r.text for r in story.records()]
+    budget = 480  # holds every chunk (up to ~330 tokens) with the template, not all the memory there is
+    assert max(count(t) for t in texts) < budget - 60
+    base = ingest_costs(story, count)
+    stored = [0] * len(story)
+    strategies = [
+        RollingRecursive(story, budget, count, base, extractive_resummarizer(count)),
+        Retrieval(story, budget, count, base, stored),
+        LastChunk(story, budget, count),
+        *(Retrieval(story, budget, count, base, stored, name=n, activations=a) for n, a in ABLATIONS.items()),
+    ]
+    memory_cut = 0
+    for strategy in strategies:
+        for i in range(len(story) - 1):
+            ctx = strategy.context(i)
+            assert ctx.tokens <= budget
+            assert squash(texts[i]) in squash(ctx.text), (strategy.name, i)
+            if strategy.name == "retrieval_names_only":  # only vector search and recency bring summaries
+                assert "STORY SO FAR:" not in ctx.text
+            memory_cut += bool(ctx.notes) or ctx.tokens > budget - 40
+    assert memory_cut > 0  # the budget was tight: memory (or outline) gave way, never the last chunk
+
+
+def test_memory_does_not_displace_the_outline(story: InMemoryStory) -> None:
+    """With an outline longer than a quarter of the budget, retrieval's memory never
+    cuts the outline below a quarter of the budget (what the rolling prompts keep), so
+    the strategies differ in their memory, not in how much outline they show."""
+    from automuse_rag.assemble import build_prompt, load_template
+    from automuse_rag.compare.strategies import whole_last_chunk
+
+    lore = tomllib.loads((SAMPLE / "lore.toml").read_text(encoding="utf-8"))
+    outline = " ".join(item["description"] for key in ("characters", "places") for item in lore[key])
+    texts = [r.text for r in story.records()]
+    long = InMemoryStory("sample", story.records(), lore_entities(texts), HashEmbedder(), outline=outline)
+    count = ScriptedChatModel().count_tokens
+    budget = 700
+    assert count(outline) > budget // 4
+    template = whole_last_chunk(load_template())
+    for i in range(len(long) - 1):
+        full = build_prompt(long, i, budget=budget, count_tokens=count, template=template)
+        bare = build_prompt(long, i, budget=budget, count_tokens=count, template=template, activations=frozenset())
+        shown, alone = count(full.sections["outline"]), count(bare.sections["outline"])
+        assert shown >= min(alone, budget // 4 - 10), i  # memory takes only what the outline's share leaves
+        assert "memories" in full.sections or "lore" in full.sections
+
+
+def test_nll_paired_with_last_chunk_and_ablations_in_the_report(story: InMemoryStory, tmp_path: Path) -> None:
+    llm = OverlapScorer()
+    report = run_compare(story, llm=llm, budget=700, positions="all", nll_samples=20, out_dir=tmp_path,
+                         resummarizer="extractive", plots=False)
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert len(data["nll_positions"]) == 20
+    assert set(data["ablations"]) == {"retrieval_no_graph", "retrieval_no_vector", "retrieval_no_recency",
+                                      "retrieval_names_only"}
+    floor = data["strategies"]["last_chunk"]
+    base = dict(zip(floor["positions"], floor["nll"]))
+    for name, entry in {**data["strategies"], **data["ablations"]}.items():
+        assert set(entry) == set(floor), name  # the same per-strategy shape
+        assert sum(v is not None for v in entry["nll"]) == 20, name
+        paired = entry["summary"]["nll_vs_last_chunk"]
+        diffs = [v - base[p] for p, v in zip(entry["positions"], entry["nll"]) if v is not None]
+        assert paired["n"] == 20 and paired["mean_diff"] == pytest.approx(sum(diffs) / 20)
+        assert paired["better_at"] == sum(d < 0 for d in diffs)
+        lo, hi = paired["ci95"]
+        assert lo <= paired["mean_diff"] <= hi and min(diffs) <= lo and hi <= max(diffs)
+    assert floor["summary"]["nll_vs_last_chunk"]["ci95"] == [0.0, 0.0]
+    # memory that names the next chunk's words lowers this NLL: retrieval beats the floor
+    assert data["strategies"]["retrieval"]["summary"]["nll_vs_last_chunk"]["mean_diff"] < 0
+    # the ablations change what retrieval finds: names only has no summaries (only the
+    # vector and recency activations bring them), the others differ from retrieval somewhere
+    names_only = report.ablations["retrieval_names_only"]
+    assert names_only.prompt_tokens != report.strategies["retrieval"].prompt_tokens
+    for name in ("retrieval_no_vector", "retrieval_no_recency"):
+        assert data["ablations"][name]["nll"] != data["strategies"]["retrieval"]["nll"], name
+    md = (tmp_path / "report.md").read_text()
+    assert "## Ablations of retrieval" in md and "retrieval_names_only" in md
+    row = next(line for line in md.splitlines() if line.startswith("| retrieval |"))
+    paired = data["strategies"]["retrieval"]["summary"]["nll_vs_last_chunk"]
+    assert f"{paired['mean_diff']:+.3f} [{paired['ci95'][0]:+.3f}, {paired['ci95'][1]:+.3f}]" in row
+
+
+@pytest.mark.slow
+def test_scoring_reuses_the_cache_and_matches_a_fresh_score(story: InMemoryStory, tmp_path: Path) -> None:
+    """Scoring after another context with the same start re-evaluates only the rest,
+    and gives the score a fresh evaluation gives; a chat in between stays correct."""
+    from automuse_rag.models.base import Sampling
+    from automuse_rag.models.local import LocalChatModel
+    from automuse_rag.settings import get_settings
+
+    model = LocalChatModel(get_settings(home=tmp_path, n_ctx=512, cache=False))
+    llama = model.llama
+    recs = story.records()
+    head = recs[2].text[:400]
+    a, b = head + "\n\n" + recs[3].text[:200], head + "\n\n" + recs[5].text[:200]
+    nxt = recs[4].text[:200]
+
+    def fresh(context: str) -> float:
+        llama.reset()
+        return model.continuation_nll(context, nxt)[0]
+
+    want_a, want_b = fresh(a), fresh(b)
+    assert want_a != pytest.approx(want_b, abs=1e-3)  # the contexts differ, so do the scores
+    model.continuation_nll(a, nxt)
+    evaluated = []
+    original = llama.eval
+    llama.eval = lambda tokens: (evaluated.append(len(tokens)), original(tokens))[1]  # type: ignore[method-assign]
+    try:
+        got_b = model.continuation_nll(b, nxt)[0]
+        shared = len(model.tokenize(head))
+        assert sum(evaluated) < len(model.tokenize(b)) - shared + 8  # only what follows the shared start
+        model.chat([{"role": "user", "content": "Say hi."}], Sampling(temperature=0.0, max_tokens=4, seed=1))
+        got_a = model.continuation_nll(a, nxt)[0]
+    finally:
+        llama.eval = original  # type: ignore[method-assign]
+    assert got_b == pytest.approx(want_b, abs=1e-3) and got_a == pytest.approx(want_a, abs=1e-3)
+
+
+def test_every_strategy_shares_the_framing_and_is_scored_on_the_line_after_the_cue(story: InMemoryStory) -> None:
+    """Strategies differ in their memory only: the same instructions, headers and cue,
+    and the next chunk is scored where a model writes it, on the line after the cue."""
+    from automuse_rag.assemble import load_template
+
+    seen: list[str] = []
+
+    class Recorder(OverlapScorer):
+        def continuation_nll(self, context: str, continuation: str) -> tuple[float, int]:
+            seen.append(context)
+            return super().continuation_nll(context, continuation)
+
+    report = run_compare(story, llm=Recorder(), budget=700, positions=[6, 20], nll_samples=2,
+                         resummarizer="extractive")
+    n_strategies = len(report.strategies) + len(report.ablations)
+    assert len(seen) == 2 * n_strategies == 16
+    first = load_template().sections[0].body
+    cue = load_template().section("cue").body
+    for context in seen:
+        assert context.startswith(first) and context.endswith("\n\n" + cue + "\n")
+        assert context.count("LAST CHUNK:") == 1

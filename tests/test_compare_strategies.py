@@ -20,6 +20,7 @@ from automuse_rag.compare.strategies import (
     fit_prompt,
     keep_tail,
     recursive_states,
+    render_rolling,
     rolling_unbounded_prompt,
 )
 from automuse_rag.errors import InputError
@@ -162,3 +163,49 @@ def test_extractive_resummarizer_fits_the_target() -> None:
     shorter, cost = extractive_resummarizer(count)(text, 60)
     assert 0 < count(shorter) <= 60 and cost == MemoryCost()
     assert all(s.strip() in text for s in shorter.split(".") if s.strip())  # extractive: sentences of the text
+
+
+def test_fit_prompt_keeps_the_last_chunk_whole_before_the_outline_and_the_summary() -> None:
+    # A budget that holds the whole last chunk only if the outline goes below its
+    # quarter share and the summary goes entirely: both must go before the chunk is cut.
+    outline = " ".join(f"plan{k}" for k in range(300))
+    summary = " ".join(f"new{k}" for k in range(50))
+    chunk = " ".join(f"c{k}" for k in range(120))
+    bare = count(render_rolling("", "", chunk))
+    budget = bare + 20  # room for 20 outline words, less than a quarter of the budget
+    assert budget // 4 > 20
+    text, tokens, notes = fit_prompt(outline, summary, chunk, budget, count)
+    assert tokens <= budget and chunk in text  # whole
+    assert "plan0" in text and "new49" not in text and "plan40" not in text
+    assert [n.split()[0] for n in notes] == ["outline", "summary", "outline"]
+    # the last resort: with no outline or summary left, the chunk loses its first words
+    text, tokens, notes = fit_prompt(outline, summary, chunk, bare - 10, count)
+    assert tokens <= bare - 10 and "c119" in text and "c0 " not in text and "last resort" in notes[-1]
+
+
+def test_paired_differences_and_bootstrap_interval() -> None:
+    from automuse_rag.compare.metrics import (
+        bootstrap_ci,
+        paired_differences,
+        paired_nll,
+    )
+
+    # paired by position, positions missing on either side left out
+    diffs = paired_differences([1, 2, 3, 4], [3.0, None, 2.5, 4.0], [4, 3, 1, 9], [3.5, 2.0, 2.0, 1.0])
+    assert diffs == [pytest.approx(1.0), pytest.approx(0.5), pytest.approx(0.5)]
+    assert bootstrap_ci([0.25] * 10) == (pytest.approx(0.25), pytest.approx(0.25))
+    assert bootstrap_ci([1.0]) is None
+    noisy = [(-1) ** k * 0.5 + 0.1 for k in range(40)]  # mean 0.1, spread 0.5
+    lo, hi = bootstrap_ci(noisy)
+    assert lo < 0.1 < hi and hi - lo < 0.5
+    wide = bootstrap_ci(noisy[:6])
+    assert wide[1] - wide[0] > hi - lo  # fewer positions, wider interval
+
+    class R:
+        def __init__(self, positions: list[int], nll: list[float | None]) -> None:
+            self.positions, self.nll = positions, nll
+
+    out = paired_nll(R([0, 1, 2], [2.0, 1.0, 3.0]), R([0, 1, 2], [2.5, 1.5, 2.0]))
+    assert out["n"] == 3 and out["mean_diff"] == pytest.approx(0.0) and out["better_at"] == 2
+    assert out["ci95"][0] <= out["mean_diff"] <= out["ci95"][1]
+    assert paired_nll(R([0], [None]), R([0], [1.0])) is None

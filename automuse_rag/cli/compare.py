@@ -11,7 +11,7 @@ from rich.table import Table
 from automuse_rag.cli.common import REQUIRED, BudgetOption, LlmOption, StoryOption, console, err_console, print_json, settings
 from automuse_rag.errors import InputError
 
-DEFAULT_NLL_SAMPLES = 10
+DEFAULT_NLL_SAMPLES = 20
 
 
 def open_story(cfg: Any, name: str) -> Any:
@@ -33,9 +33,11 @@ def summary_table(report: Any) -> Table:
     table = Table(title=f"{report.story}: budget {report.budget} tokens, {len(report.positions)} positions",
                   box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column("strategy", no_wrap=True)
-    for col in ("tokens\nmean/max", "over\nbudget", "first\nover", "entity\nrecall", "NLL", "memory\ncalls/tok", "embed"):
+    for col in ("tokens\nmean/max", "over\nbudget", "first\nover", "entity\nrecall", "NLL", "NLL vs\nlast_chunk",
+                "memory\ncalls/tok", "embed"):
         table.add_column(col, justify="right", no_wrap=True)
-    for row in report.summary_rows():
+    for row in report.summary_rows() + report.summary_rows(ablations=True):
+        paired = row["nll_vs_last_chunk"]
         table.add_row(
             row["strategy"],
             f"{_fmt(row['mean_prompt_tokens'], 0)}/{_fmt(row['max_prompt_tokens'])}",
@@ -43,6 +45,8 @@ def summary_table(report: Any) -> Table:
             _fmt(row["first_over_budget"]),
             _fmt(row["mean_entity_recall"]),
             _fmt(row["mean_nll"]),
+            "-" if not paired else f"{paired['mean_diff']:+.3f}" + (
+                f" [{paired['ci95'][0]:+.3f}, {paired['ci95'][1]:+.3f}]" if paired["ci95"] else ""),
             f"{row['final_memory_calls']}/{row['final_memory_tokens']}",
             str(row["final_memory_embeddings"]),
         )
@@ -61,7 +65,7 @@ def compare(
     nll_samples: int | None = typer.Option(
         None, "--nll-samples", "-n",
         help="Positions (evenly spread) where the next chunk's NLL is scored; 0 skips it "
-        "(default: 10 with a model that gives log-probabilities, else 0).",
+        "(default: 20 with a model that gives log-probabilities, else 0).",
     ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Report directory (default: ./compare-STORY-BUDGET)."
@@ -76,15 +80,22 @@ def compare(
         "a prompt and the next chunk; longer contexts are cut from the left for scoring)."
     ),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG plots."),
+    ablations: bool = typer.Option(
+        True, "--ablations/--no-ablations",
+        help="Also run retrieval without graph neighbours, without vector search, without recency, and with "
+        "named entities only (report.json's 'ablations').",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print report.json's content instead of the table."),
 ) -> None:
     """Compare retrieval with rolling summaries on a stored story.
 
     For each position i, four strategies build the context for predicting chunk i+1:
     rolling_unbounded (outline + every summary so far + last chunk), rolling_recursive
-    (a running summary re-summarized past half the budget, cut to fit), retrieval
-    (the assembler) and last_chunk (outline + last chunk). Reports prompt tokens and
-    over-budget counts, entity recall, memory cost and next-chunk NLL; writes
+    (a running summary re-summarized to fill the room the budget leaves for memory),
+    retrieval (the assembler) and last_chunk (outline + last chunk); every one keeps
+    the last chunk whole before adding memory. Reports prompt tokens and over-budget
+    counts, entity recall, memory cost and next-chunk NLL with its paired difference
+    from last_chunk (bootstrap 95% interval), plus retrieval's ablations; writes
     report.md, report.json and PNG plots.
 
     Example: automuse compare --story pp --budget 1024 --nll-samples 20 --out docs/compare/pp-1024
@@ -104,6 +115,7 @@ def compare(
         report = run_compare(
             memory, llm=model, budget=cfg.budget, positions=positions, nll_samples=nll_samples,
             out_dir=out_dir, progress=progress, resummarizer=resummarizer, max_positions=max_positions, plots=plots,
+            ablations=ablations,
         )
     if as_json:
         print_json(report.to_dict())

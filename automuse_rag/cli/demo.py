@@ -143,7 +143,7 @@ def demo_command(
         with _progress() as bar:
             task = bar.add_task("comparing", total=None)
             report = run_compare(
-                memory, llm=model, budget=budget, nll_samples=nll_samples, out_dir=compare_dir,
+                memory, llm=model, budget=budget, nll_samples=nll_samples, out_dir=compare_dir, ablations=False,
                 progress=lambda _stage, done, total: bar.update(task, completed=done, total=total),
             )
         console.print(summary_table(report))

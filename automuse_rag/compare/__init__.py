@@ -11,4 +11,4 @@ from automuse_rag.compare.report import CompareReport, StrategyResult
 from automuse_rag.compare.run import run_compare
 from automuse_rag.compare.strategies import STRATEGIES
 
-__all__ = ["CompareReport", "STRATEGIES", "StrategyResult", "run_compare"]
+__all__ = ["STRATEGIES", "CompareReport", "StrategyResult", "run_compare"]

@@ -145,3 +145,50 @@ def continuation_nll(model: Any, context: str, continuation: str) -> tuple[float
 def mean(values: Iterable[float | None]) -> float | None:
     xs = [v for v in values if v is not None]
     return sum(xs) / len(xs) if xs else None
+
+
+# --- paired comparison ------------------------------------------------------------------
+
+BOOTSTRAP_RESAMPLES = 5000
+
+
+def paired_differences(
+    positions: Sequence[int], values: Sequence[float | None], base_positions: Sequence[int],
+    base_values: Sequence[float | None],
+) -> list[float]:
+    """``value - base`` at every position where both were scored, in position order."""
+    base = {p: v for p, v in zip(base_positions, base_values) if v is not None}
+    return [v - base[p] for p, v in zip(positions, values) if v is not None and p in base]
+
+
+def bootstrap_ci(diffs: Sequence[float], level: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES,
+                 seed: int = 0) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of the mean of ``diffs`` (resampling positions with
+    replacement, a fixed seed so a report is reproducible); ``None`` below 2 values."""
+    if len(diffs) < 2:
+        return None
+    import numpy as np
+
+    x = np.asarray(diffs, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, len(x), size=(resamples, len(x)))].mean(axis=1)
+    tail = (1.0 - level) / 2 * 100
+    lo, hi = np.percentile(means, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def paired_nll(result: Any, base: Any, baseline: str = "last_chunk") -> dict[str, Any] | None:
+    """NLL of ``result`` minus ``base``'s (two results with ``positions`` and ``nll``)
+    paired by position: mean difference, its bootstrap 95% interval, and at how many
+    positions ``result`` is better (lower). ``None`` when no position pairs."""
+    diffs = paired_differences(result.positions, result.nll, base.positions, base.nll)
+    if not diffs:
+        return None
+    ci = bootstrap_ci(diffs)
+    return {
+        "baseline": baseline,
+        "n": len(diffs),
+        "mean_diff": sum(diffs) / len(diffs),
+        "ci95": list(ci) if ci else None,
+        "better_at": sum(d < 0 for d in diffs),
+    }

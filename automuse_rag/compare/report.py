@@ -9,7 +9,13 @@
                            "nll": [... or null], "nll_tokens": [...],
                            "memory_calls": [...], "memory_tokens": [...],
                            "memory_embeddings": [...], "notes": [...],
-                           "summary": {...}}}}
+                           "summary": {..., "nll_vs_last_chunk": {"baseline", "n",
+                                       "mean_diff", "ci95": [lo, hi], "better_at"} or null}}},
+     "ablations": {NAME: {... the same shape as a strategy ...}}}
+
+``nll_vs_last_chunk`` pairs each strategy's NLL with ``last_chunk``'s at the same
+positions: the mean difference (below 0: predicts the next chunk better), its
+percentile-bootstrap 95% interval over positions, and how many positions it wins.
 """
 
 from __future__ import annotations
@@ -19,21 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from automuse_rag.compare.metrics import mean
-from automuse_rag.compare.strategies import STRATEGIES, StrategyContext
-from automuse_rag.fsutil import atomic_path, write_text_atomic
-
-PLOTS = {
-    "tokens": "prompt_tokens_by_position.png",
-    "recall": "entity_recall_by_position.png",
-    "nll": "nll_by_strategy.png",
-}
-_COLORS = {
-    "rolling_unbounded": "tab:red",
-    "rolling_recursive": "tab:orange",
-    "retrieval": "tab:blue",
-    "last_chunk": "tab:gray",
-}
+from automuse_rag.compare.metrics import mean, paired_nll
+from automuse_rag.compare.plots import PLOTS, write_plots
+from automuse_rag.compare.strategies import StrategyContext
+from automuse_rag.fsutil import write_text_atomic
 
 
 @dataclass
@@ -109,6 +104,7 @@ class CompareReport:
     nll_positions: list[int]
     strategies: dict[str, StrategyResult]
     settings: dict[str, Any] = field(default_factory=dict)
+    ablations: dict[str, StrategyResult] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
@@ -125,30 +121,48 @@ class CompareReport:
             "notes": self.notes,
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
             "files": {k: Path(v).name for k, v in self.files.items()},  # beside report.json
-            "strategies": {name: res.to_dict() for name, res in self.strategies.items()},
+            "strategies": {name: self._entry(res) for name, res in self.strategies.items()},
+            "ablations": {name: self._entry(res) for name, res in self.ablations.items()},
         }
 
+    def paired(self, res: StrategyResult) -> dict[str, Any] | None:
+        """``res``'s NLL paired with ``last_chunk``'s (see the module docstring)."""
+        base = self.strategies.get("last_chunk")
+        return paired_nll(res, base) if base is not None else None
+
+    def _entry(self, res: StrategyResult) -> dict[str, Any]:
+        entry = res.to_dict()
+        entry["summary"]["nll_vs_last_chunk"] = self.paired(res)
+        return entry
+
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CompareReport":
+    def from_dict(cls, data: dict[str, Any]) -> CompareReport:
         """Read back a report.json (e.g. to redraw its plots)."""
         fields = ("positions", "prompt_tokens", "over_budget", "entity_recall", "nll", "nll_tokens",
                   "memory_calls", "memory_tokens", "memory_embeddings", "notes")
-        results = {}
-        for name, entry in data["strategies"].items():
-            res = StrategyResult(name)
-            for key in fields:
-                setattr(res, key, list(entry.get(key, [])))
-            results[name] = res
+        def read(entries: dict[str, Any]) -> dict[str, StrategyResult]:
+            results = {}
+            for name, entry in entries.items():
+                res = StrategyResult(name)
+                for key in fields:
+                    setattr(res, key, list(entry.get(key, [])))
+                results[name] = res
+            return results
+
+        results = read(data["strategies"])
         return cls(
             story=data["story"], budget=int(data["budget"]), llm=data["llm"], n_chunks=int(data["n_chunks"]),
             positions=list(data["positions"]), nll_positions=list(data["nll_positions"]), strategies=results,
             settings=dict(data.get("settings", {})), notes=list(data.get("notes", [])),
             seconds=dict(data.get("seconds", {})), files=dict(data.get("files", {})),
+            ablations=read(data.get("ablations", {})),
         )
 
-    def summary_rows(self) -> list[dict[str, Any]]:
-        """One flat row per strategy (for the terminal table and report.md)."""
-        return [{"strategy": name, **res.summary()} for name, res in self.strategies.items()]
+    def summary_rows(self, ablations: bool = False) -> list[dict[str, Any]]:
+        """One flat row per strategy (or per ablation) for the terminal table and report.md."""
+        results = self.ablations if ablations else self.strategies
+        return [{"strategy": name, **res.summary(), "nll_vs_last_chunk": self.paired(res)}
+                for name, res in results.items()]
 
     def write(self, out_dir: Path, plots: bool = True) -> dict[str, str]:
         """Write report.json, report.md and (unless ``plots`` is false) the PNGs."""
@@ -187,32 +201,29 @@ def render_markdown(report: CompareReport) -> str:
     ]
     for key, value in report.settings.items():
         lines.append(f"- {key}: {value}")
-    lines += [
-        "",
-        "| strategy | mean tokens | max tokens | over budget | first over | entity recall | mean NLL | memory calls | memory tokens | embedded texts |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for row in report.summary_rows():
-        lines.append(
-            f"| {row['strategy']} | {fmt_value(row['mean_prompt_tokens'], 0)} | {fmt_value(row['max_prompt_tokens'])} "
-            f"| {row['over_budget_count']}/{row['positions']} | {fmt_value(row['first_over_budget'])} "
-            f"| {fmt_value(row['mean_entity_recall'])} (n={row['entity_recall_positions']}) "
-            f"| {fmt_value(row['mean_nll'])} (n={row['nll_samples']}) | {row['final_memory_calls']} "
-            f"| {row['final_memory_tokens']} | {row['final_memory_embeddings']} |"
-        )
+    lines += ["", *_table(report.summary_rows())]
+    if report.ablations:
+        lines += ["", "## Ablations of retrieval", "",
+                  ("Retrieval with one activation switched off (graph neighbours, vector search, recency), "
+                   "and with the entities named in the last chunk only."), "",
+                  *_table(report.summary_rows(ablations=True))]
     lines += [
         "",
         "Entity recall: of the characters and places named in chunk i+1 that were known by chunk i, "
         "the share the context names (any known name or alias, whole words, case-sensitive); positions "
         "with no such entity are left out of the mean. Memory cost is what building the memory up to "
         "the last position cost (model calls, their tokens, texts embedded). NLL is the mean negative "
-        "log-likelihood per token of chunk i+1 given the context (lower is better).",
+        "log-likelihood per token of chunk i+1 given the context (lower is better); *vs last_chunk* is "
+        "the mean of the paired differences from last_chunk's NLL at the same positions, with a "
+        "percentile-bootstrap 95% interval over positions and the number of positions where the strategy "
+        "is lower (an interval that excludes 0 is a difference beyond the position-to-position spread).",
     ]
     if report.files:
         pngs = [Path(p).name for k, p in report.files.items() if k in PLOTS]
         if pngs:
             lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in pngs]
-    notes = list(report.notes) + [f"{n}: {note}" for n, r in report.strategies.items() for note in r.notes]
+    results = {**report.strategies, **report.ablations}
+    notes = list(report.notes) + [f"{n}: {note}" for n, r in results.items() for note in r.notes]
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     if report.seconds:
@@ -220,109 +231,32 @@ def render_markdown(report: CompareReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _paired_cell(paired: dict[str, Any] | None) -> str:
+    if not paired:
+        return "n/a"
+    ci = paired["ci95"]
+    interval = f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else ""
+    return f"{paired['mean_diff']:+.3f}{interval} ({paired['better_at']}/{paired['n']} lower)"
+
+
+def _table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        ("| strategy | mean tokens | max tokens | over budget | first over | entity recall | mean NLL "
+         "| NLL vs last_chunk [95% CI] | memory calls | memory tokens | embedded texts |"),
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['strategy']} | {fmt_value(row['mean_prompt_tokens'], 0)} | {fmt_value(row['max_prompt_tokens'])} "
+            f"| {row['over_budget_count']}/{row['positions']} | {fmt_value(row['first_over_budget'])} "
+            f"| {fmt_value(row['mean_entity_recall'])} (n={row['entity_recall_positions']}) "
+            f"| {fmt_value(row['mean_nll'])} (n={row['nll_samples']}) | {_paired_cell(row['nll_vs_last_chunk'])} "
+            f"| {row['final_memory_calls']} | {row['final_memory_tokens']} | {row['final_memory_embeddings']} |"
+        )
+    return lines
+
+
 def _span(positions: list[int]) -> str:
     if not positions:
         return "none"
     return f"{positions[0]}..{positions[-1]}"
-
-
-# --- plots ------------------------------------------------------------------------------
-
-
-def write_plots(report: CompareReport, out_dir: Path) -> dict[str, str]:
-    """Three PNGs: prompt tokens by position (with the budget line), entity recall by
-    position (points and a running mean) and NLL by strategy."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    files = {}
-    for key, draw in (("tokens", _plot_tokens), ("recall", _plot_recall), ("nll", _plot_nll)):
-        fig, ax = plt.subplots(figsize=(9, 5), dpi=110)
-        try:
-            draw(report, ax)
-            ax.set_title(f"{ax.get_title()} ({report.story}, budget {report.budget})")
-            fig.tight_layout()
-            path = out_dir / PLOTS[key]
-            with atomic_path(path) as tmp:
-                fig.savefig(tmp, format="png")
-            files[key] = str(path)
-        finally:
-            plt.close(fig)
-    return files
-
-
-def _ordered(report: CompareReport) -> list[StrategyResult]:
-    return [report.strategies[n] for n in STRATEGIES if n in report.strategies]
-
-
-def _plot_tokens(report: CompareReport, ax: Any) -> None:
-    for res in _ordered(report):
-        ax.plot(res.positions, res.prompt_tokens, label=res.name, color=_COLORS.get(res.name), linewidth=1.6)
-    ax.axhline(report.budget, color="black", linestyle="--", linewidth=1.2, label=f"budget ({report.budget})")
-    top = max((t for res in _ordered(report) for t in res.prompt_tokens), default=0)
-    if top > 5 * report.budget:  # the unbounded line would flatten the others: log scale
-        ax.set_yscale("log")
-    ax.set_xlabel("chunk position i (context for predicting chunk i+1)")
-    ax.set_ylabel("prompt tokens")
-    ax.set_title("Prompt tokens by position")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
-
-
-def _running_mean(values: list[float | None], window: int) -> list[float | None]:
-    out: list[float | None] = []
-    for k in range(len(values)):
-        out.append(mean(values[max(0, k - window + 1) : k + 1]))
-    return out
-
-
-def _plot_recall(report: CompareReport, ax: Any) -> None:
-    window = max(1, len(report.positions) // 15)
-    for res in _ordered(report):
-        color = _COLORS.get(res.name)
-        pts = [(p, r) for p, r in zip(res.positions, res.entity_recall) if r is not None]
-        if pts:
-            ax.scatter([p for p, _ in pts], [r for _, r in pts], s=10, alpha=0.25, color=color)
-        smooth = _running_mean(res.entity_recall, window)
-        xs = [p for p, s in zip(res.positions, smooth) if s is not None]
-        ys = [s for s in smooth if s is not None]
-        ax.plot(xs, ys, label=f"{res.name} (running mean of {window})", color=color, linewidth=1.8)
-    ax.set_ylim(-0.05, 1.05)
-    ax.set_xlabel("chunk position i")
-    ax.set_ylabel("entity recall (share of known entities of chunk i+1 named)")
-    ax.set_title("Entity recall by position")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower left")
-
-
-def _plot_nll(report: CompareReport, ax: Any) -> None:
-    """Mean NLL per strategy (bar labels) as the paired difference from the
-    ``last_chunk`` floor at the same positions (points: each position), so the
-    position-to-position spread of the text itself does not hide the comparison."""
-    results = _ordered(report)
-    names = [r.name for r in results]
-    floor = report.strategies.get("last_chunk")
-    base = dict(zip(floor.positions, floor.nll)) if floor else {}
-    any_nll = False
-    for k, res in enumerate(results):
-        pairs = [(v, base.get(p)) for p, v in zip(res.positions, res.nll) if v is not None]
-        if not pairs:
-            continue
-        any_nll = True
-        diffs = [v - b for v, b in pairs if b is not None]
-        avg = sum(v for v, _ in pairs) / len(pairs)
-        mean_diff = sum(diffs) / len(diffs) if diffs else 0.0
-        ax.bar(k, mean_diff, color=_COLORS.get(res.name), alpha=0.6, width=0.6)
-        jitter = [k + 0.05 * ((j % 7) - 3) for j in range(len(diffs))]
-        ax.scatter(jitter, diffs, s=14, color="black", alpha=0.5, zorder=3)
-        names[k] = f"{res.name}\nmean NLL {avg:.3f}\ndiff {mean_diff:+.3f}"
-    if not any_nll:
-        ax.text(0.5, 0.5, "no NLL samples (--nll-samples 0 or no log-probabilities)", ha="center", va="center",
-                transform=ax.transAxes)
-    ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_xticks(range(len(names)), names)
-    ax.set_ylabel("NLL per token of chunk i+1 minus last_chunk's\n(same position; below 0 = predicts better)")
-    ax.set_title(f"Next-chunk NLL by strategy ({len(report.nll_positions)} positions)")
-    ax.grid(alpha=0.3, axis="y")

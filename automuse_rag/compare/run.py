@@ -18,6 +18,7 @@ from automuse_rag.compare.metrics import (
 )
 from automuse_rag.compare.report import CompareReport, StrategyResult
 from automuse_rag.compare.strategies import (
+    ABLATIONS,
     LastChunk,
     Resummarizer,
     Retrieval,
@@ -33,6 +34,12 @@ Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``; stages: ``contexts``, ``nll``."""
 
 RESUMMARIZERS = ("auto", "llm", "extractive")
+
+SCORE_JOIN = "\n"
+"""Put between a context and the next chunk when scoring: every prompt ends with the
+template's ``NEXT CHUNK:`` cue, and a chunk is written on the line after it. Glued
+straight to the cue, the next chunk's first tokens read as the cue's own line, which
+costs them far more than anything in the memory does (see docs/compare/README.md)."""
 
 
 def choose_resummarizer(kind: str, llm: Any) -> tuple[str, Resummarizer]:
@@ -70,11 +77,14 @@ def run_compare(
     recursive_limit: int | None = None,
     max_positions: int = 300,
     plots: bool = True,
+    ablations: bool = True,
 ) -> CompareReport:
     """Compare the four strategies on ``story`` (a ``StoryView``) at ``budget`` tokens,
     counting tokens with ``llm.count_tokens`` and scoring NLL with
-    ``llm.continuation_nll`` on ``nll_samples`` evenly spread positions. Writes
-    report.json, report.md and the plots to ``out_dir`` when given."""
+    ``llm.continuation_nll`` on ``nll_samples`` evenly spread positions. With
+    ``ablations``, retrieval is also run with each activation switched off
+    (:data:`~automuse_rag.compare.strategies.ABLATIONS`), measured the same way.
+    Writes report.json, report.md and the plots to ``out_dir`` when given."""
     if budget < 16:
         raise InputError(f"--budget must be at least 16 tokens, got {budget}")
     if nll_samples < 0:
@@ -89,13 +99,17 @@ def run_compare(
     resum_name, resum = choose_resummarizer(resummarizer, llm)
     count = llm.count_tokens
     base = ingest_costs(story, count)
-    limit = recursive_limit or budget // 2
+    stored = stored_embeddings(story)
+    recursive = RollingRecursive(story, budget, count, base, resum, recursive_limit)
     strategies: list[Strategy] = [
         RollingUnbounded(story, budget, count, base),
-        RollingRecursive(story, budget, count, base, resum, limit),
-        Retrieval(story, budget, count, base, stored_embeddings(story)),
+        recursive,
+        Retrieval(story, budget, count, base, stored),
         LastChunk(story, budget, count),
     ]
+    if ablations:
+        strategies += [Retrieval(story, budget, count, base, stored, name=name, activations=acts)
+                       for name, acts in ABLATIONS.items()]
     results = {s.name: StrategyResult(s.name) for s in strategies}
     started = time.perf_counter()
     texts = _contexts(story, strategies, results, pos, set(nll_pos), progress)
@@ -103,7 +117,10 @@ def run_compare(
     started = time.perf_counter()
     notes = _score_nll(story, llm, results, texts, nll_pos, progress)
     seconds["nll"] = time.perf_counter() - started
-    roller = strategies[1].roller  # type: ignore[attr-defined]
+    if nll_pos:
+        seconds["nll per scoring"] = seconds["nll"] / (len(nll_pos) * len(results))
+    roller = recursive.roller
+    limit = roller.limit
     report = CompareReport(
         story=str(getattr(story, "name", "story")),
         budget=budget,
@@ -111,13 +128,16 @@ def run_compare(
         n_chunks=len(story),
         positions=pos,
         nll_positions=nll_pos,
-        strategies=results,
+        strategies={name: res for name, res in results.items() if name not in ABLATIONS},
+        ablations={name: res for name, res in results.items() if name in ABLATIONS},
         settings={
-            "rolling_recursive limit": f"{limit} tokens (re-summarized to at most {roller.target}; "
-            f"{roller.resummaries} re-summaries; re-summarizer: {resum_name})",
-            "cut rule": "recursive and last_chunk prompts over the budget cut the outline from its end to a "
-            "quarter of the budget, then lose the summary's oldest words, then the last chunk's first words, "
-            "then more of the outline",
+            "rolling_recursive limit": f"{limit} tokens{'' if recursive_limit else ' (the room for memory at this budget)'}, "
+            f"re-summarized to at most {roller.target}; {roller.resummaries} re-summaries; re-summarizer: {resum_name}",
+            "cut rule": "every strategy keeps the last chunk whole before any memory: rolling and last_chunk "
+            "prompts over the budget cut the outline from its end to a quarter of the budget, then lose the "
+            "summary's oldest words, then more of the outline, and only then the last chunk's first words; "
+            "retrieval serves the last chunk first and in full, then the outline up to a quarter of the budget, "
+            "then memories and lore",
         },
         notes=notes,
         seconds=seconds,
@@ -173,8 +193,10 @@ def _score_nll(
     for i in positions:
         nxt = records[i + 1].text
         nxt_tokens = llm.count_tokens(nxt)
-        for name, res in results.items():
-            context = texts[(name, i)]
+        # similar contexts one after another: a scorer that keeps its cache (the local
+        # model) re-evaluates only what differs from the previous context
+        for name in sorted(results, key=lambda n: texts[(n, i)]):
+            res, context = results[name], texts[(name, i)] + SCORE_JOIN
             if window and llm.count_tokens(context) + nxt_tokens + 1 > window:
                 truncated[name] = truncated.get(name, 0) + 1
             nll, n = continuation_nll(llm, context, nxt)

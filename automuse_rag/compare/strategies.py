@@ -8,52 +8,61 @@ summaries recorded at ingest), so only the way memory reaches the prompt differs
   summary so far appended in order, and the last chunk. It is never cut, so it
   grows linearly and passes the budget at some position.
 - ``rolling_recursive``: the original's second approach. Summaries are appended to
-  a running summary; whenever it passes ``limit`` tokens (default: half the budget)
-  it is re-summarized to at most ``limit // 2`` tokens. If the prompt is still over
-  the budget it is cut by :func:`fit_prompt` (the outline to a quarter of the
-  budget, then the running summary loses its *oldest* words, so the most recent
-  events stay, then the last chunk its first words).
+  a running summary; whenever it passes ``limit`` tokens (default: the room the
+  prompt has for memory at this budget, :func:`memory_room`) it is re-summarized
+  to :data:`RECURSIVE_FILL` of that, so it fills the budget as retrieval does. If
+  the prompt is over the budget it is cut by :func:`fit_prompt`.
 - ``retrieval``: this project's assembler (``automuse_rag.assemble.build_prompt``)
-  at the same budget.
+  at the same budget, the last chunk served whole first (:func:`whole_last_chunk`);
+  the ablations (:data:`ABLATIONS`) switch its activations off one by one.
 - ``last_chunk``: the outline and the last chunk only, the floor, cut by the same
   rule if it does not fit.
 
-The rolling strategies are pure functions over a list of summaries, tested without
-any store.
+Every strategy keeps the last chunk whole before it adds any memory; cutting it
+is the last resort (when not even the outline is left to cut).
+
+The rolling strategies are pure functions over a list of summaries (:mod:`.rolling`),
+tested without any store.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from automuse_rag import templates
-from automuse_rag.assemble.budget import CountTokens
-from automuse_rag.errors import BudgetError
+from automuse_rag.assemble import ACTIVATIONS, Template, build_prompt, load_template as load_prompt_template
+from automuse_rag.compare.rolling import (  # noqa: F401  (re-exported: the public names of compare)
+    OUTLINE_SHARE,
+    CountTokens,
+    MemoryCost,
+    RecursiveSummary,
+    Resummarizer,
+    extractive_resummarizer,
+    fit_prompt,
+    join_summaries,
+    keep_head,
+    keep_tail,
+    llm_resummarizer,
+    recursive_states,
+    render_rolling,
+    rolling_unbounded_prompt,
+)
 
+__all__ = [
+    "ABLATIONS", "LAST_CHUNK", "OUTLINE_SHARE", "RECURSIVE_FILL", "RETRIEVAL", "ROLLING_RECURSIVE",
+    "ROLLING_UNBOUNDED", "STRATEGIES", "CountTokens", "LastChunk", "MemoryCost", "RecursiveSummary",
+    "Resummarizer", "Retrieval", "RollingRecursive", "RollingUnbounded", "Strategy", "StrategyContext",
+    "extractive_resummarizer", "fit_prompt", "join_summaries", "keep_head", "keep_tail", "llm_resummarizer",
+    "memory_room", "recursive_states", "render_rolling", "rolling_unbounded_prompt",
+    "whole_last_chunk",
+]
 
 ROLLING_UNBOUNDED = "rolling_unbounded"
 ROLLING_RECURSIVE = "rolling_recursive"
 RETRIEVAL = "retrieval"
 LAST_CHUNK = "last_chunk"
 STRATEGIES: tuple[str, ...] = (ROLLING_UNBOUNDED, ROLLING_RECURSIVE, RETRIEVAL, LAST_CHUNK)
-
-_PIECE = re.compile(r"\S+\s*")
-
-
-@dataclass(frozen=True)
-class MemoryCost:
-    """What building the memory behind a context cost: model calls, the tokens those
-    calls read and wrote, and texts embedded."""
-
-    calls: int = 0
-    tokens: int = 0
-    embeddings: int = 0
-
-    def __add__(self, other: "MemoryCost") -> "MemoryCost":
-        return MemoryCost(self.calls + other.calls, self.tokens + other.tokens, self.embeddings + other.embeddings)
 
 
 @dataclass(frozen=True)
@@ -71,211 +80,6 @@ class StrategyContext:
     @property
     def over_budget(self) -> bool:
         return self.tokens > self.budget
-
-
-# --- prompt rendering and the cut rule -------------------------------------------------
-
-
-def render_rolling(outline: str, summary: str, last_chunk: str) -> str:
-    """The rolling-summary prompt; without a summary it is the last-chunk prompt."""
-    if not summary.strip():
-        return templates.render("compare_last_chunk.txt", outline=outline.strip(), last_chunk=last_chunk.strip())
-    return templates.render(
-        "compare_rolling.txt", outline=outline.strip(), summary=summary.strip(), last_chunk=last_chunk.strip()
-    )
-
-
-def keep_tail(text: str, pieces: int) -> str:
-    """The last ``pieces`` whitespace-separated words of ``text`` (whitespace kept)."""
-    if pieces <= 0:
-        return ""
-    words = _PIECE.findall(text)
-    return "".join(words[-pieces:]).strip()
-
-
-def keep_head(text: str, pieces: int) -> str:
-    """The first ``pieces`` whitespace-separated words of ``text`` (whitespace kept)."""
-    if pieces <= 0:
-        return ""
-    return "".join(_PIECE.findall(text)[:pieces]).strip()
-
-
-def _largest_fitting(n: int, fits: Callable[[int], bool]) -> int:
-    """Largest k in [0, n] with fits(k), assuming fits is monotone (True then False)."""
-    lo, hi = 0, n
-    if fits(n):
-        return n
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if fits(mid):
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-OUTLINE_SHARE = 0.25  # a rolling prompt over the budget first cuts the outline to this share
-
-
-def fit_prompt(
-    outline: str, summary: str, last_chunk: str, budget: int, count_tokens: CountTokens
-) -> tuple[str, int, tuple[str, ...]]:
-    """Render the rolling prompt inside ``budget`` tokens.
-
-    Cut rule, in order, each step only if still over: cut the outline from its end to
-    at most :data:`OUTLINE_SHARE` of the budget (as the assembler, it keeps the
-    outline's start); drop the summary's oldest words (keep its end, the most recent
-    events); drop the last chunk's first words (keep the passage that leads into the
-    next one); cut the outline further. Returns (text, tokens, notes on each cut)."""
-    text = render_rolling(outline, summary, last_chunk)
-    tokens = count_tokens(text)
-    if tokens <= budget:
-        return text, tokens, ()
-    notes: list[str] = []
-
-    def over(o: str, s: str, c: str) -> bool:
-        return count_tokens(render_rolling(o, s, c)) > budget
-
-    def cut_outline(limit_fits: Callable[[str], bool], what: str) -> None:
-        nonlocal outline
-        n = len(_PIECE.findall(outline))
-        k = _largest_fitting(n, lambda k: limit_fits(keep_head(outline, k)))
-        if k < n:
-            notes.append(f"outline cut to its first {k} of {n} words{what}")
-            outline = keep_head(outline, k)
-
-    share = int(budget * OUTLINE_SHARE)
-    if count_tokens(outline) > share:
-        cut_outline(lambda o: count_tokens(o) <= share, f" ({OUTLINE_SHARE:.0%} of the budget)")
-    if over(outline, summary, last_chunk):
-        n = len(_PIECE.findall(summary))
-        k = _largest_fitting(n, lambda k: not over(outline, keep_tail(summary, k), last_chunk))
-        notes.append(f"summary cut to its last {k} of {n} words")
-        summary = keep_tail(summary, k)
-    if over(outline, summary, last_chunk):
-        n = len(_PIECE.findall(last_chunk))
-        k = _largest_fitting(n, lambda k: not over(outline, summary, keep_tail(last_chunk, k)))
-        notes.append(f"last chunk cut to its last {k} of {n} words")
-        last_chunk = keep_tail(last_chunk, k)
-    if over(outline, summary, last_chunk):
-        cut_outline(lambda o: not over(o, summary, last_chunk), "")
-    text = render_rolling(outline, summary, last_chunk)
-    tokens = count_tokens(text)
-    if tokens > budget:
-        raise BudgetError(f"a budget of {budget} tokens cannot hold even the empty prompt template ({tokens} tokens)")
-    return text, tokens, tuple(notes)
-
-
-# --- the rolling strategies as pure functions ------------------------------------------
-
-
-def join_summaries(summaries: Sequence[str]) -> str:
-    """Summaries appended in story order, one per line (the rolling summary)."""
-    return "\n".join(s.strip() for s in summaries if s.strip())
-
-
-def rolling_unbounded_prompt(outline: str, summaries: Sequence[str], last_chunk: str) -> str:
-    """The first approach: all summaries so far between the outline and the last chunk."""
-    return render_rolling(outline, join_summaries(summaries), last_chunk)
-
-
-Resummarizer = Callable[[str, int], tuple[str, MemoryCost]]
-"""``(running_summary, max_tokens) -> (shorter_summary, cost_of_doing_it)``."""
-
-
-class RecursiveSummary:
-    """The second approach's running summary, built incrementally.
-
-    ``extend(summary)`` appends one chunk summary; when the running summary passes
-    ``limit`` tokens it is re-summarized to at most ``target`` tokens (default
-    ``limit // 2``, so a re-summary is not needed again at the very next chunk). If
-    the re-summarizer returns more than ``limit`` tokens its output is cut to its
-    last ``limit`` tokens' worth of words. ``states[j]`` is the running summary after
-    chunk ``j`` and ``costs[j]`` the re-summarization cost spent up to then.
-    """
-
-    def __init__(self, limit: int, count_tokens: CountTokens, resummarize: Resummarizer, target: int | None = None) -> None:
-        if limit < 2:
-            raise BudgetError(f"the rolling summary limit must be at least 2 tokens, got {limit}")
-        self.limit = limit
-        self.target = target or max(1, limit // 2)
-        self._count = count_tokens
-        self._resummarize = resummarize
-        self.text = ""
-        self.cost = MemoryCost()
-        self.resummaries = 0
-        self.states: list[str] = []
-        self.costs: list[MemoryCost] = []
-
-    def extend(self, summary: str) -> str:
-        self.text = join_summaries([self.text, summary])
-        if self._count(self.text) > self.limit:
-            shorter, cost = self._resummarize(self.text, self.target)
-            self.cost = self.cost + cost
-            self.resummaries += 1
-            self.text = self._cap(shorter.strip())
-        self.states.append(self.text)
-        self.costs.append(self.cost)
-        return self.text
-
-    def _cap(self, text: str) -> str:
-        if self._count(text) <= self.limit:
-            return text
-        n = len(_PIECE.findall(text))
-        k = _largest_fitting(n, lambda k: self._count(keep_tail(text, k)) <= self.limit)
-        return keep_tail(text, k)
-
-
-def recursive_states(
-    summaries: Sequence[str], limit: int, count_tokens: CountTokens, resummarize: Resummarizer
-) -> list[str]:
-    """The running summary after each chunk (a pure helper over a list of summaries)."""
-    roller = RecursiveSummary(limit, count_tokens, resummarize)
-    for s in summaries:
-        roller.extend(s)
-    return roller.states
-
-
-# --- re-summarizers ---------------------------------------------------------------------
-
-
-def extractive_resummarizer(count_tokens: CountTokens) -> Resummarizer:
-    """Re-summarize with the project's extractive summarizer (no model calls: cost 0)."""
-
-    def run(text: str, max_tokens: int) -> tuple[str, MemoryCost]:
-        return _extractive(text, max_tokens, count_tokens), MemoryCost()
-
-    return run
-
-
-def _extractive(text: str, max_tokens: int, count_tokens: CountTokens) -> str:
-    """The most sentences the extractive summarizer can keep within ``max_tokens``
-    (its top-k sentences are nested in k, so the count grows with k)."""
-    from automuse_rag.models.extractive import extractive_summary, split_sentences
-
-    n = len(split_sentences(text))
-    if n == 0:
-        return ""
-    k = _largest_fitting(n, lambda k: k >= 1 and count_tokens(extractive_summary(text, k)) <= max_tokens)
-    return extractive_summary(text, max(1, k))
-
-
-def llm_resummarizer(llm: Any, count_tokens: CountTokens) -> Resummarizer:
-    """Re-summarize with a chat model (its cache, if any, makes reruns free). The cost
-    is one call plus the tokens of the prompt and of the reply."""
-    from automuse_rag.models.base import Sampling
-
-    def run(text: str, max_tokens: int) -> tuple[str, MemoryCost]:
-        words = max(10, int(max_tokens * 0.7))
-        prompt = templates.render("compare_resummarize.txt", words=words, summary=text.strip())
-        messages = [{"role": "user", "content": prompt}]
-        reply = llm.chat(messages, Sampling(temperature=0.0, max_tokens=max_tokens, seed=1234))
-        reply = reply.strip()
-        if not reply:  # a model that says nothing: keep the most recent part instead
-            reply = keep_tail(text, words)
-        return reply, MemoryCost(calls=1, tokens=count_tokens(prompt) + count_tokens(reply))
-
-    return run
 
 
 # --- strategies over a story ------------------------------------------------------------
@@ -311,9 +115,33 @@ class RollingUnbounded:
         return StrategyContext(self.name, i, text, self._count(text), self._budget, self._base[i])
 
 
+RECURSIVE_FILL = 0.9
+"""A re-summary shortens the running summary to this share of its limit, so the
+summary keeps filling the room the prompt has for memory (as retrieval's do)."""
+
+
+def memory_room(story: Any, budget: int, count_tokens: CountTokens, sample: int = 40) -> int:
+    """Tokens a rolling prompt has for its summary at ``budget``: the budget less the
+    mean size of the last-chunk prompt (template, outline cut as by :func:`fit_prompt`,
+    whole last chunk) over up to ``sample`` evenly spread chunks, less the summary
+    section's own header."""
+    texts = [r.text for r in story.records()]
+    if not texts:
+        return max(2, budget // 2)
+    step = max(1, len(texts) // sample)
+    picked = texts[::step][:sample]
+    base = sum(fit_prompt(story.outline, "", t, budget, count_tokens)[1] for t in picked) / len(picked)
+    header = count_tokens(render_rolling("o", "s", "c")) - count_tokens(render_rolling("o", "", "c"))
+    return max(2, int(budget - base - header))
+
+
 class RollingRecursive:
     """Outline + a running summary re-summarized past ``limit`` tokens + the last chunk,
-    cut to the budget by :func:`fit_prompt`."""
+    cut to the budget by :func:`fit_prompt`.
+
+    By default ``limit`` is the room the prompt has for memory (:func:`memory_room`)
+    and a re-summary shortens to :data:`RECURSIVE_FILL` of it, so the summary fills
+    the same budget that retrieval's memory sections fill."""
 
     name = ROLLING_RECURSIVE
 
@@ -331,7 +159,8 @@ class RollingRecursive:
         self._budget = budget
         self._count = count_tokens
         self._base = base_costs
-        self.roller = RecursiveSummary(limit or budget // 2, count_tokens, resummarize)
+        limit = limit or memory_room(story, budget, count_tokens)
+        self.roller = RecursiveSummary(limit, count_tokens, resummarize, target=max(1, int(limit * RECURSIVE_FILL)))
 
     def context(self, i: int) -> StrategyContext:
         while len(self.roller.states) <= i:
@@ -375,12 +204,37 @@ class _CountingStory:
         return self._story.search(*args, **kwargs)
 
 
-class Retrieval:
-    """This project's assembler at the same budget. Its memory cost adds, to the
-    per-chunk summarization, every text embedded: the summaries and entity cards
-    stored up to ``i`` and the queries embedded to assemble this prompt."""
+ABLATIONS: dict[str, frozenset[str]] = {
+    "retrieval_no_graph": ACTIVATIONS - {"graph"},
+    "retrieval_no_vector": ACTIVATIONS - {"vector"},
+    "retrieval_no_recency": ACTIVATIONS - {"recency"},
+    "retrieval_names_only": frozenset({"names"}),
+}
+"""Retrieval with one activation switched off (or with the named entities only)."""
 
-    name = RETRIEVAL
+
+def whole_last_chunk(template: Template) -> Template:
+    """``template`` with its last chunk served first and in full (quota 1), then the
+    outline up to :data:`OUTLINE_SHARE` of the budget (as the rolling prompts), then
+    memory: the last chunk is kept whole and the outline is not displaced by memory, so
+    strategies differ in their memory only; the last chunk is cut only as the last
+    resort."""
+    def fix(s: Any) -> Any:
+        if s.name == "last_chunk":
+            return replace(s, quota=1.0, priority=0)
+        if s.name == "outline":
+            return replace(s, quota=max(s.quota, OUTLINE_SHARE), priority=1)
+        return s
+
+    return Template(template.name, tuple(fix(s) for s in template.sections))
+
+
+class Retrieval:
+    """This project's assembler at the same budget, with the last chunk kept whole
+    before any memory (:func:`whole_last_chunk`). Its memory cost adds, to the
+    per-chunk summarization, every text embedded: the summaries and entity cards
+    stored up to ``i`` and the queries embedded to assemble this prompt.
+    ``activations`` switches retrieval activations off (the ablations)."""
 
     def __init__(
         self,
@@ -389,18 +243,25 @@ class Retrieval:
         count_tokens: CountTokens,
         base_costs: Sequence[MemoryCost],
         stored_embeddings: Sequence[int],
+        *,
+        name: str = RETRIEVAL,
+        activations: frozenset[str] = ACTIVATIONS,
+        template: Template | None = None,
     ) -> None:
+        self.name = name
         self._story = _CountingStory(story)
         self._budget = budget
         self._count = count_tokens
         self._base = base_costs
         self._stored = stored_embeddings
+        self._activations = activations
+        self._template = template or whole_last_chunk(load_prompt_template())
 
     def context(self, i: int) -> StrategyContext:
-        from automuse_rag.assemble import build_prompt
-
         before = self._story.searches
-        prompt = build_prompt(self._story, i, budget=self._budget, count_tokens=self._count)
+        prompt = build_prompt(self._story, i, budget=self._budget, count_tokens=self._count, template=self._template,
+                              activations=self._activations)
         queries = self._story.searches - before
         cost = self._base[i] + MemoryCost(embeddings=self._stored[i] + queries)
-        return StrategyContext(self.name, i, prompt.text, self._count(prompt.text), self._budget, cost)
+        notes = tuple(d.reason for d in prompt.decisions if d.candidate_id == "last_chunk" and d.fate != "included")
+        return StrategyContext(self.name, i, prompt.text, self._count(prompt.text), self._budget, cost, notes)

@@ -181,10 +181,11 @@ class LocalChatModel(Capabilities):
         """Mean negative log-likelihood per token of ``continuation`` after ``context``.
 
         The context is truncated from the left so that context + continuation fit the
-        context window; logits are read for the continuation positions only.
+        context window. The context is evaluated once without logits, and only the part
+        after what the model's cache already holds (a previous call with the same
+        prefix, e.g. another strategy's prompt); logits are read for the continuation
+        positions only, one log-softmax row at a time.
         """
-        import numpy as np
-
         cont = self.tokenize(continuation)
         if not cont:
             raise ModelError("cannot score an empty continuation")
@@ -200,32 +201,54 @@ class LocalChatModel(Capabilities):
             raise ModelError("cannot score without a context token")
         with self._lock:
             try:
-                llama.reset()
-                if len(ctx_tokens) > 1:
-                    llama.eval(ctx_tokens[:-1])
-                logits = self._logits_for(llama, [ctx_tokens[-1]] + cont[:-1], len(ctx_tokens) - 1)
-            finally:
-                llama.reset()
-        logits = logits.astype(np.float64)
-        peak = logits.max(axis=1, keepdims=True)
-        log_norm = peak[:, 0] + np.log(np.exp(logits - peak).sum(axis=1))
-        target = logits[np.arange(len(cont)), np.array(cont)]
-        nll = float(np.mean(log_norm - target))
-        return nll, len(cont)
+                total = _score_tokens(llama, ctx_tokens, cont)
+            except BaseException:
+                llama.reset()  # the cache may hold a half-evaluated batch: forget it
+                raise
+        return total / len(cont), len(cont)
 
-    @staticmethod
-    def _logits_for(llama: Any, tokens: list[int], n_past: int) -> Any:
-        """Decode ``tokens`` at position ``n_past`` keeping the logits of every position."""
-        import numpy as np
 
-        rows = []
-        n_vocab = llama.n_vocab()
-        llama._ctx.kv_cache_seq_rm(-1, n_past, -1)  # forget anything cached past n_past
-        for start in range(0, len(tokens), llama.n_batch):
-            batch = tokens[start:start + llama.n_batch]
-            llama._batch.set_batch(batch=batch, n_past=n_past, logits_all=True)
-            llama._ctx.decode(llama._batch)
-            flat = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(len(batch) * n_vocab,))
-            rows.append(flat.reshape(len(batch), n_vocab).copy())
-            n_past += len(batch)
-        return np.concatenate(rows, axis=0)
+def _common_prefix(a: Any, b: list[int]) -> int:
+    n = min(len(a), len(b))
+    k = 0
+    while k < n and int(a[k]) == b[k]:
+        k += 1
+    return k
+
+
+def _score_tokens(llama: Any, ctx_tokens: list[int], cont: list[int]) -> float:
+    """Sum of -log p(cont | ctx_tokens) on a ``llama_cpp.Llama``, reusing the KV cache.
+
+    Keeps ``llama.input_ids``/``n_tokens`` equal to what the KV cache holds, so that
+    llama-cpp-python's own generation (which matches the longest cached prefix) and
+    the next scoring stay correct. The context (all but its last token) goes through
+    ``Llama.eval`` (logits of no position are copied unless the model was created
+    with ``logits_all``); the last context token and the continuation are decoded with
+    logits, and each row is reduced to one number right away."""
+    import numpy as np
+
+    keep = _common_prefix(llama.input_ids[: llama.n_tokens], ctx_tokens[:-1])
+    llama.n_tokens = keep  # Llama.eval drops the cache past n_tokens
+    if keep < len(ctx_tokens) - 1:
+        llama.eval(ctx_tokens[keep:-1])
+    else:
+        llama._ctx.kv_cache_seq_rm(-1, keep, -1)
+    tokens = [ctx_tokens[-1]] + cont[:-1]
+    n_vocab = llama.n_vocab()
+    total = 0.0
+    for start in range(0, len(tokens), llama.n_batch):
+        batch = tokens[start:start + llama.n_batch]
+        n_past = llama.n_tokens
+        llama._batch.set_batch(batch=batch, n_past=n_past, logits_all=True)
+        llama._ctx.decode(llama._batch)
+        llama.input_ids[n_past:n_past + len(batch)] = batch
+        llama.n_tokens += len(batch)
+        rows = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(len(batch) * n_vocab,)).reshape(len(batch), n_vocab)
+        target = np.array(cont[start:start + len(batch)])
+        peak = rows.max(axis=1)
+        log_norm = peak.astype(np.float64) + np.log(np.exp(rows - peak[:, None]).sum(axis=1, dtype=np.float64))
+        total += float(np.sum(log_norm - rows[np.arange(len(batch)), target]))
+    llama._requires_eval = True  # the logits are the continuation's, not a prompt's to sample from
+    return total
+
+
