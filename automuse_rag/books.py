@@ -116,7 +116,9 @@ def _read_dir_mirror(root: Path, mirror: str, gutenberg_id: int) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise DownloadError(f"book {gutenberg_id} is not on mirror {mirror} (no {path}); check the ID or {MIRROR_SETTING}") from None
+        raise DownloadError(
+            f"book {gutenberg_id} is not on mirror {mirror} (no {path}); check the ID or {MIRROR_SETTING}"
+        ) from None
     except OSError as exc:
         raise DownloadError(f"cannot read {path} from mirror {mirror}: {_one_line(exc.strerror or exc)}") from None
 
@@ -132,8 +134,12 @@ def _read_http_mirror(mirror: str, gutenberg_id: int) -> bytes:
             data = response.read(_MAX_DOWNLOAD + 1)
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
-            raise DownloadError(f"book {gutenberg_id} not found on mirror {mirror} (HTTP 404 for {url}); check the ID or {MIRROR_SETTING}") from None
-        raise DownloadError(f"mirror {mirror} answered HTTP {exc.code} for {url}; try again later or set {MIRROR_SETTING}") from None
+            raise DownloadError(
+                f"book {gutenberg_id} not found on mirror {mirror} (HTTP 404 for {url}); check the ID or {MIRROR_SETTING}"
+            ) from None
+        raise DownloadError(
+            f"mirror {mirror} answered HTTP {exc.code} for {url}; try again later or set {MIRROR_SETTING}"
+        ) from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DownloadError(

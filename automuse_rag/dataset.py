@@ -103,6 +103,7 @@ class DatasetSummary:
 
 # -- the audit -------------------------------------------------------------------
 
+
 class Truth:
     """What a story holds, read once with no as-of filter, from which the audit derives
     each position's allowed memories by itself, without trusting the store's or
@@ -129,7 +130,7 @@ class Truth:
         if self.naive is not None:
             return self.naive.edges(eid, at)
         out = {}
-        for other, data in (self.graph[eid].items() if eid in self.graph else []):
+        for other, data in self.graph[eid].items() if eid in self.graph else []:
             chunks = [c for c in data.get("chunks", []) if c <= at]
             view = self.entities[other].as_of(at) if other in self.entities else None
             if chunks and view is not None:
@@ -167,21 +168,23 @@ def _section_bullets(prompt: AssembledPrompt, template: Template, section: str) 
     if not text or spec is None:
         return []
     head, foot = spec.frame()
-    body = text[len(head): len(text) - len(foot) if foot else None]
+    body = text[len(head) : len(text) - len(foot) if foot else None]
     return [line for line in body.split("\n") if line]
 
 
 def audit_leakage(truth: Truth, at: int, prompt: AssembledPrompt, template: Template) -> list[str]:
     """Violations of the as-of rule in a prompt built as of ``at`` ([] when clean)."""
     leaks = [
-        f"{d.candidate_id} comes from chunk {d.chunk} > {at}"
-        for d in prompt.decisions
-        if d.fate != "dropped" and d.chunk > at
+        f"{d.candidate_id} comes from chunk {d.chunk} > {at}" for d in prompt.decisions if d.fate != "dropped" and d.chunk > at
     ]
     if at < 0:
         lines = _section_bullets(prompt, template, "lore") + _section_bullets(prompt, template, "memories")
         return leaks + [f"line shown before the story began: {line[:60]!r}" for line in lines]
-    ids = {d.candidate_id.removeprefix("entity:") for d in prompt.decisions if d.candidate_id.startswith("entity:") and d.fate != "dropped"}
+    ids = {
+        d.candidate_id.removeprefix("entity:")
+        for d in prompt.decisions
+        if d.candidate_id.startswith("entity:") and d.fate != "dropped"
+    }
     lore_ok = truth.lore_allowed(at, ids)
     for line in _section_bullets(prompt, template, "lore"):
         if line not in lore_ok:
@@ -193,6 +196,7 @@ def audit_leakage(truth: Truth, at: int, prompt: AssembledPrompt, template: Temp
 
 
 # -- validation ------------------------------------------------------------------
+
 
 def validate(sample: Sample, fmt: str, budget: int, limit: int, count_tokens: CountTokens) -> list[str]:
     """Problems with a sample ([] when valid)."""
@@ -214,9 +218,15 @@ def validate(sample: Sample, fmt: str, budget: int, limit: int, count_tokens: Co
 
 # -- building --------------------------------------------------------------------
 
+
 def make_samples(
-    story: StoryView, *, budget: int, count_tokens: CountTokens, template: Template,
-    completion_limit: int = DEFAULT_COMPLETION_LIMIT, fmt: str = "completion",
+    story: StoryView,
+    *,
+    budget: int,
+    count_tokens: CountTokens,
+    template: Template,
+    completion_limit: int = DEFAULT_COMPLETION_LIMIT,
+    fmt: str = "completion",
 ) -> Iterator[Sample]:
     """One validated, audited sample per chunk position of ``story``."""
     truth = Truth(story)
@@ -271,11 +281,20 @@ def write_meta(summary: DatasetSummary, stories: list[str], *, val_fraction: flo
     if summary.validation_path:
         files[Path(summary.validation_path).name] = file_sha256(Path(summary.validation_path))
     meta = {
-        "tool": "automuse dataset", "version": __version__, "stories": stories, "format": summary.format,
-        "budget": summary.budget, "samples": summary.samples, "train": summary.train,
-        "validation": summary.validation, "val_fraction": val_fraction, "seed": seed,
-        "leakage_checked": summary.leakage_checked, "leakage_violations": summary.leakage_violations,
-        "audit": "failed" if summary.leakage_violations else "passed", "files": files,
+        "tool": "automuse dataset",
+        "version": __version__,
+        "stories": stories,
+        "format": summary.format,
+        "budget": summary.budget,
+        "samples": summary.samples,
+        "train": summary.train,
+        "validation": summary.validation,
+        "val_fraction": val_fraction,
+        "seed": seed,
+        "leakage_checked": summary.leakage_checked,
+        "leakage_violations": summary.leakage_violations,
+        "audit": "failed" if summary.leakage_violations else "passed",
+        "files": files,
     }
     path = meta_path(out)
     write_json_atomic(path, meta)
@@ -331,8 +350,9 @@ def export_dataset(
     total = sum(len(s) for s in stories)
     samples: list[Sample] = []
     for story in stories:
-        for sample in make_samples(story, budget=budget, count_tokens=count_tokens, template=template,
-                                   completion_limit=completion_limit, fmt=fmt):
+        for sample in make_samples(
+            story, budget=budget, count_tokens=count_tokens, template=template, completion_limit=completion_limit, fmt=fmt
+        ):
             samples.append(sample)
             if progress:
                 progress(len(samples), total)
@@ -358,12 +378,20 @@ def _finish(samples: list[Sample], out: Path, fmt: str, budget: int, val: set[in
                 reasons[_reason_kind(d.reason)] += 1
     leaks = [f"{s.story}@{s.position}: {leak}" for s in samples for leak in s.leaks]
     return DatasetSummary(
-        format=fmt, budget=budget, samples=len(good), train=len(train), validation=len(valid),
-        train_path=str(out), validation_path=str(val_path) if valid else None,
+        format=fmt,
+        budget=budget,
+        samples=len(good),
+        train=len(train),
+        validation=len(valid),
+        train_path=str(out),
+        validation_path=str(val_path) if valid else None,
         prompt_tokens=_stats([s.prompt.tokens for s in good]),
         completion_tokens=_stats([s.completion_tokens for s in good]),
-        fates={k: dict(v) for k, v in sorted(fates.items())}, drop_reasons=dict(reasons.most_common()),
-        leakage_checked=len(samples), leakage_violations=len(leaks), leaks=leaks[:20],
+        fates={k: dict(v) for k, v in sorted(fates.items())},
+        drop_reasons=dict(reasons.most_common()),
+        leakage_checked=len(samples),
+        leakage_violations=len(leaks),
+        leaks=leaks[:20],
         invalid=len(samples) - len(good),
         invalid_reasons=[f"{s.story}@{s.position}: {'; '.join(s.problems)}" for s in samples if s.problems][:20],
         per_story=dict(Counter(s.story for s in good)),

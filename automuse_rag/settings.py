@@ -40,9 +40,7 @@ class Settings(BaseSettings):
     chroma_url: str | None = None
 
     # OpenAI-compatible servers: AUTOMUSE_OPENAI_API_KEY or the standard OPENAI_API_KEY.
-    openai_api_key: str | None = Field(
-        default=None, validation_alias=AliasChoices("AUTOMUSE_OPENAI_API_KEY", "OPENAI_API_KEY")
-    )
+    openai_api_key: str | None = Field(default=None, validation_alias=AliasChoices("AUTOMUSE_OPENAI_API_KEY", "OPENAI_API_KEY"))
     openai_base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("AUTOMUSE_OPENAI_BASE_URL", "OPENAI_BASE_URL")
     )
@@ -67,7 +65,9 @@ class Settings(BaseSettings):
 
     cache: bool = True  # persistent SQLite call cache
     lore_mode: Literal["auto", "model", "extractive"] = "auto"  # ingest's lore: probed (auto), always the model, or never
-    cache_max_mb: float = Field(default=512.0, ge=0)  # calls.sqlite size limit; least recently used answers go first (0: no limit)
+    cache_max_mb: float = Field(
+        default=512.0, ge=0
+    )  # calls.sqlite size limit; least recently used answers go first (0: no limit)
     budget: int = 2048  # prompt token budget
     chunk_size: int = 1500  # characters per chunk
     concurrency: int = 4
@@ -134,7 +134,7 @@ def check_environment(environ: dict[str, str] | os._Environ[str]) -> None:
     for key in sorted(environ):
         if not key.upper().startswith(ENV_PREFIX):
             continue
-        name = key[len(ENV_PREFIX):].upper()
+        name = key[len(ENV_PREFIX) :].upper()
         if name and name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1)
             hint = f" (did you mean {ENV_PREFIX}{close[0]}?)" if close else ""

@@ -42,8 +42,10 @@ NOTE = (
 )
 BEGIN, END = "<!-- bench:assemble -->", "<!-- /bench:assemble -->"
 CHAPTERS = 40  # outline parts, whatever the story's length
-WORDS = ("harbour storm keeper island letter captain chess table walnut lamp quay boat tide "
-         "granite syndicate doctor cafe photograph launch inquiry grant seal cave stair light").split()
+WORDS = (
+    "harbour storm keeper island letter captain chess table walnut lamp quay boat tide "
+    "granite syndicate doctor cafe photograph launch inquiry grant seal cave stair light"
+).split()
 
 
 def synthetic(n: int, seed: int = 0) -> tuple[list[ChunkRecord], list[OutlinePart]]:
@@ -57,8 +59,10 @@ def synthetic(n: int, seed: int = 0) -> tuple[list[ChunkRecord], list[OutlinePar
         summary = f"{who[0]} and {who[1]} " + " ".join(rng.choice(WORDS) for _ in range(40)) + "."
         chapter = i * CHAPTERS // n + 1
         records.append(ChunkRecord(i, f"c{i}", chapter, f"CHAPTER {chapter}", text, summary))
-    parts = [OutlinePart(c, f"CHAPTER {c}", f"Chapter {c}: " + " ".join(rng.choice(WORDS) for _ in range(60)))
-             for c in range(1, CHAPTERS + 1)]
+    parts = [
+        OutlinePart(c, f"CHAPTER {c}", f"Chapter {c}: " + " ".join(rng.choice(WORDS) for _ in range(60)))
+        for c in range(1, CHAPTERS + 1)
+    ]
     return records, parts
 
 
@@ -72,14 +76,28 @@ def real_story(n: int, home: Path, seed: int = 0):
 
     records, parts = synthetic(n, seed)
     outline = "\n".join(p.text for p in parts)
-    mem = StoryMemory.create(get_settings(home=home), f"bench{n}", embedder=HashEmbedder(64), llm_name="extractive",
-                             source="synthetic", outline=outline)
+    mem = StoryMemory.create(
+        get_settings(home=home),
+        f"bench{n}",
+        embedder=HashEmbedder(64),
+        llm_name="extractive",
+        source="synthetic",
+        outline=outline,
+    )
     mem.set_outline(outline, parts)
     batch = []
     for rec in records:
         names = re.findall(r"Person\d+", rec.summary)[:2]
-        mentions = [LoreMention(name=nm, kind="character", labels={"PERSON": 1}, count=1,
-                                description=f"{nm} was seen near the {WORDS[rec.index % len(WORDS)]}.") for nm in names]
+        mentions = [
+            LoreMention(
+                name=nm,
+                kind="character",
+                labels={"PERSON": 1},
+                count=1,
+                description=f"{nm} was seen near the {WORDS[rec.index % len(WORDS)]}.",
+            )
+            for nm in names
+        ]
         chunk = Chunk(rec.index, rec.id, rec.chapter, rec.chapter_title, 0, len(rec.text), rec.text)
         batch.append((chunk, ChunkAnalysis(summary=rec.summary, mentions=mentions)))
         if len(batch) == 1000:
@@ -129,11 +147,20 @@ def latency(sizes: list[int], runs: int, count, home: Path) -> list[dict]:
             assemble(template, story.outline, part.text, cands, last.text, 2048, count)
             pure.append((time.perf_counter() - t) * 1000)
         story.close()
-        row = {"n": n, "build_s": built, "p50": statistics.median(total), "p95": _pct(total, 0.95),
-               "a50": statistics.median(pure), "a95": _pct(pure, 0.95)}
+        row = {
+            "n": n,
+            "build_s": built,
+            "p50": statistics.median(total),
+            "p95": _pct(total, 0.95),
+            "a50": statistics.median(pure),
+            "a95": _pct(pure, 0.95),
+        }
         rows.append(row)
-        print(f"{n:>7} memories (store built in {built:.0f} s): build_prompt p50 {row['p50']:.1f} ms, p95 {row['p95']:.1f} ms; "
-              f"assemble p50 {row['a50']:.1f} ms, p95 {row['a95']:.1f} ms", flush=True)
+        print(
+            f"{n:>7} memories (store built in {built:.0f} s): build_prompt p50 {row['p50']:.1f} ms, p95 {row['p95']:.1f} ms; "
+            f"assemble p50 {row['a50']:.1f} ms, p95 {row['a95']:.1f} ms",
+            flush=True,
+        )
     return rows
 
 
@@ -148,9 +175,16 @@ def pride_story(home: Path):
 
     shared = REPO.parent / "shared" / "data"
     cfg = get_settings(home=home)
-    ingest(cfg, "1342", "pride", llm=get_chat_model("extractive", cfg), embedder=HashEmbedder(64),
-           sampling=sampling_from_settings(cfg), outline_file=str(shared / "outlines" / "pg1342.txt"),
-           mirror=str(shared / "gutenberg"))
+    ingest(
+        cfg,
+        "1342",
+        "pride",
+        llm=get_chat_model("extractive", cfg),
+        embedder=HashEmbedder(64),
+        sampling=sampling_from_settings(cfg),
+        outline_file=str(shared / "outlines" / "pg1342.txt"),
+        mirror=str(shared / "gutenberg"),
+    )
     return StoryMemory.open(cfg, "pride")
 
 

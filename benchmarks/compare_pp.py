@@ -32,9 +32,20 @@ def ensure_ingested(home: Path, story: str) -> float:
         return 0.0
     started = time.perf_counter()
     cmd = [
-        str(REPO / ".venv" / "bin" / "automuse"), "--home", str(home), "ingest", "1342", "--story", story,
-        "--llm", "extractive", "--outline", str(SHARED / "outlines" / "pg1342.txt"),
-        "--mirror", str(SHARED / "gutenberg"), "--json",
+        str(REPO / ".venv" / "bin" / "automuse"),
+        "--home",
+        str(home),
+        "ingest",
+        "1342",
+        "--story",
+        story,
+        "--llm",
+        "extractive",
+        "--outline",
+        str(SHARED / "outlines" / "pg1342.txt"),
+        "--mirror",
+        str(SHARED / "gutenberg"),
+        "--json",
     ]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
@@ -51,8 +62,17 @@ def run_one(home: Path, story: str, budget: int, args: argparse.Namespace) -> No
     llm = get_chat_model("local", cfg)
     out = DOCS / "compare" / f"pp-{budget}"
     started = time.perf_counter()
-    run_compare(memory, llm=llm, budget=budget, positions=args.positions, nll_samples=args.nll_samples, out_dir=out,
-                resummarizer="extractive", progress=_progress, max_positions=args.max_positions)
+    run_compare(
+        memory,
+        llm=llm,
+        budget=budget,
+        positions=args.positions,
+        nll_samples=args.nll_samples,
+        out_dir=out,
+        resummarizer="extractive",
+        progress=_progress,
+        max_positions=args.max_positions,
+    )
     print(f"\nbudget {budget}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
 
@@ -66,8 +86,13 @@ def section(ingest_seconds: float, args: argparse.Namespace) -> str:
     lines = [
         "### compare: Pride and Prejudice, extractive memory",
         "",
-        "Command: `" + (args.command or f".venv/bin/python benchmarks/compare_pp.py --budgets "
-        f"{' '.join(map(str, args.budgets))} --nll-samples {args.nll_samples} --max-positions {args.max_positions}") + "`"
+        "Command: `"
+        + (
+            args.command
+            or f".venv/bin/python benchmarks/compare_pp.py --budgets "
+            f"{' '.join(map(str, args.budgets))} --nll-samples {args.nll_samples} --max-positions {args.max_positions}"
+        )
+        + "`"
         + (f" (ingest of the store with `--llm extractive`: {ingest_seconds:.0f} s)" if ingest_seconds else ""),
         "Reports and plots: [docs/compare/](compare/README.md). Times are wall-clock on the shared 2-core "
         "machine while other jobs ran (query embeddings and NLL scoring dominate).",

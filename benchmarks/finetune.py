@@ -58,8 +58,9 @@ def load() -> str:
 def cli(home: Path, *args: str) -> float:
     start = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
-    subprocess.run([sys.executable, "-m", "automuse_rag", "--home", str(home), *args], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "automuse_rag", "--home", str(home), *args], check=True, env=env, stdout=subprocess.DEVNULL
+    )
     return time.perf_counter() - start
 
 
@@ -75,10 +76,10 @@ def llama_nll(path: Path, examples: list, n_ctx: int) -> float:
         for ex in examples:
             llm.reset()
             llm.eval(ex.ids)
-            logits = np.asarray(llm.scores[ex.start - 1: len(ex.ids) - 1], dtype=np.float64)
+            logits = np.asarray(llm.scores[ex.start - 1 : len(ex.ids) - 1], dtype=np.float64)
             peak = logits.max(axis=1, keepdims=True)
             log_norm = peak[:, 0] + np.log(np.exp(logits - peak).sum(axis=1))
-            target = logits[np.arange(len(logits)), np.array(ex.ids[ex.start:])]
+            target = logits[np.arange(len(logits)), np.array(ex.ids[ex.start :])]
             total += float((log_norm - target).sum())
             count += len(logits)
     finally:
@@ -101,7 +102,9 @@ def main() -> None:
     if args.render:
         saved = json.loads((args.work / "bench.json").read_text())
         meta = json.loads((args.work / "pride.meta.json").read_text())
-        write(render(args, meta, saved["facts"], saved["report"], saved["llama"], sizes_of(args.work, saved["report"])), args.no_doc)
+        write(
+            render(args, meta, saved["facts"], saved["report"], saved["llama"], sizes_of(args.work, saved["report"])), args.no_doc
+        )
         return
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-finetune-"))
@@ -114,8 +117,24 @@ def main() -> None:
     if not (home / "stores" / "pride" / "story.json").is_file():
         done["ingest_s"] = cli(home, "ingest", str(BOOK), "--story", "pride", "--llm", "extractive", "--embedder", "hash:64")
     if not data.is_file():
-        done["dataset_s"] = cli(home, "dataset", "--story", "pride", "--out", str(data), "--format", "chat",
-                                "--llm", "local", "--budget", str(args.budget), "--val-fraction", "0.1", "--seed", "1")
+        done["dataset_s"] = cli(
+            home,
+            "dataset",
+            "--story",
+            "pride",
+            "--out",
+            str(data),
+            "--format",
+            "chat",
+            "--llm",
+            "local",
+            "--budget",
+            str(args.budget),
+            "--val-fraction",
+            "0.1",
+            "--seed",
+            "1",
+        )
     setup.write_text(json.dumps(done))
     facts.update(done)
     meta = json.loads(data.with_name("pride.meta.json").read_text())
@@ -126,13 +145,24 @@ def main() -> None:
     loaded = load_base(settings)
     facts["load_s"] = time.perf_counter() - start
     tokenizer = loaded[1]
-    options = LocalOptions(steps=args.steps, lr=args.lr, rank=args.rank, max_length=args.max_length,
-                           val_max=args.val_max, eval_every=max(1, args.steps // 3), targets="all", gguf_dtype="f32")
+    options = LocalOptions(
+        steps=args.steps,
+        lr=args.lr,
+        rank=args.rank,
+        max_length=args.max_length,
+        val_max=args.val_max,
+        eval_every=max(1, args.steps // 3),
+        targets="all",
+        gguf_dtype="f32",
+    )
 
     def progress(kind: str, details: dict) -> None:
         if kind == "step" and (details["step"] % 10 == 0 or details["step"] == 1):
-            print(f"step {details['step']}/{details['total']} loss {details['loss']:.3f} {details['seconds']:.1f}s "
-                  f"ETA {details['eta'] / 60:.1f} min (load {load()})", flush=True)
+            print(
+                f"step {details['step']}/{details['total']} loss {details['loss']:.3f} {details['seconds']:.1f}s "
+                f"ETA {details['eta'] / 60:.1f} min (load {load()})",
+                flush=True,
+            )
         elif kind == "eval":
             print(f"eval at step {details['step']}: val NLL {details['val_nll']:.4f} ({details['seconds']:.0f}s)", flush=True)
 
@@ -144,11 +174,14 @@ def main() -> None:
     held = [encode(tokenizer, r, "chat", args.max_length) for r in read_records(val)[: args.val_max]]
     base_gguf, tuned_gguf = find_gguf(settings), Path(result.gguf)
     n_head, n_kv = head_counts(base_gguf)
-    half = write_merged_gguf(base_gguf, work / "tuned" / "tuned-f16.gguf",
-                             deltas_from_adapter(Path(result.adapter), n_head, n_kv), dtype="f16")
+    half = write_merged_gguf(
+        base_gguf, work / "tuned" / "tuned-f16.gguf", deltas_from_adapter(Path(result.adapter), n_head, n_kv), dtype="f16"
+    )
     n_ctx = max(len(e.ids) for e in held) + 8
-    llama = {name: llama_nll(path, held, n_ctx) for name, path in
-             (("base (Q4_1 GGUF)", base_gguf), ("tuned, f32 merge", tuned_gguf), ("tuned, f16 merge", half))}
+    llama = {
+        name: llama_nll(path, held, n_ctx)
+        for name, path in (("base (Q4_1 GGUF)", base_gguf), ("tuned, f32 merge", tuned_gguf), ("tuned, f16 merge", half))
+    }
     (work / "bench.json").write_text(json.dumps({"facts": facts, "llama": llama, "report": report}, indent=1))
     write(render(args, meta, facts, report, llama, sizes_of(work, report)), args.no_doc)
 
@@ -164,9 +197,11 @@ def early(report: dict) -> str:
 
 
 def sizes_of(work: Path, report: dict) -> dict:
-    return {"base (Q4_1 GGUF)": Path(report["base"]["gguf"]).stat().st_size,
-            "tuned, f32 merge": Path(report["outputs"]["gguf"]).stat().st_size,
-            "tuned, f16 merge": (work / "tuned" / "tuned-f16.gguf").stat().st_size}
+    return {
+        "base (Q4_1 GGUF)": Path(report["base"]["gguf"]).stat().st_size,
+        "tuned, f32 merge": Path(report["outputs"]["gguf"]).stat().st_size,
+        "tuned, f16 merge": (work / "tuned" / "tuned-f16.gguf").stat().st_size,
+    }
 
 
 def write(body: str, no_doc: bool) -> None:
@@ -190,51 +225,82 @@ def render(args, meta: dict, facts: dict, report: dict, llama: dict, sizes: dict
     base, final = report["base_val_nll"], report["final_val_nll"]
     s = report["settings"]
     lines = [
-        ("LoRA fine-tune of the shipped SmolLM2-135M-Instruct on CPU (`automuse finetune local`), on a chat dataset "
-         "built from Pride and Prejudice. Command: `.venv/bin/python benchmarks/finetune.py "
-         f"--steps {args.steps} --lr {args.lr:g} --budget {args.budget}`."),
+        (
+            "LoRA fine-tune of the shipped SmolLM2-135M-Instruct on CPU (`automuse finetune local`), on a chat dataset "
+            "built from Pride and Prejudice. Command: `.venv/bin/python benchmarks/finetune.py "
+            f"--steps {args.steps} --lr {args.lr:g} --budget {args.budget}`."
+        ),
         "",
-        (f"Machine: x86_64, {facts['cores']} cores shared with other processes (load average "
-         f"{facts['load_start']} at the start, {facts['load_end']} at the end of training); "
-         f"torch {s['threads']} threads, training precision {s['precision']}, validation in float32."),
+        (
+            f"Machine: x86_64, {facts['cores']} cores shared with other processes (load average "
+            f"{facts['load_start']} at the start, {facts['load_end']} at the end of training); "
+            f"torch {s['threads']} threads, training precision {s['precision']}, validation in float32."
+        ),
         "",
         "| measure | value |",
         "| --- | --- |",
-        (f"| dataset | P&P ingested with `--llm extractive --embedder hash:64`, `automuse dataset --format chat --budget "
-         f"{args.budget} --llm local --val-fraction 0.1 --seed 1`: {meta['train']} training / {meta['validation']} "
-         f"validation samples, leakage audit {meta['audit']} |"),
-        (f"| training | {len(steps)} steps x {s['batch']} example (each seen at most once: "
-         f"{len(steps) * s['batch']} of {report['data']['train_examples']}), LoRA rank {s['rank']} alpha {s['alpha']:g} "
-         f"on {s['targets']} linear layers ({s['trainable_parameters']:,} parameters), lr {s['lr']:g} "
-         f"(warm-up {s['warmup']}, cosine to 10%), max length {s['max_length']} |"),
+        (
+            f"| dataset | P&P ingested with `--llm extractive --embedder hash:64`, `automuse dataset --format chat --budget "
+            f"{args.budget} --llm local --val-fraction 0.1 --seed 1`: {meta['train']} training / {meta['validation']} "
+            f"validation samples, leakage audit {meta['audit']} |"
+        ),
+        (
+            f"| training | {len(steps)} steps x {s['batch']} example (each seen at most once: "
+            f"{len(steps) * s['batch']} of {report['data']['train_examples']}), LoRA rank {s['rank']} alpha {s['alpha']:g} "
+            f"on {s['targets']} linear layers ({s['trainable_parameters']:,} parameters), lr {s['lr']:g} "
+            f"(warm-up {s['warmup']}, cosine to 10%), max length {s['max_length']} |"
+        ),
         f"| scored (completion) tokens per step | mean {statistics.mean(tokens):.0f} |",
-        (f"| **seconds per step** | mean **{statistics.mean(secs):.1f} s**, median {statistics.median(secs):.1f} s, "
-         f"min {min(secs):.1f} s, max {max(secs):.1f} s; training {report['train_seconds'] / 60:.1f} min in all "
-         f"(with {len(report['evals'])} validations) |"),
+        (
+            f"| **seconds per step** | mean **{statistics.mean(secs):.1f} s**, median {statistics.median(secs):.1f} s, "
+            f"min {min(secs):.1f} s, max {max(secs):.1f} s; training {report['train_seconds'] / 60:.1f} min in all "
+            f"(with {len(report['evals'])} validations) |"
+        ),
         f"| loading the base (GGUF -> float32 through transformers) | {facts['load_s']:.0f} s |",
         f"| training loss, first {k} / last {k} steps | {statistics.mean(losses[:k]):.3f} / {statistics.mean(losses[-k:]):.3f} |",
-        (f"| **validation NLL per completion token** ({report['evals'][0]['tokens']:,} tokens, "
-         f"{report['data']['val_examples']} held-out samples) | base **{base:.4f}** -> tuned **{final:.4f}** "
-         f"(**{final - base:+.4f}** nats, perplexity {math.exp(base):.2f} -> {math.exp(final):.2f}) |"),
+        (
+            f"| **validation NLL per completion token** ({report['evals'][0]['tokens']:,} tokens, "
+            f"{report['data']['val_examples']} held-out samples) | base **{base:.4f}** -> tuned **{final:.4f}** "
+            f"(**{final - base:+.4f}** nats, perplexity {math.exp(base):.2f} -> {math.exp(final):.2f}) |"
+        ),
     ]
     if "ingest_s" in facts:
         lines.append(f"| ingest / dataset export | {facts['ingest_s']:.0f} s / {facts.get('dataset_s', 0):.0f} s |")
     delta = final - base
-    verdict = (f"Tuning lowered the validation NLL by {-delta:.3f} nats per token ({-delta / base:.1%})"
-               if delta < -0.01 else f"At {len(steps)} steps tuning did not lower the validation NLL ({delta:+.4f} nats)")
+    verdict = (
+        f"Tuning lowered the validation NLL by {-delta:.3f} nats per token ({-delta / base:.1%})"
+        if delta < -0.01
+        else f"At {len(steps)} steps tuning did not lower the validation NLL ({delta:+.4f} nats)"
+    )
     lines += ["", verdict + f" after {report['train_seconds'] / 60:.0f} minutes of training (wall time on the shared cores)."]
-    lines += ["", "Validation NLL per token during training (float32, same held-out samples):", "",
-              "| step | validation NLL | seconds to score |", "| ---: | ---: | ---: |"]
+    lines += [
+        "",
+        "Validation NLL per token during training (float32, same held-out samples):",
+        "",
+        "| step | validation NLL | seconds to score |",
+        "| ---: | ---: | ---: |",
+    ]
     lines += [f"| {e['step']} | {e['val_nll']:.4f} | {e['seconds']:.0f} |" for e in report["evals"]]
-    lines += ["", "The same validation tokens scored by llama.cpp (what `--llm local:FILE.gguf` runs):", "",
-              "| model | NLL per token | file size |", "| --- | ---: | ---: |"]
+    lines += [
+        "",
+        "The same validation tokens scored by llama.cpp (what `--llm local:FILE.gguf` runs):",
+        "",
+        "| model | NLL per token | file size |",
+        "| --- | ---: | ---: |",
+    ]
     lines += [f"| {name} | {value:.4f} | {sizes[name] / 1e6:.0f} MB |" for name, value in llama.items()]
     names = list(llama)
-    lines += ["", (
-        f"llama.cpp agrees with the trainer: base {llama[names[0]] - base:+.4f} nats (the Q4_1 file against its "
-        f"float32 dequantization), tuned {llama[names[1]] - final:+.4f}; the f16 merge is "
-        f"{llama[names[2]] - llama[names[1]]:+.4f} from the f32 one at half the size, so f16 is the default "
-        "(`--gguf-dtype`)."), "", NOTE.format(early=early(report))]
+    lines += [
+        "",
+        (
+            f"llama.cpp agrees with the trainer: base {llama[names[0]] - base:+.4f} nats (the Q4_1 file against its "
+            f"float32 dequantization), tuned {llama[names[1]] - final:+.4f}; the f16 merge is "
+            f"{llama[names[2]] - llama[names[1]]:+.4f} from the f32 one at half the size, so f16 is the default "
+            "(`--gguf-dtype`)."
+        ),
+        "",
+        NOTE.format(early=early(report)),
+    ]
     return "\n".join(lines)
 
 

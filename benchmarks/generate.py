@@ -151,18 +151,25 @@ def main() -> None:
             f"{args.memory_llm} analysis, storage); median {statistics.median(times) if times else 0:.1f} s per chunk."
         ),
         f"- {len(reasons)} candidates rejected by the guard and regenerated; no stored chunk fails the guard: "
-        f"{sum(1 for i, t in enumerate(texts) if not guard.check(t, previous=texts[max(0, i - 40):i], prompt='', embed=None).ok)} failures.",
+        f"{sum(1 for i, t in enumerate(texts) if not guard.check(t, previous=texts[max(0, i - 40) : i], prompt='', embed=None).ok)} failures.",
         "",
         "| source | distinct-4 min / median / max | compression min / median / max |",
         "| --- | --- | --- |",
         "| real prose (4 shared books, 1,500-char chunks) | "
-        + " / ".join(f"{v:.3f}" for v in real["distinct4"]) + " | " + " / ".join(f"{v:.2f}" for v in real["compression"]) + " |",
+        + " / ".join(f"{v:.3f}" for v in real["distinct4"])
+        + " | "
+        + " / ".join(f"{v:.2f}" for v in real["compression"])
+        + " |",
         "| generated chunks (this run) | "
-        + " / ".join(f"{v:.3f}" for v in _mmm([m["distinct4"] for m in metrics])) + " | "
-        + " / ".join(f"{v:.2f}" for v in _mmm([m["compression"] for m in metrics])) + " |",
+        + " / ".join(f"{v:.3f}" for v in _mmm([m["distinct4"] for m in metrics]))
+        + " | "
+        + " / ".join(f"{v:.2f}" for v in _mmm([m["compression"] for m in metrics]))
+        + " |",
         "| synthetic degenerate series (illustration) | "
-        + " / ".join(f"{v:.3f}" for v in _mmm([d for d, _ in synth])) + " | "
-        + " / ".join(f"{v:.2f}" for v in _mmm([c for _, c in synth])) + " |",
+        + " / ".join(f"{v:.3f}" for v in _mmm([d for d, _ in synth]))
+        + " | "
+        + " / ".join(f"{v:.2f}" for v in _mmm([c for _, c in synth]))
+        + " |",
         "",
         "Chunk by chunk (the original experiment's output rose from a compression ratio of about 2.0 to 20; "
         "the synthetic column shows that shape, the generated column is this run):",

@@ -84,13 +84,9 @@ def measure_book(chunks: list[str]) -> list[dict[str, float]]:
         m = guard.measure(text, prompt=prompt)
         mine_sents = [guard._norm_sentence(s) for s in guard.sentences(text)]
         long_sents = [s for s in mine_sents if len(s.split()) >= 5]
-        m["previous_sentence_share"] = (
-            sum(1 for s in long_sents if s in seen_sentences) / len(long_sents) if long_sents else 0.0
-        )
+        m["previous_sentence_share"] = sum(1 for s in long_sents if s in seen_sentences) / len(long_sents) if long_sents else 0.0
         grams = guard.ngrams(guard.words(text), guard.NGRAM)
-        m["previous_overlap"] = max(
-            (sum(1 for g in grams if g in gs) / len(grams) for gs in gram_sets if grams), default=0.0
-        )
+        m["previous_overlap"] = max((sum(1 for g in grams if g in gs) / len(grams) for gs in gram_sets if grams), default=0.0)
         seen_sentences.update(mine_sents)
         gram_sets.append(set(grams))
         rows.append(m)
@@ -143,9 +139,7 @@ def table(rows: list[dict[str, float]]) -> list[str]:
     for k in keys:
         v = [r[k] for r in rows]
         cells = [min(v), *(percentile(v, q) for q in (0.1, 1, 50, 99, 99.9)), max(v)]
-        lines.append(
-            f"| {k} | " + " | ".join(f"{c:.3f}" for c in cells) + f" | {'low' if k in LOWER_IS_WORSE else 'high'} |"
-        )
+        lines.append(f"| {k} | " + " | ".join(f"{c:.3f}" for c in cells) + f" | {'low' if k in LOWER_IS_WORSE else 'high'} |")
     return lines
 
 

@@ -79,8 +79,12 @@ def bench_extractive(home: Path) -> dict:
     embed_seconds = time.perf_counter() - t0
     profile = [(label, _cumulative(stats, f, fn)) for label, (f, fn) in BUCKETS]
     return {
-        "chunks": result.chunks, "entities": result.entities, "seconds": seconds, "texts": len(texts),
-        "embed_seconds": embed_seconds, "profile": profile,
+        "chunks": result.chunks,
+        "entities": result.entities,
+        "seconds": seconds,
+        "texts": len(texts),
+        "embed_seconds": embed_seconds,
+        "profile": profile,
     }
 
 
@@ -126,8 +130,13 @@ def render(ex: dict, local: dict | None) -> str:
             f"| local model (SmolLM2-135M, llama.cpp), one structured call per 1500-char chunk | "
             f"{local['chunks']} chunks in {local['seconds']:.1f} s = **{per_min:.1f} chunks/min** ({local['fallbacks']} fell back to extractive) |"
         )
-    lines += ["", "Where the extractive ingest's time goes (cumulative, cProfile; buckets overlap where one calls another):", "",
-              "| part | seconds | share |", "| --- | --- | --- |"]
+    lines += [
+        "",
+        "Where the extractive ingest's time goes (cumulative, cProfile; buckets overlap where one calls another):",
+        "",
+        "| part | seconds | share |",
+        "| --- | --- | --- |",
+    ]
     for label, sec in ex["profile"]:
         lines.append(f"| {label} | {sec:.1f} | {sec / ex['seconds']:.0%} |")
     return "\n".join(lines) + "\n"

@@ -71,8 +71,15 @@ def bench_book(book: str, text_path: Path, cast_path: Path, settings) -> dict:
     cast = load_cast(cast_path)
     text = text_path.read_text(encoding="utf-8")
     score = score_cast(entities, cast, text)
-    row = {"book": book, "title": cast.title, "chunks": len(analyses), "seconds": seconds, "cpu": cpu,
-           "score": score, "relations": offline_relations(book, analyses)}
+    row = {
+        "book": book,
+        "title": cast.title,
+        "chunks": len(analyses),
+        "seconds": seconds,
+        "cpu": cpu,
+        "score": score,
+        "relations": offline_relations(book, analyses),
+    }
     if cast.relations:
         row["rel_recall"] = relation_recall(entities, relations, cast, text)
         row["rel_truth"] = len(cast.relations)
@@ -114,8 +121,10 @@ def render(rows: list[dict], checked: dict, speed: dict | None, load: str) -> st
     unjudged = sum(1 for row in rows for k in row["relations"] if k not in checked)
     lines = [
         "",
-        ("Command: `.venv/bin/python benchmarks/lore.py` (extractive: spaCy NER + dependency parse, no model; "
-         f"load average {load})."),
+        (
+            "Command: `.venv/bin/python benchmarks/lore.py` (extractive: spaCy NER + dependency parse, no model; "
+            f"load average {load})."
+        ),
         "",
         "| book | chunks | cast | found (recall) | entity precision | main characters as one entity | splits | merges "
         "| offline relations (parse / names) | judged correct | cards accepted |",
@@ -134,16 +143,24 @@ def render(rows: list[dict], checked: dict, speed: dict | None, load: str) -> st
         )
     prec = correct / len(judged) if judged else 0.0
     tail = f" ({unjudged} current relations not yet judged)." if unjudged else "."
-    lines += ["", f"Relation precision on the hand-checked list (books/casts/relations_checked.toml): **{correct}/{len(judged)} = {prec:.2f}**{tail}", ""]
+    lines += [
+        "",
+        f"Relation precision on the hand-checked list (books/casts/relations_checked.toml): **{correct}/{len(judged)} = {prec:.2f}**{tail}",
+        "",
+    ]
     for row in rows:
         if "rel_recall" in row:
             n, found = row["rel_recall"]
-            lines.append(f"Relation recall on the sample story (offline, {row['rel_truth']} relations in lore.toml): "
-                         f"**{n}/{row['rel_truth']}** ({'; '.join(found) or 'none'}).")
+            lines.append(
+                f"Relation recall on the sample story (offline, {row['rel_truth']} relations in lore.toml): "
+                f"**{n}/{row['rel_truth']}** ({'; '.join(found) or 'none'})."
+            )
         if "cards" in row and row["book"] == "sample":
             ok = sum(1 for _, a, _, _ in row["cards"] if a)
-            lines.append(f"Sample cards a reader would accept (describing sentence sharing two content words with lore.toml): "
-                         f"**{ok}/{len(row['cards'])}**.")
+            lines.append(
+                f"Sample cards a reader would accept (describing sentence sharing two content words with lore.toml): "
+                f"**{ok}/{len(row['cards'])}**."
+            )
             lines += ["", "| entity | accepted | why | card leads with |", "| --- | --- | --- | --- |"]
             for name, a, why, desc in row["cards"]:
                 lines.append(f"| {name} | {'yes' if a else 'no'} | {why} | {desc[:90].replace('|', '/')} |")
@@ -153,8 +170,13 @@ def render(rows: list[dict], checked: dict, speed: dict | None, load: str) -> st
         errs = [f"split {x}" for x in s.splits] + [f"merge {x}" for x in s.merges] + [f"missing {x}" for x in s.missing]
         lines.append(f"- {row['title']}: " + ("; ".join(errs) if errs else "none"))
     if speed:
-        lines += ["", "Cost of the dependency parse, extractive ingest of Pride and Prejudice (hash:64 embedder):", "",
-                  "| ingest | chunks | wall s | CPU s |", "| --- | --- | --- | --- |"]
+        lines += [
+            "",
+            "Cost of the dependency parse, extractive ingest of Pride and Prejudice (hash:64 embedder):",
+            "",
+            "| ingest | chunks | wall s | CPU s |",
+            "| --- | --- | --- | --- |",
+        ]
         for label, (wall, cpu, chunks) in speed.items():
             lines.append(f"| {label} | {chunks} | {wall:.1f} | {cpu:.1f} |")
         (_, c0, _), (_, c1, _) = speed["without parse"], speed["with parse"]
@@ -169,7 +191,9 @@ def write_section(text: str) -> None:
     if pattern.search(content):
         content = pattern.sub(lambda m: m.group(1) + text + m.group(2), content)
     else:
-        content = content.rstrip("\n") + "\n\n## Lore quality (offline)\n\n<!-- bench:lore -->\n" + text + "<!-- /bench:lore -->\n"
+        content = (
+            content.rstrip("\n") + "\n\n## Lore quality (offline)\n\n<!-- bench:lore -->\n" + text + "<!-- /bench:lore -->\n"
+        )
     doc.write_text(content, encoding="utf-8")
 
 

@@ -31,8 +31,10 @@ DOC = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:memory -->", "<!-- /bench:memory -->"
 RESULTS = REPO / "docs" / "bench-memory.json"
 CHAPTERS = 40
-WORDS = ("harbour storm keeper island letter captain chess table walnut lamp quay boat tide "
-         "granite syndicate doctor cafe photograph launch inquiry grant seal cave stair light").split()
+WORDS = (
+    "harbour storm keeper island letter captain chess table walnut lamp quay boat tide "
+    "granite syndicate doctor cafe photograph launch inquiry grant seal cave stair light"
+).split()
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -53,10 +55,13 @@ def synthetic_store(n: int, home: Path, dim: int = 384, seed: int = 0):
 
     rng = random.Random(seed)
     names = [f"Person{j}" for j in range(max(2, n // 20))]
-    mem = StoryMemory.create(get_settings(home=home), f"bench{n}", embedder=HashEmbedder(dim), llm_name="extractive",
-                             source="synthetic")
-    parts = [OutlinePart(c, f"CHAPTER {c}", f"Chapter {c}: " + " ".join(rng.choice(WORDS) for _ in range(60)))
-             for c in range(1, CHAPTERS + 1)]
+    mem = StoryMemory.create(
+        get_settings(home=home), f"bench{n}", embedder=HashEmbedder(dim), llm_name="extractive", source="synthetic"
+    )
+    parts = [
+        OutlinePart(c, f"CHAPTER {c}", f"Chapter {c}: " + " ".join(rng.choice(WORDS) for _ in range(60)))
+        for c in range(1, CHAPTERS + 1)
+    ]
     mem.set_outline("\n".join(p.text for p in parts), parts)
     batch = []
     for i in range(n):
@@ -64,8 +69,16 @@ def synthetic_store(n: int, home: Path, dim: int = 384, seed: int = 0):
         text = " ".join(rng.choice(WORDS) for _ in range(220)) + f" {who[0]} spoke to {who[1]}."
         summary = f"{who[0]} and {who[1]} " + " ".join(rng.choice(WORDS) for _ in range(40)) + "."
         chapter = i * CHAPTERS // n + 1
-        mentions = [LoreMention(name=nm, kind="character", labels={"PERSON": 1}, count=1,
-                                description=f"{nm} was seen near the {WORDS[i % len(WORDS)]}.") for nm in who]
+        mentions = [
+            LoreMention(
+                name=nm,
+                kind="character",
+                labels={"PERSON": 1},
+                count=1,
+                description=f"{nm} was seen near the {WORDS[i % len(WORDS)]}.",
+            )
+            for nm in who
+        ]
         batch.append((Chunk(i, f"c{i}", chapter, f"CHAPTER {chapter}", 0, len(text), text), ChunkAnalysis(summary, mentions)))
         if len(batch) == 1000:
             mem.commit_chunks(batch)
@@ -105,9 +118,16 @@ def time_prompts(home: Path, name: str, runs: int, count, url: str | None = None
         retrieval.append(p.timings_ms["retrieval"])
         assembly.append(p.timings_ms["assembly"])
     story.close()
-    return {"n": n, "runs": runs, "p50": statistics.median(total), "p95": _pct(total, 0.95),
-            "retrieval_p50": statistics.median(retrieval), "retrieval_p95": _pct(retrieval, 0.95),
-            "assembly_p50": statistics.median(assembly), "assembly_p95": _pct(assembly, 0.95)}
+    return {
+        "n": n,
+        "runs": runs,
+        "p50": statistics.median(total),
+        "p95": _pct(total, 0.95),
+        "retrieval_p50": statistics.median(retrieval),
+        "retrieval_p95": _pct(retrieval, 0.95),
+        "assembly_p50": statistics.median(assembly),
+        "assembly_p95": _pct(assembly, 0.95),
+    }
 
 
 def _point_at_server(home: Path, name: str, url: str) -> None:
@@ -131,8 +151,11 @@ def serve_chroma(path: Path) -> tuple[subprocess.Popen, str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     exe = Path(sys.executable).parent / "chroma"
-    proc = subprocess.Popen([str(exe), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(exe), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -196,17 +219,23 @@ def generation_commits(chunks: int) -> dict:
         cfg = get_settings(home=tmp, chunks_per_chapter=400)
         model = ScriptedChatModel(ProseScript(), name="prose")
         t0 = time.perf_counter()
-        loop.generate_story(cfg, "flat", PREMISE, chunks=chunks, llm=model, embedder=HashEmbedder(384),
-                            analysis_llm="extractive", budget=1024)
+        loop.generate_story(
+            cfg, "flat", PREMISE, chunks=chunks, llm=model, embedder=HashEmbedder(384), analysis_llm="extractive", budget=1024
+        )
         total = time.perf_counter() - t0
     StoryMemory.commit_chunk = real
     early, late = times[100:200], times[900:1000] if len(times) >= 1000 else times[-100:]
-    return {"chunks": len(times), "seconds": total, "early_mean_ms": statistics.mean(early),
-            "late_mean_ms": statistics.mean(late), "ratio": statistics.mean(late) / statistics.mean(early),
-            "p95_ms": _pct(times, 0.95)}
+    return {
+        "chunks": len(times),
+        "seconds": total,
+        "early_mean_ms": statistics.mean(early),
+        "late_mean_ms": statistics.mean(late),
+        "ratio": statistics.mean(late) / statistics.mean(early),
+        "p95_ms": _pct(times, 0.95),
+    }
 
 
-DATASET_SCRIPT = r'''
+DATASET_SCRIPT = r"""
 import sys, time, json, tempfile
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
@@ -230,21 +259,29 @@ with tempfile.TemporaryDirectory() as tmp:
     dt = time.perf_counter() - t
     print(json.dumps({"samples": s.samples + s.invalid, "seconds": dt, "per_second": (s.samples + s.invalid) / dt,
                       "leaks": s.leakage_violations}))
-'''
+"""
 
 
 def dataset_speed(code: Path) -> dict:
     shared = Path(os.environ.get("AUTOMUSE_SHARED_DATA", REPO.parent / "shared" / "data"))
-    out = subprocess.run([sys.executable, "-c", DATASET_SCRIPT, str(code), str(shared)], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(code)}, cwd=code)
+    out = subprocess.run(
+        [sys.executable, "-c", DATASET_SCRIPT, str(code), str(shared)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(code)},
+        cwd=code,
+    )
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def render(results: dict) -> str:
-    lines = ["Memory core (issue 10). Command: `.venv/bin/python benchmarks/memory_core.py`; raw figures in",
-             "`docs/bench-memory.json`. Load average while measuring: " + results.get("load", "?") + ".", ""]
+    lines = [
+        "Memory core (issue 10). Command: `.venv/bin/python benchmarks/memory_core.py`; raw figures in",
+        "`docs/bench-memory.json`. Load average while measuring: " + results.get("load", "?") + ".",
+        "",
+    ]
     if "prompt" in results:
         lines += [
             "`build_prompt` (as-of retrieval + assembly, 2,048-token budget, SmolLM2's tokenizer) at random positions",
@@ -254,22 +291,37 @@ def render(results: dict) -> str:
             "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
         ]
         for r in results["prompt"]:
-            lines.append(f"| {r['n']:,} | {r['where']} | {r['p50']:.1f} | {r['p95']:.1f} | {r['retrieval_p50']:.1f} / "
-                         f"{r['retrieval_p95']:.1f} | {r['assembly_p50']:.1f} / {r['assembly_p95']:.1f} | "
-                         f"{r.get('store_mb', 0):.0f} |")
-        lines += ["", "Before the rework (same benchmark, 64-dimension vectors, positions in the second half): p50/p95",
-                  "69/135 ms at 1k, 882/1,303 ms at 10k, 10.5/12.8 s at 100k.", ""]
+            lines.append(
+                f"| {r['n']:,} | {r['where']} | {r['p50']:.1f} | {r['p95']:.1f} | {r['retrieval_p50']:.1f} / "
+                f"{r['retrieval_p95']:.1f} | {r['assembly_p50']:.1f} / {r['assembly_p95']:.1f} | "
+                f"{r.get('store_mb', 0):.0f} |"
+            )
+        lines += [
+            "",
+            "Before the rework (same benchmark, 64-dimension vectors, positions in the second half): p50/p95",
+            "69/135 ms at 1k, 882/1,303 ms at 10k, 10.5/12.8 s at 100k.",
+            "",
+        ]
     if "generate" in results:
         g = results["generate"]
-        lines += [f"Generation with a scripted model (real prose, NER lore, 384-dim hash vectors): {g['chunks']} chunks in "
-                  f"{g['seconds']:.0f} s; memory commit mean {g['early_mean_ms']:.1f} ms over chunks 100-200 and "
-                  f"{g['late_mean_ms']:.1f} ms over chunks 900-1000 (ratio {g['ratio']:.2f}; p95 {g['p95_ms']:.1f} ms).", ""]
+        lines += [
+            f"Generation with a scripted model (real prose, NER lore, 384-dim hash vectors): {g['chunks']} chunks in "
+            f"{g['seconds']:.0f} s; memory commit mean {g['early_mean_ms']:.1f} ms over chunks 100-200 and "
+            f"{g['late_mean_ms']:.1f} ms over chunks 900-1000 (ratio {g['ratio']:.2f}; p95 {g['p95_ms']:.1f} ms).",
+            "",
+        ]
     if "dataset" in results:
         d = results["dataset"]
-        lines += [f"`export_dataset` over Pride and Prejudice (extractive memory, local tokenizer, budget 2,048): "
-                  f"{d['after']['per_second']:.1f} samples/s ({d['after']['samples']} samples in {d['after']['seconds']:.1f} s)"
-                  + (f"; before the rework {d['before']['per_second']:.1f} samples/s ({d['before']['seconds']:.1f} s)"
-                     if d.get("before") else "") + "."]
+        lines += [
+            f"`export_dataset` over Pride and Prejudice (extractive memory, local tokenizer, budget 2,048): "
+            f"{d['after']['per_second']:.1f} samples/s ({d['after']['samples']} samples in {d['after']['seconds']:.1f} s)"
+            + (
+                f"; before the rework {d['before']['per_second']:.1f} samples/s ({d['before']['seconds']:.1f} s)"
+                if d.get("before")
+                else ""
+            )
+            + "."
+        ]
     return "\n".join(lines)
 
 
@@ -291,14 +343,17 @@ def main() -> None:
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() and not args.quick else {}
     results["load"] = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     if args.only in (None, "prompt"):
-        results["prompt"] = prompt_latency([1_000, 10_000] if args.quick else [int(n) for n in args.sizes.split(",")],
-                                           20 if args.quick else 100, server=True)
+        results["prompt"] = prompt_latency(
+            [1_000, 10_000] if args.quick else [int(n) for n in args.sizes.split(",")], 20 if args.quick else 100, server=True
+        )
     if args.only in (None, "generate"):
         results["generate"] = generation_commits(300 if args.quick else 1000)
         print(json.dumps(results["generate"]), flush=True)
     if args.only in (None, "dataset"):
-        results["dataset"] = {"after": dataset_speed(REPO), "before": dataset_speed(args.before) if args.before else
-                              results.get("dataset", {}).get("before")}
+        results["dataset"] = {
+            "after": dataset_speed(REPO),
+            "before": dataset_speed(args.before) if args.before else results.get("dataset", {}).get("before"),
+        }
         print(json.dumps(results["dataset"]), flush=True)
     body = render(results)
     print(body)

@@ -54,7 +54,7 @@ def bench_local(text: str) -> dict[str, float]:
 def bench_embedder(text: str) -> dict[int, float]:
     embedder = MiniLMEmbedder(get_settings())
     words = text.split()
-    texts = [" ".join(words[i:i + 60]) for i in range(0, 60 * 256, 60)]
+    texts = [" ".join(words[i : i + 60]) for i in range(0, 60 * 256, 60)]
     embedder.embed(texts[:4])  # load and warm up
     rates = {}
     for batch, count in ((1, 64), (32, 256), (128, 256)):

@@ -53,7 +53,7 @@ def previous_nll(model: LocalChatModel, ctx_tokens: list[int], cont: list[int]) 
     rows, n_vocab = [], llama.n_vocab()
     llama._ctx.kv_cache_seq_rm(-1, n_past, -1)
     for start in range(0, len(tokens), llama.n_batch):
-        batch = tokens[start:start + llama.n_batch]
+        batch = tokens[start : start + llama.n_batch]
         llama._batch.set_batch(batch=batch, n_past=n_past, logits_all=True)
         llama._ctx.decode(llama._batch)
         flat = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(len(batch) * n_vocab,))
@@ -69,12 +69,12 @@ def previous_nll(model: LocalChatModel, ctx_tokens: list[int], cont: list[int]) 
 def measure(model: LocalChatModel, text_tokens: list[int], n_context: int, repeats: int) -> dict[str, float]:
     llama = model.llama
     ctx_tokens = text_tokens[:n_context]
-    cont_tokens = text_tokens[n_context:n_context + CONTINUATION]
+    cont_tokens = text_tokens[n_context : n_context + CONTINUATION]
     context = llama.detokenize(ctx_tokens).decode("utf-8", "replace")
     continuation = llama.detokenize(cont_tokens).decode("utf-8", "replace")
     ctx_tokens, cont_tokens = model.tokenize(context), model.tokenize(continuation)  # as the scorer sees them
     keep = len(context) * 3 // 4
-    other = context[:keep] + llama.detokenize(text_tokens[-(n_context // 4):]).decode("utf-8", "replace")
+    other = context[:keep] + llama.detokenize(text_tokens[-(n_context // 4) :]).decode("utf-8", "replace")
     everything = ctx_tokens + cont_tokens
     times: dict[str, list[float]] = {"plain": [], "cold": [], "shared": [], "old": []}
     nll_new = nll_old = 0.0
@@ -93,8 +93,13 @@ def measure(model: LocalChatModel, text_tokens: list[int], n_context: int, repea
         started = time.perf_counter()
         nll_old = previous_nll(model, ctx_tokens, cont_tokens)
         times["old"].append(time.perf_counter() - started)
-    return {"context": len(ctx_tokens), "continuation": len(cont_tokens), "nll_new": nll_new, "nll_old": nll_old,
-            **{k: min(v) for k, v in times.items()}}
+    return {
+        "context": len(ctx_tokens),
+        "continuation": len(cont_tokens),
+        "nll_new": nll_new,
+        "nll_old": nll_old,
+        **{k: min(v) for k, v in times.items()},
+    }
 
 
 def render(rows: list[dict[str, float]], threads: int, repeats: int, load: str, command: str) -> str:
@@ -141,9 +146,12 @@ def main() -> None:
     for n in args.contexts:
         rows.append(measure(model, tokens, n, args.repeats))
         print(rows[-1], file=sys.stderr)
-    command = ".venv/bin/python benchmarks/nll.py" + (f" --threads {args.threads}" if args.threads else "") + (
-        f" --repeats {args.repeats}" if args.repeats != 2 else "") + (
-        f" --contexts {' '.join(map(str, args.contexts))}" if args.contexts != list(CONTEXTS) else "")
+    command = (
+        ".venv/bin/python benchmarks/nll.py"
+        + (f" --threads {args.threads}" if args.threads else "")
+        + (f" --repeats {args.repeats}" if args.repeats != 2 else "")
+        + (f" --contexts {' '.join(map(str, args.contexts))}" if args.contexts != list(CONTEXTS) else "")
+    )
     body = render(rows, int(cfg.threads), args.repeats, load, command)
     print(body)
     if not args.no_write:

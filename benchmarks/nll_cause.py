@@ -53,7 +53,7 @@ def token_nlls(model, context: str, continuation: str):  # type: ignore[no-untyp
     out = []
     n_vocab = llama.n_vocab()
     for start in range(0, len(tokens), llama.n_batch):
-        batch = tokens[start:start + llama.n_batch]
+        batch = tokens[start : start + llama.n_batch]
         n_past = llama.n_tokens
         llama._batch.set_batch(batch=batch, n_past=n_past, logits_all=True)
         llama._ctx.decode(llama._batch)
@@ -62,7 +62,7 @@ def token_nlls(model, context: str, continuation: str):  # type: ignore[no-untyp
         rows = rows.astype(np.float64)
         peak = rows.max(axis=1)
         lse = peak + np.log(np.exp(rows - peak[:, None]).sum(axis=1))
-        out.append(lse - rows[np.arange(len(batch)), np.array(cont[start:start + len(batch)])])
+        out.append(lse - rows[np.arange(len(batch)), np.array(cont[start : start + len(batch)])])
     llama.reset()
     return np.concatenate(out)
 
@@ -131,9 +131,12 @@ def main() -> None:
             scores.setdefault(name, []).append(token_nlls(model, text, nxt))
             tokens.setdefault(name, []).append(model.count_tokens(text))
             row = scores[name][-1]
-            print(f"position {i} {name}: tokens {tokens[name][-1]} nll {row.mean():.4f} first{HEAD} "
-                  f"{row[:HEAD].mean():.4f} rest {row[HEAD:].mean():.4f} ({time.perf_counter() - started:.0f} s)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"position {i} {name}: tokens {tokens[name][-1]} nll {row.mean():.4f} first{HEAD} "
+                f"{row[:HEAD].mean():.4f} rest {row[HEAD:].mean():.4f} ({time.perf_counter() - started:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
     base = scores["last_chunk"]
     print(f"{args.story}, budget {args.budget}, positions {positions}")
     print("| variant | mean tokens | mean NLL | vs last_chunk [95% CI] | first 16 tokens vs last_chunk | rest vs last_chunk |")
@@ -143,8 +146,10 @@ def main() -> None:
         head = np.mean([float(r[:HEAD].mean() - b[:HEAD].mean()) for r, b in zip(rows, base)])
         rest = np.mean([float(r[HEAD:].mean() - b[HEAD:].mean()) for r, b in zip(rows, base)])
         ci = bootstrap_ci(diffs) or (0.0, 0.0)
-        print(f"| {name} | {np.mean(tokens[name]):.0f} | {np.mean([r.mean() for r in rows]):.3f} "
-              f"| {np.mean(diffs):+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}] | {head:+.3f} | {rest:+.3f} |")
+        print(
+            f"| {name} | {np.mean(tokens[name]):.0f} | {np.mean([r.mean() for r in rows]):.3f} "
+            f"| {np.mean(diffs):+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}] | {head:+.3f} | {rest:+.3f} |"
+        )
 
 
 if __name__ == "__main__":

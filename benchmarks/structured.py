@@ -63,7 +63,8 @@ def run(model: CountingModel, chunks: list[Any], sampling: Sampling, legacy: boo
         try:
             if legacy:
                 raw = model._complete(  # the old path: llama-cpp's grammar, 128 tokens, no repair
-                    analysis_messages(chunk, names), sampling.with_(temperature=0.2, max_tokens=128),
+                    analysis_messages(chunk, names),
+                    sampling.with_(temperature=0.2, max_tokens=128),
                     response_format={"type": "json_object", "schema": ChunkLoreReply.model_json_schema()},
                 )
                 tokens += raw.usage.completion_tokens
@@ -85,8 +86,15 @@ def run(model: CountingModel, chunks: list[Any], sampling: Sampling, legacy: boo
         else:
             problems.append(problem)
     seconds = time.perf_counter() - start
-    return {"valid": valid, "usable": usable, "first_try": first_try, "n": len(chunks), "seconds": seconds,
-            "tokens": tokens, "problems": problems}
+    return {
+        "valid": valid,
+        "usable": usable,
+        "first_try": first_try,
+        "n": len(chunks),
+        "seconds": seconds,
+        "tokens": tokens,
+        "problems": problems,
+    }
 
 
 class CountingModel(LocalChatModel):
@@ -117,13 +125,17 @@ def main() -> None:
     lines = [
         f"Structured lore from {model.name} on the first {len(chunks)} chunks of the sample story (1,500 characters), "
         "through ingest's call. Command: `.venv/bin/python benchmarks/structured.py"
-        + (" --legacy" if args.legacy else "") + f" --chunks {len(chunks)}`", "",
+        + (" --legacy" if args.legacy else "")
+        + f" --chunks {len(chunks)}`",
+        "",
         "| call | valid JSON | usable (summary matches) | valid on 1st try | s/chunk | completion tokens/chunk |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for label, r in rows:
-        lines.append(f"| {label} | {r['valid']}/{r['n']} | {r['usable']}/{r['n']} | {r['first_try']}/{r['n']} | "
-                     f"{r['seconds'] / r['n']:.1f} | {r['tokens'] / r['n']:.0f} |")
+        lines.append(
+            f"| {label} | {r['valid']}/{r['n']} | {r['usable']}/{r['n']} | {r['first_try']}/{r['n']} | "
+            f"{r['seconds'] / r['n']:.1f} | {r['tokens'] / r['n']:.0f} |"
+        )
     for label, r in rows:
         if r["problems"]:
             lines.append(f"\n{label}, first problems: " + "; ".join(sorted(set(r["problems"]))[:3]))
@@ -140,11 +152,13 @@ def write(text: str) -> None:
     if pattern.search(content):
         content = pattern.sub(lambda m: m.group(1) + text + m.group(2), content)
     else:
-        content = (content.rstrip("\n") + "\n\n## Structured lore from the embedded model\n\n"
-                   "What `automuse doctor`'s lore probe decides from: the share of chunks for which the model's "
-                   "structured answer is usable. Below the probe's bar, `ingest` (AUTOMUSE_LORE_MODE=auto) "
-                   "uses extractive summaries, NER lore and parsed relations instead.\n\n"
-                   "<!-- bench:structured -->\n" + text + "<!-- /bench:structured -->\n")
+        content = (
+            content.rstrip("\n") + "\n\n## Structured lore from the embedded model\n\n"
+            "What `automuse doctor`'s lore probe decides from: the share of chunks for which the model's "
+            "structured answer is usable. Below the probe's bar, `ingest` (AUTOMUSE_LORE_MODE=auto) "
+            "uses extractive summaries, NER lore and parsed relations instead.\n\n"
+            "<!-- bench:structured -->\n" + text + "<!-- /bench:structured -->\n"
+        )
     doc.write_text(content, encoding="utf-8")
 
 

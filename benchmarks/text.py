@@ -91,7 +91,9 @@ def write_section(body: str) -> None:
 
 def main() -> None:
     shared = shared_data()
-    rows = [measure(shared / "gutenberg" / "cache" / "epub" / str(i) / f"pg{i}.txt", f"{name} ({i})") for i, name in BOOKS.items()]
+    rows = [
+        measure(shared / "gutenberg" / "cache" / "epub" / str(i) / f"pg{i}.txt", f"{name} ({i})") for i, name in BOOKS.items()
+    ]
     sample = REPO / "books" / "sample" / "story.txt"
     if sample.is_file():
         rows.append(measure(sample, "sample story"))

@@ -25,9 +25,16 @@ CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 DRIVER_CANDIDATES = ("/usr/bin/chromedriver",)
 INSTALL_HINT = "sudo apt-get install -y chromium chromium-driver   (or: bash scripts/setup.sh as root)"
 CHROMIUM_FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--hide-scrollbars", "--force-device-scale-factor=1",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--force-device-scale-factor=1",
 )
 
 
@@ -38,8 +45,16 @@ class BrowserMissing(RuntimeError):
 def find_browser() -> tuple[str, str]:
     """(chromium, chromedriver) paths, from AUTOMUSE_CHROMIUM / AUTOMUSE_CHROMEDRIVER or
     the Debian packages; BrowserMissing with the install command otherwise."""
-    chromium = os.environ.get("AUTOMUSE_CHROMIUM") or next((p for p in CHROMIUM_CANDIDATES if Path(p).exists()), None) or shutil.which("chromium")
-    driver = os.environ.get("AUTOMUSE_CHROMEDRIVER") or next((p for p in DRIVER_CANDIDATES if Path(p).exists()), None) or shutil.which("chromedriver")
+    chromium = (
+        os.environ.get("AUTOMUSE_CHROMIUM")
+        or next((p for p in CHROMIUM_CANDIDATES if Path(p).exists()), None)
+        or shutil.which("chromium")
+    )
+    driver = (
+        os.environ.get("AUTOMUSE_CHROMEDRIVER")
+        or next((p for p in DRIVER_CANDIDATES if Path(p).exists()), None)
+        or shutil.which("chromedriver")
+    )
     missing = [name for name, path in (("chromium", chromium), ("chromedriver", driver)) if not path]
     if missing:
         raise BrowserMissing(f"headless browser tests need {' and '.join(missing)}; install with: {INSTALL_HINT}")

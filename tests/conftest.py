@@ -53,10 +53,28 @@ def sample_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("sample-home")
     runner = CliRunner()
     base = ["--home", str(home)]
-    result = runner.invoke(app, [*base, "ingest", str(SAMPLE_DIR / "story.txt"), "--story", "sample",
-                                 "--llm", "extractive", "--embedder", "hash:64"])
+    result = runner.invoke(
+        app, [*base, "ingest", str(SAMPLE_DIR / "story.txt"), "--story", "sample", "--llm", "extractive", "--embedder", "hash:64"]
+    )
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, [*base, "compare", "--story", "sample", "--llm", "extractive", "--budget", "1024",
-                                 "--nll-samples", "0", "--positions", "0:31:3", "--out", str(home / "stores" / "sample" / "compare")])
+    result = runner.invoke(
+        app,
+        [
+            *base,
+            "compare",
+            "--story",
+            "sample",
+            "--llm",
+            "extractive",
+            "--budget",
+            "1024",
+            "--nll-samples",
+            "0",
+            "--positions",
+            "0:31:3",
+            "--out",
+            str(home / "stores" / "sample" / "compare"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return home

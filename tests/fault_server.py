@@ -100,7 +100,12 @@ def lore_reply(user: str) -> dict[str, Any]:
     names = names[:4]
     kinds = ("character", "place", "thing")
     items = [
-        {"name": n, "kind": kinds[_digest(n) % 3], "aliases": [], "description": f"named in: {sentences[0][:80]}" if sentences else ""}
+        {
+            "name": n,
+            "kind": kinds[_digest(n) % 3],
+            "aliases": [],
+            "description": f"named in: {sentences[0][:80]}" if sentences else "",
+        }
         for n in names
     ]
     relations = [{"source": names[0], "target": names[1], "label": "meets"}] if len(names) >= 2 else []
@@ -142,10 +147,16 @@ class Answers:
     def completion(self, body: dict[str, Any]) -> dict[str, Any]:
         content = self.content(body)
         return {
-            "id": "chatcmpl-fault", "object": "chat.completion", "created": 0, "model": body.get("model", "m"),
+            "id": "chatcmpl-fault",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body.get("model", "m"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": len(request_key(body)) // 4, "completion_tokens": len(content) // 4,
-                      "total_tokens": (len(request_key(body)) + len(content)) // 4},
+            "usage": {
+                "prompt_tokens": len(request_key(body)) // 4,
+                "completion_tokens": len(content) // 4,
+                "total_tokens": (len(request_key(body)) + len(content)) // 4,
+            },
         }
 
 
@@ -219,8 +230,11 @@ class FaultServer:
             def _answer(self, body: dict[str, Any]) -> None:
                 fault = server.decide(request_key(body))
                 if fault == "429":
-                    self._send(429, {"error": {"message": "rate limited (injected)", "type": "rate_limit", "code": 429}},
-                               {"Retry-After": f"{server.faults.retry_after:g}"})
+                    self._send(
+                        429,
+                        {"error": {"message": "rate limited (injected)", "type": "rate_limit", "code": 429}},
+                        {"Retry-After": f"{server.faults.retry_after:g}"},
+                    )
                     return
                 if fault == "500":
                     self._send(500, {"error": {"message": "internal error (injected)", "type": "server", "code": 500}})

@@ -33,8 +33,11 @@ from urllib.parse import parse_qs, urlparse
 
 FINE_TUNABLE = ("gpt-4o-mini-2024-07-18", "gpt-3.5-turbo-0125", "broken-base", "endless-base")
 STEPS = 3
-FAILURE = {"code": "invalid_training_file", "message": "Training file [messages] has 3 examples with a loss of NaN at step 2.",
-           "param": "training_file"}
+FAILURE = {
+    "code": "invalid_training_file",
+    "message": "Training file [messages] has 3 examples with a loss of NaN at step 2.",
+    "param": "training_file",
+}
 
 
 @dataclass
@@ -57,13 +60,24 @@ class Job:
 
     def body(self) -> dict[str, Any]:
         return {
-            "id": self.id, "object": "fine_tuning.job", "model": self.model, "created_at": self.created_at,
-            "finished_at": self.finished_at, "fine_tuned_model": self.fine_tuned_model,
-            "organization_id": "org-test", "result_files": [], "status": self.status,
-            "validation_file": self.validation_file, "training_file": self.training_file,
+            "id": self.id,
+            "object": "fine_tuning.job",
+            "model": self.model,
+            "created_at": self.created_at,
+            "finished_at": self.finished_at,
+            "fine_tuned_model": self.fine_tuned_model,
+            "organization_id": "org-test",
+            "result_files": [],
+            "status": self.status,
+            "validation_file": self.validation_file,
+            "training_file": self.training_file,
             "hyperparameters": {"n_epochs": self.epochs or "auto", "batch_size": "auto", "learning_rate_multiplier": "auto"},
-            "trained_tokens": self.trained_tokens, "error": self.error, "seed": 42,
-            "estimated_finish": None, "integrations": [], "metadata": self.metadata,
+            "trained_tokens": self.trained_tokens,
+            "error": self.error,
+            "seed": 42,
+            "estimated_finish": None,
+            "integrations": [],
+            "metadata": self.metadata,
             "method": {"type": "supervised"},
         }
 
@@ -80,9 +94,17 @@ class FineTuneServer:
         self.base_url = ""
 
     def _event(self, job: Job, message: str, data: dict[str, Any] | None = None, level: str = "info") -> None:
-        job.events.append({"id": f"ftevent-{next(self._ids)}", "object": "fine_tuning.job.event",
-                           "created_at": int(time.time()), "level": level, "message": message,
-                           "data": data or {}, "type": "metrics" if data else "message"})
+        job.events.append(
+            {
+                "id": f"ftevent-{next(self._ids)}",
+                "object": "fine_tuning.job.event",
+                "created_at": int(time.time()),
+                "level": level,
+                "message": message,
+                "data": data or {},
+                "type": "metrics" if data else "message",
+            }
+        )
 
     def advance(self, job: Job) -> None:
         """One stage further on every status request, as a real job moves on over time."""
@@ -139,8 +161,12 @@ def handle(server: FineTuneServer, method: str, path: str, headers: Any, body: b
         if key == "bad-key":
             return _error(401, "Incorrect API key provided: bad-key.", "invalid_request_error", "invalid_api_key")
         if key == "no-quota":
-            return _error(429, "You exceeded your current quota, please check your plan and billing details.",
-                          "insufficient_quota", "insufficient_quota")
+            return _error(
+                429,
+                "You exceeded your current quota, please check your plan and billing details.",
+                "insufficient_quota",
+                "insufficient_quota",
+            )
         if key == "busy":
             return _error(429, "Rate limit reached for requests", "requests", "rate_limit_exceeded")
         if parts[:2] == ["v1", "files"] and method == "POST":
@@ -149,9 +175,16 @@ def handle(server: FineTuneServer, method: str, path: str, headers: Any, body: b
             if form.get("purpose") != "fine-tune" or not isinstance(upload, dict):
                 return _error(400, "purpose must be fine-tune with a file", "invalid_request_error", param="purpose")
             file_id = f"file-{next(server._ids)}"
-            server.files[file_id] = {"id": file_id, "object": "file", "bytes": len(upload["content"]),
-                                     "created_at": int(time.time()), "filename": upload["filename"],
-                                     "purpose": "fine-tune", "status": "processed", "content": upload["content"]}
+            server.files[file_id] = {
+                "id": file_id,
+                "object": "file",
+                "bytes": len(upload["content"]),
+                "created_at": int(time.time()),
+                "filename": upload["filename"],
+                "purpose": "fine-tune",
+                "status": "processed",
+                "content": upload["content"],
+            }
             return 200, {k: v for k, v in server.files[file_id].items() if k != "content"}
         if parts[:2] == ["v1", "files"] and method == "DELETE" and len(parts) == 3:
             if server.files.pop(parts[2], None) is None:
@@ -164,14 +197,27 @@ def handle(server: FineTuneServer, method: str, path: str, headers: Any, body: b
             request = json.loads(body or b"{}")
             model = request.get("model")
             if model not in FINE_TUNABLE:
-                return _error(400, f"Model {model} is not available for fine-tuning or does not exist.",
-                              "invalid_request_error", "model_not_available", "model")
+                return _error(
+                    400,
+                    f"Model {model} is not available for fine-tuning or does not exist.",
+                    "invalid_request_error",
+                    "model_not_available",
+                    "model",
+                )
             for name in ("training_file", "validation_file"):
                 if request.get(name) is not None and request[name] not in server.files:
                     return _error(400, f"invalid {name}: {request[name]}", "invalid_request_error", param=name)
             epochs = (((request.get("method") or {}).get("supervised") or {}).get("hyperparameters") or {}).get("n_epochs")
-            job = Job(f"ftjob-test{next(server._ids):06d}", model, request["training_file"], request.get("validation_file"),
-                      request.get("suffix"), epochs, int(time.time()), metadata=request.get("metadata"))
+            job = Job(
+                f"ftjob-test{next(server._ids):06d}",
+                model,
+                request["training_file"],
+                request.get("validation_file"),
+                request.get("suffix"),
+                epochs,
+                int(time.time()),
+                metadata=request.get("metadata"),
+            )
             server.jobs[job.id] = job
             server._event(job, f"Created fine-tuning job: {job.id}")
             return 200, job.body()

@@ -19,9 +19,21 @@ PREMISE = (
 PLAN = {
     "title": "The Stopped Minute",
     "chapters": [
-        {"number": 1, "title": "The Workshop", "plan": "Nora arrives in the dry town and opens her aunt's workshop. Every clock has stopped at the same minute."},
-        {"number": 2, "title": "The Bailiff", "plan": "Tobias Crane asks Nora to mend the tower clock before the fair. She agrees, unwillingly."},
-        {"number": 3, "title": "The Dam", "plan": "Nora reads the stopped hands and climbs to the old dam. She learns who opened it."},
+        {
+            "number": 1,
+            "title": "The Workshop",
+            "plan": "Nora arrives in the dry town and opens her aunt's workshop. Every clock has stopped at the same minute.",
+        },
+        {
+            "number": 2,
+            "title": "The Bailiff",
+            "plan": "Tobias Crane asks Nora to mend the tower clock before the fair. She agrees, unwillingly.",
+        },
+        {
+            "number": 3,
+            "title": "The Dam",
+            "plan": "Nora reads the stopped hands and climbs to the old dam. She learns who opened it.",
+        },
     ],
     "cast": [
         {"name": "Nora Fairley", "kind": "character", "description": "a young clockmaker"},

@@ -70,11 +70,17 @@ class Loopback:
                 if status != 200:
                     self._send(status, {"error": {"message": content, "type": "x", "code": status}})
                     return
-                self._send(200, {
-                    "id": "x", "object": "chat.completion", "created": 0, "model": body.get("model", "m"),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
-                })
+                self._send(
+                    200,
+                    {
+                        "id": "x",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": body.get("model", "m"),
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+                    },
+                )
 
             def _send(self, status: int, data: dict[str, Any]) -> None:
                 payload = json.dumps(data).encode()

@@ -101,11 +101,25 @@ def llama_server(
     port = free_port()
     log = Path(tempfile.mkstemp(prefix="llama-server-", suffix=".log")[1])
     cmd = [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", str(model_path), "--model_alias", SERVER_MODEL_ALIAS,
-        "--host", "127.0.0.1", "--port", str(port),
-        "--n_ctx", str(n_ctx), "--n_threads", str(n_threads),
-        "--logits_all", str(logits_all), "--verbose", "False",
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model_path),
+        "--model_alias",
+        SERVER_MODEL_ALIAS,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(n_ctx),
+        "--n_threads",
+        str(n_threads),
+        "--logits_all",
+        str(logits_all),
+        "--verbose",
+        "False",
     ]
     with log.open("wb") as sink:
         process = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)

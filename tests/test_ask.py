@@ -18,8 +18,14 @@ from automuse_rag.models.fake import ScriptedChatModel
 from automuse_rag.settings import get_settings
 
 runner = CliRunner()
-QUESTIONS = ("Who is Arthur Blackwood?", "Who owns Hollin Island?", "What happened to the captain's boat?",
-             "Where is Tregarth House?", "Who is Zoë?", "What did Henry find?")
+QUESTIONS = (
+    "Who is Arthur Blackwood?",
+    "Who owns Hollin Island?",
+    "What happened to the captain's boat?",
+    "Where is Tregarth House?",
+    "Who is Zoë?",
+    "What did Henry find?",
+)
 CITE = re.compile(r"\[chunk (\d+), chapter (\d+)\]")
 
 
@@ -105,11 +111,13 @@ def test_model_answer_keeps_only_checked_citations(story) -> None:
     at, question = 12, "Who is Arthur Blackwood?"
     good = _notes(story, question, at)[0]
     words = " ".join(good.sentences[0].split()[:12])
-    reply = {"sentences": [
-        {"text": words, "chunk": good.chunk},                                    # grounded, cites a note: kept
-        {"text": "He owns a fleet of golden submarines.", "chunk": good.chunk},  # not in the note: dropped
-        {"text": words + " again", "chunk": 99},                                 # invented citation: dropped
-    ]}
+    reply = {
+        "sentences": [
+            {"text": words, "chunk": good.chunk},  # grounded, cites a note: kept
+            {"text": "He owns a fleet of golden submarines.", "chunk": good.chunk},  # not in the note: dropped
+            {"text": words + " again", "chunk": 99},  # invented citation: dropped
+        ]
+    }
     model = ScriptedChatModel([reply])
     answer = answer_question(story, question, at, llm=model)
     assert answer.method == "model", answer.note
@@ -128,11 +136,13 @@ def test_model_sentences_citing_nothing_or_the_future_are_dropped(story, blackwo
     later = next(e for e in story.entities() if e.id == blackwood.id).last_chunk
     assert later > at
     words = " ".join(good.sentences[0].split()[:12])
-    reply = {"sentences": [
-        {"text": "Arthur Blackwood is rich and clever.", "chunk": None},  # uncited: dropped
-        {"text": words, "chunk": later},                                 # a chunk after at: dropped
-        {"text": words, "chunk": good.chunk},                            # kept
-    ]}
+    reply = {
+        "sentences": [
+            {"text": "Arthur Blackwood is rich and clever.", "chunk": None},  # uncited: dropped
+            {"text": words, "chunk": later},  # a chunk after at: dropped
+            {"text": words, "chunk": good.chunk},  # kept
+        ]
+    }
     answer = answer_question(story, question, at, llm=ScriptedChatModel([reply]))
     assert answer.method == "model"
     assert "rich and clever" not in answer.answer and f"[chunk {later}," not in answer.answer

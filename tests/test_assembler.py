@@ -20,7 +20,9 @@ DEFICIT = re.compile(r"the fixed parts need (\d+) tokens more than the budget of
 
 ALPHABET = st.sampled_from(list("abcdefghij ABCXYZ  .,;!?\n") + list("éßøñçüÅΩжщ中文字😀—“”’…"))
 TEXT = st.text(alphabet=ALPHABET, max_size=300)
-WORDS = st.lists(st.sampled_from(["the", "café", "Zoë", "naïve", "старый", "灯台", "keeper", "storm", "—", "."]), max_size=80).map(" ".join)
+WORDS = st.lists(
+    st.sampled_from(["the", "café", "Zoë", "naïve", "старый", "灯台", "keeper", "storm", "—", "."]), max_size=80
+).map(" ".join)
 ANY_TEXT = st.one_of(TEXT, WORDS)
 
 
@@ -49,7 +51,7 @@ def last_chunk_content(result, template=TEMPLATE) -> str:
     section = result.sections["last_chunk"]
     header, footer = template.section("last_chunk").frame()
     assert section.startswith(header) and section.endswith(footer)
-    return section[len(header):len(section) - len(footer)]
+    return section[len(header) : len(section) - len(footer)]
 
 
 def check_invariants(template, outline, part, cands, last, budget, count) -> None:
@@ -118,6 +120,7 @@ def test_never_over_budget_with_the_local_tokenizer(outline, part, cands, last, 
 
 # -- cutting -----------------------------------------------------------------------
 
+
 @given(text=ANY_TEXT, n=st.integers(0, 60))
 @settings(max_examples=200, deadline=None)
 def test_cut_start_keeps_a_suffix_and_cut_end_a_prefix(text, n) -> None:
@@ -134,13 +137,16 @@ def test_cut_start_keeps_a_suffix_and_cut_end_a_prefix(text, n) -> None:
 
 # -- degradation order ---------------------------------------------------------------
 
+
 def _cards(n: int, section: str = "lore") -> list[Candidate]:
     return [
         Candidate(
-            id=f"{section}{i}", section=section,
+            id=f"{section}{i}",
+            section=section,
             text=f"Person{i} (character; also: P{i}): " + " ".join(f"detail{i}x{j}" for j in range(30)),
             short_text=f"Person{i} (character): brief{i}",
-            chunk=i, score=1.0 - i / 10,
+            chunk=i,
+            score=1.0 - i / 10,
         )
         for i in range(n)
     ]

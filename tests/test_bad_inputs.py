@@ -28,8 +28,24 @@ HTML = "<!DOCTYPE html>\n<html><head><title>Pride and Prejudice</title></head>\n
 def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home holding story "tiny" (the sample story, extractive, hash embedder)."""
     home = tmp_path_factory.mktemp("tiny-home")
-    result = runner.invoke(app, ["--home", str(home), "ingest", str(SAMPLE_DIR / "story.txt"), "--story", STORY,
-                                 "--llm", "extractive", "--embedder", "hash:32", "--size", "3000", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "--home",
+            str(home),
+            "ingest",
+            str(SAMPLE_DIR / "story.txt"),
+            "--story",
+            STORY,
+            "--llm",
+            "extractive",
+            "--embedder",
+            "hash:32",
+            "--size",
+            "3000",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return home / "stores"
 
@@ -83,44 +99,117 @@ CASES: list[Case] = [
     ("story-trailing-newline", False, lambda h: [*INGEST, "--story", "abc\n"], ("bad story name",)),
     ("story-empty", False, lambda h: [*INGEST, "--story", ""], ("story name is empty",)),
     ("chunk-story-trailing-newline", False, lambda h: ["chunk", SAMPLE, "--story", "abc\n"], ("bad story name",)),
-    ("generate-story-trailing-newline", False,
-     lambda h: ["generate", "--premise", "A clockmaker inherits a workshop where every clock has stopped.", "--story", "abc\n",
-                "--llm", "extractive"], ("bad story name",)),
-    ("generate-story-empty", False,
-     lambda h: ["generate", "--premise", "A clockmaker inherits a workshop where every clock has stopped.", "--story", "",
-                "--llm", "extractive"], ("story name is empty",)),
+    (
+        "generate-story-trailing-newline",
+        False,
+        lambda h: [
+            "generate",
+            "--premise",
+            "A clockmaker inherits a workshop where every clock has stopped.",
+            "--story",
+            "abc\n",
+            "--llm",
+            "extractive",
+        ],
+        ("bad story name",),
+    ),
+    (
+        "generate-story-empty",
+        False,
+        lambda h: [
+            "generate",
+            "--premise",
+            "A clockmaker inherits a workshop where every clock has stopped.",
+            "--story",
+            "",
+            "--llm",
+            "extractive",
+        ],
+        ("story name is empty",),
+    ),
     ("story-dotdot", False, lambda h: [*INGEST, "--story", "a..b"], ("bad story name",)),
     ("chroma-url-bad-ipv6", False, lambda h: [*INGEST, "--story", "x", "--chroma-url", "http://[::1"], ("chroma url", "ipv6")),
-    ("chroma-url-port-range", False, lambda h: [*INGEST, "--story", "x", "--chroma-url", "http://127.0.0.1:99999"], ("chroma url", "port")),
-    ("chroma-url-port-zero", False, lambda h: [*INGEST, "--story", "x", "--chroma-url", "http://127.0.0.1:0"], ("chroma url", "port 0")),
-    ("chroma-url-scheme", False, lambda h: [*INGEST, "--story", "x", "--chroma-url", "ftp://127.0.0.1:8000"], ("chroma url", "scheme")),
+    (
+        "chroma-url-port-range",
+        False,
+        lambda h: [*INGEST, "--story", "x", "--chroma-url", "http://127.0.0.1:99999"],
+        ("chroma url", "port"),
+    ),
+    (
+        "chroma-url-port-zero",
+        False,
+        lambda h: [*INGEST, "--story", "x", "--chroma-url", "http://127.0.0.1:0"],
+        ("chroma url", "port 0"),
+    ),
+    (
+        "chroma-url-scheme",
+        False,
+        lambda h: [*INGEST, "--story", "x", "--chroma-url", "ftp://127.0.0.1:8000"],
+        ("chroma url", "scheme"),
+    ),
     ("chroma-url-no-host", False, lambda h: [*INGEST, "--story", "x", "--chroma-url", "http://:8000"], ("chroma url", "no host")),
     ("chroma-url-path", False, lambda h: [*INGEST, "--story", "x", "--chroma-url", "http://127.0.0.1:8000/api"], ("chroma url",)),
     ("html-chunk", False, lambda h: ["chunk", str(_file(h, "page.html", HTML))], ("html",)),
     ("html-ingest", False, lambda h: [*INGEST[:1], str(_file(h, "page.txt", HTML)), *INGEST[2:], "--story", "web"], ("html",)),
-    ("export-out-dir", True, lambda h: ["export", "--story", STORY, "--out", str(_dir(h, "outdir"))], ("is a directory", "tiny.md")),
-    ("export-out-under-file", True,
-     lambda h: ["export", "--story", STORY, "--out", str(_file(h, "afile", "x") / "m.md")], ("is a file",)),
-    ("graphml-dir", True, lambda h: ["characters", "--story", STORY, "--graphml", str(_dir(h, "gdir"))], ("--graphml", "is a directory")),
-    ("graphml-under-file", True,
-     lambda h: ["characters", "--story", STORY, "--graphml", str(_file(h, "gfile", "x") / "sub" / "g.graphml")], ("is a file",)),
+    (
+        "export-out-dir",
+        True,
+        lambda h: ["export", "--story", STORY, "--out", str(_dir(h, "outdir"))],
+        ("is a directory", "tiny.md"),
+    ),
+    (
+        "export-out-under-file",
+        True,
+        lambda h: ["export", "--story", STORY, "--out", str(_file(h, "afile", "x") / "m.md")],
+        ("is a file",),
+    ),
+    (
+        "graphml-dir",
+        True,
+        lambda h: ["characters", "--story", STORY, "--graphml", str(_dir(h, "gdir"))],
+        ("--graphml", "is a directory"),
+    ),
+    (
+        "graphml-under-file",
+        True,
+        lambda h: ["characters", "--story", STORY, "--graphml", str(_file(h, "gfile", "x") / "sub" / "g.graphml")],
+        ("is a file",),
+    ),
     ("graph-out-dir", True, lambda h: ["graph", "--story", STORY, "--out", str(_dir(h, "g.graphml"))], ("is a directory",)),
-    ("dataset-out-dir", True, lambda h: ["dataset", "--story", STORY, "--llm", "extractive", "--out", str(_dir(h, "ds"))], ("is a directory",)),
-    ("compare-out-file", True,
-     lambda h: ["compare", "--story", STORY, "--llm", "extractive", "--out", str(_file(h, "report", "x"))], ("is a file",)),
+    (
+        "dataset-out-dir",
+        True,
+        lambda h: ["dataset", "--story", STORY, "--llm", "extractive", "--out", str(_dir(h, "ds"))],
+        ("is a directory",),
+    ),
+    (
+        "compare-out-file",
+        True,
+        lambda h: ["compare", "--story", STORY, "--llm", "extractive", "--out", str(_file(h, "report", "x"))],
+        ("is a file",),
+    ),
     ("as-of-beyond", True, lambda h: ["characters", "--story", STORY, "--as-of", "999999"], ("--as-of 999999", "beyond")),
-    ("prompt-chapter-99", True,
-     lambda h: ["prompt", "--story", STORY, "--at", "3", "--llm", "extractive", "--chapter", "99"], ("--chapter 99", "no such chapter")),
-    ("prompt-chapter-minus-1", True,
-     lambda h: ["prompt", "--story", STORY, "--at", "3", "--llm", "extractive", "--chapter", "-1"], ("--chapter -1", "no such chapter")),
+    (
+        "prompt-chapter-99",
+        True,
+        lambda h: ["prompt", "--story", STORY, "--at", "3", "--llm", "extractive", "--chapter", "99"],
+        ("--chapter 99", "no such chapter"),
+    ),
+    (
+        "prompt-chapter-minus-1",
+        True,
+        lambda h: ["prompt", "--story", STORY, "--at", "3", "--llm", "extractive", "--chapter", "-1"],
+        ("--chapter -1", "no such chapter"),
+    ),
     ("bad-setting-env", False, lambda h: [*INGEST, "--story", "x"], ("automuse_concurrency",)),
     ("misspelt-setting-env", False, lambda h: [*INGEST, "--story", "x"], ("AUTOMUSE_BUDGTE", "did you mean AUTOMUSE_BUDGET")),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_one_line_and_leaves_stores_untouched(case: Case, home: Path, tiny_store: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_input_is_one_line_and_leaves_stores_untouched(
+    case: Case, home: Path, tiny_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     name, needs_story, build, words = case
     if needs_story:
         shutil.copytree(tiny_store, home / "stores")
@@ -220,8 +309,10 @@ def test_a_huge_text_without_spaces_is_chunked_and_ingested(home: Path, tmp_path
     assert "≤ 20000 characters" in chunked.stdout and "max 20000" in chunked.stdout
     sizes = [len(c["text"]) for c in json.loads(runner.invoke(app, ["chunk", str(book), "--json"]).stdout)]
     assert max(sizes) == 1500 and sum(sizes) == 1_200_004
-    result = runner.invoke(app, ["ingest", str(book), "--story", "wall", "--llm", "extractive",
-                                 "--embedder", "hash:16", "--size", "100000", "--json"])
+    result = runner.invoke(
+        app,
+        ["ingest", str(book), "--story", "wall", "--llm", "extractive", "--embedder", "hash:16", "--size", "100000", "--json"],
+    )
     assert result.exit_code == 0, result.output
     memory = StoryMemory.open(get_settings(), "wall")
     try:

@@ -15,7 +15,13 @@ from automuse_rag import books
 from automuse_rag.errors import AutomuseError, InputError
 from automuse_rag.settings import get_settings
 
-ORIGINAL = {11: "Alice's Adventures in Wonderland", 84: "Frankenstein", 64317: "The Great Gatsby", 1342: "Pride and Prejudice", 1661: "The Adventures of Sherlock Holmes"}
+ORIGINAL = {
+    11: "Alice's Adventures in Wonderland",
+    84: "Frankenstein",
+    64317: "The Great Gatsby",
+    1342: "Pride and Prejudice",
+    1661: "The Adventures of Sherlock Holmes",
+}
 
 
 def test_catalog_has_the_original_books_and_a_dozen_more() -> None:

@@ -45,6 +45,7 @@ def check_invariants(
         position = chunk.end
     assert text[position:].strip() == ""
     assert re.sub(r"\s+", "", "".join(c.text for c in chunks)) == re.sub(r"\s+", "", text)
+
     def fits(piece: str) -> bool:
         return len(piece) <= size if max_tokens is None else (counter or estimate_tokens)(piece) <= max_tokens
 
@@ -180,7 +181,7 @@ def test_a_single_overlong_word_is_cut_between_characters() -> None:
 
 def test_a_huge_text_without_spaces_respects_the_size() -> None:
     # the hostile input: 1.2 million characters, no space, no sentence end
-    text = ("abcdefghij" * 120_000)
+    text = "abcdefghij" * 120_000
     book = Book("", "", text)
     chunks = chunk_book(book, "big", 1500)
     check_invariants(book, chunks, "big", 1500)

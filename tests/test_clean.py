@@ -178,7 +178,10 @@ def test_chapter_heading_styles(headings: list[str]) -> None:
 def test_table_of_contents_is_not_counted() -> None:
     block_toc = "Contents\n\n CHAPTER I.   The Rabbit\n CHAPTER II.  The Pool\n CHAPTER III. The Race"
     spaced_toc = "CONTENTS\n\n  Chapter 1\n\n  Chapter 2\n\n  Chapter 3"
-    for toc, headings in ((block_toc, ["CHAPTER I.\nThe Rabbit", "CHAPTER II.\nThe Pool", "CHAPTER III.\nThe Race"]), (spaced_toc, ["Chapter 1", "Chapter 2", "Chapter 3"])):
+    for toc, headings in (
+        (block_toc, ["CHAPTER I.\nThe Rabbit", "CHAPTER II.\nThe Pool", "CHAPTER III.\nThe Race"]),
+        (spaced_toc, ["Chapter 1", "Chapter 2", "Chapter 3"]),
+    ):
         book = clean_text(_book(*headings, preamble="A Title\n\n" + toc))
         assert [c.number for c in book.chapters] == [0, 1, 2, 3]
         assert book.chapters[0].start == 0
@@ -217,7 +220,13 @@ def test_chapters_tile_the_text() -> None:
 # --------------------------------------------------------------------------- real books
 
 REAL = {
-    11: ("Alice’s Adventures in Wonderland", "Lewis Carroll", 12, "CHAPTER I. Down the Rabbit-Hole", "CHAPTER XII. Alice’s Evidence"),
+    11: (
+        "Alice’s Adventures in Wonderland",
+        "Lewis Carroll",
+        12,
+        "CHAPTER I. Down the Rabbit-Hole",
+        "CHAPTER XII. Alice’s Evidence",
+    ),
     1342: ("Pride and Prejudice", "Jane Austen", 61, "Chapter 1", "Chapter 61"),
     64317: ("The Great Gatsby", "F. Scott Fitzgerald", 9, "I", "IX"),
     84: ("Frankenstein", "Mary Wollstonecraft (Godwin) Shelley", 28, "Letter 1", "Chapter 24"),

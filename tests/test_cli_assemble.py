@@ -19,8 +19,9 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("assemble-home")
-    result = runner.invoke(app, ["--home", str(home), "ingest", "sample", "--story", "sample",
-                                 "--llm", "extractive", "--embedder", "hash"])
+    result = runner.invoke(
+        app, ["--home", str(home), "ingest", "sample", "--story", "sample", "--llm", "extractive", "--embedder", "hash"]
+    )
     assert result.exit_code == 0, result.output
     return home
 
@@ -47,9 +48,13 @@ def test_prompt_json_has_sections_candidates_and_tokens(home: Path) -> None:
 
 def test_prompt_table_shows_every_candidate(home: Path) -> None:
     wide = CliRunner(env={"COLUMNS": "200"})
-    result = wide.invoke(app, ["--home", str(home), "prompt", "--story", "sample", "--at", "5", "--budget", "700", "--llm", "fake"])
+    result = wide.invoke(
+        app, ["--home", str(home), "prompt", "--story", "sample", "--at", "5", "--budget", "700", "--llm", "fake"]
+    )
     assert result.exit_code == 0, result.output
-    as_json = json.loads(run(home, "prompt", "--story", "sample", "--at", "5", "--budget", "700", "--llm", "fake", "--json").stdout)
+    as_json = json.loads(
+        run(home, "prompt", "--story", "sample", "--at", "5", "--budget", "700", "--llm", "fake", "--json").stdout
+    )
     assert f"Context: {as_json['tokens']} of 700 tokens" in result.stdout
     assert "NEXT CHUNK:" in result.stdout
     for decision in as_json["decisions"]:
@@ -80,7 +85,10 @@ def test_prompt_errors_are_one_line(home: Path) -> None:
 
 def test_prompt_with_a_template_file(home: Path, tmp_path: Path) -> None:
     path = tmp_path / "t.txt"
-    path.write_text("[[section memories quota=0.5]]\nEARLIER:\n$content\n[[section last_chunk]]\nNOW:\n$content\n[[section cue]]\nTHEN:\n", encoding="utf-8")
+    path.write_text(
+        "[[section memories quota=0.5]]\nEARLIER:\n$content\n[[section last_chunk]]\nNOW:\n$content\n[[section cue]]\nTHEN:\n",
+        encoding="utf-8",
+    )
     result = run(home, "prompt", "--story", "sample", "--at", "8", "--template", str(path), "--llm", "fake", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -98,7 +106,9 @@ def test_query_at_only_sees_known_memory(home: Path) -> None:
     assert hits and all(h["chunk"] <= 10 for h in hits)
     assert {h["kind"] for h in hits} <= {"summary", "entity"}
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
-    table = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["--home", str(home), "query", "--story", "sample", question, "--at", "10", "-k", "3"])
+    table = CliRunner(env={"COLUMNS": "200"}).invoke(
+        app, ["--home", str(home), "query", "--story", "sample", question, "--at", "10", "-k", "3"]
+    )
     assert table.exit_code == 0 and "as of chunk 10" in table.stdout
     bad = run(home, "query", "--story", "sample", "   ")
     assert bad.exit_code != 0 and "error: the question is empty" in bad.stderr
@@ -106,8 +116,24 @@ def test_query_at_only_sees_known_memory(home: Path) -> None:
 
 def test_dataset_from_the_ingested_sample(home: Path, tmp_path: Path) -> None:
     out = tmp_path / "chat.jsonl"
-    args = ["dataset", "--story", "sample", "--out", str(out), "--format", "chat", "--budget", "900",
-            "--val-fraction", "0.2", "--seed", "3", "--llm", "fake", "--json"]
+    args = [
+        "dataset",
+        "--story",
+        "sample",
+        "--out",
+        str(out),
+        "--format",
+        "chat",
+        "--budget",
+        "900",
+        "--val-fraction",
+        "0.2",
+        "--seed",
+        "3",
+        "--llm",
+        "fake",
+        "--json",
+    ]
     result = run(home, *args)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
@@ -124,8 +150,9 @@ def test_dataset_from_the_ingested_sample(home: Path, tmp_path: Path) -> None:
     again = tmp_path / "again.jsonl"
     run(home, *[a if a != str(out) else str(again) for a in args])
     assert again.with_name("again.val.jsonl").read_bytes() == out.with_name("chat.val.jsonl").read_bytes()
-    table = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["--home", str(home), "dataset", "--story", "sample", "--out",
-                                                             str(tmp_path / "c.jsonl"), "--llm", "fake"])
+    table = CliRunner(env={"COLUMNS": "200"}).invoke(
+        app, ["--home", str(home), "dataset", "--story", "sample", "--out", str(tmp_path / "c.jsonl"), "--llm", "fake"]
+    )
     assert table.exit_code == 0, table.output
     assert "leakage audit" in table.stdout and "0 violations" in table.stdout
 

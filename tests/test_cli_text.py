@@ -64,7 +64,9 @@ def test_chunk_table_for_alice_and_size_option(home: Path, gutenberg_mirror: Pat
 
 def test_chunk_sample_story() -> None:
     chunks = json.loads(run("chunk", "sample", "--json").stdout)
-    headings = [line for line in (SAMPLE_DIR / "story.txt").read_text(encoding="utf-8").splitlines() if line.startswith("CHAPTER ")]
+    headings = [
+        line for line in (SAMPLE_DIR / "story.txt").read_text(encoding="utf-8").splitlines() if line.startswith("CHAPTER ")
+    ]
     assert sorted({c["chapter"] for c in chunks}) == list(range(1, len(headings) + 1))
     assert chunks[0]["id"].startswith("sample:00000:") and chunks[0]["text"].startswith(headings[0])
 
@@ -185,4 +187,3 @@ def test_books_get_unreachable_mirror(home: Path, monkeypatch: pytest.MonkeyPatc
 def test_help_has_an_example(command: list[str]) -> None:
     result = run(*command, "--help")
     assert result.exit_code == 0 and "Example: automuse" in result.stdout
-

@@ -16,8 +16,9 @@ runner = CliRunner()
 
 
 def ingest_sample(home: Path) -> None:
-    res = runner.invoke(app, ["--home", str(home), "ingest", "sample", "--story", "sample", "--llm", "extractive",
-                              "--embedder", "hash", "--json"])
+    res = runner.invoke(
+        app, ["--home", str(home), "ingest", "sample", "--story", "sample", "--llm", "extractive", "--embedder", "hash", "--json"]
+    )
     assert res.exit_code == 0, res.output
 
 
@@ -30,14 +31,32 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_compare_json_and_files(home: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
-    res = runner.invoke(app, ["--home", str(home), "compare", "--story", "sample", "--budget", "768",
-                              "--llm", "extractive", "--nll-samples", "0", "--positions", "0:30:2",
-                              "--out", str(out), "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "--home",
+            str(home),
+            "compare",
+            "--story",
+            "sample",
+            "--budget",
+            "768",
+            "--llm",
+            "extractive",
+            "--nll-samples",
+            "0",
+            "--positions",
+            "0:30:2",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert data == json.loads((out / "report.json").read_text())
     assert list(data["strategies"]) == list(STRATEGIES)
-    for name, entry in data["strategies"].items():
+    for _name, entry in data["strategies"].items():
         assert entry["positions"] == list(range(0, 30, 2))
         assert entry["nll"] == [None] * 15
     recall = {name: entry["entity_recall"] for name, entry in data["strategies"].items()}
@@ -60,8 +79,25 @@ def test_compare_json_and_files(home: Path, tmp_path: Path) -> None:
 
 
 def test_compare_table(home: Path, tmp_path: Path) -> None:
-    res = runner.invoke(app, ["--home", str(home), "compare", "--story", "sample", "--llm", "extractive",
-                              "--nll-samples", "0", "--positions", "5,10", "--no-plots", "--out", str(tmp_path)])
+    res = runner.invoke(
+        app,
+        [
+            "--home",
+            str(home),
+            "compare",
+            "--story",
+            "sample",
+            "--llm",
+            "extractive",
+            "--nll-samples",
+            "0",
+            "--positions",
+            "5,10",
+            "--no-plots",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert res.exit_code == 0, res.output
     for name in STRATEGIES:
         assert name in res.output
@@ -102,8 +138,9 @@ def test_nll_on_twenty_positions_by_default(home: Path, tmp_path: Path, monkeypa
 
     monkeypatch.setattr(registry, "get_chat_model", lambda spec, cfg, **kw: Scorer())
     out = tmp_path / "r"
-    res = runner.invoke(app, ["--home", str(home), "compare", "--story", "sample", "--budget", "700",
-                              "--no-plots", "--out", str(out), "--json"])
+    res = runner.invoke(
+        app, ["--home", str(home), "compare", "--story", "sample", "--budget", "700", "--no-plots", "--out", str(out), "--json"]
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert len(data["nll_positions"]) == 20

@@ -71,9 +71,7 @@ def lore_entities(chunks: list[str]) -> list[Entity]:
 def sample_story() -> InMemoryStory:
     book = read_book_file(SAMPLE / "story.txt")
     chunks = chunk_book(book, "sample")
-    records = [
-        ChunkRecord(c.index, c.id, c.chapter, c.chapter_title, c.text, first_paragraph(c.text)) for c in chunks
-    ]
+    records = [ChunkRecord(c.index, c.id, c.chapter, c.chapter_title, c.text, first_paragraph(c.text)) for c in chunks]
     return InMemoryStory("sample", records, lore_entities([c.text for c in chunks]), HashEmbedder(), outline=OUTLINE)
 
 
@@ -90,8 +88,7 @@ def test_hand_checked_chunks_are_what_the_docstring_says(story: InMemoryStory) -
 
 def test_entity_recall_on_a_hand_checked_position(story: InMemoryStory, tmp_path: Path) -> None:
     llm = ScriptedChatModel()
-    report = run_compare(story, llm=llm, budget=1024, positions=[HAND_CHECKED], nll_samples=0, out_dir=None,
-                         resummarizer="llm")
+    report = run_compare(story, llm=llm, budget=1024, positions=[HAND_CHECKED], nll_samples=0, out_dir=None, resummarizer="llm")
     from automuse_rag.compare.metrics import recall_targets_for
 
     targets = {t.id for t in recall_targets_for(story, HAND_CHECKED)}
@@ -103,8 +100,7 @@ def test_entity_recall_on_a_hand_checked_position(story: InMemoryStory, tmp_path
 def test_budget_behaviour_and_report_files_with_the_fake_model(story: InMemoryStory, tmp_path: Path) -> None:
     llm = ScriptedChatModel(lambda messages, sampling: "Edith searched. " * 20)
     budget = 700
-    report = run_compare(story, llm=llm, budget=budget, positions="all", nll_samples=0, out_dir=tmp_path,
-                         resummarizer="llm")
+    report = run_compare(story, llm=llm, budget=budget, positions="all", nll_samples=0, out_dir=tmp_path, resummarizer="llm")
     res = report.strategies
     assert len(res["retrieval"].positions) == len(story) - 1
     for name in ("retrieval", "rolling_recursive", "last_chunk"):
@@ -129,8 +125,9 @@ def test_real_model_tokens_and_nll(story: InMemoryStory, tmp_path: Path) -> None
     llm = get_chat_model("local", get_settings(home=tmp_path, n_ctx=2048, cache=False))
     budget = 512  # small, so the scored contexts stay short (scoring cost grows with context length)
     # positions 4 and 8: past the first re-summary, so no two strategies share a context
-    report = run_compare(story, llm=llm, budget=budget, positions=[4, 8], nll_samples=2, out_dir=tmp_path,
-                         resummarizer="extractive")
+    report = run_compare(
+        story, llm=llm, budget=budget, positions=[4, 8], nll_samples=2, out_dir=tmp_path, resummarizer="extractive"
+    )
     data = json.loads((tmp_path / "report.json").read_text())
     assert set(data["strategies"]) == set(STRATEGIES)
     for name, entry in data["strategies"].items():
@@ -167,8 +164,9 @@ def squash(text: str) -> str:
 
 @pytest.mark.parametrize("budget", [700, 1024])
 def test_recursive_fills_the_same_budget_as_retrieval(story: InMemoryStory, budget: int) -> None:
-    report = run_compare(story, llm=ScriptedChatModel(), budget=budget, positions="all", nll_samples=0,
-                         resummarizer="extractive", ablations=False)
+    report = run_compare(
+        story, llm=ScriptedChatModel(), budget=budget, positions="all", nll_samples=0, resummarizer="extractive", ablations=False
+    )
     rows = {r["strategy"]: r for r in report.summary_rows()}
     recursive, retrieval = rows["rolling_recursive"]["mean_prompt_tokens"], rows["retrieval"]["mean_prompt_tokens"]
     assert abs(recursive - retrieval) <= 0.10 * retrieval, (recursive, retrieval)
@@ -235,12 +233,12 @@ def test_memory_does_not_displace_the_outline(story: InMemoryStory) -> None:
 
 def test_nll_paired_with_last_chunk_and_ablations_in_the_report(story: InMemoryStory, tmp_path: Path) -> None:
     llm = OverlapScorer()
-    report = run_compare(story, llm=llm, budget=700, positions="all", nll_samples=20, out_dir=tmp_path,
-                         resummarizer="extractive", plots=False)
+    report = run_compare(
+        story, llm=llm, budget=700, positions="all", nll_samples=20, out_dir=tmp_path, resummarizer="extractive", plots=False
+    )
     data = json.loads((tmp_path / "report.json").read_text())
     assert len(data["nll_positions"]) == 20
-    assert set(data["ablations"]) == {"retrieval_no_graph", "retrieval_no_vector", "retrieval_no_recency",
-                                      "retrieval_names_only"}
+    assert set(data["ablations"]) == {"retrieval_no_graph", "retrieval_no_vector", "retrieval_no_recency", "retrieval_names_only"}
     floor = data["strategies"]["last_chunk"]
     base = dict(zip(floor["positions"], floor["nll"]))
     for name, entry in {**data["strategies"], **data["ablations"]}.items():
@@ -316,8 +314,7 @@ def test_every_strategy_shares_the_framing_and_is_scored_on_the_line_after_the_c
             seen.append(context)
             return super().continuation_nll(context, continuation)
 
-    report = run_compare(story, llm=Recorder(), budget=700, positions=[6, 20], nll_samples=2,
-                         resummarizer="extractive")
+    report = run_compare(story, llm=Recorder(), budget=700, positions=[6, 20], nll_samples=2, resummarizer="extractive")
     n_strategies = len(report.strategies) + len(report.ablations)
     assert len(seen) == 2 * n_strategies == 16
     first = load_template().sections[0].body

@@ -43,7 +43,9 @@ def make_story(n: int = 30, summary_words: int = 40, chunk_words: int = 120) -> 
         )
         for i in range(n)
     ]
-    return InMemoryStory("synthetic", records, [], HashEmbedder(), outline="An outline of twelve words about a story and its many people.")
+    return InMemoryStory(
+        "synthetic", records, [], HashEmbedder(), outline="An outline of twelve words about a story and its many people."
+    )
 
 
 def zero_costs(n: int) -> list[MemoryCost]:

@@ -113,8 +113,9 @@ class LeakyStory(InMemoryStory):
 
 
 def test_audit_catches_a_store_that_leaks(story) -> None:
-    leaky = LeakyStory("leaky", story.records(), story._entities, HashEmbedder(), outline=story.outline,
-                       parts=story.outline_parts())
+    leaky = LeakyStory(
+        "leaky", story.records(), story._entities, HashEmbedder(), outline=story.outline, parts=story.outline_parts()
+    )
     template = load_template()
     truth = Truth(leaky)
     leaks = []
@@ -140,8 +141,9 @@ def test_bad_options_are_input_errors(story, tmp_path: Path) -> None:
 def test_completion_limit_leaves_out_long_samples(story, tmp_path: Path) -> None:
     out = tmp_path / "short.jsonl"
     limit = 200
-    summary = export_dataset([story], out, budget=BUDGET, count_tokens=count_words_and_marks,
-                             val_fraction=0.0, completion_limit=limit)
+    summary = export_dataset(
+        [story], out, budget=BUDGET, count_tokens=count_words_and_marks, val_fraction=0.0, completion_limit=limit
+    )
     too_long = sum(count_words_and_marks(r.text.strip()) > limit for r in story.records())
     assert too_long > 0 and summary.invalid == too_long
     assert summary.samples == len(_lines(out)) == len(story) - too_long

@@ -44,15 +44,44 @@ def half_sample(directory: Path) -> Path:
 
 def ingest_argv(book: Path) -> Callable[[Path], list[str]]:
     def argv(home: Path) -> list[str]:
-        return ["--home", str(home), "ingest", str(book), "--story", INGEST_STORY,
-                "--llm", "extractive", "--embedder", "hash:32", "--size", "250", "--json"]
+        return [
+            "--home",
+            str(home),
+            "ingest",
+            str(book),
+            "--story",
+            INGEST_STORY,
+            "--llm",
+            "extractive",
+            "--embedder",
+            "hash:32",
+            "--size",
+            "250",
+            "--json",
+        ]
 
     return argv
 
 
 def generate_argv(home: Path) -> list[str]:
-    return ["--home", str(home), "generate", "--premise", PREMISE, "--story", GENERATE_STORY, "--chunks", str(GEN_CHUNKS),
-            "--llm", "openai:scripted", "--memory-llm", "extractive", "--embedder", "hash:64", "--json"]
+    return [
+        "--home",
+        str(home),
+        "generate",
+        "--premise",
+        PREMISE,
+        "--story",
+        GENERATE_STORY,
+        "--chunks",
+        str(GEN_CHUNKS),
+        "--llm",
+        "openai:scripted",
+        "--memory-llm",
+        "extractive",
+        "--embedder",
+        "hash:64",
+        "--json",
+    ]
 
 
 def kill_and_resume(

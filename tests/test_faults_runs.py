@@ -45,21 +45,40 @@ def lore_requests(server: FaultServer) -> int:
     return sum(1 for key in server.seen if '"content": "Passage (chapter' in key)
 
 
-def compare_runs(tmp_path: Path, name: str, argv: Callable[[Path], list[str]], faults: Faults) -> tuple[FaultServer, FaultServer, dict]:
+def compare_runs(
+    tmp_path: Path, name: str, argv: Callable[[Path], list[str]], faults: Faults
+) -> tuple[FaultServer, FaultServer, dict]:
     clean_home, faulty_home = tmp_path / f"{name}-clean", tmp_path / f"{name}-faulty"
     clean, clean_s = run_against(Faults(), argv(clean_home), tmp_path / f"{name}-clean.log")
     faulty, faulty_s = run_against(faults, argv(faulty_home), tmp_path / f"{name}-faulty.log")
     expected = story_state(clean_home, name, tmp_path)
     assert_same_story(story_state(faulty_home, name, tmp_path), expected)
-    print(f"{name}: {expected['chunks']} chunks; clean {clean_s:.1f}s, faulty {faulty_s:.1f}s; "
-          f"injected {dict(faulty.stats.injected)}; most in flight {faulty.stats.max_in_flight}")
+    print(
+        f"{name}: {expected['chunks']} chunks; clean {clean_s:.1f}s, faulty {faulty_s:.1f}s; "
+        f"injected {dict(faulty.stats.injected)}; most in flight {faulty.stats.max_in_flight}"
+    )
     return clean, faulty, expected
 
 
 def test_ingest_at_concurrency_8_loses_nothing_to_server_faults(tmp_path: Path) -> None:
     def argv(home: Path) -> list[str]:
-        return ["--home", str(home), "ingest", str(SAMPLE_DIR / "story.txt"), "--story", "faults",
-                "--llm", "openai:scripted", "--concurrency", "8", "--embedder", "hash:32", "--size", "1500", "--json"]
+        return [
+            "--home",
+            str(home),
+            "ingest",
+            str(SAMPLE_DIR / "story.txt"),
+            "--story",
+            "faults",
+            "--llm",
+            "openai:scripted",
+            "--concurrency",
+            "8",
+            "--embedder",
+            "hash:32",
+            "--size",
+            "1500",
+            "--json",
+        ]
 
     faults = Faults(rate=0.4, burst=(12, 16), retry_after=1.0, slow_seconds=2.5, latency=0.3)
     clean, faulty, state = compare_runs(tmp_path, "faults", argv, faults)
@@ -74,8 +93,24 @@ def test_ingest_at_concurrency_8_loses_nothing_to_server_faults(tmp_path: Path) 
 
 def test_generate_loses_nothing_to_server_faults(tmp_path: Path) -> None:
     def argv(home: Path) -> list[str]:
-        return ["--home", str(home), "generate", "--premise", PREMISE, "--story", "faultgen", "--chunks", "6",
-                "--llm", "openai:scripted", "--memory-llm", "extractive", "--embedder", "hash:64", "--json"]
+        return [
+            "--home",
+            str(home),
+            "generate",
+            "--premise",
+            PREMISE,
+            "--story",
+            "faultgen",
+            "--chunks",
+            "6",
+            "--llm",
+            "openai:scripted",
+            "--memory-llm",
+            "extractive",
+            "--embedder",
+            "hash:64",
+            "--json",
+        ]
 
     faults = Faults(rate=0.5, burst=(4, 3), retry_after=1.0, slow_seconds=2.5)
     _, faulty, state = compare_runs(tmp_path, "faultgen", argv, faults)

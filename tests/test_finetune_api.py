@@ -32,12 +32,32 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path
     home = tmp_path_factory.mktemp("ft-home")
     runner = CliRunner()
     env = {"AUTOMUSE_HOME": str(home)}
-    result = runner.invoke(app, ["ingest", str(SAMPLE_DIR / "story.txt"), "--story", "sample",
-                                 "--llm", "extractive", "--embedder", "hash:64"], env=env)
+    result = runner.invoke(
+        app,
+        ["ingest", str(SAMPLE_DIR / "story.txt"), "--story", "sample", "--llm", "extractive", "--embedder", "hash:64"],
+        env=env,
+    )
     assert result.exit_code == 0, result.output
     out = home / "train.jsonl"
-    result = runner.invoke(app, ["dataset", "--story", "sample", "--out", str(out), "--format", "chat",
-                                 "--llm", "extractive", "--budget", "400", "--val-fraction", "0.2"], env=env)
+    result = runner.invoke(
+        app,
+        [
+            "dataset",
+            "--story",
+            "sample",
+            "--out",
+            str(out),
+            "--format",
+            "chat",
+            "--llm",
+            "extractive",
+            "--budget",
+            "400",
+            "--val-fraction",
+            "0.2",
+        ],
+        env=env,
+    )
     assert result.exit_code == 0, result.output
     return home, out, out.with_name("train.val.jsonl")
 
@@ -64,8 +84,21 @@ def manifest_jobs(home: Path) -> list[dict]:
 
 def test_create_wait_uploads_follows_and_prints_the_llm_value(server: FineTuneServer, exported) -> None:
     home, train, val = exported
-    result = run("finetune", "create", "--data", str(train), "--val", str(val), "--model", BASE,
-                 "--suffix", "pride", "--epochs", "2", "--wait")
+    result = run(
+        "finetune",
+        "create",
+        "--data",
+        str(train),
+        "--val",
+        str(val),
+        "--model",
+        BASE,
+        "--suffix",
+        "pride",
+        "--epochs",
+        "2",
+        "--wait",
+    )
     assert result.exit_code == 0, result.output
     # the files reached the server byte for byte, with purpose fine-tune
     contents = sorted(f["content"] for f in server.files.values())
@@ -151,9 +184,13 @@ def test_missing_key_and_unknown_job(server: FineTuneServer, exported, monkeypat
 
 
 def _chat(n: int, **overrides) -> list[dict]:
-    base = {"messages": [{"role": "system", "content": "Write the next passage."},
-                         {"role": "user", "content": "The story so far."},
-                         {"role": "assistant", "content": "And then the clock struck."}]}
+    base = {
+        "messages": [
+            {"role": "system", "content": "Write the next passage."},
+            {"role": "user", "content": "The story so far."},
+            {"role": "assistant", "content": "And then the clock struck."},
+        ]
+    }
     return [json.loads(json.dumps(base)) for _ in range(n)]
 
 
@@ -188,8 +225,10 @@ def test_invalid_files_never_leave_the_machine(server: FineTuneServer, exported,
         assert result.exit_code == 2, (expected, result.output)
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith(f"error: {path}") and expected in line, (expected, line)
-    assert "over the limit of 65,536 per example for gpt-4o-mini" in run(
-        "finetune", "create", "--data", str(tmp_path / "bad5.jsonl"), "--model", BASE).stderr
+    assert (
+        "over the limit of 65,536 per example for gpt-4o-mini"
+        in run("finetune", "create", "--data", str(tmp_path / "bad5.jsonl"), "--model", BASE).stderr
+    )
     assert server.requests == []  # nothing was sent
 
 
@@ -215,7 +254,10 @@ def test_ctrl_c_while_waiting_detaches_without_cancelling(server: FineTuneServer
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "automuse_rag", "finetune", "create", "--data", str(train), "--model", "endless-base", "--wait"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
     )
     try:
         seen = ""

@@ -23,10 +23,14 @@ from automuse_rag.settings import get_settings
 
 pytestmark = pytest.mark.slow
 STEPS = 4
-TRAIN = {"prompt": "From the keeper's log of Hollin Island, the first night:\n",
-         "completion": "The lamp burned green over the drowned church, and I counted twelve bells under the bay."}
-HELD_OUT = {"prompt": "From the keeper's log of Hollin Island, the second night:\n",
-            "completion": "Again the bells rang under the water, and the gulls would not land on the gallery rail."}
+TRAIN = {
+    "prompt": "From the keeper's log of Hollin Island, the first night:\n",
+    "completion": "The lamp burned green over the drowned church, and I counted twelve bells under the bay.",
+}
+HELD_OUT = {
+    "prompt": "From the keeper's log of Hollin Island, the second night:\n",
+    "completion": "Again the bells rang under the water, and the gulls would not land on the gallery rail.",
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +42,35 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> dict:
     data.write_text(json.dumps(TRAIN) + "\n", encoding="utf-8")
     val.write_text(json.dumps(HELD_OUT) + "\n", encoding="utf-8")
     out = root / "tuned"
-    result = CliRunner().invoke(app, [
-        "--home", str(root), "finetune", "local", "--data", str(data), "--val", str(val), "--out", str(out),
-        "--steps", str(STEPS), "--lr", "1e-3", "--rank", "8", "--targets", "attn", "--max-length", "128",
-        "--eval-every", str(STEPS), "--gguf-dtype", "f32",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "--home",
+            str(root),
+            "finetune",
+            "local",
+            "--data",
+            str(data),
+            "--val",
+            str(val),
+            "--out",
+            str(out),
+            "--steps",
+            str(STEPS),
+            "--lr",
+            "1e-3",
+            "--rank",
+            "8",
+            "--targets",
+            "attn",
+            "--max-length",
+            "128",
+            "--eval-every",
+            str(STEPS),
+            "--gguf-dtype",
+            "f32",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     return {"root": root, "out": out, "output": result.output, "report": report}
@@ -94,14 +122,43 @@ def test_generate_writes_a_chunk_with_the_tuned_model(tuned: dict, monkeypatch: 
     gguf = Path(tuned["report"]["outputs"]["gguf"])
     root = tuned["root"]
     # an edited plan (as after --plan-only), so the test times the writing, not the planning
-    save_plan(Plan(title="The Drowned Bells", chapters=[PlanChapter(
-        number=1, title="The Bells", plan="The keeper hears bells under the sea and goes down to the shore at night.")],
-        cast=[CastMember(name="Ada Quill", description="the lighthouse keeper")]), root / "stores" / "tuned-novel")
-    result = CliRunner().invoke(app, [
-        "--home", str(root), "generate", "--premise", "A lighthouse keeper hears bells ringing under the sea.",
-        "--story", "tuned-novel", "--chunks", "1", "--llm", tuned["report"]["llm"], "--memory-llm", "extractive",
-        "--embedder", "hash:64", "--budget", "512", "--max-tokens", "120", "--json",
-    ])
+    save_plan(
+        Plan(
+            title="The Drowned Bells",
+            chapters=[
+                PlanChapter(
+                    number=1, title="The Bells", plan="The keeper hears bells under the sea and goes down to the shore at night."
+                )
+            ],
+            cast=[CastMember(name="Ada Quill", description="the lighthouse keeper")],
+        ),
+        root / "stores" / "tuned-novel",
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "--home",
+            str(root),
+            "generate",
+            "--premise",
+            "A lighthouse keeper hears bells ringing under the sea.",
+            "--story",
+            "tuned-novel",
+            "--chunks",
+            "1",
+            "--llm",
+            tuned["report"]["llm"],
+            "--memory-llm",
+            "extractive",
+            "--embedder",
+            "hash:64",
+            "--budget",
+            "512",
+            "--max-tokens",
+            "120",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     done = json.loads(result.stdout)
     assert done["chunks"] == 1 and done["words"] > 10

@@ -126,7 +126,15 @@ def test_the_model_can_end_a_chapter_early(tmp_path: Path) -> None:
         return real(messages, sampling)
 
     settings = get_settings(home=tmp_path, chunks_per_chapter=4)
-    generate_story(settings, "early", PREMISE, chunks=4, llm=ScriptedChatModel(says_done), embedder=HashEmbedder(64), analysis_llm="extractive")
+    generate_story(
+        settings,
+        "early",
+        PREMISE,
+        chunks=4,
+        llm=ScriptedChatModel(says_done),
+        embedder=HashEmbedder(64),
+        analysis_llm="extractive",
+    )
     mem = StoryMemory.open(settings, "early", embedder=HashEmbedder(64))
     assert [r.chapter for r in mem.records()] == [1, 1, 2, 2]  # asked after 2 chunks, said done
     mem.close()
@@ -148,7 +156,21 @@ def test_plan_only_then_edited_plan_is_used(tmp_path: Path) -> None:
     runner = CliRunner()
     premise_file = tmp_path / "premise.txt"
     premise_file.write_text(PREMISE)
-    res = runner.invoke(app, ["--home", str(tmp_path), "generate", "--premise", str(premise_file), "--story", "edited", "--llm", "fake", "--plan-only"])
+    res = runner.invoke(
+        app,
+        [
+            "--home",
+            str(tmp_path),
+            "generate",
+            "--premise",
+            str(premise_file),
+            "--story",
+            "edited",
+            "--llm",
+            "fake",
+            "--plan-only",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "plan written" in res.output and "built from the premise" in res.output  # the fake model cannot plan
     outline = tmp_path / "stores" / "edited" / "outline.md"
@@ -188,8 +210,25 @@ def test_an_ingested_story_is_never_written_into(tmp_path: Path) -> None:
 
 def test_cli_reports_a_hopeless_model_in_one_line(tmp_path: Path) -> None:
     """The fake backend answers one short constant sentence: every candidate fails."""
-    args = ["--home", str(tmp_path), "generate", "--story", "fake-one", "--llm", "fake", "--embedder", "hash",
-            "--memory-llm", "extractive", "--premise", PREMISE, "--chunks", "2", "--retries", "1"]
+    args = [
+        "--home",
+        str(tmp_path),
+        "generate",
+        "--story",
+        "fake-one",
+        "--llm",
+        "fake",
+        "--embedder",
+        "hash",
+        "--memory-llm",
+        "extractive",
+        "--premise",
+        PREMISE,
+        "--chunks",
+        "2",
+        "--retries",
+        "1",
+    ]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 3, res.output
     assert "could not write chunk 0" in res.output and "too short" in res.output
@@ -202,8 +241,24 @@ def test_cli_json_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     from automuse_rag.models import registry
 
     monkeypatch.setitem(registry._CHAT, "prose", lambda model, settings: ScriptedChatModel(ProseScript()))
-    args = ["--home", str(tmp_path), "generate", "--story", "json-one", "--llm", "prose", "--embedder", "hash",
-            "--memory-llm", "extractive", "--premise", PREMISE, "--chunks", "2", "--json"]
+    args = [
+        "--home",
+        str(tmp_path),
+        "generate",
+        "--story",
+        "json-one",
+        "--llm",
+        "prose",
+        "--embedder",
+        "hash",
+        "--memory-llm",
+        "extractive",
+        "--premise",
+        PREMISE,
+        "--chunks",
+        "2",
+        "--json",
+    ]
     res = CliRunner().invoke(app, args)  # --json: nothing but the JSON on stdout
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)

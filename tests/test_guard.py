@@ -84,7 +84,9 @@ def test_an_ngram_loop_fails_on_distinct4() -> None:
 def test_a_copy_of_an_earlier_chunk_is_a_near_duplicate() -> None:
     embedder = HashEmbedder(64)
     earlier = [PROSE]
-    result = guard.check(PROSE.replace("Nora", "Nell"), previous=earlier, prompt="", embed=embedder.embed, embedder_name=embedder.name)
+    result = guard.check(
+        PROSE.replace("Nora", "Nell"), previous=earlier, prompt="", embed=embedder.embed, embedder_name=embedder.name
+    )
     assert not result.ok
     reasons = " ".join(result.reasons)
     assert "near-duplicate of an earlier chunk: 8-gram" in reasons

@@ -142,7 +142,9 @@ def test_characters_json_and_stories(sample_home: Path):
     edith = next(r for r in rows if r["name"] == "Edith Marlowe")
     assert {"Edith", "Miss Marlowe"} <= set(edith["aliases"])
     listed = json.loads(cli(sample_home, "stories", "list", "--json").stdout)
-    assert [(s["name"], s["chunks"], s["embedder"]) for s in listed] == [("sample", len(StoryMemory.open(get_settings(home=sample_home), "sample")), "hash:64")]
+    assert [(s["name"], s["chunks"], s["embedder"]) for s in listed] == [
+        ("sample", len(StoryMemory.open(get_settings(home=sample_home), "sample")), "hash:64")
+    ]
     assert listed[0]["entities"] == len(rows) and listed[0]["size_bytes"] > 0
 
 
@@ -160,7 +162,10 @@ def test_rerun_on_finished_story_makes_no_model_calls(sample_home: Path):
 
 
 def test_other_embedder_is_refused(sample_home: Path):
-    result = runner.invoke(app, ["--home", str(sample_home), "ingest", str(SAMPLE), "--story", "sample", "--llm", "extractive", "--embedder", "hash:32"])
+    result = runner.invoke(
+        app,
+        ["--home", str(sample_home), "ingest", str(SAMPLE), "--story", "sample", "--llm", "extractive", "--embedder", "hash:32"],
+    )
     assert result.exit_code != 0
     assert "embedded with hash:64 (64 dims)" in result.output and "--embedder hash:64" in result.output
     with pytest.raises(StoreError, match="hash:64"):
@@ -175,7 +180,9 @@ def test_missing_story_is_a_clear_error(tmp_path: Path):
 def test_second_ingest_while_locked_gets_clear_error(tmp_path: Path):
     settings = get_settings(home=tmp_path)
     with StoryLock(story_dir(settings, "busy"), "busy"):
-        result = runner.invoke(app, ["--home", str(tmp_path), "ingest", str(SAMPLE), "--story", "busy", "--llm", "extractive", "--embedder", "hash"])
+        result = runner.invoke(
+            app, ["--home", str(tmp_path), "ingest", str(SAMPLE), "--story", "busy", "--llm", "extractive", "--embedder", "hash"]
+        )
     assert result.exit_code != 0
     assert "being ingested by another process" in result.output and "pid" in result.output
 
@@ -188,7 +195,9 @@ def _scripted_lore(messages, sampling) -> str:
         return "Merged summary: " + " ".join(content.split()[10:40])
     text = content.split("Passage (chapter", 1)[1]
     names = re.findall(r"\b(?:Edith|Zoë|Henry|Walter|Agnes|Samuel) [A-Z][a-z]+", text)
-    items = [{"name": n, "kind": "character", "aliases": [n.split()[0]], "description": f"{n} is in this passage."} for n in names[:2]]
+    items = [
+        {"name": n, "kind": "character", "aliases": [n.split()[0]], "description": f"{n} is in this passage."} for n in names[:2]
+    ]
     relations = [{"source": names[0], "target": names[1], "label": "talks with"}] if len(names) >= 2 else []
     summary = "In this passage " + " ".join(text.split()[5:30])
     return json.dumps(ChunkLoreReply.model_validate({"summary": summary, "items": items, "relations": relations}).model_dump())
@@ -234,18 +243,53 @@ def test_invalid_model_output_falls_back_to_extractive(tmp_path: Path):
 def test_outline_file_is_stored_and_split(tmp_path: Path, shared_data: Path):
     outline = tmp_path / "outline.txt"
     outline.write_text("Chapter 1: Edith hears the boat is found.\nChapter 2: The letter.\n", encoding="utf-8")
-    result = cli(tmp_path, "ingest", str(SAMPLE), "--story", "given", "--llm", "extractive", "--embedder", "hash:16", "--outline", str(outline), "--size", "8000")
+    result = cli(
+        tmp_path,
+        "ingest",
+        str(SAMPLE),
+        "--story",
+        "given",
+        "--llm",
+        "extractive",
+        "--embedder",
+        "hash:16",
+        "--outline",
+        str(outline),
+        "--size",
+        "8000",
+    )
     assert result.exit_code == 0, result.output
     memory = StoryMemory.open(get_settings(home=tmp_path), "given")
     assert memory.outline == outline.read_text(encoding="utf-8")
     assert [p.chapter for p in memory.outline_parts()] == [1, 2]
     memory.close()
-    missing = runner.invoke(app, ["--home", str(tmp_path), "ingest", str(SAMPLE), "--story", "given2", "--llm", "extractive", "--embedder", "hash:16", "--outline", str(tmp_path / "nope.txt")])
+    missing = runner.invoke(
+        app,
+        [
+            "--home",
+            str(tmp_path),
+            "ingest",
+            str(SAMPLE),
+            "--story",
+            "given2",
+            "--llm",
+            "extractive",
+            "--embedder",
+            "hash:16",
+            "--outline",
+            str(tmp_path / "nope.txt"),
+        ],
+    )
     assert missing.exit_code != 0 and "no such file" in missing.output
 
 
 def test_stories_rm_removes_after_confirmation(tmp_path: Path):
-    assert cli(tmp_path, "ingest", str(SAMPLE), "--story", "gone", "--llm", "extractive", "--embedder", "hash:16", "--size", "8000").exit_code == 0
+    assert (
+        cli(
+            tmp_path, "ingest", str(SAMPLE), "--story", "gone", "--llm", "extractive", "--embedder", "hash:16", "--size", "8000"
+        ).exit_code
+        == 0
+    )
     declined = runner.invoke(app, ["--home", str(tmp_path), "stories", "rm", "gone"], input="n\n")
     assert declined.exit_code != 0 and (tmp_path / "stores" / "gone").is_dir()
     accepted = runner.invoke(app, ["--home", str(tmp_path), "stories", "rm", "gone"], input="y\n")

@@ -24,7 +24,20 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 def local_store(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("sample-local")
     # Large chunks keep the number of calls to the small model low (about 6).
-    args = ["--home", str(home), "ingest", str(SAMPLE_DIR / "story.txt"), "--story", "local", "--llm", "local", "--embedder", "hash:64", "--size", "8000"]
+    args = [
+        "--home",
+        str(home),
+        "ingest",
+        str(SAMPLE_DIR / "story.txt"),
+        "--story",
+        "local",
+        "--llm",
+        "local",
+        "--embedder",
+        "hash:64",
+        "--size",
+        "8000",
+    ]
     # The probe finds SmolLM2 unable to return valid lore; force the model's path (what is tested here).
     result = CliRunner().invoke(app, args, catch_exceptions=False, env={"AUTOMUSE_LORE_MODE": "model"})
     assert result.exit_code == 0, result.output

@@ -17,7 +17,18 @@ from automuse_rag.memory.story import StoryMemory
 from automuse_rag.settings import get_settings
 
 AUTOMUSE = Path(sys.executable).parent / "automuse"
-ARGS = ["ingest", str(SAMPLE_DIR / "story.txt"), "--story", "resume", "--llm", "extractive", "--embedder", "hash:32", "--size", "400"]
+ARGS = [
+    "ingest",
+    str(SAMPLE_DIR / "story.txt"),
+    "--story",
+    "resume",
+    "--llm",
+    "extractive",
+    "--embedder",
+    "hash:32",
+    "--size",
+    "400",
+]
 
 
 def run(home: Path) -> subprocess.CompletedProcess:
@@ -66,7 +77,9 @@ def _unstamped(data: dict) -> dict:
 
 def test_sigkill_half_way_then_resume_equals_uninterrupted(tmp_path: Path):
     killed_home, clean_home = tmp_path / "killed", tmp_path / "clean"
-    proc = subprocess.Popen([str(AUTOMUSE), "--home", str(killed_home), *ARGS], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    proc = subprocess.Popen(
+        [str(AUTOMUSE), "--home", str(killed_home), *ARGS], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO
+    )
     db = killed_home / "stores" / "resume" / "state.sqlite"
     deadline = time.monotonic() + 240
     while committed(db) < 20 and proc.poll() is None and time.monotonic() < deadline:

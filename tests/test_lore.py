@@ -68,8 +68,16 @@ def test_honorific_alone_is_not_a_name(raw):
 
 def test_filters_one_off_names_and_capitalised_common_words():
     chunks = [
-        (0, [person("Edith Marlowe", 2), person("Zanzibar Quux", 1), person("Quux", 1),
-             LoreMention("Grand Hotel Quux", labels={"ORG": 1}, count=1), LoreMention("Nothing", labels={"PERSON": 1}, count=1, lower=6)]),
+        (
+            0,
+            [
+                person("Edith Marlowe", 2),
+                person("Zanzibar Quux", 1),
+                person("Quux", 1),
+                LoreMention("Grand Hotel Quux", labels={"ORG": 1}, count=1),
+                LoreMention("Nothing", labels={"PERSON": 1}, count=1, lower=6),
+            ],
+        ),
         (1, [person("Edith", 3), LoreMention("Nothing", labels={"PERSON": 1}, count=1, lower=4)]),
     ]
     entities, names = resolve(chunks)
@@ -207,8 +215,20 @@ def test_names_acting_as_different_people_never_merge():
 )
 def test_namesakes_stay_apart(a, b, extra):
     chunks = [
-        (0, [person(a, 3, he=extra.get("he_a", 0), she=extra.get("she_a", 0)), person(b, 3, he=extra.get("he_b", 0), she=extra.get("she_b", 0))]),
-        (1, [person(a, 3, he=extra.get("he_a", 0), she=extra.get("she_a", 0)), person(b, 2, he=extra.get("he_b", 0), she=extra.get("she_b", 0))]),
+        (
+            0,
+            [
+                person(a, 3, he=extra.get("he_a", 0), she=extra.get("she_a", 0)),
+                person(b, 3, he=extra.get("he_b", 0), she=extra.get("she_b", 0)),
+            ],
+        ),
+        (
+            1,
+            [
+                person(a, 3, he=extra.get("he_a", 0), she=extra.get("she_a", 0)),
+                person(b, 2, he=extra.get("he_b", 0), she=extra.get("she_b", 0)),
+            ],
+        ),
     ]
     _, names = resolve(chunks)
     assert names[a] != names[b]
@@ -224,7 +244,10 @@ def test_distinct_pair_keeps_a_titled_name_from_a_namesake():
 
 
 def test_short_place_name_joins_its_long_form():
-    chunks = [(0, [LoreMention("Rosings Park", labels={"GPE": 2}, count=2)]), (1, [LoreMention("Rosings", labels={"GPE": 3}, count=3)])]
+    chunks = [
+        (0, [LoreMention("Rosings Park", labels={"GPE": 2}, count=2)]),
+        (1, [LoreMention("Rosings", labels={"GPE": 3}, count=3)]),
+    ]
     _, names = resolve(chunks)
     assert names["Rosings"] == names["Rosings Park"]
 
@@ -240,7 +263,12 @@ def test_vocative_words_and_monsieur():
 def test_card_leads_with_the_introduction_then_the_latest_change():
     from automuse_rag.memory.describe import select_descriptions
 
-    descs = [(0, "Henry rowed out."), (2, "Captain Reddick, who had kept the light."), (5, "He was feverish now."), (7, "Reddick laughed.")]
+    descs = [
+        (0, "Henry rowed out."),
+        (2, "Captain Reddick, who had kept the light."),
+        (5, "He was feverish now."),
+        (7, "Reddick laughed."),
+    ]
     kinds = {0: "subject", 2: "appos", 5: "pronoun", 7: "subject"}
     assert select_descriptions(descs, kinds) == ["Captain Reddick, who had kept the light.", "He was feverish now."]
     assert select_descriptions(descs, kinds, as_of=4) == ["Captain Reddick, who had kept the light."]

@@ -76,9 +76,9 @@ def test_sample_offline_relations_match_the_ground_truth(sample):
     for r in relations:
         if r.source in ids and r.target in ids:
             pair = {ids[r.source], ids[r.target]}
-            assert any(
-                pair == {t.source, t.target} and any(k in r.label for k in t.keywords) for t in cast.relations
-            ), f"{ids[r.source]} {r.label} {ids[r.target]} is not in lore.toml"
+            assert any(pair == {t.source, t.target} and any(k in r.label for k in t.keywords) for t in cast.relations), (
+                f"{ids[r.source]} {r.label} {ids[r.target]} is not in lore.toml"
+            )
     assert all(r.via in ("parse", "names") for r in relations)
 
 

@@ -75,8 +75,19 @@ def test_a_model_without_valid_lore_is_ingested_extractively(home: Path, monkeyp
         assert doctor.exit_code == 0 and check["ok"] is True  # it works; it just cannot do lore
         assert check["lore"]["lore"] is False and "extractive" in check["detail"]
         probed = len(server.requests)
-        args = ["ingest", str(SAMPLE_DIR / "story.txt"), "--story", "s", "--llm", "openai:m", "--embedder", "hash:16",
-                "--size", "8000", "--json"]
+        args = [
+            "ingest",
+            str(SAMPLE_DIR / "story.txt"),
+            "--story",
+            "s",
+            "--llm",
+            "openai:m",
+            "--embedder",
+            "hash:16",
+            "--size",
+            "8000",
+            "--json",
+        ]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
         data = json.loads(result.stdout)
@@ -138,6 +149,10 @@ def test_max_tokens_fits_the_lore_schema() -> None:
 def test_the_longest_valid_lore_fits_its_max_tokens() -> None:
     """A maximal ChunkLoreReply, tokenised at 3 characters a token, fits the bound."""
     item = {"name": "N" * 60, "kind": "character", "aliases": ["A" * 60] * 3, "description": "d" * 200}
-    longest = {"summary": "s" * 700, "items": [item] * 8, "relations": [{"source": "x" * 60, "target": "y" * 60, "label": "z" * 40}] * 4}
+    longest = {
+        "summary": "s" * 700,
+        "items": [item] * 8,
+        "relations": [{"source": "x" * 60, "target": "y" * 60, "label": "z" * 40}] * 4,
+    }
     ChunkLoreReply.model_validate(longest)
     assert len(json.dumps(longest)) / 3 <= max_answer_tokens(ChunkLoreReply.model_json_schema())

@@ -48,13 +48,21 @@ def mentions(draw) -> list[LoreMention]:
     for n in picked:
         label = draw(st.sampled_from(["PERSON", "PERSON", "GPE", "LOC", "ORG"]))
         model = draw(st.booleans()) and draw(st.booleans())
-        out.append(LoreMention(
-            name=n, labels={label: draw(st.integers(1, 3))}, count=draw(st.integers(1, 3)),
-            he=draw(st.integers(0, 2)), she=draw(st.integers(0, 2)), lower=draw(st.integers(0, 1)) if " " not in n else 0,
-            at=draw(st.integers(0, 2)), description=draw(st.sampled_from(["", f"{n} did a thing.", f"{n} was there."])),
-            source="ner+model" if model else "ner", kind=draw(st.sampled_from(["", "character", "place"])) if model else "",
-            aliases=[a for a in draw(st.lists(names(), max_size=1)) if a != n] if model else [],
-        ))
+        out.append(
+            LoreMention(
+                name=n,
+                labels={label: draw(st.integers(1, 3))},
+                count=draw(st.integers(1, 3)),
+                he=draw(st.integers(0, 2)),
+                she=draw(st.integers(0, 2)),
+                lower=draw(st.integers(0, 1)) if " " not in n else 0,
+                at=draw(st.integers(0, 2)),
+                description=draw(st.sampled_from(["", f"{n} did a thing.", f"{n} was there."])),
+                source="ner+model" if model else "ner",
+                kind=draw(st.sampled_from(["", "character", "place"])) if model else "",
+                aliases=[a for a in draw(st.lists(names(), max_size=1)) if a != n] if model else [],
+            )
+        )
     return out
 
 
@@ -66,8 +74,14 @@ def books(draw, max_chunks: int = 12) -> list[ChunkAnalysis]:
         rels = []
         if len(ms) >= 2 and draw(st.booleans()):
             a, b = draw(st.permutations([m.name for m in ms]))[:2]
-            rels.append({"source": a, "target": b, "label": draw(st.sampled_from(["sister of", "married", "friend of"])),
-                         "via": draw(st.sampled_from(["", "parse"]))})
+            rels.append(
+                {
+                    "source": a,
+                    "target": b,
+                    "label": draw(st.sampled_from(["sister of", "married", "friend of"])),
+                    "via": draw(st.sampled_from(["", "parse"])),
+                }
+            )
         distinct = []
         if len(ms) >= 2 and draw(st.booleans()):
             a, b = draw(st.permutations([m.name for m in ms]))[:2]
@@ -149,7 +163,9 @@ def test_any_commit_order_ends_with_as_of_reads_equal_to_naive(tmp_path_factory,
     path = tmp_path_factory.mktemp("core") / "state.sqlite"
     _run_schedule(path, book, ops, monkeypatch)
     reader = StateReader(connect(path, readonly=True))
-    records = [ChunkRecord(i, _chunk(i).id, _chunk(i).chapter, _chunk(i).chapter_title, _chunk(i).text, "s") for i in range(len(book))]
+    records = [
+        ChunkRecord(i, _chunk(i).id, _chunk(i).chapter, _chunk(i).chapter_title, _chunk(i).text, "s") for i in range(len(book))
+    ]
     naive = InMemoryStory.from_analyses("t", list(zip(records, book)), HashEmbedder(8))
     text = " and ".join(probe) + ". Mr. Bennet met Edith Marlowe at Port Carrow."
     for i in range(len(book)):
@@ -178,8 +194,10 @@ def test_commit_touches_only_what_the_chunk_changes(tmp_path: Path) -> None:
         return LoreMention(name=name, labels={label: 1}, count=count)
 
     book = [
-        [m("Edith Marlowe"), m("Port Carrow", "GPE")], [m("Edith Marlowe"), m("Port Carrow", "GPE"), m("Thomas Reddick")],
-        [m("Thomas Reddick"), m("Zoe")], [m("Zoe"), m("Port Carrow", "GPE")],
+        [m("Edith Marlowe"), m("Port Carrow", "GPE")],
+        [m("Edith Marlowe"), m("Port Carrow", "GPE"), m("Thomas Reddick")],
+        [m("Thomas Reddick"), m("Zoe")],
+        [m("Zoe"), m("Port Carrow", "GPE")],
     ]
     for i, ms in enumerate(book):
         writer.commit([(_chunk(i), ChunkAnalysis("s", ms), "s")])

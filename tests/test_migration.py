@@ -79,8 +79,18 @@ def test_readers_point_to_repair_and_repair_upgrades(old_home: Path) -> None:
 def test_a_writer_upgrades_on_its_own_and_resumes(old_home: Path) -> None:
     """Ingesting the same book again upgrades the store (even from another checkout
     path: the fixture recorded /work/main/books/...) and makes no new chunk."""
-    result = cli(old_home, "ingest", str(SAMPLE_DIR / "story.txt"), "--story", "sample", "--llm", "extractive",
-                 "--embedder", "hash:32", "--json")
+    result = cli(
+        old_home,
+        "ingest",
+        str(SAMPLE_DIR / "story.txt"),
+        "--story",
+        "sample",
+        "--llm",
+        "extractive",
+        "--embedder",
+        "hash:32",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["chunks"] == 31 and out["new_chunks"] == 0 and out["model_calls"] == 0

@@ -171,8 +171,10 @@ def test_no_limit_keeps_everything_and_a_limit_applies_to_old_caches(tmp_path: P
     # a cache file from before the limit existed (no used/size columns) is migrated
     old = tmp_path / "old.sqlite"
     conn = sqlite3.connect(old)
-    conn.execute("CREATE TABLE calls (key TEXT PRIMARY KEY, model TEXT NOT NULL, kind TEXT NOT NULL, response TEXT NOT NULL,"
-                 " prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL)")
+    conn.execute(
+        "CREATE TABLE calls (key TEXT PRIMARY KEY, model TEXT NOT NULL, kind TEXT NOT NULL, response TEXT NOT NULL,"
+        " prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL)"
+    )
     conn.executemany("INSERT INTO calls VALUES (?, 'm', 'chat', ?, 1, 1, ?)", [(f"o{i}", "y" * 1000, float(i)) for i in range(4)])
     conn.commit()
     conn.close()

@@ -39,11 +39,13 @@ def test_minilm_loads_offline_with_a_stable_name_and_dimension(minilm: MiniLMEmb
 
 
 def test_similar_meanings_are_closer(minilm: MiniLMEmbedder) -> None:
-    a, b, c = minilm.embed([
-        "Elizabeth refused Mr. Darcy's proposal of marriage.",
-        "She turned down Darcy when he asked her to marry him.",
-        "The monster fled across the frozen Arctic ice.",
-    ])
+    a, b, c = minilm.embed(
+        [
+            "Elizabeth refused Mr. Darcy's proposal of marriage.",
+            "She turned down Darcy when he asked her to marry him.",
+            "The monster fled across the frozen Arctic ice.",
+        ]
+    )
     assert _cos(a, b) > _cos(a, c) + 0.2
 
 

@@ -90,7 +90,8 @@ def test_structured_returns_a_validated_object(model: LocalChatModel) -> None:
 def test_structured_reply_is_strict_json_and_carries_its_usage(model: LocalChatModel) -> None:
     reply = model.structured_reply(
         [{"role": "user", "content": "Invent a person with a two-line poem as the name. Reply as JSON with a name and an age."}],
-        Person, Sampling(temperature=0.9, max_tokens=60, seed=11),
+        Person,
+        Sampling(temperature=0.9, max_tokens=60, seed=11),
     )
     assert isinstance(reply.value, Person)
     assert not any(ord(c) < 32 for c in reply.text)  # the grammar allows no raw control characters (nor newlines between tokens)
@@ -108,7 +109,9 @@ def test_structured_output_that_never_validates_raises_after_one_repair(model: L
     model._complete = counting  # type: ignore[method-assign]
     try:
         with pytest.raises(StructuredOutputError, match="after a repair attempt"):
-            model.structured([{"role": "user", "content": "Give one word as JSON."}], Impossible, Sampling(max_tokens=30, temperature=0.0))
+            model.structured(
+                [{"role": "user", "content": "Give one word as JSON."}], Impossible, Sampling(max_tokens=30, temperature=0.0)
+            )
     finally:
         del model._complete
     assert len(calls) == 2

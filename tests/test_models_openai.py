@@ -63,7 +63,8 @@ def test_chat_against_the_real_server(model: OpenAIChatModel) -> None:
 def test_structured_call_against_the_real_server(model: OpenAIChatModel) -> None:
     person = model.structured(
         [{"role": "user", "content": "Invent a person. Reply as JSON with a name and an age."}],
-        Person, Sampling(temperature=0.2, max_tokens=60, seed=2),
+        Person,
+        Sampling(temperature=0.2, max_tokens=60, seed=2),
     )
     assert isinstance(person, Person) and person.name
     assert model._structured_mode == "json_object"  # llama-cpp's server rejects json_schema; we fell back
@@ -125,15 +126,22 @@ def _completion_body(request: dict) -> dict:
     last = request["messages"][-1]["content"]
     content = "pong" if last == "ping" else f"echo {last}"
     return {
-        "id": "x", "object": "chat.completion", "created": 0, "model": "m",
+        "id": "x",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
     }
 
 
 def _embedding_body(inputs: list[str]) -> dict:
-    return {"object": "list", "model": "m", "usage": {"prompt_tokens": 1, "total_tokens": 1},
-            "data": [{"object": "embedding", "index": i, "embedding": [float(len(t)), 1.0, 0.5]} for i, t in enumerate(inputs)]}
+    return {
+        "object": "list",
+        "model": "m",
+        "usage": {"prompt_tokens": 1, "total_tokens": 1},
+        "data": [{"object": "embedding", "index": i, "embedding": [float(len(t)), 1.0, 0.5]} for i, t in enumerate(inputs)],
+    }
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ def local_tokenize():
 @pytest.mark.parametrize("book_id", [11, 84, 64317, 1342])
 def test_estimate_never_undercounts_the_local_tokenizer_on_real_books(shared_data: Path, local_tokenize, book_id: int) -> None:
     text = gutenberg_path(shared_data, book_id).read_text(encoding="utf-8-sig")
-    pieces = [text[i:i + 700] for i in range(0, len(text), 700)] + text.splitlines()[:3000]
+    pieces = [text[i : i + 700] for i in range(0, len(text), 700)] + text.splitlines()[:3000]
     under = [p for p in pieces if estimate_tokens(p) < len(local_tokenize(p))]
     assert not under, f"undercounted: {under[:3]!r}"
     whole_estimate, whole_real = estimate_tokens(text[:200_000]), len(local_tokenize(text[:200_000]))
@@ -33,8 +33,14 @@ def test_estimate_never_undercounts_the_local_tokenizer_on_real_books(shared_dat
 
 @pytest.mark.parametrize(
     "text",
-    ["", "1234567890 9876543210", "\u201cQuoth\u201d \u2014 the raven: \u00e9\u00e8\u00ea \u4e2d\u6587 \U0001F600",
-     "    indented\n\n\n\tcode()  {x=1;}", "Xzqjv Pfftt Brrr! ??!!..", "a b c d e f g h i j"],
+    [
+        "",
+        "1234567890 9876543210",
+        "\u201cQuoth\u201d \u2014 the raven: \u00e9\u00e8\u00ea \u4e2d\u6587 \U0001f600",
+        "    indented\n\n\n\tcode()  {x=1;}",
+        "Xzqjv Pfftt Brrr! ??!!..",
+        "a b c d e f g h i j",
+    ],
 )
 def test_estimate_never_undercounts_odd_text(local_tokenize, text: str) -> None:
     assert estimate_tokens(text) >= len(local_tokenize(text))

@@ -147,9 +147,23 @@ def test_backends_declare_their_capabilities() -> None:
     from automuse_rag.models.fake import ScriptedChatModel
     from automuse_rag.models.local import LocalChatModel
 
-    assert (OpenAIChatModel.can_chat, OpenAIChatModel.can_structure, OpenAIChatModel.cacheable, OpenAIChatModel.remote) == (True, True, True, True)
-    assert (LocalChatModel.can_chat, LocalChatModel.can_score, LocalChatModel.cacheable, LocalChatModel.remote) == (True, True, True, False)
-    assert (ExtractiveChatModel.can_chat, ExtractiveChatModel.can_structure, ExtractiveChatModel.cacheable) == (False, False, False)
+    assert (OpenAIChatModel.can_chat, OpenAIChatModel.can_structure, OpenAIChatModel.cacheable, OpenAIChatModel.remote) == (
+        True,
+        True,
+        True,
+        True,
+    )
+    assert (LocalChatModel.can_chat, LocalChatModel.can_score, LocalChatModel.cacheable, LocalChatModel.remote) == (
+        True,
+        True,
+        True,
+        False,
+    )
+    assert (ExtractiveChatModel.can_chat, ExtractiveChatModel.can_structure, ExtractiveChatModel.cacheable) == (
+        False,
+        False,
+        False,
+    )
     assert ScriptedChatModel.cacheable is False and ScriptedChatModel.can_chat is True
     settings = get_settings()
     assert not isinstance(get_chat_model("extractive", settings), CachedChatModel)

@@ -28,8 +28,16 @@ PREMISE = (
 GOOD = {
     "title": "The Stopped Minute",
     "chapters": [
-        {"number": 2, "title": "The Bailiff", "plan": "Tobias Crane asks Nora to mend the tower clock before the fair. She agrees, unwillingly."},
-        {"number": 1, "title": "The Workshop", "plan": "Nora arrives in the dry town and opens her aunt's workshop. Every clock has stopped."},
+        {
+            "number": 2,
+            "title": "The Bailiff",
+            "plan": "Tobias Crane asks Nora to mend the tower clock before the fair. She agrees, unwillingly.",
+        },
+        {
+            "number": 1,
+            "title": "The Workshop",
+            "plan": "Nora arrives in the dry town and opens her aunt's workshop. Every clock has stopped.",
+        },
     ],
     "cast": [
         {"name": "Nora Fairley", "kind": "character", "description": "a young clockmaker"},
@@ -106,7 +114,10 @@ def test_files_round_trip_and_edits_are_read(tmp_path: Path) -> None:
     assert again is not None
     assert again.chapters == plan.chapters and again.cast == plan.cast and again.title == plan.title
     outline = tmp_path / OUTLINE_FILE
-    outline.write_text(outline.read_text().replace("The Bailiff", "The Water Bailiff") + "\n## Chapter 3: The Fair\n\nThe fair opens and the clock strikes at last.\n")
+    outline.write_text(
+        outline.read_text().replace("The Bailiff", "The Water Bailiff")
+        + "\n## Chapter 3: The Fair\n\nThe fair opens and the clock strikes at last.\n"
+    )
     edited = load_plan(tmp_path)
     assert edited is not None
     assert [c.title for c in edited.chapters] == ["The Workshop", "The Water Bailiff", "The Fair"]

@@ -24,8 +24,10 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_redact_masks_keys_headers_and_url_credentials() -> None:
-    text = (f"bad request: Authorization: Bearer {KEY}; headers {{'authorization': 'Bearer abcdef123456'}} "
-            "at https://alice:hunter2@example.com/v1?api_key=zzz999&x=1 token=abc.def")
+    text = (
+        f"bad request: Authorization: Bearer {KEY}; headers {{'authorization': 'Bearer abcdef123456'}} "
+        "at https://alice:hunter2@example.com/v1?api_key=zzz999&x=1 token=abc.def"
+    )
     out = redact(text)
     for secret in (KEY, "abcdef123456", "hunter2", "alice", "zzz999", "abc.def"):
         assert secret not in out

@@ -42,18 +42,42 @@ def planted_story() -> InMemoryStory:
     # Old Tam is met alone in chunk 3; his only graph edge is the relation planted in 30.
     others = [i for i in range(N_CHUNKS) if i != 3]
     records = [ChunkRecord(i, f"c{i}", i // 6 + 1, f"CHAPTER {i // 6 + 1}", _chunk_text(i), _summary(i)) for i in range(N_CHUNKS)]
-    edith = Entity("edith", "Edith Marlowe", "character", {"Edith Marlowe": 0, "Edith": 0},
-                   others, [(0, "a schoolmistress"), (12, "Reddick's goddaughter")])
-    reddick = Entity("reddick", "Thomas Reddick", "character",
-                     {"Thomas Reddick": 0, "Reddick": 0, "Captain Reddick": 0, TOKENS["alias"]: PLANT},
-                     others, [(0, "a retired lighthouse keeper")])
-    greaves = Entity("greaves", "Samuel Greaves", "character", {"Samuel Greaves": 10, "Dr. Greaves": 10},
-                     [10, PLANT, 33], [(10, "the town doctor"), (PLANT, f"keeper of the {TOKENS['description']} key")])
+    edith = Entity(
+        "edith",
+        "Edith Marlowe",
+        "character",
+        {"Edith Marlowe": 0, "Edith": 0},
+        others,
+        [(0, "a schoolmistress"), (12, "Reddick's goddaughter")],
+    )
+    reddick = Entity(
+        "reddick",
+        "Thomas Reddick",
+        "character",
+        {"Thomas Reddick": 0, "Reddick": 0, "Captain Reddick": 0, TOKENS["alias"]: PLANT},
+        others,
+        [(0, "a retired lighthouse keeper")],
+    )
+    greaves = Entity(
+        "greaves",
+        "Samuel Greaves",
+        "character",
+        {"Samuel Greaves": 10, "Dr. Greaves": 10},
+        [10, PLANT, 33],
+        [(10, "the town doctor"), (PLANT, f"keeper of the {TOKENS['description']} key")],
+    )
     hermit = Entity("hermit", "Old Tam", "character", {"Old Tam": 3}, [3], [(3, "a hermit on Hollin Island")])
     relations = [Relation("hermit", "reddick", f"{TOKENS['edge']} of", PLANT)]
     parts = [OutlinePart(c, f"CHAPTER {c}", f"Chapter {c}: Edith keeps looking for the captain.") for c in range(1, 7)]
-    return InMemoryStory("planted", records, [edith, reddick, greaves, hermit], HashEmbedder(),
-                         relations=relations, outline="\n".join(p.text for p in parts), parts=parts)
+    return InMemoryStory(
+        "planted",
+        records,
+        [edith, reddick, greaves, hermit],
+        HashEmbedder(),
+        relations=relations,
+        outline="\n".join(p.text for p in parts),
+        parts=parts,
+    )
 
 
 def _all_text(cands) -> str:
@@ -171,8 +195,10 @@ def _paragraph(i: int) -> str:
     lines = [FILLER[(i + j) % len(FILLER)] for j in range(11)]
     lines.insert(3, f"It was the {i}th day of the long search, and nobody in town spoke of anything else.")
     if i == PLANT:
-        lines += [f"That evening a stranger named {NEW_PERSON} came up from {NEW_PLACE} with a sealed letter.",
-                  f"{NEW_PERSON} gave the letter to Edith Marlowe and said that {NEW_PLACE} held the captain's grant."]
+        lines += [
+            f"That evening a stranger named {NEW_PERSON} came up from {NEW_PLACE} with a sealed letter.",
+            f"{NEW_PERSON} gave the letter to Edith Marlowe and said that {NEW_PLACE} held the captain's grant.",
+        ]
     elif i > PLANT:
         lines += [f"{NEW_PERSON} waited at the inn, and Edith Marlowe thought about {NEW_PLACE}."]
     return " ".join(lines)
@@ -199,8 +225,23 @@ def real_story(tmp_path_factory):
     book.write_text(_planted_book(), encoding="utf-8")
     outline = home / "outline.txt"
     outline.write_text("Edith searches Port Carrow for the missing captain and finds his grant.\n", encoding="utf-8")
-    result = CliRunner().invoke(app, ["--home", str(home), "ingest", str(book), "--story", "planted", "--llm", "extractive",
-                                      "--embedder", "hash", "--outline", str(outline)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "--home",
+            str(home),
+            "ingest",
+            str(book),
+            "--story",
+            "planted",
+            "--llm",
+            "extractive",
+            "--embedder",
+            "hash",
+            "--outline",
+            str(outline),
+        ],
+    )
     assert result.exit_code == 0, result.output
     mem = StoryMemory.open(get_settings(home=home), "planted")
     yield mem
@@ -216,8 +257,9 @@ def test_real_store_keeps_chunk_30_out_of_earlier_prompts(real_story) -> None:
     new = [e for e in real_story.entities() if any(t in n for n in e.names() for t in REAL_TOKENS)]
     assert new and all(e.first_chunk == PLANT for e in new)
     graph = real_story.graph()
-    assert any(graph.has_edge(e.id, other) and graph.edges[e.id, other]["chunks"][0] == PLANT
-               for e in new for other in graph[e.id])
+    assert any(
+        graph.has_edge(e.id, other) and graph.edges[e.id, other]["chunks"][0] == PLANT for e in new for other in graph[e.id]
+    )
     for at in range(-1, PLANT):
         prompt = build_prompt(real_story, at, budget=4000, count_tokens=count_words_and_marks)
         cands = gather_candidates(real_story, at, k=40, neighbours=10, recency=40)

@@ -51,7 +51,8 @@ def _stored(home: Path, analysed, url: str | None) -> StoryMemory:
 def story(request, analysed, tmp_path_factory):
     if request.param == "naive":
         yield InMemoryStory.from_analyses(
-            "contract", [(ChunkRecord(c.index, c.id, c.chapter, c.chapter_title, c.text, a.summary), a) for c, a in analysed],
+            "contract",
+            [(ChunkRecord(c.index, c.id, c.chapter, c.chapter_title, c.text, a.summary), a) for c, a in analysed],
             HashEmbedder(32),
         )
         return
@@ -77,8 +78,10 @@ def story(request, analysed, tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(analysed):
     return InMemoryStory.from_analyses(
-        "contract", [(ChunkRecord(c.index, c.id, c.chapter, c.chapter_title, c.text, a.summary), a) for c, a in analysed],
-        HashEmbedder(32), mode="fold",
+        "contract",
+        [(ChunkRecord(c.index, c.id, c.chapter, c.chapter_title, c.text, a.summary), a) for c, a in analysed],
+        HashEmbedder(32),
+        mode="fold",
     )
 
 
@@ -101,7 +104,8 @@ def test_every_read_agrees_at_every_position(story, reference) -> None:
         g, h = story.graph(at), reference.graph(at)
         assert sorted(g.nodes(data=True)) == sorted(h.nodes(data=True))
         assert sorted((min(a, b), max(a, b), d["chunks"]) for a, b, d in g.edges(data=True)) == sorted(
-            (min(a, b), max(a, b), d["chunks"]) for a, b, d in h.edges(data=True))
+            (min(a, b), max(a, b), d["chunks"]) for a, b, d in h.edges(data=True)
+        )
         if at % 5 == 0 or at == n - 1:
             for q in QUERIES:
                 got = [(x.id, x.kind, x.chunk, round(x.score, 4), x.text) for x in story.search(q, k=6, as_of=at)]

@@ -24,8 +24,21 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def template_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("health")
-    result = runner.invoke(app, ["--home", str(home), "ingest", str(SAMPLE_DIR / "story.txt"), "--story", "sample",
-                                 "--llm", "extractive", "--embedder", "hash:32"])
+    result = runner.invoke(
+        app,
+        [
+            "--home",
+            str(home),
+            "ingest",
+            str(SAMPLE_DIR / "story.txt"),
+            "--story",
+            "sample",
+            "--llm",
+            "extractive",
+            "--embedder",
+            "hash:32",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return home
 
@@ -74,7 +87,8 @@ def files(home: Path) -> dict[str, str]:
     root = home / "stores" / "sample"
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*")) if p.is_file() and "chroma" not in p.relative_to(root).parts
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "chroma" not in p.relative_to(root).parts
     }
 
 
@@ -97,8 +111,22 @@ def test_readers_write_nothing_and_take_no_lock(home: Path, tmp_path: Path, monk
             ("characters", "--story", "sample", "--graphml", str(out / "g.graphml")),
             ("graph", "--story", "sample", "--at", "9", "--out", str(out / "g9.graphml")),
             ("dataset", "--story", "sample", "--out", str(out / "d.jsonl"), "--llm", "extractive", "--budget", "900"),
-            ("compare", "--story", "sample", "--llm", "extractive", "--budget", "900", "--nll-samples", "0",
-             "--positions", "0:30:10", "--out", str(out / "cmp"), "--no-plots"),
+            (
+                "compare",
+                "--story",
+                "sample",
+                "--llm",
+                "extractive",
+                "--budget",
+                "900",
+                "--nll-samples",
+                "0",
+                "--positions",
+                "0:30:10",
+                "--out",
+                str(out / "cmp"),
+                "--no-plots",
+            ),
             ("export", "--story", "sample", "--format", "txt"),
             ("check", "--story", "sample"),
             ("stories",),
@@ -150,12 +178,17 @@ def test_damage_is_one_line_then_repair_restores_the_answers(home: Path, damage:
     if damage == "exports cut in half":
         assert answers(home) == before  # no reader reads an export
     else:
-        for args in (("query", "--story", "sample", "storm"), ("prompt", "--story", "sample", "--at", "5", "--llm", "extractive"),
-                     ("characters", "--story", "sample")):
+        for args in (
+            ("query", "--story", "sample", "storm"),
+            ("prompt", "--story", "sample", "--at", "5", "--llm", "extractive"),
+            ("characters", "--story", "sample"),
+        ):
             line = one_error_line(cli(home, *args))
             assert "automuse repair --story sample" in line
     if damage != "exports cut in half":  # a writer refuses too, and creates nothing
-        again = cli(home, "ingest", str(SAMPLE_DIR / "story.txt"), "--story", "sample", "--llm", "extractive", "--embedder", "hash:32")
+        again = cli(
+            home, "ingest", str(SAMPLE_DIR / "story.txt"), "--story", "sample", "--llm", "extractive", "--embedder", "hash:32"
+        )
         assert "automuse repair --story sample" in one_error_line(again)
         assert damage != "chroma deleted" or not (store / "chroma").exists()
     check = cli(home, "check", "--story", "sample")
@@ -177,9 +210,13 @@ def test_damage_is_one_line_then_repair_restores_the_answers(home: Path, damage:
 def test_a_garbage_state_sqlite_is_one_line_and_can_be_removed(home: Path) -> None:
     store = home / "stores" / "sample"
     (store / "state.sqlite").write_bytes(b"this is not a database" * 100)
-    for args in (("query", "--story", "sample", "storm"), ("characters", "--story", "sample"),
-                 ("check", "--story", "sample"), ("repair", "--story", "sample"),
-                 ("ingest", str(SAMPLE_DIR / "story.txt"), "--story", "sample", "--llm", "extractive", "--embedder", "hash:32")):
+    for args in (
+        ("query", "--story", "sample", "storm"),
+        ("characters", "--story", "sample"),
+        ("check", "--story", "sample"),
+        ("repair", "--story", "sample"),
+        ("ingest", str(SAMPLE_DIR / "story.txt"), "--story", "sample", "--llm", "extractive", "--embedder", "hash:32"),
+    ):
         result = cli(home, *args)
         assert result.exit_code != 0 and "Traceback" not in result.output, (args, result.output)
         assert "state.sqlite" in result.output and "stories rm sample" in result.output, (args, result.output)
@@ -215,7 +252,9 @@ def test_prefix_tiers_search_as_of_like_the_naive_story_and_are_checked(tmp_path
     for i in range(40):
         who = [f"Person{i % 7}", f"Person{(i * 3) % 11}"]
         summary = f"{who[0]} and {who[1]} " + " ".join(words[(i * k) % len(words)] for k in range(1, 12)) + f" {i}."
-        mentions = [LoreMention(name=n, labels={"PERSON": 1}, count=2, description=f"{n} near the {words[i % 14]} {i}.") for n in who]
+        mentions = [
+            LoreMention(name=n, labels={"PERSON": 1}, count=2, description=f"{n} near the {words[i % 14]} {i}.") for n in who
+        ]
         text = f"Chunk {i}: {who[0]} met {who[1]}."
         items.append((Chunk(i, f"t:{i:05d}", 1 + i // 10, "C", 0, len(text), text), ChunkAnalysis(summary, mentions)))
     emb = HashEmbedder(16)
@@ -227,8 +266,9 @@ def test_prefix_tiers_search_as_of_like_the_naive_story_and_are_checked(tmp_path
         mem.close()
     mem = StoryMemory.open(cfg, "tiers", emb)
     assert mem.store.tiers("summary") == [0, 1, 2, 3] and mem.store.tiers("mention") == [0, 1, 2, 3]
-    naive = InMemoryStory.from_analyses("tiers", [(ChunkRecord(c.index, c.id, c.chapter, c.chapter_title, c.text, a.summary), a)
-                                                   for c, a in items], emb)
+    naive = InMemoryStory.from_analyses(
+        "tiers", [(ChunkRecord(c.index, c.id, c.chapter, c.chapter_title, c.text, a.summary), a) for c, a in items], emb
+    )
     for at in range(40):
         for query in ("storm harbour captain", "Person3 near the lamp"):
             got = [(h.id, round(h.score, 4)) for h in mem.search(query, k=5, as_of=at)]
@@ -237,6 +277,8 @@ def test_prefix_tiers_search_as_of_like_the_naive_story_and_are_checked(tmp_path
     mem.store._cols[("summary", 1)].delete(ids=["summary:00003"])
     mem.close()
     check = cli(tmp_path, "check", "--story", "tiers")
-    assert check.exit_code == 1 and "summary collection tier 1 (chunks < 8): 1 records missing (chunks 3)" in check.output, check.output
+    assert check.exit_code == 1 and "summary collection tier 1 (chunks < 8): 1 records missing (chunks 3)" in check.output, (
+        check.output
+    )
     assert cli(tmp_path, "repair", "--story", "tiers").exit_code == 0
     assert cli(tmp_path, "check", "--story", "tiers").exit_code == 0

@@ -37,7 +37,8 @@ def _start(url: str, path: Path) -> subprocess.Popen:
     port = url.rsplit(":", 1)[1]
     proc = subprocess.Popen(
         [str(exe), "run", "--path", str(path), "--host", "127.0.0.1", "--port", port],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 90
     while True:
@@ -69,7 +70,20 @@ def chroma_server(tmp_path: Path):
 
 def test_ingest_and_read_through_chroma_server(tmp_path: Path, chroma_server: str):
     home = tmp_path / "home"
-    args = ["--home", str(home), "ingest", str(SAMPLE_DIR / "story.txt"), "--story", "remote", "--llm", "extractive", "--embedder", "hash:32", "--chroma-url", chroma_server]
+    args = [
+        "--home",
+        str(home),
+        "ingest",
+        str(SAMPLE_DIR / "story.txt"),
+        "--story",
+        "remote",
+        "--llm",
+        "extractive",
+        "--embedder",
+        "hash:32",
+        "--chroma-url",
+        chroma_server,
+    ]
     result = runner.invoke(app, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     store_dir = home / "stores" / "remote"
@@ -135,8 +149,21 @@ def test_server_gone_mid_ingest_is_one_line_and_resumes(tmp_path: Path, chroma_s
     the next run against a live server (same data directory) finishes the story."""
     home = tmp_path / "home"
     book = shared_data / "gutenberg" / "cache" / "epub" / "1342" / "pg1342.txt"
-    cmd = [str(Path(sys.executable).parent / "automuse"), "--home", str(home), "ingest", str(book), "--story", "pp",
-           "--llm", "extractive", "--embedder", "hash:16", "--chroma-url", chroma_server]
+    cmd = [
+        str(Path(sys.executable).parent / "automuse"),
+        "--home",
+        str(home),
+        "ingest",
+        str(book),
+        "--story",
+        "pp",
+        "--llm",
+        "extractive",
+        "--embedder",
+        "hash:16",
+        "--chroma-url",
+        chroma_server,
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     db = home / "stores" / "pp" / "state.sqlite"
     deadline = time.monotonic() + 240
@@ -181,7 +208,23 @@ def _committed(db: Path) -> int:
 
 def test_unreachable_server_is_a_clear_error(tmp_path: Path):
     url = f"http://127.0.0.1:{free_port()}"
-    result = runner.invoke(app, ["--home", str(tmp_path), "ingest", str(SAMPLE_DIR / "story.txt"), "--story", "x", "--llm", "extractive", "--embedder", "hash", "--chroma-url", url])
+    result = runner.invoke(
+        app,
+        [
+            "--home",
+            str(tmp_path),
+            "ingest",
+            str(SAMPLE_DIR / "story.txt"),
+            "--story",
+            "x",
+            "--llm",
+            "extractive",
+            "--embedder",
+            "hash",
+            "--chroma-url",
+            url,
+        ],
+    )
     assert result.exit_code != 0 and "cannot reach the Chroma server" in result.output
     stores = tmp_path / "stores"
     assert not stores.exists() or [p.name for p in stores.iterdir() if p.name != ".locks"] == []

@@ -31,7 +31,11 @@ PLAIN = {
     "write_cue_next.txt": {"chapter", "words"},
 }
 # Section templates (assemble/templates.py); write_prompt.txt's fixed sections are filled by generate.
-SECTIONED = {"prompt_default.txt": set(), "prompt_chat.txt": set(), "write_prompt.txt": {"style", "cast", "chapter", "chapter_plan", "cue"}}
+SECTIONED = {
+    "prompt_default.txt": set(),
+    "prompt_chat.txt": set(),
+    "write_prompt.txt": {"style", "cast", "chapter", "chapter_plan", "cue"},
+}
 
 
 def _files() -> list[str]:
@@ -105,11 +109,19 @@ def _render_calls() -> dict[str, list[set[str]]]:
     calls: dict[str, list[set[str]]] = {}
     for path in Path(automuse_rag.__file__).parent.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "render"
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "templates"):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "render"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "templates"
+            ):
                 first = node.args[0]
-                names = [first.value] if isinstance(first, ast.Constant) else [
-                    n.value for n in ast.walk(first) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+                names = (
+                    [first.value]
+                    if isinstance(first, ast.Constant)
+                    else [n.value for n in ast.walk(first) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+                )
                 for name in names:  # a conditional name ("a.txt" if x else "b.txt") counts for both
                     calls.setdefault(name, []).append({k.arg for k in node.keywords})
     return calls

@@ -28,8 +28,11 @@ def store_files(home: Path) -> dict[str, str]:
     """Hashes of the story store's own files (Chroma's directory aside: Chroma rewrites
     its index files whenever a collection is opened, even to read)."""
     root = home / "stores" / "sample"
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and "chroma" not in p.parts and "compare" not in p.parts}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "chroma" not in p.parts and "compare" not in p.parts
+    }
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +57,13 @@ def test_characters_are_the_entities_known_at_i(web: TestClient, story) -> None:
         assert isinstance(cards, list)
         assert [c["name"] for c in cards] == [e.name for e in story.entities(as_of=at)] if at >= 0 else cards == []
         for c in cards:
-            refs = [c["first_chunk"], c["last_chunk"], *c["mention_chunks"], *(a["chunk"] for a in c["aliases"]),
-                    *(d["chunk"] for d in c["descriptions"])]
+            refs = [
+                c["first_chunk"],
+                c["last_chunk"],
+                *c["mention_chunks"],
+                *(a["chunk"] for a in c["aliases"]),
+                *(d["chunk"] for d in c["descriptions"]),
+            ]
             assert max(refs) <= at
     full = story.entities()
     late = max(full, key=lambda e: e.first_chunk)
@@ -101,8 +109,23 @@ def test_timeline_and_chunks(web: TestClient, story) -> None:
 
 def test_prompt_matches_the_prompt_command(web: TestClient, sample_home: Path) -> None:
     page = web.get("/api/prompt", params={"at": 12}).json()
-    cli = runner.invoke(cli_app, ["--home", str(sample_home), "prompt", "--story", "sample", "--at", "12",
-                                  "--budget", "1024", "--llm", "extractive", "--json"])
+    cli = runner.invoke(
+        cli_app,
+        [
+            "--home",
+            str(sample_home),
+            "prompt",
+            "--story",
+            "sample",
+            "--at",
+            "12",
+            "--budget",
+            "1024",
+            "--llm",
+            "extractive",
+            "--json",
+        ],
+    )
     assert cli.exit_code == 0, cli.output
     expected = json.loads(cli.stdout)
     for key in ("text", "tokens", "budget", "sections", "decisions", "counts"):
@@ -117,8 +140,10 @@ def test_prompt_tokens_with_the_local_tokenizer(sample_home: Path) -> None:
     app = open_app(get_settings(home=sample_home), "sample", llm="local", budget=900)
     with TestClient(app) as client:
         page = client.get("/api/prompt", params={"at": 20}).json()
-    cli = runner.invoke(cli_app, ["--home", str(sample_home), "prompt", "--story", "sample", "--at", "20",
-                                  "--budget", "900", "--llm", "local", "--json"])
+    cli = runner.invoke(
+        cli_app,
+        ["--home", str(sample_home), "prompt", "--story", "sample", "--at", "20", "--budget", "900", "--llm", "local", "--json"],
+    )
     assert cli.exit_code == 0, cli.output
     assert page["tokens"] == json.loads(cli.stdout)["tokens"] and page["text"] == json.loads(cli.stdout)["text"]
 
@@ -163,8 +188,16 @@ def test_read_only_get_only_and_store_unchanged(web: TestClient, sample_home: Pa
     for path in ("/api/ask?q=x", "/api/characters", "/api/prompt", "/", "/static/app.js"):
         for method in ("POST", "PUT", "PATCH", "DELETE"):
             assert web.request(method, path).status_code == 405, (method, path)
-    for path in ("/api/story", "/api/characters", "/api/graph", "/api/timeline", "/api/prompt", "/api/compare",
-                 "/api/ask?q=Who+is+Edith%3F", "/api/chunk/3"):
+    for path in (
+        "/api/story",
+        "/api/characters",
+        "/api/graph",
+        "/api/timeline",
+        "/api/prompt",
+        "/api/compare",
+        "/api/ask?q=Who+is+Edith%3F",
+        "/api/chunk/3",
+    ):
         assert web.get(path).status_code == 200, path
     assert store_files(sample_home) == web.store_before  # type: ignore[attr-defined]
 
@@ -206,11 +239,22 @@ def small_story():
     from automuse_rag.memory.types import ChunkRecord, Entity
     from automuse_rag.models.fake import HashEmbedder
 
-    texts = ["Edith walked to the quay.", "Edith met the captain at the light.", "Miss Marlowe read the captain's letter.",
-             "The captain is Edith's godfather.", "Arthur Blackwood came down the hill."]
+    texts = [
+        "Edith walked to the quay.",
+        "Edith met the captain at the light.",
+        "Miss Marlowe read the captain's letter.",
+        "The captain is Edith's godfather.",
+        "Arthur Blackwood came down the hill.",
+    ]
     records = [ChunkRecord(i, f"s:{i}", 1 + i // 3, f"Chapter {1 + i // 3}", t, t) for i, t in enumerate(texts)]
-    edith = Entity("edith", "Edith Marlowe", "character", {"Edith Marlowe": 0, "Edith": 0, "Miss Marlowe": 2},
-                   [0, 1, 2, 3], [(0, "A schoolmistress."), (3, "The captain's goddaughter.")])
+    edith = Entity(
+        "edith",
+        "Edith Marlowe",
+        "character",
+        {"Edith Marlowe": 0, "Edith": 0, "Miss Marlowe": 2},
+        [0, 1, 2, 3],
+        [(0, "A schoolmistress."), (3, "The captain's goddaughter.")],
+    )
     captain = Entity("reddick", "Captain Reddick", "character", {"Captain Reddick": 1}, [1, 2, 3], [(1, "Keeper of the light.")])
     arthur = Entity("blackwood", "Arthur Blackwood", "character", {"Arthur Blackwood": 4}, [4], [(4, "An agent.")])
     relations = [Relation("edith", "reddick", "goddaughter of", 3)]
@@ -236,9 +280,17 @@ def test_in_memory_story_graph_relations_and_aliases_as_of(tmp_path: Path) -> No
         # a card leads with the introduction; later descriptions follow it, dated
         assert edith(3)["description"] == "A schoolmistress."
         assert [(d["text"], d["chunk"]) for d in edith(3)["descriptions"]] == [
-            ("A schoolmistress.", 0), ("The captain's goddaughter.", 3)]
-        assert web.get("/api/story").json() == {"name": "small", "chunks": 5, "llm": "extractive", "budget": 400,
-                                                 "k": 8, "compare_reports": 0}
+            ("A schoolmistress.", 0),
+            ("The captain's goddaughter.", 3),
+        ]
+        assert web.get("/api/story").json() == {
+            "name": "small",
+            "chunks": 5,
+            "llm": "extractive",
+            "budget": 400,
+            "k": 8,
+            "compare_reports": 0,
+        }
         assert web.get("/api/compare").json() == []
         answer = web.get("/api/ask", params={"at": 3, "q": "Who is Arthur Blackwood?"}).json()
         assert answer["citations"] == [] and "has not told" in answer["answer"]

@@ -55,8 +55,10 @@ def late_character(server, browser) -> dict:
 
 
 def shown_cards(driver) -> dict[str, str]:
-    return {el.get_attribute("data-id"): el.find_element(By.TAG_NAME, "h4").text
-            for el in driver.find_elements(By.CSS_SELECTOR, "#characters-list .card")}
+    return {
+        el.get_attribute("data-id"): el.find_element(By.TAG_NAME, "h4").text
+        for el in driver.find_elements(By.CSS_SELECTOR, "#characters-list .card")
+    }
 
 
 _loads = iter(range(1, 1_000_000))
@@ -79,7 +81,9 @@ def test_page_renders_the_characters(server, browser) -> None:
     assert browser.find_element(By.ID, "char-count").text.startswith(f"{len(expected)} known at chunk 30")
     browser.find_element(By.ID, "char-search").send_keys("Blackwood")
     wait_until(lambda: 0 < len(shown_cards(browser)) < len(expected), what="the search to filter the cards")
-    assert all("Blackwood" in el.get_attribute("textContent") for el in browser.find_elements(By.CSS_SELECTOR, "#characters-list .card"))
+    assert all(
+        "Blackwood" in el.get_attribute("textContent") for el in browser.find_elements(By.CSS_SELECTOR, "#characters-list .card")
+    )
 
 
 def test_moving_the_slider_before_a_first_chunk_hides_them(server, browser, late_character) -> None:
@@ -93,17 +97,40 @@ def test_moving_the_slider_before_a_first_chunk_hides_them(server, browser, late
     names = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#graph-svg .node text")]
     assert names and late_character["name"] not in names
     set_slider(browser, first)
-    wait_until(lambda: late_character["name"] in [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#graph-svg .node text")],
-               what="the character's node")
+    wait_until(
+        lambda: late_character["name"] in [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#graph-svg .node text")],
+        what="the character's node",
+    )
 
 
 def test_context_viewer_total_equals_prompt_json(server, browser, sample_home: Path) -> None:
     at = 12
     load(browser, server.url, "context", at)
-    total = int(wait_until(lambda: browser.find_element(By.ID, "prompt-total").text.isdigit()
-                           and browser.find_element(By.ID, "prompt-total").text, what="the token total"))
-    cli = CliRunner().invoke(cli_app, ["--home", str(sample_home), "prompt", "--story", "sample", "--at", str(at),
-                                       "--budget", BUDGET, "--llm", "extractive", "--json"])
+    total = int(
+        wait_until(
+            lambda: (
+                browser.find_element(By.ID, "prompt-total").text.isdigit() and browser.find_element(By.ID, "prompt-total").text
+            ),
+            what="the token total",
+        )
+    )
+    cli = CliRunner().invoke(
+        cli_app,
+        [
+            "--home",
+            str(sample_home),
+            "prompt",
+            "--story",
+            "sample",
+            "--at",
+            str(at),
+            "--budget",
+            BUDGET,
+            "--llm",
+            "extractive",
+            "--json",
+        ],
+    )
     assert cli.exit_code == 0, cli.output
     expected = json.loads(cli.stdout)
     assert total == expected["tokens"]
@@ -149,9 +176,13 @@ def test_screenshots_of_every_view(server, browser, tmp_path: Path) -> None:
             browser.find_element(By.ID, "ask-button").click()
             wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#ask-answer .citation"), what="an answer")
         if view == "compare":
-            wait_until(lambda: browser.execute_script(
-                "return [...document.querySelectorAll('.plots img')].every(i => i.complete && i.naturalWidth > 0)"
-                " && document.querySelectorAll('.plots img').length > 0"), what="the compare plots")
+            wait_until(
+                lambda: browser.execute_script(
+                    "return [...document.querySelectorAll('.plots img')].every(i => i.complete && i.naturalWidth > 0)"
+                    " && document.querySelectorAll('.plots img').length > 0"
+                ),
+                what="the compare plots",
+            )
         path = out / f"{view}.png"
         assert browser.save_screenshot(str(path))
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000

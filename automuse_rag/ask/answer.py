@@ -77,8 +77,12 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``ask --json`` shape: question, at, answer, citations."""
-        return {"question": self.question, "at": self.at, "answer": self.answer,
-                "citations": [c.to_dict() for c in self.citations]}
+        return {
+            "question": self.question,
+            "at": self.at,
+            "answer": self.answer,
+            "citations": [c.to_dict() for c in self.citations],
+        }
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,7 @@ def not_told(at: int, chapter: int | None) -> str:
 
 # -- model answers --------------------------------------------------------------
 
+
 def notes_for_model(scored: list[_Scored], limit: int = NOTES_FOR_MODEL) -> list[Evidence]:
     """The evidence behind the best-supported sentences, at most ``limit`` pieces."""
     notes: dict[str, Evidence] = {}
@@ -228,8 +233,9 @@ def reply_schema(chunks: list[int]) -> type[BaseModel]:
     return create_model("AskReply", sentences=(list[sentence], Field(min_length=1, max_length=MAX_SENTENCES)))  # type: ignore[valid-type]
 
 
-def check_model_reply(sentences: list[tuple[str, int | None]], notes: list[Evidence], question: str,
-                      at: int) -> tuple[str, list[Citation]]:
+def check_model_reply(
+    sentences: list[tuple[str, int | None]], notes: list[Evidence], question: str, at: int
+) -> tuple[str, list[Citation]]:
     """Keep the model's sentences that cite one of the ``notes`` (chunk <= at) and whose
     content words are mostly in the note it cites (or the question), with at least
     one from the note that the question does not already say; drop the rest:
@@ -251,7 +257,9 @@ def check_model_reply(sentences: list[tuple[str, int | None]], notes: list[Evide
         note_stems = _stems(content_words(best.text))
         if not (stems & note_stems) - q_stems:  # it only echoes the question
             continue
-        if len(stems & (note_stems | q_stems)) / len(stems) < GROUNDING or any(_overlap(stems, s) >= NEAR_DUPLICATE for s in seen):
+        if len(stems & (note_stems | q_stems)) / len(stems) < GROUNDING or any(
+            _overlap(stems, s) >= NEAR_DUPLICATE for s in seen
+        ):
             continue
         seen.append(stems)
         sentence = text if text[-1:] in ".!?…" else text + "."
@@ -264,8 +272,9 @@ def model_answer(llm: Any, question: str, notes: list[Evidence], at: int, max_to
     """Ask ``llm`` for a cited answer from ``notes`` and check it. ("", []) when the
     backend has no structured output or nothing survives the checks."""
     schema = reply_schema([ev.chunk for ev in notes])
-    reply = llm.structured(model_messages(question, notes), schema,
-                           Sampling(temperature=0.2, top_p=0.9, max_tokens=max_tokens, seed=1))
+    reply = llm.structured(
+        model_messages(question, notes), schema, Sampling(temperature=0.2, top_p=0.9, max_tokens=max_tokens, seed=1)
+    )
     if reply is None:
         return "", []
     pairs = [(str(s.text), s.chunk) for s in reply.sentences]
@@ -295,7 +304,9 @@ def answer_question(
     size = len(story)
     at = size - 1 if at is None else at
     if not -1 <= at < size:
-        raise InputError(f"--at {at} is outside story {story.name!r}, which has chunks 0..{size - 1} (use -1 for before the first)")
+        raise InputError(
+            f"--at {at} is outside story {story.name!r}, which has chunks 0..{size - 1} (use -1 for before the first)"
+        )
     evidence = retrieve_evidence(story, question, at, k=k)
     chapter = next((r.chapter for r in story.records(upto=at)[-1:]), None) if at >= 0 else None
     scored = rank_sentences(question, evidence)

@@ -25,13 +25,53 @@ from automuse_rag.models.extractive import STOPWORDS, split_sentences
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
 #: Words of a question that say nothing about its subject.
-QUESTION_WORDS = frozenset([
-    "tell", "know", "story", "anything", "anyone", "someone", "something", "happen", "happens",
-    "happened", "happening", "doing", "does", "did", "done", "go", "goes", "going", "get", "gets",
-    "got", "give", "gave", "kind", "sort", "like", "much", "many", "ever", "still", "yet", "also",
-    "really", "mean", "means", "meant", "first", "last", "chapter", "chunk", "name", "named",
-    "called",
-])
+QUESTION_WORDS = frozenset(
+    [
+        "tell",
+        "know",
+        "story",
+        "anything",
+        "anyone",
+        "someone",
+        "something",
+        "happen",
+        "happens",
+        "happened",
+        "happening",
+        "doing",
+        "does",
+        "did",
+        "done",
+        "go",
+        "goes",
+        "going",
+        "get",
+        "gets",
+        "got",
+        "give",
+        "gave",
+        "kind",
+        "sort",
+        "like",
+        "much",
+        "many",
+        "ever",
+        "still",
+        "yet",
+        "also",
+        "really",
+        "mean",
+        "means",
+        "meant",
+        "first",
+        "last",
+        "chapter",
+        "chunk",
+        "name",
+        "named",
+        "called",
+    ]
+)
 #: Titles that are part of names but identify no one on their own.
 TITLES = frozenset({"mr", "mrs", "miss", "ms", "dr", "captain", "sir", "lady", "lord", "the", "of"})
 #: How many memories naming an asked-about entity are used (the first plus the latest).
@@ -61,8 +101,15 @@ class Evidence:
         return f"[chunk {self.chunk}, chapter {self.chapter}]"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "chunk": self.chunk, "chapter": self.chapter,
-                "text": self.text, "score": round(self.score, 4), "sources": list(self.sources)}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "chunk": self.chunk,
+            "chapter": self.chapter,
+            "text": self.text,
+            "score": round(self.score, 4),
+            "sources": list(self.sources),
+        }
 
 
 def stem(word: str) -> str:
@@ -146,8 +193,9 @@ def _links(card: str) -> str:
 
 def _evidence_from_card(ent: Entity, card: str, chapters: dict[int, int], score: float, source: str) -> Evidence:
     chunk = max((c for c, _ in ent.descriptions), default=ent.last_chunk)
-    return Evidence(f"entity:{ent.id}", "entity", chunk, chapters.get(chunk, 0), card, score, (source,),
-                    card_sentences(ent, _links(card)))
+    return Evidence(
+        f"entity:{ent.id}", "entity", chunk, chapters.get(chunk, 0), card, score, (source,), card_sentences(ent, _links(card))
+    )
 
 
 def _evidence_from_record(rec: ChunkRecord, score: float, source: str) -> Evidence:
@@ -197,8 +245,9 @@ def retrieve_evidence(
     # 1. The prompt's own activations, with the question added to the vector query.
     for cand in gather_candidates(story, at, k=k, outline_part=question, activations=activations):
         if cand.kind == "entity" and cand.entity_id in views:
-            found.append(_evidence_from_card(views[cand.entity_id], cand.text, chapters, cand.score,
-                                             "prompt:" + "+".join(cand.sources)))
+            found.append(
+                _evidence_from_card(views[cand.entity_id], cand.text, chapters, cand.score, "prompt:" + "+".join(cand.sources))
+            )
         elif cand.kind == "summary" and cand.chunk in by_index:
             found.append(_evidence_from_record(by_index[cand.chunk], cand.score, "prompt:" + "+".join(cand.sources)))
 
@@ -211,11 +260,18 @@ def retrieve_evidence(
             top = max((d.get("weight", 1) for _, d in edges), default=1) or 1
             for other, data in edges:
                 if other in views:
-                    found.append(_evidence_from_card(views[other], lore_card(views[other], graph, names), chapters,
-                                                     0.3 + 0.4 * data.get("weight", 1) / top, "question:graph"))
+                    found.append(
+                        _evidence_from_card(
+                            views[other],
+                            lore_card(views[other], graph, names),
+                            chapters,
+                            0.3 + 0.4 * data.get("weight", 1) / top,
+                            "question:graph",
+                        )
+                    )
         pattern = _name_pattern(ent.names())
         naming = [r for r in records if pattern is not None and pattern.search(r.summary)]
-        for rec in dict.fromkeys(naming[:1] + naming[-(NAMED_MEMORIES - 1):]):
+        for rec in dict.fromkeys(naming[:1] + naming[-(NAMED_MEMORIES - 1) :]):
             found.append(_evidence_from_record(rec, 0.8, "question:names"))
 
     # 3. Vector search with the question itself.
@@ -224,8 +280,11 @@ def retrieve_evidence(
             if hit.kind == "entity":
                 hit_ent = views.get(str(hit.metadata.get("entity_id", hit.id.removeprefix("entity:"))))
                 if hit_ent is not None:
-                    found.append(_evidence_from_card(hit_ent, lore_card(hit_ent, graph, names), chapters, float(hit.score),
-                                                     "question:vector"))
+                    found.append(
+                        _evidence_from_card(
+                            hit_ent, lore_card(hit_ent, graph, names), chapters, float(hit.score), "question:vector"
+                        )
+                    )
             elif hit.kind == "summary" and hit.chunk in by_index:
                 found.append(_evidence_from_record(by_index[hit.chunk], float(hit.score), "question:vector"))
 

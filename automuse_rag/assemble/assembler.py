@@ -147,8 +147,16 @@ def bullet(text: str) -> str:
 class _Assembly:
     """One run of :func:`assemble` (holds the memoised counter and inputs)."""
 
-    def __init__(self, template: Template, outline: str, outline_part: str, candidates: list[Candidate],
-                 last_chunk: str, budget: int, count_tokens: Callable[[str], int]) -> None:
+    def __init__(
+        self,
+        template: Template,
+        outline: str,
+        outline_part: str,
+        candidates: list[Candidate],
+        last_chunk: str,
+        budget: int,
+        count_tokens: Callable[[str], int],
+    ) -> None:
         self.t = template
         self.count = TokenCache(count_tokens)
         self.budget = budget
@@ -190,8 +198,7 @@ class _Assembly:
     # -- the fixed parts -----------------------------------------------------
     def fixed_state(self) -> _State:
         st = _State(self.min_outline, "minimal", self.min_last, {c.id: None for c in self.live}, {})
-        st.used = {"outline": self.count(self.min_outline), "last_chunk": self.count(self.min_last),
-                   "lore": 0, "memories": 0}
+        st.used = {"outline": self.count(self.min_outline), "last_chunk": self.count(self.min_last), "lore": 0, "memories": 0}
         text, _ = self.render(st)
         need = self.count(text)
         if need > self.budget:
@@ -284,7 +291,10 @@ class _Assembly:
         if st.outline == self.outline or not self.outline and st.outline == self.part:
             fate, reason = "included", "the whole outline fits"
         elif st.outline == self.part:
-            fate, reason = "shortened", f"the current chapter's part only: the whole outline needs {self.count(self.outline)} tokens"
+            fate, reason = (
+                "shortened",
+                f"the current chapter's part only: the whole outline needs {self.count(self.outline)} tokens",
+            )
         else:
             fate = "shortened"
             reason = f"the current chapter's part cut from its end to {tokens} of {self.count(self.part)} tokens"
@@ -310,13 +320,26 @@ class _Assembly:
             return Decision(c.id, c.section, c.chunk, c.score, full, "included", "fits in full")
         if state == "short":
             form = "one-line card" if c.section == "lore" else "first sentence"
-            return Decision(c.id, c.section, c.chunk, c.score, short, "shortened",
-                            f"{form}: {c.section} had {room} tokens (lowest scores shortened first)")
+            return Decision(
+                c.id,
+                c.section,
+                c.chunk,
+                c.score,
+                short,
+                "shortened",
+                f"{form}: {c.section} had {room} tokens (lowest scores shortened first)",
+            )
         if c.id in st.trimmed:
-            return Decision(c.id, c.section, c.chunk, c.score, short, "dropped",
-                            "no room in the final count of the whole prompt")
-        return Decision(c.id, c.section, c.chunk, c.score, short, "dropped",
-                        f"no room: {c.section} had {room} tokens, all items short (lowest scores dropped first)")
+            return Decision(c.id, c.section, c.chunk, c.score, short, "dropped", "no room in the final count of the whole prompt")
+        return Decision(
+            c.id,
+            c.section,
+            c.chunk,
+            c.score,
+            short,
+            "dropped",
+            f"no room: {c.section} had {room} tokens, all items short (lowest scores dropped first)",
+        )
 
 
 def assemble(

@@ -69,6 +69,7 @@ def outline_part_for(story: StoryView, chapter: int | None) -> OutlinePart:
 
 # -- activations ---------------------------------------------------------------
 
+
 def card_with_links(view: Entity, edges: dict[str, dict[str, Any]], names: dict[str, str], max_links: int = 3) -> str:
     """An entity's full lore card: ``Entity.card()`` plus its strongest links in the
     character graph (``edges``: other id -> edge data), with relation labels."""
@@ -89,8 +90,15 @@ def lore_card(view: Entity, graph: Any, names: dict[str, str], max_links: int = 
 
 def _summary_candidate(rec: ChunkRecord, score: float, source: str) -> Candidate:
     return Candidate(
-        id=f"summary:{rec.index}", section="memories", text=rec.summary, short_text=first_sentence(rec.summary),
-        chunk=rec.index, score=score, chapter=rec.chapter, kind="summary", sources=(source,),
+        id=f"summary:{rec.index}",
+        section="memories",
+        text=rec.summary,
+        short_text=first_sentence(rec.summary),
+        chunk=rec.index,
+        score=score,
+        chapter=rec.chapter,
+        kind="summary",
+        sources=(source,),
     )
 
 
@@ -156,11 +164,20 @@ def _entity_candidates(ctx: _Context, found: list[tuple[str, float, str]]) -> li
         if view is None:  # not known as of ``at`` (a store must not return it; stay safe)
             continue
         chunk = last_desc[eid]
-        out.append(Candidate(
-            id=f"entity:{eid}", section="lore", text=card_with_links(view, edges.get(eid, {}), names),
-            short_text=view.one_line(), chunk=chunk, score=score, chapter=chapters.get(chunk, 0), kind="entity",
-            sources=(source,), entity_id=eid,
-        ))
+        out.append(
+            Candidate(
+                id=f"entity:{eid}",
+                section="lore",
+                text=card_with_links(view, edges.get(eid, {}), names),
+                short_text=view.one_line(),
+                chunk=chunk,
+                score=score,
+                chapter=chapters.get(chunk, 0),
+                kind="entity",
+                sources=(source,),
+                entity_id=eid,
+            )
+        )
     return out
 
 
@@ -170,6 +187,7 @@ def _recency_activation(records: dict[int, ChunkRecord], at: int, recency: int) 
 
 
 # -- merging -------------------------------------------------------------------
+
 
 def _merge(cands: Iterable[Candidate]) -> list[Candidate]:
     merged: dict[str, Candidate] = {}
@@ -198,7 +216,9 @@ def dedupe(cands: list[Candidate], at: int, threshold: float) -> list[Candidate]
             out.append(replace(c, drop_reason="summary of the last chunk, which is in the prompt verbatim"))
             continue
         words = set(_WORDS.findall(c.text.lower()))
-        twin = next(((k, _jaccard(words, w)) for k, w in kept if k.section == c.section and _jaccard(words, w) >= threshold), None)
+        twin = next(
+            ((k, _jaccard(words, w)) for k, w in kept if k.section == c.section and _jaccard(words, w) >= threshold), None
+        )
         if twin is not None:
             out.append(replace(c, drop_reason=f"near-duplicate of {twin[0].id} (word overlap {twin[1]:.2f})"))
             continue
@@ -277,7 +297,9 @@ def build_prompt(
     t0 = time.perf_counter()
     top = story.last_index()
     if at < -1 or at > top:
-        raise InputError(f"position {at} is outside story {story.name!r}, which has chunks 0..{top} (use -1 for before the first)")
+        raise InputError(
+            f"position {at} is outside story {story.name!r}, which has chunks 0..{top} (use -1 for before the first)"
+        )
     window = story.records_at(range(max(0, at - 3), at + 1)) if at >= 0 else {}
     last = window[max(window)] if window else None
     if chapter is None and last is not None:
@@ -296,6 +318,9 @@ def build_prompt(
         last_chunk_index=at,
     )
     t2 = time.perf_counter()
-    prompt.timings_ms = {"retrieval": round((t1 - t0) * 1000, 2), "assembly": round((t2 - t1) * 1000, 2),
-                         "total": round((t2 - t0) * 1000, 2)}
+    prompt.timings_ms = {
+        "retrieval": round((t1 - t0) * 1000, 2),
+        "assembly": round((t2 - t1) * 1000, 2),
+        "total": round((t2 - t0) * 1000, 2),
+    }
     return prompt

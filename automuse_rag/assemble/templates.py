@@ -121,7 +121,9 @@ def _parse_keys(name: str, lineno: int, raw: str) -> dict[str, str]:
     keys = dict(pair.split("=", 1) for pair in raw.split())
     unknown = set(keys) - {"quota", "priority", "role"}
     if unknown:
-        raise InputError(f"template {name}, line {lineno}: unknown key(s) {', '.join(sorted(unknown))} (use quota, priority, role)")
+        raise InputError(
+            f"template {name}, line {lineno}: unknown key(s) {', '.join(sorted(unknown))} (use quota, priority, role)"
+        )
     return keys
 
 
@@ -161,11 +163,13 @@ def _validate(name: str, sections: list[SectionSpec]) -> None:
         if spec.is_content and "content" not in body.get_identifiers():
             raise InputError(f"template {name}: section {spec.name} must contain {PLACEHOLDER}")
         if not body.is_valid() or set(body.get_identifiers()) - ({"content"} if spec.is_content else set()):
-            raise InputError(f"template {name}: section {spec.name} has a $ that is not {PLACEHOLDER} (write $$ for a dollar sign)")
+            raise InputError(
+                f"template {name}: section {spec.name} has a $ that is not {PLACEHOLDER} (write $$ for a dollar sign)"
+            )
     if "last_chunk" not in names:
         raise InputError(f"template {name} needs a last_chunk section")
     roles = [s.role for s in sections]
-    if "user" in roles and "system" in roles[roles.index("user"):]:
+    if "user" in roles and "system" in roles[roles.index("user") :]:
         raise InputError(f"template {name}: system sections must all come before user sections")
 
 

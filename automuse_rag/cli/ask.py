@@ -11,13 +11,17 @@ from automuse_rag.cli.common import REQUIRED, LlmOption, NoCacheOption, StoryOpt
 
 def ask_cmd(
     ctx: typer.Context,
-    question: str = typer.Argument(..., help="The question, e.g. \"Who is Arthur Blackwood?\"."),
+    question: str = typer.Argument(..., help='The question, e.g. "Who is Arthur Blackwood?".'),
     story: StoryOption = REQUIRED,
-    at: int | None = typer.Option(None, "--at", help="Answer as known after chunk AT: nothing later is used (default: the whole story)."),
+    at: int | None = typer.Option(
+        None, "--at", help="Answer as known after chunk AT: nothing later is used (default: the whole story)."
+    ),
     llm: LlmOption = None,
     k: int = typer.Option(8, "-k", min=1, help="Memories to fetch by vector search (per activation)."),
     no_cache: NoCacheOption = False,
-    as_json: bool = typer.Option(False, "--json", help='Print {"question", "at", "answer", "citations": [{"chunk", "chapter", "kind", "text"}]}.'),
+    as_json: bool = typer.Option(
+        False, "--json", help='Print {"question", "at", "answer", "citations": [{"chunk", "chapter", "kind", "text"}]}.'
+    ),
 ) -> None:
     """Answer QUESTION from what the story has told by chunk AT, citing the memories
     and lore cards used as [chunk N, chapter C]. Citations are checked against what

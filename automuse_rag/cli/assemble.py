@@ -104,6 +104,7 @@ def parse_positions(spec: str) -> list[int]:
 
 # -- prompt ------------------------------------------------------------------------
 
+
 def _decision_table(prompt: Any) -> Table:
     table = Table(title=f"Context: {prompt.tokens} of {prompt.budget} tokens", show_lines=False)
     table.add_column("candidate", overflow="fold")
@@ -114,21 +115,28 @@ def _decision_table(prompt: Any) -> Table:
     table.add_column("reason", overflow="fold", ratio=1)
     for d in prompt.decisions:
         chunk = "" if d.chunk < 0 else str(d.chunk)
-        table.add_row(d.candidate_id, d.section, chunk, f"{d.score:.2f}", str(d.tokens),
-                      Text(d.fate, style=FATE_STYLE[d.fate]), d.reason)
+        table.add_row(
+            d.candidate_id, d.section, chunk, f"{d.score:.2f}", str(d.tokens), Text(d.fate, style=FATE_STYLE[d.fate]), d.reason
+        )
     return table
 
 
 def prompt_cmd(
     ctx: typer.Context,
     story: StoryOption = REQUIRED,
-    at: str = typer.Option(..., "--at", help="Index of the last chunk already written (the prompt precedes chunk AT+1; -1: nothing written yet), or a comma-separated list of them."),
+    at: str = typer.Option(
+        ...,
+        "--at",
+        help="Index of the last chunk already written (the prompt precedes chunk AT+1; -1: nothing written yet), or a comma-separated list of them.",
+    ),
     budget: BudgetOption = None,
     llm: LlmOption = None,
     template: Path | None = typer.Option(None, "--template", help=TEMPLATE_HELP),
     chapter: int | None = typer.Option(None, "--chapter", help="Outline part to use (default: the chapter of chunk AT)."),
     k: int = typer.Option(8, "-k", min=1, help="Memories to fetch by vector search."),
-    as_json: bool = typer.Option(False, "--json", help="Print the sections, candidates, token counts and timings as JSON (a list for several positions)."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the sections, candidates, token counts and timings as JSON (a list for several positions)."
+    ),
 ) -> None:
     """Assemble the prompt that precedes chunk AT+1 from memory known at chunk AT, and
     show every candidate (lore card, memory, outline, last chunk) with its fate:
@@ -157,11 +165,14 @@ def prompt_cmd(
         console.print(Panel(Text(result.text), title=f"prompt for chunk {pos + 1} of {story}", expand=False))
         console.print(_decision_table(result))
         t = result.timings_ms
-        console.print(f"time: retrieval {t['retrieval']:.1f} ms, assembly {t['assembly']:.1f} ms, total {t['total']:.1f} ms",
-                      highlight=False)
+        console.print(
+            f"time: retrieval {t['retrieval']:.1f} ms, assembly {t['assembly']:.1f} ms, total {t['total']:.1f} ms",
+            highlight=False,
+        )
 
 
 # -- dataset -----------------------------------------------------------------------
+
 
 def _summary_table(summary: Any) -> Table:
     table = Table(title="Dataset", show_header=False)
@@ -189,12 +200,18 @@ def dataset_cmd(
     story: list[str] = typer.Option(..., "--story", "-s", help=STORY_HELP + " Repeat for several stories."),
     out: Path = typer.Option(..., "--out", "-o", help="Output JSONL file (validation samples go to OUT.val.jsonl)."),
     budget: BudgetOption = None,
-    fmt: str = typer.Option("completion", "--format", help="completion: {prompt, completion}; chat: {messages: [system, user, assistant]}."),
-    val_fraction: float = typer.Option(0.1, "--val-fraction", min=0.0, max=0.99, help="Share of samples held out for validation."),
+    fmt: str = typer.Option(
+        "completion", "--format", help="completion: {prompt, completion}; chat: {messages: [system, user, assistant]}."
+    ),
+    val_fraction: float = typer.Option(
+        0.1, "--val-fraction", min=0.0, max=0.99, help="Share of samples held out for validation."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the train/validation split (same seed, same split)."),
     llm: LlmOption = None,
     template: Path | None = typer.Option(None, "--template", help=TEMPLATE_HELP),
-    completion_limit: int = typer.Option(1024, "--completion-limit", min=1, help="Most tokens a completion (the next chunk) may have."),
+    completion_limit: int = typer.Option(
+        1024, "--completion-limit", min=1, help="Most tokens a completion (the next chunk) may have."
+    ),
     as_json: JsonOption = False,
 ) -> None:
     """Export fine-tuning data: one sample per chunk position, the prompt built from
@@ -212,15 +229,31 @@ def dataset_cmd(
     cfg = settings(ctx, llm=llm, budget=budget)
     count = token_counter(cfg, llm)
     tmpl = _template(template, chat=fmt == "chat")
-    with open_stories(cfg, story) as stories, Progress(
-        TextColumn("samples"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, transient=True, disable=as_json,
-    ) as bar:
+    with (
+        open_stories(cfg, story) as stories,
+        Progress(
+            TextColumn("samples"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+            disable=as_json,
+        ) as bar,
+    ):
         task = bar.add_task("samples", total=sum(len(s) for s in stories))
-        summary = export_dataset(stories, out, budget=cfg.budget, count_tokens=count, fmt=fmt,
-                                 val_fraction=val_fraction, seed=seed, template=tmpl,
-                                 completion_limit=completion_limit,
-                                 progress=lambda done, total: bar.update(task, completed=done))
+        summary = export_dataset(
+            stories,
+            out,
+            budget=cfg.budget,
+            count_tokens=count,
+            fmt=fmt,
+            val_fraction=val_fraction,
+            seed=seed,
+            template=tmpl,
+            completion_limit=completion_limit,
+            progress=lambda done, total: bar.update(task, completed=done),
+        )
     if as_json:
         print_json(summary.to_dict())
     else:
@@ -230,6 +263,7 @@ def dataset_cmd(
 
 
 # -- query -------------------------------------------------------------------------
+
 
 def query_cmd(
     ctx: typer.Context,
@@ -252,9 +286,17 @@ def query_cmd(
         _check_at(mem, at)
         hits = mem.search(question, k=k, as_of=at, kinds=("summary", "entity"))
     if as_json:
-        print_json({"story": story, "question": question, "at": at, "hits": [
-            {"id": h.id, "kind": h.kind, "chunk": h.chunk, "chapter": h.chapter, "score": h.score, "text": h.text}
-            for h in hits]})
+        print_json(
+            {
+                "story": story,
+                "question": question,
+                "at": at,
+                "hits": [
+                    {"id": h.id, "kind": h.kind, "chunk": h.chunk, "chapter": h.chapter, "score": h.score, "text": h.text}
+                    for h in hits
+                ],
+            }
+        )
         return
     table = Table(title=f"{question!r} in {story}" + (f" as of chunk {at}" if at is not None else ""))
     for col in ("kind", "chunk", "chapter", "score", "memory"):

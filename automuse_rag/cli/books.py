@@ -31,10 +31,7 @@ def list_books(
     Example: automuse books list
     """
     cfg = settings(ctx)
-    rows = [
-        {**vars(entry), "downloaded": library.downloaded_path(cfg, entry.id).is_file()}
-        for entry in library.catalog()
-    ]
+    rows = [{**vars(entry), "downloaded": library.downloaded_path(cfg, entry.id).is_file()} for entry in library.catalog()]
     if as_json:
         print_json(rows)
         return

@@ -37,7 +37,9 @@ def _mb(n: int | None) -> str:
 @cache_app.command("stats")
 def stats_command(
     ctx: typer.Context,
-    as_json: bool = typer.Option(False, "--json", help="Print {path, entries, bytes, file_bytes, max_bytes, oldest, last_used, models: [...]}."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print {path, entries, bytes, file_bytes, max_bytes, oldest, last_used, models: [...]}."
+    ),
 ) -> None:
     """How many answers the cache holds, its size against the limit, and a row per
     model and call kind.
@@ -46,8 +48,16 @@ def stats_command(
     """
     cfg = settings(ctx)
     if not cfg.cache_path.is_file():
-        data: CacheStats = {"path": str(cfg.cache_path), "entries": 0, "bytes": 0, "file_bytes": 0, "max_bytes": cfg.cache_max_bytes,
-                "oldest": None, "last_used": None, "models": []}
+        data: CacheStats = {
+            "path": str(cfg.cache_path),
+            "entries": 0,
+            "bytes": 0,
+            "file_bytes": 0,
+            "max_bytes": cfg.cache_max_bytes,
+            "oldest": None,
+            "last_used": None,
+            "models": [],
+        }
     else:
         cache = _cache(ctx)
         try:
@@ -57,13 +67,21 @@ def stats_command(
     if as_json:
         print_json(data)
         return
-    table = Table(title=f"call cache: {data['entries']} answers, {_mb(data['bytes'])} of {_mb(data['max_bytes'])} "
-                        f"({_mb(data['file_bytes'])} on disk)")
+    table = Table(
+        title=f"call cache: {data['entries']} answers, {_mb(data['bytes'])} of {_mb(data['max_bytes'])} "
+        f"({_mb(data['file_bytes'])} on disk)"
+    )
     for col in ("model", "kind", "answers", "size", "prompt tokens", "completion tokens"):
         table.add_column(col, overflow="fold")
     for row in data["models"]:
-        table.add_row(row["model"], row["kind"], str(row["entries"]), _mb(row["bytes"]),
-                      str(row["prompt_tokens"]), str(row["completion_tokens"]))
+        table.add_row(
+            row["model"],
+            row["kind"],
+            str(row["entries"]),
+            _mb(row["bytes"]),
+            str(row["prompt_tokens"]),
+            str(row["completion_tokens"]),
+        )
     console.print(table)
     console.print(f"file: {data['path']}", highlight=False, markup=False, soft_wrap=True)
 

@@ -56,13 +56,23 @@ def _print_stats(book: Book, chunks: list[Chunk], limit: str) -> None:
 
 def chunk_command(
     ctx: typer.Context,
-    book: str = typer.Argument(..., metavar="BOOK", help="A text file, a catalog name (automuse books list), 'sample' or a Gutenberg ID."),
+    book: str = typer.Argument(
+        ..., metavar="BOOK", help="A text file, a catalog name (automuse books list), 'sample' or a Gutenberg ID."
+    ),
     size: int = typer.Option(1500, "--size", min=1, help="Target chunk size in characters."),
-    tokens: int | None = typer.Option(None, "--tokens", min=1, help="Target chunk size in tokens of the --llm model's tokenizer (instead of --size)."),
+    tokens: int | None = typer.Option(
+        None, "--tokens", min=1, help="Target chunk size in tokens of the --llm model's tokenizer (instead of --size)."
+    ),
     llm: LlmOption = None,
-    story: str | None = typer.Option(None, "--story", help="Story name used in chunk ids (default: the catalog name or file name)."),
-    mirror: str | None = typer.Option(None, "--mirror", help="Gutenberg mirror URL or directory for IDs and names (env AUTOMUSE_GUTENBERG_MIRROR)."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON array: one {index, id, chapter, chapter_title, start, end, text} per chunk."),
+    story: str | None = typer.Option(
+        None, "--story", help="Story name used in chunk ids (default: the catalog name or file name)."
+    ),
+    mirror: str | None = typer.Option(
+        None, "--mirror", help="Gutenberg mirror URL or directory for IDs and names (env AUTOMUSE_GUTENBERG_MIRROR)."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print a JSON array: one {index, id, chapter, chapter_title, start, end, text} per chunk."
+    ),
 ) -> None:
     """Clean a book and split it into chunks; print counts and sizes per chapter.
 

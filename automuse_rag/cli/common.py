@@ -36,10 +36,21 @@ NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Bypass the mode
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 # Sampling options, their defaults named from the settings (one definition).
 _DEFAULTS = Settings.model_fields
-TemperatureOption = Annotated[float | None, typer.Option(
-    "--temperature", min=0.0, max=2.0, help=f"Sampling temperature (env AUTOMUSE_TEMPERATURE; default {_DEFAULTS['temperature'].default}).")]
-TopPOption = Annotated[float | None, typer.Option(
-    "--top-p", min=0.0, max=1.0, help=f"Nucleus sampling (env AUTOMUSE_TOP_P; default {_DEFAULTS['top_p'].default}).")]
+TemperatureOption = Annotated[
+    float | None,
+    typer.Option(
+        "--temperature",
+        min=0.0,
+        max=2.0,
+        help=f"Sampling temperature (env AUTOMUSE_TEMPERATURE; default {_DEFAULTS['temperature'].default}).",
+    ),
+]
+TopPOption = Annotated[
+    float | None,
+    typer.Option(
+        "--top-p", min=0.0, max=1.0, help=f"Nucleus sampling (env AUTOMUSE_TOP_P; default {_DEFAULTS['top_p'].default})."
+    ),
+]
 SeedOption = Annotated[int | None, typer.Option("--seed", help=f"Sampling seed (env AUTOMUSE_SEED; default {DEFAULT_SEED}).")]
 
 

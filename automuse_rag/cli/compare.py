@@ -30,11 +30,23 @@ def _fmt(value: Any, digits: int = 3) -> str:
 def summary_table(report: Any) -> Table:
     from rich import box
 
-    table = Table(title=f"{report.story}: budget {report.budget} tokens, {len(report.positions)} positions",
-                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table = Table(
+        title=f"{report.story}: budget {report.budget} tokens, {len(report.positions)} positions",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     table.add_column("strategy", no_wrap=True)
-    for col in ("tokens\nmean/max", "over\nbudget", "first\nover", "entity\nrecall", "NLL", "NLL vs\nlast_chunk",
-                "memory\ncalls/tok", "embed"):
+    for col in (
+        "tokens\nmean/max",
+        "over\nbudget",
+        "first\nover",
+        "entity\nrecall",
+        "NLL",
+        "NLL vs\nlast_chunk",
+        "memory\ncalls/tok",
+        "embed",
+    ):
         table.add_column(col, justify="right", no_wrap=True)
     for row in report.summary_rows() + report.summary_rows(ablations=True):
         paired = row["nll_vs_last_chunk"]
@@ -45,8 +57,10 @@ def summary_table(report: Any) -> Table:
             _fmt(row["first_over_budget"]),
             _fmt(row["mean_entity_recall"]),
             _fmt(row["mean_nll"]),
-            "-" if not paired else f"{paired['mean_diff']:+.3f}" + (
-                f" [{paired['ci95'][0]:+.3f}, {paired['ci95'][1]:+.3f}]" if paired["ci95"] else ""),
+            "-"
+            if not paired
+            else f"{paired['mean_diff']:+.3f}"
+            + (f" [{paired['ci95'][0]:+.3f}, {paired['ci95'][1]:+.3f}]" if paired["ci95"] else ""),
             f"{row['final_memory_calls']}/{row['final_memory_tokens']}",
             str(row["final_memory_embeddings"]),
         )
@@ -58,30 +72,37 @@ def compare(
     story: StoryOption = REQUIRED,
     budget: BudgetOption = None,
     positions: str = typer.Option(
-        "all", "--positions", "-p",
+        "all",
+        "--positions",
+        "-p",
         help="Chunk positions i to evaluate: 'all' (at most --max-positions, evenly sampled), 'START:STOP', "
         "'START:STOP:STEP' or 'I,J,K'. Position i is the context for predicting chunk i+1.",
     ),
     nll_samples: int | None = typer.Option(
-        None, "--nll-samples", "-n",
+        None,
+        "--nll-samples",
+        "-n",
         help="Positions (evenly spread) where the next chunk's NLL is scored; 0 skips it "
         "(default: 20 with a model that gives log-probabilities, else 0).",
     ),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", help="Report directory (default: ./compare-STORY-BUDGET)."
-    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Report directory (default: ./compare-STORY-BUDGET)."),
     llm: LlmOption = None,
     resummarizer: str = typer.Option(
-        "auto", "--resummarizer", help="rolling_recursive's re-summarizer: auto (the LLM, extractive for --llm extractive), llm, extractive."
+        "auto",
+        "--resummarizer",
+        help="rolling_recursive's re-summarizer: auto (the LLM, extractive for --llm extractive), llm, extractive.",
     ),
     max_positions: int = typer.Option(300, "--max-positions", help="Cap for --positions all (evenly sampled)."),
     n_ctx: int | None = typer.Option(
-        None, "--n-ctx", help="Context window of the local model used for NLL (default: budget + 1024, room for "
-        "a prompt and the next chunk; longer contexts are cut from the left for scoring)."
+        None,
+        "--n-ctx",
+        help="Context window of the local model used for NLL (default: budget + 1024, room for "
+        "a prompt and the next chunk; longer contexts are cut from the left for scoring).",
     ),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG plots."),
     ablations: bool = typer.Option(
-        True, "--ablations/--no-ablations",
+        True,
+        "--ablations/--no-ablations",
         help="Also run retrieval without graph neighbours, without vector search, without recency, and with "
         "named entities only (report.json's 'ablations').",
     ),
@@ -113,8 +134,16 @@ def compare(
         nll_samples = DEFAULT_NLL_SAMPLES if has_logprobs(model) else 0
     with open_story(cfg, story) as memory, _progress(quiet=as_json) as progress:
         report = run_compare(
-            memory, llm=model, budget=cfg.budget, positions=positions, nll_samples=nll_samples,
-            out_dir=out_dir, progress=progress, resummarizer=resummarizer, max_positions=max_positions, plots=plots,
+            memory,
+            llm=model,
+            budget=cfg.budget,
+            positions=positions,
+            nll_samples=nll_samples,
+            out_dir=out_dir,
+            progress=progress,
+            resummarizer=resummarizer,
+            max_positions=max_positions,
+            plots=plots,
             ablations=ablations,
         )
     if as_json:
@@ -139,8 +168,14 @@ class _progress:
             return None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                             console=err_console, transient=True)
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+        )
         self._bar.__enter__()
         return self
 

@@ -32,8 +32,12 @@ def demo_command(
     llm: LlmOption = None,
     embedder: EmbedderOption = None,
     budget: int = typer.Option(1024, "--budget", min=64, help="Prompt token budget used by the demo."),
-    gen_chunks: int = typer.Option(3, "--gen-chunks", min=0, help="Chunks to generate from the shipped premise (0 skips generation)."),
-    nll_samples: int = typer.Option(2, "--nll-samples", min=0, help="Positions scored by next-chunk likelihood in the compare step."),
+    gen_chunks: int = typer.Option(
+        3, "--gen-chunks", min=0, help="Chunks to generate from the shipped premise (0 skips generation)."
+    ),
+    nll_samples: int = typer.Option(
+        2, "--nll-samples", min=0, help="Positions scored by next-chunk likelihood in the compare step."
+    ),
 ) -> None:
     """Run the main job end to end on the sample story, offline.
 
@@ -69,7 +73,9 @@ def demo_command(
     book = books.load_book(str(story_path), cfg)
     chunks = chunk_book(book, SAMPLE_STORY, size=cfg.chunk_size)
     chapters = sum(1 for c in book.chapters if c.number > 0)
-    console.print(f"[bold]1. chunk[/bold]  {book.title}: {len(book.text):,} characters, {chapters} chapters, {len(chunks)} chunks")
+    console.print(
+        f"[bold]1. chunk[/bold]  {book.title}: {len(book.text):,} characters, {chapters} chapters, {len(chunks)} chunks"
+    )
     outputs.append(("chunk", f"{chapters} chapters, {len(chunks)} chunks of ≤ {cfg.chunk_size} characters", str(story_path)))
 
     # 2. Ingest.
@@ -85,8 +91,14 @@ def demo_command(
     with _progress() as bar:
         task = bar.add_task("ingesting", total=len(chunks))
         result = ingest(
-            cfg, str(story_path), SAMPLE_STORY, llm=model, embedder=emb, sampling=sampling,
-            progress=lambda done, total: bar.update(task, completed=done, total=total), lore=lore,
+            cfg,
+            str(story_path),
+            SAMPLE_STORY,
+            llm=model,
+            embedder=emb,
+            sampling=sampling,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            lore=lore,
         )
     top = ", ".join(t["name"] for t in result.top[:6])
     console.print(
@@ -112,7 +124,10 @@ def demo_command(
         with _progress() as bar:
             task = bar.add_task("dataset", total=len(memory))
             summary = export_dataset(
-                [memory], out, budget=budget, count_tokens=model.count_tokens,
+                [memory],
+                out,
+                budget=budget,
+                count_tokens=model.count_tokens,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
         console.print(
@@ -128,7 +143,13 @@ def demo_command(
             with _progress() as bar:
                 task = bar.add_task("writing", total=gen_chunks)
                 gen = generate_story(
-                    cfg, DEMO_NOVEL, str(premise), chunks=gen_chunks, llm=model, budget=budget, embedder=emb,
+                    cfg,
+                    DEMO_NOVEL,
+                    str(premise),
+                    chunks=gen_chunks,
+                    llm=model,
+                    budget=budget,
+                    embedder=emb,
                     progress=lambda p: bar.update(task, completed=p.done, total=p.total),
                 )
             console.print(
@@ -143,7 +164,12 @@ def demo_command(
         with _progress() as bar:
             task = bar.add_task("comparing", total=None)
             report = run_compare(
-                memory, llm=model, budget=budget, nll_samples=nll_samples, out_dir=compare_dir, ablations=False,
+                memory,
+                llm=model,
+                budget=budget,
+                nll_samples=nll_samples,
+                out_dir=compare_dir,
+                ablations=False,
                 progress=lambda _stage, done, total: bar.update(task, completed=done, total=total),
             )
         console.print(summary_table(report))

@@ -32,9 +32,17 @@ def _when(stamp: int | None) -> str:
 
 
 def _job_record(job: Any, data: str | None = None) -> dict[str, Any]:
-    return {"id": job.id, "backend": "openai", "status": job.status, "model": job.model,
-            "fine_tuned_model": job.fine_tuned_model, "llm": job.llm, "data": data,
-            "created_at": job.created_at, "base_url": job.base_url}
+    return {
+        "id": job.id,
+        "backend": "openai",
+        "status": job.status,
+        "model": job.model,
+        "fine_tuned_model": job.fine_tuned_model,
+        "llm": job.llm,
+        "data": data,
+        "created_at": job.created_at,
+        "base_url": job.base_url,
+    }
 
 
 def _record(cfg: Settings, stories: list[str], job: Any, data: str | None = None, quiet: bool = False) -> None:
@@ -58,10 +66,16 @@ def _sync(cfg: Settings, job: Any) -> None:
 
 
 def _finished(job: Any) -> None:
-    console.print(f"{escape(job.id)} succeeded: fine-tuned model [bold]{escape(job.fine_tuned_model)}[/bold]"
-                  + (f", {job.trained_tokens:,} trained tokens" if job.trained_tokens else ""), highlight=False, soft_wrap=True)
+    console.print(
+        f"{escape(job.id)} succeeded: fine-tuned model [bold]{escape(job.fine_tuned_model)}[/bold]"
+        + (f", {job.trained_tokens:,} trained tokens" if job.trained_tokens else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
     console.print(f"write with it: --llm {job.llm}", highlight=False, soft_wrap=True, markup=False)
-    console.print(f"  e.g. automuse generate --premise PREMISE --story NAME --llm {job.llm}", highlight=False, soft_wrap=True, markup=False)
+    console.print(
+        f"  e.g. automuse generate --premise PREMISE --story NAME --llm {job.llm}", highlight=False, soft_wrap=True, markup=False
+    )
 
 
 def follow_job(cfg: Settings, api: Any, job_id: str, poll: float | None = None) -> Any:
@@ -70,11 +84,15 @@ def follow_job(cfg: Settings, api: Any, job_id: str, poll: float | None = None) 
     from automuse_rag.finetune.api import JobFailedError
 
     def on_event(event: Any) -> None:
-        console.print(f"[dim]{time.strftime('%H:%M:%S', time.localtime(event.created_at))}[/dim] {escape(event.message)}",
-                      highlight=False, soft_wrap=True)
+        console.print(
+            f"[dim]{time.strftime('%H:%M:%S', time.localtime(event.created_at))}[/dim] {escape(event.message)}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
     state = {"status": ""}
     with console.status(f"following {job_id}") as spinner:
+
         def on_status(job: Any) -> None:
             tokens = f", {job.trained_tokens:,} tokens" if job.trained_tokens else ""
             eta = f", estimated finish {_when(job.estimated_finish)}" if job.estimated_finish else ""
@@ -89,7 +107,10 @@ def follow_job(cfg: Settings, api: Any, job_id: str, poll: float | None = None) 
             spinner.stop()
             err_console.print(
                 f"detached from {job_id}; it keeps running on the server (not cancelled). "
-                f"Reattach with: automuse finetune follow {job_id}", highlight=False, soft_wrap=True, markup=False,
+                f"Reattach with: automuse finetune follow {job_id}",
+                highlight=False,
+                soft_wrap=True,
+                markup=False,
             )
             raise typer.Exit(130) from None
         except JobFailedError:
@@ -133,11 +154,16 @@ def create_command(
     counter = OpenAITokenCounter(model)
     limit = example_limit(model)
     checked = validate_file(data, count_tokens=counter.count, limit=limit, model=model, min_examples=OPENAI_MIN_EXAMPLES)
-    checked_val = validate_file(val, count_tokens=counter.count, limit=limit, model=model, expect_format=checked.format) if val else None
+    checked_val = (
+        validate_file(val, count_tokens=counter.count, limit=limit, model=model, expect_format=checked.format) if val else None
+    )
     for v in filter(None, (checked, checked_val)):
         console.print(
             f"{v.path}: {v.examples} {v.format} examples, {v.tokens:,} tokens (largest {v.max_tokens:,} of {v.limit:,}; "
-            f"counted with {counter.method}), leakage audit: {v.audit}", highlight=False, soft_wrap=True, markup=False,
+            f"counted with {counter.method}), leakage audit: {v.audit}",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
         )
     if dry_run:
         console.print("valid; nothing uploaded (--dry-run)")
@@ -145,20 +171,35 @@ def create_command(
     api = FineTuneAPI(cfg)
     training_file = api.upload(data)
     validation_file = api.upload(val) if val else None
-    console.print(f"uploaded {data.name} as {training_file}" + (f", {val.name} as {validation_file}" if val else ""), highlight=False, markup=False, soft_wrap=True)
+    console.print(
+        f"uploaded {data.name} as {training_file}" + (f", {val.name} as {validation_file}" if val else ""),
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
     stories = list(story or checked.stories)
     metadata = {"automuse_data": data.name[:500]}
     if stories:
         metadata["automuse_stories"] = ",".join(stories)[:500]
     try:
-        job = api.create(model=model, training_file=training_file, validation_file=validation_file,
-                         suffix=suffix, epochs=epochs, seed=seed, metadata=metadata)
+        job = api.create(
+            model=model,
+            training_file=training_file,
+            validation_file=validation_file,
+            suffix=suffix,
+            epochs=epochs,
+            seed=seed,
+            metadata=metadata,
+        )
     except AutomuseError:
         for file_id in filter(None, (training_file, validation_file)):
             api.delete_file(file_id)  # no job will use them
         raise
-    console.print(f"created fine-tuning job [bold]{escape(job.id)}[/bold] ({job.status}) for {escape(job.model)}",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"created fine-tuning job [bold]{escape(job.id)}[/bold] ({job.status}) for {escape(job.model)}",
+        highlight=False,
+        soft_wrap=True,
+    )
     _record(cfg, stories, job, data=str(data))
     if wait:
         follow_job(cfg, api, job.id)
@@ -170,7 +211,9 @@ def create_command(
 def follow_command(
     ctx: typer.Context,
     job_id: str = typer.Argument(..., metavar="JOB", help="The job id (ftjob-...)."),
-    poll: float | None = typer.Option(None, "--poll", min=0.0, help="Seconds between checks (env AUTOMUSE_FINETUNE_POLL, default 10)."),
+    poll: float | None = typer.Option(
+        None, "--poll", min=0.0, help="Seconds between checks (env AUTOMUSE_FINETUNE_POLL, default 10)."
+    ),
 ) -> None:
     """Follow a job until it ends, then print the tuned model's --llm value.
 
@@ -201,11 +244,20 @@ def _job_fields(job: Any) -> Table:
     table = Table(title=f"fine-tuning job {job.id}", show_header=False)
     table.add_column("field", no_wrap=True)
     table.add_column("value", overflow="fold")
-    rows = [("status", job.status), ("base model", job.model), ("fine-tuned model", job.fine_tuned_model),
-            ("trained tokens", f"{job.trained_tokens:,}" if job.trained_tokens else None), ("epochs", job.epochs),
-            ("created", _when(job.created_at)), ("finished", _when(job.finished_at)),
-            ("estimated finish", _when(job.estimated_finish)), ("training file", job.training_file),
-            ("validation file", job.validation_file), ("error", job.error), ("server", job.base_url)]
+    rows = [
+        ("status", job.status),
+        ("base model", job.model),
+        ("fine-tuned model", job.fine_tuned_model),
+        ("trained tokens", f"{job.trained_tokens:,}" if job.trained_tokens else None),
+        ("epochs", job.epochs),
+        ("created", _when(job.created_at)),
+        ("finished", _when(job.finished_at)),
+        ("estimated finish", _when(job.estimated_finish)),
+        ("training file", job.training_file),
+        ("validation file", job.validation_file),
+        ("error", job.error),
+        ("server", job.base_url),
+    ]
     for name, value in rows:
         if value not in (None, ""):
             table.add_row(name, Text(str(value)))

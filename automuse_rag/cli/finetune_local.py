@@ -32,15 +32,29 @@ def local_command(
     rank: int = typer.Option(8, "--rank", min=1, help="LoRA rank."),
     alpha: float | None = typer.Option(None, "--alpha", help="LoRA alpha (default: 2 x rank)."),
     batch: int = typer.Option(1, "--batch", min=1, help="Examples per step."),
-    val_fraction: float = typer.Option(0.1, "--val-fraction", min=0.0, max=0.9, help="Share of --data held out when no --val is given."),
+    val_fraction: float = typer.Option(
+        0.1, "--val-fraction", min=0.0, max=0.9, help="Share of --data held out when no --val is given."
+    ),
     max_length: int = typer.Option(1024, "--max-length", min=64, help="Tokens per example; longer prompts lose their start."),
     eval_every: int = typer.Option(0, "--eval-every", min=0, help="Validation every N steps (default: a fifth of the steps)."),
     targets: str = typer.Option("all", "--targets", help="LoRA on 'all' linear layers or only 'attn' (attention)."),
-    gguf_dtype: str = typer.Option("f16", "--gguf-dtype", help="Type of the merged (LoRA-adapted) tensors in the GGUF: f16 (about 240 MB) or f32 (about 460 MB)."),
-    precision: str = typer.Option("auto", "--precision", help="Training math: bf16 (autocast, about 2x faster where the CPU has bf16 instructions), fp32, or auto. Validation is always fp32."),
+    gguf_dtype: str = typer.Option(
+        "f16",
+        "--gguf-dtype",
+        help="Type of the merged (LoRA-adapted) tensors in the GGUF: f16 (about 240 MB) or f32 (about 460 MB).",
+    ),
+    precision: str = typer.Option(
+        "auto",
+        "--precision",
+        help="Training math: bf16 (autocast, about 2x faster where the CPU has bf16 instructions), fp32, or auto. Validation is always fp32.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the example order and the adapter's initialisation."),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (env AUTOMUSE_N_THREADS; default: all cores)."),
-    story: list[str] | None = typer.Option(None, "--story", help="Record the run in this story's manifest (default: the dataset's stories)."),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, help="CPU threads (env AUTOMUSE_N_THREADS; default: all cores)."
+    ),
+    story: list[str] | None = typer.Option(
+        None, "--story", help="Record the run in this story's manifest (default: the dataset's stories)."
+    ),
 ) -> None:
     """LoRA fine-tune of the embedded SmolLM2-135M-Instruct on this machine's CPU.
 
@@ -58,12 +72,30 @@ def local_command(
     if gguf_dtype not in DTYPES:
         raise InputError(f"--gguf-dtype must be one of {', '.join(DTYPES)}")
     cfg = settings(ctx, n_threads=threads)
-    options = LocalOptions(steps=steps, lr=lr, rank=rank, alpha=alpha, batch=batch, max_length=max_length,
-                           val_fraction=val_fraction, eval_every=eval_every, seed=seed, targets=targets, gguf_dtype=gguf_dtype,
-                           precision=precision)
+    options = LocalOptions(
+        steps=steps,
+        lr=lr,
+        rank=rank,
+        alpha=alpha,
+        batch=batch,
+        max_length=max_length,
+        val_fraction=val_fraction,
+        eval_every=eval_every,
+        seed=seed,
+        targets=targets,
+        gguf_dtype=gguf_dtype,
+        precision=precision,
+    )
     options.check()
-    bar = Progress(TextColumn("step"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                   TimeElapsedColumn(), console=err_console, transient=False)
+    bar = Progress(
+        TextColumn("step"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
     task = bar.add_task("train", total=steps, info="")
 
     def progress(kind: str, details: dict[str, Any]) -> None:
@@ -71,12 +103,19 @@ def local_command(
             bar.console.print(details["message"], highlight=False, markup=False)
         elif kind == "eval":
             what = "base model" if details["step"] == 0 else f"step {details['step']}"
-            bar.console.print(f"validation NLL/token {details['val_nll']:.4f} ({what}, {details['tokens']} tokens, "
-                              f"{details['seconds']:.0f}s)", highlight=False)
+            bar.console.print(
+                f"validation NLL/token {details['val_nll']:.4f} ({what}, {details['tokens']} tokens, {details['seconds']:.0f}s)",
+                highlight=False,
+            )
         elif kind == "step":
             bar.start()
-            bar.update(task, completed=details["step"], info=(
-                f"loss {details['loss']:.4f}  lr {details['lr']:.1e}  {details['seconds']:.1f}s/step  ETA {_fmt_eta(details['eta'])}"))
+            bar.update(
+                task,
+                completed=details["step"],
+                info=(
+                    f"loss {details['loss']:.4f}  lr {details['lr']:.1e}  {details['seconds']:.1f}s/step  ETA {_fmt_eta(details['eta'])}"
+                ),
+            )
 
     try:
         result = train_local(cfg, data, out, options, val=val, progress=progress)
@@ -86,22 +125,40 @@ def local_command(
     base, final = report.get("base_val_nll"), report.get("final_val_nll")
     if base is not None and final is not None:
         console.print(f"validation NLL/token: base {base:.4f} -> tuned {final:.4f} ({final - base:+.4f})", highlight=False)
-    console.print(f"{report['steps_done']} steps, {report['seconds_per_step'] or 0:.1f} s/step; wrote {result.adapter}, "
-                  f"{result.gguf} and {Path(result.out) / 'report.json'}", highlight=False, soft_wrap=True, markup=False)
+    console.print(
+        f"{report['steps_done']} steps, {report['seconds_per_step'] or 0:.1f} s/step; wrote {result.adapter}, "
+        f"{result.gguf} and {Path(result.out) / 'report.json'}",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+    )
     stories = list(story or report["data"].get("stories") or [])
     if stories:
-        job = {"id": f"local:{Path(result.gguf).stem}", "backend": "local",
-               "status": "interrupted" if report["interrupted"] else "succeeded", "model": "SmolLM2-135M-Instruct",
-               "llm": result.llm, "data": str(data), "out": str(result.out)}
+        job = {
+            "id": f"local:{Path(result.gguf).stem}",
+            "backend": "local",
+            "status": "interrupted" if report["interrupted"] else "succeeded",
+            "model": "SmolLM2-135M-Instruct",
+            "llm": result.llm,
+            "data": str(data),
+            "out": str(result.out),
+        }
         done, problems = record_everywhere(cfg, stories, job)
         if done:
             console.print(f"recorded in story {', '.join(done)} (automuse stories)", highlight=False, markup=False)
         for problem in problems:
             err_console.print(f"warning: {problem}", highlight=False, markup=False)
     console.print(f"write with it: --llm {result.llm}", highlight=False, soft_wrap=True, markup=False)
-    console.print(f"  e.g. automuse generate --premise PREMISE --story NAME --llm {result.llm}", highlight=False, soft_wrap=True, markup=False)
+    console.print(
+        f"  e.g. automuse generate --premise PREMISE --story NAME --llm {result.llm}",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+    )
     if report["interrupted"]:
-        err_console.print(f"interrupted after {report['steps_done']} steps; the partial adapter and model were saved", highlight=False)
+        err_console.print(
+            f"interrupted after {report['steps_done']} steps; the partial adapter and model were saved", highlight=False
+        )
         raise typer.Exit(130)
 
 

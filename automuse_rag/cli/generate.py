@@ -54,16 +54,26 @@ def generate(
     ),
     embedder: EmbedderOption = None,
     budget: int | None = typer.Option(None, "--budget", min=128, help="Prompt token budget (env AUTOMUSE_BUDGET; default 2048)."),
-    chunks_per_chapter: int | None = typer.Option(None, "--chunks-per-chapter", min=1, help="A chapter ends after this many chunks at the latest (default 4)."),
+    chunks_per_chapter: int | None = typer.Option(
+        None, "--chunks-per-chapter", min=1, help="A chapter ends after this many chunks at the latest (default 4)."
+    ),
     temperature: TemperatureOption = None,
     top_p: TopPOption = None,
-    frequency_penalty: float | None = typer.Option(None, "--frequency-penalty", min=-2.0, max=2.0, help="Frequency penalty (default 0)."),
-    presence_penalty: float | None = typer.Option(None, "--presence-penalty", min=-2.0, max=2.0, help="Presence penalty (default 0)."),
-    max_tokens: int | None = typer.Option(None, "--max-tokens", min=16, help="Max tokens per chunk (env AUTOMUSE_CHUNK_TOKENS; default 320)."),
+    frequency_penalty: float | None = typer.Option(
+        None, "--frequency-penalty", min=-2.0, max=2.0, help="Frequency penalty (default 0)."
+    ),
+    presence_penalty: float | None = typer.Option(
+        None, "--presence-penalty", min=-2.0, max=2.0, help="Presence penalty (default 0)."
+    ),
+    max_tokens: int | None = typer.Option(
+        None, "--max-tokens", min=16, help="Max tokens per chunk (env AUTOMUSE_CHUNK_TOKENS; default 320)."
+    ),
     retries: int | None = typer.Option(None, "--retries", min=0, help="Regenerations of a chunk the guard rejects (default 4)."),
     seed: SeedOption = None,
     no_cache: NoCacheOption = False,
-    plan_only: bool = typer.Option(False, "--plan-only", help="Write the plan (outline.md, cast.toml) and stop, so you can edit it."),
+    plan_only: bool = typer.Option(
+        False, "--plan-only", help="Write the plan (outline.md, cast.toml) and stop, so you can edit it."
+    ),
     as_json: JsonOption = False,
 ) -> None:
     """Write a novel from a premise: a plan, then one memory-backed chunk at a time.
@@ -80,14 +90,32 @@ def generate(
     from automuse_rag.generate.loop import generate_story, options_from_settings
 
     cfg = settings(
-        ctx, llm=llm, budget=budget, chunks_per_chapter=chunks_per_chapter, temperature=temperature, top_p=top_p,
-        frequency_penalty=frequency_penalty, presence_penalty=presence_penalty, chunk_tokens=max_tokens,
-        guard_retries=retries, seed=seed, cache=False if no_cache else None,
+        ctx,
+        llm=llm,
+        budget=budget,
+        chunks_per_chapter=chunks_per_chapter,
+        temperature=temperature,
+        top_p=top_p,
+        frequency_penalty=frequency_penalty,
+        presence_penalty=presence_penalty,
+        chunk_tokens=max_tokens,
+        guard_retries=retries,
+        seed=seed,
+        cache=False if no_cache else None,
     )
     opts = options_from_settings(cfg, chunks, style=style)
     if as_json:
-        result = generate_story(cfg, story, premise, chunks=chunks, llm=cfg.llm, embedder=embedder,
-                                analysis_llm=memory_llm, options=opts, plan_only=plan_only)
+        result = generate_story(
+            cfg,
+            story,
+            premise,
+            chunks=chunks,
+            llm=cfg.llm,
+            embedder=embedder,
+            analysis_llm=memory_llm,
+            options=opts,
+            plan_only=plan_only,
+        )
     else:
         result = _generate_with_bar(cfg, story, premise, chunks, embedder, memory_llm, opts, plan_only)
     if as_json:
@@ -113,8 +141,18 @@ def _generate_with_bar(cfg, story, premise, chunks, embedder, memory_llm, opts, 
                 err_console.print(f"[yellow]rejected[/] a candidate for chunk {ev.done}: {ev.note}")
             bar.update(task, completed=ev.done, words=ev.words, rejections=ev.rejections, chapter=ev.chapter or 1)
 
-        return generate_story(cfg, story, premise, chunks=chunks, llm=cfg.llm, embedder=embedder,
-                              analysis_llm=memory_llm, options=opts, plan_only=plan_only, progress=on_progress)
+        return generate_story(
+            cfg,
+            story,
+            premise,
+            chunks=chunks,
+            llm=cfg.llm,
+            embedder=embedder,
+            analysis_llm=memory_llm,
+            options=opts,
+            plan_only=plan_only,
+            progress=on_progress,
+        )
 
 
 def _print_result(result) -> None:
@@ -142,7 +180,12 @@ def export(
     ctx: typer.Context,
     story: StoryOption = REQUIRED,
     fmt: str = typer.Option("md", "--format", "-f", help="md, txt or epub."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Output file (default: NAME.FORMAT in the current directory; the store itself is never written)."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Output file (default: NAME.FORMAT in the current directory; the store itself is never written).",
+    ),
     as_json: JsonOption = False,
 ) -> None:
     """Export a story's manuscript (chapters with titles) as Markdown, text or EPUB.

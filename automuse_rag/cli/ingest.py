@@ -39,11 +39,15 @@ def ingest_command(
     ctx: typer.Context,
     book: str = typer.Argument(..., metavar="BOOK", help="A text file, a catalog name, 'sample' or a Gutenberg ID."),
     story: str | None = typer.Option(None, "--story", help=STORY_HELP + " Default: derived from BOOK."),
-    outline: str | None = typer.Option(None, "--outline", help="Outline file to store (default: build one by hierarchical summarization)."),
+    outline: str | None = typer.Option(
+        None, "--outline", help="Outline file to store (default: build one by hierarchical summarization)."
+    ),
     llm: LlmOption = None,
     embedder: EmbedderOption = None,
     chroma_url: ChromaUrlOption = None,
-    concurrency: int | None = typer.Option(None, "--concurrency", min=1, help="Parallel model calls with a remote (openai:*) backend (default 4)."),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", min=1, help="Parallel model calls with a remote (openai:*) backend (default 4)."
+    ),
     size: int | None = typer.Option(None, "--size", min=100, help="Characters per chunk (default 1500)."),
     mirror: str | None = typer.Option(None, "--mirror", help="Gutenberg mirror: URL or directory with cache/epub/ID/pgID.txt."),
     no_cache: NoCacheOption = False,
@@ -86,9 +90,19 @@ def ingest_command(
             bar.update(tasks[0], completed=done, total=total)
 
         result = ingest(
-            cfg, book, name, llm=model, embedder=emb, sampling=sampling_from_settings(cfg),
-            size=cfg.chunk_size, outline_file=outline, mirror=mirror, chroma_url=cfg.chroma_url,
-            concurrency=workers, progress=report, lore=lore,
+            cfg,
+            book,
+            name,
+            llm=model,
+            embedder=emb,
+            sampling=sampling_from_settings(cfg),
+            size=cfg.chunk_size,
+            outline_file=outline,
+            mirror=mirror,
+            chroma_url=cfg.chroma_url,
+            concurrency=workers,
+            progress=report,
+            lore=lore,
         )
     if as_json:
         print_json(result.__dict__)
@@ -104,9 +118,17 @@ class _RateColumn(ProgressColumn):
 
 def _progress(enabled: bool) -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("chunks"),
-        _RateColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-        console=err_console, disable=not enabled, transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("chunks"),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=not enabled,
+        transient=False,
     )
 
 
@@ -176,11 +198,19 @@ def rm_command(
 
 def _story_row(m: dict) -> dict:
     return {
-        "name": m.get("name"), "title": m.get("title"), "chunks": m.get("chunks_done", 0),
-        "chunks_total": m.get("chunks_total"), "complete": bool(m.get("complete")), "entities": m.get("entities"),
-        "llm": m.get("llm"), "embedder": (m.get("embedder") or {}).get("name"),
-        "chroma_url": redact_url(m.get("chroma_url")) or None, "size_bytes": m.get("size_bytes", 0), "path": m.get("path"),
-        "store_id": m.get("store_id"), "problem": m.get("problem"),
+        "name": m.get("name"),
+        "title": m.get("title"),
+        "chunks": m.get("chunks_done", 0),
+        "chunks_total": m.get("chunks_total"),
+        "complete": bool(m.get("complete")),
+        "entities": m.get("entities"),
+        "llm": m.get("llm"),
+        "embedder": (m.get("embedder") or {}).get("name"),
+        "chroma_url": redact_url(m.get("chroma_url")) or None,
+        "size_bytes": m.get("size_bytes", 0),
+        "path": m.get("path"),
+        "store_id": m.get("store_id"),
+        "problem": m.get("problem"),
         "finetune_jobs": m.get("finetune_jobs", []),
     }
 
@@ -197,13 +227,29 @@ def _print_stories(rows: list[dict]) -> None:
         table.add_column(col, overflow="fold")
     for r in rows:
         if r["problem"]:
-            table.add_row(r["name"] or "", Text(r["problem"], style="red"), "", "", "", "", f"{r['size_bytes'] / 1e6:.1f} MB",
-                          *([""] if tuned else []))
+            table.add_row(
+                r["name"] or "",
+                Text(r["problem"], style="red"),
+                "",
+                "",
+                "",
+                "",
+                f"{r['size_bytes'] / 1e6:.1f} MB",
+                *([""] if tuned else []),
+            )
             continue
         chunks = f"{r['chunks']}/{r['chunks_total']}" + ("" if r["complete"] else " (unfinished)")
         ents = "" if r["entities"] is None else str(r["entities"])
-        table.add_row(r["name"], r["title"] or "", chunks, ents, r["llm"] or "", r["embedder"] or "", f"{r['size_bytes'] / 1e6:.1f} MB",
-                      *([summarize_jobs(r["finetune_jobs"])] if tuned else []))
+        table.add_row(
+            r["name"],
+            r["title"] or "",
+            chunks,
+            ents,
+            r["llm"] or "",
+            r["embedder"] or "",
+            f"{r['size_bytes'] / 1e6:.1f} MB",
+            *([summarize_jobs(r["finetune_jobs"])] if tuned else []),
+        )
     console.print(table)
     for line in (line for r in rows for line in job_lines(r["name"], r["finetune_jobs"])):
         console.print(line, highlight=False, soft_wrap=True, markup=False)
@@ -215,8 +261,12 @@ def characters_command(
     as_of: int | None = typer.Option(None, "--as-of", min=0, help="Only what was known after this chunk."),
     kind: str | None = typer.Option(None, "--kind", help="Only this kind: character, place or thing."),
     limit: int = typer.Option(30, "--limit", min=1, help="Rows in the table (JSON lists all)."),
-    graphml: str | None = typer.Option(None, "--graphml", help="Also write the character graph (as of --as-of) to this GraphML file."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON array of {name, aliases, kind, mentions, first_chunk, last_chunk, description}."),
+    graphml: str | None = typer.Option(
+        None, "--graphml", help="Also write the character graph (as of --as-of) to this GraphML file."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print a JSON array of {name, aliases, kind, mentions, first_chunk, last_chunk, description}."
+    ),
 ) -> None:
     """The story's entities (characters, places, things), most mentioned first.
 
@@ -240,9 +290,14 @@ def characters_command(
                 export_graphml(memory.graph(as_of), tmp)
     rows: list[dict[str, Any]] = [
         {
-            "name": e.name, "aliases": [a for a in e.names() if a != e.name], "kind": e.kind,
-            "mentions": len(e.mentions), "first_chunk": e.first_chunk, "last_chunk": e.last_chunk,
-            "description": e.description, "id": e.id,
+            "name": e.name,
+            "aliases": [a for a in e.names() if a != e.name],
+            "kind": e.kind,
+            "mentions": len(e.mentions),
+            "first_chunk": e.first_chunk,
+            "last_chunk": e.last_chunk,
+            "description": e.description,
+            "id": e.id,
         }
         for e in ents
     ]
@@ -253,7 +308,14 @@ def characters_command(
     for col in ("name", "kind", "mentions", "chunks", "aliases", "description"):
         table.add_column(col, overflow="fold")
     for r in rows[:limit]:
-        table.add_row(r["name"], r["kind"], str(r["mentions"]), f"{r['first_chunk']}-{r['last_chunk']}", ", ".join(r["aliases"]), r["description"][:120])
+        table.add_row(
+            r["name"],
+            r["kind"],
+            str(r["mentions"]),
+            f"{r['first_chunk']}-{r['last_chunk']}",
+            ", ".join(r["aliases"]),
+            r["description"][:120],
+        )
     console.print(table)
 
 

@@ -24,13 +24,17 @@ def complete_command(
     prompt: str = typer.Argument(..., metavar="PROMPT", help="The user message."),
     llm: LlmOption = None,
     system: str | None = typer.Option(None, "--system", help="An optional system message."),
-    max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="Tokens to generate (env AUTOMUSE_MAX_TOKENS; default 512)."),
+    max_tokens: int | None = typer.Option(
+        None, "--max-tokens", min=1, help="Tokens to generate (env AUTOMUSE_MAX_TOKENS; default 512)."
+    ),
     temperature: TemperatureOption = None,
     top_p: TopPOption = None,
     seed: SeedOption = None,
     stop: list[str] | None = typer.Option(None, "--stop", help="Stop sequence (repeatable)."),
     no_cache: NoCacheOption = False,
-    as_json: bool = typer.Option(False, "--json", help="Print {model, completion, cached, calls, prompt_tokens, completion_tokens}."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print {model, completion, cached, calls, prompt_tokens, completion_tokens}."
+    ),
 ) -> None:
     """Print one completion of PROMPT: the quickest manual check of a backend.
 
@@ -47,14 +51,16 @@ def complete_command(
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
     text = model.chat(messages, sampling)
     if as_json:
-        print_json({
-            "model": model.name,
-            "completion": text,
-            "cached": bool(getattr(model, "cache_hits", 0)),
-            "calls": getattr(model, "calls", 1),
-            "prompt_tokens": getattr(model, "prompt_tokens", None),
-            "completion_tokens": getattr(model, "completion_tokens", None),
-        })
+        print_json(
+            {
+                "model": model.name,
+                "completion": text,
+                "cached": bool(getattr(model, "cache_hits", 0)),
+                "calls": getattr(model, "calls", 1),
+                "prompt_tokens": getattr(model, "prompt_tokens", None),
+                "completion_tokens": getattr(model, "completion_tokens", None),
+            }
+        )
         return
     console.print(text, highlight=False, markup=False)
 

@@ -27,12 +27,18 @@ def check_port(host: str, port: int) -> None:
 def serve_cmd(
     ctx: typer.Context,
     story: StoryOption = REQUIRED,
-    host: str = typer.Option(LOOPBACK, "--host", help="Address to listen on. The default is this machine only; anything else must be given explicitly."),
+    host: str = typer.Option(
+        LOOPBACK, "--host", help="Address to listen on. The default is this machine only; anything else must be given explicitly."
+    ),
     port: int = typer.Option(8000, "--port", "-p", min=1, max=65535, help="Port to listen on."),
     llm: LlmOption = None,
     budget: BudgetOption = None,
     k: int = typer.Option(8, "-k", min=1, help="Memories fetched by vector search, as in prompt and ask."),
-    compare_dir: list[Path] | None = typer.Option(None, "--compare", help="A compare report directory (compare --out DIR) to show; repeatable. stores/NAME/compare* and ./compare-NAME-* are found anyway."),
+    compare_dir: list[Path] | None = typer.Option(
+        None,
+        "--compare",
+        help="A compare report directory (compare --out DIR) to show; repeatable. stores/NAME/compare* and ./compare-NAME-* are found anyway.",
+    ),
 ) -> None:
     """Serve a local, read-only web page over a story's memory: a position slider
     ("read up to chunk i"), characters and places, the character graph, a timeline,
@@ -54,8 +60,13 @@ def serve_cmd(
             app.state.backend.close()
         raise
     if host not in (LOOPBACK, "localhost", "::1"):
-        err_console.print(f"warning: listening on {host}: anyone who can reach this machine can read story {story}", style="yellow")
-    err_console.print(f"serving story {story} at http://{host if ':' not in host else f'[{host}]'}:{port}/ (read-only; Ctrl-C to stop)", highlight=False)
+        err_console.print(
+            f"warning: listening on {host}: anyone who can reach this machine can read story {story}", style="yellow"
+        )
+    err_console.print(
+        f"serving story {story} at http://{host if ':' not in host else f'[{host}]'}:{port}/ (read-only; Ctrl-C to stop)",
+        highlight=False,
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 

@@ -30,8 +30,11 @@ def check_command(
             console.print(f"problem: {line}", highlight=False, soft_wrap=True)
         if report.healthy:
             c = report.checked
-            console.print(f"story {story} is healthy: {c.get('chunks')} chunks, state version {c.get('state_version')}, "
-                          f"{sum(c.get('records', {}).values())} Chroma records checked", highlight=False)
+            console.print(
+                f"story {story} is healthy: {c.get('chunks')} chunks, state version {c.get('state_version')}, "
+                f"{sum(c.get('records', {}).values())} Chroma records checked",
+                highlight=False,
+            )
         else:
             console.print(f"story {story}: {len(report.problems)} problems; run automuse repair --story {story}", highlight=False)
     if not report.healthy:

@@ -70,11 +70,17 @@ def draw_png(g: Any, path: Path, title: str = "", max_nodes: int = 60) -> None:
             mentions = [int(sub.nodes[n].get("mentions", 1) or 1) for n in sub]
             top = max(mentions)
             sizes = [120 + 1400 * m / top for m in mentions]
-            widths = [0.4 + 3.0 * d.get("weight", 1) / max(1, max((e.get("weight", 1) for *_, e in sub.edges(data=True)), default=1))
-                      for *_, d in sub.edges(data=True)]
+            widths = [
+                0.4 + 3.0 * d.get("weight", 1) / max(1, max((e.get("weight", 1) for *_, e in sub.edges(data=True)), default=1))
+                for *_, d in sub.edges(data=True)
+            ]
             nx.draw_networkx_edges(sub, pos, ax=ax, width=widths, alpha=0.35, edge_color="gray")
             nx.draw_networkx_nodes(
-                sub, pos, ax=ax, node_size=sizes, alpha=0.85,
+                sub,
+                pos,
+                ax=ax,
+                node_size=sizes,
+                alpha=0.85,
                 node_color=[colors.get(sub.nodes[n].get("kind", ""), "tab:purple") for n in sub],
             )
             nx.draw_networkx_labels(sub, pos, ax=ax, labels={n: sub.nodes[n].get("name", n) for n in sub}, font_size=8)

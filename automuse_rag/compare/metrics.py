@@ -153,7 +153,9 @@ BOOTSTRAP_RESAMPLES = 5000
 
 
 def paired_differences(
-    positions: Sequence[int], values: Sequence[float | None], base_positions: Sequence[int],
+    positions: Sequence[int],
+    values: Sequence[float | None],
+    base_positions: Sequence[int],
     base_values: Sequence[float | None],
 ) -> list[float]:
     """``value - base`` at every position where both were scored, in position order."""
@@ -161,8 +163,9 @@ def paired_differences(
     return [v - base[p] for p, v in zip(positions, values) if v is not None and p in base]
 
 
-def bootstrap_ci(diffs: Sequence[float], level: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES,
-                 seed: int = 0) -> tuple[float, float] | None:
+def bootstrap_ci(
+    diffs: Sequence[float], level: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+) -> tuple[float, float] | None:
     """Percentile bootstrap interval of the mean of ``diffs`` (resampling positions with
     replacement, a fixed seed so a report is reproducible); ``None`` below 2 values."""
     if len(diffs) < 2:

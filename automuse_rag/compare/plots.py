@@ -116,8 +116,9 @@ def _plot_nll(report: Any, ax: Any) -> None:
         ax.scatter(jitter, diffs, s=14, color="black", alpha=0.5, zorder=3)
         names[k] = f"{res.name}\nmean NLL {avg:.3f}\ndiff {mean_diff:+.3f}"
     if not any_nll:
-        ax.text(0.5, 0.5, "no NLL samples (--nll-samples 0 or no log-probabilities)", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5, 0.5, "no NLL samples (--nll-samples 0 or no log-probabilities)", ha="center", va="center", transform=ax.transAxes
+        )
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(names)), names)
     ax.set_ylabel("NLL per token of chunk i+1 minus last_chunk's\n(same position; below 0 = predicts better)")

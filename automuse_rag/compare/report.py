@@ -138,8 +138,19 @@ class CompareReport:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CompareReport:
         """Read back a report.json (e.g. to redraw its plots)."""
-        fields = ("positions", "prompt_tokens", "over_budget", "entity_recall", "nll", "nll_tokens",
-                  "memory_calls", "memory_tokens", "memory_embeddings", "notes")
+        fields = (
+            "positions",
+            "prompt_tokens",
+            "over_budget",
+            "entity_recall",
+            "nll",
+            "nll_tokens",
+            "memory_calls",
+            "memory_tokens",
+            "memory_embeddings",
+            "notes",
+        )
+
         def read(entries: dict[str, Any]) -> dict[str, StrategyResult]:
             results = {}
             for name, entry in entries.items():
@@ -151,18 +162,24 @@ class CompareReport:
 
         results = read(data["strategies"])
         return cls(
-            story=data["story"], budget=int(data["budget"]), llm=data["llm"], n_chunks=int(data["n_chunks"]),
-            positions=list(data["positions"]), nll_positions=list(data["nll_positions"]), strategies=results,
-            settings=dict(data.get("settings", {})), notes=list(data.get("notes", [])),
-            seconds=dict(data.get("seconds", {})), files=dict(data.get("files", {})),
+            story=data["story"],
+            budget=int(data["budget"]),
+            llm=data["llm"],
+            n_chunks=int(data["n_chunks"]),
+            positions=list(data["positions"]),
+            nll_positions=list(data["nll_positions"]),
+            strategies=results,
+            settings=dict(data.get("settings", {})),
+            notes=list(data.get("notes", [])),
+            seconds=dict(data.get("seconds", {})),
+            files=dict(data.get("files", {})),
             ablations=read(data.get("ablations", {})),
         )
 
     def summary_rows(self, ablations: bool = False) -> list[dict[str, Any]]:
         """One flat row per strategy (or per ablation) for the terminal table and report.md."""
         results = self.ablations if ablations else self.strategies
-        return [{"strategy": name, **res.summary(), "nll_vs_last_chunk": self.paired(res)}
-                for name, res in results.items()]
+        return [{"strategy": name, **res.summary(), "nll_vs_last_chunk": self.paired(res)} for name, res in results.items()]
 
     def write(self, out_dir: Path, plots: bool = True) -> dict[str, str]:
         """Write report.json, report.md and (unless ``plots`` is false) the PNGs."""
@@ -203,10 +220,17 @@ def render_markdown(report: CompareReport) -> str:
         lines.append(f"- {key}: {value}")
     lines += ["", *_table(report.summary_rows())]
     if report.ablations:
-        lines += ["", "## Ablations of retrieval", "",
-                  ("Retrieval with one activation switched off (graph neighbours, vector search, recency), "
-                   "and with the entities named in the last chunk only."), "",
-                  *_table(report.summary_rows(ablations=True))]
+        lines += [
+            "",
+            "## Ablations of retrieval",
+            "",
+            (
+                "Retrieval with one activation switched off (graph neighbours, vector search, recency), "
+                "and with the entities named in the last chunk only."
+            ),
+            "",
+            *_table(report.summary_rows(ablations=True)),
+        ]
     lines += [
         "",
         "Entity recall: of the characters and places named in chunk i+1 that were known by chunk i, "
@@ -241,8 +265,10 @@ def _paired_cell(paired: dict[str, Any] | None) -> str:
 
 def _table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
-        ("| strategy | mean tokens | max tokens | over budget | first over | entity recall | mean NLL "
-         "| NLL vs last_chunk [95% CI] | memory calls | memory tokens | embedded texts |"),
+        (
+            "| strategy | mean tokens | max tokens | over budget | first over | entity recall | mean NLL "
+            "| NLL vs last_chunk [95% CI] | memory calls | memory tokens | embedded texts |"
+        ),
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:

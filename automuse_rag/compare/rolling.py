@@ -205,9 +205,7 @@ class RecursiveSummary:
         return keep_tail(text, k)
 
 
-def recursive_states(
-    summaries: Sequence[str], limit: int, count_tokens: CountTokens, resummarize: Resummarizer
-) -> list[str]:
+def recursive_states(summaries: Sequence[str], limit: int, count_tokens: CountTokens, resummarize: Resummarizer) -> list[str]:
     """The running summary after each chunk (a pure helper over a list of summaries)."""
     roller = RecursiveSummary(limit, count_tokens, resummarize)
     for s in summaries:

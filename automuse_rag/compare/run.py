@@ -108,8 +108,9 @@ def run_compare(
         LastChunk(story, budget, count),
     ]
     if ablations:
-        strategies += [Retrieval(story, budget, count, base, stored, name=name, activations=acts)
-                       for name, acts in ABLATIONS.items()]
+        strategies += [
+            Retrieval(story, budget, count, base, stored, name=name, activations=acts) for name, acts in ABLATIONS.items()
+        ]
     results = {s.name: StrategyResult(s.name) for s in strategies}
     started = time.perf_counter()
     texts = _contexts(story, strategies, results, pos, set(nll_pos), progress)

@@ -50,11 +50,34 @@ from automuse_rag.compare.rolling import (  # noqa: F401  (re-exported: the publ
 )
 
 __all__ = [
-    "ABLATIONS", "LAST_CHUNK", "OUTLINE_SHARE", "RECURSIVE_FILL", "RETRIEVAL", "ROLLING_RECURSIVE",
-    "ROLLING_UNBOUNDED", "STRATEGIES", "CountTokens", "LastChunk", "MemoryCost", "RecursiveSummary",
-    "Resummarizer", "Retrieval", "RollingRecursive", "RollingUnbounded", "Strategy", "StrategyContext",
-    "extractive_resummarizer", "fit_prompt", "join_summaries", "keep_head", "keep_tail", "llm_resummarizer",
-    "memory_room", "recursive_states", "render_rolling", "rolling_unbounded_prompt",
+    "ABLATIONS",
+    "LAST_CHUNK",
+    "OUTLINE_SHARE",
+    "RECURSIVE_FILL",
+    "RETRIEVAL",
+    "ROLLING_RECURSIVE",
+    "ROLLING_UNBOUNDED",
+    "STRATEGIES",
+    "CountTokens",
+    "LastChunk",
+    "MemoryCost",
+    "RecursiveSummary",
+    "Resummarizer",
+    "Retrieval",
+    "RollingRecursive",
+    "RollingUnbounded",
+    "Strategy",
+    "StrategyContext",
+    "extractive_resummarizer",
+    "fit_prompt",
+    "join_summaries",
+    "keep_head",
+    "keep_tail",
+    "llm_resummarizer",
+    "memory_room",
+    "recursive_states",
+    "render_rolling",
+    "rolling_unbounded_prompt",
     "whole_last_chunk",
 ]
 
@@ -219,6 +242,7 @@ def whole_last_chunk(template: Template) -> Template:
     memory: the last chunk is kept whole and the outline is not displaced by memory, so
     strategies differ in their memory only; the last chunk is cut only as the last
     resort."""
+
     def fix(s: Any) -> Any:
         if s.name == "last_chunk":
             return replace(s, quota=1.0, priority=0)
@@ -259,8 +283,9 @@ class Retrieval:
 
     def context(self, i: int) -> StrategyContext:
         before = self._story.searches
-        prompt = build_prompt(self._story, i, budget=self._budget, count_tokens=self._count, template=self._template,
-                              activations=self._activations)
+        prompt = build_prompt(
+            self._story, i, budget=self._budget, count_tokens=self._count, template=self._template, activations=self._activations
+        )
         queries = self._story.searches - before
         cost = self._base[i] + MemoryCost(embeddings=self._stored[i] + queries)
         notes = tuple(d.reason for d in prompt.decisions if d.candidate_id == "last_chunk" and d.fate != "included")

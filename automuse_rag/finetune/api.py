@@ -63,11 +63,19 @@ class JobInfo:
             message = f"{code}: {err.message}" if code else str(err.message)
         hyper = getattr(job, "hyperparameters", None)
         return cls(
-            id=job.id, status=job.status, model=job.model, fine_tuned_model=job.fine_tuned_model,
-            trained_tokens=job.trained_tokens, error=message, created_at=job.created_at,
-            finished_at=job.finished_at, estimated_finish=getattr(job, "estimated_finish", None),
-            training_file=job.training_file, validation_file=job.validation_file,
-            epochs=getattr(hyper, "n_epochs", None) if hyper is not None else None, base_url=base_url,
+            id=job.id,
+            status=job.status,
+            model=job.model,
+            fine_tuned_model=job.fine_tuned_model,
+            trained_tokens=job.trained_tokens,
+            error=message,
+            created_at=job.created_at,
+            finished_at=job.finished_at,
+            estimated_finish=getattr(job, "estimated_finish", None),
+            training_file=job.training_file,
+            validation_file=job.validation_file,
+            epochs=getattr(hyper, "n_epochs", None) if hyper is not None else None,
+            base_url=base_url,
         )
 
     @property
@@ -126,8 +134,10 @@ class FineTuneAPI:
         )
 
         retrying = Retrying(
-            retry=retry_if_exception(_retryable), stop=stop_after_attempt(self.max_retries + 1),
-            wait=wait_exponential_jitter(initial=0.5, max=20.0), reraise=True,
+            retry=retry_if_exception(_retryable),
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=wait_exponential_jitter(initial=0.5, max=20.0),
+            reraise=True,
         )
         try:
             for attempt in retrying:
@@ -146,10 +156,17 @@ class FineTuneAPI:
         if isinstance(exc, openai.RateLimitError):
             if _quota(exc):
                 return ModelError(f"quota exhausted at {self.url}: {message} (check the account's plan and billing)")
-            return ModelError(f"the server at {self.url} kept rate-limiting (429) after {self.max_retries} retries; try again later")
-        if isinstance(exc, openai.APIStatusError) and model and (
-            getattr(exc, "param", None) == "model" or getattr(exc, "code", None) == "model_not_found"
-            or (exc.status_code == 404 and not job)
+            return ModelError(
+                f"the server at {self.url} kept rate-limiting (429) after {self.max_retries} retries; try again later"
+            )
+        if (
+            isinstance(exc, openai.APIStatusError)
+            and model
+            and (
+                getattr(exc, "param", None) == "model"
+                or getattr(exc, "code", None) == "model_not_found"
+                or (exc.status_code == 404 and not job)
+            )
         ):
             return ModelError(f"base model {model!r} cannot be fine-tuned at {self.url}: {message}")
         if isinstance(exc, openai.NotFoundError) and job:
@@ -161,6 +178,7 @@ class FineTuneAPI:
     # -- files and jobs ---------------------------------------------------------
     def upload(self, path: Path) -> str:
         """Upload a JSONL file with purpose ``fine-tune``; its file id."""
+
         def send() -> Any:
             with Path(path).open("rb") as fh:
                 return self.client.files.create(file=(Path(path).name, fh.read()), purpose="fine-tune")
@@ -178,8 +196,15 @@ class FineTuneAPI:
             return False
 
     def create(
-        self, *, model: str, training_file: str, validation_file: str | None = None, suffix: str | None = None,
-        epochs: int | None = None, seed: int | None = None, metadata: dict[str, str] | None = None,
+        self,
+        *,
+        model: str,
+        training_file: str,
+        validation_file: str | None = None,
+        suffix: str | None = None,
+        epochs: int | None = None,
+        seed: int | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> JobInfo:
         """Create a supervised fine-tuning job."""
         kwargs: dict[str, Any] = {"model": model, "training_file": training_file}
@@ -216,8 +241,12 @@ class FineTuneAPI:
         return sorted(events, key=lambda e: (e.created_at, e.id))
 
     def follow(
-        self, job_id: str, *, on_event: Callable[[Event], None] | None = None,
-        on_status: Callable[[JobInfo], None] | None = None, poll: float = POLL_SECONDS,
+        self,
+        job_id: str,
+        *,
+        on_event: Callable[[Event], None] | None = None,
+        on_status: Callable[[JobInfo], None] | None = None,
+        poll: float = POLL_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> JobInfo:
         """Poll ``job_id`` until it ends, reporting each new event and status. Returns

@@ -40,14 +40,14 @@ def encode(tokenizer: Any, record: dict[str, Any], fmt: str, max_length: int) ->
         if not full_text.startswith(prompt_text):
             raise ModelError("the chat template does not render the prompt as a prefix of the conversation")
         prompt = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
-        completion = tokenizer(full_text[len(prompt_text):].rstrip("\n"), add_special_tokens=False)["input_ids"]
+        completion = tokenizer(full_text[len(prompt_text) :].rstrip("\n"), add_special_tokens=False)["input_ids"]
     else:
         prompt = tokenizer(record["prompt"], add_special_tokens=False)["input_ids"]
         completion = tokenizer(record["completion"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     truncated = len(prompt) + len(completion) > max_length
     if truncated:
         completion = completion[: max_length - MIN_PROMPT_TOKENS]
-        prompt = prompt[len(prompt) - (max_length - len(completion)):]
+        prompt = prompt[len(prompt) - (max_length - len(completion)) :]
     return Example(list(prompt) + list(completion), len(prompt), truncated)
 
 
@@ -68,7 +68,15 @@ def split(records: list[Any], fraction: float, seed: int) -> tuple[list[Any], li
 
 
 def prepare(
-    data: Path, val: Path | None, tokenizer: Any, *, limit: int, max_length: int, val_fraction: float, val_max: int, seed: int,
+    data: Path,
+    val: Path | None,
+    tokenizer: Any,
+    *,
+    limit: int,
+    max_length: int,
+    val_fraction: float,
+    val_max: int,
+    seed: int,
 ) -> dict[str, Any]:
     """Validate the files and encode them: {"train", "val", "format", "truncated", ...}."""
 
@@ -84,8 +92,14 @@ def prepare(
         train_records, val_records = split(records, val_fraction, seed)
     if not train_records:
         raise InputError(f"{data}: no training examples left after holding out --val-fraction {val_fraction}")
-    val_records = val_records[: val_max]
+    val_records = val_records[:val_max]
     train = [encode(tokenizer, r, checked.format, max_length) for r in train_records]
     held = [encode(tokenizer, r, checked.format, max_length) for r in val_records]
-    return {"train": train, "val": held, "format": checked.format, "audit": checked.audit, "stories": checked.stories,
-            "truncated": sum(e.truncated for e in train + held)}
+    return {
+        "train": train,
+        "val": held,
+        "format": checked.format,
+        "audit": checked.audit,
+        "stories": checked.stories,
+        "truncated": sum(e.truncated for e in train + held),
+    }

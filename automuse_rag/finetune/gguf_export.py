@@ -22,8 +22,12 @@ from typing import Any
 
 # Hugging Face Llama module names -> GGUF tensor names (per block).
 HF_TO_GGUF = {
-    "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-    "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+    "self_attn.q_proj": "attn_q",
+    "self_attn.k_proj": "attn_k",
+    "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output",
+    "mlp.gate_proj": "ffn_gate",
+    "mlp.up_proj": "ffn_up",
     "mlp.down_proj": "ffn_down",
 }
 _MODULE = re.compile(r"layers\.(\d+)\.((?:self_attn|mlp)\.\w+)$")
@@ -131,7 +135,9 @@ def write_merged_gguf(base: Path, out: Path, deltas: dict[str, Any], *, dtype: s
 
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}")
-    np_dtype, ggml_type = (np.float32, gguf.GGMLQuantizationType.F32) if dtype == "f32" else (np.float16, gguf.GGMLQuantizationType.F16)
+    np_dtype, ggml_type = (
+        (np.float32, gguf.GGMLQuantizationType.F32) if dtype == "f32" else (np.float16, gguf.GGMLQuantizationType.F16)
+    )
     reader = gguf.GGUFReader(str(base))
     missing = set(deltas) - {t.name for t in reader.tensors}
     if missing:

@@ -157,7 +157,7 @@ def _example_nll(model: Any, ex: Example) -> Any:
     ids = torch.tensor([ex.ids])
     keep = ex.scored + 1  # logits of positions start-1 .. end-1; the last one predicts nothing
     logits = model(input_ids=ids, logits_to_keep=keep).logits[0, :-1]
-    target = ids[0, ex.start:]
+    target = ids[0, ex.start :]
     return F.cross_entropy(logits.float(), target)
 
 
@@ -170,8 +170,14 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
 
 
 def train_local(
-    settings: Settings, data: Path, out: Path, options: LocalOptions | None = None, *,
-    val: Path | None = None, progress: Progress | None = None, loaded: tuple[Any, Any, Path] | None = None,
+    settings: Settings,
+    data: Path,
+    out: Path,
+    options: LocalOptions | None = None,
+    *,
+    val: Path | None = None,
+    progress: Progress | None = None,
+    loaded: tuple[Any, Any, Path] | None = None,
 ) -> LocalResult:
     """Fine-tune the shipped SmolLM2 on ``data`` and write the adapter, the merged GGUF
     and ``report.json`` into ``out``. ``loaded`` reuses an already loaded base."""
@@ -190,17 +196,37 @@ def train_local(
     emit("stage", {"message": "loading SmolLM2-135M-Instruct from the shipped GGUF"})
     model, tokenizer, gguf_path = loaded or load_base(settings)
     limit = int(getattr(model.config, "max_position_embeddings", 8192))
-    sets = prepare(data, val, tokenizer, limit=limit, max_length=options.max_length,
-                   val_fraction=options.val_fraction, val_max=options.val_max, seed=options.seed)
+    sets = prepare(
+        data,
+        val,
+        tokenizer,
+        limit=limit,
+        max_length=options.max_length,
+        val_fraction=options.val_fraction,
+        val_max=options.val_max,
+        seed=options.seed,
+    )
     train, held = sets["train"], sets["val"]
-    cut = f"; {sets['truncated']} longer than --max-length {options.max_length} lost the start of their prompt" if sets["truncated"] else ""
-    emit("stage", {"message": f"{len(train)} training and {len(held)} validation examples ({sets['format']}, "
-                              f"leakage audit: {sets['audit']}){cut}"})
+    cut = (
+        f"; {sets['truncated']} longer than --max-length {options.max_length} lost the start of their prompt"
+        if sets["truncated"]
+        else ""
+    )
+    emit(
+        "stage",
+        {
+            "message": f"{len(train)} training and {len(held)} validation examples ({sets['format']}, "
+            f"leakage audit: {sets['audit']}){cut}"
+        },
+    )
     config = LoraConfig(
         # peft annotates lora_alpha as int but only scales by it: a float alpha works.
-        r=options.rank, lora_alpha=options.alpha or 2 * options.rank,  # type: ignore[arg-type]
+        r=options.rank,
+        lora_alpha=options.alpha or 2 * options.rank,  # type: ignore[arg-type]
         lora_dropout=options.dropout,
-        target_modules=TARGETS[options.targets], task_type="CAUSAL_LM", bias="none",
+        target_modules=TARGETS[options.targets],
+        task_type="CAUSAL_LM",
+        bias="none",
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # peft's FutureWarning about a renamed transformers method
@@ -212,14 +238,28 @@ def train_local(
     bf16 = options.resolved_precision() == "bf16"
     report: dict[str, Any] = {
         "base": {"gguf": str(gguf_path), "model": "SmolLM2-135M-Instruct"},
-        "data": {"train_file": str(data), "val_file": str(val) if val else None, "format": sets["format"],
-                 "train_examples": len(train), "val_examples": len(held), "truncated": sets["truncated"],
-                 "audit": sets["audit"], "stories": sets["stories"],
-                 "train_tokens_scored": sum(e.scored for e in train)},
-        "settings": {**asdict(options), "alpha": config.lora_alpha, "warmup": warmup, "eval_every": every,
-                     "precision": options.resolved_precision(),
-                     "threads": settings.threads, "trainable_parameters": sum(p.numel() for p in params)},
-        "steps": [], "evals": [],
+        "data": {
+            "train_file": str(data),
+            "val_file": str(val) if val else None,
+            "format": sets["format"],
+            "train_examples": len(train),
+            "val_examples": len(held),
+            "truncated": sets["truncated"],
+            "audit": sets["audit"],
+            "stories": sets["stories"],
+            "train_tokens_scored": sum(e.scored for e in train),
+        },
+        "settings": {
+            **asdict(options),
+            "alpha": config.lora_alpha,
+            "warmup": warmup,
+            "eval_every": every,
+            "precision": options.resolved_precision(),
+            "threads": settings.threads,
+            "trainable_parameters": sum(p.numel() for p in params),
+        },
+        "steps": [],
+        "evals": [],
     }
     order: list[int] = []
     rng = random.Random(options.seed)
@@ -279,8 +319,16 @@ def train_local(
 
 
 def _save(
-    settings: Settings, peft_model: Any, tokenizer: Any, gguf_path: Path, out: Path, options: LocalOptions,
-    report: dict[str, Any], started: float, interrupted: bool, emit: Progress,
+    settings: Settings,
+    peft_model: Any,
+    tokenizer: Any,
+    gguf_path: Path,
+    out: Path,
+    options: LocalOptions,
+    report: dict[str, Any],
+    started: float,
+    interrupted: bool,
+    emit: Progress,
 ) -> LocalResult:
     import hashlib
 
@@ -313,15 +361,24 @@ def _save(
     steps = report["steps"]
     evals = report["evals"]
     llm = f"local:{gguf_out.resolve()}"
-    report.update({
-        "interrupted": interrupted, "steps_done": len(steps),
-        "seconds_per_step": (sum(s["seconds"] for s in steps) / len(steps)) if steps else None,
-        "train_seconds": train_seconds, "total_seconds": time.perf_counter() - started,
-        "base_val_nll": evals[0]["val_nll"] if evals else None,
-        "final_val_nll": evals[-1]["val_nll"] if evals else None,
-        "outputs": {"adapter": str(adapter_dir), "gguf": str(gguf_out), "gguf_dtype": options.gguf_dtype,
-                    "gguf_bytes": gguf_out.stat().st_size},
-        "llm": llm, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    })
+    report.update(
+        {
+            "interrupted": interrupted,
+            "steps_done": len(steps),
+            "seconds_per_step": (sum(s["seconds"] for s in steps) / len(steps)) if steps else None,
+            "train_seconds": train_seconds,
+            "total_seconds": time.perf_counter() - started,
+            "base_val_nll": evals[0]["val_nll"] if evals else None,
+            "final_val_nll": evals[-1]["val_nll"] if evals else None,
+            "outputs": {
+                "adapter": str(adapter_dir),
+                "gguf": str(gguf_out),
+                "gguf_dtype": options.gguf_dtype,
+                "gguf_bytes": gguf_out.stat().st_size,
+            },
+            "llm": llm,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+    )
     write_json_atomic(out / REPORT, report)
     return LocalResult(str(out), str(gguf_out), str(adapter_dir), llm, report)

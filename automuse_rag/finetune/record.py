@@ -50,7 +50,8 @@ def stories_with_job(settings: Settings, job_id: str) -> list[str]:
     from automuse_rag.memory.catalog import list_stories
 
     return [
-        m["name"] for m in list_stories(settings)
+        m["name"]
+        for m in list_stories(settings)
         if m.get("name") and any(j.get("id") == job_id for j in m.get(MANIFEST_KEY, []) if isinstance(j, dict))
     ]
 

@@ -31,9 +31,14 @@ OPENAI_MIN_EXAMPLES = 10
 # Tokens per training example for OpenAI's fine-tunable models (their documented
 # training context); an unknown model (another compatible server) gets DEFAULT_LIMIT.
 EXAMPLE_LIMITS = {
-    "gpt-4.1": 65_536, "gpt-4.1-mini": 65_536, "gpt-4.1-nano": 65_536,
-    "gpt-4o": 65_536, "gpt-4o-mini": 65_536,
-    "gpt-3.5-turbo": 16_385, "babbage-002": 16_384, "davinci-002": 16_384,
+    "gpt-4.1": 65_536,
+    "gpt-4.1-mini": 65_536,
+    "gpt-4.1-nano": 65_536,
+    "gpt-4o": 65_536,
+    "gpt-4o-mini": 65_536,
+    "gpt-3.5-turbo": 16_385,
+    "babbage-002": 16_384,
+    "davinci-002": 16_384,
 }
 DEFAULT_LIMIT = 16_384
 COMPLETION_ONLY_MODELS = ("babbage-002", "davinci-002")
@@ -205,7 +210,9 @@ def validate_file(
             raise _bad(path, number, f"a {kind} record, but {where} is {fmt}; use one format per file")
         tokens = (_chat_tokens if kind == CHAT else _completion_tokens)(path, number, record, count_tokens)
         if tokens > limit:
-            raise _bad(path, number, f"{tokens:,} tokens, over the limit of {limit:,} per example{f' for {model}' if model else ''}")
+            raise _bad(
+                path, number, f"{tokens:,} tokens, over the limit of {limit:,} per example{f' for {model}' if model else ''}"
+            )
         examples += 1
         total += tokens
         biggest = max(biggest, tokens)
@@ -215,9 +222,13 @@ def validate_file(
         raise DatasetInvalidError(f"{path} holds {examples} examples; fine-tuning needs at least {min_examples}")
     base = model.removeprefix("ft:")
     if model and fmt == CHAT and base.startswith(COMPLETION_ONLY_MODELS):
-        raise DatasetInvalidError(f"{path} is in chat format but {model} takes prompt/completion (automuse dataset --format completion)")
+        raise DatasetInvalidError(
+            f"{path} is in chat format but {model} takes prompt/completion (automuse dataset --format completion)"
+        )
     if model and fmt == COMPLETION and base.startswith(tuple(EXAMPLE_LIMITS)) and not base.startswith(COMPLETION_ONLY_MODELS):
-        raise DatasetInvalidError(f"{path} is in prompt/completion format but {model} is a chat model (automuse dataset --format chat)")
+        raise DatasetInvalidError(
+            f"{path} is in prompt/completion format but {model} is a chat model (automuse dataset --format chat)"
+        )
     audit, meta = audit_verdict(path)
     assert fmt is not None
     return Validation(str(path), fmt, examples, total, biggest, limit, audit, meta)

@@ -213,7 +213,10 @@ def _reasons(m: dict[str, float], t: Thresholds, sim_limit: float | None) -> lis
             m["prompt_overlap"] > t.max_prompt_overlap,
             f"copied from the prompt: 8-gram overlap {m['prompt_overlap']:.2f} > {t.max_prompt_overlap}",
         ),
-        (m["prompt_run"] > t.max_prompt_run, f"copied from the prompt: a run of {m['prompt_run']:.0f} words > {t.max_prompt_run}"),
+        (
+            m["prompt_run"] > t.max_prompt_run,
+            f"copied from the prompt: a run of {m['prompt_run']:.0f} words > {t.max_prompt_run}",
+        ),
     ]
     if sim_limit is not None and "max_similarity" in m:
         checks.append(

@@ -30,7 +30,14 @@ from automuse_rag.settings import Settings
 if TYPE_CHECKING:
     from automuse_rag.memory.api import StoryWriter
 
-__all__ = ["GenerationOptions", "GenerationProgress", "GenerationResult", "generate_story", "options_from_settings", "read_premise"]
+__all__ = [
+    "GenerationOptions",
+    "GenerationProgress",
+    "GenerationResult",
+    "generate_story",
+    "options_from_settings",
+    "read_premise",
+]
 
 
 @dataclass
@@ -154,8 +161,12 @@ def generate_story(
         if plan_only:
             return _result(name, directory, plan, [], 0, 0, plan_only=True, t0=t0)
         with StoryMemory.create(
-            settings, name, embedder=_resolve_embedder(embedder, settings, directory), llm_name=model.name,
-            source=f"premise:{hashlib.sha1(text.encode('utf-8')).hexdigest()[:12]}", extra={"generated": True},
+            settings,
+            name,
+            embedder=_resolve_embedder(embedder, settings, directory),
+            llm_name=model.name,
+            source=f"premise:{hashlib.sha1(text.encode('utf-8')).hexdigest()[:12]}",
+            extra={"generated": True},
         ) as memory:
             _store_outline(memory, plan)
             analyst = model if analysis_llm is None else _resolve_llm(analysis_llm, settings)

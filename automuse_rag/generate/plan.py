@@ -146,7 +146,7 @@ def clean_plan(raw: PlanSchema, premise: str) -> Plan | None:
 
 
 def title_from_premise(premise: str, cast: list[CastMember] | None = None) -> str:
-    """"The Story of NAME" after the first character of the cast, else the premise's
+    """ "The Story of NAME" after the first character of the cast, else the premise's
     first words."""
     people = [m.name for m in (cast if cast is not None else fallback_cast(premise)) if m.kind == "character"]
     if people:

@@ -84,7 +84,9 @@ def write_template(plan: Plan, chapter: int, first: bool, opts: GenerationOption
     from automuse_rag.assemble import parse_template
 
     heading = chapter_heading(plan, chapter)
-    cue = templates.render("write_cue_first.txt" if first else "write_cue_next.txt", chapter=heading, words=opts.chunk_words).strip()
+    cue = templates.render(
+        "write_cue_first.txt" if first else "write_cue_next.txt", chapter=heading, words=opts.chunk_words
+    ).strip()
     style = f"Write in this style: {opts.style.strip()}. " if opts.style else ""
     values = {
         "style": style,
@@ -181,7 +183,10 @@ class Writer:
         """Ask the model whether the chapter's plan is fulfilled (False when it cannot say)."""
         summaries = "\n".join(f"- {r.summary}" for r in written)
         text = templates.render(
-            "write_chapter_done.txt", chapter=chapter_heading(self.plan, chapter), plan=self.plan.chapter(chapter).plan, written=summaries
+            "write_chapter_done.txt",
+            chapter=chapter_heading(self.plan, chapter),
+            plan=self.plan.chapter(chapter).plan,
+            written=summaries,
         )
         sampling = self.opts.sampling.with_(temperature=0.0, max_tokens=16)
         try:
@@ -295,9 +300,7 @@ class Writer:
             return
         if words is None:
             words = sum(len(r.text.split()) for r in self.records())
-        self.progress(
-            GenerationProgress(done, self.opts.chunks, words, self.total_rejections, chapter, event, note)
-        )
+        self.progress(GenerationProgress(done, self.opts.chunks, words, self.total_rejections, chapter, event, note))
 
     def run(self) -> int:
         records = self.records()

@@ -37,7 +37,6 @@ class LoreMention:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-
 @dataclass
 class ChunkAnalysis:
     """What one chunk contributes to memory: its summary, lore mentions and the

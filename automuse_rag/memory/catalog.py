@@ -53,7 +53,9 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     """A story's manifest, from ``state.sqlite`` (the ``story.json`` export is only a
     fallback for a store whose database is unreadable). StoreError if neither reads."""
     if not directory.is_dir():
-        raise StoreError(f"no story {directory.name!r} in {directory.parent} (run: automuse ingest BOOK --story {directory.name})")
+        raise StoreError(
+            f"no story {directory.name!r} in {directory.parent} (run: automuse ingest BOOK --story {directory.name})"
+        )
     problem = None
     try:
         db = connect(directory / STATE, readonly=True)
@@ -64,7 +66,11 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall()) if user_version(db) >= 1 else {}
             version = user_version(db)
             chunks = int(db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
-            entities = int(db.execute("SELECT COUNT(*) FROM entity_versions WHERE until = ?", (FOREVER,)).fetchone()[0]) if version >= 1 else None
+            entities = (
+                int(db.execute("SELECT COUNT(*) FROM entity_versions WHERE until = ?", (FOREVER,)).fetchone()[0])
+                if version >= 1
+                else None
+            )
         except Exception as exc:  # sqlite3.DatabaseError and friends
             raise StoreError(f"story {directory.name}: {STATE} is damaged ({exc})") from None
         finally:
@@ -186,8 +192,14 @@ def update_manifest(settings: Settings, name: str, change: Any, wait: float = 10
             manifest: dict[str, Any] = json.loads(meta.get("manifest", "{}"))
             change(manifest)
             StateWriter(db).set_meta(manifest=json.dumps(manifest, ensure_ascii=False, sort_keys=True))
-            export = {**manifest, "name": name, "store_id": meta.get("store_id"), "schema": SCHEMA_VERSION,
-                      "state_version": reader.version(), "chunks_done": reader.count()}
+            export = {
+                **manifest,
+                "name": name,
+                "store_id": meta.get("store_id"),
+                "schema": SCHEMA_VERSION,
+                "state_version": reader.version(),
+                "chunks_done": reader.count(),
+            }
             write_json_atomic(directory / MANIFEST, export)
             return manifest
         finally:

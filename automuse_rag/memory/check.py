@@ -75,7 +75,9 @@ def chroma_problems(mem: Any, want: dict[str, dict[str, tuple[str, Meta]]]) -> l
             have = mem.store.get_all(kind, tier)
             missing = set(expect) - set(have)
             extra = set(have) - set(expect)
-            differ = {i for i in set(expect) & set(have) if have[i][0] != expect[i][0] or not _same_meta(have[i][1], expect[i][1])}
+            differ = {
+                i for i in set(expect) & set(have) if have[i][0] != expect[i][0] or not _same_meta(have[i][1], expect[i][1])
+            }
             for ids, what in ((missing, "missing"), (extra, "not in state.sqlite"), (differ, "different from state.sqlite")):
                 if ids:
                     problems.append(f"Chroma {name}: {_summarize(ids, 'records ' + what)}")
@@ -104,11 +106,16 @@ def check_story(settings: Settings, name: str) -> CheckReport:
         want = expected_records(mem)
         report.problems += chroma_problems(mem, want)
         report.problems += stale_or_broken(mem)
-        report.checked.update({
-            "chunks": len(mem), "state_version": mem.reader.version(), "store_id": mem.store_id,
-            "collections": mem.store.names(), "records": {k: len(v) for k, v in want.items()},
-            "embedder": mem.manifest.get("embedder"),
-        })
+        report.checked.update(
+            {
+                "chunks": len(mem),
+                "state_version": mem.reader.version(),
+                "store_id": mem.store_id,
+                "collections": mem.store.names(),
+                "records": {k: len(v) for k, v in want.items()},
+                "embedder": mem.manifest.get("embedder"),
+            }
+        )
     finally:
         mem.close()
     return report
@@ -195,8 +202,10 @@ def repair_story(settings: Settings, name: str, embedder_spec: str | None = None
 
     directory = story_dir(settings, name)
     if not (directory / STATE).is_file():
-        raise StoreError(f"story {name}: {STATE} is missing, so there is nothing to rebuild from; "
-                         f"remove it with automuse stories rm {name} --yes and ingest it again")
+        raise StoreError(
+            f"story {name}: {STATE} is missing, so there is nothing to rebuild from; "
+            f"remove it with automuse stories rm {name} --yes and ingest it again"
+        )
     with StoryLock(directory, name):
         db = connect(directory / STATE, readonly=False)
         try:
@@ -232,5 +241,7 @@ def _embedder_for(settings: Settings, db: Any, name: str, spec: str | None) -> A
         raise StoreError(f"story {name} was embedded with {recorded}, not {spec}")
     chosen = recorded or spec
     if not chosen:
-        raise StoreError(f"story {name}: its embedder is not recorded anywhere; run automuse repair --story {name} --embedder NAME")
+        raise StoreError(
+            f"story {name}: its embedder is not recorded anywhere; run automuse repair --story {name} --embedder NAME"
+        )
     return get_embedder(chosen, settings)

@@ -34,12 +34,36 @@ if TYPE_CHECKING:
     from spacy.tokens import Token
 
 DESC_SCORE: dict[str, int] = {
-    "model": 4, "appos": 4, "copula": 4, "pronoun": 3, "backstory": 3, "subject": 2, "mention": 1, "": 1,
+    "model": 4,
+    "appos": 4,
+    "copula": 4,
+    "pronoun": 3,
+    "backstory": 3,
+    "subject": 2,
+    "mention": 1,
+    "": 1,
 }
 DESCRIBING = 3  # kinds scoring at least this describe the entity (not just name it)
 STATES = {"model", "copula", "pronoun"}  # kinds that can tell a later change of state
 
-BE = {"be", "is", "was", "were", "are", "am", "been", "being", "'s", "’s", "became", "become", "becomes", "remained", "seemed", "looked"}
+BE = {
+    "be",
+    "is",
+    "was",
+    "were",
+    "are",
+    "am",
+    "been",
+    "being",
+    "'s",
+    "’s",
+    "became",
+    "become",
+    "becomes",
+    "remained",
+    "seemed",
+    "looked",
+}
 SUBJ = {"nsubj", "nsubjpass"}
 RELATIVE = {"who", "whom", "whose", "which", "that"}
 
@@ -66,7 +90,12 @@ def occurrence_kind(root: Token, in_name: Callable[[Token], bool], other_subject
             if child.dep_ == "relcl" and any(g.lower_ in RELATIVE for g in child.children):
                 return "appos"
         head = root.head
-        if root.dep_ == "appos" and head.i < root.i and not in_name(head) and any(c.dep_ in ("det", "poss") for c in head.children):
+        if (
+            root.dep_ == "appos"
+            and head.i < root.i
+            and not in_name(head)
+            and any(c.dep_ in ("det", "poss") for c in head.children)
+        ):
             return "appos"  # "the harbourmaster, Walter Pennock"
     if root.dep_ in SUBJ:
         head = root.head
@@ -89,7 +118,7 @@ def line_at(text: str, start: int) -> str:
         return line
     head = " ".join(text[:start].split())
     if start > 0 and len(line) - len(head) > 60:
-        line = line[len(head):].lstrip()
+        line = line[len(head) :].lstrip()
         line = line[:1].upper() + line[1:]
     if len(line) <= MAX_DESCRIPTION:
         return line

@@ -164,7 +164,9 @@ def entity_of(entities: list[Entity], member: CastMember, text: str) -> Entity |
     return next(iter(holders.values())) if len(holders) == 1 else None
 
 
-def relation_recall(entities: list[Entity], relations: list[Relation], cast: Cast, text: str, via: str | None = "parse") -> tuple[int, list[str]]:
+def relation_recall(
+    entities: list[Entity], relations: list[Relation], cast: Cast, text: str, via: str | None = "parse"
+) -> tuple[int, list[str]]:
     """How many of the cast's relations an extracted relation (``via`` "parse" only,
     None for any) states: same two entities, either direction, a keyword in its label."""
     found: list[str] = []
@@ -183,9 +185,44 @@ def relation_recall(entities: list[Entity], relations: list[Relation], cast: Cas
 
 
 STOP = {
-    "that", "this", "with", "from", "have", "been", "were", "which", "when", "where", "there", "their", "about",
-    "would", "could", "should", "into", "only", "than", "them", "they", "what", "your", "will", "whose", "while",
-    "after", "before", "over", "under", "most", "much", "some", "such", "very", "more", "also", "just",
+    "that",
+    "this",
+    "with",
+    "from",
+    "have",
+    "been",
+    "were",
+    "which",
+    "when",
+    "where",
+    "there",
+    "their",
+    "about",
+    "would",
+    "could",
+    "should",
+    "into",
+    "only",
+    "than",
+    "them",
+    "they",
+    "what",
+    "your",
+    "will",
+    "whose",
+    "while",
+    "after",
+    "before",
+    "over",
+    "under",
+    "most",
+    "much",
+    "some",
+    "such",
+    "very",
+    "more",
+    "also",
+    "just",
 }
 
 

@@ -78,7 +78,10 @@ def analyses_with_model(llm: ChatModel | None) -> bool:
 
 def analysis_messages(chunk: Chunk, hints: list[str]) -> list[dict[str, str]]:
     user = templates.render(
-        "ingest_analyze_user.txt", chapter=chunk.chapter, text=clip(chunk.text, MODEL_TEXT_CHARS), hints=", ".join(hints[:15]) or "(none)"
+        "ingest_analyze_user.txt",
+        chapter=chunk.chapter,
+        text=clip(chunk.text, MODEL_TEXT_CHARS),
+        hints=", ".join(hints[:15]) or "(none)",
     )
     return [
         {"role": "system", "content": templates.render("ingest_analyze_system.txt").strip()},
@@ -144,7 +147,9 @@ def lore_reply_problem(reply: ChunkLoreReply, chunk: Chunk) -> str | None:
     return None
 
 
-def analyze_chunk(chunk: Chunk, llm: ChatModel | None, nlp: Any = None, sampling: Sampling | None = None, *, doc: Any = None) -> ChunkAnalysis:
+def analyze_chunk(
+    chunk: Chunk, llm: ChatModel | None, nlp: Any = None, sampling: Sampling | None = None, *, doc: Any = None
+) -> ChunkAnalysis:
     """Summary and lore of one chunk. NER always runs (``doc`` if already parsed,
     else ``nlp(chunk.text)``); the model (one structured call) adds a summary,
     descriptions, kinds, aliases and relations. Falls back to an extractive summary
@@ -315,12 +320,23 @@ def ingest(
     with StoryLock(story_dir(settings, story), story):
         llm_name = "extractive" if llm is None else llm.name
         memory = StoryMemory.create(
-            settings, story, embedder=embedder, llm_name=llm_name, source=book.source or book_spec,
+            settings,
+            story,
+            embedder=embedder,
+            llm_name=llm_name,
+            source=book.source or book_spec,
             chroma_url=chroma_url,
-            extra={"title": book.title, "author": book.author, "gutenberg_id": book.gutenberg_id,
-                   "source_sha1": hashlib.sha1(book.text.encode("utf-8")).hexdigest(),
-                   "chunk_size": size, "chunks_total": len(chunks), "chars": len(book.text),
-                   "chapters": len(book.chapters), "lore": lore if analyses_with_model(llm) else "extractive"},
+            extra={
+                "title": book.title,
+                "author": book.author,
+                "gutenberg_id": book.gutenberg_id,
+                "source_sha1": hashlib.sha1(book.text.encode("utf-8")).hexdigest(),
+                "chunk_size": size,
+                "chunks_total": len(chunks),
+                "chars": len(book.text),
+                "chapters": len(book.chapters),
+                "lore": lore if analyses_with_model(llm) else "extractive",
+            },
         )
         try:
             _check_chunking(memory, chunks)
@@ -332,10 +348,17 @@ def ingest(
             memory.write_exports()
             ents = memory.entities()
             return IngestResult(
-                story=story, path=str(memory.dir), chunks=len(memory), new_chunks=new, entities=len(ents),
-                seconds=time.monotonic() - started, model_calls=calls - calls0, cache_hits=hits - hits0,
+                story=story,
+                path=str(memory.dir),
+                chunks=len(memory),
+                new_chunks=new,
+                entities=len(ents),
+                seconds=time.monotonic() - started,
+                model_calls=calls - calls0,
+                cache_hits=hits - hits0,
                 top=[{"name": e.name, "kind": e.kind, "mentions": len(e.mentions)} for e in ents[:10]],
-                outline_built=built, lore="model" if analyses_with_model(analyst) else "extractive",
+                outline_built=built,
+                lore="model" if analyses_with_model(analyst) else "extractive",
             )
         finally:
             memory.close()

@@ -81,8 +81,14 @@ class InMemoryStory:
 
     @classmethod
     def from_analyses(
-        cls, name: str, chunks: list[tuple[ChunkRecord, ChunkAnalysis]], embedder: Embedder, *,
-        outline: str = "", parts: list[OutlinePart] | None = None, mode: str = "scratch",
+        cls,
+        name: str,
+        chunks: list[tuple[ChunkRecord, ChunkAnalysis]],
+        embedder: Embedder,
+        *,
+        outline: str = "",
+        parts: list[OutlinePart] | None = None,
+        mode: str = "scratch",
     ) -> InMemoryStory:
         """A story resolved from its analyses: ``mode="scratch"`` re-resolves chunks
         ``0..i`` from nothing for each position (the definition), ``"fold"`` folds once."""
@@ -164,7 +170,9 @@ class InMemoryStory:
         g = self.graph(as_of)
         return {e: ({o: dict(d) for o, d in g[e].items()} if e in g else {}) for e in ids}
 
-    def search(self, query: str, k: int = 8, as_of: int | None = None, kinds: tuple[str, ...] = ("summary", "entity")) -> list[Hit]:
+    def search(
+        self, query: str, k: int = 8, as_of: int | None = None, kinds: tuple[str, ...] = ("summary", "entity")
+    ) -> list[Hit]:
         if k <= 0 or not self._records:
             return []
         qv = self._embedder.embed([query])[0]
@@ -196,6 +204,15 @@ class InMemoryStory:
         for eid, score in best.items():
             view = views[eid]
             last = max((c for c, _ in view.descriptions), default=view.last_chunk)
-            hits.append(Hit(f"entity:{eid}", "entity", view.card(), last, chapters.get(last, 0), score,
-                            {"entity_id": eid, "entity_kind": view.kind}))
+            hits.append(
+                Hit(
+                    f"entity:{eid}",
+                    "entity",
+                    view.card(),
+                    last,
+                    chapters.get(last, 0),
+                    score,
+                    {"entity_id": eid, "entity_kind": view.kind},
+                )
+            )
         return hits

@@ -80,7 +80,11 @@ class LoreState:
 
     @classmethod
     def restore(
-        cls, stats: Mapping[str, NameStat], aliases: Iterable[ModelAlias], entities: Iterable[EntityState], last_chunk: int,
+        cls,
+        stats: Mapping[str, NameStat],
+        aliases: Iterable[ModelAlias],
+        entities: Iterable[EntityState],
+        last_chunk: int,
         distinct: Iterable[DistinctPair] = (),
     ) -> LoreState:
         """A state loaded back from the store (stats, model aliases, different-people
@@ -222,7 +226,9 @@ class LoreState:
                 assert self._id_of(cl) == (base if n == 0 else f"{base}-{n + 1}")
 
 
-def fold(chunks: Iterable[tuple[int, list[LoreMention]]], distinct: Mapping[int, list[tuple[str, str]]] | None = None) -> tuple[LoreState, list[Delta]]:
+def fold(
+    chunks: Iterable[tuple[int, list[LoreMention]]], distinct: Mapping[int, list[tuple[str, str]]] | None = None
+) -> tuple[LoreState, list[Delta]]:
     """Fold chunks (sorted by index) into a fresh state; returns it with every delta."""
     state = LoreState()
     distinct = distinct or {}

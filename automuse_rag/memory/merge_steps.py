@@ -39,9 +39,10 @@ def short_forms(res: Resolver, tails: set[str]) -> None:
     for cl in [c for c in res.clusters if c.kind != "character" and len(c.members) == 1 and " " not in c.members[0]]:
         word = cl.members[0]
         cands = [
-            c for c in multi if c.kind == cl.kind and any(
-                (m.split()[0] == word and m.split()[-1].lower() in tails) or m.split()[-1] == word for m in c.members
-            )
+            c
+            for c in multi
+            if c.kind == cl.kind
+            and any((m.split()[0] == word and m.split()[-1].lower() in tails) or m.split()[-1] == word for m in c.members)
         ]
         if len(cands) == 1 and not res.distinct.any([word], cands[0].members):
             merge(res, cl, cands[0])

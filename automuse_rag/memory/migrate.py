@@ -52,17 +52,24 @@ def upgrade_state(settings: Settings, name: str, db: sqlite3.Connection, embedde
         old = {}
     emb = old.get("embedder") or ({"name": embedder.name, "dimension": embedder.dimension} if embedder else None)
     if not emb:
-        raise StoreError(f"story {name}: story.json is unreadable, so its embedder is unknown; run automuse repair --story {name} --embedder NAME")
+        raise StoreError(
+            f"story {name}: story.json is unreadable, so its embedder is unknown; run automuse repair --story {name} --embedder NAME"
+        )
     manifest = {k: v for k, v in old.items() if k not in ("chunks_done", "updated")}
     manifest.update({"name": name, "embedder": emb, "upgraded_from": version})
     writer = StateWriter(db)
     with writer.transaction():
         create_schema(db)
         db.execute("PRAGMA user_version=0")  # set to current only once everything below is done
-        db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
-            ("store_id", uuid.uuid4().hex), ("story", name), ("version", "0"),
-            ("manifest", json.dumps(manifest, ensure_ascii=False, sort_keys=True)),
-        ])
+        db.executemany(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+            [
+                ("store_id", uuid.uuid4().hex),
+                ("story", name),
+                ("version", "0"),
+                ("manifest", json.dumps(manifest, ensure_ascii=False, sort_keys=True)),
+            ],
+        )
     writer.rebuild_lore()
     reader = StateReader(db)
     text = None

@@ -309,13 +309,17 @@ def _after(i: int, char_sents: set[int]) -> bool:
     return any(i - k in char_sents for k in range(1, LOOKBACK + 1))
 
 
-def _pronoun_copula(pdoc: Doc, base: int, antecedent: _Antecedent, offer: Callable[[str, str, int, str], None], text: str) -> None:
+def _pronoun_copula(
+    pdoc: Doc, base: int, antecedent: _Antecedent, offer: Callable[[str, str, int, str], None], text: str
+) -> None:
     """ "He was nineteen, broad in the shoulder..." -> a description of the nearest
     earlier character of that gender."""
     for tok in pdoc:
         if tok.lower_ in ("he", "she") and tok.dep_ in ("nsubj", "nsubjpass") and tok.head.dep_ == "ROOT":
             head = tok.head
-            copula = head.lower_ in ("was", "is", "became", "seemed", "looked") and any(c.dep_ in ("attr", "acomp") for c in head.children)
+            copula = head.lower_ in ("was", "is", "became", "seemed", "looked") and any(
+                c.dep_ in ("attr", "acomp") for c in head.children
+            )
             perfect = any(c.dep_ == "aux" and c.lower_ in ("had", "has") for c in head.children)
             if copula or perfect:
                 name = antecedent(base + tok.idx, "m" if tok.lower_ == "he" else "f")

@@ -21,7 +21,9 @@ def mention_doc(name: str, description: str) -> str:
     return f"{name}: {description}" if description else name
 
 
-def chunk_records(chunk: Chunk | ChunkRecord, analysis: ChunkAnalysis, summary: str) -> dict[str, list[tuple[str, str, dict[str, Any]]]]:
+def chunk_records(
+    chunk: Chunk | ChunkRecord, analysis: ChunkAnalysis, summary: str
+) -> dict[str, list[tuple[str, str, dict[str, Any]]]]:
     """The Chroma records of one chunk, by kind: (id, document, metadata)."""
     meta = {"chunk": chunk.index, "chapter": chunk.chapter, "chunk_id": chunk.id}
     out: dict[str, list[tuple[str, str, dict[str, Any]]]] = {

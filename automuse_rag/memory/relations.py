@@ -24,38 +24,266 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 ROLES = {
-    "father", "mother", "son", "daughter", "brother", "sister", "husband", "wife", "uncle", "aunt",
-    "nephew", "niece", "cousin", "grandfather", "grandmother", "grandson", "granddaughter", "friend",
-    "servant", "maid", "housekeeper", "master", "mistress", "lover", "fiancé", "fiancée", "betrothed",
-    "guardian", "ward", "heir", "patron", "patroness", "partner", "landlord", "landlady", "tenant",
-    "employer", "companion", "sweetheart", "suitor", "admirer", "enemy", "rival", "steward", "valet",
-    "butler", "nurse", "godfather", "godmother", "godson", "goddaughter", "child", "parent", "pupil", "teacher", "tutor", "governess", "protector", "protégé", "widow", "bride",
-    "groom", "daughter-in-law", "son-in-law", "brother-in-law", "sister-in-law", "father-in-law",
-    "mother-in-law", "stepmother", "stepfather", "playmate", "colleague", "assistant", "secretary",
-    "agent", "clerk", "coachman", "footman", "gardener", "chaplain", "physician", "doctor", "attorney",
+    "father",
+    "mother",
+    "son",
+    "daughter",
+    "brother",
+    "sister",
+    "husband",
+    "wife",
+    "uncle",
+    "aunt",
+    "nephew",
+    "niece",
+    "cousin",
+    "grandfather",
+    "grandmother",
+    "grandson",
+    "granddaughter",
+    "friend",
+    "servant",
+    "maid",
+    "housekeeper",
+    "master",
+    "mistress",
+    "lover",
+    "fiancé",
+    "fiancée",
+    "betrothed",
+    "guardian",
+    "ward",
+    "heir",
+    "patron",
+    "patroness",
+    "partner",
+    "landlord",
+    "landlady",
+    "tenant",
+    "employer",
+    "companion",
+    "sweetheart",
+    "suitor",
+    "admirer",
+    "enemy",
+    "rival",
+    "steward",
+    "valet",
+    "butler",
+    "nurse",
+    "godfather",
+    "godmother",
+    "godson",
+    "goddaughter",
+    "child",
+    "parent",
+    "pupil",
+    "teacher",
+    "tutor",
+    "governess",
+    "protector",
+    "protégé",
+    "widow",
+    "bride",
+    "groom",
+    "daughter-in-law",
+    "son-in-law",
+    "brother-in-law",
+    "sister-in-law",
+    "father-in-law",
+    "mother-in-law",
+    "stepmother",
+    "stepfather",
+    "playmate",
+    "colleague",
+    "assistant",
+    "secretary",
+    "agent",
+    "clerk",
+    "coachman",
+    "footman",
+    "gardener",
+    "chaplain",
+    "physician",
+    "doctor",
+    "attorney",
 }
-FEMALE_ROLES = {"mother", "daughter", "sister", "wife", "aunt", "niece", "grandmother", "granddaughter", "mistress",
-                "fiancée", "landlady", "patroness", "godmother", "goddaughter", "widow", "bride", "governess", "maid",
-                "housekeeper", "daughter-in-law", "sister-in-law", "mother-in-law", "stepmother"}
-MALE_ROLES = {"father", "son", "brother", "husband", "uncle", "nephew", "grandfather", "grandson", "master", "fiancé",
-              "landlord", "godfather", "godson", "groom", "butler", "valet", "footman", "coachman", "son-in-law",
-              "brother-in-law", "father-in-law", "stepfather"}
+FEMALE_ROLES = {
+    "mother",
+    "daughter",
+    "sister",
+    "wife",
+    "aunt",
+    "niece",
+    "grandmother",
+    "granddaughter",
+    "mistress",
+    "fiancée",
+    "landlady",
+    "patroness",
+    "godmother",
+    "goddaughter",
+    "widow",
+    "bride",
+    "governess",
+    "maid",
+    "housekeeper",
+    "daughter-in-law",
+    "sister-in-law",
+    "mother-in-law",
+    "stepmother",
+}
+MALE_ROLES = {
+    "father",
+    "son",
+    "brother",
+    "husband",
+    "uncle",
+    "nephew",
+    "grandfather",
+    "grandson",
+    "master",
+    "fiancé",
+    "landlord",
+    "godfather",
+    "godson",
+    "groom",
+    "butler",
+    "valet",
+    "footman",
+    "coachman",
+    "son-in-law",
+    "brother-in-law",
+    "father-in-law",
+    "stepfather",
+}
 PLURAL_ROLES = {r + "s": r for r in ROLES} | {"children": "child", "daughters-in-law": "daughter-in-law"}
 VERBS = {
-    "marry", "love", "hate", "admire", "despise", "dislike", "adore", "kiss", "embrace", "court", "woo", "wed",
-    "visit", "rescue", "save", "kill", "murder", "strangle", "attack", "wound", "betray", "deceive", "seduce",
-    "abandon", "forgive", "accuse", "blame", "threaten", "pursue", "refuse", "accept", "reject", "jilt", "nurse",
-    "raise", "educate", "teach", "adopt", "employ", "serve", "protect", "help", "introduce", "invite", "insult",
-    "persuade", "warn", "defend", "pity", "trust", "suspect", "fear", "obey", "succeed", "hire", "bribe", "know",
-    "meet", "follow", "dance", "quarrel", "play", "live", "dine", "correspond", "elope", "fall", "flirt", "idolize",
-    "worship", "envy", "resent", "avoid", "console", "comfort", "thank", "recommend", "favour", "favor", "like",
+    "marry",
+    "love",
+    "hate",
+    "admire",
+    "despise",
+    "dislike",
+    "adore",
+    "kiss",
+    "embrace",
+    "court",
+    "woo",
+    "wed",
+    "visit",
+    "rescue",
+    "save",
+    "kill",
+    "murder",
+    "strangle",
+    "attack",
+    "wound",
+    "betray",
+    "deceive",
+    "seduce",
+    "abandon",
+    "forgive",
+    "accuse",
+    "blame",
+    "threaten",
+    "pursue",
+    "refuse",
+    "accept",
+    "reject",
+    "jilt",
+    "nurse",
+    "raise",
+    "educate",
+    "teach",
+    "adopt",
+    "employ",
+    "serve",
+    "protect",
+    "help",
+    "introduce",
+    "invite",
+    "insult",
+    "persuade",
+    "warn",
+    "defend",
+    "pity",
+    "trust",
+    "suspect",
+    "fear",
+    "obey",
+    "succeed",
+    "hire",
+    "bribe",
+    "know",
+    "meet",
+    "follow",
+    "dance",
+    "quarrel",
+    "play",
+    "live",
+    "dine",
+    "correspond",
+    "elope",
+    "fall",
+    "flirt",
+    "idolize",
+    "worship",
+    "envy",
+    "resent",
+    "avoid",
+    "console",
+    "comfort",
+    "thank",
+    "recommend",
+    "favour",
+    "favor",
+    "like",
 }
-RELATIONAL_ADJ = {"engaged", "married", "related", "acquainted", "attached", "fond", "jealous", "afraid", "devoted", "partial", "indebted", "kind", "cruel", "civil", "rude", "grateful", "betrothed", "in love"}
+RELATIONAL_ADJ = {
+    "engaged",
+    "married",
+    "related",
+    "acquainted",
+    "attached",
+    "fond",
+    "jealous",
+    "afraid",
+    "devoted",
+    "partial",
+    "indebted",
+    "kind",
+    "cruel",
+    "civil",
+    "rude",
+    "grateful",
+    "betrothed",
+    "in love",
+}
 PREPS = {"with", "to", "of", "for"}
-SPEECH = {"said", "cried", "replied", "asked", "answered", "exclaimed", "continued", "added", "whispered", "returned", "observed", "rejoined", "says", "called", "shouted", "began", "resumed", "repeated"}
+SPEECH = {
+    "said",
+    "cried",
+    "replied",
+    "asked",
+    "answered",
+    "exclaimed",
+    "continued",
+    "added",
+    "whispered",
+    "returned",
+    "observed",
+    "rejoined",
+    "says",
+    "called",
+    "shouted",
+    "began",
+    "resumed",
+    "repeated",
+}
 BE = {"be", "is", "was", "were", "are", "am", "been", "'s", "’s"}
 MODAL = {"would", "could", "might", "should", "may", "must", "will", "shall", "can", "'d", "’d", "'ll", "’ll", "wo", "ca"}
-QUOTES = "\"“”"
+QUOTES = '"“”'
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc, Token
@@ -74,12 +302,34 @@ AddFn = Callable[["Occ | str", "Occ | str", str, "Token"], None]
 def verb_base(word: str) -> str | None:
     """The base form of a verb form when it is a relational verb ("married" -> "marry")."""
     w = word.lower()
-    irregular = {"met": "meet", "knew": "know", "known": "know", "taught": "teach", "fell": "fall", "fallen": "fall",
-                 "wed": "wed", "forgave": "forgive", "forgiven": "forgive", "hated": "hate", "lived": "live"}
+    irregular = {
+        "met": "meet",
+        "knew": "know",
+        "known": "know",
+        "taught": "teach",
+        "fell": "fall",
+        "fallen": "fall",
+        "wed": "wed",
+        "forgave": "forgive",
+        "forgiven": "forgive",
+        "hated": "hate",
+        "lived": "live",
+    }
     if w in irregular:
         return irregular[w]
     cands = [w]
-    for suf, add in (("ied", "y"), ("ies", "y"), ("ying", "y"), ("ed", ""), ("ed", "e"), ("d", ""), ("es", ""), ("s", ""), ("ing", ""), ("ing", "e")):
+    for suf, add in (
+        ("ied", "y"),
+        ("ies", "y"),
+        ("ying", "y"),
+        ("ed", ""),
+        ("ed", "e"),
+        ("d", ""),
+        ("es", ""),
+        ("s", ""),
+        ("ing", ""),
+        ("ing", "e"),
+    ):
         if w.endswith(suf):
             stem = w[: -len(suf)] + add
             cands += [stem, stem[:-1] if len(stem) > 2 and stem[-1] == stem[-2] else stem]
@@ -102,11 +352,17 @@ def _blocked(verb: Token) -> bool:
     """Negated, modal, conditional or hypothetical clause, an indirect question ("how
     he liked Netherfield", "where he met Daisy"), or "nothing" as the object."""
     for c in verb.children:
-        if c.dep_ == "neg" or (c.dep_ == "aux" and c.lower_ in MODAL) or (c.dep_ == "mark" and c.lower_ in ("if", "whether", "unless", "though", "although")):
+        if (
+            c.dep_ == "neg"
+            or (c.dep_ == "aux" and c.lower_ in MODAL)
+            or (c.dep_ == "mark" and c.lower_ in ("if", "whether", "unless", "though", "although"))
+        ):
             return True
         if c.dep_ == "advmod" and c.lower_ in ("how", "why", "where", "when", "never"):
             return True
-        if c.dep_ == "dobj" and (c.lower_ in ("nothing", "none") or any(d.dep_ == "det" and d.lower_ == "no" for d in c.children)):
+        if c.dep_ == "dobj" and (
+            c.lower_ in ("nothing", "none") or any(d.dep_ == "det" and d.lower_ == "no" for d in c.children)
+        ):
             return True
     return False
 
@@ -201,7 +457,12 @@ def _verb_facts(verb: Token, occ: OccFn, add: AddFn, pronoun: PronounFn) -> None
         objects = {o.name for c in verb.subtree if (o := occ(c))}
         he = next((c for c in verb.children if c.dep_ == "nsubj" and c.lower_ in ("he", "she")), None)
         subj = pronoun(he, objects) if he is not None else None
-    if subj is None and verb.dep_ == "relcl" and (head := occ(verb.head)) and any(c.dep_ == "nsubj" and c.lower_ in ("who", "that") for c in verb.children):
+    if (
+        subj is None
+        and verb.dep_ == "relcl"
+        and (head := occ(verb.head))
+        and any(c.dep_ == "nsubj" and c.lower_ in ("who", "that") for c in verb.children)
+    ):
         subj = head
     passive = next((occ(c) for c in verb.children if c.dep_ == "nsubjpass" and occ(c)), None)
     label = verb.lower_

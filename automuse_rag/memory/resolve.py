@@ -113,18 +113,33 @@ class NameStat:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "first_chunk": self.first_chunk, "count": self.count, "nchunks": self.nchunks,
-            "votes": dict(sorted(self.votes.items())), "he": self.he, "she": self.she, "lower": self.lower,
-            "at": self.at, "model": self.model, "model_kind": self.model_kind,
+            "first_chunk": self.first_chunk,
+            "count": self.count,
+            "nchunks": self.nchunks,
+            "votes": dict(sorted(self.votes.items())),
+            "he": self.he,
+            "she": self.she,
+            "lower": self.lower,
+            "at": self.at,
+            "model": self.model,
+            "model_kind": self.model_kind,
         }
 
     @classmethod
     def from_json(cls, name: str, d: dict[str, Any], chunks: Iterable[int] = ()) -> NameStat:
         return cls(
-            name=name, first_chunk=int(d["first_chunk"]), count=int(d["count"]), nchunks=int(d["nchunks"]),
-            votes=Counter({str(k): int(v) for k, v in d.get("votes", {}).items()}), he=int(d["he"]),
-            she=int(d["she"]), lower=int(d["lower"]), at=int(d["at"]), model=bool(d["model"]),
-            model_kind=str(d["model_kind"]), chunks=set(chunks),
+            name=name,
+            first_chunk=int(d["first_chunk"]),
+            count=int(d["count"]),
+            nchunks=int(d["nchunks"]),
+            votes=Counter({str(k): int(v) for k, v in d.get("votes", {}).items()}),
+            he=int(d["he"]),
+            she=int(d["she"]),
+            lower=int(d["lower"]),
+            at=int(d["at"]),
+            model=bool(d["model"]),
+            model_kind=str(d["model_kind"]),
+            chunks=set(chunks),
         )
 
 

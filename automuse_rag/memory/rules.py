@@ -45,8 +45,6 @@ class Draft:
     has_full: bool = False
 
 
-
-
 def keep_name(st: NameStat, surnames: set[str]) -> bool:
     if st.name.lower() in STOP_NAMES or clean_name(st.name) != st.name:
         return False
@@ -173,7 +171,9 @@ class Resolver:
             cands = strict or (unknown if len(unknown) == 1 and others_known else [])
         if not cands and (p.title in FIRSTNAME_TITLES or p.title in ("miss", "master")):
             # "Lady Catherine", "Miss Elizabeth": title + first name
-            cands = [c for c in self.clusters if c.has_full and word in c.firsts and _title_ok(p.title, c) and not self.apart(name, c)]
+            cands = [
+                c for c in self.clusters if c.has_full and word in c.firsts and _title_ok(p.title, c) and not self.apart(name, c)
+            ]
         if len(cands) == 1:
             self.add(cands[0], name, p)
             return
@@ -188,7 +188,9 @@ class Resolver:
     def single(self, name: str) -> None:
         p = parse_name(name)
         firsts = [c for c in self.clusters if name in c.firsts and not self.distinct.any([name], c.members)]
-        surnames = [c for c in self.clusters if name in c.surnames and c not in firsts and not self.distinct.any([name], c.members)]
+        surnames = [
+            c for c in self.clusters if name in c.surnames and c not in firsts and not self.distinct.any([name], c.members)
+        ]
         men = [c for c in surnames if c.gender == "m"]
         for group in (firsts, surnames, men):
             if len(group) == 1:  # a bare surname alone names a man ("Bingley", "Darcy")
@@ -208,7 +210,6 @@ def person_votes(st: NameStat) -> int:
     return sum(v for k, v in st.votes.items() if k in PERSON_LABELS)
 
 
-
 def apply_model_aliases(res: Resolver, model_aliases: Sequence[ModelAlias]) -> None:
     for _, name, aliases in sorted(model_aliases, key=lambda t: (t[0], t[1])):
         target = res.of.get(name)
@@ -223,4 +224,3 @@ def apply_model_aliases(res: Resolver, model_aliases: Sequence[ModelAlias]) -> N
             target.weight += src.weight
             res.of[alias] = target
             res.clusters.remove(src)
-

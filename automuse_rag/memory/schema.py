@@ -111,7 +111,9 @@ def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     StoreError (one line) if it is missing, not a database or damaged."""
     if readonly:
         if not path.is_file():
-            raise StoreError(f"story {path.parent.name}: {path.name} is missing; run automuse stories rm {path.parent.name} --yes and ingest it again")
+            raise StoreError(
+                f"story {path.parent.name}: {path.name} is missing; run automuse stories rm {path.parent.name} --yes and ingest it again"
+            )
         uri = f"file:{path}?mode=ro"
         db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, timeout=30)
     else:

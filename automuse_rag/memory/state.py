@@ -129,17 +129,23 @@ class StateWriter:
         chunks: dict[str, list[int]] = {}
         for name, chunk in self.db.execute("SELECT name, chunk FROM mentions"):
             chunks.setdefault(name, []).append(int(chunk))
-        stats = {n: NameStat.from_json(n, json.loads(s), chunks.get(n, ())) for n, s in self.db.execute("SELECT name, stats FROM names")}
+        stats = {
+            n: NameStat.from_json(n, json.loads(s), chunks.get(n, ()))
+            for n, s in self.db.execute("SELECT name, stats FROM names")
+        }
         distinct = [(int(c), a, b) for c, a, b in self.db.execute("SELECT chunk, a, b FROM distinct_pairs ORDER BY chunk, a, b")]
         aliases: list[ModelAlias] = [
-            (int(c), n, json.loads(a)) for c, n, a in self.db.execute("SELECT chunk, name, aliases FROM model_aliases ORDER BY chunk, name")
+            (int(c), n, json.loads(a))
+            for c, n, a in self.db.execute("SELECT chunk, name, aliases FROM model_aliases ORDER BY chunk, name")
         ]
         members: dict[str, list[str]] = {}
         for name, eid in self.db.execute("SELECT name, entity_id FROM entity_names WHERE until = ?", (FOREVER,)):
             members.setdefault(eid, []).append(name)
         ents = [
             EntityState(eid, kind, name, tuple(sorted(members.get(eid, ()))))
-            for eid, kind, name in self.db.execute("SELECT entity_id, kind, name FROM entity_versions WHERE until = ?", (FOREVER,))
+            for eid, kind, name in self.db.execute(
+                "SELECT entity_id, kind, name FROM entity_versions WHERE until = ?", (FOREVER,)
+            )
         ]
         last = self.db.execute("SELECT MAX(idx) FROM chunks").fetchone()[0]
         return LoreState.restore(stats, aliases, ents, -1 if last is None else int(last), distinct)
@@ -168,8 +174,17 @@ class StateWriter:
             self.db.executemany(
                 "INSERT OR REPLACE INTO chunks VALUES (?,?,?,?,?,?,?,?,?)",
                 [
-                    (c.index, c.id, c.chapter, c.chapter_title, c.start, c.end, c.text, summary,
-                     json.dumps(a.to_dict(), ensure_ascii=False, sort_keys=True))
+                    (
+                        c.index,
+                        c.id,
+                        c.chapter,
+                        c.chapter_title,
+                        c.start,
+                        c.end,
+                        c.text,
+                        summary,
+                        json.dumps(a.to_dict(), ensure_ascii=False, sort_keys=True),
+                    )
                     for c, a, summary in items
                 ],
             )
@@ -208,7 +223,9 @@ class StateWriter:
             self.db.execute("UPDATE entity_versions SET until = ? WHERE entity_id = ? AND until = ?", (c, eid, FOREVER))
             self.db.execute("UPDATE entity_names SET until = ? WHERE entity_id = ? AND until = ?", (c, eid, FOREVER))
         for ent in delta.opened:
-            self.db.execute("INSERT INTO entity_versions (entity_id, since, kind, name) VALUES (?,?,?,?)", (ent.id, c, ent.kind, ent.name))
+            self.db.execute(
+                "INSERT INTO entity_versions (entity_id, since, kind, name) VALUES (?,?,?,?)", (ent.id, c, ent.kind, ent.name)
+            )
             self.db.executemany(
                 "INSERT INTO entity_names (name, since, entity_id) VALUES (?,?,?)", [(m, c, ent.id) for m in ent.members]
             )

@@ -96,7 +96,9 @@ def connect(path: Path | None, url: str | None, *, create: bool) -> Any:
     assert path is not None
     if not (path / "chroma.sqlite3").is_file():
         if not create:
-            raise StoreError(f"story {path.parent.name}: its Chroma index ({path}) is missing; run automuse repair --story {path.parent.name}")
+            raise StoreError(
+                f"story {path.parent.name}: its Chroma index ({path}) is missing; run automuse repair --story {path.parent.name}"
+            )
         # Chroma caches one client per path in a process; one for a directory since
         # deleted would write nowhere.
         from chromadb.api.shared_system_client import SharedSystemClient
@@ -128,8 +130,16 @@ def guard(what: str, url: str | None) -> Callable[[Callable[..., Any]], Callable
 class ChromaStore:
     """A story's collections (whole plus prefix tiers) in one Chroma client."""
 
-    def __init__(self, story: str, store_id: str, embedder: tuple[str, int], *, path: Path | None = None,
-                 url: str | None = None, create: bool = False) -> None:
+    def __init__(
+        self,
+        story: str,
+        store_id: str,
+        embedder: tuple[str, int],
+        *,
+        path: Path | None = None,
+        url: str | None = None,
+        create: bool = False,
+    ) -> None:
         self.story, self.store_id, self.embedder, self.url = story, store_id, embedder, url
         self._client = connect(path, url, create=create)
         self._cols: dict[tuple[str, int | None], Any] = {}
@@ -141,8 +151,13 @@ class ChromaStore:
 
     def _meta(self, kind: str, tier: int | None) -> dict[str, Any]:
         return {
-            "hnsw:space": "cosine", "embedder": self.embedder[0], "dimension": self.embedder[1], "kind": kind,
-            "story": self.story, "store_id": self.store_id, "upto": -1 if tier is None else tier_bound(tier),
+            "hnsw:space": "cosine",
+            "embedder": self.embedder[0],
+            "dimension": self.embedder[1],
+            "kind": kind,
+            "story": self.story,
+            "store_id": self.store_id,
+            "upto": -1 if tier is None else tier_bound(tier),
         }
 
     def _open_all(self, create: bool) -> None:
@@ -185,8 +200,14 @@ class ChromaStore:
 
     # ------------------------------------------------------------------ writes
 
-    def upsert(self, kind: str, ids: Sequence[str], documents: Sequence[str], metadatas: Sequence[Meta],
-               embeddings: Sequence[Sequence[float]]) -> None:
+    def upsert(
+        self,
+        kind: str,
+        ids: Sequence[str],
+        documents: Sequence[str],
+        metadatas: Sequence[Meta],
+        embeddings: Sequence[Sequence[float]],
+    ) -> None:
         """Upsert into the whole collection and every tier that covers each record's chunk."""
         if not ids:
             return
@@ -196,8 +217,10 @@ class ChromaStore:
             keep = [j for j, m in enumerate(metadatas) if tier is None or int(m["chunk"]) < tier_bound(tier)]
             if keep:
                 self._guard(col.upsert)(
-                    ids=[ids[j] for j in keep], documents=[documents[j] for j in keep],
-                    metadatas=[metadatas[j] for j in keep], embeddings=[list(embeddings[j]) for j in keep],
+                    ids=[ids[j] for j in keep],
+                    documents=[documents[j] for j in keep],
+                    metadatas=[metadatas[j] for j in keep],
+                    embeddings=[list(embeddings[j]) for j in keep],
                 )
                 self._counts.pop((k, tier), None)
 
@@ -253,8 +276,12 @@ class ChromaStore:
             if not page["ids"]:
                 return
             embs = page.get("embeddings")
-            yield (list(page["ids"]), list(page["documents"]), [dict(m or {}) for m in page["metadatas"]],
-                   [list(map(float, e)) for e in embs] if embeddings and embs is not None else [])
+            yield (
+                list(page["ids"]),
+                list(page["documents"]),
+                [dict(m or {}) for m in page["metadatas"]],
+                [list(map(float, e)) for e in embs] if embeddings and embs is not None else [],
+            )
             offset += len(page["ids"])
 
     def get_all(self, kind: str, tier: int | None = None) -> dict[str, tuple[str, Meta]]:
@@ -268,16 +295,24 @@ class ChromaStore:
         n = min(n, self.count(kind, tier))
         if n <= 0:
             return []
-        res = self._guard(col.query)(query_embeddings=[list(embedding)], n_results=n, where=where,
-                                     include=["documents", "metadatas", "distances"])
+        res = self._guard(col.query)(
+            query_embeddings=[list(embedding)], n_results=n, where=where, include=["documents", "metadatas", "distances"]
+        )
         return [
             (i, d, dict(m or {}), max(0.0, min(1.0, 1.0 - float(dist))))
             for i, d, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])
         ]
 
-    def query(self, kind: str, embedding: Sequence[float], k: int, as_of: int | None, last_chunk: int,
-              keep: Callable[[Meta], bool] | None = None,
-              group: Callable[[Meta], str] | None = None) -> list[StoreHit]:
+    def query(
+        self,
+        kind: str,
+        embedding: Sequence[float],
+        k: int,
+        as_of: int | None,
+        last_chunk: int,
+        keep: Callable[[Meta], bool] | None = None,
+        group: Callable[[Meta], str] | None = None,
+    ) -> list[StoreHit]:
         """The nearest records of chunks ``<= as_of`` (all if None) that ``keep``
         accepts, best first: (id, document, metadata, similarity in [0, 1]). Without
         ``group``, the best ``k``; with it, every record down to the best record of
@@ -293,12 +328,27 @@ class ChromaStore:
         share = (as_of + 1) / span
         if share >= 1 / FANOUT:
             bound = int(as_of)
-            return self._widening(kind, tier, embedding, math.ceil(k * 1.6 / share) + 8, None,
-                                  lambda m: int(m["chunk"]) <= bound and accept(m), enough)
+            return self._widening(
+                kind,
+                tier,
+                embedding,
+                math.ceil(k * 1.6 / share) + 8,
+                None,
+                lambda m: int(m["chunk"]) <= bound and accept(m),
+                enough,
+            )
         return self._widening(kind, tier, embedding, k, {"chunk": {"$lte": int(as_of)}}, accept, enough)
 
-    def _widening(self, kind: str, tier: int | None, embedding: Sequence[float], n: int, where: Meta | None,
-                  accept: Callable[[Meta], bool], enough: Callable[[list[StoreHit]], list[StoreHit] | None]) -> list[StoreHit]:
+    def _widening(
+        self,
+        kind: str,
+        tier: int | None,
+        embedding: Sequence[float],
+        n: int,
+        where: Meta | None,
+        accept: Callable[[Meta], bool],
+        enough: Callable[[list[StoreHit]], list[StoreHit] | None],
+    ) -> list[StoreHit]:
         """Query ``n`` records, filter them, and ask for four times more until ``enough``
         says the answer is complete or the collection is exhausted."""
         total = self.count(kind, tier)

@@ -59,8 +59,17 @@ MANIFEST_EVERY = 1.0  # seconds between story.json exports during a run of commi
 class StoryMemory:
     """A story store. Create (or reopen to write) with :meth:`create`, open to read with :meth:`open`."""
 
-    def __init__(self, settings: Settings, name: str, db: sqlite3.Connection, embedder: Embedder, *,
-                 writable: bool, create: bool = False, store: ChromaStore | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        name: str,
+        db: sqlite3.Connection,
+        embedder: Embedder,
+        *,
+        writable: bool,
+        create: bool = False,
+        store: ChromaStore | None = None,
+    ) -> None:
         self.settings, self.name, self.embedder = settings, name, embedder
         self.dir = story_dir(settings, name)
         self.db = db
@@ -69,16 +78,27 @@ class StoryMemory:
         self.manifest: dict[str, Any] = json.loads(self.reader.meta().get("manifest", "{}"))
         self.store_id = self.reader.meta()["store_id"]
         url = self.manifest.get("chroma_url") or None
-        self.store = store or ChromaStore(name, self.store_id, (embedder.name, embedder.dimension),
-                                          path=self.dir / "chroma", url=url, create=create)
+        self.store = store or ChromaStore(
+            name, self.store_id, (embedder.name, embedder.dimension), path=self.dir / "chroma", url=url, create=create
+        )
         self._qcache: OrderedDict[str, list[float]] = OrderedDict()
         self._manifest_written = 0.0
 
     # ------------------------------------------------------------ lifecycle
 
     @classmethod
-    def create(cls, settings: Settings, name: str, *, embedder: Embedder, llm_name: str, source: str,
-               outline: str | None = None, chroma_url: str | None = None, extra: dict[str, Any] | None = None) -> StoryMemory:
+    def create(
+        cls,
+        settings: Settings,
+        name: str,
+        *,
+        embedder: Embedder,
+        llm_name: str,
+        source: str,
+        outline: str | None = None,
+        chroma_url: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> StoryMemory:
         """Create the store, or reopen an existing one to write (to resume): same
         embedder, source and Chroma location, else StoreError. The caller holds the
         story's lock. A store written by an older version is upgraded first.
@@ -97,9 +117,13 @@ class StoryMemory:
             man = json.loads(StateReader(db).meta().get("manifest", "{}"))
             check_embedder(name, man, embedder)
             if not same_source(man, source, (extra or {}).get("source_sha1")):
-                raise StoreError(f"story {name} was ingested from {man['source']}, not {source}; use a new --story or automuse stories rm {name}")
+                raise StoreError(
+                    f"story {name} was ingested from {man['source']}, not {source}; use a new --story or automuse stories rm {name}"
+                )
             if chroma_url is not None and (man.get("chroma_url") or None) != (chroma_url or None):
-                raise StoreError(f"story {name} keeps its collections at {man.get('chroma_url') or 'the embedded store'}, not {chroma_url}")
+                raise StoreError(
+                    f"story {name} keeps its collections at {man.get('chroma_url') or 'the embedded store'}, not {chroma_url}"
+                )
             mem = cls(settings, name, db, embedder, writable=True)
             mem.verify_counts()
         except BaseException:
@@ -113,8 +137,17 @@ class StoryMemory:
         return mem
 
     @classmethod
-    def _create_fresh(cls, settings: Settings, name: str, embedder: Embedder, llm_name: str, source: str,
-                      outline: str | None, chroma_url: str | None, extra: dict[str, Any] | None) -> StoryMemory:
+    def _create_fresh(
+        cls,
+        settings: Settings,
+        name: str,
+        embedder: Embedder,
+        llm_name: str,
+        source: str,
+        outline: str | None,
+        chroma_url: str | None,
+        extra: dict[str, Any] | None,
+    ) -> StoryMemory:
         directory = story_dir(settings, name)
         existed = directory.is_dir()
         remove_partial(directory)  # what a run killed before the store existed may have left
@@ -122,13 +155,27 @@ class StoryMemory:
         try:
             if not chroma_url:
                 directory.mkdir(parents=True, exist_ok=True)
-            store = ChromaStore(name, store_id, (embedder.name, embedder.dimension), path=directory / "chroma",
-                                url=chroma_url or None, create=True)
+            store = ChromaStore(
+                name,
+                store_id,
+                (embedder.name, embedder.dimension),
+                path=directory / "chroma",
+                url=chroma_url or None,
+                create=True,
+            )
             directory.mkdir(parents=True, exist_ok=True)
             db = connect(directory / STATE, readonly=False)
-            manifest = {"name": name, "source": source, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                        "embedder": {"name": embedder.name, "dimension": embedder.dimension}, "llm": llm_name,
-                        "chroma_url": chroma_url or None, "chunks_total": None, "complete": False, **(extra or {})}
+            manifest = {
+                "name": name,
+                "source": source,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "embedder": {"name": embedder.name, "dimension": embedder.dimension},
+                "llm": llm_name,
+                "chroma_url": chroma_url or None,
+                "chunks_total": None,
+                "complete": False,
+                **(extra or {}),
+            }
             StateWriter(db).init({"store_id": store_id, "story": name, "manifest": json.dumps(manifest, ensure_ascii=False)})
             mem = cls(settings, name, db, embedder, writable=True, store=store)
         except BaseException:
@@ -149,7 +196,9 @@ class StoryMemory:
         directory = story_dir(settings, name)
         if not (directory / STATE).is_file():
             if (directory / MANIFEST).is_file() or (directory / "chroma").is_dir():
-                raise StoreError(f"story {name}: {STATE} is missing; it cannot be repaired: automuse stories rm {name} --yes and ingest it again")
+                raise StoreError(
+                    f"story {name}: {STATE} is missing; it cannot be repaired: automuse stories rm {name} --yes and ingest it again"
+                )
             raise StoreError(f"no story {name!r} in {settings.stores_dir} (run: automuse ingest BOOK --story {name})")
         db = connect(directory / STATE, readonly=True)
         try:
@@ -158,8 +207,8 @@ class StoryMemory:
                 raise StoreError(
                     f"story {name} was written by an older automuse-rag (store format {version}); "
                     f"run automuse repair --story {name} to upgrade it"
-                    if version < SCHEMA_VERSION else
-                    f"story {name} was written by a newer automuse-rag (store format {version}); upgrade automuse-rag"
+                    if version < SCHEMA_VERSION
+                    else f"story {name} was written by a newer automuse-rag (store format {version}); upgrade automuse-rag"
                 )
             man = json.loads(StateReader(db).meta().get("manifest", "{}"))
             if embedder is None:
@@ -211,8 +260,14 @@ class StoryMemory:
         self._write_manifest()
 
     def manifest_export(self) -> dict[str, Any]:
-        return {**self.manifest, "name": self.name, "store_id": self.store_id, "schema": SCHEMA_VERSION,
-                "state_version": self.reader.version(), "chunks_done": self.reader.count()}
+        return {
+            **self.manifest,
+            "name": self.name,
+            "store_id": self.store_id,
+            "schema": SCHEMA_VERSION,
+            "state_version": self.reader.version(),
+            "chunks_done": self.reader.count(),
+        }
 
     # ------------------------------------------------------------ write side
 
@@ -334,8 +389,9 @@ class StoryMemory:
                 self._qcache.popitem(last=False)
         return vec
 
-    def search(self, query: str, k: int = 8, as_of: int | None = None,
-               kinds: tuple[str, ...] = ("summary", "entity")) -> list[Hit]:
+    def search(
+        self, query: str, k: int = 8, as_of: int | None = None, kinds: tuple[str, ...] = ("summary", "entity")
+    ) -> list[Hit]:
         """Vector search over memories of chunks <= ``as_of``. Entity hits are grouped by
         entity (its mentions as of ``as_of``) and carry its card as of ``as_of``."""
         last = self.reader.last_index()
@@ -355,26 +411,37 @@ class StoryMemory:
 
     def _entity_hits(self, qv: list[float], k: int, at: int, last: int) -> list[Hit]:
         names = self.reader.name_map(at)
-        raw = self.store.query("mention", qv, k, at, last,
-                               keep=lambda m: int(m["chunk"]) <= at and m.get("name") in names,
-                               group=lambda m: names[m["name"]])
+        raw = self.store.query(
+            "mention",
+            qv,
+            k,
+            at,
+            last,
+            keep=lambda m: int(m["chunk"]) <= at and m.get("name") in names,
+            group=lambda m: names[m["name"]],
+        )
         best: dict[str, float] = {}
         for _, _, meta, score in raw:
             eid = names[meta["name"]]
             if score > best.get(eid, -1.0):
                 best[eid] = score
         views = {e.id: e for e in self.reader.entities(at, sorted(best))}
-        chapters = self.reader.chapters(
-            max((c for c, _ in v.descriptions), default=v.last_chunk) for v in views.values()
-        )
+        chapters = self.reader.chapters(max((c for c, _ in v.descriptions), default=v.last_chunk) for v in views.values())
         hits = []
         for eid, score in best.items():
             view = views.get(eid)
             if view is None:
                 continue
             last_desc = max((c for c, _ in view.descriptions), default=view.last_chunk)
-            hits.append(Hit(f"entity:{eid}", "entity", view.card(), last_desc, chapters.get(last_desc, 0), score,
-                            {"entity_id": eid, "entity_kind": view.kind}))
+            hits.append(
+                Hit(
+                    f"entity:{eid}",
+                    "entity",
+                    view.card(),
+                    last_desc,
+                    chapters.get(last_desc, 0),
+                    score,
+                    {"entity_id": eid, "entity_kind": view.kind},
+                )
+            )
         return hits
-
-

@@ -155,10 +155,12 @@ class StateReader:
         names = sorted(set(names))
         for start in range(0, len(names), 500):
             part = names[start : start + 500]
-            out.update(self.db.execute(
-                f"SELECT name, entity_id FROM entity_names WHERE name IN ({_marks(len(part))}) AND since <= ? AND until > ?",
-                [*part, i, i],
-            ))
+            out.update(
+                self.db.execute(
+                    f"SELECT name, entity_id FROM entity_names WHERE name IN ({_marks(len(part))}) AND since <= ? AND until > ?",
+                    [*part, i, i],
+                )
+            )
         return out
 
     def _first_word_index(self) -> dict[str, list[str]]:
@@ -216,15 +218,20 @@ class StateReader:
         out: dict[str, dict[str, dict[str, Any]]] = {e: {} for e in ids}
         if not ids:
             return out
-        owner: dict[str, str] = dict(self.db.execute(
-            f"SELECT name, entity_id FROM entity_names WHERE entity_id IN ({_marks(len(ids))}) AND since <= ? AND until > ?",
-            [*ids, i, i]))
+        owner: dict[str, str] = dict(
+            self.db.execute(
+                f"SELECT name, entity_id FROM entity_names WHERE entity_id IN ({_marks(len(ids))}) AND since <= ? AND until > ?",
+                [*ids, i, i],
+            )
+        )
         if not owner:
             return out
         members = sorted(owner)
         marks = _marks(len(members))
         chunk_owners: dict[int, set[str]] = defaultdict(set)
-        for name, chunk in self.db.execute(f"SELECT name, chunk FROM mentions WHERE name IN ({marks}) AND chunk <= ?", [*members, i]):
+        for name, chunk in self.db.execute(
+            f"SELECT name, chunk FROM mentions WHERE name IN ({marks}) AND chunk <= ?", [*members, i]
+        ):
             chunk_owners[int(chunk)].add(owner[name])
         chunks: dict[tuple[str, str], set[int]] = defaultdict(set)
         wanted = sorted(chunk_owners)
@@ -256,7 +263,8 @@ class StateReader:
         i = _at(at)
         if members is None:
             rows = self.db.execute(
-                "SELECT chunk, source, target, label, origin FROM relations WHERE chunk <= ? ORDER BY chunk, source, target, label", (i,)
+                "SELECT chunk, source, target, label, origin FROM relations WHERE chunk <= ? ORDER BY chunk, source, target, label",
+                (i,),
             ).fetchall()
         else:
             names_ = sorted(set(members))
@@ -265,7 +273,8 @@ class StateReader:
             marks = _marks(len(names_))
             rows = self.db.execute(
                 f"SELECT chunk, source, target, label, origin FROM relations WHERE chunk <= ? AND (source IN ({marks}) OR target IN ({marks})) "
-                "ORDER BY chunk, source, target, label", [i, *names_, *names_],
+                "ORDER BY chunk, source, target, label",
+                [i, *names_, *names_],
             ).fetchall()
         names = self.name_map(at, [n for r in rows for n in (r[1], r[2])])
         out, seen = [], set()

@@ -145,9 +145,7 @@ class ChatModel(Protocol):
         """One completion for the conversation."""
         ...
 
-    def structured(
-        self, messages: list[Message], schema: type[T], sampling: Sampling | None = None
-    ) -> T | None:
+    def structured(self, messages: list[Message], schema: type[T], sampling: Sampling | None = None) -> T | None:
         """A validated object of ``schema``. ``None`` means the backend cannot produce
         structured output at all (the caller falls back); invalid output raises
         :class:`automuse_rag.errors.StructuredOutputError`."""
@@ -169,8 +167,7 @@ class Embedder(Protocol):
         """Length of every vector (read-only: a backend may learn it from its first answer)."""
         ...
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
-        ...
+    def embed(self, texts: list[str]) -> list[list[float]]: ...
 
 
 def complete(model: ChatModel, messages: list[Message], sampling: Sampling | None = None) -> Reply[None]:

@@ -145,9 +145,7 @@ class CallCache:
     def get(self, key: str) -> tuple[str, int, int] | None:
         with self._lock:
             conn = self._conn
-            row = conn.execute(
-                "SELECT response, prompt_tokens, completion_tokens FROM calls WHERE key = ?", (key,)
-            ).fetchone()
+            row = conn.execute("SELECT response, prompt_tokens, completion_tokens FROM calls WHERE key = ?", (key,)).fetchone()
             if row:
                 conn.execute("UPDATE calls SET used = ? WHERE key = ?", (self._tick(), key))
                 conn.commit()
@@ -202,8 +200,14 @@ class CallCache:
             ]
         disk = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.is_file())
         return {
-            "path": str(self.path), "entries": int(entries), "bytes": int(data), "file_bytes": disk,
-            "max_bytes": self.max_bytes, "oldest": oldest, "last_used": newest, "models": models,
+            "path": str(self.path),
+            "entries": int(entries),
+            "bytes": int(data),
+            "file_bytes": disk,
+            "max_bytes": self.max_bytes,
+            "oldest": oldest,
+            "last_used": newest,
+            "models": models,
         }
 
     def clear(self) -> int:
@@ -371,7 +375,9 @@ class CachedChatModel:
 
     def _continuation_nll(self, context: str, continuation: str) -> tuple[float, int]:
         scorer = self.inner.continuation_nll  # type: ignore[attr-defined]
-        key = call_key(self.identity, "nll", [{"role": "user", "content": context}, {"role": "user", "content": continuation}], None)
+        key = call_key(
+            self.identity, "nll", [{"role": "user", "content": context}, {"role": "user", "content": continuation}], None
+        )
         cached = self._lookup(key)
         if cached is not None:
             nll, n = json.loads(cached.text)

@@ -39,8 +39,8 @@ LORE_MODES = ("auto", "model", "extractive")
 PASSAGES: tuple[tuple[str, list[str]], ...] = (
     (
         "Margaret Hale walked down to the harbour with her brother Frederick before dawn. The fishing boats "
-        "were already out, and old Captain Lennox stood on the pier, watching the grey water. \"The storm "
-        "will reach Milton by nightfall,\" he told them. Frederick promised to bring the boat into the cove, "
+        'were already out, and old Captain Lennox stood on the pier, watching the grey water. "The storm '
+        'will reach Milton by nightfall," he told them. Frederick promised to bring the boat into the cove, '
         "but Margaret feared the rocks below the lighthouse.",
         ["Margaret Hale", "Frederick", "Captain Lennox", "Milton"],
     ),
@@ -96,8 +96,15 @@ def probe_lore(llm: ChatModel, settings: Settings) -> LoreProbe:
             valid += 1
     total = len(PASSAGES)
     detail = f"{valid}/{total} probe passages got valid lore" + (f"; first problem: {problems[0]}" if problems else "")
-    return LoreProbe(redact(identity_of(llm)), valid == total, valid, total, redact(detail)[:300],
-                     round(time.perf_counter() - start, 2), time.time())
+    return LoreProbe(
+        redact(identity_of(llm)),
+        valid == total,
+        valid,
+        total,
+        redact(detail)[:300],
+        round(time.perf_counter() - start, 2),
+        time.time(),
+    )
 
 
 def capabilities_path(settings: Settings) -> Path:

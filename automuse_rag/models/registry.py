@@ -60,7 +60,9 @@ def get_chat_model(spec: str, settings: Settings, *, cache: bool | None = None) 
     _load_builtins()
     backend, model = _split(spec)
     if backend not in _CHAT:
-        raise InputError(f"unknown LLM backend {spec!r}; choose one of: {', '.join(sorted(_CHAT))} (e.g. --llm openai:gpt-4o-mini)")
+        raise InputError(
+            f"unknown LLM backend {spec!r}; choose one of: {', '.join(sorted(_CHAT))} (e.g. --llm openai:gpt-4o-mini)"
+        )
     inner = _CHAT[backend](model, settings)
     if not capable(inner, "cacheable"):  # no model calls (extractive) or a test script (fake)
         return inner

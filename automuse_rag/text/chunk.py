@@ -36,9 +36,7 @@ DEFAULT_SIZE = 1500
 _NON_SPACE = re.compile(r"\S+")
 # A sentence ends after . ! ? or … (and any closing quotes or brackets) before a space.
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]»]*(?=\s)")
-_ABBREVIATIONS = frozenset(
-    "mr mrs ms dr st sr jr mt messrs mme mlle prof rev capt col gen lt sgt hon esq vol no".split()
-)
+_ABBREVIATIONS = frozenset("mr mrs ms dr st sr jr mt messrs mme mlle prof rev capt col gen lt sgt hon esq vol no".split())
 
 
 def estimate_tokens(text: str) -> int:

@@ -89,7 +89,9 @@ def _decode(data: bytes, source: str) -> str:
             try:
                 return data.decode(codec)
             except UnicodeDecodeError as exc:
-                raise InputError(f"{_where(source)}: not valid {codec.upper()} text after its byte-order mark ({exc.reason})") from None
+                raise InputError(
+                    f"{_where(source)}: not valid {codec.upper()} text after its byte-order mark ({exc.reason})"
+                ) from None
     utf16 = _bomless_utf16(data)
     if utf16:
         try:

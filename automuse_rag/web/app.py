@@ -60,10 +60,22 @@ class LockedStory:
         return locked
 
 
-_READS = frozenset({
-    "records", "records_at", "last_index", "chapters", "entities", "entity_names", "relations", "graph",
-    "named_in", "neighbours", "search", "analyses",
-})
+_READS = frozenset(
+    {
+        "records",
+        "records_at",
+        "last_index",
+        "chapters",
+        "entities",
+        "entity_names",
+        "relations",
+        "graph",
+        "named_in",
+        "neighbours",
+        "search",
+        "analyses",
+    }
+)
 
 
 class _Backend:
@@ -73,8 +85,16 @@ class _Backend:
     tokenizer, which share one llama.cpp context for the local model) by
     ``model_lock``, so a long answer does not block the views that only read."""
 
-    def __init__(self, story: Any, settings: Settings, llm: str | None, budget: int | None, k: int,
-                 compare_dirs: Sequence[Path], close: Callable[[], None] | None) -> None:
+    def __init__(
+        self,
+        story: Any,
+        settings: Settings,
+        llm: str | None,
+        budget: int | None,
+        k: int,
+        compare_dirs: Sequence[Path],
+        close: Callable[[], None] | None,
+    ) -> None:
         self.story = LockedStory(story, threading.RLock())
         self.settings = settings
         self.llm_spec = llm or settings.llm
@@ -128,8 +148,9 @@ def create_app(
         if be.close is not None:
             be.close()
 
-    app = FastAPI(title=f"automuse: {story.name}", docs_url=None, redoc_url=None,
-                  openapi_url="/api/openapi.json", lifespan=lifespan)
+    app = FastAPI(
+        title=f"automuse: {story.name}", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json", lifespan=lifespan
+    )
     app.state.backend = be
 
     @app.exception_handler(AutomuseError)
@@ -148,8 +169,14 @@ def create_app(
     @app.get("/api/story")
     def story_info() -> dict[str, Any]:
         """The story's name, its number of chunks and the server's settings."""
-        return {"name": be.story.name, "chunks": len(be.story), "llm": be.llm_spec, "budget": be.budget, "k": be.k,
-                "compare_reports": len(be.reports())}
+        return {
+            "name": be.story.name,
+            "chunks": len(be.story),
+            "llm": be.llm_spec,
+            "budget": be.budget,
+            "k": be.k,
+            "compare_reports": len(be.reports()),
+        }
 
     @app.get("/api/characters")
     def characters(at: int | None = AT, q: str = "", kind: str = "") -> list[dict[str, Any]]:
@@ -179,8 +206,9 @@ def create_app(
             return views.prompt(be.story, at, budget=budget or be.budget, count_tokens=be.model().count_tokens, k=k or be.k)
 
     @app.get("/api/ask")
-    def ask(q: str = Query(..., description="The question."), at: int | None = AT,
-            k: int | None = Query(None, ge=1)) -> dict[str, Any]:
+    def ask(
+        q: str = Query(..., description="The question."), at: int | None = AT, k: int | None = Query(None, ge=1)
+    ) -> dict[str, Any]:
         """The same answer as ``automuse ask``, plus how it was made."""
         from automuse_rag.ask import answer_question
 

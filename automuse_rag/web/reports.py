@@ -79,9 +79,16 @@ def describe(report: Report, index: int, at: int, home: Path | None = None) -> d
     if pos is not None:
         for name, res in rep.strategies.items():
             k = res.positions.index(pos) if pos in res.positions else -1
-            at_rows.append({"strategy": name, "position": pos,
-                            "prompt_tokens": _value_at(res.prompt_tokens, k), "over_budget": _value_at(res.over_budget, k),
-                            "entity_recall": _value_at(res.entity_recall, k), "nll": _value_at(res.nll, k)})
+            at_rows.append(
+                {
+                    "strategy": name,
+                    "position": pos,
+                    "prompt_tokens": _value_at(res.prompt_tokens, k),
+                    "over_budget": _value_at(res.over_budget, k),
+                    "entity_recall": _value_at(res.entity_recall, k),
+                    "nll": _value_at(res.nll, k),
+                }
+            )
     return {
         "id": index,
         "directory": _shown(report.directory, home),

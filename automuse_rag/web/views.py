@@ -49,8 +49,9 @@ def entity_card(ent: Entity, chapters: dict[int, int]) -> dict[str, Any]:
         "first_chunk": ent.first_chunk,
         "last_chunk": ent.last_chunk,
         "mention_chunks": list(ent.mentions),
-        "aliases": [{"name": a, **where(c)} for a, c in sorted(ent.aliases.items(), key=lambda kv: (kv[1], kv[0]))
-                    if a != ent.name],
+        "aliases": [
+            {"name": a, **where(c)} for a, c in sorted(ent.aliases.items(), key=lambda kv: (kv[1], kv[0])) if a != ent.name
+        ],
         "description": ent.description,
         "descriptions": [{"text": d, **where(c)} for c, d in ent.descriptions],
     }
@@ -92,14 +93,30 @@ def graph(story: Any, at: int, layout_seed: int = 7) -> dict[str, Any]:
     nodes = []
     for nid, data in g.nodes(data=True):
         x, y = (float(v) for v in pos.get(nid, (0.0, 0.0)))
-        nodes.append({"id": nid, "name": data.get("name", nid), "kind": data.get("kind", "thing"),
-                      "aliases": list(data.get("aliases", [])), "mentions": int(data.get("mentions", 0)),
-                      "first_chunk": data.get("first_chunk"), "last_chunk": data.get("last_chunk"),
-                      "x": round(x, 4), "y": round(y, 4)})
+        nodes.append(
+            {
+                "id": nid,
+                "name": data.get("name", nid),
+                "kind": data.get("kind", "thing"),
+                "aliases": list(data.get("aliases", [])),
+                "mentions": int(data.get("mentions", 0)),
+                "first_chunk": data.get("first_chunk"),
+                "last_chunk": data.get("last_chunk"),
+                "x": round(x, 4),
+                "y": round(y, 4),
+            }
+        )
     nodes.sort(key=lambda n: (-n["mentions"], n["name"]))
-    edges = [{"source": a, "target": b, "weight": int(d.get("weight", 1)), "chunks": list(d.get("chunks", [])),
-              "relations": [dict(r) for r in d.get("relations", [])]}
-             for a, b, d in g.edges(data=True)]
+    edges = [
+        {
+            "source": a,
+            "target": b,
+            "weight": int(d.get("weight", 1)),
+            "chunks": list(d.get("chunks", [])),
+            "relations": [dict(r) for r in d.get("relations", [])],
+        }
+        for a, b, d in g.edges(data=True)
+    ]
     edges.sort(key=lambda e: (-e["weight"], e["source"], e["target"]))
     return {"at": at, "nodes": nodes, "edges": edges}
 
@@ -136,9 +153,16 @@ def chunk(story: Any, index: int, at: int) -> dict[str, Any]:
     if rec is None:
         raise NotFound(f"no chunk {index}")
     named = [e for e in story.entities(as_of=index) if index in e.mentions]
-    return {"index": rec.index, "id": rec.id, "chapter": rec.chapter, "chapter_title": rec.chapter_title,
-            "summary": rec.summary, "text": rec.text, "entities": [e.name for e in named],
-            "names": sorted({n for e in named for n in e.names()}, key=lambda n: (-len(n), n))}
+    return {
+        "index": rec.index,
+        "id": rec.id,
+        "chapter": rec.chapter,
+        "chapter_title": rec.chapter_title,
+        "summary": rec.summary,
+        "text": rec.text,
+        "entities": [e.name for e in named],
+        "names": sorted({n for e in named for n in e.names()}, key=lambda n: (-len(n), n)),
+    }
 
 
 def prompt(story: Any, at: int, *, budget: int, count_tokens: Callable[[str], int], k: int = 8) -> dict[str, Any]:
