@@ -80,3 +80,18 @@ def remove_partial(directory: Path) -> None:
     for name in (STATE, STATE + "-journal"):
         (directory / name).unlink(missing_ok=True)
     shutil.rmtree(directory / "chroma", ignore_errors=True)
+
+
+def check_resume(
+    name: str, manifest: dict[str, Any], embedder: Embedder, source: str, sha1: str | None, chroma_url: str | None
+) -> None:
+    """Refuse to write to story ``name`` with another embedder, book or Chroma location."""
+    check_embedder(name, manifest, embedder)
+    if not same_source(manifest, source, sha1):
+        raise StoreError(
+            f"story {name} was ingested from {manifest['source']}, not {source}; use a new --story or automuse stories rm {name}"
+        )
+    if chroma_url is not None and (manifest.get("chroma_url") or None) != (chroma_url or None):
+        raise StoreError(
+            f"story {name} keeps its collections at {manifest.get('chroma_url') or 'the embedded store'}, not {chroma_url}"
+        )

@@ -29,8 +29,8 @@ from automuse_rag.memory.names import (
     clean_name,
     parse_name,
 )
+from automuse_rag.memory.relation_words import SPEECH
 from automuse_rag.memory.relations import (
-    SPEECH,
     Occ,
     quoted_offsets,
     sentence_facts,

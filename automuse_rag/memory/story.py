@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -37,6 +36,7 @@ from automuse_rag.memory.layout import (  # re-exported: the store's names and p
     STATE as STATE,
     check_embedder as check_embedder,
     check_name as check_name,
+    check_resume as check_resume,
     initialized as initialized,
     remove_partial as remove_partial,
     same_source as same_source,
@@ -44,6 +44,7 @@ from automuse_rag.memory.layout import (  # re-exported: the store's names and p
 )
 from automuse_rag.memory.records import chunk_records
 from automuse_rag.memory.schema import SCHEMA_VERSION, connect, user_version
+from automuse_rag.memory.search import entity_hits
 from automuse_rag.memory.state import StateWriter
 from automuse_rag.memory.store import ChromaStore
 from automuse_rag.memory.types import ChunkRecord, Entity, Hit
@@ -115,15 +116,7 @@ class StoryMemory:
         try:
             ensure_current(settings, name, db, embedder)
             man = json.loads(StateReader(db).meta().get("manifest", "{}"))
-            check_embedder(name, man, embedder)
-            if not same_source(man, source, (extra or {}).get("source_sha1")):
-                raise StoreError(
-                    f"story {name} was ingested from {man['source']}, not {source}; use a new --story or automuse stories rm {name}"
-                )
-            if chroma_url is not None and (man.get("chroma_url") or None) != (chroma_url or None):
-                raise StoreError(
-                    f"story {name} keeps its collections at {man.get('chroma_url') or 'the embedded store'}, not {chroma_url}"
-                )
+            check_resume(name, man, embedder, source, (extra or {}).get("source_sha1"), chroma_url)
             mem = cls(settings, name, db, embedder, writable=True)
             mem.verify_counts()
         except BaseException:
@@ -148,41 +141,10 @@ class StoryMemory:
         chroma_url: str | None,
         extra: dict[str, Any] | None,
     ) -> StoryMemory:
-        directory = story_dir(settings, name)
-        existed = directory.is_dir()
-        remove_partial(directory)  # what a run killed before the store existed may have left
-        store_id = uuid.uuid4().hex
-        try:
-            if not chroma_url:
-                directory.mkdir(parents=True, exist_ok=True)
-            store = ChromaStore(
-                name,
-                store_id,
-                (embedder.name, embedder.dimension),
-                path=directory / "chroma",
-                url=chroma_url or None,
-                create=True,
-            )
-            directory.mkdir(parents=True, exist_ok=True)
-            db = connect(directory / STATE, readonly=False)
-            manifest = {
-                "name": name,
-                "source": source,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                "embedder": {"name": embedder.name, "dimension": embedder.dimension},
-                "llm": llm_name,
-                "chroma_url": chroma_url or None,
-                "chunks_total": None,
-                "complete": False,
-                **(extra or {}),
-            }
-            StateWriter(db).init({"store_id": store_id, "story": name, "manifest": json.dumps(manifest, ensure_ascii=False)})
-            mem = cls(settings, name, db, embedder, writable=True, store=store)
-        except BaseException:
-            remove_partial(directory)
-            if not existed and directory.is_dir() and not any(directory.iterdir()):
-                directory.rmdir()
-            raise
+        from automuse_rag.memory.create import fresh_state
+
+        db, store = fresh_state(settings, name, embedder, llm_name, source, chroma_url, extra)
+        mem = cls(settings, name, db, embedder, writable=True, store=store)
         mem.save_manifest()
         if outline is not None:
             mem.set_outline(outline)
@@ -402,46 +364,9 @@ class StoryMemory:
         hits: list[Hit] = []
         for kind in kinds:
             if kind == "entity":
-                hits.extend(self._entity_hits(qv, k, at, last))
+                hits.extend(entity_hits(self.reader, self.store, qv, k, at, last))
                 continue
             for id_, doc, meta, score in self.store.query(kind, qv, k, at, last, keep=lambda m: int(m["chunk"]) <= at):
                 hits.append(Hit(id_, kind, doc, int(meta["chunk"]), int(meta.get("chapter", 0)), score, meta))
         hits.sort(key=lambda h: (-h.score, h.id))
         return hits[:k]
-
-    def _entity_hits(self, qv: list[float], k: int, at: int, last: int) -> list[Hit]:
-        names = self.reader.name_map(at)
-        raw = self.store.query(
-            "mention",
-            qv,
-            k,
-            at,
-            last,
-            keep=lambda m: int(m["chunk"]) <= at and m.get("name") in names,
-            group=lambda m: names[m["name"]],
-        )
-        best: dict[str, float] = {}
-        for _, _, meta, score in raw:
-            eid = names[meta["name"]]
-            if score > best.get(eid, -1.0):
-                best[eid] = score
-        views = {e.id: e for e in self.reader.entities(at, sorted(best))}
-        chapters = self.reader.chapters(max((c for c, _ in v.descriptions), default=v.last_chunk) for v in views.values())
-        hits = []
-        for eid, score in best.items():
-            view = views.get(eid)
-            if view is None:
-                continue
-            last_desc = max((c for c, _ in view.descriptions), default=view.last_chunk)
-            hits.append(
-                Hit(
-                    f"entity:{eid}",
-                    "entity",
-                    view.card(),
-                    last_desc,
-                    chapters.get(last_desc, 0),
-                    score,
-                    {"entity_id": eid, "entity_kind": view.kind},
-                )
-            )
-        return hits
