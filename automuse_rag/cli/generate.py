@@ -3,7 +3,9 @@ as Markdown, plain text or EPUB)."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -104,29 +106,27 @@ def generate(
         cache=False if no_cache else None,
     )
     opts = options_from_settings(cfg, chunks, style=style)
-    if as_json:
-        result = generate_story(
-            cfg,
-            story,
-            premise,
-            chunks=chunks,
-            llm=cfg.llm,
-            embedder=embedder,
-            analysis_llm=memory_llm,
-            options=opts,
-            plan_only=plan_only,
-        )
-    else:
-        result = _generate_with_bar(cfg, story, premise, chunks, embedder, memory_llm, opts, plan_only)
+    run = functools.partial(
+        generate_story,
+        cfg,
+        story,
+        premise,
+        chunks=chunks,
+        llm=cfg.llm,
+        embedder=embedder,
+        analysis_llm=memory_llm,
+        options=opts,
+        plan_only=plan_only,
+    )
+    result = run() if as_json else _generate_with_bar(run, chunks)
     if as_json:
         print_json(result.to_dict())
         return
     _print_result(result)
 
 
-def _generate_with_bar(cfg, story, premise, chunks, embedder, memory_llm, opts, plan_only):
-    from automuse_rag.generate.loop import generate_story
-
+def _generate_with_bar(run: Any, chunks: int) -> Any:
+    """``run(progress=...)`` under a progress bar that appears with the first event."""
     with _progress_bar(chunks) as bar:
         tasks: list = []  # the bar appears with the first event, so an early error is one line
 
@@ -141,18 +141,7 @@ def _generate_with_bar(cfg, story, premise, chunks, embedder, memory_llm, opts, 
                 err_console.print(f"[yellow]rejected[/] a candidate for chunk {ev.done}: {ev.note}")
             bar.update(task, completed=ev.done, words=ev.words, rejections=ev.rejections, chapter=ev.chapter or 1)
 
-        return generate_story(
-            cfg,
-            story,
-            premise,
-            chunks=chunks,
-            llm=cfg.llm,
-            embedder=embedder,
-            analysis_llm=memory_llm,
-            options=opts,
-            plan_only=plan_only,
-            progress=on_progress,
-        )
+        return run(progress=on_progress)
 
 
 def _print_result(result) -> None:

@@ -27,7 +27,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar
 
@@ -385,11 +384,3 @@ class CachedChatModel:
         nll, n = scorer(context, continuation)
         self._store(key, "nll", json.dumps([nll, n]), Usage(n, 0))
         return nll, n
-
-
-def parallel_map(fn: Any, items: Sequence[Any], concurrency: int) -> list[Any]:
-    """``[fn(x) for x in items]`` with at most ``concurrency`` in flight, in order."""
-    if concurrency <= 1 or len(items) <= 1:
-        return [fn(x) for x in items]
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        return list(pool.map(fn, items))
