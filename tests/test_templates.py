@@ -16,9 +16,7 @@ from automuse_rag.assemble import load_template, parse_template
 PLAIN = {
     "ask_system.txt": set(),  # ask/answer.py model_messages
     "ask_user.txt": {"notes", "question"},
-    "compare_last_chunk.txt": {"outline", "last_chunk"},  # compare/strategies.py render_rolling
-    "compare_rolling.txt": {"outline", "summary", "last_chunk"},
-    "compare_resummarize.txt": {"words", "summary"},  # compare/strategies.py llm_resummarizer
+    "compare_resummarize.txt": {"words", "summary"},  # compare/rolling.py llm_resummarizer
     "ingest_analyze_system.txt": set(),  # memory/ingest.py analysis_messages
     "ingest_analyze_user.txt": {"chapter", "text", "hints"},
     "ingest_merge.txt": {"what", "summaries", "sentences"},  # memory/outline.py model_summarizer

@@ -135,6 +135,10 @@ class LocalChatModel(Capabilities):
         kwargs = _sampling_kwargs(sampling)
         with self._lock:
             try:
+                # every completion evaluates its whole prompt afresh: llama-cpp-python would
+                # otherwise reuse the cached prefix and evaluate the rest in a batch of another
+                # size, whose slightly different logits can change a greedy answer
+                self.llama.reset()
                 response = self.llama.create_chat_completion(messages=messages, **kwargs, **extra)
             except ValueError as exc:  # e.g. "Requested tokens (...) exceed context window"
                 raise ModelError(f"local model: {exc}") from None
