@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a plan and twelve chunks on 2 cores: ~10 min here when other jobs share them
 def test_twelve_local_chunks_and_none_fails_the_guard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     premise = REPO / "books" / "sample" / "premise.txt"
