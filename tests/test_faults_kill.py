@@ -85,7 +85,13 @@ def generate_argv(home: Path) -> list[str]:
 
 
 def kill_and_resume(
-    tmp_path: Path, label: str, argv: Callable[[Path], list[str]], env: dict[str, str], story: str, rng: random.Random
+    tmp_path: Path,
+    label: str,
+    argv: Callable[[Path], list[str]],
+    env: dict[str, str],
+    story: str,
+    rng: random.Random,
+    marker: str = "state.sqlite",
 ) -> list[tuple[float, int]]:
     """An uninterrupted reference run, then KILLS runs each SIGKILLed at a random moment
     (stratified: one in each tenth of the part of the reference run that writes its store) and resumed; every resumed story must equal the
@@ -94,7 +100,7 @@ def kill_and_resume(
     child = start(argv(reference), env, tmp_path / f"{label}-reference.log")
     # the kills are spread over the part of the run that writes the store: the start
     # (imports, loading models, planning) is most of a short run's time under load
-    opened = child.first_seen(reference / "stores" / story / "state.sqlite")
+    opened = child.first_seen(reference / "stores" / story / marker)
     code = child.wait()
     seconds = time.monotonic() - child.started
     assert code == 0, (tmp_path / f"{label}-reference.log").read_text()[-2000:]
@@ -130,4 +136,5 @@ def test_ten_sigkills_during_ingest(tmp_path: Path) -> None:
 def test_ten_sigkills_during_generate(tmp_path: Path) -> None:
     with FaultServer() as server:
         env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-test"}
-        kill_and_resume(tmp_path, "generate", generate_argv, env, GENERATE_STORY, random.Random(SEED + 1))
+        # the manuscript appears with the first chunk: the kills go where chunks are written
+        kill_and_resume(tmp_path, "generate", generate_argv, env, GENERATE_STORY, random.Random(SEED + 1), "manuscript.md")
