@@ -1,12 +1,12 @@
-"""Compare retrieval with rolling summaries on Pride and Prejudice (extractive memory).
+"""Compare retrieval with rolling summaries on Pride and Prejudice or Frankenstein (extractive memory).
 
-Ingests P&P (Gutenberg 1342, from the shared mirror) with ``--llm extractive`` and the
+Ingests the book (``--book 1342`` P&P, the default, or ``--book 84`` Frankenstein, from the shared mirror) with ``--llm extractive`` and the
 shared outline into a home outside the repo (once; ingest is resumable), then runs
 ``run_compare`` with the local model (tokens and NLL) at each budget, writing
-docs/compare/pp-BUDGET/ (report.md, report.json, plots) and the figures between the
+docs/compare/pp-BUDGET/ or frank-BUDGET/ (report.md, report.json, plots) and the figures between the
 ``bench:compare`` markers of docs/benchmarks.md.
 
-    .venv/bin/python benchmarks/compare_pp.py [--home /tmp/automuse-pp] [--budgets 1024 2048] [--nll-samples 20] [--max-positions 100]
+    .venv/bin/python benchmarks/compare_pp.py [--book 84] [--home /tmp/automuse-pp] [--budgets 1024 2048] [--nll-samples 20] [--max-positions 100]
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ SHARED = Path(os.environ.get("AUTOMUSE_SHARED_DATA", REPO.parent / "shared" / "d
 DOCS = REPO / "docs"
 
 
-def ensure_ingested(home: Path, story: str) -> float:
+BOOKS = {1342: ("pp", "Pride and Prejudice"), 84: ("frank", "Frankenstein")}
+
+
+def ensure_ingested(home: Path, story: str, book: int = 1342) -> float:
     """Ingest P&P if its store is not complete; returns the seconds it took (0 if done)."""
     manifest = home / "stores" / story / "story.json"
     if manifest.is_file() and '"complete": true' in manifest.read_text():
@@ -36,13 +39,13 @@ def ensure_ingested(home: Path, story: str) -> float:
         "--home",
         str(home),
         "ingest",
-        "1342",
+        str(book),
         "--story",
         story,
         "--llm",
         "extractive",
         "--outline",
-        str(SHARED / "outlines" / "pg1342.txt"),
+        str(SHARED / "outlines" / f"pg{book}.txt"),
         "--mirror",
         str(SHARED / "gutenberg"),
         "--json",
@@ -60,7 +63,7 @@ def run_one(home: Path, story: str, budget: int, args: argparse.Namespace) -> No
     cfg = get_settings(home=home, llm="local", budget=budget, n_ctx=budget + 1024, n_threads=args.threads)
     memory = StoryMemory.open(cfg, story)
     llm = get_chat_model("local", cfg)
-    out = DOCS / "compare" / f"pp-{budget}"
+    out = DOCS / "compare" / f"{BOOKS[args.book][0]}-{budget}"
     started = time.perf_counter()
     run_compare(
         memory,
@@ -81,10 +84,10 @@ def _progress(stage: str, done: int, total: int) -> None:
 
 
 def section(ingest_seconds: float, args: argparse.Namespace) -> str:
-    """The benchmarks.md section, from every docs/compare/pp-*/report.json on disk (so
-    budgets run by separate invocations all appear)."""
+    """The benchmarks.md section, from every docs/compare/{pp,frank}-*/report.json on disk (so
+    budgets and books run by separate invocations all appear)."""
     lines = [
-        "### compare: Pride and Prejudice, extractive memory",
+        "### compare: Pride and Prejudice and Frankenstein, extractive memory",
         "",
         "Command: `"
         + (
@@ -97,17 +100,20 @@ def section(ingest_seconds: float, args: argparse.Namespace) -> str:
         "Reports and plots: [docs/compare/](compare/README.md). Times are wall-clock on the shared 2-core "
         "machine while other jobs ran (query embeddings and NLL scoring dominate).",
         "",
-        "| budget | positions | NLL samples | contexts (s) | NLL (s) | strategy | mean/max tokens | over budget | entity recall | mean NLL |",
-        "| ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
+        "| book | budget | positions | NLL samples | contexts (s) | NLL (s) | strategy | mean/max tokens | over budget | entity recall | mean NLL |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
     ]
-    for path in sorted((DOCS / "compare").glob("pp-*/report.json"), key=lambda p: int(p.parent.name.split("-")[1])):
+    reports = [p for prefix, _ in BOOKS.values() for p in (DOCS / "compare").glob(f"{prefix}-*/report.json")]
+    titles = dict(BOOKS.values())
+    for path in sorted(reports, key=lambda p: (p.parent.name.split("-")[0], int(p.parent.name.split("-")[1]))):
         rep = json.loads(path.read_text(encoding="utf-8"))
+        book = titles[path.parent.name.split("-")[0]]
         for name, entry in rep["strategies"].items():
             row = entry["summary"]
             recall = "n/a" if row["mean_entity_recall"] is None else f"{row['mean_entity_recall']:.3f}"
             nll = "n/a" if row["mean_nll"] is None else f"{row['mean_nll']:.3f}"
             lines.append(
-                f"| {rep['budget']} | {len(rep['positions'])} | {len(rep['nll_positions'])} "
+                f"| {book} | {rep['budget']} | {len(rep['positions'])} | {len(rep['nll_positions'])} "
                 f"| {rep['seconds']['contexts']:.0f} | {rep['seconds']['nll']:.0f} | {name} "
                 f"| {row['mean_prompt_tokens']:.0f}/{row['max_prompt_tokens']} "
                 f"| {row['over_budget_count']}/{row['positions']} | {recall} | {nll} |"
@@ -126,8 +132,9 @@ def write_section(text: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--book", type=int, choices=sorted(BOOKS), default=1342)
     parser.add_argument("--home", type=Path, default=Path("/tmp/automuse-pp"))
-    parser.add_argument("--story", default="pp")
+    parser.add_argument("--story", default=None, help="store name (default: pp or frank)")
     parser.add_argument("--budgets", type=int, nargs="+", default=[1024, 2048])
     parser.add_argument("--nll-samples", type=int, default=20)
     parser.add_argument("--positions", default="all")
@@ -137,9 +144,10 @@ def main() -> None:
     parser.add_argument("--section-only", action="store_true", help="only rewrite docs/benchmarks.md from the reports on disk")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args.story = args.story or BOOKS[args.book][0]
     ingest_seconds = 0.0
     if not args.section_only:
-        ingest_seconds = ensure_ingested(args.home, args.story)
+        ingest_seconds = ensure_ingested(args.home, args.story, args.book)
         for budget in args.budgets:
             run_one(args.home, args.story, budget, args)
     text = section(ingest_seconds, args)

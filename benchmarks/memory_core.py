@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -166,15 +167,18 @@ def serve_chroma(path: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("chroma run did not start")
 
 
-def prompt_latency(sizes: list[int], runs: int, server: bool) -> list[dict]:
+def prompt_latency(sizes: list[int], runs: int, server: bool, stores: Path | None = None) -> list[dict]:
     count = counter()
     rows = []
     with tempfile.TemporaryDirectory(prefix="automuse-bench-") as tmp:
         for n in sizes:
-            home = Path(tmp) / f"h{n}"
+            home = (stores or Path(tmp)) / f"h{n}"
             t0 = time.perf_counter()
-            name = synthetic_store(n, home)
-            built = time.perf_counter() - t0
+            name, built = f"bench{n}", None
+            if not (home / "stores" / name / "story.json").is_file():
+                shutil.rmtree(home, ignore_errors=True)  # a build that was interrupted
+                name = synthetic_store(n, home)
+                built = time.perf_counter() - t0
             row = time_prompts(home, name, runs, count)
             row.update({"where": "embedded", "build_s": built, "store_mb": _size(home / "stores" / name)})
             rows.append(row)
@@ -338,13 +342,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes; does not write the doc")
     parser.add_argument("--only", choices=["prompt", "generate", "dataset"])
     parser.add_argument("--sizes", default="1000,10000,100000", help="stored memories per prompt-latency run, comma-separated")
+    parser.add_argument("--stores", type=Path, help="keep the synthetic stores here and reuse them on the next run")
     parser.add_argument("--before", type=Path, help="a checkout of the code before the rework, for the dataset figure")
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() and not args.quick else {}
     results["load"] = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     if args.only in (None, "prompt"):
         results["prompt"] = prompt_latency(
-            [1_000, 10_000] if args.quick else [int(n) for n in args.sizes.split(",")], 20 if args.quick else 100, server=True
+            [1_000, 10_000] if args.quick else [int(n) for n in args.sizes.split(",")],
+            20 if args.quick else 100,
+            server=True,
+            stores=args.stores,
         )
     if args.only in (None, "generate"):
         results["generate"] = generation_commits(300 if args.quick else 1000)

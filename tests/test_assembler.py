@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from automuse_rag.assemble import Candidate, assemble, load_template, parse_template
-from automuse_rag.assemble.budget import ELLIPSIS, cut_end, cut_start
+from automuse_rag.assemble.budget import ELLIPSIS, _first_true, cut_end, cut_start
 from automuse_rag.errors import BudgetError, InputError
 from automuse_rag.models.fake import count_words_and_marks
 
@@ -133,6 +133,40 @@ def test_cut_start_keeps_a_suffix_and_cut_end_a_prefix(text, n) -> None:
         assert tail.startswith(ELLIPSIS) and text.endswith(tail[1:])
     if head and head != text:
         assert head.endswith(ELLIPSIS) and text.startswith(head[:-1])
+
+
+@given(
+    lo=st.integers(0, 50),
+    width=st.integers(0, 400),
+    answer=st.integers(-10, 500),
+    guess=st.integers(-20, 500),
+    step=st.integers(0, 80),
+)
+@settings(max_examples=300, deadline=None)
+def test_galloping_search_finds_what_bisection_finds(lo, width, answer, guess, step) -> None:
+    hi = lo + width
+    asked: list[int] = []
+
+    def pred(x: int) -> bool:
+        asked.append(x)
+        return x >= answer
+
+    found = _first_true(lo, hi, pred, guess, step)
+    assert found == min(max(answer, lo), hi)
+    assert all(lo <= x < hi for x in asked), "asked outside the range, or at hi (taken as True)"
+
+
+def test_cutting_a_long_text_counts_a_few_short_texts() -> None:
+    text = " ".join(f"word{i}" for i in range(3000))
+    counted: list[int] = []
+
+    def count(t: str) -> int:
+        counted.append(len(t))
+        return count_words_and_marks(t)
+
+    tail = cut_start(text, 64, count)
+    assert count_words_and_marks(tail) == 64 and text.endswith(tail[1:])  # "…" and the last 63 words: the longest
+    assert len(counted) <= 12 and sum(counted[1:]) < len(text)  # a bisection of the whole text reads about 6 times it
 
 
 # -- degradation order ---------------------------------------------------------------

@@ -282,3 +282,22 @@ def test_prefix_tiers_search_as_of_like_the_naive_story_and_are_checked(tmp_path
     )
     assert cli(tmp_path, "repair", "--story", "tiers").exit_code == 0
     assert cli(tmp_path, "check", "--story", "tiers").exit_code == 0
+
+
+def test_collections_measure_cosine_and_persist_one_record_kinds_often(tmp_path) -> None:
+    """A Chroma configuration replaces the metadata's ``hnsw:space``: every collection
+    must still be cosine (scores are 1 - distance), and the one-record-per-chunk kinds
+    persist every SYNC_EVERY records (generation's commits stay flat)."""
+    from automuse_rag.memory.store import SYNC_EVERY, ChromaStore
+
+    store = ChromaStore("s", "0123abcd", ("hash", 8), path=tmp_path / "chroma", create=True)
+    try:
+        for (kind, _tier), col in store._cols.items():
+            hnsw = col.configuration["hnsw"]
+            assert hnsw["space"] == "cosine", kind
+            assert hnsw["sync_threshold"] == SYNC_EVERY.get(kind, 1000), kind
+        store.upsert("summary", ["summary:00000"], ["a"], [{"chunk": 0}], [[1.0] + [0.0] * 7])
+        hits = store.query("summary", [1.0] + [0.0] * 7, 1, None, 0)
+        assert hits[0][0] == "summary:00000" and hits[0][2] == pytest.approx(1.0)
+    finally:
+        store.close()

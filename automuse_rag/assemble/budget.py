@@ -52,39 +52,66 @@ def _snap_back(text: str, end: int, slack: int = 40) -> int:
     return end
 
 
+def _first_true(lo: int, hi: int, pred: Callable[[int], bool], guess: int, step: int) -> int:
+    """The smallest ``x`` in ``[lo, hi]`` with ``pred(x)``, for a ``pred`` that is False
+    then True and is taken as True at ``hi`` (never called there). Starts at ``guess``
+    and gallops by ``step`` (doubling) to bracket the answer before bisecting: a good
+    guess costs a few calls of ``pred`` on short texts instead of a bisection of the
+    whole text."""
+    step = max(1, step)
+    x = min(max(guess, lo), hi)
+    if x < hi and pred(x):
+        hi = x
+        while hi - step > lo:
+            if not pred(hi - step):
+                lo = hi - step + 1
+                break
+            hi -= step
+            step *= 2
+    elif x < hi:
+        lo = x + 1
+        while lo + step < hi:
+            if pred(lo + step):
+                hi = lo + step
+                break
+            lo += step + 1
+            step *= 2
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if pred(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
 def cut_start(text: str, max_tokens: int, count: CountTokens) -> str:
     """The longest tail of ``text`` (marked with a leading "…") within ``max_tokens``.
 
     The end of ``text`` is always kept: the result is ``text`` itself when it fits,
     else "…" + a non-empty suffix, unless not even one character fits ('' then)."""
-    if count(text) <= max_tokens:
+    total = count(text)
+    if total <= max_tokens:
         return text
-    lo, hi = 1, len(text)  # hi: a start whose tail fits (searching the smallest)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if count(ELLIPSIS + text[mid:]) <= max_tokens:
-            hi = mid
-        else:
-            lo = mid + 1
+    tail = len(text) * max(0, max_tokens) // max(1, total)  # characters, at the text's mean density
+    guess = len(text) - tail
+    lo = _first_true(1, len(text), lambda mid: count(ELLIPSIS + text[mid:]) <= max_tokens, guess, tail // 10 + 4)
     start = _snap_forward(text, lo)
     while start < len(text) and count(ELLIPSIS + text[start:].lstrip()) > max_tokens:
         start += 1  # tokenizers are not monotonic; step until it fits
-    tail = text[start:].lstrip()
-    return ELLIPSIS + tail if tail else ""
+    rest = text[start:].lstrip()
+    return ELLIPSIS + rest if rest else ""
 
 
 def cut_end(text: str, max_tokens: int, count: CountTokens) -> str:
     """The longest head of ``text`` (marked with a trailing "…") within ``max_tokens``."""
-    if count(text) <= max_tokens:
+    total = count(text)
+    if total <= max_tokens:
         return text
-    lo, hi = 0, len(text) - 1  # the largest end whose head fits
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if count(text[:mid] + ELLIPSIS) <= max_tokens:
-            lo = mid
-        else:
-            hi = mid - 1
-    end = _snap_back(text, lo)
+    guess = len(text) * max(0, max_tokens) // max(1, total)
+    # the first end whose head does not fit, minus one: the largest end that does
+    over = _first_true(0, len(text), lambda mid: count(text[:mid] + ELLIPSIS) > max_tokens, guess + 1, guess // 10 + 4)
+    end = _snap_back(text, min(max(0, over - 1), len(text) - 1))
     while end > 0 and count(text[:end].rstrip() + ELLIPSIS) > max_tokens:
         end -= 1
     head = text[:end].rstrip()

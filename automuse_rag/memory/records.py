@@ -13,8 +13,13 @@ from automuse_rag.memory.types import ChunkRecord
 from automuse_rag.text.types import Chunk
 
 
+def name_hash(name: str) -> str:
+    """The part of a mention's Chroma id that names it."""
+    return hashlib.sha1(name.encode("utf-8")).hexdigest()[:12]
+
+
 def mention_id(chunk: int, name: str) -> str:
-    return f"mention:{chunk:05d}:{hashlib.sha1(name.encode('utf-8')).hexdigest()[:12]}"
+    return f"mention:{chunk:05d}:{name_hash(name)}"
 
 
 def mention_doc(name: str, description: str) -> str:

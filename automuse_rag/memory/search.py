@@ -3,14 +3,31 @@ belongs to then, each entity scored by its best mention and shown by its card.""
 
 from __future__ import annotations
 
-from automuse_rag.memory.store import ChromaStore
+from automuse_rag.memory.records import name_hash
+from automuse_rag.memory.store import ChromaStore, Meta
 from automuse_rag.memory.types import Hit
 from automuse_rag.memory.views import StateReader
 
 
 def entity_hits(reader: StateReader, store: ChromaStore, qv: list[float], k: int, at: int, last: int) -> list[Hit]:
     """Entity hits for query vector ``qv`` as of chunk ``at`` (``last``: the story's last chunk)."""
-    names = reader.name_map(at)
+    names: dict[str, str] = {}
+    by_hash: dict[tuple[int, str], str] = {}
+    read: set[int] = set()
+
+    def enrich(metas: list[Meta]) -> None:
+        """Name each mention hit (its id holds its chunk and a hash of its name) and
+        learn the entity each name belongs to as of ``at`` (each chunk read once,
+        however often the query widens)."""
+        chunks = sorted({int(m["chunk"]) for m in metas if int(m["chunk"]) <= at} - read)
+        read.update(chunks)
+        by_hash.update(((c, name_hash(n)), n) for c, n in reader.mention_names(chunks))
+        for m in metas:
+            name = by_hash.get((int(m["chunk"]), m.get("name_hash", "")))
+            if name is not None:
+                m["name"] = name
+        names.update(reader.name_map(at, names=sorted({m["name"] for m in metas if "name" in m} - set(names))))
+
     raw = store.query(
         "mention",
         qv,
@@ -19,16 +36,19 @@ def entity_hits(reader: StateReader, store: ChromaStore, qv: list[float], k: int
         last,
         keep=lambda m: int(m["chunk"]) <= at and m.get("name") in names,
         group=lambda m: names[m["name"]],
+        enrich=enrich,
     )
     best: dict[str, float] = {}
-    for _, _, meta, score in raw:
+    for _, meta, score in raw:
         eid = names[meta["name"]]
         if score > best.get(eid, -1.0):
             best[eid] = score
-    views = {e.id: e for e in reader.entities(at, sorted(best))}
+    # the search keeps the best k hits: only those need a view and a card
+    ranked = sorted(best.items(), key=lambda kv: (-kv[1], f"entity:{kv[0]}"))[:k]
+    views = {e.id: e for e in reader.entities(at, sorted(eid for eid, _ in ranked))}
     chapters = reader.chapters(max((c for c, _ in v.descriptions), default=v.last_chunk) for v in views.values())
     hits = []
-    for eid, score in best.items():
+    for eid, score in ranked:
         view = views.get(eid)
         if view is None:
             continue

@@ -366,7 +366,12 @@ class StoryMemory:
             if kind == "entity":
                 hits.extend(entity_hits(self.reader, self.store, qv, k, at, last))
                 continue
-            for id_, doc, meta, score in self.store.query(kind, qv, k, at, last, keep=lambda m: int(m["chunk"]) <= at):
-                hits.append(Hit(id_, kind, doc, int(meta["chunk"]), int(meta.get("chapter", 0)), score, meta))
+            found = self.store.query(kind, qv, k, at, last, keep=lambda m: int(m["chunk"]) <= at)
+            records = self.reader.records_at(int(meta["chunk"]) for _, meta, _ in found)
+            for id_, meta, score in found:
+                rec = records.get(int(meta["chunk"]))
+                if rec is not None:  # Chroma ahead of state.sqlite (check reports it)
+                    text = rec.summary if kind == "summary" else rec.text
+                    hits.append(Hit(id_, kind, text, rec.index, rec.chapter, score, {**meta, "chapter": rec.chapter}))
         hits.sort(key=lambda h: (-h.score, h.id))
         return hits[:k]

@@ -41,6 +41,7 @@ class StateReader:
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
         self._first_words: tuple[int, dict[str, list[str]]] | None = None
+        self._views: tuple[tuple[int, int], dict[str, Entity | None]] = ((-1, 0), {})
 
     # ------------------------------------------------------------------ basics
 
@@ -83,6 +84,15 @@ class StateReader:
         rows = self.db.execute(f"SELECT {_RECORD_COLS} FROM chunks WHERE idx BETWEEN ? AND ? ORDER BY idx", (first, last))
         return [ChunkRecord(*r) for r in rows]
 
+    def mention_names(self, chunks: Sequence[int]) -> list[tuple[int, str]]:
+        """(chunk, name) of every name mentioned in ``chunks``."""
+        out: list[tuple[int, str]] = []
+        for start in range(0, len(chunks), 500):
+            part = list(chunks[start : start + 500])
+            rows = self.db.execute(f"SELECT chunk, name FROM mentions WHERE chunk IN ({_marks(len(part))})", part)
+            out.extend((int(c), str(n)) for c, n in rows)
+        return out
+
     def chapters(self, indices: Iterable[int]) -> dict[int, int]:
         wanted = sorted(set(int(i) for i in indices))
         if not wanted:
@@ -104,7 +114,28 @@ class StateReader:
     # ------------------------------------------------------------------ entities
 
     def entities(self, at: int | None = None, ids: Sequence[str] | None = None) -> list[Entity]:
-        """Entities as of ``at`` (all of them, or those in ``ids``), most mentioned first."""
+        """Entities as of ``at`` (all of them, or those in ``ids``), most mentioned first.
+
+        The views of ``ids`` are kept for the latest ``at`` while the state's version
+        stays the same: one prompt asks for the same entities twice (vector hits, then
+        candidates). Callers must not change the views they get."""
+        if ids is None:
+            return self._entities(at, None)
+        key = (self.version(), _at(at))
+        if self._views[0] != key:
+            self._views = (key, {})
+        memo = self._views[1]
+        wanted = list(dict.fromkeys(ids))
+        missing = [e for e in wanted if e not in memo]
+        if missing:
+            got = {e.id: e for e in self._entities(at, missing)}
+            memo.update((e, got.get(e)) for e in missing)
+            if len(memo) > 4096:
+                self._views = (key, {e: memo[e] for e in wanted})
+        found = [v for v in (memo.get(e) for e in wanted) if v is not None]
+        return sorted(found, key=lambda e: (-len(e.mentions), e.name, e.id))
+
+    def _entities(self, at: int | None, ids: Sequence[str] | None) -> list[Entity]:
         i = _at(at)
         if ids is not None and not ids:
             return []

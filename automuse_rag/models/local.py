@@ -93,6 +93,10 @@ def _grammar(schema_json: str) -> Any:
     return LlamaGrammar.from_string(schema_gbnf(json.loads(schema_json)), verbose=False)
 
 
+#: Texts whose token counts a model remembers (about 8 MB of text at prompt sizes).
+TOKEN_COUNT_MEMO = 4096
+
+
 class LocalChatModel(Capabilities):
     """SmolLM2-135M-Instruct (or another GGUF) in-process through llama.cpp."""
 
@@ -106,6 +110,9 @@ class LocalChatModel(Capabilities):
         self._threads = int(settings.threads)
         self.name = f"local:{self.path.stem}"
         self._lock = threading.Lock()
+        # Prompt assembly counts the same outline, cards and memories again at every
+        # position; tokenizing costs about 0.5 µs per character.
+        self._count = lru_cache(maxsize=TOKEN_COUNT_MEMO)(self._count_uncached)
 
     @property
     def identity(self) -> str:
@@ -127,8 +134,12 @@ class LocalChatModel(Capabilities):
         return cast("list[int]", self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def count_tokens(self, text: str) -> int:
-        """Exact: the model's own tokenizer (no BOS)."""
-        return len(self.tokenize(text)) if text else 0
+        """Exact: the model's own tokenizer (no BOS), remembered for the last
+        :data:`TOKEN_COUNT_MEMO` texts."""
+        return self._count(text) if text else 0
+
+    def _count_uncached(self, text: str) -> int:
+        return len(self.tokenize(text))
 
     # -- chat -------------------------------------------------------------------
     def _complete(self, messages: list[Message], sampling: Sampling, **extra: Any) -> Reply[None]:
