@@ -352,17 +352,11 @@ class ChromaStore:
         if k <= 0:
             return []
         accept = keep or (lambda m: True)
-        if enrich is not None:
-            test = accept
-            enrich_batch = enrich
 
-            def accept_batch(hits: list[StoreHit]) -> list[StoreHit]:
-                enrich_batch([h[1] for h in hits])
-                return [h for h in hits if test(h[1])]
-        else:
-
-            def accept_batch(hits: list[StoreHit]) -> list[StoreHit]:
-                return [h for h in hits if accept(h[1])]
+        def accept_batch(hits: list[StoreHit]) -> list[StoreHit]:
+            if enrich is not None:
+                enrich([h[1] for h in hits])
+            return [h for h in hits if accept(h[1])]
 
         enough = _enough(k, group)
         if as_of is None or as_of >= last_chunk:
