@@ -94,6 +94,7 @@ def bench_book(book: str, text_path: Path, cast_path: Path, settings) -> dict:
 
 def bench_speed(book: Path) -> dict:
     """Extractive ingest (hash embedder) with and without the dependency parse."""
+    import automuse_rag.memory.analyze as an
     import automuse_rag.memory.ingest as ing
     from automuse_rag.memory.parse import ChunkFacts, get_parser
     from automuse_rag.models.base import Sampling
@@ -101,9 +102,9 @@ def bench_speed(book: Path) -> dict:
 
     get_parser()  # model loads are not ingest time
     out = {}
-    real = ing.chunk_facts
+    real = an.chunk_facts
     for label, facts in (("without parse", lambda doc, mentions: ChunkFacts()), ("with parse", real)):
-        ing.chunk_facts = facts
+        an.chunk_facts = facts
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 settings = get_settings(home=tmp)
@@ -111,7 +112,7 @@ def bench_speed(book: Path) -> dict:
                 result = ing.ingest(settings, str(book), "speed", llm=None, embedder=HashEmbedder(64), sampling=Sampling())
                 out[label] = (time.perf_counter() - t0, time.process_time() - c0, result.chunks)
         finally:
-            ing.chunk_facts = real
+            an.chunk_facts = real
     return out
 
 

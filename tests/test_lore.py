@@ -275,3 +275,94 @@ def test_card_leads_with_the_introduction_then_the_latest_change():
     assert select_descriptions(descs, kinds, as_of=1) == ["Henry rowed out."]  # nothing better known yet
     assert select_descriptions(descs, {}, limit=2) == ["Henry rowed out.", "Reddick laughed."]  # kinds unknown (old stores)
     assert select_descriptions([], {}) == []
+
+
+# ---------------------------------------------------------------- initials, titles, scenes (bench:lore findings)
+
+
+def test_initial_joins_the_one_full_name_it_abbreviates():
+    # Frankenstein: the letters are signed "R. Walton"; "Robert Walton" comes later,
+    # then bare "Walton". All one man (before: three entities).
+    chunks = [
+        (5, [person("R. Walton", 1)]),
+        (11, [person("Robert Walton", 1)]),
+        (337, [person("Walton", 3, he=3)]),
+    ]
+    _, names = resolve(chunks)
+    assert names["R. Walton"] == names["Robert Walton"] == names["Walton"]
+    # Two full names the initial could stand for: it stays apart from both.
+    _, names = resolve([*chunks, (12, [person("Richard Walton", 2)])])
+    assert names["R. Walton"] not in (names["Robert Walton"], names["Richard Walton"])
+    assert names["Robert Walton"] != names["Richard Walton"]
+
+
+def test_title_and_first_name_go_to_the_full_name_with_that_title():
+    # P&P: "Sir William" is Sir William Lucas, not William Goulding (before: its own entity).
+    chunks = [
+        (3, [person("Sir William", 5, he=4)]),
+        (24, [person("Sir William Lucas", 3, he=2)]),
+        (30, [person("William Goulding", 2)]),
+    ]
+    _, names = resolve(chunks)
+    assert names["Sir William"] == names["Sir William Lucas"]
+    assert names["William Goulding"] != names["Sir William Lucas"]
+
+
+def test_an_ambiguous_name_goes_to_the_one_candidate_in_its_scenes():
+    # P&P's preface names Jane Austen; the novel's "Jane" is Miss Jane Bennet, the only
+    # Jane in her scenes (before: "Jane" stood alone, the two full names tied).
+    jane = [(i, [person("Jane", 3, she=3)]) for i in (3, 15, 40, 53, 60)]
+    chunks = [(0, [person("Jane Austen", 1)]), *jane]
+    chunks[4] = (53, [person("Jane", 3, she=3), person("Miss Jane Bennet", 1, she=1)])
+    _, names = resolve(chunks)
+    assert names["Jane"] == names["Miss Jane Bennet"] != names["Jane Austen"]
+    # Gatsby: "Mr. Gatz" arrives the chunk after his telegram "Henry C. Gatz"; James Gatz
+    # (Gatsby's own name, "he") is 80 chunks away (before: Mr. Gatz joined James Gatz).
+    chunks = [
+        (112, [person("James Gatz", 2, he=3)]),
+        (115, [person("James Gatz", 2, he=2)]),
+        (190, [person("Henry C. Gatz", 1)]),
+        (191, [person("Mr. Gatz", 2, he=2)]),
+        (195, [person("Mr. Gatz", 2, he=1)]),
+    ]
+    _, names = resolve(chunks)
+    assert names["Mr. Gatz"] == names["Henry C. Gatz"] != names["James Gatz"]
+    # Both candidates in its scenes: the scenes tell nothing, and the gender rule decides
+    # as before (the one known to be a man).
+    both = [*chunks, (196, [person("James Gatz", 2, he=2)])]
+    _, names = resolve(both)
+    assert names["Mr. Gatz"] == names["James Gatz"] != names["Henry C. Gatz"]
+
+
+@pytest.mark.parametrize(
+    "text, speakers, not_names",
+    [
+        (
+            "'Off with her head!' said the Queen. 'Nonsense,' cried the Mock Turtle, and the Queen sat down.",
+            {"Queen": 2, "Mock Turtle": 1},
+            set(),
+        ),
+        ("'Come in,' said the Captain. 'Sit,' said the old man. 'No,' said the cat.", {}, {"Captain", "cat"}),
+        ("'No,' said the Very Long Grey Rabbit.", {}, {"Very Long Grey", "Very"}),  # cut short: not a name
+    ],
+)
+def test_capitalised_speakers_are_name_candidates(text, speakers, not_names):
+    # Alice: NER never tags the Queen, the King, the Duchess or the Mock Turtle; they are
+    # named as speakers ("said the Queen"), and every capitalised use in that chunk counts.
+    from automuse_rag.memory.ner import get_nlp
+
+    mentions = {m.name: m for m in ner_mentions(get_nlp()(text))}
+    for name, count in speakers.items():
+        assert name in mentions and mentions[name].count == count, mentions.get(name)
+        assert mentions[name].labels.get("SPEAKER")
+    assert not not_names & set(mentions)
+    entities, names = resolve([(0, list(mentions.values())), (1, list(mentions.values()))])
+    kinds = {e.name: e.kind for e in entities}
+    assert all(kinds.get(n) == "character" for n in speakers), kinds
+
+
+def test_a_speaker_is_a_character_whatever_ner_says():
+    # Alice: NER calls "the Duchess" a place now and then ("for the Duchess"); she speaks.
+    duchess = LoreMention("Duchess", labels={"GPE": 3, "SPEAKER": 1}, count=4, at=2)
+    entities, _ = resolve([(0, [duchess]), (1, [duchess])])
+    assert [(e.name, e.kind) for e in entities] == [("Duchess", "character")]

@@ -191,7 +191,7 @@ STOP_NAMES = {
     "english",
     "french",
 }
-PERSON_LABELS = {"PERSON"}
+PERSON_LABELS = {"PERSON", "SPEAKER"}  # SPEAKER: "said the Queen" (memory/ner.py)
 PLACE_LABELS = {"GPE", "LOC", "FAC"}
 NER_LABELS = PERSON_LABELS | PLACE_LABELS | {"ORG"}
 
@@ -203,6 +203,11 @@ def norm_title(word: str) -> str | None:
     """The title key of ``word`` ("Mrs." -> "mrs"), or None if it is not a title."""
     key = word.rstrip(".").lower()
     return key if key in TITLES else None
+
+
+# Titles a story gives one person, used alone as a name: Alice's King, Queen and
+# Duchess. Ranks many people hold (Mr., Captain, Doctor) alone are never names.
+ROLE_TITLES = {"King", "Queen", "Duke", "Duchess", "Prince", "Princess"}
 
 
 @lru_cache(maxsize=65536)
@@ -233,8 +238,8 @@ def clean_name(raw: str) -> str | None:
             return None
         if not any(ch.isalpha() for ch in w):
             return None
-    if all(norm_title(w) for w in words):
-        return None  # honorific alone
+    if all(norm_title(w) for w in words) and not (len(words) == 1 and words[0] in ROLE_TITLES):
+        return None  # honorific alone (but "the Queen" of a story is someone)
     return text
 
 

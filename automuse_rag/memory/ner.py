@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.tokens import Doc, Span
 
+SPEECH_VERBS = {
+    "said", "says", "cried", "asked", "replied", "answered", "shouted", "exclaimed", "whispered", "remarked",
+    "added", "continued", "began", "screamed", "muttered", "repeated", "interrupted", "sighed", "observed",
+}  # fmt: skip
+MAX_SPEAKER_WORDS = 3
 PLACE_PREPS = {"at", "in", "into", "near", "towards", "toward", "within", "through", "around", "reach", "reached", "reaching"}
 HE = {"he", "him", "his", "himself"}
 SHE = {"she", "her", "hers", "herself"}
@@ -69,10 +74,12 @@ def _span_with_title(doc: Doc, ent: Span) -> tuple[int, int]:
 def ner_mentions(doc: Doc) -> list[LoreMention]:
     """Name candidates of one chunk, one per distinct cleaned name, in order of first use."""
     found: dict[str, LoreMention] = {}
+    covered: set[int] = set()  # token indices inside a kept entity
     for ent in doc.ents:
         if ent.label_ not in NER_LABELS:
             continue
         start, end = _span_with_title(doc, ent)
+        covered.update(range(start, end))
         name = clean_name(doc[start:end].text)
         if name is None or name.lower() in STOP_NAMES:
             continue
@@ -86,12 +93,54 @@ def ner_mentions(doc: Doc) -> list[LoreMention]:
         words = [t.lower_ for t in ent.sent]
         m.he += sum(w in HE for w in words)
         m.she += sum(w in SHE for w in words)
+    _speakers(doc, found, covered)
     singles = {n.lower(): m for n, m in found.items() if " " not in n}
     if singles:
         for tok in doc:
             if tok.is_lower and tok.text in singles:
                 singles[tok.text].lower += 1
     return list(found.values())
+
+
+def _speakers(doc: Doc, found: dict[str, LoreMention], covered: set[int]) -> None:
+    """Capitalised speakers NER does not tag: "said the Queen", "cried the Mock Turtle"
+    (Alice's Queen, King, Duchess and Mock Turtle are never PERSON). Each becomes a
+    candidate with SPEAKER votes, and every other capitalised use of it in the chunk
+    ("the Queen sat down") counts. A rank alone ("said the Captain") is not a name
+    (memory/names.py ``clean_name``)."""
+    names: dict[tuple[str, ...], list[int]] = {}
+    for i, tok in enumerate(doc[:-2]):
+        if tok.lower_ not in SPEECH_VERBS or doc[i + 1].lower_ != "the":
+            continue
+        j = i + 2
+        while j < len(doc) and j - i - 2 < MAX_SPEAKER_WORDS and doc[j].is_title and doc[j].is_alpha and j not in covered:
+            j += 1
+        words = tuple(t.text for t in doc[i + 2 : j])
+        if j < len(doc) and doc[j].is_title and doc[j].is_alpha:
+            continue  # cut short ("the Mock" of a tagged "Turtle", or too long): not a name
+        if words:
+            names.setdefault(words, []).append(i + 2)
+    for words, starts in names.items():
+        name = clean_name(" ".join(words))
+        if name is None or name.lower() in STOP_NAMES:
+            continue
+        n = len(words)
+        uses = [
+            k
+            for k in range(len(doc) - n + 1)
+            if tuple(t.text for t in doc[k : k + n]) == words
+            and k not in covered
+            and (k + n == len(doc) or not doc[k + n].is_title or k in starts)
+        ]
+        m = found.get(name)
+        if m is None:
+            m = found[name] = LoreMention(name=name, description=clip(doc[starts[0]].sent.text, MAX_DESCRIPTION))
+        m.count += len(uses)
+        m.labels["SPEAKER"] = m.labels.get("SPEAKER", 0) + len(starts)
+        for k in uses:
+            sent = [t.lower_ for t in doc[k].sent]
+            m.he += sum(w in HE for w in sent)
+            m.she += sum(w in SHE for w in sent)
 
 
 # ---------------------------------------------------------------- resolution

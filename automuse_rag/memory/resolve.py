@@ -14,18 +14,27 @@ Two steps:
 Alias rules (characters):
 
 - Full names ("Fitzwilliam Darcy", "Miss Jane Bennet") form clusters; the same words
-  with or without a title are one cluster.
+  with or without a title are one cluster. An initial joins the one full name it can
+  abbreviate ("R. Walton" -> "Robert Walton"; with a "Richard Walton" too, neither).
 - Title + one word ("Mr. Darcy") joins the unique full-name cluster with that
   surname whose title and gender are compatible. When several full names share the
   surname ("Walter Pennock", "Agnes Pennock") the gender must match strictly
   ("Mr." -> the one known as "he"); otherwise it stays its own entity. "Mr." /
   "Mrs." / "Miss" / "Lady" / "Sir" / "Lord" never merge with each other, so
   "Mr. Bennet" and "Mrs. Bennet" stay apart. "Lady"/"Sir"/"Lord" + one word may
-  also be a first name ("Lady Catherine" -> "Catherine de Bourgh").
+  also be a first name ("Lady Catherine" -> "Catherine de Bourgh"), preferring the
+  full name with that title ("Sir William" -> "Sir William Lucas", not "William
+  Goulding"). When the gender rule would pick one full name over a namesake of
+  unknown gender, the one named in its scenes wins ("Mr. Gatz" -> "Henry C. Gatz",
+  named the chunk before, not James Gatz 80 chunks back); see ``rules.SCENE``.
 - A bare word ("Darcy", "Edith") joins the unique cluster having it as first name
-  or surname. When several clusters claim it, it goes to the dominant one (at least
-  twice the mentions of all others together, e.g. "Bingley" -> Mr. Bingley),
-  otherwise it stays an entity of its own (e.g. bare "Bennet" in Pride and Prejudice).
+  or surname. When several clusters claim it, it goes to the only one named in its
+  scenes ("Jane" -> Miss Jane Bennet, not the preface's Jane Austen), else to the
+  dominant one (at least twice the mentions of all others together, e.g. "Bingley"
+  -> Mr. Bingley), otherwise it stays an entity of its own (e.g. bare "Bennet" in
+  Pride and Prejudice).
+- Speakers NER misses ("said the Queen", memory/ner.py) are characters; a title a
+  story gives one person ("King", "Queen", "Duchess") may be a name on its own.
 - The model's aliases join the cluster of the name they were given for when they
   are not yet part of a larger cluster.
 - A name recorded as a different person from a cluster's name in some sentence

@@ -33,6 +33,13 @@ if TYPE_CHECKING:
     from automuse_rag.memory.resolve import ModelAlias, NameStat
 
 
+# How near (in chunks) a candidate must be named to count as in a name's scenes, when
+# several clusters could take the name: the same chunk or the next (a telegram signed
+# "Henry C. Gatz", then "Mr. Gatz" arrives). Wider windows tie more often: P&P's bare
+# names are near every Bennet within a chunk or two.
+SCENE = 1
+
+
 @dataclass
 class Draft:
     members: list[str]
@@ -65,8 +72,8 @@ def kind_of(st: NameStat, person_words: set[str], strong: frozenset[str] = froze
     if looks_like_place(st.name):
         return "place"
     p = parse_name(st.name)
-    if p.title is not None or (not p.is_full and st.name in strong):
-        return "character"
+    if p.title is not None or (not p.is_full and st.name in strong) or st.votes.get("SPEAKER", 0) >= 2:
+        return "character"  # titled, a known person's word, or one who speaks ("said the Duchess")
     if st.at * 4 >= st.count and st.at >= 2 and st.name not in strong:
         return "place"
     if st.model_kind in KINDS and st.votes.total() == 0:
@@ -98,6 +105,20 @@ def gender_by_first(stats: Mapping[str, NameStat]) -> dict[str, str | None]:
         h, s = he[first], she[first]
         out[first] = "m" if h >= 2 and h >= 2 * s else "f" if s >= 2 and s >= 2 * h else None
     return out
+
+
+def _initial(word: str) -> bool:
+    return len(word) == 2 and word[0].isupper() and word[1] == "."
+
+
+def _abbreviates(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Two full names that differ only where one has an initial ("R. Walton",
+    "Robert Walton"): same surname, same number of core words, and each given word
+    equal or an initial of the other."""
+    a, b = core_words(a), core_words(b)
+    if len(a) != len(b) or a[-1] != b[-1] or a == b:
+        return False
+    return all(x == y or (_initial(x) and y.startswith(x[0])) or (_initial(y) and x.startswith(y[0])) for x, y in zip(a, b))
 
 
 def _title_ok(title: str | None, cl: Draft) -> bool:
@@ -155,7 +176,42 @@ class Resolver:
             if any(core_words(parse_name(m).words) == core_words(p.words) for m in cl.members) and _title_ok(p.title, cl):
                 self.add(cl, name, p)
                 return
+        # "R. Walton" and "Robert Walton": an initial joins the one full name it can
+        # abbreviate, never a choice ("Richard Walton" too: it joins neither).
+        cands = [
+            cl
+            for cl in self.clusters
+            if cl.has_full
+            and _title_ok(p.title, cl)
+            and not self.apart(name, cl)
+            and any(self._expands(m, name) for m in cl.members)
+            and all(_abbreviates(parse_name(m).words, p.words) for m in cl.members if parse_name(m).is_full)
+        ]
+        if len(cands) == 1:
+            self.add(cands[0], name, p)
+            return
         self.new(name, p)
+
+    def in_scenes(self, name: str, cands: Sequence[Draft]) -> list[Draft]:
+        """The candidates named in ``name``'s scenes: a chunk of theirs within
+        :data:`SCENE` chunks of one of ``name``'s."""
+        near = {c + d for c in self.stats[name].chunks for d in range(-SCENE, SCENE + 1)}
+        return [cl for cl in cands if any(not near.isdisjoint(self.stats[m].chunks) for m in cl.members)]
+
+    def _expands(self, a: str, b: str) -> bool:
+        """One of two full names has an initial where the other has a word, and it has
+        no other expansion among the names seen ("R. Walton" -> "Robert Walton")."""
+        wa, wb = parse_name(a).words, parse_name(b).words
+        if not _abbreviates(wa, wb):
+            return False
+        short, other = (wa, wb) if any(map(_initial, core_words(wa))) else (wb, wa)
+        return all(
+            core_words(parse_name(n).words) == core_words(other)
+            for n in self.stats
+            if parse_name(n).is_full
+            and _abbreviates(short, parse_name(n).words)
+            and not any(map(_initial, core_words(parse_name(n).words)))
+        )
 
     def titled(self, name: str) -> None:
         p = parse_name(name)
@@ -167,13 +223,21 @@ class Resolver:
             strict = [c for c in cands if c.gender == gender]
             unknown = [c for c in cands if c.gender is None]
             others_known = all(c.gender is not None for c in fulls if c not in unknown)
+            # "Mr. Gatz" arrives with his telegram "Henry C. Gatz" (gender unknown), far
+            # from James Gatz ("he"): when the gender rule would pick one name over a
+            # namesake of unknown gender, the scenes decide. Never among several of the
+            # right gender ("Miss Bennet": five sisters; the first one met is no evidence).
+            near = self.in_scenes(name, strict + unknown) if len(strict) == 1 and unknown else []
             # "Mrs. Wilson": George Wilson is a man, so the one of unknown gender (Myrtle Wilson)
-            cands = strict or (unknown if len(unknown) == 1 and others_known else [])
+            cands = near if len(near) == 1 else strict or (unknown if len(unknown) == 1 and others_known else [])
         if not cands and (p.title in FIRSTNAME_TITLES or p.title in ("miss", "master")):
             # "Lady Catherine", "Miss Elizabeth": title + first name
             cands = [
                 c for c in self.clusters if c.has_full and word in c.firsts and _title_ok(p.title, c) and not self.apart(name, c)
             ]
+            # "Sir William": Sir William Lucas rather than William Goulding
+            same = [c for c in cands if TITLES[p.title][0] in c.titles]
+            cands = same if len(same) == 1 else cands
         if len(cands) == 1:
             self.add(cands[0], name, p)
             return
@@ -197,6 +261,10 @@ class Resolver:
                 self.add(group[0], name, p)
                 return
         cands = firsts + surnames
+        near = self.in_scenes(name, cands) if len(cands) > 1 else []
+        if len(near) == 1:  # "Jane": Miss Jane Bennet is in her scenes, Jane Austen (the preface) is not
+            self.add(near[0], name, p)
+            return
         if cands:
             best = max(cands, key=lambda c: c.weight)
             rest = sum(c.weight for c in cands if c is not best)
