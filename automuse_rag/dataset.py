@@ -38,7 +38,7 @@ from typing import Any
 
 from automuse_rag.assemble.assembler import AssembledPrompt, bullet
 from automuse_rag.assemble.budget import CountTokens, memo_counter
-from automuse_rag.assemble.retrieve import build_prompt, card_with_links, first_sentence
+from automuse_rag.assemble.retrieve import CAST_HEAD, build_prompt, card_with_links, first_sentence
 from automuse_rag.assemble.templates import Template, load_template
 from automuse_rag.errors import InputError
 from automuse_rag.memory.api import StoryView
@@ -125,6 +125,7 @@ class Truth:
             for line in (bullet(rec.summary), bullet(first_sentence(rec.summary))):
                 first.setdefault(line, rec.index)
         self._memory_first = first
+        self._names: tuple[int, set[str]] = (-2, set())
 
     def _edges(self, eid: str, at: int) -> dict[str, dict[str, Any]]:
         if self.naive is not None:
@@ -158,6 +159,16 @@ class Truth:
             out |= {bullet(card_with_links(view, edges, names)), bullet(view.one_line())}
         return out
 
+    def names_known(self, at: int) -> set[str]:
+        """The names entities go by as of ``at`` (what a cast line may list)."""
+        if self._names[0] != at:
+            if self.naive is not None:
+                names = {e.name for e in self.naive.entities(at)}
+            else:
+                names = {v.name for e in self.entities.values() if (v := e.as_of(at)) is not None}
+            self._names = (at, names)
+        return self._names[1]
+
     def memory_allowed(self, line: str, at: int) -> bool:
         return self._memory_first.get(line, at + 1) <= at
 
@@ -186,8 +197,14 @@ def audit_leakage(truth: Truth, at: int, prompt: AssembledPrompt, template: Temp
         if d.candidate_id.startswith("entity:") and d.fate != "dropped"
     }
     lore_ok = truth.lore_allowed(at, ids)
+    cast_head = bullet(CAST_HEAD).rstrip()
     for line in _section_bullets(prompt, template, "lore"):
-        if line not in lore_ok:
+        if line.startswith(cast_head) and line.endswith("."):
+            names = line[len(cast_head) :].strip().removesuffix(".").split("; ")
+            unknown = [n for n in names if n not in truth.names_known(at)]
+            if unknown:
+                leaks.append(f"cast line names {unknown[0]!r}, unknown as of chunk {at}")
+        elif line not in lore_ok:
             leaks.append(f"lore line is not known as of chunk {at}: {line[:60]!r}")
     for line in _section_bullets(prompt, template, "memories"):
         if not truth.memory_allowed(line, at):

@@ -238,7 +238,13 @@ def test_nll_paired_with_last_chunk_and_ablations_in_the_report(story: InMemoryS
     )
     data = json.loads((tmp_path / "report.json").read_text())
     assert len(data["nll_positions"]) == 20
-    assert set(data["ablations"]) == {"retrieval_no_graph", "retrieval_no_vector", "retrieval_no_recency", "retrieval_names_only"}
+    assert set(data["ablations"]) == {
+        "retrieval_no_graph",
+        "retrieval_no_vector",
+        "retrieval_no_recency",
+        "retrieval_no_cast",
+        "retrieval_names_only",
+    }
     floor = data["strategies"]["last_chunk"]
     base = dict(zip(floor["positions"], floor["nll"]))
     for name, entry in {**data["strategies"], **data["ablations"]}.items():
@@ -257,7 +263,7 @@ def test_nll_paired_with_last_chunk_and_ablations_in_the_report(story: InMemoryS
     # vector and recency activations bring them), the others differ from retrieval somewhere
     names_only = report.ablations["retrieval_names_only"]
     assert names_only.prompt_tokens != report.strategies["retrieval"].prompt_tokens
-    for name in ("retrieval_no_vector", "retrieval_no_recency"):
+    for name in ("retrieval_no_vector", "retrieval_no_recency", "retrieval_no_cast"):
         assert data["ablations"][name]["nll"] != data["strategies"]["retrieval"]["nll"], name
     md = (tmp_path / "report.md").read_text()
     assert "## Ablations of retrieval" in md and "retrieval_names_only" in md
@@ -316,7 +322,7 @@ def test_every_strategy_shares_the_framing_and_is_scored_on_the_line_after_the_c
 
     report = run_compare(story, llm=Recorder(), budget=700, positions=[6, 20], nll_samples=2, resummarizer="extractive")
     n_strategies = len(report.strategies) + len(report.ablations)
-    assert len(seen) == 2 * n_strategies == 16
+    assert len(seen) == 2 * n_strategies == 18  # 4 strategies, 5 ablations
     first = load_template().sections[0].body
     cue = load_template().section("cue").body
     for context in seen:

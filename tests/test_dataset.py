@@ -129,6 +129,29 @@ def test_audit_catches_a_store_that_leaks(story) -> None:
         assert audit_leakage(clean, at, prompt, template) == []
 
 
+def test_audit_checks_the_cast_line_against_its_own_reading(story) -> None:
+    from dataclasses import replace
+
+    from automuse_rag.assemble.retrieve import CAST_HEAD
+
+    template = load_template()
+    truth = Truth(story)
+    ents = story.entities(None)
+    late = max(ents, key=lambda e: e.first_chunk)
+    at = late.first_chunk - 1
+    early = [e.name for e in story.entities(at)]
+    prompt = build_prompt(story, at, budget=2000, count_tokens=count_words_and_marks, template=template)
+    head, foot = template.section("lore").frame()
+
+    def with_cast(names: list[str]):
+        line = "- " + CAST_HEAD + "; ".join(names) + "."
+        return replace(prompt, sections={**prompt.sections, "lore": head + line + foot})
+
+    assert audit_leakage(truth, at, with_cast(early[:2]), template) == []
+    leaks = audit_leakage(truth, at, with_cast([*early[:1], late.name]), template)
+    assert leaks == [f"cast line names {late.name!r}, unknown as of chunk {at}"]
+
+
 def test_bad_options_are_input_errors(story, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="format"):
         export_dataset([story], tmp_path / "x.jsonl", budget=BUDGET, count_tokens=count_words_and_marks, fmt="xml")

@@ -176,6 +176,8 @@ def test_any_commit_order_ends_with_as_of_reads_equal_to_naive(tmp_path_factory,
         assert reader.entity_names(ids, i) == {e.id: e.name for e in want}
         assert reader.relations(i) == naive.relations(i)
         assert reader.named_in(text, i) == naive.named_in(text, i)
+        for window in (1, 3, 100):
+            assert reader.active(i, window, 5) == naive.active(i, window, 5), (i, window)
         assert reader.neighbours(ids, i) == naive.neighbours(ids, i)
     assert reader.entities(None) == naive.entities(None)
     for table in ("chunks", "mentions"):  # the counts kept by deltas are the real ones

@@ -131,6 +131,33 @@ def test_three_activations_are_merged_and_deduplicated(story) -> None:
     assert all(c.chunk <= at for c in cands)
 
 
+def test_cast_line_names_who_else_is_in_the_story_lately(story, monkeypatch) -> None:
+    import automuse_rag.assemble.retrieve as retrieve
+
+    cands = gather_candidates(story, 12, k=2, recency=1)
+    cast = next(c for c in cands if c.id == "cast")
+    carded = {c.entity_id for c in cands if c.kind == "entity"}
+    assert {"edith", "reddick"} <= carded  # named in the last chunk: cards of their own
+    assert "Edith Marlowe" not in cast.text and "Thomas Reddick" not in cast.text
+    for eid, name in (("greaves", "Samuel Greaves"), ("hermit", "Old Tam")):
+        assert (name in cast.text) == (eid not in carded), name  # everyone else named in the window
+    assert cast.section == "lore" and cast.chunk == 12 and cast.score == retrieve.CAST_SCORE
+    # in the prompt: a lore line with its decision
+    line = next(c for c in gather_candidates(story, 12, k=2) if c.id == "cast")
+    prompt = build_prompt(story, 12, budget=4000, count_tokens=count_words_and_marks, k=2)
+    assert any(d.candidate_id == "cast" and d.fate == "included" for d in prompt.decisions)
+    assert line.text in prompt.sections["lore"]
+    # Old Tam was named in chunk 3 only: outside a 5-chunk window, and not yet known at 2.
+    monkeypatch.setattr(retrieve, "CAST_WINDOW", 5)
+    late = [c for c in gather_candidates(story, 12, k=2, recency=1) if c.id == "cast"]
+    assert not any("Old Tam" in c.text for c in late)
+    early = [c for c in gather_candidates(story, 2, k=1, recency=1) if c.id == "cast"]
+    assert not any("Samuel Greaves" in c.text or "Old Tam" in c.text for c in early)
+    # switched off (the retrieval_no_cast ablation), there is no cast line
+    off = gather_candidates(story, 12, k=2, recency=1, activations=retrieve.ACTIVATIONS - {"cast"})
+    assert "cast" not in {c.id for c in off}
+
+
 def test_dedupe_keeps_the_better_scored_twin() -> None:
     from automuse_rag.assemble import Candidate
 

@@ -17,7 +17,14 @@ both sources):
 * **vector**: ``story.search`` over summaries and entity cards with the last chunk
   and the current outline part as the query (score = similarity);
 * **recency**: the summaries of the chunks just before the last chunk (score 0.6,
-  0.55, ...).
+  0.55, ...);
+* **cast**: one lore line naming who else is in the story lately: the characters
+  and places named in the most of the last :data:`CAST_WINDOW` chunks (up to
+  :data:`CAST_SIZE`, those with a card of their own left out; score
+  :data:`CAST_SCORE`, its short form half the names). A few dozen names cost about
+  as much as one card; on Pride and Prejudice a 30-chunk roster beside the last
+  chunk alone names 90% of the known characters and places of the next chunk
+  (docs/compare/README.md).
 
 Near-duplicates are then removed: within a section, a candidate whose word set
 overlaps a better-scored kept one by ``dup_threshold`` (Jaccard) or more is marked
@@ -41,7 +48,11 @@ from automuse_rag.memory.types import ChunkRecord, Entity
 
 _WORDS = re.compile(r"\w+", re.UNICODE)
 #: The retrieval activations; ``activations=`` switches them off one by one (ablations).
-ACTIVATIONS = frozenset({"names", "graph", "vector", "recency"})
+ACTIVATIONS = frozenset({"names", "graph", "vector", "recency", "cast"})
+CAST_WINDOW = 30  # chunks back the cast line counts names in
+CAST_SIZE = 40  # names at most
+CAST_SCORE = 0.5  # below named entities and strong links, above weak vector cards
+CAST_HEAD = "Also in the story lately: "  # names follow, joined by "; ", then "."
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]?\s+")
 SHORT_WORDS = 30
 
@@ -181,6 +192,28 @@ def _entity_candidates(ctx: _Context, found: list[tuple[str, float, str]]) -> li
     return out
 
 
+def _cast_candidate(story: StoryView, at: int, carded: set[str], chapter: int) -> list[Candidate]:
+    """The cast line: who else is in the story lately (see the module docstring)."""
+    names = [name for eid, name, _ in story.active(at, CAST_WINDOW, CAST_SIZE + len(carded)) if eid not in carded]
+    names = names[:CAST_SIZE]
+    if not names:
+        return []
+    head = CAST_HEAD
+    return [
+        Candidate(
+            id="cast",
+            section="lore",
+            text=head + "; ".join(names) + ".",
+            short_text=head + "; ".join(names[: max(1, len(names) // 2)]) + ".",
+            chunk=at,
+            score=CAST_SCORE,
+            chapter=chapter,
+            kind="cast",
+            sources=("cast",),
+        )
+    ]
+
+
 def _recency_activation(records: dict[int, ChunkRecord], at: int, recency: int) -> list[Candidate]:
     recent = [r for i, r in sorted(records.items()) if at - recency <= i < at]
     return [_summary_candidate(r, 0.6 - 0.05 * (at - 1 - r.index), "recency") for r in recent]
@@ -272,6 +305,8 @@ def gather_candidates(
     cands += _entity_candidates(ctx, found)
     if "recency" in activations:
         cands += _recency_activation(window, at, recency)
+    if "cast" in activations:
+        cands += _cast_candidate(story, at, {c.entity_id for c in cands if c.entity_id}, last.chapter)
     return dedupe(_merge(cands), at, dup_threshold)
 
 

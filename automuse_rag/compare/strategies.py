@@ -231,6 +231,7 @@ ABLATIONS: dict[str, frozenset[str]] = {
     "retrieval_no_graph": ACTIVATIONS - {"graph"},
     "retrieval_no_vector": ACTIVATIONS - {"vector"},
     "retrieval_no_recency": ACTIVATIONS - {"recency"},
+    "retrieval_no_cast": ACTIVATIONS - {"cast"},
     "retrieval_names_only": frozenset({"names"}),
 }
 """Retrieval with one activation switched off (or with the named entities only)."""

@@ -14,7 +14,7 @@ entity cards, aliases or graph edges. For a store that resolves its lore
 chunk 40 is not visible at chunk 39.
 
 The targeted reads (``records_at``, ``named_in``, ``neighbours``, ``entity_names``,
-``chapters``, ``entities(ids=...)``) let retrieval cost what a prompt needs, not
+``chapters``, ``active``, ``entities(ids=...)``) let retrieval cost what a prompt needs, not
 what the story holds.
 """
 
@@ -25,6 +25,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from automuse_rag.memory.types import ChunkRecord, Entity, Hit
+
+#: The entity kinds :meth:`StoryView.active` lists (things are left out).
+ACTIVE_KINDS = ("character", "place")
 
 if TYPE_CHECKING:  # networkx is light, but keep the import out of module import paths
     from pathlib import Path
@@ -86,6 +89,12 @@ class StoryView(Protocol):
     def named_in(self, text: str, as_of: int | None = None) -> dict[str, int]:
         """Entity id -> how often one of its names (as known at ``as_of``) occurs in
         ``text`` as a whole word, the longest name winning at each place."""
+        ...
+
+    def active(self, as_of: int, window: int, limit: int) -> list[tuple[str, str, int]]:
+        """The characters and places named most in chunks ``as_of - window + 1 ..
+        as_of``, as entities are known at ``as_of``: (id, name, chunks naming it), most
+        chunks first, then name and id; at most ``limit``."""
         ...
 
     def neighbours(self, ids: Sequence[str], as_of: int | None = None) -> dict[str, dict[str, dict[str, Any]]]:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from automuse_rag.memory.analysis import ChunkAnalysis
-from automuse_rag.memory.api import OutlinePart
+from automuse_rag.memory.api import ACTIVE_KINDS, OutlinePart
 from automuse_rag.memory.graph import Relation, build_graph
 from automuse_rag.memory.oracle import NaiveLore
 from automuse_rag.memory.types import ChunkRecord, Entity, Hit
@@ -163,6 +163,15 @@ class InMemoryStory:
 
     def named_in(self, text: str, as_of: int | None = None) -> dict[str, int]:
         return named_entities(text, self._lore(as_of)[0])
+
+    def active(self, as_of: int, window: int, limit: int) -> list[tuple[str, str, int]]:
+        """Naively: each entity's mentions as of ``as_of`` counted in the window."""
+        out = []
+        for e in self.entities(as_of):
+            n = sum(1 for c in e.mentions if as_of - window < c <= as_of)
+            if n and e.kind in ACTIVE_KINDS:
+                out.append((e.id, e.name, n))
+        return sorted(out, key=lambda t: (-t[2], t[1], t[0]))[:limit]
 
     def neighbours(self, ids: Sequence[str], as_of: int | None = None) -> dict[str, dict[str, dict[str, Any]]]:
         if self._naive is not None:

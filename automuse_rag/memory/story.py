@@ -332,6 +332,9 @@ class StoryMemory:
     def named_in(self, text: str, as_of: int | None = None) -> dict[str, int]:
         return self.reader.named_in(text, as_of)
 
+    def active(self, as_of: int, window: int, limit: int) -> list[tuple[str, str, int]]:
+        return self.reader.active(as_of, window, limit)
+
     def neighbours(self, ids: Sequence[str], as_of: int | None = None) -> dict[str, dict[str, dict[str, Any]]]:
         return self.reader.neighbours(ids, as_of)
 

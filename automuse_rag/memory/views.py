@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from automuse_rag.memory.analysis import ChunkAnalysis
-from automuse_rag.memory.api import OutlinePart
+from automuse_rag.memory.api import ACTIVE_KINDS, OutlinePart
 from automuse_rag.memory.graph import Relation, build_graph, relation_lines
 from automuse_rag.memory.schema import FOREVER
 from automuse_rag.memory.types import ChunkRecord, Entity
@@ -175,6 +175,31 @@ class StateReader:
             for eid, ent in ents.items():
                 ent.relations = lines.get(eid, [])
         return sorted((e for e in ents.values() if e.mentions), key=lambda e: (-len(e.mentions), e.name, e.id))
+
+    def active(self, at: int, window: int, limit: int) -> list[tuple[str, str, int]]:
+        """See :meth:`~automuse_rag.memory.api.StoryView.active`: one indexed range scan of
+        the window's mentions (``mentions_by_chunk``), whatever the story's length."""
+        i = _at(at)
+        rows = self.db.execute(
+            "SELECT en.entity_id, COUNT(DISTINCT m.chunk) FROM mentions m "
+            "JOIN entity_names en ON en.name = m.name AND en.since <= ? AND en.until > ? "
+            "WHERE m.chunk > ? AND m.chunk <= ? GROUP BY en.entity_id",
+            (i, i, i - window, i),
+        ).fetchall()
+        if not rows:
+            return []
+        counts = {str(e): int(n) for e, n in rows}
+        ids = sorted(counts)
+        versions: list[tuple[str, str, str]] = []
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            versions += self.db.execute(
+                f"SELECT entity_id, kind, name FROM entity_versions WHERE entity_id IN ({_marks(len(part))}) "
+                "AND since <= ? AND until > ?",
+                [*part, i, i],
+            ).fetchall()
+        out = [(str(e), str(name), counts[e]) for e, kind, name in versions if kind in ACTIVE_KINDS]
+        return sorted(out, key=lambda t: (-t[2], t[1], t[0]))[:limit]
 
     def name_map(self, at: int | None = None, names: Sequence[str] | None = None) -> dict[str, str]:
         """name -> entity id of the names valid at ``at`` (all, or those in ``names``)."""

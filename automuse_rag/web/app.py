@@ -62,6 +62,7 @@ class LockedStory:
 
 _READS = frozenset(
     {
+        "active",
         "records",
         "records_at",
         "last_index",
