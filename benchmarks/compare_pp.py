@@ -75,6 +75,7 @@ def run_one(home: Path, story: str, budget: int, args: argparse.Namespace) -> No
         resummarizer="extractive",
         progress=_progress,
         max_positions=args.max_positions,
+        ablations=not args.no_ablations,
     )
     print(f"\nbudget {budget}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
@@ -139,6 +140,7 @@ def main() -> None:
     parser.add_argument("--nll-samples", type=int, default=20)
     parser.add_argument("--positions", default="all")
     parser.add_argument("--max-positions", type=int, default=100, help="cap for --positions all (evenly sampled)")
+    parser.add_argument("--no-ablations", action="store_true", help="skip retrieval's ablations (about half the NLL time)")
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: the core count)")
     parser.add_argument("--command", default=None, help="command line to show in docs/benchmarks.md (default: this one)")
     parser.add_argument("--section-only", action="store_true", help="only rewrite docs/benchmarks.md from the reports on disk")
