@@ -126,6 +126,7 @@ class Truth:
                 first.setdefault(line, rec.index)
         self._memory_first = first
         self._names: tuple[int, set[str]] = (-2, set())
+        self._seen: tuple[int, dict[str, Entity | None]] = (-2, {})
 
     def _edges(self, eid: str, at: int) -> dict[str, dict[str, Any]]:
         if self.naive is not None:
@@ -140,11 +141,17 @@ class Truth:
         return out
 
     def _view(self, eid: str, at: int) -> Entity | None:
-        if self.naive is not None:
-            got = self.naive.entities(at, [eid])
-            return got[0] if got else None
-        ent = self.entities.get(eid)
-        return ent.as_of(at) if ent is not None else None
+        if self._seen[0] != at:  # one position's views, read once each (cards share neighbours)
+            self._seen = (at, {})
+        memo = self._seen[1]
+        if eid not in memo:
+            if self.naive is not None:
+                got = self.naive.entities(at, [eid])
+                memo[eid] = got[0] if got else None
+            else:
+                ent = self.entities.get(eid)
+                memo[eid] = ent.as_of(at) if ent is not None else None
+        return memo[eid]
 
     def lore_allowed(self, at: int, ids: set[str]) -> set[str]:
         """The lore bullets a prompt as of ``at`` may show for entities ``ids``: their

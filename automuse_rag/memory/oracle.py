@@ -12,7 +12,7 @@ definition); ``"fold"`` folds the chunks once with
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from automuse_rag.memory.analysis import ChunkAnalysis
@@ -41,6 +41,7 @@ class NaiveLore:
         self.relation_rows = sorted((*key, via) for key, via in first.items())
         self._versions: list[tuple[int, int, EntityState]] = []
         self._scratch: dict[int, dict[str, EntityState]] = {}
+        self._last: dict[str, tuple[int, Any]] = {}
         if mode == "fold":
             state = LoreState()
             open_since: dict[str, tuple[int, EntityState]] = {}
@@ -57,11 +58,22 @@ class NaiveLore:
     def _pos(self, at: int | None) -> int:
         return self.last if at is None else int(at)
 
+    def _memo(self, kind: str, at: int | None, make: Callable[[int], Any]) -> Any:
+        """The last position's ``kind`` (states, names, relations, lines), computed once:
+        the audit reads one position many times, then moves on. Still naive per position."""
+        i = self._pos(at)
+        hit = self._last.get(kind)
+        if hit is None or hit[0] != i:
+            hit = self._last[kind] = (i, make(i))
+        return hit[1]
+
     def states(self, at: int | None) -> dict[str, EntityState]:
         """Entity id -> its version valid at ``at``."""
         i = self._pos(at)
         if self.mode == "fold":
-            return {ent.id: ent for since, until, ent in self._versions if since <= i < until}
+            return self._memo(  # type: ignore[no-any-return]
+                "states", i, lambda i: {ent.id: ent for since, until, ent in self._versions if since <= i < until}
+            )
         if i not in self._scratch:
             upto = [(j, a.mentions) for j, a in self.analyses if j <= i]
             aliases = [(j, m.name, list(m.aliases)) for j, ms in upto for m in ms if m.aliases]
@@ -73,7 +85,9 @@ class NaiveLore:
         return self._scratch[i]
 
     def name_map(self, at: int | None) -> dict[str, str]:
-        return {m: eid for eid, ent in self.states(at).items() for m in ent.members}
+        return self._memo(  # type: ignore[no-any-return]
+            "names", at, lambda i: {m: eid for eid, ent in self.states(i).items() for m in ent.members}
+        )
 
     def entity(self, ent: EntityState, at: int | None) -> Entity:
         i = self._pos(at)
@@ -99,13 +113,18 @@ class NaiveLore:
         wanted = states if ids is None else {e: states[e] for e in ids if e in states}
         views = [self.entity(ent, at) for ent in wanted.values()]
         if views:
-            lines = relation_lines(self.relations(at), {eid: ent.name for eid, ent in states.items()})
+            lines = self._memo(
+                "lines", at, lambda i: relation_lines(self.relations(i), {eid: ent.name for eid, ent in states.items()})
+            )
             for v in views:
                 v.relations = lines.get(v.id, [])
         return sorted((v for v in views if v.mentions), key=lambda e: (-len(e.mentions), e.name, e.id))
 
     def relations(self, at: int | None) -> list[Relation]:
-        i, names = self._pos(at), self.name_map(at)
+        return list(self._memo("relations", at, self._relations))
+
+    def _relations(self, i: int) -> list[Relation]:
+        names = self.name_map(i)
         out, seen = [], set()
         for c, s, t, lab, via in self.relation_rows:
             a, b = names.get(s), names.get(t)
