@@ -42,24 +42,29 @@ def sample(tmp_path_factory):
     return lore("sample", SAMPLE_DIR / "story.txt", SAMPLE_DIR / "lore.toml", tmp_path_factory)
 
 
+def _gutenberg(book_id: int, shared_data, tmp_path_factory):
+    cast = REPO / "books" / "casts" / f"pg{book_id}.toml"
+    return lore(f"pg{book_id}", gutenberg_path(shared_data, book_id), cast, tmp_path_factory)
+
+
 @pytest.fixture(scope="session")
 def pride(shared_data, tmp_path_factory):
-    return lore("pg1342", gutenberg_path(shared_data, 1342), REPO / "books" / "casts" / "pg1342.toml", tmp_path_factory)
+    return _gutenberg(1342, shared_data, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def gatsby(shared_data, tmp_path_factory):
-    return lore("pg64317", gutenberg_path(shared_data, 64317), REPO / "books" / "casts" / "pg64317.toml", tmp_path_factory)
+    return _gutenberg(64317, shared_data, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def frankenstein(shared_data, tmp_path_factory):
-    return lore("pg84", gutenberg_path(shared_data, 84), REPO / "books" / "casts" / "pg84.toml", tmp_path_factory)
+    return _gutenberg(84, shared_data, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def alice(shared_data, tmp_path_factory):
-    return lore("pg11", gutenberg_path(shared_data, 11), REPO / "books" / "casts" / "pg11.toml", tmp_path_factory)
+    return _gutenberg(11, shared_data, tmp_path_factory)
 
 
 def holder(entities, name: str):

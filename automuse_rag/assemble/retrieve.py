@@ -198,13 +198,12 @@ def _cast_candidate(story: StoryView, at: int, carded: set[str], chapter: int) -
     names = names[:CAST_SIZE]
     if not names:
         return []
-    head = CAST_HEAD
     return [
         Candidate(
             id="cast",
             section="lore",
-            text=head + "; ".join(names) + ".",
-            short_text=head + "; ".join(names[: max(1, len(names) // 2)]) + ".",
+            text=CAST_HEAD + "; ".join(names) + ".",
+            short_text=CAST_HEAD + "; ".join(names[: max(1, len(names) // 2)]) + ".",
             chunk=at,
             score=CAST_SCORE,
             chapter=chapter,
