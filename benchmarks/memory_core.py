@@ -9,8 +9,11 @@
    (real prose, spaCy NER lore): mean over chunks 100-200 and 900-1000.
 3. ``export_dataset`` over Pride and Prejudice (extractive memory), samples per second
    (``--code DIR`` runs that part against another checkout, for the before figure).
+4. Reachability probes (``automuse check``: a search per record for its own embedding)
+   over every collection of the 10k and 100k stores of part 1 (``--stores``), and the
+   end-of-run settle of part 2's generation.
 
-Run: .venv/bin/python benchmarks/memory_core.py [--quick] [--only prompt|generate|dataset] [--sizes 1000,10000]
+Run: .venv/bin/python benchmarks/memory_core.py [--quick] [--only prompt|generate|dataset|probe] [--sizes 1000,10000]
 """
 
 from __future__ import annotations
@@ -211,14 +214,22 @@ def generation_commits(chunks: int) -> dict:
     from automuse_rag.settings import get_settings
 
     times: list[float] = []
-    real = StoryMemory.commit_chunk
+    settles: list[float] = []
+    real, real_settle = StoryMemory.commit_chunk, StoryMemory.settle_index
 
     def timed(self, chunk, analysis):
         t = time.perf_counter()
         real(self, chunk, analysis)
         times.append((time.perf_counter() - t) * 1000)
 
+    def timed_settle(self):
+        t = time.perf_counter()
+        notes = real_settle(self)
+        settles.append(time.perf_counter() - t)
+        return notes
+
     StoryMemory.commit_chunk = timed
+    StoryMemory.settle_index = timed_settle
     with tempfile.TemporaryDirectory(prefix="automuse-gen-") as tmp:
         cfg = get_settings(home=tmp, chunks_per_chapter=400)
         model = ScriptedChatModel(ProseScript(), name="prose")
@@ -227,7 +238,7 @@ def generation_commits(chunks: int) -> dict:
             cfg, "flat", PREMISE, chunks=chunks, llm=model, embedder=HashEmbedder(384), analysis_llm="extractive", budget=1024
         )
         total = time.perf_counter() - t0
-    StoryMemory.commit_chunk = real
+    StoryMemory.commit_chunk, StoryMemory.settle_index = real, real_settle
     early, late = times[100:200], times[900:1000] if len(times) >= 1000 else times[-100:]
     return {
         "chunks": len(times),
@@ -236,7 +247,36 @@ def generation_commits(chunks: int) -> dict:
         "late_mean_ms": statistics.mean(late),
         "ratio": statistics.mean(late) / statistics.mean(early),
         "p95_ms": _pct(times, 0.95),
+        "settle_s": sum(settles),
     }
+
+
+def probe_cost(stores: Path, sizes: list[int]) -> list[dict]:
+    """Time a reachability probe of every record, per collection, in part 1's stores."""
+    sys.path.insert(0, str(REPO))
+    from automuse_rag.memory.store import KINDS
+    from automuse_rag.memory.story import StoryMemory
+    from automuse_rag.settings import get_settings
+
+    rows = []
+    for n in sizes:
+        home = stores / f"h{n}"
+        if not (home / "stores" / f"bench{n}" / "story.json").is_file():
+            continue
+        mem = StoryMemory.open(get_settings(home=home), f"bench{n}")
+        try:
+            for kind in KINDS:
+                for tier in mem.store.collections(kind):
+                    records = mem.store.count(kind, tier)
+                    t = time.perf_counter()
+                    lost = mem.store.probe(kind, tier)[0]
+                    dt = time.perf_counter() - t
+                    row = {"n": n, "kind": kind, "tier": tier, "records": records, "seconds": dt, "lost": len(lost)}
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+        finally:
+            mem.close()
+    return rows
 
 
 DATASET_SCRIPT = r"""
@@ -311,7 +351,12 @@ def render(results: dict) -> str:
         lines += [
             f"Generation with a scripted model (real prose, NER lore, 384-dim hash vectors): {g['chunks']} chunks in "
             f"{g['seconds']:.0f} s; memory commit mean {g['early_mean_ms']:.1f} ms over chunks 100-200 and "
-            f"{g['late_mean_ms']:.1f} ms over chunks 900-1000 (ratio {g['ratio']:.2f}; p95 {g['p95_ms']:.1f} ms).",
+            f"{g['late_mean_ms']:.1f} ms over chunks 900-1000 (ratio {g['ratio']:.2f}; p95 {g['p95_ms']:.1f} ms)"
+            + (
+                f"; the end-of-run settle (probing every record the run wrote) took {g['settle_s']:.1f} s."
+                if "settle_s" in g
+                else "."
+            ),
             "",
         ]
     if "dataset" in results:
@@ -326,6 +371,22 @@ def render(results: dict) -> str:
             )
             + "."
         ]
+    if results.get("probe"):
+        rows = results["probe"]
+        lines += [
+            "",
+            "Reachability probe (`automuse check`: each record searched by its own embedding, in batches of",
+            "256) over the synthetic stores of the first table, per collection:",
+            "",
+            "| stored memories | collection | records | seconds | records/s | no search finds |",
+            "| ---: | --- | ---: | ---: | ---: | ---: |",
+        ]
+        for r in rows:
+            where = r["kind"] + ("" if r["tier"] is None else f" tier {r['tier']}")
+            lines.append(
+                f"| {r['n']:,} | {where} | {r['records']:,} | {r['seconds']:.1f} | "
+                f"{r['records'] / max(r['seconds'], 1e-9):,.0f} | {r['lost']} |"
+            )
     return "\n".join(lines)
 
 
@@ -340,7 +401,7 @@ def write_section(body: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes; does not write the doc")
-    parser.add_argument("--only", choices=["prompt", "generate", "dataset"])
+    parser.add_argument("--only", choices=["prompt", "generate", "dataset", "probe"])
     parser.add_argument("--sizes", default="1000,10000,100000", help="stored memories per prompt-latency run, comma-separated")
     parser.add_argument("--stores", type=Path, help="keep the synthetic stores here and reuse them on the next run")
     parser.add_argument("--before", type=Path, help="a checkout of the code before the rework, for the dataset figure")
@@ -363,6 +424,8 @@ def main() -> None:
             "before": dataset_speed(args.before) if args.before else results.get("dataset", {}).get("before"),
         }
         print(json.dumps(results["dataset"]), flush=True)
+    if args.only in (None, "probe") and args.stores:
+        results["probe"] = probe_cost(args.stores, [n for n in (10_000, 100_000) if not args.quick or n < 100_000])
     body = render(results)
     print(body)
     if not args.quick:

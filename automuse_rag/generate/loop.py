@@ -173,6 +173,7 @@ def generate_story(
             try:
                 writer = Writer(settings, name, memory, model, analyst, plan, opts, progress)
                 written = writer.run()
+                memory.settle_index()
                 memory.save_manifest(chunks_total=chunks, complete=len(memory) >= chunks)
                 return _result(name, directory, plan, writer.records(), written, writer.rejected, plan_only=False, t0=t0)
             finally:

@@ -2,7 +2,8 @@
 with ``state.sqlite``, and rebuild them from it without a model call.
 
 Derived parts: the Chroma collections (whole and prefix tiers: ids per chunk,
-documents, chunk/chapter metadata, embedder), the exports (``lore.json``,
+documents, chunk/chapter metadata, embedder, and that a search finds each record:
+``ChromaStore.probe``), the exports (``lore.json``,
 ``graph.json``, ``outline.*``, ``story.json``), and the lore tables themselves
 (refolded from the stored analyses by repair).
 """
@@ -81,6 +82,11 @@ def chroma_problems(mem: Any, want: dict[str, dict[str, tuple[str, Meta]]]) -> l
             for ids, what in ((missing, "missing"), (extra, "not in state.sqlite"), (differ, "different from state.sqlite")):
                 if ids:
                     problems.append(f"Chroma {name}: {_summarize(ids, 'records ' + what)}")
+            lost = mem.store.probe(kind, tier)[0] if have else []
+            if lost:
+                problems.append(
+                    f"Chroma {name}: {_summarize(lost, 'records no search finds (the index lost its links to them)')}"
+                )
     return problems
 
 
@@ -153,6 +159,13 @@ def sync_chroma(mem: Any, legacy: Sequence[str] = ()) -> list[str]:
             if set(have) != set(expect) or any(have[i][0] != expect[i][0] for i in expect):
                 mem.store.drop_tier(kind, tier)
                 notes += [f"rebuilt Chroma tier {n}" for n in mem.store.grow_tiers(mem.reader.last_index())]
+    for kind in KINDS:
+        for tier in mem.store.collections(kind):
+            lost = mem.store.probe(kind, tier)[0]
+            if lost:
+                left = mem.store.relink(kind, tier, lost)
+                where = f"{kind} collection" + ("" if tier is None else f" tier {tier}")
+                notes.append(f"relinked {len(lost) - len(left)} of {len(lost)} Chroma {where} records no search found")
     _drop_legacy(mem, legacy)
     return notes
 

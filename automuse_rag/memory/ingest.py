@@ -189,6 +189,7 @@ def ingest(
             _check_chunking(memory, chunks)
             new = ingest_chunks(memory, chunks, analyst, sampling, concurrency=concurrency, progress=progress)
             built = _ensure_outline(memory, outline_text, analyst, sampling)
+            memory.settle_index()
             calls, hits = _model_counts(llm)
             prior = memory.manifest.get("model_calls", 0)
             memory.save_manifest(complete=True, model_calls=prior + calls - calls0)

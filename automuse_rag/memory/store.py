@@ -80,6 +80,23 @@ def id_meta(record_id: str) -> Meta:
 SYNC_EVERY = {"summary": 100, "chunk": 100}
 
 
+#: Reachability probes (:meth:`ChromaStore.probe`). HNSW can leave a stored record that
+#: no search returns: when neighbours prune their link lists, a node may lose every link
+#: pointing at it. Chroma inserts a batch in no fixed order, so this happens at random:
+#: seen in CI once (a kill-and-resume test of the sample story with hash:32 embeddings:
+#: chunk 14 of 94, after Chroma replayed a 48-record batch from its log at reopen); not
+#: in 12 plain ingests of the same text, nor in the P&P and Frankenstein stores (4,231 and
+#: 1,385 records, each probed). Chroma 1.5.9 shows the same symptom after updates
+#: (chroma-core/chroma#7758). A probe asks for each record's own embedding; a record not
+#: among the PROBE_K nearest is asked again with PROBE_DEEP (a wider search, and room for
+#: records with identical embeddings); one still missing is unreachable. Upserting it
+#: again (same values) links it afresh.
+PROBE_K = 10
+PROBE_DEEP = 1000
+PROBE_BATCH = 256
+RELINK_ROUNDS = 3
+
+
 def _configuration(kind: str, tier: int | None) -> dict[str, Any]:
     hnsw: dict[str, Any] = {"space": "cosine"}  # a configuration replaces the metadata's hnsw:space
     if tier is None and kind in SYNC_EVERY:
@@ -176,6 +193,7 @@ class ChromaStore:
         self._client = connect(path, url, create=create)
         self._cols: dict[tuple[str, int | None], Any] = {}
         self._counts: dict[tuple[str, int | None], int] = {}
+        self._written: dict[str, set[str]] = {}
         self._guard = guard(f"story {story}", url)
         self._guard(self._open_all)(create)
 
@@ -257,6 +275,11 @@ class ChromaStore:
                     embeddings=[list(embeddings[j]) for j in keep],
                 )
                 self._counts.pop((k, tier), None)
+        self._written.setdefault(kind, set()).update(ids)
+
+    def written(self, kind: str) -> set[str]:
+        """Ids upserted into ``kind`` through this client (since it was opened)."""
+        return set(self._written.get(kind, ()))
 
     def delete(self, kind: str, ids: Sequence[str]) -> None:
         for (k, tier), col in self._cols.items():
@@ -323,6 +346,79 @@ class ChromaStore:
         for ids, docs, metas, _ in self.pages(kind, tier=tier):
             out.update({i: (d, m) for i, d, m in zip(ids, docs, metas)})
         return out
+
+    def collections(self, kind: str) -> list[int | None]:
+        """The whole collection (None) and the tiers of ``kind``."""
+        return [None, *self.tiers(kind)]
+
+    def probe(
+        self, kind: str, tier: int | None = None, *, ids: Sequence[str] | None = None, where: Meta | None = None
+    ) -> tuple[list[str], set[str], set[str]]:
+        """Search each record (every one, or those ``ids`` / ``where`` select) by its own
+        embedding: (ids no search returns, ids probed, ids found near the probed ones)."""
+        col = self._cols[(kind, tier)]
+        total = self.count(kind, tier)
+        lost: list[str] = []
+        probed: set[str] = set()
+        near: set[str] = set()
+        for found, embs in self._embedding_pages(col, ids, where):
+            probed.update(found)
+            res = self._guard(col.query)(query_embeddings=embs, n_results=min(total, PROBE_K), include=["distances"])
+            suspects = []
+            for rid, emb, got in zip(found, embs, res["ids"]):
+                near.update(got)
+                if rid not in got:
+                    suspects.append((rid, emb))
+            if suspects:
+                deep = self._guard(col.query)(
+                    query_embeddings=[e for _, e in suspects], n_results=min(total, PROBE_DEEP), include=["distances"]
+                )
+                lost += [rid for (rid, _), got in zip(suspects, deep["ids"]) if rid not in got]
+        return sorted(lost), probed, near
+
+    def _embedding_pages(
+        self, col: Any, ids: Sequence[str] | None, where: Meta | None
+    ) -> Iterator[tuple[list[str], list[list[float]]]]:
+        if ids is not None:
+            ordered = sorted(ids)
+            for start in range(0, len(ordered), PROBE_BATCH):
+                page = self._guard(col.get)(ids=ordered[start : start + PROBE_BATCH], include=["embeddings"])
+                if page["ids"]:
+                    yield list(page["ids"]), [list(map(float, e)) for e in page["embeddings"]]
+            return
+        offset = 0
+        while True:
+            page = self._guard(col.get)(include=["embeddings"], limit=PROBE_BATCH, offset=offset, where=where)
+            if not page["ids"]:
+                return
+            yield list(page["ids"]), [list(map(float, e)) for e in page["embeddings"]]
+            offset += len(page["ids"])
+
+    def relink(self, kind: str, tier: int | None, ids: Sequence[str]) -> list[str]:
+        """Write unreachable records again (same ids, documents, metadata and
+        embeddings) until a search finds them, at most RELINK_ROUNDS times; the last
+        round deletes and adds them instead. Returns the ids still unreachable."""
+        col = self._cols[(kind, tier)]
+        left = sorted(ids)
+        for round_ in range(RELINK_ROUNDS):
+            if not left:
+                break
+            for start in range(0, len(left), PROBE_BATCH):
+                part = left[start : start + PROBE_BATCH]
+                page = self._guard(col.get)(ids=part, include=["documents", "metadatas", "embeddings"])
+                if not page["ids"]:
+                    continue
+                if round_ == RELINK_ROUNDS - 1:
+                    self._guard(col.delete)(ids=list(page["ids"]))
+                self._guard(col.upsert)(
+                    ids=list(page["ids"]),
+                    documents=list(page["documents"]),
+                    metadatas=[dict(m or {}) for m in page["metadatas"]],
+                    embeddings=[list(map(float, e)) for e in page["embeddings"]],
+                )
+            self._counts.pop((kind, tier), None)
+            left = self.probe(kind, tier, ids=left)[0]
+        return left
 
     def _query(self, kind: str, tier: int | None, embedding: Sequence[float], n: int, where: Meta | None) -> list[StoreHit]:
         col = self._cols[(kind, tier)]

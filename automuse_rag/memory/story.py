@@ -46,7 +46,7 @@ from automuse_rag.memory.records import chunk_records
 from automuse_rag.memory.schema import SCHEMA_VERSION, connect, user_version
 from automuse_rag.memory.search import entity_hits
 from automuse_rag.memory.state import StateWriter
-from automuse_rag.memory.store import ChromaStore
+from automuse_rag.memory.store import KINDS, ChromaStore
 from automuse_rag.memory.types import ChunkRecord, Entity, Hit
 from automuse_rag.memory.views import StateReader
 from automuse_rag.models.base import Embedder
@@ -257,6 +257,35 @@ class StoryMemory:
         self.manifest["chunks_done"] = self.reader.count()
         if time.monotonic() - self._manifest_written >= MANIFEST_EVERY:  # story.json stays current, cheaply
             self._write_manifest()
+
+    def settle_index(self) -> list[str]:
+        """Make sure a search finds every record written since the index was last
+        settled (see ``store.PROBE_K``): probe them, and the records found nearest to
+        them, in each collection that holds them, and relink the unreachable ones.
+        Called at the end of a write run; a run killed before it leaves the work to
+        the next. Returns one note per collection that needed relinking."""
+        since = int(self.manifest.get("index_settled", -1))
+        last = self.reader.last_index()
+        notes = []
+        for kind in KINDS:
+            written = self.store.written(kind)
+            for tier in self.store.collections(kind):
+                if self.store.count(kind, tier) == 0:
+                    continue
+                lost, probed, near = (
+                    self.store.probe(kind, tier, where=None if since < 0 else {"chunk": {"$gt": since}})
+                    if since < last
+                    else ([], set(), set())
+                )
+                more = self.store.probe(kind, tier, ids=sorted(written - probed))
+                lost += more[0]
+                lost += self.store.probe(kind, tier, ids=sorted((near | more[2]) - probed - more[1]))[0]
+                if lost:
+                    left = self.store.relink(kind, tier, lost)
+                    where = f"{kind} collection" + ("" if tier is None else f" tier {tier}")
+                    notes.append(f"relinked {len(lost) - len(left)} of {len(lost)} {where} records no search found")
+        self.save_manifest(index_settled=last)
+        return notes
 
     def _write_manifest(self) -> None:
         write_json_atomic(self.dir / MANIFEST, self.manifest_export())
