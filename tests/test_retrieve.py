@@ -7,7 +7,7 @@ import pytest
 
 from automuse_rag.assemble import build_prompt, gather_candidates
 from automuse_rag.assemble.retrieve import dedupe, first_sentence, named_entities
-from automuse_rag.errors import InputError
+from automuse_rag.errors import BudgetError, InputError
 from automuse_rag.memory.api import OutlinePart
 from automuse_rag.memory.graph import Relation
 from automuse_rag.memory.inmemory import InMemoryStory
@@ -156,6 +156,50 @@ def test_cast_line_names_who_else_is_in_the_story_lately(story, monkeypatch) -> 
     # switched off (the retrieval_no_cast ablation), there is no cast line
     off = gather_candidates(story, 12, k=2, recency=1, activations=retrieve.ACTIVATIONS - {"cast"})
     assert "cast" not in {c.id for c in off}
+
+
+def crowded_story() -> InMemoryStory:
+    """Ada is named in the last chunk (9); Bram is with her in every earlier chunk (a
+    graph card scoring 0.7) but not in 9; eight others pass through chunks 5-8."""
+    others = [f"Person{j} Walker" for j in range(8)]
+    records = []
+    for i in range(10):
+        named = "Ada Quill" if i == 9 else "Ada Quill and Bram Stoke" if i < 5 else f"Ada Quill, Bram Stoke and {others[i - 5]}"
+        text = f"{named} crossed the moor in part {i}, talking of the weather and the road ahead. " * 3
+        records.append(ChunkRecord(i, f"c{i}", 1, "CHAPTER 1", text, f"In part {i} {named} cross the moor."))
+    long = "who " + " ".join(f"word{j}" for j in range(40))
+    entities = [
+        Entity("ada", "Ada Quill", "character", {"Ada Quill": 0}, list(range(10)), [(0, f"a surveyor {long}")]),
+        Entity("bram", "Bram Stoke", "character", {"Bram Stoke": 0}, list(range(9)), [(0, f"a carter {long}")]),
+    ]
+    for j, name in enumerate(others):
+        entities.append(Entity(f"p{j}", name, "character", {name: 5 + j % 4}, [5 + j % 4], [(5 + j % 4, "a walker")]))
+    return InMemoryStory("crowded", records, entities, HashEmbedder())
+
+
+def test_the_cast_line_goes_whole_or_not_at_all_and_outranks_weak_cards() -> None:
+    """At every budget: never shortened; dropped only once every graph or vector card
+    is dropped too (with half its names as a short form and a score of 0.5, vector and
+    graph cards squeezed it: P&P recall 0.878 against 0.937 ranked above them and whole)."""
+    story = crowded_story()
+    cands = gather_candidates(story, 9, k=0)
+    weak = {c.id for c in cands if c.section == "lore" and c.id != "cast" and "named" not in c.sources}
+    assert "entity:bram" in weak and "Person7 Walker" in next(c.text for c in cands if c.id == "cast")
+    squeezed = []  # budgets where a weaker card lost room while the cast line stayed whole
+    for budget in range(150, 1200, 10):
+        try:
+            prompt = build_prompt(story, 9, budget=budget, count_tokens=count_words_and_marks, k=0)
+        except BudgetError:  # the fixed parts alone do not fit
+            continue
+        lore = {d.candidate_id: d for d in prompt.decisions if d.section == "lore"}
+        cast = lore["cast"]
+        assert cast.fate != "shortened", budget
+        weaker = [d for d in lore.values() if d.candidate_id in weak]
+        if cast.fate == "dropped":
+            assert all(d.fate == "dropped" for d in weaker), (budget, [(d.candidate_id, d.fate) for d in weaker])
+        elif any(d.fate != "included" for d in weaker):
+            squeezed.append(budget)
+    assert squeezed, "no budget made the lore run short"
 
 
 def test_dedupe_keeps_the_better_scored_twin() -> None:

@@ -9,16 +9,13 @@ from typing import TYPE_CHECKING
 from automuse_rag.errors import ModelError
 from automuse_rag.memory.analysis import MAX_DESCRIPTION, LoreMention
 from automuse_rag.memory.names import NER_LABELS, STOP_NAMES, clean_name, norm_title
+from automuse_rag.memory.relation_words import SPEECH
 from automuse_rag.text import clip
 
 if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.tokens import Doc, Span
 
-SPEECH_VERBS = {
-    "said", "says", "cried", "asked", "replied", "answered", "shouted", "exclaimed", "whispered", "remarked",
-    "added", "continued", "began", "screamed", "muttered", "repeated", "interrupted", "sighed", "observed",
-}  # fmt: skip
 MAX_SPEAKER_WORDS = 3
 PLACE_PREPS = {"at", "in", "into", "near", "towards", "toward", "within", "through", "around", "reach", "reached", "reaching"}
 HE = {"he", "him", "his", "himself"}
@@ -110,7 +107,7 @@ def _speakers(doc: Doc, found: dict[str, LoreMention], covered: set[int]) -> Non
     (memory/names.py ``clean_name``)."""
     names: dict[tuple[str, ...], list[int]] = {}
     for i, tok in enumerate(doc[:-2]):
-        if tok.lower_ not in SPEECH_VERBS or doc[i + 1].lower_ != "the":
+        if tok.lower_ not in SPEECH or doc[i + 1].lower_ != "the":
             continue
         j = i + 2
         while j < len(doc) and j - i - 2 < MAX_SPEAKER_WORDS and doc[j].is_title and doc[j].is_alpha and j not in covered:

@@ -260,7 +260,12 @@ SPEECH = {
     "began",
     "resumed",
     "repeated",
-}
+    "remarked",
+    "screamed",
+    "muttered",
+    "interrupted",
+    "sighed",
+}  # verbs of speech: "X said to Y" (relations), "said the Queen" (ner's speakers)
 BE = {"be", "is", "was", "were", "are", "am", "been", "'s", "’s"}
 MODAL = {"would", "could", "might", "should", "may", "must", "will", "shall", "can", "'d", "’d", "'ll", "’ll", "wo", "ca"}
 QUOTES = '"“”'
