@@ -170,7 +170,7 @@ class Truth:
         """The names entities go by as of ``at`` (what a cast line may list)."""
         if self._names[0] != at:
             if self.naive is not None:
-                names = {e.name for e in self.naive.entities(at)}
+                names = self.naive.names(at)
             else:
                 names = {v.name for e in self.entities.values() if (v := e.as_of(at)) is not None}
             self._names = (at, names)

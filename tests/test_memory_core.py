@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from automuse_rag.memory.analysis import ChunkAnalysis, LoreMention
 from automuse_rag.memory.inmemory import InMemoryStory
 from automuse_rag.memory.lorestate import LoreState
+from automuse_rag.memory.oracle import NaiveLore
 from automuse_rag.memory.resolve import collect, resolve_all
 from automuse_rag.memory.schema import connect
 from automuse_rag.memory.state import StateWriter
@@ -167,6 +168,7 @@ def test_any_commit_order_ends_with_as_of_reads_equal_to_naive(tmp_path_factory,
         ChunkRecord(i, _chunk(i).id, _chunk(i).chapter, _chunk(i).chapter_title, _chunk(i).text, "s") for i in range(len(book))
     ]
     naive = InMemoryStory.from_analyses("t", list(zip(records, book)), HashEmbedder(8))
+    oracle = NaiveLore(list(enumerate(book)), "fold")
     text = " and ".join(probe) + ". Mr. Bennet met Edith Marlowe at Port Carrow."
     for i in range(len(book)):
         want = naive.entities(i)
@@ -179,6 +181,7 @@ def test_any_commit_order_ends_with_as_of_reads_equal_to_naive(tmp_path_factory,
         for window in (1, 3, 100):
             assert reader.active(i, window, 5) == naive.active(i, window, 5), (i, window)
         assert reader.neighbours(ids, i) == naive.neighbours(ids, i)
+        assert oracle.names(i) == {e.name for e in want}  # the dataset audit's shortcut
     assert reader.entities(None) == naive.entities(None)
     for table in ("chunks", "mentions"):  # the counts kept by deltas are the real ones
         assert reader.count(table) == reader.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]

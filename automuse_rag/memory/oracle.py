@@ -108,6 +108,21 @@ class NaiveLore:
         view.desc_kinds = {c: k for c, (_, _, k) in sorted(best.items()) if k}
         return view
 
+    def names(self, at: int | None) -> set[str]:
+        """The names of the entities known as of ``at``: ``{e.name for e in
+        entities(at)}`` without building the views (the dataset audit asks at every
+        position). An entity is known once one of its names is mentioned."""
+        i = self._pos(at)
+        return self._memo(  # type: ignore[no-any-return]
+            "known",
+            i,
+            lambda i: {
+                ent.name
+                for ent in self.states(i).values()
+                if any((rows := self.facts.get(m)) and rows[0][0] <= i for m in ent.members)
+            },
+        )
+
     def entities(self, at: int | None, ids: Sequence[str] | None = None) -> list[Entity]:
         states = self.states(at)
         wanted = states if ids is None else {e: states[e] for e in ids if e in states}
