@@ -162,7 +162,11 @@ class Truth:
             if view is None:
                 continue
             edges = self._edges(eid, at)
-            names = {o: v.name for o in edges if (v := self._view(o, at)) is not None}
+            if self.naive is not None:
+                known = self.naive.known(at)
+                names = {o: known[o] for o in edges if o in known}
+            else:
+                names = {o: v.name for o in edges if (v := self._view(o, at)) is not None}
             out |= {bullet(card_with_links(view, edges, names)), bullet(view.one_line())}
         return out
 
@@ -170,7 +174,7 @@ class Truth:
         """The names entities go by as of ``at`` (what a cast line may list)."""
         if self._names[0] != at:
             if self.naive is not None:
-                names = self.naive.names(at)
+                names = set(self.naive.known(at).values())
             else:
                 names = {v.name for e in self.entities.values() if (v := e.as_of(at)) is not None}
             self._names = (at, names)

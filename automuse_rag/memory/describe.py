@@ -138,7 +138,8 @@ def select_descriptions(
     sentences with the entity as subject (else plain mentions; also descriptions of
     unknown kind, as older stores have). Pure: a function of (chunk, text, kind)
     triples."""
-    known = [(c, d, score(kinds.get(c, ""))) for c, d in descriptions if d and (as_of is None or c <= as_of)]
+    kind_of, score_of = kinds.get, DESC_SCORE.get  # score(), inlined: cards ask this for every description
+    known = [(c, d, score_of(kind_of(c, ""), 1)) for c, d in descriptions if d and (as_of is None or c <= as_of)]
     if not known or limit <= 0:
         return []
     best = max(s for _, _, s in known)

@@ -108,16 +108,16 @@ class NaiveLore:
         view.desc_kinds = {c: k for c, (_, _, k) in sorted(best.items()) if k}
         return view
 
-    def names(self, at: int | None) -> set[str]:
-        """The names of the entities known as of ``at``: ``{e.name for e in
-        entities(at)}`` without building the views (the dataset audit asks at every
+    def known(self, at: int | None) -> dict[str, str]:
+        """Entity id -> name for the entities known as of ``at``: ``{e.id: e.name for e
+        in entities(at)}`` without building the views (the dataset audit asks at every
         position). An entity is known once one of its names is mentioned."""
         i = self._pos(at)
         return self._memo(  # type: ignore[no-any-return]
             "known",
             i,
             lambda i: {
-                ent.name
+                ent.id: ent.name
                 for ent in self.states(i).values()
                 if any((rows := self.facts.get(m)) and rows[0][0] <= i for m in ent.members)
             },

@@ -42,6 +42,7 @@ class StateReader:
         self.db = db
         self._first_words: tuple[int, dict[str, list[str]]] | None = None
         self._views: tuple[tuple[int, int], dict[str, Entity | None]] = ((-1, 0), {})
+        self._owners: tuple[tuple[int, int], dict[str, str]] = ((-1, 0), {})
 
     # ------------------------------------------------------------------ basics
 
@@ -267,6 +268,19 @@ class StateReader:
         )
         return dict(rows)
 
+    def owners(self, at: int | None = None) -> dict[str, str]:
+        """Every name -> the entity it belongs to as of ``at``; kept for the latest
+        ``at`` while the state's version stays the same (a prompt asks twice). Mapping
+        mention rows through this dict is cheaper than joining entity_names per row."""
+        key = (self.version(), _at(at))
+        if self._owners[0] != key:
+            i = key[1]
+            self._owners = (
+                key,
+                dict(self.db.execute("SELECT name, entity_id FROM entity_names WHERE since <= ? AND until > ?", (i, i))),
+            )
+        return self._owners[1]
+
     def neighbours(self, ids: Sequence[str], at: int | None = None) -> dict[str, dict[str, dict[str, Any]]]:
         """Each entity's edges as of ``at``: id -> other id -> {"chunks", "weight",
         "relations"}, as :func:`~automuse_rag.memory.graph.build_graph` gives them."""
@@ -284,25 +298,25 @@ class StateReader:
             return out
         members = sorted(owner)
         marks = _marks(len(members))
-        chunk_owners: dict[int, set[str]] = defaultdict(set)
+        mine: dict[str, set[int]] = defaultdict(set)  # entity -> the chunks naming it
         for name, chunk in self.db.execute(
             f"SELECT name, chunk FROM mentions WHERE name IN ({marks}) AND chunk <= ?", [*members, i]
         ):
-            chunk_owners[int(chunk)].add(owner[name])
-        chunks: dict[tuple[str, str], set[int]] = defaultdict(set)
-        wanted = sorted(chunk_owners)
+            mine[owner[name]].add(chunk)
+        named: dict[str, set[int]] = defaultdict(set)  # any entity -> which of those chunks name it
+        owners = self.owners(i)
+        wanted = sorted(set().union(*mine.values()))
         for start in range(0, len(wanted), 500):
             part = wanted[start : start + 500]
-            rows = self.db.execute(
-                "SELECT en.entity_id, m.chunk FROM mentions m "
-                "JOIN entity_names en ON en.name = m.name AND en.since <= ? AND en.until > ? "
-                f"WHERE m.chunk IN ({_marks(len(part))})",
-                [i, i, *part],
-            )
-            for other, chunk in rows:
-                for eid in chunk_owners[int(chunk)]:
-                    if other != eid:
-                        chunks[(eid, other)].add(int(chunk))
+            rows = self.db.execute(f"SELECT name, chunk FROM mentions WHERE chunk IN ({_marks(len(part))})", part)
+            for name, chunk in rows:
+                if (other := owners.get(name)) is not None:
+                    named[other].add(chunk)
+        chunks: dict[tuple[str, str], set[int]] = defaultdict(set)
+        for eid, own in mine.items():  # shared chunks by set intersection (pairing rows in Python cost more)
+            for other, theirs in named.items():
+                if other != eid and (shared := own & theirs):
+                    chunks[(eid, other)] = shared
         rels: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for r in self.relations(at, members=members):
             for eid, other in ((r.source, r.target), (r.target, r.source)):
