@@ -10,8 +10,8 @@
 3. ``export_dataset`` over Pride and Prejudice (extractive memory), samples per second
    (``--code DIR`` runs that part against another checkout, for the before figure).
 4. Reachability probes (``automuse check``: a search per record for its own embedding)
-   over every collection of the 10k and 100k stores of part 1 (``--stores``), and the
-   end-of-run settle of part 2's generation.
+   over every collection of part 1's 10k store and the whole summary collection of its
+   100k store (``--stores``), and the end-of-run settle of part 2's generation.
 
 Run: .venv/bin/python benchmarks/memory_core.py [--quick] [--only prompt|generate|dataset|probe] [--sizes 1000,10000]
 """
@@ -108,8 +108,7 @@ def time_prompts(home: Path, name: str, runs: int, count, url: str | None = None
     from automuse_rag.settings import get_settings
 
     cfg = get_settings(home=home)
-    if url:
-        _point_at_server(home, name, url)
+    _point_at_server(home, name, url)  # or back at its own chroma/ directory
     story = StoryMemory.open(cfg, name)
     n = len(story)
     rng = random.Random(1)
@@ -134,9 +133,10 @@ def time_prompts(home: Path, name: str, runs: int, count, url: str | None = None
     }
 
 
-def _point_at_server(home: Path, name: str, url: str) -> None:
+def _point_at_server(home: Path, name: str, url: str | None) -> None:
     """Make the store read its collections from a Chroma server serving its own
-    ``chroma/`` directory (the benchmark's shortcut for a server-held store)."""
+    ``chroma/`` directory (the benchmark's shortcut for a server-held store), or
+    with ``url=None`` from that directory again."""
     import sqlite3
 
     db = sqlite3.connect(home / "stores" / name / "state.sqlite")
@@ -263,10 +263,13 @@ def probe_cost(stores: Path, sizes: list[int]) -> list[dict]:
         home = stores / f"h{n}"
         if not (home / "stores" / f"bench{n}" / "story.json").is_file():
             continue
+        _point_at_server(home, f"bench{n}", None)
         mem = StoryMemory.open(get_settings(home=home), f"bench{n}")
         try:
-            for kind in KINDS:
-                for tier in mem.store.collections(kind):
+            # every collection at 10k; at 100k the whole summary collection (all of them
+            # would take about a quarter of an hour at the rate it shows)
+            for kind in KINDS if n < 100_000 else ("summary",):
+                for tier in mem.store.collections(kind) if n < 100_000 else [None]:
                     records = mem.store.count(kind, tier)
                     t = time.perf_counter()
                     lost = mem.store.probe(kind, tier)[0]
