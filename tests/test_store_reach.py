@@ -81,6 +81,9 @@ def cut_links(home: Path, kind: str) -> str:
     the vector the graph stores for it."""
     segment = _vector_segment(home / "stores" / STORY / "chroma", kind)
     header = HEADER.unpack((segment / "header.bin").read_bytes()[: HEADER.size])
+    assert header[0] == 1 and header[4] == header[6] + 4 * len(next(iter(_embeddings(home, kind).values()))) + 8, (
+        f"Chroma's persisted HNSW layout is not the one this helper knows (header {header[:7]}): update cut_links"
+    )
     count, size, data_at, enter, max_m0 = header[3], header[4], header[6], header[8], header[10]
     levels, lists, at = [], (segment / "link_lists.bin").read_bytes(), 0
     for _ in range(count):  # per element: the size of its upper-level link lists, then them
