@@ -42,7 +42,7 @@ class StateReader:
         self.db = db
         self._first_words: tuple[int, dict[str, list[str]]] | None = None
         self._views: tuple[tuple[int, int], dict[str, Entity | None]] = ((-1, 0), {})
-        self._owners: tuple[tuple[int, int], dict[str, str]] = ((-1, 0), {})
+        self._owners: tuple[tuple[int, int], dict[str, str | None]] = ((-1, 0), {})
 
     # ------------------------------------------------------------------ basics
 
@@ -268,18 +268,28 @@ class StateReader:
         )
         return dict(rows)
 
-    def owners(self, at: int | None = None) -> dict[str, str]:
-        """Every name -> the entity it belongs to as of ``at``; kept for the latest
-        ``at`` while the state's version stays the same (a prompt asks twice). Mapping
-        mention rows through this dict is cheaper than joining entity_names per row."""
+    def owners(self, names: Iterable[str], at: int | None = None) -> dict[str, str | None]:
+        """Each of ``names`` -> the entity it belongs to as of ``at`` (None if none):
+        the answers are kept for the latest ``at`` while the state's version stays the
+        same (a prompt asks twice), and only names not asked yet are looked up.
+        Mapping mention rows through this is cheaper than joining entity_names per row,
+        and reading only the names asked keeps it flat however many names the story has."""
         key = (self.version(), _at(at))
         if self._owners[0] != key:
-            i = key[1]
-            self._owners = (
-                key,
-                dict(self.db.execute("SELECT name, entity_id FROM entity_names WHERE since <= ? AND until > ?", (i, i))),
+            self._owners = (key, {})
+        known = self._owners[1]
+        missing = sorted(set(names) - set(known))
+        i = key[1]
+        for start in range(0, len(missing), 500):
+            part = missing[start : start + 500]
+            known.update(dict.fromkeys(part))
+            known.update(
+                self.db.execute(
+                    f"SELECT name, entity_id FROM entity_names WHERE name IN ({_marks(len(part))}) AND since <= ? AND until > ?",
+                    [*part, i, i],
+                )
             )
-        return self._owners[1]
+        return known
 
     def neighbours(self, ids: Sequence[str], at: int | None = None) -> dict[str, dict[str, dict[str, Any]]]:
         """Each entity's edges as of ``at``: id -> other id -> {"chunks", "weight",
@@ -304,11 +314,11 @@ class StateReader:
         ):
             mine[owner[name]].add(chunk)
         named: dict[str, set[int]] = defaultdict(set)  # any entity -> which of those chunks name it
-        owners = self.owners(i)
         wanted = sorted(set().union(*mine.values()))
         for start in range(0, len(wanted), 500):
             part = wanted[start : start + 500]
-            rows = self.db.execute(f"SELECT name, chunk FROM mentions WHERE chunk IN ({_marks(len(part))})", part)
+            rows = self.db.execute(f"SELECT name, chunk FROM mentions WHERE chunk IN ({_marks(len(part))})", part).fetchall()
+            owners = self.owners({name for name, _ in rows}, i)
             for name, chunk in rows:
                 if (other := owners.get(name)) is not None:
                     named[other].add(chunk)
