@@ -163,9 +163,7 @@ def sync_chroma(mem: Any, legacy: Sequence[str] = ()) -> list[str]:
         for tier in mem.store.collections(kind):
             lost = mem.store.probe(kind, tier)[0]
             if lost:
-                left = mem.store.relink(kind, tier, lost)
-                where = f"{kind} collection" + ("" if tier is None else f" tier {tier}")
-                notes.append(f"relinked {len(lost) - len(left)} of {len(lost)} Chroma {where} records no search found")
+                notes.append(mem.store.relink_note(kind, tier, lost))
     _drop_legacy(mem, legacy)
     return notes
 

@@ -361,7 +361,7 @@ class ChromaStore:
         lost: list[str] = []
         probed: set[str] = set()
         near: set[str] = set()
-        for found, embs in self._embedding_pages(col, ids, where):
+        for found, embs in self._embedding_pages(kind, tier, ids, where):
             probed.update(found)
             res = self._guard(col.query)(query_embeddings=embs, n_results=min(total, PROBE_K), include=["distances"])
             suspects = []
@@ -377,22 +377,19 @@ class ChromaStore:
         return sorted(lost), probed, near
 
     def _embedding_pages(
-        self, col: Any, ids: Sequence[str] | None, where: Meta | None
+        self, kind: str, tier: int | None, ids: Sequence[str] | None, where: Meta | None
     ) -> Iterator[tuple[list[str], list[list[float]]]]:
-        if ids is not None:
-            ordered = sorted(ids)
-            for start in range(0, len(ordered), PROBE_BATCH):
-                page = self._guard(col.get)(ids=ordered[start : start + PROBE_BATCH], include=["embeddings"])
-                if page["ids"]:
-                    yield list(page["ids"]), [list(map(float, e)) for e in page["embeddings"]]
+        """(ids, embeddings) of every record (``pages``), or of those ``ids``."""
+        if ids is None:
+            for found, _, _, embs in self.pages(kind, tier=tier, where=where, embeddings=True):
+                yield found, embs
             return
-        offset = 0
-        while True:
-            page = self._guard(col.get)(include=["embeddings"], limit=PROBE_BATCH, offset=offset, where=where)
-            if not page["ids"]:
-                return
-            yield list(page["ids"]), [list(map(float, e)) for e in page["embeddings"]]
-            offset += len(page["ids"])
+        col = self._cols[(kind, tier)]
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), PROBE_BATCH):
+            page = self._guard(col.get)(ids=ordered[start : start + PROBE_BATCH], include=["embeddings"])
+            if page["ids"]:
+                yield list(page["ids"]), [list(map(float, e)) for e in page["embeddings"]]
 
     def relink(self, kind: str, tier: int | None, ids: Sequence[str]) -> list[str]:
         """Write unreachable records again (same ids, documents, metadata and
@@ -419,6 +416,12 @@ class ChromaStore:
             self._counts.pop((kind, tier), None)
             left = self.probe(kind, tier, ids=left)[0]
         return left
+
+    def relink_note(self, kind: str, tier: int | None, lost: Sequence[str]) -> str:
+        """Relink ``lost`` records (:meth:`relink`) and say how it went, in one line."""
+        left = self.relink(kind, tier, lost)
+        where = f"{kind} collection" + ("" if tier is None else f" tier {tier}")
+        return f"relinked {len(lost) - len(left)} of {len(lost)} Chroma {where} records no search found"
 
     def _query(self, kind: str, tier: int | None, embedding: Sequence[float], n: int, where: Meta | None) -> list[StoreHit]:
         col = self._cols[(kind, tier)]

@@ -281,9 +281,7 @@ class StoryMemory:
                 lost += more[0]
                 lost += self.store.probe(kind, tier, ids=sorted((near | more[2]) - probed - more[1]))[0]
                 if lost:
-                    left = self.store.relink(kind, tier, lost)
-                    where = f"{kind} collection" + ("" if tier is None else f" tier {tier}")
-                    notes.append(f"relinked {len(lost) - len(left)} of {len(lost)} {where} records no search found")
+                    notes.append(self.store.relink_note(kind, tier, lost))
         self.save_manifest(index_settled=last)
         return notes
 
