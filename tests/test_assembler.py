@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from automuse_rag.assemble import Candidate, assemble, load_template, parse_template
+from automuse_rag.assemble.assembler import bullet
 from automuse_rag.assemble.budget import ELLIPSIS, _first_true, cut_end, cut_start
 from automuse_rag.errors import BudgetError, InputError
 from automuse_rag.models.fake import count_words_and_marks
@@ -216,6 +217,27 @@ def test_items_are_shortened_before_any_is_dropped() -> None:
             if kept and gone:
                 assert min(kept) >= max(gone)
     assert all(seen_all_short.values()) and all(seen_drop.values())
+
+
+def test_short_forms_are_counted_only_when_an_item_may_be_shortened() -> None:
+    """Counting a form is a tokenizer pass (about a third of a prompt's assembly went to
+    short forms never used): with room for everything, no short form is counted; with
+    little room, the ones shortened or dropped are."""
+    cands = _cards(4, "lore") + _cards(6, "memories")
+    shorts = {bullet(c.short_text) for c in cands}
+    counted: list[str] = []
+
+    def count(t: str) -> int:
+        counted.append(t)
+        return count_words_and_marks(t)
+
+    roomy = assemble(TEMPLATE, OUTLINE, OUTLINE_PARTS[1], cands, LAST, 4000, count)
+    assert {d.fate for d in roomy.decisions if d.section in ("lore", "memories")} == {"included"}
+    assert not shorts & set(counted)
+    counted.clear()
+    tight = assemble(TEMPLATE, OUTLINE, OUTLINE_PARTS[1], cands, LAST, 700, count)
+    squeezed = {d.candidate_id for d in tight.decisions if d.fate in ("shortened", "dropped") and d.section != "outline"}
+    assert squeezed and {bullet(c.short_text) for c in cands if c.id in squeezed} <= set(counted)
 
 
 def test_outline_degrades_to_the_current_part_then_is_cut() -> None:

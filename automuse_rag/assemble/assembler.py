@@ -176,9 +176,12 @@ class _Assembly:
         for c in self.live:
             if c.section == section:
                 full = self.count(bullet(c.text)) + 1
-                short = min(full, self.count(bullet(c.short_text)) + 1) if c.short_text else full
-                out.append(Item(c.id, c.score, full, short))
+                out.append(Item(c.id, c.score, full, self._short_cost(c, full)))
         return out
+
+    def _short_cost(self, c: Candidate, full: int) -> Callable[[], int]:
+        """The cost of ``c``'s short form in its section (with its line break), counted when asked."""
+        return (lambda: self.count(bullet(c.short_text)) + 1) if c.short_text else (lambda: full)
 
     def header_cost(self, section: str) -> int:
         spec = self.t.section(section)
@@ -308,16 +311,16 @@ class _Assembly:
         return Decision("last_chunk", "last_chunk", last_index, 1.0, tokens, "shortened", reason)
 
     def _candidate_decision(self, st: _State, c: Candidate) -> Decision:
+        state = st.items.get(c.id)
+        if state == "full" and c.drop_reason is None and c.section in self.has:
+            return Decision(c.id, c.section, c.chunk, c.score, self.count(bullet(c.text)), "included", "fits in full")
         full = self.count(bullet(c.text))
         short = self.count(bullet(c.short_text)) if c.short_text else full
         if c.drop_reason is not None:
             return Decision(c.id, c.section, c.chunk, c.score, short, "dropped", c.drop_reason)
         if c.section not in self.has:
             return Decision(c.id, c.section, c.chunk, c.score, short, "dropped", f"the template has no {c.section} section")
-        state = st.items.get(c.id)
         room = st.used.get(c.section, 0)
-        if state == "full":
-            return Decision(c.id, c.section, c.chunk, c.score, full, "included", "fits in full")
         if state == "short":
             form = "one-line card" if c.section == "lore" else "first sentence"
             return Decision(

@@ -120,12 +120,20 @@ def cut_end(text: str, max_tokens: int, count: CountTokens) -> str:
 
 @dataclass(frozen=True)
 class Item:
-    """A section item with the token cost of each of its forms (short <= full)."""
+    """A section item with the token cost of each of its forms (short <= full).
+
+    ``short`` gives the short form's cost when first asked (then remembered by the
+    caller's counter): most items go in full, and counting a form costs a pass of the
+    tokenizer (about a third of a prompt's assembly time went to short forms never used)."""
 
     id: str
     score: float
     full_cost: int
-    short_cost: int
+    short: Callable[[], int]
+
+    @property
+    def short_cost(self) -> int:
+        return min(self.full_cost, self.short())
 
     @property
     def can_shorten(self) -> bool:
