@@ -366,3 +366,43 @@ def test_a_speaker_is_a_character_whatever_ner_says():
     duchess = LoreMention("Duchess", labels={"GPE": 3, "SPEAKER": 1}, count=4, at=2)
     entities, _ = resolve([(0, [duchess]), (1, [duchess])])
     assert [(e.name, e.kind) for e in entities] == [("Duchess", "character")]
+
+
+# ---------------------------------------------------------------- letters
+
+LETTER = (
+    "Letter 2\n\n_To Mrs. Saville, England._\n\nArchangel, 28th March, 17—.\n\n"
+    "How slowly the time passes here! I have no friend, Margaret: when I am glowing "
+    "with the enthusiasm of success, there will be none to participate my joy. "
+    "Adieu, my dear Margaret. Your affectionate brother, Robert Walton.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "alias"),
+    [
+        (LETTER, "Margaret"),
+        # spoken to inside quotation marks: someone in the letter is talking, not its writer
+        (LETTER.replace("I have no friend, Margaret:", "“I have no friend, Victor,” said he, “"), None),
+        # two first names spoken to: which is the addressee is not known
+        (LETTER.replace("Adieu, my dear Margaret.", "Adieu, my dear Margaret. Tell me, Elizabeth, how you are."), None),
+        # no heading line: a greeting alone names nobody's addressee
+        (LETTER.replace("_To Mrs. Saville, England._", "I wrote to Mrs. Saville, England."), None),
+    ],
+)
+def test_a_letter_heading_and_its_greeting_name_one_person(text, alias):
+    # Frankenstein's letters are headed "To Mrs. Saville, England." and greet "Margaret":
+    # the text never writes "Margaret Saville".
+    from automuse_rag.memory.letters import letter_aliases
+    from automuse_rag.memory.ner import get_nlp
+
+    mentions = {m.name: m for m in ner_mentions(get_nlp()(text))}
+    assert "Mrs. Saville" in mentions
+    assert letter_aliases(text, mentions) == ({"Mrs. Saville": alias} if alias else {})
+    assert mentions["Mrs. Saville"].aliases == ([alias] if alias else [])
+    from automuse_rag.memory.lorestate import model_aliases_of
+
+    chunks = [(i, list(mentions.values())) for i in (0, 1)]
+    entities, _ = resolve(chunks, [t for i, ms in chunks for t in model_aliases_of(i, ms)])
+    if alias:
+        assert entity_of(entities, "Mrs. Saville") is entity_of(entities, alias)

@@ -149,6 +149,8 @@ def test_frankenstein_initial_and_surname(frankenstein):
     _, entities, _, text, cast = frankenstein
     # The letters are signed "R. Walton"; "Robert Walton" once; then bare "Walton".
     assert holder(entities, "R. Walton") == holder(entities, "Robert Walton") == holder(entities, "Walton")
+    # "To Mrs. Saville, England." then "There, Margaret, the sun is for ever visible"
+    assert holder(entities, "Mrs. Saville") == holder(entities, "Margaret") != holder(entities, "R. Walton")
     assert not score_cast(entities, cast, text).merges
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from automuse_rag.errors import ModelError
 from automuse_rag.memory.analysis import MAX_DESCRIPTION, LoreMention
+from automuse_rag.memory.letters import add_letter_aliases
 from automuse_rag.memory.names import NER_LABELS, STOP_NAMES, clean_name, norm_title
 from automuse_rag.memory.relation_words import SPEECH
 from automuse_rag.text import clip
@@ -96,6 +97,7 @@ def ner_mentions(doc: Doc) -> list[LoreMention]:
         for tok in doc:
             if tok.is_lower and tok.text in singles:
                 singles[tok.text].lower += 1
+    add_letter_aliases(doc.text, found)
     return list(found.values())
 
 
