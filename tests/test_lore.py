@@ -406,3 +406,37 @@ def test_a_letter_heading_and_its_greeting_name_one_person(text, alias):
     entities, _ = resolve(chunks, [t for i, ms in chunks for t in model_aliases_of(i, ms)])
     if alias:
         assert entity_of(entities, "Mrs. Saville") is entity_of(entities, alias)
+
+
+# ---------------------------------------------------------------- maiden and married names
+
+FAMILY = [person("Mr. Wickham", 3, he=3), person("Mrs. Wickham", 2), person("Mr. Bennet", 3, he=3)]
+
+
+def _names(*chunks: list[LoreMention]) -> dict[str, str]:
+    _, names = resolve([(i, [*ms, *FAMILY]) for i, ms in enumerate(chunks)])
+    return names
+
+
+def test_a_maiden_and_a_married_full_name_are_one_woman():
+    # Pride and Prejudice: "Lydia Wickham" (her letter) comes before "Miss Lydia Bennet".
+    names = _names([person("Lydia Wickham", 2)], [person("Miss Lydia Bennet", 2)])
+    assert names["Lydia Wickham"] == names["Miss Lydia Bennet"] == names["Mrs. Wickham"] != names["Mr. Wickham"]
+    # and the other way round
+    names = _names([person("Miss Lydia Bennet", 2)], [person("Lydia Wickham", 2)])
+    assert names["Lydia Wickham"] == names["Miss Lydia Bennet"] != names["Mr. Wickham"]
+
+
+@pytest.mark.parametrize(
+    ("maiden", "married", "extra"),
+    [
+        ("Jane Bennet", "Jane Austen", []),  # no "Miss": two namesakes as far as the text says
+        ("Miss Jane Bennet", "Jane Austen", []),  # no Mr. and Mrs. Austen: not a married name
+        ("Miss Lydia Smith", "Lydia Wickham", []),  # no other Smith: not a family of the story
+        ("Miss Lydia Bennet", "Lydia Wickham", [person("Lydia Gardiner", 2, she=2)]),  # which Lydia?
+        ("Mrs. Lydia Bennet", "Lydia Wickham", []),  # both married forms
+    ],
+)
+def test_namesakes_are_not_taken_for_married_names(maiden, married, extra):
+    names = _names([person(maiden, 2, she=2), *extra], [person(married, 2, she=2)])
+    assert names[maiden] != names[married]

@@ -50,6 +50,7 @@ class Draft:
     gender: str | None = None
     weight: int = 0
     has_full: bool = False
+    married: set[str] = field(default_factory=set)  # her married surnames (see Resolver.maiden_or_married)
 
 
 def keep_name(st: NameStat, surnames: set[str]) -> bool:
@@ -121,11 +122,14 @@ def _abbreviates(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return all(x == y or (_initial(x) and y.startswith(x[0])) or (_initial(y) and x.startswith(y[0])) for x, y in zip(a, b))
 
 
-def _title_ok(title: str | None, cl: Draft) -> bool:
+def _title_ok(title: str | None, cl: Draft, surname: str | None = None) -> bool:
+    """A title fits a cluster: the same civil title class (a "Mrs." is not the "Miss"
+    of her family, unless ``surname`` is her married name) and no other gender."""
     if title is None:
         return True
     cls_, gender = TITLES[title]
-    if cls_ in CIVIL and any(t in CIVIL and t != cls_ for t in cl.titles):
+    married = cls_ == "mrs" and surname in cl.married
+    if cls_ in CIVIL and not married and any(t in CIVIL and t != cls_ for t in cl.titles):
         return False
     return not (gender and cl.gender and gender != cl.gender)
 
@@ -139,6 +143,7 @@ class Resolver:
         self.distinct = distinct or Distinct()
         self.clusters: list[Draft] = []
         self.of: dict[str, Draft] = {}
+        self._titled: set[tuple[str, str]] | None = None
 
     def apart(self, name: str, cl: Draft) -> bool:
         """``name`` cannot join ``cl``: a different person from one of its names in some
@@ -190,7 +195,62 @@ class Resolver:
         if len(cands) == 1:
             self.add(cands[0], name, p)
             return
+        wife = self.maiden_or_married(name, p)
+        if wife is not None:
+            self.add(wife, name, p)
+            return
         self.new(name, p)
+
+    def maiden_or_married(self, name: str, p: Parsed) -> Draft | None:
+        """The one woman of whom ``name`` is the maiden or the married full name:
+        "Miss Lydia Bennet" and "Lydia Wickham". Both forms share the first name, and
+        that woman is the only one known by a full name with it. Exactly one form is
+        titled "Miss" (unmarried). The other form's surname is a married one: the story
+        has a "Mr." and a "Mrs." of it (Mr. and Mrs. Wickham). The Miss form's surname
+        is a family of the story: someone else bears it (Mr. Bennet).
+
+        Without the Miss form nothing tells a marriage from two namesakes. "Jane Austen"
+        in a preface and "Jane Bennet" would pass every other test, since Mr. and Mrs.
+        Bennet exist. Even with "Miss Jane Bennet", the Austen surname has no Mr. and
+        Mrs. Austen, so she stays apart."""
+        if p.title is not None and TITLES[p.title][1] != "f":
+            return None
+        woman = p.title is not None  # a woman's title; else her cluster must say so
+        cands = [
+            cl
+            for cl in self.clusters
+            if cl.has_full
+            and p.first in cl.firsts
+            and p.last not in cl.surnames
+            and (cl.gender == "f" or (woman and cl.gender is None))
+            and not self.apart(name, cl)
+        ]
+        if len(cands) != 1:
+            return None
+        for member in cands[0].members:
+            q = parse_name(member)
+            if not q.is_full or q.first != p.first or (q.title == "miss") == (p.title == "miss"):
+                continue
+            maiden, married = (p, q) if p.title == "miss" else (q, p)
+            if self._married(married.last) and self._family(maiden.last, p.first):
+                cands[0].married.add(married.last)
+                return cands[0]
+        return None
+
+    def _titled_surnames(self) -> set[tuple[str, str]]:
+        """(title class, surname) of every name that is a title and a surname alone."""
+        if self._titled is None:
+            self._titled = {
+                (TITLES[q.title][0], " ".join(q.words)) for q in map(parse_name, self.stats) if q.title and not q.is_full
+            }
+        return self._titled
+
+    def _married(self, surname: str) -> bool:
+        return {("mr", surname), ("mrs", surname)} <= self._titled_surnames()
+
+    def _family(self, surname: str, first: str) -> bool:
+        """Someone without the first name ``first`` bears ``surname`` (a family of the story)."""
+        return any(surname in q.words and q.first != first for q in map(parse_name, self.stats))
 
     def in_scenes(self, name: str, cands: Sequence[Draft]) -> list[Draft]:
         """The candidates named in ``name``'s scenes: a chunk of theirs within
@@ -218,7 +278,7 @@ class Resolver:
         assert p.title is not None, name  # called for titled names only
         word, gender = p.first, TITLES[p.title][1]
         fulls = [c for c in self.clusters if c.has_full and word in c.surnames and not self.apart(name, c)]
-        cands = [c for c in fulls if _title_ok(p.title, c)]
+        cands = [c for c in fulls if _title_ok(p.title, c, word)]
         if len(fulls) > 1 and gender is not None:
             strict = [c for c in cands if c.gender == gender]
             unknown = [c for c in cands if c.gender is None]
