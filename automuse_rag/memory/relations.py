@@ -159,13 +159,19 @@ def sentence_facts(
         base = verb_base(tok.text)
         if base is not None and tok.dep_ not in ("nsubj", "dobj", "pobj", "compound", "amod", "poss", "appos", "attr"):
             _verb_facts(tok, occ, add, pronoun)
-        if tok.lower_ in RELATIONAL_ADJ and tok.dep_ in ("acomp", "ROOT", "conj", "amod"):
+        if tok.lower_ in RELATIONAL_ADJ and tok.dep_ in ("acomp", "ROOT", "conj", "amod") and not _a_verb(tok):
             _adj_facts(tok, occ, add)
     for a in chars:
         for b in chars:
             if a.name < b.name and _different(a, b, doc):
                 distinct.add((a.name, b.name))
     return rels, sorted(distinct)
+
+
+def _a_verb(tok: Token) -> bool:
+    """A relational adjective's word used as a verb with its own subject or object:
+    "Elizabeth related to Jane what had passed" (told), not "was related to"."""
+    return tok.dep_ in ("ROOT", "conj") and any(c.dep_ in ("nsubj", "dobj", "ccomp") for c in tok.children)
 
 
 def _role_facts(tok: Token, role: str, occ: OccFn, pronoun: PronounFn, add: AddFn, gender: Callable[[str], str | None]) -> None:
