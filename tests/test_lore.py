@@ -489,3 +489,40 @@ def test_related_is_kinship_only_as_an_adjective(text, expected):
     doc = get_nlp()(text)
     facts = chunk_facts(doc, ner_mentions(doc))
     assert [(r["source"], r["label"], r["target"]) for r in facts.relations] == expected
+
+
+# ---------------------------------------------------------------- "Miss Bennet", the eldest
+
+SISTERS = [
+    person("Mr. Bennet", 3, he=3),
+    person("Mrs. Bennet", 3, she=3),
+    person("Miss Jane Bennet", 2, she=2),
+    person("Jane", 4, she=4),
+    person("Miss Elizabeth Bennet", 2, she=2),
+    person("Miss Bennet", 3, she=3),
+]
+
+
+def test_miss_and_a_surname_is_the_sister_never_called_miss_and_her_first_name():
+    # "Miss Bennet" is the eldest daughter; her younger sisters are "Miss Elizabeth",
+    # "Miss Lydia". The text never says which sister is the eldest, only that convention.
+    entities, _ = resolve([(0, SISTERS), (1, [person("Miss Elizabeth", 2, she=2)])])
+    assert entity_of(entities, "Miss Bennet") is entity_of(entities, "Jane") is entity_of(entities, "Miss Jane Bennet")
+    assert entity_of(entities, "Miss Elizabeth") is entity_of(entities, "Miss Elizabeth Bennet")
+    assert entity_of(entities, "Miss Bennet") is not entity_of(entities, "Mrs. Bennet")
+    # a sister known by her married name is not the family's Miss
+    wed = [person("Miss Lydia Bennet", 2, she=2), person("Lydia Wickham", 2, she=2), *FAMILY[:2]]
+    entities, _ = resolve([(0, SISTERS), (1, [person("Miss Elizabeth", 2, she=2), *wed])])
+    assert entity_of(entities, "Miss Bennet") is entity_of(entities, "Jane")
+
+
+@pytest.mark.parametrize(
+    "more",
+    [
+        [],  # nobody is called "Miss <first name>": no sign of the convention
+        [person("Miss Elizabeth", 2, she=2), person("Miss Mary Bennet", 2, she=2)],  # Jane or Mary?
+    ],
+)
+def test_miss_and_a_surname_stays_apart_without_one_eldest(more):
+    entities, _ = resolve([(0, SISTERS), (1, more)])
+    assert entity_of(entities, "Miss Bennet") is not entity_of(entities, "Jane")

@@ -126,6 +126,8 @@ def test_pride_and_prejudice_nicknames_and_namesakes(pride):
     assert holder(entities, "Colonel Fitzwilliam") != holder(entities, "Mr. Darcy")
     assert holder(entities, "Sir William") == holder(entities, "Sir William Lucas")  # not William Goulding
     assert holder(entities, "Jane") == holder(entities, "Miss Jane Bennet") != holder(entities, "Jane Austen")
+    # the eldest: her younger sisters are "Miss Elizabeth" and "Miss Lydia"
+    assert holder(entities, "Miss Bennet") == holder(entities, "Jane") != lizzy
     # her letter signs "Lydia Wickham" before the text ever writes "Miss Lydia Bennet"
     lydia = holder(entities, "Lydia")
     assert holder(entities, "Lydia Wickham") == holder(entities, "Miss Lydia Bennet") == holder(entities, "Mrs. Wickham") == lydia

@@ -27,6 +27,9 @@ Alias rules (characters):
   Goulding"). When the gender rule would pick one full name over a namesake of
   unknown gender, the one named in its scenes wins ("Mr. Gatz" -> "Henry C. Gatz",
   named the chunk before, not James Gatz 80 chunks back); see ``rules.SCENE``.
+  A bare "Miss Bennet" among several sisters is the eldest unmarried one: the only
+  sister nobody calls "Miss <first name>" and not known by a married name, when the
+  story calls at least one of the others so ("Miss Elizabeth"); see ``Resolver.eldest``.
 - A bare word ("Darcy", "Edith") joins the unique cluster having it as first name
   or surname. When several clusters claim it, it goes to the only one named in its
   scenes ("Jane" -> Miss Jane Bennet, not the preface's Jane Austen), else to the

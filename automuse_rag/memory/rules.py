@@ -144,6 +144,7 @@ class Resolver:
         self.clusters: list[Draft] = []
         self.of: dict[str, Draft] = {}
         self._titled: set[tuple[str, str]] | None = None
+        self._misses: set[str] | None = None
 
     def apart(self, name: str, cl: Draft) -> bool:
         """``name`` cannot join ``cl``: a different person from one of its names in some
@@ -237,6 +238,26 @@ class Resolver:
                 return cands[0]
         return None
 
+    def eldest(self, sisters: Sequence[Draft]) -> list[Draft]:
+        """Which of several women of one family a bare "Miss Bennet" names: by
+        convention the eldest unmarried daughter, her younger sisters being "Miss
+        Elizabeth" and "Miss Lydia". So the sisters someone calls "Miss <first name>"
+        are set aside, and so is one the story knows by a married name (she is no
+        Miss). At least one must be set aside by the first rule (the story follows the
+        convention) and exactly one woman left; otherwise nobody ("Miss Lucas": neither
+        Charlotte nor Maria is ever "Miss Charlotte")."""
+        younger = [c for c in sisters if c.firsts & self._miss_firsts()]
+        left = [c for c in sisters if c not in younger and not c.married]
+        return left if younger and len(left) == 1 and left[0].gender == "f" else []
+
+    def _miss_firsts(self) -> set[str]:
+        """Every word X of a name "Miss X" seen (in any chunk so far, kept or not)."""
+        if self._misses is None:
+            self._misses = {
+                q.first for q in map(parse_name, self.stats) if q.title == "miss" and not q.is_full and len(q.words) == 1
+            }
+        return self._misses
+
     def _titled_surnames(self) -> set[tuple[str, str]]:
         """(title class, surname) of every name that is a title and a surname alone."""
         if self._titled is None:
@@ -290,6 +311,8 @@ class Resolver:
             near = self.in_scenes(name, strict + unknown) if len(strict) == 1 and unknown else []
             # "Mrs. Wilson": George Wilson is a man, so the one of unknown gender (Myrtle Wilson)
             cands = near if len(near) == 1 else strict or (unknown if len(unknown) == 1 and others_known else [])
+            if len(cands) > 1 and p.title == "miss":
+                cands = self.eldest(cands)
         if not cands and (p.title in FIRSTNAME_TITLES or p.title in ("miss", "master")):
             # "Lady Catherine", "Miss Elizabeth": title + first name
             cands = [
