@@ -184,3 +184,39 @@ def test_records_settled_before_are_not_probed_again(home: Path) -> None:
     again = cli(home, "ingest", str(SAMPLE_DIR / "story.txt"), "--story", STORY, "--llm", "extractive", "--embedder", "hash:32")
     assert again.exit_code == 0, again.output
     assert not findable(home, "summary", lost)
+
+
+class KnockOn:
+    """A collection where relinking a record cuts off the records ``cuts`` names (an
+    HNSW update re-wiring its neighbours' links), each a neighbour of a neighbour."""
+
+    def __init__(self, lost: set[str], cuts: dict[str, str], near: dict[str, set[str]]) -> None:
+        self.lost, self.cuts, self.near = set(lost), cuts, near
+        self.relinked: list[str] = []
+
+    def probe(self, ids):
+        ids = list(ids)
+        return sorted(i for i in ids if i in self.lost), set(ids), {n for i in ids for n in self.near.get(i, ())}
+
+    def relink(self, ids):
+        for i in ids:
+            self.relinked.append(i)
+            self.lost.discard(i)
+            if i in self.cuts:
+                self.lost.add(self.cuts.pop(i))
+        return sorted(i for i in ids if i in self.lost)
+
+
+def test_relinking_also_relinks_what_it_cut_off():
+    from automuse_rag.memory.store import relink_sweeps
+
+    # relinking a cuts off c (two hops away: a -> b -> c); relinking c cuts off nothing
+    col = KnockOn({"a"}, {"a": "c"}, {"a": {"a", "b"}, "b": {"b", "c"}, "c": {"c"}})
+    relinked, left = relink_sweeps(col.probe, col.relink, ["a"])
+    assert relinked == {"a", "c"} and not left and not col.lost
+    assert col.relinked == ["a", "c"]
+    # a record that stays unreachable is reported, and the sweeps end
+    stubborn = KnockOn({"a"}, {}, {"a": {"a"}})
+    stubborn.relink = lambda ids: list(ids)  # rewriting never links it
+    relinked, left = relink_sweeps(stubborn.probe, stubborn.relink, ["a"])
+    assert relinked == set() and left == {"a"}

@@ -4,7 +4,11 @@ OpenAI or any server with the same endpoints at ``OPENAI_BASE_URL``) and
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +82,36 @@ def _finished(job: Any) -> None:
     )
 
 
+@contextmanager
+def _ctrl_c_between_polls() -> Iterator[Callable[[float], None]]:
+    """Ctrl-C while following a job takes effect between polls, not inside a print.
+    Raised inside rich's console lock, a KeyboardInterrupt can leave the lock held by
+    the main thread (a ``with`` interrupted right after ``__enter__``); the spinner's
+    refresh thread then waits for it forever and stopping the spinner hangs. So the
+    first Ctrl-C only sets a flag, and the poll's sleep raises it. A second Ctrl-C
+    raises at once."""
+    stop = threading.Event()
+
+    def nap(seconds: float) -> None:
+        if stop.wait(seconds):
+            raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield nap
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield nap
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def follow_job(cfg: Settings, api: Any, job_id: str, poll: float | None = None) -> Any:
     """Print the job's events and status until it ends. Ctrl-C detaches (the job keeps
     running) with exit code 130 and the command that reattaches."""
@@ -102,7 +136,10 @@ def follow_job(cfg: Settings, api: Any, job_id: str, poll: float | None = None) 
                 console.print(f"status: {job.status}", highlight=False, markup=False, soft_wrap=True)
 
         try:
-            job = api.follow(job_id, on_event=on_event, on_status=on_status, poll=cfg.finetune_poll if poll is None else poll)
+            with _ctrl_c_between_polls() as nap:
+                job = api.follow(
+                    job_id, on_event=on_event, on_status=on_status, poll=cfg.finetune_poll if poll is None else poll, sleep=nap
+                )
         except KeyboardInterrupt:
             spinner.stop()
             err_console.print(

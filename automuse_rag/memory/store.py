@@ -97,6 +97,36 @@ PROBE_BATCH = 256
 RELINK_ROUNDS = 3
 
 
+#: How many times relink_sweeps relinks what the previous relinking cut off.
+RELINK_SWEEPS = 4
+
+ProbeFn = Callable[[Sequence[str]], tuple[list[str], set[str], set[str]]]
+
+
+def relink_sweeps(probe: ProbeFn, relink: Callable[[Sequence[str]], list[str]], lost: Sequence[str]) -> tuple[set[str], set[str]]:
+    """Relink ``lost`` records, then the records that relinking cut off: rewriting a
+    record re-wires its neighbours' links, which can prune another record's last one
+    (a CI run relinked 4 records after a killed ingest, and a fifth, in chunk 4, was
+    unreachable afterwards). After each relinking the records within two hops of the
+    relinked ones (their nearest, and those nearest to them) are probed, and the lost
+    ones relinked in turn, at most RELINK_SWEEPS times. ``probe(ids)`` and ``relink(ids)``
+    are :meth:`ChromaStore.probe` and :meth:`ChromaStore.relink` for one collection.
+    Returns (relinked, still unreachable)."""
+    touched: set[str] = set()
+    todo = sorted(set(lost))
+    for _ in range(RELINK_SWEEPS):
+        if not todo:
+            break
+        touched.update(todo)
+        relink(todo)
+        _, seen, near = probe(todo)
+        lost1, seen1, near1 = probe(sorted(near - seen))
+        lost2 = probe(sorted(near1 - seen - seen1))[0]
+        todo = sorted(set(lost1) | set(lost2))
+    left = set(probe(sorted(touched | set(todo)))[0]) if touched else set()
+    return touched - left, left
+
+
 def _configuration(kind: str, tier: int | None) -> dict[str, Any]:
     hnsw: dict[str, Any] = {"space": "cosine"}  # a configuration replaces the metadata's hnsw:space
     if tier is None and kind in SYNC_EVERY:
@@ -418,10 +448,13 @@ class ChromaStore:
         return left
 
     def relink_note(self, kind: str, tier: int | None, lost: Sequence[str]) -> str:
-        """Relink ``lost`` records (:meth:`relink`) and say how it went, in one line."""
-        left = self.relink(kind, tier, lost)
+        """Relink ``lost`` records and what relinking them cut off (:func:`relink_sweeps`),
+        and say how it went, in one line."""
+        relinked, left = relink_sweeps(
+            lambda ids: self.probe(kind, tier, ids=ids), lambda ids: self.relink(kind, tier, ids), lost
+        )
         where = f"{kind} collection" + ("" if tier is None else f" tier {tier}")
-        return f"relinked {len(lost) - len(left)} of {len(lost)} Chroma {where} records no search found"
+        return f"relinked {len(relinked)} of {len(relinked) + len(left)} Chroma {where} records no search found"
 
     def _query(self, kind: str, tier: int | None, embedding: Sequence[float], n: int, where: Meta | None) -> list[StoreHit]:
         col = self._cols[(kind, tier)]

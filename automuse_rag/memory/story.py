@@ -55,6 +55,7 @@ from automuse_rag.text.types import Chunk
 
 EMBED_BATCH = 256
 MANIFEST_EVERY = 1.0  # seconds between story.json exports during a run of commits
+SETTLE_SCANS = 3  # scans of a collection at the end of a write run: the first, and one after each relinking
 
 
 class StoryMemory:
@@ -272,18 +273,28 @@ class StoryMemory:
             for tier in self.store.collections(kind):
                 if self.store.count(kind, tier) == 0:
                     continue
-                lost, probed, near = (
-                    self.store.probe(kind, tier, where=None if since < 0 else {"chunk": {"$gt": since}})
-                    if since < last
-                    else ([], set(), set())
-                )
-                more = self.store.probe(kind, tier, ids=sorted(written - probed))
-                lost += more[0]
-                lost += self.store.probe(kind, tier, ids=sorted((near | more[2]) - probed - more[1]))[0]
-                if lost:
+                # Relinking can cut off records beyond the ones it looks at (store.relink_sweeps),
+                # so the same scan runs again after it, at most SETTLE_SCANS times in all.
+                for _ in range(SETTLE_SCANS):
+                    lost = self._unsettled(kind, tier, written, since, last)
+                    if not lost:
+                        break
                     notes.append(self.store.relink_note(kind, tier, lost))
         self.save_manifest(index_settled=last)
         return notes
+
+    def _unsettled(self, kind: str, tier: int | None, written: set[str], since: int, last: int) -> list[str]:
+        """The records of one collection that no search finds, among those of chunks
+        after ``since``, those ``written`` by this process and the records nearest them."""
+        lost, probed, near = (
+            self.store.probe(kind, tier, where=None if since < 0 else {"chunk": {"$gt": since}})
+            if since < last
+            else ([], set(), set())
+        )
+        more = self.store.probe(kind, tier, ids=sorted(written - probed))
+        lost += more[0]
+        lost += self.store.probe(kind, tier, ids=sorted((near | more[2]) - probed - more[1]))[0]
+        return lost
 
     def _write_manifest(self) -> None:
         write_json_atomic(self.dir / MANIFEST, self.manifest_export())
