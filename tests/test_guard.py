@@ -134,6 +134,25 @@ def test_strip_artefacts_keeps_prose_and_drops_chat_talk() -> None:
     assert clean == "Nora walked to the dam. The water was gone.\n\nShe turned back toward the town."
 
 
+@pytest.mark.parametrize(
+    "markup",
+    [
+        "<> [INST] >>",  # Llama 2's format, half echoed (a GGUF without a chat template)
+        "[INST] <<SYS>>",
+        "<</SYS>> [/INST]",
+        "<start_of_turn>model",  # Gemma's turn markers
+        "<end_of_turn>",
+    ],
+)
+def test_strip_artefacts_drops_prompt_format_markup(markup: str) -> None:
+    # Found writing with Gemma 3 270M, whose GGUF has no chat template: the stored
+    # manuscript kept a paragraph "<> [INST] >>" between two of its sentences.
+    raw = f"She is shocked, as she does not understand why.\n\n{markup}\n\nThe tower clock struck one."
+    assert strip_artefacts(raw) == "She is shocked, as she does not understand why.\n\nThe tower clock struck one."
+    inline = f"She is shocked. {markup} The tower clock struck one."
+    assert strip_artefacts(inline) == "She is shocked. The tower clock struck one."
+
+
 def test_drop_echoes_removes_what_was_copied_from_the_prompt() -> None:
     from automuse_rag.generate.artefacts import drop_echoes
 

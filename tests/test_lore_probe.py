@@ -156,3 +156,18 @@ def test_the_longest_valid_lore_fits_its_max_tokens() -> None:
     }
     ChunkLoreReply.model_validate(longest)
     assert len(json.dumps(longest)) / 3 <= max_answer_tokens(ChunkLoreReply.model_json_schema())
+
+
+def test_doctor_fails_a_model_that_answers_nothing(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chat model whose reply is empty cannot write anything: the doctor says so and
+    exits 1 instead of reporting "ok" (found with a GGUF that has no chat template:
+    llama.cpp's generic prompt made it answer "" to every message)."""
+    with Loopback(lambda body, headers: (200, "", (10, 0))) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        result = CliRunner().invoke(app, ["doctor", "--llm", "openai:m", "--embedder", "hash", "--json"])
+        assert result.exit_code == 1, result.output
+        check = json.loads(result.stdout)["checks"][0]
+        assert check["ok"] is False and "answered nothing" in check["detail"]
+        assert _lore_requests(server) == 0  # no probe of a model that cannot answer
+        table = CliRunner().invoke(app, ["doctor", "--llm", "openai:m", "--embedder", "hash"])
+        assert table.exit_code == 1 and "Traceback" not in table.output

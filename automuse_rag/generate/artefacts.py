@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import re
 
-_SPECIAL = re.compile(r"<\|[^|>]{1,40}\|>|</?s>")
+# Special tokens and prompt-format markers: "<|im_end|>", "</s>", Llama 2's "[INST]" and
+# "<<SYS>>" (what a GGUF without a chat template is prompted with, and may echo, mangled
+# as "<> [INST] >>"), Gemma's "<start_of_turn>model".
+_SPECIAL = re.compile(
+    r"<\|[^|>]{1,40}\|>|</?s>|\[/?INST\]|<</?SYS>>|</?SYS>|<start_of_turn>(?:user|model)?|<end_of_turn>"
+    r"|(?<!\S)(?:<>|<<|>>)(?!\S)"
+)
 _LEAD_IN = re.compile(
     r"^\s*(?:sure|certainly|of course|okay|ok|absolutely|great|here(?:'s| is| are)|below is)\b[^\n]*$",
     re.IGNORECASE,
@@ -34,9 +40,10 @@ def strip_artefacts(text: str) -> str:
     emphasis and paragraphs of assistant talk removed; cut after the last complete
     sentence (the model may stop mid-sentence at its token limit)."""
     text = _SPECIAL.sub("", text).replace("\r\n", "\n").replace("**", "").replace("__", "")
+    text = re.sub(r"(?<=\S)[ \t]{2,}(?=\S)", " ", text)
     paragraphs = []
     for para in re.split(r"\n\s*\n", text):
-        lines = [ln for ln in para.split("\n") if not _LABEL_LINE.match(ln)]
+        lines = [ln for ln in para.split("\n") if not _LABEL_LINE.match(ln) and _has_words(ln)]
         if lines and _LEAD_IN.match(lines[0]) and lines[0].rstrip().endswith(":"):
             lines = lines[1:]
         para = " ".join(ln.strip() for ln in lines if ln.strip())
@@ -45,6 +52,12 @@ def strip_artefacts(text: str) -> str:
         if para and not _ASSISTANT_TALK.search(para):
             paragraphs.append(para)
     return cut_to_last_sentence("\n\n".join(paragraphs))
+
+
+def _has_words(line: str) -> bool:
+    """False for what stripped markup leaves ("<  >"): brackets and no letter or digit.
+    A scene break ("* * *") stays."""
+    return any(ch.isalnum() for ch in line) or not any(ch in "<>[]" for ch in line)
 
 
 def cut_to_last_sentence(text: str) -> str:

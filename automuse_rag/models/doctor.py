@@ -126,6 +126,9 @@ def check_chat(spec: str, settings: Settings, *, reprobe: bool = False) -> Check
             detail = f"no model; summary probe: {summary[:60]!r}"
         else:
             reply = model.chat([{"role": "user", "content": "Say OK."}], Sampling(max_tokens=8, temperature=0.0, seed=1))
+            if not reply.strip():
+                why = "answered nothing to a one-line prompt, so it cannot write or summarize"
+                return Check("llm", spec, False, why, time.perf_counter() - start, files, _empty_fix(model))
             detail = f"answered {reply[:60]!r}; context window {model.context_window}"
         if capable(model, "can_structure"):
             probe = (None if reprobe else recorded(settings, model)) or probe_and_record(settings, model)
@@ -134,6 +137,16 @@ def check_chat(spec: str, settings: Settings, *, reprobe: bool = False) -> Check
     except AutomuseError as exc:
         return Check("llm", spec, False, str(exc), time.perf_counter() - start, files, FIXES.get(_backend(spec)))
     return Check("llm", spec, True, detail, time.perf_counter() - start, files, lore=probe.as_dict() if probe else None)
+
+
+def _empty_fix(model: object) -> str:
+    """What to do about a model that answers nothing."""
+    if getattr(model, "has_chat_template", True) is False:
+        return (
+            "its GGUF has no chat template, so llama.cpp wraps prompts in a generic format the model "
+            "does not follow; use an instruction-tuned GGUF that includes its chat template"
+        )
+    return "check that the model is an instruction-tuned chat model and that the server returns message content"
 
 
 def check_embedder(spec: str, settings: Settings) -> Check:

