@@ -43,7 +43,7 @@ def strip_artefacts(text: str) -> str:
     text = re.sub(r"(?<=\S)[ \t]{2,}(?=\S)", " ", text)
     paragraphs = []
     for para in re.split(r"\n\s*\n", text):
-        lines = [ln for ln in para.split("\n") if not _LABEL_LINE.match(ln) and _has_words(ln)]
+        lines = [ln for ln in para.split("\n") if not _LABEL_LINE.match(ln)]
         if lines and _LEAD_IN.match(lines[0]) and lines[0].rstrip().endswith(":"):
             lines = lines[1:]
         para = " ".join(ln.strip() for ln in lines if ln.strip())
@@ -52,12 +52,6 @@ def strip_artefacts(text: str) -> str:
         if para and not _ASSISTANT_TALK.search(para):
             paragraphs.append(para)
     return cut_to_last_sentence("\n\n".join(paragraphs))
-
-
-def _has_words(line: str) -> bool:
-    """False for what stripped markup leaves ("<  >"): brackets and no letter or digit.
-    A scene break ("* * *") stays."""
-    return any(ch.isalnum() for ch in line) or not any(ch in "<>[]" for ch in line)
 
 
 def cut_to_last_sentence(text: str) -> str:
