@@ -42,15 +42,12 @@ PLAN = {
 }
 
 
-def shared_dir() -> Path:
-    import os
-
-    env = os.environ.get("AUTOMUSE_SHARED_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "data"
-
-
 def prose_sentences() -> list[str]:
-    path = shared_dir() / "gutenberg" / "cache" / "epub" / "84" / "pg84.txt"
+    from conftest import gutenberg_path, shared_data_dir
+
+    path = gutenberg_path(shared_data_dir(), 84)
+    if not path.is_file():
+        raise FileNotFoundError(f"shared data not found: {path} (set AUTOMUSE_SHARED_DATA)")
     text = path.read_text(encoding="utf-8-sig")[30000:250000]
     sents = [" ".join(s.split()) for s in re.split(r"(?<=[.!?])\s+", text)]
     return [s for s in sents if 6 <= len(s.split()) <= 60 and "Gutenberg" not in s]
