@@ -526,3 +526,154 @@ def test_miss_and_a_surname_is_the_sister_never_called_miss_and_her_first_name()
 def test_miss_and_a_surname_stays_apart_without_one_eldest(more):
     entities, _ = resolve([(0, SISTERS), (1, more)])
     assert entity_of(entities, "Miss Bennet") is not entity_of(entities, "Jane")
+
+
+# ---------------------------------------------------------------- the narrator's names
+
+NARRATION = (
+    "In my younger years my father gave me some advice.\n\n"
+    "“Don’t believe everything you hear, Nick,” he advised me.\n\n"
+    "That night a frightened person called up and asked who I was.\n\n"
+    "“This is Mr. Carraway,” I said.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        (NARRATION, {"Nick": 1, "Mr. Carraway": 1}),
+        # the narrator speaking to someone else ("said I") is not someone speaking to him
+        (NARRATION.replace("he advised me", "said I, advising me"), {"Mr. Carraway": 1}),
+        # "me" only inside the quotation: Elizabeth may be talking to anyone
+        (
+            NARRATION.replace(
+                "“Don’t believe everything you hear, Nick,” he advised me.",
+                "“Yes,” said Elizabeth, “and you, Nick, come with me.”",
+            ),
+            {"Mr. Carraway": 1},
+        ),
+        # a name quoted on its own is not spoken to anyone
+        (NARRATION.replace("“Don’t believe everything you hear, Nick,”", "“Nick Carraway,”"), {"Mr. Carraway": 1}),
+        # someone else naming himself
+        (NARRATION.replace("“This is Mr. Carraway,” I said.", "“This is Mr. Carraway,” he said."), {"Nick": 1}),
+    ],
+)
+def test_names_spoken_to_the_narrator(text, spoken):
+    # The Great Gatsby: “Don’t believe everything you hear, Nick,” he advised me. /
+    # “This is Mr. Carraway,” I said. The text never writes "Nick Carraway".
+    from automuse_rag.memory.narrator import narrator_counts
+
+    assert dict(narrator_counts(text, {"Nick", "Mr. Carraway", "Elizabeth", "Nick Carraway"})) == spoken
+
+
+def narrated(name: str, n: int = 1, **kw) -> LoreMention:
+    m = person(name, **kw)
+    m.to_narrator = n
+    return m
+
+
+def test_the_narrators_given_name_and_surname_are_one_person():
+    chunks = [
+        (0, [narrated("Nick"), person("Tom Buchanan", he=3)]),
+        (5, [narrated("Mr. Carraway"), person("Mr. Gatsby", he=3)]),
+    ]
+    entities, names = resolve(chunks)
+    assert names["Nick"] == names["Mr. Carraway"] != names["Mr. Gatsby"]
+    # as of chunk 0 only "Nick" has been spoken to: nothing to merge yet
+    _, names = resolve(chunks[:1])
+    assert "Mr. Carraway" not in names
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [narrated("Robert")],  # two given names spoken to the narrator: nested narrators, which is which?
+        [narrated("Mr. Walton")],  # two surnames
+    ],
+)
+def test_narrator_names_stay_apart_when_ambiguous(extra):
+    chunks = [(0, [narrated("Victor"), narrated("Frankenstein"), person("Alphonse Frankenstein", he=3)]), (1, extra)]
+    _, names = resolve(chunks)
+    assert names["Victor"] != names["Frankenstein"]
+
+
+def test_narrator_names_of_two_people_stay_apart():
+    # a woman's title and a man's name (by his pronouns)
+    _, names = resolve([(0, [narrated("Nick", he=4), narrated("Mrs. Carraway")])])
+    assert names["Nick"] != names["Mrs. Carraway"]
+    # two people in one sentence ("Nick and Mr. Carraway")
+    base = [narrated("Nick"), narrated("Mr. Carraway")]
+    _, names = resolve([(0, base)], distinct=[(0, "Nick", "Mr. Carraway")])
+    assert names["Nick"] != names["Mr. Carraway"]
+    # and without either, they merge
+    _, names = resolve([(0, base)])
+    assert names["Nick"] == names["Mr. Carraway"]
+
+
+# ---------------------------------------------------------------- real names
+
+REAL_NAME_BEFORE = (
+    "Gatsby’s notoriety had increased all summer until he fell just short of being news. "
+    "Tom Buchanan laughed at the stories, and Daisy said nothing."
+)
+REAL_NAME = (
+    "Ezra Gatz—that was really, or at least legally, his name. He had changed it at the age "
+    "of seventeen, when he saw Dan Cody’s yacht. It was Ezra Gatz who loafed along the beach, "
+    "but it was already Jay Gatsby who rowed out to Dan Cody."
+)
+
+
+@pytest.mark.parametrize(
+    ("previous", "text", "aliases"),
+    [
+        # the statement opens the chunk: "his" is the last man named in the previous chunk
+        # whose name this chunk also uses (Gatsby, by his surname), not Tom or Dan Cody
+        (
+            REAL_NAME_BEFORE.replace("Tom Buchanan laughed at the stories, and Daisy said nothing.", ""),
+            REAL_NAME,
+            {"Jay Gatsby": "Ezra Gatz"},
+        ),
+        # the last person named before it is in the chunk itself
+        ("", "Jay Gatsby stood alone. " + REAL_NAME, {"Jay Gatsby": "Ezra Gatz"}),
+        ("", "Jay Gatsby stood alone. His real name was Ezra Gatz, and Dan Cody knew it.", {"Jay Gatsby": "Ezra Gatz"}),
+        # nobody named before it: whose name is it? nothing
+        ("", REAL_NAME, {}),
+        # "her name" cannot be a man's (Mr. Gatsby)
+        ("", "Mr. Gatsby stood alone. Ezra Gatz—that was really her name, and Dan Cody knew it.", {}),
+    ],
+)
+def test_a_real_name_statement_names_the_person_before_it(previous, text, aliases):
+    # The Great Gatsby: "James Gatz—that was really, or at least legally, his name." opens
+    # a chunk; the text never says "Jay Gatsby" and "James Gatz" are one man otherwise.
+    from automuse_rag.memory.ner import get_nlp
+    from automuse_rag.memory.real_names import real_name_aliases
+
+    found = {m.name: m for m in ner_mentions(get_nlp()(text))}
+    assert real_name_aliases(text, found, previous) == aliases
+
+
+def test_ingest_reads_the_previous_chunk_for_a_real_name(tmp_path):
+    # through the real ingest: the statement opens the second chunk
+    from typer.testing import CliRunner
+
+    from automuse_rag.cli import app
+    from automuse_rag.memory.story import StoryMemory
+    from automuse_rag.settings import get_settings
+
+    book = tmp_path / "gatz.txt"
+    filler = "The summer went on and the parties grew larger every week, and nobody asked why. "
+    first = "Jay Gatsby gave the parties. Jay Gatsby watched the green light. " + filler * 12
+    second = REAL_NAME + " " + filler * 8 + "Jay Gatsby waited."
+    book.write_text(first + "Gatsby’s notoriety grew.\n\n" + second + "\n", encoding="utf-8")
+    args = ["--home", str(tmp_path), "ingest", str(book), "--story", "gatz", "--llm", "extractive", "--embedder", "hash:64"]
+    result = CliRunner().invoke(app, [*args, "--size", "1200"])
+    assert result.exit_code == 0, result.output
+    memory = StoryMemory.open(get_settings(home=tmp_path), "gatz")
+    try:
+        records = memory.records()
+        assert len(records) >= 2 and records[1].text.startswith("Ezra Gatz—")
+        entities = memory.entities()
+        assert entity_of(entities, "Ezra Gatz") is entity_of(entities, "Jay Gatsby")
+        assert "Ezra Gatz" not in {a for e in memory.entities(as_of=0) for a in e.aliases}
+    finally:
+        memory.close()

@@ -148,6 +148,11 @@ def test_gatsby_nicknames_and_titles(gatsby):
     assert holder(entities, "Daisy") != holder(entities, "Myrtle")
     assert not score_cast(entities, cast, text).merges
     assert holder(entities, "Mr. Gatz") == holder(entities, "Henry C. Gatz") != holder(entities, "James Gatz")
+    # "James Gatz—that was really, or at least legally, his name." opens a chunk; "his" is
+    # Gatsby, named at the end of the previous chunk ("Gatsby’s notoriety")
+    assert holder(entities, "James Gatz") == holder(entities, "Jay Gatsby")
+    # the narrator, named only to his face: “..., Nick,” he advised me / “This is Mr. Carraway,” I said
+    assert holder(entities, "Nick") == holder(entities, "Mr. Carraway") != holder(entities, "Tom")
 
 
 @pytest.mark.slow
@@ -157,6 +162,10 @@ def test_frankenstein_initial_and_surname(frankenstein):
     assert holder(entities, "R. Walton") == holder(entities, "Robert Walton") == holder(entities, "Walton")
     # "To Mrs. Saville, England." then "There, Margaret, the sun is for ever visible"
     assert holder(entities, "Mrs. Saville") == holder(entities, "Margaret") != holder(entities, "R. Walton")
+    # the narrator, named only to his face: “My dear Frankenstein,” exclaimed Henry, when he
+    # perceived me weep / “Welcome, my dearest Victor,” said he (Ernest, welcoming me)
+    assert holder(entities, "Victor") == holder(entities, "Frankenstein") != holder(entities, "R. Walton")
+    assert holder(entities, "Frankenstein") != holder(entities, "William") != holder(entities, "Ernest")
     assert not score_cast(entities, cast, text).merges
 
 

@@ -62,6 +62,7 @@ def mentions(draw) -> list[LoreMention]:
                 source="ner+model" if model else "ner",
                 kind=draw(st.sampled_from(["", "character", "place"])) if model else "",
                 aliases=[a for a in draw(st.lists(names(), max_size=1)) if a != n] if model else [],
+                to_narrator=draw(st.sampled_from([0, 0, 1])),  # spoken to the narrator (memory/narrator.py)
             )
         )
     return out

@@ -270,7 +270,8 @@ class Writer:
         )
         if self._nlp is None:
             self._nlp = get_nlp()
-        analysis = analyze_chunk(chunk, self.analysis_llm, self._nlp, self.opts.sampling)
+        previous = records[-1].text if records else ""
+        analysis = analyze_chunk(chunk, self.analysis_llm, self._nlp, self.opts.sampling, previous=previous)
         self.memory.commit_chunk(chunk, analysis)
         return chunk
 

@@ -27,6 +27,7 @@ class LoreMention:
     # "pronoun", "subject", "mention", "model"; "" for analyses written before kinds existed.
     desc_kind: str = ""
     aliases: list[str] = field(default_factory=list)  # the model's aliases
+    to_narrator: int = 0  # times the chunk speaks the name to its first-person narrator (memory/narrator.py)
     source: str = "ner"  # "ner" | "model" | "ner+model"
 
     def to_dict(self) -> dict[str, Any]:

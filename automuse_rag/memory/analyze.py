@@ -17,6 +17,7 @@ from automuse_rag.memory.analysis import MAX_DESCRIPTION, ChunkAnalysis, LoreMen
 from automuse_rag.memory.names import clean_name
 from automuse_rag.memory.ner import get_nlp, ner_mentions, ner_text
 from automuse_rag.memory.parse import ChunkFacts, chunk_facts
+from automuse_rag.memory.real_names import add_real_names
 from automuse_rag.models.base import ChatModel, Sampling, capable
 from automuse_rag.text import clip
 from automuse_rag.text.types import Chunk
@@ -129,16 +130,25 @@ def lore_reply_problem(reply: ChunkLoreReply, chunk: Chunk) -> str | None:
 
 
 def analyze_chunk(
-    chunk: Chunk, llm: ChatModel | None, nlp: Any = None, sampling: Sampling | None = None, *, doc: Any = None
+    chunk: Chunk,
+    llm: ChatModel | None,
+    nlp: Any = None,
+    sampling: Sampling | None = None,
+    *,
+    doc: Any = None,
+    previous: str = "",
 ) -> ChunkAnalysis:
     """Summary and lore of one chunk. NER always runs (``doc`` if already parsed,
     else ``nlp(chunk.text)``); the model (one structured call) adds a summary,
     descriptions, kinds, aliases and relations. Falls back to an extractive summary
-    and NER lore when the model returns None or invalid output."""
+    and NER lore when the model returns None or invalid output. ``previous``: the
+    previous chunk's text, where a real-name statement opening this chunk may find
+    whose name it gives (memory/real_names.py)."""
     if doc is None:
         nlp = nlp or get_nlp()
         doc = nlp(ner_text(nlp, chunk.text))
     mentions = ner_mentions(doc)
+    add_real_names(doc.text, {m.name: m for m in mentions}, previous)
     facts = chunk_facts(doc, mentions)
     if not analyses_with_model(llm):
         return _with_facts(extractive_analysis(chunk, mentions), facts)

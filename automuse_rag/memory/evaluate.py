@@ -80,7 +80,8 @@ def analyse_book(spec: str, settings: Settings, size: int | None = None) -> list
     chunks = chunk_book(load_book(spec, settings), "eval", size=size or settings.chunk_size)
     nlp = get_nlp()
     docs = nlp.pipe((c.text for c in chunks), batch_size=16)
-    return [(c.index, analyze_chunk(c, None, nlp, doc=d)) for c, d in zip(chunks, docs)]
+    texts = {c.index: c.text for c in chunks}
+    return [(c.index, analyze_chunk(c, None, nlp, doc=d, previous=texts.get(c.index - 1, ""))) for c, d in zip(chunks, docs)]
 
 
 def lore_of(analyses: list[tuple[int, ChunkAnalysis]]) -> tuple[list[Entity], list[Relation]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -69,21 +69,23 @@ def _model_counts(llm: ChatModel | None) -> tuple[int, int]:
 
 
 def _analyses(
-    pending: list[Chunk], llm: ChatModel | None, sampling: Sampling, concurrency: int
+    pending: list[Chunk], llm: ChatModel | None, sampling: Sampling, concurrency: int, texts: Mapping[int, str]
 ) -> Iterator[tuple[Chunk, ChunkAnalysis]]:
     """Analyses in chunk order; NER runs through ``nlp.pipe``; model calls run in a
-    thread pool of ``concurrency`` (1 = inline)."""
+    thread pool of ``concurrency`` (1 = inline). ``texts``: every chunk's text by
+    index (a chunk's analysis reads the end of the previous one)."""
     nlp = get_nlp()
     docs = nlp.pipe((ner_text(nlp, c.text) for c in pending), batch_size=16)
     if concurrency <= 1 or not analyses_with_model(llm):
         for chunk, doc in zip(pending, docs):
-            yield chunk, analyze_chunk(chunk, llm, nlp, sampling, doc=doc)
+            yield chunk, analyze_chunk(chunk, llm, nlp, sampling, doc=doc, previous=texts.get(chunk.index - 1, ""))
         return
     window: deque[tuple[Chunk, Future[ChunkAnalysis]]] = deque()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         try:
             for chunk, doc in zip(pending, docs):
-                window.append((chunk, pool.submit(analyze_chunk, chunk, llm, nlp, sampling, doc=doc)))
+                previous = texts.get(chunk.index - 1, "")
+                window.append((chunk, pool.submit(analyze_chunk, chunk, llm, nlp, sampling, doc=doc, previous=previous)))
                 if len(window) >= concurrency * 2:
                     c, fut = window.popleft()
                     yield c, fut.result()
@@ -113,7 +115,8 @@ def ingest_chunks(
         progress(finished, total)
     batch: list[tuple[Chunk, ChunkAnalysis]] = []
     size = 1 if analyses_with_model(llm) else 16
-    for chunk, analysis in _analyses(pending, llm, sampling, concurrency):
+    texts = {c.index: c.text for c in chunks}
+    for chunk, analysis in _analyses(pending, llm, sampling, concurrency, texts):
         batch.append((chunk, analysis))
         if len(batch) >= size:
             memory.commit_chunks(batch)

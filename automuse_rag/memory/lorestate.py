@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from automuse_rag.memory.analysis import LoreMention
 from automuse_rag.memory.resolve import (
+    NARRATOR_KEY,
     Cluster,
     DistinctPair,
     ModelAlias,
@@ -95,8 +96,10 @@ class LoreState:
             state.aliases[t[1]].append(t)
         for pair in distinct:
             state._add_distinct(pair)
-        for name in state.stats:
+        for name, st in state.stats.items():
             state._link(name)
+            if st.narrator:
+                state._link_narrator(name)
         for name, tuples in state.aliases.items():
             for _, _, aliases_ in tuples:
                 for alias in aliases_:
@@ -146,6 +149,11 @@ class LoreState:
         root = self._uf.union(f"n:{a}", f"n:{b}")
         self._merge_roots(before, root)
 
+    def _link_narrator(self, name: str) -> None:
+        before = {self._uf.find(f"n:{name}"), self._uf.find(NARRATOR_KEY)}
+        root = self._uf.union(f"n:{name}", NARRATOR_KEY)
+        self._merge_roots(before, root)
+
     def component(self, name: str) -> set[str]:
         """Every name (seen so far) in ``name``'s component."""
         return self._names_of_root.get(self._uf.find(f"n:{name}"), set())
@@ -165,6 +173,8 @@ class LoreState:
                 st = self.stats[m.name] = NameStat(m.name, idx)
                 self._link(m.name)
             st.add(idx, m, new_chunk=m.name not in touched)
+            if m.to_narrator:
+                self._link_narrator(m.name)
             touched.add(m.name)
         for t in model_aliases_of(idx, mentions):
             self.aliases[t[1]].append(t)

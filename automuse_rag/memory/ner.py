@@ -11,6 +11,7 @@ from automuse_rag.memory.analysis import MAX_DESCRIPTION, LoreMention
 from automuse_rag.memory.describe import is_prose
 from automuse_rag.memory.letters import add_letter_aliases
 from automuse_rag.memory.names import NER_LABELS, STOP_NAMES, clean_name, norm_title
+from automuse_rag.memory.narrator import add_narrator_marks
 from automuse_rag.memory.relation_words import SPEECH
 from automuse_rag.text import clip
 
@@ -125,6 +126,7 @@ def ner_mentions(doc: Doc) -> list[LoreMention]:
             if tok.is_lower and tok.text in singles:
                 singles[tok.text].lower += 1
     add_letter_aliases(doc.text, found)
+    add_narrator_marks(doc.text, found)
     return list(found.values())
 
 

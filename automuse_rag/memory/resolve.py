@@ -44,7 +44,10 @@ Alias rules (characters):
   (``ChunkAnalysis.distinct``) never joins it; nor does a gender-neutral title
   ("Doctor Manette") join a cluster of the other gender by its own pronouns.
 - Nicknames (Lizzy -> Elizabeth, Tom -> Thomas) and short place forms ("Rosings" ->
-  "Rosings Park"): memory/merge_steps.py. Middle initials do not count ("George B.
+  "Rosings Park"): memory/merge_steps.py.
+- A first-person narrator's given name and surname, each spoken to him and never
+  written together ("Nick" / "Mr. Carraway"): memory/narrator.py. Names spoken to the
+  narrator share the component key :data:`NARRATOR_KEY`. Middle initials do not count ("George B.
   Wilson" is "George Wilson").
 
 The rules themselves are in memory/rules.py.
@@ -55,7 +58,8 @@ names (seen once so far, unless the model named it or it is a full name that NER
 tags as a person or whose surname is known).
 
 Locality: every rule looks only at names that share a word (titles aside) or a
-nickname key with the name being resolved, or are linked to it by a model alias.
+nickname key with the name being resolved, or are linked to it by a model alias or
+by both being spoken to the narrator.
 So names fall into connected *components* (:func:`link_keys`), each resolved on its
 own by :func:`resolve_component`; resolving the whole book is resolving each
 component. That is what lets :class:`~automuse_rag.memory.lorestate.LoreState`
@@ -77,6 +81,7 @@ from automuse_rag.memory.analysis import LoreMention
 from automuse_rag.memory.describe import score as desc_score
 from automuse_rag.memory.merge_steps import nickname_step, short_forms
 from automuse_rag.memory.names import PERSON_LABELS, PLACE_TAILS, Parsed, looks_like_place, parse_name
+from automuse_rag.memory.narrator import narrator_step
 from automuse_rag.memory.nicknames import Distinct, nickname_keys
 from automuse_rag.memory.rules import (
     Draft,
@@ -105,6 +110,7 @@ class NameStat:
     at: int = 0
     model: bool = False
     model_kind: str = ""
+    narrator: int = 0  # times spoken to the first-person narrator (memory/narrator.py)
     chunks: set[int] = field(default_factory=set)  # not persisted: rebuilt from the mentions
 
     def add(self, idx: int, m: LoreMention, *, new_chunk: bool = True) -> None:
@@ -119,6 +125,7 @@ class NameStat:
         self.she += m.she
         self.lower += m.lower
         self.at += m.at
+        self.narrator += m.to_narrator
         if "model" in m.source:
             self.model = True
             self.model_kind = self.model_kind or m.kind
@@ -135,6 +142,7 @@ class NameStat:
             "at": self.at,
             "model": self.model,
             "model_kind": self.model_kind,
+            "narrator": self.narrator,
         }
 
     @classmethod
@@ -151,6 +159,7 @@ class NameStat:
             at=int(d["at"]),
             model=bool(d["model"]),
             model_kind=str(d["model_kind"]),
+            narrator=int(d.get("narrator", 0)),
             chunks=set(chunks),
         )
 
@@ -182,6 +191,10 @@ def collect(chunks: Iterable[ChunkLore]) -> dict[str, NameStat]:
             st.add(idx, m, new_chunk=m.name not in seen)
             seen.add(m.name)
     return stats
+
+
+# Names spoken to the narrator share this key: the narrator's names meet in one component.
+NARRATOR_KEY = "narrator"
 
 
 @lru_cache(maxsize=65536)
@@ -254,6 +267,7 @@ def resolve_component(
     short_forms(res, set(PLACE_TAILS))
     apply_model_aliases(res, model_aliases)
     nickname_step(res, model_pairs)
+    narrator_step(res)
     out = []
     for cl in res.clusters:
         if cl.members:
@@ -280,9 +294,9 @@ def assign_ids(clusters: Iterable[Cluster], stats: Mapping[str, NameStat]) -> di
     return ids
 
 
-def components(names: Iterable[str], links: Iterable[tuple[str, str]] = ()) -> list[list[str]]:
-    """Group names into components: names sharing a :func:`link_keys` key, or joined
-    by a ``links`` pair (a model alias), end in one group."""
+def components(names: Iterable[str], links: Iterable[tuple[str, str]] = (), narrated: Iterable[str] = ()) -> list[list[str]]:
+    """Group names into components: names sharing a :func:`link_keys` key, joined by a
+    ``links`` pair (a model alias), or ``narrated`` (spoken to the narrator), end in one group."""
     from automuse_rag.memory.unionfind import UnionFind
 
     uf = UnionFind()
@@ -291,6 +305,8 @@ def components(names: Iterable[str], links: Iterable[tuple[str, str]] = ()) -> l
         uf.union(f"n:{n}", *link_keys(n))
     for a, b in links:
         uf.union(f"n:{a}", f"n:{b}")
+    for n in narrated:
+        uf.union(f"n:{n}", NARRATOR_KEY)
     groups: dict[str, list[str]] = defaultdict(list)
     for n in names:
         groups[uf.find(f"n:{n}")].append(n)
@@ -306,7 +322,8 @@ def resolve_all(
 ) -> dict[Cluster, str]:
     """Every cluster of ``stats`` with its id, resolved component by component in one go."""
     clusters: list[Cluster] = []
-    for comp in components(stats, alias_links(model_aliases)):
+    narrated = [n for n, st in stats.items() if st.narrator]
+    for comp in components(stats, alias_links(model_aliases), narrated):
         members = set(comp)
         sub = {n: stats[n] for n in comp}
         clusters += resolve_component(
