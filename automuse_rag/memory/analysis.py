@@ -26,7 +26,9 @@ class LoreMention:
     # How ``description`` speaks of the name (see memory/describe.py): "appos", "copula",
     # "pronoun", "subject", "mention", "model"; "" for analyses written before kinds existed.
     desc_kind: str = ""
-    aliases: list[str] = field(default_factory=list)  # the model's aliases
+    # Other names of the same person: the model's aliases, a letter's greeting name
+    # (memory/letters.py), a real-name statement's name (memory/real_names.py).
+    aliases: list[str] = field(default_factory=list)
     to_narrator: int = 0  # times the chunk speaks the name to its first-person narrator (memory/narrator.py)
     source: str = "ner"  # "ner" | "model" | "ner+model"
 
