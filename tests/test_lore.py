@@ -677,3 +677,10 @@ def test_ingest_reads_the_previous_chunk_for_a_real_name(tmp_path):
         assert "Ezra Gatz" not in {a for e in memory.entities(as_of=0) for a in e.aliases}
     finally:
         memory.close()
+
+
+def test_a_miss_and_her_first_name_are_not_the_narrators_two_names():
+    # "Miss Elizabeth" is a title and a first name, not a surname form: with "Nick" spoken
+    # to the narrator too, nothing tells which is whose
+    _, names = resolve([(0, [narrated("Nick"), narrated("Miss Elizabeth")])])
+    assert names["Nick"] != names["Miss Elizabeth"]

@@ -67,7 +67,7 @@ def nickname_step(res: Resolver, model_pairs: set[frozenset[str]]) -> None:
             if not any(are_nicknames(x, y) for x in given_a for y in _given(b, res.stats, primary=True)):
                 continue
             fam_a, fam_b = _families(a), _families(b)
-            if (fam_a and fam_b and not fam_a & fam_b) or not _compatible(a, b) or res.distinct.any(a.members, b.members):
+            if (fam_a and fam_b and not fam_a & fam_b) or not compatible(a, b) or res.distinct.any(a.members, b.members):
                 continue
             ev = nickname_evidence(
                 shared_surname=bool(fam_a & fam_b),
@@ -112,7 +112,8 @@ def _families(cl: Draft) -> set[str]:
     return out
 
 
-def _compatible(a: Draft, b: Draft) -> bool:
+def compatible(a: Draft, b: Draft) -> bool:
+    """Two clusters may be one person: no two different civil titles, no two genders."""
     civil_a = {t for t in a.titles if t in CIVIL}
     civil_b = {t for t in b.titles if t in CIVIL}
     if civil_a and civil_b and not civil_a & civil_b:

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from automuse_rag.memory.analysis import LoreMention
-from automuse_rag.memory.merge_steps import _compatible, merge, name_gender
+from automuse_rag.memory.merge_steps import compatible, merge, name_gender
 from automuse_rag.memory.names import CIVIL, FIRSTNAME_TITLES, parse_name
 
 if TYPE_CHECKING:
@@ -123,7 +123,11 @@ def _form(cl: Draft, surnames: set[str]) -> str:
         if not words & surnames:
             return "given"
         return "surname" if words <= surnames else ""
-    if all(p.title is None or (p.title in CIVIL and p.title not in FIRSTNAME_TITLES) for p in parsed):
+    # "Mr. Carraway"; "Miss X" only when X is a surname of the story ("Miss Elizabeth" is not)
+    if all(
+        p.title is None or (p.title in CIVIL and p.title not in FIRSTNAME_TITLES and (p.title != "miss" or p.first in surnames))
+        for p in parsed
+    ):
         return "surname"
     return ""
 
@@ -143,6 +147,6 @@ def narrator_step(res: Resolver) -> None:
         return
     g, s = given[0], family[0]
     own = {name_gender(res.stats[m]) for m in g.members} - {None}
-    if not _compatible(g, s) or (s.gender and own and own != {s.gender}) or res.distinct.any(g.members, s.members):
+    if not compatible(g, s) or (s.gender and own and own != {s.gender}) or res.distinct.any(g.members, s.members):
         return
     merge(res, g, s)
