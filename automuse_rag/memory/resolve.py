@@ -44,11 +44,13 @@ Alias rules (characters):
   (``ChunkAnalysis.distinct``) never joins it; nor does a gender-neutral title
   ("Doctor Manette") join a cluster of the other gender by its own pronouns.
 - Nicknames (Lizzy -> Elizabeth, Tom -> Thomas) and short place forms ("Rosings" ->
-  "Rosings Park"): memory/merge_steps.py.
+  "Rosings Park"): memory/merge_steps.py. Middle initials do not count ("George B.
+  Wilson" is "George Wilson").
 - A first-person narrator's given name and surname, each spoken to him and never
   written together ("Nick" / "Mr. Carraway"): memory/narrator.py. Names spoken to the
-  narrator share the component key :data:`NARRATOR_KEY`. Middle initials do not count ("George B.
-  Wilson" is "George Wilson").
+  narrator share the component key :data:`NARRATOR_KEY`.
+- A real-name statement ("James Gatz—that was really ... his name") is read with the
+  chunk (memory/real_names.py) and arrives here as an alias, like a model's.
 
 The rules themselves are in memory/rules.py.
 
