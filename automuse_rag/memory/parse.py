@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Set
+from collections.abc import Callable, Collection, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -112,7 +112,7 @@ def _hits(doc: Doc, names: set[str]) -> list[_Hit]:
     return out
 
 
-def _genders(mentions: list[LoreMention]) -> dict[str, str | None]:
+def mention_genders(mentions: Collection[LoreMention]) -> dict[str, str | None]:
     """name -> "m"/"f"/None: its title's gender, else the pronouns around names with
     the same first word in this chunk."""
     he: dict[str, int] = {}
@@ -141,7 +141,7 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
     by_name = {m.name: m for m in mentions}
     hits = _hits(doc, set(by_name))
     sents = list(doc.sents)
-    genders = _genders(mentions)
+    genders = mention_genders(mentions)
     best: dict[str, tuple[int, int, str, str]] = {}  # name -> (-score, offset, kind, text)
 
     def offer(name: str, kind: str, pos: int, text: str) -> None:

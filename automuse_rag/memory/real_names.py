@@ -22,7 +22,8 @@ import re
 from collections.abc import Mapping
 
 from automuse_rag.memory.analysis import LoreMention
-from automuse_rag.memory.names import PERSON_LABELS, TITLES, clean_name, looks_like_place, parse_name
+from automuse_rag.memory.names import PERSON_LABELS, clean_name, looks_like_place, parse_name
+from automuse_rag.memory.parse import mention_genders
 
 _NAME = r"(?:[A-Z][a-z]{0,3}\.\s+)?[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+){0,3}"
 _KIND = r"(?:real|true|legal|proper|own|original|Christian|baptismal)"
@@ -32,15 +33,6 @@ STATEMENTS = (
     re.compile(rf"\b(?P<pron>[Hh]is|[Hh]er|whose) {_KIND} name (?:was|is) (?P<name>{_NAME})"),
 )
 PREVIOUS_CHARS = 2000  # how far back into the previous chunk "his" may look
-
-
-def _gender(m: LoreMention) -> str | None:
-    title = parse_name(m.name).title
-    if title and TITLES[title][1]:
-        return TITLES[title][1]
-    if m.he > m.she:
-        return "m"
-    return "f" if m.she > m.he else None
 
 
 def _is_person(m: LoreMention) -> bool:
@@ -74,10 +66,11 @@ def real_name_aliases(text: str, found: Mapping[str, LoreMention], previous: str
                 continue
             want = {"his": "m", "her": "f"}.get(st.group("pron").lower())
             words = set(parse_name(name).words)
+            genders = mention_genders(found.values())
             people = {
                 n: m
                 for n, m in found.items()
-                if _is_person(m) and not words & set(parse_name(n).words) and (want is None or _gender(m) in (want, None))
+                if _is_person(m) and not words & set(parse_name(n).words) and (want is None or genders[n] in (want, None))
             }
             who = _last_named(text[: st.start()], people) or _last_named(previous[-PREVIOUS_CHARS:], people)
             if who is not None:
