@@ -41,8 +41,8 @@ from automuse_rag.assemble.budget import CountTokens, memo_counter
 from automuse_rag.assemble.retrieve import CAST_HEAD, build_prompt, card_with_links, first_sentence
 from automuse_rag.assemble.templates import Template, load_template
 from automuse_rag.errors import InputError
-from automuse_rag.memory.api import StoryView
-from automuse_rag.memory.types import Entity
+from automuse_rag.memory.api import AnalysedStory, StoryView
+from automuse_rag.memory.types import Edges, Entity
 
 FORMATS = ("completion", "chat")
 DEFAULT_COMPLETION_LIMIT = 1024
@@ -109,17 +109,18 @@ class Truth:
     each position's allowed memories by itself, without trusting the store's or
     retrieval's as-of code: for a store with analyses, its own fold of them
     (:class:`~automuse_rag.memory.oracle.NaiveLore`); for a double built from entity
-    histories, ``Entity.as_of`` and the edges' chunk lists."""
+    histories, ``Entity.at`` and the edges' chunk lists."""
 
     def __init__(self, story: StoryView) -> None:
         from automuse_rag.memory.oracle import NaiveLore
 
-        self.records = story.records()
-        analyses = story.analyses() if hasattr(story, "analyses") else []
+        whole = story.latest()
+        self.records = whole.records()
+        analyses = story.analyses() if isinstance(story, AnalysedStory) else []
         self.naive = NaiveLore(analyses, "fold") if analyses else None
         if self.naive is None:
-            self.entities = {e.id: e for e in story.entities(None)}
-            self.graph = story.graph(None)
+            self.entities = {e.id: e for e in whole.entities()}
+            self.graph = whole.graph()
         first: dict[str, int] = {}
         for rec in self.records:
             for line in (bullet(rec.summary), bullet(first_sentence(rec.summary))):
@@ -128,13 +129,13 @@ class Truth:
         self._names: tuple[int, set[str]] = (-2, set())
         self._seen: tuple[int, dict[str, Entity | None]] = (-2, {})
 
-    def _edges(self, eid: str, at: int) -> dict[str, dict[str, Any]]:
+    def _edges(self, eid: str, at: int) -> Edges:
         if self.naive is not None:
             return self.naive.edges(eid, at)
-        out = {}
+        out: Edges = {}
         for other, data in self.graph[eid].items() if eid in self.graph else []:
             chunks = [c for c in data.get("chunks", []) if c <= at]
-            view = self.entities[other].as_of(at) if other in self.entities else None
+            view = self.entities[other].at(at) if other in self.entities else None
             if chunks and view is not None:
                 rels = [r for r in data.get("relations", []) if r["chunk"] <= at]
                 out[other] = {"chunks": chunks, "weight": len(chunks), "relations": rels}
@@ -150,7 +151,7 @@ class Truth:
                 memo[eid] = got[0] if got else None
             else:
                 ent = self.entities.get(eid)
-                memo[eid] = ent.as_of(at) if ent is not None else None
+                memo[eid] = ent.at(at) if ent is not None else None
         return memo[eid]
 
     def lore_allowed(self, at: int, ids: set[str]) -> set[str]:
@@ -176,7 +177,7 @@ class Truth:
             if self.naive is not None:
                 names = set(self.naive.known(at).values())
             else:
-                names = {v.name for e in self.entities.values() if (v := e.as_of(at)) is not None}
+                names = {v.name for e in self.entities.values() if (v := e.at(at)) is not None}
             self._names = (at, names)
         return self._names[1]
 
@@ -260,7 +261,7 @@ def make_samples(
     truth = Truth(story)
     for rec in truth.records:
         at = rec.index - 1
-        prompt = build_prompt(story, at, budget=budget, count_tokens=count_tokens, template=template)
+        prompt = build_prompt(story.at(at), budget=budget, count_tokens=count_tokens, template=template)
         sample = Sample(story.name, rec.index, prompt, rec.text.strip(), count_tokens(rec.text.strip()))
         sample.problems = validate(sample, fmt, budget, completion_limit, count_tokens)
         sample.leaks = audit_leakage(truth, at, prompt, template)

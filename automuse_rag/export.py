@@ -117,7 +117,7 @@ def export_story(settings, name: str, fmt: str, out: Path | None = None) -> Path
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     with StoryMemory.open(settings, name) as story:
-        records = story.records()
+        records = story.latest().records()
     ms = manuscript_from_records(story_title(settings, name), records)
     target = out or Path.cwd() / f"{name}.{fmt}"
     return write_manuscript(ms, target, fmt)

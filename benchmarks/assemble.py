@@ -29,8 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from automuse_rag.assemble import build_prompt  # noqa: E402
-from automuse_rag.memory.api import OutlinePart  # noqa: E402
-from automuse_rag.memory.types import ChunkRecord  # noqa: E402
+from automuse_rag.memory.types import ChunkRecord, OutlinePart  # noqa: E402
 from automuse_rag.models.fake import HashEmbedder  # noqa: E402
 
 DOC = REPO / "docs" / "benchmarks.md"
@@ -104,7 +103,6 @@ def real_story(n: int, home: Path, seed: int = 0):
             mem.commit_chunks(batch)
             batch = []
     mem.commit_chunks(batch)
-    mem.refresh_lore()
     return mem
 
 
@@ -124,7 +122,7 @@ def _pct(values: list[float], q: float) -> float:
 
 def latency(sizes: list[int], runs: int, count, home: Path) -> list[dict]:
     """p50/p95 of the whole ``build_prompt`` call and of its pure assembly step."""
-    from automuse_rag.assemble import assemble, gather_candidates, load_template, outline_part_for
+    from automuse_rag.assemble import assemble, gather_candidates, load_template
 
     template = load_template()
     rows = []
@@ -133,18 +131,19 @@ def latency(sizes: list[int], runs: int, count, home: Path) -> list[dict]:
         story = real_story(n, home)
         built = time.perf_counter() - t0
         rng = random.Random(1)
-        build_prompt(story, n - 1, budget=2048, count_tokens=count)  # warm up (imports, caches)
+        build_prompt(story.at(n - 1), budget=2048, count_tokens=count)  # warm up (imports, caches)
         total, pure = [], []
         for _ in range(runs if n < 100_000 else max(5, runs // 4)):
             at = rng.randrange(n // 2, n)
             t = time.perf_counter()
-            build_prompt(story, at, budget=2048, count_tokens=count)
+            build_prompt(story.at(at), budget=2048, count_tokens=count)
             total.append((time.perf_counter() - t) * 1000)
-            last = story.records(upto=at)[-1]
-            part = outline_part_for(story, last.chapter)
-            cands = gather_candidates(story, at, outline_part=part.text)
+            snap = story.at(at)
+            last = snap.records_at([at])[at]
+            part = snap.outline_part(last.chapter)
+            cands = gather_candidates(snap, outline_part=part.text)
             t = time.perf_counter()
-            assemble(template, story.outline, part.text, cands, last.text, 2048, count)
+            assemble(template, snap.outline, part.text, cands, last.text, 2048, count)
             pure.append((time.perf_counter() - t) * 1000)
         story.close()
         row = {
@@ -193,10 +192,10 @@ def pride_tokens(count, step: int, home: Path) -> dict:
 
     story = pride_story(home)
     outline = story.outline
-    records = story.records()
+    records = story.latest().records()
     rows = []
     for at in range(0, len(records), step):
-        prompt = build_prompt(story, at, budget=2048, count_tokens=count)
+        prompt = build_prompt(story.at(at), budget=2048, count_tokens=count)
         rolling = rolling_unbounded_prompt(outline, [r.summary for r in records[: at + 1]], records[at].text)
         rows.append((at, prompt.tokens, count(rolling), len(rolling)))
     story.close()

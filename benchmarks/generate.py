@@ -87,7 +87,7 @@ def stored_texts(settings) -> list[str]:
 
     mem = StoryMemory.open(settings, STORY)
     try:
-        return [r.text for r in mem.records()]
+        return [r.text for r in mem.latest().records()]
     finally:
         mem.close()
 

@@ -70,7 +70,8 @@ def bench_extractive(home: Path) -> dict:
     seconds = time.perf_counter() - start
     stats = pstats.Stats(prof)
     memory = StoryMemory.open(settings, "bench-pp", embedder=embedder)
-    texts = [r.summary for r in memory.records()] + [r.text for r in memory.records()]
+    records = memory.latest().records()
+    texts = [r.summary for r in records] + [r.text for r in records]
     texts += [doc for doc, _ in memory.store.get_all("entity").values()]
     memory.close()
     t0 = time.perf_counter()

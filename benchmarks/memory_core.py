@@ -51,8 +51,8 @@ def synthetic_store(n: int, home: Path, dim: int = 384, seed: int = 0):
     same path as ingest (hash embeddings of ``dim`` dimensions)."""
     sys.path.insert(0, str(REPO))
     from automuse_rag.memory.analysis import ChunkAnalysis, LoreMention
-    from automuse_rag.memory.api import OutlinePart
     from automuse_rag.memory.story import StoryMemory
+    from automuse_rag.memory.types import OutlinePart
     from automuse_rag.models.fake import HashEmbedder
     from automuse_rag.settings import get_settings
     from automuse_rag.text.types import Chunk
@@ -125,11 +125,11 @@ def time_prompts(stores: list[tuple[Path, str]], runs: int, count, url: str | No
     for story in opened:
         n = len(story)
         ats = sorted({n - 1, *(min(n, tier_bound(t)) - 1 for t in story.store.tiers("summary"))})
-        cold.append([build_prompt(story, at, budget=2048, count_tokens=count).timings_ms["total"] for at in ats])
+        cold.append([build_prompt(story.at(at), budget=2048, count_tokens=count).timings_ms["total"] for at in ats])
     timings: list[dict[str, list[float]]] = [{"total": [], "retrieval": [], "assembly": []} for _ in opened]
     for _ in range(runs):
         for story, rng, times in zip(opened, rngs, timings):
-            p = build_prompt(story, rng.randrange(0, len(story)), budget=2048, count_tokens=count)
+            p = build_prompt(story.at(rng.randrange(0, len(story))), budget=2048, count_tokens=count)
             for key, values in times.items():
                 values.append(p.timings_ms[key])
     rows = []

@@ -75,12 +75,12 @@ def variants(story, i: int, budget: int, count):  # type: ignore[no-untyped-def]
 
     base = ingest_costs(story, count)
     stored = [0] * len(story)
-    rec = story.records()[i]
+    rec = story.latest().records()[i]
     retr = Retrieval(story, budget, count, base, stored)
-    prompt = build_prompt(story, i, budget=budget, count_tokens=count, template=retr._template)
+    prompt = build_prompt(story.at(i), budget=budget, count_tokens=count, template=retr._template)
     memory = "\n\n".join(prompt.sections[s] for s in ("lore", "memories") if s in prompt.sections)
-    before = build_prompt(story, i, budget=budget, count_tokens=count, template=load_template())
-    frame = build_prompt(story, i, budget=budget, count_tokens=count, template=retr._template, activations=frozenset())
+    before = build_prompt(story.at(i), budget=budget, count_tokens=count, template=load_template())
+    frame = build_prompt(story.at(i), budget=budget, count_tokens=count, template=retr._template, activations=frozenset())
     rolling = fit_prompt(story.outline, memory, rec.text, budget, count)[0]
     far = memory + "\n\n" + fit_prompt(story.outline, "", rec.text, max(64, budget - count(memory) - 2), count)[0]
     return {
@@ -116,7 +116,7 @@ def main() -> None:
     model = LocalChatModel(cfg)
     story = StoryMemory.open(cfg, args.story)
     positions = even_sample(list(range(1, len(story) - 1)), args.positions)
-    records = story.records()
+    records = story.latest().records()
     scores: dict[str, list] = {}
     tokens: dict[str, list[int]] = {}
     started = time.perf_counter()

@@ -44,7 +44,7 @@ def main() -> None:
     cfg = get_settings(home=args.home, n_ctx=2048, cache=False)
     model = LocalChatModel(cfg)
     story = StoryMemory.open(cfg, args.story)
-    records = story.records()
+    records = story.latest().records()
     positions = even_sample(list(range(1, len(story) - 1)), args.positions)
     scores: dict[str, list[float]] = {name: [] for name in ENDINGS}
     for i in positions:

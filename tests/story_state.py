@@ -1,5 +1,5 @@
 """A story's observable state, read only through the public API (``StoryMemory.open``
-and its StoryView methods) and the CLI (``characters --json``, ``query --json``,
+and its snapshot's reads) and the CLI (``characters --json``, ``query --json``,
 ``export``), never through the store's files: the store's internals may change, and
 these comparisons must keep holding."""
 
@@ -49,12 +49,13 @@ def story_state(home: Path, name: str, scratch: Path) -> dict[str, Any]:
     memory = StoryMemory.open(get_settings(home=home), name)
     try:
         n = len(memory)
-        records = [(r.index, r.id, r.chapter, r.chapter_title, r.text, r.summary) for r in memory.records()]
+        latest = memory.latest()
+        records = [(r.index, r.id, r.chapter, r.chapter_title, r.text, r.summary) for r in latest.records()]
         assert [r[0] for r in records] == list(range(n)), "chunk indices are not 0..n-1"
         assert len({r[1] for r in records}) == n, "duplicate chunk ids"
         collections = {}
         for kind in ("summary", "chunk"):
-            hits = memory.search("the story", k=n + 10, kinds=(kind,))
+            hits = latest.search("the story", k=n + 10, kinds=(kind,))
             ids = sorted(h.id for h in hits)
             assert ids == [f"{kind}:{i:05d}" for i in range(n)], f"{kind} memories are not one per chunk: {ids[:5]}..."
             collections[kind] = sorted((h.id, h.text, h.chunk, round(h.score, 6)) for h in hits)
@@ -62,11 +63,11 @@ def story_state(home: Path, name: str, scratch: Path) -> dict[str, Any]:
             "chunks": n,
             "records": records,
             "collections": collections,
-            "entities": [e.to_dict() for e in memory.entities()],
-            "graph": nx.node_link_data(memory.graph(), edges="links"),
+            "entities": [e.to_dict() for e in latest.entities()],
+            "graph": nx.node_link_data(latest.graph(), edges="links"),
             "outline": memory.outline,
             "outline_parts": [(p.chapter, p.title, p.text) for p in memory.outline_parts()],
-            "search": [[(h.id, h.text, round(h.score, 6)) for h in memory.search(q, k=12)] for q in QUESTIONS],
+            "search": [[(h.id, h.text, round(h.score, 6)) for h in latest.search(q, k=12)] for q in QUESTIONS],
         }
     finally:
         memory.close()

@@ -43,7 +43,7 @@ def story(sample_home: Path):
 @pytest.fixture(scope="module")
 def blackwood(story):
     """Arthur Blackwood as the whole story knows him (his first chunk and every name)."""
-    ent = next(e for e in story.entities() if "Blackwood" in " ".join(e.names()))
+    ent = next(e for e in story.latest().entities() if "Blackwood" in " ".join(e.names()))
     assert ent.first_chunk > 0, "the test needs a character who appears after chunk 0"
     return ent
 
@@ -76,10 +76,10 @@ def test_same_question_after_first_chunk_cites_a_memory_naming_them(sample_home:
 
 def test_every_citation_is_at_or_before_at(story) -> None:
     size = len(story)
-    chapters = {r.index: r.chapter for r in story.records()}
+    chapters = {r.index: r.chapter for r in story.latest().records()}
     for at in (0, 3, 9, 17, size - 1):
         for question in QUESTIONS:
-            answer = answer_question(story, question, at)
+            answer = answer_question(story.at(at), question)
             assert all(c.chunk <= at for c in answer.citations), (question, at, answer.citations)
             assert all(ev.chunk <= at for ev in answer.evidence)
             # every [chunk N, chapter C] in the text is a listed citation, with the chunk's real chapter
@@ -94,17 +94,18 @@ def test_retrieval_uses_nothing_after_at(story) -> None:
     from automuse_rag.models.fake import HashEmbedder
 
     at = 9
-    entities = [e.as_of(at) for e in story.entities()]
-    cut = InMemoryStory("cut", story.records(upto=at), [e for e in entities if e is not None], HashEmbedder(64))
-    full = InMemoryStory("full", story.records(), story.entities(), HashEmbedder(64))
+    latest = story.latest()
+    entities = [e.at(at) for e in latest.entities()]
+    cut = InMemoryStory("cut", story.at(at).records(), [e for e in entities if e is not None], HashEmbedder(64))
+    full = InMemoryStory("full", latest.records(), latest.entities(), HashEmbedder(64))
     for question in QUESTIONS:
-        a = [(e.id, e.text) for e in retrieve_evidence(full, question, at)]
-        b = [(e.id, e.text) for e in retrieve_evidence(cut, question, at)]
+        a = [(e.id, e.text) for e in retrieve_evidence(full.at(at), question)]
+        b = [(e.id, e.text) for e in retrieve_evidence(cut.at(at), question)]
         assert a == b, question
 
 
 def _notes(story, question: str, at: int):
-    return notes_for_model(rank_sentences(question, retrieve_evidence(story, question, at)))
+    return notes_for_model(rank_sentences(question, retrieve_evidence(story.at(at), question)))
 
 
 def test_model_answer_keeps_only_checked_citations(story) -> None:
@@ -119,7 +120,7 @@ def test_model_answer_keeps_only_checked_citations(story) -> None:
         ]
     }
     model = ScriptedChatModel([reply])
-    answer = answer_question(story, question, at, llm=model)
+    answer = answer_question(story.at(at), question, llm=model)
     assert answer.method == "model", answer.note
     assert answer.answer.startswith(words.rstrip("."))
     assert answer.answer.count("[chunk") == 1 and good.cite in answer.answer
@@ -133,7 +134,7 @@ def test_model_answer_keeps_only_checked_citations(story) -> None:
 def test_model_sentences_citing_nothing_or_the_future_are_dropped(story, blackwood) -> None:
     at, question = 12, "Who is Arthur Blackwood?"
     good = _notes(story, question, at)[0]
-    later = next(e for e in story.entities() if e.id == blackwood.id).last_chunk
+    later = next(e for e in story.latest().entities() if e.id == blackwood.id).last_chunk
     assert later > at
     words = " ".join(good.sentences[0].split()[:12])
     reply = {
@@ -143,7 +144,7 @@ def test_model_sentences_citing_nothing_or_the_future_are_dropped(story, blackwo
             {"text": words, "chunk": good.chunk},  # kept
         ]
     }
-    answer = answer_question(story, question, at, llm=ScriptedChatModel([reply]))
+    answer = answer_question(story.at(at), question, llm=ScriptedChatModel([reply]))
     assert answer.method == "model"
     assert "rich and clever" not in answer.answer and f"[chunk {later}," not in answer.answer
     assert all(c.chunk <= at for c in answer.citations)
@@ -151,28 +152,31 @@ def test_model_sentences_citing_nothing_or_the_future_are_dropped(story, blackwo
 
 def test_model_answer_without_checked_sentence_falls_back_to_extractive(story) -> None:
     model = ScriptedChatModel([{"sentences": [{"text": "Nobody knows anything at all here.", "chunk": 3}]}])
-    answer = answer_question(story, "Who is Arthur Blackwood?", 20, llm=model)
+    answer = answer_question(story.at(20), "Who is Arthur Blackwood?", llm=model)
     assert answer.method == "extractive" and "no sentence with a checked citation" in answer.note
     assert answer.citations and all(c.chunk <= 20 for c in answer.citations)
 
 
 def test_nothing_known_asks_no_model(story) -> None:
     model = ScriptedChatModel([])
-    answer = answer_question(story, "Who is Arthur Blackwood?", 0, llm=model)
+    answer = answer_question(story.at(0), "Who is Arthur Blackwood?", llm=model)
     assert answer.method == "not-told" and answer.citations == [] and model.calls == []
-    assert answer_question(story, "What is in the chest?", -1).answer.startswith("The story has not told that yet")
+    assert answer_question(story.at(-1), "What is in the chest?").answer.startswith("The story has not told that yet")
 
 
-def test_ask_text_output_and_errors(sample_home: Path) -> None:
+def test_ask_text_output_and_errors(sample_home: Path, story) -> None:
     result = ask(sample_home, "--llm", "extractive", "Who is Zoë?")
     assert result.exit_code == 0, result.output
     assert "Zoë" in result.stdout and "citations" in result.stdout
     as_json = json.loads(ask(sample_home, "--llm", "extractive", "--json", "Who is Zoë?").stdout)
     printed = " ".join(result.stdout.split("citations (as of")[0].split())
     assert " ".join(as_json["answer"].split()) == printed  # "[chunk N, chapter C]" printed as text, not markup
-    for args, message in ((["--at", "999", "Who?"], "outside story"), (["  "], "question is empty")):
+    outside = (
+        f"error: position 999 is outside story 'sample', which has chunks 0..{story.last_index()} (use -1 for before the first)"
+    )
+    for args, message in ((["--at", "999", "Who?"], outside), (["  "], "error: the question is empty")):
         bad = ask(sample_home, "--llm", "extractive", *args)
-        assert bad.exit_code == 2 and message in bad.output and "Traceback" not in bad.output
+        assert bad.exit_code == 2 and bad.stderr.strip() == message and "Traceback" not in bad.output
     missing = runner.invoke(app, ["--home", str(sample_home), "ask", "--story", "nope", "Who?"])
     assert missing.exit_code == 2 and "Traceback" not in missing.output
 
@@ -191,9 +195,9 @@ def test_local_model_answer_is_checked(sample_home: Path, blackwood) -> None:
 
 
 def test_a_capitalised_first_word_is_a_name_only_when_the_story_knows_it(story, blackwood) -> None:
-    described = answer_question(story, "Describe the harbour.", 20)
+    described = answer_question(story.at(20), "Describe the harbour.")
     assert described.method == "extractive" and all("harbour" in c.text.lower() for c in described.citations)
-    before = answer_question(story, "Blackwood, who is he?", blackwood.first_chunk - 1)
-    after = answer_question(story, "Blackwood, who is he?", blackwood.first_chunk)
+    before = answer_question(story.at(blackwood.first_chunk - 1), "Blackwood, who is he?")
+    after = answer_question(story.at(blackwood.first_chunk), "Blackwood, who is he?")
     assert before.method == "not-told" and before.citations == []
     assert after.citations and any(names_them(c.text, blackwood) for c in after.citations)

@@ -21,6 +21,13 @@ from automuse_rag.cli import app
 
 runner = CliRunner()
 STORY = "tiny"
+
+
+def _outside(at: int) -> tuple[str, str]:
+    """The one message for a position outside the story (its last chunk aside)."""
+    return (f"error: position {at} is outside story '{STORY}', which has chunks 0..", "(use -1 for before the first)")
+
+
 HTML = "<!DOCTYPE html>\n<html><head><title>Pride and Prejudice</title></head>\n<body><p>It is a truth universally acknowledged.</p></body></html>\n"
 
 
@@ -188,7 +195,9 @@ CASES: list[Case] = [
         lambda h: ["compare", "--story", STORY, "--llm", "extractive", "--out", str(_file(h, "report", "x"))],
         ("is a file",),
     ),
-    ("as-of-beyond", True, lambda h: ["characters", "--story", STORY, "--as-of", "999999"], ("--as-of 999999", "beyond")),
+    ("as-of-beyond", True, lambda h: ["characters", "--story", STORY, "--as-of", "999999"], _outside(999999)),
+    ("characters-at-minus-2", True, lambda h: ["characters", "--story", STORY, "--at", "-2"], _outside(-2)),
+    ("query-at-beyond", True, lambda h: ["query", "--story", STORY, "Hollin Island", "--at", "999"], _outside(999)),
     (
         "prompt-chapter-99",
         True,
@@ -292,6 +301,10 @@ def test_valid_as_of_and_chapter_still_work(with_story: Path) -> None:
     assert last["hits"]
     ok = runner.invoke(app, ["characters", "--story", STORY, "--as-of", "0", "--json"])
     assert ok.exit_code == 0, ok.output
+    at = runner.invoke(app, ["characters", "--story", STORY, "--at", "0", "--json"])  # --as-of is its alias
+    assert at.exit_code == 0 and json.loads(at.stdout) == json.loads(ok.stdout) != []
+    before = runner.invoke(app, ["characters", "--story", STORY, "--at", "-1", "--json"])
+    assert before.exit_code == 0 and json.loads(before.stdout) == []
     prompt = runner.invoke(app, ["prompt", "--story", STORY, "--at", "3", "--llm", "extractive", "--chapter", "1", "--json"])
     assert prompt.exit_code == 0, prompt.output
 
@@ -316,7 +329,7 @@ def test_a_huge_text_without_spaces_is_chunked_and_ingested(home: Path, tmp_path
     assert result.exit_code == 0, result.output
     memory = StoryMemory.open(get_settings(), "wall")
     try:
-        assert len(memory) == 13 and all(len(r.text) <= 100_000 for r in memory.records())
+        assert len(memory) == 13 and all(len(r.text) <= 100_000 for r in memory.latest().records())
     finally:
         memory.close()
 

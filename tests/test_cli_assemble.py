@@ -30,6 +30,14 @@ def run(home: Path, *args: str):
     return runner.invoke(app, ["--home", str(home), *args])
 
 
+def _last_index(home: Path) -> int:
+    from automuse_rag.memory.story import StoryMemory
+    from automuse_rag.settings import get_settings
+
+    with StoryMemory.open(get_settings(home=home), "sample") as memory:
+        return memory.last_index()
+
+
 def test_prompt_json_has_sections_candidates_and_tokens(home: Path) -> None:
     result = run(home, "prompt", "--story", "sample", "--at", "12", "--budget", "900", "--llm", "fake", "--json")
     assert result.exit_code == 0, result.output
@@ -74,7 +82,13 @@ def test_prompt_counts_with_the_local_tokenizer(home: Path) -> None:
 
 def test_prompt_errors_are_one_line(home: Path) -> None:
     result = run(home, "prompt", "--story", "sample", "--at", "999", "--llm", "fake")
-    assert result.exit_code != 0 and result.stderr.startswith("error: --at 999 is outside")
+    last = _last_index(home)
+    assert result.exit_code != 0
+    assert result.stderr.strip() == (
+        f"error: position 999 is outside story 'sample', which has chunks 0..{last} (use -1 for before the first)"
+    )
+    listed = run(home, "prompt", "--story", "sample", "--at", "3,-2", "--llm", "fake")  # one bad position in a list
+    assert listed.exit_code != 0 and listed.stderr.startswith("error: position -2 is outside story 'sample'")
     assert "Traceback" not in result.output
     small = run(home, "prompt", "--story", "sample", "--at", "10", "--budget", "60", "--llm", "fake")
     assert small.exit_code != 0

@@ -81,7 +81,7 @@ def story() -> InMemoryStory:
 
 
 def test_hand_checked_chunks_are_what_the_docstring_says(story: InMemoryStory) -> None:
-    recs = story.records()
+    recs = story.latest().records()
     assert "Arthur Blackwood" in recs[4].text and "Tregarth House" in recs[4].text
     assert "Port Carrow" in recs[0].summary and "Port Carrow" not in recs[3].text
 
@@ -185,7 +185,7 @@ def test_every_strategy_keeps_the_last_chunk_whole_before_memory(story: InMemory
     )
 
     count = ScriptedChatModel().count_tokens
-    texts = [r.text for r in story.records()]
+    texts = [r.text for r in story.latest().records()]
     budget = 480  # holds every chunk (up to ~330 tokens) with the template, not all the memory there is
     assert max(count(t) for t in texts) < budget - 60
     base = ingest_costs(story, count)
@@ -217,15 +217,15 @@ def test_memory_does_not_displace_the_outline(story: InMemoryStory) -> None:
 
     lore = tomllib.loads((SAMPLE / "lore.toml").read_text(encoding="utf-8"))
     outline = " ".join(item["description"] for key in ("characters", "places") for item in lore[key])
-    texts = [r.text for r in story.records()]
-    long = InMemoryStory("sample", story.records(), lore_entities(texts), HashEmbedder(), outline=outline)
+    texts = [r.text for r in story.latest().records()]
+    long = InMemoryStory("sample", story.latest().records(), lore_entities(texts), HashEmbedder(), outline=outline)
     count = ScriptedChatModel().count_tokens
     budget = 700
     assert count(outline) > budget // 4
     template = whole_last_chunk(load_template())
     for i in range(len(long) - 1):
-        full = build_prompt(long, i, budget=budget, count_tokens=count, template=template)
-        bare = build_prompt(long, i, budget=budget, count_tokens=count, template=template, activations=frozenset())
+        full = build_prompt(long.at(i), budget=budget, count_tokens=count, template=template)
+        bare = build_prompt(long.at(i), budget=budget, count_tokens=count, template=template, activations=frozenset())
         shown, alone = count(full.sections["outline"]), count(bare.sections["outline"])
         assert shown >= min(alone, budget // 4 - 10), i  # memory takes only what the outline's share leaves
         assert "memories" in full.sections or "lore" in full.sections
@@ -282,7 +282,7 @@ def test_scoring_reuses_the_cache_and_matches_a_fresh_score(story: InMemoryStory
 
     model = LocalChatModel(get_settings(home=tmp_path, n_ctx=512, cache=False))
     llama = model.llama
-    recs = story.records()
+    recs = story.latest().records()
     head = recs[2].text[:400]
     a, b = head + "\n\n" + recs[3].text[:200], head + "\n\n" + recs[5].text[:200]
     nxt = recs[4].text[:200]

@@ -105,7 +105,7 @@ def test_last_chunk_is_the_floor() -> None:
     for i in (0, 5, 29):
         ctx = floor.context(i)
         assert ctx.tokens <= budget and ctx.cost == MemoryCost()
-        assert "Event" not in ctx.text and story.records()[i].text in ctx.text
+        assert "Event" not in ctx.text and story.latest().records()[i].text in ctx.text
         assert ctx.tokens < unbounded.context(i).tokens
     tiny = LastChunk(story, 60, count).context(3)
     assert tiny.tokens <= 60 and "text3w119" in tiny.text and tiny.notes
@@ -134,7 +134,7 @@ def test_entity_recall_counts_known_entities_named_in_next_chunk() -> None:
         Entity("e4", "the chess table", "thing", {"the chess table": 0}, [0, 5]),  # a thing: not a target
         Entity("e5", "Samuel Greaves", "character", {"Samuel Greaves": 0, "Dr. Greaves": 6}, [0, 6]),  # not in 5
     ]
-    targets = recall_targets([e.as_of(5) for e in ents if e.as_of(5)], 4)
+    targets = recall_targets([e.at(5) for e in ents if e.at(5)], 4)
     assert sorted(t.id for t in targets) == ["e1", "e2"]
     assert entity_recall("Edith walked on.", targets) == 0.5  # alias known by 4
     assert entity_recall("Edithe and port carrow", targets) == 0.0  # whole words, case-sensitive

@@ -15,9 +15,8 @@ from automuse_rag.assemble import load_template
 from automuse_rag.assemble.retrieve import build_prompt
 from automuse_rag.dataset import Truth, audit_leakage, export_dataset, split_validation, validation_path
 from automuse_rag.errors import InputError
-from automuse_rag.memory.api import OutlinePart
 from automuse_rag.memory.inmemory import InMemoryStory
-from automuse_rag.memory.types import ChunkRecord, Entity
+from automuse_rag.memory.types import ChunkRecord, Entity, OutlinePart
 from automuse_rag.models.fake import HashEmbedder, count_words_and_marks
 from automuse_rag.text.chunk import chunk_book
 from automuse_rag.text.clean import clean_text
@@ -65,7 +64,7 @@ def test_completion_dataset_validates_and_round_trips(story, tmp_path: Path) -> 
     assert summary.leakage_checked == len(story) == summary.samples == summary.train + summary.validation
     train, val = _lines(out), _lines(validation_path(out))
     assert len(train) == summary.train and len(val) == summary.validation == round(len(story) * 0.2)
-    chunks = {r.text.strip() for r in story.records()}
+    chunks = {r.text.strip() for r in story.latest().records()}
     for record in train + val:
         assert set(record) == {"prompt", "completion"}
         assert count_words_and_marks(record["prompt"]) <= BUDGET
@@ -82,7 +81,7 @@ def test_chat_dataset_puts_prompt_in_system_and_user(story, tmp_path: Path) -> N
     assert summary.validation == 0 and not validation_path(out).exists()
     records = _lines(out)
     assert len(records) == len(story) == summary.samples
-    by_completion = {r.text.strip(): r.index for r in story.records()}
+    by_completion = {r.text.strip(): r.index for r in story.latest().records()}
     for record in records:
         roles = [m["role"] for m in record["messages"]]
         assert roles == ["system", "user", "assistant"]
@@ -90,7 +89,7 @@ def test_chat_dataset_puts_prompt_in_system_and_user(story, tmp_path: Path) -> N
         assert "Story outline:" in system and "Write the next chunk" in user
         at = by_completion[assistant] - 1
         if at >= 0:  # the user message carries the end of the chunk before the completion
-            previous = story.records(upto=at)[-1].text.strip()
+            previous = story.at(at).records()[-1].text.strip()
             assert previous[-40:] in user
         assert count_words_and_marks(system + "\n\n" + user) <= BUDGET
 
@@ -106,26 +105,26 @@ def test_split_is_deterministic_by_seed(story, tmp_path: Path) -> None:
 
 
 class LeakyStory(InMemoryStory):
-    """A broken store whose entity reads ignore ``as_of`` (future cards leak)."""
+    """A broken store whose entity reads ignore the position (future cards leak)."""
 
-    def entities(self, as_of=None, ids=None):
-        return super().entities(None, ids)
+    def entities(self, at, ids=None):
+        return super().entities(self.last_index(), ids)
 
 
 def test_audit_catches_a_store_that_leaks(story) -> None:
     leaky = LeakyStory(
-        "leaky", story.records(), story._entities, HashEmbedder(), outline=story.outline, parts=story.outline_parts()
+        "leaky", story.latest().records(), story._entities, HashEmbedder(), outline=story.outline, parts=story.outline_parts()
     )
     template = load_template()
     truth = Truth(leaky)
     leaks = []
     for at in range(len(leaky)):
-        prompt = build_prompt(leaky, at, budget=2000, count_tokens=count_words_and_marks, template=template)
+        prompt = build_prompt(leaky.at(at), budget=2000, count_tokens=count_words_and_marks, template=template)
         leaks += audit_leakage(truth, at, prompt, template)
     assert leaks and all("not known as of chunk" in leak or "comes from chunk" in leak for leak in leaks)
     clean = Truth(story)
     for at in range(len(story)):
-        prompt = build_prompt(story, at, budget=2000, count_tokens=count_words_and_marks, template=template)
+        prompt = build_prompt(story.at(at), budget=2000, count_tokens=count_words_and_marks, template=template)
         assert audit_leakage(clean, at, prompt, template) == []
 
 
@@ -136,11 +135,11 @@ def test_audit_checks_the_cast_line_against_its_own_reading(story) -> None:
 
     template = load_template()
     truth = Truth(story)
-    ents = story.entities(None)
+    ents = story.latest().entities()
     late = max(ents, key=lambda e: e.first_chunk)
     at = late.first_chunk - 1
-    early = [e.name for e in story.entities(at)]
-    prompt = build_prompt(story, at, budget=2000, count_tokens=count_words_and_marks, template=template)
+    early = [e.name for e in story.at(at).entities()]
+    prompt = build_prompt(story.at(at), budget=2000, count_tokens=count_words_and_marks, template=template)
     head, foot = template.section("lore").frame()
 
     def with_cast(names: list[str]):
@@ -167,7 +166,7 @@ def test_completion_limit_leaves_out_long_samples(story, tmp_path: Path) -> None
     summary = export_dataset(
         [story], out, budget=BUDGET, count_tokens=count_words_and_marks, val_fraction=0.0, completion_limit=limit
     )
-    too_long = sum(count_words_and_marks(r.text.strip()) > limit for r in story.records())
+    too_long = sum(count_words_and_marks(r.text.strip()) > limit for r in story.latest().records())
     assert too_long > 0 and summary.invalid == too_long
     assert summary.samples == len(_lines(out)) == len(story) - too_long
     assert all("over the limit" in reason for reason in summary.invalid_reasons)

@@ -39,7 +39,7 @@ def _run(home: Path, story: str, chunks: int, script: ProseScript, **kw):
 def _texts(settings, story: str) -> list[str]:
     mem = StoryMemory.open(settings, story, embedder=HashEmbedder(64))
     try:
-        return [r.text for r in mem.records()]
+        return [r.text for r in mem.latest().records()]
     finally:
         mem.close()
 
@@ -109,8 +109,8 @@ def test_chapters_advance_after_chunks_per_chapter(tmp_path: Path) -> None:
     llm = ScriptedChatModel(ProseScript())
     generate_story(settings, "chapters", PREMISE, chunks=5, llm=llm, embedder=HashEmbedder(64), analysis_llm="extractive")
     mem = StoryMemory.open(settings, "chapters", embedder=HashEmbedder(64))
-    assert [r.chapter for r in mem.records()] == [1, 1, 2, 2, 3]
-    assert mem.records()[2].chapter_title == "Chapter 2: The Bailiff"
+    assert [r.chapter for r in mem.latest().records()] == [1, 1, 2, 2, 3]
+    assert mem.latest().records()[2].chapter_title == "Chapter 2: The Bailiff"
     manuscript = (tmp_path / "stores" / "chapters" / "manuscript.md").read_text()
     assert manuscript.index("## Chapter 1: The Workshop") < manuscript.index("## Chapter 3: The Dam")
     mem.close()
@@ -136,7 +136,7 @@ def test_the_model_can_end_a_chapter_early(tmp_path: Path) -> None:
         analysis_llm="extractive",
     )
     mem = StoryMemory.open(settings, "early", embedder=HashEmbedder(64))
-    assert [r.chapter for r in mem.records()] == [1, 1, 2, 2]  # asked after 2 chunks, said done
+    assert [r.chapter for r in mem.latest().records()] == [1, 1, 2, 2]  # asked after 2 chunks, said done
     mem.close()
 
 
@@ -177,7 +177,7 @@ def test_plan_only_then_edited_plan_is_used(tmp_path: Path) -> None:
     outline.write_text("# My Title\n\n## Chapter 1: Dust And Brass\n\nNora opens the workshop and winds every clock.\n")
     settings, _, result = _run(tmp_path, "edited", 2, ProseScript())
     mem = StoryMemory.open(settings, "edited", embedder=HashEmbedder(64))
-    assert {r.chapter_title for r in mem.records()} == {"Chapter 1: Dust And Brass"}
+    assert {r.chapter_title for r in mem.latest().records()} == {"Chapter 1: Dust And Brass"}
     assert "Dust And Brass" in mem.outline
     mem.close()
     assert (tmp_path / "stores" / "edited" / "manuscript.md").read_text().startswith("# My Title")
@@ -303,7 +303,7 @@ def test_sigkill_then_restart_neither_loses_nor_repeats_a_chunk(tmp_path: Path) 
     assert result["chunks"] == chunks and result["new_chunks"] == chunks - killed_at
     settings = get_settings(home=tmp_path)
     mem = StoryMemory.open(settings, "killed", embedder=HashEmbedder(64))
-    records = mem.records()
+    records = mem.latest().records()
     mem.close()
     assert [r.index for r in records] == list(range(chunks))
     assert len({r.text for r in records}) == chunks

@@ -30,7 +30,7 @@ def test_eight_local_chunks_and_none_fails_the_guard(tmp_path: Path, monkeypatch
 
     memory = StoryMemory.open(settings, "local-eight")
     try:
-        records = memory.records()
+        records = memory.latest().records()
         texts = [r.text for r in records]
         vectors = memory.embedder.embed(texts)
     finally:

@@ -19,7 +19,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def test_graphml_round_trip_keeps_names_aliases_and_weights(tmp_path: Path) -> None:
     story = sample_story()
-    g = story.graph(as_of=10)
+    g = story.at(10).graph()
     path = write_graph(g, tmp_path / "g.graphml")
     back = nx.read_graphml(path)
     assert set(back.nodes) == set(g.nodes) and back.number_of_edges() == g.number_of_edges() > 0
@@ -28,7 +28,7 @@ def test_graphml_round_trip_keeps_names_aliases_and_weights(tmp_path: Path) -> N
     a, b, data = next(iter(g.edges(data=True)))
     assert back.edges[a, b]["weight"] == data["weight"]
     # nothing after chunk 10 leaks: Agnes/Walter etc. may be there, but the graph as of 3 is smaller
-    assert story.graph(as_of=3).number_of_nodes() < g.number_of_nodes()
+    assert story.at(3).graph().number_of_nodes() < g.number_of_nodes()
 
 
 def test_graphml_ready_flattens_lists() -> None:
@@ -43,7 +43,7 @@ def test_graphml_ready_flattens_lists() -> None:
 
 
 def test_png_written(tmp_path: Path) -> None:
-    path = write_graph(sample_story().graph(as_of=20), tmp_path / "g.png", title="sample")
+    path = write_graph(sample_story().at(20).graph(), tmp_path / "g.png", title="sample")
     assert path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 10_000
     with pytest.raises(InputError):
         write_graph(nx.Graph(), tmp_path / "g.svg")
@@ -70,16 +70,21 @@ def test_cli_on_a_real_store(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     back = nx.read_graphml(gml)
     mem = StoryMemory.open(get_settings(home=tmp_path), "sample")
-    want = mem.graph(as_of=10)
+    want = mem.at(10).graph()
     assert set(back.nodes) == set(want.nodes) and back.number_of_edges() == want.number_of_edges() > 0
     assert {back.nodes[n]["name"] for n in back} == {want.nodes[n]["name"] for n in want}
     # as of chunk 10 fewer names are known; later chunks can also merge entities (the graph
     # at the end may have fewer nodes), but every name known at 10 is still known
     names_at = lambda g: {a for n in g for a in g.nodes[n]["aliases"]}  # noqa: E731
-    assert names_at(want) < names_at(mem.graph())
+    assert names_at(want) < names_at(mem.latest().graph())
     png = tmp_path / "g.png"
     res = runner.invoke(app, ["--home", str(tmp_path), "graph", "--story", "sample", "--out", str(png), "--json"])
     assert res.exit_code == 0, res.output
     assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000
     res = runner.invoke(app, ["--home", str(tmp_path), "graph", "--story", "sample", "--at", "999", "--out", str(png)])
-    assert res.exit_code != 0 and "out of range" in res.output
+    last = mem.last_index()
+    mem.close()
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    assert res.stderr.strip() == (
+        f"error: position 999 is outside story 'sample', which has chunks 0..{last} (use -1 for before the first)"
+    )

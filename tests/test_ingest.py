@@ -64,25 +64,28 @@ def check_lore_truth(entities, story_text: str) -> None:
 
 def check_as_of(memory: StoryMemory) -> None:
     """As of chunk i nothing from a later chunk: descriptions, aliases, search hits."""
-    texts = {r.index: _words(r.text) for r in memory.records()}
+    latest = memory.latest()
+    records = {r.index: r for r in latest.records()}
+    texts = {i: _words(r.text) for i, r in records.items()}
     n = len(memory)
     for i in (0, n // 3, n // 2, n - 1):
-        for view in memory.entities(as_of=i):
+        snap = memory.at(i)
+        for view in snap.entities():
             assert view.mentions and max(view.mentions) <= i
             assert all(c <= i for c, _ in view.descriptions)
             assert all(c <= i for c in view.aliases.values())
-        for hit in memory.search("the captain's boat and the island", k=8, as_of=i, kinds=("summary", "mention", "chunk")):
+        for hit in snap.search("the captain's boat and the island", k=8, kinds=("summary", "mention", "chunk")):
             assert hit.chunk <= i
             if hit.kind == "entity":
-                view = next(v for v in memory.entities(as_of=i) if v.id == hit.metadata["entity_id"])
+                view = next(v for v in snap.entities() if v.id == hit.metadata["entity_id"])
                 assert hit.text == view.card()
-        g = memory.graph(as_of=i)
+        g = snap.graph()
         for _, _, data in g.edges(data=True):
             assert max(data["chunks"]) <= i
     # Each description came from the text of the chunk it is filed under.
-    for ent in memory.entities():
+    for ent in latest.entities():
         for c, desc in ent.descriptions:
-            if memory.records(c)[-1].summary and desc.endswith("…"):
+            if records[c].summary and desc.endswith("…"):
                 desc = desc[:-1]
             assert _words(desc)[:60] in texts[c], f"{ent.name}: description filed under chunk {c} is not from it"
 
@@ -100,7 +103,7 @@ def test_sample_extractive_lore_matches_ground_truth(sample_home: Path):
     memory = StoryMemory.open(settings, "sample")
     try:
         assert len(memory) == memory.manifest["chunks_total"] > 10
-        check_lore_truth(memory.entities(), SAMPLE.read_text(encoding="utf-8"))
+        check_lore_truth(memory.latest().entities(), SAMPLE.read_text(encoding="utf-8"))
         check_as_of(memory)
     finally:
         memory.close()
@@ -115,7 +118,7 @@ def test_sample_store_layout_and_collections(sample_home: Path):
     try:
         n = len(memory)
         assert memory.store.count("summary") == memory.store.count("chunk") == n
-        ents = memory.entities()
+        ents = memory.latest().entities()
         mention_rows = memory.db.execute("SELECT chunk, name FROM mentions").fetchall()
         assert memory.store.count("mention") == len(mention_rows)
         for e in ents:  # every chunk an entity is mentioned in has a mention record of one of its names
@@ -210,17 +213,17 @@ def test_model_lore_enriches_ner_and_rerun_is_free(tmp_path: Path):
     structured = [c for c in model.calls if c[0] == "structured"]
     assert len(structured) == result.chunks
     memory = StoryMemory.open(settings, "fake")
-    ents = memory.entities()
+    ents = memory.latest().entities()
     check_lore_truth(ents, SAMPLE.read_text(encoding="utf-8"))
     described = [d for e in ents for _, d in e.descriptions if d.endswith("is in this passage.")]
     assert described, "the model's descriptions were not used"
-    rels = memory.relations()
+    rels = memory.latest().relations()
     model_rels = [r for r in rels if not r.via]
     assert model_rels and all(r.label == "talks with" for r in model_rels)
     # Offline relations (dependency parse, Mr./Mrs. couples) are merged in beside the model's.
     assert {r.via for r in rels} - {""} <= {"parse", "names"}
     assert any(r.label == "godfather of" and r.via == "parse" for r in rels)
-    g = memory.graph()
+    g = memory.latest().graph()
     assert any(any(x["label"] == "talks with" for x in d["relations"]) for _, _, d in g.edges(data=True))
     memory.close()
     again = ScriptedChatModel(default=None, name="fake:lore")
@@ -235,8 +238,8 @@ def test_invalid_model_output_falls_back_to_extractive(tmp_path: Path):
     memory = StoryMemory.open(settings, "broken")
     analyses = memory.analyses()
     assert len(analyses) == result.chunks and all(a.fallback and a.model == "extractive" for _, a in analyses)
-    assert all(r.summary and _words(r.summary)[:50] in _words(r.text) for r in memory.records())
-    check_lore_truth(memory.entities(), SAMPLE.read_text(encoding="utf-8"))
+    assert all(r.summary and _words(r.summary)[:50] in _words(r.text) for r in memory.latest().records())
+    check_lore_truth(memory.latest().entities(), SAMPLE.read_text(encoding="utf-8"))
     memory.close()
 
 
@@ -315,7 +318,7 @@ def test_pride_and_prejudice_extractive_top_entities(tmp_path: Path, shared_data
     result = cli(tmp_path, "ingest", str(book), "--story", "pride", "--llm", "extractive", "--embedder", "hash:64", "--json")
     assert result.exit_code == 0, result.output
     memory = StoryMemory.open(get_settings(home=tmp_path), "pride")
-    ents = memory.entities()
+    ents = memory.latest().entities()
     top = ents[:20]
     for label, alias in TOP_PP.items():
         holders = [e for e in ents if alias in e.aliases]
@@ -336,12 +339,12 @@ def test_graph_round_trips_and_exports_graphml(sample_home: Path, tmp_path: Path
 
     memory = StoryMemory.open(get_settings(home=sample_home), "sample")
     try:
-        g = memory.graph()
+        g = memory.latest().graph()
         saved = load_graph(sample_home / "stores" / "sample" / "graph.json")
         assert sorted(saved.nodes) == sorted(g.nodes) and sorted(map(sorted, saved.edges)) == sorted(map(sorted, g.edges))
-        edith = next(e for e in memory.entities() if e.name == "Edith Marlowe")
+        edith = next(e for e in memory.latest().entities() if e.name == "Edith Marlowe")
         assert g.nodes[edith.id]["mentions"] == len(edith.mentions) and g.degree(edith.id) > 0
-        early = memory.graph(as_of=3)
+        early = memory.at(3).graph()
         assert all(max(d["chunks"]) <= 3 for _, _, d in early.edges(data=True))
     finally:
         memory.close()

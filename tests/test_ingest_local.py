@@ -51,10 +51,10 @@ def test_local_model_ingest_keeps_lore_ground_truth(local_store: Path):
         assert memory.manifest["llm"].startswith("local:")
         analyses = memory.analyses()
         assert len(analyses) == len(memory) and sum(a.calls for _, a in analyses) == len(memory)
-        check_lore_truth(memory.entities(), (SAMPLE_DIR / "story.txt").read_text(encoding="utf-8"))
-        for view in memory.entities(as_of=2):
+        check_lore_truth(memory.latest().entities(), (SAMPLE_DIR / "story.txt").read_text(encoding="utf-8"))
+        for view in memory.at(2).entities():
             assert all(c <= 2 for c, _ in view.descriptions)
-        assert all(r.summary.strip() for r in memory.records())
+        assert all(r.summary.strip() for r in memory.latest().records())
         assert memory.outline_parts()[0].chapter == 0 and memory.outline.strip()
     finally:
         memory.close()
@@ -71,7 +71,8 @@ def test_local_model_store_reads_as_of(local_store: Path):
 def check_as_of_local(memory: StoryMemory) -> None:
     n = len(memory)
     for i in range(n):
-        for hit in memory.search("the lighthouse keeper", k=6, as_of=i, kinds=("summary", "entity", "chunk")):
+        snap = memory.at(i)
+        for hit in snap.search("the lighthouse keeper", k=6, kinds=("summary", "entity", "chunk")):
             assert hit.chunk <= i
-        for view in memory.entities(as_of=i):
+        for view in snap.entities():
             assert max(view.mentions) <= i and all(c <= i for c in view.aliases.values())

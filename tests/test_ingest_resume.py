@@ -54,10 +54,10 @@ def snapshot(home: Path) -> dict:
         d = home / "stores" / "resume"
         return {
             "collections": {k: memory.store.get_all(k) for k in ("summary", "mention", "chunk")},
-            "records": memory.records(),
+            "records": memory.latest().records(),
             "lore": _unstamped(json.loads((d / "lore.json").read_text())),
             "graph": _unstamped(json.loads((d / "graph.json").read_text())),
-            "as_of": [[e.to_dict() for e in memory.entities(i)] for i in range(len(memory))],
+            "as_of": [[e.to_dict() for e in memory.at(i).entities()] for i in range(len(memory))],
             "outline": memory.outline,
         }
     finally:

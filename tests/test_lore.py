@@ -112,7 +112,7 @@ def test_descriptions_and_aliases_record_their_chunk():
     ent = entities[0]
     assert ent.aliases == {"Captain Reddick": 0, "Thomas Reddick": 3}
     assert ent.descriptions == [(0, "The old keeper of the light."), (3, "Owner of Hollin Island.")]
-    early = ent.as_of(1)
+    early = ent.at(1)
     assert early is not None and "Thomas Reddick" not in early.card() and "Hollin" not in early.card()
 
 
@@ -271,8 +271,8 @@ def test_card_leads_with_the_introduction_then_the_latest_change():
     ]
     kinds = {0: "subject", 2: "appos", 5: "pronoun", 7: "subject"}
     assert select_descriptions(descs, kinds) == ["Captain Reddick, who had kept the light.", "He was feverish now."]
-    assert select_descriptions(descs, kinds, as_of=4) == ["Captain Reddick, who had kept the light."]
-    assert select_descriptions(descs, kinds, as_of=1) == ["Henry rowed out."]  # nothing better known yet
+    assert select_descriptions(descs, kinds, at=4) == ["Captain Reddick, who had kept the light."]
+    assert select_descriptions(descs, kinds, at=1) == ["Henry rowed out."]  # nothing better known yet
     assert select_descriptions(descs, {}, limit=2) == ["Henry rowed out.", "Reddick laughed."]  # kinds unknown (old stores)
     assert select_descriptions([], {}) == []
 
@@ -670,11 +670,11 @@ def test_ingest_reads_the_previous_chunk_for_a_real_name(tmp_path):
     assert result.exit_code == 0, result.output
     memory = StoryMemory.open(get_settings(home=tmp_path), "gatz")
     try:
-        records = memory.records()
+        records = memory.latest().records()
         assert len(records) >= 2 and records[1].text.startswith("Ezra Gatz—")
-        entities = memory.entities()
+        entities = memory.latest().entities()
         assert entity_of(entities, "Ezra Gatz") is entity_of(entities, "Jay Gatsby")
-        assert "Ezra Gatz" not in {a for e in memory.entities(as_of=0) for a in e.aliases}
+        assert "Ezra Gatz" not in {a for e in memory.at(0).entities() for a in e.aliases}
     finally:
         memory.close()
 

@@ -107,10 +107,10 @@ def test_sample_cards_describe_their_entity(sample):
     assert verdicts["Thomas Reddick"][0] and verdicts["Edith Marlowe"][0] and verdicts["Zoë Harland"][0]
     assert sum(ok for ok, _ in verdicts.values()) >= len(verdicts) // 2, verdicts
     # As of chunk i a card shows nothing later: the introduction is in the first chunk.
-    early = reddick.as_of(reddick.first_chunk)
+    early = reddick.at(reddick.first_chunk)
     assert early is not None and early.description == reddick.description
-    assert "godfather of Edith Marlowe" in reddick.as_of(max(c for c, _ in reddick.relations)).card()
-    assert not reddick.as_of(0).relations
+    assert "godfather of Edith Marlowe" in reddick.at(max(c for c, _ in reddick.relations)).card()
+    assert not reddick.at(0).relations
 
 
 @pytest.mark.slow

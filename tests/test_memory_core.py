@@ -25,7 +25,7 @@ from automuse_rag.memory.resolve import collect, resolve_all
 from automuse_rag.memory.schema import connect
 from automuse_rag.memory.state import StateWriter
 from automuse_rag.memory.types import ChunkRecord
-from automuse_rag.memory.views import StateReader
+from automuse_rag.memory.views import LATEST, StateReader
 from automuse_rag.models.fake import HashEmbedder
 from automuse_rag.text.types import Chunk
 
@@ -172,18 +172,19 @@ def test_any_commit_order_ends_with_as_of_reads_equal_to_naive(tmp_path_factory,
     oracle = NaiveLore(list(enumerate(book)), "fold")
     text = " and ".join(probe) + ". Mr. Bennet met Edith Marlowe at Port Carrow."
     for i in range(len(book)):
-        want = naive.entities(i)
+        snap = naive.at(i)
+        want = snap.entities()
         assert [e.to_dict() for e in reader.entities(i)] == [e.to_dict() for e in want], f"as of {i}"
         ids = [e.id for e in want]
-        assert reader.entities(i, ids[:2]) == naive.entities(i, ids[:2])
-        assert reader.entity_names(ids, i) == {e.id: e.name for e in want}
-        assert reader.relations(i) == naive.relations(i)
-        assert reader.named_in(text, i) == naive.named_in(text, i)
+        assert reader.entities(i, ids[:2]) == snap.entities(ids[:2])
+        assert reader.entity_names(ids, i) == snap.names(ids) == {e.id: e.name for e in want}
+        assert reader.relations(i) == snap.relations()
+        assert reader.named_in(text, i) == snap.named_in(text)
         for window in (1, 3, 100):
-            assert reader.active(i, window, 5) == naive.active(i, window, 5), (i, window)
-        assert reader.neighbours(ids, i) == naive.neighbours(ids, i)
+            assert reader.active(i, window, 5) == snap.active(window, 5), (i, window)
+        assert reader.neighbours(ids, i) == snap.neighbours(ids)
         assert oracle.known(i) == {e.id: e.name for e in want}  # the dataset audit's shortcut
-    assert reader.entities(None) == naive.entities(None)
+    assert reader.entities(LATEST) == naive.latest().entities()
     for table in ("chunks", "mentions"):  # the counts kept by deltas are the real ones
         assert reader.count(table) == reader.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
     reader.db.close()

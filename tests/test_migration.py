@@ -65,10 +65,10 @@ def test_readers_point_to_repair_and_repair_upgrades(old_home: Path) -> None:
         assert memory.manifest["title"] == "The Keeper of Kestrel Point"
         naive = NaiveLore(memory.analyses(), "scratch")
         for at in (0, 9, 30):
-            assert [e.to_dict() for e in memory.entities(at)] == [e.to_dict() for e in naive.entities(at)]
+            assert [e.to_dict() for e in memory.at(at).entities()] == [e.to_dict() for e in naive.entities(at)]
         parts = memory.outline_parts()
         assert [p.chapter for p in parts] == [0, 1, 2, 3, 4, 5] and all(p.text for p in parts)
-        hits = memory.search("Hollin Island", k=5, as_of=20)
+        hits = memory.at(20).search("Hollin Island", k=5)
         assert hits and all(h.chunk <= 20 for h in hits)
     finally:
         memory.close()

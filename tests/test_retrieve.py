@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from automuse_rag.assemble import build_prompt, gather_candidates
-from automuse_rag.assemble.retrieve import dedupe, first_sentence, named_entities
-from automuse_rag.errors import BudgetError, InputError
-from automuse_rag.memory.api import OutlinePart
+from automuse_rag.assemble.retrieve import dedupe, first_sentence
+from automuse_rag.errors import BudgetError
 from automuse_rag.memory.graph import Relation
-from automuse_rag.memory.inmemory import InMemoryStory
-from automuse_rag.memory.types import ChunkRecord, Entity
+from automuse_rag.memory.inmemory import InMemoryStory, named_entities
+from automuse_rag.memory.snapshot import PositionError
+from automuse_rag.memory.types import ChunkRecord, Entity, OutlinePart
 from automuse_rag.models.fake import HashEmbedder, count_words_and_marks
 
 PLANT = 30
@@ -91,8 +91,8 @@ def story() -> InMemoryStory:
 
 def test_nothing_planted_in_chunk_30_reaches_an_earlier_prompt(story) -> None:
     for at in range(-1, PLANT):
-        prompt = build_prompt(story, at, budget=4000, count_tokens=count_words_and_marks)
-        cands = gather_candidates(story, at, k=40, neighbours=10, recency=40)
+        prompt = build_prompt(story.at(at), budget=4000, count_tokens=count_words_and_marks)
+        cands = gather_candidates(story.at(at), k=40, neighbours=10, recency=40)
         for channel, token in TOKENS.items():
             assert token not in prompt.text, f"{channel} leaked into the prompt at {at}"
             assert token not in _all_text(cands), f"{channel} leaked into a candidate at {at}"
@@ -102,21 +102,21 @@ def test_nothing_planted_in_chunk_30_reaches_an_earlier_prompt(story) -> None:
 
 def test_the_planted_fact_is_retrievable_from_30_on(story) -> None:
     # at 30 itself the last chunk carries the fact; later, memories and cards do
-    at30 = build_prompt(story, PLANT, budget=4000, count_tokens=count_words_and_marks)
+    at30 = build_prompt(story.at(PLANT), budget=4000, count_tokens=count_words_and_marks)
     assert TOKENS["summary"] in at30.text and TOKENS["alias"] in at30.text
     for at in range(PLANT + 1, N_CHUNKS):
-        cands = gather_candidates(story, at, k=40, neighbours=10, recency=40)
+        cands = gather_candidates(story.at(at), k=40, neighbours=10, recency=40)
         text = _all_text(cands)
         for channel, token in TOKENS.items():
             assert token in text, f"{channel} not retrievable at {at}"
         assert "entity:hermit" in {c.id for c in cands if "graph" in c.sources}
-    prompt = build_prompt(story, PLANT + 1, budget=4000, count_tokens=count_words_and_marks)
+    prompt = build_prompt(story.at(PLANT + 1), budget=4000, count_tokens=count_words_and_marks)
     assert TOKENS["summary"] in prompt.text and TOKENS["alias"] in prompt.text
 
 
 def test_three_activations_are_merged_and_deduplicated(story) -> None:
     at = 20
-    cands = gather_candidates(story, at, k=5, recency=3)
+    cands = gather_candidates(story.at(at), k=5, recency=3)
     by_id = {c.id: c for c in cands}
     assert len(by_id) == len(cands)  # merged: one candidate per memory
     named = {c.id for c in cands if "named" in c.sources}
@@ -134,7 +134,7 @@ def test_three_activations_are_merged_and_deduplicated(story) -> None:
 def test_cast_line_names_who_else_is_in_the_story_lately(story, monkeypatch) -> None:
     import automuse_rag.assemble.retrieve as retrieve
 
-    cands = gather_candidates(story, 12, k=2, recency=1)
+    cands = gather_candidates(story.at(12), k=2, recency=1)
     cast = next(c for c in cands if c.id == "cast")
     carded = {c.entity_id for c in cands if c.kind == "entity"}
     assert {"edith", "reddick"} <= carded  # named in the last chunk: cards of their own
@@ -143,18 +143,18 @@ def test_cast_line_names_who_else_is_in_the_story_lately(story, monkeypatch) -> 
         assert (name in cast.text) == (eid not in carded), name  # everyone else named in the window
     assert cast.section == "lore" and cast.chunk == 12 and cast.score == retrieve.CAST_SCORE
     # in the prompt: a lore line with its decision
-    line = next(c for c in gather_candidates(story, 12, k=2) if c.id == "cast")
-    prompt = build_prompt(story, 12, budget=4000, count_tokens=count_words_and_marks, k=2)
+    line = next(c for c in gather_candidates(story.at(12), k=2) if c.id == "cast")
+    prompt = build_prompt(story.at(12), budget=4000, count_tokens=count_words_and_marks, k=2)
     assert any(d.candidate_id == "cast" and d.fate == "included" for d in prompt.decisions)
     assert line.text in prompt.sections["lore"]
     # Old Tam was named in chunk 3 only: outside a 5-chunk window, and not yet known at 2.
     monkeypatch.setattr(retrieve, "CAST_WINDOW", 5)
-    late = [c for c in gather_candidates(story, 12, k=2, recency=1) if c.id == "cast"]
+    late = [c for c in gather_candidates(story.at(12), k=2, recency=1) if c.id == "cast"]
     assert not any("Old Tam" in c.text for c in late)
-    early = [c for c in gather_candidates(story, 2, k=1, recency=1) if c.id == "cast"]
+    early = [c for c in gather_candidates(story.at(2), k=1, recency=1) if c.id == "cast"]
     assert not any("Samuel Greaves" in c.text or "Old Tam" in c.text for c in early)
     # switched off (the retrieval_no_cast ablation), there is no cast line
-    off = gather_candidates(story, 12, k=2, recency=1, activations=retrieve.ACTIVATIONS - {"cast"})
+    off = gather_candidates(story.at(12), k=2, recency=1, activations=retrieve.ACTIVATIONS - {"cast"})
     assert "cast" not in {c.id for c in off}
 
 
@@ -182,13 +182,13 @@ def test_the_cast_line_goes_whole_or_not_at_all_and_outranks_weak_cards() -> Non
     is dropped too (with half its names as a short form and a score of 0.5, vector and
     graph cards squeezed it: P&P recall 0.878 against 0.937 ranked above them and whole)."""
     story = crowded_story()
-    cands = gather_candidates(story, 9, k=0)
+    cands = gather_candidates(story.at(9), k=0)
     weak = {c.id for c in cands if c.section == "lore" and c.id != "cast" and "named" not in c.sources}
     assert "entity:bram" in weak and "Person7 Walker" in next(c.text for c in cands if c.id == "cast")
     squeezed = []  # budgets where a weaker card lost room while the cast line stayed whole
     for budget in range(150, 1200, 10):
         try:
-            prompt = build_prompt(story, 9, budget=budget, count_tokens=count_words_and_marks, k=0)
+            prompt = build_prompt(story.at(9), budget=budget, count_tokens=count_words_and_marks, k=0)
         except BudgetError:  # the fixed parts alone do not fit
             continue
         lore = {d.candidate_id: d for d in prompt.decisions if d.section == "lore"}
@@ -226,21 +226,22 @@ def test_first_sentence_is_the_short_form() -> None:
 
 
 def test_outline_part_follows_the_chapter(story) -> None:
-    prompt = build_prompt(story, 13, budget=260, count_tokens=count_words_and_marks)
+    prompt = build_prompt(story.at(13), budget=260, count_tokens=count_words_and_marks)
     assert "Chapter 3: Edith" in prompt.sections["outline"]  # chunk 13 is in chapter 3
-    chosen = build_prompt(story, 13, budget=260, count_tokens=count_words_and_marks, chapter=5)
+    chosen = build_prompt(story.at(13), budget=260, count_tokens=count_words_and_marks, chapter=5)
     assert "Chapter 5: Edith" in chosen.sections["outline"]
 
 
 def test_position_outside_the_story_is_an_input_error(story) -> None:
-    with pytest.raises(InputError, match="outside"):
-        build_prompt(story, N_CHUNKS, budget=2048, count_tokens=count_words_and_marks)
-    with pytest.raises(InputError, match="outside"):
-        build_prompt(story, -2, budget=2048, count_tokens=count_words_and_marks)
+    for bad in (N_CHUNKS, -2):
+        with pytest.raises(PositionError) as info:
+            story.at(bad)
+        want = f"position {bad} is outside story 'planted', which has chunks 0..{N_CHUNKS - 1} (use -1 for before the first)"
+        assert str(info.value) == want
 
 
 def test_before_anything_is_written_only_outline_and_cue(story) -> None:
-    prompt = build_prompt(story, -1, budget=2048, count_tokens=count_words_and_marks)
+    prompt = build_prompt(story.at(-1), budget=2048, count_tokens=count_words_and_marks)
     assert set(prompt.sections) == {"instructions", "outline", "cue"}
     assert [d.candidate_id for d in prompt.decisions] == ["outline"]
 
@@ -321,22 +322,23 @@ def real_story(tmp_path_factory):
 
 def test_real_store_keeps_chunk_30_out_of_earlier_prompts(real_story) -> None:
     assert len(real_story) >= 35
-    first = {i for i, r in enumerate(real_story.records()) if any(t in r.text for t in REAL_TOKENS)}
+    latest = real_story.latest()
+    first = {i for i, r in enumerate(latest.records()) if any(t in r.text for t in REAL_TOKENS)}
     assert min(first) == PLANT, "the test book must introduce the tokens in chunk 30"
     # the store knows the fact through every channel: summary, entity, graph edge
-    assert any(t in real_story.records(upto=PLANT)[-1].summary for t in REAL_TOKENS)
-    new = [e for e in real_story.entities() if any(t in n for n in e.names() for t in REAL_TOKENS)]
+    assert any(t in real_story.at(PLANT).records()[-1].summary for t in REAL_TOKENS)
+    new = [e for e in latest.entities() if any(t in n for n in e.names() for t in REAL_TOKENS)]
     assert new and all(e.first_chunk == PLANT for e in new)
-    graph = real_story.graph()
+    graph = latest.graph()
     assert any(
         graph.has_edge(e.id, other) and graph.edges[e.id, other]["chunks"][0] == PLANT for e in new for other in graph[e.id]
     )
     for at in range(-1, PLANT):
-        prompt = build_prompt(real_story, at, budget=4000, count_tokens=count_words_and_marks)
-        cands = gather_candidates(real_story, at, k=40, neighbours=10, recency=40)
+        prompt = build_prompt(real_story.at(at), budget=4000, count_tokens=count_words_and_marks)
+        cands = gather_candidates(real_story.at(at), k=40, neighbours=10, recency=40)
         for token in REAL_TOKENS:
             assert token not in prompt.text, f"{token} leaked into the prompt at {at}"
             assert token not in _all_text(cands), f"{token} leaked into a candidate at {at}"
     for at in range(PLANT + 1, len(real_story)):
-        cands = gather_candidates(real_story, at, k=40, neighbours=10, recency=40)
+        cands = gather_candidates(real_story.at(at), k=40, neighbours=10, recency=40)
         assert any(t in c.text for c in cands if c.chunk == PLANT or c.kind == "entity" for t in REAL_TOKENS)

@@ -14,10 +14,12 @@ import pytest
 from conftest import SAMPLE_DIR
 
 from automuse_rag.books import load_book
+from automuse_rag.errors import InputError
 from automuse_rag.memory.inmemory import InMemoryStory
 from automuse_rag.memory.locking import StoryLock
+from automuse_rag.memory.snapshot import PositionError
 from automuse_rag.memory.story import StoryMemory
-from automuse_rag.memory.types import ChunkRecord
+from automuse_rag.memory.types import ChunkRecord, OutlinePart
 from automuse_rag.models.fake import HashEmbedder
 from automuse_rag.settings import get_settings
 from automuse_rag.text.chunk import chunk_book
@@ -36,6 +38,18 @@ def analysed(tmp_path_factory):
     return [(c, analyze_chunk(c, None, nlp)) for c in chunks]
 
 
+def _outline(analysed) -> tuple[str, list[OutlinePart]]:
+    """An outline with a part for every other chapter (so some chapters fall back to
+    the part before them, and the first chapter's part is asked for by ``None``)."""
+    chapters = sorted({c.chapter for c, _ in analysed})
+    parts = [OutlinePart(ch, f"CHAPTER {ch}", f"Chapter {ch}: Edith follows the trail.") for ch in chapters[::2]]
+    return "\n".join(p.text for p in parts), parts
+
+
+def _records(analysed) -> list[tuple[ChunkRecord, object]]:
+    return [(ChunkRecord(c.index, c.id, c.chapter, c.chapter_title, c.text, a.summary), a) for c, a in analysed]
+
+
 def _stored(home: Path, analysed, url: str | None) -> StoryMemory:
     cfg = get_settings(home=home)
     emb = HashEmbedder(32)
@@ -43,6 +57,7 @@ def _stored(home: Path, analysed, url: str | None) -> StoryMemory:
         mem = StoryMemory.create(cfg, "contract", embedder=emb, llm_name="extractive", source="sample", chroma_url=url)
         for start in range(0, len(analysed), 7):  # batches, as ingest commits them
             mem.commit_chunks(analysed[start : start + 7])
+        mem.set_outline(*_outline(analysed))
         mem.close()
     return StoryMemory.open(cfg, "contract", emb)
 
@@ -50,11 +65,8 @@ def _stored(home: Path, analysed, url: str | None) -> StoryMemory:
 @pytest.fixture(scope="module", params=["naive", "embedded", "server"])
 def story(request, analysed, tmp_path_factory):
     if request.param == "naive":
-        yield InMemoryStory.from_analyses(
-            "contract",
-            [(ChunkRecord(c.index, c.id, c.chapter, c.chapter_title, c.text, a.summary), a) for c, a in analysed],
-            HashEmbedder(32),
-        )
+        text, parts = _outline(analysed)
+        yield InMemoryStory.from_analyses("contract", _records(analysed), HashEmbedder(32), outline=text, parts=parts)
         return
     home = tmp_path_factory.mktemp(request.param)
     if request.param == "embedded":
@@ -77,45 +89,75 @@ def story(request, analysed, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference(analysed):
-    return InMemoryStory.from_analyses(
-        "contract",
-        [(ChunkRecord(c.index, c.id, c.chapter, c.chapter_title, c.text, a.summary), a) for c, a in analysed],
-        HashEmbedder(32),
-        mode="fold",
-    )
+    text, parts = _outline(analysed)
+    return InMemoryStory.from_analyses("contract", _records(analysed), HashEmbedder(32), mode="fold", outline=text, parts=parts)
+
+
+def _edges(g) -> list[tuple[str, str, list[int], int, list]]:
+    return sorted((min(a, b), max(a, b), d["chunks"], d["weight"], d["relations"]) for a, b, d in g.edges(data=True))
+
+
+def _hits(hits) -> list[tuple]:
+    return [(x.id, x.kind, x.chunk, x.chapter, round(x.score, 4), x.text, x.metadata.get("entity_id")) for x in hits]
 
 
 def test_every_read_agrees_at_every_position(story, reference) -> None:
     n = len(reference)
-    assert len(story) == n and story.last_index() == n - 1
-    assert story.records() == reference.records()
-    for at in range(n):
-        ents = reference.entities(at)
+    last = n - 1
+    assert len(story) == n and story.last_index() == last == reference.last_index()
+    assert story.outline == reference.outline and story.outline_parts() == reference.outline_parts()
+    assert story.latest().at == last
+    chapters = sorted({r.chapter for r in reference.latest().records()})
+    all_ids = [e.id for e in reference.latest().entities()]
+    for at in range(-1, n):
+        got, want = story.at(at), reference.at(at)
+        assert (got.at, got.name, got.last, got.empty) == (at, "contract", last, at < 0)
+        assert got.records() == want.records(), at
+        assert [r.index for r in want.records()] == list(range(at + 1))
+        window = range(max(0, at - 3), at + 2)  # one past the position: never returned
+        assert got.records_at(window) == want.records_at(window), at
+        assert got.chapters([0, at, at + 1]) == want.chapters([0, at, at + 1]), at
+        ents = want.entities()
         ids = [e.id for e in ents]
-        assert [e.to_dict() for e in story.entities(at)] == [e.to_dict() for e in ents], at
-        assert story.entities(at, ids[:3]) == reference.entities(at, ids[:3])
-        assert story.entity_names(ids, at) == reference.entity_names(ids, at)
-        assert story.relations(at) == reference.relations(at)
-        assert story.neighbours(ids, at) == reference.neighbours(ids, at)
-        text = reference.records_at([at])[at].text
-        assert story.named_in(text, at) == reference.named_in(text, at)
-        assert story.records_at(range(max(0, at - 3), at + 1)) == reference.records_at(range(max(0, at - 3), at + 1))
-        assert story.chapters([0, at]) == reference.chapters([0, at])
-        g, h = story.graph(at), reference.graph(at)
-        assert sorted(g.nodes(data=True)) == sorted(h.nodes(data=True))
-        assert sorted((min(a, b), max(a, b), d["chunks"]) for a, b, d in g.edges(data=True)) == sorted(
-            (min(a, b), max(a, b), d["chunks"]) for a, b, d in h.edges(data=True)
-        )
-        if at % 5 == 0 or at == n - 1:
+        assert [e.to_dict() for e in got.entities()] == [e.to_dict() for e in ents], at
+        # by ids: some known now, some only later (left out), asked in a scrambled order
+        asked = ids[:3][::-1] + [e for e in all_ids if e not in ids][:2]
+        assert got.entities(asked) == want.entities(asked), at
+        assert got.names(ids + all_ids) == want.names(ids + all_ids), at
+        assert got.names(ids) == {e.id: e.name for e in ents}, at
+        text = reference.latest().records_at([max(at, 0)])[max(at, 0)].text
+        assert got.named_in(text) == want.named_in(text), at
+        assert got.neighbours(ids) == want.neighbours(ids), at
+        for window_size in (1, 5, 30):
+            assert got.active(window_size, 5) == want.active(window_size, 5), (at, window_size)
+        assert got.relations() == want.relations(), at
+        g, h = got.graph(), want.graph()
+        assert sorted(g.nodes(data=True)) == sorted(h.nodes(data=True)), at
+        assert _edges(g) == _edges(h), at
+        assert got.outline == want.outline == reference.outline
+        for chapter in (None, *chapters, chapters[-1] + 1):
+            assert got.outline_part(chapter) == want.outline_part(chapter), (at, chapter)
+        if at % 5 == 0 or at in (-1, last):
             for q in QUERIES:
-                got = [(x.id, x.kind, x.chunk, round(x.score, 4), x.text) for x in story.search(q, k=6, as_of=at)]
-                want = [(x.id, x.kind, x.chunk, round(x.score, 4), x.text) for x in reference.search(q, k=6, as_of=at)]
-                assert got == want, (at, q)
+                assert _hits(got.search(q, k=6)) == _hits(want.search(q, k=6)), (at, q)
+                for kinds in (("summary",), ("entity",)):
+                    assert _hits(got.search(q, k=4, kinds=kinds)) == _hits(want.search(q, k=4, kinds=kinds)), (at, q, kinds)
+
+
+def test_a_position_outside_the_story_is_one_error(story) -> None:
+    last = story.last_index()
+    for bad in (last + 1, -2):
+        with pytest.raises(PositionError) as info:
+            story.at(bad)
+        assert str(info.value) == (
+            f"position {bad} is outside story 'contract', which has chunks 0..{last} (use -1 for before the first)"
+        )
+        assert isinstance(info.value, InputError)
 
 
 def test_the_sample_cast_is_resolved_with_its_nicknames_and_relations(reference) -> None:
     """The reference itself is right about the sample story's cast (books/sample/lore.toml)."""
-    names = {e.name: e for e in reference.entities()}
+    names = {e.name: e for e in reference.latest().entities()}
     assert {"Edith Marlowe", "Thomas Reddick", "Samuel Greaves", "Walter Pennock"} <= set(names)
     assert {"Edith", "Miss Marlowe"} <= set(names["Edith Marlowe"].aliases)
     assert "Mr. Pennock" in names["Walter Pennock"].aliases and "Mrs. Pennock" not in names["Walter Pennock"].aliases

@@ -271,8 +271,8 @@ def test_prefix_tiers_search_as_of_like_the_naive_story_and_are_checked(tmp_path
     )
     for at in range(40):
         for query in ("storm harbour captain", "Person3 near the lamp"):
-            got = [(h.id, round(h.score, 4)) for h in mem.search(query, k=5, as_of=at)]
-            want = [(h.id, round(h.score, 4)) for h in naive.search(query, k=5, as_of=at)]
+            got = [(h.id, round(h.score, 4)) for h in mem.at(at).search(query, k=5)]
+            want = [(h.id, round(h.score, 4)) for h in naive.at(at).search(query, k=5)]
             assert got == want, (at, query)
     mem.store._cols[("summary", 1)].delete(ids=["summary:00003"])
     mem.close()

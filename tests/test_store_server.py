@@ -94,7 +94,7 @@ def test_ingest_and_read_through_chroma_server(tmp_path: Path, chroma_server: st
         n = len(memory)
         assert memory.store.count("summary") == memory.store.count("chunk") == n > 10
         assert memory.store.count("mention") == memory.db.execute("SELECT COUNT(*) FROM mentions").fetchone()[0]
-        hits = memory.search("Hollin Island", k=5, as_of=n // 2, kinds=("summary", "entity", "chunk"))
+        hits = memory.at(n // 2).search("Hollin Island", k=5, kinds=("summary", "entity", "chunk"))
         assert hits and all(h.chunk <= n // 2 for h in hits)
         assert any(h.kind == "entity" and "Hollin Island" in h.text for h in hits)
     finally:

@@ -55,7 +55,8 @@ def test_characters_are_the_entities_known_at_i(web: TestClient, story) -> None:
     for at in POSITIONS:
         cards = web.get("/api/characters", params={"at": at}).json()
         assert isinstance(cards, list)
-        assert [c["name"] for c in cards] == [e.name for e in story.entities(as_of=at)] if at >= 0 else cards == []
+        assert [c["name"] for c in cards] == [e.name for e in story.at(at).entities()]
+        assert cards or at < 0
         for c in cards:
             refs = [
                 c["first_chunk"],
@@ -65,7 +66,7 @@ def test_characters_are_the_entities_known_at_i(web: TestClient, story) -> None:
                 *(d["chunk"] for d in c["descriptions"]),
             ]
             assert max(refs) <= at
-    full = story.entities()
+    full = story.latest().entities()
     late = max(full, key=lambda e: e.first_chunk)
 
     def names(at: int) -> set[str]:
@@ -86,7 +87,8 @@ def test_characters_search_and_kind(web: TestClient) -> None:
 def test_graph_at_i_uses_nothing_later(web: TestClient, story) -> None:
     for at in POSITIONS:
         g = web.get("/api/graph", params={"at": at}).json()
-        assert {n["id"] for n in g["nodes"]} == {e.id for e in story.entities(as_of=at)} if at >= 0 else not g["nodes"]
+        assert {n["id"] for n in g["nodes"]} == {e.id for e in story.at(at).entities()}
+        assert g["at"] == at and (g["nodes"] or at < 0)
         assert all(-1.01 <= n["x"] <= 1.01 and -1.01 <= n["y"] <= 1.01 for n in g["nodes"])
         ids = {n["id"] for n in g["nodes"]}
         for e in g["edges"]:
@@ -99,12 +101,19 @@ def test_timeline_and_chunks(web: TestClient, story) -> None:
     assert [c["index"] for c in tl["chunks"]] == list(range(12))
     assert tl["chapters"][0]["first_chunk"] == 0 and tl["chapters"][-1]["last_chunk"] == 11
     assert all(max(e["chunks"]) <= 11 for e in tl["entities"])
-    rec = story.records(upto=5)[5]
+    rec = story.at(5).records()[5]
     chunk = web.get("/api/chunk/5", params={"at": 11}).json()
     assert chunk["text"] == rec.text and chunk["summary"] == rec.summary and chunk["chapter"] == rec.chapter
     later = web.get("/api/chunk/12", params={"at": 11})
     assert later.status_code == 404 and "not read yet" in later.json()["detail"]
-    assert web.get("/api/characters", params={"at": 999}).status_code == 400
+    last = story.last_index()
+    for view in ("characters", "graph", "timeline", "prompt", "chunk/3"):
+        for bad in (999, -2):
+            res = web.get(f"/api/{view}", params={"at": bad})
+            assert res.status_code == 400, (view, bad)
+            assert res.json()["detail"] == (
+                f"position {bad} is outside story 'sample', which has chunks 0..{last} (use -1 for before the first)"
+            )
 
 
 def test_prompt_matches_the_prompt_command(web: TestClient, sample_home: Path) -> None:
@@ -151,7 +160,7 @@ def test_prompt_tokens_with_the_local_tokenizer(sample_home: Path) -> None:
 def test_ask_gives_the_same_answer_as_the_library(web: TestClient, story) -> None:
     for at in (3, 20):
         data = web.get("/api/ask", params={"at": at, "q": "Who is Arthur Blackwood?"}).json()
-        expected = answer_question(story, "Who is Arthur Blackwood?", at).to_dict()
+        expected = answer_question(story.at(at), "Who is Arthur Blackwood?").to_dict()
         assert {k: data[k] for k in expected} == expected
         assert data["method"] in {"extractive", "not-told"} and all(c["chunk"] <= at for c in data["citations"])
     assert web.get("/api/ask", params={"q": "  "}).status_code == 400

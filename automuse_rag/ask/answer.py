@@ -35,7 +35,8 @@ from automuse_rag.ask.evidence import (
     stem,
 )
 from automuse_rag.errors import InputError, ModelError
-from automuse_rag.models.base import Sampling
+from automuse_rag.memory.snapshot import StorySnapshot
+from automuse_rag.models.base import ChatModel, Sampling, capable
 
 CITATION = re.compile(r"\[\s*chunk\s+(\d+)\s*,\s*chapter\s+(\d+)\s*\]", re.IGNORECASE)
 _ANY_BRACKET = re.compile(r"\[[^\]]{0,40}\]")
@@ -268,7 +269,7 @@ def check_model_reply(
     return " ".join(kept), list(cites.values())
 
 
-def model_answer(llm: Any, question: str, notes: list[Evidence], at: int, max_tokens: int) -> tuple[str, list[Citation]]:
+def model_answer(llm: ChatModel, question: str, notes: list[Evidence], at: int, max_tokens: int) -> tuple[str, list[Citation]]:
     """Ask ``llm`` for a cited answer from ``notes`` and check it. ("", []) when the
     backend has no structured output or nothing survives the checks."""
     schema = reply_schema([ev.chunk for ev in notes])
@@ -277,44 +278,37 @@ def model_answer(llm: Any, question: str, notes: list[Evidence], at: int, max_to
     )
     if reply is None:
         return "", []
-    pairs = [(str(s.text), s.chunk) for s in reply.sentences]
+    pairs: list[tuple[str, int | None]] = [(str(s["text"]), s.get("chunk")) for s in reply.model_dump()["sentences"]]
     return check_model_reply(pairs, notes, question, at)
 
 
-def _uses_model(llm: Any) -> bool:
-    from automuse_rag.models.base import capable
-
-    return capable(llm, "can_structure")
+def _uses_model(llm: ChatModel | None) -> bool:
+    return llm is not None and capable(llm, "can_structure")
 
 
 def answer_question(
-    story: Any,
+    snap: StorySnapshot,
     question: str,
-    at: int | None = None,
     *,
-    llm: Any = None,
+    llm: ChatModel | None = None,
     k: int = 8,
     max_tokens: int = 160,
 ) -> Answer:
-    """Answer ``question`` from what ``story`` (a StoryView) knew at chunk ``at``
-    (default: its last chunk). ``llm`` is a ChatModel; None or ``extractive`` gives an
-    extractive answer. Raises InputError for an empty question or a bad ``at``."""
+    """Answer ``question`` from what the story knew at the snapshot (``story.at(i)``).
+    ``llm`` is a ChatModel; None or ``extractive`` gives an extractive answer. Raises
+    InputError for an empty question."""
     if not question.strip():
         raise InputError("the question is empty")
-    size = len(story)
-    at = size - 1 if at is None else at
-    if not -1 <= at < size:
-        raise InputError(
-            f"--at {at} is outside story {story.name!r}, which has chunks 0..{size - 1} (use -1 for before the first)"
-        )
-    evidence = retrieve_evidence(story, question, at, k=k)
-    chapter = next((r.chapter for r in story.records(upto=at)[-1:]), None) if at >= 0 else None
+    at = snap.at
+    evidence = retrieve_evidence(snap, question, k=k)
+    chapter = next(iter(snap.chapters([at]).values()), None)
     scored = rank_sentences(question, evidence)
     if not scored:
         return Answer(question, at, not_told(at, chapter), [], "not-told", evidence=evidence)
     note = ""
     if _uses_model(llm):
         try:
+            assert llm is not None  # _uses_model
             text, cites = model_answer(llm, question, notes_for_model(scored), at, max_tokens)
         except ModelError as exc:  # includes StructuredOutputError
             note = f"no usable model answer ({exc}); extractive answer"

@@ -1,25 +1,25 @@
 """Evidence for a question, retrieved as of chunk ``at`` with the prompt's own activations.
 
-Two sources, both limited to chunks ``0..at`` by the store's as-of reads:
+Two sources, both read through the snapshot of chunk ``at``, so limited to chunks ``0..at``:
 
 * :func:`automuse_rag.assemble.gather_candidates` (names in the last chunk, their
   graph neighbours, vectors and recency: exactly what a prompt for chunk ``at + 1``
   would consider), with the question appended to its vector query;
 * the question itself: entities it names (by any name or alias known at ``at``, or a
   word of one), their lore cards, their graph neighbours, the memories that name
-  them (the first and the latest few), and ``story.search(question, as_of=at)``.
+  them (the first and the latest few), and ``snap.search(question)``.
 
-Nothing reads the story beyond ``at``; a last filter drops anything whose chunk is
-later anyway, so an answer at ``at`` can never cite the future.
+The snapshot reads nothing beyond ``at``, so an answer at ``at`` can never cite the future.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from automuse_rag.assemble import ACTIVATIONS, gather_candidates
+from automuse_rag.assemble.retrieve import ACTIVATIONS, gather_candidates, linked_card, merge_by_id, neighbour_scores
+from automuse_rag.memory.snapshot import StorySnapshot
 from automuse_rag.memory.types import ChunkRecord, Entity
 from automuse_rag.models.extractive import STOPWORDS, split_sentences
 
@@ -192,7 +192,7 @@ def _links(card: str) -> str:
 
 
 def _evidence_from_card(ent: Entity, card: str, chapters: dict[int, int], score: float, source: str) -> Evidence:
-    chunk = max((c for c, _ in ent.descriptions), default=ent.last_chunk)
+    chunk = ent.last_described
     return Evidence(
         f"entity:{ent.id}", "entity", chunk, chapters.get(chunk, 0), card, score, (source,), card_sentences(ent, _links(card))
     )
@@ -203,89 +203,60 @@ def _evidence_from_record(rec: ChunkRecord, score: float, source: str) -> Eviden
     return Evidence(f"summary:{rec.index}", "summary", rec.index, rec.chapter, rec.summary, score, (source,), sentences)
 
 
-def _merge(items: list[Evidence]) -> list[Evidence]:
-    merged: dict[str, Evidence] = {}
-    for ev in items:
-        old = merged.get(ev.id)
-        if old is None:
-            merged[ev.id] = ev
-            continue
-        best = ev if ev.score > old.score else old
-        merged[ev.id] = replace(best, sources=tuple(dict.fromkeys(old.sources + ev.sources)))
-    return sorted(merged.values(), key=lambda e: (-e.score, e.chunk, e.id))
-
-
 def retrieve_evidence(
-    story: Any,
+    snap: StorySnapshot,
     question: str,
-    at: int,
     *,
     k: int = 8,
     activations: frozenset[str] = ACTIVATIONS,
 ) -> list[Evidence]:
-    """Memories and lore cards for ``question`` as known at chunk ``at``, best first.
-
-    ``story`` is a :class:`~automuse_rag.memory.api.StoryView`. ``at < 0`` (nothing
-    read) gives []."""
-    if at < 0 or len(story) == 0:
+    """Memories and lore cards for ``question`` as known at the snapshot, best first.
+    A snapshot before the first chunk gives []."""
+    if snap.empty:
         return []
-    from automuse_rag.assemble.retrieve import lore_card
-
-    records = story.records(upto=at)
-    records = [r for r in records if r.index <= at]
-    if not records:
-        return []
-    chapters = {r.index: r.chapter for r in records}
-    by_index = {r.index: r for r in records}
-    views = {e.id: e for e in story.entities(as_of=at)}
-    graph = story.graph(as_of=at)
-    names = {eid: e.name for eid, e in views.items()}
+    views = {e.id: e for e in snap.entities()}
     found: list[Evidence] = []
 
+    def card(ent: Entity, score: float, source: str) -> Evidence:
+        chunk = ent.last_described
+        return _evidence_from_card(ent, linked_card(snap, ent), snap.chapters([chunk]), score, source)
+
+    def record(index: int, score: float, source: str) -> None:
+        rec = snap.records_at([index]).get(index)
+        if rec is not None:
+            found.append(_evidence_from_record(rec, score, source))
+
     # 1. The prompt's own activations, with the question added to the vector query.
-    for cand in gather_candidates(story, at, k=k, outline_part=question, activations=activations):
+    for cand in gather_candidates(snap, k=k, outline_part=question, activations=activations):
+        source = "prompt:" + "+".join(cand.sources)
         if cand.kind == "entity" and cand.entity_id in views:
-            found.append(
-                _evidence_from_card(views[cand.entity_id], cand.text, chapters, cand.score, "prompt:" + "+".join(cand.sources))
-            )
-        elif cand.kind == "summary" and cand.chunk in by_index:
-            found.append(_evidence_from_record(by_index[cand.chunk], cand.score, "prompt:" + "+".join(cand.sources)))
+            ent = views[cand.entity_id]
+            found.append(_evidence_from_card(ent, cand.text, snap.chapters([ent.last_described]), cand.score, source))
+        elif cand.kind == "summary":
+            record(cand.chunk, cand.score, source)
 
     # 2. Entities the question names, their neighbours and the memories naming them.
     asked = entities_in_question(question, list(views.values())) if "names" in activations else []
     for ent in asked:
-        found.append(_evidence_from_card(ent, lore_card(ent, graph, names), chapters, 1.0, "question:names"))
-        if "graph" in activations and ent.id in graph:
-            edges = sorted(graph[ent.id].items(), key=lambda kv: (-kv[1].get("weight", 1), kv[0]))[:3]
-            top = max((d.get("weight", 1) for _, d in edges), default=1) or 1
-            for other, data in edges:
+        found.append(card(ent, 1.0, "question:names"))
+        if "graph" in activations:
+            for other, score, source in neighbour_scores(snap, [ent.id], 3, "question:graph"):
                 if other in views:
-                    found.append(
-                        _evidence_from_card(
-                            views[other],
-                            lore_card(views[other], graph, names),
-                            chapters,
-                            0.3 + 0.4 * data.get("weight", 1) / top,
-                            "question:graph",
-                        )
-                    )
+                    found.append(card(views[other], score, source))
         pattern = _name_pattern(ent.names())
-        naming = [r for r in records if pattern is not None and pattern.search(r.summary)]
+        mentioned = snap.records_at(ent.mentions)
+        naming = [r for _, r in sorted(mentioned.items()) if pattern is not None and pattern.search(r.summary)]
         for rec in dict.fromkeys(naming[:1] + naming[-(NAMED_MEMORIES - 1) :]):
             found.append(_evidence_from_record(rec, 0.8, "question:names"))
 
     # 3. Vector search with the question itself.
     if "vector" in activations:
-        for hit in story.search(question, k=k, as_of=at, kinds=("summary", "entity")):
+        for hit in snap.search(question, k=k, kinds=("summary", "entity")):
             if hit.kind == "entity":
                 hit_ent = views.get(str(hit.metadata.get("entity_id", hit.id.removeprefix("entity:"))))
                 if hit_ent is not None:
-                    found.append(
-                        _evidence_from_card(
-                            hit_ent, lore_card(hit_ent, graph, names), chapters, float(hit.score), "question:vector"
-                        )
-                    )
-            elif hit.kind == "summary" and hit.chunk in by_index:
-                found.append(_evidence_from_record(by_index[hit.chunk], float(hit.score), "question:vector"))
+                    found.append(card(hit_ent, float(hit.score), "question:vector"))
+            elif hit.kind == "summary":
+                record(hit.chunk, float(hit.score), "question:vector")
 
-    return [ev for ev in _merge(found) if 0 <= ev.chunk <= at]
+    return sorted(merge_by_id(found), key=lambda e: (-e.score, e.chunk, e.id))

@@ -11,7 +11,7 @@ Public API:
 
 from automuse_rag.assemble.assembler import AssembledPrompt, Candidate, Decision, assemble
 from automuse_rag.assemble.budget import MIN_LAST_CHUNK_TOKENS, MIN_OUTLINE_TOKENS
-from automuse_rag.assemble.retrieve import ACTIVATIONS, build_prompt, gather_candidates, outline_part_for
+from automuse_rag.assemble.retrieve import ACTIVATIONS, build_prompt, gather_candidates
 from automuse_rag.assemble.templates import Template, load_template, parse_template
 
 __all__ = [
@@ -26,6 +26,5 @@ __all__ = [
     "build_prompt",
     "gather_candidates",
     "load_template",
-    "outline_part_for",
     "parse_template",
 ]

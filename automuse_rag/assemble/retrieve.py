@@ -1,12 +1,11 @@
-"""Retrieval as of a story position, over the :class:`~automuse_rag.memory.api.StoryView`
-protocol only.
+"""Retrieval as of a story position, over a
+:class:`~automuse_rag.memory.snapshot.StorySnapshot` only.
 
-Position ``at`` is the index of the last chunk already written; the prompt built
-here precedes chunk ``at + 1``. Every candidate comes from chunks ``0..at`` and every
-entity card is built from the entity as known after chunk ``at``
-(``story.entities(as_of=at)``) and the graph as of ``at`` (a card lists the
-entity's strongest links with their relation labels), so nothing from a later
-chunk can leak.
+The snapshot's position ``at`` is the index of the last chunk already written; the
+prompt built here precedes chunk ``at + 1``. Every candidate comes from chunks
+``0..at`` and every entity card is built from the entity as known after chunk ``at``
+(``snap.entities()``) and the graph as of ``at`` (a card lists the entity's strongest
+links with their relation labels), so nothing from a later chunk can leak.
 
 Three activations, merged by id (a candidate found twice keeps its best score and
 both sources):
@@ -14,10 +13,10 @@ both sources):
 * **entities**: entities named in the last chunk (by name or by any alias known at
   ``at``), score 0.9-1.0 by how often they are named, plus their strongest graph
   neighbours as of ``at`` (score 0.3-0.7 by edge weight);
-* **vector**: ``story.search`` over summaries and entity cards with the last chunk
+* **vector**: ``snap.search`` over summaries and entity cards with the last chunk
   and the current outline part as the query (score = similarity);
-* **recency**: the summaries of the chunks just before the last chunk (score 0.6,
-  0.55, ...);
+* **recency**: the summaries of the :data:`RECENCY` chunks just before the last
+  chunk (score 0.6, 0.55, ...);
 * **cast**: one lore line naming who else is in the story lately: the characters
   and places named in the most of the last :data:`CAST_WINDOW` chunks (up to
   :data:`CAST_SIZE`, those with a card of their own left out). A few dozen names
@@ -41,16 +40,17 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
+from typing import Protocol, TypeVar
 
 from automuse_rag.assemble.assembler import AssembledPrompt, Candidate, assemble
 from automuse_rag.assemble.templates import Template, load_template
 from automuse_rag.errors import InputError
-from automuse_rag.memory.api import OutlinePart, StoryView
-from automuse_rag.memory.types import ChunkRecord, Entity
+from automuse_rag.memory.snapshot import StorySnapshot
+from automuse_rag.memory.types import ChunkRecord, EdgeData, Entity
 
 _WORDS = re.compile(r"\w+", re.UNICODE)
+RECENCY = 3  # summaries of the chunks just before the last one
 #: The retrieval activations; ``activations=`` switches them off one by one (ablations).
 ACTIVATIONS = frozenset({"names", "graph", "vector", "recency", "cast"})
 CAST_WINDOW = 30  # chunks back the cast line counts names in
@@ -69,23 +69,10 @@ def first_sentence(text: str, max_words: int = SHORT_WORDS) -> str:
     return " ".join(words[:max_words]) + ("…" if len(words) > max_words else "")
 
 
-def outline_part_for(story: StoryView, chapter: int | None) -> OutlinePart:
-    """The outline part for ``chapter``: an exact match, else the latest part before
-    it, else the first part (``chapter=None`` gives the first part)."""
-    parts = story.outline_parts() or [OutlinePart(0, "", story.outline)]
-    if chapter is None:
-        return parts[0]
-    exact = [p for p in parts if p.chapter == chapter]
-    if exact:
-        return exact[0]
-    before = [p for p in parts if p.chapter <= chapter]
-    return max(before, key=lambda p: p.chapter) if before else parts[0]
-
-
 # -- activations ---------------------------------------------------------------
 
 
-def card_with_links(view: Entity, edges: dict[str, dict[str, Any]], names: dict[str, str], max_links: int = 3) -> str:
+def card_with_links(view: Entity, edges: dict[str, EdgeData], names: dict[str, str], max_links: int = 3) -> str:
     """An entity's full lore card: ``Entity.card()`` plus its strongest links in the
     character graph (``edges``: other id -> edge data), with relation labels."""
     card = view.card()
@@ -95,12 +82,6 @@ def card_with_links(view: Entity, edges: dict[str, dict[str, Any]], names: dict[
         labels = ", ".join(dict.fromkeys(r["label"] for r in data.get("relations", [])))
         links.append(names.get(other, other) + (f" ({labels})" if labels else ""))
     return card + (" Links: " + "; ".join(links) + "." if links else "")
-
-
-def lore_card(view: Entity, graph: Any, names: dict[str, str], max_links: int = 3) -> str:
-    """:func:`card_with_links` with the edges read from a networkx graph."""
-    edges = dict(graph[view.id]) if graph is not None and view.id in graph else {}
-    return card_with_links(view, edges, names, max_links)
 
 
 def _summary_candidate(rec: ChunkRecord, score: float, source: str) -> Candidate:
@@ -117,66 +98,60 @@ def _summary_candidate(rec: ChunkRecord, score: float, source: str) -> Candidate
     )
 
 
-def named_entities(text: str, entities: Iterable[Entity]) -> dict[str, int]:
-    """Entity id -> how often any of its names occurs in ``text`` as a whole word."""
-    from automuse_rag.memory.inmemory import named_entities as naive
-
-    return naive(text, list(entities))
-
-
-@dataclass
-class _Context:
-    """What one retrieval reads as of ``at``, fetched by targeted queries and cached."""
-
-    story: StoryView
-    at: int
-    edges: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-
-    def neighbours(self, ids: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
-        missing = sorted(set(ids) - set(self.edges))
-        if missing:
-            self.edges.update(self.story.neighbours(missing, as_of=self.at))
-        return self.edges
-
-
-def _entity_activation(ctx: _Context, named: dict[str, int], neighbours: int) -> list[tuple[str, float, str]]:
-    """(entity id, score, source): the named entities, then their strongest neighbours."""
-    out = [(eid, 0.9 + 0.01 * min(n, 10), "named") for eid, n in named.items()]
-    if neighbours <= 0 or not named:
-        return out
-    edges = ctx.neighbours(named)
-    for eid in named:
+def neighbour_scores(
+    snap: StorySnapshot, ids: Iterable[str], neighbours: int, source: str = "graph"
+) -> list[tuple[str, float, str]]:
+    """(entity id, score, source) for the strongest ``neighbours`` graph neighbours of
+    each of ``ids`` not among them: 0.3-0.7 by edge weight against the strongest."""
+    ids = list(dict.fromkeys(ids))
+    if neighbours <= 0 or not ids:
+        return []
+    edges = snap.neighbours(ids)
+    out = []
+    for eid in ids:
         top = sorted(edges.get(eid, {}).items(), key=lambda kv: (-kv[1].get("weight", 1), kv[0]))[:neighbours]
         best = max((d.get("weight", 1) for _, d in top), default=1) or 1
         for other, data in top:
-            if other not in named:
-                out.append((other, 0.3 + 0.4 * data.get("weight", 1) / best, "graph"))
+            if other not in ids:
+                out.append((other, 0.3 + 0.4 * data.get("weight", 1) / best, source))
     return out
 
 
-def _vector_activation(story: StoryView, at: int, query: str, k: int) -> tuple[list[tuple[int, float]], list[tuple[str, float]]]:
-    """(summary chunk, score) and (entity id, score) hits as of ``at``."""
-    summaries = [(h.chunk, float(h.score)) for h in story.search(query, k=k, as_of=at, kinds=("summary",)) if h.chunk <= at]
+def _entity_activation(snap: StorySnapshot, named: dict[str, int], neighbours: int) -> list[tuple[str, float, str]]:
+    """(entity id, score, source): the named entities, then their strongest neighbours."""
+    out = [(eid, 0.9 + 0.01 * min(n, 10), "named") for eid, n in named.items()]
+    return out + neighbour_scores(snap, named, neighbours)
+
+
+def linked_card(snap: StorySnapshot, view: Entity) -> str:
+    """:func:`card_with_links` with the entity's edges and its links' names read from the snapshot."""
+    edges = snap.neighbours([view.id])[view.id]
+    return card_with_links(view, edges, snap.names(edges))
+
+
+def _vector_activation(snap: StorySnapshot, query: str, k: int) -> tuple[list[tuple[int, float]], list[tuple[str, float]]]:
+    """(summary chunk, score) and (entity id, score) hits as of the snapshot."""
+    summaries = [(h.chunk, float(h.score)) for h in snap.search(query, k=k, kinds=("summary",))]
     entities = [
         (str(h.metadata.get("entity_id", h.id.removeprefix("entity:"))), float(h.score))
-        for h in story.search(query, k=max(1, k // 2), as_of=at, kinds=("entity",))
+        for h in snap.search(query, k=max(1, k // 2), kinds=("entity",))
     ]
     return summaries, entities
 
 
-def _entity_candidates(ctx: _Context, found: list[tuple[str, float, str]]) -> list[Candidate]:
+def _entity_candidates(snap: StorySnapshot, found: list[tuple[str, float, str]]) -> list[Candidate]:
     if not found:
         return []
-    views = {v.id: v for v in ctx.story.entities(as_of=ctx.at, ids=sorted({e for e, _, _ in found}))}
-    edges = ctx.neighbours(views)
+    views = {v.id: v for v in snap.entities(sorted({e for e, _, _ in found}))}
+    edges = snap.neighbours(views)
     linked = {o for eid in views for o in edges.get(eid, {})}
-    names = ctx.story.entity_names(sorted(linked | set(views)), as_of=ctx.at)
-    last_desc = {eid: max((c for c, _ in v.descriptions), default=v.last_chunk) for eid, v in views.items()}
-    chapters = ctx.story.chapters(sorted(set(last_desc.values())))
+    names = snap.names(linked | set(views))
+    last_desc = {eid: v.last_described for eid, v in views.items()}
+    chapters = snap.chapters(sorted(set(last_desc.values())))
     out = []
     for eid, score, source in found:
         view = views.get(eid)
-        if view is None:  # not known as of ``at`` (a store must not return it; stay safe)
+        if view is None:  # not known at the snapshot (a store must not return it; stay safe)
             continue
         chunk = last_desc[eid]
         out.append(
@@ -196,9 +171,9 @@ def _entity_candidates(ctx: _Context, found: list[tuple[str, float, str]]) -> li
     return out
 
 
-def _cast_candidate(story: StoryView, at: int, carded: set[str], chapter: int) -> list[Candidate]:
+def _cast_candidate(snap: StorySnapshot, carded: set[str], chapter: int) -> list[Candidate]:
     """The cast line: who else is in the story lately (see the module docstring)."""
-    names = [name for eid, name, _ in story.active(at, CAST_WINDOW, CAST_SIZE + len(carded)) if eid not in carded]
+    names = [name for eid, name, _ in snap.active(CAST_WINDOW, CAST_SIZE + len(carded)) if eid not in carded]
     names = names[:CAST_SIZE]
     if not names:
         return []
@@ -208,7 +183,7 @@ def _cast_candidate(story: StoryView, at: int, carded: set[str], chapter: int) -
             section="lore",
             text=CAST_HEAD + "; ".join(names) + ".",
             short_text="",  # whole or not at all: cards below it are shortened, then dropped, first
-            chunk=at,
+            chunk=snap.at,
             score=CAST_SCORE,
             chapter=chapter,
             kind="cast",
@@ -225,17 +200,36 @@ def _recency_activation(records: dict[int, ChunkRecord], at: int, recency: int) 
 # -- merging -------------------------------------------------------------------
 
 
-def _merge(cands: Iterable[Candidate]) -> list[Candidate]:
-    merged: dict[str, Candidate] = {}
-    for c in cands:
+class _Merged(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def sources(self) -> tuple[str, ...]: ...
+
+
+M = TypeVar("M", bound=_Merged)
+
+
+def merge_by_id(items: Iterable[M]) -> list[M]:
+    """One item per id: the best-scored, with the sources of all (in first-seen order)."""
+    merged: dict[str, M] = {}
+    for c in items:
         old = merged.get(c.id)
         if old is None:
             merged[c.id] = c
         else:
             sources = tuple(dict.fromkeys(old.sources + c.sources))
             best = c if c.score > old.score else old
-            merged[c.id] = replace(best, sources=sources)
-    return sorted(merged.values(), key=lambda c: (c.section, -c.score, c.id))
+            merged[c.id] = replace(best, sources=sources)  # type: ignore[type-var]  # frozen dataclasses
+    return list(merged.values())
+
+
+def _merge(cands: Iterable[Candidate]) -> list[Candidate]:
+    return sorted(merge_by_id(cands), key=lambda c: (c.section, -c.score, c.id))
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:
@@ -264,58 +258,51 @@ def dedupe(cands: list[Candidate], at: int, threshold: float) -> list[Candidate]
 
 
 def gather_candidates(
-    story: StoryView,
-    at: int,
+    snap: StorySnapshot,
     *,
     k: int = 8,
     outline_part: str = "",
     neighbours: int = 3,
-    recency: int = 3,
+    recency: int = RECENCY,
     dup_threshold: float = 0.8,
-    window: dict[int, ChunkRecord] | None = None,
     activations: frozenset[str] = ACTIVATIONS,
 ) -> list[Candidate]:
-    """Candidates for the prompt that precedes chunk ``at + 1``, from chunks ``<= at`` only.
+    """Candidates for the prompt that precedes chunk ``snap.at + 1``, from chunks
+    ``<= snap.at`` only.
 
     Merges the entity, vector and recency activations (see the module docstring),
     then marks near-duplicates dropped. ``activations`` (a subset of
     :data:`ACTIVATIONS`) switches activations off: "graph" needs "names" (neighbours
-    of the named entities). ``window`` may hold the records of chunks
-    ``at - recency .. at`` already read. ``at < 0`` (nothing written) gives []."""
+    of the named entities). A snapshot before the first chunk gives []."""
     unknown = set(activations) - ACTIVATIONS
     if unknown:
         raise InputError(f"unknown retrieval activations: {', '.join(sorted(unknown))}")
-    if at < 0:
-        return []
-    if window is None:
-        window = story.records_at(range(max(0, at - recency), at + 1))
-    window = {i: r for i, r in window.items() if i <= at}
+    at = snap.at
+    window = snap.window(recency)
     if not window:
         return []
     last = window.get(at, window[max(window)])
-    ctx = _Context(story, at)
     query = last.text + ("\n" + outline_part if outline_part else "")
     found: list[tuple[str, float, str]] = []
     cands: list[Candidate] = []
     if "names" in activations:
-        found += _entity_activation(ctx, story.named_in(last.text, as_of=at), neighbours if "graph" in activations else 0)
+        found += _entity_activation(snap, snap.named_in(last.text), neighbours if "graph" in activations else 0)
     if "vector" in activations:
-        summary_hits, entity_hits = _vector_activation(story, at, query, k)
-        records = story.records_at([c for c, _ in summary_hits if c not in window])
+        summary_hits, entity_hits = _vector_activation(snap, query, k)
+        records = snap.records_at([c for c, _ in summary_hits if c not in window])
         records.update(window)
         cands += [_summary_candidate(records[c], score, "vector") for c, score in summary_hits if c in records]
         found += [(eid, score, "vector") for eid, score in entity_hits]
-    cands += _entity_candidates(ctx, found)
+    cands += _entity_candidates(snap, found)
     if "recency" in activations:
         cands += _recency_activation(window, at, recency)
     if "cast" in activations:
-        cands += _cast_candidate(story, at, {c.entity_id for c in cands if c.entity_id}, last.chapter)
+        cands += _cast_candidate(snap, {c.entity_id for c in cands if c.entity_id}, last.chapter)
     return dedupe(_merge(cands), at, dup_threshold)
 
 
 def build_prompt(
-    story: StoryView,
-    at: int,
+    snap: StorySnapshot,
     *,
     budget: int,
     count_tokens: Callable[[str], int],
@@ -324,30 +311,26 @@ def build_prompt(
     k: int = 8,
     activations: frozenset[str] = ACTIVATIONS,
 ) -> AssembledPrompt:
-    """The prompt that precedes chunk ``at + 1`` of ``story``, within ``budget`` tokens.
+    """The prompt that precedes chunk ``snap.at + 1``, within ``budget`` tokens.
 
-    ``at`` is the index of the last chunk already in the story; ``at = -1`` means
-    nothing written yet (no last chunk, no memories: outline and cue only).
-    ``chapter`` selects the outline part (default: the chapter of chunk ``at``, or
-    the first part when ``at = -1``). Used by the dataset export, generation and
-    compare. Raises InputError for a position outside the story, BudgetError when
-    the fixed parts cannot fit."""
+    ``snap`` is the story as known after its last chunk already written
+    (``story.at(-1)``: nothing written yet, so no last chunk and no memories: outline
+    and cue only). ``chapter`` selects the outline part (default: the chapter of the
+    last chunk, or the first part before the first chunk). Used by the dataset
+    export, generation, ask and compare. Raises BudgetError when the fixed parts
+    cannot fit."""
     t0 = time.perf_counter()
-    top = story.last_index()
-    if at < -1 or at > top:
-        raise InputError(
-            f"position {at} is outside story {story.name!r}, which has chunks 0..{top} (use -1 for before the first)"
-        )
-    window = story.records_at(range(max(0, at - 3), at + 1)) if at >= 0 else {}
-    last = window[max(window)] if window else None
+    at = snap.at
+    window = snap.window(RECENCY)
+    last = window.get(at)
     if chapter is None and last is not None:
         chapter = last.chapter
-    part = outline_part_for(story, chapter)
-    candidates = gather_candidates(story, at, k=k, outline_part=part.text, window=window, activations=activations)
+    part = snap.outline_part(chapter)
+    candidates = gather_candidates(snap, k=k, outline_part=part.text, activations=activations)
     t1 = time.perf_counter()
     prompt = assemble(
         template or load_template(),
-        story.outline,
+        snap.outline,
         part.text,
         candidates,
         last.text if last is not None else "",

@@ -36,7 +36,7 @@ def ask_cmd(
     cfg = settings(ctx, llm=llm)
     model = get_chat_model(cfg.llm, cfg, cache=False if no_cache else None)
     with open_stories(cfg, [story]) as (mem,):
-        result = answer_question(mem, question, at, llm=model, k=k)
+        result = answer_question(mem.latest() if at is None else mem.at(at), question, llm=model, k=k)
     if result.note:
         err_console.print(Text(f"note: {result.note}", style="yellow"))
     if as_json:

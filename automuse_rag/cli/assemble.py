@@ -27,6 +27,7 @@ from automuse_rag.cli.common import (
     settings,
 )
 from automuse_rag.errors import InputError, StoreError
+from automuse_rag.memory.api import StoryView
 from automuse_rag.settings import Settings
 
 FATE_STYLE = {"included": "green", "shortened": "yellow", "dropped": "red"}
@@ -75,20 +76,14 @@ def _spans(numbers: list[int]) -> str:
     return ", ".join(out)
 
 
-def _check_chapter(story: Any, chapter: int | None) -> None:
+def _check_chapter(story: StoryView, chapter: int | None) -> None:
     """--chapter must name a chapter of the story's outline or of its chunks."""
     if chapter is None:
         return
-    known = {p.chapter for p in story.outline_parts()} | {r.chapter for r in story.records()}
+    known = {p.chapter for p in story.outline_parts()} | {r.chapter for r in story.latest().records()}
     if chapter not in known:
         have = f"chapters {_spans(sorted(known))}" if known else "no chapters yet"
         raise InputError(f"--chapter {chapter}: story {story.name!r} has no such chapter (it has {have})")
-
-
-def _check_at(story: Any, at: int | None) -> None:
-    top = story.last_index()
-    if at is not None and not -1 <= at <= top:
-        raise InputError(f"--at {at} is outside story {story.name!r}, which has chunks 0..{top} (use -1 for before the first)")
 
 
 def parse_positions(spec: str) -> list[int]:
@@ -151,12 +146,11 @@ def prompt_cmd(
     tmpl, count = _template(template), token_counter(cfg, llm)
     results = []
     with open_stories(cfg, [story]) as (mem,):
-        for pos in positions:
-            _check_at(mem, pos)
+        snaps = [mem.at(pos) for pos in positions]
         _check_chapter(mem, chapter)
-        for pos in positions:
-            result = build_prompt(mem, pos, budget=cfg.budget, count_tokens=count, template=tmpl, chapter=chapter, k=k)
-            results.append((pos, result))
+        for snap in snaps:
+            result = build_prompt(snap, budget=cfg.budget, count_tokens=count, template=tmpl, chapter=chapter, k=k)
+            results.append((snap.at, result))
     if as_json:
         items = [{"story": story, "at": pos, **result.to_dict()} for pos, result in results]
         print_json(items[0] if len(items) == 1 else items)
@@ -283,8 +277,8 @@ def query_cmd(
         raise InputError("the question is empty")
     cfg = settings(ctx)
     with open_stories(cfg, [story]) as (mem,):
-        _check_at(mem, at)
-        hits = mem.search(question, k=k, as_of=at, kinds=("summary", "entity"))
+        snap = mem.latest() if at is None else mem.at(at)
+        hits = snap.search(question, k=k, kinds=("summary", "entity"))
     if as_json:
         print_json(
             {

@@ -212,9 +212,7 @@ def graph(
     cfg = settings(ctx)
     out = check_output_file(out, "--out", suggest=f"{story}.graphml")
     with open_story(cfg, story) as memory:
-        if at is not None and not 0 <= at <= memory.last_index():
-            raise InputError(f"--at {at} is out of range: the story has chunks 0..{memory.last_index()}")
-        g = memory.graph(as_of=at)
+        g = (memory.latest() if at is None else memory.at(at)).graph()
     where = "the end" if at is None else f"chunk {at}"
     write_graph(g, out, title=f"{story}: character graph as of {where}")
     info = {"story": story, "at": at, "nodes": g.number_of_nodes(), "edges": g.number_of_edges(), "file": str(out)}

@@ -111,7 +111,7 @@ def demo_command(
     memory = StoryMemory.open(cfg, SAMPLE_STORY, embedder=emb)
     try:
         at = len(memory) // 2
-        prompt = build_prompt(memory, at, budget=budget, count_tokens=model.count_tokens)
+        prompt = build_prompt(memory.at(at), budget=budget, count_tokens=model.count_tokens)
         fates = {f: sum(d.fate == f for d in prompt.decisions) for f in ("included", "shortened", "dropped")}
         prompt_path = Path(result.path) / f"prompt-{at}.txt"
         prompt_path.write_text(prompt.text, encoding="utf-8")

@@ -258,11 +258,11 @@ def _print_stories(rows: list[dict]) -> None:
 def characters_command(
     ctx: typer.Context,
     story: StoryOption = REQUIRED,
-    as_of: int | None = typer.Option(None, "--as-of", min=0, help="Only what was known after this chunk."),
+    at: int | None = typer.Option(None, "--at", "--as-of", help="Only what was known after chunk AT (default: the end)."),
     kind: str | None = typer.Option(None, "--kind", help="Only this kind: character, place or thing."),
     limit: int = typer.Option(30, "--limit", min=1, help="Rows in the table (JSON lists all)."),
     graphml: str | None = typer.Option(
-        None, "--graphml", help="Also write the character graph (as of --as-of) to this GraphML file."
+        None, "--graphml", help="Also write the character graph (as of --at) to this GraphML file."
     ),
     as_json: bool = typer.Option(
         False, "--json", help="Print a JSON array of {name, aliases, kind, mentions, first_chunk, last_chunk, description}."
@@ -272,7 +272,6 @@ def characters_command(
 
     Example: automuse characters --story pride --json
     """
-    from automuse_rag.errors import InputError
     from automuse_rag.fsutil import atomic_path
     from automuse_rag.memory.graph import export_graphml
     from automuse_rag.memory.story import StoryMemory
@@ -281,13 +280,11 @@ def characters_command(
     cfg = settings(ctx)
     target = check_output_file(graphml, "--graphml", suggest=f"{story}.graphml") if graphml is not None else None
     with StoryMemory.open(cfg, story) as memory:
-        if as_of is not None and as_of > memory.last_index():
-            last = f"chunks 0..{memory.last_index()}" if len(memory) else "no chunks yet"
-            raise InputError(f"--as-of {as_of} is beyond story {story}, which has {last}")
-        ents = [e for e in memory.entities(as_of) if kind is None or e.kind == kind]
+        snap = memory.latest() if at is None else memory.at(at)
+        ents = [e for e in snap.entities() if kind is None or e.kind == kind]
         if target is not None:
             with atomic_path(target) as tmp:
-                export_graphml(memory.graph(as_of), tmp)
+                export_graphml(snap.graph(), tmp)
     rows: list[dict[str, Any]] = [
         {
             "name": e.name,
@@ -304,7 +301,7 @@ def characters_command(
     if as_json:
         print_json(rows)
         return
-    table = Table(title=f"{story}: entities" + (f" as of chunk {as_of}" if as_of is not None else ""))
+    table = Table(title=f"{story}: entities" + (f" as of chunk {at}" if at is not None else ""))
     for col in ("name", "kind", "mentions", "chunks", "aliases", "description"):
         table.add_column(col, overflow="fold")
     for r in rows[:limit]:

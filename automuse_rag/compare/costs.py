@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from automuse_rag.compare.strategies import MemoryCost
+from automuse_rag.memory.api import StoryView
 
 
 def _cumulative(per_chunk: list[MemoryCost]) -> list[MemoryCost]:
@@ -34,7 +35,7 @@ def _as_cost(entry: Any) -> MemoryCost:
     return MemoryCost()
 
 
-def per_chunk_costs(story: Any, count_tokens: Callable[[str], int] | None = None) -> list[MemoryCost]:
+def per_chunk_costs(story: StoryView, count_tokens: Callable[[str], int] | None = None) -> list[MemoryCost]:
     """Model calls/tokens spent on each chunk at ingest (0 where nothing is recorded).
 
     A :class:`~automuse_rag.memory.story.StoryMemory` records each chunk's model
@@ -44,7 +45,7 @@ def per_chunk_costs(story: Any, count_tokens: Callable[[str], int] | None = None
     n = len(story)
     analyses = getattr(story, "analyses", None)
     if callable(analyses):
-        texts = {r.index: (r.text, r.summary) for r in story.records()}
+        texts = {r.index: (r.text, r.summary) for r in story.latest().records()}
         costs = [MemoryCost()] * n
         for i, analysis in analyses():
             calls = int(getattr(analysis, "calls", 0) or 0)
@@ -59,18 +60,18 @@ def per_chunk_costs(story: Any, count_tokens: Callable[[str], int] | None = None
     return costs + [MemoryCost()] * (n - len(costs))
 
 
-def ingest_costs(story: Any, count_tokens: Callable[[str], int] | None = None) -> list[MemoryCost]:
+def ingest_costs(story: StoryView, count_tokens: Callable[[str], int] | None = None) -> list[MemoryCost]:
     """Cumulative ingest cost after each chunk: ``result[i]`` = cost of chunks 0..i."""
     return _cumulative(per_chunk_costs(story, count_tokens))
 
 
-def stored_embeddings(story: Any) -> list[int]:
+def stored_embeddings(story: StoryView) -> list[int]:
     """Cumulative number of texts embedded into the store after each chunk: its
     summary, its raw text (a StoryMemory stores chunks too) and one entity record per
     entity mentioned in it."""
     n = len(story)
     per_chunk = [2 if callable(getattr(story, "analyses", None)) else 1] * n
-    for ent in story.entities():
+    for ent in story.latest().entities():
         for c in set(ent.mentions):
             if 0 <= c < n:
                 per_chunk[c] += 1

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from automuse_rag.errors import InputError, ModelError
+from automuse_rag.memory.api import StoryView
 from automuse_rag.memory.types import Entity
+from automuse_rag.models.base import ChatModel, LogprobModel
 
 RECALL_KINDS: frozenset[str] = frozenset({"character", "place"})
 DEFAULT_MAX_POSITIONS = 300
@@ -91,7 +93,7 @@ def recall_targets(entities_next: Iterable[Entity], i: int) -> list[RecallTarget
     for ent in entities_next:
         if ent.kind not in RECALL_KINDS or (i + 1) not in ent.mentions or ent.first_chunk > i:
             continue
-        known = ent.as_of(i)
+        known = ent.at(i)
         if known is None:
             continue
         names = tuple(n for n in known.names() if n.strip())
@@ -115,22 +117,22 @@ def entity_recall(context: str, targets: Sequence[RecallTarget]) -> float | None
     return sum(names_in(context, t.names) for t in targets) / len(targets)
 
 
-def recall_targets_for(story: Any, i: int) -> list[RecallTarget]:
+def recall_targets_for(story: StoryView, i: int) -> list[RecallTarget]:
     """Recall targets at position ``i`` of a story (a ``StoryView``)."""
-    return recall_targets(story.entities(as_of=i + 1), i)
+    return recall_targets(story.at(i + 1).entities(), i)
 
 
 # --- next-chunk likelihood --------------------------------------------------------------
 
 
-def has_logprobs(model: Any) -> bool:
+def has_logprobs(model: object) -> bool:
     return callable(getattr(model, "continuation_nll", None))
 
 
-def continuation_nll(model: Any, context: str, continuation: str) -> tuple[float, int]:
+def continuation_nll(model: ChatModel, context: str, continuation: str) -> tuple[float, int]:
     """Mean NLL per token of ``continuation`` after ``context`` and its token count,
     checked to be a finite number."""
-    if not has_logprobs(model):
+    if not isinstance(model, LogprobModel) or not has_logprobs(model):
         raise ModelError(
             f"the model {getattr(model, 'name', model)!r} gives no log-probabilities; "
             "use --llm local (or a server with prompt logprobs) or --nll-samples 0"

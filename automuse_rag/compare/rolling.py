@@ -17,11 +17,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from automuse_rag import templates
 from automuse_rag.assemble.budget import CountTokens
 from automuse_rag.errors import BudgetError
+from automuse_rag.models.base import ChatModel
 
 if TYPE_CHECKING:
     from automuse_rag.assemble.templates import Template
@@ -237,7 +238,7 @@ def _extractive(text: str, max_tokens: int, count_tokens: CountTokens) -> str:
     return extractive_summary(text, max(1, k))
 
 
-def llm_resummarizer(llm: Any, count_tokens: CountTokens) -> Resummarizer:
+def llm_resummarizer(llm: ChatModel, count_tokens: CountTokens) -> Resummarizer:
     """Re-summarize with a chat model (its cache, if any, makes reruns free). The cost
     is one call plus the tokens of the prompt and of the reply."""
     from automuse_rag.models.base import Sampling

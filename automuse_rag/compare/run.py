@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from automuse_rag.compare.costs import ingest_costs, stored_embeddings
 from automuse_rag.compare.metrics import (
@@ -29,6 +28,8 @@ from automuse_rag.compare.strategies import (
     llm_resummarizer,
 )
 from automuse_rag.errors import InputError, ModelError
+from automuse_rag.memory.api import StoryView
+from automuse_rag.models.base import ChatModel
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``; stages: ``contexts``, ``nll``."""
@@ -42,7 +43,7 @@ straight to the cue, the next chunk's first tokens read as the cue's own line, w
 costs them far more than anything in the memory does (see docs/compare/README.md)."""
 
 
-def choose_resummarizer(kind: str, llm: Any) -> tuple[str, Resummarizer]:
+def choose_resummarizer(kind: str, llm: ChatModel) -> tuple[str, Resummarizer]:
     """``auto`` re-summarizes with the LLM unless it is the extractive backend (which
     writes no prose); ``extractive`` and ``llm`` force one."""
     if kind not in RESUMMARIZERS:
@@ -53,7 +54,7 @@ def choose_resummarizer(kind: str, llm: Any) -> tuple[str, Resummarizer]:
     return f"llm ({name})", llm_resummarizer(llm, llm.count_tokens)
 
 
-def _positions(story: Any, positions: Sequence[int] | str | None, max_positions: int) -> list[int]:
+def _positions(story: StoryView, positions: Sequence[int] | str | None, max_positions: int) -> list[int]:
     n = len(story)
     if positions is None or isinstance(positions, str):
         return parse_positions(positions, n, max_positions)
@@ -65,9 +66,9 @@ def _positions(story: Any, positions: Sequence[int] | str | None, max_positions:
 
 
 def run_compare(
-    story: Any,
+    story: StoryView,
     *,
-    llm: Any,
+    llm: ChatModel,
     budget: int,
     positions: Sequence[int] | str | None = None,
     nll_samples: int = 0,
@@ -149,7 +150,7 @@ def run_compare(
 
 
 def _contexts(
-    story: Any,
+    story: StoryView,
     strategies: list[Strategy],
     results: dict[str, StrategyResult],
     positions: list[int],
@@ -176,8 +177,8 @@ def _contexts(
 
 
 def _score_nll(
-    story: Any,
-    llm: Any,
+    story: StoryView,
+    llm: ChatModel,
     results: dict[str, StrategyResult],
     texts: dict[tuple[str, int], str],
     positions: list[int],
@@ -186,7 +187,7 @@ def _score_nll(
     notes: list[str] = []
     if not positions:
         return notes
-    records = story.records()
+    records = story.latest().records()
     window = int(getattr(llm, "context_window", 0) or 0)
     truncated: dict[str, int] = {}
     total = len(positions) * len(results)

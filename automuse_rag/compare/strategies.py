@@ -48,6 +48,7 @@ from automuse_rag.compare.rolling import (  # noqa: F401  (re-exported: the publ
     render_rolling,
     rolling_unbounded_prompt,
 )
+from automuse_rag.memory.api import StoryView
 
 __all__ = [
     "ABLATIONS",
@@ -116,8 +117,8 @@ class Strategy(Protocol):
         ...
 
 
-def _records_texts(story: Any) -> tuple[list[str], list[str]]:
-    records = story.records()
+def _records_texts(story: StoryView) -> tuple[list[str], list[str]]:
+    records = story.latest().records()
     return [r.summary for r in records], [r.text for r in records]
 
 
@@ -126,7 +127,7 @@ class RollingUnbounded:
 
     name = ROLLING_UNBOUNDED
 
-    def __init__(self, story: Any, budget: int, count_tokens: CountTokens, base_costs: Sequence[MemoryCost]) -> None:
+    def __init__(self, story: StoryView, budget: int, count_tokens: CountTokens, base_costs: Sequence[MemoryCost]) -> None:
         self._outline = story.outline
         self._summaries, self._texts = _records_texts(story)
         self._budget = budget
@@ -143,12 +144,12 @@ RECURSIVE_FILL = 0.9
 summary keeps filling the room the prompt has for memory (as retrieval's do)."""
 
 
-def memory_room(story: Any, budget: int, count_tokens: CountTokens, sample: int = 40) -> int:
+def memory_room(story: StoryView, budget: int, count_tokens: CountTokens, sample: int = 40) -> int:
     """Tokens a rolling prompt has for its summary at ``budget``: the budget less the
     mean size of the last-chunk prompt (template, outline cut as by :func:`fit_prompt`,
     whole last chunk) over up to ``sample`` evenly spread chunks, less the summary
     section's own header."""
-    texts = [r.text for r in story.records()]
+    texts = [r.text for r in story.latest().records()]
     if not texts:
         return max(2, budget // 2)
     step = max(1, len(texts) // sample)
@@ -170,7 +171,7 @@ class RollingRecursive:
 
     def __init__(
         self,
-        story: Any,
+        story: StoryView,
         budget: int,
         count_tokens: CountTokens,
         base_costs: Sequence[MemoryCost],
@@ -198,33 +199,15 @@ class LastChunk:
 
     name = LAST_CHUNK
 
-    def __init__(self, story: Any, budget: int, count_tokens: CountTokens) -> None:
+    def __init__(self, story: StoryView, budget: int, count_tokens: CountTokens) -> None:
         self._outline = story.outline
-        self._texts = [r.text for r in story.records()]
+        self._texts = [r.text for r in story.latest().records()]
         self._budget = budget
         self._count = count_tokens
 
     def context(self, i: int) -> StrategyContext:
         text, tokens, notes = fit_prompt(self._outline, "", self._texts[i], self._budget, self._count)
         return StrategyContext(self.name, i, text, tokens, self._budget, MemoryCost(), notes)
-
-
-class _CountingStory:
-    """Delegates to a story and counts ``search`` calls (each embeds one query)."""
-
-    def __init__(self, story: Any) -> None:
-        self._story = story
-        self.searches = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._story, name)
-
-    def __len__(self) -> int:
-        return len(self._story)
-
-    def search(self, *args: Any, **kwargs: Any) -> Any:
-        self.searches += 1
-        return self._story.search(*args, **kwargs)
 
 
 ABLATIONS: dict[str, frozenset[str]] = {
@@ -263,7 +246,7 @@ class Retrieval:
 
     def __init__(
         self,
-        story: Any,
+        story: StoryView,
         budget: int,
         count_tokens: CountTokens,
         base_costs: Sequence[MemoryCost],
@@ -274,7 +257,7 @@ class Retrieval:
         template: Template | None = None,
     ) -> None:
         self.name = name
-        self._story = _CountingStory(story)
+        self._story = story
         self._budget = budget
         self._count = count_tokens
         self._base = base_costs
@@ -283,11 +266,11 @@ class Retrieval:
         self._template = template or whole_last_chunk(load_prompt_template())
 
     def context(self, i: int) -> StrategyContext:
-        before = self._story.searches
+        snap = self._story.at(i)
         prompt = build_prompt(
-            self._story, i, budget=self._budget, count_tokens=self._count, template=self._template, activations=self._activations
+            snap, budget=self._budget, count_tokens=self._count, template=self._template, activations=self._activations
         )
-        queries = self._story.searches - before
+        queries = snap.queries_embedded
         cost = self._base[i] + MemoryCost(embeddings=self._stored[i] + queries)
         notes = tuple(d.reason for d in prompt.decisions if d.candidate_id == "last_chunk" and d.fate != "included")
         return StrategyContext(self.name, i, prompt.text, self._count(prompt.text), self._budget, cost, notes)

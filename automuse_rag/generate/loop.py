@@ -111,7 +111,7 @@ def obtain_plan(directory: Path, premise: str, llm: ChatModel, opts: GenerationO
 
 
 def _store_outline(memory: StoryWriter, plan: Plan) -> None:
-    from automuse_rag.memory.api import OutlinePart
+    from automuse_rag.memory.types import OutlinePart
 
     parts = [OutlinePart(ch.number, chapter_heading(plan, ch.number), ch.plan) for ch in plan.chapters]
     memory.set_outline(plan.outline_text(), parts, origin="plan")

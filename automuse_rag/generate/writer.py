@@ -154,7 +154,7 @@ class Writer:
         return [self._vectors[t] for t in texts]
 
     def records(self) -> list[ChunkRecord]:
-        return self.memory.records()
+        return self.memory.latest().records()
 
     def next_chapter(self, records: list[ChunkRecord]) -> int:
         """The chapter of the next chunk: from the state file if it was decided after
@@ -202,7 +202,7 @@ class Writer:
         opening = not records or records[-1].chapter != chapter
         template = write_template(self.plan, chapter, opening, self.opts)
         prompt = build_prompt(
-            self.memory, at, budget=self.opts.budget, count_tokens=self.llm.count_tokens, template=template, chapter=chapter
+            self.memory.at(at), budget=self.opts.budget, count_tokens=self.llm.count_tokens, template=template, chapter=chapter
         )
         return prompt, chunk_messages(prompt)
 

@@ -1,49 +1,32 @@
 """The read/write interface of a story's memory, as the rest of the project uses it.
 
 ``automuse_rag.memory.story.StoryMemory`` implements it over a store directory
-(``$AUTOMUSE_HOME/stores/NAME``: ``story.json`` manifest, Chroma collections, the
-graph, the outline). Assembly, dataset export, generation and compare code against
+(``$AUTOMUSE_HOME/stores/NAME``: ``state.sqlite``, Chroma collections and exports);
+:class:`~automuse_rag.memory.inmemory.InMemoryStory` is the in-memory reference.
+Assembly, dataset export, generation, ask, compare and the web page code against
 this protocol only.
 
-As-of rule: every read takes ``as_of=i`` and then returns only what was known after
-chunk ``i`` (chunks ``0..i``); nothing from a later chunk may leak through texts,
-entity cards, aliases or graph edges. For a store that resolves its lore
-(:class:`~automuse_rag.memory.story.StoryMemory`, or
-:meth:`~automuse_rag.memory.inmemory.InMemoryStory.from_analyses`) the entities as of
-``i`` are the resolution of chunks ``0..i`` alone: a merge of two names revealed at
-chunk 40 is not visible at chunk 39.
-
-The targeted reads (``records_at``, ``named_in``, ``neighbours``, ``entity_names``,
-``chapters``, ``active``, ``entities(ids=...)``) let retrieval cost what a prompt needs, not
-what the story holds.
+As-of rule: reads go through a snapshot, ``story.at(i)``
+(:class:`~automuse_rag.memory.snapshot.StorySnapshot`), which returns only what was
+known after chunk ``i`` (chunks ``0..i``); nothing from a later chunk may leak through
+texts, entity cards, aliases or graph edges. The entities at ``i`` are the resolution
+of chunks ``0..i`` alone: a merge of two names revealed at chunk 40 is not visible at
+chunk 39.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from automuse_rag.memory.types import ChunkRecord, Entity, Hit
+from automuse_rag.memory.analysis import ChunkAnalysis
+from automuse_rag.memory.snapshot import StorySnapshot
+from automuse_rag.memory.types import OutlinePart
 
-#: The entity kinds :meth:`StoryView.active` lists (things are left out).
-ACTIVE_KINDS = ("character", "place")
-
-if TYPE_CHECKING:  # networkx is light, but keep the import out of module import paths
+if TYPE_CHECKING:
     from pathlib import Path
 
-    import networkx as nx
-
-    from automuse_rag.memory.analysis import ChunkAnalysis
     from automuse_rag.models.base import Embedder
     from automuse_rag.text.types import Chunk
-
-
-@dataclass(frozen=True)
-class OutlinePart:
-    chapter: int
-    title: str
-    text: str
 
 
 class StoryView(Protocol):
@@ -62,63 +45,25 @@ class StoryView(Protocol):
         """Number of chunks stored (chunk indices are 0..len-1)."""
         ...
 
-    def records(self, upto: int | None = None) -> list[ChunkRecord]:
-        """Chunk records 0..upto inclusive (all if None), in story order."""
-        ...
-
     def last_index(self) -> int:
         """The highest chunk index stored (-1 when empty)."""
         ...
 
-    def records_at(self, indices: Sequence[int]) -> dict[int, ChunkRecord]:
-        """The stored records among ``indices``, by index."""
+    def at(self, i: int) -> StorySnapshot:
+        """The story as known after chunk ``i`` (``-1 <= i <= last_index()``, else
+        :class:`~automuse_rag.memory.snapshot.PositionError`)."""
         ...
 
-    def chapters(self, indices: Sequence[int]) -> dict[int, int]:
-        """Chunk index -> chapter, for the stored ones among ``indices``."""
+    def latest(self) -> StorySnapshot:
+        """The story as known after its last chunk (``at(last_index())``)."""
         ...
 
-    def entities(self, as_of: int | None = None, ids: Sequence[str] | None = None) -> list[Entity]:
-        """Entities as known after chunk ``as_of`` (all, or those in ``ids``), most mentioned first."""
-        ...
 
-    def entity_names(self, ids: Sequence[str], as_of: int | None = None) -> dict[str, str]:
-        """Entity id -> the name it goes by as of ``as_of`` (ids unknown then are left out)."""
-        ...
+@runtime_checkable
+class AnalysedStory(Protocol):
+    """A story that keeps each chunk's analysis (what its lore was resolved from)."""
 
-    def named_in(self, text: str, as_of: int | None = None) -> dict[str, int]:
-        """Entity id -> how often one of its names (as known at ``as_of``) occurs in
-        ``text`` as a whole word, the longest name winning at each place."""
-        ...
-
-    def active(self, as_of: int, window: int, limit: int) -> list[tuple[str, str, int]]:
-        """The characters and places named most in chunks ``as_of - window + 1 ..
-        as_of``, as entities are known at ``as_of``: (id, name, chunks naming it), most
-        chunks first, then name and id; at most ``limit``."""
-        ...
-
-    def neighbours(self, ids: Sequence[str], as_of: int | None = None) -> dict[str, dict[str, dict[str, Any]]]:
-        """For each id, its graph edges as of ``as_of``: other id -> {"chunks", "weight",
-        "relations"} (the same data as ``graph(as_of)[id]``)."""
-        ...
-
-    def graph(self, as_of: int | None = None) -> nx.Graph[str]:
-        """Character graph as of a chunk. Nodes: entity ids with attributes name, kind,
-        aliases (list), mentions (int), first_chunk, last_chunk. Edges: attributes
-        ``chunks`` (sorted list of chunk indices where they co-occur or are related),
-        ``weight`` (= len(chunks)), ``relations`` (list of {"label", "chunk"})."""
-        ...
-
-    def search(
-        self,
-        query: str,
-        k: int = 8,
-        as_of: int | None = None,
-        kinds: tuple[str, ...] = ("summary", "entity"),
-    ) -> list[Hit]:
-        """Vector search over memories from chunks <= as_of, best first. Entity hits
-        carry the entity's card as of ``as_of`` and ``metadata["entity_id"]``."""
-        ...
+    def analyses(self, upto: int | None = None) -> list[tuple[int, ChunkAnalysis]]: ...
 
 
 class StoryWriter(StoryView, Protocol):

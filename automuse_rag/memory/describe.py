@@ -138,10 +138,10 @@ def line_at(text: str, start: int) -> str:
 def select_descriptions(
     descriptions: Sequence[tuple[int, str]],
     kinds: Mapping[int, str],
-    as_of: int | None = None,
+    at: int | None = None,
     limit: int = 2,
 ) -> list[str]:
-    """The descriptions a card shows as of chunk ``as_of`` (all if None): the
+    """The descriptions a card shows as of chunk ``at`` (all if None): the
     introduction (the earliest describing sentence: appositive, copula, pronoun,
     backstory or model), then the latest copula, pronoun or model sentence after it
     (a change of state). With no describing sentence: the earliest and the latest
@@ -149,7 +149,7 @@ def select_descriptions(
     unknown kind, as older stores have). Pure: a function of (chunk, text, kind)
     triples."""
     kind_of, score_of = kinds.get, DESC_SCORE.get  # score(), inlined: cards ask this for every description
-    known = [(c, d, score_of(kind_of(c, ""), 1)) for c, d in descriptions if d and (as_of is None or c <= as_of)]
+    known = [(c, d, score_of(kind_of(c, ""), 1)) for c, d in descriptions if d and (at is None or c <= at)]
     if not known or limit <= 0:
         return []
     best = max(s for _, _, s in known)

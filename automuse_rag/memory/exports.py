@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from automuse_rag.fsutil import write_json_atomic, write_text_atomic
 from automuse_rag.memory.graph import graph_to_json
+from automuse_rag.memory.views import LATEST
 
 if TYPE_CHECKING:
     from automuse_rag.memory.story import StoryMemory
@@ -22,13 +23,13 @@ def lore_export(mem: StoryMemory) -> dict[str, Any]:
     return {
         "state_version": mem.reader.version(),
         "store_id": mem.store_id,
-        "entities": [e.to_dict() for e in mem.entities()],
-        "relations": [r.__dict__ for r in mem.relations()],
+        "entities": [e.to_dict() for e in mem.reader.entities(LATEST)],
+        "relations": [r.__dict__ for r in mem.reader.relations(LATEST)],
     }
 
 
 def graph_export(mem: StoryMemory) -> dict[str, Any]:
-    g = mem.graph()
+    g = mem.reader.graph(LATEST)
     g.graph["state_version"] = mem.reader.version()
     g.graph["store_id"] = mem.store_id
     return graph_to_json(g)

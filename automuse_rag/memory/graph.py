@@ -33,14 +33,14 @@ class _EdgeData(TypedDict):
     relations: list[dict[str, Any]]
 
 
-def build_graph(entities: Iterable[Entity], relations: Iterable[Relation] = (), as_of: int | None = None) -> nx.Graph[str]:
-    """A ``networkx.Graph`` of characters and places as of chunk ``as_of`` (all if None)."""
+def build_graph(entities: Iterable[Entity], relations: Iterable[Relation] = (), at: int | None = None) -> nx.Graph[str]:
+    """A ``networkx.Graph`` of characters and places as of chunk ``at`` (all if None)."""
     import networkx as nx
 
     g: nx.Graph[str] = nx.Graph()
     by_chunk: dict[int, list[str]] = defaultdict(list)
     for ent in entities:
-        view = ent if as_of is None else ent.as_of(as_of)
+        view = ent if at is None else ent.at(at)
         if view is None:
             continue
         g.add_node(
@@ -66,7 +66,7 @@ def build_graph(entities: Iterable[Entity], relations: Iterable[Relation] = (), 
             for b in ids[i + 1 :]:
                 edge(a, b)["chunks"].add(c)
     for rel in relations:
-        if as_of is not None and rel.chunk > as_of:
+        if at is not None and rel.chunk > at:
             continue
         if rel.source == rel.target or rel.source not in g or rel.target not in g:
             continue

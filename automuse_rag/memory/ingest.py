@@ -197,7 +197,7 @@ def ingest(
             prior = memory.manifest.get("model_calls", 0)
             memory.save_manifest(complete=True, model_calls=prior + calls - calls0)
             memory.write_exports()
-            ents = memory.entities()
+            ents = memory.latest().entities()
             return IngestResult(
                 story=story,
                 path=str(memory.dir),
@@ -255,9 +255,11 @@ def _ensure_outline(memory: StoryMemory, given: str | None, llm: ChatModel | Non
     if memory.has_outline():
         return False
     try:
-        text, parts = build_outline(memory.records(), model_summarizer(llm if analyses_with_model(llm) else None, sampling))
+        text, parts = build_outline(
+            memory.reader.records(), model_summarizer(llm if analyses_with_model(llm) else None, sampling)
+        )
     except ModelError:
-        text, parts = build_outline(memory.records(), model_summarizer(None, sampling))
+        text, parts = build_outline(memory.reader.records(), model_summarizer(None, sampling))
     memory.set_outline(text, parts, origin="built")
     memory.save_manifest(outline="built")
     return True

@@ -4,7 +4,7 @@ store is checked against.
 Two ways to make one:
 
 - ``InMemoryStory(name, records, entities, embedder, relations=...)``: entities given
-  with their whole history; as of chunk i each is ``Entity.as_of(i)``.
+  with their whole history; at chunk i (``story.at(i)``) each is ``Entity.at(i)``.
 - :meth:`InMemoryStory.from_analyses`: chunks with their analyses, resolved the
   naive way: the entities as of chunk i are a from-scratch
   :func:`~automuse_rag.memory.resolve.resolve` of chunks ``0..i`` (what
@@ -17,14 +17,14 @@ Search is brute-force cosine over the given embedder.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import cast
 
 from automuse_rag.memory.analysis import ChunkAnalysis
-from automuse_rag.memory.api import ACTIVE_KINDS, OutlinePart
 from automuse_rag.memory.graph import Relation, build_graph
 from automuse_rag.memory.oracle import NaiveLore
-from automuse_rag.memory.types import ChunkRecord, Entity, Hit
+from automuse_rag.memory.snapshot import ACTIVE_KINDS, StorySnapshot, check_position
+from automuse_rag.memory.types import ChunkRecord, EdgeData, Edges, Entity, Hit, OutlinePart
 from automuse_rag.models.base import Embedder
 
 
@@ -106,13 +106,12 @@ class InMemoryStory:
         story._mention_vecs = [(idx, mname, v) for (idx, mname, _), v in zip(docs, vecs)]
         return story
 
-    def _lore(self, as_of: int | None) -> tuple[list[Entity], list[Relation]]:
-        """(entities, relations) as of ``as_of``."""
+    def _lore(self, at: int) -> tuple[list[Entity], list[Relation]]:
+        """(entities, relations) as of ``at``."""
         if self._naive is None:
-            views = [e if as_of is None else e.as_of(as_of) for e in self._entities]
-            ents = [v for v in views if v is not None]
-            return ents, [r for r in self._relations if as_of is None or r.chunk <= as_of]
-        return self._naive.entities(as_of), self._naive.relations(as_of)
+            views = [e.at(at) for e in self._entities]
+            return [v for v in views if v is not None], [r for r in self._relations if r.chunk <= at]
+        return self._naive.entities(at), self._naive.relations(at)
 
     def analyses(self, upto: int | None = None) -> list[tuple[int, ChunkAnalysis]]:
         return [(i, a) for i, a in (self._naive.analyses if self._naive else []) if upto is None or i <= upto]
@@ -132,76 +131,83 @@ class InMemoryStory:
     def last_index(self) -> int:
         return self._records[-1].index if self._records else -1
 
+    def at(self, i: int) -> StorySnapshot:
+        at = check_position(self.name, i, self.last_index())
+        return StorySnapshot(self.name, at, self.last_index(), self, outline=self._outline, outline_parts=tuple(self._parts))
+
+    def latest(self) -> StorySnapshot:
+        return self.at(self.last_index())
+
+    # ------------------------------------------------------------------ PositionReader
+
     def records(self, upto: int | None = None) -> list[ChunkRecord]:
         return [r for r in self._records if upto is None or r.index <= upto]
 
-    def records_at(self, indices: Sequence[int]) -> dict[int, ChunkRecord]:
+    def records_at(self, indices: Iterable[int]) -> dict[int, ChunkRecord]:
         wanted = set(indices)
         return {r.index: r for r in self._records if r.index in wanted}
 
-    def chapters(self, indices: Sequence[int]) -> dict[int, int]:
+    def chapters(self, indices: Iterable[int]) -> dict[int, int]:
         return {i: r.chapter for i, r in self.records_at(indices).items()}
 
-    def entities(self, as_of: int | None = None, ids: Sequence[str] | None = None) -> list[Entity]:
+    def entities(self, at: int, ids: Sequence[str] | None = None) -> list[Entity]:
         if self._naive is not None:
-            return self._naive.entities(as_of, ids)
-        ents = self._lore(as_of)[0]
+            return self._naive.entities(at, ids)
+        ents = self._lore(at)[0]
         if ids is not None:
             wanted = set(ids)
             ents = [e for e in ents if e.id in wanted]
         return sorted(ents, key=lambda e: (-len(e.mentions), e.name, e.id))
 
-    def entity_names(self, ids: Sequence[str], as_of: int | None = None) -> dict[str, str]:
-        return {e.id: e.name for e in self.entities(as_of, ids)}
+    def entity_names(self, ids: Iterable[str], at: int) -> dict[str, str]:
+        return {e.id: e.name for e in self.entities(at, list(ids))}
 
-    def relations(self, as_of: int | None = None) -> list[Relation]:
-        return list(self._lore(as_of)[1])
+    def relations(self, at: int) -> list[Relation]:
+        return list(self._lore(at)[1])
 
-    def graph(self, as_of: int | None = None) -> Any:
-        ents, rels = self._lore(as_of)
-        return build_graph(ents, rels)
+    def named_in(self, text: str, at: int) -> dict[str, int]:
+        return named_entities(text, self._lore(at)[0])
 
-    def named_in(self, text: str, as_of: int | None = None) -> dict[str, int]:
-        return named_entities(text, self._lore(as_of)[0])
-
-    def active(self, as_of: int, window: int, limit: int) -> list[tuple[str, str, int]]:
-        """Naively: each entity's mentions as of ``as_of`` counted in the window."""
+    def active(self, at: int, window: int, limit: int) -> list[tuple[str, str, int]]:
+        """Naively: each entity's mentions as of ``at`` counted in the window."""
         out = []
-        for e in self.entities(as_of):
-            n = sum(1 for c in e.mentions if as_of - window < c <= as_of)
+        for e in self.entities(at):
+            n = sum(1 for c in e.mentions if at - window < c <= at)
             if n and e.kind in ACTIVE_KINDS:
                 out.append((e.id, e.name, n))
         return sorted(out, key=lambda t: (-t[2], t[1], t[0]))[:limit]
 
-    def neighbours(self, ids: Sequence[str], as_of: int | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    def neighbours(self, ids: Sequence[str], at: int) -> dict[str, Edges]:
         if self._naive is not None:
-            return {e: self._naive.edges(e, as_of) for e in ids}
-        g = self.graph(as_of)
-        return {e: ({o: dict(d) for o, d in g[e].items()} if e in g else {}) for e in ids}
+            return {e: self._naive.edges(e, at) for e in ids}
+        g = build_graph(*self._lore(at))
+        return {e: ({o: cast(EdgeData, dict(d)) for o, d in g[e].items()} if e in g else {}) for e in ids}
 
-    def search(
-        self, query: str, k: int = 8, as_of: int | None = None, kinds: tuple[str, ...] = ("summary", "entity")
-    ) -> list[Hit]:
+    def embed_query(self, text: str) -> list[float]:
+        return self._embedder.embed([text])[0]
+
+    def search(self, vector: list[float], k: int, at: int, kinds: Sequence[str]) -> list[Hit]:
         if k <= 0 or not self._records:
             return []
-        qv = self._embedder.embed([query])[0]
         hits: list[Hit] = []
         if "summary" in kinds:
             for rec, vec in zip(self._records, self._summary_vecs):
-                if as_of is None or rec.index <= as_of:
-                    hits.append(Hit(f"summary:{rec.index:05d}", "summary", rec.summary, rec.index, rec.chapter, _cos(qv, vec)))
+                if rec.index <= at:
+                    hits.append(
+                        Hit(f"summary:{rec.index:05d}", "summary", rec.summary, rec.index, rec.chapter, _cos(vector, vec))
+                    )
         if "entity" in kinds:
-            hits += self._entity_hits(qv, as_of)
+            hits += self._entity_hits(vector, at)
         hits.sort(key=lambda h: (-h.score, h.id))
         return hits[:k]
 
-    def _entity_hits(self, qv: list[float], as_of: int | None) -> list[Hit]:
-        views = {v.id: v for v in self.entities(as_of)}
+    def _entity_hits(self, qv: list[float], at: int) -> list[Hit]:
+        views = {v.id: v for v in self.entities(at)}
         best: dict[str, float] = {}
         if self._naive is not None:
             names = {n: e.id for e in views.values() for n in e.aliases}
             for idx, mname, vec in self._mention_vecs:
-                if (as_of is None or idx <= as_of) and mname in names:
+                if idx <= at and mname in names:
                     eid = names[mname]
                     best[eid] = max(best.get(eid, -1.0), _cos(qv, vec))
         else:
@@ -212,7 +218,7 @@ class InMemoryStory:
         hits = []
         for eid, score in best.items():
             view = views[eid]
-            last = max((c for c, _ in view.descriptions), default=view.last_chunk)
+            last = view.last_described
             hits.append(
                 Hit(
                     f"entity:{eid}",

@@ -35,9 +35,9 @@ def _json(path: Any) -> Any:
 
 def upgrade_state(settings: Settings, name: str, db: sqlite3.Connection, embedder: Embedder | None) -> list[str]:
     """Bring ``db`` to the current format (no-op when it is). Returns notes."""
-    from automuse_rag.memory.api import OutlinePart
     from automuse_rag.memory.outline import build_outline, model_summarizer, split_outline
     from automuse_rag.memory.story import story_dir
+    from automuse_rag.memory.types import OutlinePart
     from automuse_rag.memory.views import StateReader
     from automuse_rag.models.base import Sampling
 

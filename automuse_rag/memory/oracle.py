@@ -20,7 +20,7 @@ from automuse_rag.memory.graph import Relation, relation_lines
 from automuse_rag.memory.lorestate import EntityState, LoreState
 from automuse_rag.memory.resolve import collect, resolve_all
 from automuse_rag.memory.state import merged_mentions, relation_rows
-from automuse_rag.memory.types import Entity
+from automuse_rag.memory.types import Edges, Entity, RelationRef
 
 
 class NaiveLore:
@@ -148,7 +148,7 @@ class NaiveLore:
                 out.append(Relation(a, b, lab, c, via))
         return out
 
-    def edges(self, eid: str, at: int | None) -> dict[str, dict[str, Any]]:
+    def edges(self, eid: str, at: int | None) -> Edges:
         """The entity's graph edges as of ``at`` (co-occurrence and relations)."""
         i, names = self._pos(at), self.name_map(at)
         ent = self.states(at).get(eid)
@@ -161,7 +161,7 @@ class NaiveLore:
                 other = names.get(name)
                 if other and other != eid:
                     chunks[other].add(c)
-        rels: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        rels: dict[str, list[RelationRef]] = defaultdict(list)
         for r in self.relations(at):
             if eid in (r.source, r.target):
                 other = r.target if r.source == eid else r.source

@@ -9,8 +9,7 @@ from collections.abc import Callable
 
 from automuse_rag import templates
 from automuse_rag.errors import AutomuseError
-from automuse_rag.memory.api import OutlinePart
-from automuse_rag.memory.types import ChunkRecord
+from automuse_rag.memory.types import ChunkRecord, OutlinePart
 from automuse_rag.models.base import ChatModel, Sampling, capable
 
 GROUP = 6  # summaries merged per call

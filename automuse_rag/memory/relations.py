@@ -314,7 +314,7 @@ def relation_lines(entities: Iterable[Entity], relations: Iterable[Relation]) ->
         s, t = by_id.get(r.source), by_id.get(r.target)
         if s is None or t is None:
             continue
-        sv, tv = s.as_of(r.chunk), t.as_of(r.chunk)
+        sv, tv = s.at(r.chunk), t.at(r.chunk)
         line = f"{(sv or s).name} {r.label} {(tv or t).name}"
         for eid in (r.source, r.target):
             lines = out.setdefault(eid, [])

@@ -1,12 +1,54 @@
-"""Entity search: mention vectors as of a chunk, grouped by the entity each name
+"""The store's reads as of a chunk (:class:`StoreReads`, the
+:class:`~automuse_rag.memory.snapshot.PositionReader` of
+:class:`~automuse_rag.memory.story.StoryMemory`): ``state.sqlite``'s targeted queries
+plus vector search over the Chroma index.
+
+Entity search: mention vectors as of a chunk, grouped by the entity each name
 belongs to then, each entity scored by its best mention and shown by its card."""
 
 from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
 
 from automuse_rag.memory.records import name_hash
 from automuse_rag.memory.store import ChromaStore, Meta
 from automuse_rag.memory.types import Hit
 from automuse_rag.memory.views import StateReader
+from automuse_rag.models.base import Embedder
+
+
+class StoreReads(StateReader):
+    """``state.sqlite`` read as of a chunk, and the Chroma index searched as of it."""
+
+    def __init__(self, db: sqlite3.Connection, store: ChromaStore, embedder: Embedder) -> None:
+        super().__init__(db)
+        self.store, self.embedder = store, embedder
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embedder.embed([text])[0]
+
+    def search(self, vector: list[float], k: int, at: int, kinds: Sequence[str]) -> list[Hit]:
+        """Vector search over memories of chunks <= ``at``. Entity hits are grouped by
+        entity (its mentions as of ``at``) and carry its card as of ``at``."""
+        last = self.last_index()
+        if k <= 0 or last < 0:
+            return []
+        at = min(at, last)
+        hits: list[Hit] = []
+        for kind in kinds:
+            if kind == "entity":
+                hits.extend(entity_hits(self, self.store, vector, k, at, last))
+                continue
+            found = self.store.query(kind, vector, k, at, last, keep=lambda m: int(m["chunk"]) <= at)
+            records = self.records_at(int(meta["chunk"]) for _, meta, _ in found)
+            for id_, meta, score in found:
+                rec = records.get(int(meta["chunk"]))
+                if rec is not None:  # Chroma ahead of state.sqlite (check reports it)
+                    text = rec.summary if kind == "summary" else rec.text
+                    hits.append(Hit(id_, kind, text, rec.index, rec.chapter, score, {**meta, "chapter": rec.chapter}))
+        hits.sort(key=lambda h: (-h.score, h.id))
+        return hits[:k]
 
 
 def entity_hits(reader: StateReader, store: ChromaStore, qv: list[float], k: int, at: int, last: int) -> list[Hit]:
@@ -46,13 +88,13 @@ def entity_hits(reader: StateReader, store: ChromaStore, qv: list[float], k: int
     # the search keeps the best k hits: only those need a view and a card
     ranked = sorted(best.items(), key=lambda kv: (-kv[1], f"entity:{kv[0]}"))[:k]
     views = {e.id: e for e in reader.entities(at, sorted(eid for eid, _ in ranked))}
-    chapters = reader.chapters(max((c for c, _ in v.descriptions), default=v.last_chunk) for v in views.values())
+    chapters = reader.chapters(v.last_described for v in views.values())
     hits = []
     for eid, score in ranked:
         view = views.get(eid)
         if view is None:
             continue
-        last_desc = max((c for c, _ in view.descriptions), default=view.last_chunk)
+        last_desc = view.last_described
         hits.append(
             Hit(
                 f"entity:{eid}",

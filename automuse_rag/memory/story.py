@@ -22,15 +22,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
 from automuse_rag.errors import StoreError
 from automuse_rag.fsutil import write_json_atomic
 from automuse_rag.memory.analysis import ChunkAnalysis
-from automuse_rag.memory.api import OutlinePart
-from automuse_rag.memory.graph import Relation
 from automuse_rag.memory.layout import (  # re-exported: the store's names and paths
     MANIFEST as MANIFEST,
     STATE as STATE,
@@ -44,10 +41,11 @@ from automuse_rag.memory.layout import (  # re-exported: the store's names and p
 )
 from automuse_rag.memory.records import chunk_records
 from automuse_rag.memory.schema import SCHEMA_VERSION, connect, user_version
-from automuse_rag.memory.search import entity_hits
+from automuse_rag.memory.search import StoreReads
+from automuse_rag.memory.snapshot import StorySnapshot, check_position
 from automuse_rag.memory.state import StateWriter
 from automuse_rag.memory.store import KINDS, ChromaStore
-from automuse_rag.memory.types import ChunkRecord, Entity, Hit
+from automuse_rag.memory.types import OutlinePart
 from automuse_rag.memory.views import StateReader
 from automuse_rag.models.base import Embedder
 from automuse_rag.settings import Settings
@@ -75,15 +73,15 @@ class StoryMemory:
         self.settings, self.name, self.embedder = settings, name, embedder
         self.dir = story_dir(settings, name)
         self.db = db
-        self.reader = StateReader(db)
         self.writer = StateWriter(db) if writable else None
-        self.manifest: dict[str, Any] = json.loads(self.reader.meta().get("manifest", "{}"))
-        self.store_id = self.reader.meta()["store_id"]
+        meta = StateReader(db).meta()
+        self.manifest: dict[str, Any] = json.loads(meta.get("manifest", "{}"))
+        self.store_id = meta["store_id"]
         url = self.manifest.get("chroma_url") or None
         self.store = store or ChromaStore(
             name, self.store_id, (embedder.name, embedder.dimension), path=self.dir / "chroma", url=url, create=create
         )
-        self._qcache: OrderedDict[str, list[float]] = OrderedDict()
+        self.reader = StoreReads(db, self.store, embedder)
         self._manifest_written = 0.0
 
     # ------------------------------------------------------------ lifecycle
@@ -349,70 +347,20 @@ class StoryMemory:
     def last_index(self) -> int:
         return self.reader.last_index()
 
-    def records(self, upto: int | None = None) -> list[ChunkRecord]:
-        return self.reader.records(upto)
+    def at(self, i: int) -> StorySnapshot:
+        """The story as known after chunk ``i`` (see :class:`StorySnapshot`)."""
+        last = self.reader.last_index()
+        at = check_position(self.name, i, last)
+        got = self.reader.outline()
+        text, parts = (got[0], got[1]) if got else ("", [])
+        return StorySnapshot(
+            self.name, at, last, self.reader, outline=text, outline_parts=tuple(parts or [OutlinePart(0, "", text)])
+        )
 
-    def records_at(self, indices: Sequence[int]) -> dict[int, ChunkRecord]:
-        return self.reader.records_at(indices)
+    def latest(self) -> StorySnapshot:
+        return self.at(self.reader.last_index())
 
     def analyses(self, upto: int | None = None) -> list[tuple[int, ChunkAnalysis]]:
-        return self.reader.analyses(upto)
-
-    def entities(self, as_of: int | None = None, ids: Sequence[str] | None = None) -> list[Entity]:
-        return self.reader.entities(as_of, ids)
-
-    def relations(self, as_of: int | None = None) -> list[Relation]:
-        return self.reader.relations(as_of)
-
-    def graph(self, as_of: int | None = None) -> Any:
-        return self.reader.graph(as_of)
-
-    def named_in(self, text: str, as_of: int | None = None) -> dict[str, int]:
-        return self.reader.named_in(text, as_of)
-
-    def active(self, as_of: int, window: int, limit: int) -> list[tuple[str, str, int]]:
-        return self.reader.active(as_of, window, limit)
-
-    def neighbours(self, ids: Sequence[str], as_of: int | None = None) -> dict[str, dict[str, dict[str, Any]]]:
-        return self.reader.neighbours(ids, as_of)
-
-    def entity_names(self, ids: Sequence[str], as_of: int | None = None) -> dict[str, str]:
-        return self.reader.entity_names(ids, as_of)
-
-    def chapters(self, indices: Sequence[int]) -> dict[int, int]:
-        return self.reader.chapters(indices)
-
-    def query_vector(self, text: str) -> list[float]:
-        """The embedding of a query (a small cache: retrieval asks twice per prompt)."""
-        vec = self._qcache.get(text)
-        if vec is None:
-            vec = self.embedder.embed([text])[0]
-            self._qcache[text] = vec
-            if len(self._qcache) > 16:
-                self._qcache.popitem(last=False)
-        return vec
-
-    def search(
-        self, query: str, k: int = 8, as_of: int | None = None, kinds: tuple[str, ...] = ("summary", "entity")
-    ) -> list[Hit]:
-        """Vector search over memories of chunks <= ``as_of``. Entity hits are grouped by
-        entity (its mentions as of ``as_of``) and carry its card as of ``as_of``."""
-        last = self.reader.last_index()
-        if k <= 0 or last < 0:
-            return []
-        qv = self.query_vector(query)
-        at = last if as_of is None else min(int(as_of), last)
-        hits: list[Hit] = []
-        for kind in kinds:
-            if kind == "entity":
-                hits.extend(entity_hits(self.reader, self.store, qv, k, at, last))
-                continue
-            found = self.store.query(kind, qv, k, at, last, keep=lambda m: int(m["chunk"]) <= at)
-            records = self.reader.records_at(int(meta["chunk"]) for _, meta, _ in found)
-            for id_, meta, score in found:
-                rec = records.get(int(meta["chunk"]))
-                if rec is not None:  # Chroma ahead of state.sqlite (check reports it)
-                    text = rec.summary if kind == "summary" else rec.text
-                    hits.append(Hit(id_, kind, text, rec.index, rec.chapter, score, {**meta, "chapter": rec.chapter}))
-        hits.sort(key=lambda h: (-h.score, h.id))
-        return hits[:k]
+        """The stored analyses of chunks ``0..upto`` (all if None): what the lore was
+        resolved from (the dataset audit re-resolves them the naive way)."""
+        return self.reader.analyses() if upto is None else self.reader.analyses(upto)

@@ -7,7 +7,38 @@ rebuilt from nothing after ``i``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
+
+
+class RelationRef(TypedDict):
+    """One labelled relation on a graph edge."""
+
+    label: str
+    chunk: int
+    source: str
+    via: str
+
+
+class EdgeData(TypedDict):
+    """One edge of the character graph as of a chunk: the chunks where the two
+    entities co-occur or are related, their number, and the relations' labels."""
+
+    chunks: list[int]
+    weight: int
+    relations: list[RelationRef]
+
+
+#: An entity's edges: other entity id -> edge data.
+Edges = dict[str, EdgeData]
+
+
+@dataclass(frozen=True)
+class OutlinePart:
+    """One chapter's part of the outline (chapter 0: an outline without chapters)."""
+
+    chapter: int
+    title: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -49,7 +80,12 @@ class Entity:
     def last_chunk(self) -> int:
         return self.mentions[-1] if self.mentions else -1
 
-    def as_of(self, i: int) -> Entity | None:
+    @property
+    def last_described(self) -> int:
+        """The chunk of its latest description (its last mention if it has none)."""
+        return max((c for c, _ in self.descriptions), default=self.last_chunk)
+
+    def at(self, i: int) -> Entity | None:
         """This entity as known after chunk ``i``; ``None`` if not yet met."""
         mentions = [m for m in self.mentions if m <= i]
         if not mentions:

@@ -3,7 +3,9 @@
 "As of chunk i" means the entity versions valid at i (``since <= i < until``), their
 names valid at i, and facts (mentions, descriptions, relations) from chunks ``<= i``.
 So a card, a name lookup or an entity's neighbours cost what that entity has, not
-what the story has. ``at=None`` reads the latest state.
+what the story has. The position is checked by the snapshot
+(:class:`~automuse_rag.memory.snapshot.StorySnapshot`) that asks; this module's
+reads take it as given. ``LATEST`` reads the latest state.
 """
 
 from __future__ import annotations
@@ -12,23 +14,22 @@ import json
 import re
 import sqlite3
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from automuse_rag.memory.analysis import ChunkAnalysis
-from automuse_rag.memory.api import ACTIVE_KINDS, OutlinePart
 from automuse_rag.memory.graph import Relation, build_graph, relation_lines
 from automuse_rag.memory.schema import FOREVER
-from automuse_rag.memory.types import ChunkRecord, Entity
+from automuse_rag.memory.snapshot import ACTIVE_KINDS
+from automuse_rag.memory.types import ChunkRecord, Edges, Entity, OutlinePart, RelationRef
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 LATEST = FOREVER - 1
 _WORD = re.compile(r"\w+")
 _WORD_START = re.compile(r"(?<!\w)\w+")
 _RECORD_COLS = "idx, id, chapter, chapter_title, text, summary"
-
-
-def _at(at: int | None) -> int:
-    return LATEST if at is None else int(at)
 
 
 def _marks(n: int) -> str:
@@ -41,8 +42,6 @@ class StateReader:
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
         self._first_words: tuple[int, dict[str, list[str]]] | None = None
-        self._views: tuple[tuple[int, int], dict[str, Entity | None]] = ((-1, 0), {})
-        self._owners: tuple[tuple[int, int], dict[str, str | None]] = ((-1, 0), {})
 
     # ------------------------------------------------------------------ basics
 
@@ -68,8 +67,8 @@ class StateReader:
     def indices(self) -> list[int]:
         return [int(r[0]) for r in self.db.execute("SELECT idx FROM chunks ORDER BY idx")]
 
-    def records(self, upto: int | None = None) -> list[ChunkRecord]:
-        rows = self.db.execute(f"SELECT {_RECORD_COLS} FROM chunks WHERE idx <= ? ORDER BY idx", (_at(upto),))
+    def records(self, upto: int = LATEST) -> list[ChunkRecord]:
+        rows = self.db.execute(f"SELECT {_RECORD_COLS} FROM chunks WHERE idx <= ? ORDER BY idx", (upto,))
         return [ChunkRecord(*r) for r in rows]
 
     def records_at(self, indices: Iterable[int]) -> dict[int, ChunkRecord]:
@@ -101,8 +100,8 @@ class StateReader:
         rows = self.db.execute(f"SELECT idx, chapter FROM chunks WHERE idx IN ({_marks(len(wanted))})", wanted)
         return {int(i): int(c) for i, c in rows}
 
-    def analyses(self, upto: int | None = None) -> list[tuple[int, ChunkAnalysis]]:
-        rows = self.db.execute("SELECT idx, analysis FROM chunks WHERE idx <= ? ORDER BY idx", (_at(upto),))
+    def analyses(self, upto: int = LATEST) -> list[tuple[int, ChunkAnalysis]]:
+        rows = self.db.execute("SELECT idx, analysis FROM chunks WHERE idx <= ? ORDER BY idx", (upto,))
         return [(int(i), ChunkAnalysis.from_dict(json.loads(a))) for i, a in rows]
 
     def outline(self) -> tuple[str, list[OutlinePart], str] | None:
@@ -114,30 +113,9 @@ class StateReader:
 
     # ------------------------------------------------------------------ entities
 
-    def entities(self, at: int | None = None, ids: Sequence[str] | None = None) -> list[Entity]:
-        """Entities as of ``at`` (all of them, or those in ``ids``), most mentioned first.
-
-        The views of ``ids`` are kept for the latest ``at`` while the state's version
-        stays the same: one prompt asks for the same entities twice (vector hits, then
-        candidates). Callers must not change the views they get."""
-        if ids is None:
-            return self._entities(at, None)
-        key = (self.version(), _at(at))
-        if self._views[0] != key:
-            self._views = (key, {})
-        memo = self._views[1]
-        wanted = list(dict.fromkeys(ids))
-        missing = [e for e in wanted if e not in memo]
-        if missing:
-            got = {e.id: e for e in self._entities(at, missing)}
-            memo.update((e, got.get(e)) for e in missing)
-            if len(memo) > 4096:
-                self._views = (key, {e: memo[e] for e in wanted})
-        found = [v for v in (memo.get(e) for e in wanted) if v is not None]
-        return sorted(found, key=lambda e: (-len(e.mentions), e.name, e.id))
-
-    def _entities(self, at: int | None, ids: Sequence[str] | None) -> list[Entity]:
-        i = _at(at)
+    def entities(self, at: int, ids: Sequence[str] | None = None) -> list[Entity]:
+        """Entities as of ``at`` (all of them, or those in ``ids``), most mentioned first."""
+        i = at
         if ids is not None and not ids:
             return []
         where, args = ("", []) if ids is None else (f" AND entity_id IN ({_marks(len(ids))})", list(ids))
@@ -178,9 +156,9 @@ class StateReader:
         return sorted((e for e in ents.values() if e.mentions), key=lambda e: (-len(e.mentions), e.name, e.id))
 
     def active(self, at: int, window: int, limit: int) -> list[tuple[str, str, int]]:
-        """See :meth:`~automuse_rag.memory.api.StoryView.active`: one indexed range scan of
-        the window's mentions (``mentions_by_chunk``), whatever the story's length."""
-        i = _at(at)
+        """See :meth:`~automuse_rag.memory.snapshot.StorySnapshot.active`: one indexed range
+        scan of the window's mentions (``mentions_by_chunk``), whatever the story's length."""
+        i = at
         rows = self.db.execute(
             "SELECT en.entity_id, COUNT(DISTINCT m.chunk) FROM mentions m "
             "JOIN entity_names en ON en.name = m.name AND en.since <= ? AND en.until > ? "
@@ -202,9 +180,9 @@ class StateReader:
         out = [(str(e), str(name), counts[e]) for e, kind, name in versions if kind in ACTIVE_KINDS]
         return sorted(out, key=lambda t: (-t[2], t[1], t[0]))[:limit]
 
-    def name_map(self, at: int | None = None, names: Sequence[str] | None = None) -> dict[str, str]:
+    def name_map(self, at: int, names: Sequence[str] | None = None) -> dict[str, str]:
         """name -> entity id of the names valid at ``at`` (all, or those in ``names``)."""
-        i = _at(at)
+        i = at
         if names is None:
             rows = self.db.execute("SELECT name, entity_id FROM entity_names WHERE since <= ? AND until > ?", (i, i))
             return dict(rows)
@@ -233,7 +211,7 @@ class StateReader:
             self._first_words = (version, dict(index))
         return self._first_words[1]
 
-    def named_in(self, text: str, at: int | None = None) -> dict[str, int]:
+    def named_in(self, text: str, at: int) -> dict[str, int]:
         """Entity id -> how often one of its names (as of ``at``) occurs in ``text`` as a
         whole word; at each place the longest name wins (as a longest-first regex would)."""
         index = self._first_word_index()
@@ -257,45 +235,28 @@ class StateReader:
 
     # ------------------------------------------------------------------ graph
 
-    def entity_names(self, ids: Collection[str], at: int | None = None) -> dict[str, str]:
+    def entity_names(self, ids: Iterable[str], at: int) -> dict[str, str]:
         """entity id -> the name it goes by as of ``at`` (for the ids known then)."""
-        i, ids = _at(at), sorted(set(ids))
-        if not ids:
+        i, wanted = at, sorted(set(ids))
+        if not wanted:
             return {}
         rows = self.db.execute(
-            f"SELECT entity_id, name FROM entity_versions WHERE entity_id IN ({_marks(len(ids))}) AND since <= ? AND until > ?",
-            [*ids, i, i],
+            f"SELECT entity_id, name FROM entity_versions WHERE entity_id IN ({_marks(len(wanted))}) AND since <= ? AND until > ?",
+            [*wanted, i, i],
         )
         return dict(rows)
 
-    def owners(self, names: Iterable[str], at: int | None = None) -> dict[str, str | None]:
-        """Each of ``names`` -> the entity it belongs to as of ``at`` (None if none):
-        the answers are kept for the latest ``at`` while the state's version stays the
-        same (a prompt asks twice), and only names not asked yet are looked up.
+    def owners(self, names: Iterable[str], at: int) -> dict[str, str]:
+        """Each of ``names`` that belongs to an entity as of ``at`` -> that entity.
         Mapping mention rows through this is cheaper than joining entity_names per row,
         and reading only the names asked keeps it flat however many names the story has."""
-        key = (self.version(), _at(at))
-        if self._owners[0] != key:
-            self._owners = (key, {})
-        known = self._owners[1]
-        missing = sorted(set(names) - set(known))
-        i = key[1]
-        for start in range(0, len(missing), 500):
-            part = missing[start : start + 500]
-            known.update(dict.fromkeys(part))
-            known.update(
-                self.db.execute(
-                    f"SELECT name, entity_id FROM entity_names WHERE name IN ({_marks(len(part))}) AND since <= ? AND until > ?",
-                    [*part, i, i],
-                )
-            )
-        return known
+        return self.name_map(at, sorted(set(names)))
 
-    def neighbours(self, ids: Sequence[str], at: int | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    def neighbours(self, ids: Sequence[str], at: int) -> dict[str, Edges]:
         """Each entity's edges as of ``at``: id -> other id -> {"chunks", "weight",
         "relations"}, as :func:`~automuse_rag.memory.graph.build_graph` gives them."""
-        i, ids = _at(at), sorted(set(ids))
-        out: dict[str, dict[str, dict[str, Any]]] = {e: {} for e in ids}
+        i, ids = at, sorted(set(ids))
+        out: dict[str, Edges] = {e: {} for e in ids}
         if not ids:
             return out
         owner: dict[str, str] = dict(
@@ -327,7 +288,7 @@ class StateReader:
             for other, theirs in named.items():
                 if other != eid and (shared := own & theirs):
                     chunks[(eid, other)] = shared
-        rels: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        rels: dict[tuple[str, str], list[RelationRef]] = defaultdict(list)
         for r in self.relations(at, members=members):
             for eid, other in ((r.source, r.target), (r.target, r.source)):
                 if eid in out:
@@ -337,10 +298,10 @@ class StateReader:
             out[eid][other] = {"chunks": sorted(cs), "weight": len(cs), "relations": rels.get((eid, other), [])}
         return out
 
-    def relations(self, at: int | None = None, members: Sequence[str] | None = None) -> list[Relation]:
+    def relations(self, at: int, members: Sequence[str] | None = None) -> list[Relation]:
         """Relations between entities as of ``at`` (all, or those naming one of the
         names ``members``), in chunk order, without duplicates."""
-        i = _at(at)
+        i = at
         if members is None:
             rows = self.db.execute(
                 "SELECT chunk, source, target, label, origin FROM relations WHERE chunk <= ? ORDER BY chunk, source, target, label",
@@ -365,7 +326,7 @@ class StateReader:
                 out.append(Relation(s, t, label, int(chunk), via))
         return out
 
-    def graph(self, at: int | None = None) -> Any:
+    def graph(self, at: int = LATEST) -> nx.Graph[str]:
         return build_graph(self.entities(at), self.relations(at))
 
 

@@ -3,92 +3,97 @@
 Every route is GET. Each view takes ``at`` (the last chunk read; default the whole
 story) and shows only what was known then. The JSON API lives under ``/api``; the
 page (``/``) is static HTML, CSS and JavaScript shipped in this package (no CDN, no
-network). The store is opened once per app and only read, through
-:class:`LockedStory` (the read API, one lock: SQLite and Chroma handles are shared
-between the server's threads).
+network). The store is opened once per app and only read: each request reads one
+snapshot (``story.at(at)``) whose reads hold one lock (:class:`LockedReads`: SQLite
+and Chroma handles are shared between the server's threads).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from automuse_rag.ask.answer import answer_question
 from automuse_rag.errors import AutomuseError, InputError
+from automuse_rag.memory.api import StoryView
+from automuse_rag.memory.graph import Relation
+from automuse_rag.memory.snapshot import PositionReader, StorySnapshot
+from automuse_rag.memory.types import ChunkRecord, Edges, Entity, Hit
+from automuse_rag.models.base import ChatModel
 from automuse_rag.settings import Settings
 from automuse_rag.web import reports as report_files, views
 
 STATIC = Path(str(resources.files("automuse_rag.web") / "static"))
 
 
-class LockedStory:
-    """A StoryView whose every read holds one lock: the SQLite and Chroma handles of a
-    store are shared by the server's threads. Only the read API is exposed."""
+class LockedReads:
+    """A snapshot's reads, each under one lock: the SQLite and Chroma handles of a store
+    are shared by the server's threads. Each request makes one snapshot over these."""
 
-    def __init__(self, story: Any, lock: threading.RLock) -> None:
-        self._story = story
-        self._lock = lock
-        self.name = story.name
+    def __init__(self, reads: PositionReader, lock: threading.RLock) -> None:
+        self._reads, self._lock = reads, lock
 
-    @property
-    def outline(self) -> str:
+    def records(self, upto: int) -> list[ChunkRecord]:
         with self._lock:
-            return self._story.outline
+            return self._reads.records(upto)
 
-    def outline_parts(self) -> list[Any]:
+    def records_at(self, indices: Iterable[int]) -> dict[int, ChunkRecord]:
         with self._lock:
-            return self._story.outline_parts()
+            return self._reads.records_at(indices)
 
-    def __len__(self) -> int:
+    def chapters(self, indices: Iterable[int]) -> dict[int, int]:
         with self._lock:
-            return len(self._story)
+            return self._reads.chapters(indices)
 
-    def __getattr__(self, attr: str) -> Any:
-        """The other reads of the StoryView protocol, each under the lock."""
-        if attr not in _READS:
-            raise AttributeError(attr)
-        method = getattr(self._story, attr)
+    def entities(self, at: int, ids: Sequence[str] | None = None) -> list[Entity]:
+        with self._lock:
+            return self._reads.entities(at, ids)
 
-        def locked(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return method(*args, **kwargs)
+    def entity_names(self, ids: Iterable[str], at: int) -> dict[str, str]:
+        with self._lock:
+            return self._reads.entity_names(ids, at)
 
-        return locked
+    def named_in(self, text: str, at: int) -> dict[str, int]:
+        with self._lock:
+            return self._reads.named_in(text, at)
 
+    def neighbours(self, ids: Sequence[str], at: int) -> dict[str, Edges]:
+        with self._lock:
+            return self._reads.neighbours(ids, at)
 
-_READS = frozenset(
-    {
-        "active",
-        "records",
-        "records_at",
-        "last_index",
-        "chapters",
-        "entities",
-        "entity_names",
-        "relations",
-        "graph",
-        "named_in",
-        "neighbours",
-        "search",
-        "analyses",
-    }
-)
+    def active(self, at: int, window: int, limit: int) -> list[tuple[str, str, int]]:
+        with self._lock:
+            return self._reads.active(at, window, limit)
+
+    def relations(self, at: int) -> list[Relation]:
+        with self._lock:
+            return self._reads.relations(at)
+
+    def embed_query(self, text: str) -> list[float]:
+        with self._lock:
+            return self._reads.embed_query(text)
+
+    def search(self, vector: list[float], k: int, at: int, kinds: Sequence[str]) -> list[Hit]:
+        with self._lock:
+            return self._reads.search(vector, k, at, kinds)
 
 
 class _Backend:
     """The story, the model and the caches one app shares between requests.
 
-    Store reads are serialised by :class:`LockedStory`; model use (generation and the
+    Store reads are serialised by :class:`LockedReads`; model use (generation and the
     tokenizer, which share one llama.cpp context for the local model) by
     ``model_lock``, so a long answer does not block the views that only read."""
 
     def __init__(
         self,
-        story: Any,
+        story: StoryView,
         settings: Settings,
         llm: str | None,
         budget: int | None,
@@ -96,7 +101,8 @@ class _Backend:
         compare_dirs: Sequence[Path],
         close: Callable[[], None] | None,
     ) -> None:
-        self.story = LockedStory(story, threading.RLock())
+        self.story = story
+        self.lock = threading.RLock()
         self.settings = settings
         self.llm_spec = llm or settings.llm
         self.budget = budget or settings.budget
@@ -104,10 +110,20 @@ class _Backend:
         self.compare_dirs = list(compare_dirs)
         self.close = close
         self.model_lock = threading.RLock()
-        self._model: Any = None
+        self._model: ChatModel | None = None
         self.graph = lru_cache(maxsize=64)(self._graph)
 
-    def model(self) -> Any:
+    def at(self, at: int | None) -> StorySnapshot:
+        """The story as known after chunk ``at`` (None: its last chunk), its reads under the lock."""
+        with self.lock:
+            snap = self.story.latest() if at is None else self.story.at(at)
+        return replace(snap, reads=LockedReads(snap.reads, self.lock))
+
+    def size(self) -> int:
+        with self.lock:
+            return len(self.story)
+
+    def model(self) -> ChatModel:
         """The configured chat model (loaded on first use; also the prompt's tokenizer).
         Call with ``model_lock`` held."""
         if self._model is None:
@@ -117,14 +133,14 @@ class _Backend:
         return self._model
 
     def _graph(self, at: int) -> dict[str, Any]:
-        return views.graph(self.story, at)
+        return views.graph(self.at(at))
 
     def reports(self) -> list[report_files.Report]:
         return report_files.find_reports(self.settings.home, self.story.name, self.compare_dirs)
 
 
 def create_app(
-    story: Any,
+    story: StoryView,
     *,
     settings: Settings,
     llm: str | None = None,
@@ -158,9 +174,6 @@ def create_app(
     async def _user_error(request: Request, exc: AutomuseError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404 if isinstance(exc, views.NotFound) else 400)
 
-    def at_of(at: int | None) -> int:
-        return views.check_at(be.story, at)
-
     AT = Query(None, description="Last chunk read (default: the whole story; -1: nothing yet).")
 
     @app.get("/", include_in_schema=False)
@@ -172,7 +185,7 @@ def create_app(
         """The story's name, its number of chunks and the server's settings."""
         return {
             "name": be.story.name,
-            "chunks": len(be.story),
+            "chunks": be.size(),
             "llm": be.llm_spec,
             "budget": be.budget,
             "k": be.k,
@@ -182,49 +195,47 @@ def create_app(
     @app.get("/api/characters")
     def characters(at: int | None = AT, q: str = "", kind: str = "") -> list[dict[str, Any]]:
         """Entities known at ``at`` (lore cards with aliases and descriptions, and where each was said)."""
-        return views.characters(be.story, at_of(at), q, kind)
+        return views.characters(be.at(at), q, kind)
 
     @app.get("/api/graph")
     def graph(at: int | None = AT) -> dict[str, Any]:
         """The character graph at ``at``: nodes with a layout, edges with chunks and relation labels."""
-        return be.graph(at_of(at))
+        return be.graph(be.at(at).at)
 
     @app.get("/api/timeline")
     def timeline(at: int | None = AT) -> dict[str, Any]:
         """Chapters and chunks read by ``at``, and who appears in which chunk."""
-        return views.timeline(be.story, at_of(at))
+        return views.timeline(be.at(at))
 
     @app.get("/api/chunk/{index}")
     def chunk(index: int, at: int | None = AT) -> dict[str, Any]:
         """One chunk read by ``at`` (404 for a chunk after it)."""
-        return views.chunk(be.story, index, at_of(at))
+        return views.chunk(be.at(at), index)
 
     @app.get("/api/prompt")
     def prompt(at: int | None = AT, budget: int | None = Query(None, ge=1), k: int | None = Query(None, ge=1)) -> dict[str, Any]:
         """The prompt for chunk ``at + 1`` as ``automuse prompt --json`` builds it, with every decision."""
-        at = at_of(at)
+        snap = be.at(at)
         with be.model_lock:
-            return views.prompt(be.story, at, budget=budget or be.budget, count_tokens=be.model().count_tokens, k=k or be.k)
+            return views.prompt(snap, budget=budget or be.budget, count_tokens=be.model().count_tokens, k=k or be.k)
 
     @app.get("/api/ask")
     def ask(
         q: str = Query(..., description="The question."), at: int | None = AT, k: int | None = Query(None, ge=1)
     ) -> dict[str, Any]:
         """The same answer as ``automuse ask``, plus how it was made."""
-        from automuse_rag.ask import answer_question
-
         if not q.strip():
             raise InputError("the question is empty")
-        at = at_of(at)
+        snap = be.at(at)
         with be.model_lock:
-            result = answer_question(be.story, q, at, llm=be.model(), k=k or be.k)
+            result = answer_question(snap, q, llm=be.model(), k=k or be.k)
         return {**result.to_dict(), "method": result.method, "note": result.note}
 
     @app.get("/api/compare")
     def compare(at: int | None = AT) -> list[dict[str, Any]]:
         """The story's compare reports: summary per strategy, plots, and figures at ``at``."""
-        at = at_of(at)
-        return [report_files.describe(r, i, at, be.settings.home) for i, r in enumerate(be.reports())]
+        at_ = be.at(at).at
+        return [report_files.describe(r, i, at_, be.settings.home) for i, r in enumerate(be.reports())]
 
     @app.get("/api/compare/{index}/files/{name}", include_in_schema=False)
     def compare_file(index: int, name: str) -> FileResponse:

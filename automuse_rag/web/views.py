@@ -1,10 +1,9 @@
-"""What the web page shows, as plain JSON-ready data, each view as known at chunk ``at``.
+"""What the web page shows, as plain JSON-ready data, each view as known at a chunk.
 
-Pure functions over a :class:`~automuse_rag.memory.api.StoryView` (the public read
-API only): they read ``records(upto=at)``, ``entities(as_of=at)`` and
-``graph(as_of=at)``, so nothing from a later chunk appears; ``at = -1`` means nothing
-has been read yet. The FastAPI routes in :mod:`automuse_rag.web.app` return them
-unchanged, so the JSON API and the page show the same thing.
+Pure functions over a :class:`~automuse_rag.memory.snapshot.StorySnapshot` (the story
+as known after chunk ``at``), so nothing from a later chunk appears; ``at = -1`` means
+nothing has been read yet. The FastAPI routes in :mod:`automuse_rag.web.app` return
+them unchanged, so the JSON API and the page show the same thing.
 """
 
 from __future__ import annotations
@@ -12,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from automuse_rag.assemble.retrieve import build_prompt
 from automuse_rag.errors import InputError
+from automuse_rag.memory.snapshot import StorySnapshot
 from automuse_rag.memory.types import Entity
 
 KIND_ORDER = {"character": 0, "place": 1, "thing": 2}
@@ -22,17 +23,8 @@ class NotFound(InputError):
     """Something the reader cannot see (yet): a chunk after ``at``, an unknown file."""
 
 
-def check_at(story: Any, at: int | None) -> int:
-    """``at`` resolved (None: the last chunk) and checked against the story's chunks."""
-    size = len(story)
-    at = size - 1 if at is None else at
-    if not -1 <= at < size:
-        raise InputError(f"at={at} is outside story {story.name!r}, which has chunks 0..{size - 1} (use -1 for before the first)")
-    return at
-
-
-def _chapters(story: Any, at: int) -> dict[int, int]:
-    return {r.index: r.chapter for r in story.records(upto=at)} if at >= 0 else {}
+def _chapters(snap: StorySnapshot) -> dict[int, int]:
+    return {r.index: r.chapter for r in snap.records()}
 
 
 def entity_card(ent: Entity, chapters: dict[int, int]) -> dict[str, Any]:
@@ -63,13 +55,13 @@ def _matches(card: dict[str, Any], query: str) -> bool:
     return any(q in t.lower() for t in texts)
 
 
-def characters(story: Any, at: int, query: str = "", kind: str = "") -> list[dict[str, Any]]:
-    """Entities known at ``at``, most mentioned first; ``query`` filters by name, alias
-    or description (case-insensitive), ``kind`` by kind."""
-    if at < 0:
+def characters(snap: StorySnapshot, query: str = "", kind: str = "") -> list[dict[str, Any]]:
+    """Entities known at the snapshot, most mentioned first; ``query`` filters by name,
+    alias or description (case-insensitive), ``kind`` by kind."""
+    if snap.empty:
         return []
-    chapters = _chapters(story, at)
-    cards = [entity_card(e, chapters) for e in story.entities(as_of=at)]
+    chapters = _chapters(snap)
+    cards = [entity_card(e, chapters) for e in snap.entities()]
     if kind:
         cards = [c for c in cards if c["kind"] == kind]
     if query.strip():
@@ -77,13 +69,14 @@ def characters(story: Any, at: int, query: str = "", kind: str = "") -> list[dic
     return cards
 
 
-def graph(story: Any, at: int, layout_seed: int = 7) -> dict[str, Any]:
-    """The character graph as of ``at`` with a spring layout in [-1, 1]: nodes (id,
+def graph(snap: StorySnapshot, layout_seed: int = 7) -> dict[str, Any]:
+    """The character graph at the snapshot with a spring layout in [-1, 1]: nodes (id,
     name, kind, aliases, mentions, first/last chunk, x, y) and edges (source, target,
     weight, chunks, relations with labels and chunks)."""
-    if at < 0:
+    at = snap.at
+    if snap.empty:
         return {"at": at, "nodes": [], "edges": []}
-    g = story.graph(as_of=at)
+    g = snap.graph()
     pos: dict[str, Any] = {}
     if g.number_of_nodes():
         import networkx as nx
@@ -107,7 +100,7 @@ def graph(story: Any, at: int, layout_seed: int = 7) -> dict[str, Any]:
             }
         )
     nodes.sort(key=lambda n: (-n["mentions"], n["name"]))
-    edges = [
+    edges: list[dict[str, Any]] = [
         {
             "source": a,
             "target": b,
@@ -121,10 +114,11 @@ def graph(story: Any, at: int, layout_seed: int = 7) -> dict[str, Any]:
     return {"at": at, "nodes": nodes, "edges": edges}
 
 
-def timeline(story: Any, at: int) -> dict[str, Any]:
-    """Chapters and chunks read by ``at``, and who appears where."""
-    records = story.records(upto=at) if at >= 0 else []
-    ents = story.entities(as_of=at) if at >= 0 else []
+def timeline(snap: StorySnapshot) -> dict[str, Any]:
+    """Chapters and chunks read by the snapshot's chunk, and who appears where."""
+    at = snap.at
+    records = snap.records()
+    ents = snap.entities()
     chapters: list[dict[str, Any]] = []
     for r in records:
         if not chapters or chapters[-1]["chapter"] != r.chapter:
@@ -143,16 +137,17 @@ def timeline(story: Any, at: int) -> dict[str, Any]:
     }
 
 
-def chunk(story: Any, index: int, at: int) -> dict[str, Any]:
-    """One chunk read by ``at``: chapter, summary, text, who is named in it and by
-    which names (longest first, for highlighting).
-    NotFound for a chunk after ``at`` (the reader has not got there)."""
+def chunk(snap: StorySnapshot, index: int) -> dict[str, Any]:
+    """One chunk read by the snapshot's chunk: chapter, summary, text, who is named in
+    it and by which names (longest first, for highlighting), as known at the snapshot.
+    NotFound for a chunk after it (the reader has not got there)."""
+    at = snap.at
     if not 0 <= index <= at:
         raise NotFound(f"chunk {index} is not read yet at chunk {at}" if index > at else f"no chunk {index}")
-    rec = next((r for r in story.records(upto=index) if r.index == index), None)
+    rec = snap.records_at([index]).get(index)
     if rec is None:
         raise NotFound(f"no chunk {index}")
-    named = [e for e in story.entities(as_of=index) if index in e.mentions]
+    named = [e for e in snap.entities() if index in e.mentions]
     return {
         "index": rec.index,
         "id": rec.id,
@@ -165,12 +160,10 @@ def chunk(story: Any, index: int, at: int) -> dict[str, Any]:
     }
 
 
-def prompt(story: Any, at: int, *, budget: int, count_tokens: Callable[[str], int], k: int = 8) -> dict[str, Any]:
-    """The prompt for chunk ``at + 1`` exactly as ``automuse prompt --json`` builds it
-    (same template, retrieval and tokenizer), plus each section's own token count."""
-    from automuse_rag.assemble import build_prompt
-
-    result = build_prompt(story, at, budget=budget, count_tokens=count_tokens, k=k)
-    data = {"story": story.name, "at": at, **result.to_dict()}
+def prompt(snap: StorySnapshot, *, budget: int, count_tokens: Callable[[str], int], k: int = 8) -> dict[str, Any]:
+    """The prompt for the chunk after the snapshot's exactly as ``automuse prompt --json``
+    builds it (same template, retrieval and tokenizer), plus each section's own token count."""
+    result = build_prompt(snap, budget=budget, count_tokens=count_tokens, k=k)
+    data = {"story": snap.name, "at": snap.at, **result.to_dict()}
     data["section_tokens"] = {name: count_tokens(text) for name, text in result.sections.items()}
     return data
