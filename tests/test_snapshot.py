@@ -241,7 +241,7 @@ def test_one_message_for_every_position_outside_the_story() -> None:
     assert empty.latest().at == -1 and empty.latest().records() == [] and empty.latest().search("x") == []
     with pytest.raises(PositionError) as info:
         empty.at(0)
-    assert str(info.value) == "position 0 is outside story 'empty', which has chunks 0..-1 (use -1 for before the first)"
+    assert str(info.value) == "position 0 is outside story 'empty', which has no chunks yet (use -1 for before the first)"
 
 
 # -- what a snapshot keeps for its task -----------------------------------------------

@@ -47,7 +47,8 @@ def check_position(name: str, at: int, last: int) -> int:
     except (TypeError, ValueError):
         raise PositionError(f"position {at!r} is not a chunk index") from None
     if i < -1 or i > last:
-        raise PositionError(f"position {i} is outside story {name!r}, which has chunks 0..{last} (use -1 for before the first)")
+        has = f"chunks 0..{last}" if last >= 0 else "no chunks yet"
+        raise PositionError(f"position {i} is outside story {name!r}, which has {has} (use -1 for before the first)")
     return i
 
 
@@ -137,7 +138,8 @@ class StorySnapshot:
     def chapters(self, indices: Iterable[int]) -> dict[int, int]:
         """Chunk index -> chapter, for the known ones among ``indices``."""
         wanted = [i for i in indices if 0 <= i <= self.at]
-        return self.reads.chapters(wanted) if wanted else {}
+        got = self.reads.chapters(wanted) if wanted else {}
+        return {i: c for i, c in got.items() if 0 <= i <= self.at}
 
     # ------------------------------------------------------------ lore
 
