@@ -41,8 +41,8 @@ from automuse_rag.assemble.budget import CountTokens, memo_counter
 from automuse_rag.assemble.retrieve import CAST_HEAD, build_prompt, card_with_links, first_sentence
 from automuse_rag.assemble.templates import Template, load_template
 from automuse_rag.errors import InputError
+from automuse_rag.lore.entity import Entity
 from automuse_rag.memory.api import StoryView
-from automuse_rag.memory.types import Entity
 
 FORMATS = ("completion", "chat")
 DEFAULT_COMPLETION_LIMIT = 1024

@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from automuse_rag.assemble import ACTIVATIONS, gather_candidates
-from automuse_rag.memory.types import ChunkRecord, Entity
+from automuse_rag.lore.entity import Entity
+from automuse_rag.memory.types import ChunkRecord
 from automuse_rag.models.extractive import STOPWORDS, split_sentences
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)

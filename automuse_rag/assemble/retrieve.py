@@ -47,8 +47,9 @@ from typing import Any
 from automuse_rag.assemble.assembler import AssembledPrompt, Candidate, assemble
 from automuse_rag.assemble.templates import Template, load_template
 from automuse_rag.errors import InputError
+from automuse_rag.lore.entity import Entity
 from automuse_rag.memory.api import OutlinePart, StoryView
-from automuse_rag.memory.types import ChunkRecord, Entity
+from automuse_rag.memory.types import ChunkRecord
 
 _WORDS = re.compile(r"\w+", re.UNICODE)
 #: The retrieval activations; ``activations=`` switches them off one by one (ablations).

@@ -83,7 +83,7 @@ def demo_command(
     model = get_chat_model(cfg.llm, cfg)
     emb = get_embedder(cfg.embedder, cfg)
     sampling = sampling_from_settings(cfg)
-    from automuse_rag.models.capabilities import lore_mode
+    from automuse_rag.lore.probe import lore_mode
 
     lore, note = lore_mode(cfg, model)  # a model that cannot return valid lore is not asked
     if note:

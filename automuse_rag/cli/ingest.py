@@ -67,10 +67,10 @@ def ingest_command(
     Example: automuse ingest 1342 --story pride --llm extractive
     """
     from automuse_rag.books import story_name
+    from automuse_rag.lore.probe import lore_mode
     from automuse_rag.memory.ingest import ingest
     from automuse_rag.memory.story import check_name
     from automuse_rag.models.base import capable, sampling_from_settings
-    from automuse_rag.models.capabilities import lore_mode
     from automuse_rag.models.registry import get_chat_model, get_embedder
 
     cfg = settings(ctx, llm=llm, embedder=embedder, chroma_url=chroma_url, concurrency=concurrency, chunk_size=size)

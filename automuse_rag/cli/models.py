@@ -82,7 +82,7 @@ def doctor_command(
 
     Example: automuse doctor --llm local --llm openai:gpt-4o-mini
     """
-    from automuse_rag.models.doctor import run_checks, versions
+    from automuse_rag.doctor import run_checks, versions
 
     cfg = settings(ctx)
     checks = run_checks(cfg, llm or None, embedder or None, reprobe=reprobe)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from automuse_rag.errors import InputError, ModelError
-from automuse_rag.memory.types import Entity
+from automuse_rag.lore.entity import Entity
 
 RECALL_KINDS: frozenset[str] = frozenset({"character", "place"})
 DEFAULT_MAX_POSITIONS = 300

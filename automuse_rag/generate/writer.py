@@ -252,8 +252,8 @@ class Writer:
         self.report("rejected", len(self.records()), note=result.reasons[0] if result.reasons else "")
 
     def commit(self, records: list[ChunkRecord], chapter: int, text: str) -> Chunk:
-        from automuse_rag.memory.ingest import analyze_chunk
-        from automuse_rag.memory.ner import get_nlp
+        from automuse_rag.lore.extract import analyze_chunk
+        from automuse_rag.lore.ner import get_nlp
         from automuse_rag.text.types import Chunk
 
         index = len(records)

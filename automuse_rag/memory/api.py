@@ -24,9 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from automuse_rag.memory.types import ChunkRecord, Entity, Hit
+from automuse_rag.lore.entity import Entity
 
 #: The entity kinds :meth:`StoryView.active` lists (things are left out).
+from automuse_rag.memory.types import ChunkRecord, Hit
+
 ACTIVE_KINDS = ("character", "place")
 
 if TYPE_CHECKING:  # networkx is light, but keep the import out of module import paths
@@ -34,7 +36,7 @@ if TYPE_CHECKING:  # networkx is light, but keep the import out of module import
 
     import networkx as nx
 
-    from automuse_rag.memory.analysis import ChunkAnalysis
+    from automuse_rag.lore.types import ChunkAnalysis
     from automuse_rag.models.base import Embedder
     from automuse_rag.text.types import Chunk
 

@@ -37,7 +37,7 @@ def expected_records(mem: Any) -> dict[str, dict[str, tuple[str, Meta]]]:
     """kind -> id -> (document, metadata) that the Chroma index must hold."""
     import json
 
-    from automuse_rag.memory.analysis import ChunkAnalysis
+    from automuse_rag.lore.types import ChunkAnalysis
     from automuse_rag.memory.records import chunk_records
 
     out: dict[str, dict[str, tuple[str, Meta]]] = {k: {} for k in KINDS}
@@ -93,7 +93,7 @@ def chroma_problems(mem: Any, want: dict[str, dict[str, tuple[str, Meta]]]) -> l
 def check_story(settings: Settings, name: str) -> CheckReport:
     """Everything that differs between ``state.sqlite`` and the parts derived from it,
     one line each. Reads only."""
-    from automuse_rag.memory.exports import stale_or_broken
+    from automuse_rag.memory.export_files import stale_or_broken
     from automuse_rag.memory.locking import is_locked
     from automuse_rag.memory.schema import integrity_problems
     from automuse_rag.memory.story import StoryMemory, story_dir

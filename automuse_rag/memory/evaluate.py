@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from automuse_rag.memory.analysis import ChunkAnalysis
-from automuse_rag.memory.describe import DESC_SCORE, DESCRIBING
-from automuse_rag.memory.graph import Relation
-from automuse_rag.memory.types import Entity
+from automuse_rag.lore.describe import DESC_SCORE, DESCRIBING
+from automuse_rag.lore.entity import Entity, Relation
+from automuse_rag.lore.types import ChunkAnalysis
 
 if TYPE_CHECKING:
     from automuse_rag.settings import Settings
@@ -73,8 +72,8 @@ def occurs(name: str, text: str) -> bool:
 def analyse_book(spec: str, settings: Settings, size: int | None = None) -> list[tuple[int, ChunkAnalysis]]:
     """Per-chunk analyses of a book as an extractive ingest makes them (NER, parse)."""
     from automuse_rag.books import load_book
-    from automuse_rag.memory.ingest import analyze_chunk
-    from automuse_rag.memory.ner import get_nlp
+    from automuse_rag.lore.extract import analyze_chunk
+    from automuse_rag.lore.ner import get_nlp
     from automuse_rag.text.chunk import chunk_book
 
     chunks = chunk_book(load_book(spec, settings), "eval", size=size or settings.chunk_size)

@@ -9,23 +9,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from automuse_rag.memory.types import Entity
+from automuse_rag.lore.entity import Entity, Relation
 
 if TYPE_CHECKING:
     import networkx as nx
-
-
-@dataclass(frozen=True)
-class Relation:
-    source: str  # entity id
-    target: str  # entity id
-    label: str  # e.g. "sister of" (source is the label of target)
-    chunk: int
-    via: str = ""  # "parse" for relations read off the dependency parse, "" for the model's
 
 
 class _EdgeData(TypedDict):

@@ -22,18 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from automuse_rag.errors import AutomuseError, ModelError
-from automuse_rag.memory.analysis import ChunkAnalysis
-from automuse_rag.memory.analyze import (  # re-exported: ingest is where callers look for them
-    ChunkLoreReply as ChunkLoreReply,
-    analyses_with_model as analyses_with_model,
-    analysis_messages as analysis_messages,
-    analyze_chunk as analyze_chunk,
-    extractive_analysis as extractive_analysis,
-    lore_reply_problem as lore_reply_problem,
-    request_lore as request_lore,
-)
+from automuse_rag.lore.extract import analyses_with_model, analyze_chunk
+from automuse_rag.lore.ner import get_nlp, ner_text
+from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.locking import StoryLock
-from automuse_rag.memory.ner import get_nlp, ner_text
 from automuse_rag.memory.outline import build_outline, model_summarizer
 from automuse_rag.memory.story import StoryMemory, story_dir
 from automuse_rag.models.base import ChatModel, Embedder, Sampling
@@ -42,7 +34,7 @@ from automuse_rag.text.types import Chunk
 
 Progress = Callable[[int, int], None]  # (done, total)
 
-__all__ = ["ChunkAnalysis", "IngestResult", "analyze_chunk", "ingest", "ingest_chunks"]
+__all__ = ["IngestResult", "ingest", "ingest_chunks"]
 
 # ------------------------------------------------------------------ pipeline
 
@@ -153,7 +145,7 @@ def ingest(
 
     ``lore="extractive"`` analyses (and outlines) without asking ``llm``, as the
     extractive backend does: for a model that cannot return valid lore
-    (:func:`automuse_rag.models.capabilities.lore_mode`)."""
+    (:func:`automuse_rag.lore.probe.lore_mode`)."""
     from automuse_rag.books import load_book
     from automuse_rag.text.chunk import chunk_book
 

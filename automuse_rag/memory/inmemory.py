@@ -7,7 +7,7 @@ Two ways to make one:
   with their whole history; as of chunk i each is ``Entity.as_of(i)``.
 - :meth:`InMemoryStory.from_analyses`: chunks with their analyses, resolved the
   naive way: the entities as of chunk i are a from-scratch
-  :func:`~automuse_rag.memory.resolve.resolve` of chunks ``0..i`` (what
+  :func:`~automuse_rag.lore.resolve.resolve` of chunks ``0..i`` (what
   :class:`~automuse_rag.memory.story.StoryMemory` must equal), and vector search
   goes over one record per name mention, as the store's does.
 
@@ -20,11 +20,12 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from automuse_rag.memory.analysis import ChunkAnalysis
+from automuse_rag.lore.entity import Entity, Relation
+from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.api import ACTIVE_KINDS, OutlinePart
-from automuse_rag.memory.graph import Relation, build_graph
+from automuse_rag.memory.graph import build_graph
 from automuse_rag.memory.oracle import NaiveLore
-from automuse_rag.memory.types import ChunkRecord, Entity, Hit
+from automuse_rag.memory.types import ChunkRecord, Hit
 from automuse_rag.models.base import Embedder
 
 

@@ -28,9 +28,9 @@ from typing import Any
 
 from automuse_rag.errors import StoreError
 from automuse_rag.fsutil import write_json_atomic
-from automuse_rag.memory.analysis import ChunkAnalysis
+from automuse_rag.lore.entity import Entity, Relation
+from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.api import OutlinePart
-from automuse_rag.memory.graph import Relation
 from automuse_rag.memory.layout import (  # re-exported: the store's names and paths
     MANIFEST as MANIFEST,
     STATE as STATE,
@@ -47,7 +47,7 @@ from automuse_rag.memory.schema import SCHEMA_VERSION, connect, user_version
 from automuse_rag.memory.search import entity_hits
 from automuse_rag.memory.state import StateWriter
 from automuse_rag.memory.store import KINDS, ChromaStore
-from automuse_rag.memory.types import ChunkRecord, Entity, Hit
+from automuse_rag.memory.types import ChunkRecord, Hit
 from automuse_rag.memory.views import StateReader
 from automuse_rag.models.base import Embedder
 from automuse_rag.settings import Settings
@@ -316,7 +316,7 @@ class StoryMemory:
 
     def set_outline(self, text: str, parts: list[OutlinePart] | None = None, origin: str = "given") -> None:
         """Store the outline (parts default to :func:`~automuse_rag.memory.outline.split_outline`)."""
-        from automuse_rag.memory.exports import write_outline
+        from automuse_rag.memory.export_files import write_outline
         from automuse_rag.memory.outline import split_outline
 
         parts = parts if parts is not None else split_outline(text)
@@ -328,7 +328,7 @@ class StoryMemory:
 
     def write_exports(self) -> None:
         """Rewrite lore.json, graph.json, outline.* and story.json from the state."""
-        from automuse_rag.memory.exports import write_exports
+        from automuse_rag.memory.export_files import write_exports
 
         write_exports(self)
 

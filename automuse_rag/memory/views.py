@@ -15,11 +15,12 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from automuse_rag.memory.analysis import ChunkAnalysis
+from automuse_rag.lore.entity import Entity, Relation
+from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.api import ACTIVE_KINDS, OutlinePart
-from automuse_rag.memory.graph import Relation, build_graph, relation_lines
+from automuse_rag.memory.graph import build_graph, relation_lines
 from automuse_rag.memory.schema import FOREVER
-from automuse_rag.memory.types import ChunkRecord, Entity
+from automuse_rag.memory.types import ChunkRecord
 
 LATEST = FOREVER - 1
 _WORD = re.compile(r"\w+")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from automuse_rag.errors import InputError
-from automuse_rag.memory.types import Entity
+from automuse_rag.lore.entity import Entity
 
 KIND_ORDER = {"character": 0, "place": 1, "thing": 2}
 

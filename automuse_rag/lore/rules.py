@@ -1,4 +1,4 @@
-"""The rules of alias resolution (see memory/resolve.py for how they are driven):
+"""The rules of alias resolution (see lore/resolve.py for how they are driven):
 which names to keep, what kind each is, and how character names cluster.
 
 Every rule looks only at names sharing a word (titles aside) or a nickname key with
@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from automuse_rag.memory.merge_steps import core_words, name_gender
-from automuse_rag.memory.names import (
+from automuse_rag.lore.merge_steps import core_words, name_gender
+from automuse_rag.lore.names import (
     CIVIL,
     FIRSTNAME_TITLES,
     KINDS,
@@ -27,10 +27,10 @@ from automuse_rag.memory.names import (
     looks_like_place,
     parse_name,
 )
-from automuse_rag.memory.nicknames import Distinct
+from automuse_rag.lore.nicknames import Distinct
 
 if TYPE_CHECKING:
-    from automuse_rag.memory.resolve import ModelAlias, NameStat
+    from automuse_rag.lore.resolve import ModelAlias, NameStat
 
 
 # How near (in chunks) a candidate must be named to count as in a name's scenes, when

@@ -191,7 +191,7 @@ STOP_NAMES = {
     "english",
     "french",
 }
-PERSON_LABELS = {"PERSON", "SPEAKER"}  # SPEAKER: "said the Queen" (memory/ner.py)
+PERSON_LABELS = {"PERSON", "SPEAKER"}  # SPEAKER: "said the Queen" (lore/ner.py)
 PLACE_LABELS = {"GPE", "LOC", "FAC"}
 NER_LABELS = PERSON_LABELS | PLACE_LABELS | {"ORG"}
 

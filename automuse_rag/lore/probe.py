@@ -73,7 +73,7 @@ class LoreProbe:
 
 def probe_lore(llm: ChatModel, settings: Settings) -> LoreProbe:
     """Ask ``llm`` for the lore of each probe passage, as ingest does."""
-    from automuse_rag.memory.ingest import lore_reply_problem, request_lore
+    from automuse_rag.lore.extract import lore_reply_problem, request_lore
     from automuse_rag.text.types import Chunk
 
     start = time.perf_counter()
