@@ -27,6 +27,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, WithJsonSchema, create_model
 
+from automuse_rag import templates
 from automuse_rag.ask.evidence import (
     Evidence,
     content_words,
@@ -35,7 +36,7 @@ from automuse_rag.ask.evidence import (
     stem,
 )
 from automuse_rag.errors import InputError, ModelError
-from automuse_rag.models.base import Sampling
+from automuse_rag.models.base import Sampling, capable
 
 CITATION = re.compile(r"\[\s*chunk\s+(\d+)\s*,\s*chapter\s+(\d+)\s*\]", re.IGNORECASE)
 _ANY_BRACKET = re.compile(r"\[[^\]]{0,40}\]")
@@ -206,8 +207,6 @@ def notes_for_model(scored: list[_Scored], limit: int = NOTES_FOR_MODEL) -> list
 
 def model_messages(question: str, notes: list[Evidence]) -> list[dict[str, str]]:
     """The ask prompt (templates ``ask_system.txt`` and ``ask_user.txt``)."""
-    from automuse_rag import templates
-
     lines = []
     for ev in notes:
         label = "lore card" if ev.kind == "entity" else "memory"
@@ -282,8 +281,6 @@ def model_answer(llm: Any, question: str, notes: list[Evidence], at: int, max_to
 
 
 def _uses_model(llm: Any) -> bool:
-    from automuse_rag.models.base import capable
-
     return capable(llm, "can_structure")
 
 

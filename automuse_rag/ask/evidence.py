@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from automuse_rag.assemble import ACTIVATIONS, gather_candidates
+from automuse_rag.assemble.retrieve import lore_card
 from automuse_rag.lore.entity import Entity
 from automuse_rag.memory.types import ChunkRecord
 from automuse_rag.models.extractive import STOPWORDS, split_sentences
@@ -230,7 +231,6 @@ def retrieve_evidence(
     read) gives []."""
     if at < 0 or len(story) == 0:
         return []
-    from automuse_rag.assemble.retrieve import lore_card
 
     records = story.records(upto=at)
     records = [r for r in records if r.index <= at]

@@ -49,6 +49,7 @@ from automuse_rag.assemble.templates import Template, load_template
 from automuse_rag.errors import InputError
 from automuse_rag.lore.entity import Entity
 from automuse_rag.memory.api import OutlinePart, StoryView
+from automuse_rag.memory.inmemory import named_entities as naive
 from automuse_rag.memory.types import ChunkRecord
 
 _WORDS = re.compile(r"\w+", re.UNICODE)
@@ -120,8 +121,6 @@ def _summary_candidate(rec: ChunkRecord, score: float, source: str) -> Candidate
 
 def named_entities(text: str, entities: Iterable[Entity]) -> dict[str, int]:
     """Entity id -> how often any of its names occurs in ``text`` as a whole word."""
-    from automuse_rag.memory.inmemory import named_entities as naive
-
     return naive(text, list(entities))
 
 

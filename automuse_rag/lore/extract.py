@@ -19,6 +19,7 @@ from automuse_rag.lore.parse import ChunkFacts, chunk_facts
 from automuse_rag.lore.real_names import add_real_names
 from automuse_rag.lore.types import MAX_DESCRIPTION, ChunkAnalysis, LoreMention
 from automuse_rag.models.base import ChatModel, Sampling, capable
+from automuse_rag.models.extractive import extractive_summary
 from automuse_rag.text import clip
 from automuse_rag.text.types import Chunk
 
@@ -76,8 +77,6 @@ def _in_text(name: str, text: str) -> bool:
 
 
 def extractive_analysis(chunk: Chunk, mentions: list[LoreMention], reason: str = "") -> ChunkAnalysis:
-    from automuse_rag.models.extractive import extractive_summary
-
     summary = extractive_summary(chunk.text, 3) or clip(chunk.text, 300)
     return ChunkAnalysis(summary=clip(summary, MAX_SUMMARY * 2), mentions=mentions, model="extractive", fallback=reason)
 

@@ -23,15 +23,13 @@ from dataclasses import dataclass, field
 from automuse_rag.lore.resolve import (
     NARRATOR_KEY,
     Cluster,
-    DistinctPair,
-    ModelAlias,
-    NameStat,
     assign_ids,
     id_order,
     link_keys,
     resolve_component,
     slug,
 )
+from automuse_rag.lore.stats import DistinctPair, ModelAlias, NameStat
 from automuse_rag.lore.types import LoreMention
 from automuse_rag.lore.unionfind import UnionFind
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from automuse_rag.lore.names import CIVIL, FIRSTNAME_TITLES, parse_name
 from automuse_rag.lore.nicknames import (
@@ -17,10 +16,8 @@ from automuse_rag.lore.nicknames import (
     are_nicknames,
     nickname_evidence,
 )
-
-if TYPE_CHECKING:
-    from automuse_rag.lore.resolve import NameStat
-    from automuse_rag.lore.rules import Draft, Resolver
+from automuse_rag.lore.rules import Draft, Resolver
+from automuse_rag.lore.stats import NameStat
 
 
 def merge(res: Resolver, src: Draft, dst: Draft) -> None:
@@ -127,19 +124,3 @@ def _chunks(cl: Draft, stats: Mapping[str, NameStat]) -> set[int]:
 
 def _first_seen(cl: Draft, stats: Mapping[str, NameStat]) -> tuple[int, str]:
     return min((stats[m].first_chunk, m) for m in cl.members) if cl.members else (0, "")
-
-
-def core_words(words: tuple[str, ...]) -> tuple[str, ...]:
-    """Name words without middle initials ("George B. Wilson" -> George Wilson)."""
-    if len(words) <= 2:
-        return words
-    return (words[0], *(w for w in words[1:-1] if not (len(w.rstrip(".")) == 1 and w[:1].isupper())), words[-1])
-
-
-def name_gender(st: NameStat) -> str | None:
-    """A name's own gender from the pronouns around it (strong evidence only)."""
-    if st.he >= 3 and st.he >= 3 * st.she:
-        return "m"
-    if st.she >= 3 and st.she >= 3 * st.he:
-        return "f"
-    return None

@@ -31,14 +31,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
-from automuse_rag.lore.merge_steps import compatible, merge, name_gender
+from automuse_rag.lore.merge_steps import compatible, merge
 from automuse_rag.lore.names import CIVIL, FIRSTNAME_TITLES, parse_name
+from automuse_rag.lore.rules import Draft, Resolver
+from automuse_rag.lore.stats import name_gender
 from automuse_rag.lore.types import LoreMention
-
-if TYPE_CHECKING:
-    from automuse_rag.lore.rules import Draft, Resolver
 
 QUOTE = re.compile(r"“(?P<curly>[^“”]{1,600})”|\"(?P<straight>[^\"\n]{1,600})\"")
 # The narration around a quotation, up to the sentence's edge: a stop, a quotation

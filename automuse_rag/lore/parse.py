@@ -28,6 +28,7 @@ from automuse_rag.lore.names import (
     clean_name,
     parse_name,
 )
+from automuse_rag.lore.ner import _span_with_title
 from automuse_rag.lore.relation_words import SPEECH
 from automuse_rag.lore.relations import (
     Occ,
@@ -95,8 +96,6 @@ class _Hit:
 
 
 def _hits(doc: Doc, names: set[str]) -> list[_Hit]:
-    from automuse_rag.lore.ner import _span_with_title
-
     sent_of = {s.start: i for i, s in enumerate(doc.sents)}
     out: list[_Hit] = []
     for ent in doc.ents:

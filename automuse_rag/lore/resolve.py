@@ -73,11 +73,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from automuse_rag.lore.describe import score as desc_score
 from automuse_rag.lore.entity import Entity
@@ -94,76 +93,9 @@ from automuse_rag.lore.rules import (
     kind_of,
     person_votes,
 )
+from automuse_rag.lore.stats import ChunkLore, DistinctPair, ModelAlias, NameStat
 from automuse_rag.lore.types import LoreMention
-
-
-@dataclass
-class NameStat:
-    """Everything the resolver knows of one name so far (sums over its mentions)."""
-
-    name: str
-    first_chunk: int
-    count: int = 0
-    nchunks: int = 0
-    votes: Counter[str] = field(default_factory=Counter)
-    he: int = 0
-    she: int = 0
-    lower: int = 0
-    at: int = 0
-    model: bool = False
-    model_kind: str = ""
-    narrator: int = 0  # times spoken to the first-person narrator (lore/narrator.py)
-    chunks: set[int] = field(default_factory=set)  # not persisted: rebuilt from the mentions
-
-    def add(self, idx: int, m: LoreMention, *, new_chunk: bool = True) -> None:
-        """Count mention ``m`` of chunk ``idx``; ``new_chunk`` is False for a second
-        mention of the same name in the same chunk."""
-        self.first_chunk = min(self.first_chunk, idx)
-        self.count += max(1, m.count)
-        self.nchunks += int(new_chunk)
-        self.chunks.add(idx)
-        self.votes.update(m.labels)
-        self.he += m.he
-        self.she += m.she
-        self.lower += m.lower
-        self.at += m.at
-        self.narrator += m.to_narrator
-        if "model" in m.source:
-            self.model = True
-            self.model_kind = self.model_kind or m.kind
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "first_chunk": self.first_chunk,
-            "count": self.count,
-            "nchunks": self.nchunks,
-            "votes": dict(sorted(self.votes.items())),
-            "he": self.he,
-            "she": self.she,
-            "lower": self.lower,
-            "at": self.at,
-            "model": self.model,
-            "model_kind": self.model_kind,
-            "narrator": self.narrator,
-        }
-
-    @classmethod
-    def from_json(cls, name: str, d: dict[str, Any], chunks: Iterable[int] = ()) -> NameStat:
-        return cls(
-            name=name,
-            first_chunk=int(d["first_chunk"]),
-            count=int(d["count"]),
-            nchunks=int(d["nchunks"]),
-            votes=Counter({str(k): int(v) for k, v in d.get("votes", {}).items()}),
-            he=int(d["he"]),
-            she=int(d["she"]),
-            lower=int(d["lower"]),
-            at=int(d["at"]),
-            model=bool(d["model"]),
-            model_kind=str(d["model_kind"]),
-            narrator=int(d.get("narrator", 0)),
-            chunks=set(chunks),
-        )
+from automuse_rag.lore.unionfind import UnionFind
 
 
 @dataclass(frozen=True)
@@ -174,11 +106,6 @@ class Cluster:
     kind: str
     canonical: str  # the name it goes by
     first: str  # its earliest name (first chunk, then name): the base of its id
-
-
-ChunkLore = tuple[int, list[LoreMention]]  # (chunk index, mentions)
-ModelAlias = tuple[int, str, list[str]]  # (chunk, name, the aliases the model gave it)
-DistinctPair = tuple[int, str, str]  # (chunk, name, name): two people in one sentence
 
 
 def collect(chunks: Iterable[ChunkLore]) -> dict[str, NameStat]:
@@ -299,8 +226,6 @@ def assign_ids(clusters: Iterable[Cluster], stats: Mapping[str, NameStat]) -> di
 def components(names: Iterable[str], links: Iterable[tuple[str, str]] = (), narrated: Iterable[str] = ()) -> list[list[str]]:
     """Group names into components: names sharing a :func:`link_keys` key, joined by a
     ``links`` pair (a model alias), or ``narrated`` (spoken to the narrator), end in one group."""
-    from automuse_rag.lore.unionfind import UnionFind
-
     uf = UnionFind()
     names = list(names)
     for n in names:

@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from automuse_rag.lore.merge_steps import core_words, name_gender
 from automuse_rag.lore.names import (
     CIVIL,
     FIRSTNAME_TITLES,
@@ -24,14 +22,12 @@ from automuse_rag.lore.names import (
     TITLES,
     Parsed,
     clean_name,
+    core_words,
     looks_like_place,
     parse_name,
 )
 from automuse_rag.lore.nicknames import Distinct
-
-if TYPE_CHECKING:
-    from automuse_rag.lore.resolve import ModelAlias, NameStat
-
+from automuse_rag.lore.stats import ModelAlias, NameStat, name_gender
 
 # How near (in chunks) a candidate must be named to count as in a name's scenes, when
 # several clusters could take the name: the same chunk or the next (a telegram signed

@@ -7,18 +7,35 @@ relations), ``graph.json`` (node-link), ``outline.txt`` / ``outline.json`` and
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from automuse_rag.fsutil import write_json_atomic, write_text_atomic
+from automuse_rag.lore.entity import Entity, Relation
 from automuse_rag.memory.graph import graph_to_json
-
-if TYPE_CHECKING:
-    from automuse_rag.memory.story import StoryMemory
+from automuse_rag.memory.views import StateReader
 
 LORE, GRAPH, OUTLINE_TXT, OUTLINE_JSON = "lore.json", "graph.json", "outline.txt", "outline.json"
 
 
-def lore_export(mem: StoryMemory) -> dict[str, Any]:
+class ExportedStore(Protocol):
+    """What the exports read of a store (:class:`automuse_rag.memory.story.StoryMemory`,
+    which imports this module)."""
+
+    dir: Path
+    reader: StateReader
+    store_id: str
+
+    def entities(self) -> list[Entity]: ...
+
+    def relations(self) -> list[Relation]: ...
+
+    def graph(self) -> Any: ...
+
+    def manifest_export(self) -> dict[str, Any]: ...
+
+
+def lore_export(mem: ExportedStore) -> dict[str, Any]:
     return {
         "state_version": mem.reader.version(),
         "store_id": mem.store_id,
@@ -27,14 +44,14 @@ def lore_export(mem: StoryMemory) -> dict[str, Any]:
     }
 
 
-def graph_export(mem: StoryMemory) -> dict[str, Any]:
+def graph_export(mem: ExportedStore) -> dict[str, Any]:
     g = mem.graph()
     g.graph["state_version"] = mem.reader.version()
     g.graph["store_id"] = mem.store_id
     return graph_to_json(g)
 
 
-def outline_exports(mem: StoryMemory) -> dict[str, Any] | None:
+def outline_exports(mem: ExportedStore) -> dict[str, Any] | None:
     got = mem.reader.outline()
     if got is None:
         return None
@@ -45,24 +62,24 @@ def outline_exports(mem: StoryMemory) -> dict[str, Any] | None:
     }
 
 
-def expected(mem: StoryMemory) -> dict[str, Any]:
+def expected(mem: ExportedStore) -> dict[str, Any]:
     """File name -> the content each export should have now (JSON data or text)."""
     out: dict[str, Any] = {LORE: lore_export(mem), GRAPH: graph_export(mem), "story.json": mem.manifest_export()}
     out.update(outline_exports(mem) or {})
     return out
 
 
-def write_outline(mem: StoryMemory) -> None:
+def write_outline(mem: ExportedStore) -> None:
     for name, content in (outline_exports(mem) or {}).items():
         _write(mem, name, content)
 
 
-def write_exports(mem: StoryMemory) -> None:
+def write_exports(mem: ExportedStore) -> None:
     for name, content in expected(mem).items():
         _write(mem, name, content)
 
 
-def _write(mem: StoryMemory, name: str, content: Any) -> None:
+def _write(mem: ExportedStore, name: str, content: Any) -> None:
     path = mem.dir / name
     if isinstance(content, str):
         write_text_atomic(path, content)
@@ -70,7 +87,7 @@ def _write(mem: StoryMemory, name: str, content: Any) -> None:
         write_json_atomic(path, content, indent=None if name == GRAPH else 1)
 
 
-def stale_or_broken(mem: StoryMemory) -> list[str]:
+def stale_or_broken(mem: ExportedStore) -> list[str]:
     """One line per export that is missing, unreadable or not what the state says."""
     problems = []
     want = expected(mem)

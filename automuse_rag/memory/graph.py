@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from automuse_rag.fsutil import write_json_atomic
 from automuse_rag.lore.entity import Entity, Relation
 
 if TYPE_CHECKING:
@@ -84,8 +85,6 @@ def graph_from_json(data: dict[str, Any]) -> nx.Graph[str]:
 
 def save_graph(g: nx.Graph[str], path: Path) -> None:
     """Write node-link JSON atomically (temp file + ``os.replace``)."""
-    from automuse_rag.fsutil import write_json_atomic
-
     write_json_atomic(path, graph_to_json(g), indent=None)
 
 

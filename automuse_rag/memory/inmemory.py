@@ -25,6 +25,8 @@ from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.api import ACTIVE_KINDS, OutlinePart
 from automuse_rag.memory.graph import build_graph
 from automuse_rag.memory.oracle import NaiveLore
+from automuse_rag.memory.records import mention_doc
+from automuse_rag.memory.state import merged_mentions
 from automuse_rag.memory.types import ChunkRecord, Hit
 from automuse_rag.models.base import Embedder
 
@@ -93,9 +95,6 @@ class InMemoryStory:
     ) -> InMemoryStory:
         """A story resolved from its analyses: ``mode="scratch"`` re-resolves chunks
         ``0..i`` from nothing for each position (the definition), ``"fold"`` folds once."""
-        from automuse_rag.memory.records import mention_doc
-        from automuse_rag.memory.state import merged_mentions
-
         story = cls(name, [r for r, _ in chunks], [], embedder, outline=outline, parts=parts)
         story._naive = NaiveLore([(r.index, a) for r, a in chunks], mode)
         docs = [

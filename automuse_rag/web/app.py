@@ -18,7 +18,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from automuse_rag.ask import answer_question
 from automuse_rag.errors import AutomuseError, InputError
+from automuse_rag.memory.story import StoryMemory
+from automuse_rag.models.registry import get_chat_model
 from automuse_rag.settings import Settings
 from automuse_rag.web import reports as report_files, views
 
@@ -111,8 +114,6 @@ class _Backend:
         """The configured chat model (loaded on first use; also the prompt's tokenizer).
         Call with ``model_lock`` held."""
         if self._model is None:
-            from automuse_rag.models.registry import get_chat_model
-
             self._model = get_chat_model(self.llm_spec, self.settings)
         return self._model
 
@@ -211,8 +212,6 @@ def create_app(
         q: str = Query(..., description="The question."), at: int | None = AT, k: int | None = Query(None, ge=1)
     ) -> dict[str, Any]:
         """The same answer as ``automuse ask``, plus how it was made."""
-        from automuse_rag.ask import answer_question
-
         if not q.strip():
             raise InputError("the question is empty")
         at = at_of(at)
@@ -242,8 +241,6 @@ def create_app(
 
 def open_app(settings: Settings, name: str, **options: Any) -> Any:
     """Open story ``name`` (StoreError if it does not exist) and serve it."""
-    from automuse_rag.memory.story import StoryMemory
-
     story = StoryMemory.open(settings, name)
     try:
         return create_app(story, settings=settings, close=story.close, **options)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from automuse_rag.assemble import build_prompt
 from automuse_rag.errors import InputError
 from automuse_rag.lore.entity import Entity
 
@@ -168,8 +169,6 @@ def chunk(story: Any, index: int, at: int) -> dict[str, Any]:
 def prompt(story: Any, at: int, *, budget: int, count_tokens: Callable[[str], int], k: int = 8) -> dict[str, Any]:
     """The prompt for chunk ``at + 1`` exactly as ``automuse prompt --json`` builds it
     (same template, retrieval and tokenizer), plus each section's own token count."""
-    from automuse_rag.assemble import build_prompt
-
     result = build_prompt(story, at, budget=budget, count_tokens=count_tokens, k=k)
     data = {"story": story.name, "at": at, **result.to_dict()}
     data["section_tokens"] = {name: count_tokens(text) for name, text in result.sections.items()}
