@@ -2,7 +2,7 @@
 
 Over the first N chunks of the sample story (chunked at 1,500 characters), asks the
 local model (SmolLM2-135M by default, or --model PATH.gguf) for each chunk's lore
-through exactly ingest's call (:func:`automuse_rag.memory.ingest.request_lore`:
+through exactly ingest's call (:func:`automuse_rag.lore.extract.request_lore`:
 strict JSON grammar, max_tokens sized to the schema, one repair attempt) and counts:
 
 * valid JSON: the answer validated against ChunkLoreReply (after the repair at most);

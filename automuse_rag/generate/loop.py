@@ -6,7 +6,7 @@ the model for the next passage, strips chat artefacts, and runs the degeneration
 guard. A failing candidate is logged to ``rejections.jsonl`` and regenerated with a
 higher temperature and penalties (and a new seed), up to ``guard_retries`` times; it
 is never stored. An accepted chunk is summarized and its lore extracted exactly as
-ingest does (:func:`automuse_rag.memory.ingest.analyze_chunk`), committed through
+ingest does (:func:`automuse_rag.lore.extract.analyze_chunk`), committed through
 :meth:`StoryMemory.commit_chunk` (atomic), and only then are ``manuscript.md`` and
 ``generation.json`` rewritten (temp file + rename). On restart the position comes
 from the committed chunks, so a kill at any moment neither loses nor repeats one.
