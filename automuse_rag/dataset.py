@@ -36,13 +36,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from automuse_rag import __version__
 from automuse_rag.assemble.assembler import AssembledPrompt, bullet
 from automuse_rag.assemble.budget import CountTokens, memo_counter
 from automuse_rag.assemble.retrieve import CAST_HEAD, build_prompt, card_with_links, first_sentence
 from automuse_rag.assemble.templates import Template, load_template
 from automuse_rag.errors import InputError
+from automuse_rag.fsutil import write_json_atomic
+from automuse_rag.lore.entity import Entity
 from automuse_rag.memory.api import AnalysedStory, StoryView
-from automuse_rag.memory.types import Edges, Entity
+from automuse_rag.memory.oracle import NaiveLore
+from automuse_rag.memory.types import Edges
 
 FORMATS = ("completion", "chat")
 DEFAULT_COMPLETION_LIMIT = 1024
@@ -112,8 +116,6 @@ class Truth:
     histories, ``Entity.at`` and the edges' chunk lists."""
 
     def __init__(self, story: StoryView) -> None:
-        from automuse_rag.memory.oracle import NaiveLore
-
         whole = story.latest()
         self.records = whole.records()
         analyses = story.analyses() if isinstance(story, AnalysedStory) else []
@@ -302,9 +304,6 @@ def file_sha256(path: Path) -> str:
 def write_meta(summary: DatasetSummary, stories: list[str], *, val_fraction: float, seed: int) -> Path:
     """Write ``OUT.meta.json`` beside the export: what it holds and whether the leakage
     audit passed, with the SHA-256 of each file written (so an edited file is noticed)."""
-    from automuse_rag import __version__
-    from automuse_rag.fsutil import write_json_atomic
-
     out = Path(summary.train_path)
     files = {out.name: file_sha256(out)}
     if summary.validation_path:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from automuse_rag.errors import InputError
 from automuse_rag.fsutil import atomic_path, write_text_atomic
+from automuse_rag.memory.story import StoryMemory
 from automuse_rag.memory.types import ChunkRecord
 
 FORMATS = ("md", "txt", "epub")
@@ -112,8 +113,6 @@ def export_story(settings, name: str, fmt: str, out: Path | None = None) -> Path
     """Export story ``name``'s manuscript as ``fmt`` (md, txt, epub) to ``out``
     (default: ``NAME.FMT`` in the current directory: exporting reads the store and
     writes nothing in it)."""
-    from automuse_rag.memory.story import StoryMemory
-
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     with StoryMemory.open(settings, name) as story:

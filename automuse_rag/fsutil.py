@@ -76,6 +76,14 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def read_json(path: Path) -> Any:
+    """The JSON in ``path``; None if it cannot be read or parsed."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def write_json_atomic(path: Path, data: Any, *, indent: int | None = 1) -> None:
     """JSON with sorted keys (so the same data gives the same bytes)."""
     write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=indent, sort_keys=True))

@@ -17,13 +17,15 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from automuse_rag.models.base import Sampling
+from automuse_rag.errors import InputError
+from automuse_rag.sampling import Sampling
+from automuse_rag.validate import check_chroma_url, check_home
 
 DEFAULT_MIRROR = "https://www.gutenberg.org"
 ENV_PREFIX = "AUTOMUSE_"
 # AUTOMUSE_* variables that are not settings: read by scripts/setup.sh and the tests.
 NOT_SETTINGS = frozenset({"SHARED_DATA", "NO_BROWSER", "WEB_SCREENSHOTS", "CHROMIUM", "CHROMEDRIVER"})
-_SAMPLING = Sampling()  # the one set of sampling defaults (models/base.py)
+_SAMPLING = Sampling()  # the one set of sampling defaults (sampling.py)
 DEFAULT_SEED = 1234  # runs from the CLI are reproducible; a bare Sampling() leaves the seed unset
 
 
@@ -104,9 +106,6 @@ def get_settings(**overrides: object) -> Settings:
     Checks the places before any command uses them (:mod:`automuse_rag.validate`): the
     home must be able to be a directory and a Chroma URL must be well formed. A bad
     value is one :class:`~automuse_rag.errors.InputError` line, never a traceback."""
-    from automuse_rag.errors import InputError
-    from automuse_rag.validate import check_chroma_url, check_home
-
     unknown = sorted(set(overrides) - set(Settings.model_fields))
     if unknown:
         raise TypeError(f"get_settings() got unknown setting(s): {', '.join(unknown)}")
@@ -128,8 +127,6 @@ def get_settings(**overrides: object) -> Settings:
 def check_environment(environ: dict[str, str] | os._Environ[str]) -> None:
     """Refuse an ``AUTOMUSE_*`` variable that names no setting (a misspelling would
     otherwise be ignored silently)."""
-    from automuse_rag.errors import InputError
-
     known = {name.upper() for name in Settings.model_fields} | NOT_SETTINGS
     for key in sorted(environ):
         if not key.upper().startswith(ENV_PREFIX):

@@ -68,7 +68,7 @@ def synthetic(n: int, seed: int = 0) -> tuple[list[ChunkRecord], list[OutlinePar
 def real_story(n: int, home: Path, seed: int = 0):
     """A real StoryMemory (embedded Chroma + SQLite) with ``n`` synthetic chunks,
     committed through the same path as ingest, hash embeddings."""
-    from automuse_rag.memory.analysis import ChunkAnalysis, LoreMention
+    from automuse_rag.lore.types import ChunkAnalysis, LoreMention
     from automuse_rag.memory.story import StoryMemory
     from automuse_rag.settings import get_settings
     from automuse_rag.text.types import Chunk

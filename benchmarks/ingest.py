@@ -92,8 +92,8 @@ def bench_extractive(home: Path) -> dict:
 def bench_local(home: Path, limit: int) -> dict:
     """Analysis of the first ``limit`` chunks of the sample with the local model (no cache)."""
     from automuse_rag.books import load_book
-    from automuse_rag.memory.ingest import analyze_chunk
-    from automuse_rag.memory.ner import get_nlp
+    from automuse_rag.lore.extract import analyze_chunk
+    from automuse_rag.lore.ner import get_nlp
     from automuse_rag.text.chunk import chunk_book
 
     settings = get_settings(home=home, llm="local", cache=False)

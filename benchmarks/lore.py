@@ -94,9 +94,9 @@ def bench_book(book: str, text_path: Path, cast_path: Path, settings) -> dict:
 
 def bench_speed(book: Path) -> dict:
     """Extractive ingest (hash embedder) with and without the dependency parse."""
-    import automuse_rag.memory.analyze as an
+    import automuse_rag.lore.extract as an
     import automuse_rag.memory.ingest as ing
-    from automuse_rag.memory.parse import ChunkFacts, get_parser
+    from automuse_rag.lore.parse import ChunkFacts, get_parser
     from automuse_rag.models.base import Sampling
     from automuse_rag.models.fake import HashEmbedder
 

@@ -50,7 +50,7 @@ def synthetic_store(n: int, home: Path, dim: int = 384, seed: int = 0):
     """A StoryMemory with ``n`` synthetic chunks, committed in batches through the
     same path as ingest (hash embeddings of ``dim`` dimensions)."""
     sys.path.insert(0, str(REPO))
-    from automuse_rag.memory.analysis import ChunkAnalysis, LoreMention
+    from automuse_rag.lore.types import ChunkAnalysis, LoreMention
     from automuse_rag.memory.story import StoryMemory
     from automuse_rag.memory.types import OutlinePart
     from automuse_rag.models.fake import HashEmbedder

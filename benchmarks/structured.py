@@ -2,7 +2,7 @@
 
 Over the first N chunks of the sample story (chunked at 1,500 characters), asks the
 local model (SmolLM2-135M by default, or --model PATH.gguf) for each chunk's lore
-through exactly ingest's call (:func:`automuse_rag.memory.ingest.request_lore`:
+through exactly ingest's call (:func:`automuse_rag.lore.extract.request_lore`:
 strict JSON grammar, max_tokens sized to the schema, one repair attempt) and counts:
 
 * valid JSON: the answer validated against ChunkLoreReply (after the repair at most);
@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from automuse_rag.errors import StructuredOutputError
-from automuse_rag.memory.ingest import (
+from automuse_rag.lore.extract import (
     ChunkLoreReply,
     analysis_messages,
     lore_reply_problem,
@@ -48,7 +48,7 @@ def sample_chunks(n: int) -> list[Any]:
 
 
 def hints(chunk: Any) -> list[str]:
-    from automuse_rag.memory.ner import get_nlp, ner_mentions, ner_text
+    from automuse_rag.lore.ner import get_nlp, ner_mentions, ner_text
 
     nlp = get_nlp()
     return [m.name for m in ner_mentions(nlp(ner_text(nlp, chunk.text)))]

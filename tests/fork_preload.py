@@ -9,6 +9,6 @@ import openai  # noqa: F401
 import automuse_rag.cli
 import automuse_rag.generate.loop
 import automuse_rag.memory.ingest  # noqa: F401
-from automuse_rag.memory.ner import get_nlp
+from automuse_rag.lore.ner import get_nlp
 
 get_nlp()  # spaCy's en_core_web_sm, loaded once and shared copy-on-write

@@ -335,8 +335,8 @@ def test_a_huge_text_without_spaces_is_chunked_and_ingested(home: Path, tmp_path
 
 
 def test_ner_never_sees_more_than_spacy_max_length(monkeypatch: pytest.MonkeyPatch) -> None:
-    from automuse_rag.memory.ingest import analyze_chunk
-    from automuse_rag.memory.ner import get_nlp
+    from automuse_rag.lore.extract import analyze_chunk
+    from automuse_rag.lore.ner import get_nlp
     from automuse_rag.text.types import Chunk
 
     nlp = get_nlp()

@@ -128,7 +128,7 @@ def test_help_has_an_example() -> None:
 
 
 def test_nll_on_twenty_positions_by_default(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from automuse_rag.models import registry
+    from automuse_rag.cli import compare as compare_cli
     from automuse_rag.models.fake import ScriptedChatModel
 
     class Scorer(ScriptedChatModel):
@@ -136,7 +136,7 @@ def test_nll_on_twenty_positions_by_default(home: Path, tmp_path: Path, monkeypa
             words = continuation.split()
             return sum(w not in context for w in words) / len(words), len(words)
 
-    monkeypatch.setattr(registry, "get_chat_model", lambda spec, cfg, **kw: Scorer())
+    monkeypatch.setattr(compare_cli, "get_chat_model", lambda spec, cfg, **kw: Scorer())
     out = tmp_path / "r"
     res = runner.invoke(
         app, ["--home", str(home), "compare", "--story", "sample", "--budget", "700", "--no-plots", "--out", str(out), "--json"]

@@ -28,8 +28,9 @@ import pytest
 
 from automuse_rag.books import read_book_file
 from automuse_rag.compare import STRATEGIES, run_compare
+from automuse_rag.lore.entity import Entity
 from automuse_rag.memory.inmemory import InMemoryStory
-from automuse_rag.memory.types import ChunkRecord, Entity
+from automuse_rag.memory.types import ChunkRecord
 from automuse_rag.models.fake import HashEmbedder, ScriptedChatModel
 from automuse_rag.text.chunk import chunk_book
 

@@ -24,8 +24,9 @@ from automuse_rag.compare.strategies import (
     rolling_unbounded_prompt,
 )
 from automuse_rag.errors import InputError
+from automuse_rag.lore.entity import Entity
 from automuse_rag.memory.inmemory import InMemoryStory
-from automuse_rag.memory.types import ChunkRecord, Entity
+from automuse_rag.memory.types import ChunkRecord
 from automuse_rag.models.fake import HashEmbedder, count_words_and_marks
 
 count = count_words_and_marks

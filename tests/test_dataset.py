@@ -15,8 +15,9 @@ from automuse_rag.assemble import load_template
 from automuse_rag.assemble.retrieve import build_prompt
 from automuse_rag.dataset import Truth, audit_leakage, export_dataset, split_validation, validation_path
 from automuse_rag.errors import InputError
+from automuse_rag.lore.entity import Entity
 from automuse_rag.memory.inmemory import InMemoryStory
-from automuse_rag.memory.types import ChunkRecord, Entity, OutlinePart
+from automuse_rag.memory.types import ChunkRecord, OutlinePart
 from automuse_rag.models.fake import HashEmbedder, count_words_and_marks
 from automuse_rag.text.chunk import chunk_book
 from automuse_rag.text.clean import clean_text

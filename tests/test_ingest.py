@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from automuse_rag.cli import app
 from automuse_rag.errors import StoreError
-from automuse_rag.memory.ingest import ChunkLoreReply, ingest
+from automuse_rag.lore.extract import ChunkLoreReply
+from automuse_rag.memory.ingest import ingest
 from automuse_rag.memory.locking import StoryLock
 from automuse_rag.memory.story import StoryMemory, story_dir
 from automuse_rag.models.base import Sampling

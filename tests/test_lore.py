@@ -1,13 +1,13 @@
-"""Alias resolution and NER candidates (memory/names.py, ner.py, resolve.py)."""
+"""Alias resolution and NER candidates (lore/names.py, ner.py, resolve.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from automuse_rag.memory.analysis import LoreMention
-from automuse_rag.memory.names import clean_name
-from automuse_rag.memory.ner import ner_mentions
-from automuse_rag.memory.resolve import resolve
+from automuse_rag.lore.names import clean_name
+from automuse_rag.lore.ner import ner_mentions
+from automuse_rag.lore.resolve import resolve
+from automuse_rag.lore.types import LoreMention
 
 
 def person(name: str, count: int = 2, he: int = 0, she: int = 0, desc: str = "") -> LoreMention:
@@ -127,7 +127,7 @@ def test_resolution_is_deterministic_and_order_based():
 
 
 def test_ner_mentions_keep_titles_and_classify_places():
-    from automuse_rag.memory.ner import get_nlp
+    from automuse_rag.lore.ner import get_nlp
 
     text = (
         "Mr. Darcy walked to Hollin Island with Edith Marlowe. "
@@ -147,7 +147,7 @@ def test_ner_mentions_keep_titles_and_classify_places():
 
 
 def test_nickname_keys_link_hypocorisms_and_only_them():
-    from automuse_rag.memory.nicknames import are_nicknames, nickname_keys
+    from automuse_rag.lore.nicknames import are_nicknames, nickname_keys
 
     for nick, full in (("Harry", "Henry"), ("Jim", "James"), ("Lizzy", "Elizabeth"), ("Eliza", "Elizabeth"), ("Bob", "Robert")):
         assert nickname_keys(nick) & nickname_keys(full), (nick, full)
@@ -253,7 +253,7 @@ def test_short_place_name_joins_its_long_form():
 
 
 def test_vocative_words_and_monsieur():
-    from automuse_rag.memory.names import parse_name
+    from automuse_rag.lore.names import parse_name
 
     assert clean_name("Dearest Clerval") == "Clerval"
     assert parse_name("M. Waldman").title == "m" and parse_name("Monsieur Defarge").title == "monsieur"
@@ -261,7 +261,7 @@ def test_vocative_words_and_monsieur():
 
 
 def test_card_leads_with_the_introduction_then_the_latest_change():
-    from automuse_rag.memory.describe import select_descriptions
+    from automuse_rag.lore.describe import select_descriptions
 
     descs = [
         (0, "Henry rowed out."),
@@ -349,7 +349,7 @@ def test_an_ambiguous_name_goes_to_the_one_candidate_in_its_scenes():
 def test_capitalised_speakers_are_name_candidates(text, speakers, not_names):
     # Alice: NER never tags the Queen, the King, the Duchess or the Mock Turtle; they are
     # named as speakers ("said the Queen"), and every capitalised use in that chunk counts.
-    from automuse_rag.memory.ner import get_nlp
+    from automuse_rag.lore.ner import get_nlp
 
     mentions = {m.name: m for m in ner_mentions(get_nlp()(text))}
     for name, count in speakers.items():
@@ -393,14 +393,14 @@ LETTER = (
 def test_a_letter_heading_and_its_greeting_name_one_person(text, alias):
     # Frankenstein's letters are headed "To Mrs. Saville, England." and greet "Margaret":
     # the text never writes "Margaret Saville".
-    from automuse_rag.memory.letters import letter_aliases
-    from automuse_rag.memory.ner import get_nlp
+    from automuse_rag.lore.letters import letter_aliases
+    from automuse_rag.lore.ner import get_nlp
 
     mentions = {m.name: m for m in ner_mentions(get_nlp()(text))}
     assert "Mrs. Saville" in mentions
     assert letter_aliases(text, mentions) == ({"Mrs. Saville": alias} if alias else {})
     assert mentions["Mrs. Saville"].aliases == ([alias] if alias else [])
-    from automuse_rag.memory.lorestate import model_aliases_of
+    from automuse_rag.lore.lorestate import model_aliases_of
 
     chunks = [(i, list(mentions.values())) for i in (0, 1)]
     entities, _ = resolve(chunks, [t for i, ms in chunks for t in model_aliases_of(i, ms)])
@@ -454,8 +454,8 @@ HEADED = (
 def test_a_paragraph_break_ends_a_sentence_and_a_heading_describes_nothing():
     # The sample story's chunk 0 gave Port Carrow the card "CHAPTER I. The Empty Boat The
     # storm blew itself out...": the sentencizer ran the heading into the paragraph after it.
-    from automuse_rag.memory.analyze import analyze_chunk
-    from automuse_rag.memory.ner import get_nlp
+    from automuse_rag.lore.extract import analyze_chunk
+    from automuse_rag.lore.ner import get_nlp
     from automuse_rag.text.types import Chunk
 
     doc = get_nlp()(HEADED)
@@ -483,8 +483,8 @@ def test_a_paragraph_break_ends_a_sentence_and_a_heading_describes_nothing():
     ],
 )
 def test_related_is_kinship_only_as_an_adjective(text, expected):
-    from automuse_rag.memory.ner import get_nlp
-    from automuse_rag.memory.parse import chunk_facts
+    from automuse_rag.lore.ner import get_nlp
+    from automuse_rag.lore.parse import chunk_facts
 
     doc = get_nlp()(text)
     facts = chunk_facts(doc, ner_mentions(doc))
@@ -561,7 +561,7 @@ NARRATION = (
 def test_names_spoken_to_the_narrator(text, spoken):
     # The Great Gatsby: “Don’t believe everything you hear, Nick,” he advised me. /
     # “This is Mr. Carraway,” I said. The text never writes "Nick Carraway".
-    from automuse_rag.memory.narrator import narrator_counts
+    from automuse_rag.lore.narrator import narrator_counts
 
     assert dict(narrator_counts(text, {"Nick", "Mr. Carraway", "Elizabeth", "Nick Carraway"})) == spoken
 
@@ -645,8 +645,8 @@ REAL_NAME = (
 def test_a_real_name_statement_names_the_person_before_it(previous, text, aliases):
     # The Great Gatsby: "James Gatz—that was really, or at least legally, his name." opens
     # a chunk; the text never says "Jay Gatsby" and "James Gatz" are one man otherwise.
-    from automuse_rag.memory.ner import get_nlp
-    from automuse_rag.memory.real_names import real_name_aliases
+    from automuse_rag.lore.ner import get_nlp
+    from automuse_rag.lore.real_names import real_name_aliases
 
     found = {m.name: m for m in ner_mentions(get_nlp()(text))}
     assert real_name_aliases(text, found, previous) == aliases

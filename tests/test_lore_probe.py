@@ -14,14 +14,14 @@ from loopback import Loopback, last_user
 from typer.testing import CliRunner
 
 from automuse_rag.cli import app
-from automuse_rag.memory.ingest import ChunkLoreReply
-from automuse_rag.models.base import Sampling
-from automuse_rag.models.capabilities import (
+from automuse_rag.lore.extract import ChunkLoreReply
+from automuse_rag.lore.probe import (
     PASSAGES,
     capabilities_path,
     lore_mode,
     recorded,
 )
+from automuse_rag.models.base import Sampling
 from automuse_rag.models.registry import get_chat_model
 from automuse_rag.models.structured import fit_max_tokens, max_answer_tokens
 from automuse_rag.settings import get_settings

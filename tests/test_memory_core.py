@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from automuse_rag.memory.analysis import ChunkAnalysis, LoreMention
+from automuse_rag.lore.lorestate import LoreState
+from automuse_rag.lore.resolve import collect, resolve_all
+from automuse_rag.lore.types import ChunkAnalysis, LoreMention
 from automuse_rag.memory.inmemory import InMemoryStory
-from automuse_rag.memory.lorestate import LoreState
 from automuse_rag.memory.oracle import NaiveLore
-from automuse_rag.memory.resolve import collect, resolve_all
 from automuse_rag.memory.schema import connect
 from automuse_rag.memory.state import StateWriter
 from automuse_rag.memory.types import ChunkRecord
@@ -62,7 +62,7 @@ def mentions(draw) -> list[LoreMention]:
                 source="ner+model" if model else "ner",
                 kind=draw(st.sampled_from(["", "character", "place"])) if model else "",
                 aliases=[a for a in draw(st.lists(names(), max_size=1)) if a != n] if model else [],
-                to_narrator=draw(st.sampled_from([0, 0, 1])),  # spoken to the narrator (memory/narrator.py)
+                to_narrator=draw(st.sampled_from([0, 0, 1])),  # spoken to the narrator (lore/narrator.py)
             )
         )
     return out

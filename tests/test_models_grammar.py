@@ -9,7 +9,7 @@ import json
 import pytest
 from pydantic import BaseModel, Field
 
-from automuse_rag.memory.ingest import ChunkLoreReply
+from automuse_rag.lore.extract import ChunkLoreReply
 from automuse_rag.models.grammar import schema_gbnf
 
 

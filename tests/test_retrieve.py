@@ -8,10 +8,10 @@ import pytest
 from automuse_rag.assemble import build_prompt, gather_candidates
 from automuse_rag.assemble.retrieve import dedupe, first_sentence
 from automuse_rag.errors import BudgetError
-from automuse_rag.memory.graph import Relation
+from automuse_rag.lore.entity import Entity, Relation
 from automuse_rag.memory.inmemory import InMemoryStory, named_entities
 from automuse_rag.memory.snapshot import PositionError
-from automuse_rag.memory.types import ChunkRecord, Entity, OutlinePart
+from automuse_rag.memory.types import ChunkRecord, OutlinePart
 from automuse_rag.models.fake import HashEmbedder, count_words_and_marks
 
 PLANT = 30

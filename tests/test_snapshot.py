@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from automuse_rag.errors import InputError
-from automuse_rag.memory.graph import Relation
+from automuse_rag.lore.entity import Entity, Relation
 from automuse_rag.memory.inmemory import InMemoryStory
 from automuse_rag.memory.snapshot import PositionError, StorySnapshot, check_position
-from automuse_rag.memory.types import ChunkRecord, Entity, OutlinePart
+from automuse_rag.memory.types import ChunkRecord, OutlinePart
 from automuse_rag.models.fake import HashEmbedder
 
 N = 8

@@ -29,8 +29,8 @@ QUERIES = ("who owns Hollin Island?", "the storm and the boat", "Edith and the l
 
 @pytest.fixture(scope="module")
 def analysed(tmp_path_factory):
-    from automuse_rag.memory.ingest import analyze_chunk
-    from automuse_rag.memory.ner import get_nlp
+    from automuse_rag.lore.extract import analyze_chunk
+    from automuse_rag.lore.ner import get_nlp
 
     cfg = get_settings(home=tmp_path_factory.mktemp("contract"))
     chunks = chunk_book(load_book(str(SAMPLE_DIR / "story.txt"), cfg), "contract", size=1500)

@@ -237,8 +237,8 @@ def test_prefix_tiers_search_as_of_like_the_naive_story_and_are_checked(tmp_path
     """With tiny tiers (4, 8, 16, 32 chunks), a 40-chunk story searches every position
     through a tier or the whole collection and finds what the naive story finds; a
     damaged tier is found by check and rebuilt by repair."""
+    from automuse_rag.lore.types import ChunkAnalysis, LoreMention
     from automuse_rag.memory import store as store_mod
-    from automuse_rag.memory.analysis import ChunkAnalysis, LoreMention
     from automuse_rag.memory.inmemory import InMemoryStory
     from automuse_rag.memory.types import ChunkRecord
     from automuse_rag.models.fake import HashEmbedder

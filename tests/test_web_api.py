@@ -243,9 +243,9 @@ def test_serve_binds_loopback_by_default_and_rejects_a_busy_port(sample_home: Pa
 def small_story():
     """An InMemoryStory with a relation ("goddaughter of") that appears at chunk 3, an
     alias first used at chunk 2 and a character who arrives at chunk 4."""
-    from automuse_rag.memory.graph import Relation
+    from automuse_rag.lore.entity import Entity, Relation
     from automuse_rag.memory.inmemory import InMemoryStory
-    from automuse_rag.memory.types import ChunkRecord, Entity
+    from automuse_rag.memory.types import ChunkRecord
     from automuse_rag.models.fake import HashEmbedder
 
     texts = [

@@ -27,6 +27,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, WithJsonSchema, create_model
 
+from automuse_rag import templates
 from automuse_rag.ask.evidence import (
     Evidence,
     content_words,
@@ -207,8 +208,6 @@ def notes_for_model(scored: list[_Scored], limit: int = NOTES_FOR_MODEL) -> list
 
 def model_messages(question: str, notes: list[Evidence]) -> list[dict[str, str]]:
     """The ask prompt (templates ``ask_system.txt`` and ``ask_user.txt``)."""
-    from automuse_rag import templates
-
     lines = []
     for ev in notes:
         label = "lore card" if ev.kind == "entity" else "memory"

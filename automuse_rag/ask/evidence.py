@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from automuse_rag.assemble.retrieve import ACTIVATIONS, gather_candidates, linked_card, merge_by_id, neighbour_scores
+from automuse_rag.lore.entity import Entity
 from automuse_rag.memory.snapshot import StorySnapshot
-from automuse_rag.memory.types import ChunkRecord, Entity
+from automuse_rag.memory.types import ChunkRecord
 from automuse_rag.models.extractive import STOPWORDS, split_sentences
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)

@@ -46,8 +46,9 @@ from typing import Protocol, TypeVar
 from automuse_rag.assemble.assembler import AssembledPrompt, Candidate, assemble
 from automuse_rag.assemble.templates import Template, load_template
 from automuse_rag.errors import InputError
+from automuse_rag.lore.entity import Entity
 from automuse_rag.memory.snapshot import StorySnapshot
-from automuse_rag.memory.types import ChunkRecord, EdgeData, Entity
+from automuse_rag.memory.types import ChunkRecord, EdgeData
 
 _WORDS = re.compile(r"\w+", re.UNICODE)
 RECENCY = 3  # summaries of the chunks just before the last one

@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 from automuse_rag import __version__
 from automuse_rag.cli.common import unwrap_help
 from automuse_rag.errors import AutomuseError
+from automuse_rag.redact import redact
 
 
 class _Group(TyperGroup):
@@ -24,8 +25,6 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except AutomuseError as exc:
-            from automuse_rag.redact import redact
-
             typer.echo(f"error: {redact(exc, _known_secrets())}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:

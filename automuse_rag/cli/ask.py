@@ -6,7 +6,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from automuse_rag.ask import answer_question
+from automuse_rag.cli.assemble import open_stories
 from automuse_rag.cli.common import REQUIRED, LlmOption, NoCacheOption, StoryOption, console, err_console, print_json, settings
+from automuse_rag.models.registry import get_chat_model
 
 
 def ask_cmd(
@@ -29,10 +32,6 @@ def ask_cmd(
 
     Example: automuse ask --story sample --at 12 "Who is Arthur Blackwood?"
     """
-    from automuse_rag.ask import answer_question
-    from automuse_rag.cli.assemble import open_stories
-    from automuse_rag.models.registry import get_chat_model
-
     cfg = settings(ctx, llm=llm)
     model = get_chat_model(cfg.llm, cfg, cache=False if no_cache else None)
     with open_stories(cfg, [story]) as (mem,):

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from automuse_rag.assemble import build_prompt, load_template
 from automuse_rag.cli.common import (
     REQUIRED,
     STORY_HELP,
@@ -26,9 +27,13 @@ from automuse_rag.cli.common import (
     print_json,
     settings,
 )
+from automuse_rag.dataset import FORMATS, export_dataset
 from automuse_rag.errors import InputError, StoreError
 from automuse_rag.memory.api import StoryView
+from automuse_rag.memory.story import StoryMemory
+from automuse_rag.models.registry import get_chat_model
 from automuse_rag.settings import Settings
+from automuse_rag.validate import check_output_file
 
 FATE_STYLE = {"included": "green", "shortened": "yellow", "dropped": "red"}
 
@@ -38,8 +43,6 @@ TEMPLATE_HELP = "A prompt template file replacing the built-in one (syntax: auto
 @contextmanager
 def open_stories(cfg: Settings, names: list[str]) -> Iterator[list[Any]]:
     """The stored stories (StoryViews), closed on exit; StoreError if one does not exist."""
-    from automuse_rag.memory.story import StoryMemory
-
     opened: list[Any] = []
     try:
         for name in names:
@@ -52,14 +55,10 @@ def open_stories(cfg: Settings, names: list[str]) -> Iterator[list[Any]]:
 
 def token_counter(cfg: Settings, spec: str | None) -> Callable[[str], int]:
     """``count_tokens`` of the model ``spec`` (default: the configured LLM)."""
-    from automuse_rag.models.registry import get_chat_model
-
     return get_chat_model(spec or cfg.llm, cfg).count_tokens
 
 
 def _template(path: Path | None, chat: bool = False):
-    from automuse_rag.assemble import load_template
-
     if path is not None:
         return load_template(path)
     return load_template("chat" if chat else "default")
@@ -139,8 +138,6 @@ def prompt_cmd(
 
     Example: automuse prompt --story sample --at 12 --budget 1024
     """
-    from automuse_rag.assemble import build_prompt
-
     positions = parse_positions(at)
     cfg = settings(ctx, llm=llm, budget=budget)
     tmpl, count = _template(template), token_counter(cfg, llm)
@@ -214,9 +211,6 @@ def dataset_cmd(
 
     Example: automuse dataset --story sample --out sample.jsonl --format chat --val-fraction 0.2
     """
-    from automuse_rag.dataset import FORMATS, export_dataset
-    from automuse_rag.validate import check_output_file
-
     if fmt not in FORMATS:
         raise InputError(f"unknown --format {fmt!r}; choose completion or chat")
     out = check_output_file(out, "--out", suggest=f"{story[0]}.jsonl")

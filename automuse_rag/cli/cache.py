@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from automuse_rag.cli.common import console, print_json, settings
+from automuse_rag.models.cache import CallCache
 
 if TYPE_CHECKING:  # the cache module is imported when a command runs
     from automuse_rag.models.cache import CacheStats, CallCache
@@ -24,8 +25,6 @@ cache_app = typer.Typer(
 
 
 def _cache(ctx: typer.Context) -> CallCache:
-    from automuse_rag.models.cache import CallCache
-
     cfg = settings(ctx)
     return CallCache(cfg.cache_path, cfg.cache_max_bytes)
 

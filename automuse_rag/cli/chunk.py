@@ -5,13 +5,15 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from automuse_rag import books
 from automuse_rag.cli.common import LlmOption, console, print_json, settings
+from automuse_rag.memory.story import check_name
+from automuse_rag.models.registry import get_chat_model
+from automuse_rag.text.chunk import chunk_book
 from automuse_rag.text.types import Book, Chunk
 
 
 def _token_counter(ctx: typer.Context, llm: str | None):
-    from automuse_rag.models.registry import get_chat_model
-
     cfg = settings(ctx, llm=llm)
     return get_chat_model(cfg.llm, cfg).count_tokens
 
@@ -81,10 +83,6 @@ def chunk_command(
 
     Example: automuse chunk alice --size 1500
     """
-    from automuse_rag import books
-    from automuse_rag.memory.story import check_name
-    from automuse_rag.text.chunk import chunk_book
-
     cfg = settings(ctx, gutenberg_mirror=mirror)
     if story is not None:
         check_name(story)  # the same names a store accepts; "" is an error, not the default

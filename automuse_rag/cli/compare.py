@@ -9,21 +9,24 @@ import typer
 from rich.table import Table
 
 from automuse_rag.cli.common import REQUIRED, BudgetOption, LlmOption, StoryOption, console, err_console, print_json, settings
+from automuse_rag.compare import run_compare
+from automuse_rag.compare.graph_export import write_graph
+from automuse_rag.compare.metrics import has_logprobs
+from automuse_rag.compare.report import fmt_value
 from automuse_rag.errors import InputError
+from automuse_rag.memory.story import StoryMemory
+from automuse_rag.models.registry import get_chat_model
+from automuse_rag.validate import check_output_dir, check_output_file
 
 DEFAULT_NLL_SAMPLES = 20
 
 
 def open_story(cfg: Any, name: str) -> Any:
     """The stored story NAME (raises StoreError when it does not exist)."""
-    from automuse_rag.memory.story import StoryMemory
-
     return StoryMemory.open(cfg, name)
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
-    from automuse_rag.compare.report import fmt_value
-
     return fmt_value(value, digits, missing="-")
 
 
@@ -121,11 +124,6 @@ def compare(
 
     Example: automuse compare --story pp --budget 1024 --nll-samples 20 --out docs/compare/pp-1024
     """
-    from automuse_rag.compare import run_compare
-    from automuse_rag.compare.metrics import has_logprobs
-    from automuse_rag.models.registry import get_chat_model
-    from automuse_rag.validate import check_output_dir
-
     cfg = settings(ctx, llm=llm, budget=budget)
     cfg = settings(ctx, llm=llm, budget=cfg.budget, n_ctx=n_ctx or cfg.budget + 1024)
     out_dir = check_output_dir(out or Path(f"compare-{story}-{cfg.budget}"), "--out")  # before the long run
@@ -204,9 +202,6 @@ def graph(
 
     Example: automuse graph --story pp --at 120 --out pp-120.graphml
     """
-    from automuse_rag.compare.graph_export import write_graph
-    from automuse_rag.validate import check_output_file
-
     if out.suffix.lower() not in (".graphml", ".png"):
         raise InputError(f"--out must end in .graphml or .png, got {out.name!r}")
     cfg = settings(ctx)

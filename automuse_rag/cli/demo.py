@@ -9,7 +9,19 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from automuse_rag import books
+from automuse_rag.assemble import build_prompt
 from automuse_rag.cli.common import EmbedderOption, LlmOption, console, settings
+from automuse_rag.cli.compare import summary_table
+from automuse_rag.compare.run import run_compare
+from automuse_rag.dataset import export_dataset
+from automuse_rag.generate.loop import generate_story
+from automuse_rag.lore.probe import lore_mode
+from automuse_rag.memory.ingest import ingest
+from automuse_rag.memory.story import StoryMemory
+from automuse_rag.models.base import sampling_from_settings
+from automuse_rag.models.registry import get_chat_model, get_embedder
+from automuse_rag.text.chunk import chunk_book
 
 SAMPLE_STORY = "sample"
 DEMO_NOVEL = "demo-novel"
@@ -52,18 +64,6 @@ def demo_command(
 
     Example: automuse demo
     """
-    from automuse_rag import books
-    from automuse_rag.assemble import build_prompt
-    from automuse_rag.cli.compare import summary_table
-    from automuse_rag.compare.run import run_compare
-    from automuse_rag.dataset import export_dataset
-    from automuse_rag.generate.loop import generate_story
-    from automuse_rag.memory.ingest import ingest
-    from automuse_rag.memory.story import StoryMemory
-    from automuse_rag.models.base import sampling_from_settings
-    from automuse_rag.models.registry import get_chat_model, get_embedder
-    from automuse_rag.text.chunk import chunk_book
-
     cfg = settings(ctx, llm=llm, embedder=embedder)
     started = time.monotonic()
     outputs: list[tuple[str, str, str]] = []  # step, what, where
@@ -83,7 +83,6 @@ def demo_command(
     model = get_chat_model(cfg.llm, cfg)
     emb = get_embedder(cfg.embedder, cfg)
     sampling = sampling_from_settings(cfg)
-    from automuse_rag.models.capabilities import lore_mode
 
     lore, note = lore_mode(cfg, model)  # a model that cannot return valid lore is not asked
     if note:

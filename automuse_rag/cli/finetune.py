@@ -17,7 +17,17 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from automuse_rag.cli import finetune_local
 from automuse_rag.cli.common import JsonOption, console, err_console, print_json, settings
+from automuse_rag.errors import AutomuseError
+from automuse_rag.finetune.api import FineTuneAPI, JobFailedError
+from automuse_rag.finetune.record import record_everywhere, stories_with_job
+from automuse_rag.finetune.validate import (
+    OPENAI_MIN_EXAMPLES,
+    example_limit,
+    validate_file,
+)
+from automuse_rag.models.tokens import OpenAITokenCounter
 from automuse_rag.settings import Settings
 
 finetune_app = typer.Typer(
@@ -51,8 +61,6 @@ def _job_record(job: Any, data: str | None = None) -> dict[str, Any]:
 
 def _record(cfg: Settings, stories: list[str], job: Any, data: str | None = None, quiet: bool = False) -> None:
     """Record (or update) ``job`` in each story's manifest; problems are warnings."""
-    from automuse_rag.finetune.record import record_everywhere
-
     done, problems = record_everywhere(cfg, stories, _job_record(job, data))
     if done and not quiet:
         console.print(f"recorded in story {', '.join(done)} (automuse stories)", highlight=False, markup=False, soft_wrap=True)
@@ -62,8 +70,6 @@ def _record(cfg: Settings, stories: list[str], job: Any, data: str | None = None
 
 def _sync(cfg: Settings, job: Any) -> None:
     """Update the job's entry in every story that recorded it."""
-    from automuse_rag.finetune.record import stories_with_job
-
     stories = stories_with_job(cfg, job.id)
     if stories:
         _record(cfg, stories, job, quiet=True)
@@ -115,7 +121,6 @@ def _ctrl_c_between_polls() -> Iterator[Callable[[float], None]]:
 def follow_job(cfg: Settings, api: Any, job_id: str, poll: float | None = None) -> Any:
     """Print the job's events and status until it ends. Ctrl-C detaches (the job keeps
     running) with exit code 130 and the command that reattaches."""
-    from automuse_rag.finetune.api import JobFailedError
 
     def on_event(event: Any) -> None:
         console.print(
@@ -178,15 +183,6 @@ def create_command(
 
     Example: automuse finetune create --data pride.jsonl --val pride.val.jsonl --model gpt-4o-mini-2024-07-18 --suffix pride --wait
     """
-    from automuse_rag.errors import AutomuseError
-    from automuse_rag.finetune.api import FineTuneAPI
-    from automuse_rag.finetune.validate import (
-        OPENAI_MIN_EXAMPLES,
-        example_limit,
-        validate_file,
-    )
-    from automuse_rag.models.tokens import OpenAITokenCounter
-
     cfg = settings(ctx)
     counter = OpenAITokenCounter(model)
     limit = example_limit(model)
@@ -258,8 +254,6 @@ def follow_command(
 
     Example: automuse finetune follow ftjob-abc123
     """
-    from automuse_rag.finetune.api import FineTuneAPI
-
     cfg = settings(ctx)
     follow_job(cfg, FineTuneAPI(cfg), job_id, poll)
 
@@ -311,8 +305,6 @@ def show_command(
 
     Example: automuse finetune show ftjob-abc123 --json
     """
-    from automuse_rag.finetune.api import FineTuneAPI
-
     cfg = settings(ctx)
     job = FineTuneAPI(cfg).retrieve(job_id)
     _sync(cfg, job)
@@ -334,8 +326,6 @@ def list_command(
 
     Example: automuse finetune list --json
     """
-    from automuse_rag.finetune.api import FineTuneAPI
-
     cfg = settings(ctx)
     api = FineTuneAPI(cfg)
     jobs = api.list(limit)
@@ -356,8 +346,6 @@ def cancel_command(
 
     Example: automuse finetune cancel ftjob-abc123
     """
-    from automuse_rag.finetune.api import FineTuneAPI
-
     cfg = settings(ctx)
     job = FineTuneAPI(cfg).cancel(job_id)
     _sync(cfg, job)
@@ -365,7 +353,5 @@ def cancel_command(
 
 
 def register(app: typer.Typer) -> None:
-    from automuse_rag.cli import finetune_local
-
     finetune_local.register(finetune_app)
     app.add_typer(finetune_app, name="finetune")

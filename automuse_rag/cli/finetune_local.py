@@ -15,6 +15,10 @@ from rich.progress import (
 )
 
 from automuse_rag.cli.common import console, err_console, settings
+from automuse_rag.errors import InputError
+from automuse_rag.finetune.gguf_export import DTYPES
+from automuse_rag.finetune.local import LocalOptions, train_local
+from automuse_rag.finetune.record import record_everywhere
 
 
 def _fmt_eta(seconds: float) -> str:
@@ -64,11 +68,6 @@ def local_command(
 
     Example: automuse finetune local --data pride.jsonl --out tuned/pride --steps 60
     """
-    from automuse_rag.errors import InputError
-    from automuse_rag.finetune.gguf_export import DTYPES
-    from automuse_rag.finetune.local import LocalOptions, train_local
-    from automuse_rag.finetune.record import record_everywhere
-
     if gguf_dtype not in DTYPES:
         raise InputError(f"--gguf-dtype must be one of {', '.join(DTYPES)}")
     cfg = settings(ctx, n_threads=threads)

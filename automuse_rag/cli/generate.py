@@ -24,6 +24,9 @@ from automuse_rag.cli.common import (
     print_json,
     settings,
 )
+from automuse_rag.export import FORMATS, export_story
+from automuse_rag.generate.loop import generate_story, options_from_settings
+from automuse_rag.validate import check_output_file
 
 
 def _progress_bar(total: int):
@@ -89,8 +92,6 @@ def generate(
 
     Example: automuse generate --premise books/sample/premise.txt --story clocks --chunks 12 --memory-llm extractive
     """
-    from automuse_rag.generate.loop import generate_story, options_from_settings
-
     cfg = settings(
         ctx,
         llm=llm,
@@ -181,9 +182,6 @@ def export(
 
     Example: automuse export --story clocks --format epub --out clocks.epub
     """
-    from automuse_rag.export import FORMATS, export_story
-    from automuse_rag.validate import check_output_file
-
     cfg = settings(ctx)
     if out is not None and fmt.lower() in FORMATS:
         out = check_output_file(out, "--out", suggest=f"{story}.{fmt.lower()}")

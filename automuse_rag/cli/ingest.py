@@ -18,6 +18,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from automuse_rag.books import story_name
 from automuse_rag.cli.common import (
     REQUIRED,
     STORY_HELP,
@@ -32,7 +33,17 @@ from automuse_rag.cli.common import (
     print_json,
     settings,
 )
+from automuse_rag.finetune.record import job_lines, summarize_jobs
+from automuse_rag.fsutil import atomic_path
+from automuse_rag.lore.probe import lore_mode
+from automuse_rag.memory.catalog import list_stories, remove_story
+from automuse_rag.memory.graph import export_graphml
+from automuse_rag.memory.ingest import ingest
+from automuse_rag.memory.story import StoryMemory, check_name, story_dir
+from automuse_rag.models.base import capable, sampling_from_settings
+from automuse_rag.models.registry import get_chat_model, get_embedder
 from automuse_rag.redact import redact_url
+from automuse_rag.validate import check_output_file
 
 
 def ingest_command(
@@ -66,13 +77,6 @@ def ingest_command(
 
     Example: automuse ingest 1342 --story pride --llm extractive
     """
-    from automuse_rag.books import story_name
-    from automuse_rag.memory.ingest import ingest
-    from automuse_rag.memory.story import check_name
-    from automuse_rag.models.base import capable, sampling_from_settings
-    from automuse_rag.models.capabilities import lore_mode
-    from automuse_rag.models.registry import get_chat_model, get_embedder
-
     cfg = settings(ctx, llm=llm, embedder=embedder, chroma_url=chroma_url, concurrency=concurrency, chunk_size=size)
     name = check_name(story if story is not None else story_name(book))  # "" is an error, not the default
     model = get_chat_model(cfg.llm, cfg, cache=False if no_cache else None)
@@ -165,8 +169,6 @@ def list_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
     Example: automuse stories list --json
     """
-    from automuse_rag.memory.catalog import list_stories
-
     rows = [_story_row(m) for m in list_stories(settings(ctx))]
     if as_json:
         print_json(rows)
@@ -184,9 +186,6 @@ def rm_command(
 
     Example: automuse stories rm pride --yes
     """
-    from automuse_rag.memory.catalog import remove_story
-    from automuse_rag.memory.story import story_dir
-
     cfg = settings(ctx)
     directory = story_dir(cfg, name)
     if not yes and not typer.confirm(f"remove story {name} ({directory})?", default=False):
@@ -220,7 +219,6 @@ def _print_stories(rows: list[dict]) -> None:
         console.print("no stories yet (automuse ingest BOOK --story NAME)")
         return
     table = Table(title="stories")
-    from automuse_rag.finetune.record import job_lines, summarize_jobs
 
     tuned = any(r["finetune_jobs"] for r in rows)  # a "tuned" column only when some story has fine-tunes
     for col in ("name", "title", "chunks", "entities", "llm", "embedder", "size") + (("tuned",) if tuned else ()):
@@ -272,11 +270,6 @@ def characters_command(
 
     Example: automuse characters --story pride --json
     """
-    from automuse_rag.fsutil import atomic_path
-    from automuse_rag.memory.graph import export_graphml
-    from automuse_rag.memory.story import StoryMemory
-    from automuse_rag.validate import check_output_file
-
     cfg = settings(ctx)
     target = check_output_file(graphml, "--graphml", suggest=f"{story}.graphml") if graphml is not None else None
     with StoryMemory.open(cfg, story) as memory:

@@ -17,6 +17,9 @@ from automuse_rag.cli.common import (
     print_json,
     settings,
 )
+from automuse_rag.doctor import run_checks, versions
+from automuse_rag.models.base import sampling_from_settings
+from automuse_rag.models.registry import get_chat_model
 
 
 def complete_command(
@@ -42,9 +45,6 @@ def complete_command(
 
     Example: automuse complete "Write one sentence about a lighthouse." --max-tokens 40
     """
-    from automuse_rag.models.base import sampling_from_settings
-    from automuse_rag.models.registry import get_chat_model
-
     cfg = settings(ctx, llm=llm, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
     sampling = sampling_from_settings(cfg).with_(stop=tuple(stop or ()))
     model = get_chat_model(cfg.llm, cfg, cache=False if no_cache else None)
@@ -82,8 +82,6 @@ def doctor_command(
 
     Example: automuse doctor --llm local --llm openai:gpt-4o-mini
     """
-    from automuse_rag.models.doctor import run_checks, versions
-
     cfg = settings(ctx)
     checks = run_checks(cfg, llm or None, embedder or None, reprobe=reprobe)
     ok = all(c.ok for c in checks)

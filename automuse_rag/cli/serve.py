@@ -9,6 +9,7 @@ import typer
 
 from automuse_rag.cli.common import REQUIRED, BudgetOption, LlmOption, StoryOption, err_console, settings
 from automuse_rag.errors import InputError
+from automuse_rag.web import open_app
 
 LOOPBACK = "127.0.0.1"
 
@@ -48,8 +49,6 @@ def serve_cmd(
     Example: automuse serve --story sample --port 8000
     """
     import uvicorn
-
-    from automuse_rag.web import open_app
 
     cfg = settings(ctx, llm=llm, budget=budget)
     app = open_app(cfg, story, llm=cfg.llm, budget=cfg.budget, k=k, compare_dirs=compare_dir or ())

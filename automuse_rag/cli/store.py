@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from automuse_rag.cli.common import REQUIRED, StoryOption, console, print_json, settings
+from automuse_rag.memory.check import check_story, repair_story
 
 
 def check_command(
@@ -20,8 +21,6 @@ def check_command(
 
     Example: automuse check --story pride
     """
-    from automuse_rag.memory.check import check_story
-
     report = check_story(settings(ctx), story)
     if as_json:
         print_json(report.to_dict())
@@ -52,8 +51,6 @@ def repair_command(
 
     Example: automuse repair --story pride
     """
-    from automuse_rag.memory.check import repair_story
-
     for note in repair_story(settings(ctx), story, embedder):
         console.print(note, highlight=False, soft_wrap=True)
     console.print(f"repaired story {story}", highlight=False)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from automuse_rag.errors import InputError
+from automuse_rag.fsutil import atomic_path
 
 FORMATS = (".graphml", ".png")
 
@@ -39,7 +40,6 @@ def write_graph(g: Any, path: Path, title: str = "") -> Path:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise InputError(f"--out must end in .graphml or .png, got {path.name!r}")
-    from automuse_rag.fsutil import atomic_path
 
     with atomic_path(path) as tmp:  # a reader never sees half a file
         if suffix == ".graphml":

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from automuse_rag.errors import InputError, ModelError
+from automuse_rag.lore.entity import Entity
 from automuse_rag.memory.api import StoryView
-from automuse_rag.memory.types import Entity
 from automuse_rag.models.base import ChatModel, LogprobModel
 
 RECALL_KINDS: frozenset[str] = frozenset({"character", "place"})

@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING
 
 from automuse_rag import templates
 from automuse_rag.assemble.budget import CountTokens
+from automuse_rag.assemble.templates import load_template as load_prompt_template
 from automuse_rag.errors import BudgetError
-from automuse_rag.models.base import ChatModel
+from automuse_rag.models.base import ChatModel, Sampling
+from automuse_rag.models.extractive import extractive_summary, split_sentences
 
 if TYPE_CHECKING:
     from automuse_rag.assemble.templates import Template
@@ -49,8 +51,6 @@ class MemoryCost:
 
 @cache
 def _frame() -> Template:
-    from automuse_rag.assemble.templates import load_template as load_prompt_template
-
     return load_prompt_template()
 
 
@@ -229,8 +229,6 @@ def extractive_resummarizer(count_tokens: CountTokens) -> Resummarizer:
 def _extractive(text: str, max_tokens: int, count_tokens: CountTokens) -> str:
     """The most sentences the extractive summarizer can keep within ``max_tokens``
     (its top-k sentences are nested in k, so the count grows with k)."""
-    from automuse_rag.models.extractive import extractive_summary, split_sentences
-
     n = len(split_sentences(text))
     if n == 0:
         return ""
@@ -241,7 +239,6 @@ def _extractive(text: str, max_tokens: int, count_tokens: CountTokens) -> str:
 def llm_resummarizer(llm: ChatModel, count_tokens: CountTokens) -> Resummarizer:
     """Re-summarize with a chat model (its cache, if any, makes reruns free). The cost
     is one call plus the tokens of the prompt and of the reply."""
-    from automuse_rag.models.base import Sampling
 
     def run(text: str, max_tokens: int) -> tuple[str, MemoryCost]:
         words = max(10, int(max_tokens * 0.7))

@@ -33,6 +33,13 @@ from typing import Any
 
 from automuse_rag.errors import InputError, ModelError
 from automuse_rag.finetune.data import MIN_PROMPT_TOKENS, Example, prepare
+from automuse_rag.finetune.gguf_export import (
+    head_counts,
+    lora_deltas,
+    write_merged_gguf,
+)
+from automuse_rag.fsutil import write_json_atomic
+from automuse_rag.models.local import find_gguf
 from automuse_rag.settings import Settings
 
 TARGETS = {
@@ -113,8 +120,6 @@ def offline_env() -> None:
 
 def load_base(settings: Settings) -> tuple[Any, Any, Path]:
     """(model, tokenizer, gguf path) of the shipped SmolLM2, dequantized to float32."""
-    from automuse_rag.models.local import find_gguf
-
     offline_env()
     gguf_path = find_gguf(settings)
     try:
@@ -331,13 +336,6 @@ def _save(
     emit: Progress,
 ) -> LocalResult:
     import hashlib
-
-    from automuse_rag.finetune.gguf_export import (
-        head_counts,
-        lora_deltas,
-        write_merged_gguf,
-    )
-    from automuse_rag.fsutil import write_json_atomic
 
     out.mkdir(parents=True, exist_ok=True)
     train_seconds = time.perf_counter() - started

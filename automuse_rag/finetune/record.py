@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from automuse_rag.errors import StoreError
+from automuse_rag.memory.catalog import list_stories, update_manifest
 from automuse_rag.settings import Settings
 
 MANIFEST_KEY = "finetune_jobs"
@@ -26,8 +27,6 @@ def record_job(settings: Settings, story: str, job: dict[str, Any]) -> dict[str,
     ``story.json``), or update the entry with the same id (only the keys in FIELDS,
     None values keep what was there). Returns the stored entry. Raises StoreError if
     the story does not exist or stays locked for LOCK_WAIT seconds."""
-    from automuse_rag.memory.catalog import update_manifest
-
     stored: dict[str, Any] = {}
 
     def change(manifest: dict[str, Any]) -> None:
@@ -47,8 +46,6 @@ def record_job(settings: Settings, story: str, job: dict[str, Any]) -> dict[str,
 
 def stories_with_job(settings: Settings, job_id: str) -> list[str]:
     """Names of the stories whose manifest records ``job_id``."""
-    from automuse_rag.memory.catalog import list_stories
-
     return [
         m["name"]
         for m in list_stories(settings)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from automuse_rag.assemble.budget import CountTokens
+from automuse_rag.dataset import file_sha256
 from automuse_rag.errors import InputError
 
 ROLES = ("system", "user", "assistant")
@@ -150,8 +151,6 @@ def find_meta(path: Path) -> tuple[Path | None, dict[str, Any]]:
 
 def audit_verdict(path: Path) -> tuple[str, dict[str, Any]]:
     """The leakage audit's verdict for ``path``. Raises for a failed audit."""
-    from automuse_rag.dataset import file_sha256
-
     meta_file, meta = find_meta(path)
     if meta_file is None:
         return "not from automuse dataset", {}

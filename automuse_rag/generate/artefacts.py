@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from automuse_rag.generate.guard import NGRAM, ngrams, sentences, words
+
 # Special tokens and prompt-format markers: "<|im_end|>", "</s>", Llama 2's "[INST]" and
 # "<<SYS>>" (what a GGUF without a chat template is prompted with, and may echo, mangled
 # as "<> [INST] >>"), Gemma's "<start_of_turn>model".
@@ -66,8 +68,6 @@ def drop_echoes(text: str, sources: list[str], share: float = 0.5) -> str:
     chunks): small models often echo the last passage before going on. A sentence of
     8+ words is an echo when at least ``share`` of its word 8-grams occur in the
     sources; a shorter one when it occurs there whole."""
-    from automuse_rag.generate.guard import NGRAM, ngrams, sentences, words
-
     grams = {g for src in sources for g in ngrams(words(src), NGRAM)}
     whole = {" ".join(words(s)) for src in sources for s in sentences(src)}
     kept_paragraphs = []

@@ -12,8 +12,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from automuse_rag.errors import InputError, StoreError
+from automuse_rag.export import manuscript_from_records, render_md
 from automuse_rag.fsutil import write_text_atomic
 from automuse_rag.generate.plan import Plan
+from automuse_rag.memory.catalog import Manifest
 
 STATE_FILE = "generation.json"
 REJECTIONS_FILE = "rejections.jsonl"
@@ -47,8 +49,6 @@ def check_premise(directory: Path, premise: str) -> None:
     """Record the premise on first run; refuse a different one for the same story,
     and refuse a store that holds an ingested book."""
     if (directory / "state.sqlite").is_file() or (directory / "story.json").is_file():
-        from automuse_rag.memory.catalog import Manifest
-
         try:
             generated = Manifest.read(directory).generated
         except StoreError:
@@ -123,8 +123,6 @@ def read_rejections(directory: Path) -> list[dict[str, Any]]:
 
 
 def write_manuscript_file(directory: Path, plan: Plan, records: list[Any]) -> Path:
-    from automuse_rag.export import manuscript_from_records, render_md
-
     path = directory / MANUSCRIPT_FILE
     write_text_atomic(path, render_md(manuscript_from_records(plan.title or directory.name, records)))
     return path

@@ -6,7 +6,7 @@ the model for the next passage, strips chat artefacts, and runs the degeneration
 guard. A failing candidate is logged to ``rejections.jsonl`` and regenerated with a
 higher temperature and penalties (and a new seed), up to ``guard_retries`` times; it
 is never stored. An accepted chunk is summarized and its lore extracted exactly as
-ingest does (:func:`automuse_rag.memory.ingest.analyze_chunk`), committed through
+ingest does (:func:`automuse_rag.lore.extract.analyze_chunk`), committed through
 :meth:`StoryMemory.commit_chunk` (atomic), and only then are ``manuscript.md`` and
 ``generation.json`` rewritten (temp file + rename). On restart the position comes
 from the committed chunks, so a kill at any moment neither loses nor repeats one.
@@ -24,7 +24,12 @@ from automuse_rag.errors import InputError, StoreError
 from automuse_rag.generate.files import MANUSCRIPT_FILE, check_premise, read_premise
 from automuse_rag.generate.plan import Plan, load_plan, make_plan, save_plan
 from automuse_rag.generate.writer import GenerationOptions, GenerationProgress, Progress, Writer, chapter_heading
+from automuse_rag.memory.catalog import Manifest
+from automuse_rag.memory.locking import StoryBusyError, StoryLock
+from automuse_rag.memory.story import StoryMemory, story_dir
+from automuse_rag.memory.types import OutlinePart
 from automuse_rag.models.base import ChatModel, Embedder, sampling_from_settings
+from automuse_rag.models.registry import get_chat_model, get_embedder
 from automuse_rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -65,8 +70,6 @@ class GenerationResult:
 
 def _resolve_llm(llm: str | ChatModel | None, settings: Settings) -> ChatModel:
     if llm is None or isinstance(llm, str):
-        from automuse_rag.models.registry import get_chat_model
-
         return get_chat_model(llm or settings.llm, settings)
     return llm
 
@@ -74,11 +77,8 @@ def _resolve_llm(llm: str | ChatModel | None, settings: Settings) -> ChatModel:
 def _resolve_embedder(embedder: str | Embedder | None, settings: Settings, directory: Path) -> Embedder:
     if embedder is not None and not isinstance(embedder, str):
         return embedder
-    from automuse_rag.models.registry import get_embedder
 
     if embedder is None and (directory / "story.json").is_file():
-        from automuse_rag.memory.catalog import Manifest
-
         recorded = Manifest.read(directory).embedder
         if recorded is None:
             raise StoreError(f"story {directory.name}: its manifest records no embedder")
@@ -111,8 +111,6 @@ def obtain_plan(directory: Path, premise: str, llm: ChatModel, opts: GenerationO
 
 
 def _store_outline(memory: StoryWriter, plan: Plan) -> None:
-    from automuse_rag.memory.types import OutlinePart
-
     parts = [OutlinePart(ch.number, chapter_heading(plan, ch.number), ch.plan) for ch in plan.chapters]
     memory.set_outline(plan.outline_text(), parts, origin="plan")
 
@@ -139,9 +137,6 @@ def generate_story(
     that summarizes each chunk and extracts its lore (default: ``llm``; ``extractive``
     is fastest). Resumable: running it again continues where it stopped. Raises
     ModelError when a chunk cannot pass the guard after every retry."""
-    from automuse_rag.memory.locking import StoryBusyError, StoryLock
-    from automuse_rag.memory.story import StoryMemory, story_dir
-
     if chunks < 1:
         raise InputError("--chunks must be at least 1")
     t0 = time.time()

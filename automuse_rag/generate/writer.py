@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from automuse_rag import templates
+from automuse_rag.assemble import build_prompt, parse_template
 from automuse_rag.errors import AutomuseError, ModelError
 from automuse_rag.generate import guard
 from automuse_rag.generate.artefacts import drop_echoes, strip_artefacts
@@ -25,8 +26,11 @@ from automuse_rag.generate.files import (
     write_state,
 )
 from automuse_rag.generate.plan import Plan
+from automuse_rag.lore.extract import analyze_chunk
+from automuse_rag.lore.ner import get_nlp
 from automuse_rag.models.base import ChatModel, Message, Sampling
 from automuse_rag.settings import Settings
+from automuse_rag.text.types import Chunk
 
 if TYPE_CHECKING:
     from automuse_rag.assemble.assembler import AssembledPrompt
@@ -81,8 +85,6 @@ def chapter_heading(plan: Plan, number: int) -> str:
 
 def write_template(plan: Plan, chapter: int, first: bool, opts: GenerationOptions) -> Template:
     """The assembler template for the next chunk, with style, cast and cue filled in."""
-    from automuse_rag.assemble import parse_template
-
     heading = chapter_heading(plan, chapter)
     cue = templates.render(
         "write_cue_first.txt" if first else "write_cue_next.txt", chapter=heading, words=opts.chunk_words
@@ -196,8 +198,6 @@ class Writer:
         return bool(reply and reply.done)
 
     def prompt_for(self, records: list[ChunkRecord], chapter: int) -> tuple[AssembledPrompt, list[Message]]:
-        from automuse_rag.assemble import build_prompt
-
         at = len(records) - 1
         opening = not records or records[-1].chapter != chapter
         template = write_template(self.plan, chapter, opening, self.opts)
@@ -252,10 +252,6 @@ class Writer:
         self.report("rejected", len(self.records()), note=result.reasons[0] if result.reasons else "")
 
     def commit(self, records: list[ChunkRecord], chapter: int, text: str) -> Chunk:
-        from automuse_rag.memory.ingest import analyze_chunk
-        from automuse_rag.memory.ner import get_nlp
-        from automuse_rag.text.types import Chunk
-
         index = len(records)
         start = sum(len(r.text) + 2 for r in records)
         digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from automuse_rag.memory.analysis import ChunkAnalysis
+from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.snapshot import StorySnapshot
 from automuse_rag.memory.types import OutlinePart
 

@@ -11,8 +11,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from automuse_rag.errors import StoreError
+from automuse_rag.fsutil import write_json_atomic
+from automuse_rag.memory.locking import StoryBusyError, StoryLock
 from automuse_rag.memory.schema import FOREVER, SCHEMA_VERSION, connect, user_version
+from automuse_rag.memory.state import StateWriter
+from automuse_rag.memory.store import connect as chroma_client
 from automuse_rag.memory.story import MANIFEST, STATE, story_dir
+from automuse_rag.memory.views import StateReader
 from automuse_rag.settings import Settings
 
 
@@ -124,8 +129,6 @@ def list_stories(settings: Settings) -> list[dict[str, Any]]:
 def remove_story(settings: Settings, name: str) -> list[str]:
     """Delete a story's directory and its collections on a Chroma server (its own
     only, found by its store id). Works on a damaged store. Returns notes to print."""
-    from automuse_rag.memory.locking import StoryLock
-
     directory = story_dir(settings, name)
     if not directory.is_dir():
         raise StoreError(f"no story {name!r} in {settings.stores_dir}")
@@ -146,9 +149,7 @@ def remove_story(settings: Settings, name: str) -> list[str]:
 
 def drop_server_collections(url: str, store_id: str) -> list[str]:
     """Remove every collection named ``am-<store_id>-*`` from a Chroma server."""
-    from automuse_rag.memory.store import connect
-
-    client = connect(None, url, create=False)
+    client = chroma_client(None, url, create=False)
     prefix = f"am-{store_id}-"
     dropped = []
     for col in client.list_collections():
@@ -164,11 +165,6 @@ def update_manifest(settings: Settings, name: str, change: Any, wait: float = 10
     ``story.json`` again, holding the story's lock (waiting up to ``wait`` seconds for
     a writer to finish). Returns the new manifest."""
     import time
-
-    from automuse_rag.fsutil import write_json_atomic
-    from automuse_rag.memory.locking import StoryBusyError, StoryLock
-    from automuse_rag.memory.state import StateWriter
-    from automuse_rag.memory.views import StateReader
 
     directory = story_dir(settings, name)
     read_manifest(directory)  # a clear error for a missing story, before taking its lock

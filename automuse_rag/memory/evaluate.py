@@ -15,10 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from automuse_rag.memory.analysis import ChunkAnalysis
-from automuse_rag.memory.describe import DESC_SCORE, DESCRIBING
-from automuse_rag.memory.graph import Relation
-from automuse_rag.memory.types import Entity
+from automuse_rag.books import load_book
+from automuse_rag.lore.describe import DESC_SCORE, DESCRIBING
+from automuse_rag.lore.entity import Entity, Relation
+from automuse_rag.lore.extract import analyze_chunk
+from automuse_rag.lore.ner import get_nlp
+from automuse_rag.lore.types import ChunkAnalysis
+from automuse_rag.memory.oracle import NaiveLore
+from automuse_rag.text.chunk import chunk_book
 
 if TYPE_CHECKING:
     from automuse_rag.settings import Settings
@@ -72,11 +76,6 @@ def occurs(name: str, text: str) -> bool:
 
 def analyse_book(spec: str, settings: Settings, size: int | None = None) -> list[tuple[int, ChunkAnalysis]]:
     """Per-chunk analyses of a book as an extractive ingest makes them (NER, parse)."""
-    from automuse_rag.books import load_book
-    from automuse_rag.memory.ingest import analyze_chunk
-    from automuse_rag.memory.ner import get_nlp
-    from automuse_rag.text.chunk import chunk_book
-
     chunks = chunk_book(load_book(spec, settings), "eval", size=size or settings.chunk_size)
     nlp = get_nlp()
     docs = nlp.pipe((c.text for c in chunks), batch_size=16)
@@ -87,8 +86,6 @@ def analyse_book(spec: str, settings: Settings, size: int | None = None) -> list
 def lore_of(analyses: list[tuple[int, ChunkAnalysis]]) -> tuple[list[Entity], list[Relation]]:
     """Entities and relations at the end of the story, exactly as the store reads
     them (folded chunk by chunk, :class:`~automuse_rag.memory.oracle.NaiveLore`)."""
-    from automuse_rag.memory.oracle import NaiveLore
-
     lore = NaiveLore(analyses, "fold")
     return lore.entities(None), lore.relations(None)
 

@@ -9,23 +9,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from automuse_rag.memory.types import Entity
+from automuse_rag.fsutil import write_json_atomic
+from automuse_rag.lore.entity import Entity, Relation
 
 if TYPE_CHECKING:
     import networkx as nx
-
-
-@dataclass(frozen=True)
-class Relation:
-    source: str  # entity id
-    target: str  # entity id
-    label: str  # e.g. "sister of" (source is the label of target)
-    chunk: int
-    via: str = ""  # "parse" for relations read off the dependency parse, "" for the model's
 
 
 class _EdgeData(TypedDict):
@@ -94,8 +85,6 @@ def graph_from_json(data: dict[str, Any]) -> nx.Graph[str]:
 
 def save_graph(g: nx.Graph[str], path: Path) -> None:
     """Write node-link JSON atomically (temp file + ``os.replace``)."""
-    from automuse_rag.fsutil import write_json_atomic
-
     write_json_atomic(path, graph_to_json(g), indent=None)
 
 

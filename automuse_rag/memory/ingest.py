@@ -21,28 +21,22 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from automuse_rag.errors import AutomuseError, ModelError
-from automuse_rag.memory.analysis import ChunkAnalysis
-from automuse_rag.memory.analyze import (  # re-exported: ingest is where callers look for them
-    ChunkLoreReply as ChunkLoreReply,
-    analyses_with_model as analyses_with_model,
-    analysis_messages as analysis_messages,
-    analyze_chunk as analyze_chunk,
-    extractive_analysis as extractive_analysis,
-    lore_reply_problem as lore_reply_problem,
-    request_lore as request_lore,
-)
+from automuse_rag.books import load_book
+from automuse_rag.errors import AutomuseError, InputError, ModelError, StoreError
+from automuse_rag.lore.extract import analyses_with_model, analyze_chunk
+from automuse_rag.lore.ner import get_nlp, ner_text
+from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.locking import StoryLock
-from automuse_rag.memory.ner import get_nlp, ner_text
 from automuse_rag.memory.outline import build_outline, model_summarizer
 from automuse_rag.memory.story import StoryMemory, story_dir
 from automuse_rag.models.base import ChatModel, Embedder, Sampling
 from automuse_rag.settings import Settings
+from automuse_rag.text.chunk import chunk_book
 from automuse_rag.text.types import Chunk
 
 Progress = Callable[[int, int], None]  # (done, total)
 
-__all__ = ["ChunkAnalysis", "IngestResult", "analyze_chunk", "ingest", "ingest_chunks"]
+__all__ = ["IngestResult", "ingest", "ingest_chunks"]
 
 # ------------------------------------------------------------------ pipeline
 
@@ -153,10 +147,7 @@ def ingest(
 
     ``lore="extractive"`` analyses (and outlines) without asking ``llm``, as the
     extractive backend does: for a model that cannot return valid lore
-    (:func:`automuse_rag.models.capabilities.lore_mode`)."""
-    from automuse_rag.books import load_book
-    from automuse_rag.text.chunk import chunk_book
-
+    (:func:`automuse_rag.lore.probe.lore_mode`)."""
     started = time.monotonic()
     calls0, hits0 = _model_counts(llm)
     size = size or settings.chunk_size
@@ -217,8 +208,6 @@ def ingest(
 
 def _check_chunking(memory: StoryMemory, chunks: list[Chunk]) -> None:
     """A resumed ingest must chunk the book the same way (same ids)."""
-    from automuse_rag.errors import StoreError
-
     stored = dict(memory.db.execute("SELECT idx, id FROM chunks"))
     for c in chunks:
         if c.index in stored and stored[c.index] != c.id:
@@ -230,8 +219,6 @@ def _check_chunking(memory: StoryMemory, chunks: list[Chunk]) -> None:
 
 def _read_outline(path: str) -> str:
     from pathlib import Path
-
-    from automuse_rag.errors import InputError
 
     p = Path(path).expanduser()
     try:

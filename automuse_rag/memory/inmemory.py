@@ -7,7 +7,7 @@ Two ways to make one:
   with their whole history; at chunk i (``story.at(i)``) each is ``Entity.at(i)``.
 - :meth:`InMemoryStory.from_analyses`: chunks with their analyses, resolved the
   naive way: the entities as of chunk i are a from-scratch
-  :func:`~automuse_rag.memory.resolve.resolve` of chunks ``0..i`` (what
+  :func:`~automuse_rag.lore.resolve.resolve` of chunks ``0..i`` (what
   :class:`~automuse_rag.memory.story.StoryMemory` must equal), and vector search
   goes over one record per name mention, as the store's does.
 
@@ -20,11 +20,14 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import cast
 
-from automuse_rag.memory.analysis import ChunkAnalysis
-from automuse_rag.memory.graph import Relation, build_graph
+from automuse_rag.lore.entity import Entity, Relation
+from automuse_rag.lore.types import ChunkAnalysis
+from automuse_rag.memory.graph import build_graph
 from automuse_rag.memory.oracle import NaiveLore
+from automuse_rag.memory.records import mention_doc
 from automuse_rag.memory.snapshot import ACTIVE_KINDS, StorySnapshot, check_position
-from automuse_rag.memory.types import ChunkRecord, EdgeData, Edges, Entity, Hit, OutlinePart
+from automuse_rag.memory.state import merged_mentions
+from automuse_rag.memory.types import ChunkRecord, EdgeData, Edges, Hit, OutlinePart
 from automuse_rag.models.base import Embedder
 
 
@@ -92,9 +95,6 @@ class InMemoryStory:
     ) -> InMemoryStory:
         """A story resolved from its analyses: ``mode="scratch"`` re-resolves chunks
         ``0..i`` from nothing for each position (the definition), ``"fold"`` folds once."""
-        from automuse_rag.memory.records import mention_doc
-        from automuse_rag.memory.state import merged_mentions
-
         story = cls(name, [r for r, _ in chunks], [], embedder, outline=outline, parts=parts)
         story._naive = NaiveLore([(r.index, a) for r, a in chunks], mode)
         docs = [

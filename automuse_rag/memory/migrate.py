@@ -7,7 +7,7 @@ the manifest, outline and lore lived in ``story.json``, ``outline.*`` and
 keeps every chunk, summary and analysis, reads the manifest and outline from the
 old files when they are readable (else rebuilds the outline extractively, with no
 model call), folds the lore again, and sets the format. The Chroma side is then
-rebuilt by :func:`automuse_rag.memory.check.sync_chroma` (old embedded collections
+rebuilt by :func:`automuse_rag.memory.sync.sync_chroma` (old embedded collections
 are reused for their embeddings, then dropped; old collections on a server are
 left alone, since other homes may still use them).
 """
@@ -17,37 +17,31 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from automuse_rag.errors import StoreError
+from automuse_rag.fsutil import read_json
+from automuse_rag.memory.layout import story_dir
+from automuse_rag.memory.outline import build_outline, model_summarizer, split_outline
 from automuse_rag.memory.schema import SCHEMA_VERSION, create_schema, user_version
 from automuse_rag.memory.state import StateWriter
-from automuse_rag.models.base import Embedder
+from automuse_rag.memory.sync import sync_chroma
+from automuse_rag.memory.types import OutlinePart
+from automuse_rag.memory.views import StateReader
+from automuse_rag.models.base import Embedder, Sampling
 from automuse_rag.settings import Settings
-
-
-def _json(path: Any) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def upgrade_state(settings: Settings, name: str, db: sqlite3.Connection, embedder: Embedder | None) -> list[str]:
     """Bring ``db`` to the current format (no-op when it is). Returns notes."""
-    from automuse_rag.memory.outline import build_outline, model_summarizer, split_outline
-    from automuse_rag.memory.story import story_dir
-    from automuse_rag.memory.types import OutlinePart
-    from automuse_rag.memory.views import StateReader
-    from automuse_rag.models.base import Sampling
-
     version = user_version(db)
     if version == SCHEMA_VERSION:
         return []
     if version > SCHEMA_VERSION:
         raise StoreError(f"story {name} was written by a newer automuse-rag (store format {version}); upgrade automuse-rag")
     directory = story_dir(settings, name)
-    old = _json(directory / "story.json") or {}
+    old = read_json(directory / "story.json") or {}
     if not isinstance(old, dict):
         old = {}
     emb = old.get("embedder") or ({"name": embedder.name, "dimension": embedder.dimension} if embedder else None)
@@ -77,7 +71,7 @@ def upgrade_state(settings: Settings, name: str, db: sqlite3.Connection, embedde
         text = (directory / "outline.txt").read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         pass
-    parts_raw = _json(directory / "outline.json")
+    parts_raw = read_json(directory / "outline.json")
     notes = [f"upgraded story {name} from store format {version} to {SCHEMA_VERSION}"]
     if text and isinstance(parts_raw, list):
         parts = [p for p in parts_raw if isinstance(p, dict) and {"chapter", "title", "text"} <= set(p)]
@@ -99,14 +93,15 @@ def legacy_collections(name: str) -> list[str]:
     return [f"{name}-{suffix}" for suffix in ("summaries", "entities", "chunks")]
 
 
-def ensure_current(settings: Settings, name: str, db: sqlite3.Connection, embedder: Embedder) -> list[str]:
-    """Upgrade an old store before a writer uses it (state, then its Chroma index)."""
+def ensure_current(
+    settings: Settings, name: str, db: sqlite3.Connection, embedder: Embedder, store_class: Callable[..., Any]
+) -> list[str]:
+    """Upgrade an old store before a writer uses it (state, then its Chroma index,
+    through a writer of ``store_class``: :class:`~automuse_rag.memory.story.StoryMemory`,
+    which calls this)."""
     if user_version(db) == SCHEMA_VERSION:
         return []
-    from automuse_rag.memory.check import sync_chroma
-    from automuse_rag.memory.story import StoryMemory
-
     notes = upgrade_state(settings, name, db, embedder)
-    mem = StoryMemory(settings, name, db, embedder, writable=True, create=True)
+    mem = store_class(settings, name, db, embedder, writable=True, create=True)
     notes += sync_chroma(mem, legacy=legacy_collections(name))
     return notes

@@ -5,7 +5,7 @@ audit trusts instead of the store's own as-of code.
 Two modes give the same answers (tests/test_memory_core.py proves it):
 ``"scratch"`` resolves chunks ``0..i`` from nothing for each position asked (the
 definition); ``"fold"`` folds the chunks once with
-:class:`~automuse_rag.memory.lorestate.LoreState` and keeps every entity version
+:class:`~automuse_rag.lore.lorestate.LoreState` and keeps every entity version
 (fast enough to audit a whole novel).
 """
 
@@ -15,12 +15,13 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from automuse_rag.memory.analysis import ChunkAnalysis
-from automuse_rag.memory.graph import Relation, relation_lines
-from automuse_rag.memory.lorestate import EntityState, LoreState
-from automuse_rag.memory.resolve import collect, resolve_all
+from automuse_rag.lore.entity import Entity, Relation
+from automuse_rag.lore.lorestate import EntityState, LoreState
+from automuse_rag.lore.resolve import collect, resolve_all
+from automuse_rag.lore.types import ChunkAnalysis
+from automuse_rag.memory.graph import relation_lines
 from automuse_rag.memory.state import merged_mentions, relation_rows
-from automuse_rag.memory.types import Edges, Entity, RelationRef
+from automuse_rag.memory.types import Edges, RelationRef
 
 
 class NaiveLore:

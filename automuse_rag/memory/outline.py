@@ -11,6 +11,7 @@ from automuse_rag import templates
 from automuse_rag.errors import AutomuseError
 from automuse_rag.memory.types import ChunkRecord, OutlinePart
 from automuse_rag.models.base import ChatModel, Sampling, capable
+from automuse_rag.models.extractive import extractive_summary
 
 GROUP = 6  # summaries merged per call
 MAX_SENTENCES = 4
@@ -68,7 +69,6 @@ def split_outline(text: str) -> list[OutlinePart]:
 def model_summarizer(llm: ChatModel | None, sampling: Sampling) -> Summarize:
     """Merges summaries with the chat model, or extractively when there is none
     (``--llm extractive``) or the model fails."""
-    from automuse_rag.models.extractive import extractive_summary
 
     def merge(texts: list[str], what: str) -> str:
         joined = "\n".join(t for t in texts if t.strip())

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from automuse_rag.memory.analysis import ChunkAnalysis
+from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.state import merged_mentions
 from automuse_rag.memory.types import ChunkRecord
 from automuse_rag.text.types import Chunk

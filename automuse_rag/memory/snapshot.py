@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from automuse_rag.errors import InputError
-from automuse_rag.memory.graph import Relation, build_graph
-from automuse_rag.memory.types import ChunkRecord, Edges, Entity, Hit, OutlinePart
+from automuse_rag.lore.entity import Entity, Relation
+from automuse_rag.memory.graph import build_graph
+from automuse_rag.memory.types import ChunkRecord, Edges, Hit, OutlinePart
 
 if TYPE_CHECKING:
     import networkx as nx

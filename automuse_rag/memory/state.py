@@ -18,9 +18,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
-from automuse_rag.memory.analysis import ChunkAnalysis, LoreMention
-from automuse_rag.memory.lorestate import Delta, EntityState, LoreState
-from automuse_rag.memory.resolve import ModelAlias, NameStat
+from automuse_rag.lore.lorestate import Delta, EntityState, LoreState
+from automuse_rag.lore.resolve import describe_rank
+from automuse_rag.lore.stats import ModelAlias, NameStat
+from automuse_rag.lore.types import ChunkAnalysis, LoreMention
 from automuse_rag.memory.schema import FOREVER, create_schema
 from automuse_rag.text.types import Chunk
 
@@ -44,8 +45,6 @@ NO_DESCRIPTION = 9
 def merged_mentions(mentions: Sequence[LoreMention]) -> dict[str, MentionRow]:
     """name -> :class:`MentionRow` of a chunk's mentions; a name listed twice sums its
     counts and keeps the best description."""
-    from automuse_rag.memory.resolve import describe_rank
-
     out: dict[str, MentionRow] = {}
     for pos, m in enumerate(mentions):
         rank, kind = describe_rank(m) if m.description else (NO_DESCRIPTION, "")

@@ -27,7 +27,9 @@ from typing import Any
 
 from automuse_rag.errors import StoreError
 from automuse_rag.fsutil import write_json_atomic
-from automuse_rag.memory.analysis import ChunkAnalysis
+from automuse_rag.lore.types import ChunkAnalysis
+from automuse_rag.memory.create import fresh_state
+from automuse_rag.memory.export_files import write_exports, write_outline
 from automuse_rag.memory.layout import (  # re-exported: the store's names and paths
     MANIFEST as MANIFEST,
     STATE as STATE,
@@ -39,6 +41,8 @@ from automuse_rag.memory.layout import (  # re-exported: the store's names and p
     same_source as same_source,
     story_dir as story_dir,
 )
+from automuse_rag.memory.migrate import ensure_current
+from automuse_rag.memory.outline import split_outline
 from automuse_rag.memory.records import chunk_records
 from automuse_rag.memory.schema import SCHEMA_VERSION, connect, user_version
 from automuse_rag.memory.search import StoreReads
@@ -48,6 +52,7 @@ from automuse_rag.memory.store import KINDS, ChromaStore
 from automuse_rag.memory.types import OutlinePart
 from automuse_rag.memory.views import StateReader
 from automuse_rag.models.base import Embedder
+from automuse_rag.models.registry import get_embedder
 from automuse_rag.settings import Settings
 from automuse_rag.text.types import Chunk
 
@@ -106,14 +111,12 @@ class StoryMemory:
         Creation is crash-safe: the Chroma collections are made first, then the state
         (meta and manifest) in one transaction, which is what makes the store exist; a
         run killed before that left nothing a later run has to trust, and it starts over."""
-        from automuse_rag.memory.migrate import ensure_current
-
         directory = story_dir(settings, name)
         if not initialized(directory / STATE):
             return cls._create_fresh(settings, name, embedder, llm_name, source, outline, chroma_url, extra)
         db = connect(directory / STATE, readonly=False)
         try:
-            ensure_current(settings, name, db, embedder)
+            ensure_current(settings, name, db, embedder, cls)
             man = json.loads(StateReader(db).meta().get("manifest", "{}"))
             check_resume(name, man, embedder, source, (extra or {}).get("source_sha1"), chroma_url)
             mem = cls(settings, name, db, embedder, writable=True)
@@ -140,8 +143,6 @@ class StoryMemory:
         chroma_url: str | None,
         extra: dict[str, Any] | None,
     ) -> StoryMemory:
-        from automuse_rag.memory.create import fresh_state
-
         db, store = fresh_state(settings, name, embedder, llm_name, source, chroma_url, extra)
         mem = cls(settings, name, db, embedder, writable=True, store=store)
         mem.save_manifest()
@@ -173,8 +174,6 @@ class StoryMemory:
                 )
             man = json.loads(StateReader(db).meta().get("manifest", "{}"))
             if embedder is None:
-                from automuse_rag.models.registry import get_embedder
-
                 embedder = get_embedder(man["embedder"]["name"], settings)
             check_embedder(name, man, embedder)
             mem = cls(settings, name, db, embedder, writable=False)
@@ -314,9 +313,6 @@ class StoryMemory:
 
     def set_outline(self, text: str, parts: list[OutlinePart] | None = None, origin: str = "given") -> None:
         """Store the outline (parts default to :func:`~automuse_rag.memory.outline.split_outline`)."""
-        from automuse_rag.memory.exports import write_outline
-        from automuse_rag.memory.outline import split_outline
-
         parts = parts if parts is not None else split_outline(text)
         self._writer().set_outline(text, [p.__dict__ for p in parts], origin)
         write_outline(self)
@@ -326,8 +322,6 @@ class StoryMemory:
 
     def write_exports(self) -> None:
         """Rewrite lore.json, graph.json, outline.* and story.json from the state."""
-        from automuse_rag.memory.exports import write_exports
-
         write_exports(self)
 
     # ------------------------------------------------------------ read side (StoryView)

@@ -17,11 +17,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from automuse_rag.memory.analysis import ChunkAnalysis
-from automuse_rag.memory.graph import Relation, build_graph, relation_lines
+from automuse_rag.lore.entity import Entity, Relation
+from automuse_rag.lore.types import ChunkAnalysis
+from automuse_rag.memory.graph import build_graph, relation_lines
 from automuse_rag.memory.schema import FOREVER
 from automuse_rag.memory.snapshot import ACTIVE_KINDS
-from automuse_rag.memory.types import ChunkRecord, Edges, Entity, OutlinePart, RelationRef
+from automuse_rag.memory.types import ChunkRecord, Edges, OutlinePart, RelationRef
 
 if TYPE_CHECKING:
     import networkx as nx

@@ -1,60 +1,45 @@
-"""Registers the built-in backends. Each factory imports its module (and that
-module's heavy dependencies) only when called."""
+"""The built-in backends' factories, listed by name in
+:mod:`automuse_rag.models.registry`'s tables. The backend modules are light; each
+imports its heavy libraries (llama_cpp, openai, sentence_transformers) only when a
+model is constructed."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from automuse_rag.models.base import ChatModel, Embedder
-from automuse_rag.models.registry import register_chat, register_embedder
+from automuse_rag.models.embedders import MiniLMEmbedder
+from automuse_rag.models.extractive import ExtractiveChatModel
+from automuse_rag.models.fake import HashEmbedder, ScriptedChatModel
+from automuse_rag.models.local import LocalChatModel
+from automuse_rag.models.openai_backend import OpenAIChatModel, OpenAIEmbedder
 from automuse_rag.settings import Settings
 
 
-@register_chat("fake")
-def _fake_chat(model: str | None, settings: Settings) -> ChatModel:
-    from automuse_rag.models.fake import ScriptedChatModel
-
+def fake_chat(model: str | None, settings: Settings) -> ChatModel:
     return ScriptedChatModel()
 
 
-@register_embedder("hash")
-def _hash_embedder(model: str | None, settings: Settings) -> Embedder:
-    from automuse_rag.models.fake import HashEmbedder
-
+def hash_embedder(model: str | None, settings: Settings) -> Embedder:
     return HashEmbedder(dimension=int(model) if model else 64)
 
 
-@register_chat("local")
-def _local_chat(model: str | None, settings: Settings) -> ChatModel:
-    from pathlib import Path
-
-    from automuse_rag.models.local import LocalChatModel
-
+def local_chat(model: str | None, settings: Settings) -> ChatModel:
     # "local:/path/to/model.gguf" loads another GGUF; plain "local" the shipped SmolLM2.
     return LocalChatModel(settings, Path(model) if model else None)
 
 
-@register_chat("openai")
-def _openai_chat(model: str | None, settings: Settings) -> ChatModel:
-    from automuse_rag.models.openai_backend import OpenAIChatModel
-
+def openai_chat(model: str | None, settings: Settings) -> ChatModel:
     return OpenAIChatModel(settings, model)
 
 
-@register_chat("extractive")
-def _extractive_chat(model: str | None, settings: Settings) -> ChatModel:
-    from automuse_rag.models.extractive import ExtractiveChatModel
-
+def extractive_chat(model: str | None, settings: Settings) -> ChatModel:
     return ExtractiveChatModel()
 
 
-@register_embedder("minilm")
-def _minilm(model: str | None, settings: Settings) -> Embedder:
-    from automuse_rag.models.embedders import MiniLMEmbedder
-
+def minilm_embedder(model: str | None, settings: Settings) -> Embedder:
     return MiniLMEmbedder(settings)
 
 
-@register_embedder("openai")
-def _openai_embedder(model: str | None, settings: Settings) -> Embedder:
-    from automuse_rag.models.openai_backend import OpenAIEmbedder
-
+def openai_embedder(model: str | None, settings: Settings) -> Embedder:
     return OpenAIEmbedder(settings, model)

@@ -14,10 +14,13 @@ inferred from its name.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Generic, Protocol, TypedDict, TypeVar, Unpack, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
+
+# Sampling lives below the model seams (settings holds its defaults); re-exported here.
+from automuse_rag.sampling import Sampling as Sampling, SamplingChanges as SamplingChanges
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 T = TypeVar("T", bound=BaseModel)
@@ -77,61 +80,6 @@ def identity_of(model: object) -> str:
     """What identifies the answers of ``model`` (server URL / model file included),
     for cache keys and recorded capabilities; falls back to its name."""
     return str(getattr(model, "identity", None) or getattr(model, "name", type(model).__name__))
-
-
-class SamplingChanges(TypedDict, total=False):
-    """The fields :meth:`Sampling.with_` may change, with their types."""
-
-    temperature: float
-    top_p: float
-    max_tokens: int
-    frequency_penalty: float
-    presence_penalty: float
-    stop: tuple[str, ...]
-    seed: int | None
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """Sampling options carried through to every backend that has them."""
-
-    temperature: float = 0.7
-    top_p: float = 0.95
-    max_tokens: int = 512
-    frequency_penalty: float = 0.0
-    presence_penalty: float = 0.0
-    stop: tuple[str, ...] = field(default_factory=tuple)
-    seed: int | None = None
-
-    def with_(self, **changes: Unpack[SamplingChanges]) -> Sampling:
-        return replace(self, **changes)
-
-    def request_kwargs(self) -> dict[str, object]:
-        """Keyword arguments for a chat-completion call (llama-cpp-python and the
-        openai client take the same names); ``stop`` and ``seed`` only when set."""
-        kwargs: dict[str, object] = {
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "max_tokens": self.max_tokens,
-            "frequency_penalty": self.frequency_penalty,
-            "presence_penalty": self.presence_penalty,
-        }
-        if self.stop:
-            kwargs["stop"] = list(self.stop)
-        if self.seed is not None:
-            kwargs["seed"] = self.seed
-        return kwargs
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "max_tokens": self.max_tokens,
-            "frequency_penalty": self.frequency_penalty,
-            "presence_penalty": self.presence_penalty,
-            "stop": list(self.stop),
-            "seed": self.seed,
-        }
 
 
 @runtime_checkable

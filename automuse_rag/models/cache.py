@@ -43,6 +43,7 @@ from automuse_rag.models.base import (
     identity_of,
     structured_reply,
 )
+from automuse_rag.redact import redact
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -308,8 +309,6 @@ class CachedChatModel:
     def _store(self, key: str, kind: str, response: str, usage: Usage) -> None:
         self._record(False, usage)
         if self.cache is not None:
-            from automuse_rag.redact import redact
-
             self.cache.put(key, redact(self.identity), kind, response, usage.prompt_tokens, usage.completion_tokens)
 
     # -- ChatModel --------------------------------------------------------------

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from automuse_rag.errors import ModelError, StructuredOutputError
 from automuse_rag.models.base import Capabilities, Message, Reply, Sampling, Usage
+from automuse_rag.models.grammar import schema_gbnf
 from automuse_rag.models.structured import first_error, fit_max_tokens, repair_messages
 from automuse_rag.settings import Settings
 
@@ -87,8 +88,6 @@ def _sampling_kwargs(sampling: Sampling) -> dict[str, Any]:
 @lru_cache(maxsize=32)
 def _grammar(schema_json: str) -> Any:
     from llama_cpp.llama_grammar import LlamaGrammar
-
-    from automuse_rag.models.grammar import schema_gbnf
 
     return LlamaGrammar.from_string(schema_gbnf(json.loads(schema_json)), verbose=False)
 

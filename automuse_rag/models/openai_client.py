@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from automuse_rag.errors import ModelError
+from automuse_rag.redact import redact
 from automuse_rag.settings import Settings
 
 R = TypeVar("R")
@@ -107,8 +108,6 @@ def _wait(initial: float, maximum: float) -> Callable[[Any], float]:
 def translate_error(exc: BaseException, url: str, model: str, secrets: Sequence[str | None] = ()) -> ModelError:
     """One line with the fix for an ``openai`` exception, with credentials masked (an
     error body may echo the Authorization header; the URL may carry user:password@)."""
-    from automuse_rag.redact import redact
-
     error = _translate(exc, url, model)
     return ModelError(redact(str(error), secrets))
 

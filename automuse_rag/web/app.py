@@ -21,11 +21,13 @@ from typing import Any
 
 from automuse_rag.ask.answer import answer_question
 from automuse_rag.errors import AutomuseError, InputError
+from automuse_rag.lore.entity import Entity, Relation
 from automuse_rag.memory.api import StoryView
-from automuse_rag.memory.graph import Relation
 from automuse_rag.memory.snapshot import PositionReader, StorySnapshot
-from automuse_rag.memory.types import ChunkRecord, Edges, Entity, Hit
+from automuse_rag.memory.story import StoryMemory
+from automuse_rag.memory.types import ChunkRecord, Edges, Hit
 from automuse_rag.models.base import ChatModel
+from automuse_rag.models.registry import get_chat_model
 from automuse_rag.settings import Settings
 from automuse_rag.web import reports as report_files, views
 
@@ -127,8 +129,6 @@ class _Backend:
         """The configured chat model (loaded on first use; also the prompt's tokenizer).
         Call with ``model_lock`` held."""
         if self._model is None:
-            from automuse_rag.models.registry import get_chat_model
-
             self._model = get_chat_model(self.llm_spec, self.settings)
         return self._model
 
@@ -253,8 +253,6 @@ def create_app(
 
 def open_app(settings: Settings, name: str, **options: Any) -> Any:
     """Open story ``name`` (StoreError if it does not exist) and serve it."""
-    from automuse_rag.memory.story import StoryMemory
-
     story = StoryMemory.open(settings, name)
     try:
         return create_app(story, settings=settings, close=story.close, **options)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from automuse_rag.compare.report import PLOTS
+from automuse_rag.compare.report import PLOTS, CompareReport
 
 SERVED_FILES = frozenset({"report.json", "report.md", *PLOTS.values()})
 
@@ -70,8 +70,6 @@ def describe(report: Report, index: int, at: int, home: Path | None = None) -> d
     """A report for the page: its summary rows per strategy, its plots (by URL), and
     each strategy's figures at the latest evaluated position <= ``at``. The directory
     is shown relative to ``home`` when it is inside it."""
-    from automuse_rag.compare.report import CompareReport
-
     rep = CompareReport.from_dict(report.data)
     positions = [p for p in rep.positions if p <= at]
     pos = positions[-1] if positions else None

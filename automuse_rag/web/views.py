@@ -13,8 +13,8 @@ from typing import Any
 
 from automuse_rag.assemble.retrieve import build_prompt
 from automuse_rag.errors import InputError
+from automuse_rag.lore.entity import Entity
 from automuse_rag.memory.snapshot import StorySnapshot
-from automuse_rag.memory.types import Entity
 
 KIND_ORDER = {"character": 0, "place": 1, "thing": 2}
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from automuse_rag.errors import AutomuseError, StructuredOutputError
+from automuse_rag.lore.extract import lore_reply_problem, request_lore
 from automuse_rag.models.base import (
     ChatModel,
     capable,
@@ -31,6 +32,7 @@ from automuse_rag.models.base import (
 )
 from automuse_rag.redact import redact
 from automuse_rag.settings import Settings
+from automuse_rag.text.types import Chunk
 
 PROBE_VERSION = 2  # bump when the probe or the lore schema changes: old records are ignored
 LORE_MODES = ("auto", "model", "extractive")
@@ -73,9 +75,6 @@ class LoreProbe:
 
 def probe_lore(llm: ChatModel, settings: Settings) -> LoreProbe:
     """Ask ``llm`` for the lore of each probe passage, as ingest does."""
-    from automuse_rag.memory.ingest import lore_reply_problem, request_lore
-    from automuse_rag.text.types import Chunk
-
     start = time.perf_counter()
     sampling = sampling_from_settings(settings)
     valid, problems = 0, []

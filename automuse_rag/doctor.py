@@ -1,6 +1,6 @@
 """Checks behind ``automuse doctor``: does each configured backend load and answer?
 For a chat model that declares structured output, also the lore probe
-(:mod:`automuse_rag.models.capabilities`), recorded per model identity for ingest."""
+(:mod:`automuse_rag.lore.probe`), recorded per model identity for ingest."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Protocol, cast
 
 from automuse_rag.errors import AutomuseError
+from automuse_rag.lore.probe import probe_and_record, recorded
 from automuse_rag.models.base import Sampling, capable
+from automuse_rag.models.registry import get_chat_model, get_embedder
 from automuse_rag.redact import redact_url
 from automuse_rag.settings import Settings
 
@@ -111,9 +113,6 @@ def check_chat(spec: str, settings: Settings, *, reprobe: bool = False) -> Check
     """Load the chat backend ``spec`` and make one short call (bypassing the cache);
     then, if it declares structured output, run and record the lore probe (once per
     model identity: a recorded result is shown unless ``reprobe``)."""
-    from automuse_rag.models.capabilities import probe_and_record, recorded
-    from automuse_rag.models.registry import get_chat_model
-
     start = time.perf_counter()
     files: list[str] = []
     probe = None
@@ -151,8 +150,6 @@ def _empty_fix(model: object) -> str:
 
 def check_embedder(spec: str, settings: Settings) -> Check:
     """Load the embedder ``spec`` and embed one text."""
-    from automuse_rag.models.registry import get_embedder
-
     start = time.perf_counter()
     files: list[str] = []
     try:

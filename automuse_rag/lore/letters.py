@@ -19,9 +19,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from automuse_rag.memory.analysis import LoreMention
-from automuse_rag.memory.names import clean_name, parse_name
-from automuse_rag.memory.relations import quoted_offsets
+from automuse_rag.lore.names import clean_name, parse_name
+from automuse_rag.lore.relations import quoted_offsets
+from automuse_rag.lore.types import LoreMention
 
 HEADING = re.compile(
     r"^[ \t_*]*To\s+(?P<name>(?:Mrs|Mr|Miss|Ms|Lady|Sir|Dr)\.?\s+[A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+)?)"

@@ -7,19 +7,30 @@ relations), ``graph.json`` (node-link), ``outline.txt`` / ``outline.json`` and
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from automuse_rag.fsutil import write_json_atomic, write_text_atomic
 from automuse_rag.memory.graph import graph_to_json
-from automuse_rag.memory.views import LATEST
-
-if TYPE_CHECKING:
-    from automuse_rag.memory.story import StoryMemory
+from automuse_rag.memory.views import LATEST, StateReader
 
 LORE, GRAPH, OUTLINE_TXT, OUTLINE_JSON = "lore.json", "graph.json", "outline.txt", "outline.json"
 
 
-def lore_export(mem: StoryMemory) -> dict[str, Any]:
+class ExportedStore(Protocol):
+    """What the exports read of a store (:class:`automuse_rag.memory.story.StoryMemory`,
+    which imports this module)."""
+
+    dir: Path
+    store_id: str
+
+    @property
+    def reader(self) -> StateReader: ...
+
+    def manifest_export(self) -> dict[str, Any]: ...
+
+
+def lore_export(mem: ExportedStore) -> dict[str, Any]:
     return {
         "state_version": mem.reader.version(),
         "store_id": mem.store_id,
@@ -28,14 +39,14 @@ def lore_export(mem: StoryMemory) -> dict[str, Any]:
     }
 
 
-def graph_export(mem: StoryMemory) -> dict[str, Any]:
+def graph_export(mem: ExportedStore) -> dict[str, Any]:
     g = mem.reader.graph(LATEST)
     g.graph["state_version"] = mem.reader.version()
     g.graph["store_id"] = mem.store_id
     return graph_to_json(g)
 
 
-def outline_exports(mem: StoryMemory) -> dict[str, Any] | None:
+def outline_exports(mem: ExportedStore) -> dict[str, Any] | None:
     got = mem.reader.outline()
     if got is None:
         return None
@@ -46,24 +57,24 @@ def outline_exports(mem: StoryMemory) -> dict[str, Any] | None:
     }
 
 
-def expected(mem: StoryMemory) -> dict[str, Any]:
+def expected(mem: ExportedStore) -> dict[str, Any]:
     """File name -> the content each export should have now (JSON data or text)."""
     out: dict[str, Any] = {LORE: lore_export(mem), GRAPH: graph_export(mem), "story.json": mem.manifest_export()}
     out.update(outline_exports(mem) or {})
     return out
 
 
-def write_outline(mem: StoryMemory) -> None:
+def write_outline(mem: ExportedStore) -> None:
     for name, content in (outline_exports(mem) or {}).items():
         _write(mem, name, content)
 
 
-def write_exports(mem: StoryMemory) -> None:
+def write_exports(mem: ExportedStore) -> None:
     for name, content in expected(mem).items():
         _write(mem, name, content)
 
 
-def _write(mem: StoryMemory, name: str, content: Any) -> None:
+def _write(mem: ExportedStore, name: str, content: Any) -> None:
     path = mem.dir / name
     if isinstance(content, str):
         write_text_atomic(path, content)
@@ -71,7 +82,7 @@ def _write(mem: StoryMemory, name: str, content: Any) -> None:
         write_json_atomic(path, content, indent=None if name == GRAPH else 1)
 
 
-def stale_or_broken(mem: StoryMemory) -> list[str]:
+def stale_or_broken(mem: ExportedStore) -> list[str]:
     """One line per export that is missing, unreadable or not what the state says."""
     problems = []
     want = expected(mem)

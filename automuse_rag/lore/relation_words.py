@@ -1,4 +1,4 @@
-"""The word lists the offline relation reader (memory/relations.py) matches against:
+"""The word lists the offline relation reader (lore/relations.py) matches against:
 role nouns and their gendered forms, relational verbs and adjectives, speech verbs."""
 
 from __future__ import annotations

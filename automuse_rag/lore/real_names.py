@@ -21,9 +21,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from automuse_rag.memory.analysis import LoreMention
-from automuse_rag.memory.names import PERSON_LABELS, clean_name, looks_like_place, parse_name
-from automuse_rag.memory.parse import mention_genders
+from automuse_rag.lore.names import PERSON_LABELS, clean_name, looks_like_place, parse_name
+from automuse_rag.lore.parse import mention_genders
+from automuse_rag.lore.types import LoreMention
 
 _NAME = r"(?:[A-Z][a-z]{0,3}\.\s+)?[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+){0,3}"
 _KIND = r"(?:real|true|legal|proper|own|original|Christian|baptismal)"

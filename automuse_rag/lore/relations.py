@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from automuse_rag.memory.relation_words import (
+from automuse_rag.lore.relation_words import (
     BE,
     FEMALE_ROLES,
     MALE_ROLES,
@@ -39,8 +39,7 @@ from automuse_rag.memory.relation_words import (
 if TYPE_CHECKING:
     from spacy.tokens import Doc, Token
 
-    from automuse_rag.memory.graph import Relation
-    from automuse_rag.memory.types import Entity
+    from automuse_rag.lore.entity import Entity, Relation
 
 #: ``pronoun(token, exclude)``: the character a pronoun refers to, other than ``exclude``.
 PronounFn = Callable[["Token", set[str]], str | None]

@@ -1,4 +1,4 @@
-"""Merge steps of alias resolution that join whole clusters (memory/resolve.py calls
+"""Merge steps of alias resolution that join whole clusters (lore/resolve.py calls
 them on its ``Resolver``): nicknames with evidence, and short forms of places.
 
 Pure functions of the resolver's clusters and per-name statistics; they only look at
@@ -9,18 +9,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
-from automuse_rag.memory.names import CIVIL, FIRSTNAME_TITLES, parse_name
-from automuse_rag.memory.nicknames import (
+from automuse_rag.lore.names import CIVIL, FIRSTNAME_TITLES, parse_name
+from automuse_rag.lore.nicknames import (
     EVIDENCE_RANK,
     are_nicknames,
     nickname_evidence,
 )
-
-if TYPE_CHECKING:
-    from automuse_rag.memory.resolve import NameStat
-    from automuse_rag.memory.rules import Draft, Resolver
+from automuse_rag.lore.rules import Draft, Resolver
+from automuse_rag.lore.stats import NameStat
 
 
 def merge(res: Resolver, src: Draft, dst: Draft) -> None:
@@ -52,7 +49,7 @@ def nickname_step(res: Resolver, model_pairs: set[frozenset[str]]) -> None:
     """Merge a character cluster into one whose given name it shares a nickname key
     with (Lizzy -> Elizabeth Bennet, Jim Vane -> James Vane), when compatible
     (titles, gender, surnames), never recorded as different people, and with
-    evidence (memory/nicknames.py): shared surname > model alias > shared title >
+    evidence (lore/nicknames.py): shared surname > model alias > shared title >
     same scenes. Smaller clusters go first; ties between candidates with the same
     evidence go to a dominant one (twice the weight of the others) or nowhere."""
     order = sorted((c for c in res.clusters if c.kind == "character"), key=lambda c: (c.weight, _first_seen(c, res.stats)))
@@ -127,19 +124,3 @@ def _chunks(cl: Draft, stats: Mapping[str, NameStat]) -> set[int]:
 
 def _first_seen(cl: Draft, stats: Mapping[str, NameStat]) -> tuple[int, str]:
     return min((stats[m].first_chunk, m) for m in cl.members) if cl.members else (0, "")
-
-
-def core_words(words: tuple[str, ...]) -> tuple[str, ...]:
-    """Name words without middle initials ("George B. Wilson" -> George Wilson)."""
-    if len(words) <= 2:
-        return words
-    return (words[0], *(w for w in words[1:-1] if not (len(w.rstrip(".")) == 1 and w[:1].isupper())), words[-1])
-
-
-def name_gender(st: NameStat) -> str | None:
-    """A name's own gender from the pronouns around it (strong evidence only)."""
-    if st.he >= 3 and st.he >= 3 * st.she:
-        return "m"
-    if st.she >= 3 and st.she >= 3 * st.he:
-        return "f"
-    return None

@@ -6,7 +6,7 @@ A first-person novel may never write its narrator's full name. Gatsby's narrator
 "Frankenstein" to Clerval ("My dear Frankenstein," exclaimed Henry, when he perceived
 me weep). The text never joins the two, so the other rules keep them apart.
 
-Two steps, like the letters rule (memory/letters.py):
+Two steps, like the letters rule (lore/letters.py):
 
 1. :func:`narrator_counts` reads one chunk. A name is spoken *to the narrator* when a
    quotation addresses it (after the quotation's start, a comma, "!", "?", ";", a dash
@@ -31,14 +31,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
-from automuse_rag.memory.analysis import LoreMention
-from automuse_rag.memory.merge_steps import compatible, merge, name_gender
-from automuse_rag.memory.names import CIVIL, FIRSTNAME_TITLES, parse_name
-
-if TYPE_CHECKING:
-    from automuse_rag.memory.rules import Draft, Resolver
+from automuse_rag.lore.merge_steps import compatible, merge
+from automuse_rag.lore.names import CIVIL, FIRSTNAME_TITLES, parse_name
+from automuse_rag.lore.rules import Draft, Resolver
+from automuse_rag.lore.stats import name_gender
+from automuse_rag.lore.types import LoreMention
 
 QUOTE = re.compile(r"“(?P<curly>[^“”]{1,600})”|\"(?P<straight>[^\"\n]{1,600})\"")
 # The narration around a quotation, up to the sentence's edge: a stop, a quotation

@@ -13,12 +13,13 @@ from pydantic import BaseModel, Field
 
 from automuse_rag import templates
 from automuse_rag.errors import StructuredOutputError
-from automuse_rag.memory.analysis import MAX_DESCRIPTION, ChunkAnalysis, LoreMention
-from automuse_rag.memory.names import clean_name
-from automuse_rag.memory.ner import get_nlp, ner_mentions, ner_text
-from automuse_rag.memory.parse import ChunkFacts, chunk_facts
-from automuse_rag.memory.real_names import add_real_names
+from automuse_rag.lore.names import clean_name
+from automuse_rag.lore.ner import get_nlp, ner_mentions, ner_text
+from automuse_rag.lore.parse import ChunkFacts, chunk_facts
+from automuse_rag.lore.real_names import add_real_names
+from automuse_rag.lore.types import MAX_DESCRIPTION, ChunkAnalysis, LoreMention
 from automuse_rag.models.base import ChatModel, Sampling, capable
+from automuse_rag.models.extractive import extractive_summary
 from automuse_rag.text import clip
 from automuse_rag.text.types import Chunk
 
@@ -76,8 +77,6 @@ def _in_text(name: str, text: str) -> bool:
 
 
 def extractive_analysis(chunk: Chunk, mentions: list[LoreMention], reason: str = "") -> ChunkAnalysis:
-    from automuse_rag.models.extractive import extractive_summary
-
     summary = extractive_summary(chunk.text, 3) or clip(chunk.text, 300)
     return ChunkAnalysis(summary=clip(summary, MAX_SUMMARY * 2), mentions=mentions, model="extractive", fallback=reason)
 
@@ -143,7 +142,7 @@ def analyze_chunk(
     descriptions, kinds, aliases and relations. Falls back to an extractive summary
     and NER lore when the model returns None or invalid output. ``previous``: the
     previous chunk's text, where a real-name statement opening this chunk may find
-    whose name it gives (memory/real_names.py)."""
+    whose name it gives (lore/real_names.py)."""
     if doc is None:
         nlp = nlp or get_nlp()
         doc = nlp(ner_text(nlp, chunk.text))

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from automuse_rag.memory.analysis import MAX_DESCRIPTION
+from automuse_rag.lore.types import MAX_DESCRIPTION
 from automuse_rag.text import clip
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ Two steps:
    sentence that mentions it (its description from this chunk) and a count of the
    name's lower-case uses (to spot capitalised common words).
 2. :func:`resolve` merges the mentions of every committed chunk into
-   :class:`~automuse_rag.memory.types.Entity` objects. It is a pure function of its
+   :class:`~automuse_rag.lore.entity.Entity` objects. It is a pure function of its
    input, processed in a fixed order, so a resumed ingest and an uninterrupted one
    end with identical entities.
 
@@ -36,7 +36,7 @@ Alias rules (characters):
   dominant one (at least twice the mentions of all others together, e.g. "Bingley"
   -> Mr. Bingley), otherwise it stays an entity of its own (e.g. bare "Bennet" in
   Pride and Prejudice).
-- Speakers NER misses ("said the Queen", memory/ner.py) are characters; a title a
+- Speakers NER misses ("said the Queen", lore/ner.py) are characters; a title a
   story gives one person ("King", "Queen", "Duchess") may be a name on its own.
 - The model's aliases join the cluster of the name they were given for when they
   are not yet part of a larger cluster.
@@ -44,15 +44,15 @@ Alias rules (characters):
   (``ChunkAnalysis.distinct``) never joins it; nor does a gender-neutral title
   ("Doctor Manette") join a cluster of the other gender by its own pronouns.
 - Nicknames (Lizzy -> Elizabeth, Tom -> Thomas) and short place forms ("Rosings" ->
-  "Rosings Park"): memory/merge_steps.py. Middle initials do not count ("George B.
+  "Rosings Park"): lore/merge_steps.py. Middle initials do not count ("George B.
   Wilson" is "George Wilson").
 - A first-person narrator's given name and surname, each spoken to him and never
-  written together ("Nick" / "Mr. Carraway"): memory/narrator.py. Names spoken to the
+  written together ("Nick" / "Mr. Carraway"): lore/narrator.py. Names spoken to the
   narrator share the component key :data:`NARRATOR_KEY`.
 - A real-name statement ("James Gatz—that was really ... his name") is read with the
-  chunk (memory/real_names.py) and arrives here as an alias, like a model's.
+  chunk (lore/real_names.py) and arrives here as an alias, like a model's.
 
-The rules themselves are in memory/rules.py.
+The rules themselves are in lore/rules.py.
 
 Filters: honorifics alone, names with line breaks or lower-case words, capitalised
 common words (a one-word name used at least as often in lower case), and one-off
@@ -64,7 +64,7 @@ nickname key with the name being resolved, or are linked to it by a model alias 
 by both being spoken to the narrator.
 So names fall into connected *components* (:func:`link_keys`), each resolved on its
 own by :func:`resolve_component`; resolving the whole book is resolving each
-component. That is what lets :class:`~automuse_rag.memory.lorestate.LoreState`
+component. That is what lets :class:`~automuse_rag.lore.lorestate.LoreState`
 commit a chunk by re-resolving only the components the chunk touches, and still
 equal a from-scratch :func:`resolve` of the same chunks.
 """
@@ -73,19 +73,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
-from automuse_rag.memory.analysis import LoreMention
-from automuse_rag.memory.describe import score as desc_score
-from automuse_rag.memory.merge_steps import nickname_step, short_forms
-from automuse_rag.memory.names import PERSON_LABELS, PLACE_TAILS, Parsed, looks_like_place, parse_name
-from automuse_rag.memory.narrator import narrator_step
-from automuse_rag.memory.nicknames import Distinct, nickname_keys
-from automuse_rag.memory.rules import (
+from automuse_rag.lore.describe import score as desc_score
+from automuse_rag.lore.entity import Entity
+from automuse_rag.lore.merge_steps import nickname_step, short_forms
+from automuse_rag.lore.names import PERSON_LABELS, PLACE_TAILS, Parsed, looks_like_place, parse_name
+from automuse_rag.lore.narrator import narrator_step
+from automuse_rag.lore.nicknames import Distinct, nickname_keys
+from automuse_rag.lore.rules import (
     Draft,
     Resolver,
     apply_model_aliases,
@@ -94,76 +93,9 @@ from automuse_rag.memory.rules import (
     kind_of,
     person_votes,
 )
-from automuse_rag.memory.types import Entity
-
-
-@dataclass
-class NameStat:
-    """Everything the resolver knows of one name so far (sums over its mentions)."""
-
-    name: str
-    first_chunk: int
-    count: int = 0
-    nchunks: int = 0
-    votes: Counter[str] = field(default_factory=Counter)
-    he: int = 0
-    she: int = 0
-    lower: int = 0
-    at: int = 0
-    model: bool = False
-    model_kind: str = ""
-    narrator: int = 0  # times spoken to the first-person narrator (memory/narrator.py)
-    chunks: set[int] = field(default_factory=set)  # not persisted: rebuilt from the mentions
-
-    def add(self, idx: int, m: LoreMention, *, new_chunk: bool = True) -> None:
-        """Count mention ``m`` of chunk ``idx``; ``new_chunk`` is False for a second
-        mention of the same name in the same chunk."""
-        self.first_chunk = min(self.first_chunk, idx)
-        self.count += max(1, m.count)
-        self.nchunks += int(new_chunk)
-        self.chunks.add(idx)
-        self.votes.update(m.labels)
-        self.he += m.he
-        self.she += m.she
-        self.lower += m.lower
-        self.at += m.at
-        self.narrator += m.to_narrator
-        if "model" in m.source:
-            self.model = True
-            self.model_kind = self.model_kind or m.kind
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "first_chunk": self.first_chunk,
-            "count": self.count,
-            "nchunks": self.nchunks,
-            "votes": dict(sorted(self.votes.items())),
-            "he": self.he,
-            "she": self.she,
-            "lower": self.lower,
-            "at": self.at,
-            "model": self.model,
-            "model_kind": self.model_kind,
-            "narrator": self.narrator,
-        }
-
-    @classmethod
-    def from_json(cls, name: str, d: dict[str, Any], chunks: Iterable[int] = ()) -> NameStat:
-        return cls(
-            name=name,
-            first_chunk=int(d["first_chunk"]),
-            count=int(d["count"]),
-            nchunks=int(d["nchunks"]),
-            votes=Counter({str(k): int(v) for k, v in d.get("votes", {}).items()}),
-            he=int(d["he"]),
-            she=int(d["she"]),
-            lower=int(d["lower"]),
-            at=int(d["at"]),
-            model=bool(d["model"]),
-            model_kind=str(d["model_kind"]),
-            narrator=int(d.get("narrator", 0)),
-            chunks=set(chunks),
-        )
+from automuse_rag.lore.stats import ChunkLore, DistinctPair, ModelAlias, NameStat
+from automuse_rag.lore.types import LoreMention
+from automuse_rag.lore.unionfind import UnionFind
 
 
 @dataclass(frozen=True)
@@ -174,11 +106,6 @@ class Cluster:
     kind: str
     canonical: str  # the name it goes by
     first: str  # its earliest name (first chunk, then name): the base of its id
-
-
-ChunkLore = tuple[int, list[LoreMention]]  # (chunk index, mentions)
-ModelAlias = tuple[int, str, list[str]]  # (chunk, name, the aliases the model gave it)
-DistinctPair = tuple[int, str, str]  # (chunk, name, name): two people in one sentence
 
 
 def collect(chunks: Iterable[ChunkLore]) -> dict[str, NameStat]:
@@ -299,8 +226,6 @@ def assign_ids(clusters: Iterable[Cluster], stats: Mapping[str, NameStat]) -> di
 def components(names: Iterable[str], links: Iterable[tuple[str, str]] = (), narrated: Iterable[str] = ()) -> list[list[str]]:
     """Group names into components: names sharing a :func:`link_keys` key, joined by a
     ``links`` pair (a model alias), or ``narrated`` (spoken to the narrator), end in one group."""
-    from automuse_rag.memory.unionfind import UnionFind
-
     uf = UnionFind()
     names = list(names)
     for n in names:
@@ -336,7 +261,7 @@ def resolve_all(
 
 def describe_rank(m: LoreMention) -> tuple[int, str]:
     """How a mention's description competes within its chunk (lower wins): its kind's
-    score (memory/describe.py), then its text. Also returns the kind."""
+    score (lore/describe.py), then its text. Also returns the kind."""
     kind = m.desc_kind or ("model" if "model" in m.source else "")
     return -desc_score(kind), kind
 

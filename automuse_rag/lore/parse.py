@@ -1,8 +1,8 @@
 """Per-chunk facts from spaCy's dependency parser: the describing sentence of each
-name (memory/describe.py), relations between characters and "different people"
-pairs (memory/relations.py).
+name (lore/describe.py), relations between characters and "different people"
+pairs (lore/relations.py).
 
-The NER pipeline (memory/ner.py) runs without the parser for speed; this module
+The NER pipeline (lore/ner.py) runs without the parser for speed; this module
 parses only the sentences that need it: those naming someone (or something) outside
 quotation marks or naming two characters, and those opening with "He was ..."/"She
 had ..." right after a sentence naming a character. A name only inside quotes gets a
@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from automuse_rag.errors import ModelError
-from automuse_rag.memory.analysis import LoreMention
-from automuse_rag.memory.describe import is_prose, line_at, occurrence_kind, score
-from automuse_rag.memory.names import (
+from automuse_rag.lore.describe import is_prose, line_at, occurrence_kind, score
+from automuse_rag.lore.names import (
     NER_LABELS,
     PERSON_LABELS,
     STOP_NAMES,
@@ -29,12 +28,14 @@ from automuse_rag.memory.names import (
     clean_name,
     parse_name,
 )
-from automuse_rag.memory.relation_words import SPEECH
-from automuse_rag.memory.relations import (
+from automuse_rag.lore.ner import _span_with_title
+from automuse_rag.lore.relation_words import SPEECH
+from automuse_rag.lore.relations import (
     Occ,
     quoted_offsets,
     sentence_facts,
 )
+from automuse_rag.lore.types import LoreMention
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -95,8 +96,6 @@ class _Hit:
 
 
 def _hits(doc: Doc, names: set[str]) -> list[_Hit]:
-    from automuse_rag.memory.ner import _span_with_title
-
     sent_of = {s.start: i for i, s in enumerate(doc.sents)}
     out: list[_Hit] = []
     for ent in doc.ents:

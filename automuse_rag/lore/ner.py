@@ -7,12 +7,12 @@ import threading
 from typing import TYPE_CHECKING
 
 from automuse_rag.errors import ModelError
-from automuse_rag.memory.analysis import MAX_DESCRIPTION, LoreMention
-from automuse_rag.memory.describe import is_prose
-from automuse_rag.memory.letters import add_letter_aliases
-from automuse_rag.memory.names import NER_LABELS, STOP_NAMES, clean_name, norm_title
-from automuse_rag.memory.narrator import add_narrator_marks
-from automuse_rag.memory.relation_words import SPEECH
+from automuse_rag.lore.describe import is_prose
+from automuse_rag.lore.letters import add_letter_aliases
+from automuse_rag.lore.names import NER_LABELS, STOP_NAMES, clean_name, norm_title
+from automuse_rag.lore.narrator import add_narrator_marks
+from automuse_rag.lore.relation_words import SPEECH
+from automuse_rag.lore.types import MAX_DESCRIPTION, LoreMention
 from automuse_rag.text import clip
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ def _speakers(doc: Doc, found: dict[str, LoreMention], covered: set[int]) -> Non
     (Alice's Queen, King, Duchess and Mock Turtle are never PERSON). Each becomes a
     candidate with SPEAKER votes, and every other capitalised use of it in the chunk
     ("the Queen sat down") counts. A rank alone ("said the Captain") is not a name
-    (memory/names.py ``clean_name``)."""
+    (lore/names.py ``clean_name``)."""
     names: dict[tuple[str, ...], list[int]] = {}
     for i, tok in enumerate(doc[:-2]):
         if tok.lower_ not in SPEECH or doc[i + 1].lower_ != "the":

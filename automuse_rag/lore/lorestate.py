@@ -1,14 +1,14 @@
 """Incremental alias resolution: fold chunks into entities, one chunk at a time.
 
 :class:`LoreState` holds per-name statistics, the components of names that can
-affect each other (:func:`~automuse_rag.memory.resolve.link_keys`) and the current
+affect each other (:func:`~automuse_rag.lore.resolve.link_keys`) and the current
 entities. :meth:`LoreState.add_chunk` re-resolves only the components the chunk
 touches (plus, rarely, entities whose id depends on a slug they share with a
 changed one) and returns a :class:`Delta`: the entity versions that end and the
 ones that begin at that chunk. The store writes a delta as valid-time rows, so
 "the entities as of chunk i" is simply the versions valid at i.
 
-Equal by construction to a from-scratch :func:`~automuse_rag.memory.resolve.resolve_all`
+Equal by construction to a from-scratch :func:`~automuse_rag.lore.resolve.resolve_all`
 of the same chunks (the rules are component-local and a component's input changes
 only when one of its names is mentioned); tests/test_lorestate.py checks it with
 hypothesis over random books, commit orders and interrupted runs.
@@ -20,20 +20,18 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from automuse_rag.memory.analysis import LoreMention
-from automuse_rag.memory.resolve import (
+from automuse_rag.lore.resolve import (
     NARRATOR_KEY,
     Cluster,
-    DistinctPair,
-    ModelAlias,
-    NameStat,
     assign_ids,
     id_order,
     link_keys,
     resolve_component,
     slug,
 )
-from automuse_rag.memory.unionfind import UnionFind
+from automuse_rag.lore.stats import DistinctPair, ModelAlias, NameStat
+from automuse_rag.lore.types import LoreMention
+from automuse_rag.lore.unionfind import UnionFind
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The rules of alias resolution (see memory/resolve.py for how they are driven):
+"""The rules of alias resolution (see lore/resolve.py for how they are driven):
 which names to keep, what kind each is, and how character names cluster.
 
 Every rule looks only at names sharing a word (titles aside) or a nickname key with
@@ -11,10 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from automuse_rag.memory.merge_steps import core_words, name_gender
-from automuse_rag.memory.names import (
+from automuse_rag.lore.names import (
     CIVIL,
     FIRSTNAME_TITLES,
     KINDS,
@@ -24,14 +22,12 @@ from automuse_rag.memory.names import (
     TITLES,
     Parsed,
     clean_name,
+    core_words,
     looks_like_place,
     parse_name,
 )
-from automuse_rag.memory.nicknames import Distinct
-
-if TYPE_CHECKING:
-    from automuse_rag.memory.resolve import ModelAlias, NameStat
-
+from automuse_rag.lore.nicknames import Distinct
+from automuse_rag.lore.stats import ModelAlias, NameStat, name_gender
 
 # How near (in chunks) a candidate must be named to count as in a name's scenes, when
 # several clusters could take the name: the same chunk or the next (a telegram signed

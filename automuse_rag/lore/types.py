@@ -23,13 +23,13 @@ class LoreMention:
     lower: int = 0  # lower-case uses of a one-word name in the chunk
     at: int = 0  # uses right after a place preposition ("at", "in", "near"...)
     description: str = ""
-    # How ``description`` speaks of the name (see memory/describe.py): "appos", "copula",
+    # How ``description`` speaks of the name (see lore/describe.py): "appos", "copula",
     # "pronoun", "subject", "mention", "model"; "" for analyses written before kinds existed.
     desc_kind: str = ""
     # Other names of the same person: the model's aliases, a letter's greeting name
-    # (memory/letters.py), a real-name statement's name (memory/real_names.py).
+    # (lore/letters.py), a real-name statement's name (lore/real_names.py).
     aliases: list[str] = field(default_factory=list)
-    to_narrator: int = 0  # times the chunk speaks the name to its first-person narrator (memory/narrator.py)
+    to_narrator: int = 0  # times the chunk speaks the name to its first-person narrator (lore/narrator.py)
     source: str = "ner"  # "ner" | "model" | "ner+model"
 
     def to_dict(self) -> dict[str, Any]:
@@ -48,7 +48,7 @@ class ChunkAnalysis:
     summary: str
     mentions: list[LoreMention] = field(default_factory=list)
     # {"source", "target", "label"} by name; "via": "parse" marks relations read off the
-    # dependency parse (memory/relations.py), the model's carry no "via".
+    # dependency parse (lore/relations.py), the model's carry no "via".
     relations: list[dict[str, str]] = field(default_factory=list)
     # Name pairs that act as different people in one sentence of this chunk ("X and Y",
     # "X married Y", dialogue attribution): the resolver never merges them.

@@ -191,7 +191,7 @@ STOP_NAMES = {
     "english",
     "french",
 }
-PERSON_LABELS = {"PERSON", "SPEAKER"}  # SPEAKER: "said the Queen" (memory/ner.py)
+PERSON_LABELS = {"PERSON", "SPEAKER"}  # SPEAKER: "said the Queen" (lore/ner.py)
 PLACE_LABELS = {"GPE", "LOC", "FAC"}
 NER_LABELS = PERSON_LABELS | PLACE_LABELS | {"ORG"}
 
@@ -274,3 +274,10 @@ def parse_name(name: str) -> Parsed:
 def looks_like_place(name: str) -> bool:
     words = name.lower().split()
     return len(words) >= 2 and (words[-1] in PLACE_TAILS or words[0] in PLACE_HEADS)
+
+
+def core_words(words: tuple[str, ...]) -> tuple[str, ...]:
+    """Name words without middle initials ("George B. Wilson" -> George Wilson)."""
+    if len(words) <= 2:
+        return words
+    return (words[0], *(w for w in words[1:-1] if not (len(w.rstrip(".")) == 1 and w[:1].isupper())), words[-1])
