@@ -101,11 +101,11 @@ class Settings(BaseSettings):
 def get_settings(**overrides: object) -> Settings:
     """Resolve settings now: environment, then non-None overrides (CLI options).
 
-    Checks the places before any command uses them (:mod:`automuse_rag.validate`): the
+    Checks the places before any command uses them (:mod:`automuse_rag.locations`): the
     home must be able to be a directory and a Chroma URL must be well formed. A bad
     value is one :class:`~automuse_rag.errors.InputError` line, never a traceback."""
     from automuse_rag.errors import InputError
-    from automuse_rag.validate import check_chroma_url, check_home
+    from automuse_rag.locations import check_chroma_url, check_home
 
     unknown = sorted(set(overrides) - set(Settings.model_fields))
     if unknown:

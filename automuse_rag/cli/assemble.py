@@ -221,7 +221,7 @@ def dataset_cmd(
     Example: automuse dataset --story sample --out sample.jsonl --format chat --val-fraction 0.2
     """
     from automuse_rag.dataset import FORMATS, export_dataset
-    from automuse_rag.validate import check_output_file
+    from automuse_rag.locations import check_output_file
 
     if fmt not in FORMATS:
         raise InputError(f"unknown --format {fmt!r}; choose completion or chat")

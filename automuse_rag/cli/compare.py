@@ -123,8 +123,8 @@ def compare(
     """
     from automuse_rag.compare import run_compare
     from automuse_rag.compare.metrics import has_logprobs
+    from automuse_rag.locations import check_output_dir
     from automuse_rag.models.registry import get_chat_model
-    from automuse_rag.validate import check_output_dir
 
     cfg = settings(ctx, llm=llm, budget=budget)
     cfg = settings(ctx, llm=llm, budget=cfg.budget, n_ctx=n_ctx or cfg.budget + 1024)
@@ -204,8 +204,8 @@ def graph(
 
     Example: automuse graph --story pp --at 120 --out pp-120.graphml
     """
-    from automuse_rag.compare.graph_export import write_graph
-    from automuse_rag.validate import check_output_file
+    from automuse_rag.compare.graph_files import write_graph
+    from automuse_rag.locations import check_output_file
 
     if out.suffix.lower() not in (".graphml", ".png"):
         raise InputError(f"--out must end in .graphml or .png, got {out.name!r}")

@@ -180,7 +180,7 @@ def create_command(
     """
     from automuse_rag.errors import AutomuseError
     from automuse_rag.finetune.api import FineTuneAPI
-    from automuse_rag.finetune.validate import (
+    from automuse_rag.finetune.jsonl_check import (
         OPENAI_MIN_EXAMPLES,
         example_limit,
         validate_file,

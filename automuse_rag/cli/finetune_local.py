@@ -65,7 +65,7 @@ def local_command(
     Example: automuse finetune local --data pride.jsonl --out tuned/pride --steps 60
     """
     from automuse_rag.errors import InputError
-    from automuse_rag.finetune.gguf_export import DTYPES
+    from automuse_rag.finetune.gguf_merge import DTYPES
     from automuse_rag.finetune.local import LocalOptions, train_local
     from automuse_rag.finetune.record import record_everywhere
 

@@ -181,8 +181,8 @@ def export(
 
     Example: automuse export --story clocks --format epub --out clocks.epub
     """
-    from automuse_rag.export import FORMATS, export_story
-    from automuse_rag.validate import check_output_file
+    from automuse_rag.locations import check_output_file
+    from automuse_rag.manuscript import FORMATS, export_story
 
     cfg = settings(ctx)
     if out is not None and fmt.lower() in FORMATS:

@@ -274,9 +274,9 @@ def characters_command(
     """
     from automuse_rag.errors import InputError
     from automuse_rag.fsutil import atomic_path
+    from automuse_rag.locations import check_output_file
     from automuse_rag.memory.graph import export_graphml
     from automuse_rag.memory.story import StoryMemory
-    from automuse_rag.validate import check_output_file
 
     cfg = settings(ctx)
     target = check_output_file(graphml, "--graphml", suggest=f"{story}.graphml") if graphml is not None else None

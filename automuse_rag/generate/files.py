@@ -123,7 +123,7 @@ def read_rejections(directory: Path) -> list[dict[str, Any]]:
 
 
 def write_manuscript_file(directory: Path, plan: Plan, records: list[Any]) -> Path:
-    from automuse_rag.export import manuscript_from_records, render_md
+    from automuse_rag.manuscript import manuscript_from_records, render_md
 
     path = directory / MANUSCRIPT_FILE
     write_text_atomic(path, render_md(manuscript_from_records(plan.title or directory.name, records)))
