@@ -10,7 +10,6 @@ from typing import Any
 
 import typer
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -22,10 +21,10 @@ from automuse_rag.cli.common import (
     LlmOption,
     StoryOption,
     console,
-    err_console,
     print_json,
     settings,
 )
+from automuse_rag.cli.progress import progress_bar
 from automuse_rag.errors import InputError, StoreError
 from automuse_rag.settings import Settings
 
@@ -231,15 +230,7 @@ def dataset_cmd(
     tmpl = _template(template, chat=fmt == "chat")
     with (
         open_stories(cfg, story) as stories,
-        Progress(
-            TextColumn("samples"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-            transient=True,
-            disable=as_json,
-        ) as bar,
+        progress_bar("samples", enabled=not as_json) as bar,
     ):
         task = bar.add_task("samples", total=sum(len(s) for s in stories))
         summary = export_dataset(

@@ -8,7 +8,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from automuse_rag.cli.common import REQUIRED, BudgetOption, LlmOption, StoryOption, console, err_console, print_json, settings
+from automuse_rag.cli.common import REQUIRED, BudgetOption, LlmOption, StoryOption, console, print_json, settings
+from automuse_rag.cli.progress import progress_bar
 from automuse_rag.errors import InputError
 
 DEFAULT_NLL_SAMPLES = 20
@@ -166,16 +167,7 @@ class _progress:
     def __enter__(self) -> _progress | None:
         if self.quiet:
             return None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-            transient=True,
-        )
+        self._bar = progress_bar()
         self._bar.__enter__()
         return self
 

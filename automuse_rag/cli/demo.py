@@ -4,27 +4,23 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from automuse_rag.cli.common import EmbedderOption, LlmOption, console, settings
+from automuse_rag.cli.progress import progress_bar
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 SAMPLE_STORY = "sample"
 DEMO_NOVEL = "demo-novel"
 
 
 def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
+    return progress_bar(eta="", console=console)
 
 
 def demo_command(

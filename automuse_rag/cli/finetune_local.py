@@ -6,15 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from automuse_rag.cli.common import console, err_console, settings
+from automuse_rag.cli.progress import progress_bar
 
 
 def _fmt_eta(seconds: float) -> str:
@@ -87,15 +81,7 @@ def local_command(
         precision=precision,
     )
     options.check()
-    bar = Progress(
-        TextColumn("step"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=False,
-    )
+    bar = progress_bar("step", extra=("{task.fields[info]}",), transient=False)
     task = bar.add_task("train", total=steps, info="")
 
     def progress(kind: str, details: dict[str, Any]) -> None:

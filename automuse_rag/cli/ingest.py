@@ -6,15 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
@@ -32,6 +23,7 @@ from automuse_rag.cli.common import (
     print_json,
     settings,
 )
+from automuse_rag.cli.progress import progress_bar, rate_column
 from automuse_rag.redact import redact_url
 
 
@@ -81,7 +73,7 @@ def ingest_command(
     lore, note = lore_mode(cfg, model)
     if note:
         err_console.print(note, highlight=False, markup=False, soft_wrap=True)
-    with _progress(not as_json) as bar:
+    with progress_bar(extra=("chunks", rate_column("chunks")), eta="eta", transient=False, enabled=not as_json) as bar:
         tasks: list = []  # the bar appears with the first progress report, so a bad input is one line
 
         def report(done: int, total: int) -> None:
@@ -108,28 +100,6 @@ def ingest_command(
         print_json(result.__dict__)
         return
     _print_result(result)
-
-
-class _RateColumn(ProgressColumn):
-    def render(self, task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed * 60:.1f} chunks/min" if speed else "-- chunks/min")
-
-
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("chunks"),
-        _RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=err_console,
-        disable=not enabled,
-        transient=False,
-    )
 
 
 def _print_result(r) -> None:
