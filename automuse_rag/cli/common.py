@@ -86,6 +86,27 @@ def unwrap(doc: str | None) -> str | None:
     return "\n\n".join(paragraphs)
 
 
+def escape_help(command: Any) -> None:
+    """Escape rich markup in the help of ``command`` (a click command or group, which
+    Typer may vendor) and everything under it (its own
+    text, its parameters', its subcommands'), so that --help shows square brackets as
+    written: rich would read ``[chunk N, chapter C]`` as a style tag and drop it.
+    Runs on each click command tree Typer builds (:class:`automuse_rag.cli._Group`),
+    whose texts are fresh copies of the source's, so nothing is escaped twice."""
+    from rich.markup import escape
+
+    for attr in ("help", "short_help", "epilog"):
+        text = getattr(command, attr, None)
+        if isinstance(text, str):
+            setattr(command, attr, escape(text))
+    for param in command.params:
+        text = getattr(param, "help", None)
+        if isinstance(text, str):
+            param.help = escape(text)
+    for sub in getattr(command, "commands", {}).values():
+        escape_help(sub)
+
+
 def unwrap_help(app: typer.Typer) -> None:
     """Give every command and group of ``app`` unwrapped help (see :func:`unwrap`)."""
     for command in app.registered_commands:
