@@ -14,10 +14,11 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from automuse_rag.models.base import Sampling
+from automuse_rag.models.specs import check_embedder_spec
 
 DEFAULT_MIRROR = "https://www.gutenberg.org"
 ENV_PREFIX = "AUTOMUSE_"
@@ -92,6 +93,13 @@ class Settings(BaseSettings):
     @property
     def cache_max_bytes(self) -> int | None:
         return int(self.cache_max_mb * 1024 * 1024) if self.cache_max_mb > 0 else None
+
+    @field_validator("embedder")
+    @classmethod
+    def _embedder_spec(cls, spec: str) -> str:
+        """Checked as it is read, before any command stores anything (an InputError
+        passes through pydantic as is)."""
+        return check_embedder_spec(spec)
 
     @property
     def threads(self) -> int:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from automuse_rag.models.specs import check_embedder_spec
 from automuse_rag.settings import DEFAULT_SEED, Settings, get_settings
 
 console = Console()
@@ -25,7 +26,15 @@ CHROMA_URL_HELP = "Keep the collections on a Chroma server, e.g. http://127.0.0.
 
 # Options several commands share (``name: LlmOption = None``).
 LlmOption = Annotated[str | None, typer.Option("--llm", help=LLM_HELP)]
-EmbedderOption = Annotated[str | None, typer.Option("--embedder", help=EMBEDDER_HELP)]
+
+
+def _embedder_spec(spec: str | None) -> str | None:
+    """--embedder checked as it is parsed (a command may pass it on unread, after
+    storing something)."""
+    return None if spec is None else check_embedder_spec(spec)
+
+
+EmbedderOption = Annotated[str | None, typer.Option("--embedder", help=EMBEDDER_HELP, callback=_embedder_spec)]
 StoryOption = Annotated[str, typer.Option("--story", "-s", help=STORY_HELP)]  # required: ``story: StoryOption = REQUIRED``
 #: The default of a required option declared with ``Annotated``: Typer reads ``...`` as "required";
 #: typed Any so that it fits the parameter's own type.

@@ -18,8 +18,9 @@ def _fake_chat(model: str | None, settings: Settings) -> ChatModel:
 @register_embedder("hash")
 def _hash_embedder(model: str | None, settings: Settings) -> Embedder:
     from automuse_rag.models.fake import HashEmbedder
+    from automuse_rag.models.specs import hash_dimension
 
-    return HashEmbedder(dimension=int(model) if model else 64)
+    return HashEmbedder(dimension=hash_dimension(model))
 
 
 @register_chat("local")
