@@ -117,13 +117,6 @@ def _summary_candidate(rec: ChunkRecord, score: float, source: str) -> Candidate
     )
 
 
-def named_entities(text: str, entities: Iterable[Entity]) -> dict[str, int]:
-    """Entity id -> how often any of its names occurs in ``text`` as a whole word."""
-    from automuse_rag.memory.inmemory import named_entities as naive
-
-    return naive(text, list(entities))
-
-
 @dataclass
 class _Context:
     """What one retrieval reads as of ``at``, fetched by targeted queries and cached."""
