@@ -14,12 +14,13 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from automuse_rag.errors import InputError
+from automuse_rag.locations import check_chroma_url, check_home
 from automuse_rag.sampling import Sampling
-from automuse_rag.validate import check_chroma_url, check_home
+from automuse_rag.specs import check_embedder_spec
 
 DEFAULT_MIRROR = "https://www.gutenberg.org"
 ENV_PREFIX = "AUTOMUSE_"
@@ -95,6 +96,13 @@ class Settings(BaseSettings):
     def cache_max_bytes(self) -> int | None:
         return int(self.cache_max_mb * 1024 * 1024) if self.cache_max_mb > 0 else None
 
+    @field_validator("embedder")
+    @classmethod
+    def _embedder_spec(cls, spec: str) -> str:
+        """Checked as it is read, before any command stores anything (an InputError
+        passes through pydantic as is)."""
+        return check_embedder_spec(spec)
+
     @property
     def threads(self) -> int:
         return self.n_threads or os.cpu_count() or 1
@@ -103,7 +111,7 @@ class Settings(BaseSettings):
 def get_settings(**overrides: object) -> Settings:
     """Resolve settings now: environment, then non-None overrides (CLI options).
 
-    Checks the places before any command uses them (:mod:`automuse_rag.validate`): the
+    Checks the places before any command uses them (:mod:`automuse_rag.locations`): the
     home must be able to be a directory and a Chroma URL must be well formed. A bad
     value is one :class:`~automuse_rag.errors.InputError` line, never a traceback."""
     unknown = sorted(set(overrides) - set(Settings.model_fields))

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from automuse_rag.finetune.data import encode, read_records
-from automuse_rag.finetune.gguf_export import (
+from automuse_rag.finetune.gguf_merge import (
     deltas_from_adapter,
     head_counts,
     write_merged_gguf,

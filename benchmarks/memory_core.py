@@ -318,7 +318,7 @@ from automuse_rag.memory.story import StoryMemory
 from automuse_rag.models.base import sampling_from_settings
 from automuse_rag.models.fake import HashEmbedder
 from automuse_rag.models.registry import get_chat_model
-from automuse_rag.dataset import export_dataset
+from automuse_rag.finetune.dataset import export_dataset
 shared = Path(sys.argv[2])
 with tempfile.TemporaryDirectory() as tmp:
     cfg = get_settings(home=tmp)

@@ -210,6 +210,20 @@ CASES: list[Case] = [
         lambda h: ["prompt", "--story", STORY, "--at", "3", "--llm", "extractive", "--chapter", "-1"],
         ("--chapter -1", "no such chapter"),
     ),
+    *(
+        (f"embedder-{spec}", False, lambda h, spec=spec: [*INGEST[:-1], spec, "--story", "x"], (spec, "dimension"))
+        for spec in ("hash:0", "hash:-1", "hash:abc", "hash:1.5", "hash:99999999")
+    ),
+    (
+        "generate-embedder-hash-0",
+        False,
+        lambda h: (
+            ["generate", "--premise", "A clockmaker inherits a workshop.", "--story", "x", "--llm", "fake"]
+            + ["--embedder", "hash:0"]
+        ),
+        ("hash:0", "dimension"),
+    ),
+    ("embedder-hash-0-env", False, lambda h: [*INGEST[:-2], "--story", "x"], ("hash:0", "dimension")),
     ("bad-setting-env", False, lambda h: [*INGEST, "--story", "x"], ("automuse_concurrency",)),
     ("misspelt-setting-env", False, lambda h: [*INGEST, "--story", "x"], ("AUTOMUSE_BUDGTE", "did you mean AUTOMUSE_BUDGET")),
 ]
@@ -224,6 +238,8 @@ def test_bad_input_is_one_line_and_leaves_stores_untouched(
         shutil.copytree(tiny_store, home / "stores")
     if name == "bad-setting-env":
         monkeypatch.setenv("AUTOMUSE_CONCURRENCY", "lots")
+    if name == "embedder-hash-0-env":
+        monkeypatch.setenv("AUTOMUSE_EMBEDDER", "hash:0")
     if name == "misspelt-setting-env":
         monkeypatch.setenv("AUTOMUSE_BUDGTE", "100")
     before = snapshot(home / "stores")

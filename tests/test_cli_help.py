@@ -4,10 +4,13 @@ the next line's first word, a continuation in lower case, would have fitted)."""
 
 from __future__ import annotations
 
+import inspect
 import re
+import typing
 
 import pytest
 import typer.main
+import typer.models
 from typer.testing import CliRunner
 
 from automuse_rag.cli import app
@@ -73,3 +76,72 @@ def test_unwrap_joins_paragraph_lines_but_keeps_list_items() -> None:
     2. two
     """
     assert unwrap(doc) == "First line goes on.\n\n1. one\n2. two"
+
+
+# -- square brackets survive rich markup ---------------------------------------------
+
+_BRACKETED = re.compile(r"\[[^\[\]\n]*\]")
+_FRAME = re.compile(r"[│╭╮╰╯─]")
+
+
+def _click_command(path: tuple[str, ...]) -> typing.Any:
+    cmd: typing.Any = typer.main.get_command(app)
+    for name in path:
+        cmd = cmd.commands[name]
+    return cmd
+
+
+def _parameter_helps(callback: object) -> list[str]:
+    """The help of each option and argument, as the source declares it (a Typer
+    ``Option``/``Argument`` default or an ``Annotated`` one)."""
+    func = inspect.unwrap(callback)  # type: ignore[arg-type]
+    helps = []
+    for name, param in inspect.signature(func).parameters.items():
+        hint = typing.get_type_hints(func, include_extras=True).get(name)
+        infos = [param.default, *getattr(hint, "__metadata__", ())]
+        helps += [i.help for i in infos if isinstance(i, typer.models.ParameterInfo) and i.help]
+    return helps
+
+
+def source_help(path: tuple[str, ...]) -> list[str]:
+    """The help texts of ``path`` as written in the source: the docstring (or the
+    group's ``help=``) and every parameter's help."""
+    cmd = _click_command(path)
+    texts = []
+    if hasattr(cmd, "commands"):  # a group
+        groups = {g.name: g.typer_instance for g in app.registered_groups}
+        info = (groups[path[-1]] if path else app).info  # type: ignore[union-attr]
+        texts.append(info.help if isinstance(info.help, str) else inspect.getdoc(info.callback) or "")
+    elif cmd.callback is not None:
+        texts.append(inspect.getdoc(cmd.callback) or "")
+    if cmd.callback is not None:
+        texts += _parameter_helps(cmd.callback)
+    return texts
+
+
+def bracketed(texts: list[str]) -> list[str]:
+    """Every ``[...]`` in ``texts``, its whitespace made single spaces."""
+    return [" ".join(m.split()) for t in texts for m in _BRACKETED.findall(t)]
+
+
+def plain(output: str) -> str:
+    """Rendered help without panel frames, its whitespace made single spaces."""
+    return " ".join(_FRAME.sub(" ", output).split())
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=[" ".join(p) or "automuse" for p in COMMANDS])
+def test_help_keeps_square_brackets(path: tuple[str, ...]) -> None:
+    """Rich markup reads ``[word ...]`` as a style tag and drops it: every bracketed
+    text of the docstring and the options' help must show in --help as written."""
+    result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})
+    assert result.exit_code == 0, result.output
+    shown = plain(result.output)
+    lost = [b for b in bracketed(source_help(path)) if b not in shown]
+    assert not lost, lost
+
+
+def test_the_bracket_check_has_something_to_check() -> None:
+    found = {" ".join(p): bracketed(source_help(p)) for p in COMMANDS}
+    assert "[chunk N, chapter C]" in found["ask"]
+    assert "[system, user, assistant]" in found["dataset"]
+    assert plain("│ a  [x,\n│    y] │") == "a [x, y]"

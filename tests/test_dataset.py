@@ -13,8 +13,9 @@ from conftest import SAMPLE_DIR
 
 from automuse_rag.assemble import load_template
 from automuse_rag.assemble.retrieve import build_prompt
-from automuse_rag.dataset import Truth, audit_leakage, export_dataset, split_validation, validation_path
 from automuse_rag.errors import InputError
+from automuse_rag.finetune.dataset import export_dataset, split_validation, validation_path
+from automuse_rag.finetune.leakage import Truth, audit_leakage
 from automuse_rag.lore.entity import Entity
 from automuse_rag.memory.inmemory import InMemoryStory
 from automuse_rag.memory.types import ChunkRecord, OutlinePart

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from automuse_rag.cli import app
 from automuse_rag.errors import InputError
-from automuse_rag.export import Manuscript, manuscript_from_records, render_md, render_txt, write_manuscript
+from automuse_rag.manuscript import Manuscript, manuscript_from_records, render_md, render_txt, write_manuscript
 from automuse_rag.memory.types import ChunkRecord
 
 RECORDS = [

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from automuse_rag.cli import app
-from automuse_rag.finetune.gguf_export import (
+from automuse_rag.finetune.gguf_merge import (
     deltas_from_adapter,
     head_counts,
     write_merged_gguf,

@@ -15,9 +15,9 @@ import pytest
 from automuse_rag.errors import StoreError
 from automuse_rag.finetune import record
 from automuse_rag.finetune.data import split
-from automuse_rag.finetune.gguf_export import gguf_tensor_name, permute_rows
+from automuse_rag.finetune.gguf_merge import gguf_tensor_name, permute_rows
+from automuse_rag.finetune.jsonl_check import DEFAULT_LIMIT, example_limit
 from automuse_rag.finetune.local import lr_at
-from automuse_rag.finetune.validate import DEFAULT_LIMIT, example_limit
 from automuse_rag.memory.locking import StoryLock
 from automuse_rag.settings import get_settings
 

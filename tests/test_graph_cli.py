@@ -11,7 +11,7 @@ from test_compare_sample import sample_story
 from typer.testing import CliRunner
 
 from automuse_rag.cli import app
-from automuse_rag.compare.graph_export import graphml_ready, write_graph
+from automuse_rag.compare.graph_files import graphml_ready, write_graph
 from automuse_rag.errors import InputError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

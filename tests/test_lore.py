@@ -116,14 +116,26 @@ def test_descriptions_and_aliases_record_their_chunk():
     assert early is not None and "Thomas Reddick" not in early.card() and "Hollin" not in early.card()
 
 
-def test_resolution_is_deterministic_and_order_based():
+def test_resolution_follows_story_order_not_input_order():
+    """The chunks and their mentions given in any order (as a resumed ingest or a
+    fold may give them) resolve to the same entities: what counts is each mention's
+    chunk index, so "Jane Bennet" (chunk 1) joins the "Jane" of chunk 0 either way."""
     chunks = [
         (0, [person("Mr. Darcy", 3, he=2), person("Jane", 2, she=2)]),
         (1, [person("Darcy", 2), person("Jane Bennet", 2, she=1)]),
+        (2, [person("Jane", 1, she=1), person("Mr. Darcy", 1, he=1), person("Elizabeth Bennet", 2, she=2)]),
     ]
-    a, _ = resolve(chunks)
-    b, _ = resolve([(i, [LoreMention.from_dict(m.to_dict()) for m in ms]) for i, ms in chunks])
-    assert [e.to_dict() for e in a] == [e.to_dict() for e in b]
+
+    def copied(order):
+        return [(i, [LoreMention.from_dict(m.to_dict()) for m in ms]) for i, ms in order]
+
+    a, names_a = resolve(copied(chunks))
+    for order in (chunks[::-1], [chunks[1], chunks[2], chunks[0]], [(i, ms[::-1]) for i, ms in chunks]):
+        b, names_b = resolve(copied(order))
+        assert [e.to_dict() for e in b] == [e.to_dict() for e in a]
+        assert names_b == names_a
+    jane = entity_of(a, "Jane Bennet")
+    assert jane.aliases["Jane"] == 0 and jane.aliases["Jane Bennet"] == 1 and jane.mentions == [0, 1, 2]
 
 
 def test_ner_mentions_keep_titles_and_classify_places():

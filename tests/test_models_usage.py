@@ -103,12 +103,35 @@ def test_the_repair_path_sums_both_attempts_usage(tmp_path: Path) -> None:
         assert (cached.fresh_prompt_tokens, cached.fresh_completion_tokens) == (40, 9)
 
 
-def test_no_backend_keeps_a_last_usage() -> None:
-    import automuse_rag
+def test_usage_lives_in_each_reply_never_on_the_backend() -> None:
+    """Overlapping calls on one uncached backend each get their own usage, a later
+    call never changes an earlier reply's, and no backend holds a usage afterwards."""
 
-    package = Path(automuse_rag.__file__).parent
-    offenders = [p.name for p in package.rglob("*.py") if "last_usage" in p.read_text(encoding="utf-8")]
-    assert offenders == []
+    def answer(body, headers):
+        return 200, f"answer {last_user(body)}", _usage_of(last_user(body))
+
+    with Loopback(answer, latency=0.05) as server:
+        model = _model(server.base_url)
+        counted = CachedChatModel(_model(server.base_url), None)
+        replies: dict[int, Reply] = {}
+
+        def work(n: int) -> None:
+            backend = model if n % 2 else counted
+            replies[n] = backend.complete([{"role": "user", "content": f"prompt {n}"}])
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert server.max_in_flight > 1
+        first = model.complete([{"role": "user", "content": "prompt 100"}])
+        model.complete([{"role": "user", "content": "prompt 200"}])
+    assert {n: r.usage for n, r in replies.items()} == {n: Usage(*_usage_of(f"prompt {n}")) for n in range(12)}
+    assert first.usage == Usage(*_usage_of("prompt 100"))
+    assert counted.fresh_prompt_tokens == sum(100 + n for n in range(0, 12, 2))
+    for backend in (model, counted, counted.inner):
+        assert [k for k, v in vars(backend).items() if isinstance(v, Usage | Reply)] == [], type(backend).__name__
 
 
 # -- cache identity ------------------------------------------------------------
@@ -170,12 +193,30 @@ def test_backends_declare_their_capabilities() -> None:
     assert not isinstance(get_chat_model("fake", settings), CachedChatModel)
 
 
-def test_no_backend_is_recognised_by_its_name() -> None:
-    import re
+@pytest.mark.parametrize("name", ["extractive", "fake:scripted", "local", "openai:gpt-4o-mini"])
+def test_what_a_backend_may_do_follows_its_capabilities_not_its_name(name: str, home: Path) -> None:
+    """A backend called by any built-in's name is treated as its capabilities say:
+    one that cannot structure never analyses chunks or is probed; a remote one that
+    can is trusted without a probe; only a cacheable one gets its probe recorded."""
+    from automuse_rag.lore.extract import analyses_with_model
+    from automuse_rag.lore.probe import lore_mode, probe_and_record, recorded
+    from automuse_rag.models.extractive import ExtractiveChatModel
+    from automuse_rag.models.fake import ScriptedChatModel
 
-    import automuse_rag
+    settings = get_settings(home=home)
+    no_model = ExtractiveChatModel()
+    no_model.name = no_model.identity = name
+    assert not analyses_with_model(no_model)
+    assert lore_mode(settings, no_model) == ("extractive", None)
 
-    package = Path(automuse_rag.__file__).parent
-    pattern = re.compile(r"""startswith\(\s*["'](openai|extractive|local|fake)|UNCACHED_BACKENDS|def is_extractive""")
-    offenders = [str(p.relative_to(package)) for p in package.rglob("*.py") if pattern.search(p.read_text(encoding="utf-8"))]
-    assert offenders == []
+    remote = ScriptedChatModel([], name=name, default=None)  # a call would raise: nothing is asked
+    remote.remote = True
+    assert analyses_with_model(remote)
+    assert lore_mode(settings, remote) == ("model", None) and remote.calls == []
+
+    script = ScriptedChatModel(name=name, default="not json")
+    probe_and_record(settings, script)
+    assert script.calls and recorded(settings, script) is None  # a script: nothing recorded
+    script.cacheable = True
+    probe_and_record(settings, script)
+    assert recorded(settings, script) is not None

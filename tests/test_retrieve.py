@@ -9,7 +9,7 @@ from automuse_rag.assemble import build_prompt, gather_candidates
 from automuse_rag.assemble.retrieve import dedupe, first_sentence
 from automuse_rag.errors import BudgetError
 from automuse_rag.lore.entity import Entity, Relation
-from automuse_rag.memory.inmemory import InMemoryStory, named_entities
+from automuse_rag.memory.inmemory import InMemoryStory
 from automuse_rag.memory.snapshot import PositionError
 from automuse_rag.memory.types import ChunkRecord, OutlinePart
 from automuse_rag.models.fake import HashEmbedder, count_words_and_marks
@@ -214,9 +214,21 @@ def test_dedupe_keeps_the_better_scored_twin() -> None:
 
 
 def test_names_and_aliases_are_matched_as_whole_words() -> None:
-    ents = [Entity("e", "Edith Marlowe", "character", {"Edith": 0}), Entity("t", "Tam", "character", {"Tam": 0})]
-    counts = named_entities("Edith met Tamsin; Edith Marlowe smiled. Tam! Edithson.", ents)
-    assert counts == {"e": 2, "t": 1}
+    """The entities the last chunk names activate their cards; a name inside a longer
+    word ("Tamsin", "Edithson") names nobody."""
+    ents = [
+        Entity("e", "Edith Marlowe", "character", {"Edith Marlowe": 0, "Edith": 0}, [0]),
+        Entity("t", "Tam", "character", {"Tam": 0}, [0]),
+    ]
+
+    def named(text: str) -> set[str | None]:
+        story = InMemoryStory("w", [ChunkRecord(0, "c0", 1, "CHAPTER 1", text, "A summary.")], ents, HashEmbedder())
+        return {c.entity_id for c in gather_candidates(story, 0, activations=frozenset({"names"}))}
+
+    assert named("Edith met Tamsin; Edith Marlowe smiled. Tam! Edithson.") == {"e", "t"}
+    assert named("Edith met Tamsin; Edithson waved.") == {"e"}
+    assert named("Tamsin met Edithson. Tam laughed.") == {"t"}
+    assert named("Tamsin met Edithson.") == set()
 
 
 def test_first_sentence_is_the_short_form() -> None:

@@ -208,7 +208,7 @@ class KnockOn:
 
 
 def test_relinking_also_relinks_what_it_cut_off():
-    from automuse_rag.memory.store import relink_sweeps
+    from automuse_rag.memory.reach import relink_sweeps
 
     # relinking a cuts off c (two hops away: a -> b -> c); relinking c cuts off nothing
     col = KnockOn({"a"}, {"a": "c"}, {"a": {"a", "b"}, "b": {"b", "c"}, "c": {"c"}})

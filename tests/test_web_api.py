@@ -5,23 +5,58 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import socket
+import tomllib
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLE_DIR
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from automuse_rag.ask import answer_question
+from automuse_rag.books import load_book
 from automuse_rag.cli import app as cli_app
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.settings import get_settings
+from automuse_rag.text.chunk import chunk_book
 from automuse_rag.web import open_app
 
 runner = CliRunner()
 POSITIONS = (-1, 0, 4, 11, 30)
+
+
+# Ground truth from the book and books/sample/lore.toml, independent of the store.
+LORE = tomllib.loads((SAMPLE_DIR / "lore.toml").read_text(encoding="utf-8"))
+KNOWN = {p["name"]: [p["name"], *p["aliases"]] for p in LORE["characters"] + LORE["places"]}
+
+
+def named(text: str, names: list[str]) -> bool:
+    return any(re.search(rf"(?<!\w){re.escape(n)}(?!\w)", text) for n in names)
+
+
+def first_named(texts: list[str], names: list[str]) -> int:
+    return next(i for i, text in enumerate(texts) if named(text, names))
+
+
+def card_names(card: dict) -> list[str]:
+    return [card["name"], *(a["name"] if isinstance(a, dict) else a for a in card["aliases"])]
+
+
+def lore_names(cards: list[dict]) -> set[str]:
+    """The lore.toml people and places that some card goes by."""
+    shown = {n for c in cards for n in card_names(c)}
+    return {name for name, names in KNOWN.items() if shown & set(names)}
+
+
+@pytest.fixture(scope="module")
+def texts(sample_home: Path) -> list[str]:
+    """The sample story's chunks, cut from the book as ingest cuts it."""
+    cfg = get_settings(home=sample_home)
+    return [c.text for c in chunk_book(load_book(str(SAMPLE_DIR / "story.txt"), cfg), "sample", size=cfg.chunk_size)]
 
 
 def store_files(home: Path) -> dict[str, str]:
@@ -51,13 +86,21 @@ def story(sample_home: Path):
     mem.close()
 
 
-def test_characters_are_the_entities_known_at_i(web: TestClient, story) -> None:
+def test_characters_are_the_people_and_places_named_by_i(web: TestClient, texts: list[str]) -> None:
+    """Checked against the book and books/sample/lore.toml, not the store: nobody is
+    known before the story names them, every mention is a chunk whose text names the
+    card, and the whole cast and its places are known at the end."""
+    first = {name: first_named(texts, names) for name, names in KNOWN.items()}
+    assert min(first.values()) == 0 and max(first.values()) == 4  # introductions within POSITIONS' reach
     for at in POSITIONS:
         cards = web.get("/api/characters", params={"at": at}).json()
         assert isinstance(cards, list)
-        assert [c["name"] for c in cards] == [e.name for e in story.at(at).entities()]
-        assert cards or at < 0
+        if at < 0:
+            assert cards == []
+            continue
+        assert lore_names(cards) <= {name for name, f in first.items() if f <= at}, at
         for c in cards:
+            assert all(named(texts[m], card_names(c)) for m in c["mention_chunks"]), (at, c["name"])
             refs = [
                 c["first_chunk"],
                 c["last_chunk"],
@@ -66,13 +109,8 @@ def test_characters_are_the_entities_known_at_i(web: TestClient, story) -> None:
                 *(d["chunk"] for d in c["descriptions"]),
             ]
             assert max(refs) <= at
-    full = story.latest().entities()
-    late = max(full, key=lambda e: e.first_chunk)
-
-    def names(at: int) -> set[str]:
-        return {c["id"] for c in web.get("/api/characters", params={"at": at}).json()}
-
-    assert late.id not in names(late.first_chunk - 1) and late.id in names(late.first_chunk)
+    assert lore_names(web.get("/api/characters", params={"at": len(texts) - 1}).json()) == set(KNOWN)
+    assert "Arthur Blackwood" not in lore_names(web.get("/api/characters", params={"at": first["Arthur Blackwood"] - 1}).json())
 
 
 def test_characters_search_and_kind(web: TestClient) -> None:
@@ -84,16 +122,32 @@ def test_characters_search_and_kind(web: TestClient) -> None:
     assert any(alias in [a["name"] for a in c["aliases"]] for c in found) and len(found) < len(everyone)
 
 
-def test_graph_at_i_uses_nothing_later(web: TestClient, story) -> None:
+def test_graph_at_i_uses_nothing_later(web: TestClient, texts: list[str]) -> None:
+    """Nodes are the characters of the same position; every edge's chunks name both
+    ends in the book's text; at the end lore.toml's godfather relation is an edge."""
     for at in POSITIONS:
         g = web.get("/api/graph", params={"at": at}).json()
-        assert {n["id"] for n in g["nodes"]} == {e.id for e in story.at(at).entities()}
-        assert g["at"] == at and (g["nodes"] or at < 0)
+        if at < 0:
+            assert not g["nodes"]
+            continue
+        cards = {c["id"]: c for c in web.get("/api/characters", params={"at": at}).json()}
+        assert {n["id"] for n in g["nodes"]} == set(cards)
         assert all(-1.01 <= n["x"] <= 1.01 and -1.01 <= n["y"] <= 1.01 for n in g["nodes"])
-        ids = {n["id"] for n in g["nodes"]}
         for e in g["edges"]:
-            assert {e["source"], e["target"]} <= ids and e["weight"] == len(e["chunks"]) and max(e["chunks"]) <= at
+            assert e["source"] in cards and e["target"] in cards and e["weight"] == len(e["chunks"]) and max(e["chunks"]) <= at
+            ends = (card_names(cards[e["source"]]), card_names(cards[e["target"]]))
+            assert all(named(texts[c], ends[0]) and named(texts[c], ends[1]) for c in e["chunks"]), e
             assert all(r["chunk"] <= at and r["label"] for r in e["relations"])
+    end = web.get("/api/graph", params={"at": len(texts) - 1}).json()
+    by_id = {n["id"]: n["name"] for n in end["nodes"]}
+    assert set(by_id.values()) == set(KNOWN)
+    labels = [
+        r["label"]
+        for e in end["edges"]
+        if {by_id[e["source"]], by_id[e["target"]]} == {"Thomas Reddick", "Edith Marlowe"}
+        for r in e["relations"]
+    ]
+    assert any("godfather" in label or "goddaughter" in label for label in labels), labels
 
 
 def test_timeline_and_chunks(web: TestClient, story) -> None:

@@ -8,18 +8,24 @@ as one line on stderr and a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
 from automuse_rag import __version__
-from automuse_rag.cli.common import unwrap_help
+from automuse_rag.cli.common import escape_help, unwrap_help
 from automuse_rag.errors import AutomuseError
 from automuse_rag.redact import redact
 
 
 class _Group(TyperGroup):
-    """Turns user errors and Ctrl-C into one line and an exit code."""
+    """Turns user errors and Ctrl-C into one line and an exit code; its help and its
+    commands' show square brackets as written (no rich markup)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        escape_help(self)  # Typer builds the whole command tree, then this root
 
     def invoke(self, ctx: typer.Context):  # type: ignore[override]
         try:

@@ -10,7 +10,6 @@ from typing import Any
 
 import typer
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -23,17 +22,17 @@ from automuse_rag.cli.common import (
     LlmOption,
     StoryOption,
     console,
-    err_console,
     print_json,
     settings,
 )
-from automuse_rag.dataset import FORMATS, export_dataset
+from automuse_rag.cli.progress import progress_bar
 from automuse_rag.errors import InputError, StoreError
+from automuse_rag.finetune.dataset import FORMATS, export_dataset
+from automuse_rag.locations import check_output_file
 from automuse_rag.memory.api import StoryView
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.models.registry import get_chat_model
 from automuse_rag.settings import Settings
-from automuse_rag.validate import check_output_file
 
 FATE_STYLE = {"included": "green", "shortened": "yellow", "dropped": "red"}
 
@@ -219,15 +218,7 @@ def dataset_cmd(
     tmpl = _template(template, chat=fmt == "chat")
     with (
         open_stories(cfg, story) as stories,
-        Progress(
-            TextColumn("samples"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-            transient=True,
-            disable=as_json,
-        ) as bar,
+        progress_bar("samples", enabled=not as_json) as bar,
     ):
         task = bar.add_task("samples", total=sum(len(s) for s in stories))
         summary = export_dataset(

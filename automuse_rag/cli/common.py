@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from automuse_rag.settings import DEFAULT_SEED, Settings, get_settings
+from automuse_rag.specs import check_embedder_spec
 
 console = Console()
 err_console = Console(stderr=True)
@@ -25,7 +26,15 @@ CHROMA_URL_HELP = "Keep the collections on a Chroma server, e.g. http://127.0.0.
 
 # Options several commands share (``name: LlmOption = None``).
 LlmOption = Annotated[str | None, typer.Option("--llm", help=LLM_HELP)]
-EmbedderOption = Annotated[str | None, typer.Option("--embedder", help=EMBEDDER_HELP)]
+
+
+def _embedder_spec(spec: str | None) -> str | None:
+    """--embedder checked as it is parsed (a command may pass it on unread, after
+    storing something)."""
+    return None if spec is None else check_embedder_spec(spec)
+
+
+EmbedderOption = Annotated[str | None, typer.Option("--embedder", help=EMBEDDER_HELP, callback=_embedder_spec)]
 StoryOption = Annotated[str, typer.Option("--story", "-s", help=STORY_HELP)]  # required: ``story: StoryOption = REQUIRED``
 #: The default of a required option declared with ``Annotated``: Typer reads ``...`` as "required";
 #: typed Any so that it fits the parameter's own type.
@@ -84,6 +93,27 @@ def unwrap(doc: str | None) -> str | None:
         else:
             paragraphs.append(" ".join(lines))
     return "\n\n".join(paragraphs)
+
+
+def escape_help(command: Any) -> None:
+    """Escape rich markup in the help of ``command`` (a click command or group, which
+    Typer may vendor) and everything under it (its own
+    text, its parameters', its subcommands'), so that --help shows square brackets as
+    written: rich would read ``[chunk N, chapter C]`` as a style tag and drop it.
+    Runs on each click command tree Typer builds (:class:`automuse_rag.cli._Group`),
+    whose texts are fresh copies of the source's, so nothing is escaped twice."""
+    from rich.markup import escape
+
+    for attr in ("help", "short_help", "epilog"):
+        text = getattr(command, attr, None)
+        if isinstance(text, str):
+            setattr(command, attr, escape(text))
+    for param in command.params:
+        text = getattr(param, "help", None)
+        if isinstance(text, str):
+            param.help = escape(text)
+    for sub in getattr(command, "commands", {}).values():
+        escape_help(sub)
 
 
 def unwrap_help(app: typer.Typer) -> None:

@@ -8,15 +8,16 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from automuse_rag.cli.common import REQUIRED, BudgetOption, LlmOption, StoryOption, console, err_console, print_json, settings
+from automuse_rag.cli.common import REQUIRED, BudgetOption, LlmOption, StoryOption, console, print_json, settings
+from automuse_rag.cli.progress import progress_bar
 from automuse_rag.compare import run_compare
-from automuse_rag.compare.graph_export import write_graph
+from automuse_rag.compare.graph_files import write_graph
 from automuse_rag.compare.metrics import has_logprobs
 from automuse_rag.compare.report import fmt_value
 from automuse_rag.errors import InputError
+from automuse_rag.locations import check_output_dir, check_output_file
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.models.registry import get_chat_model
-from automuse_rag.validate import check_output_dir, check_output_file
 
 DEFAULT_NLL_SAMPLES = 20
 
@@ -164,16 +165,7 @@ class _progress:
     def __enter__(self) -> _progress | None:
         if self.quiet:
             return None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-            transient=True,
-        )
+        self._bar = progress_bar()
         self._bar.__enter__()
         return self
 

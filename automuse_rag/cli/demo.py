@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from automuse_rag import books
 from automuse_rag.assemble import build_prompt
 from automuse_rag.cli.common import EmbedderOption, LlmOption, console, settings
 from automuse_rag.cli.compare import summary_table
+from automuse_rag.cli.progress import progress_bar
 from automuse_rag.compare.run import run_compare
-from automuse_rag.dataset import export_dataset
+from automuse_rag.finetune.dataset import export_dataset
 from automuse_rag.generate.loop import generate_story
 from automuse_rag.lore.probe import lore_mode
 from automuse_rag.memory.ingest import ingest
@@ -23,20 +24,15 @@ from automuse_rag.models.base import sampling_from_settings
 from automuse_rag.models.registry import get_chat_model, get_embedder
 from automuse_rag.text.chunk import chunk_book
 
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
 SAMPLE_STORY = "sample"
 DEMO_NOVEL = "demo-novel"
 
 
 def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
+    return progress_bar(eta="", console=console)
 
 
 def demo_command(

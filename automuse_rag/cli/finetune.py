@@ -21,12 +21,12 @@ from automuse_rag.cli import finetune_local
 from automuse_rag.cli.common import JsonOption, console, err_console, print_json, settings
 from automuse_rag.errors import AutomuseError
 from automuse_rag.finetune.api import FineTuneAPI, JobFailedError
-from automuse_rag.finetune.record import record_everywhere, stories_with_job
-from automuse_rag.finetune.validate import (
+from automuse_rag.finetune.jsonl_check import (
     OPENAI_MIN_EXAMPLES,
     example_limit,
     validate_file,
 )
+from automuse_rag.finetune.record import record_everywhere, stories_with_job
 from automuse_rag.models.tokens import OpenAITokenCounter
 from automuse_rag.settings import Settings
 

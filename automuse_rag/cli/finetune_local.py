@@ -6,17 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from automuse_rag.cli.common import console, err_console, settings
+from automuse_rag.cli.progress import progress_bar
 from automuse_rag.errors import InputError
-from automuse_rag.finetune.gguf_export import DTYPES
+from automuse_rag.finetune.gguf_merge import DTYPES
 from automuse_rag.finetune.local import LocalOptions, train_local
 from automuse_rag.finetune.record import record_everywhere
 
@@ -86,15 +80,7 @@ def local_command(
         precision=precision,
     )
     options.check()
-    bar = Progress(
-        TextColumn("step"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=False,
-    )
+    bar = progress_bar("step", extra=("{task.fields[info]}",), transient=False)
     task = bar.add_task("train", total=steps, info="")
 
     def progress(kind: str, details: dict[str, Any]) -> None:

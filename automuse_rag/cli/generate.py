@@ -24,27 +24,10 @@ from automuse_rag.cli.common import (
     print_json,
     settings,
 )
-from automuse_rag.export import FORMATS, export_story
+from automuse_rag.cli.progress import progress_bar
 from automuse_rag.generate.loop import generate_story, options_from_settings
-from automuse_rag.validate import check_output_file
-
-
-def _progress_bar(total: int):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("[bold]chunks"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[words]} words"),
-        TextColumn("{task.fields[rejections]} rejected"),
-        TextColumn("ch. {task.fields[chapter]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=False,
-    )
+from automuse_rag.locations import check_output_file
+from automuse_rag.manuscript import FORMATS, export_story
 
 
 def generate(
@@ -128,7 +111,8 @@ def generate(
 
 def _generate_with_bar(run: Any, chunks: int) -> Any:
     """``run(progress=...)`` under a progress bar that appears with the first event."""
-    with _progress_bar(chunks) as bar:
+    words = ("{task.fields[words]} words", "{task.fields[rejections]} rejected", "ch. {task.fields[chapter]}")
+    with progress_bar("[bold]chunks", extra=words, eta="ETA", transient=False) as bar:
         tasks: list = []  # the bar appears with the first event, so an early error is one line
 
         def on_progress(ev) -> None:

@@ -6,15 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
@@ -33,8 +24,10 @@ from automuse_rag.cli.common import (
     print_json,
     settings,
 )
+from automuse_rag.cli.progress import progress_bar, rate_column
 from automuse_rag.finetune.record import job_lines, summarize_jobs
 from automuse_rag.fsutil import atomic_path
+from automuse_rag.locations import check_output_file
 from automuse_rag.lore.probe import lore_mode
 from automuse_rag.memory.catalog import list_stories, remove_story
 from automuse_rag.memory.graph import export_graphml
@@ -43,7 +36,6 @@ from automuse_rag.memory.story import StoryMemory, check_name, story_dir
 from automuse_rag.models.base import capable, sampling_from_settings
 from automuse_rag.models.registry import get_chat_model, get_embedder
 from automuse_rag.redact import redact_url
-from automuse_rag.validate import check_output_file
 
 
 def ingest_command(
@@ -85,7 +77,7 @@ def ingest_command(
     lore, note = lore_mode(cfg, model)
     if note:
         err_console.print(note, highlight=False, markup=False, soft_wrap=True)
-    with _progress(not as_json) as bar:
+    with progress_bar(extra=("chunks", rate_column("chunks")), eta="eta", transient=False, enabled=not as_json) as bar:
         tasks: list = []  # the bar appears with the first progress report, so a bad input is one line
 
         def report(done: int, total: int) -> None:
@@ -112,28 +104,6 @@ def ingest_command(
         print_json(result.__dict__)
         return
     _print_result(result)
-
-
-class _RateColumn(ProgressColumn):
-    def render(self, task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed * 60:.1f} chunks/min" if speed else "-- chunks/min")
-
-
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("chunks"),
-        _RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=err_console,
-        disable=not enabled,
-        transient=False,
-    )
 
 
 def _print_result(r) -> None:

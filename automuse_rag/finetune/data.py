@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from automuse_rag.errors import InputError, ModelError
-from automuse_rag.finetune.validate import CHAT, validate_file
+from automuse_rag.finetune.jsonl_check import CHAT, validate_file
 
 MIN_PROMPT_TOKENS = 32  # a truncated example keeps at least this much context
 

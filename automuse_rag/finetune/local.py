@@ -12,7 +12,7 @@ Training runs under bf16 autocast where the CPU has bf16 instructions (about twi
 as fast on this project's machine), else float32. The validation NLL per completion
 token is measured in float32 before the first step (the base model: LoRA starts as a
 no-op) and every ``eval_every`` steps. At the end the adapter
-is saved (``DIR/adapter``), merged into a GGUF (:mod:`.gguf_export`) that
+is saved (``DIR/adapter``), merged into a GGUF (:mod:`.gguf_merge`) that
 ``--llm local:DIR/FILE.gguf`` uses, and ``DIR/report.json`` records losses, settings
 and timings. Ctrl-C stops after the current step and still saves what was trained.
 """
@@ -33,7 +33,7 @@ from typing import Any
 
 from automuse_rag.errors import InputError, ModelError
 from automuse_rag.finetune.data import MIN_PROMPT_TOKENS, Example, prepare
-from automuse_rag.finetune.gguf_export import (
+from automuse_rag.finetune.gguf_merge import (
     head_counts,
     lora_deltas,
     write_merged_gguf,

@@ -12,9 +12,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from automuse_rag.errors import InputError, StoreError
-from automuse_rag.export import manuscript_from_records, render_md
 from automuse_rag.fsutil import write_text_atomic
 from automuse_rag.generate.plan import Plan
+from automuse_rag.manuscript import manuscript_from_records, render_md
 from automuse_rag.memory.catalog import Manifest
 
 STATE_FILE = "generation.json"

@@ -25,6 +25,9 @@ if it does not). Records are stored about 1.8 times at 100k chunks (docs/benchma
 **Ids and distances only.** A query asks Chroma for ids and distances, nothing else:
 an id says its chunk (and, for a mention, a hash of its name), and the text lives in
 ``state.sqlite`` anyway. Fetching documents and metadata took most of a query's time.
+
+The client (local or a server) is made in ``chroma_client.py``; the probes that find
+records no search returns, and their relinking, are in ``reach.py``.
 """
 
 from __future__ import annotations
@@ -33,9 +36,12 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from automuse_rag.errors import StoreError
+
+# Meta and connect are re-exported (``as``): the store's readers import them from here.
+from automuse_rag.memory.chroma_client import Meta as Meta, Page, StoreHit, connect as connect, guard
+from automuse_rag.memory.reach import Reachability
 
 KINDS = ("summary", "chunk", "mention")
 TIERED = ("summary", "mention")  # what retrieval searches as of a chunk; raw chunks use the filter
@@ -43,13 +49,6 @@ TIER0 = 1024  # chunks in the first prefix tier
 FANOUT = 8  # each tier holds FANOUT times the chunks of the one before
 MAX_TIERS = 8
 _PAGE = 2000
-
-#: A record's metadata in Chroma (chunk index, kind, entity id, ...).
-Meta = dict[str, Any]
-#: A query hit: (id, what its id says (see :func:`id_meta`), similarity in [0, 1]).
-StoreHit = tuple[str, Meta, float]
-#: One page of records: ids, documents, metadatas, embeddings (empty unless asked for).
-Page = tuple[list[str], list[str], list[Meta], list[list[float]]]
 
 
 def mismatch_message(story: str, have: tuple[str, int], want: tuple[str, int]) -> str:
@@ -80,53 +79,6 @@ def id_meta(record_id: str) -> Meta:
 SYNC_EVERY = {"summary": 100, "chunk": 100}
 
 
-#: Reachability probes (:meth:`ChromaStore.probe`). HNSW can leave a stored record that
-#: no search returns: when neighbours prune their link lists, a node may lose every link
-#: pointing at it. Chroma inserts a batch in no fixed order, so this happens at random:
-#: seen in CI once (a kill-and-resume test of the sample story with hash:32 embeddings:
-#: chunk 14 of 94, after Chroma replayed a 48-record batch from its log at reopen); not
-#: in 12 plain ingests of the same text, nor in the P&P and Frankenstein stores (4,231 and
-#: 1,385 records, each probed). Chroma 1.5.9 shows the same symptom after updates
-#: (chroma-core/chroma#7758). A probe asks for each record's own embedding; a record not
-#: among the PROBE_K nearest is asked again with PROBE_DEEP (a wider search, and room for
-#: records with identical embeddings); one still missing is unreachable. Upserting it
-#: again (same values) links it afresh.
-PROBE_K = 10
-PROBE_DEEP = 1000
-PROBE_BATCH = 256
-RELINK_ROUNDS = 3
-
-
-#: How many times relink_sweeps relinks what the previous relinking cut off.
-RELINK_SWEEPS = 4
-
-ProbeFn = Callable[[Sequence[str]], tuple[list[str], set[str], set[str]]]
-
-
-def relink_sweeps(probe: ProbeFn, relink: Callable[[Sequence[str]], list[str]], lost: Sequence[str]) -> tuple[set[str], set[str]]:
-    """Relink ``lost`` records, then the records that relinking cut off: rewriting a
-    record re-wires its neighbours' links, which can prune another record's last one
-    (a CI run relinked 4 records after a killed ingest, and a fifth, in chunk 4, was
-    unreachable afterwards). After each relinking the records within two hops of the
-    relinked ones (their nearest, and those nearest to them) are probed, and the lost
-    ones relinked in turn, at most RELINK_SWEEPS times. ``probe(ids)`` and ``relink(ids)``
-    are :meth:`ChromaStore.probe` and :meth:`ChromaStore.relink` for one collection.
-    Returns (relinked, still unreachable)."""
-    touched: set[str] = set()
-    todo = sorted(set(lost))
-    for _ in range(RELINK_SWEEPS):
-        if not todo:
-            break
-        touched.update(todo)
-        relink(todo)
-        _, seen, near = probe(todo)
-        lost1, seen1, near1 = probe(sorted(near - seen))
-        lost2 = probe(sorted(near1 - seen - seen1))[0]
-        todo = sorted(set(lost1) | set(lost2))
-    left = set(probe(sorted(touched | set(todo)))[0]) if touched else set()
-    return touched - left, left
-
-
 def _configuration(kind: str, tier: int | None) -> dict[str, Any]:
     hnsw: dict[str, Any] = {"space": "cosine"}  # a configuration replaces the metadata's hnsw:space
     if tier is None and kind in SYNC_EVERY:
@@ -144,70 +96,9 @@ def collection_name(store_id: str, kind: str, tier: int | None = None) -> str:
     return f"am-{store_id}-{kind}" + ("" if tier is None else f"-t{tier}")
 
 
-def parse_chroma_url(url: str) -> tuple[str, int, bool]:
-    """(host, port, ssl) of a Chroma server URL; StoreError if it cannot be one."""
-    try:
-        parsed = urlparse(url if "://" in url else f"http://{url}")
-        port = parsed.port
-    except ValueError as exc:
-        raise StoreError(f"bad Chroma URL {url!r} ({exc}); use e.g. http://127.0.0.1:8000") from None
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise StoreError(f"bad Chroma URL {url!r}; use e.g. http://127.0.0.1:8000")
-    return parsed.hostname, port or (443 if parsed.scheme == "https" else 8000), parsed.scheme == "https"
-
-
-def connect(path: Path | None, url: str | None, *, create: bool) -> Any:
-    """A Chroma client: ``HttpClient`` for ``url`` (checked with a heartbeat), else a
-    ``PersistentClient`` at ``path``. With ``create=False`` a missing local directory
-    is an error instead of a new empty database."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    settings = ChromaSettings(anonymized_telemetry=False)
-    if url:
-        host, port, ssl = parse_chroma_url(url)
-        try:
-            client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings)
-            client.heartbeat()
-        except Exception as exc:  # connection refused, DNS, TLS, timeouts...
-            raise StoreError(f"cannot reach the Chroma server at {url}: {type(exc).__name__}") from None
-        return client
-    assert path is not None
-    if not (path / "chroma.sqlite3").is_file():
-        if not create:
-            raise StoreError(
-                f"story {path.parent.name}: its Chroma index ({path}) is missing; run automuse repair --story {path.parent.name}"
-            )
-        # Chroma caches one client per path in a process; one for a directory since
-        # deleted would write nowhere.
-        from chromadb.api.shared_system_client import SharedSystemClient
-
-        SharedSystemClient.clear_system_cache()
-    path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=settings)
-
-
-def guard(what: str, url: str | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Turn a Chroma failure (server gone mid-run, damaged index) into one StoreError line."""
-
-    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(*args, **kwargs)
-            except StoreError:
-                raise
-            except Exception as exc:
-                where = f"the Chroma server at {url}" if url else "the embedded Chroma index"
-                detail = " ".join(str(exc).split())[:160]
-                raise StoreError(f"{what} failed on {where}: {type(exc).__name__}: {detail}") from None
-
-        return wrapper
-
-    return deco
-
-
-class ChromaStore:
-    """A story's collections (whole plus prefix tiers) in one Chroma client."""
+class ChromaStore(Reachability):
+    """A story's collections (whole plus prefix tiers) in one Chroma client; probing
+    and relinking unreachable records come from :class:`Reachability`."""
 
     def __init__(
         self,
@@ -380,81 +271,6 @@ class ChromaStore:
     def collections(self, kind: str) -> list[int | None]:
         """The whole collection (None) and the tiers of ``kind``."""
         return [None, *self.tiers(kind)]
-
-    def probe(
-        self, kind: str, tier: int | None = None, *, ids: Sequence[str] | None = None, where: Meta | None = None
-    ) -> tuple[list[str], set[str], set[str]]:
-        """Search each record (every one, or those ``ids`` / ``where`` select) by its own
-        embedding: (ids no search returns, ids probed, ids found near the probed ones)."""
-        col = self._cols[(kind, tier)]
-        total = self.count(kind, tier)
-        lost: list[str] = []
-        probed: set[str] = set()
-        near: set[str] = set()
-        for found, embs in self._embedding_pages(kind, tier, ids, where):
-            probed.update(found)
-            res = self._guard(col.query)(query_embeddings=embs, n_results=min(total, PROBE_K), include=["distances"])
-            suspects = []
-            for rid, emb, got in zip(found, embs, res["ids"]):
-                near.update(got)
-                if rid not in got:
-                    suspects.append((rid, emb))
-            if suspects:
-                deep = self._guard(col.query)(
-                    query_embeddings=[e for _, e in suspects], n_results=min(total, PROBE_DEEP), include=["distances"]
-                )
-                lost += [rid for (rid, _), got in zip(suspects, deep["ids"]) if rid not in got]
-        return sorted(lost), probed, near
-
-    def _embedding_pages(
-        self, kind: str, tier: int | None, ids: Sequence[str] | None, where: Meta | None
-    ) -> Iterator[tuple[list[str], list[list[float]]]]:
-        """(ids, embeddings) of every record (``pages``), or of those ``ids``."""
-        if ids is None:
-            for found, _, _, embs in self.pages(kind, tier=tier, where=where, embeddings=True):
-                yield found, embs
-            return
-        col = self._cols[(kind, tier)]
-        ordered = sorted(ids)
-        for start in range(0, len(ordered), PROBE_BATCH):
-            page = self._guard(col.get)(ids=ordered[start : start + PROBE_BATCH], include=["embeddings"])
-            if page["ids"]:
-                yield list(page["ids"]), [list(map(float, e)) for e in page["embeddings"]]
-
-    def relink(self, kind: str, tier: int | None, ids: Sequence[str]) -> list[str]:
-        """Write unreachable records again (same ids, documents, metadata and
-        embeddings) until a search finds them, at most RELINK_ROUNDS times; the last
-        round deletes and adds them instead. Returns the ids still unreachable."""
-        col = self._cols[(kind, tier)]
-        left = sorted(ids)
-        for round_ in range(RELINK_ROUNDS):
-            if not left:
-                break
-            for start in range(0, len(left), PROBE_BATCH):
-                part = left[start : start + PROBE_BATCH]
-                page = self._guard(col.get)(ids=part, include=["documents", "metadatas", "embeddings"])
-                if not page["ids"]:
-                    continue
-                if round_ == RELINK_ROUNDS - 1:
-                    self._guard(col.delete)(ids=list(page["ids"]))
-                self._guard(col.upsert)(
-                    ids=list(page["ids"]),
-                    documents=list(page["documents"]),
-                    metadatas=[dict(m or {}) for m in page["metadatas"]],
-                    embeddings=[list(map(float, e)) for e in page["embeddings"]],
-                )
-            self._counts.pop((kind, tier), None)
-            left = self.probe(kind, tier, ids=left)[0]
-        return left
-
-    def relink_note(self, kind: str, tier: int | None, lost: Sequence[str]) -> str:
-        """Relink ``lost`` records and what relinking them cut off (:func:`relink_sweeps`),
-        and say how it went, in one line."""
-        relinked, left = relink_sweeps(
-            lambda ids: self.probe(kind, tier, ids=ids), lambda ids: self.relink(kind, tier, ids), lost
-        )
-        where = f"{kind} collection" + ("" if tier is None else f" tier {tier}")
-        return f"relinked {len(relinked)} of {len(relinked) + len(left)} Chroma {where} records no search found"
 
     def _query(self, kind: str, tier: int | None, embedding: Sequence[float], n: int, where: Meta | None) -> list[StoreHit]:
         col = self._cols[(kind, tier)]

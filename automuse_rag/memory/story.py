@@ -258,7 +258,7 @@ class StoryMemory:
 
     def settle_index(self) -> list[str]:
         """Make sure a search finds every record written since the index was last
-        settled (see ``store.PROBE_K``): probe them, and the records found nearest to
+        settled (see ``reach.PROBE_K``): probe them, and the records found nearest to
         them, in each collection that holds them, and relink the unreachable ones.
         Called at the end of a write run; a run killed before it leaves the work to
         the next. Returns one note per collection that needed relinking."""
@@ -270,7 +270,7 @@ class StoryMemory:
             for tier in self.store.collections(kind):
                 if self.store.count(kind, tier) == 0:
                     continue
-                # Relinking can cut off records beyond the ones it looks at (store.relink_sweeps),
+                # Relinking can cut off records beyond the ones it looks at (reach.relink_sweeps),
                 # so the same scan runs again after it, at most SETTLE_SCANS times in all.
                 for _ in range(SETTLE_SCANS):
                     lost = self._unsettled(kind, tier, written, since, last)

@@ -14,6 +14,7 @@ from automuse_rag.models.fake import HashEmbedder, ScriptedChatModel
 from automuse_rag.models.local import LocalChatModel
 from automuse_rag.models.openai_backend import OpenAIChatModel, OpenAIEmbedder
 from automuse_rag.settings import Settings
+from automuse_rag.specs import hash_dimension
 
 
 def fake_chat(model: str | None, settings: Settings) -> ChatModel:
@@ -21,7 +22,7 @@ def fake_chat(model: str | None, settings: Settings) -> ChatModel:
 
 
 def hash_embedder(model: str | None, settings: Settings) -> Embedder:
-    return HashEmbedder(dimension=int(model) if model else 64)
+    return HashEmbedder(dimension=hash_dimension(model))
 
 
 def local_chat(model: str | None, settings: Settings) -> ChatModel:

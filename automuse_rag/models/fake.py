@@ -95,6 +95,8 @@ class HashEmbedder:
     are close, so retrieval tests behave like real ones."""
 
     def __init__(self, dimension: int = 64) -> None:
+        if dimension < 1:
+            raise ValueError(f"HashEmbedder needs a dimension of at least 1, not {dimension}")
         self.dimension = dimension
         self.name = f"hash:{dimension}"
         self.calls = 0

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from automuse_rag.assemble.budget import CountTokens
-from automuse_rag.dataset import file_sha256
 from automuse_rag.errors import InputError
+from automuse_rag.finetune.dataset import file_sha256
 
 ROLES = ("system", "user", "assistant")
 CHAT, COMPLETION = "chat", "completion"

@@ -1,0 +1,138 @@
+"""The dataset export's leakage audit: does a prompt built as of chunk ``at`` show
+anything a reader could not know by then?
+
+:class:`Truth` reads what a story holds once, with no as-of filter, and derives each
+position's allowed memories by itself, without trusting the store's or retrieval's
+as-of code; :func:`audit_leakage` lists a prompt's violations ([] when clean): a
+decision whose source chunk is later than ``at``, a lore line that is not an as-of
+card of the entities shown, a cast line naming someone unknown then, a memory line
+first written after ``at``.
+"""
+
+from __future__ import annotations
+
+from automuse_rag.assemble.assembler import AssembledPrompt, bullet
+from automuse_rag.assemble.retrieve import CAST_HEAD, card_with_links, first_sentence
+from automuse_rag.assemble.templates import Template
+from automuse_rag.lore.entity import Entity
+from automuse_rag.memory.api import AnalysedStory, StoryView
+from automuse_rag.memory.oracle import NaiveLore
+from automuse_rag.memory.types import Edges
+
+
+class Truth:
+    """What a story holds, read once with no as-of filter, from which the audit derives
+    each position's allowed memories by itself, without trusting the store's or
+    retrieval's as-of code: for a store with analyses, its own fold of them
+    (:class:`~automuse_rag.memory.oracle.NaiveLore`); for a double built from entity
+    histories, ``Entity.at`` and the edges' chunk lists."""
+
+    def __init__(self, story: StoryView) -> None:
+        whole = story.latest()
+        self.records = whole.records()
+        analyses = story.analyses() if isinstance(story, AnalysedStory) else []
+        self.naive = NaiveLore(analyses, "fold") if analyses else None
+        if self.naive is None:
+            self.entities = {e.id: e for e in whole.entities()}
+            self.graph = whole.graph()
+        first: dict[str, int] = {}
+        for rec in self.records:
+            for line in (bullet(rec.summary), bullet(first_sentence(rec.summary))):
+                first.setdefault(line, rec.index)
+        self._memory_first = first
+        self._names: tuple[int, set[str]] = (-2, set())
+        self._seen: tuple[int, dict[str, Entity | None]] = (-2, {})
+
+    def _edges(self, eid: str, at: int) -> Edges:
+        if self.naive is not None:
+            return self.naive.edges(eid, at)
+        out: Edges = {}
+        for other, data in self.graph[eid].items() if eid in self.graph else []:
+            chunks = [c for c in data.get("chunks", []) if c <= at]
+            view = self.entities[other].at(at) if other in self.entities else None
+            if chunks and view is not None:
+                rels = [r for r in data.get("relations", []) if r["chunk"] <= at]
+                out[other] = {"chunks": chunks, "weight": len(chunks), "relations": rels}
+        return out
+
+    def _view(self, eid: str, at: int) -> Entity | None:
+        if self._seen[0] != at:  # one position's views, read once each (cards share neighbours)
+            self._seen = (at, {})
+        memo = self._seen[1]
+        if eid not in memo:
+            if self.naive is not None:
+                got = self.naive.entities(at, [eid])
+                memo[eid] = got[0] if got else None
+            else:
+                ent = self.entities.get(eid)
+                memo[eid] = ent.at(at) if ent is not None else None
+        return memo[eid]
+
+    def lore_allowed(self, at: int, ids: set[str]) -> set[str]:
+        """The lore bullets a prompt as of ``at`` may show for entities ``ids``: their
+        as-of cards (full, with links, and one-line)."""
+        out: set[str] = set()
+        for eid in ids:
+            view = self._view(eid, at)
+            if view is None:
+                continue
+            edges = self._edges(eid, at)
+            if self.naive is not None:
+                known = self.naive.known(at)
+                names = {o: known[o] for o in edges if o in known}
+            else:
+                names = {o: v.name for o in edges if (v := self._view(o, at)) is not None}
+            out |= {bullet(card_with_links(view, edges, names)), bullet(view.one_line())}
+        return out
+
+    def names_known(self, at: int) -> set[str]:
+        """The names entities go by as of ``at`` (what a cast line may list)."""
+        if self._names[0] != at:
+            if self.naive is not None:
+                names = set(self.naive.known(at).values())
+            else:
+                names = {v.name for e in self.entities.values() if (v := e.at(at)) is not None}
+            self._names = (at, names)
+        return self._names[1]
+
+    def memory_allowed(self, line: str, at: int) -> bool:
+        return self._memory_first.get(line, at + 1) <= at
+
+
+def _section_bullets(prompt: AssembledPrompt, template: Template, section: str) -> list[str]:
+    text = prompt.sections.get(section, "")
+    spec = template.section(section)
+    if not text or spec is None:
+        return []
+    head, foot = spec.frame()
+    body = text[len(head) : len(text) - len(foot) if foot else None]
+    return [line for line in body.split("\n") if line]
+
+
+def audit_leakage(truth: Truth, at: int, prompt: AssembledPrompt, template: Template) -> list[str]:
+    """Violations of the as-of rule in a prompt built as of ``at`` ([] when clean)."""
+    leaks = [
+        f"{d.candidate_id} comes from chunk {d.chunk} > {at}" for d in prompt.decisions if d.fate != "dropped" and d.chunk > at
+    ]
+    if at < 0:
+        lines = _section_bullets(prompt, template, "lore") + _section_bullets(prompt, template, "memories")
+        return leaks + [f"line shown before the story began: {line[:60]!r}" for line in lines]
+    ids = {
+        d.candidate_id.removeprefix("entity:")
+        for d in prompt.decisions
+        if d.candidate_id.startswith("entity:") and d.fate != "dropped"
+    }
+    lore_ok = truth.lore_allowed(at, ids)
+    cast_head = bullet(CAST_HEAD).rstrip()
+    for line in _section_bullets(prompt, template, "lore"):
+        if line.startswith(cast_head) and line.endswith("."):
+            names = line[len(cast_head) :].strip().removesuffix(".").split("; ")
+            unknown = [n for n in names if n not in truth.names_known(at)]
+            if unknown:
+                leaks.append(f"cast line names {unknown[0]!r}, unknown as of chunk {at}")
+        elif line not in lore_ok:
+            leaks.append(f"lore line is not known as of chunk {at}: {line[:60]!r}")
+    for line in _section_bullets(prompt, template, "memories"):
+        if not truth.memory_allowed(line, at):
+            leaks.append(f"memories line is not known as of chunk {at}: {line[:60]!r}")
+    return leaks
