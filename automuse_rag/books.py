@@ -131,7 +131,7 @@ def _read_http_mirror(mirror: str, gutenberg_id: int) -> bytes:
     request = urllib.request.Request(url, headers={"User-Agent": "automuse-rag (+https://github.com/)"})
     try:
         with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
-            data = response.read(_MAX_DOWNLOAD + 1)
+            data: bytes = response.read(_MAX_DOWNLOAD + 1)
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             raise DownloadError(

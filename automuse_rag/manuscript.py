@@ -18,6 +18,7 @@ from automuse_rag.errors import InputError
 from automuse_rag.fsutil import atomic_path, write_text_atomic
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.memory.types import ChunkRecord
+from automuse_rag.settings import Settings
 
 FORMATS = ("md", "txt", "epub")
 
@@ -109,7 +110,7 @@ def write_manuscript(ms: Manuscript, path: Path, fmt: str) -> Path:
     return path
 
 
-def export_story(settings, name: str, fmt: str, out: Path | None = None) -> Path:
+def export_story(settings: Settings, name: str, fmt: str, out: Path | None = None) -> Path:
     """Export story ``name``'s manuscript as ``fmt`` (md, txt, epub) to ``out``
     (default: ``NAME.FMT`` in the current directory: exporting reads the store and
     writes nothing in it)."""
@@ -122,7 +123,7 @@ def export_story(settings, name: str, fmt: str, out: Path | None = None) -> Path
     return write_manuscript(ms, target, fmt)
 
 
-def story_title(settings, name: str) -> str:
+def story_title(settings: Settings, name: str) -> str:
     """The title from the story's outline.md (``# Title``), else the story name."""
     outline = settings.stores_dir / name / "outline.md"
     if outline.exists():

@@ -47,7 +47,6 @@ sys.path.insert(0, str(REPO))
 SHARED = Path(os.environ.get("AUTOMUSE_SHARED_DATA", REPO.parent / "shared" / "data"))
 CASTS = REPO / "books" / "casts"
 SPLIT = CASTS / "split.toml"
-TITLES = {"Mr", "Mrs", "Miss", "Ms", "Dr", "Doctor", "Lady", "Lord", "Sir", "Madame", "Monsieur", "Captain", "Mister"}
 MIN_JUNK_CHUNKS = 3
 
 
@@ -85,8 +84,33 @@ def _words(name: str) -> list[str]:
     return re.findall(r"[\w’']+", name)
 
 
+#: Words that stand before a name as part of how people are called ("Old Sapt", "Cap'n Flint").
+FORM_WORDS = {
+    "Old", "Young", "Little", "Cousin", "Uncle", "Aunt", "Master", "Mester", "Mistress", "Cap'n", "Squire",
+    "Major", "General", "Colonel", "Professor", "Father", "Mother", "Brother", "Sister", "Granny", "Miss",
+    "Saint", "St", "King", "Queen", "Prince", "Princess", "Duke", "Count", "Countess", "Baron", "Signor",
+    "Mr", "Mrs", "Ms", "Dr", "Doctor", "Lady", "Lord", "Sir", "Madame", "Monsieur", "Captain", "Mister", "de", "van", "der", "von",
+}  # fmt: skip
+
+
+def _given_name(word: str) -> bool:
+    """A word the nickname data knows as a given name or a nickname of one."""
+    from automuse_rag.lore.nicknames import nickname_keys
+
+    return len(nickname_keys(word)) > 1 or word.lower() in _given_names()
+
+
+def _given_names() -> frozenset[str]:
+    from nicknames import NickNamer
+
+    lookup = NickNamer.default_lookup()
+    return frozenset(lookup) | frozenset(n for v in lookup.values() for n in v)
+
+
 def is_junk(name: str, cast_names: set[str]) -> bool:
-    """A cast name glued to a non-name word, two names joined by a comma, or a cast name in capitals."""
+    """A cast name glued to a word that is no part of a name ("Bring Jane", "Which
+    Louisa", "Holmes Gives"), two names joined by a comma, or a cast name in capitals.
+    A given name, a title or a word of another cast name is part of a name."""
     if name in cast_names:
         return False
     if name.isupper() and any(name == n.upper() for n in cast_names if len(n) > 2):
@@ -94,6 +118,7 @@ def is_junk(name: str, cast_names: set[str]) -> bool:
     if "," in name:
         return True
     words = _words(name)
+    cast_words = {w for n in cast_names for w in _words(n)}
     for n in cast_names:
         inner = _words(n)
         if not inner or len(inner) >= len(words):
@@ -101,15 +126,9 @@ def is_junk(name: str, cast_names: set[str]) -> bool:
         for start in range(len(words) - len(inner) + 1):
             if words[start : start + len(inner)] == inner:
                 extra = words[:start] + words[start + len(inner) :]
-                if any(w.rstrip(".") not in TITLES and not (w[:1].isupper() and w[1:].islower()) for w in extra):
-                    return True
-                if any(w[:1].isupper() and w.rstrip(".") not in TITLES and not _is_name_word(w, cast_names) for w in extra):
+                if any(w.rstrip(".") not in FORM_WORDS and w not in cast_words and not _given_name(w) for w in extra):
                     return True
     return False
-
-
-def _is_name_word(word: str, cast_names: set[str]) -> bool:
-    return any(word in _words(n) for n in cast_names)
 
 
 def score_book(book: int) -> BookScore:

@@ -696,3 +696,65 @@ def test_a_miss_and_her_first_name_are_not_the_narrators_two_names():
     # to the narrator too, nothing tells which is whose
     _, names = resolve([(0, [narrated("Nick"), narrated("Miss Elizabeth")])])
     assert names["Nick"] != names["Miss Elizabeth"]
+
+
+# -- resolution mechanisms chosen on the development half of the cast benchmark
+# (books/casts/split.toml; benchmarks/cast.py). Each test is the mechanism on
+# hand-made mentions, not a book's case.
+
+
+def test_one_sentence_does_not_part_a_first_name_from_its_full_name():
+    """A bare name and the full name holding it, read as two people in one sentence
+    only, stay one person; read so in two chunks, they are two."""
+    chunks = [
+        (0, [person("Gilbert Blythe", 3, he=2), person("Gilbert", 3, he=1)]),
+        (1, [person("Gilbert", 3, he=1)]),
+        (2, [person("Gilbert", 2)]),
+    ]
+    _, names = resolve(chunks, distinct=[(1, "Gilbert", "Gilbert Blythe")])
+    assert names["Gilbert"] == names["Gilbert Blythe"]
+    _, names = resolve(chunks, distinct=[(1, "Gilbert", "Gilbert Blythe"), (2, "Gilbert", "Gilbert Blythe")])
+    assert names["Gilbert"] != names["Gilbert Blythe"]
+
+
+def test_a_mother_is_not_her_daughter_when_the_daughter_is_named_beside_her():
+    """'Diana and Mrs. Barry' in one sentence: Mrs. Barry is not Diana Barry, though
+    Diana Barry is the only woman of that surname with a full name; Diana still is."""
+    chunks = [
+        (0, [person("Diana Barry", 2, she=2), person("Diana", 5, she=2), person("Mrs. Barry", 3, she=1)]),
+        (1, [person("Diana", 4), person("Mrs. Barry", 2)]),
+    ]
+    _, names = resolve(chunks)
+    assert names["Mrs. Barry"] == names["Diana Barry"]  # no evidence: the only Barry woman
+    _, names = resolve(chunks, distinct=[(1, "Diana", "Mrs. Barry")])
+    assert names["Mrs. Barry"] != names["Diana Barry"] and names["Diana"] == names["Diana Barry"]
+
+
+def test_a_surname_title_before_a_first_name_joins_the_one_full_name_in_its_scenes():
+    """'Mrs. Rachel' is Rachel Lynde when they share scenes; 'Mr. Godfrey' too; a
+    'Mrs. Thomas' met far from the one Thomas (a backstory) stays apart."""
+    chunks = [
+        (0, [person("Rachel Lynde", 2, she=2), person("Mrs. Rachel", 2)]),
+        (1, [person("Mrs. Rachel", 2), person("Rachel Lynde", 1)]),
+        (2, [person("Godfrey Cass", 2, he=2), person("Mr. Godfrey", 2)]),
+        (3, [person("Thomas Lynde", 2, he=2)]),
+        (9, [person("Mrs. Thomas", 3, she=2)]),
+        (10, [person("Mrs. Thomas", 2)]),
+    ]
+    _, names = resolve(chunks)
+    assert names["Mrs. Rachel"] == names["Rachel Lynde"]
+    assert names["Mr. Godfrey"] == names["Godfrey Cass"]
+    assert names["Mrs. Thomas"] != names["Thomas Lynde"]
+
+
+def test_the_word_after_a_title_gives_no_given_name_its_gender():
+    """'Mrs. Thomas' (a surname) says nothing of the given name Thomas: Mrs. Lynde
+    stays the one Lynde woman, not shared with Thomas Lynde."""
+    chunks = [
+        (0, [person("Rachel Lynde", 2, she=3), person("Mrs. Lynde", 4, she=3)]),
+        (1, [person("Thomas Lynde", 1), person("Mrs. Thomas", 3, she=4)]),
+        (2, [person("Mrs. Thomas", 2, she=3), person("Mrs. Lynde", 2)]),
+    ]
+    _, names = resolve(chunks)
+    assert names["Mrs. Lynde"] == names["Rachel Lynde"]
+    assert names["Thomas Lynde"] != names["Rachel Lynde"]

@@ -223,7 +223,7 @@ def test_names_and_aliases_are_matched_as_whole_words() -> None:
 
     def named(text: str) -> set[str | None]:
         story = InMemoryStory("w", [ChunkRecord(0, "c0", 1, "CHAPTER 1", text, "A summary.")], ents, HashEmbedder())
-        return {c.entity_id for c in gather_candidates(story, 0, activations=frozenset({"names"}))}
+        return {c.entity_id for c in gather_candidates(story.at(0), activations=frozenset({"names"}))}
 
     assert named("Edith met Tamsin; Edith Marlowe smiled. Tam! Edithson.") == {"e", "t"}
     assert named("Edith met Tamsin; Edithson waved.") == {"e"}

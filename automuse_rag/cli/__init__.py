@@ -27,7 +27,8 @@ class _Group(TyperGroup):
         super().__init__(*args, **kwargs)
         escape_help(self)  # Typer builds the whole command tree, then this root
 
-    def invoke(self, ctx: typer.Context):  # type: ignore[override]
+    # typer builds a typer.Context; the base class declares its vendored click's Context
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except AutomuseError as exc:

@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from automuse_rag.assemble import build_prompt, load_template
+from automuse_rag.assemble import Template, build_prompt, load_template
 from automuse_rag.cli.common import (
     REQUIRED,
     STORY_HELP,
@@ -57,7 +57,7 @@ def token_counter(cfg: Settings, spec: str | None) -> Callable[[str], int]:
     return get_chat_model(spec or cfg.llm, cfg).count_tokens
 
 
-def _template(path: Path | None, chat: bool = False):
+def _template(path: Path | None, chat: bool = False) -> Template:
     if path is not None:
         return load_template(path)
     return load_template("chat" if chat else "default")

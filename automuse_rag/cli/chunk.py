@@ -6,6 +6,7 @@ import typer
 from rich.table import Table
 
 from automuse_rag import books
+from automuse_rag.assemble.budget import CountTokens
 from automuse_rag.cli.common import LlmOption, console, print_json, settings
 from automuse_rag.memory.story import check_name
 from automuse_rag.models.registry import get_chat_model
@@ -13,13 +14,13 @@ from automuse_rag.text.chunk import chunk_book
 from automuse_rag.text.types import Book, Chunk
 
 
-def _token_counter(ctx: typer.Context, llm: str | None):
+def _token_counter(ctx: typer.Context, llm: str | None) -> CountTokens:
     cfg = settings(ctx, llm=llm)
     return get_chat_model(cfg.llm, cfg).count_tokens
 
 
-def _stats_rows(book: Book, chunks: list[Chunk]) -> list[dict]:
-    rows = []
+def _stats_rows(book: Book, chunks: list[Chunk]) -> list[dict[str, int | str]]:
+    rows: list[dict[str, int | str]] = []
     for chapter in book.chapters:
         sizes = [len(c.text) for c in chunks if c.chapter == chapter.number]
         rows.append(

@@ -4,8 +4,9 @@ as Markdown, plain text or EPUB)."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -25,9 +26,13 @@ from automuse_rag.cli.common import (
     settings,
 )
 from automuse_rag.cli.progress import progress_bar
-from automuse_rag.generate.loop import generate_story, options_from_settings
+from automuse_rag.generate.loop import GenerationResult, generate_story, options_from_settings
+from automuse_rag.generate.writer import GenerationProgress
 from automuse_rag.locations import check_output_file
 from automuse_rag.manuscript import FORMATS, export_story
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 
 def generate(
@@ -109,13 +114,13 @@ def generate(
     _print_result(result)
 
 
-def _generate_with_bar(run: Any, chunks: int) -> Any:
+def _generate_with_bar(run: Callable[..., GenerationResult], chunks: int) -> GenerationResult:
     """``run(progress=...)`` under a progress bar that appears with the first event."""
     words = ("{task.fields[words]} words", "{task.fields[rejections]} rejected", "ch. {task.fields[chapter]}")
     with progress_bar("[bold]chunks", extra=words, eta="ETA", transient=False) as bar:
-        tasks: list = []  # the bar appears with the first event, so an early error is one line
+        tasks: list[TaskID] = []  # the bar appears with the first event, so an early error is one line
 
-        def on_progress(ev) -> None:
+        def on_progress(ev: GenerationProgress) -> None:
             if not tasks:
                 tasks.append(bar.add_task("generate", total=chunks, words=0, rejections=0, chapter=1, start=False))
             task = tasks[0]
@@ -129,7 +134,7 @@ def _generate_with_bar(run: Any, chunks: int) -> Any:
         return run(progress=on_progress)
 
 
-def _print_result(result) -> None:
+def _print_result(result: GenerationResult) -> None:
     from rich.table import Table
 
     if result.plan_fallback:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -31,11 +31,14 @@ from automuse_rag.locations import check_output_file
 from automuse_rag.lore.probe import lore_mode
 from automuse_rag.memory.catalog import list_stories, remove_story
 from automuse_rag.memory.graph import export_graphml
-from automuse_rag.memory.ingest import ingest
+from automuse_rag.memory.ingest import IngestResult, ingest
 from automuse_rag.memory.story import StoryMemory, check_name, story_dir
 from automuse_rag.models.base import capable, sampling_from_settings
 from automuse_rag.models.registry import get_chat_model, get_embedder
 from automuse_rag.redact import redact_url
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 
 def ingest_command(
@@ -78,7 +81,7 @@ def ingest_command(
     if note:
         err_console.print(note, highlight=False, markup=False, soft_wrap=True)
     with progress_bar(extra=("chunks", rate_column("chunks")), eta="eta", transient=False, enabled=not as_json) as bar:
-        tasks: list = []  # the bar appears with the first progress report, so a bad input is one line
+        tasks: list[TaskID] = []  # the bar appears with the first progress report, so a bad input is one line
 
         def report(done: int, total: int) -> None:
             if not tasks:
@@ -106,7 +109,7 @@ def ingest_command(
     _print_result(result)
 
 
-def _print_result(r) -> None:
+def _print_result(r: IngestResult) -> None:
     table = Table(title=f"story {r.story}", show_header=False)
     table.add_row("chunks", f"{r.chunks} ({r.new_chunks} new)")
     table.add_row("entities", str(r.entities))
@@ -165,7 +168,7 @@ def rm_command(
     console.print(f"removed story {name}", highlight=False)
 
 
-def _story_row(m: dict) -> dict:
+def _story_row(m: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": m.get("name"),
         "title": m.get("title"),
@@ -184,7 +187,7 @@ def _story_row(m: dict) -> dict:
     }
 
 
-def _print_stories(rows: list[dict]) -> None:
+def _print_stories(rows: list[dict[str, Any]]) -> None:
     if not rows:
         console.print("no stories yet (automuse ingest BOOK --story NAME)")
         return

@@ -17,7 +17,7 @@ from automuse_rag.cli.common import (
     print_json,
     settings,
 )
-from automuse_rag.doctor import run_checks, versions
+from automuse_rag.doctor import Check, run_checks, versions
 from automuse_rag.models.base import sampling_from_settings
 from automuse_rag.models.registry import get_chat_model
 
@@ -93,7 +93,7 @@ def doctor_command(
         raise typer.Exit(1)
 
 
-def _print_doctor(checks: list, found_versions: dict[str, str]) -> None:
+def _print_doctor(checks: list[Check], found_versions: dict[str, str]) -> None:
     table = Table(title="backends")
     for column in ("kind", "spec", "status", "detail", "files", "seconds"):
         table.add_column(column, overflow="fold")

@@ -32,9 +32,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from automuse_rag.assemble import ACTIVATIONS, Template, build_prompt, load_template as load_prompt_template
+from automuse_rag.assemble.budget import CountTokens
 from automuse_rag.compare.rolling import (  # noqa: F401  (re-exported: the public names of compare)
     OUTLINE_SHARE,
-    CountTokens,
     MemoryCost,
     RecursiveSummary,
     Resummarizer,

@@ -127,8 +127,9 @@ def load_base(settings: Settings) -> tuple[Any, Any, Path]:
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError as exc:  # pragma: no cover - install problem
         raise ModelError(f"transformers is not installed ({exc}); pip install transformers peft gguf") from None
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
+    # transformers.logging's functions carry no annotations
+    transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
         # transformers' GGUF loader draws its own tqdm bar on stderr: keep it quiet.
         with contextlib.redirect_stderr(io.StringIO()):

@@ -27,7 +27,7 @@ from automuse_rag.generate.writer import GenerationOptions, GenerationProgress, 
 from automuse_rag.memory.catalog import Manifest
 from automuse_rag.memory.locking import StoryBusyError, StoryLock
 from automuse_rag.memory.story import StoryMemory, story_dir
-from automuse_rag.memory.types import OutlinePart
+from automuse_rag.memory.types import ChunkRecord, OutlinePart
 from automuse_rag.models.base import ChatModel, Embedder, sampling_from_settings
 from automuse_rag.models.registry import get_chat_model, get_embedder
 from automuse_rag.settings import Settings
@@ -177,7 +177,17 @@ def generate_story(
         lock.release()
 
 
-def _result(name, directory, plan, records, written, rejected, *, plan_only, t0) -> GenerationResult:
+def _result(
+    name: str,
+    directory: Path,
+    plan: Plan,
+    records: list[ChunkRecord],
+    written: int,
+    rejected: int,
+    *,
+    plan_only: bool,
+    t0: float,
+) -> GenerationResult:
     return GenerationResult(
         story=name,
         path=str(directory),

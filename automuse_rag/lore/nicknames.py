@@ -83,15 +83,34 @@ def nickname_evidence(
 EVIDENCE_RANK = {"surname": 4, "model": 3, "title": 2, "scenes": 1, "": 0}
 
 
+#: Chunks in which a name and a longer name holding all its words ("Gilbert" and "Gilbert
+#: Blythe") must act as different people before they count as two: one sentence read
+#: wrong would part a person from the rest of his names for the whole book. A title
+#: says more ("Doctor Manette" and "Lucie Manette": one sentence is enough).
+SHARED_WORD_CHUNKS = 2
+
+
+def _contained(a: str, b: str) -> bool:
+    """One name is untitled and all its words are words of the other."""
+    short, long_ = sorted((a, b), key=lambda n: (len(n.split()), n))
+    words = short.split()
+    return not any(w.endswith(".") for w in words) and set(words) <= set(long_.split()) and len(words) < len(long_.split())
+
+
 class Distinct:
     """Name pairs recorded as different people in one sentence (per chunk facts,
-    aggregated): ``Distinct([(chunk, a, b), ...])``. Symmetric."""
+    aggregated): ``Distinct([(chunk, a, b), ...])``. Symmetric. A name and a longer one
+    holding all its words count as different people only when recorded so in
+    :data:`SHARED_WORD_CHUNKS` chunks; other pairs, in one."""
 
     def __init__(self, pairs: Iterable[tuple[int, str, str]] = ()) -> None:
-        self._pairs: set[frozenset[str]] = set()
-        for _, a, b in pairs:
+        chunks: dict[frozenset[str], set[int]] = {}
+        for chunk, a, b in pairs:
             if a != b:
-                self._pairs.add(frozenset((a, b)))
+                chunks.setdefault(frozenset((a, b)), set()).add(chunk)
+        self._pairs: set[frozenset[str]] = {
+            pair for pair, seen in chunks.items() if len(seen) >= (SHARED_WORD_CHUNKS if _contained(min(pair), max(pair)) else 1)
+        }
 
     def __call__(self, a: str, b: str) -> bool:
         return frozenset((a, b)) in self._pairs

@@ -8,7 +8,7 @@ per component of such names.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -93,6 +93,8 @@ def gender_by_first(stats: Mapping[str, NameStat]) -> dict[str, str | None]:
     she: Counter[str] = Counter()
     for st in stats.values():
         p = parse_name(st.name)
+        if p.title and not p.is_full:
+            continue  # "Mrs. Thomas": the word after a title is mostly a surname, no given name's gender
         he[p.first] += st.he
         she[p.first] += st.she
         if p.title and TITLES[p.title][1] and p.is_full:
@@ -141,17 +143,35 @@ class Resolver:
         self.of: dict[str, Draft] = {}
         self._titled: set[tuple[str, str]] | None = None
         self._misses: set[str] | None = None
+        self._by_word: defaultdict[str, list[str]] | None = None
 
     def apart(self, name: str, cl: Draft) -> bool:
         """``name`` cannot join ``cl``: a different person from one of its names in some
-        sentence, or (a gender-neutral title) its own pronouns say the other gender."""
-        if self.distinct.any([name], cl.members):
+        sentence, or from the bare given name of one of its full names ("Diana" and "Mrs.
+        Barry" in one sentence: Mrs. Barry is not Diana Barry), or (a gender-neutral
+        title) its own pronouns say the other gender."""
+        bare = [f for f in cl.firsts if f != name and f in self.stats and self._only_given(f, cl)]
+        if self.distinct.any([name], [*cl.members, *bare]):
             return True
         title = parse_name(name).title
         if title is None or TITLES[title][1] is not None:
             return False
         own = name_gender(self.stats[name])
         return bool(own and cl.gender and own != cl.gender)
+
+    def _only_given(self, word: str, cl: Draft) -> bool:
+        """``word`` is only ever a given name in the names seen (never a surname, never
+        a title's one word: "Colonel Fitzwilliam" makes "Fitzwilliam" no evidence about
+        Mr. Fitzwilliam Darcy), so its bare use means ``cl``'s given name."""
+        return all(parse_name(n).words.index(word) == 0 and parse_name(n).is_full for n in self._names_with(word))
+
+    def _names_with(self, word: str) -> list[str]:
+        if self._by_word is None:
+            self._by_word = defaultdict(list)
+            for n in self.stats:
+                for w in set(parse_name(n).words):
+                    self._by_word[w].append(n)
+        return [n for n in self._by_word.get(word, []) if n != word]
 
     def add(self, cl: Draft, name: str, p: Parsed) -> None:
         cl.members.append(name)
@@ -317,6 +337,15 @@ class Resolver:
             # "Sir William": Sir William Lucas rather than William Goulding
             same = [c for c in cands if TITLES[p.title][0] in c.titles]
             cands = same if len(same) == 1 else cands
+        elif not cands and not fulls:
+            # "Mrs. Rachel", "Mr. Godfrey": a surname title before a first name, which
+            # no full name has as its surname; the one full name with that first name
+            # joins only if it is named in the title form's scenes (not "Mrs. Thomas",
+            # met once in a backstory, and Thomas Lynde).
+            firsts = [
+                c for c in self.clusters if c.has_full and word in c.firsts and _title_ok(p.title, c) and not self.apart(name, c)
+            ]
+            cands = self.in_scenes(name, firsts) if len(firsts) == 1 else []
         if len(cands) == 1:
             self.add(cands[0], name, p)
             return

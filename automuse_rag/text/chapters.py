@@ -20,6 +20,7 @@ Chapter conventions (see :class:`automuse_rag.text.types.Chapter`):
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from automuse_rag.text.types import Chapter
@@ -89,7 +90,7 @@ def _block_heading(text: str, start: int, end: int) -> _Heading | None:
     return _Heading(start, end, title, kind, keyword in _CONTAINER)
 
 
-def _blocks(text: str):
+def _blocks(text: str) -> Iterator[tuple[int, int]]:
     """(start, end) of each block of non-blank lines (``normalize`` leaves exactly
     ``\n\n`` between blocks)."""
     pos = 0

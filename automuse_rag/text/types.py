@@ -35,5 +35,5 @@ class Chunk:
     end: int
     text: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, int | str]:
         return asdict(self)

@@ -11,13 +11,13 @@ and Chroma handles are shared between the server's threads).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automuse_rag.ask.answer import answer_question
 from automuse_rag.errors import AutomuseError, InputError
@@ -30,6 +30,9 @@ from automuse_rag.models.base import ChatModel
 from automuse_rag.models.registry import get_chat_model
 from automuse_rag.settings import Settings
 from automuse_rag.web import reports as report_files, views
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 STATIC = Path(str(resources.files("automuse_rag.web") / "static"))
 
@@ -148,7 +151,7 @@ def create_app(
     k: int = 8,
     compare_dirs: Sequence[Path] = (),
     close: Callable[[], None] | None = None,
-) -> Any:
+) -> FastAPI:
     """The web app over ``story`` (any StoryView: a StoryMemory, or an InMemoryStory
     in tests). ``llm`` writes answers and counts the prompt's tokens (default: the
     configured LLM); ``budget`` is the context viewer's token budget; ``close`` is
@@ -160,7 +163,7 @@ def create_app(
     be = _Backend(story, settings, llm, budget, k, compare_dirs, close)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         if be.close is not None:
             be.close()
@@ -251,7 +254,7 @@ def create_app(
     return app
 
 
-def open_app(settings: Settings, name: str, **options: Any) -> Any:
+def open_app(settings: Settings, name: str, **options: Any) -> FastAPI:
     """Open story ``name`` (StoreError if it does not exist) and serve it."""
     story = StoryMemory.open(settings, name)
     try:

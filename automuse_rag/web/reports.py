@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from automuse_rag.compare.report import PLOTS, CompareReport
+from automuse_rag.compare.plots import PLOTS
+from automuse_rag.compare.report import CompareReport
 
 SERVED_FILES = frozenset({"report.json", "report.md", *PLOTS.values()})
 
