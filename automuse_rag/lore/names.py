@@ -58,6 +58,15 @@ TITLES: dict[str, tuple[str, str | None]] = {
     "mademoiselle": ("miss", "f"),
     "mlle": ("miss", "f"),
     "mme": ("madam", "f"),
+    # spoken and regional forms of the same titles, and ranks that head a surname
+    "cap'n": ("captain", None),
+    "cap’n": ("captain", None),
+    "mester": ("mr", "m"),
+    "maister": ("mr", "m"),
+    "squire": ("squire", "m"),
+    "admiral": ("admiral", None),
+    "marshal": ("marshal", None),
+    "sergeant": ("sergeant", None),
 }
 # Words of address that open a name in dialogue ("Dearest Clerval", "Poor Justine").
 VOCATIVES = {"dear", "dearest", "poor", "my", "beloved", "sweet", "unhappy", "excellent"}

@@ -42,7 +42,24 @@ def nickname_keys(word: str) -> frozenset[str]:
     {"elizabeth", "eliza"}, "Jim" -> {"jim", "james"}. Words that are nicknames of
     each other share a key; a word unknown to the dataset has only itself."""
     w = word.strip().lower()
-    return frozenset({w, *_canonicals().get(w, ())}) if w else frozenset()
+    return frozenset({w, *_canonicals().get(w, ()), *diminutive_bases(w)}) if w else frozenset()
+
+
+def diminutive_bases(word: str) -> set[str]:
+    """What a pet form ending in -y, -ie or -ey may shorten: "toady" -> toad, "ratty" ->
+    rat, "moly" -> mole, "georgie" -> george. Keys only: a merge still needs evidence."""
+    w = word.lower()
+    if len(w) < 4 or not w.isalpha():
+        return set()
+    stems = {w[:-2]} if w.endswith(("ie", "ey")) else {w[:-1]} if w.endswith("y") else set()
+    out = set()
+    for stem in stems:
+        if len(stem) < 3:
+            continue
+        out |= {stem, stem + "e"}
+        if len(stem) >= 4 and stem[-1] == stem[-2]:
+            out.add(stem[:-1])
+    return out
 
 
 def are_nicknames(a: str, b: str) -> bool:

@@ -43,7 +43,17 @@ Alias rules (characters):
 - A name recorded as a different person from a cluster's name in some sentence
   (``ChunkAnalysis.distinct``) never joins it; nor does a gender-neutral title
   ("Doctor Manette") join a cluster of the other gender by its own pronouns.
-- Nicknames (Lizzy -> Elizabeth, Tom -> Thomas) and short place forms ("Rosings" ->
+- A full name holding another's words in order, sharing its first or last word, is
+  the same person when it is the only such cluster ("John Silver" / "Long John
+  Silver"). A surname title before a first name ("Mrs. Rachel", "Mr. Godfrey") joins
+  the one full name with that first name named in its scenes. "Master" grows into
+  "Mr."; spoken and regional titles ("Cap'n", "Mester", "Squire") are titles.
+  "Mrs. Godfrey Cass" (a woman's title on a man's given name) is a wife named by her
+  husband's name: his given name is not hers. A title form never joins a full name
+  whose bare given name acts as another person beside it ("Diana and Mrs. Barry").
+  A bare name and a longer one holding it count as different people only when read
+  so in two chunks (``nicknames.SHARED_WORD_CHUNKS``).
+- Nicknames (Lizzy -> Elizabeth, Tom -> Thomas; pet forms in -y: Toady -> Toad) and short place forms ("Rosings" ->
   "Rosings Park"): lore/merge_steps.py. Middle initials do not count ("George B.
   Wilson" is "George Wilson").
 - A first-person narrator's given name and surname, each spoken to him and never

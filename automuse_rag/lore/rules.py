@@ -120,6 +120,16 @@ def _abbreviates(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return all(x == y or (_initial(x) and y.startswith(x[0])) or (_initial(y) and x.startswith(y[0])) for x, y in zip(a, b))
 
 
+def _extends(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """One of two full names has the other's words in order and more, sharing its first
+    or its last word ("Long John Silver" / "John Silver"; "Alan Breck Stewart" / "Alan Breck")."""
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    if len(short) < 2 or len(short) == len(long_) or (short[0] != long_[0] and short[-1] != long_[-1]):
+        return False
+    rest = iter(long_)
+    return all(w in rest for w in short)
+
+
 def _title_ok(title: str | None, cl: Draft, surname: str | None = None) -> bool:
     """A title fits a cluster: the same civil title class (a "Mrs." is not the "Miss"
     of her family, unless ``surname`` is her married name) and no other gender."""
@@ -127,9 +137,15 @@ def _title_ok(title: str | None, cl: Draft, surname: str | None = None) -> bool:
         return True
     cls_, gender = TITLES[title]
     married = cls_ == "mrs" and surname in cl.married
-    if cls_ in CIVIL and not married and any(t in CIVIL and t != cls_ for t in cl.titles):
+    # "Master Godfrey" grows into "Mr. Godfrey Cass": a boy's title is a man's
+    same = {GROWN.get(cls_, cls_)}
+    if cls_ in CIVIL and not married and any(t in CIVIL and GROWN.get(t, t) not in same for t in cl.titles):
         return False
     return not (gender and cl.gender and gender != cl.gender)
+
+
+#: A title that a person outgrows, and the one it becomes.
+GROWN = {"master": "mr"}
 
 
 class Resolver:
@@ -181,7 +197,10 @@ class Resolver:
             cl.gender = cl.gender or TITLES[p.title][1]
         if p.is_full:
             cl.has_full = True
-            cl.firsts.add(p.first)
+            # "Mrs. Godfrey Cass": a wife named by her husband's name; his given name is not hers
+            husband = p.title is not None and TITLES[p.title][1] == "f" and self.genders.get(p.first) == "m"
+            if not husband:
+                cl.firsts.add(p.first)
             cl.surnames.add(p.last)
             cl.gender = cl.gender or self.genders.get(p.first)
         self.of[name] = cl
@@ -208,6 +227,20 @@ class Resolver:
             and not self.apart(name, cl)
             and any(self._expands(m, name) for m in cl.members)
             and all(_abbreviates(parse_name(m).words, p.words) for m in cl.members if parse_name(m).is_full)
+        ]
+        if len(cands) == 1:
+            self.add(cands[0], name, p)
+            return
+        # "John Silver" and "Long John Silver", "Alan Breck" and "Alan Breck Stewart": one
+        # full name holds the other's words in order, sharing its first or last word; the
+        # one such cluster, compatible and never read as another person, is the same person.
+        cands = [
+            cl
+            for cl in self.clusters
+            if cl.has_full
+            and _title_ok(p.title, cl)
+            and not self.apart(name, cl)
+            and any(_extends(core_words(parse_name(m).words), core_words(p.words)) for m in cl.members if parse_name(m).is_full)
         ]
         if len(cands) == 1:
             self.add(cands[0], name, p)
