@@ -808,3 +808,14 @@ def test_a_full_name_inside_a_longer_one_is_the_same_person():
     _, names = resolve(chunks)
     assert names["John Silver"] == names["Long John Silver"]
     assert names["Alan Breck"] == names["Alan Breck Stewart"]
+
+
+def test_a_military_rank_is_a_mans_title_in_resolution_too():
+    """"Captain Frederick Tilney" is a man, so "Miss Tilney" is not him (the chunk's
+    genders already read ranks so; resolution now does too)."""
+    chunks = [
+        (0, [person("Captain Frederick Tilney", 2), person("Eleanor Tilney", 2), person("Miss Tilney", 3)]),
+        (1, [person("Miss Tilney", 3), person("Eleanor Tilney", 1)]),
+    ]
+    _, names = resolve(chunks)
+    assert names["Miss Tilney"] != names["Captain Frederick Tilney"]

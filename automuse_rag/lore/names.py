@@ -68,6 +68,8 @@ TITLES: dict[str, tuple[str, str | None]] = {
     "marshal": ("marshal", None),
     "sergeant": ("sergeant", None),
 }
+# Military and naval ranks: men, in the books this reads (a gender where the title has none).
+RANKS = {"captain", "colonel", "general", "major", "lieutenant", "admiral", "sergeant", "marshal"}
 # Words of address that open a name in dialogue ("Dearest Clerval", "Poor Justine").
 VOCATIVES = {"dear", "dearest", "poor", "my", "beloved", "sweet", "unhappy", "excellent"}
 # Titles that address a person and exclude each other ("Mr. Bennet" is not "Mrs. Bennet").

@@ -23,6 +23,7 @@ from automuse_rag.lore.describe import is_prose, line_at, occurrence_kind, score
 from automuse_rag.lore.names import (
     NER_LABELS,
     PERSON_LABELS,
+    RANKS,
     STOP_NAMES,
     TITLES,
     clean_name,
@@ -54,7 +55,6 @@ _PARSE_LOCK = threading.Lock()  # parsing from ingest's worker threads
 PRONOUN_COPULA = re.compile(r"^\W*(He|She)\s+(?:was|is|had|has|became|seemed|looked)\b")
 LOOKBACK = 3  # sentences after one naming a character that may open with its pronoun
 CUT_AT_NAME = {"appos", "copula", "backstory"}  # a long sentence shown from the name on
-RANKS = {"captain", "colonel", "general", "major", "lieutenant"}  # men, in the books this reads
 ANTECEDENT_WINDOW = 400  # characters back to look for a pronoun's antecedent
 
 
@@ -124,7 +124,7 @@ def mention_genders(mentions: Collection[LoreMention]) -> dict[str, str | None]:
     for m in mentions:
         p = parse_name(m.name)
         g = TITLES[p.title][1] if p.title else None
-        g = g or ("m" if p.title in RANKS else None)
+        g = g or ("m" if p.title and TITLES[p.title][0] in RANKS else None)
         if g is None:
             h, s = he.get(p.first, 0), she.get(p.first, 0)
             g = "m" if h >= 2 and h >= 2 * s else "f" if s >= 2 and s >= 2 * h else None

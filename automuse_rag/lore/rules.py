@@ -18,6 +18,7 @@ from automuse_rag.lore.names import (
     KINDS,
     PERSON_LABELS,
     PLACE_LABELS,
+    RANKS,
     STOP_NAMES,
     TITLES,
     Parsed,
@@ -194,7 +195,7 @@ class Resolver:
         cl.weight += self.stats[name].count
         if p.title:
             cl.titles.add(TITLES[p.title][0])
-            cl.gender = cl.gender or TITLES[p.title][1]
+            cl.gender = cl.gender or TITLES[p.title][1] or ("m" if TITLES[p.title][0] in RANKS else None)
         if p.is_full:
             cl.has_full = True
             # "Mrs. Godfrey Cass": a wife named by her husband's name; his given name is not hers
