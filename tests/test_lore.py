@@ -814,8 +814,9 @@ def test_a_military_rank_is_a_mans_title_in_resolution_too():
     """"Captain Frederick Tilney" is a man, so "Miss Tilney" is not him (the chunk's
     genders already read ranks so; resolution now does too)."""
     chunks = [
-        (0, [person("Captain Frederick Tilney", 2), person("Eleanor Tilney", 2), person("Miss Tilney", 3)]),
-        (1, [person("Miss Tilney", 3), person("Eleanor Tilney", 1)]),
+        (0, [person("Eleanor Tilney", 2, she=2)]),
+        (5, [person("Captain Frederick Tilney", 2), person("Miss Tilney", 3)]),
+        (6, [person("Miss Tilney", 3)]),
     ]
     _, names = resolve(chunks)
     assert names["Miss Tilney"] != names["Captain Frederick Tilney"]
