@@ -90,19 +90,12 @@ from functools import lru_cache
 
 from automuse_rag.lore.describe import score as desc_score
 from automuse_rag.lore.entity import Entity
+from automuse_rag.lore.keep import gender_by_first, keep_name, kind_of, person_votes
 from automuse_rag.lore.merge_steps import nickname_step, short_forms
 from automuse_rag.lore.names import PERSON_LABELS, PLACE_TAILS, Parsed, looks_like_place, parse_name
 from automuse_rag.lore.narrator import narrator_step
 from automuse_rag.lore.nicknames import Distinct, nickname_keys
-from automuse_rag.lore.rules import (
-    Draft,
-    Resolver,
-    apply_model_aliases,
-    gender_by_first,
-    keep_name,
-    kind_of,
-    person_votes,
-)
+from automuse_rag.lore.rules import Draft, Resolver, apply_model_aliases
 from automuse_rag.lore.stats import ChunkLore, DistinctPair, ModelAlias, NameStat
 from automuse_rag.lore.types import LoreMention
 from automuse_rag.lore.unionfind import UnionFind

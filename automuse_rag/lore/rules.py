@@ -1,5 +1,5 @@
-"""The rules of alias resolution (see lore/resolve.py for how they are driven):
-which names to keep, what kind each is, and how character names cluster.
+"""The rules of alias resolution (see lore/resolve.py for how they are driven): how
+character names cluster (which names to keep and what kind each is: lore/keep.py).
 
 Every rule looks only at names sharing a word (titles aside) or a nickname key with
 the name being resolved, or linked to it by a model alias: the resolver runs them
@@ -8,23 +8,17 @@ per component of such names.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from automuse_rag.lore.names import (
     CIVIL,
     FIRSTNAME_TITLES,
-    KINDS,
-    PERSON_LABELS,
-    PLACE_LABELS,
     RANKS,
-    STOP_NAMES,
     TITLES,
     Parsed,
-    clean_name,
     core_words,
-    looks_like_place,
     parse_name,
 )
 from automuse_rag.lore.nicknames import Distinct
@@ -48,63 +42,6 @@ class Draft:
     weight: int = 0
     has_full: bool = False
     married: set[str] = field(default_factory=set)  # her married surnames (see Resolver.maiden_or_married)
-
-
-def keep_name(st: NameStat, surnames: set[str]) -> bool:
-    if st.name.lower() in STOP_NAMES or clean_name(st.name) != st.name:
-        return False
-    p = parse_name(st.name)
-    if len(p.words) == 1 and p.title is None and st.lower >= st.count:
-        return False  # a capitalised common word
-    if st.count >= 2 or st.model:
-        return True
-    # A name seen once so far: kept when it is a full name NER calls a person (a
-    # character being introduced: "Arthur Blackwood, the syndicate's man"), or one of a
-    # known family; a single word or an untagged phrase waits for a second mention.
-    return p.is_full and (p.last in surnames or person_votes(st) > 0)
-
-
-def kind_of(st: NameStat, person_words: set[str], strong: frozenset[str] = frozenset()) -> str:
-    """character / place / thing, or "" to drop. ``person_words``: words of names
-    tagged PERSON; ``strong``: words of titled or full character names."""
-    if looks_like_place(st.name):
-        return "place"
-    p = parse_name(st.name)
-    if p.title is not None or (not p.is_full and st.name in strong) or st.votes.get("SPEAKER", 0) >= 2:
-        return "character"  # titled, a known person's word, or one who speaks ("said the Duchess")
-    if st.at * 4 >= st.count and st.at >= 2 and st.name not in strong:
-        return "place"
-    if st.model_kind in KINDS and st.votes.total() == 0:
-        return st.model_kind
-    person = sum(v for k, v in st.votes.items() if k in PERSON_LABELS)
-    place = sum(v for k, v in st.votes.items() if k in PLACE_LABELS)
-    if person >= place and person > 0:
-        return "character"
-    if p.is_full and (p.last in person_words or p.first in person_words):
-        return "character"
-    if place > 0:
-        return "place"
-    if st.model_kind in KINDS:
-        return st.model_kind
-    return "thing" if st.nchunks >= 3 else ""
-
-
-def gender_by_first(stats: Mapping[str, NameStat]) -> dict[str, str | None]:
-    he: Counter[str] = Counter()
-    she: Counter[str] = Counter()
-    for st in stats.values():
-        p = parse_name(st.name)
-        if p.title and not p.is_full:
-            continue  # "Mrs. Thomas": the word after a title is mostly a surname, no given name's gender
-        he[p.first] += st.he
-        she[p.first] += st.she
-        if p.title and TITLES[p.title][1] and p.is_full:
-            (he if TITLES[p.title][1] == "m" else she)[p.first] += 5
-    out: dict[str, str | None] = {}
-    for first in set(he) | set(she):
-        h, s = he[first], she[first]
-        out[first] = "m" if h >= 2 and h >= 2 * s else "f" if s >= 2 and s >= 2 * h else None
-    return out
 
 
 def _initial(word: str) -> bool:
@@ -414,10 +351,6 @@ class Resolver:
                 self.add(best, name, p)
                 return
         self.new(name, p, firsts=[name], surnames=[name])
-
-
-def person_votes(st: NameStat) -> int:
-    return sum(v for k, v in st.votes.items() if k in PERSON_LABELS)
 
 
 def apply_model_aliases(res: Resolver, model_aliases: Sequence[ModelAlias]) -> None:
