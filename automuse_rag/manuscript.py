@@ -39,6 +39,7 @@ class Manuscript:
     title: str
     author: str
     chapters: list[ManuscriptChapter]
+    note: str = ""  # a line under the title (e.g. that the plan fell back)
 
     @property
     def words(self) -> int:
@@ -55,7 +56,7 @@ def manuscript_from_records(title: str, records: Iterable[ChunkRecord], author: 
 
 
 def render_md(ms: Manuscript) -> str:
-    parts = [f"# {ms.title}", ""]
+    parts = [f"# {ms.title}", ""] + ([ms.note, ""] if ms.note else [])
     for ch in ms.chapters:
         parts += [f"## {ch.title}", "", ch.text, ""]
     return "\n".join(parts).rstrip() + "\n"

@@ -1,37 +1,36 @@
-"""Shared fixtures. Shared data (Gutenberg texts, outlines, premises) is read from
-``../shared/data`` beside the checkout (override with AUTOMUSE_SHARED_DATA)."""
+"""Shared fixtures. The Gutenberg texts the tests read come from AUTOMUSE_SHARED_DATA,
+else ``../shared/data`` beside the checkout, else ``.cache/test-data`` (filled by
+``scripts/setup.sh``: see tests/shared_data.py)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+from shared_data import gutenberg_path, missing_books, shared_data_dir
+
+__all__ = ["REPO", "SAMPLE_DIR", "gutenberg_path", "shared_data_dir"]
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = REPO / "books" / "sample"
 
 
-def shared_data_dir() -> Path:
-    env = os.environ.get("AUTOMUSE_SHARED_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "data"
-
-
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     path = shared_data_dir()
-    if not path.is_dir():
-        pytest.fail(f"shared data not found at {path} (set AUTOMUSE_SHARED_DATA)")
+    missing = missing_books(path)
+    if missing:
+        pytest.fail(
+            f"shared data not found: no {' '.join(f'pg{i}.txt' for i in missing)} under {path}; set AUTOMUSE_SHARED_DATA, "
+            "put the shared data at ../shared/data, or fetch the books with `python tests/shared_data.py [--mirror M]`",
+            pytrace=False,
+        )
     return path
 
 
 @pytest.fixture(scope="session")
 def gutenberg_mirror(shared_data: Path) -> Path:
     return shared_data / "gutenberg"
-
-
-def gutenberg_path(shared: Path, book_id: int) -> Path:
-    return shared / "gutenberg" / "cache" / "epub" / str(book_id) / f"pg{book_id}.txt"
 
 
 @pytest.fixture

@@ -43,11 +43,11 @@ PLAN = {
 
 
 def prose_sentences() -> list[str]:
-    from conftest import gutenberg_path, shared_data_dir
+    from shared_data import gutenberg_path, shared_data_dir
 
     path = gutenberg_path(shared_data_dir(), 84)
     if not path.is_file():
-        raise FileNotFoundError(f"shared data not found: {path} (set AUTOMUSE_SHARED_DATA)")
+        raise FileNotFoundError(f"shared data not found: {path} (set AUTOMUSE_SHARED_DATA, or run python tests/shared_data.py)")
     text = path.read_text(encoding="utf-8-sig")[30000:250000]
     sents = [" ".join(s.split()) for s in re.split(r"(?<=[.!?])\s+", text)]
     return [s for s in sents if 6 <= len(s.split()) <= 60 and "Gutenberg" not in s]

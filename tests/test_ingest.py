@@ -244,7 +244,7 @@ def test_invalid_model_output_falls_back_to_extractive(tmp_path: Path):
     memory.close()
 
 
-def test_outline_file_is_stored_and_split(tmp_path: Path, shared_data: Path):
+def test_outline_file_is_stored_and_split(tmp_path: Path):
     outline = tmp_path / "outline.txt"
     outline.write_text("Chapter 1: Edith hears the boat is found.\nChapter 2: The letter.\n", encoding="utf-8")
     result = cli(

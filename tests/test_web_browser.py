@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from browser import (
+    BrowserMissing,
     chromium,
     find_browser,
     open_view,
@@ -40,7 +41,13 @@ def server(sample_home: Path):
 
 @pytest.fixture(scope="module")
 def browser():
-    find_browser()  # a clear failure, with the install command, when it is missing
+    missing = ""
+    try:
+        find_browser()
+    except BrowserMissing as exc:
+        missing = str(exc)
+    if missing:  # a failure naming the install command, never a skip
+        pytest.fail(missing, pytrace=False)
     with chromium() as driver:
         yield driver
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from automuse_rag.errors import InputError, StoreError
 from automuse_rag.fsutil import write_text_atomic
-from automuse_rag.generate.plan import Plan
+from automuse_rag.generate.plan import MANUSCRIPT_FALLBACK_NOTE, Plan
 from automuse_rag.manuscript import manuscript_from_records, render_md
 from automuse_rag.memory.catalog import Manifest
 
@@ -123,6 +123,9 @@ def read_rejections(directory: Path) -> list[dict[str, Any]]:
 
 
 def write_manuscript_file(directory: Path, plan: Plan, records: list[Any]) -> Path:
+    """``manuscript.md``, with a note under the title when the plan fell back."""
     path = directory / MANUSCRIPT_FILE
-    write_text_atomic(path, render_md(manuscript_from_records(plan.title or directory.name, records)))
+    ms = manuscript_from_records(plan.title or directory.name, records)
+    ms.note = MANUSCRIPT_FALLBACK_NOTE if plan.fallback else ""
+    write_text_atomic(path, render_md(ms))
     return path

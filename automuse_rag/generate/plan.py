@@ -2,7 +2,8 @@
 
 The model writes it in one structured call; its output is validated and repaired,
 and when it still cannot give a usable plan, a deterministic plan is built from the
-premise's sentences (``Plan.fallback`` says so). The plan lives in two files a user
+premise's sentences, titled by their key noun phrases (``Plan.fallback`` says so, and
+so do a note in outline.md and the manuscript). The plan lives in two files a user
 may edit, and the next run reads the edited files:
 
 - ``stores/NAME/outline.md``: ``## Chapter N: Title`` headings, each followed by its plan;
@@ -21,8 +22,9 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from automuse_rag import templates
-from automuse_rag.errors import AutomuseError, InputError
+from automuse_rag.errors import AutomuseError, InputError, ModelError
 from automuse_rag.fsutil import write_text_atomic
+from automuse_rag.generate.titles import first_words, key_phrases, pick_titles
 from automuse_rag.models.base import ChatModel, Message, Sampling
 from automuse_rag.text import clip
 
@@ -31,6 +33,14 @@ CAST_FILE = "cast.toml"
 _HEADING = re.compile(r"^##\s*Chapter\s+(\d+)\s*[:.\-–—]?\s*(.*?)\s*$", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 MIN_PLAN_WORDS = 10  # a chapter plan shorter than this is junk (e.g. a repeated title)
+# Under the title of a fallback plan's outline.md; while it is there, the plan is one.
+FALLBACK_NOTE = (
+    "> The model gave no usable plan, so this one was built from the premise's sentences. "
+    "Edit it freely; delete this line once the plan is yours."
+)
+MANUSCRIPT_FALLBACK_NOTE = (
+    "> The model gave no usable plan: these chapters follow an outline built from the premise's sentences (outline.md)."
+)
 
 
 class PlanChapter(BaseModel):
@@ -67,7 +77,8 @@ class Plan(BaseModel):
         return self.chapters[-1]
 
     def outline_text(self) -> str:
-        return render_outline(self)
+        """The outline for prompts (without the fallback note)."""
+        return render_outline(self, note=False)
 
     def cast_text(self) -> str:
         """The cast as one line per member, for prompts."""
@@ -146,25 +157,32 @@ def clean_plan(raw: PlanSchema, premise: str) -> Plan | None:
 
 
 def title_from_premise(premise: str, cast: list[CastMember] | None = None) -> str:
-    """ "The Story of NAME" after the first character of the cast, else the premise's
-    first words."""
+    """ "The Story of NAME" after the first character of the cast, else the first
+    sentence's key noun phrase."""
     people = [m.name for m in (cast if cast is not None else fallback_cast(premise)) if m.kind == "character"]
     if people:
         return f"The Story of {people[0]}"
-    words = re.findall(r"[\w'’-]+", _SENTENCE.split(premise.strip(), 1)[0])
-    return _title_case(words[:6]) or "Untitled"
+    first = _SENTENCE.split(premise.strip(), 1)[0]
+    try:
+        phrases = key_phrases(first)
+    except ModelError:
+        phrases = []
+    return (phrases[0].title if phrases else first_words(first, 6)) or "Untitled"
 
 
 _NOT_NAMES = {
     "The", "A", "An", "When", "Her", "His", "She", "He", "They", "It", "In", "At", "On", "As",
     "With", "However", "But", "And", "To", "Along", "Then", "There", "This", "That", "One", "If",
+    "Each", "Every", "Some", "All", "No", "For", "After", "Before", "While", "Soon", "Now", "Later", "Once",
+    "Meanwhile", "Eventually", "Finally", "Suddenly", "Despite", "Although", "Though", "Because", "So", "Yet",
+    "Until", "During", "Deep", "Far", "Years", "What", "Who", "Why", "How", "Where", "Can", "Will", "Their", "Its",
 }  # fmt: skip
 
 
 def fallback_cast(premise: str) -> list[CastMember]:
     """Capitalised words that are not sentence-initial function words, as characters."""
     names: list[str] = []
-    for match in re.finditer(r"\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)*)", premise):
+    for match in re.finditer(r"\b((?:(?:Mr|Mrs|Ms|Dr)\.\s+)?[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*)", premise):
         name = match.group(1)
         if name.split()[0] in _NOT_NAMES:
             name = " ".join(name.split()[1:])
@@ -173,20 +191,20 @@ def fallback_cast(premise: str) -> list[CastMember]:
     return [CastMember(name=n, kind="character", description="named in the premise") for n in names[:8]]
 
 
-def _title_case(words: list[str]) -> str:
-    """Capitalise each word's first letter only ("town's" -> "Town's", not "Town'S")."""
-    return " ".join(w[:1].upper() + w[1:] for w in words).strip()
-
-
 def fallback_plan(premise: str, chapters: int = 4) -> Plan:
-    """A plan built from the premise alone: its sentences shared out over the chapters."""
+    """A plan built from the premise alone: its sentences shared out over the chapters,
+    each titled by a key noun phrase of its sentences (titles.py)."""
     sentences = [s.strip() for s in _SENTENCE.split(premise.strip()) if s.strip()]
     n = max(1, min(chapters, len(sentences)))
-    groups = [sentences[i * len(sentences) // n : (i + 1) * len(sentences) // n] for i in range(n)]
-    parts = []
-    for i, group in enumerate(groups, start=1):
-        words = re.findall(r"[\w'’-]+", group[0])
-        parts.append(PlanChapter(number=i, title=_title_case(words[:5]), plan=" ".join(group)))
+    groups = [" ".join(sentences[i * len(sentences) // n : (i + 1) * len(sentences) // n]) for i in range(n)]
+    try:
+        titles = pick_titles(groups)
+    except ModelError:  # no spaCy model: the first words, as a last resort
+        titles = [""] * n
+    parts = [
+        PlanChapter(number=i, title=title or first_words(group), plan=group)
+        for i, (group, title) in enumerate(zip(groups, titles, strict=True), start=1)
+    ]
     cast = fallback_cast(premise)
     return Plan(title=title_from_premise(premise, cast), chapters=parts, cast=cast, fallback=True)
 
@@ -194,8 +212,11 @@ def fallback_plan(premise: str, chapters: int = 4) -> Plan:
 # -- the editable files -----------------------------------------------------------
 
 
-def render_outline(plan: Plan) -> str:
+def render_outline(plan: Plan, note: bool = True) -> str:
+    """outline.md's text; ``note``: say so under the title when the plan fell back."""
     lines = [f"# {plan.title}", ""] if plan.title else []
+    if note and plan.fallback:
+        lines += [FALLBACK_NOTE, ""]
     for ch in plan.chapters:
         lines += [f"## Chapter {ch.number}: {ch.title}", "", ch.plan, ""]
     return "\n".join(lines).rstrip() + "\n"
@@ -278,6 +299,8 @@ def load_plan(directory: Path) -> Plan | None:
     outline, cast = directory / OUTLINE_FILE, directory / CAST_FILE
     if not outline.exists():
         return None
-    title, chapters = parse_outline(outline.read_text(encoding="utf-8"), str(outline))
+    text = outline.read_text(encoding="utf-8")
+    title, chapters = parse_outline(text, str(outline))
     members = parse_cast(cast.read_text(encoding="utf-8"), str(cast)) if cast.exists() else []
-    return Plan(title=title, chapters=chapters, cast=members)
+    fallback = FALLBACK_NOTE in text.splitlines()
+    return Plan(title=title, chapters=chapters, cast=members, fallback=fallback)
