@@ -811,7 +811,7 @@ def test_a_full_name_inside_a_longer_one_is_the_same_person():
 
 
 def test_a_military_rank_is_a_mans_title_in_resolution_too():
-    """"Captain Frederick Tilney" is a man, so "Miss Tilney" is not him (the chunk's
+    """A "Captain Frederick Tilney" is a man, so "Miss Tilney" is not him (the chunk's
     genders already read ranks so; resolution now does too)."""
     chunks = [
         (0, [person("Eleanor Tilney", 2, she=2)]),
