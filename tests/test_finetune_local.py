@@ -107,13 +107,18 @@ def test_the_merged_gguf_is_the_tuned_model_in_llama_cpp(tuned: dict) -> None:
     first_loss, last_loss = tuned["report"]["steps"][0]["loss"], tuned["report"]["steps"][-1]["loss"]
     assert after < before - 0.5 * (first_loss - last_loss), (before, after, first_loss, last_loss)
     assert abs(before - first_loss) < 0.5  # the same base weights in both runtimes
-    # merging the saved adapter again (no torch) at half precision gives the same model
+    # merging the saved adapter again (no torch) gives the same model: at the training
+    # run's f32 exactly; at half precision within its rounding (0.033 nats with
+    # llama-cpp-python 0.3.36, under 0.02 with earlier builds)
     n_head, n_kv = head_counts(gguf)
     deltas = deltas_from_adapter(tuned["out"] / "adapter", n_head, n_kv)
     assert len(deltas) == 4 * 30  # q, k, v, o in each of the 30 blocks
+    full = write_merged_gguf(find_gguf(), tuned["out"] / "full.gguf", deltas, dtype="f32")
+    same, _ = LocalChatModel(settings, full).continuation_nll(TRAIN["prompt"], TRAIN["completion"])
+    assert abs(same - after) < 1e-3, (same, after)
     half = write_merged_gguf(find_gguf(), tuned["out"] / "half.gguf", deltas, dtype="f16")
     again, _ = LocalChatModel(settings, half).continuation_nll(TRAIN["prompt"], TRAIN["completion"])
-    assert abs(again - after) < 0.02 and half.stat().st_size < gguf.stat().st_size
+    assert abs(again - after) < 0.05 and half.stat().st_size < gguf.stat().st_size, (again, after)
 
 
 def test_generate_writes_a_chunk_with_the_tuned_model(tuned: dict, monkeypatch: pytest.MonkeyPatch) -> None:
