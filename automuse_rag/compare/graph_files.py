@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automuse_rag.errors import InputError
 from automuse_rag.fsutil import atomic_path
 
+if TYPE_CHECKING:
+    import networkx as nx
+
 FORMATS = (".graphml", ".png")
 
 
-def graphml_ready(g: Any) -> Any:
+def graphml_ready(g: nx.Graph[str]) -> nx.Graph[str]:
     """A copy whose attributes GraphML can hold: lists become ``; ``-joined strings,
     relations JSON text, ``None`` an empty string."""
     out = g.copy()
@@ -35,7 +38,7 @@ def _flatten(data: dict[str, Any]) -> None:
             data[key] = str(value)
 
 
-def write_graph(g: Any, path: Path, title: str = "") -> Path:
+def write_graph(g: nx.Graph[str], path: Path, title: str = "") -> Path:
     """Write ``g`` to ``path``; the suffix chooses GraphML or PNG."""
     suffix = path.suffix.lower()
     if suffix not in FORMATS:

@@ -22,7 +22,7 @@ from automuse_rag.memory.migrate import legacy_collections, upgrade_state
 from automuse_rag.memory.schema import connect, integrity_problems
 from automuse_rag.memory.store import KINDS, TIERED, Meta, tier_bound
 from automuse_rag.memory.story import STATE, StoryMemory, story_dir
-from automuse_rag.memory.sync import expected_records, same_meta, sync_chroma
+from automuse_rag.memory.sync import IndexedStore, expected_records, same_meta, sync_chroma
 from automuse_rag.models.registry import get_embedder
 from automuse_rag.settings import Settings
 
@@ -48,7 +48,7 @@ def _summarize(ids: Iterable[str], what: str) -> str:
     return f"{len(ids)} {what}" + (f" (chunks {shown})" if chunks else "")
 
 
-def chroma_problems(mem: Any, want: dict[str, dict[str, tuple[str, Meta]]]) -> list[str]:
+def chroma_problems(mem: IndexedStore, want: dict[str, dict[str, tuple[str, Meta]]]) -> list[str]:
     problems = []
     last = mem.reader.last_index()
     for kind in KINDS:

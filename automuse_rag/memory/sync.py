@@ -6,16 +6,31 @@ store (:mod:`automuse_rag.memory.migrate`)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Protocol
 
 from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.records import chunk_records
-from automuse_rag.memory.store import KINDS, Meta, tier_bound
+from automuse_rag.memory.store import KINDS, ChromaStore, Meta, tier_bound
 from automuse_rag.memory.types import ChunkRecord
+from automuse_rag.memory.views import StateReader
 
 
-def expected_records(mem: Any) -> dict[str, dict[str, tuple[str, Meta]]]:
+class IndexedStore(Protocol):
+    """What the index's checks and resync read of a store
+    (:class:`automuse_rag.memory.story.StoryMemory`, which imports this module)."""
+
+    db: sqlite3.Connection
+    store: ChromaStore
+
+    @property
+    def reader(self) -> StateReader: ...
+
+    def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
+def expected_records(mem: IndexedStore) -> dict[str, dict[str, tuple[str, Meta]]]:
     """kind -> id -> (document, metadata) that the Chroma index must hold."""
     out: dict[str, dict[str, tuple[str, Meta]]] = {k: {} for k in KINDS}
     rows = mem.db.execute("SELECT idx, id, chapter, chapter_title, text, summary, analysis FROM chunks ORDER BY idx")
@@ -30,7 +45,7 @@ def same_meta(have: Meta, want: Meta) -> bool:
     return all(have.get(k) == v for k, v in want.items())
 
 
-def sync_chroma(mem: Any, legacy: Sequence[str] = ()) -> list[str]:
+def sync_chroma(mem: IndexedStore, legacy: Sequence[str] = ()) -> list[str]:
     """Make the Chroma index equal to what ``state.sqlite`` says: upsert missing or
     different records (re-embedded, or copied from a ``legacy`` collection holding the
     same document), delete extra ones, create missing tiers. Returns notes."""
@@ -63,15 +78,15 @@ def sync_chroma(mem: Any, legacy: Sequence[str] = ()) -> list[str]:
                 mem.store.drop_tier(kind, tier)
                 notes += [f"rebuilt Chroma tier {n}" for n in mem.store.grow_tiers(mem.reader.last_index())]
     for kind in KINDS:
-        for tier in mem.store.collections(kind):
-            lost = mem.store.probe(kind, tier)[0]
+        for collection in mem.store.collections(kind):
+            lost = mem.store.probe(kind, collection)[0]
             if lost:
-                notes.append(mem.store.relink_note(kind, tier, lost))
+                notes.append(mem.store.relink_note(kind, collection, lost))
     _drop_legacy(mem, legacy)
     return notes
 
 
-def _donor_embeddings(mem: Any, legacy: Iterable[str]) -> dict[tuple[str, str], list[float]]:
+def _donor_embeddings(mem: IndexedStore, legacy: Iterable[str]) -> dict[tuple[str, str], list[float]]:
     """(id, document) -> embedding from old collections of the same embedded store."""
     if mem.store.url or not legacy:
         return {}
@@ -96,7 +111,7 @@ def _donor_embeddings(mem: Any, legacy: Iterable[str]) -> dict[tuple[str, str], 
     return out
 
 
-def _drop_legacy(mem: Any, legacy: Iterable[str]) -> None:
+def _drop_legacy(mem: IndexedStore, legacy: Iterable[str]) -> None:
     if mem.store.url:
         return  # a server's old collections may belong to other homes too
     client = mem.store._client
