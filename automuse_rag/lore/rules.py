@@ -155,34 +155,29 @@ class Resolver:
             if any(core_words(parse_name(m).words) == core_words(p.words) for m in cl.members) and _title_ok(p.title, cl):
                 self.add(cl, name, p)
                 return
+
         # "R. Walton" and "Robert Walton": an initial joins the one full name it can
         # abbreviate, never a choice ("Richard Walton" too: it joins neither).
-        cands = [
-            cl
-            for cl in self.clusters
-            if cl.has_full
-            and _title_ok(p.title, cl)
-            and not self.apart(name, cl)
-            and any(self._expands(m, name) for m in cl.members)
-            and all(_abbreviates(parse_name(m).words, p.words) for m in cl.members if parse_name(m).is_full)
-        ]
-        if len(cands) == 1:
-            self.add(cands[0], name, p)
-            return
         # "John Silver" and "Long John Silver", "Alan Breck" and "Alan Breck Stewart": one
         # full name holds the other's words in order, sharing its first or last word; the
         # one such cluster, compatible and never read as another person, is the same person.
-        cands = [
-            cl
-            for cl in self.clusters
-            if cl.has_full
-            and _title_ok(p.title, cl)
-            and not self.apart(name, cl)
-            and any(_extends(core_words(parse_name(m).words), core_words(p.words)) for m in cl.members if parse_name(m).is_full)
-        ]
-        if len(cands) == 1:
-            self.add(cands[0], name, p)
-            return
+        def abbreviates(cl: Draft) -> bool:
+            return any(self._expands(m, name) for m in cl.members) and all(
+                _abbreviates(parse_name(m).words, p.words) for m in cl.members if parse_name(m).is_full
+            )
+
+        def extends(cl: Draft) -> bool:
+            return any(
+                _extends(core_words(parse_name(m).words), core_words(p.words)) for m in cl.members if parse_name(m).is_full
+            )
+
+        for fits in (abbreviates, extends):
+            cands = [
+                cl for cl in self.clusters if cl.has_full and _title_ok(p.title, cl) and not self.apart(name, cl) and fits(cl)
+            ]
+            if len(cands) == 1:
+                self.add(cands[0], name, p)
+                return
         wife = self.maiden_or_married(name, p)
         if wife is not None:
             self.add(wife, name, p)
