@@ -204,12 +204,14 @@ def resolve_component(
     apply_model_aliases(res, model_aliases)
     nickname_step(res, model_pairs)
     narrator_step(res)
-    apply_corrections(res, corrections)
+    named = apply_corrections(res, corrections, lambda members: _canonical(members, stats))
     out = []
     for cl in res.clusters:
         if cl.members:
             first = min(cl.members, key=lambda m: (stats[m].first_chunk, m))
-            out.append(Cluster(tuple(sorted(cl.members)), cl.kind, _canonical(cl.members, stats), first))
+            name = named.get(id(cl))
+            canonical = name if name in cl.members else _canonical(cl.members, stats)
+            out.append(Cluster(tuple(sorted(cl.members)), cl.kind, canonical, first))
     return out
 
 

@@ -270,23 +270,35 @@ class StateWriter:
         self._lore = lore
         return lore
 
-    def correct(self, kind: str, a: str, b: str, chunk: int) -> Correction:
-        """Store a writer's correction in force from ``chunk`` on and re-resolve the
-        lore from that chunk (the entity versions before it stay), in one transaction."""
+    def correct(self, add: Sequence[tuple[str, str, str, int]], remove: Sequence[int] = ()) -> list[Correction]:
+        """Store writer's corrections (kind, name, name or "", the chunk they are in force
+        from), forget those numbered ``remove``, and re-resolve the lore from the first
+        chunk they concern (the entity versions before it stay), in one transaction."""
         with self.transaction():
-            cur = self.db.execute("INSERT INTO corrections (chunk, kind, a, b) VALUES (?, ?, ?, ?)", (chunk, kind, a, b))
-            fix = Correction(chunk, int(cur.lastrowid or 0), kind, a, b)
+            fixes = []
+            first = FOREVER
+            for seq in remove:
+                row = self.db.execute("SELECT chunk FROM corrections WHERE seq = ?", (seq,)).fetchone()
+                if row is not None:
+                    first = min(first, int(row[0]))
+                    self.db.execute("DELETE FROM corrections WHERE seq = ?", (seq,))
+            for kind, a, b, chunk in add:
+                cur = self.db.execute("INSERT INTO corrections (chunk, kind, a, b) VALUES (?, ?, ?, ?)", (chunk, kind, a, b))
+                fixes.append(Correction(chunk, int(cur.lastrowid or 0), kind, a, b))
+                first = min(first, chunk)
             lore = self.lore()
-            if chunk <= lore.last_chunk:
-                lore = self._truncate(chunk)
-            names: set[str] = set()
-            for idx, raw in self.db.execute("SELECT idx, analysis FROM chunks WHERE idx >= ? ORDER BY idx", (chunk,)).fetchall():
-                analysis = ChunkAnalysis.from_dict(json.loads(raw))
-                self._fold_one(lore, int(idx), analysis)
-                names |= {m.name for m in analysis.mentions}
-            self._save_names(lore, names)
+            if first <= lore.last_chunk:
+                lore = self._truncate(first)
+                names: set[str] = set()
+                for idx, raw in self.db.execute(
+                    "SELECT idx, analysis FROM chunks WHERE idx >= ? ORDER BY idx", (first,)
+                ).fetchall():
+                    analysis = ChunkAnalysis.from_dict(json.loads(raw))
+                    self._fold_one(lore, int(idx), analysis)
+                    names |= {m.name for m in analysis.mentions}
+                self._save_names(lore, names)
             self._bump()
-        return fix
+        return fixes
 
     def rebuild_lore(self) -> None:
         """Fold every stored chunk again from nothing (migration and repair)."""
