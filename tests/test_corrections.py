@@ -130,6 +130,10 @@ def test_split_makes_a_name_its_own_entity(home: Path) -> None:
         assert entity_of(memory.latest().entities(), "Walter").names() == ["Walter"]
     assert_equals_naive(home)
     assert cli(home, "check", "--story", "sample").exit_code == 0
+    listing = cli(home, "characters", "--story", "sample", "--limit", "2")
+    assert listing.exit_code == 0 and listing.stdout.endswith(
+        "correction 1: split 'Walter' into an entity of its own from chunk 0\n"
+    )
     # forgetting it puts Walter back with Walter Pennock
     undone = cli(home, "characters", "--story", "sample", "--undo", "1")
     assert (

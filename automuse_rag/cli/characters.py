@@ -68,6 +68,7 @@ def characters_command(
     with StoryMemory.open(cfg, story) as memory:
         snap = memory.latest() if at is None else memory.at(at)
         ents = [e for e in snap.entities() if kind is None or e.kind == kind]
+        fixes = memory.corrections()
         if target is not None:
             with atomic_path(target) as tmp:
                 export_graphml(snap.graph(), tmp)
@@ -100,6 +101,8 @@ def characters_command(
             r["description"][:120],
         )
     console.print(table)
+    for c in fixes:  # numbered as --undo takes them
+        console.print(f"correction {c.seq}: {describe(c)}", highlight=False, soft_wrap=True, markup=False)
 
 
 def _correct(
