@@ -153,7 +153,8 @@ def test_corrections_survive_repair(home: Path) -> None:
     assert repaired.exit_code == 0, repaired.output
     assert lore_at(home, positions) == before
     assert [r[2:] for r in stored(home)] == [("merge", "Henry", "Samuel Greaves"), ("split", "Margaret", "")]
-    assert cli(home, "check", "--story", "sample").exit_code == 0
+    checked = cli(home, "check", "--story", "sample", "--json")
+    assert checked.exit_code == 0 and json.loads(checked.stdout)["checked"]["corrections"] == 2
     assert_equals_naive(home)
 
 
@@ -240,6 +241,14 @@ def test_bad_corrections_are_one_line_and_store_nothing(home: Path, args: list[s
     assert result.output.startswith(message) and result.output.count("\n") == 1, result.output
     assert state.read_bytes() == before and stored(home) == []
     assert not (home / "stores" / ".locks" / "sample.lock").exists()
+
+
+def test_a_correction_of_a_missing_story_is_one_line_and_creates_nothing(home: Path) -> None:
+    listing = lambda: sorted(p.relative_to(home) for p in (home / "stores").glob("*/*") if "sample" not in p.parts)  # noqa: E731
+    before = listing()
+    result = cli(home, "characters", "--story", "nope", "--split", "Walter")
+    assert result.exit_code == 2 and result.output.startswith("error: no story 'nope'") and result.output.count("\n") == 1
+    assert listing() == before and not (home / "stores" / "nope").exists()
 
 
 def test_a_split_of_a_name_alone_is_refused(home: Path) -> None:

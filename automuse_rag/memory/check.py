@@ -102,6 +102,7 @@ def check_story(settings: Settings, name: str) -> CheckReport:
                 "collections": mem.store.names(),
                 "records": {k: len(v) for k, v in want.items()},
                 "embedder": mem.manifest.get("embedder"),
+                "corrections": len(mem.corrections()),
             }
         )
     finally:
