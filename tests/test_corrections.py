@@ -215,6 +215,9 @@ def test_check_reports_corrections_that_no_longer_apply(home: Path) -> None:
     ]
     text = cli(home, "check", "--story", "sample")
     assert text.exit_code == 1 and "problem: correction 5 (split 'Tregarth House'" in text.stdout
+    assert text.stdout.endswith(
+        "story sample: 3 problems; forget the corrections that no longer apply with automuse characters --story sample --undo N\n"
+    )
     assert cli(home, "characters", "--story", "sample", "--undo", "1", "--undo", "4", "--undo", "5").exit_code == 0
     assert cli(home, "check", "--story", "sample").exit_code == 0
 
