@@ -2,8 +2,9 @@
 (lore/resolve.py ``resolve_component``), so they win over the rules:
 
 - ``merge A B``: the clusters of A and B become one, going by the name B's did
-  (even where a ``distinct`` pair or a title would keep them apart). Its two names share a component (the pair is a
-  link, like a model alias), so the rule stays component-local.
+  (even where a ``distinct`` pair or a title would keep them apart). Its two names
+  share a component (the pair is a link, like a model alias), so the rule stays
+  component-local.
 - ``split NAME``: NAME leaves its cluster and is an entity of its own; the rest of
   the cluster stays together.
 

@@ -85,9 +85,14 @@ def correct_story(
     forgotten). Nothing is stored when any of them is refused (InputError)."""
     with StoryMemory.open(settings, story, verify=False) as ro:  # the story's own errors (missing, old format)
         embedder = ro.embedder
+    undo = list(dict.fromkeys(undo))
     with StoryLock(story_dir(settings, story), story):
         db = connect(story_dir(settings, story) / STATE, readonly=False)
-        mem = StoryMemory(settings, story, db, embedder, writable=True)
+        try:
+            mem = StoryMemory(settings, story, db, embedder, writable=True)
+        except BaseException:
+            db.close()
+            raise
         try:
             lore = load_lore(db)
             check_asked(story, lore, asked, chunk, mem.reader.last_index())
