@@ -308,3 +308,15 @@ def test_the_resolver_applies_corrections_after_its_rules_in_order() -> None:
     assert groups(split_then_merge[:1]) == [["Captain Reddick"], ["Edith Marlowe"], ["Miss Marlowe"], ["Thomas Reddick"]]
     # a correction naming a name not seen does nothing
     assert groups([Correction(0, 1, "merge", "Nobody", "Edith Marlowe"), Correction(0, 2, "split", "Nobody")]) == plain
+
+
+def test_the_dataset_audit_reads_the_story_with_its_corrections(home: Path, tmp_path: Path) -> None:
+    """The leakage audit's own reading of the story (no store code) takes the
+    corrections too: the cards of a merged character are not leaks."""
+    assert cli(home, "characters", "--story", "sample", "--merge", "Henry", "Samuel Greaves", "--from", "10").exit_code == 0
+    out = tmp_path / "sample.jsonl"
+    args = ["dataset", "--story", "sample", "--out", str(out), "--llm", "extractive", "--budget", "1024"]
+    result = cli(home, *args)
+    assert result.exit_code == 0, result.output
+    assert "0 violations in 31 samples" in result.output
+    assert "Samuel Greaves (character)" in out.read_text(encoding="utf-8")
