@@ -1,12 +1,14 @@
 """The memory core's invariants, with hypothesis over random books.
 
 1. Folding chunks one at a time (:class:`LoreState`) equals resolving each prefix
-   from scratch (:func:`resolve_all`), at every prefix.
+   from scratch (:func:`resolve_all`), at every prefix, with the writer's
+   corrections (merges and splits) in force from their chunk on.
 2. Committing through ``state.sqlite`` in any order, in batches, with re-commits
    and with commits that fail half way (rolled back) and writers reopened between
    them, ends with valid-time rows whose every as-of read equals the naive reading
    of the rows ``<= i``: a from-scratch resolution of chunks ``0..i``
-   (:meth:`InMemoryStory.from_analyses`).
+   (:meth:`InMemoryStory.from_analyses`); writer's corrections given between the
+   commits (each re-resolving the stored lore from its chunk) included.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from automuse_rag.lore.lorestate import LoreState
 from automuse_rag.lore.resolve import collect, resolve_all
+from automuse_rag.lore.stats import Correction
 from automuse_rag.lore.types import ChunkAnalysis, LoreMention
 from automuse_rag.memory.inmemory import InMemoryStory
 from automuse_rag.memory.oracle import NaiveLore
 from automuse_rag.memory.schema import connect
-from automuse_rag.memory.state import StateWriter
+from automuse_rag.memory.state import StateWriter, read_corrections
 from automuse_rag.memory.types import ChunkRecord
 from automuse_rag.memory.views import LATEST, StateReader
 from automuse_rag.models.fake import HashEmbedder
@@ -92,21 +95,43 @@ def books(draw, max_chunks: int = 12) -> list[ChunkAnalysis]:
     return out
 
 
+@st.composite
+def fixes(draw, book: list[ChunkAnalysis]) -> list[Correction]:
+    """A writer's corrections (seq in the order given), mostly of names the book uses."""
+    used = sorted({m.name for a in book for m in a.mentions})
+    pick = st.sampled_from(used) | names() if used else names()
+    out = []
+    for seq in range(1, draw(st.integers(0, 4)) + 1):
+        kind = draw(st.sampled_from(["merge", "merge", "split"]))
+        a = draw(pick)
+        b = draw(pick.filter(lambda n, a=a: n != a)) if kind == "merge" else ""
+        out.append(Correction(draw(st.integers(0, len(book) - 1)), seq, kind, a, b))
+    return out
+
+
+@st.composite
+def corrected_books(draw, max_chunks: int) -> tuple[list[ChunkAnalysis], list[Correction]]:
+    book = draw(books(max_chunks=max_chunks))
+    return book, draw(fixes(book))
+
+
 def _chunk(i: int) -> Chunk:
     return Chunk(i, f"b:{i:05d}:x", i // 4 + 1, f"Chapter {i // 4 + 1}", i * 10, i * 10 + 9, f"Text of chunk {i}.")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(books(max_chunks=16))
-def test_fold_equals_from_scratch_resolution_at_every_prefix(book: list[ChunkAnalysis]) -> None:
+@given(corrected_books(max_chunks=16))
+def test_fold_equals_from_scratch_resolution_at_every_prefix(corrected: tuple[list[ChunkAnalysis], list[Correction]]) -> None:
+    book, given = corrected
     state = LoreState()
     chunks = [(i, a.mentions) for i, a in enumerate(book)]
     for i, ms in chunks:
-        state.add_chunk(i, ms, book[i].distinct)
+        state.add_chunk(i, ms, book[i].distinct, [c for c in given if c.chunk == i])
         assert state.clusters() == resolve_all(
             collect(chunks[: i + 1]),
             [(j, m.name, list(m.aliases)) for j, mm in chunks[: i + 1] for m in mm if m.aliases],
             [(j, a, b) for j in range(i + 1) for a, b in book[j].distinct],
+            [c for c in given if c.chunk <= i],
         )
         state.check_ids()
 
@@ -115,8 +140,12 @@ class Crash(Exception):
     pass
 
 
-def _run_schedule(db_path: Path, book: list[ChunkAnalysis], ops: list[tuple[str, int]], monkeypatch) -> None:
-    """Apply ``ops`` to a fresh state.sqlite, then commit whatever is missing in order."""
+def _run_schedule(
+    db_path: Path, book: list[ChunkAnalysis], ops: list[tuple[str, int]], monkeypatch, given: list[Correction] = ()
+) -> None:
+    """Apply ``ops`` to a fresh state.sqlite, then commit whatever is missing in order
+    and give the corrections not given yet."""
+    todo_fixes = list(given)
     db = connect(db_path, readonly=False)
     writer = StateWriter(db)
     writer.init({"store_id": "t", "story": "t", "manifest": "{}"})
@@ -133,11 +162,11 @@ def _run_schedule(db_path: Path, book: list[ChunkAnalysis], ops: list[tuple[str,
             calls = {"n": 0}
             todo_crash = [j for j in range(idx, min(n, idx + 3))]
 
-            def dying(self, i, ms, distinct=(), real=real, calls=calls, todo_crash=todo_crash):
+            def dying(self, i, ms, distinct=(), corrections=(), real=real, calls=calls, todo_crash=todo_crash):
                 calls["n"] += 1
                 if calls["n"] >= 2 or i == max(todo_crash):
                     raise Crash
-                return real(self, i, ms, distinct)
+                return real(self, i, ms, distinct, corrections)
 
             monkeypatch.setattr(LoreState, "add_chunk", dying)
             try:
@@ -149,27 +178,42 @@ def _run_schedule(db_path: Path, book: list[ChunkAnalysis], ops: list[tuple[str,
             db.close()
             db = connect(db_path, readonly=False)
             writer = StateWriter(db)
+        elif op == "correct" and todo_fixes:  # a writer's correction, re-resolving what is stored from its chunk
+            fix = todo_fixes.pop(0)
+            writer.correct([(fix.kind, fix.a, fix.b, fix.chunk % n)])
+        elif op == "undo":  # forgetting one, re-resolving from its chunk
+            seqs = [int(r[0]) for r in db.execute("SELECT seq FROM corrections ORDER BY seq")]
+            if seqs:
+                writer.correct([], [seqs[arg % len(seqs)]])
     done = {int(r[0]) for r in db.execute("SELECT idx FROM chunks")}
     missing = [i for i in range(n) if i not in done]
     for i in missing:
         writer.commit([(_chunk(i), book[i], "s")])
+    for fix in todo_fixes:
+        writer.correct([(fix.kind, fix.a, fix.b, fix.chunk % n)])
     db.close()
 
 
-OPS = st.lists(st.tuples(st.sampled_from(["commit", "commit", "batch", "crash", "reopen"]), st.integers(0, 40)), max_size=10)
+OPS = st.lists(
+    st.tuples(st.sampled_from(["commit", "commit", "batch", "crash", "reopen", "correct", "undo"]), st.integers(0, 40)),
+    max_size=10,
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(book=books(max_chunks=10), ops=OPS, probe=st.lists(names(), max_size=4))
-def test_any_commit_order_ends_with_as_of_reads_equal_to_naive(tmp_path_factory, monkeypatch, book, ops, probe) -> None:
+@given(corrected=corrected_books(max_chunks=10), ops=OPS, probe=st.lists(names(), max_size=4))
+def test_any_commit_order_ends_with_as_of_reads_equal_to_naive(tmp_path_factory, monkeypatch, corrected, ops, probe) -> None:
+    book, given = corrected
     path = tmp_path_factory.mktemp("core") / "state.sqlite"
-    _run_schedule(path, book, ops, monkeypatch)
+    _run_schedule(path, book, ops, monkeypatch, given)
     reader = StateReader(connect(path, readonly=True))
+    stored = read_corrections(reader.db)
+    assert {(c.kind, c.a, c.b) for c in stored} <= {(c.kind, c.a, c.b) for c in given}
     records = [
         ChunkRecord(i, _chunk(i).id, _chunk(i).chapter, _chunk(i).chapter_title, _chunk(i).text, "s") for i in range(len(book))
     ]
-    naive = InMemoryStory.from_analyses("t", list(zip(records, book)), HashEmbedder(8))
-    oracle = NaiveLore(list(enumerate(book)), "fold")
+    naive = InMemoryStory.from_analyses("t", list(zip(records, book)), HashEmbedder(8), corrections=stored)
+    oracle = NaiveLore(list(enumerate(book)), "fold", stored)
     text = " and ".join(probe) + ". Mr. Bennet met Edith Marlowe at Port Carrow."
     for i in range(len(book)):
         snap = naive.at(i)

@@ -84,6 +84,7 @@ from automuse_rag.cli import (  # noqa: E402  (modules register their commands)
     assemble,
     books,
     cache,
+    characters,
     chunk,
     compare,
     demo,
@@ -95,7 +96,7 @@ from automuse_rag.cli import (  # noqa: E402  (modules register their commands)
     store,
 )
 
-for _module in (books, chunk, models, ingest, store, assemble, ask, serve, generate, compare, finetune, demo, cache):
+for _module in (books, chunk, models, ingest, characters, store, assemble, ask, serve, generate, compare, finetune, demo, cache):
     _module.register(app)
 unwrap_help(app)  # docstrings are hard-wrapped; --help wraps them to the terminal
 

@@ -1,5 +1,5 @@
-"""Commands: ``automuse ingest``, ``automuse stories`` (``list``, ``rm NAME``; bare
-``stories`` lists) and ``automuse characters``."""
+"""Commands: ``automuse ingest`` and ``automuse stories`` (``list``, ``rm NAME``; bare
+``stories`` lists)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,12 @@ from rich.text import Text
 
 from automuse_rag.books import story_name
 from automuse_rag.cli.common import (
-    REQUIRED,
     STORY_HELP,
     ChromaUrlOption,
     EmbedderOption,
     JsonOption,
     LlmOption,
     NoCacheOption,
-    StoryOption,
     console,
     err_console,
     print_json,
@@ -26,13 +24,10 @@ from automuse_rag.cli.common import (
 )
 from automuse_rag.cli.progress import progress_bar, rate_column
 from automuse_rag.finetune.record import job_lines, summarize_jobs
-from automuse_rag.fsutil import atomic_path
-from automuse_rag.locations import check_output_file
 from automuse_rag.lore.probe import lore_mode
 from automuse_rag.memory.catalog import list_stories, remove_story
-from automuse_rag.memory.graph import export_graphml
 from automuse_rag.memory.ingest import IngestResult, ingest
-from automuse_rag.memory.story import StoryMemory, check_name, story_dir
+from automuse_rag.memory.story import check_name, story_dir
 from automuse_rag.models.base import capable, sampling_from_settings
 from automuse_rag.models.registry import get_chat_model, get_embedder
 from automuse_rag.redact import redact_url
@@ -226,64 +221,7 @@ def _print_stories(rows: list[dict[str, Any]]) -> None:
         console.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
-def characters_command(
-    ctx: typer.Context,
-    story: StoryOption = REQUIRED,
-    at: int | None = typer.Option(None, "--at", "--as-of", help="Only what was known after chunk AT (default: the end)."),
-    kind: str | None = typer.Option(None, "--kind", help="Only this kind: character, place or thing."),
-    limit: int = typer.Option(30, "--limit", min=1, help="Rows in the table (JSON lists all)."),
-    graphml: str | None = typer.Option(
-        None, "--graphml", help="Also write the character graph (as of --at) to this GraphML file."
-    ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print a JSON array of {name, aliases, kind, mentions, first_chunk, last_chunk, description}."
-    ),
-) -> None:
-    """The story's entities (characters, places, things), most mentioned first.
-
-    Example: automuse characters --story pride --json
-    """
-    cfg = settings(ctx)
-    target = check_output_file(graphml, "--graphml", suggest=f"{story}.graphml") if graphml is not None else None
-    with StoryMemory.open(cfg, story) as memory:
-        snap = memory.latest() if at is None else memory.at(at)
-        ents = [e for e in snap.entities() if kind is None or e.kind == kind]
-        if target is not None:
-            with atomic_path(target) as tmp:
-                export_graphml(snap.graph(), tmp)
-    rows: list[dict[str, Any]] = [
-        {
-            "name": e.name,
-            "aliases": [a for a in e.names() if a != e.name],
-            "kind": e.kind,
-            "mentions": len(e.mentions),
-            "first_chunk": e.first_chunk,
-            "last_chunk": e.last_chunk,
-            "description": e.description,
-            "id": e.id,
-        }
-        for e in ents
-    ]
-    if as_json:
-        print_json(rows)
-        return
-    table = Table(title=f"{story}: entities" + (f" as of chunk {at}" if at is not None else ""))
-    for col in ("name", "kind", "mentions", "chunks", "aliases", "description"):
-        table.add_column(col, overflow="fold")
-    for r in rows[:limit]:
-        table.add_row(
-            r["name"],
-            r["kind"],
-            str(r["mentions"]),
-            f"{r['first_chunk']}-{r['last_chunk']}",
-            ", ".join(r["aliases"]),
-            r["description"][:120],
-        )
-    console.print(table)
-
-
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
     app.command("ingest")(ingest_command)
     app.add_typer(stories_app, name="stories")
-    app.command("characters")(characters_command)

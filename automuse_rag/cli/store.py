@@ -35,7 +35,12 @@ def check_command(
                 highlight=False,
             )
         else:
-            console.print(f"story {story}: {len(report.problems)} problems; run automuse repair --story {story}", highlight=False)
+            fix = (
+                f"run automuse repair --story {story}"
+                if any(not p.startswith("correction ") for p in report.problems)
+                else f"forget the corrections that no longer apply with automuse characters --story {story} --undo N"
+            )
+            console.print(f"story {story}: {len(report.problems)} problems; {fix}", highlight=False, soft_wrap=True)
     if not report.healthy:
         raise typer.Exit(1)
 

@@ -30,8 +30,9 @@ class Truth:
     def __init__(self, story: StoryView) -> None:
         whole = story.latest()
         self.records = whole.records()
-        analyses = story.analyses() if isinstance(story, AnalysedStory) else []
-        self.naive = NaiveLore(analyses, "fold") if analyses else None
+        analysed = story if isinstance(story, AnalysedStory) else None
+        analyses = analysed.analyses() if analysed else []
+        self.naive = NaiveLore(analyses, "fold", analysed.corrections() if analysed else ()) if analyses else None
         if self.naive is None:
             self.entities = {e.id: e for e in whole.entities()}
             self.graph = whole.graph()

@@ -29,7 +29,7 @@ from automuse_rag.lore.resolve import (
     resolve_component,
     slug,
 )
-from automuse_rag.lore.stats import DistinctPair, ModelAlias, NameStat
+from automuse_rag.lore.stats import Correction, DistinctPair, ModelAlias, NameStat
 from automuse_rag.lore.types import LoreMention
 from automuse_rag.lore.unionfind import UnionFind
 
@@ -67,6 +67,7 @@ class LoreState:
         self.stats: dict[str, NameStat] = {}
         self.aliases: dict[str, list[ModelAlias]] = defaultdict(list)  # by name
         self.distinct: dict[str, list[DistinctPair]] = defaultdict(list)  # by each of its names
+        self.corrections: dict[str, list[Correction]] = defaultdict(list)  # the writer's, by each of its names
         self._uf = UnionFind()
         self._names_of_root: dict[str, set[str]] = {}
         self.entities: dict[str, EntityState] = {}  # current, by id
@@ -85,15 +86,18 @@ class LoreState:
         entities: Iterable[EntityState],
         last_chunk: int,
         distinct: Iterable[DistinctPair] = (),
+        corrections: Iterable[Correction] = (),
     ) -> LoreState:
         """A state loaded back from the store (stats, model aliases, different-people
-        pairs, open versions)."""
+        pairs, the writer's corrections in force, open versions)."""
         state = cls()
         state.stats = dict(stats)
         for t in aliases:
             state.aliases[t[1]].append(t)
         for pair in distinct:
             state._add_distinct(pair)
+        for c in corrections:
+            state._add_correction(c)
         for name, st in state.stats.items():
             state._link(name)
             if st.narrator:
@@ -111,6 +115,12 @@ class LoreState:
         self.distinct[pair[1]].append(pair)
         if pair[2] != pair[1]:
             self.distinct[pair[2]].append(pair)
+
+    def _add_correction(self, c: Correction) -> None:
+        for name in set(c.names()):
+            self.corrections[name].append(c)
+        if c.kind == "merge":
+            self._link_pair(c.a, c.b)
 
     def _install(self, ent: EntityState) -> None:
         first = min(ent.members, key=lambda m: (self.stats[m].first_chunk, m))
@@ -158,9 +168,17 @@ class LoreState:
 
     # ------------------------------------------------------------------ folding
 
-    def add_chunk(self, idx: int, mentions: list[LoreMention], distinct: Iterable[tuple[str, str]] = ()) -> Delta:
+    def add_chunk(
+        self,
+        idx: int,
+        mentions: list[LoreMention],
+        distinct: Iterable[tuple[str, str]] = (),
+        corrections: Iterable[Correction] = (),
+    ) -> Delta:
         """Fold chunk ``idx`` in (chunks must come in increasing index order), with the
-        name pairs it records as different people."""
+        name pairs it records as different people and the writer's corrections that
+        come into force with it (those given from a chunk after the last one folded,
+        up to ``idx``)."""
         if idx <= self.last_chunk:
             raise ValueError(f"chunk {idx} folded after chunk {self.last_chunk}")
         self.last_chunk = idx
@@ -181,6 +199,9 @@ class LoreState:
         for a, b in distinct:
             self._add_distinct((idx, a, b))
             touched |= {n for n in (a, b) if n in self.stats}
+        for c in corrections:
+            self._add_correction(c)
+            touched |= {n for n in c.names() if n in self.stats}
         roots = {self._uf.find(f"n:{n}") for n in touched}
         return self._reresolve(idx, [self._names_of_root[r] for r in sorted(roots)])
 
@@ -189,9 +210,7 @@ class LoreState:
         new: list[Cluster] = []
         for names in comps:
             old |= {self.eid_of[n] for n in names if n in self.eid_of}
-            sub = {n: self.stats[n] for n in names}
-            pairs = sorted({p for n in names for p in self.distinct.get(n, ()) if p[1] in names and p[2] in names})
-            new += resolve_component(sub, [t for n in sorted(names) for t in self.aliases.get(n, ())], pairs)
+            new += self.resolve_names(names)
         old_clusters = {self._cluster_of[e] for e in old}
         slugs = {slug(c.first) for c in old_clusters} | {slug(c.first) for c in new}
         before: dict[str, EntityState] = {}
@@ -216,6 +235,13 @@ class LoreState:
                 delta.opened.append(after[eid])
                 self._install(after[eid])
         return delta
+
+    def resolve_names(self, names: set[str], without: Correction | None = None) -> list[Cluster]:
+        """Resolve one component's ``names`` afresh (``without`` one of the writer's corrections)."""
+        sub = {n: self.stats[n] for n in names}
+        pairs = sorted({p for n in names for p in self.distinct.get(n, ()) if p[1] in names and p[2] in names})
+        fixes = sorted({c for n in names for c in self.corrections.get(n, ()) if c != without})
+        return resolve_component(sub, [t for n in sorted(names) for t in self.aliases.get(n, ())], pairs, fixes)
 
     def _id_of(self, cl: Cluster) -> str:
         return self.eid_of[cl.members[0]]

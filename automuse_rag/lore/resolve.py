@@ -59,6 +59,8 @@ Alias rules (characters):
 - A first-person narrator's given name and surname, each spoken to him and never
   written together ("Nick" / "Mr. Carraway"): lore/narrator.py. Names spoken to the
   narrator share the component key :data:`NARRATOR_KEY`.
+- A writer's corrections (``automuse characters --merge/--split``) apply after every
+  rule and win over them: lore/corrections.py.
 - A real-name statement ("James Gatz—that was really ... his name") is read with the
   chunk (lore/real_names.py) and arrives here as an alias, like a model's.
 
@@ -70,8 +72,8 @@ names (seen once so far, unless the model named it or it is a full name that NER
 tags as a person or whose surname is known).
 
 Locality: every rule looks only at names that share a word (titles aside) or a
-nickname key with the name being resolved, or are linked to it by a model alias or
-by both being spoken to the narrator.
+nickname key with the name being resolved, or are linked to it by a model alias, by a
+writer's merge (lore/corrections.py) or by both being spoken to the narrator.
 So names fall into connected *components* (:func:`link_keys`), each resolved on its
 own by :func:`resolve_component`; resolving the whole book is resolving each
 component. That is what lets :class:`~automuse_rag.lore.lorestate.LoreState`
@@ -88,6 +90,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from automuse_rag.lore.corrections import apply_corrections, merge_links
 from automuse_rag.lore.describe import score as desc_score
 from automuse_rag.lore.entity import Entity
 from automuse_rag.lore.keep import gender_by_first, keep_name, kind_of, person_votes
@@ -96,7 +99,7 @@ from automuse_rag.lore.names import PERSON_LABELS, PLACE_TAILS, Parsed, looks_li
 from automuse_rag.lore.narrator import narrator_step
 from automuse_rag.lore.nicknames import Distinct, nickname_keys
 from automuse_rag.lore.rules import Draft, Resolver, apply_model_aliases
-from automuse_rag.lore.stats import ChunkLore, DistinctPair, ModelAlias, NameStat
+from automuse_rag.lore.stats import ChunkLore, Correction, DistinctPair, ModelAlias, NameStat
 from automuse_rag.lore.types import LoreMention
 from automuse_rag.lore.unionfind import UnionFind
 
@@ -156,11 +159,15 @@ def _canonical(members: Iterable[str], stats: Mapping[str, NameStat]) -> str:
 
 
 def resolve_component(
-    stats: Mapping[str, NameStat], model_aliases: Sequence[ModelAlias] = (), distinct: Iterable[DistinctPair] = ()
+    stats: Mapping[str, NameStat],
+    model_aliases: Sequence[ModelAlias] = (),
+    distinct: Iterable[DistinctPair] = (),
+    corrections: Iterable[Correction] = (),
 ) -> list[Cluster]:
     """Resolve the names of one component (or of several: the rules are local).
-    ``stats`` holds every name of the component; ``model_aliases`` and ``distinct``
-    those given for its names. Pure and deterministic; clusters in no particular order."""
+    ``stats`` holds every name of the component; ``model_aliases``, ``distinct`` and
+    the writer's ``corrections`` (applied last: lore/corrections.py) those given for
+    its names. Pure and deterministic; clusters in no particular order."""
     surnames = {
         parse_name(n).last
         for n, st in stats.items()
@@ -200,11 +207,14 @@ def resolve_component(
     apply_model_aliases(res, model_aliases)
     nickname_step(res, model_pairs)
     narrator_step(res)
+    named = apply_corrections(res, corrections, lambda members: _canonical(members, stats))
     out = []
     for cl in res.clusters:
         if cl.members:
             first = min(cl.members, key=lambda m: (stats[m].first_chunk, m))
-            out.append(Cluster(tuple(sorted(cl.members)), cl.kind, _canonical(cl.members, stats), first))
+            name = named.get(id(cl))
+            canonical = name if name in cl.members else _canonical(cl.members, stats)
+            out.append(Cluster(tuple(sorted(cl.members)), cl.kind, canonical, first))
     return out
 
 
@@ -228,7 +238,7 @@ def assign_ids(clusters: Iterable[Cluster], stats: Mapping[str, NameStat]) -> di
 
 def components(names: Iterable[str], links: Iterable[tuple[str, str]] = (), narrated: Iterable[str] = ()) -> list[list[str]]:
     """Group names into components: names sharing a :func:`link_keys` key, joined by a
-    ``links`` pair (a model alias), or ``narrated`` (spoken to the narrator), end in one group."""
+    ``links`` pair (a model alias or a writer's merge), or ``narrated`` (spoken to the narrator), end in one group."""
     uf = UnionFind()
     names = list(names)
     for n in names:
@@ -248,16 +258,23 @@ def alias_links(model_aliases: Iterable[ModelAlias]) -> list[tuple[str, str]]:
 
 
 def resolve_all(
-    stats: Mapping[str, NameStat], model_aliases: Sequence[ModelAlias] = (), distinct: Sequence[DistinctPair] = ()
+    stats: Mapping[str, NameStat],
+    model_aliases: Sequence[ModelAlias] = (),
+    distinct: Sequence[DistinctPair] = (),
+    corrections: Sequence[Correction] = (),
 ) -> dict[Cluster, str]:
-    """Every cluster of ``stats`` with its id, resolved component by component in one go."""
+    """Every cluster of ``stats`` with its id, resolved component by component in one
+    go; ``corrections`` are the writer's in force (lore/corrections.py)."""
     clusters: list[Cluster] = []
     narrated = [n for n, st in stats.items() if st.narrator]
-    for comp in components(stats, alias_links(model_aliases), narrated):
+    for comp in components(stats, [*alias_links(model_aliases), *merge_links(corrections)], narrated):
         members = set(comp)
         sub = {n: stats[n] for n in comp}
         clusters += resolve_component(
-            sub, [t for t in model_aliases if t[1] in members], [p for p in distinct if p[1] in members and p[2] in members]
+            sub,
+            [t for t in model_aliases if t[1] in members],
+            [p for p in distinct if p[1] in members and p[2] in members],
+            [c for c in corrections if members.intersection(c.names())],
         )
     return assign_ids(clusters, stats)
 
@@ -303,11 +320,15 @@ def build_entities(
 
 
 def resolve(
-    chunks: list[ChunkLore], model_aliases: Sequence[ModelAlias] = (), distinct: Sequence[DistinctPair] = ()
+    chunks: list[ChunkLore],
+    model_aliases: Sequence[ModelAlias] = (),
+    distinct: Sequence[DistinctPair] = (),
+    corrections: Sequence[Correction] = (),
 ) -> tuple[list[Entity], dict[str, str]]:
     """Entities from every chunk's mentions, most mentioned first, and a map from
     every kept name to its entity id, resolved from scratch. ``model_aliases`` lists
     (chunk, name, aliases) the model gave; ``distinct`` (chunk, name, name) pairs that
-    act as different people in one sentence (never merged). Deterministic."""
+    act as different people in one sentence (never merged); ``corrections`` the
+    writer's (all applied). Deterministic."""
     stats = collect(chunks)
-    return build_entities(resolve_all(stats, model_aliases, distinct), chunks, stats)
+    return build_entities(resolve_all(stats, model_aliases, distinct, corrections), chunks, stats)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from automuse_rag.lore.types import LoreMention
 
@@ -84,6 +84,22 @@ class NameStat:
 ChunkLore = tuple[int, list[LoreMention]]  # (chunk index, mentions)
 ModelAlias = tuple[int, str, list[str]]  # (chunk, name, the aliases the model gave it)
 DistinctPair = tuple[int, str, str]  # (chunk, name, name): two people in one sentence
+
+
+class Correction(NamedTuple):
+    """A writer's correction of who is who (``automuse characters --merge/--split``),
+    in force from chunk ``chunk`` on: ``merge`` makes names ``a`` and ``b`` one entity
+    (whatever the rules say), ``split`` makes ``a`` an entity of its own (``b`` is "").
+    ``seq`` orders them: a later correction wins over an earlier one."""
+
+    chunk: int
+    seq: int
+    kind: str  # "merge" or "split"
+    a: str
+    b: str = ""
+
+    def names(self) -> tuple[str, ...]:
+        return (self.a, self.b) if self.kind == "merge" else (self.a,)
 
 
 def name_gender(st: NameStat) -> str | None:

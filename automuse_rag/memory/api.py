@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from automuse_rag.lore.stats import Correction
 from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.snapshot import StorySnapshot
 from automuse_rag.memory.types import OutlinePart
@@ -61,9 +62,14 @@ class StoryView(Protocol):
 
 @runtime_checkable
 class AnalysedStory(Protocol):
-    """A story that keeps each chunk's analysis (what its lore was resolved from)."""
+    """A story that keeps each chunk's analysis and the writer's corrections (what its
+    lore was resolved from)."""
 
     def analyses(self, upto: int | None = None) -> list[tuple[int, ChunkAnalysis]]: ...
+
+    def corrections(self) -> list[Correction]:
+        """The writer's corrections of who is who (in force from their chunk on)."""
+        ...
 
 
 class StoryWriter(StoryView, Protocol):

@@ -5,7 +5,8 @@ Derived parts: the Chroma collections (whole and prefix tiers: ids per chunk,
 documents, chunk/chapter metadata, embedder, and that a search finds each record:
 ``ChromaStore.probe``), the exports (``lore.json``,
 ``graph.json``, ``outline.*``, ``story.json``), and the lore tables themselves
-(refolded from the stored analyses by repair).
+(refolded from the stored analyses by repair, with the writer's corrections). Check
+also reports the writer's corrections that no longer apply (memory/corrections.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from automuse_rag.errors import StoreError
 from automuse_rag.fsutil import read_json
+from automuse_rag.memory.corrections import correction_problems
 from automuse_rag.memory.export_files import stale_or_broken
 from automuse_rag.memory.locking import StoryLock, is_locked
 from automuse_rag.memory.migrate import legacy_collections, upgrade_state
@@ -91,6 +93,7 @@ def check_story(settings: Settings, name: str) -> CheckReport:
         want = expected_records(mem)
         report.problems += chroma_problems(mem, want)
         report.problems += stale_or_broken(mem)
+        report.problems += correction_problems(mem.db, name)
         report.checked.update(
             {
                 "chunks": len(mem),
@@ -99,6 +102,7 @@ def check_story(settings: Settings, name: str) -> CheckReport:
                 "collections": mem.store.names(),
                 "records": {k: len(v) for k, v in want.items()},
                 "embedder": mem.manifest.get("embedder"),
+                "corrections": len(mem.corrections()),
             }
         )
     finally:

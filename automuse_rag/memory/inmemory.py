@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from typing import cast
 
 from automuse_rag.lore.entity import Entity, Relation
+from automuse_rag.lore.stats import Correction
 from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.graph import build_graph
 from automuse_rag.memory.oracle import NaiveLore
@@ -92,11 +93,13 @@ class InMemoryStory:
         outline: str = "",
         parts: list[OutlinePart] | None = None,
         mode: str = "scratch",
+        corrections: Sequence[Correction] = (),
     ) -> InMemoryStory:
-        """A story resolved from its analyses: ``mode="scratch"`` re-resolves chunks
-        ``0..i`` from nothing for each position (the definition), ``"fold"`` folds once."""
+        """A story resolved from its analyses (and the writer's ``corrections``):
+        ``mode="scratch"`` re-resolves chunks ``0..i`` from nothing for each position
+        (the definition), ``"fold"`` folds once."""
         story = cls(name, [r for r, _ in chunks], [], embedder, outline=outline, parts=parts)
-        story._naive = NaiveLore([(r.index, a) for r, a in chunks], mode)
+        story._naive = NaiveLore([(r.index, a) for r, a in chunks], mode, corrections)
         docs = [
             (idx, mname, mention_doc(mname, desc))
             for idx, a in story._naive.analyses
@@ -115,6 +118,9 @@ class InMemoryStory:
 
     def analyses(self, upto: int | None = None) -> list[tuple[int, ChunkAnalysis]]:
         return [(i, a) for i, a in (self._naive.analyses if self._naive else []) if upto is None or i <= upto]
+
+    def corrections(self) -> list[Correction]:
+        return list(self._naive.corrections) if self._naive else []
 
     # ------------------------------------------------------------------ StoryView
 

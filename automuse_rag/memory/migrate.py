@@ -1,5 +1,8 @@
 """Upgrading ``state.sqlite`` from older store formats.
 
+Format 1 lacks only the ``corrections`` table (the writer's corrections of who is
+who): the upgrade creates it, empty; nothing else changes.
+
 Format 0 (before the memory core rework) kept only the ``chunks`` table in SQLite;
 the manifest, outline and lore lived in ``story.json``, ``outline.*`` and
 ``lore.json``, and the Chroma collections were named ``STORY-summaries`` and so on
@@ -40,6 +43,10 @@ def upgrade_state(settings: Settings, name: str, db: sqlite3.Connection, embedde
         return []
     if version > SCHEMA_VERSION:
         raise StoreError(f"story {name} was written by a newer automuse-rag (store format {version}); upgrade automuse-rag")
+    if version >= 1:
+        with StateWriter(db).transaction():
+            create_schema(db)  # the tables a newer format adds (CREATE ... IF NOT EXISTS), and the format
+        return [f"upgraded story {name} from store format {version} to {SCHEMA_VERSION}"]
     directory = story_dir(settings, name)
     old = read_json(directory / "story.json") or {}
     if not isinstance(old, dict):

@@ -6,7 +6,8 @@ Two modes give the same answers (tests/test_memory_core.py proves it):
 ``"scratch"`` resolves chunks ``0..i`` from nothing for each position asked (the
 definition); ``"fold"`` folds the chunks once with
 :class:`~automuse_rag.lore.lorestate.LoreState` and keeps every entity version
-(fast enough to audit a whole novel).
+(fast enough to audit a whole novel). The writer's corrections, when given, are in
+force from their chunk on in both.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from automuse_rag.lore.entity import Entity, Relation
 from automuse_rag.lore.lorestate import EntityState, LoreState
 from automuse_rag.lore.resolve import collect, resolve_all
+from automuse_rag.lore.stats import Correction
 from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.graph import relation_lines
 from automuse_rag.memory.state import merged_mentions, relation_rows
@@ -25,9 +27,12 @@ from automuse_rag.memory.types import Edges, RelationRef
 
 
 class NaiveLore:
-    def __init__(self, analyses: Sequence[tuple[int, ChunkAnalysis]], mode: str = "fold") -> None:
+    def __init__(
+        self, analyses: Sequence[tuple[int, ChunkAnalysis]], mode: str = "fold", corrections: Sequence[Correction] = ()
+    ) -> None:
         self.analyses = sorted(analyses, key=lambda t: t[0])
         self.mode = mode
+        self.corrections = list(corrections)
         self.facts: dict[str, list[tuple[int, int, str, str]]] = defaultdict(list)  # name -> (chunk, rank, desc, kind)
         self.chunk_names: dict[int, list[str]] = {}
         for idx, a in self.analyses:
@@ -47,7 +52,8 @@ class NaiveLore:
             state = LoreState()
             open_since: dict[str, tuple[int, EntityState]] = {}
             for idx, a in self.analyses:
-                delta = state.add_chunk(idx, a.mentions, a.distinct)
+                fixes = [c for c in self.corrections if state.last_chunk < c.chunk <= idx]
+                delta = state.add_chunk(idx, a.mentions, a.distinct, fixes)
                 for eid in delta.closed:
                     since, ent = open_since.pop(eid)
                     self._versions.append((since, idx, ent))
@@ -81,7 +87,9 @@ class NaiveLore:
             distinct = [(j, x, y) for j, a in self.analyses if j <= i for x, y in a.distinct]
             self._scratch[i] = {
                 eid: EntityState(eid, cl.kind, cl.canonical, cl.members)
-                for cl, eid in resolve_all(collect(upto), aliases, distinct).items()
+                for cl, eid in resolve_all(
+                    collect(upto), aliases, distinct, [c for c in self.corrections if c.chunk <= i]
+                ).items()
             }
         return self._scratch[i]
 

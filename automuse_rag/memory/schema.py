@@ -1,15 +1,17 @@
 """``state.sqlite``: the schema, opening it (read-only for readers) and its version.
 
 The database is the story's single source of truth. Facts keep the chunk they came
-from (``chunks``, ``mentions``, ``relations``, ``model_aliases``); the resolver's
+from (``chunks``, ``mentions``, ``relations``, ``model_aliases``), and so do the
+writer's ``corrections`` of who is who (in force from their chunk); the resolver's
 results are *valid-time* rows (``entity_versions``, ``entity_names``: valid for
 chunks ``since <= i < until``), so "as of chunk i" is an indexed query. Everything
 else (Chroma collections, ``lore.json``, ``graph.json``, ``outline.*``,
 ``story.json``) is derived from it and can be rebuilt (``automuse repair``).
 
 The schema version is ``PRAGMA user_version``; version 0 is the layout written
-before the memory core rework (only ``chunks``), upgraded by
-:func:`automuse_rag.memory.migrate.migrate`.
+before the memory core rework (only ``chunks``), version 1 the one before the
+``corrections`` table; both are upgraded by
+:func:`automuse_rag.memory.migrate.upgrade_state`.
 
 Journal mode is the rollback journal (not WAL): a read-only connection then leaves
 no ``-wal``/``-shm`` files behind, so readers change nothing in the store.
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from automuse_rag.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: the memory core; 2: the writer's corrections
 FOREVER = 1 << 62  # ``until`` of a version that is still valid
 
 SCHEMA = f"""
@@ -89,6 +91,13 @@ CREATE TABLE IF NOT EXISTS entity_names (
     PRIMARY KEY (name, since)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entity_names_by_entity ON entity_names (entity_id, since);
+CREATE TABLE IF NOT EXISTS corrections (
+    seq INTEGER PRIMARY KEY,
+    chunk INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('merge', 'split')),
+    a TEXT NOT NULL,
+    b TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS outline (
     id INTEGER PRIMARY KEY CHECK (id = 0),
     text TEXT NOT NULL,

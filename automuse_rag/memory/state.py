@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from automuse_rag.lore.lorestate import Delta, EntityState, LoreState
 from automuse_rag.lore.resolve import describe_rank
-from automuse_rag.lore.stats import ModelAlias, NameStat
+from automuse_rag.lore.stats import Correction, ModelAlias, NameStat
 from automuse_rag.lore.types import ChunkAnalysis, LoreMention
 from automuse_rag.memory.schema import FOREVER, create_schema
 from automuse_rag.text.types import Chunk
@@ -66,6 +66,39 @@ def relation_rows(idx: int, analysis: ChunkAnalysis) -> list[tuple[int, str, str
         if source and target and source != target and label:
             rows.append((idx, source, target, label, str(r.get("via", ""))))
     return rows
+
+
+def read_corrections(db: sqlite3.Connection, after: int = -1, upto: int = FOREVER) -> list[Correction]:
+    """The writer's corrections given from a chunk in ``after < chunk <= upto``, in ``seq`` order."""
+    return [
+        Correction(int(c), int(q), k, a, b)
+        for q, c, k, a, b in db.execute(
+            "SELECT seq, chunk, kind, a, b FROM corrections WHERE chunk > ? AND chunk <= ? ORDER BY seq", (after, upto)
+        )
+    ]
+
+
+def load_lore(db: sqlite3.Connection) -> LoreState:
+    """The resolver's state after the last committed chunk, read back from ``state.sqlite``."""
+    chunks: dict[str, list[int]] = {}
+    for name, chunk in db.execute("SELECT name, chunk FROM mentions"):
+        chunks.setdefault(name, []).append(int(chunk))
+    stats = {n: NameStat.from_json(n, json.loads(s), chunks.get(n, ())) for n, s in db.execute("SELECT name, stats FROM names")}
+    distinct = [(int(c), a, b) for c, a, b in db.execute("SELECT chunk, a, b FROM distinct_pairs ORDER BY chunk, a, b")]
+    aliases: list[ModelAlias] = [
+        (int(c), n, json.loads(a))
+        for c, n, a in db.execute("SELECT chunk, name, aliases FROM model_aliases ORDER BY chunk, name")
+    ]
+    members: dict[str, list[str]] = {}
+    for name, eid in db.execute("SELECT name, entity_id FROM entity_names WHERE until = ?", (FOREVER,)):
+        members.setdefault(eid, []).append(name)
+    ents = [
+        EntityState(eid, kind, name, tuple(sorted(members.get(eid, ()))))
+        for eid, kind, name in db.execute("SELECT entity_id, kind, name FROM entity_versions WHERE until = ?", (FOREVER,))
+    ]
+    last = db.execute("SELECT MAX(idx) FROM chunks").fetchone()[0]
+    last_chunk = -1 if last is None else int(last)
+    return LoreState.restore(stats, aliases, ents, last_chunk, distinct, read_corrections(db, -1, last_chunk))
 
 
 class StateWriter:
@@ -125,29 +158,12 @@ class StateWriter:
         return self._lore
 
     def _load_lore(self) -> LoreState:
-        chunks: dict[str, list[int]] = {}
-        for name, chunk in self.db.execute("SELECT name, chunk FROM mentions"):
-            chunks.setdefault(name, []).append(int(chunk))
-        stats = {
-            n: NameStat.from_json(n, json.loads(s), chunks.get(n, ()))
-            for n, s in self.db.execute("SELECT name, stats FROM names")
-        }
-        distinct = [(int(c), a, b) for c, a, b in self.db.execute("SELECT chunk, a, b FROM distinct_pairs ORDER BY chunk, a, b")]
-        aliases: list[ModelAlias] = [
-            (int(c), n, json.loads(a))
-            for c, n, a in self.db.execute("SELECT chunk, name, aliases FROM model_aliases ORDER BY chunk, name")
-        ]
-        members: dict[str, list[str]] = {}
-        for name, eid in self.db.execute("SELECT name, entity_id FROM entity_names WHERE until = ?", (FOREVER,)):
-            members.setdefault(eid, []).append(name)
-        ents = [
-            EntityState(eid, kind, name, tuple(sorted(members.get(eid, ()))))
-            for eid, kind, name in self.db.execute(
-                "SELECT entity_id, kind, name FROM entity_versions WHERE until = ?", (FOREVER,)
-            )
-        ]
-        last = self.db.execute("SELECT MAX(idx) FROM chunks").fetchone()[0]
-        return LoreState.restore(stats, aliases, ents, -1 if last is None else int(last), distinct)
+        return load_lore(self.db)
+
+    def _corrections(self, after: int, upto: int) -> list[Correction]:
+        """The writer's corrections that come into force with a chunk folded after
+        chunk ``after``: those given from a chunk in ``after < chunk <= upto``."""
+        return read_corrections(self.db, after, upto)
 
     # ------------------------------------------------------------------ commits
 
@@ -211,7 +227,7 @@ class StateWriter:
         )
         self.db.execute("DELETE FROM distinct_pairs WHERE chunk = ?", (idx,))
         self.db.executemany("INSERT OR IGNORE INTO distinct_pairs VALUES (?,?,?)", [(idx, a, b) for a, b in analysis.distinct])
-        delta = lore.add_chunk(idx, analysis.mentions, analysis.distinct)
+        delta = lore.add_chunk(idx, analysis.mentions, analysis.distinct, self._corrections(lore.last_chunk, idx))
         self.apply(delta)
         return delta
 
@@ -248,11 +264,41 @@ class StateWriter:
         lore = LoreState()
         for idx, a in self.db.execute("SELECT idx, analysis FROM chunks WHERE idx < ? ORDER BY idx", (first,)).fetchall():
             an = ChunkAnalysis.from_dict(json.loads(a))
-            lore.add_chunk(int(idx), an.mentions, an.distinct)
+            lore.add_chunk(int(idx), an.mentions, an.distinct, self._corrections(lore.last_chunk, int(idx)))
         self.db.execute("DELETE FROM names")
         self._save_names(lore, set(lore.stats))
         self._lore = lore
         return lore
+
+    def correct(self, add: Sequence[tuple[str, str, str, int]], remove: Sequence[int] = ()) -> list[Correction]:
+        """Store writer's corrections (kind, name, name or "", the chunk they are in force
+        from), forget those numbered ``remove``, and re-resolve the lore from the first
+        chunk they concern (the entity versions before it stay), in one transaction."""
+        with self.transaction():
+            fixes = []
+            first = FOREVER
+            for seq in remove:
+                row = self.db.execute("SELECT chunk FROM corrections WHERE seq = ?", (seq,)).fetchone()
+                if row is not None:
+                    first = min(first, int(row[0]))
+                    self.db.execute("DELETE FROM corrections WHERE seq = ?", (seq,))
+            for kind, a, b, chunk in add:
+                cur = self.db.execute("INSERT INTO corrections (chunk, kind, a, b) VALUES (?, ?, ?, ?)", (chunk, kind, a, b))
+                fixes.append(Correction(chunk, int(cur.lastrowid or 0), kind, a, b))
+                first = min(first, chunk)
+            lore = self.lore()
+            if first <= lore.last_chunk:
+                lore = self._truncate(first)
+                names: set[str] = set()
+                for idx, raw in self.db.execute(
+                    "SELECT idx, analysis FROM chunks WHERE idx >= ? ORDER BY idx", (first,)
+                ).fetchall():
+                    analysis = ChunkAnalysis.from_dict(json.loads(raw))
+                    self._fold_one(lore, int(idx), analysis)
+                    names |= {m.name for m in analysis.mentions}
+                self._save_names(lore, names)
+            self._bump()
+        return fixes
 
     def rebuild_lore(self) -> None:
         """Fold every stored chunk again from nothing (migration and repair)."""

@@ -27,6 +27,7 @@ from typing import Any
 
 from automuse_rag.errors import StoreError
 from automuse_rag.fsutil import write_json_atomic
+from automuse_rag.lore.stats import Correction
 from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.create import fresh_state
 from automuse_rag.memory.export_files import write_exports, write_outline
@@ -47,7 +48,7 @@ from automuse_rag.memory.records import chunk_records
 from automuse_rag.memory.schema import SCHEMA_VERSION, connect, user_version
 from automuse_rag.memory.search import StoreReads
 from automuse_rag.memory.snapshot import StorySnapshot, check_position
-from automuse_rag.memory.state import StateWriter
+from automuse_rag.memory.state import StateWriter, read_corrections
 from automuse_rag.memory.store import KINDS, ChromaStore
 from automuse_rag.memory.types import OutlinePart
 from automuse_rag.memory.views import StateReader
@@ -358,3 +359,7 @@ class StoryMemory:
         """The stored analyses of chunks ``0..upto`` (all if None): what the lore was
         resolved from (the dataset audit re-resolves them the naive way)."""
         return self.reader.analyses() if upto is None else self.reader.analyses(upto)
+
+    def corrections(self) -> list[Correction]:
+        """The writer's corrections of who is who, in the order given (``automuse characters --merge/--split``)."""
+        return read_corrections(self.db)
