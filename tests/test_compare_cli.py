@@ -4,6 +4,7 @@ the extractive backend and the hash embedder, so no model is needed)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,10 @@ def test_compare_json_and_files(home: Path, tmp_path: Path) -> None:
     s = data["strategies"]
     assert s["retrieval"]["summary"]["over_budget_count"] == 0
     assert s["rolling_recursive"]["summary"]["over_budget_count"] == 0
+    rec = s["rolling_recursive"]
+    assert rec["summary"]["resummaries"] == rec["resummaries"][-1]
+    assert rec["summary"]["resummaries_per_chunk"] == rec["resummaries"][-1] / 29  # positions 0..28
+    assert s["retrieval"]["summary"]["resummaries"] is None and set(s["retrieval"]["resummaries"]) == {None}
     unbounded = s["rolling_unbounded"]["prompt_tokens"]
     assert unbounded[-1] > 2 * unbounded[0] and s["rolling_unbounded"]["summary"]["over_budget_count"] > 0
     # the memory behind retrieval is embedded; the rolling strategies embed nothing
@@ -101,6 +106,7 @@ def test_compare_table(home: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     for name in STRATEGIES:
         assert name in res.output
+    assert re.search(r"rolling_recursive: \d+ re-summaries over 11 chunks \(\d\.\d\d per chunk\)", res.output)
     assert (tmp_path / "report.md").is_file() and not (tmp_path / "nll_by_strategy.png").exists()
 
 

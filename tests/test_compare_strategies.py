@@ -12,6 +12,7 @@ from automuse_rag.compare.metrics import (
     recall_targets,
 )
 from automuse_rag.compare.strategies import (
+    RESUMMARY_FLOOR,
     LastChunk,
     MemoryCost,
     RecursiveSummary,
@@ -84,6 +85,8 @@ def test_recursive_never_over_budget_and_keeps_recent_events() -> None:
         assert f"text{i}w{119}" in ctx.text  # the end of the last chunk is kept
     assert strat.roller.resummaries > 0
     assert strat.context(len(story) - 1).cost.calls == strat.roller.resummaries
+    assert [strat.context(i).resummaries for i in range(len(story))] == strat.roller.counts
+    assert strat.roller.counts[-1] == strat.roller.resummaries < len(story) // 2  # not one per chunk
 
 
 def test_recursive_summary_re_summarizes_past_the_limit() -> None:
@@ -91,11 +94,67 @@ def test_recursive_summary_re_summarizes_past_the_limit() -> None:
     states = recursive_states(summaries, 100, count, halve)
     assert all(count(s) <= 100 for s in states)
     assert states[0] == summaries[0] and states[2] == "\n".join(summaries[:3])  # 90 tokens: no re-summary yet
-    assert count(states[3]) <= 50  # 120 > 100: re-summarized to the target (limit // 2)
+    assert count(states[3]) <= 55 == int(100 * RESUMMARY_FLOOR)  # 120 > 100: re-summarized to the target
     roller = RecursiveSummary(100, count, halve)
     for s in summaries:
         roller.extend(s)
     assert roller.resummaries == sum(1 for a, b in zip(states, states[1:]) if count(b) < count(a) + 30 - 1)
+
+
+def words(i: int, n: int) -> str:
+    return " ".join(f"w{i}x{k}" for k in range(n))
+
+
+def test_re_summaries_come_every_few_chunks_with_hysteresis() -> None:
+    """Chunk summaries of 30 tokens into a 200-token limit: once full, every chunk
+    passes the limit under a target just below it (the old 90% rule re-summarized at
+    every chunk); with the default target the next summaries fill the gap first."""
+    summaries = [words(i, 30) for i in range(60)]
+    old = RecursiveSummary(200, count, halve, target=180)
+    new = RecursiveSummary(200, count, halve)
+    for s in summaries:
+        old.extend(s)
+        new.extend(s)
+    first = 6  # 7 summaries (210 tokens) pass the limit
+    assert old.counts[first:] == list(range(1, len(summaries) - first + 1))  # one per chunk
+    # room for two mean summaries: 200 - 2 x 30 = 140, more than 55% of the limit (110)
+    assert new.targets == [140] * new.resummaries and new.next_target() == 140
+    made = [j for j in range(len(summaries)) if new.counts[j] > (new.counts[j - 1] if j else 0)]
+    assert made[0] == first and len(made) == new.resummaries == new.counts[-1]
+    assert all(b - a == 3 for a, b in zip(made, made[1:]))  # 140 -> 170, 200 fit; 230 passes
+    assert new.resummaries == len(range(first, len(summaries), 3)) == 18
+    assert new.per_chunk() == 18 / 60 and old.resummaries == 54
+    assert all(count(s) <= 200 for s in new.states)  # the summary always fits the room
+    assert all(count(new.states[j]) <= 140 for j in made)  # and each re-summary cuts it to the target
+    assert "w59x29" in new.states[-1]  # the latest summary survives
+
+
+def test_re_summary_target_keeps_the_floor_when_summaries_are_large() -> None:
+    """50-token summaries into a 200-token limit: 200 - 2 x 50 = 100 is below the floor,
+    so a re-summary keeps 55% of the limit (110) and one more summary fits before the
+    next: every other chunk, not every chunk."""
+    roller = RecursiveSummary(200, count, halve)
+    for i in range(40):
+        roller.extend(words(i, 50))
+    assert set(roller.targets) == {int(200 * RESUMMARY_FLOOR)} == {110}
+    made = [j for j in range(40) if roller.counts[j] > (roller.counts[j - 1] if j else 0)]
+    assert made[0] == 4 and all(b - a == 2 for a, b in zip(made, made[1:]))  # 110 -> 160 fits; 210 passes
+    assert all(count(s) <= 200 for s in roller.states)
+
+
+def test_an_overlong_re_summary_is_cut_to_the_target() -> None:
+    """A re-summarizer that does not shorten at all: its output is cut to the target, so
+    the summary fits and the hysteresis holds."""
+
+    def verbatim(text: str, max_tokens: int) -> tuple[str, MemoryCost]:
+        return text, MemoryCost(calls=1)
+
+    roller = RecursiveSummary(200, count, verbatim)
+    for i in range(30):
+        roller.extend(words(i, 30))
+    assert roller.resummaries == len(range(6, 30, 3)) == 8  # as a re-summarizer that shortens to the target
+    assert all(count(s) <= 200 for s in roller.states)
+    assert roller.cost.calls == roller.resummaries
 
 
 def test_last_chunk_is_the_floor() -> None:

@@ -13,7 +13,7 @@ from automuse_rag.cli.progress import progress_bar
 from automuse_rag.compare import run_compare
 from automuse_rag.compare.graph_files import write_graph
 from automuse_rag.compare.metrics import has_logprobs
-from automuse_rag.compare.report import fmt_value
+from automuse_rag.compare.report import fmt_value, resummary_lines
 from automuse_rag.errors import InputError
 from automuse_rag.locations import check_output_dir, check_output_file
 from automuse_rag.memory.story import StoryMemory
@@ -149,6 +149,8 @@ def compare(
         print_json(report.to_dict())
         return
     console.print(summary_table(report))
+    for line in resummary_lines(report):
+        console.print(line)
     for note in report.notes:
         console.print(f"note: {note}")
     console.print(f"wrote {', '.join(sorted(report.files.values()))}")

@@ -8,14 +8,19 @@
                            "over_budget": [...], "entity_recall": [... or null],
                            "nll": [... or null], "nll_tokens": [...],
                            "memory_calls": [...], "memory_tokens": [...],
-                           "memory_embeddings": [...], "notes": [...],
-                           "summary": {..., "nll_vs_last_chunk": {"baseline", "n",
+                           "memory_embeddings": [...], "resummaries": [... or null],
+                           "notes": [...],
+                           "summary": {..., "resummaries", "resummaries_per_chunk",
+                                       "nll_vs_last_chunk": {"baseline", "n",
                                        "mean_diff", "ci95": [lo, hi], "better_at"} or null}}},
      "ablations": {NAME: {... the same shape as a strategy ...}}}
 
 ``nll_vs_last_chunk`` pairs each strategy's NLL with ``last_chunk``'s at the same
 positions: the mean difference (below 0: predicts the next chunk better), its
 percentile-bootstrap 95% interval over positions, and how many positions it wins.
+``resummaries`` counts a running summary's re-summaries up to each position (null for a
+strategy without one); the summary gives the count up to the last position and
+``resummaries_per_chunk``, that count over the chunks rolled in (last position + 1).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class StrategyResult:
     memory_calls: list[int] = field(default_factory=list)
     memory_tokens: list[int] = field(default_factory=list)
     memory_embeddings: list[int] = field(default_factory=list)
+    resummaries: list[int | None] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def add(self, ctx: StrategyContext, recall: float | None) -> None:
@@ -55,6 +61,7 @@ class StrategyResult:
         self.memory_calls.append(ctx.cost.calls)
         self.memory_tokens.append(ctx.cost.tokens)
         self.memory_embeddings.append(ctx.cost.embeddings)
+        self.resummaries.append(ctx.resummaries)
 
     def set_nll(self, position: int, nll: float, tokens: int) -> None:
         k = self.positions.index(position)
@@ -63,6 +70,7 @@ class StrategyResult:
 
     def summary(self) -> dict[str, Any]:
         over = [p for p, o in zip(self.positions, self.over_budget) if o]
+        resummaries = self.resummaries[-1] if self.resummaries and self.positions else None
         return {
             "positions": len(self.positions),
             "mean_prompt_tokens": mean(self.prompt_tokens),
@@ -76,6 +84,8 @@ class StrategyResult:
             "final_memory_calls": self.memory_calls[-1] if self.memory_calls else 0,
             "final_memory_tokens": self.memory_tokens[-1] if self.memory_tokens else 0,
             "final_memory_embeddings": self.memory_embeddings[-1] if self.memory_embeddings else 0,
+            "resummaries": resummaries,
+            "resummaries_per_chunk": None if resummaries is None else resummaries / (self.positions[-1] + 1),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,6 +99,7 @@ class StrategyResult:
             "memory_calls": self.memory_calls,
             "memory_tokens": self.memory_tokens,
             "memory_embeddings": self.memory_embeddings,
+            "resummaries": self.resummaries,
             "notes": self.notes,
             "summary": self.summary(),
         }
@@ -148,6 +159,7 @@ class CompareReport:
             "memory_calls",
             "memory_tokens",
             "memory_embeddings",
+            "resummaries",
             "notes",
         )
 
@@ -219,6 +231,9 @@ def render_markdown(report: CompareReport) -> str:
     for key, value in report.settings.items():
         lines.append(f"- {key}: {value}")
     lines += ["", *_table(report.summary_rows())]
+    resummaries = resummary_lines(report)
+    if resummaries:
+        lines += ["", *resummaries]
     if report.ablations:
         lines += [
             "",
@@ -253,6 +268,17 @@ def render_markdown(report: CompareReport) -> str:
     if report.seconds:
         lines += ["", "Time: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items())]
     return "\n".join(lines) + "\n"
+
+
+def resummary_lines(report: CompareReport) -> list[str]:
+    """One line per strategy with a running summary: its re-summaries up to the last
+    position and per chunk rolled in."""
+    return [
+        f"{row['strategy']}: {row['resummaries']} re-summaries over {report.positions[-1] + 1} chunks "
+        f"({row['resummaries_per_chunk']:.2f} per chunk)"
+        for row in report.summary_rows()
+        if row["resummaries"] is not None
+    ]
 
 
 def _paired_cell(paired: dict[str, Any] | None) -> str:

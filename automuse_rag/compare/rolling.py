@@ -162,23 +162,41 @@ def rolling_unbounded_prompt(outline: str, summaries: Sequence[str], last_chunk:
 Resummarizer = Callable[[str, int], tuple[str, MemoryCost]]
 """``(running_summary, max_tokens) -> (shorter_summary, cost_of_doing_it)``."""
 
+RESUMMARY_FLOOR = 0.55
+"""The least a re-summary shortens the running summary to, as a share of its limit
+(the seed shortened it to half): the rest of the room is left for the next chunk
+summaries, so re-summaries come every few chunks rather than at every chunk, while
+the summary still fills most of its room on average."""
+
+RESUMMARY_ROOM = 2
+"""Where the limit holds many chunk summaries, a re-summary shortens only enough to
+leave room for this many of the mean size so far (when that keeps more than
+:data:`RESUMMARY_FLOOR`): the summary stays fuller, and a re-summary still comes only
+about every third chunk."""
+
 
 class RecursiveSummary:
-    """The second approach's running summary, built incrementally.
+    """The second approach's running summary, built incrementally, re-summarized with
+    hysteresis.
 
     ``extend(summary)`` appends one chunk summary; when the running summary passes
-    ``limit`` tokens it is re-summarized to at most ``target`` tokens (default
-    ``limit // 2``, so a re-summary is not needed again at the very next chunk). If
-    the re-summarizer returns more than ``limit`` tokens its output is cut to its
-    last ``limit`` tokens' worth of words. ``states[j]`` is the running summary after
-    chunk ``j`` and ``costs[j]`` the re-summarization cost spent up to then.
+    ``limit`` tokens it is re-summarized to at most ``target`` tokens. The gap between
+    the two is the hysteresis: the next chunk summaries fill it before the summary
+    passes the limit again, so a re-summary is not needed at every chunk (a target just
+    under the limit re-summarized at almost every chunk). Without a fixed ``target`` it
+    is :meth:`next_target`: :data:`RESUMMARY_FLOOR` of the limit, or the limit less
+    :data:`RESUMMARY_ROOM` mean chunk summaries if that is more. If the re-summarizer
+    returns more than the target its output is cut to its last words that fit, so the
+    summary never passes the limit. ``states[j]`` is the running summary after chunk
+    ``j``, ``costs[j]`` the re-summarization cost spent up to then and ``counts[j]``
+    the re-summaries made up to then; ``targets`` lists the target of each re-summary.
     """
 
     def __init__(self, limit: int, count_tokens: CountTokens, resummarize: Resummarizer, target: int | None = None) -> None:
         if limit < 2:
             raise BudgetError(f"the rolling summary limit must be at least 2 tokens, got {limit}")
         self.limit = limit
-        self.target = target or max(1, limit // 2)
+        self.fixed_target = min(limit, target) if target else None
         self._count = count_tokens
         self._resummarize = resummarize
         self.text = ""
@@ -186,23 +204,49 @@ class RecursiveSummary:
         self.resummaries = 0
         self.states: list[str] = []
         self.costs: list[MemoryCost] = []
+        self.counts: list[int] = []
+        self.targets: list[int] = []
+        self._summary_tokens = 0
+
+    def next_target(self) -> int:
+        """The size the next re-summary shortens to (see the class docstring)."""
+        if self.fixed_target:
+            return self.fixed_target
+        floor = int(self.limit * RESUMMARY_FLOOR)
+        mean = self._summary_tokens / max(1, len(self.states) + 1)
+        return max(1, floor, int(self.limit - RESUMMARY_ROOM * mean))
 
     def extend(self, summary: str) -> str:
+        self._summary_tokens += self._count(summary)
         self.text = join_summaries([self.text, summary])
         if self._count(self.text) > self.limit:
-            shorter, cost = self._resummarize(self.text, self.target)
+            target = self.next_target()
+            shorter, cost = self._resummarize(self.text, target)
             self.cost = self.cost + cost
             self.resummaries += 1
-            self.text = self._cap(shorter.strip())
+            self.targets.append(target)
+            self.text = self._cap(shorter.strip(), target)
         self.states.append(self.text)
         self.costs.append(self.cost)
+        self.counts.append(self.resummaries)
         return self.text
 
-    def _cap(self, text: str) -> str:
-        if self._count(text) <= self.limit:
+    def target_rule(self) -> str:
+        """How re-summaries chose their target, in words, with the targets used."""
+        if self.fixed_target:
+            return f"to at most {self.fixed_target} tokens"
+        used = f"; targets {min(self.targets)}..{max(self.targets)}" if self.targets else ""
+        return f"to the larger of {RESUMMARY_FLOOR:.0%} of it and it less {RESUMMARY_ROOM} mean chunk summaries{used}"
+
+    def per_chunk(self) -> float:
+        """Re-summaries per chunk rolled in so far (0.0 before any chunk)."""
+        return self.resummaries / len(self.states) if self.states else 0.0
+
+    def _cap(self, text: str, tokens: int) -> str:
+        if self._count(text) <= tokens:
             return text
         n = len(_PIECE.findall(text))
-        k = _largest_fitting(n, lambda k: self._count(keep_tail(text, k)) <= self.limit)
+        k = _largest_fitting(n, lambda k: self._count(keep_tail(text, k)) <= tokens)
         return keep_tail(text, k)
 
 

@@ -134,7 +134,8 @@ def run_compare(
         ablations={name: res for name, res in results.items() if name in ABLATIONS},
         settings={
             "rolling_recursive limit": f"{limit} tokens{'' if recursive_limit else ' (the room for memory at this budget)'}, "
-            f"re-summarized to at most {roller.target}; {roller.resummaries} re-summaries; re-summarizer: {resum_name}",
+            f"re-summarized well below it (hysteresis: {roller.target_rule()}); {roller.resummaries} re-summaries over "
+            f"{len(roller.states)} chunks ({roller.per_chunk():.2f} per chunk); re-summarizer: {resum_name}",
             "cut rule": "every strategy keeps the last chunk whole before any memory: rolling and last_chunk "
             "prompts over the budget cut the outline from its end to a quarter of the budget, then lose the "
             "summary's oldest words, then more of the outline, and only then the last chunk's first words; "

@@ -10,8 +10,12 @@ summaries recorded at ingest), so only the way memory reaches the prompt differs
 - ``rolling_recursive``: the original's second approach. Summaries are appended to
   a running summary; whenever it passes ``limit`` tokens (default: the room the
   prompt has for memory at this budget, :func:`memory_room`) it is re-summarized
-  to :data:`RECURSIVE_FILL` of that, so it fills the budget as retrieval does. If
-  the prompt is over the budget it is cut by :func:`fit_prompt`.
+  well below it (:meth:`RecursiveSummary.next_target`: at least
+  :data:`RESUMMARY_FLOOR` of it, the seed's half plus a little, or enough to leave
+  room for :data:`RESUMMARY_ROOM` mean chunk summaries), so the next chunk summaries
+  fill the room again before the next re-summary: hysteresis, re-summaries every few
+  chunks rather than at every chunk, with the summary still filling most of the
+  room. If the prompt is over the budget it is cut by :func:`fit_prompt`.
 - ``retrieval``: this project's assembler (``automuse_rag.assemble.build_prompt``)
   at the same budget, the last chunk served whole first (:func:`whole_last_chunk`);
   the ablations (:data:`ABLATIONS`) switch its activations off one by one.
@@ -35,6 +39,8 @@ from automuse_rag.assemble import ACTIVATIONS, Template, build_prompt, load_temp
 from automuse_rag.assemble.budget import CountTokens
 from automuse_rag.compare.rolling import (  # noqa: F401  (re-exported: the public names of compare)
     OUTLINE_SHARE,
+    RESUMMARY_FLOOR,
+    RESUMMARY_ROOM,
     MemoryCost,
     RecursiveSummary,
     Resummarizer,
@@ -54,7 +60,8 @@ __all__ = [
     "ABLATIONS",
     "LAST_CHUNK",
     "OUTLINE_SHARE",
-    "RECURSIVE_FILL",
+    "RESUMMARY_FLOOR",
+    "RESUMMARY_ROOM",
     "RETRIEVAL",
     "ROLLING_RECURSIVE",
     "ROLLING_UNBOUNDED",
@@ -100,6 +107,9 @@ class StrategyContext:
     budget: int
     cost: MemoryCost = field(default_factory=MemoryCost)
     notes: tuple[str, ...] = ()
+    resummaries: int | None = None
+    """Re-summaries of a running summary made up to this position (None: the
+    strategy has no running summary)."""
 
     @property
     def over_budget(self) -> bool:
@@ -139,11 +149,6 @@ class RollingUnbounded:
         return StrategyContext(self.name, i, text, self._count(text), self._budget, self._base[i])
 
 
-RECURSIVE_FILL = 0.9
-"""A re-summary shortens the running summary to this share of its limit, so the
-summary keeps filling the room the prompt has for memory (as retrieval's do)."""
-
-
 def memory_room(story: StoryView, budget: int, count_tokens: CountTokens, sample: int = 40) -> int:
     """Tokens a rolling prompt has for its summary at ``budget``: the budget less the
     mean size of the last-chunk prompt (template, outline cut as by :func:`fit_prompt`,
@@ -163,9 +168,10 @@ class RollingRecursive:
     """Outline + a running summary re-summarized past ``limit`` tokens + the last chunk,
     cut to the budget by :func:`fit_prompt`.
 
-    By default ``limit`` is the room the prompt has for memory (:func:`memory_room`)
-    and a re-summary shortens to :data:`RECURSIVE_FILL` of it, so the summary fills
-    the same budget that retrieval's memory sections fill."""
+    By default ``limit`` is the room the prompt has for memory (:func:`memory_room`),
+    so the summary fills the same budget that retrieval's memory sections fill, and a
+    re-summary shortens well below it (:meth:`RecursiveSummary.next_target`;
+    hysteresis: not one re-summary per chunk)."""
 
     name = ROLLING_RECURSIVE
 
@@ -184,14 +190,14 @@ class RollingRecursive:
         self._count = count_tokens
         self._base = base_costs
         limit = limit or memory_room(story, budget, count_tokens)
-        self.roller = RecursiveSummary(limit, count_tokens, resummarize, target=max(1, int(limit * RECURSIVE_FILL)))
+        self.roller = RecursiveSummary(limit, count_tokens, resummarize)
 
     def context(self, i: int) -> StrategyContext:
         while len(self.roller.states) <= i:
             self.roller.extend(self._summaries[len(self.roller.states)])
         text, tokens, notes = fit_prompt(self._outline, self.roller.states[i], self._texts[i], self._budget, self._count)
         cost = self._base[i] + self.roller.costs[i]
-        return StrategyContext(self.name, i, text, tokens, self._budget, cost, notes)
+        return StrategyContext(self.name, i, text, tokens, self._budget, cost, notes, self.roller.counts[i])
 
 
 class LastChunk:
