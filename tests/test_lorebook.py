@@ -14,7 +14,10 @@ import pytest
 from conftest import SAMPLE_DIR
 from typer.testing import CliRunner
 
+from automuse_rag.assemble.retrieve import gather_candidates
 from automuse_rag.cli import app
+from automuse_rag.lore.lorebook import LoreEntry
+from automuse_rag.lore.lorebook_read import read_lorebook
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.settings import get_settings
 
@@ -143,3 +146,96 @@ def test_bad_export_options_are_one_line(built: Path, tmp_path: Path) -> None:
         result = cli(built, "lorebook", "export", "--story", "sample", *args)
         assert result.exit_code == 2 and message in result.output and result.output.count("\n") == 1, result.output
     assert not (tmp_path / "x.json").exists()
+
+
+# -- import ------------------------------------------------------------------------
+
+
+def stored(home: Path) -> list[LoreEntry]:
+    with StoryMemory.open(get_settings(home=home), "sample", verify=False) as memory:
+        return memory.latest().lorebook()
+
+
+@pytest.mark.parametrize("fmt", ["sillytavern", "novelai", "card"])
+def test_export_then_import_gives_the_same_entities_and_keys(home: Path, fmt: str) -> None:
+    data = export(home, fmt)
+    result = cli(home, "lorebook", "import", str(home / f"book.{fmt}"), "--story", "sample")
+    assert result.exit_code == 0, result.output
+    assert f"({fmt}) into story sample" in result.output
+    lore = story_lore(home)
+    got = stored(home)
+    assert [(e.name, e.kind, list(e.keys)) for e in got] == [(n, k, keys) for n, k, keys, _ in lore]
+    assert [e.importance for e in got] == [m for _, _, _, m in lore]
+    assert read_lorebook(data)[1] == got  # the file as read is what is stored
+    constant = {e.name for e in got if e.constant}
+    assert constant and constant <= {n for n, k, _, _ in lore if k == "character"}
+    with StoryMemory.open(get_settings(home=home), "sample", verify=False) as memory:
+        assert memory.at(-1).lorebook() == memory.at(3).lorebook() == got  # the writer's own: known from the start
+
+
+def test_a_bare_character_book_and_a_v3_card_are_read() -> None:
+    entry = {"keys": ["Hollin"], "content": "Hollin Island (place): a tidal island.", "extensions": {}, "enabled": True}
+    entry |= {"insertion_order": 5}
+    off = {"keys": ["x"], "content": "off", "extensions": {}, "enabled": False, "insertion_order": 1}
+    for data in ({"entries": [entry, off]}, {"spec": "chara_card_v3", "data": {"character_book": {"entries": [entry, off]}}}):
+        fmt, entries = read_lorebook(data)
+        assert fmt == "card"
+        assert entries == [LoreEntry("Hollin", "place", ("Hollin",), entry["content"], False, 5)]
+
+
+def test_an_imported_entry_is_lore_in_prompts(home: Path) -> None:
+    book = {
+        "entries": {
+            "0": {"key": ["the old beacon"], "comment": "Kestrel Light", "content": "Kestrel Light is dark since 1911."},
+            "1": {"key": ["Edith"], "comment": "Edith", "content": "Edith is secretly the heir of Tregarth House."},
+            "2": {"key": [], "comment": "Tone", "content": "A quiet coastal mystery.", "constant": True},
+            "3": {"key": ["Edith"], "comment": "off", "content": "Disabled entries stay out.", "disable": True},
+        }
+    }
+    path = home / "mine.json"
+    path.write_text(json.dumps(book), encoding="utf-8")
+    result = cli(home, "lorebook", "import", str(path), "--story", "sample")
+    assert result.exit_code == 0 and "imported 3 entries (1 constant)" in result.output, result.output
+    with StoryMemory.open(get_settings(home=home), "sample", verify=False) as memory:
+        snap = memory.at(12)
+        last = snap.window(0)[12].text
+        assert "Edith" in last and "the old beacon" not in last.lower()
+        cands = gather_candidates(snap)
+        before = gather_candidates(memory.at(-1))
+    by_text = {c.text: c for c in cands if c.kind == "lorebook"}
+    assert set(by_text) == {"Edith is secretly the heir of Tregarth House.", "A quiet coastal mystery."}
+    assert all(c.score > max(o.score for o in cands if o.kind != "lorebook") for c in by_text.values())
+    edith = next(c for c in cands if c.id == "entity:edith-marlowe")
+    assert edith.drop_reason == "the writer's lorebook entry 'Edith' covers it"
+    assert [c.text for c in before] == ["A quiet coastal mystery."]  # before the first chunk: the constant ones
+
+
+def listing(home: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(home)): p.read_bytes() for p in sorted((home / "stores").rglob("*")) if p.is_file()}
+
+
+def test_bad_imports_are_one_line_and_store_nothing(home: Path) -> None:
+    first = home / "first.json"
+    first.write_text(json.dumps({"entries": {"0": {"key": ["Edith"], "content": "Kept."}}}), encoding="utf-8")
+    assert cli(home, "lorebook", "import", str(first), "--story", "sample").exit_code == 0
+    cases = {
+        "missing.json": (None, "no such file"),
+        "binary.json": (b"\xff\xfe\x00bad", "is not UTF-8 text"),
+        "broken.json": (b'{"entries": ', "is not JSON"),
+        "other.json": (b'{"name": "a chat log", "messages": []}', "not a lorebook: expected a SillyTavern"),
+        "list.json": (b"[1, 2]", "not a lorebook: expected a JSON object"),
+        "keys.json": (b'{"entries": {"0": {"key": "Edith", "content": "x"}}}', "entry 0's 'key' must be a list of strings"),
+        "empty.json": (b'{"lorebookVersion": 5, "entries": []}', "has no enabled entry with content"),
+    }
+    for name, (raw, _) in cases.items():
+        if raw is not None:
+            (home / name).write_bytes(raw)
+    before = listing(home)
+    for name, (_, message) in cases.items():
+        result = cli(home, "lorebook", "import", str(home / name), "--story", "sample")
+        assert result.exit_code == 2 and result.output.startswith("error: "), (name, result.output)
+        assert message in result.output and result.output.count("\n") == 1, (name, result.output)
+    assert listing(home) == before
+    assert [e.content for e in stored(home)] == ["Kept."]
+    nope = cli(home, "lorebook", "import", str(first), "--story", "nope")
+    assert nope.exit_code == 2 and nope.output.startswith("error: no story 'nope'")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -15,6 +16,8 @@ from automuse_rag.errors import InputError
 from automuse_rag.fsutil import write_text_atomic
 from automuse_rag.locations import check_output_file
 from automuse_rag.lore.lorebook import FORMATS, SUFFIXES, entries_from_entities, export_lorebook
+from automuse_rag.lore.lorebook_read import read_lorebook
+from automuse_rag.memory.lorebook import import_lorebook
 from automuse_rag.memory.story import StoryMemory
 
 lorebook_app = typer.Typer(
@@ -58,6 +61,50 @@ def export_command(
         soft_wrap=True,
         markup=False,
     )
+
+
+@lorebook_app.command("import")
+def import_command(
+    ctx: typer.Context,
+    path: Path = typer.Argument(..., metavar="FILE", help="A SillyTavern World Info, NovelAI .lorebook or character card JSON."),
+    story: StoryOption = REQUIRED,
+) -> None:
+    """Store a writer's own lorebook with the story, as lore for prompt and generate:
+    each entry (its keys, its content) goes into a prompt's lore when the last
+    chunk names one of its keys, a constant entry always, ahead of the story's own
+    cards (a card whose name is a key of an entry in the prompt gives way to it). An
+    import replaces the story's earlier lorebook. The format is told by the file's shape.
+
+    Example: automuse lorebook import my-world.json --story pride
+    """
+    data = _read_json(path)
+    fmt, entries = read_lorebook(data)
+    if not entries:
+        raise InputError(f"{path} has no enabled entry with content; nothing imported")
+    n = import_lorebook(settings(ctx), story, entries)
+    constant = sum(e.constant for e in entries)
+    console.print(
+        f"imported {n} entries ({constant} constant) from {path} ({fmt}) into story {story}",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+    )
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON in ``path``, else InputError (one line)."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file" if not path.exists() else f"{path} is not a file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text: a lorebook is a JSON file") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"{path} is not JSON ({exc}): a lorebook is a JSON file") from None
 
 
 def register(app: typer.Typer) -> None:
