@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -239,3 +240,20 @@ def test_bad_imports_are_one_line_and_store_nothing(home: Path) -> None:
     assert [e.content for e in stored(home)] == ["Kept."]
     nope = cli(home, "lorebook", "import", str(first), "--story", "nope")
     assert nope.exit_code == 2 and nope.output.startswith("error: no story 'nope'")
+
+
+def test_a_format_2_store_is_upgraded_by_repair_then_imports(home: Path) -> None:
+    db = sqlite3.connect(home / "stores" / "sample" / "state.sqlite")
+    db.execute("DROP TABLE lorebook")
+    db.execute("PRAGMA user_version=2")
+    db.close()
+    path = home / "mine.json"
+    path.write_text(json.dumps({"entries": {"0": {"key": ["Edith"], "content": "Kept."}}}), encoding="utf-8")
+    refused = cli(home, "lorebook", "import", str(path), "--story", "sample")
+    assert refused.exit_code == 2 and "store format 2" in refused.output and "automuse repair --story sample" in refused.output
+    repaired = cli(home, "repair", "--story", "sample")
+    assert repaired.exit_code == 0 and "upgraded story sample from store format 2 to 3" in repaired.output
+    assert stored(home) == []
+    assert cli(home, "lorebook", "import", str(path), "--story", "sample").exit_code == 0
+    assert [e.content for e in stored(home)] == ["Kept."]
+    assert cli(home, "check", "--story", "sample").exit_code == 0
