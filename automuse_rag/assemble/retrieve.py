@@ -29,6 +29,13 @@ both sources):
   P&P recall at 2,048 tokens was 0.878, and 0.943 with vector search switched off;
   ranked above them and whole, 0.937 (``benchmarks/compare_pp.py --nll-samples 0``).
 
+A writer's imported lorebook (``automuse lorebook import``; ``snap.lorebook()``, the
+writer's own, known from before the first chunk) adds its constant entries and those
+with a key the last chunk names (whole word, any case) as lore at
+:data:`LOREBOOK_SCORE`, above every card the story's lore gives: the writer's word
+wins. A card of an entity one of whose names is a key of an entry in the prompt is
+dropped for it. Before the first chunk only the constant entries come in.
+
 Near-duplicates are then removed: within a section, a candidate whose word set
 overlaps a better-scored kept one by ``dup_threshold`` (Jaccard) or more is marked
 dropped with the reason. The summary of chunk ``at`` itself is dropped too: the
@@ -58,6 +65,7 @@ CAST_WINDOW = 30  # chunks back the cast line counts names in
 CAST_SIZE = 40  # names at most
 CAST_SCORE = 0.85  # below named entities (0.9-1.0), above graph links and vector hits
 CAST_HEAD = "Also in the story lately: "  # names follow, joined by "; ", then "."
+LOREBOOK_SCORE = 1.05  # the writer's imported entries: above named entities' cards (0.9-1.0)
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]?\s+")
 SHORT_WORDS = 30
 
@@ -193,6 +201,47 @@ def _cast_candidate(snap: StorySnapshot, carded: set[str], chapter: int) -> list
     ]
 
 
+def _lorebook_candidates(snap: StorySnapshot, text: str, chapter: int) -> tuple[list[Candidate], dict[str, str]]:
+    """The writer's lorebook entries for a prompt after ``text`` (the last chunk; ""
+    before the first): the constant ones and those with a key ``text`` names. Also
+    each key of theirs (casefolded) -> its entry's name."""
+    out: list[Candidate] = []
+    keys: dict[str, str] = {}
+    for i, entry in enumerate(snap.lorebook()):
+        named = [k for k in entry.keys if re.search(rf"(?<!\w){re.escape(k)}(?!\w)", text, re.IGNORECASE)]
+        if not entry.constant and not named:
+            continue
+        out.append(
+            Candidate(
+                id=f"lorebook:{i}",
+                section="lore",
+                text=entry.content,
+                short_text=first_sentence(entry.content),
+                chunk=-1,  # the writer's own: known from before the first chunk
+                score=LOREBOOK_SCORE,
+                chapter=chapter,
+                kind="lorebook",
+                sources=("lorebook",),
+            )
+        )
+        keys.update((k.casefold(), entry.name) for k in (entry.name, *entry.keys))
+    return out, keys
+
+
+def _give_way(snap: StorySnapshot, cands: list[Candidate], keys: dict[str, str]) -> list[Candidate]:
+    """Drop the story's card of an entity one of whose names is a key of an entry in the prompt."""
+    ids = sorted({c.entity_id for c in cands if c.entity_id and c.kind == "entity" and c.drop_reason is None})
+    if not ids or not keys:
+        return cands
+    owner = {v.id: next((keys[n.casefold()] for n in v.names() if n.casefold() in keys), None) for v in snap.entities(ids)}
+    return [
+        replace(c, drop_reason=f"the writer's lorebook entry {owner[c.entity_id]!r} covers it")
+        if c.kind == "entity" and c.drop_reason is None and c.entity_id and owner.get(c.entity_id)
+        else c
+        for c in cands
+    ]
+
+
 def _recency_activation(records: dict[int, ChunkRecord], at: int, recency: int) -> list[Candidate]:
     recent = [r for i, r in sorted(records.items()) if at - recency <= i < at]
     return [_summary_candidate(r, 0.6 - 0.05 * (at - 1 - r.index), "recency") for r in recent]
@@ -274,14 +323,15 @@ def gather_candidates(
     Merges the entity, vector and recency activations (see the module docstring),
     then marks near-duplicates dropped. ``activations`` (a subset of
     :data:`ACTIVATIONS`) switches activations off: "graph" needs "names" (neighbours
-    of the named entities). A snapshot before the first chunk gives []."""
+    of the named entities). A snapshot before the first chunk gives the constant entries
+    of the writer's lorebook only (none without one)."""
     unknown = set(activations) - ACTIVATIONS
     if unknown:
         raise InputError(f"unknown retrieval activations: {', '.join(sorted(unknown))}")
     at = snap.at
     window = snap.window(recency)
     if not window:
-        return []
+        return _lorebook_candidates(snap, "", snap.outline_part(None).chapter)[0]
     last = window.get(at, window[max(window)])
     query = last.text + ("\n" + outline_part if outline_part else "")
     found: list[tuple[str, float, str]] = []
@@ -299,7 +349,8 @@ def gather_candidates(
         cands += _recency_activation(window, at, recency)
     if "cast" in activations:
         cands += _cast_candidate(snap, {c.entity_id for c in cands if c.entity_id}, last.chapter)
-    return dedupe(_merge(cands), at, dup_threshold)
+    book, keys = _lorebook_candidates(snap, last.text, last.chapter)
+    return _give_way(snap, dedupe(_merge(cands + book), at, dup_threshold), keys)
 
 
 def build_prompt(

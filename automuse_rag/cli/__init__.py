@@ -91,12 +91,29 @@ from automuse_rag.cli import (  # noqa: E402  (modules register their commands)
     finetune,
     generate,
     ingest,
+    lorebook,
     models,
     serve,
     store,
 )
 
-for _module in (books, chunk, models, ingest, characters, store, assemble, ask, serve, generate, compare, finetune, demo, cache):
+for _module in (
+    books,
+    chunk,
+    models,
+    ingest,
+    characters,
+    lorebook,
+    store,
+    assemble,
+    ask,
+    serve,
+    generate,
+    compare,
+    finetune,
+    demo,
+    cache,
+):
     _module.register(app)
 unwrap_help(app)  # docstrings are hard-wrapped; --help wraps them to the terminal
 

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from typing import cast
 
 from automuse_rag.lore.entity import Entity, Relation
+from automuse_rag.lore.lorebook import LoreEntry
 from automuse_rag.lore.stats import Correction
 from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.graph import build_graph
@@ -82,6 +83,7 @@ class InMemoryStory:
         self._summary_vecs = embedder.embed(texts) if texts else []
         self._naive: NaiveLore | None = None
         self._mention_vecs: list[tuple[int, str, list[float]]] = []
+        self.lorebook_entries: list[LoreEntry] = []  # a writer's imported lorebook (none unless set)
 
     @classmethod
     def from_analyses(
@@ -191,6 +193,9 @@ class InMemoryStory:
 
     def embed_query(self, text: str) -> list[float]:
         return self._embedder.embed([text])[0]
+
+    def lorebook(self, at: int) -> list[LoreEntry]:
+        return sorted(self.lorebook_entries, key=lambda e: -e.importance)
 
     def search(self, vector: list[float], k: int, at: int, kinds: Sequence[str]) -> list[Hit]:
         if k <= 0 or not self._records:

@@ -1,7 +1,8 @@
 """Upgrading ``state.sqlite`` from older store formats.
 
 Format 1 lacks only the ``corrections`` table (the writer's corrections of who is
-who): the upgrade creates it, empty; nothing else changes.
+who) and the ``lorebook`` table (the writer's imported lorebook), format 2 only the
+latter: the upgrade creates them, empty; nothing else changes.
 
 Format 0 (before the memory core rework) kept only the ``chunks`` table in SQLite;
 the manifest, outline and lore lived in ``story.json``, ``outline.*`` and

@@ -2,7 +2,8 @@
 
 The database is the story's single source of truth. Facts keep the chunk they came
 from (``chunks``, ``mentions``, ``relations``, ``model_aliases``), and so do the
-writer's ``corrections`` of who is who (in force from their chunk); the resolver's
+writer's ``corrections`` of who is who (in force from their chunk); the writer's own
+``lorebook`` (imported entries, known from before the first chunk); the resolver's
 results are *valid-time* rows (``entity_versions``, ``entity_names``: valid for
 chunks ``since <= i < until``), so "as of chunk i" is an indexed query. Everything
 else (Chroma collections, ``lore.json``, ``graph.json``, ``outline.*``,
@@ -10,7 +11,8 @@ else (Chroma collections, ``lore.json``, ``graph.json``, ``outline.*``,
 
 The schema version is ``PRAGMA user_version``; version 0 is the layout written
 before the memory core rework (only ``chunks``), version 1 the one before the
-``corrections`` table; both are upgraded by
+``corrections`` table, version 2 the one before the ``lorebook`` table; all are
+upgraded by
 :func:`automuse_rag.memory.migrate.upgrade_state`.
 
 Journal mode is the rollback journal (not WAL): a read-only connection then leaves
@@ -24,7 +26,7 @@ from pathlib import Path
 
 from automuse_rag.errors import StoreError
 
-SCHEMA_VERSION = 2  # 1: the memory core; 2: the writer's corrections
+SCHEMA_VERSION = 3  # 1: the memory core; 2: the writer's corrections; 3: the writer's lorebook
 FOREVER = 1 << 62  # ``until`` of a version that is still valid
 
 SCHEMA = f"""
@@ -97,6 +99,15 @@ CREATE TABLE IF NOT EXISTS corrections (
     kind TEXT NOT NULL CHECK (kind IN ('merge', 'split')),
     a TEXT NOT NULL,
     b TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lorebook (
+    seq INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    keys TEXT NOT NULL,
+    content TEXT NOT NULL,
+    constant INTEGER NOT NULL,
+    importance INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS outline (
     id INTEGER PRIMARY KEY CHECK (id = 0),

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from automuse_rag.errors import InputError
 from automuse_rag.lore.entity import Entity, Relation
+from automuse_rag.lore.lorebook import LoreEntry
 from automuse_rag.memory.graph import build_graph
 from automuse_rag.memory.types import ChunkRecord, Edges, Hit, OutlinePart
 
@@ -78,6 +79,8 @@ class PositionReader(Protocol):
     def relations(self, at: int) -> list[Relation]: ...
 
     def embed_query(self, text: str) -> list[float]: ...
+
+    def lorebook(self, at: int) -> list[LoreEntry]: ...
 
     def search(self, vector: list[float], k: int, at: int, kinds: Sequence[str]) -> list[Hit]: ...
 
@@ -188,6 +191,12 @@ class StorySnapshot:
     def relations(self) -> list[Relation]:
         """Relations between entities known at this position, in chunk order."""
         return [] if self.empty else self.reads.relations(self.at)
+
+    def lorebook(self) -> list[LoreEntry]:
+        """The writer's imported lorebook (``automuse lorebook import``), most important
+        first. Its entries are the writer's own, known from before the first chunk
+        (as of chunk -1), so every position, even -1, has them all."""
+        return self.reads.lorebook(self.at)
 
     def graph(self) -> nx.Graph[str]:
         """Character graph at this position. Nodes: entity ids with attributes name,

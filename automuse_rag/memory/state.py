@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
+from automuse_rag.lore.lorebook import LoreEntry
 from automuse_rag.lore.lorestate import Delta, EntityState, LoreState
 from automuse_rag.lore.resolve import describe_rank
 from automuse_rag.lore.stats import Correction, ModelAlias, NameStat
@@ -312,6 +313,19 @@ class StateWriter:
             for idx, a in rows:
                 self._fold_one(lore, int(idx), ChunkAnalysis.from_dict(json.loads(a)))
             self._save_names(lore, set(lore.stats))
+            self._bump()
+
+    def set_lorebook(self, entries: Sequence[LoreEntry]) -> None:
+        """Replace the writer's lorebook (``automuse lorebook import``) with ``entries``."""
+        with self.transaction():
+            self.db.execute("DELETE FROM lorebook")
+            self.db.executemany(
+                "INSERT INTO lorebook (name, kind, keys, content, constant, importance) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (e.name, e.kind, json.dumps(list(e.keys), ensure_ascii=False), e.content, int(e.constant), e.importance)
+                    for e in entries
+                ],
+            )
             self._bump()
 
     def set_outline(self, text: str, parts: list[dict[str, Any]], origin: str) -> None:

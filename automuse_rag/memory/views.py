@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from automuse_rag.lore.entity import Entity, Relation
+from automuse_rag.lore.lorebook import LoreEntry
 from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.graph import build_graph, relation_lines
 from automuse_rag.memory.schema import FOREVER
@@ -60,6 +61,14 @@ class StateReader:
         if row is not None:
             return int(row[0])
         return int(self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    def lorebook(self, at: int = LATEST) -> list[LoreEntry]:
+        """The writer's imported lorebook, most important first: known from before the
+        first chunk (the writer's own), so the same at every position ``at``."""
+        rows = self.db.execute(
+            "SELECT name, kind, keys, content, constant, importance FROM lorebook ORDER BY importance DESC, seq"
+        ).fetchall()
+        return [LoreEntry(n, k, tuple(json.loads(keys)), c, bool(const), int(imp)) for n, k, keys, c, const, imp in rows]
 
     def last_index(self) -> int:
         row = self.db.execute("SELECT MAX(idx) FROM chunks").fetchone()

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from automuse_rag.ask.answer import answer_question
 from automuse_rag.errors import AutomuseError, InputError
 from automuse_rag.lore.entity import Entity, Relation
+from automuse_rag.lore.lorebook import LoreEntry
 from automuse_rag.memory.api import StoryView
 from automuse_rag.memory.snapshot import PositionReader, StorySnapshot
 from automuse_rag.memory.story import StoryMemory
@@ -83,6 +84,10 @@ class LockedReads:
     def embed_query(self, text: str) -> list[float]:
         with self._lock:
             return self._reads.embed_query(text)
+
+    def lorebook(self, at: int) -> list[LoreEntry]:
+        with self._lock:
+            return self._reads.lorebook(at)
 
     def search(self, vector: list[float], k: int, at: int, kinds: Sequence[str]) -> list[Hit]:
         with self._lock:
