@@ -5,6 +5,7 @@ else ``../shared/data`` beside the checkout, else ``.cache/test-data`` (filled b
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from shared_data import gutenberg_path, missing_books, shared_data_dir
@@ -37,6 +38,38 @@ def gutenberg_mirror(shared_data: Path) -> Path:
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh AUTOMUSE_HOME for one test."""
     monkeypatch.setenv("AUTOMUSE_HOME", str(tmp_path))
+    return tmp_path
+
+
+#: The extractive ingest of the sample story that ``extractive_sample`` holds.
+SAMPLE_INGEST = ["ingest", str(SAMPLE_DIR / "story.txt"), "--story", "sample", "--llm", "extractive", "--embedder", "hash:32"]
+
+
+def cli(home: Path, *args: str) -> Any:
+    """``automuse --home HOME ARGS...`` in this process (typer's CliRunner result)."""
+    from typer.testing import CliRunner
+
+    from automuse_rag.cli import app
+
+    return CliRunner().invoke(app, ["--home", str(home), *args])
+
+
+@pytest.fixture(scope="session")
+def extractive_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home with the sample story ingested extractively (hash:32 embeddings) as
+    ``sample``, shared read-only; a test that changes it takes ``editable_sample``."""
+    home = tmp_path_factory.mktemp("extractive-sample")
+    result = cli(home, *SAMPLE_INGEST)
+    assert result.exit_code == 0, result.output
+    return home
+
+
+@pytest.fixture
+def editable_sample(extractive_sample: Path, tmp_path: Path) -> Path:
+    """A copy of ``extractive_sample``'s stores for one test to change."""
+    import shutil
+
+    shutil.copytree(extractive_sample / "stores", tmp_path / "stores")
     return tmp_path
 
 

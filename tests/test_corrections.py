@@ -6,15 +6,12 @@ and nothing stored when they cannot be given."""
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_DIR
-from typer.testing import CliRunner
+from conftest import SAMPLE_INGEST, cli
 
-from automuse_rag.cli import app
 from automuse_rag.lore.entity import Entity
 from automuse_rag.lore.resolve import resolve
 from automuse_rag.lore.stats import Correction
@@ -23,27 +20,17 @@ from automuse_rag.memory.oracle import NaiveLore
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.settings import get_settings
 
-runner = CliRunner()
-INGEST = ["ingest", str(SAMPLE_DIR / "story.txt"), "--story", "sample", "--llm", "extractive", "--embedder", "hash:32"]
-
-
-def cli(home: Path, *args: str):
-    return runner.invoke(app, ["--home", str(home), *args])
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("corrections-base")
-    result = cli(home, *INGEST)
-    assert result.exit_code == 0, result.output
-    return home
+INGEST = SAMPLE_INGEST
 
 
 @pytest.fixture
-def home(built: Path, tmp_path: Path) -> Path:
-    """A copy of the ingested sample story, for one test to change."""
-    shutil.copytree(built / "stores", tmp_path / "stores")
-    return tmp_path
+def built(extractive_sample: Path) -> Path:
+    return extractive_sample
+
+
+@pytest.fixture
+def home(editable_sample: Path) -> Path:
+    return editable_sample
 
 
 def entity_of(ents: list[Entity], name: str) -> Entity:

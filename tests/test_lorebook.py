@@ -6,43 +6,18 @@ nothing stored."""
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SAMPLE_DIR
-from typer.testing import CliRunner
+from conftest import cli
 
 from automuse_rag.assemble.retrieve import gather_candidates
-from automuse_rag.cli import app
 from automuse_rag.lore.lorebook import LoreEntry
 from automuse_rag.lore.lorebook_read import read_lorebook
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.settings import get_settings
-
-runner = CliRunner()
-INGEST = ["ingest", str(SAMPLE_DIR / "story.txt"), "--story", "sample", "--llm", "extractive", "--embedder", "hash:32"]
-
-
-def cli(home: Path, *args: str):
-    return runner.invoke(app, ["--home", str(home), *args])
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("lorebook-base")
-    result = cli(home, *INGEST)
-    assert result.exit_code == 0, result.output
-    return home
-
-
-@pytest.fixture
-def home(built: Path, tmp_path: Path) -> Path:
-    """A copy of the ingested sample story, for one test to change."""
-    shutil.copytree(built / "stores", tmp_path / "stores")
-    return tmp_path
 
 
 def export(home: Path, fmt: str, *extra: str) -> Any:
@@ -65,9 +40,9 @@ def is_str_list(v: Any) -> bool:
     return isinstance(v, list) and all(isinstance(s, str) for s in v)
 
 
-def test_sillytavern_world_info_has_the_fields_it_reads(built: Path) -> None:
-    data = export(built, "sillytavern")
-    lore = story_lore(built)
+def test_sillytavern_world_info_has_the_fields_it_reads(extractive_sample: Path) -> None:
+    data = export(extractive_sample, "sillytavern")
+    lore = story_lore(extractive_sample)
     entries = data["entries"]
     assert isinstance(entries, dict) and list(entries) == [str(i) for i in range(len(lore))]
     for uid, (e, (name, _, keys, mentions)) in enumerate(zip(entries.values(), lore, strict=True)):
@@ -88,9 +63,9 @@ def test_sillytavern_world_info_has_the_fields_it_reads(built: Path) -> None:
     assert any(kinds[e["comment"]] == "place" and not e["constant"] for e in entries.values())
 
 
-def test_novelai_lorebook_has_the_fields_it_reads(built: Path) -> None:
-    data = export(built, "novelai")
-    lore = story_lore(built)
+def test_novelai_lorebook_has_the_fields_it_reads(extractive_sample: Path) -> None:
+    data = export(extractive_sample, "novelai")
+    lore = story_lore(extractive_sample)
     assert data["lorebookVersion"] == 5 and data["settings"] == {"orderByKeyLocations": False}
     assert data["categories"] == [] and data["order"] == [e["id"] for e in data["entries"]]
     assert len({e["id"] for e in data["entries"]}) == len(lore)
@@ -104,9 +79,9 @@ def test_novelai_lorebook_has_the_fields_it_reads(built: Path) -> None:
         assert cfg["trimDirection"] == "trimBottom" and cfg["maximumTrimType"] == "sentence"
 
 
-def test_character_card_v2_book_has_the_fields_it_reads(built: Path) -> None:
-    data = export(built, "card")
-    lore = story_lore(built)
+def test_character_card_v2_book_has_the_fields_it_reads(extractive_sample: Path) -> None:
+    data = export(extractive_sample, "card")
+    lore = story_lore(extractive_sample)
     assert data["spec"] == "chara_card_v2" and data["spec_version"] == "2.0"
     card = data["data"]
     for field in ("name", "description", "personality", "scenario", "first_mes", "mes_example"):
@@ -121,15 +96,15 @@ def test_character_card_v2_book_has_the_fields_it_reads(built: Path) -> None:
         assert isinstance(e["content"], str) and e["content"] and is_str_list(e["secondary_keys"])
 
 
-def test_at_hides_later_entities_and_aliases(built: Path) -> None:
-    early = export(built, "sillytavern", "--at", "3")
-    late = story_lore(built)
-    known = story_lore(built, 3)
+def test_at_hides_later_entities_and_aliases(extractive_sample: Path) -> None:
+    early = export(extractive_sample, "sillytavern", "--at", "3")
+    late = story_lore(extractive_sample)
+    known = story_lore(extractive_sample, 3)
     assert [e["key"] for e in early["entries"].values()] == [keys for _, _, keys, _ in known]
     early_keys = {k for e in early["entries"].values() for k in e["key"]}
     later_keys = {k for _, _, keys, _ in late for k in keys}
     assert later_keys - early_keys, "the sample story names someone new after chunk 3"
-    with StoryMemory.open(get_settings(home=built), "sample", verify=False) as memory:
+    with StoryMemory.open(get_settings(home=extractive_sample), "sample", verify=False) as memory:
         all_names = {n for e in memory.latest().entities() for n in e.names()}
         early_names = {n for e in memory.at(3).entities() for n in e.names()}
     assert early_keys <= early_names and (all_names - early_names).isdisjoint(early_keys)
@@ -137,14 +112,14 @@ def test_at_hides_later_entities_and_aliases(built: Path) -> None:
     assert all(name not in text for name in all_names - early_names if " " in name)
 
 
-def test_bad_export_options_are_one_line(built: Path, tmp_path: Path) -> None:
+def test_bad_export_options_are_one_line(extractive_sample: Path, tmp_path: Path) -> None:
     bad = [
         (["--format", "obsidian", "--out", str(tmp_path / "x.json")], "error: --format 'obsidian' is not one of"),
         (["--format", "card", "--out", str(tmp_path)], "is a directory"),
         (["--format", "card", "--out", str(tmp_path / "x.json"), "--at", "999"], "error: position 999 is outside"),
     ]
     for args, message in bad:
-        result = cli(built, "lorebook", "export", "--story", "sample", *args)
+        result = cli(extractive_sample, "lorebook", "export", "--story", "sample", *args)
         assert result.exit_code == 2 and message in result.output and result.output.count("\n") == 1, result.output
     assert not (tmp_path / "x.json").exists()
 
@@ -158,19 +133,19 @@ def stored(home: Path) -> list[LoreEntry]:
 
 
 @pytest.mark.parametrize("fmt", ["sillytavern", "novelai", "card"])
-def test_export_then_import_gives_the_same_entities_and_keys(home: Path, fmt: str) -> None:
-    data = export(home, fmt)
-    result = cli(home, "lorebook", "import", str(home / f"book.{fmt}"), "--story", "sample")
+def test_export_then_import_gives_the_same_entities_and_keys(editable_sample: Path, fmt: str) -> None:
+    data = export(editable_sample, fmt)
+    result = cli(editable_sample, "lorebook", "import", str(editable_sample / f"book.{fmt}"), "--story", "sample")
     assert result.exit_code == 0, result.output
     assert f"({fmt}) into story sample" in result.output
-    lore = story_lore(home)
-    got = stored(home)
+    lore = story_lore(editable_sample)
+    got = stored(editable_sample)
     assert [(e.name, e.kind, list(e.keys)) for e in got] == [(n, k, keys) for n, k, keys, _ in lore]
     assert [e.importance for e in got] == [m for _, _, _, m in lore]
     assert read_lorebook(data)[1] == got  # the file as read is what is stored
     constant = {e.name for e in got if e.constant}
     assert constant and constant <= {n for n, k, _, _ in lore if k == "character"}
-    with StoryMemory.open(get_settings(home=home), "sample", verify=False) as memory:
+    with StoryMemory.open(get_settings(home=editable_sample), "sample", verify=False) as memory:
         assert memory.at(-1).lorebook() == memory.at(3).lorebook() == got  # the writer's own: known from the start
 
 
@@ -184,7 +159,7 @@ def test_a_bare_character_book_and_a_v3_card_are_read() -> None:
         assert entries == [LoreEntry("Hollin", "place", ("Hollin",), entry["content"], False, 5)]
 
 
-def test_an_imported_entry_is_lore_in_prompts(home: Path) -> None:
+def test_an_imported_entry_is_lore_in_prompts(editable_sample: Path) -> None:
     book = {
         "entries": {
             "0": {"key": ["the old beacon"], "comment": "Kestrel Light", "content": "Kestrel Light is dark since 1911."},
@@ -193,11 +168,11 @@ def test_an_imported_entry_is_lore_in_prompts(home: Path) -> None:
             "3": {"key": ["Edith"], "comment": "off", "content": "Disabled entries stay out.", "disable": True},
         }
     }
-    path = home / "mine.json"
+    path = editable_sample / "mine.json"
     path.write_text(json.dumps(book), encoding="utf-8")
-    result = cli(home, "lorebook", "import", str(path), "--story", "sample")
+    result = cli(editable_sample, "lorebook", "import", str(path), "--story", "sample")
     assert result.exit_code == 0 and "imported 3 entries (1 constant)" in result.output, result.output
-    with StoryMemory.open(get_settings(home=home), "sample", verify=False) as memory:
+    with StoryMemory.open(get_settings(home=editable_sample), "sample", verify=False) as memory:
         snap = memory.at(12)
         last = snap.window(0)[12].text
         assert "Edith" in last and "the old beacon" not in last.lower()
@@ -215,10 +190,10 @@ def listing(home: Path) -> dict[str, bytes]:
     return {str(p.relative_to(home)): p.read_bytes() for p in sorted((home / "stores").rglob("*")) if p.is_file()}
 
 
-def test_bad_imports_are_one_line_and_store_nothing(home: Path) -> None:
-    first = home / "first.json"
+def test_bad_imports_are_one_line_and_store_nothing(editable_sample: Path) -> None:
+    first = editable_sample / "first.json"
     first.write_text(json.dumps({"entries": {"0": {"key": ["Edith"], "content": "Kept."}}}), encoding="utf-8")
-    assert cli(home, "lorebook", "import", str(first), "--story", "sample").exit_code == 0
+    assert cli(editable_sample, "lorebook", "import", str(first), "--story", "sample").exit_code == 0
     cases = {
         "missing.json": (None, "no such file"),
         "binary.json": (b"\xff\xfe\x00bad", "is not UTF-8 text"),
@@ -230,30 +205,30 @@ def test_bad_imports_are_one_line_and_store_nothing(home: Path) -> None:
     }
     for name, (raw, _) in cases.items():
         if raw is not None:
-            (home / name).write_bytes(raw)
-    before = listing(home)
+            (editable_sample / name).write_bytes(raw)
+    before = listing(editable_sample)
     for name, (_, message) in cases.items():
-        result = cli(home, "lorebook", "import", str(home / name), "--story", "sample")
+        result = cli(editable_sample, "lorebook", "import", str(editable_sample / name), "--story", "sample")
         assert result.exit_code == 2 and result.output.startswith("error: "), (name, result.output)
         assert message in result.output and result.output.count("\n") == 1, (name, result.output)
-    assert listing(home) == before
-    assert [e.content for e in stored(home)] == ["Kept."]
-    nope = cli(home, "lorebook", "import", str(first), "--story", "nope")
+    assert listing(editable_sample) == before
+    assert [e.content for e in stored(editable_sample)] == ["Kept."]
+    nope = cli(editable_sample, "lorebook", "import", str(first), "--story", "nope")
     assert nope.exit_code == 2 and nope.output.startswith("error: no story 'nope'")
 
 
-def test_a_format_2_store_is_upgraded_by_repair_then_imports(home: Path) -> None:
-    db = sqlite3.connect(home / "stores" / "sample" / "state.sqlite")
+def test_a_format_2_store_is_upgraded_by_repair_then_imports(editable_sample: Path) -> None:
+    db = sqlite3.connect(editable_sample / "stores" / "sample" / "state.sqlite")
     db.execute("DROP TABLE lorebook")
     db.execute("PRAGMA user_version=2")
     db.close()
-    path = home / "mine.json"
+    path = editable_sample / "mine.json"
     path.write_text(json.dumps({"entries": {"0": {"key": ["Edith"], "content": "Kept."}}}), encoding="utf-8")
-    refused = cli(home, "lorebook", "import", str(path), "--story", "sample")
+    refused = cli(editable_sample, "lorebook", "import", str(path), "--story", "sample")
     assert refused.exit_code == 2 and "store format 2" in refused.output and "automuse repair --story sample" in refused.output
-    repaired = cli(home, "repair", "--story", "sample")
+    repaired = cli(editable_sample, "repair", "--story", "sample")
     assert repaired.exit_code == 0 and "upgraded story sample from store format 2 to 3" in repaired.output
-    assert stored(home) == []
-    assert cli(home, "lorebook", "import", str(path), "--story", "sample").exit_code == 0
-    assert [e.content for e in stored(home)] == ["Kept."]
-    assert cli(home, "check", "--story", "sample").exit_code == 0
+    assert stored(editable_sample) == []
+    assert cli(editable_sample, "lorebook", "import", str(path), "--story", "sample").exit_code == 0
+    assert [e.content for e in stored(editable_sample)] == ["Kept."]
+    assert cli(editable_sample, "check", "--story", "sample").exit_code == 0

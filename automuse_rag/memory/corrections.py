@@ -18,10 +18,8 @@ from automuse_rag.errors import InputError
 from automuse_rag.lore.corrections import MERGE, SPLIT
 from automuse_rag.lore.lorestate import LoreState
 from automuse_rag.lore.stats import Correction
-from automuse_rag.memory.locking import StoryLock
-from automuse_rag.memory.schema import connect
 from automuse_rag.memory.state import load_lore, read_corrections
-from automuse_rag.memory.story import STATE, StoryMemory, story_dir
+from automuse_rag.memory.story import editing
 from automuse_rag.settings import Settings
 
 
@@ -83,29 +81,18 @@ def correct_story(
     """Give the ``asked`` corrections (in force from ``chunk``) and forget those
     numbered ``undo``; re-resolve the story and rewrite its exports. Returns (given,
     forgotten). Nothing is stored when any of them is refused (InputError)."""
-    with StoryMemory.open(settings, story, verify=False) as ro:  # the story's own errors (missing, old format)
-        embedder = ro.embedder
     undo = list(dict.fromkeys(undo))
-    with StoryLock(story_dir(settings, story), story):
-        db = connect(story_dir(settings, story) / STATE, readonly=False)
-        try:
-            mem = StoryMemory(settings, story, db, embedder, writable=True)
-        except BaseException:
-            db.close()
-            raise
-        try:
-            lore = load_lore(db)
-            check_asked(story, lore, asked, chunk, mem.reader.last_index())
-            stored = {c.seq: c for c in read_corrections(db)}
-            missing = [n for n in undo if n not in stored]
-            if missing:
-                have = ", ".join(str(n) for n in sorted(stored)) or "none"
-                raise InputError(f"story {story} has no correction {missing[0]} (its corrections: {have})")
-            assert mem.writer is not None
-            given = mem.writer.correct([(q.kind, q.a, q.b, chunk) for q in asked], list(undo))
-            mem.write_exports()
-        finally:
-            mem.close()
+    with editing(settings, story) as mem:
+        lore = load_lore(mem.db)
+        check_asked(story, lore, asked, chunk, mem.reader.last_index())
+        stored = {c.seq: c for c in read_corrections(mem.db)}
+        missing = [n for n in undo if n not in stored]
+        if missing:
+            have = ", ".join(str(n) for n in sorted(stored)) or "none"
+            raise InputError(f"story {story} has no correction {missing[0]} (its corrections: {have})")
+        assert mem.writer is not None
+        given = mem.writer.correct([(q.kind, q.a, q.b, chunk) for q in asked], list(undo))
+        mem.write_exports()
     return given, [stored[n] for n in undo]
 
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from automuse_rag.errors import StoreError
@@ -42,6 +43,7 @@ from automuse_rag.memory.layout import (  # re-exported: the store's names and p
     same_source as same_source,
     story_dir as story_dir,
 )
+from automuse_rag.memory.locking import StoryLock
 from automuse_rag.memory.migrate import ensure_current
 from automuse_rag.memory.outline import split_outline
 from automuse_rag.memory.records import chunk_records
@@ -363,3 +365,24 @@ class StoryMemory:
     def corrections(self) -> list[Correction]:
         """The writer's corrections of who is who, in the order given (``automuse characters --merge/--split``)."""
         return read_corrections(self.db)
+
+
+@contextmanager
+def editing(settings: Settings, name: str) -> Iterator[StoryMemory]:
+    """The stored story ``name`` opened to change it in place (corrections, a lorebook)
+    under its lock: its own errors (missing, an old format) first, from a read-only
+    open; closed at the end, whatever happens."""
+    with StoryMemory.open(settings, name, verify=False) as ro:
+        embedder = ro.embedder
+    directory = story_dir(settings, name)
+    with StoryLock(directory, name):
+        db = connect(directory / STATE, readonly=False)
+        try:
+            mem = StoryMemory(settings, name, db, embedder, writable=True)
+        except BaseException:
+            db.close()
+            raise
+        try:
+            yield mem
+        finally:
+            mem.close()
