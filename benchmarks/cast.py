@@ -43,6 +43,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from guard_thresholds import write_section  # noqa: E402  (the project's section writer)
 
 SHARED = Path(os.environ.get("AUTOMUSE_SHARED_DATA", REPO.parent / "shared" / "data"))
 CASTS = REPO / "books" / "casts"
@@ -228,22 +231,6 @@ def render_half(name: str, rows: list[BookScore], show_cases: bool) -> list[str]
     return lines + [""]
 
 
-def write_section(text: str) -> None:
-    doc = REPO / "docs" / "benchmarks.md"
-    content = doc.read_text(encoding="utf-8")
-    pattern = re.compile(r"(<!-- bench:cast -->\n).*?(<!-- /bench:cast -->)", re.DOTALL)
-    if pattern.search(content):
-        content = pattern.sub(lambda m: m.group(1) + text + m.group(2), content)
-    else:
-        content = (
-            content.rstrip("\n")
-            + "\n\n## Wide cast benchmark (30 novels, dev/test)\n\n<!-- bench:cast -->\n"
-            + text
-            + "<!-- /bench:cast -->\n"
-        )
-    doc.write_text(content, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--half", choices=("test", "dev", "both"), default="both")
@@ -271,7 +258,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(REPO / "docs" / "benchmarks.md", "bench:cast", text)
 
 
 if __name__ == "__main__":

