@@ -32,9 +32,10 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 
+from automuse_rag.lore.draft import Draft
 from automuse_rag.lore.merge_steps import compatible, merge
 from automuse_rag.lore.names import CIVIL, FIRSTNAME_TITLES, parse_name
-from automuse_rag.lore.rules import Draft, Resolver
+from automuse_rag.lore.rules import Resolver
 from automuse_rag.lore.stats import name_gender
 from automuse_rag.lore.types import LoreMention
 
