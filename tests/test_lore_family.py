@@ -134,3 +134,22 @@ def test_a_longer_name_holding_two_full_names_makes_them_one():
 )
 def test_the_narrators_i_and_two_names_joined_by_a_comma_are_not_a_name(raw, clean):
     assert clean_name(raw) == clean
+
+
+def narrated(name: str, count: int = 3) -> LoreMention:
+    m = person(name, count)
+    m.to_narrator = 1
+    return m
+
+
+def test_the_narrators_two_bare_names_are_told_apart_by_the_given_name_lists():
+    """Frankenstein: "Victor" and "Frankenstein" are both spoken to the narrator and no
+    full name says which is the surname; "Victor" is a given name, "Frankenstein" none."""
+    _, names = resolve([(0, [narrated("Victor"), narrated("Frankenstein")])])
+    assert names["Victor"] == names["Frankenstein"]
+    # two given names: still nothing to choose
+    _, names = resolve([(0, [narrated("Victor"), narrated("Robert")])])
+    assert names["Victor"] != names["Robert"]
+    # a narrator known by a full name: the other two are other people
+    _, names = resolve([(0, [narrated("Bill"), narrated("Barbecue"), narrated("Jim"), person("Jim Hawkins", 4)])])
+    assert names["Bill"] != names["Barbecue"]
