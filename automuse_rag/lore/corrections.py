@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from automuse_rag.lore.draft import Draft
 from automuse_rag.lore.merge_steps import merge
-from automuse_rag.lore.rules import Draft, Resolver
+from automuse_rag.lore.rules import Resolver
 from automuse_rag.lore.stats import Correction
 
 MERGE, SPLIT = "merge", "split"

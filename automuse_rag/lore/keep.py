@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
+from automuse_rag.lore.given_names import given_gender, in_census
 from automuse_rag.lore.names import (
     KINDS,
     PERSON_LABELS,
@@ -14,8 +15,10 @@ from automuse_rag.lore.names import (
     TITLES,
     clean_name,
     looks_like_place,
+    norm_title,
     parse_name,
 )
+from automuse_rag.lore.nicknames import is_given_name
 from automuse_rag.lore.stats import NameStat
 
 
@@ -31,6 +34,38 @@ def keep_name(st: NameStat, surnames: set[str]) -> bool:
     # character being introduced: "Arthur Blackwood, the syndicate's man"), or one of a
     # known family; a single word or an untagged phrase waits for a second mention.
     return p.is_full and (p.last in surnames or person_votes(st) > 0)
+
+
+def glued_names(stats: Mapping[str, NameStat]) -> set[str]:
+    """Names that are another name of the story with a word glued on, where NER runs
+    a capitalised word into a name: words before the name in uses that all open a
+    sentence or stand in a heading ("Which Louisa hastily confirmed", "This Thaddeus
+    Sholto was with his brother"), or after it in uses all in headings (the chapter
+    title "Sherlock Holmes Gives a Demonstration"); the name inside is used at least
+    twice as often, and each extra word is no name's word: in no other name of the
+    story, no title, no given name of the nicknames data or the census lists. "Long John Silver" keeps
+    "Long" (used mid-sentence, and "Long John" is a name too); "Henry Dunmore", who
+    opens sentences, keeps "Dunmore" (a sentence start glues nothing after a name)."""
+    out: set[str] = set()
+    for n, st in stats.items():
+        words = n.split()
+        if len(words) < 2 or max(st.edge, st.heading) < st.count:
+            continue
+        after = st.heading >= st.count
+        spans = ((a, b) for a in range(len(words)) for b in range(len(words), a, -1) if (a, b) != (0, len(words)))
+        for i, j in ((a, b) for a, b in spans if b == len(words) or after):
+            inner = stats.get(" ".join(words[i:j]))
+            extra = words[:i] + words[j:]
+            if (
+                inner is None
+                or inner.count < 2 * st.count
+                or any(norm_title(w) or is_given_name(w) or in_census(w) for w in extra)
+            ):
+                continue
+            if not any(w in other.split() for w in extra for other in stats if other != n):
+                out.add(n)
+                break
+    return out
 
 
 def kind_of(st: NameStat, person_words: set[str], strong: frozenset[str] = frozenset()) -> str:
@@ -59,12 +94,20 @@ def kind_of(st: NameStat, person_words: set[str], strong: frozenset[str] = froze
 
 
 def gender_by_first(stats: Mapping[str, NameStat]) -> dict[str, str | None]:
+    """first word -> "m"/"f"/None: the pronouns around names with that first word, and
+    a title's gender on a full name. The first word of a full name that one sex bears
+    far more often (lore/given_names.py: "John", "Mary") has that gender whatever its
+    noisy pronouns say; a bare word ("Darcy", also a girl's name) only when they are
+    inconclusive."""
     he: Counter[str] = Counter()
     she: Counter[str] = Counter()
+    given: set[str] = set()
     for st in stats.values():
         p = parse_name(st.name)
         if p.title and not p.is_full:
             continue  # "Mrs. Thomas": the word after a title is mostly a surname, no given name's gender
+        if p.is_full:
+            given.add(p.first)
         he[p.first] += st.he
         she[p.first] += st.she
         if p.title and TITLES[p.title][1] and p.is_full:
@@ -72,7 +115,9 @@ def gender_by_first(stats: Mapping[str, NameStat]) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for first in set(he) | set(she):
         h, s = he[first], she[first]
-        out[first] = "m" if h >= 2 and h >= 2 * s else "f" if s >= 2 and s >= 2 * h else None
+        pronouns = "m" if h >= 2 and h >= 2 * s else "f" if s >= 2 and s >= 2 * h else None
+        usual = given_gender(first)
+        out[first] = usual if usual and (first in given or pronouns is None) else pronouns
     return out
 
 

@@ -10,22 +10,20 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
+from automuse_rag.lore.draft import Draft
 from automuse_rag.lore.names import CIVIL, FIRSTNAME_TITLES, parse_name
 from automuse_rag.lore.nicknames import (
     EVIDENCE_RANK,
     are_nicknames,
     nickname_evidence,
 )
-from automuse_rag.lore.rules import Draft, Resolver
+from automuse_rag.lore.rules import Resolver
 from automuse_rag.lore.stats import NameStat
 
 
 def merge(res: Resolver, src: Draft, dst: Draft) -> None:
     """Move every name of ``src`` into ``dst``."""
-    for m in list(src.members):
-        res.add(dst, m, parse_name(m))
-    src.members.clear()
-    res.clusters.remove(src)
+    res.absorb(src, dst)
 
 
 def short_forms(res: Resolver, tails: set[str]) -> None:

@@ -90,6 +90,8 @@ FIRSTNAME_TITLES = {
     "sister",
     "father",
 }
+# The first-person pronoun (or the numeral one) NER runs into a name: never a name's word.
+PRONOUN_I = {"I", "I."}
 PARTICLES = {"de", "da", "di", "du", "van", "von", "der", "den", "la", "le", "of", "del", "d'"}
 PLACE_HEADS = {"port", "mount", "cape", "fort", "lake", "st", "saint", "isle", "glen", "loch", "new"}
 PLACE_TAILS = {
@@ -233,9 +235,13 @@ def clean_name(raw: str) -> str | None:
     if text.lower().startswith("the "):
         text = text[4:]
     words = text.split()
-    while len(words) > 1 and words[0].lower() in VOCATIVES:
+    while len(words) > 1 and (words[0].lower() in VOCATIVES or words[0] in PRONOUN_I):
+        # "Dear Clerval"; "I. Bessie", "I Lal Chowdar": the narrator's "I" (or a
+        # chapter's numeral) run into the name after it
         words = words[1:]
         text = " ".join(words)
+    if text in PRONOUN_I or "," in text:
+        return None  # "Van Helsing, Art", "Bounderby, Loo": two names, one speaking to the other
     inner = [i for i, w in enumerate(words) if i > 0 and norm_title(w) not in (None, "m") and w[:1].isupper()]
     if inner:  # "Console Lady Catherine" -> "Lady Catherine"
         words = words[inner[0] :]

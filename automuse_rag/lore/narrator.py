@@ -32,9 +32,12 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 
+from automuse_rag.lore.draft import Draft
+from automuse_rag.lore.given_names import in_census
 from automuse_rag.lore.merge_steps import compatible, merge
 from automuse_rag.lore.names import CIVIL, FIRSTNAME_TITLES, parse_name
-from automuse_rag.lore.rules import Draft, Resolver
+from automuse_rag.lore.nicknames import is_given_name
+from automuse_rag.lore.rules import Resolver
 from automuse_rag.lore.stats import name_gender
 from automuse_rag.lore.types import LoreMention
 
@@ -141,6 +144,14 @@ def narrator_step(res: Resolver) -> None:
     surnames = _surname_words(res)
     given = [c for c in clusters if _form(c, surnames) == "given"]
     family = [c for c in clusters if _form(c, surnames) == "surname"]
+    if len(given) == 2 and not family and not any(res.of[n].has_full for n in spoken):
+        # No full name or title says which is the surname ("Victor", "Frankenstein"): the
+        # one word no given-name list knows, when the other is a known given name (and
+        # the narrator has no full name among the names spoken to them: Jim Hawkins's
+        # "Bill" and "Barbecue" are two other men).
+        unknown = [c for c in given if not any(is_given_name(m) or in_census(m) for m in c.members)]
+        if len(unknown) == 1:
+            family, given = unknown, [c for c in given if c is not unknown[0]]
     if len(given) != 1 or len(family) != 1:
         return
     g, s = given[0], family[0]

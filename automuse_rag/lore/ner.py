@@ -3,6 +3,7 @@ pronoun evidence and the sentence that names them."""
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import TYPE_CHECKING
 
@@ -121,6 +122,9 @@ def ner_mentions(doc: Doc) -> list[LoreMention]:
         m.count += 1
         if start > 0 and doc[start - 1].lower_ in PLACE_PREPS:
             m.at += 1
+        opens, heading = at_edge(doc, start)
+        m.edge += opens
+        m.heading += heading
         m.labels[ent.label_] = m.labels.get(ent.label_, 0) + 1
         words = [t.lower_ for t in ent.sent]
         m.he += sum(w in HE for w in words)
@@ -134,6 +138,23 @@ def ner_mentions(doc: Doc) -> list[LoreMention]:
     add_letter_aliases(doc.text, found)
     add_narrator_marks(doc.text, found)
     return list(found.values())
+
+
+# Words a title-case heading leaves in lower case ("Sherlock Holmes Gives a Demonstration").
+_HEADING_SMALL = {"a", "an", "the", "of", "at", "in", "on", "to", "and", "or", "for", "with", "by", "from", "as"}
+_WORD = re.compile(r"[^\W\d_][\w'’]*")
+
+
+def at_edge(doc: Doc, start: int) -> tuple[bool, bool]:
+    """Whether token ``start`` opens its sentence (quotes and dashes aside), and
+    whether it stands in a heading line (every word capitalised but small ones, at
+    most 12): places where a capitalised word next to a name need not be part of it."""
+    tok = doc[start]
+    opens = all(t.is_punct or t.is_space for t in doc[tok.sent.start : start])
+    text = doc.text
+    line = text[text.rfind("\n", 0, tok.idx) + 1 : (text.find("\n", tok.idx) + 1 or len(text) + 1) - 1]
+    words = _WORD.findall(line)
+    return opens, 0 < len(words) <= 12 and all(w[0].isupper() or w.lower() in _HEADING_SMALL for w in words)
 
 
 def _speakers(doc: Doc, found: dict[str, LoreMention], covered: set[int]) -> None:

@@ -35,6 +35,17 @@ def _canonicals() -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in out.items()}
 
 
+def is_given_name(word: str) -> bool:
+    """``word`` is a given name or a nickname in the nicknames data ("Arthur", "Bill")."""
+    w = word.lower()
+    return w in _canonicals() or w in _given_names()
+
+
+@lru_cache(maxsize=1)
+def _given_names() -> frozenset[str]:
+    return frozenset(n for names in _canonicals().values() for n in names)
+
+
 @lru_cache(maxsize=65536)
 def nickname_keys(word: str) -> frozenset[str]:
     """Canonical keys of a (first-name) word, lower case: the word itself and every

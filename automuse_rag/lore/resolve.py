@@ -92,13 +92,14 @@ from functools import lru_cache
 
 from automuse_rag.lore.corrections import apply_corrections, merge_links
 from automuse_rag.lore.describe import score as desc_score
+from automuse_rag.lore.draft import Draft
 from automuse_rag.lore.entity import Entity
-from automuse_rag.lore.keep import gender_by_first, keep_name, kind_of, person_votes
+from automuse_rag.lore.keep import gender_by_first, glued_names, keep_name, kind_of, person_votes
 from automuse_rag.lore.merge_steps import nickname_step, short_forms
 from automuse_rag.lore.names import PERSON_LABELS, PLACE_TAILS, Parsed, looks_like_place, parse_name
 from automuse_rag.lore.narrator import narrator_step
 from automuse_rag.lore.nicknames import Distinct, nickname_keys
-from automuse_rag.lore.rules import Draft, Resolver, apply_model_aliases
+from automuse_rag.lore.rules import Resolver, apply_model_aliases
 from automuse_rag.lore.stats import ChunkLore, Correction, DistinctPair, ModelAlias, NameStat
 from automuse_rag.lore.types import LoreMention
 from automuse_rag.lore.unionfind import UnionFind
@@ -175,7 +176,8 @@ def resolve_component(
         and not looks_like_place(n)
         and (parse_name(n).title or (parse_name(n).is_full and any(k in PERSON_LABELS for k in st.votes)))
     }
-    kept = {n: st for n, st in stats.items() if keep_name(st, surnames)}
+    glued = glued_names(stats)
+    kept = {n: st for n, st in stats.items() if keep_name(st, surnames) and n not in glued}
     person_words: set[str] = set()
     for n, st in kept.items():
         p = parse_name(n)

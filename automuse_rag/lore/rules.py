@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 
+from automuse_rag.lore.draft import GROWN, PLAIN, Draft, initial, is_abbreviation, is_extension, title_ok, unstyled
 from automuse_rag.lore.names import (
     CIVIL,
     FIRSTNAME_TITLES,
@@ -29,61 +29,6 @@ from automuse_rag.lore.stats import ModelAlias, NameStat, name_gender
 # "Henry C. Gatz", then "Mr. Gatz" arrives). Wider windows tie more often: P&P's bare
 # names are near every Bennet within a chunk or two.
 SCENE = 1
-
-
-@dataclass
-class Draft:
-    members: list[str]
-    kind: str
-    titles: set[str] = field(default_factory=set)  # title classes
-    firsts: set[str] = field(default_factory=set)
-    surnames: set[str] = field(default_factory=set)
-    gender: str | None = None
-    weight: int = 0
-    has_full: bool = False
-    married: set[str] = field(default_factory=set)  # her married surnames (see Resolver.maiden_or_married)
-
-
-def _initial(word: str) -> bool:
-    return len(word) == 2 and word[0].isupper() and word[1] == "."
-
-
-def _abbreviates(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    """Two full names that differ only where one has an initial ("R. Walton",
-    "Robert Walton"): same surname, same number of core words, and each given word
-    equal or an initial of the other."""
-    a, b = core_words(a), core_words(b)
-    if len(a) != len(b) or a[-1] != b[-1] or a == b:
-        return False
-    return all(x == y or (_initial(x) and y.startswith(x[0])) or (_initial(y) and x.startswith(y[0])) for x, y in zip(a, b))
-
-
-def _extends(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    """One of two full names has the other's words in order and more, sharing its first
-    or its last word ("Long John Silver" / "John Silver"; "Alan Breck Stewart" / "Alan Breck")."""
-    short, long_ = (a, b) if len(a) < len(b) else (b, a)
-    if len(short) < 2 or len(short) == len(long_) or (short[0] != long_[0] and short[-1] != long_[-1]):
-        return False
-    rest = iter(long_)
-    return all(w in rest for w in short)
-
-
-def _title_ok(title: str | None, cl: Draft, surname: str | None = None) -> bool:
-    """A title fits a cluster: the same civil title class (a "Mrs." is not the "Miss"
-    of her family, unless ``surname`` is her married name) and no other gender."""
-    if title is None:
-        return True
-    cls_, gender = TITLES[title]
-    married = cls_ == "mrs" and surname in cl.married
-    # "Master Godfrey" grows into "Mr. Godfrey Cass": a boy's title is a man's
-    same = {GROWN.get(cls_, cls_)}
-    if cls_ in CIVIL and not married and any(t in CIVIL and GROWN.get(t, t) not in same for t in cl.titles):
-        return False
-    return not (gender and cl.gender and gender != cl.gender)
-
-
-#: A title that a person outgrows, and the one it becomes.
-GROWN = {"master": "mr"}
 
 
 class Resolver:
@@ -143,6 +88,13 @@ class Resolver:
             cl.gender = cl.gender or self.genders.get(p.first)
         self.of[name] = cl
 
+    def absorb(self, src: Draft, dst: Draft) -> None:
+        """Move every name of ``src`` into ``dst``."""
+        for m in list(src.members):
+            self.add(dst, m, parse_name(m))
+        src.members.clear()
+        self.clusters.remove(src)
+
     def new(self, name: str, p: Parsed, firsts: Iterable[str] = (), surnames: Iterable[str] = ()) -> Draft:
         cl = Draft(members=[], kind="character", firsts=set(firsts), surnames=set(surnames))
         self.clusters.append(cl)
@@ -152,7 +104,7 @@ class Resolver:
     def full(self, name: str) -> None:
         p = parse_name(name)
         for cl in self.clusters:
-            if any(core_words(parse_name(m).words) == core_words(p.words) for m in cl.members) and _title_ok(p.title, cl):
+            if any(core_words(parse_name(m).words) == core_words(p.words) for m in cl.members) and title_ok(p.title, cl):
                 self.add(cl, name, p)
                 return
 
@@ -163,19 +115,24 @@ class Resolver:
         # one such cluster, compatible and never read as another person, is the same person.
         def abbreviates(cl: Draft) -> bool:
             return any(self._expands(m, name) for m in cl.members) and all(
-                _abbreviates(parse_name(m).words, p.words) for m in cl.members if parse_name(m).is_full
+                is_abbreviation(parse_name(m).words, p.words) for m in cl.members if parse_name(m).is_full
             )
 
         def extends(cl: Draft) -> bool:
             return any(
-                _extends(core_words(parse_name(m).words), core_words(p.words)) for m in cl.members if parse_name(m).is_full
+                is_extension(core_words(parse_name(m).words), core_words(p.words)) for m in cl.members if parse_name(m).is_full
             )
 
         for fits in (abbreviates, extends):
             cands = [
-                cl for cl in self.clusters if cl.has_full and _title_ok(p.title, cl) and not self.apart(name, cl) and fits(cl)
+                cl for cl in self.clusters if cl.has_full and title_ok(p.title, cl) and not self.apart(name, cl) and fits(cl)
             ]
             if len(cands) == 1:
+                self.add(cands[0], name, p)
+                return
+            if fits is extends and len(cands) > 1 and self._bridges(name, cands):
+                for other in cands[1:]:
+                    self.absorb(other, cands[0])
                 self.add(cands[0], name, p)
                 return
         wife = self.maiden_or_married(name, p)
@@ -183,6 +140,23 @@ class Resolver:
             self.add(wife, name, p)
             return
         self.new(name, p)
+
+    def _bridges(self, name: str, cands: Sequence[Draft]) -> bool:
+        """``name`` holds the full names of several clusters, each sharing its first or
+        its last word ("Long John Silver" holds "Long John" and "John Silver"), and
+        nothing parts them: no two are told apart in a sentence, no two genders or
+        civil titles clash. They are one person, the whole name's."""
+        words = core_words(parse_name(name).words)
+        if any(
+            not any(parse_name(m).is_full and is_extension(core_words(parse_name(m).words), words) for m in c.members)
+            for c in cands
+        ):
+            return False
+        genders = {c.gender for c in cands} - {None}
+        civil = {GROWN.get(t, t) for c in cands for t in c.titles if t in CIVIL}
+        if len(genders) > 1 or len(civil) > 1:
+            return False
+        return not any(self.distinct.any(a.members, b.members) for i, a in enumerate(cands) for b in cands[i + 1 :])
 
     def maiden_or_married(self, name: str, p: Parsed) -> Draft | None:
         """The one woman of whom ``name`` is the maiden or the married full name:
@@ -265,15 +239,15 @@ class Resolver:
         """One of two full names has an initial where the other has a word, and it has
         no other expansion among the names seen ("R. Walton" -> "Robert Walton")."""
         wa, wb = parse_name(a).words, parse_name(b).words
-        if not _abbreviates(wa, wb):
+        if not is_abbreviation(wa, wb):
             return False
-        short, other = (wa, wb) if any(map(_initial, core_words(wa))) else (wb, wa)
+        short, other = (wa, wb) if any(map(initial, core_words(wa))) else (wb, wa)
         return all(
             core_words(parse_name(n).words) == core_words(other)
             for n in self.stats
             if parse_name(n).is_full
-            and _abbreviates(short, parse_name(n).words)
-            and not any(map(_initial, core_words(parse_name(n).words)))
+            and is_abbreviation(short, parse_name(n).words)
+            and not any(map(initial, core_words(parse_name(n).words)))
         )
 
     def titled(self, name: str) -> None:
@@ -281,7 +255,7 @@ class Resolver:
         assert p.title is not None, name  # called for titled names only
         word, gender = p.first, TITLES[p.title][1]
         fulls = [c for c in self.clusters if c.has_full and word in c.surnames and not self.apart(name, c)]
-        cands = [c for c in fulls if _title_ok(p.title, c, word)]
+        cands = [c for c in fulls if title_ok(p.title, c, word)]
         if len(fulls) > 1 and gender is not None:
             strict = [c for c in cands if c.gender == gender]
             unknown = [c for c in cands if c.gender is None]
@@ -295,10 +269,18 @@ class Resolver:
             cands = near if len(near) == 1 else strict or (unknown if len(unknown) == 1 and others_known else [])
             if len(cands) > 1 and p.title == "miss":
                 cands = self.eldest(cands)
+            if len(cands) > 1 and TITLES[p.title][0] in PLAIN:
+                cands = unstyled(cands)
+        if len(cands) > 1:
+            # "Captain Tilney": the one of the family the story styles a captain
+            # ("Captain Frederick Tilney"), not his brother; "Mrs. Lynde": the one it
+            # calls "Mrs. Rachel Lynde", not a husband whose pronouns are unclear
+            same = [c for c in cands if TITLES[p.title][0] in c.titles]
+            cands = same if len(same) == 1 else cands
         if not cands and (p.title in FIRSTNAME_TITLES or p.title in ("miss", "master")):
             # "Lady Catherine", "Miss Elizabeth": title + first name
             cands = [
-                c for c in self.clusters if c.has_full and word in c.firsts and _title_ok(p.title, c) and not self.apart(name, c)
+                c for c in self.clusters if c.has_full and word in c.firsts and title_ok(p.title, c) and not self.apart(name, c)
             ]
             # "Sir William": Sir William Lucas rather than William Goulding
             same = [c for c in cands if TITLES[p.title][0] in c.titles]
@@ -309,7 +291,7 @@ class Resolver:
             # joins only if it is named in the title form's scenes (not "Mrs. Thomas",
             # met once in a backstory, and Thomas Lynde).
             firsts = [
-                c for c in self.clusters if c.has_full and word in c.firsts and _title_ok(p.title, c) and not self.apart(name, c)
+                c for c in self.clusters if c.has_full and word in c.firsts and title_ok(p.title, c) and not self.apart(name, c)
             ]
             cands = self.in_scenes(name, firsts) if len(firsts) == 1 else []
         if len(cands) == 1:

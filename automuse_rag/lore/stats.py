@@ -25,6 +25,8 @@ class NameStat:
     she: int = 0
     lower: int = 0
     at: int = 0
+    edge: int = 0  # uses that open a sentence (LoreMention.edge)
+    heading: int = 0  # uses in a heading line (LoreMention.heading)
     model: bool = False
     model_kind: str = ""
     narrator: int = 0  # times spoken to the first-person narrator (lore/narrator.py)
@@ -42,6 +44,8 @@ class NameStat:
         self.she += m.she
         self.lower += m.lower
         self.at += m.at
+        self.edge += m.edge
+        self.heading += m.heading
         self.narrator += m.to_narrator
         if "model" in m.source:
             self.model = True
@@ -60,6 +64,8 @@ class NameStat:
             "model": self.model,
             "model_kind": self.model_kind,
             "narrator": self.narrator,
+            "edge": self.edge,
+            "heading": self.heading,
         }
 
     @classmethod
@@ -77,6 +83,8 @@ class NameStat:
             model=bool(d["model"]),
             model_kind=str(d["model_kind"]),
             narrator=int(d.get("narrator", 0)),
+            edge=int(d.get("edge", 0)),
+            heading=int(d.get("heading", 0)),
             chunks=set(chunks),
         )
 

@@ -22,6 +22,11 @@ class LoreMention:
     she: int = 0
     lower: int = 0  # lower-case uses of a one-word name in the chunk
     at: int = 0  # uses right after a place preposition ("at", "in", "near"...)
+    # uses that open a sentence (where a capitalised word may be glued before a name:
+    # "Which Louisa") and uses in a heading line (glued either side: "Holmes Gives a
+    # Demonstration"); lore/ner.py ``at_edge``
+    edge: int = 0
+    heading: int = 0
     description: str = ""
     # How ``description`` speaks of the name (see lore/describe.py): "appos", "copula",
     # "pronoun", "subject", "mention", "model"; "" for analyses written before kinds existed.
