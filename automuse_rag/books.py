@@ -237,10 +237,18 @@ def read_book_file(path: Path, gutenberg_id: int | None = None) -> Book:
         raise InputError(f"{path}: no such file") from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {_one_line(exc.strerror or exc)}") from None
-    text = decode_bytes(data, str(path))
+    return book_from_bytes(data, str(path), gutenberg_id)
+
+
+def book_from_bytes(data: bytes, source: str, gutenberg_id: int | None = None) -> Book:
+    """Decode and clean a book file's bytes (``source``: where they came from): what
+    :func:`read_book_file` does once the file is read, and a corpus worker too."""
+    text = decode_bytes(data, source)
     if is_markup(text):
-        raise InputError(f"{path} is an HTML/XML page, not a plain-text book; use the plain-text edition (automuse books get ID)")
-    return clean_text(text, source=str(path), gutenberg_id=gutenberg_id)
+        raise InputError(
+            f"{source} is an HTML/XML page, not a plain-text book; use the plain-text edition (automuse books get ID)"
+        )
+    return clean_text(text, source=source, gutenberg_id=gutenberg_id)
 
 
 def load_book(spec: str, settings: Settings, mirror: str | None = None) -> Book:
