@@ -45,6 +45,7 @@ __all__ = [
     "finish_store",
     "ingest",
     "ingest_chunks",
+    "model_counts",
     "open_book_store",
 ]
 
@@ -66,7 +67,7 @@ class IngestResult:
     lore: str = "model"  # "model": chunks analysed by the model; "extractive": summaries, NER lore, parsed relations
 
 
-def _model_counts(llm: ChatModel | None) -> tuple[int, int]:
+def model_counts(llm: ChatModel | None) -> tuple[int, int]:
     calls = getattr(llm, "calls", 0) or 0
     calls = len(calls) if isinstance(calls, list) else int(calls)  # ScriptedChatModel records a list
     return calls, int(getattr(llm, "cache_hits", 0) or 0)
@@ -159,7 +160,7 @@ def ingest(
     extractive backend does: for a model that cannot return valid lore
     (:func:`automuse_rag.lore.probe.lore_mode`)."""
     started = time.monotonic()
-    calls0, hits0 = _model_counts(llm)
+    calls0, hits0 = model_counts(llm)
     size = size or settings.chunk_size
     # Read and chunk the book before the store directory exists, so bad input leaves nothing behind.
     book = load_book(book_spec, settings, mirror=mirror)
@@ -173,7 +174,7 @@ def ingest(
         try:
             new = ingest_chunks(memory, chunks, analyst, sampling, concurrency=concurrency, progress=progress)
             built = ensure_outline(memory, outline_text, analyst, sampling)
-            calls, hits = _model_counts(llm)
+            calls, hits = model_counts(llm)
             return finish_store(memory, new, built, started, calls - calls0, hits - hits0, analyses_with_model(analyst))
         finally:
             memory.close()
