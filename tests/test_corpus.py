@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, SAMPLE_DIR, cli
+from fault_server import lore_reply
+from loopback import Loopback, last_user
 
 from automuse_rag.corpus.specs import expand_specs
 from automuse_rag.errors import InputError
@@ -173,6 +175,7 @@ def _kill_one_analysing_worker(stop: threading.Event, killed: list[int]) -> None
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_task_is_retried_and_the_store_is_equal(ray_address: str, single: Path, tmp_path: Path):
     stop, killed = threading.Event(), []
     killer = threading.Thread(target=_kill_one_analysing_worker, args=(stop, killed), daemon=True)
@@ -219,3 +222,62 @@ def test_sigkill_of_the_command_then_rerun_finishes_equal(ray_address: str, sing
     book = json.loads(rerun.stdout)["books"][0]
     assert book["status"] == "done" and book["new_chunks"] == book["chunks"] - at_kill
     assert_same_store(home, single, "story")
+
+
+def _lore_server(body: dict, headers: dict) -> tuple[int, str, tuple[int, int]]:
+    text = last_user(body)
+    if text.startswith("Passage (chapter"):
+        return 200, json.dumps(lore_reply(text)), (50, 20)
+    return 200, "Merged: " + " ".join(text.split()[-40:]), (10, 5)
+
+
+@pytest.mark.slow
+def test_model_calls_on_workers_equal_single_ingest_and_a_rerun_pays_none(
+    ray_address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    for var in ("OPENAI_API_KEY", "AUTOMUSE_OPENAI_API_KEY", "AUTOMUSE_LORE_MODE", "AUTOMUSE_OPENAI_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    args = ["--llm", "openai:m", "--embedder", "hash:32", "--size", "3000"]
+    with Loopback(_lore_server, latency=0.05) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        home, alone = tmp_path / "corpus", tmp_path / "alone"
+        result = cli(home, "corpus", "ingest", str(SAMPLE), *args, "--workers", "2", "--concurrency", "3", "--json")
+        assert result.exit_code == 0, result.output
+        book = json.loads(result.stdout)["books"][0]
+        lore_calls = sum(last_user(b).startswith("Passage (chapter") for b in server.requests)
+        assert lore_calls == book["chunks"] and book["model_calls"] == len(server.requests) > book["chunks"]  # + the outline's
+        assert server.max_in_flight > 1
+        single_run = cli(alone, "ingest", str(SAMPLE), *args)
+        assert single_run.exit_code == 0, single_run.output
+        assert_same_store(home, alone, "story")
+        assert any(d.startswith("named in: ") for e in snapshot(home, "story")["lore"]["entities"] for d in _descriptions(e))
+
+        asked = len(server.requests)
+        assert cli(home, "stories", "rm", "story", "--yes").exit_code == 0
+        again = cli(home, "corpus", "ingest", str(SAMPLE), *args, "--workers", "2", "--json")
+        assert again.exit_code == 0, again.output
+        redo = json.loads(again.stdout)["books"][0]
+        assert redo["model_calls"] == 0 and redo["cache_hits"] == book["model_calls"]
+        assert len(server.requests) == asked  # every answer came from the call cache
+        assert_same_store(home, alone, "story")
+
+
+def _descriptions(entity: dict) -> list[str]:
+    return [d if isinstance(d, str) else str(d[-1]) for d in entity.get("descriptions", [])]
+
+
+def test_an_epub_reads_as_its_chapters_text(tmp_path: Path):
+    from automuse_rag.books import read_book_file
+    from automuse_rag.manuscript import Manuscript, ManuscriptChapter, write_epub
+
+    chapters = [
+        ManuscriptChapter(1, "Chapter I", ["Edith Marlowe walked to the harbour.", "She met Henry Dunmore there."]),
+        ManuscriptChapter(2, "Chapter II", ["The storm broke over Hollin Island."]),
+    ]
+    path = write_epub(Manuscript("The Test", "An Author", chapters), tmp_path / "test.epub")
+    book = read_book_file(path)
+    assert "Edith Marlowe walked to the harbour.\n\nShe met Henry Dunmore there." in book.text
+    assert book.text.index("Henry Dunmore") < book.text.index("Hollin Island") and "Chapter II" in book.text
+    (tmp_path / "broken.epub").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(InputError, match="not a readable EPUB"):
+        read_book_file(tmp_path / "broken.epub")
