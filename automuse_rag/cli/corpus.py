@@ -18,7 +18,7 @@ from automuse_rag.cli.common import (
     print_json,
     settings,
 )
-from automuse_rag.cli.progress import progress_bar, rate_column
+from automuse_rag.cli.progress import progress_bar
 from automuse_rag.corpus.commit import BookResult
 from automuse_rag.corpus.run import CorpusOptions, CorpusReport, Events, run_corpus
 from automuse_rag.corpus.specs import expand_specs
@@ -73,14 +73,12 @@ def ingest_command(
     model = get_chat_model(cfg.llm, cfg, cache=False if no_cache else None)
     emb = get_embedder(cfg.embedder, cfg)
     options = CorpusOptions(workers=workers, ray_address=ray_address, no_cache=no_cache, size=cfg.chunk_size, mirror=mirror)
-    with progress_bar(
-        extra=("{task.fields[books]}", rate_column("chunks")), eta="eta", transient=False, enabled=not as_json
-    ) as bar:
+    with progress_bar(extra=("{task.fields[books]}",), eta="eta", transient=False, enabled=not as_json) as bar:
         tasks: list[TaskID] = []
 
         def progress(books_done: int, books_total: int, done: int, total: int) -> None:
             if not tasks:
-                tasks.append(bar.add_task("corpus chunks", total=max(total, 1), books=""))
+                tasks.append(bar.add_task("chunks", total=max(total, 1), books=""))
             bar.update(tasks[0], completed=done, total=max(total, done, 1), books=f"books {books_done}/{books_total}")
 
         def book_done(r: BookResult) -> None:

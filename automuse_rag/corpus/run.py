@@ -321,7 +321,12 @@ class _Driver:
         if self.events.progress is None:
             return
         done_books = sum(1 for r in self.results.values() if r.status != "pending")
-        open_chunks = sum(c.done for c in self.committers.values())
-        known = sum(c.total for c in self.committers.values())
-        finished = sum(r.chunks for r in self.results.values())
-        self.events.progress(done_books, self.total_books, finished + open_chunks, finished + known)
+        opened = [c for c in self.committers.values() if c.total]
+        finished = [r for r in self.results.values() if r.status != "failed"]
+        done = sum(r.chunks for r in finished) + sum(c.done for c in opened)
+        known = sum(r.chunks for r in finished) + sum(c.total for c in opened)
+        # Books not read yet count as the average book so far, so that the ETA covers them.
+        unread = self.total_books - done_books - len(opened)
+        sizes = [r.chunks for r in finished] + [c.total for c in opened]
+        estimate = known + (unread * sum(sizes) // len(sizes) if sizes else 0)
+        self.events.progress(done_books, self.total_books, done, estimate)
