@@ -129,7 +129,8 @@ def test_corpus_stores_equal_single_ingest_and_a_bad_file_fails_alone(
     (books / "pride-slice.txt").write_text(pride[20_000:32_000], encoding="utf-8")
     (books / "binary.txt").write_bytes(bytes(range(256)) * 40)
     (books / "blank.txt").write_text("\n \n\t\n")
-    result = cli(home, "corpus", "ingest", str(books), *FAST, "--workers", "2", "--json")
+    mirror = ["--mirror", str(shared_data / "gutenberg")]
+    result = cli(home, "corpus", "ingest", str(books), "999999", *FAST, *mirror, "--workers", "2", "--json")
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
     status = {b["name"]: b for b in report["books"]}
@@ -138,8 +139,10 @@ def test_corpus_stores_equal_single_ingest_and_a_bad_file_fails_alone(
         "blank": "failed",
         "pride-slice": "done",
         "story": "done",
+        "pg999999": "failed",
     }
     assert "binary" in status["binary"]["error"] and "empty" in status["blank"]["error"]
+    assert "not on mirror" in status["pg999999"]["error"]
     assert status["story"]["chunks"] == status["story"]["new_chunks"] > 50
     assert not (home / "stores" / "binary").exists() and not (home / "stores" / "blank").exists()
     assert_same_store(home, single, "story")
@@ -237,24 +240,27 @@ def test_model_calls_on_workers_equal_single_ingest_and_a_rerun_pays_none(
 ):
     for var in ("OPENAI_API_KEY", "AUTOMUSE_OPENAI_API_KEY", "AUTOMUSE_LORE_MODE", "AUTOMUSE_OPENAI_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
-    args = ["--llm", "openai:m", "--embedder", "hash:32", "--size", "3000"]
+    args = ["--llm", "openai:m", "--embedder", "hash:32", "--size", "2000"]
+    text = SAMPLE.read_text(encoding="utf-8")
+    half = tmp_path / "story.txt"
+    half.write_text(text[: text.index("\n\n", 14_000)] + "\n", encoding="utf-8")  # the first half: fewer calls
     with Loopback(_lore_server, latency=0.05) as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         home, alone = tmp_path / "corpus", tmp_path / "alone"
-        result = cli(home, "corpus", "ingest", str(SAMPLE), *args, "--workers", "2", "--concurrency", "3", "--json")
+        result = cli(home, "corpus", "ingest", str(half), *args, "--workers", "2", "--concurrency", "3", "--json")
         assert result.exit_code == 0, result.output
         book = json.loads(result.stdout)["books"][0]
         lore_calls = sum(last_user(b).startswith("Passage (chapter") for b in server.requests)
         assert lore_calls == book["chunks"] and book["model_calls"] == len(server.requests) > book["chunks"]  # + the outline's
         assert server.max_in_flight > 1
-        single_run = cli(alone, "ingest", str(SAMPLE), *args)
+        single_run = cli(alone, "ingest", str(half), *args)
         assert single_run.exit_code == 0, single_run.output
         assert_same_store(home, alone, "story")
         assert any(d.startswith("named in: ") for e in snapshot(home, "story")["lore"]["entities"] for d in _descriptions(e))
 
         asked = len(server.requests)
         assert cli(home, "stories", "rm", "story", "--yes").exit_code == 0
-        again = cli(home, "corpus", "ingest", str(SAMPLE), *args, "--workers", "2", "--json")
+        again = cli(home, "corpus", "ingest", str(half), *args, "--workers", "2", "--json")
         assert again.exit_code == 0, again.output
         redo = json.loads(again.stdout)["books"][0]
         assert redo["model_calls"] == 0 and redo["cache_hits"] == book["model_calls"]

@@ -159,7 +159,10 @@ def _on_ray(
         threads = max(1, (os.cpu_count() or 1) // workers)
         actor = ray.remote(num_cpus=1, max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES)(BookWorker)
         first = actor.remote(WorkerConfig(settings, options.no_cache, None, threads))
-        described: Answer = ray.get(first.describe.remote())
+        try:
+            described: Answer = ray.get(first.describe.remote())
+        except Exception as exc:  # the actor could not start (its models failed to load)
+            raise AutomuseError(f"the Ray workers could not start: {_first_line(exc)}") from None
         lore: LoreMode = "model" if described.value[0] == "model" else "extractive"  # type: ignore[index]
         if described.note and events.note:
             events.note(described.note)
@@ -182,6 +185,12 @@ def _report(
     out = [results[b.name] for b in books]
     commit = sum(b.commit_seconds for b in out)
     return CorpusReport(out, workers, time.monotonic() - started, lore, commit, note, address)
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's message as one short line (Ray's carry a traceback)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(exc).__name__)[:300]
 
 
 def _connect(ray: Any, options: CorpusOptions) -> bool:
@@ -231,6 +240,13 @@ class _Driver:
 
     def run(self, results: dict[str, BookResult], total_books: int) -> None:
         self.results, self.total_books = results, total_books
+        try:
+            self._loop()
+        finally:  # interrupted: every open store is closed and unlocked; what is committed stays
+            for committer in self.committers.values():
+                committer.close()
+
+    def _loop(self) -> None:
         self._admit()
         self._progress()
         while self.queue or self.inflight:
@@ -241,7 +257,7 @@ class _Driver:
             try:
                 answer: Answer = self.ray.get(ready[0])
             except Exception as exc:  # the task failed after Ray's retries (e.g. its worker kept dying)
-                answer = Answer(error=f"a worker failed on it: {' '.join(str(exc).split())[:200]}")
+                answer = Answer(error=f"a worker failed on it: {_first_line(exc)}")
             self._answer(task, answer)
             self._admit()
             self._progress()
