@@ -9,6 +9,11 @@ apart, as the run's seconds minus the books' own).
 
 Run: .venv/bin/python benchmarks/corpus.py [--workers 1 2] [--books 6] [--chars 40000]
 Prints one JSON line per worker count (and the load average before each run).
+
+``--committer``: the synthetic committer test instead. One worker's work (read, chunk,
+analyse, embed) is timed in this process on ``--chars`` characters of a novel, then the
+committer's (open the store, commit the runs, finish the store) on the same analyses
+into ``--books`` fresh stores: the ratio is how many workers one committer keeps up with.
 """
 
 from __future__ import annotations
@@ -66,6 +71,50 @@ def run(workers: int, books: list[Path], home: Path, extra: list[str]) -> dict:
     }
 
 
+def committer_test(books: int, chars: int, embedder: str) -> dict:
+    """Chunks per second of one worker and of the committer, on the same book."""
+    sys.path.insert(0, str(REPO))
+    from automuse_rag.corpus.commit import Committer
+    from automuse_rag.corpus.specs import BookSpec
+    from automuse_rag.corpus.work import BookWorker, WorkerConfig
+    from automuse_rag.models.registry import get_chat_model, get_embedder
+    from automuse_rag.settings import get_settings
+
+    with tempfile.TemporaryDirectory(prefix="bench-committer-") as tmp:
+        (path,) = write_books(Path(tmp), 1, chars)
+        cfg = get_settings(home=Path(tmp) / "home", llm="extractive", embedder=embedder)
+        worker = BookWorker(WorkerConfig(cfg, lore="extractive", threads=1))
+        worker.analyse(*_first_run(worker, path, cfg.chunk_size))  # warm: spaCy and the embedder loaded
+        started = time.monotonic()
+        book, chunks = worker.prepare("w", path.read_bytes(), str(path), None, cfg.chunk_size).value  # type: ignore[misc]
+        runs = [chunks[i : i + 16] for i in range(0, len(chunks), 16)]
+        answers = [worker.analyse(run, chunks[run[0].index - 1].text if run[0].index else "") for run in runs]
+        work_s = time.monotonic() - started
+        llm, emb = get_chat_model("extractive", cfg), get_embedder(embedder, cfg)
+        started = time.monotonic()
+        for n in range(books):
+            spec = BookSpec(f"c{n}", str(path), str(path))
+            committer = Committer(cfg, spec, embedder=emb, llm=llm, size=cfg.chunk_size)
+            committer.open(book, chunks, "extractive", 16)
+            for i, answer in enumerate(answers):
+                committer.add(i, answer.value, 0, 0)  # type: ignore[arg-type]
+            committer.finish(None)
+        commit_s = (time.monotonic() - started) / books
+    return {
+        "chunks": len(chunks),
+        "worker_chunks_per_s": round(len(chunks) / work_s, 2),
+        "committer_chunks_per_s": round(len(chunks) / commit_s, 2),
+        "workers_one_committer_serves": round(work_s / commit_s, 1),
+        "embedder": embedder,
+        "load": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def _first_run(worker: object, path: Path, size: int) -> tuple[list, str]:
+    book, chunks = worker.prepare("w", path.read_bytes()[:5000], str(path), None, size).value  # type: ignore[attr-defined]
+    return chunks[:2], ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
@@ -73,7 +122,11 @@ def main() -> None:
     parser.add_argument("--chars", type=int, default=40_000)
     parser.add_argument("--llm", default="extractive")
     parser.add_argument("--embedder", default="minilm")
+    parser.add_argument("--committer", action="store_true", help="The synthetic committer test.")
     args = parser.parse_args()
+    if args.committer:
+        print(json.dumps(committer_test(args.books, args.chars, args.embedder)), flush=True)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-corpus-") as tmp:
         books = write_books(Path(tmp), args.books, args.chars)
         for n in args.workers:
