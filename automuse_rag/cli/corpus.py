@@ -39,7 +39,7 @@ def ingest_command(
     ctx: typer.Context,
     specs: list[str] = typer.Argument(
         ...,
-        metavar="SPEC...",
+        metavar="SPEC",
         help="Catalog names, Gutenberg IDs or ranges (1300-1400), .txt/.epub files, directories, globs, @LIST (a SPEC a line).",
     ),
     workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="Worker actors (default: one per CPU)."),
