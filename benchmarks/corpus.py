@@ -10,6 +10,11 @@ apart, as the run's seconds minus the books' own).
 Run: .venv/bin/python benchmarks/corpus.py [--workers 1 2] [--books 6] [--chars 40000]
 Prints one JSON line per worker count (and the load average before each run).
 
+``--latency S``: the model-call-bound case. A loopback OpenAI-compatible server
+(tests/loopback.py, answering valid lore after S seconds, in this process) is the
+model (``--llm openai:bench``, ``--concurrency`` calls per worker, ``--no-cache`` so
+every run pays for its calls); it reports the most calls it had in flight.
+
 ``--committer``: the synthetic committer test instead. One worker's work (read, chunk,
 analyse, embed) is timed in this process on ``--chars`` characters of a novel, then the
 committer's (open the store, commit the runs, finish the store) on the same analyses
@@ -46,10 +51,10 @@ def write_books(directory: Path, books: int, chars: int) -> list[Path]:
     return out
 
 
-def run(workers: int, books: list[Path], home: Path, extra: list[str]) -> dict:
+def run(workers: int, books: list[Path], home: Path, extra: list[str], env_extra: dict[str, str] | None = None) -> dict:
     cmd = [sys.executable, "-m", "automuse_rag", "--home", str(home), "corpus", "ingest", *map(str, books)]
     cmd += ["--workers", str(workers), "--json", *extra]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", **(env_extra or {})}
     load = os.getloadavg()
     started = time.monotonic()
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
@@ -115,6 +120,30 @@ def _first_run(worker: object, path: Path, size: int) -> tuple[list, str]:
     return chunks[:2], ""
 
 
+def latency_runs(args: argparse.Namespace) -> None:
+    """The runs against a loopback server answering after ``args.latency`` seconds."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from fault_server import lore_reply
+    from loopback import Loopback, last_user
+
+    def answer(body: dict, headers: dict) -> tuple[int, str, tuple[int, int]]:
+        text = last_user(body)
+        if text.startswith("Passage (chapter"):
+            return 200, json.dumps(lore_reply(text)), (50, 20)
+        return 200, "Merged: " + " ".join(text.split()[-40:]), (10, 5)
+
+    with tempfile.TemporaryDirectory(prefix="bench-corpus-") as tmp, Loopback(answer, latency=args.latency) as server:
+        books = write_books(Path(tmp), args.books, args.chars)
+        env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "bench", "AUTOMUSE_LORE_MODE": "model"}
+        for n in args.workers:
+            server.max_in_flight, asked = 0, len(server.requests)
+            extra = ["--llm", "openai:bench", "--embedder", args.embedder, "--concurrency", str(args.concurrency), "--no-cache"]
+            row = run(n, books, Path(tmp) / f"home-{n}", extra, env)
+            row.update(latency=args.latency, concurrency=args.concurrency, calls=len(server.requests) - asked)
+            row.update(max_in_flight=server.max_in_flight)
+            print(json.dumps(row), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
@@ -123,7 +152,12 @@ def main() -> None:
     parser.add_argument("--llm", default="extractive")
     parser.add_argument("--embedder", default="minilm")
     parser.add_argument("--committer", action="store_true", help="The synthetic committer test.")
+    parser.add_argument("--latency", type=float, default=None, help="Model-call-bound: a loopback server's latency (s).")
+    parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
+    if args.latency is not None:
+        latency_runs(args)
+        return
     if args.committer:
         print(json.dumps(committer_test(args.books, args.chars, args.embedder)), flush=True)
         return
