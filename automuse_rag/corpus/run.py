@@ -133,6 +133,8 @@ def run_corpus(
             chunks=int(manifest.get("chunks_total") or 0),
             path=str(settings.stores_dir / book.name),
         )
+        if events.book_done:
+            events.book_done(results[book.name])
     if not todo:
         return _report(books, results, 0, started, "extractive", None, "")
     with contextlib.redirect_stdout(sys.stderr):  # Ray's own messages (a retried task...) never mix with --json
@@ -155,9 +157,13 @@ def _on_ray(
     size = options.size or settings.chunk_size
     started_ray = _connect(ray, options)
     try:
-        workers = options.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        cpus = float(ray.cluster_resources().get("CPU", 1))
+        workers = options.workers or max(1, int(cpus))
         threads = max(1, (os.cpu_count() or 1) // workers)
-        actor = ray.remote(num_cpus=1, max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES)(BookWorker)
+        # One CPU each, or an equal share when more workers than CPUs are asked for (so
+        # that every actor is placed: a model-call-bound run can use more workers than cores).
+        share = min(1.0, cpus / workers)
+        actor = ray.remote(num_cpus=share, max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES)(BookWorker)
         first = actor.remote(WorkerConfig(settings, options.no_cache, None, threads))
         try:
             described: Answer = ray.get(first.describe.remote())
@@ -204,7 +210,7 @@ def _connect(ray: Any, options: CorpusOptions) -> bool:
         if address:
             ray.init(address=address, **quiet)
         else:
-            ray.init(num_cpus=max(os.cpu_count() or 1, options.workers or 1), **quiet)
+            ray.init(num_cpus=os.cpu_count() or 1, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise InputError(f"cannot start or join {where}: {' '.join(str(exc).split())[:300]}") from None
