@@ -20,6 +20,7 @@ import pytest
 from conftest import REPO, SAMPLE_DIR, cli
 from fault_server import lore_reply
 from loopback import Loopback, last_user
+from test_store_server import chroma_server  # noqa: F401  (the fixture: a real `chroma run`)
 
 from automuse_rag.corpus.specs import expand_specs
 from automuse_rag.errors import InputError
@@ -287,3 +288,18 @@ def test_an_epub_reads_as_its_chapters_text(tmp_path: Path):
     (tmp_path / "broken.epub").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(InputError, match="not a readable EPUB"):
         read_book_file(tmp_path / "broken.epub")
+
+
+@pytest.mark.slow
+def test_collections_go_to_the_chroma_server_given(
+    ray_address: str,
+    single: Path,
+    tmp_path: Path,
+    chroma_server: str,  # noqa: F811  (the fixture imported above)
+):
+    home = tmp_path / "home"
+    result = cli(home, "corpus", "ingest", str(SAMPLE), *FAST, "--chroma-url", chroma_server, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads((home / "stores" / "story" / "story.json").read_text())["chroma_url"] == chroma_server
+    assert not (home / "stores" / "story" / "chroma").exists()  # nothing embedded
+    assert_same_store(home, single, "story")
