@@ -29,6 +29,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -51,13 +52,35 @@ def write_books(directory: Path, books: int, chars: int) -> list[Path]:
     return out
 
 
+def _watch_workers(peak: dict[int, int], stop: threading.Event) -> None:
+    """The peak VmRSS (kB) of every ``ray::BookWorker`` process, polled twice a second."""
+    while not stop.wait(0.5):
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if not Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::BookWorker"):
+                    continue
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            rss = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+            peak[int(pid)] = max(peak.get(int(pid), 0), rss)
+
+
 def run(workers: int, books: list[Path], home: Path, extra: list[str], env_extra: dict[str, str] | None = None) -> dict:
     cmd = [sys.executable, "-m", "automuse_rag", "--home", str(home), "corpus", "ingest", *map(str, books)]
     cmd += ["--workers", str(workers), "--json", *extra]
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", **(env_extra or {})}
     load = os.getloadavg()
     started = time.monotonic()
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    peak: dict[int, int] = {}
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch_workers, args=(peak, stop), daemon=True)
+    watcher.start()
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    finally:
+        stop.set()
+        watcher.join()
     wall = time.monotonic() - started
     if done.returncode != 0:
         raise SystemExit(f"corpus ingest failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -73,6 +96,7 @@ def run(workers: int, books: list[Path], home: Path, extra: list[str], env_extra
         "chunks_per_s": round(chunks / wall, 2),
         "committer_share": round(report["commit_seconds"] / report["seconds"], 3),
         "load_before": [round(x, 2) for x in load],
+        "worker_rss_mb": [round(v / 1024) for v in sorted(peak.values())],  # each worker process's peak resident memory
     }
 
 
