@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -237,10 +238,74 @@ def read_book_file(path: Path, gutenberg_id: int | None = None) -> Book:
         raise InputError(f"{path}: no such file") from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {_one_line(exc.strerror or exc)}") from None
-    text = decode_bytes(data, str(path))
+    return book_from_bytes(data, str(path), gutenberg_id)
+
+
+def book_from_bytes(data: bytes, source: str, gutenberg_id: int | None = None) -> Book:
+    """Decode and clean a book file's bytes (``source``: where they came from): what
+    :func:`read_book_file` does once the file is read, and a corpus worker too."""
+    if source.lower().endswith(".epub"):
+        data = epub_text(data, source).encode("utf-8")
+    text = decode_bytes(data, source)
     if is_markup(text):
-        raise InputError(f"{path} is an HTML/XML page, not a plain-text book; use the plain-text edition (automuse books get ID)")
-    return clean_text(text, source=str(path), gutenberg_id=gutenberg_id)
+        raise InputError(
+            f"{source} is an HTML/XML page, not a plain-text book; use the plain-text edition (automuse books get ID)"
+        )
+    return clean_text(text, source=source, gutenberg_id=gutenberg_id)
+
+
+class _TextOf(HTMLParser):
+    """The text of an XHTML document: paragraphs and headings on lines of their own."""
+
+    BLOCKS = frozenset({"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "br", "tr", "blockquote", "section"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style", "head"):
+            self._skip += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "head"):
+            self._skip = max(0, self._skip - 1)
+        elif tag in self.BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(" ".join(data.split()) if data.strip() else " ")
+
+
+def epub_text(data: bytes, source: str) -> str:
+    """The plain text of an EPUB's documents in reading (spine) order, one paragraph a
+    block; an :class:`InputError` if it is not a readable EPUB."""
+    import io
+    import zipfile
+
+    from ebooklib import ITEM_DOCUMENT, epub
+
+    try:
+        book = epub.read_epub(io.BytesIO(data), options={"ignore_ncx": True})
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, epub.EpubException) as exc:
+        raise InputError(f"{source} is not a readable EPUB: {_one_line(exc)}") from None
+    texts = []
+    for item_id, _ in book.spine:
+        item = book.get_item_with_id(item_id)
+        if item is None or item.get_type() != ITEM_DOCUMENT or isinstance(item, epub.EpubNav):  # the table of contents
+            continue
+        parser = _TextOf()
+        parser.feed(item.get_content().decode("utf-8", errors="replace"))
+        paras = (" ".join(p.split()) for p in "".join(parser.parts).split("\n\n"))
+        texts.append("\n\n".join(p for p in paras if p))
+    text = "\n\n".join(t for t in texts if t)
+    if not text:
+        raise InputError(f"{source}: the EPUB has no text")
+    return text + "\n"
 
 
 def load_book(spec: str, settings: Settings, mirror: str | None = None) -> Book:

@@ -107,3 +107,30 @@ def atomic_path(path: Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+class JsonlWriter:
+    """A JSONL file written line by line under a temporary name, renamed over ``path``
+    when the block ends without an error (unless :meth:`discard` was called)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.tmp, self.count = path, path.with_name(path.name + ".tmp"), 0
+        self._fh: Any = None
+        self._keep = True
+
+    def __enter__(self) -> JsonlWriter:
+        self._fh = self.tmp.open("w", encoding="utf-8")
+        return self
+
+    def write(self, record: str) -> None:
+        self._fh.write(record + "\n")
+        self.count += 1
+
+    def discard(self) -> None:
+        self._keep = False
+
+    def __exit__(self, et: type[BaseException] | None, *exc: object) -> None:
+        self._fh.close()
+        if et is None and self._keep:
+            os.replace(self.tmp, self.path)
+        self.tmp.unlink(missing_ok=True)

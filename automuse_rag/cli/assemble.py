@@ -27,9 +27,10 @@ from automuse_rag.cli.common import (
 )
 from automuse_rag.cli.progress import progress_bar
 from automuse_rag.errors import InputError, StoreError
-from automuse_rag.finetune.dataset import FORMATS, export_dataset
+from automuse_rag.finetune.dataset import FORMATS, export_corpus
 from automuse_rag.locations import check_output_file
 from automuse_rag.memory.api import StoryView
+from automuse_rag.memory.catalog import select_stories
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.models.registry import get_chat_model
 from automuse_rag.settings import Settings
@@ -170,7 +171,11 @@ def _summary_table(summary: Any) -> Table:
     table.add_column("")
     p, c = summary.prompt_tokens, summary.completion_tokens
     rows = [
-        ("samples", f"{summary.samples} ({summary.train} train, {summary.validation} validation)"),
+        (
+            "samples",
+            f"{summary.samples} ({summary.train} train, {summary.validation} validation, split by {summary.split_by}"
+            + (f"; {summary.duplicates} duplicates left out)" if summary.duplicates else ")"),
+        ),
         ("files", summary.train_path + (f", {summary.validation_path}" if summary.validation_path else "")),
         ("format", summary.format),
         ("prompt tokens", f"min {p['min']}, median {p['median']}, max {p['max']} (budget {summary.budget})"),
@@ -187,7 +192,10 @@ def _summary_table(summary: Any) -> Table:
 
 def dataset_cmd(
     ctx: typer.Context,
-    story: list[str] = typer.Option(..., "--story", "-s", help=STORY_HELP + " Repeat for several stories."),
+    story: list[str] | None = typer.Option(
+        None, "--story", "-s", help=STORY_HELP + " Repeat for several stories; a glob (pg1*) takes the finished ones it matches."
+    ),
+    every: bool = typer.Option(False, "--all", help="Every finished story."),
     out: Path = typer.Option(..., "--out", "-o", help="Output JSONL file (validation samples go to OUT.val.jsonl)."),
     budget: BudgetOption = None,
     fmt: str = typer.Option(
@@ -212,17 +220,20 @@ def dataset_cmd(
     """
     if fmt not in FORMATS:
         raise InputError(f"unknown --format {fmt!r}; choose completion or chat")
-    out = check_output_file(out, "--out", suggest=f"{story[0]}.jsonl")
+    if not story and not every:
+        raise InputError("no stories given: pass --story NAME (repeatable, a glob too) or --all")
+    out = check_output_file(out, "--out", suggest=f"{(story or ['all'])[0].strip('*?[]') or 'stories'}.jsonl")
     cfg = settings(ctx, llm=llm, budget=budget)
+    chosen = select_stories(cfg, story or [], every)
+    if not chosen:
+        raise InputError("there is no finished story to export (see automuse stories list)")
     count = token_counter(cfg, llm)
     tmpl = _template(template, chat=fmt == "chat")
-    with (
-        open_stories(cfg, story) as stories,
-        progress_bar("samples", enabled=not as_json) as bar,
-    ):
-        task = bar.add_task("samples", total=sum(len(s) for s in stories))
-        summary = export_dataset(
-            stories,
+    with progress_bar("samples", enabled=not as_json) as bar:
+        task = bar.add_task("samples", total=sum(n for _, n in chosen))
+        summary = export_corpus(
+            [name for name, _ in chosen],
+            lambda name: StoryMemory.open(cfg, name),
             out,
             budget=cfg.budget,
             count_tokens=count,
@@ -231,7 +242,8 @@ def dataset_cmd(
             seed=seed,
             template=tmpl,
             completion_limit=completion_limit,
-            progress=lambda done, total: bar.update(task, completed=done),
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            total=sum(n for _, n in chosen),
         )
     if as_json:
         print_json(summary.to_dict())

@@ -25,13 +25,14 @@ stories, format, budget, the audit's verdict and each file's SHA-256, so that
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import os
 import random
 import statistics
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ from automuse_rag.assemble.retrieve import build_prompt
 from automuse_rag.assemble.templates import Template, load_template
 from automuse_rag.errors import InputError
 from automuse_rag.finetune.leakage import Truth, audit_leakage
-from automuse_rag.fsutil import write_json_atomic
+from automuse_rag.fsutil import JsonlWriter, write_json_atomic
 from automuse_rag.memory.api import StoryView
 
 FORMATS = ("completion", "chat")
@@ -98,6 +99,9 @@ class DatasetSummary:
     invalid: int
     invalid_reasons: list[str]
     per_story: dict[str, int]
+    duplicates: int = 0
+    split_by: str = "sample"  # "book" (whole stories held out) with two stories or more
+    split: dict[str, dict[str, int]] = field(default_factory=dict)  # story -> train and validation samples
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -194,6 +198,9 @@ def write_meta(summary: DatasetSummary, stories: list[str], *, val_fraction: flo
         "samples": summary.samples,
         "train": summary.train,
         "validation": summary.validation,
+        "split_by": summary.split_by,
+        "per_story": summary.split,
+        "duplicates": summary.duplicates,
         "val_fraction": val_fraction,
         "seed": seed,
         "leakage_checked": summary.leakage_checked,
@@ -204,17 +211,6 @@ def write_meta(summary: DatasetSummary, stories: list[str], *, val_fraction: flo
     path = meta_path(out)
     write_json_atomic(path, meta)
     return path
-
-
-def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as fh:
-            for record in records:
-                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _stats(values: list[int]) -> dict[str, float]:
@@ -231,7 +227,7 @@ def _reason_kind(reason: str) -> str:
 
 
 def export_dataset(
-    stories: list[StoryView],
+    stories: Sequence[StoryView],
     out: Path,
     *,
     budget: int,
@@ -243,8 +239,46 @@ def export_dataset(
     completion_limit: int = DEFAULT_COMPLETION_LIMIT,
     progress: Progress | None = None,
 ) -> DatasetSummary:
-    """Write the dataset for ``stories`` to ``out`` (and its validation split) and
-    summarise it. Raises InputError for a bad format, fraction or output path."""
+    """Write the dataset for ``stories`` (open already) to ``out``: :func:`export_corpus`."""
+    by_name = {s.name: s for s in stories}
+    return export_corpus(
+        list(by_name),
+        lambda name: contextlib.nullcontext(by_name[name]),
+        out,
+        budget=budget,
+        count_tokens=count_tokens,
+        fmt=fmt,
+        val_fraction=val_fraction,
+        seed=seed,
+        template=template,
+        completion_limit=completion_limit,
+        progress=progress,
+        total=sum(len(s) for s in stories),
+    )
+
+
+def export_corpus(
+    names: list[str],
+    open_story: Callable[[str], AbstractContextManager[StoryView]],
+    out: Path,
+    *,
+    budget: int,
+    count_tokens: CountTokens,
+    fmt: str = "completion",
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    template: Template | None = None,
+    completion_limit: int = DEFAULT_COMPLETION_LIMIT,
+    progress: Progress | None = None,
+    total: int = 0,
+) -> DatasetSummary:
+    """Write the dataset of stories ``names`` to ``out`` (and its validation split) and
+    summarise it. Raises InputError for a bad format, fraction or output path.
+
+    Streamed: one story is open at a time (``open_story``) and its samples go to the
+    files as they are made, so memory does not grow with the number of stories. With
+    two stories or more the split is by book (a seeded choice of whole stories: none
+    is in both files); one story is split by sample. Identical samples are written once."""
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; choose completion or chat")
     if out.is_dir() or not out.parent.is_dir():
@@ -252,52 +286,102 @@ def export_dataset(
     template = template or load_template("chat" if fmt == "chat" else "default")
     split_validation(0, val_fraction, seed)  # reject a bad fraction before the slow part
     count_tokens = memo_counter(count_tokens)
-    total = sum(len(s) for s in stories)
-    samples: list[Sample] = []
-    for story in stories:
-        for sample in make_samples(
-            story, budget=budget, count_tokens=count_tokens, template=template, completion_limit=completion_limit, fmt=fmt
-        ):
-            samples.append(sample)
-            if progress:
-                progress(len(samples), total)
-    summary = _finish(samples, out, fmt, budget, split_validation(sum(not s.problems for s in samples), val_fraction, seed))
-    write_meta(summary, [s.name for s in stories], val_fraction=val_fraction, seed=seed)
+    by_book = len(names) >= 2
+    held_out = {names[i] for i in split_validation(len(names), val_fraction, seed)} if by_book else set()
+    acc = _Accumulator(fmt, budget, by_book)
+    val_path = validation_path(out)
+    with JsonlWriter(out) as train, JsonlWriter(val_path) as valid:
+        for name in names:
+            with open_story(name) as story:
+                samples = []
+                for sample in make_samples(
+                    story, budget=budget, count_tokens=count_tokens, template=template, completion_limit=completion_limit, fmt=fmt
+                ):
+                    samples.append(acc.take(sample))
+                    if progress:
+                        progress(acc.seen, max(total, acc.seen))
+            kept = [(s, r) for s, r in samples if r is not None]
+            val = (
+                set(range(len(kept)))
+                if name in held_out
+                else set()
+                if by_book
+                else split_validation(len(kept), val_fraction, seed)
+            )
+            for i, (sample, record) in enumerate(kept):
+                (valid if i in val else train).write(record)
+                acc.counted(sample.story, i in val)
+        if not valid.count:
+            valid.discard()
+    summary = acc.summary(out, val_path if valid.count else None, train.count, valid.count)
+    write_meta(summary, names, val_fraction=val_fraction, seed=seed)
     return summary
 
 
-def _finish(samples: list[Sample], out: Path, fmt: str, budget: int, val: set[int]) -> DatasetSummary:
-    good = [s for s in samples if not s.problems]
-    val_path = validation_path(out)
-    train = [s.record(fmt) for i, s in enumerate(good) if i not in val]
-    valid = [s.record(fmt) for i, s in enumerate(good) if i in val]
-    _write_jsonl(out, train)
-    if valid:
-        _write_jsonl(val_path, valid)
-    fates: dict[str, Counter[str]] = {}
-    reasons: Counter[str] = Counter()
-    for s in samples:
+class _Accumulator:
+    """What the summary needs of the samples seen (numbers, never the samples), and the
+    digests of the records written (identical samples are written once)."""
+
+    def __init__(self, fmt: str, budget: int, by_book: bool) -> None:
+        self.fmt, self.budget, self.by_book = fmt, budget, by_book
+        self.seen = self.duplicates = self.invalid = self.leak_count = 0
+        self.digests: set[bytes] = set()
+        self.prompt_tokens: list[int] = []
+        self.completion_tokens: list[int] = []
+        self.fates: dict[str, Counter[str]] = {}
+        self.reasons: Counter[str] = Counter()
+        self.leaks: list[str] = []
+        self.invalid_reasons: list[str] = []
+        self.split: dict[str, dict[str, int]] = {}
+
+    def take(self, s: Sample) -> tuple[Sample, str | None]:
+        """Count ``s``; its JSONL line if it is to be written (valid, not a duplicate)."""
+        self.seen += 1
         for d in s.prompt.decisions:
-            fates.setdefault(d.section, Counter())[d.fate] += 1
+            self.fates.setdefault(d.section, Counter())[d.fate] += 1
             if d.fate == "dropped":
-                reasons[_reason_kind(d.reason)] += 1
-    leaks = [f"{s.story}@{s.position}: {leak}" for s in samples for leak in s.leaks]
-    return DatasetSummary(
-        format=fmt,
-        budget=budget,
-        samples=len(good),
-        train=len(train),
-        validation=len(valid),
-        train_path=str(out),
-        validation_path=str(val_path) if valid else None,
-        prompt_tokens=_stats([s.prompt.tokens for s in good]),
-        completion_tokens=_stats([s.completion_tokens for s in good]),
-        fates={k: dict(v) for k, v in sorted(fates.items())},
-        drop_reasons=dict(reasons.most_common()),
-        leakage_checked=len(samples),
-        leakage_violations=len(leaks),
-        leaks=leaks[:20],
-        invalid=len(samples) - len(good),
-        invalid_reasons=[f"{s.story}@{s.position}: {'; '.join(s.problems)}" for s in samples if s.problems][:20],
-        per_story=dict(Counter(s.story for s in good)),
-    )
+                self.reasons[_reason_kind(d.reason)] += 1
+        self.leak_count += len(s.leaks)
+        self.leaks += [f"{s.story}@{s.position}: {leak}" for leak in s.leaks][: max(0, 20 - len(self.leaks))]
+        if s.problems:
+            self.invalid += 1
+            if len(self.invalid_reasons) < 20:
+                self.invalid_reasons.append(f"{s.story}@{s.position}: {'; '.join(s.problems)}")
+            return s, None
+        line = json.dumps(s.record(self.fmt), ensure_ascii=False)
+        digest = hashlib.blake2b(line.encode("utf-8"), digest_size=12).digest()
+        if digest in self.digests:
+            self.duplicates += 1
+            return s, None
+        self.digests.add(digest)
+        self.prompt_tokens.append(s.prompt.tokens)
+        self.completion_tokens.append(s.completion_tokens)
+        return s, line
+
+    def counted(self, story: str, validation: bool) -> None:
+        row = self.split.setdefault(story, {"train": 0, "validation": 0})
+        row["validation" if validation else "train"] += 1
+
+    def summary(self, out: Path, val_path: Path | None, train: int, valid: int) -> DatasetSummary:
+        return DatasetSummary(
+            format=self.fmt,
+            budget=self.budget,
+            samples=train + valid,
+            train=train,
+            validation=valid,
+            train_path=str(out),
+            validation_path=str(val_path) if val_path else None,
+            prompt_tokens=_stats(self.prompt_tokens),
+            completion_tokens=_stats(self.completion_tokens),
+            fates={k: dict(v) for k, v in sorted(self.fates.items())},
+            drop_reasons=dict(self.reasons.most_common()),
+            leakage_checked=self.seen,
+            leakage_violations=self.leak_count,
+            leaks=self.leaks,
+            invalid=self.invalid,
+            invalid_reasons=self.invalid_reasons,
+            per_story={k: v["train"] + v["validation"] for k, v in self.split.items()},
+            duplicates=self.duplicates,
+            split_by="book" if self.by_book else "sample",
+            split=self.split,
+        )

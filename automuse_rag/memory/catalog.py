@@ -3,6 +3,7 @@ and removing one (its Chroma collections too, and only its own)."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import shutil
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from automuse_rag.errors import StoreError
+from automuse_rag.errors import InputError, StoreError
 from automuse_rag.fsutil import write_json_atomic
 from automuse_rag.memory.locking import StoryBusyError, StoryLock
 from automuse_rag.memory.schema import FOREVER, SCHEMA_VERSION, connect, user_version
@@ -202,3 +203,27 @@ def update_manifest(settings: Settings, name: str, change: Any, wait: float = 10
             db.close()
     finally:
         lock.release()
+
+
+def select_stories(settings: Settings, patterns: list[str], every: bool = False) -> list[tuple[str, int]]:
+    """The stories ``patterns`` name, each once, with their chunk counts: a name as
+    given (a :class:`StoreError` if there is no such story), a glob (``pg1*``) the
+    finished stories it matches, and ``every`` all finished stories. A glob that
+    matches none is an :class:`InputError`."""
+    listed = {m["name"]: m for m in list_stories(settings) if not m.get("problem")}
+    finished = [n for n, m in listed.items() if m.get("complete")]
+    out: dict[str, int] = {}
+    for name in finished if every else []:
+        out[name] = int(listed[name].get("chunks_done") or 0)
+    for pattern in patterns:
+        if any(c in pattern for c in "*?["):
+            matched = [n for n in finished if fnmatch.fnmatchcase(n, pattern)]
+            if not matched:
+                raise InputError(f"no finished story matches {pattern!r} (see automuse stories list)")
+            for name in matched:
+                out.setdefault(name, int(listed[name].get("chunks_done") or 0))
+            continue
+        if not (story_dir(settings, pattern) / STATE).is_file():
+            raise StoreError(f"no story {pattern!r} in {settings.stores_dir} (run: automuse ingest BOOK --story {pattern})")
+        out.setdefault(pattern, int((listed.get(pattern) or {}).get("chunks_done") or 0))
+    return list(out.items())

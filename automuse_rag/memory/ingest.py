@@ -29,14 +29,25 @@ from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.locking import StoryLock
 from automuse_rag.memory.outline import build_outline, model_summarizer
 from automuse_rag.memory.story import StoryMemory, story_dir
+from automuse_rag.memory.types import ChunkRecord, OutlinePart
 from automuse_rag.models.base import ChatModel, Embedder, Sampling
 from automuse_rag.settings import Settings
 from automuse_rag.text.chunk import chunk_book
-from automuse_rag.text.types import Chunk
+from automuse_rag.text.types import Book, Chunk
 
 Progress = Callable[[int, int], None]  # (done, total)
 
-__all__ = ["IngestResult", "ingest", "ingest_chunks"]
+__all__ = [
+    "IngestResult",
+    "analyses",
+    "book_chunks",
+    "ensure_outline",
+    "finish_store",
+    "ingest",
+    "ingest_chunks",
+    "model_counts",
+    "open_book_store",
+]
 
 # ------------------------------------------------------------------ pipeline
 
@@ -56,13 +67,13 @@ class IngestResult:
     lore: str = "model"  # "model": chunks analysed by the model; "extractive": summaries, NER lore, parsed relations
 
 
-def _model_counts(llm: ChatModel | None) -> tuple[int, int]:
+def model_counts(llm: ChatModel | None) -> tuple[int, int]:
     calls = getattr(llm, "calls", 0) or 0
     calls = len(calls) if isinstance(calls, list) else int(calls)  # ScriptedChatModel records a list
     return calls, int(getattr(llm, "cache_hits", 0) or 0)
 
 
-def _analyses(
+def analyses(
     pending: list[Chunk], llm: ChatModel | None, sampling: Sampling, concurrency: int, texts: Mapping[int, str]
 ) -> Iterator[tuple[Chunk, ChunkAnalysis]]:
     """Analyses in chunk order; NER runs through ``nlp.pipe``; model calls run in a
@@ -110,7 +121,7 @@ def ingest_chunks(
     batch: list[tuple[Chunk, ChunkAnalysis]] = []
     size = 1 if analyses_with_model(llm) else 16
     texts = {c.index: c.text for c in chunks}
-    for chunk, analysis in _analyses(pending, llm, sampling, concurrency, texts):
+    for chunk, analysis in analyses(pending, llm, sampling, concurrency, texts):
         batch.append((chunk, analysis))
         if len(batch) >= size:
             memory.commit_chunks(batch)
@@ -149,61 +160,99 @@ def ingest(
     extractive backend does: for a model that cannot return valid lore
     (:func:`automuse_rag.lore.probe.lore_mode`)."""
     started = time.monotonic()
-    calls0, hits0 = _model_counts(llm)
+    calls0, hits0 = model_counts(llm)
     size = size or settings.chunk_size
     # Read and chunk the book before the store directory exists, so bad input leaves nothing behind.
     book = load_book(book_spec, settings, mirror=mirror)
     outline_text = _read_outline(outline_file) if outline_file else None
+    chunks = book_chunks(book, book_spec, story, size)
+    analyst = llm if lore == "model" else None
+    with StoryLock(story_dir(settings, story), story):
+        memory = open_book_store(
+            settings, story, book, book_spec, chunks, embedder=embedder, llm=llm, chroma_url=chroma_url, size=size, lore=lore
+        )
+        try:
+            new = ingest_chunks(memory, chunks, analyst, sampling, concurrency=concurrency, progress=progress)
+            built = ensure_outline(memory, outline_text, analyst, sampling)
+            calls, hits = model_counts(llm)
+            return finish_store(memory, new, built, started, calls - calls0, hits - hits0, analyses_with_model(analyst))
+        finally:
+            memory.close()
+
+
+def book_chunks(book: Book, book_spec: str, story: str, size: int) -> list[Chunk]:
+    """The book's chunks; an error if it has none."""
     chunks = chunk_book(book, story, size=size)
     if not chunks:
         raise AutomuseError(f"{book_spec}: the book has no text to ingest")
-    analyst = llm if lore == "model" else None
-    with StoryLock(story_dir(settings, story), story):
-        llm_name = "extractive" if llm is None else llm.name
-        memory = StoryMemory.create(
-            settings,
-            story,
-            embedder=embedder,
-            llm_name=llm_name,
-            source=book.source or book_spec,
-            chroma_url=chroma_url,
-            extra={
-                "title": book.title,
-                "author": book.author,
-                "gutenberg_id": book.gutenberg_id,
-                "source_sha1": hashlib.sha1(book.text.encode("utf-8")).hexdigest(),
-                "chunk_size": size,
-                "chunks_total": len(chunks),
-                "chars": len(book.text),
-                "chapters": len(book.chapters),
-                "lore": lore if analyses_with_model(llm) else "extractive",
-            },
-        )
-        try:
-            _check_chunking(memory, chunks)
-            new = ingest_chunks(memory, chunks, analyst, sampling, concurrency=concurrency, progress=progress)
-            built = _ensure_outline(memory, outline_text, analyst, sampling)
-            memory.settle_index()
-            calls, hits = _model_counts(llm)
-            prior = memory.manifest.get("model_calls", 0)
-            memory.save_manifest(complete=True, model_calls=prior + calls - calls0)
-            memory.write_exports()
-            ents = memory.latest().entities()
-            return IngestResult(
-                story=story,
-                path=str(memory.dir),
-                chunks=len(memory),
-                new_chunks=new,
-                entities=len(ents),
-                seconds=time.monotonic() - started,
-                model_calls=calls - calls0,
-                cache_hits=hits - hits0,
-                top=[{"name": e.name, "kind": e.kind, "mentions": len(e.mentions)} for e in ents[:10]],
-                outline_built=built,
-                lore="model" if analyses_with_model(analyst) else "extractive",
-            )
-        finally:
-            memory.close()
+    return chunks
+
+
+def open_book_store(
+    settings: Settings,
+    story: str,
+    book: Book,
+    book_spec: str,
+    chunks: list[Chunk],
+    *,
+    embedder: Embedder,
+    llm: ChatModel | None,
+    chroma_url: str | None,
+    size: int,
+    lore: str,
+) -> StoryMemory:
+    """Create (or reopen, to resume) ``story``'s store for ``book`` chunked as
+    ``chunks``; the caller holds the story's lock and closes the store."""
+    memory = StoryMemory.create(
+        settings,
+        story,
+        embedder=embedder,
+        llm_name="extractive" if llm is None else llm.name,
+        source=book.source or book_spec,
+        chroma_url=chroma_url,
+        extra={
+            "title": book.title,
+            "author": book.author,
+            "gutenberg_id": book.gutenberg_id,
+            "source_sha1": hashlib.sha1(book.text.encode("utf-8")).hexdigest(),
+            "chunk_size": size,
+            "chunks_total": len(chunks),
+            "chars": len(book.text),
+            "chapters": len(book.chapters),
+            "lore": lore if analyses_with_model(llm) else "extractive",
+        },
+    )
+    try:
+        _check_chunking(memory, chunks)
+    except BaseException:
+        memory.close()
+        raise
+    return memory
+
+
+def finish_store(
+    memory: StoryMemory, new: int, built: bool, started: float, calls: int, hits: int, with_model: bool
+) -> IngestResult:
+    """Settle the index, mark the store complete (adding this run's ``calls``) and
+    write its exports: the end of an ingest, once every chunk and the outline are in."""
+    memory.settle_index()
+    prior = memory.manifest.get("model_calls", 0)
+    memory.save_manifest(complete=True, model_calls=prior + calls)
+    memory.write_exports()
+    ents = memory.latest().entities()
+    return IngestResult(
+        story=memory.name,
+        path=str(memory.dir),
+        chunks=len(memory),
+        new_chunks=new,
+        entities=len(ents),
+        seconds=time.monotonic() - started,
+        model_calls=calls,
+        cache_hits=hits,
+        top=[{"name": e.name, "kind": e.kind, "mentions": len(e.mentions)} for e in ents[:10]],
+        outline_built=built,
+        lore="model" if with_model else "extractive",
+    )
 
 
 def _check_chunking(memory: StoryMemory, chunks: list[Chunk]) -> None:
@@ -232,8 +281,14 @@ def _read_outline(path: str) -> str:
     return text
 
 
-def _ensure_outline(memory: StoryMemory, given: str | None, llm: ChatModel | None, sampling: Sampling) -> bool:
-    """Store the given outline, or build one if none is stored yet. True if built."""
+OutlineBuilder = Callable[[list[ChunkRecord]], tuple[str, list[OutlinePart]]]
+
+
+def ensure_outline(
+    memory: StoryMemory, given: str | None, llm: ChatModel | None, sampling: Sampling, build: OutlineBuilder | None = None
+) -> bool:
+    """Store the given outline, or build one if none is stored yet (with ``build``
+    when given: a corpus worker's; else here with ``llm``). True if built."""
     if given is not None:
         if given != memory.outline:
             memory.set_outline(given, origin="given")
@@ -241,12 +296,20 @@ def _ensure_outline(memory: StoryMemory, given: str | None, llm: ChatModel | Non
         return False
     if memory.has_outline():
         return False
-    try:
-        text, parts = build_outline(
-            memory.reader.records(), model_summarizer(llm if analyses_with_model(llm) else None, sampling)
-        )
-    except ModelError:
-        text, parts = build_outline(memory.reader.records(), model_summarizer(None, sampling))
+    text, parts = (build or outline_builder(llm, sampling))(memory.reader.records())
     memory.set_outline(text, parts, origin="built")
     memory.save_manifest(outline="built")
     return True
+
+
+def outline_builder(llm: ChatModel | None, sampling: Sampling) -> OutlineBuilder:
+    """Builds the outline of a store's records with ``llm`` (extractively if it does not
+    analyse, or fails)."""
+
+    def build(records: list[ChunkRecord]) -> tuple[str, list[OutlinePart]]:
+        try:
+            return build_outline(records, model_summarizer(llm if analyses_with_model(llm) else None, sampling))
+        except ModelError:
+            return build_outline(records, model_summarizer(None, sampling))
+
+    return build

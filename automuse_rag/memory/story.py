@@ -46,7 +46,7 @@ from automuse_rag.memory.layout import (  # re-exported: the store's names and p
 from automuse_rag.memory.locking import StoryLock
 from automuse_rag.memory.migrate import ensure_current
 from automuse_rag.memory.outline import split_outline
-from automuse_rag.memory.records import chunk_records
+from automuse_rag.memory.records import Records, batch_records, embed_texts, record_texts
 from automuse_rag.memory.schema import SCHEMA_VERSION, connect, user_version
 from automuse_rag.memory.search import StoreReads
 from automuse_rag.memory.snapshot import StorySnapshot, check_position
@@ -59,7 +59,6 @@ from automuse_rag.models.registry import get_embedder
 from automuse_rag.settings import Settings
 from automuse_rag.text.types import Chunk
 
-EMBED_BATCH = 256
 MANIFEST_EVERY = 1.0  # seconds between story.json exports during a run of commits
 SETTLE_SCANS = 3  # scans of a collection at the end of a write run: the first, and one after each relinking
 
@@ -241,18 +240,18 @@ class StoryMemory:
         """Store one chunk and its analysis (idempotent), lore included."""
         self.commit_chunks([(chunk, analysis)])
 
-    def commit_chunks(self, items: Sequence[tuple[Chunk, ChunkAnalysis]]) -> None:
-        """Chroma records first (one embedding batch), then one SQLite transaction that
-        stores the chunks and folds them into the lore. Re-committing a chunk replaces it."""
+    def commit_chunks(
+        self, items: Sequence[tuple[Chunk, ChunkAnalysis]], vectors: Sequence[Sequence[float]] | None = None
+    ) -> None:
+        """Chroma records first (one embedding batch, unless ``vectors`` gives them, in
+        :func:`~automuse_rag.memory.records.record_texts` order, as a corpus worker
+        does), then one SQLite transaction that stores the chunks and folds them into
+        the lore. Re-committing a chunk replaces it."""
         if not items:
             return
         writer = self._writer()
-        summaries = [a.summary or c.text[:300] for c, a in items]
-        records: dict[str, list[tuple[str, str, dict[str, Any]]]] = {"summary": [], "chunk": [], "mention": []}
-        for (c, a), s in zip(items, summaries):
-            for kind, recs in chunk_records(c, a, s).items():
-                records[kind] += recs
-        self.upsert_records(records)
+        summaries, records = batch_records(items)
+        self.upsert_records(records, vectors)
         writer.commit([(c, a, s) for (c, a), s in zip(items, summaries)])
         self.store.grow_tiers(self.reader.last_index())
         self.manifest["chunks_done"] = self.reader.count()
@@ -300,19 +299,18 @@ class StoryMemory:
         write_json_atomic(self.dir / MANIFEST, self.manifest_export())
         self._manifest_written = time.monotonic()
 
-    def upsert_records(self, records: dict[str, list[tuple[str, str, dict[str, Any]]]]) -> None:
-        texts = [doc for kind in records for _, doc, _ in records[kind]]
-        vecs = iter(self.embed(texts))
+    def upsert_records(self, records: Records, vectors: Sequence[Sequence[float]] | None = None) -> None:
+        texts = record_texts(records)
+        if vectors is not None and len(vectors) != len(texts):
+            raise StoreError(f"story {self.name}: {len(vectors)} vectors given for {len(texts)} records")
+        vecs = iter(self.embed(texts) if vectors is None else [list(v) for v in vectors])
         for kind, recs in records.items():
             if recs:
                 embs = [next(vecs) for _ in recs]
                 self.store.upsert(kind, [r[0] for r in recs], [r[1] for r in recs], [r[2] for r in recs], embs)
 
     def embed(self, texts: list[str]) -> list[list[float]]:
-        out: list[list[float]] = []
-        for i in range(0, len(texts), EMBED_BATCH):
-            out.extend(self.embedder.embed(texts[i : i + EMBED_BATCH]))
-        return out
+        return embed_texts(self.embedder, texts)
 
     def set_outline(self, text: str, parts: list[OutlinePart] | None = None, origin: str = "given") -> None:
         """Store the outline (parts default to :func:`~automuse_rag.memory.outline.split_outline`)."""
