@@ -132,7 +132,7 @@ def test_a_longer_name_holding_two_full_names_makes_them_one():
         ("Bounderby, Loo", None),
     ],
 )
-def test_the_narrators_i_and_two_names_joined_by_a_comma_are_not_a_name(raw, clean):
+def test_the_narrators_i_a_sentences_period_and_two_names_joined_by_a_comma_are_not_a_name(raw, clean):
     assert clean_name(raw) == clean
 
 

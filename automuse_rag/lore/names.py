@@ -90,6 +90,8 @@ FIRSTNAME_TITLES = {
     "sister",
     "father",
 }
+# Name words whose period is their own (not the sentence's).
+ABBREVIATED = {"Jr.", "Sr.", "Esq.", "Bart.", "Bt."}
 # The first-person pronoun (or the numeral one) NER runs into a name: never a name's word.
 PRONOUN_I = {"I", "I."}
 PARTICLES = {"de", "da", "di", "du", "van", "von", "der", "den", "la", "le", "of", "del", "d'"}
@@ -232,6 +234,9 @@ def clean_name(raw: str) -> str | None:
     text = _EDGE.sub("", text)
     text = _POSSESSIVE.sub("", text).strip()
     text = _EDGE.sub("", text)
+    last = text.split()[-1] if text.split() else ""
+    if last.endswith(".") and len(last) > 2 and "." not in last[:-1] and not norm_title(last) and last not in ABBREVIATED:
+        text = text[:-1]  # "William Dane." ends a sentence; "Henry C." and "Tom Jr." keep theirs
     if text.lower().startswith("the "):
         text = text[4:]
     words = text.split()
