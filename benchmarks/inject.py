@@ -161,7 +161,12 @@ def inject_text(text: str, injections: list[Injection]) -> str:
             raise InjectError(
                 f"{inj.id}: the anchor must come at least {MIN_GAP} characters after the fact (it is {anchor_at - fact_at})"
             )
-        inserts.append((paragraph_end(text, anchor_at), n, inj.passage))
+        end = paragraph_end(text, anchor_at)
+        if text[anchor_at:end].rstrip().endswith((":", ":\u2014", ":--")):
+            raise InjectError(
+                f"{inj.id}: the anchor paragraph ends with a colon; the passage would part it from what it introduces"
+            )
+        inserts.append((end, n, inj.passage))
     inserts.sort()
     for (a, i, _), (b, j, _) in zip(inserts, inserts[1:]):
         if b - a < MIN_APART:

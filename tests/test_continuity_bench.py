@@ -239,3 +239,21 @@ def test_the_benchmark_runs_end_to_end_on_a_tiny_book(tmp_path: Path, capsys: py
     assert "Hard negatives (legitimate later mentions) flagged: 1/1." in out
     assert "| 902 | neither |" in out and "0 reports over" in out
     assert "zed-walks" not in out  # the test half's cases are never printed
+
+
+def test_only_the_dev_half_prints_its_cases() -> None:
+    injections = [_inj("zed-walks"), _inj("zed-mourned", control=True)]
+    run = bench.BookRun(book=1, edited=True, chunks=40, reports=[_report(7, entity="Ann")])
+    run.placed = {"zed-walks": [5], "zed-mourned": [9]}
+    out = bench.match_reports(run.reports, injections, run.placed)
+    test = "\n".join(bench.render_half("test", [(run, injections, out)], show_cases=False))
+    dev = "\n".join(bench.render_half("dev", [(run, injections, out)], show_cases=True))
+    assert "| dead | 1 | 0 | 0.00 | 1 | 0 | 0.00 | 0.00 |" in test
+    assert "zed-walks" not in test and "Ann" not in test
+    assert "missed zed-walks (Zed Ward)" in dev and "false alarm chunk 7 dead_acts Ann" in dev
+
+
+def test_a_passage_never_parts_a_paragraph_from_the_speech_it_introduces() -> None:
+    text = _book().replace("sold to a stranger.", "sold to a stranger, who said:")
+    with pytest.raises(inject.InjectError, match="a: the anchor paragraph ends with a colon"):
+        inject.inject_text(text, [_inj("a")])
