@@ -92,11 +92,20 @@ def same_entity(display: str, names: Iterable[str], other_cast_names: Iterable[s
     return bool(words) and any(words <= _words(n) for n in names)
 
 
-def passage_chunks(chunks: Mapping[int, str], passage: str) -> list[int]:
-    """The chunks holding the passage (its first or last 40 characters; both chunks when
-    it straddles a boundary)."""
+PROBE = 50
+
+
+def passage_probes(passage: str) -> set[str]:
+    """The passage's first and last PROBE characters (normalized): a chunk holding either
+    holds (part of) the passage. The set's test checks no book holds them of its own."""
     flat = norm(passage)
-    probes = {flat[:40], flat[-40:]}
+    return {flat[:PROBE], flat[-PROBE:]}
+
+
+def passage_chunks(chunks: Mapping[int, str], passage: str) -> list[int]:
+    """The chunks holding the passage (its start or its end; both chunks when it straddles
+    a boundary)."""
+    probes = passage_probes(passage)
     return sorted(i for i, text in chunks.items() if any(p in norm(text) for p in probes))
 
 

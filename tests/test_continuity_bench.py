@@ -93,8 +93,9 @@ def test_the_entity_of_a_report_is_matched_by_cast_names_not_by_a_shared_surname
 
 
 def test_a_passage_straddling_two_chunks_is_in_both() -> None:
-    passage = "Zed Ward came in from the yard and sat down. He asked for his supper at once, as he always did."
-    chunks = {0: "Before. " + passage[:50], 1: passage[50:] + " After.", 2: "Nothing."}
+    passage = "Zed Ward came in from the yard and sat down by the fire. He asked for his supper at once, as he always did."
+    half = len(passage) // 2
+    chunks = {0: "Before. " + passage[:half], 1: passage[half:] + " After.", 2: "Nothing."}
     assert bench.passage_chunks(chunks, passage) == [0, 1]
     assert bench.passage_chunks({0: "x " + passage.replace(" ", "\n  ") + " y"}, passage) == [0]
 
@@ -164,6 +165,29 @@ def test_every_injection_applies_to_its_shared_book() -> None:
         text = gutenberg_path(shared, book).read_text(encoding="utf-8")
         out = inject.inject_text(text, mine)
         assert len(out) > len(text) and all(i.passage in out for i in mine)
+        flat = inject.norm(text)
+        assert not [i.id for i in mine for p in bench.passage_probes(i.passage) if p in flat]  # found only where injected
+
+
+@pytest.mark.slow
+def test_every_passage_lands_in_chunks_after_its_fact(tmp_path: Path) -> None:
+    from automuse_rag.books import read_book_file
+    from automuse_rag.text.chunk import chunk_book
+
+    shared = configured()
+    if shared is None:
+        pytest.skip("no shared Gutenberg data")
+    sets = inject.load_injections()
+    wrong = []
+    for book in [b for b in sets.books() if gutenberg_path(shared, b).is_file()]:
+        mine = [i for i in sets.injections if i.book == book]
+        chunks = {c.index: c.text for c in chunk_book(read_book_file(inject.write_edited(book, mine, tmp_path, shared)), "x")}
+        for inj in mine:
+            placed = bench.passage_chunks(chunks, inj.passage)
+            fact = [k for k, t in chunks.items() if inject.norm(inj.fact)[:40] in inject.norm(t)]
+            if not placed or not fact or min(placed) <= max(fact) or len(placed) > 2:
+                wrong.append((inj.id, placed, fact))
+    assert wrong == []
 
 
 FAKE = textwrap.dedent(
