@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -51,9 +52,9 @@ from inject import (  # noqa: E402
     Injection,
     InjectionSet,
     book_path,
+    inject_text,
     load_injections,
     norm,
-    write_edited,
 )
 
 CASTS = REPO / "books" / "casts"
@@ -259,38 +260,48 @@ def _run(cmd: list[str], what: str, ok: tuple[int, ...] = (0,)) -> subprocess.Co
     return proc
 
 
-def run_book(book: int, injections: Sequence[Injection], edited: bool, cmd: str = DEFAULT_CMD, shared: Path = SHARED) -> BookRun:
-    """Ingest one book (edited with its injections, or as it is) and check it."""
+def _book_text(book: int, injections: Sequence[Injection], edited: bool, shared: Path) -> str:
+    src = book_path(book, shared)
+    if not src.is_file():
+        raise InjectError(f"book {book}: {src} does not exist")
+    text = src.read_text(encoding="utf-8")
+    return inject_text(text, list(injections)) if edited else text
+
+
+def run_book(
+    book: int,
+    injections: Sequence[Injection],
+    edited: bool,
+    cmd: str = DEFAULT_CMD,
+    shared: Path = SHARED,
+    homes: Path | None = None,
+) -> BookRun:
+    """Ingest one book (edited with its injections, or as it is) and check it. With
+    ``homes``, the store is kept in ``homes/STORY`` and reused while the book's text is
+    the same (the check runs again; the ingest does not)."""
     out = BookRun(book, edited)
     prefix = shlex.split(cmd)
+    story = f"pg{book}-edited" if edited else f"pg{book}"
     with tempfile.TemporaryDirectory(prefix="automuse-continuity-") as tmp:
+        root = homes / story if homes else Path(tmp)
         try:
-            path = write_edited(book, list(injections), Path(tmp), shared) if edited else book_path(book, shared)
-            story = f"pg{book}-edited" if edited else f"pg{book}"
-            home = Path(tmp) / "home"
-            t0 = time.perf_counter()
-            ingest = [
-                *prefix,
-                "--home",
-                str(home),
-                "ingest",
-                str(path),
-                "--story",
-                story,
-                "--llm",
-                "extractive",
-                "--embedder",
-                "hash",
-                "--json",
-            ]
-            _run(ingest, f"ingest of {book}")
-            out.ingest_s = time.perf_counter() - t0
+            text = _book_text(book, injections, edited, shared)
+            path, home = root / f"{story}.txt", root / "home"
+            manifest = home / "stores" / story / "story.json"
+            same = path.is_file() and path.read_bytes() == text.encode("utf-8")
+            if not (same and manifest.is_file() and '"complete": true' in manifest.read_text(encoding="utf-8")):
+                shutil.rmtree(home, ignore_errors=True)
+                root.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8", newline="")
+                t0 = time.perf_counter()
+                ingest = [*prefix, "--home", str(home), "ingest", str(path), "--story", story, "--llm", "extractive"]
+                _run([*ingest, "--embedder", "hash", "--json"], f"ingest of {book}")
+                out.ingest_s = time.perf_counter() - t0
             chunks = read_chunks(home / "stores" / story)
             out.chunks, out.chars = len(chunks), sum(len(t) for t in chunks.values())
             t0 = time.perf_counter()
-            proc = _run(
-                [*prefix, "--home", str(home), "continuity", "--story", story, "--json"], f"continuity on {book}", ok=(0, 1)
-            )
+            check = [*prefix, "--home", str(home), "continuity", "--story", story, "--json"]
+            proc = _run(check, f"continuity on {book}", ok=(0, 1))
             out.check_s = time.perf_counter() - t0
             reports = json.loads(proc.stdout or "[]")
             if not isinstance(reports, list):
@@ -474,6 +485,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-controls", action="store_true", help="skip the unedited control books")
     parser.add_argument("--no-speed", action="store_true", help="skip the fact extraction speed")
     parser.add_argument("--speed-books", type=int, nargs="*", default=[84, 1342])
+    parser.add_argument(
+        "--homes",
+        type=Path,
+        help="keep each book's store in DIR/STORY and reuse it while the book's text is unchanged "
+        "(delete DIR after changing how facts are extracted at ingest)",
+    )
     parser.add_argument("--injections", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--continuity-cmd", default=DEFAULT_CMD, help=argparse.SUPPRESS)
     parser.add_argument("--shared", type=Path, default=SHARED, help=argparse.SUPPRESS)
@@ -494,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     def task(item: tuple[int, bool]) -> BookRun:
         book, is_edited = item
         mine = [i for i in sets.injections if i.book == book] if is_edited else []
-        run = run_book(book, mine, is_edited, args.continuity_cmd, args.shared)
+        run = run_book(book, mine, is_edited, args.continuity_cmd, args.shared, args.homes)
         print(
             f"{book}{' (edited)' if is_edited else ''}: {run.error or f'{run.chunks} chunks, {len(run.reports)} reports'}",
             file=sys.stderr,

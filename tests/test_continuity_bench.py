@@ -5,6 +5,7 @@ real extractive ingest and a scripted stand-in for the continuity command."""
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -256,13 +257,17 @@ def test_the_benchmark_runs_end_to_end_on_a_tiny_book(tmp_path: Path, capsys: py
     fake = tmp_path / "fake_continuity.py"
     fake.write_text(FAKE, encoding="utf-8")
     argv = ["--half", "test", "--no-write", "--no-speed", "--jobs", "2", "--injections", str(split), "--shared", str(shared)]
-    argv += ["--continuity-cmd", f"{sys.executable} {fake}"]
+    argv += ["--continuity-cmd", f"{sys.executable} {fake}", "--homes", str(tmp_path / "homes")]
     assert bench.main(argv) == 0
     out = capsys.readouterr().out
     assert "| dead | 1 | 1 | 1.00 | 2 | 1 | 0.50 | 0.67 |" in out
     assert "Hard negatives (legitimate later mentions) flagged: 1/1." in out
     assert "| 902 | neither |" in out and "0 reports over" in out
     assert "zed-walks" not in out  # the test half's cases are never printed
+    assert re.search(r"\| 901 \| \d+ \| [1-9]\d* \|", out)  # ingested (seconds)
+    assert bench.main(argv) == 0  # again: the kept stores are checked, not ingested again
+    again = capsys.readouterr().out
+    assert re.search(r"\| 901 \| \d+ \| 0 \|", again) and "| dead | 1 | 1 | 1.00 | 2 | 1 | 0.50 | 0.67 |" in again
 
 
 def test_only_the_dev_half_prints_its_cases() -> None:
