@@ -25,7 +25,8 @@ from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 totals: dict[str, float] = {"imports": 0.0, "model load": 0.0, "store open": 0.0}
-stack: list[list[float]] = []  # [time spent in nested regions] per open region
+cpu_totals: dict[str, float] = dict.fromkeys(totals, 0.0)  # the same, in CPU seconds of the process
+stack: list[list[float]] = []  # [wall, CPU seconds spent in nested regions] per open region
 
 #: (module, attribute, category): functions timed once their module is imported.
 TIMED = [
@@ -42,16 +43,18 @@ _patched: set[tuple[str, ...]] = set()
 def timed(category: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        began = time.perf_counter()
-        stack.append([0.0])
+        began, began_cpu = time.perf_counter(), time.process_time()
+        stack.append([0.0, 0.0])
         try:
             return fn(*args, **kwargs)
         finally:
-            elapsed = time.perf_counter() - began
-            (nested,) = stack.pop()
+            elapsed, used = time.perf_counter() - began, time.process_time() - began_cpu
+            nested, nested_cpu = stack.pop()
             totals[category] += elapsed - nested
+            cpu_totals[category] += used - nested_cpu
             if stack:
                 stack[-1][0] += elapsed
+                stack[-1][1] += used
 
     return wrapper
 
@@ -91,6 +94,7 @@ def _traced_import_module(*args: Any, **kwargs: Any) -> Any:
 def report() -> None:
     wall, cpu = time.perf_counter() - START, time.process_time() - CPU_START
     out = {**totals, "work": wall - sum(totals.values()), "wall": wall, "cpu": cpu}
+    out["cpu parts"] = {**cpu_totals, "work": cpu - sum(cpu_totals.values())}
     path = os.environ.get("CLI_PROBE_OUT")
     if path:
         with open(path, "w", encoding="utf-8") as handle:

