@@ -68,3 +68,24 @@ def test_known_openai_model_counts_with_tiktoken_or_estimate_quickly() -> None:
     assert time.perf_counter() - start < 10
     assert counter.method in ("estimate", "tiktoken:o200k_base")
     assert 9 <= n <= estimate_tokens("The quick brown fox jumps over the lazy dog.")
+
+
+def test_the_local_model_counts_with_its_vocabulary_alone_and_like_the_full_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from automuse_rag.models import local
+    from automuse_rag.models.local import LocalChatModel
+    from automuse_rag.settings import get_settings
+
+    monkeypatch.setattr(local, "_models", {})  # as in a fresh process
+    monkeypatch.setattr(local, "_vocabs", {})
+    model = LocalChatModel(get_settings(home=tmp_path, n_ctx=512))
+    texts = ["Call me Ishmael.", "Mr. Darcy's 10,000 a year—“quoted”", "東京\n\n  tabs\t", ""]
+    counts = [model.count_tokens(t) for t in texts]
+    loaded = [key for key in local._models if key[0] == str(model.path)]
+    assert loaded == [] and str(model.path) in local._vocabs  # no weights were loaded to count
+    full = model.llama  # the whole model, loaded now; counting uses it from here on
+    assert counts == [len(full.tokenize(t.encode("utf-8"), add_bos=False, special=False)) for t in texts]
+    assert model.tokenize("Call me Ishmael.") == full.tokenize(b"Call me Ishmael.", add_bos=False, special=False)
+    for opened in [*local._models.values(), *local._vocabs.values()]:  # closed here, not at exit
+        opened.close()

@@ -41,12 +41,13 @@ TEMPLATE_HELP = "A prompt template file replacing the built-in one (syntax: auto
 
 
 @contextmanager
-def open_stories(cfg: Settings, names: list[str]) -> Iterator[list[Any]]:
-    """The stored stories (StoryViews), closed on exit; StoreError if one does not exist."""
+def open_stories(cfg: Settings, names: list[str], *, queries: bool = True) -> Iterator[list[Any]]:
+    """The stored stories (StoryViews), closed on exit; StoreError if one does not exist.
+    ``queries``: the command embeds queries (its embedder starts loading at once)."""
     opened: list[Any] = []
     try:
         for name in names:
-            opened.append(StoryMemory.open(cfg, name))
+            opened.append(StoryMemory.open(cfg, name, queries=queries))
         yield opened
     finally:
         for mem in opened:

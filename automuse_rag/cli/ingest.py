@@ -28,7 +28,7 @@ from automuse_rag.lore.probe import lore_mode
 from automuse_rag.memory.catalog import list_stories, remove_story
 from automuse_rag.memory.ingest import IngestResult, ingest
 from automuse_rag.memory.story import check_name, story_dir
-from automuse_rag.models.base import capable, sampling_from_settings
+from automuse_rag.models.base import Embedder, capable, sampling_from_settings
 from automuse_rag.models.registry import get_chat_model, get_embedder
 from automuse_rag.redact import redact_url
 
@@ -98,10 +98,23 @@ def ingest_command(
             progress=report,
             lore=lore,
         )
+    _prepare_queries(emb)
     if as_json:
         print_json(result.__dict__)
         return
     _print_result(result)
+
+
+def _prepare_queries(emb: Embedder) -> None:
+    """Make the embedder's fast query path now, while its model is loaded (minilm's ONNX
+    export, about 2 s), so that the first query is fast; a failure only costs speed."""
+    prepare = getattr(emb, "prepare_queries", None)
+    if prepare is None:
+        return
+    try:
+        prepare()
+    except Exception as exc:  # noqa: BLE001 - queries fall back to sentence-transformers
+        err_console.print(f"note: no ONNX query embedder ({type(exc).__name__}: {exc})", highlight=False, markup=False)
 
 
 def _print_result(r: IngestResult) -> None:

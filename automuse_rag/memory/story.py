@@ -153,10 +153,13 @@ class StoryMemory:
         return mem
 
     @classmethod
-    def open(cls, settings: Settings, name: str, embedder: Embedder | None = None, *, verify: bool = True) -> StoryMemory:
+    def open(
+        cls, settings: Settings, name: str, embedder: Embedder | None = None, *, verify: bool = True, queries: bool = False
+    ) -> StoryMemory:
         """Open a story to read: read-only, no lock, nothing written. StoreError (one
         line naming the fix) if it is missing, damaged, out of date or was embedded
-        with another embedder than ``embedder``."""
+        with another embedder than ``embedder``. ``queries``: the caller will embed a
+        query, so an embedder that can (``warm``) starts loading while Chroma opens."""
         directory = story_dir(settings, name)
         if not (directory / STATE).is_file():
             if (directory / MANIFEST).is_file() or (directory / "chroma").is_dir():
@@ -178,6 +181,9 @@ class StoryMemory:
             if embedder is None:
                 embedder = get_embedder(man["embedder"]["name"], settings)
             check_embedder(name, man, embedder)
+            warm = getattr(embedder, "warm", None) if queries else None
+            if warm is not None:
+                warm()
             mem = cls(settings, name, db, embedder, writable=False)
             if verify:
                 mem.verify_counts()

