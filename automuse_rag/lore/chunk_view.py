@@ -1,0 +1,211 @@
+"""One chunk's NER doc seen by the fact reader (lore/facts.py) and the continuity
+checker (lore/continuity.py): its names, their genders, pronoun antecedents, and the
+parses of the sentences it asks for (lore/parse.py's parser, only those)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from automuse_rag.lore.fact_words import CONDITIONAL_MARKS, NEARLY, UNREAL
+from automuse_rag.lore.names import NER_LABELS, PERSON_LABELS, STOP_NAMES, clean_name, norm_title, parse_name
+from automuse_rag.lore.ner import HE, SHE
+from automuse_rag.lore.parse import _PARSE_LOCK, _Hit, _occurrences, get_parser, mention_genders
+from automuse_rag.lore.relation_words import MODAL
+from automuse_rag.lore.relations import Occ, quoted_offsets
+from automuse_rag.lore.types import LoreMention
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc, Token
+
+ANTECEDENT_WINDOW = 600  # characters back to look for a pronoun's antecedent
+MEN = {
+    "man",
+    "men",
+    "father",
+    "brother",
+    "son",
+    "husband",
+    "uncle",
+    "boy",
+    "gentleman",
+    "fellow",
+    "king",
+    "lord",
+    "sir",
+    "nephew",
+}
+WOMEN = {"woman", "mother", "sister", "daughter", "wife", "aunt", "girl", "lady", "queen", "niece", "widow", "maid", "madam"}
+PRONOUNS = {"he": "m", "him": "m", "his": "m", "himself": "m", "she": "f", "her": "f", "herself": "f"}
+
+
+@dataclass
+class Parsed:
+    """One parsed sentence of the chunk: its number, text, start offset, parse,
+    names (characters and places) and which characters sit inside quotes."""
+
+    i: int
+    text: str
+    base: int
+    pdoc: Doc
+    occs: list[Occ]
+    quoted: list[bool]
+
+    def occ(self, tok: Token) -> Occ | None:
+        return next((o for o in self.occs if tok.i in o.tokens), None)
+
+    def in_quotes(self, tok: Token) -> bool:
+        return tok.idx < len(self.quoted) and self.quoted[tok.idx]
+
+
+class ChunkView:
+    """Names, genders and antecedents of one chunk's NER doc; parses on request."""
+
+    def __init__(self, doc: Doc) -> None:
+        self.doc = doc
+        self.sents = list(doc.sents)
+        self.hits: list[_Hit] = _hits(doc)
+        self.chars = sorted((h for h in self.hits if h.character), key=lambda h: h.start)
+        self.genders = mention_genders(self._mentions())
+        self._parsed: dict[int, Parsed] = {}
+        self.quoted = quote_mask(doc.text)
+
+    def _mentions(self) -> list[LoreMention]:
+        out: dict[str, LoreMention] = {}
+        for h in self.chars:
+            m = out.setdefault(h.name, LoreMention(name=h.name))
+            words = [t.lower_ for t in self.sents[h.sent]] if h.sent >= 0 else []
+            m.he += sum(w in HE for w in words)
+            m.she += sum(w in SHE for w in words)
+        return list(out.values())
+
+    def names_in(self, i: int) -> list[_Hit]:
+        return [h for h in self.hits if h.sent == i]
+
+    def antecedent(self, pos: int, gender: str, exclude: Collection[str] = ()) -> str | None:
+        """The nearest earlier character of ``gender`` within ANTECEDENT_WINDOW
+        characters (one of unknown gender only if it is the nearest character of all
+        and in the same or the previous sentence); None when a common noun of that
+        gender comes between ("Justine ... her mother ... She died")."""
+        nearest = True
+        here = self._sent_at(pos)
+        for h in reversed(self.chars):
+            if h.start >= pos or h.name in exclude:
+                continue
+            if pos - h.start > ANTECEDENT_WINDOW:
+                return None
+            g = self.genders.get(h.name)
+            if g == gender or (g is None and nearest and here - h.sent <= 1):
+                between = self.doc.text[h.end : pos].lower()
+                nouns = MEN if gender == "m" else WOMEN
+                return None if any(w.strip(".,;:!?\"'“”’‘") in nouns for w in between.split()) else h.name
+            nearest = False
+        return None
+
+    def _sent_at(self, pos: int) -> int:
+        return next((i for i, s in enumerate(self.sents) if s.start_char <= pos < s.end_char), -1)
+
+    def parse(self, wanted: Iterable[int]) -> list[Parsed]:
+        """The parses of sentences ``wanted`` (each parsed once per view), in order."""
+        order = sorted(set(wanted))
+        todo = [i for i in order if i not in self._parsed]
+        if todo:
+            parser = get_parser()
+            with _PARSE_LOCK:
+                pdocs = list(parser.pipe([self.sents[i].text for i in todo], batch_size=32))
+            for i, pdoc in zip(todo, pdocs):
+                sent = self.sents[i]
+                quoted = self.quoted[sent.start_char : sent.end_char]
+                occs = _occurrences(pdoc, self.names_in(i), sent.start_char, quoted)
+                self._parsed[i] = Parsed(i, sent.text, sent.start_char, pdoc, occs, quoted)
+        return [self._parsed[i] for i in order]
+
+    def who(self, s: Parsed, tok: Token, exclude: Collection[str] = ()) -> str | None:
+        """The character a token names: a name, or a third-person pronoun outside
+        quotes resolved to its antecedent."""
+        o = s.occ(tok)
+        if o is not None:
+            return o.name if o.character else None
+        gender = PRONOUNS.get(tok.lower_)
+        if gender is None or s.in_quotes(tok):
+            return None
+        return self.antecedent(s.base + tok.idx, gender, exclude)
+
+
+def _hits(doc: Doc) -> list[_Hit]:
+    """The chunk's names (lore/parse.py's hits, but a title only when capitalised:
+    "his sister Emily" names Emily, "Sister Agnes" names Sister Agnes)."""
+    sent_of = {s.start: i for i, s in enumerate(doc.sents)}
+    out: list[_Hit] = []
+    for ent in doc.ents:
+        if ent.label_ not in NER_LABELS:
+            continue
+        start = ent.start
+        if start > 0 and doc[start - 1].text[:1].isupper() and norm_title(doc[start - 1].text):
+            start -= 1
+        span = doc[start : ent.end]
+        name = clean_name(span.text)
+        if name is None or name.lower() in STOP_NAMES:
+            continue
+        character = ent.label_ in PERSON_LABELS or parse_name(name).title is not None
+        out.append(_Hit(name, character, span.start_char, span.end_char, sent_of.get(ent.sent.start, -1)))
+    return out
+
+
+def quote_mask(text: str) -> list[bool]:
+    """Per character of a chunk: inside quotation marks? As lore/relations.py's
+    ``quoted_offsets`` over the whole chunk, so a sentence in the middle of a speech is
+    inside it; a paragraph break ends a quote (a speech of several paragraphs opens
+    each one again)."""
+    single = "“" not in text and '"' not in text and "‘" in text  # Hard Times: ‘...’
+    out: list[bool] = []
+    for part in re.split(r"(\n\s*\n)", text):
+        out += _single_quoted(part) if single else quoted_offsets(part)
+    return out
+
+
+def _single_quoted(text: str) -> list[bool]:
+    """Dialogue in single quotes: ‘ opens, ’ closes unless a letter follows (an apostrophe)."""
+    inside, out = False, []
+    for k, ch in enumerate(text):
+        if ch == "‘":
+            inside = True
+        elif ch == "’" and inside and not text[k + 1 : k + 2].isalpha():
+            out.append(True)
+            inside = False
+            continue
+        out.append(inside)
+    return out
+
+
+def question(s: Parsed) -> bool:
+    return s.text.rstrip(" \"”’'\n").endswith("?")
+
+
+def unreal(verb: Token) -> bool:
+    """A clause that states no fact: negated, modal, conditional, infinitive, "almost",
+    or under a verb of belief, fear or wish ("I think he died", "was thought dead")."""
+    for c in verb.children:
+        if c.dep_ == "neg" or (c.dep_ == "aux" and c.lower_ in MODAL | {"to"}):
+            return True
+        if c.dep_ == "mark" and c.lower_ in CONDITIONAL_MARKS:
+            return True
+        if c.dep_ == "advmod" and c.lower_ in NEARLY | {"never"}:
+            return True
+    for a in verb.ancestors:
+        if a.lower_ in UNREAL:
+            return True
+        if any(c.dep_ == "neg" or (c.dep_ == "aux" and c.lower_ in MODAL) for c in a.children):
+            return True
+        if any(c.dep_ == "mark" and c.lower_ in CONDITIONAL_MARKS for c in a.children):
+            return True
+    return False
+
+
+def clause(tok: Token) -> Token:
+    """The verb heading the clause of a noun or adjective token."""
+    while tok.dep_ not in ("ROOT", "conj", "ccomp", "advcl", "relcl", "xcomp", "acl", "pcomp") and tok.head.i != tok.i:
+        tok = tok.head
+    return tok
