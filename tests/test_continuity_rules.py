@@ -45,6 +45,7 @@ DEAD = known("dead", "Lucy Westenra", "dead", sentence="Lucy Westenra is dead.")
         "“Good evening,” said Lucy Westenra, taking off her gloves.",
         "Lucy Westenra replied that she was quite well.",
         "Tom Crane opened the door. Lucy stood on the step in the rain.",
+        "“Lucy, you are late for supper,” said Tom Crane.",
     ],
 )
 def test_the_dead_acting_or_speaking_is_a_contradiction(text: str) -> None:
@@ -69,6 +70,8 @@ def test_the_dead_acting_or_speaking_is_a_contradiction(text: str) -> None:
         "Tom Crane looked at the portrait. Lucy Westenra smiled down from the wall.",
         "Lucy Westenra would have laughed at them.",
         "Lucy Westenra died in the autumn.",
+        "“Oh, Lucy, why did you leave us?” cried Tom Crane.",
+        "Tom Crane asked whether Lucy Westenra had been happy.",
     ],
 )
 def test_the_dead_remembered_mourned_or_dreamt_of_is_not(text: str) -> None:

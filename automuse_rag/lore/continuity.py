@@ -38,6 +38,7 @@ from automuse_rag.lore.fact_words import (
 from automuse_rag.lore.facts import GENDER, MAX_SENTENCE, Fact, facts_of
 from automuse_rag.lore.names import TITLES, parse_name
 from automuse_rag.lore.relation_words import BE, SPEECH
+from automuse_rag.lore.relations import Occ
 from automuse_rag.text import clip
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ NOT_ACTS = BE | {
 EXCUSE = re.compile(
     r"\b(?:dream\w*|ghost\w*|spirit\w*|phantom\w*|apparition\w*|vision\w*|spect(?:re|er)\w*|shade|haunt\w*|portrait\w*|"
     r"picture\w*|likeness|painting|photograph\w*|memor\w+|remember\w*|recall\w*|recollect\w*|letters?|wrote|written|"
-    r"writes|diary|journal|manuscript|grave|tomb|coffin|corpse|body|funeral|buried|mourn\w*|late|used|formerly|"
+    r"writes|diary|journal|manuscript|grave|tomb|coffin|corpse|body|funeral|buried|mourn\w*|the late|used to|formerly|"
     r"alive|lifetime|heaven|angel|soul|seemed|fancied|imagin\w*|delirium|delirious|"
     r"hallucinat\w*|asleep|resurrect\w*|risen|undead|vampire)\b",
     re.IGNORECASE,
@@ -157,11 +158,11 @@ def find_contradictions(doc: Any, chunk: int, known: Sequence[KnownFact], resolv
 def _dead_acts(view: ChunkView, dead: dict[str, KnownFact], resolve: Resolve, add: Callable[[str, KnownFact, str], None]) -> None:
     wanted = {h.sent for h in view.chars if resolve(h.name) in dead}
     for s in view.parse(wanted):
-        if question(s) or _excused(view, s.i):
+        if _excused(view, s.i):
             continue
         for o in s.occs:
             entity = resolve(o.name) if o.character else None
-            if entity in dead and not o.quoted and _acts(s, o.root):
+            if entity in dead and ((not o.quoted and _acts(s, o.root)) or (o.quoted and _addressed(s, o))):
                 add("dead_acts", dead[entity], s.text)
 
 
@@ -182,7 +183,20 @@ def _acts(s: Parsed, root: Token) -> bool:
         return False  # past perfect: a flashback
     if verb.dep_ in ("relcl", "acl", "csubj") or any(c.dep_ in ("acomp", "oprd") and c.lower_ == "dead" for c in verb.children):
         return False
-    return verb.lower_ in SPEECH or verb.dep_ in ("ROOT", "conj", "advcl", "ccomp")
+    return not question(s) and (verb.lower_ in SPEECH or verb.dep_ in ("ROOT", "conj", "advcl", "ccomp"))
+
+
+def _addressed(s: Parsed, o: Occ) -> bool:
+    """Spoken to in dialogue: the name set off as a vocative ("Lucy, you are late",
+    "Come in, Lucy!") in a quoted sentence that says "you", and no lament ("Oh, Lucy",
+    "why did you leave us")."""
+    first, last = min(o.tokens), max(o.tokens)
+    before = s.pdoc[first - 1].text if first > 0 else "“"
+    after = s.pdoc[last + 1].text if last + 1 < len(s.pdoc) else ""
+    if before not in ("“", '"', "‘", ",") or after not in (",", "!", "—", "?"):
+        return False
+    words = {t.lower_ for t in s.pdoc if s.in_quotes(t)}
+    return bool(words & {"you", "your", "yourself"}) and not words & LAMENT
 
 
 def _colour_ok(kind: str, old: str, new: str) -> bool:
@@ -273,6 +287,25 @@ def _reflexive_gender(
                     add("attribute", k, s.text)
 
 
+LAMENT = {
+    "oh",
+    "o",
+    "ah",
+    "alas",
+    "farewell",
+    "goodbye",
+    "good-bye",
+    "leave",
+    "left",
+    "gone",
+    "lost",
+    "die",
+    "died",
+    "dead",
+    "rest",
+    "peace",
+    "heaven",
+}
 OWN = re.compile(r"\b(?:himself|herself|his head|her head|his shoulders|her shoulders)\b", re.IGNORECASE)
 OWN_NOUNS = {"head", "shoulders"}
 OWN_VERBS = {"shook", "nodded", "scratched", "shrugged", "bowed", "hung", "tossed", "found", "seated", "threw", "drew", "raised"}
