@@ -69,6 +69,8 @@ def test_no_death_where_none_is_stated(text: str) -> None:
         ("Nora Fairley smiled. Her blue eyes filled with tears.", ("eyes", "Nora Fairley", "blue")),
         ("Mr. Darcy's golden hair shone in the sun.", ("hair", "Mr. Darcy", "golden")),
         ("Nora Fairley was twenty-three.", ("age", "Nora Fairley", "23")),
+        ("Nora Fairley, who was nineteen, ran the shop.", ("age", "Nora Fairley", "19")),
+        ("Nora Fairley, whose eyes were grey, ran the shop.", ("eyes", "Nora Fairley", "grey")),
         ("Mr. Hawkins, a man of forty, stood up.", ("age", "Mr. Hawkins", "40")),
         ("Mr. Hawkins was forty years old.", ("age", "Mr. Hawkins", "40")),
         ("Mr. Hawkins opened the door.", ("gender", "Mr. Hawkins", "male")),

@@ -133,6 +133,9 @@ def _nsubj(view: ChunkView, s: Parsed, verb: Token, deps: tuple[str, ...] = ("ns
     subjects = [c for c in verb.children if c.dep_ in ("nsubj", "nsubjpass", "csubj", "expl")]
     if len(subjects) != 1 or subjects[0].dep_ not in deps:
         return None
+    if subjects[0].lower_ in ("who", "that") and verb.dep_ == "relcl":  # "Nora Fairley, who was twenty-three"
+        o = s.occ(verb.head)
+        return o.name if o is not None and o.character else None
     return view.who(s, subjects[0])
 
 
@@ -188,6 +191,10 @@ def looks(view: ChunkView, s: Parsed, tok: Token) -> tuple[str | None, str]:
     if not colour or unreal(clause(tok)):
         return None, ""
     owner = next((c for c in tok.children if c.dep_ == "poss"), None)
+    if owner is not None and owner.lower_ == "whose":  # "Nora Fairley, whose eyes were grey"
+        rel = clause(tok)
+        o = s.occ(rel.head) if rel.dep_ == "relcl" else None
+        return (o.name, colour) if o is not None and o.character else (None, "")
     if owner is not None:
         name = view.who(s, owner)
         subject = next((c for c in clause(tok).children if c.dep_ == "nsubj"), None)
