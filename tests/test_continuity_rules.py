@@ -46,6 +46,8 @@ DEAD = known("dead", "Lucy Westenra", "dead", sentence="Lucy Westenra is dead.")
         "Lucy Westenra replied that she was quite well.",
         "Tom Crane opened the door. Lucy stood on the step in the rain.",
         "“Lucy, you are late for supper,” said Tom Crane.",
+        "“Come in out of the rain, Lucy!” cried Tom Crane.",
+        "“I am quite well,” said Lucy, smiling.",
     ],
 )
 def test_the_dead_acting_or_speaking_is_a_contradiction(text: str) -> None:
@@ -72,6 +74,7 @@ def test_the_dead_acting_or_speaking_is_a_contradiction(text: str) -> None:
         "Lucy Westenra died in the autumn.",
         "“Oh, Lucy, why did you leave us?” cried Tom Crane.",
         "Tom Crane asked whether Lucy Westenra had been happy.",
+        "“Lucy, Tom Crane and I went to Whitby once,” said Emily Lake.",
     ],
 )
 def test_the_dead_remembered_mourned_or_dreamt_of_is_not(text: str) -> None:

@@ -162,7 +162,7 @@ def _dead_acts(view: ChunkView, dead: dict[str, KnownFact], resolve: Resolve, ad
             continue
         for o in s.occs:
             entity = resolve(o.name) if o.character else None
-            if entity in dead and ((not o.quoted and _acts(s, o.root)) or (o.quoted and _addressed(s, o))):
+            if entity in dead and ((not o.quoted and (_acts(s, o.root) or _says(s, o))) or (o.quoted and _addressed(s, o))):
                 add("dead_acts", dead[entity], s.text)
 
 
@@ -186,17 +186,27 @@ def _acts(s: Parsed, root: Token) -> bool:
     return not question(s) and (verb.lower_ in SPEECH or verb.dep_ in ("ROOT", "conj", "advcl", "ccomp"))
 
 
+def _says(s: Parsed, o: Occ) -> bool:
+    """Dialogue attribution read off the words when the parse misses it: a speech
+    verb right after a closing quote, then the name ('”, said Lucy, smiling')."""
+    first = min(o.tokens)
+    return first >= 2 and s.pdoc[first - 1].lower_ in SPEECH and s.pdoc[first - 2].text in ("”", '"', "’", "'")
+
+
 def _addressed(s: Parsed, o: Occ) -> bool:
-    """Spoken to in dialogue: the name set off as a vocative ("Lucy, you are late",
-    "Come in, Lucy!") in a quoted sentence that says "you", and no lament ("Oh, Lucy",
-    "why did you leave us")."""
+    """Spoken to in dialogue: the name set off as a vocative at the head of a speech
+    ("Lucy, bring the lamp") or at its end ("Come in, Lucy!"), not in a list ("Lucy,
+    Tom and I") and not a lament ("Oh, Lucy", "why did you leave us")."""
     first, last = min(o.tokens), max(o.tokens)
-    before = s.pdoc[first - 1].text if first > 0 else "“"
-    after = s.pdoc[last + 1].text if last + 1 < len(s.pdoc) else ""
-    if before not in ("“", '"', "‘", ",") or after not in (",", "!", "—", "?"):
-        return False
-    words = {t.lower_ for t in s.pdoc if s.in_quotes(t)}
-    return bool(words & {"you", "your", "yourself"}) and not words & LAMENT
+    tok = s.pdoc
+    before = tok[first - 1].text if first > 0 else "“"
+    after = tok[last + 1].text if last + 1 < len(tok) else ""
+    then = tok[last + 2] if last + 2 < len(tok) else None
+    head = before in ("“", '"', "‘") and after in (",", "!") and then is not None
+    head = head and then is not None and s.occ(then) is None and then.lower_ not in ("and", "or")
+    tail = before == "," and after in ("!", "?", ".", "”", '"', "’")
+    words = {t.lower_ for t in tok if s.in_quotes(t)}
+    return (head or tail) and not words & LAMENT
 
 
 def _colour_ok(kind: str, old: str, new: str) -> bool:
