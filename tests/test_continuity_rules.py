@@ -81,6 +81,16 @@ def test_the_dead_remembered_mourned_or_dreamt_of_is_not(text: str) -> None:
     assert check(text, DEAD) == []
 
 
+def test_a_title_and_surname_alone_is_the_family_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("Major Sholto", "Sholto", "Mr. Sholto"):
+        monkeypatch.setitem(PEOPLE, name, "sholto")
+    major = known("dead", "Major Sholto", "dead", sentence="Major Sholto died in April.")
+    assert check("“It is Mrs. Bernstone,” said Sholto.", major) == []
+    assert check("Mr. Sholto walked into the room.", major) == []
+    assert check("“I did not know what you would want, Mr. Sholto—”", major) == []
+    assert len(check("Major Sholto walked into the room.", major)) == 1
+
+
 def test_as_of_a_fact_stated_at_or_after_the_chunk_never_counts() -> None:
     text = "Lucy Westenra walked into the room and smiled at everyone."
     assert len(check(text, DEAD, chunk=3)) == 1

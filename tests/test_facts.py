@@ -29,6 +29,7 @@ def facts(text: str, kind: str | None = None) -> set[tuple[str, str, str]]:
         ("“Poor Lucy Westenra is dead,” said Tom Crane.", "Lucy Westenra"),
         ("Mr. Hawkins came home late. He died that night.", "Mr. Hawkins"),
         ("The late Stephen Blackpool had been a weaver.", "Stephen Blackpool"),
+        ("“It's not Flint's ship, and Flint is dead; but I'll tell you true.”", "Flint"),
     ],
 )
 def test_a_death_is_a_fact(text: str, name: str) -> None:

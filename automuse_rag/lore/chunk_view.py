@@ -122,12 +122,13 @@ class ChunkView:
                 self._parsed[i] = Parsed(i, sent.text, sent.start_char, pdoc, occs, quoted)
         return [self._parsed[i] for i in order]
 
-    def who(self, s: Parsed, tok: Token, exclude: Collection[str] = ()) -> str | None:
+    def who(self, s: Parsed, tok: Token, exclude: Collection[str] = (), anyname: bool = False) -> str | None:
         """The character a token names: a name, or a third-person pronoun outside
-        quotes resolved to its antecedent."""
+        quotes resolved to its antecedent. ``anyname``: a name NER took for a place
+        counts too (as the subject of "died": "Flint is dead", Flint tagged GPE)."""
         o = s.occ(tok)
         if o is not None:
-            return o.name if o.character else None
+            return o.name if o.character or anyname else None
         gender = PRONOUNS.get(tok.lower_)
         if gender is None or s.in_quotes(tok):
             return None
@@ -194,10 +195,14 @@ def unreal(verb: Token) -> bool:
             return True
         if c.dep_ == "advmod" and c.lower_ in NEARLY | {"never"}:
             return True
+    below = verb
     for a in verb.ancestors:
         if a.lower_ in UNREAL:
             return True
-        if any(c.dep_ == "neg" or (c.dep_ == "aux" and c.lower_ in MODAL) for c in a.children):
+        # a negation or modal of the first of two joined clauses is its own ("It's not
+        # Flint's ship, and Flint is dead"); a condition covers both
+        conj, below = below.dep_ == "conj", a
+        if not conj and any(c.dep_ == "neg" or (c.dep_ == "aux" and c.lower_ in MODAL) for c in a.children):
             return True
         if any(c.dep_ == "mark" and c.lower_ in CONDITIONAL_MARKS for c in a.children):
             return True

@@ -156,14 +156,31 @@ def find_contradictions(doc: Any, chunk: int, known: Sequence[KnownFact], resolv
 
 
 def _dead_acts(view: ChunkView, dead: dict[str, KnownFact], resolve: Resolve, add: Callable[[str, KnownFact, str], None]) -> None:
-    wanted = {h.sent for h in view.chars if resolve(h.name) in dead}
+    wanted = {h.sent for h in view.hits if resolve(h.name) in dead}
     for s in view.parse(wanted):
         if _excused(view, s.i):
             continue
         for o in s.occs:
-            entity = resolve(o.name) if o.character else None
-            if entity in dead and ((not o.quoted and (_acts(s, o.root) or _says(s, o))) or (o.quoted and _addressed(s, o))):
+            entity = resolve(o.name)
+            if entity not in dead or not _same_person(dead[entity].fact.name, o.name):
+                continue
+            if (not o.quoted and (_acts(s, o.root) or _says(s, o))) or (o.quoted and _addressed(s, o)):
                 add("dead_acts", dead[entity], s.text)
+
+
+def _bare(name: str) -> bool:
+    p = parse_name(name)
+    return p.title is not None and len(p.words) == 1
+
+
+def _same_person(dead: str, name: str) -> bool:
+    """A title and a surname alone ("Major Sholto", "Mr. Darcy") are a family's: the
+    dead one's sons and widow bear them too, so only the same title counts for the
+    dead ("Sholto" and "Mr. Sholto" are his sons)."""
+    if not _bare(dead):
+        return True
+    d, n = parse_name(dead), parse_name(name)
+    return n.title is not None and TITLES[n.title][0] == TITLES[d.title or ""][0] and n.words[-1:] == d.words
 
 
 def _excused(view: ChunkView, i: int) -> bool:
@@ -204,9 +221,10 @@ def _addressed(s: Parsed, o: Occ) -> bool:
     then = tok[last + 2] if last + 2 < len(tok) else None
     head = before in ("“", '"', "‘") and after in (",", "!") and then is not None
     head = head and then is not None and s.occ(then) is None and then.lower_ not in ("and", "or")
-    tail = before == "," and after in ("!", "?", ".", "”", '"', "’")
+    tail = before == "," and after in ("!", "?", ".", "”", '"', "’", "—")
     words = {t.lower_ for t in tok if s.in_quotes(t)}
-    return (head or tail) and not words & LAMENT
+    # "Mr. Gatsby—" to his father: a title and surname in address are any of the family
+    return (head or tail) and not words & LAMENT and not _bare(o.name)
 
 
 def _colour_ok(kind: str, old: str, new: str) -> bool:

@@ -96,7 +96,7 @@ def facts_of(view: ChunkView, chunk: int = -1) -> list[Fact]:
 
 
 def wanted_sentences(view: ChunkView) -> list[int]:
-    named = {h.sent for h in view.chars}
+    named = {h.sent for h in view.hits}
     return [
         i
         for i, s in enumerate(view.sents)
@@ -127,7 +127,7 @@ def sentence_facts_of(view: ChunkView, s: Parsed, add: Callable[[str, str | None
         add(kind, name, value, s.text)
 
 
-def _nsubj(view: ChunkView, s: Parsed, verb: Token, deps: tuple[str, ...] = ("nsubj",)) -> str | None:
+def _nsubj(view: ChunkView, s: Parsed, verb: Token, deps: tuple[str, ...] = ("nsubj",), anyname: bool = False) -> str | None:
     """The character subject of ``verb``; None when it has two subjects ("Victor, he is
     murdered!": a vocative and a pronoun)."""
     subjects = [c for c in verb.children if c.dep_ in ("nsubj", "nsubjpass", "csubj", "expl")]
@@ -135,8 +135,8 @@ def _nsubj(view: ChunkView, s: Parsed, verb: Token, deps: tuple[str, ...] = ("ns
         return None
     if subjects[0].lower_ in ("who", "that") and verb.dep_ == "relcl":  # "Nora Fairley, who was twenty-three"
         o = s.occ(verb.head)
-        return o.name if o is not None and o.character else None
-    return view.who(s, subjects[0])
+        return o.name if o is not None and (o.character or anyname) else None
+    return view.who(s, subjects[0], anyname=anyname)
 
 
 def dead_subject(view: ChunkView, s: Parsed, tok: Token) -> str | None:
@@ -148,19 +148,19 @@ def dead_subject(view: ChunkView, s: Parsed, tok: Token) -> str | None:
             return None
         if any(c.dep_ == "advmod" and c.lower_ in NEARLY for c in tok.children) or any(c.dep_ == "prep" for c in tok.children):
             return None  # "half dead", "dead to the world", "dead with fatigue"
-        return _nsubj(view, s, head, ("nsubj", "nsubjpass"))
+        return _nsubj(view, s, head, ("nsubj", "nsubjpass"), anyname=True)
     if w in DIED and tok.dep_ in ("ROOT", "conj", "ccomp", "advcl", "relcl"):
         if unreal(tok) or any(c.dep_ in ("prt", "dobj") for c in tok.children):
             return None  # "died away", "died a thousand deaths"
-        return _nsubj(view, s, tok)
+        return _nsubj(view, s, tok, anyname=True)
     if w in KILLED and tok.dep_ not in ("amod", "compound"):
         if unreal(tok) or (w == "shot" and not any(c.lower_ == "dead" for c in tok.children)):
             return None
         if any(c.dep_ == "auxpass" for c in tok.children):
-            return _nsubj(view, s, tok, ("nsubjpass",))
+            return _nsubj(view, s, tok, ("nsubjpass",), anyname=True)
         if w == "drowned":
-            return _nsubj(view, s, tok)
-        return next((n for c in tok.children if c.dep_ == "dobj" and (n := view.who(s, c))), None)
+            return _nsubj(view, s, tok, anyname=True)
+        return next((n for c in tok.children if c.dep_ == "dobj" and (n := view.who(s, c, anyname=True))), None)
     if w == "late":
         head = tok.head
         if tok.dep_ == "amod" and s.occ(head) is not None and any(c.lower_ == "the" for c in head.children):
