@@ -85,6 +85,7 @@ def test_no_death_where_none_is_stated(text: str) -> None:
         ("Arthur Holmwood's sister Emily came in.", ("kin", "Arthur Holmwood", "sister:Emily")),
         ("Arthur Holmwood came in. Emily Lake, his wife, sat down.", ("kin", "Arthur Holmwood", "wife:Emily Lake")),
         ("Arthur Holmwood married Emily Lake in June.", ("kin", "Arthur Holmwood", "spouse:Emily Lake")),
+        ("“My sister Emily is coming,” said Arthur Holmwood.", ("kin", "Arthur Holmwood", "sister:Emily")),
         ("Jonathan Harker arrived at Whitby on Monday.", ("place", "Jonathan Harker", "Whitby")),
         ("Jonathan Harker left Whitby on Monday.", ("place", "Jonathan Harker", "left Whitby")),
     ],

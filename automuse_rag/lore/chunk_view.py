@@ -13,7 +13,7 @@ from automuse_rag.lore.fact_words import CONDITIONAL_MARKS, NEARLY, UNREAL
 from automuse_rag.lore.names import NER_LABELS, PERSON_LABELS, STOP_NAMES, clean_name, norm_title, parse_name
 from automuse_rag.lore.ner import HE, SHE
 from automuse_rag.lore.parse import _PARSE_LOCK, _Hit, _occurrences, get_parser, mention_genders
-from automuse_rag.lore.relation_words import MODAL
+from automuse_rag.lore.relation_words import MODAL, SPEECH
 from automuse_rag.lore.relations import Occ, quoted_offsets
 from automuse_rag.lore.types import LoreMention
 
@@ -129,6 +129,9 @@ class ChunkView:
         o = s.occ(tok)
         if o is not None:
             return o.name if o.character or anyname else None
+        if tok.lower_ in ("my", "i", "me") and s.in_quotes(tok):  # "'My cousin Jane,' said Elizabeth"
+            name = speaker(s)
+            return name if name not in exclude else None
         gender = PRONOUNS.get(tok.lower_)
         if gender is None or s.in_quotes(tok):
             return None
@@ -179,6 +182,21 @@ def _single_quoted(text: str) -> list[bool]:
             continue
         out.append(inside)
     return out
+
+
+def speaker(s: Parsed) -> str | None:
+    """The one character outside the quotes who says the sentence's speech: the
+    subject of a speech verb, or a name right after or before one ('”, said Lucy')."""
+    found = set()
+    for o in s.occs:
+        if not o.character or o.quoted:
+            continue
+        first, last = min(o.tokens), max(o.tokens)
+        before = s.pdoc[first - 1].lower_ if first > 0 else ""
+        after = s.pdoc[last + 1].lower_ if last + 1 < len(s.pdoc) else ""
+        if (o.root.dep_ == "nsubj" and o.root.head.lower_ in SPEECH) or before in SPEECH or after in SPEECH:
+            found.add(o.name)
+    return found.pop() if len(found) == 1 else None
 
 
 def question(s: Parsed) -> bool:

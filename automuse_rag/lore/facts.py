@@ -298,7 +298,7 @@ def kin_facts(view: ChunkView, s: Parsed) -> list[tuple[str, str, str]]:
         return []
 
     def pronoun(tok: Token, exclude: set[str]) -> str | None:
-        return view.who(s, tok, exclude) if tok.lower_ in ("his", "her", "he", "she") else None
+        return view.who(s, tok, exclude) if tok.lower_ in ("his", "her", "he", "she", "my") else None
 
     def gender(name: str) -> str | None:
         return view.genders.get(name)
