@@ -75,6 +75,8 @@ def test_the_dead_acting_or_speaking_is_a_contradiction(text: str) -> None:
         "“Oh, Lucy, why did you leave us?” cried Tom Crane.",
         "Tom Crane asked whether Lucy Westenra had been happy.",
         "“Lucy, Tom Crane and I went to Whitby once,” said Emily Lake.",
+        "the glass was broken. Lucy Westenra smashed it one night in a temper.” Tom Crane laughed.",
+        "“We sat by the sea all summer.\n\n“Lucy Westenra painted the boats every morning.”",
     ],
 )
 def test_the_dead_remembered_mourned_or_dreamt_of_is_not(text: str) -> None:

@@ -166,7 +166,12 @@ def quote_mask(text: str) -> list[bool]:
     single = "“" not in text and '"' not in text and "‘" in text  # Hard Times: ‘...’
     out: list[bool] = []
     for part in re.split(r"(\n\s*\n)", text):
-        out += _single_quoted(part) if single else quoted_offsets(part)
+        mask = _single_quoted(part) if single else quoted_offsets(part)
+        close = "’" if single else "”"
+        first = next((k for k, ch in enumerate(part) if ch in "“”‘’" and (single or ch in "“”")), None)
+        if first is not None and part[first] == close and (not single or not part[first + 1 : first + 2].isalpha()):
+            mask[:first] = [True] * first  # a chunk cut inside a speech: it opened before the chunk
+        out += mask
     return out
 
 
