@@ -93,6 +93,12 @@ def test_a_title_and_surname_alone_is_the_family_name(monkeypatch: pytest.Monkey
     assert len(check("Major Sholto walked into the room.", major)) == 1
 
 
+def test_a_dream_excuses_its_own_paragraph_only() -> None:
+    dream = "That night Tom Crane dreamed of the garden.\n\n"
+    assert len(check(dream + "In the morning Lucy Westenra came down to breakfast.", DEAD)) == 1
+    assert check(dream.strip() + " In the morning Lucy Westenra came down to breakfast.", DEAD) == []
+
+
 def test_as_of_a_fact_stated_at_or_after_the_chunk_never_counts() -> None:
     text = "Lucy Westenra walked into the room and smiled at everyone."
     assert len(check(text, DEAD, chunk=3)) == 1

@@ -118,7 +118,7 @@ class ChunkView:
             for i, pdoc in zip(todo, pdocs):
                 sent = self.sents[i]
                 quoted = self.quoted[sent.start_char : sent.end_char]
-                occs = _occurrences(pdoc, self.names_in(i), sent.start_char, quoted)
+                occs = [_whole(o) for o in _occurrences(pdoc, self.names_in(i), sent.start_char, quoted)]
                 self._parsed[i] = Parsed(i, sent.text, sent.start_char, pdoc, occs, quoted)
         return [self._parsed[i] for i in order]
 
@@ -187,6 +187,16 @@ def _single_quoted(text: str) -> list[bool]:
             continue
         out.append(inside)
     return out
+
+
+def _whole(o: Occ) -> Occ:
+    """A name NER cut short ("Lucy" of "Lucy Westenra") reaches the capitalised word it
+    is a compound of, which heads it in the parse."""
+    root, tokens = o.root, set(o.tokens)
+    while root.dep_ == "compound" and root.head.i == max(tokens) + 1 and root.head.text[:1].isupper():
+        root = root.head
+        tokens.add(root.i)
+    return o if root is o.root else Occ(o.name, o.character, root, frozenset(tokens), o.quoted)
 
 
 def speaker(s: Parsed) -> str | None:

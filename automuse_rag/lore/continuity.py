@@ -185,8 +185,14 @@ def _same_person(dead: str, name: str) -> bool:
 
 def _excused(view: ChunkView, i: int) -> bool:
     """A dream, a ghost, a letter, memory or the death itself in the sentence or the
-    CONTEXT sentences before it."""
-    return any(EXCUSE.search(view.sents[j].text) for j in range(max(0, i - CONTEXT), i + 1))
+    CONTEXT sentences before it in its paragraph."""
+    for j in range(i, max(-1, i - CONTEXT - 1), -1):
+        text = view.sents[j].text
+        if EXCUSE.search(text):
+            return True
+        if "\n\n" in text[: len(text) - len(text.lstrip())] or (j > 0 and "\n\n" in view.sents[j - 1].text[-4:]):
+            return False  # the paragraph starts here
+    return False
 
 
 def _acts(s: Parsed, root: Token) -> bool:
