@@ -77,6 +77,8 @@ def test_the_dead_acting_or_speaking_is_a_contradiction(text: str) -> None:
         "“Lucy, Tom Crane and I went to Whitby once,” said Emily Lake.",
         "the glass was broken. Lucy Westenra smashed it one night in a temper.” Tom Crane laughed.",
         "“We sat by the sea all summer.\n\n“Lucy Westenra painted the boats every morning.”",
+        "When I lived at Whitby the glass was broken. Lucy Westenra smashed it one night.\n\nTom Crane laughed, “Yes.”",
+        "Lucy Westenra believed in the green light, the future that recedes before us.",
     ],
 )
 def test_the_dead_remembered_mourned_or_dreamt_of_is_not(text: str) -> None:

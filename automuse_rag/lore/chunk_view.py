@@ -172,7 +172,25 @@ def quote_mask(text: str) -> list[bool]:
         if first is not None and part[first] == close and (not single or not part[first + 1 : first + 2].isalpha()):
             mask[:first] = [True] * first  # a chunk cut inside a speech: it opened before the chunk
         out += mask
-    return out
+    return _speech_first(text, out)
+
+
+FIRST_PERSON = re.compile(r"\b(?:I|my|me|I’m|I'm)\b")
+
+
+def _speech_first(text: str, mask: list[bool]) -> list[bool]:
+    """A chunk cut inside a speech at a sentence (its quotation marks in the chunk
+    before): a first paragraph with no quotation mark that says "I" in a chunk whose
+    narration never does is that speech's end."""
+    end = text.find("\n\n")
+    end = len(text) if end < 0 else end
+    first = text[:end]
+    if any(ch in first for ch in '"“”‘') or not FIRST_PERSON.search(first) or end == len(text):
+        return mask
+    narration = "".join(ch if not q else " " for ch, q in zip(text[end:], mask[end:]))
+    if FIRST_PERSON.search(narration):
+        return mask
+    return [True] * end + mask[end:]
 
 
 def _single_quoted(text: str) -> list[bool]:

@@ -47,6 +47,23 @@ if TYPE_CHECKING:
 CONTRADICTION_KINDS = ("dead_acts", "attribute", "kin", "two_places")
 CONTEXT = 3  # sentences before one whose words (a dream, a letter) excuse it
 NOT_ACTS = BE | {
+    "believed",
+    "believes",
+    "knew",
+    "knows",
+    "loved",
+    "loves",
+    "hoped",
+    "wished",
+    "liked",
+    "hated",
+    "feared",
+    "admired",
+    "trusted",
+    "understood",
+    "deserved",
+    "meant",
+    "possessed",
     "had",
     "has",
     "have",
