@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from automuse_rag import templates
 from automuse_rag.errors import StructuredOutputError
+from automuse_rag.lore.facts import extract_facts
 from automuse_rag.lore.names import clean_name
 from automuse_rag.lore.ner import get_nlp, ner_mentions, ner_text
 from automuse_rag.lore.parse import ChunkFacts, chunk_facts
@@ -149,6 +150,7 @@ def analyze_chunk(
     mentions = ner_mentions(doc)
     add_real_names(doc.text, {m.name: m for m in mentions}, previous)
     facts = chunk_facts(doc, mentions)
+    facts.facts = [f.to_dict() for f in extract_facts(doc, chunk.index)]
     if not analyses_with_model(llm):
         return _with_facts(extractive_analysis(chunk, mentions), facts)
     assert llm is not None
@@ -179,6 +181,7 @@ def _with_facts(a: ChunkAnalysis, facts: ChunkFacts, model_relations: Sequence[d
     seen = {(r["source"], r["target"], r["label"].lower()) for r in model_relations}
     a.relations = [*model_relations, *(r for r in facts.relations if (r["source"], r["target"], r["label"].lower()) not in seen)]
     a.distinct = list(facts.distinct)
+    a.facts = list(facts.facts)
     return a
 
 

@@ -1,0 +1,267 @@
+"""One chunk's NER doc seen by the fact reader (lore/facts.py) and the continuity
+checker (lore/continuity.py): its names, their genders, pronoun antecedents, and the
+parses of the sentences it asks for (lore/parse.py's parser, only those)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from automuse_rag.lore.fact_words import CONDITIONAL_MARKS, NEARLY, UNREAL
+from automuse_rag.lore.names import NER_LABELS, PERSON_LABELS, STOP_NAMES, clean_name, norm_title, parse_name
+from automuse_rag.lore.ner import HE, SHE
+from automuse_rag.lore.parse import _PARSE_LOCK, _Hit, _occurrences, get_parser, mention_genders
+from automuse_rag.lore.relation_words import MODAL, SPEECH
+from automuse_rag.lore.relations import Occ, quoted_offsets
+from automuse_rag.lore.types import LoreMention
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc, Token
+
+ANTECEDENT_WINDOW = 600  # characters back to look for a pronoun's antecedent
+MEN = {
+    "man",
+    "men",
+    "father",
+    "brother",
+    "son",
+    "husband",
+    "uncle",
+    "boy",
+    "gentleman",
+    "fellow",
+    "king",
+    "lord",
+    "sir",
+    "nephew",
+}
+WOMEN = {"woman", "mother", "sister", "daughter", "wife", "aunt", "girl", "lady", "queen", "niece", "widow", "maid", "madam"}
+PRONOUNS = {"he": "m", "him": "m", "his": "m", "himself": "m", "she": "f", "her": "f", "herself": "f"}
+
+
+@dataclass
+class Parsed:
+    """One parsed sentence of the chunk: its number, text, start offset, parse,
+    names (characters and places) and which characters sit inside quotes."""
+
+    i: int
+    text: str
+    base: int
+    pdoc: Doc
+    occs: list[Occ]
+    quoted: list[bool]
+
+    def occ(self, tok: Token) -> Occ | None:
+        return next((o for o in self.occs if tok.i in o.tokens), None)
+
+    def in_quotes(self, tok: Token) -> bool:
+        return tok.idx < len(self.quoted) and self.quoted[tok.idx]
+
+
+class ChunkView:
+    """Names, genders and antecedents of one chunk's NER doc; parses on request."""
+
+    def __init__(self, doc: Doc) -> None:
+        self.doc = doc
+        self.sents = list(doc.sents)
+        self.hits: list[_Hit] = _hits(doc)
+        self.chars = sorted((h for h in self.hits if h.character), key=lambda h: h.start)
+        self.genders = mention_genders(self._mentions())
+        self._parsed: dict[int, Parsed] = {}
+        self.quoted = quote_mask(doc.text)
+
+    def _mentions(self) -> list[LoreMention]:
+        out: dict[str, LoreMention] = {}
+        for h in self.chars:
+            m = out.setdefault(h.name, LoreMention(name=h.name))
+            words = [t.lower_ for t in self.sents[h.sent]] if h.sent >= 0 else []
+            m.he += sum(w in HE for w in words)
+            m.she += sum(w in SHE for w in words)
+        return list(out.values())
+
+    def names_in(self, i: int) -> list[_Hit]:
+        return [h for h in self.hits if h.sent == i]
+
+    def antecedent(self, pos: int, gender: str, exclude: Collection[str] = ()) -> str | None:
+        """The nearest earlier character of ``gender`` within ANTECEDENT_WINDOW
+        characters (one of unknown gender only if it is the nearest character of all
+        and in the same or the previous sentence); None when a common noun of that
+        gender comes between ("Justine ... her mother ... She died")."""
+        nearest = True
+        here = self._sent_at(pos)
+        for h in reversed(self.chars):
+            if h.start >= pos or h.name in exclude:
+                continue
+            if pos - h.start > ANTECEDENT_WINDOW:
+                return None
+            g = self.genders.get(h.name)
+            if g == gender or (g is None and nearest and here - h.sent <= 1):
+                between = self.doc.text[h.end : pos].lower()
+                nouns = MEN if gender == "m" else WOMEN
+                return None if any(w.strip(".,;:!?\"'“”’‘") in nouns for w in between.split()) else h.name
+            nearest = False
+        return None
+
+    def _sent_at(self, pos: int) -> int:
+        return next((i for i, s in enumerate(self.sents) if s.start_char <= pos < s.end_char), -1)
+
+    def parse(self, wanted: Iterable[int]) -> list[Parsed]:
+        """The parses of sentences ``wanted`` (each parsed once per view), in order."""
+        order = sorted(set(wanted))
+        todo = [i for i in order if i not in self._parsed]
+        if todo:
+            parser = get_parser()
+            with _PARSE_LOCK:
+                pdocs = list(parser.pipe([self.sents[i].text for i in todo], batch_size=32))
+            for i, pdoc in zip(todo, pdocs):
+                sent = self.sents[i]
+                quoted = self.quoted[sent.start_char : sent.end_char]
+                occs = [_whole(o) for o in _occurrences(pdoc, self.names_in(i), sent.start_char, quoted)]
+                self._parsed[i] = Parsed(i, sent.text, sent.start_char, pdoc, occs, quoted)
+        return [self._parsed[i] for i in order]
+
+    def who(self, s: Parsed, tok: Token, exclude: Collection[str] = (), anyname: bool = False) -> str | None:
+        """The character a token names: a name, or a third-person pronoun outside
+        quotes resolved to its antecedent. ``anyname``: a name NER took for a place
+        counts too (as the subject of "died": "Flint is dead", Flint tagged GPE)."""
+        o = s.occ(tok)
+        if o is not None:
+            return o.name if o.character or anyname else None
+        if tok.lower_ in ("my", "i", "me") and s.in_quotes(tok):  # "'My cousin Jane,' said Elizabeth"
+            name = speaker(s)
+            return name if name not in exclude else None
+        gender = PRONOUNS.get(tok.lower_)
+        if gender is None or s.in_quotes(tok):
+            return None
+        return self.antecedent(s.base + tok.idx, gender, exclude)
+
+
+def _hits(doc: Doc) -> list[_Hit]:
+    """The chunk's names (lore/parse.py's hits, but a title only when capitalised:
+    "his sister Emily" names Emily, "Sister Agnes" names Sister Agnes)."""
+    sent_of = {s.start: i for i, s in enumerate(doc.sents)}
+    out: list[_Hit] = []
+    for ent in doc.ents:
+        if ent.label_ not in NER_LABELS:
+            continue
+        start = ent.start
+        if start > 0 and doc[start - 1].text[:1].isupper() and norm_title(doc[start - 1].text):
+            start -= 1
+        span = doc[start : ent.end]
+        name = clean_name(span.text)
+        if name is None or name.lower() in STOP_NAMES:
+            continue
+        character = ent.label_ in PERSON_LABELS or parse_name(name).title is not None
+        out.append(_Hit(name, character, span.start_char, span.end_char, sent_of.get(ent.sent.start, -1)))
+    return out
+
+
+def quote_mask(text: str) -> list[bool]:
+    """Per character of a chunk: inside quotation marks? As lore/relations.py's
+    ``quoted_offsets`` over the whole chunk, so a sentence in the middle of a speech is
+    inside it; a paragraph break ends a quote (a speech of several paragraphs opens
+    each one again)."""
+    single = "“" not in text and '"' not in text and "‘" in text  # Hard Times: ‘...’
+    out: list[bool] = []
+    for part in re.split(r"(\n\s*\n)", text):
+        mask = _single_quoted(part) if single else quoted_offsets(part)
+        close = "’" if single else "”"
+        first = next((k for k, ch in enumerate(part) if ch in "“”‘’" and (single or ch in "“”")), None)
+        if first is not None and part[first] == close and (not single or not part[first + 1 : first + 2].isalpha()):
+            mask[:first] = [True] * first  # a chunk cut inside a speech: it opened before the chunk
+        out += mask
+    return _speech_first(text, out)
+
+
+FIRST_PERSON = re.compile(r"\b(?:I|my|me|I’m|I'm)\b")
+
+
+def _speech_first(text: str, mask: list[bool]) -> list[bool]:
+    """A chunk cut inside a speech at a sentence (its quotation marks in the chunk
+    before): a first paragraph with no quotation mark that says "I" in a chunk whose
+    narration never does is that speech's end."""
+    end = text.find("\n\n")
+    end = len(text) if end < 0 else end
+    first = text[:end]
+    if any(ch in first for ch in '"“”‘') or not FIRST_PERSON.search(first) or end == len(text):
+        return mask
+    narration = "".join(ch if not q else " " for ch, q in zip(text[end:], mask[end:]))
+    if FIRST_PERSON.search(narration):
+        return mask
+    return [True] * end + mask[end:]
+
+
+def _single_quoted(text: str) -> list[bool]:
+    """Dialogue in single quotes: ‘ opens, ’ closes unless a letter follows (an apostrophe)."""
+    inside, out = False, []
+    for k, ch in enumerate(text):
+        if ch == "‘":
+            inside = True
+        elif ch == "’" and inside and not text[k + 1 : k + 2].isalpha():
+            out.append(True)
+            inside = False
+            continue
+        out.append(inside)
+    return out
+
+
+def _whole(o: Occ) -> Occ:
+    """A name NER cut short ("Lucy" of "Lucy Westenra") reaches the capitalised word it
+    is a compound of, which heads it in the parse."""
+    root, tokens = o.root, set(o.tokens)
+    while root.dep_ == "compound" and root.head.i == max(tokens) + 1 and root.head.text[:1].isupper():
+        root = root.head
+        tokens.add(root.i)
+    return o if root is o.root else Occ(o.name, o.character, root, frozenset(tokens), o.quoted)
+
+
+def speaker(s: Parsed) -> str | None:
+    """The one character outside the quotes who says the sentence's speech: the
+    subject of a speech verb, or a name right after or before one ('”, said Lucy')."""
+    found = set()
+    for o in s.occs:
+        if not o.character or o.quoted:
+            continue
+        first, last = min(o.tokens), max(o.tokens)
+        before = s.pdoc[first - 1].lower_ if first > 0 else ""
+        after = s.pdoc[last + 1].lower_ if last + 1 < len(s.pdoc) else ""
+        if (o.root.dep_ == "nsubj" and o.root.head.lower_ in SPEECH) or before in SPEECH or after in SPEECH:
+            found.add(o.name)
+    return found.pop() if len(found) == 1 else None
+
+
+def question(s: Parsed) -> bool:
+    return s.text.rstrip(" \"”’'\n").endswith("?")
+
+
+def unreal(verb: Token) -> bool:
+    """A clause that states no fact: negated, modal, conditional, infinitive, "almost",
+    or under a verb of belief, fear or wish ("I think he died", "was thought dead")."""
+    for c in verb.children:
+        if c.dep_ == "neg" or (c.dep_ == "aux" and c.lower_ in MODAL | {"to"}):
+            return True
+        if c.dep_ == "mark" and c.lower_ in CONDITIONAL_MARKS:
+            return True
+        if c.dep_ == "advmod" and c.lower_ in NEARLY | {"never"}:
+            return True
+    below = verb
+    for a in verb.ancestors:
+        if a.lower_ in UNREAL:
+            return True
+        # a negation or modal of the first of two joined clauses is its own ("It's not
+        # Flint's ship, and Flint is dead"); a condition covers both
+        conj, below = below.dep_ == "conj", a
+        if not conj and any(c.dep_ == "neg" or (c.dep_ == "aux" and c.lower_ in MODAL) for c in a.children):
+            return True
+        if any(c.dep_ == "mark" and c.lower_ in CONDITIONAL_MARKS for c in a.children):
+            return True
+    return False
+
+
+def clause(tok: Token) -> Token:
+    """The verb heading the clause of a noun or adjective token."""
+    while tok.dep_ not in ("ROOT", "conj", "ccomp", "advcl", "relcl", "xcomp", "acl", "pcomp") and tok.head.i != tok.i:
+        tok = tok.head
+    return tok

@@ -1,0 +1,362 @@
+"""Continuity: the sentences of one chunk that contradict facts known before it
+(issue 26). Pure: the caller gives the chunk's NER doc, the facts known as of the
+chunk resolved to entities (:class:`KnownFact`) and a resolver of surface names.
+
+- ``dead_acts``: a character known dead acts or speaks in the narrative present: the
+  subject, outside quotes, of an action verb that is not negated, modal, conditional,
+  past perfect or under a verb of belief ("Lucy smiled", "said Lucy"). Being
+  remembered, mourned or talked about (inside quotes), "the late X", a dream, a
+  ghost, a portrait or a letter in the sentence or the three before it, and the
+  death's own aftermath ("X lay dead", "X was buried") are not.
+- ``attribute``: eye or hair colour outside every group of like colours (hair turning
+  grey or white aside), an age going down, a gender title or reflexive against the
+  known gender; never when the sentence states a change ("dyed", "turned", "now").
+- ``kin``: one pair of people given two exclusive bonds (parent, child, sibling,
+  spouse: "Y, his sister" when Y is known his wife) or a sibling of the other sex.
+Precision first: every rule gives up when unsure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from automuse_rag.lore.chunk_view import ChunkView, Parsed, question, unreal
+from automuse_rag.lore.fact_words import (
+    AGEING,
+    CHANGE,
+    EXCLUSIVE,
+    EYE_COLOURS,
+    EYE_GROUPS,
+    HAIR_COLOURS,
+    HAIR_GROUPS,
+    INVERSE,
+    KIN,
+)
+from automuse_rag.lore.facts import GENDER, MAX_SENTENCE, Fact, facts_of
+from automuse_rag.lore.names import TITLES, parse_name
+from automuse_rag.lore.relation_words import BE, SPEECH
+from automuse_rag.lore.relations import Occ
+from automuse_rag.text import clip
+
+if TYPE_CHECKING:
+    from spacy.tokens import Token
+
+CONTRADICTION_KINDS = ("dead_acts", "attribute", "kin", "two_places")
+CONTEXT = 3  # sentences before one whose words (a dream, a letter) excuse it
+NOT_ACTS = BE | {
+    "believed",
+    "believes",
+    "knew",
+    "knows",
+    "loved",
+    "loves",
+    "hoped",
+    "wished",
+    "liked",
+    "hated",
+    "feared",
+    "admired",
+    "trusted",
+    "understood",
+    "deserved",
+    "meant",
+    "possessed",
+    "had",
+    "has",
+    "have",
+    "seemed",
+    "seems",
+    "appeared",
+    "remained",
+    "lay",
+    "lies",
+    "rested",
+    "rests",
+    "slept",
+    "sleeps",
+    "died",
+    "dies",
+    "perished",
+    "expired",
+    "sank",
+    "used",
+    "left",
+    "lived",
+    "bequeathed",
+    "willed",
+    "owned",
+    "wanted",
+}
+EXCUSE = re.compile(
+    r"\b(?:dream\w*|ghost\w*|spirit\w*|phantom\w*|apparition\w*|vision\w*|spect(?:re|er)\w*|shade|haunt\w*|portrait\w*|"
+    r"picture\w*|likeness|painting|photograph\w*|memor\w+|remember\w*|recall\w*|recollect\w*|letters?|wrote|written|"
+    r"writes|diary|journal|manuscript|grave|tomb|coffin|corpse|body|funeral|buried|mourn\w*|the late|used to|formerly|"
+    r"alive|lifetime|heaven|angel|soul|seemed|fancied|imagin\w*|delirium|delirious|"
+    r"hallucinat\w*|asleep|resurrect\w*|risen|undead|vampire)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class KnownFact:
+    """A fact resolved to an entity as of the chunk being checked."""
+
+    fact: Fact  # fact.chunk < the chunk being checked
+    entity: str  # entity id
+    display: str  # the entity's display name
+
+
+@dataclass(frozen=True)
+class Contradiction:
+    chunk: int
+    kind: str  # one of CONTRADICTION_KINDS
+    entity: str  # entity id
+    display: str  # entity display name
+    text: str  # the offending sentence
+    fact: Fact  # the broken fact, with its own chunk and sentence
+
+    def to_json(self, chapter: int) -> dict[str, Any]:
+        return {
+            "chunk": self.chunk,
+            "chapter": chapter,
+            "kind": self.kind,
+            "entity": self.display,
+            "text": self.text,
+            "fact": {"kind": self.fact.kind, "chunk": self.fact.chunk, "text": self.fact.sentence},
+        }
+
+
+Resolve = Callable[[str], "str | None"]
+
+
+def find_contradictions(doc: Any, chunk: int, known: Sequence[KnownFact], resolve: Resolve) -> list[Contradiction]:
+    """Sentences of one chunk's spaCy doc that contradict facts known before it.
+    ``resolve(surface name)`` -> entity id as of this chunk, or None."""
+    known = [k for k in known if k.fact.chunk < chunk]
+    if not known:
+        return []
+    view = ChunkView(doc)
+    out: list[Contradiction] = []
+    seen: set[tuple[str, str, str]] = set()
+
+    def add(kind: str, k: KnownFact, text: str) -> None:
+        text = clip(" ".join(text.split()), MAX_SENTENCE)
+        if (kind, k.entity, text) not in seen:
+            seen.add((kind, k.entity, text))
+            out.append(Contradiction(chunk, kind, k.entity, k.display, text, k.fact))
+
+    dead: dict[str, KnownFact] = {}
+    for k in sorted(known, key=lambda k: k.fact.chunk):
+        if k.fact.kind == "dead":
+            dead.setdefault(k.entity, k)
+    if dead:
+        _dead_acts(view, dead, resolve, add)
+    for f in facts_of(view, chunk):
+        entity = resolve(f.name)
+        if entity is None:
+            continue
+        mine = [k for k in known if k.entity == entity and k.fact.kind == f.kind]
+        if f.kind in ("eyes", "hair", "age", "gender"):
+            broken = _attribute(f, mine)
+            if broken is not None:
+                add("attribute", broken, f.sentence)
+        elif f.kind == "kin":
+            broken = _kin(f, entity, known, resolve)
+            if broken is not None:
+                add("kin", broken, f.sentence)
+    if dead or any(k.fact.kind == "gender" for k in known):
+        _reflexive_gender(view, known, resolve, add)
+    return out
+
+
+def _dead_acts(view: ChunkView, dead: dict[str, KnownFact], resolve: Resolve, add: Callable[[str, KnownFact, str], None]) -> None:
+    wanted = {h.sent for h in view.hits if resolve(h.name) in dead}
+    for s in view.parse(wanted):
+        if _excused(view, s.i):
+            continue
+        for o in s.occs:
+            entity = resolve(o.name)
+            if entity not in dead or not _same_person(dead[entity].fact.name, o.name):
+                continue
+            if (not o.quoted and (_acts(s, o.root) or _says(s, o))) or (o.quoted and _addressed(s, o)):
+                add("dead_acts", dead[entity], s.text)
+
+
+def _bare(name: str) -> bool:
+    p = parse_name(name)
+    return p.title is not None and len(p.words) == 1
+
+
+def _same_person(dead: str, name: str) -> bool:
+    """A title and a surname alone ("Major Sholto", "Mr. Darcy") are a family's: the
+    dead one's sons and widow bear them too, so only the same title counts for the
+    dead ("Sholto" and "Mr. Sholto" are his sons)."""
+    if not _bare(dead):
+        return True
+    d, n = parse_name(dead), parse_name(name)
+    return n.title is not None and TITLES[n.title][0] == TITLES[d.title or ""][0] and n.words[-1:] == d.words
+
+
+def _excused(view: ChunkView, i: int) -> bool:
+    """A dream, a ghost, a letter, memory or the death itself in the sentence or the
+    CONTEXT sentences before it in its paragraph."""
+    for j in range(i, max(-1, i - CONTEXT - 1), -1):
+        text = view.sents[j].text
+        if EXCUSE.search(text):
+            return True
+        if "\n\n" in text[: len(text) - len(text.lstrip())] or (j > 0 and "\n\n" in view.sents[j - 1].text[-4:]):
+            return False  # the paragraph starts here
+    return False
+
+
+def _acts(s: Parsed, root: Token) -> bool:
+    """The name is the active subject of an action verb in the narrative present."""
+    if root.dep_ != "nsubj" or any(c.dep_ == "amod" and c.lower_ == "late" for c in root.children):
+        return False
+    verb = root.head
+    if verb.lower_ in NOT_ACTS or s.in_quotes(verb) or unreal(verb):
+        return False
+    if any(c.dep_ in ("aux", "auxpass") and c.lower_ in ("had", "'d", "’d", "has", "have", "been") for c in verb.children):
+        return False  # past perfect: a flashback
+    if verb.dep_ in ("relcl", "acl", "csubj") or any(c.dep_ in ("acomp", "oprd") and c.lower_ == "dead" for c in verb.children):
+        return False
+    return not question(s) and (verb.lower_ in SPEECH or verb.dep_ in ("ROOT", "conj", "advcl", "ccomp"))
+
+
+def _says(s: Parsed, o: Occ) -> bool:
+    """Dialogue attribution read off the words when the parse misses it: a speech
+    verb right after a closing quote, then the name ('”, said Lucy, smiling')."""
+    first = min(o.tokens)
+    return first >= 2 and s.pdoc[first - 1].lower_ in SPEECH and s.pdoc[first - 2].text in ("”", '"', "’", "'")
+
+
+def _addressed(s: Parsed, o: Occ) -> bool:
+    """Spoken to in dialogue: the name set off as a vocative at the head of a speech
+    ("Lucy, bring the lamp") or at its end ("Come in, Lucy!"), not in a list ("Lucy,
+    Tom and I") and not a lament ("Oh, Lucy", "why did you leave us")."""
+    first, last = min(o.tokens), max(o.tokens)
+    tok = s.pdoc
+    before = tok[first - 1].text if first > 0 else "“"
+    after = tok[last + 1].text if last + 1 < len(tok) else ""
+    then = tok[last + 2] if last + 2 < len(tok) else None
+    head = before in ("“", '"', "‘") and after in (",", "!") and then is not None
+    head = head and then is not None and s.occ(then) is None and then.lower_ not in ("and", "or")
+    tail = before == "," and after in ("!", "?", ".", "”", '"', "’", "—")
+    words = {t.lower_ for t in tok if s.in_quotes(t)}
+    # "Mr. Gatsby—" to his father: a title and surname in address are any of the family
+    return (head or tail) and not words & LAMENT and not _bare(o.name)
+
+
+def _colour_ok(kind: str, old: str, new: str) -> bool:
+    table, groups = (EYE_COLOURS, EYE_GROUPS) if kind == "eyes" else (HAIR_COLOURS, HAIR_GROUPS)
+    a, b = table.get(old, old), table.get(new, new)
+    return a == b or any(a in g and b in g for g in groups) or (kind == "hair" and b in AGEING)
+
+
+def _attribute(f: Fact, mine: list[KnownFact]) -> KnownFact | None:
+    if not mine or any(w.lower().strip(".,;:!?\"'") in CHANGE for w in f.sentence.split()):
+        return None
+    last = max(mine, key=lambda k: k.fact.chunk)
+    if f.kind in ("eyes", "hair"):
+        return last if not _colour_ok(f.kind, last.fact.value, f.value) else None
+    if f.kind == "age":
+        return last if int(f.value) < int(last.fact.value) else None
+    # gender: only a title gives the new one ("Mr. X" for a woman); pronoun counts are too noisy
+    title = parse_name(f.name).title
+    values = {k.fact.value for k in mine}
+    if title and TITLES[title][1] and len(values) == 1 and f.value not in values:
+        return last
+    return None
+
+
+def _bond(role: str) -> tuple[str, str | None]:
+    return KIN.get(role, ("", None))
+
+
+def _kin(f: Fact, entity: str, known: Sequence[KnownFact], resolve: Resolve) -> KnownFact | None:
+    """``f``: B is A's ROLE (A = f.name). A known bond between the same two people that
+    excludes it, or a sibling of the other sex."""
+    role, _, other = f.value.partition(":")
+    if re.search(rf"{role}-in-law|step-?{role}|half-{role}|foster", f.sentence, re.IGNORECASE):
+        return None
+    b = resolve(other)
+    cls, sex = _bond(role)
+    if b is None or b == entity or not cls:
+        return None
+    for k in known:
+        if k.fact.kind != "kin":
+            continue
+        krole, _, kother = k.fact.value.partition(":")
+        kcls, ksex = _bond(krole)
+        kb = resolve(kother)
+        if not kcls or kb is None:
+            continue
+        if k.entity == entity and kb == b:
+            same = kcls
+        elif k.entity == b and kb == entity:
+            same, ksex = INVERSE[kcls], None
+        else:
+            continue
+        if cls in EXCLUSIVE and same in EXCLUSIVE and cls != same:
+            return k
+        if cls == same and sex and ksex and sex != ksex:
+            return k
+    return None
+
+
+def _reflexive_gender(
+    view: ChunkView, known: Sequence[KnownFact], resolve: Resolve, add: Callable[[str, KnownFact, str], None]
+) -> None:
+    """ "X shook his head", "X found himself" for a character known female (or the
+    reverse): a pronoun that can only be the subject's own."""
+    genders: dict[str, dict[str, KnownFact]] = {}
+    for k in known:
+        if k.fact.kind == "gender":
+            genders.setdefault(k.entity, {})[k.fact.value] = k
+    sure = {e: next(iter(v.values())) for e, v in genders.items() if len(v) == 1}
+    wanted = {h.sent for h in view.chars if resolve(h.name) in sure and OWN.search(view.sents[h.sent].text)}
+    for s in view.parse(wanted):
+        for o in s.occs:
+            entity = resolve(o.name) if o.character else None
+            if entity not in sure or o.root.dep_ != "nsubj":
+                continue
+            k = sure[entity]
+            verb = o.root.head
+            for c in verb.children:
+                own = c.lower_ in ("himself", "herself") and c.dep_ in ("dobj", "pobj", "npadvmod")
+                own = own or (c.dep_ == "dobj" and c.lower_ in OWN_NOUNS and any(p.lower_ in ("his", "her") for p in c.children))
+                word = (
+                    c.lower_
+                    if c.lower_ in ("himself", "herself")
+                    else next((p.lower_ for p in c.children if p.dep_ == "poss"), "")
+                )
+                said = "male" if word in ("his", "himself") else "female" if word in ("her", "herself") else ""
+                if own and said and said != k.fact.value and said in GENDER.values() and verb.lower_ in OWN_VERBS | {"found"}:
+                    add("attribute", k, s.text)
+
+
+LAMENT = {
+    "oh",
+    "o",
+    "ah",
+    "alas",
+    "farewell",
+    "goodbye",
+    "good-bye",
+    "leave",
+    "left",
+    "gone",
+    "lost",
+    "die",
+    "died",
+    "dead",
+    "rest",
+    "peace",
+    "heaven",
+}
+OWN = re.compile(r"\b(?:himself|herself|his head|her head|his shoulders|her shoulders)\b", re.IGNORECASE)
+OWN_NOUNS = {"head", "shoulders"}
+OWN_VERBS = {"shook", "nodded", "scratched", "shrugged", "bowed", "hung", "tossed", "found", "seated", "threw", "drew", "raised"}

@@ -1,0 +1,313 @@
+"""The word lists the offline fact reader (lore/facts.py) and the continuity checker
+(lore/continuity.py) match against: death words, colours, ages, occupations, kinship
+classes, and the cue that picks the sentences worth a parse."""
+
+from __future__ import annotations
+
+import re
+
+# Passive or active verb forms that kill ("Mr. Hawkins was hanged", "Hyde killed Carew").
+KILLED = {
+    "killed",
+    "murdered",
+    "hanged",
+    "hung",
+    "shot",
+    "drowned",
+    "slain",
+    "slew",
+    "executed",
+    "poisoned",
+    "strangled",
+    "stabbed",
+    "beheaded",
+    "guillotined",
+    "assassinated",
+    "butchered",
+    "smothered",
+}
+DIED = {"died", "dies", "perished", "expired"}
+GRAVE = {"grave", "tomb", "coffin", "corpse", "funeral", "burial", "epitaph", "murderer", "murder"}
+# Verbs whose clause is a belief, a report, a wish or a fear, not a fact ("was thought
+# dead", "I fear he died", "reported dead", "wished the death of").
+UNREAL = {
+    "thought",
+    "think",
+    "believed",
+    "believe",
+    "supposed",
+    "suppose",
+    "feared",
+    "fear",
+    "imagined",
+    "imagine",
+    "fancied",
+    "fancy",
+    "dreamt",
+    "dreamed",
+    "dream",
+    "pretended",
+    "reported",
+    "rumoured",
+    "rumored",
+    "hoped",
+    "hope",
+    "wished",
+    "wish",
+    "doubt",
+    "doubted",
+    "denied",
+    "deny",
+    "plotted",
+    "planned",
+    "desired",
+    "sought",
+    "threatened",
+    "prevented",
+    "dreaded",
+    "foresaw",
+    "prophesied",
+    "expected",
+    "rumour",
+    "seemed",
+    "appeared",
+    "swear",
+    "swore",
+    "suspected",
+    "guessed",
+}
+CONDITIONAL_MARKS = {"if", "unless", "whether", "though", "although", "lest", "till", "until", "than", "as"}
+NEARLY = {"almost", "nearly", "half", "all", "quite", "practically", "well", "virtually", "as"}
+
+EYE_COLOURS = {
+    "blue": "blue",
+    "grey": "grey",
+    "gray": "grey",
+    "brown": "brown",
+    "black": "black",
+    "dark": "dark",
+    "green": "green",
+    "hazel": "hazel",
+    "violet": "violet",
+}
+HAIR_COLOURS = {
+    "black": "black",
+    "dark": "dark",
+    "brown": "brown",
+    "chestnut": "brown",
+    "auburn": "red",
+    "red": "red",
+    "ginger": "red",
+    "golden": "fair",
+    "gold": "fair",
+    "yellow": "fair",
+    "fair": "fair",
+    "flaxen": "fair",
+    "blond": "fair",
+    "blonde": "fair",
+    "sandy": "fair",
+    "grey": "grey",
+    "gray": "grey",
+    "white": "white",
+    "silver": "grey",
+    "raven": "black",
+}
+# Colour groups: two values of one kind contradict each other only when no group holds both.
+EYE_GROUPS = ({"blue", "grey", "violet"}, {"grey", "green", "hazel"}, {"brown", "black", "dark", "hazel"})
+HAIR_GROUPS = ({"black", "dark", "brown"}, {"brown", "red"}, {"fair", "red"}, {"grey", "white"}, {"fair", "grey", "white"})
+AGEING = {"grey", "white"}  # hair that may turn so in a story's years
+HAIR = {"hair", "locks", "curls", "tresses", "ringlets"}
+EYES = {"eyes"}
+CHANGE = {
+    "dyed",
+    "dye",
+    "turned",
+    "turning",
+    "grew",
+    "grown",
+    "growing",
+    "became",
+    "become",
+    "changed",
+    "faded",
+    "whitened",
+    "greyed",
+    "grayed",
+    "now",
+    "wig",
+    "lenses",
+    "powdered",
+    "bleached",
+}
+
+UNITS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+}
+TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+AGE_PAST = {"when", "then", "ago", "once", "child", "girl", "boy", "formerly", "before", "since", "until", "till", "had"}
+
+OCCUPATIONS = {
+    "clockmaker",
+    "watchmaker",
+    "priest",
+    "vicar",
+    "curate",
+    "rector",
+    "parson",
+    "minister",
+    "clergyman",
+    "doctor",
+    "physician",
+    "surgeon",
+    "lawyer",
+    "solicitor",
+    "attorney",
+    "barrister",
+    "judge",
+    "magistrate",
+    "schoolmaster",
+    "schoolmistress",
+    "governess",
+    "teacher",
+    "tutor",
+    "blacksmith",
+    "smith",
+    "carpenter",
+    "baker",
+    "butcher",
+    "innkeeper",
+    "landlord",
+    "landlady",
+    "shopkeeper",
+    "merchant",
+    "banker",
+    "clerk",
+    "sailor",
+    "captain",
+    "soldier",
+    "officer",
+    "fisherman",
+    "farmer",
+    "shepherd",
+    "miller",
+    "weaver",
+    "tailor",
+    "dressmaker",
+    "seamstress",
+    "milliner",
+    "cook",
+    "butler",
+    "housekeeper",
+    "maid",
+    "nurse",
+    "gardener",
+    "coachman",
+    "footman",
+    "valet",
+    "steward",
+    "harbourmaster",
+    "lighthouse-keeper",
+    "keeper",
+    "painter",
+    "artist",
+    "poet",
+    "writer",
+    "author",
+    "journalist",
+    "detective",
+    "inspector",
+    "constable",
+    "policeman",
+    "professor",
+    "scientist",
+    "chemist",
+    "apothecary",
+    "engineer",
+    "architect",
+    "jeweller",
+    "printer",
+    "bookseller",
+    "postman",
+    "postmistress",
+    "actor",
+    "actress",
+    "singer",
+    "musician",
+    "organist",
+    "sexton",
+    "gamekeeper",
+    "poacher",
+    "smuggler",
+    "pirate",
+    "thief",
+    "nun",
+    "monk",
+}
+
+# Kinship roles (lore/relation_words.py's words of family and marriage) -> (class, gender).
+KIN: dict[str, tuple[str, str | None]] = {
+    "father": ("parent", "m"),
+    "mother": ("parent", "f"),
+    "son": ("child", "m"),
+    "daughter": ("child", "f"),
+    "child": ("child", None),
+    "brother": ("sibling", "m"),
+    "sister": ("sibling", "f"),
+    "husband": ("spouse", "m"),
+    "wife": ("spouse", "f"),
+    "widow": ("spouse", "f"),
+    "spouse": ("spouse", None),
+    "uncle": ("uncle", "m"),
+    "aunt": ("uncle", "f"),
+    "nephew": ("nephew", "m"),
+    "niece": ("nephew", "f"),
+    "grandfather": ("grandparent", "m"),
+    "grandmother": ("grandparent", "f"),
+    "grandson": ("grandchild", "m"),
+    "granddaughter": ("grandchild", "f"),
+    "cousin": ("cousin", None),
+}
+INVERSE = {
+    "parent": "child",
+    "child": "parent",
+    "sibling": "sibling",
+    "spouse": "spouse",
+    "uncle": "nephew",
+    "nephew": "uncle",
+    "grandparent": "grandchild",
+    "grandchild": "grandparent",
+    "cousin": "cousin",
+}
+# Classes that exclude each other for one pair of people (cousins may marry; an uncle
+# is sometimes a stepfather; the families of these books are not so tidy).
+EXCLUSIVE = {"parent", "child", "sibling", "spouse"}
+
+PLACE_VERBS = {"arrived": "", "arrives": "", "reached": "", "reaches": "", "left": "left ", "leaves": "left "}
+PLACE_PREPS = {"at", "in"}
+
+_DEATH = r"dead|died|dies|death|perished|expired|grave|tomb|coffin|corpse|funeral|murder\w*|late|" + "|".join(sorted(KILLED))
+_LOOKS = r"eyes|hair|locks|curls|tresses|ringlets"
+_AGE = r"aged|years|" + "|".join(sorted(TENS)) + r"|\w+teen|eleven|twelve|\d\d?"
+_KIN = "|".join(sorted(KIN)) + r"|married|marry|marries|wedded"
+_PLACE = r"arrived|arrives|reached|reaches|left|leaves|was in|is in|was at|is at"
+_ROLE = "|".join(sorted(OCCUPATIONS)) + r"|Mrs\.?"
+CUE = re.compile(rf"\b(?:{_DEATH}|{_LOOKS}|{_AGE}|{_KIN}|{_PLACE}|{_ROLE})\b", re.IGNORECASE)
+DEATH_CUE = re.compile(rf"\b(?:{_DEATH})\b", re.IGNORECASE)

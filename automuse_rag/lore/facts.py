@@ -1,0 +1,331 @@
+"""State facts one chunk states about its characters (issue 26), read offline off
+spaCy: deaths, eye and hair colour, age, gender, role, married name, kinship and
+whereabouts. Stored by name with their chunk and resolved to entities at read time.
+
+Only sentences that name someone (or follow one, for "He died") and hold a cue word
+(lore/fact_words.py ``CUE``) are parsed, with lore/parse.py's parser. A clause that is
+negated, modal, conditional, a question or under a verb of belief states nothing
+("was thought dead", "if he died", "I fear she is dead"). A pronoun outside quotes
+stands for the nearest earlier character of its gender (lore/chunk_view.py).
+
+Values: "dead"; a colour ("blue"); an age ("23"); "male"/"female"; an occupation
+("clockmaker"); a married name ("Mrs. Harker"); ``ROLE:NAME`` for kin, read "NAME is
+the fact name's ROLE" ("Arthur's sister Emily" -> Fact("kin", "Arthur", "sister:Emily"));
+a place ("Whitby") or "left Whitby".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from automuse_rag.lore.chunk_view import PRONOUNS, ChunkView, Parsed, clause, question, unreal
+from automuse_rag.lore.fact_words import (
+    AGE_PAST,
+    CUE,
+    DIED,
+    EYE_COLOURS,
+    EYES,
+    GRAVE,
+    HAIR,
+    HAIR_COLOURS,
+    KILLED,
+    KIN,
+    NEARLY,
+    OCCUPATIONS,
+    PLACE_PREPS,
+    PLACE_VERBS,
+    TENS,
+    UNITS,
+)
+from automuse_rag.lore.names import TITLES, parse_name
+from automuse_rag.lore.relation_words import BE
+from automuse_rag.lore.relations import sentence_facts
+from automuse_rag.text import clip
+
+if TYPE_CHECKING:
+    from spacy.tokens import Token
+
+FACT_KINDS = ("dead", "eyes", "hair", "age", "gender", "role", "married_name", "kin", "place")
+MAX_SENTENCE = 300
+PRONOUN_START = re.compile(r"^\W*(?:He|She|His|Her)\b")
+GENDER = {"m": "male", "f": "female"}
+
+
+@dataclass(frozen=True)
+class Fact:
+    kind: str  # one of FACT_KINDS
+    name: str  # the surface name the sentence gives (or the name a pronoun resolves to)
+    value: str
+    sentence: str  # the source sentence, clipped to MAX_SENTENCE chars
+    chunk: int = -1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Fact:
+        return cls(str(d["kind"]), str(d["name"]), str(d["value"]), str(d.get("sentence", "")), int(d.get("chunk", -1)))
+
+
+def extract_facts(doc: Any, chunk: int = -1) -> list[Fact]:
+    """State facts a spaCy doc of one chunk states (the NER doc lore/ner.py makes)."""
+    view = ChunkView(doc)
+    return facts_of(view, chunk)
+
+
+def facts_of(view: ChunkView, chunk: int = -1) -> list[Fact]:
+    out: list[Fact] = []
+    seen: set[tuple[str, str, str]] = set()
+
+    def add(kind: str, name: str | None, value: str, text: str) -> None:
+        if name and value and (kind, name, value) not in seen:
+            seen.add((kind, name, value))
+            out.append(Fact(kind, name, value, clip(" ".join(text.split()), MAX_SENTENCE), chunk))
+
+    for s in view.parse(wanted_sentences(view)):
+        sentence_facts_of(view, s, add)
+    for h in view.chars:
+        title = parse_name(h.name).title
+        gender = TITLES[title][1] if title else view.genders.get(h.name)
+        if gender:
+            add("gender", h.name, GENDER[gender], view.sents[h.sent].text)
+    return out
+
+
+def wanted_sentences(view: ChunkView) -> list[int]:
+    named = {h.sent for h in view.hits}
+    return [
+        i
+        for i, s in enumerate(view.sents)
+        if CUE.search(s.text) and (i in named or (i - 1 in named and PRONOUN_START.match(s.text) is not None))
+    ]
+
+
+def sentence_facts_of(view: ChunkView, s: Parsed, add: Callable[[str, str | None, str, str], None]) -> None:
+    """Every fact of one parsed sentence, through ``add(kind, name, value, text)``."""
+    if question(s):
+        return
+    for tok in s.pdoc:
+        w = tok.lower_
+        if w == "dead" or w in DIED or w in KILLED or w in ("death", "late") or w in GRAVE:
+            add("dead", dead_subject(view, s, tok), "dead", s.text)
+        elif w in EYES or w in HAIR:
+            name, colour = looks(view, s, tok)
+            add("eyes" if w in EYES else "hair", name, colour, s.text)
+        elif w in OCCUPATIONS and s.occ(tok) is None:
+            add("role", role_holder(view, s, tok), w, s.text)
+        elif w in PLACE_VERBS or w in BE:
+            name, place = whereabouts(view, s, tok)
+            add("place", name, place, s.text)
+        if w in BE or w in ("old", "aged", "of"):
+            name, age = age_of(view, s, tok)
+            add("age", name, age, s.text)
+    for kind, name, value in kin_facts(view, s):
+        add(kind, name, value, s.text)
+
+
+def _nsubj(view: ChunkView, s: Parsed, verb: Token, deps: tuple[str, ...] = ("nsubj",), anyname: bool = False) -> str | None:
+    """The character subject of ``verb``; None when it has two subjects ("Victor, he is
+    murdered!": a vocative and a pronoun)."""
+    subjects = [c for c in verb.children if c.dep_ in ("nsubj", "nsubjpass", "csubj", "expl")]
+    if len(subjects) != 1 or subjects[0].dep_ not in deps:
+        return None
+    if subjects[0].lower_ in ("who", "that") and verb.dep_ == "relcl":  # "Nora Fairley, who was twenty-three"
+        o = s.occ(verb.head)
+        return o.name if o is not None and (o.character or anyname) else None
+    return view.who(s, subjects[0], anyname=anyname)
+
+
+def dead_subject(view: ChunkView, s: Parsed, tok: Token) -> str | None:
+    """Whose death ``tok`` states, or None."""
+    w = tok.lower_
+    if w == "dead" and tok.dep_ in ("acomp", "oprd"):
+        head = tok.head
+        if head.lower_ not in BE | {"lay", "lies", "lying", "found", "fell", "dropped", "shot"} or unreal(head):
+            return None
+        if any(c.dep_ == "advmod" and c.lower_ in NEARLY for c in tok.children) or any(c.dep_ == "prep" for c in tok.children):
+            return None  # "half dead", "dead to the world", "dead with fatigue"
+        return _nsubj(view, s, head, ("nsubj", "nsubjpass"), anyname=True)
+    if w in DIED and tok.dep_ in ("ROOT", "conj", "ccomp", "advcl", "relcl"):
+        if unreal(tok) or any(c.dep_ in ("prt", "dobj") for c in tok.children):
+            return None  # "died away", "died a thousand deaths"
+        return _nsubj(view, s, tok, anyname=True)
+    if w in KILLED and tok.dep_ not in ("amod", "compound"):
+        if unreal(tok) or (w == "shot" and not any(c.lower_ == "dead" for c in tok.children)):
+            return None
+        if any(c.dep_ == "auxpass" for c in tok.children):
+            return _nsubj(view, s, tok, ("nsubjpass",), anyname=True)
+        if w == "drowned":
+            return _nsubj(view, s, tok, anyname=True)
+        return next((n for c in tok.children if c.dep_ == "dobj" and (n := view.who(s, c, anyname=True))), None)
+    if w == "late":
+        head = tok.head
+        if tok.dep_ == "amod" and s.occ(head) is not None and any(c.lower_ == "the" for c in head.children):
+            name = view.who(s, head)
+            # "the late Mr. Darcy" is the father of the living Mr. Darcy: only a full name
+            return name if name and len(parse_name(name).words) >= 2 else None
+        return None
+    if (w == "death" or w in GRAVE) and tok.dep_ not in ("amod", "compound", "advmod", "acomp"):
+        if w in ("murderer", "murder") or unreal(clause(tok)):
+            return None
+        for c in tok.children:
+            if c.dep_ == "poss" and (o := s.occ(c)) is not None and o.character:
+                return o.name
+            if c.dep_ == "prep" and c.lower_ == "of":
+                return next((o.name for p in c.children if (o := s.occ(p)) is not None and o.character), None)
+    return None
+
+
+def looks(view: ChunkView, s: Parsed, tok: Token) -> tuple[str | None, str]:
+    """(whose, colour) of "her blue eyes", "X had grey eyes", "X's golden hair",
+    "his eyes were blue"."""
+    table = EYE_COLOURS if tok.lower_ in EYES else HAIR_COLOURS
+    colour = next((c.lower_ for c in tok.children if c.dep_ in ("amod", "compound") and c.lower_ in table), "")
+    if not colour and tok.dep_ == "nsubj" and tok.head.lower_ in BE:
+        acomp = [c for c in tok.head.children if c.dep_ == "acomp" and c.lower_ in table]
+        colour = acomp[0].lower_ if acomp and not any(c.dep_ == "prep" for c in acomp[0].children) else ""
+    colour = "grey" if colour == "gray" else colour
+    if not colour or unreal(clause(tok)):
+        return None, ""
+    owner = next((c for c in tok.children if c.dep_ == "poss"), None)
+    if owner is not None and owner.lower_ == "whose":  # "Nora Fairley, whose eyes were grey"
+        rel = clause(tok)
+        o = s.occ(rel.head) if rel.dep_ == "relcl" else None
+        return (o.name, colour) if o is not None and o.character else (None, "")
+    if owner is not None:
+        name = view.who(s, owner)
+        subject = next((c for c in clause(tok).children if c.dep_ == "nsubj"), None)
+        if s.occ(owner) is None and subject is not None and subject.lower_ not in PRONOUNS and view.who(s, subject) != name:
+            return None, ""  # "Sissy, with her dark eyes ..." is Sissy's, whom NER missed
+        return name, colour
+    if tok.dep_ == "dobj" and tok.head.lower_ in ("had", "has", "have"):
+        return _nsubj(view, s, tok.head), colour
+    if tok.dep_ == "pobj" and tok.head.lower_ == "with" and (o := s.occ(tok.head.head)) is not None and o.character:
+        return o.name, colour
+    return None, ""
+
+
+def _number(tok: Token) -> int | None:
+    if any(t.dep_ not in ("compound", "punct", "nummod", "quantmod") for t in tok.subtree if t.i != tok.i):
+        return None
+    words = [t.lower_ for t in tok.subtree if t.text != "-"]
+    text = "-".join(words)
+    if text.isdigit():
+        n = int(text)
+    elif text in UNITS:
+        n = UNITS[text]
+    elif text in TENS:
+        n = TENS[text]
+    elif len(words) == 2 and words[0] in TENS and words[1] in UNITS and UNITS[words[1]] < 10:
+        n = TENS[words[0]] + UNITS[words[1]]
+    else:
+        return None
+    return n if 2 <= n <= 110 else None
+
+
+def age_of(view: ChunkView, s: Parsed, tok: Token) -> tuple[str | None, str]:
+    """(whose, age) of "X was twenty-three", "X was forty years old", "X, aged 30",
+    "X, a man of forty"."""
+    if any(t.lower_ in AGE_PAST for t in s.pdoc):
+        return None, ""  # "when she was ten", "as a child", "ten years ago"
+    w = tok.lower_
+    age: int | None = None
+    owner: str | None = None
+    if w in BE and not unreal(tok):
+        for c in tok.children:
+            if c.dep_ in ("attr", "acomp") and (age := _number(c)):
+                owner = _nsubj(view, s, tok)
+            elif c.dep_ == "acomp" and c.lower_ == "old":
+                years = next((y for y in c.children if y.dep_ == "npadvmod" and y.lower_ == "years"), None)
+                num = next((n for n in years.children if n.dep_ == "nummod"), None) if years is not None else None
+                if num is not None and (age := _number(num)):
+                    owner = _nsubj(view, s, tok)
+    elif w == "aged" and (o := s.occ(tok.head)) is not None and o.character:
+        num = next((c for c in tok.children if c.dep_ in ("npadvmod", "dobj", "nummod", "attr")), None)
+        if num is not None and (age := _number(num)):
+            owner = o.name
+    elif w == "of" and tok.head.lower_ in ("man", "woman", "girl", "boy", "lad", "lass", "fellow", "gentleman", "lady"):
+        noun = tok.head
+        num = next((c for c in tok.children if c.dep_ == "pobj"), None)
+        if num is not None and (age := _number(num)) and noun.dep_ == "appos":
+            o = s.occ(noun.head)
+            owner = o.name if o is not None and o.character else None
+        elif age and noun.dep_ == "attr" and noun.head.lower_ in BE and not unreal(noun.head):
+            owner = _nsubj(view, s, noun.head)
+    return (owner, str(age)) if owner and age else (None, "")
+
+
+def role_holder(view: ChunkView, s: Parsed, tok: Token) -> str | None:
+    """Who holds the occupation ``tok`` names: "the clockmaker Nora", "Nora, the
+    clockmaker", "X was a priest" (never "his servant": that is a relation)."""
+    if any(c.dep_ == "poss" for c in tok.children) or not any(c.lower_ in ("the", "a", "an") for c in tok.children):
+        if tok.dep_ != "compound":
+            return None
+    if tok.dep_ in ("appos", "compound") and (o := s.occ(tok.head)) is not None and o.character:
+        return o.name
+    for c in tok.children:
+        if c.dep_ == "appos" and (o := s.occ(c)) is not None and o.character:
+            return o.name
+    if tok.dep_ == "attr" and tok.head.lower_ in BE and not unreal(tok.head):
+        return _nsubj(view, s, tok.head)
+    return None
+
+
+def whereabouts(view: ChunkView, s: Parsed, tok: Token) -> tuple[str | None, str]:
+    """(who, place) of "X arrived at P", "X reached P", "X left P", "X was in P"."""
+    if unreal(tok):
+        return None, ""
+    prefix = PLACE_VERBS.get(tok.lower_, "")
+    for c in tok.children:
+        objs = [c] if c.dep_ == "dobj" and tok.lower_ in PLACE_VERBS else []
+        if c.dep_ == "prep" and c.lower_ in PLACE_PREPS:
+            objs = [p for p in c.children if p.dep_ == "pobj"]
+        for p in objs:
+            o = s.occ(p)
+            if o is not None and not o.character:
+                return _nsubj(view, s, tok), prefix + o.name
+    return None, ""
+
+
+def kin_facts(view: ChunkView, s: Parsed) -> list[tuple[str, str, str]]:
+    """Kinship and marriage ("X's sister Y", "Y, his wife", "X married Y") through
+    lore/relations.py's reader; "X married Y" also gives the wife a married name."""
+    chars = [o for o in s.occs if o.character]
+    if not chars:
+        return []
+
+    def pronoun(tok: Token, exclude: set[str]) -> str | None:
+        return view.who(s, tok, exclude) if tok.lower_ in ("his", "her", "he", "she", "my") else None
+
+    def gender(name: str) -> str | None:
+        return view.genders.get(name)
+
+    rels, _ = sentence_facts(s.pdoc, chars, pronoun, gender)
+    out: list[tuple[str, str, str]] = []
+    for r in rels:
+        label, src, tgt = r["label"], r["source"], r["target"]
+        role = label[:-3] if label.endswith(" of") else ""
+        if role in KIN:
+            out.append(("kin", tgt, f"{role}:{src}"))
+        elif label in ("married", "wed", "married to"):
+            for a, b in ((src, tgt), (tgt, src)):
+                g = gender(b)
+                out.append(("kin", a, f"{'wife' if g == 'f' else 'husband' if g == 'm' else 'spouse'}:{b}"))
+                if gender(a) == "f" and gender(b) == "m" and (surname := _surname(b)):
+                    out.append(("married_name", a, f"Mrs. {surname}"))
+    for tok in s.pdoc:  # "X became Mrs. Y"
+        o = s.occ(tok)
+        if o and tok.i == o.root.i and tok.dep_ in ("attr", "oprd") and parse_name(o.name).title == "mrs":
+            if tok.head.lower_ in BE | {"became", "become"} and not unreal(tok.head):
+                who = _nsubj(view, s, tok.head)
+                if who and who != o.name:
+                    out.append(("married_name", who, o.name))
+    return out
+
+
+def _surname(name: str) -> str | None:
+    p = parse_name(name)
+    return p.words[-1] if len(p.words) >= 2 or (p.title and p.words) else None

@@ -1,0 +1,166 @@
+"""The continuity checker's rules (lore/continuity.py, issue 26): each kind of
+contradiction flagged, and the legitimate mention (mourning, memory, "the late X",
+past perfect, a dream, a letter, a ghost) left alone; facts stated at or after the
+checked chunk never count."""
+
+from __future__ import annotations
+
+import pytest
+
+from automuse_rag.lore.continuity import CONTRADICTION_KINDS, Contradiction, KnownFact, find_contradictions
+from automuse_rag.lore.facts import Fact
+from automuse_rag.lore.ner import get_nlp
+
+PEOPLE = {
+    "Lucy Westenra": "lucy",
+    "Lucy": "lucy",
+    "Nora Fairley": "nora",
+    "Nora": "nora",
+    "Arthur Holmwood": "arthur",
+    "Emily Lake": "emily",
+    "Tom Holmwood": "tom",
+    "Tom Crane": "crane",
+}
+
+
+def resolve(name: str) -> str | None:
+    return PEOPLE.get(name)
+
+
+def known(kind: str, name: str, value: str, chunk: int = 2, sentence: str = "It was said.") -> KnownFact:
+    return KnownFact(Fact(kind, name, value, sentence, chunk), PEOPLE[name], name)
+
+
+def check(text: str, *facts: KnownFact, chunk: int = 5) -> list[Contradiction]:
+    return find_contradictions(get_nlp()(text), chunk, list(facts), resolve)
+
+
+DEAD = known("dead", "Lucy Westenra", "dead", sentence="Lucy Westenra is dead.")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Lucy Westenra walked into the room and smiled at everyone.",
+        "“Good evening,” said Lucy Westenra, taking off her gloves.",
+        "Lucy Westenra replied that she was quite well.",
+        "Tom Crane opened the door. Lucy stood on the step in the rain.",
+        "“Lucy, you are late for supper,” said Tom Crane.",
+        "“Come in out of the rain, Lucy!” cried Tom Crane.",
+        "“I am quite well,” said Lucy, smiling.",
+    ],
+)
+def test_the_dead_acting_or_speaking_is_a_contradiction(text: str) -> None:
+    (c,) = check(text, DEAD)
+    assert (c.kind, c.entity, c.display, c.chunk) == ("dead_acts", "lucy", "Lucy Westenra", 5)
+    assert c.fact == DEAD.fact
+    assert c.text in text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tom Crane remembered how Lucy Westenra laughed at the sea.",
+        "They mourned Lucy Westenra all that winter.",
+        "“Lucy Westenra loved this garden,” said Tom Crane.",
+        "Lucy Westenra had walked here every morning before the fever.",
+        "That night Tom Crane dreamed of the garden. Lucy Westenra walked towards him through the roses.",
+        "Tom Crane opened the old letter. Lucy Westenra wrote that she was happy at Whitby.",
+        "The ghost of Lucy Westenra walked the hall at midnight.",
+        "Lucy Westenra's body lay in the chapel.",
+        "Lucy Westenra was buried on Tuesday.",
+        "Tom Crane looked at the portrait. Lucy Westenra smiled down from the wall.",
+        "Lucy Westenra would have laughed at them.",
+        "Lucy Westenra died in the autumn.",
+        "“Oh, Lucy, why did you leave us?” cried Tom Crane.",
+        "Tom Crane asked whether Lucy Westenra had been happy.",
+        "“Lucy, Tom Crane and I went to Whitby once,” said Emily Lake.",
+        "the glass was broken. Lucy Westenra smashed it one night in a temper.” Tom Crane laughed.",
+        "“We sat by the sea all summer.\n\n“Lucy Westenra painted the boats every morning.”",
+        "When I lived at Whitby the glass was broken. Lucy Westenra smashed it one night.\n\nTom Crane laughed, “Yes.”",
+        "Lucy Westenra believed in the green light, the future that recedes before us.",
+    ],
+)
+def test_the_dead_remembered_mourned_or_dreamt_of_is_not(text: str) -> None:
+    assert check(text, DEAD) == []
+
+
+def test_a_title_and_surname_alone_is_the_family_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("Major Sholto", "Sholto", "Mr. Sholto"):
+        monkeypatch.setitem(PEOPLE, name, "sholto")
+    major = known("dead", "Major Sholto", "dead", sentence="Major Sholto died in April.")
+    assert check("“It is Mrs. Bernstone,” said Sholto.", major) == []
+    assert check("Mr. Sholto walked into the room.", major) == []
+    assert check("“I did not know what you would want, Mr. Sholto—”", major) == []
+    assert len(check("Major Sholto walked into the room.", major)) == 1
+
+
+def test_a_dream_excuses_its_own_paragraph_only() -> None:
+    dream = "That night Tom Crane dreamed of the garden.\n\n"
+    assert len(check(dream + "In the morning Lucy Westenra came down to breakfast.", DEAD)) == 1
+    assert check(dream.strip() + " In the morning Lucy Westenra came down to breakfast.", DEAD) == []
+
+
+def test_as_of_a_fact_stated_at_or_after_the_chunk_never_counts() -> None:
+    text = "Lucy Westenra walked into the room and smiled at everyone."
+    assert len(check(text, DEAD, chunk=3)) == 1
+    assert check(text, DEAD, chunk=2) == []
+    assert check(text, known("dead", "Lucy Westenra", "dead", chunk=9), chunk=5) == []
+
+
+EYES = known("eyes", "Nora Fairley", "blue", sentence="Nora Fairley had blue eyes.")
+
+
+@pytest.mark.parametrize(
+    ("text", "fact", "flagged"),
+    [
+        ("Nora Fairley looked up with her brown eyes.", EYES, True),
+        ("Nora Fairley's brown eyes were fixed on the clock.", EYES, True),
+        ("Nora Fairley looked up with her blue eyes.", EYES, False),
+        ("Nora Fairley had grey eyes, like the sea.", EYES, False),
+        ("Nora Fairley's black hair was tied back.", known("hair", "Nora Fairley", "golden"), True),
+        ("Nora Fairley's golden hair was tied back.", known("hair", "Nora Fairley", "golden"), False),
+        ("Nora Fairley's white hair was tied back.", known("hair", "Nora Fairley", "golden"), False),
+        ("Nora Fairley had dyed her hair, and her black hair shone.", known("hair", "Nora Fairley", "golden"), False),
+        ("Nora Fairley was nineteen.", known("age", "Nora Fairley", "23"), True),
+        ("Nora Fairley was twenty-five.", known("age", "Nora Fairley", "23"), False),
+        ("Nora Fairley shook his head slowly.", known("gender", "Nora Fairley", "female"), True),
+        ("Nora Fairley shook her head slowly.", known("gender", "Nora Fairley", "female"), False),
+    ],
+)
+def test_an_attribute_changed_with_no_change_stated(text: str, fact: KnownFact, flagged: bool) -> None:
+    found = check(text, fact)
+    assert [(c.kind, c.entity, c.fact) for c in found] == ([("attribute", "nora", fact.fact)] if flagged else [])
+
+
+WIFE = known("kin", "Arthur Holmwood", "wife:Emily Lake", sentence="Arthur Holmwood married Emily Lake.")
+FATHER = known("kin", "Arthur Holmwood", "father:Tom Holmwood", sentence="Arthur Holmwood's father Tom Holmwood came.")
+
+
+@pytest.mark.parametrize(
+    ("text", "fact", "flagged"),
+    [
+        ("Arthur Holmwood came in. Emily Lake, his sister, sat down.", WIFE, True),
+        ("Arthur Holmwood came in. Emily Lake, his wife, sat down.", WIFE, False),
+        ("Arthur Holmwood came in. Emily Lake, his cousin, sat down.", WIFE, False),
+        ("Arthur Holmwood's brother Tom Holmwood came in.", FATHER, True),
+        ("Arthur Holmwood's father Tom Holmwood came in.", FATHER, False),
+        ("Arthur Holmwood's brother-in-law Tom Holmwood came in.", FATHER, False),
+    ],
+)
+def test_kinship_or_marriage_contradicted(text: str, fact: KnownFact, flagged: bool) -> None:
+    found = check(text, fact)
+    assert [(c.kind, c.fact) for c in found] == ([("kin", fact.fact)] if flagged else [])
+
+
+def test_a_contradiction_cites_both_sides_in_json() -> None:
+    (c,) = check("Lucy Westenra walked into the room and smiled at everyone.", DEAD)
+    assert c.kind in CONTRADICTION_KINDS
+    assert c.to_json(chapter=4) == {
+        "chunk": 5,
+        "chapter": 4,
+        "kind": "dead_acts",
+        "entity": "Lucy Westenra",
+        "text": "Lucy Westenra walked into the room and smiled at everyone.",
+        "fact": {"kind": "dead", "chunk": 2, "text": "Lucy Westenra is dead."},
+    }

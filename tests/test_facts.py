@@ -1,0 +1,132 @@
+"""Offline state facts (lore/facts.py, issue 26): each kind read off short passages
+through the real spaCy pipelines, and the sentences that state no fact left alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from automuse_rag.lore.extract import analyze_chunk
+from automuse_rag.lore.facts import FACT_KINDS, Fact, extract_facts
+from automuse_rag.lore.ner import get_nlp
+from automuse_rag.lore.types import ChunkAnalysis
+from automuse_rag.text.types import Chunk
+
+
+def facts(text: str, kind: str | None = None) -> set[tuple[str, str, str]]:
+    return {(f.kind, f.name, f.value) for f in extract_facts(get_nlp()(text)) if kind is None or f.kind == kind}
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Lucy Westenra is dead.", "Lucy Westenra"),
+        ("Old Mr. Hawkins died in the night.", "Mr. Hawkins"),
+        ("It was the death of Mr. Hawkins that changed everything.", "Mr. Hawkins"),
+        ("Mr. Hawkins was hanged at dawn.", "Mr. Hawkins"),
+        ("The pirates murdered Mr. Hawkins on the beach.", "Mr. Hawkins"),
+        ("Mr. Hawkins was shot dead on the quay.", "Mr. Hawkins"),
+        ("Tom Crane stood a long while by Lucy Westenra's grave.", "Lucy Westenra"),
+        ("“Poor Lucy Westenra is dead,” said Tom Crane.", "Lucy Westenra"),
+        ("Mr. Hawkins came home late. He died that night.", "Mr. Hawkins"),
+        ("The late Stephen Blackpool had been a weaver.", "Stephen Blackpool"),
+        ("“It's not Flint's ship, and Flint is dead; but I'll tell you true.”", "Flint"),
+    ],
+)
+def test_a_death_is_a_fact(text: str, name: str) -> None:
+    assert ("dead", name, "dead") in facts(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Lucy Westenra was thought dead.",
+        "Mr. Hawkins was reported dead by the papers.",
+        "If Lucy Westenra died, we would be ruined.",
+        "Lucy Westenra would die before she told.",
+        "Lucy Westenra will die of shame.",
+        "Was Lucy Westenra dead?",
+        "Lucy Westenra was not dead.",
+        "“That news will kill me,” said Lucy Westenra.",
+        "Lucy Westenra was dying to see him.",
+        "The music died away as Lucy Westenra entered.",
+        "There was a dead silence, and then Lucy Westenra spoke.",
+        "Mr. Hawkins was shot in the arm.",
+        "Lucy Westenra was half dead with fatigue.",
+        "Mr. Hawkins almost died of the fever.",
+        "I think Lucy Westenra is dead.",
+        "Mrs. Crane came in. Her mother was ill. She died in the winter.",
+        "“Victor Crane, he is murdered!” cried the old woman.",
+        "The late Mr. Darcy was a good man.",
+    ],
+)
+def test_no_death_where_none_is_stated(text: str) -> None:
+    assert not facts(text, "dead")
+
+
+@pytest.mark.parametrize(
+    ("text", "fact"),
+    [
+        ("Nora Fairley had grey eyes.", ("eyes", "Nora Fairley", "grey")),
+        ("Nora Fairley smiled. Her blue eyes filled with tears.", ("eyes", "Nora Fairley", "blue")),
+        ("Mr. Darcy's golden hair shone in the sun.", ("hair", "Mr. Darcy", "golden")),
+        ("Nora Fairley was twenty-three.", ("age", "Nora Fairley", "23")),
+        ("Nora Fairley, who was nineteen, ran the shop.", ("age", "Nora Fairley", "19")),
+        ("Nora Fairley, whose eyes were grey, ran the shop.", ("eyes", "Nora Fairley", "grey")),
+        ("Mr. Hawkins, a man of forty, stood up.", ("age", "Mr. Hawkins", "40")),
+        ("Mr. Hawkins was forty years old.", ("age", "Mr. Hawkins", "40")),
+        ("Mr. Hawkins opened the door.", ("gender", "Mr. Hawkins", "male")),
+        ("Miss Nora Fairley opened the door.", ("gender", "Miss Nora Fairley", "female")),
+        ("Nora Fairley said she was tired and she sat down.", ("gender", "Nora Fairley", "female")),
+        ("The clockmaker Nora Fairley opened the shop.", ("role", "Nora Fairley", "clockmaker")),
+        ("Nora Fairley, the clockmaker, smiled.", ("role", "Nora Fairley", "clockmaker")),
+        ("Tom Crane was a priest.", ("role", "Tom Crane", "priest")),
+        ("Miss Lucas became Mrs. Collins.", ("married_name", "Miss Lucas", "Mrs. Collins")),
+        ("Miss Ann Lee married Mr. Tom Crane in June.", ("married_name", "Miss Ann Lee", "Mrs. Crane")),
+        ("Arthur Holmwood's sister Emily came in.", ("kin", "Arthur Holmwood", "sister:Emily")),
+        ("Arthur Holmwood came in. Emily Lake, his wife, sat down.", ("kin", "Arthur Holmwood", "wife:Emily Lake")),
+        ("Arthur Holmwood married Emily Lake in June.", ("kin", "Arthur Holmwood", "spouse:Emily Lake")),
+        ("“My sister Emily is coming,” said Arthur Holmwood.", ("kin", "Arthur Holmwood", "sister:Emily")),
+        ("Jonathan Harker arrived at Whitby on Monday.", ("place", "Jonathan Harker", "Whitby")),
+        ("Jonathan Harker left Whitby on Monday.", ("place", "Jonathan Harker", "left Whitby")),
+    ],
+)
+def test_each_kind_of_fact_is_read(text: str, fact: tuple[str, str, str]) -> None:
+    assert fact in facts(text)
+    assert fact[0] in FACT_KINDS
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Nora Fairley's eyes were red with weeping.", "eyes"),
+        ("Nora Fairley's eyes were dark with anger.", "eyes"),
+        ("Nora Fairley was twenty minutes late.", "age"),
+        ("When Nora Fairley was ten, she left the town.", "age"),
+        ("Nora Fairley was one of them.", "age"),
+        ("Tom Crane would never be a priest.", "role"),
+        ("Arthur Holmwood would never marry Emily Lake.", "kin"),
+        ("Jonathan Harker would arrive at Whitby on Monday.", "place"),
+        ("Mrs. Gradgrind came in. Sissy, with her dark eyes fixed on Mrs. Gradgrind, said nothing.", "eyes"),
+    ],
+)
+def test_no_fact_where_none_is_stated(text: str, kind: str) -> None:
+    assert not facts(text, kind)
+
+
+def test_a_fact_keeps_its_chunk_and_sentence_and_round_trips() -> None:
+    (f,) = [f for f in extract_facts(get_nlp()("It rained. Lucy Westenra is dead. We wept."), chunk=7) if f.kind == "dead"]
+    assert (f.chunk, f.sentence) == (7, "Lucy Westenra is dead.")
+    assert Fact.from_dict(f.to_dict()) == f
+
+
+def test_analyze_chunk_fills_the_analysis_facts_and_old_analyses_load_with_none() -> None:
+    text = "Mr. Hawkins was hanged at dawn. Nora Fairley had grey eyes."
+    a = analyze_chunk(Chunk(3, "s-3", 1, "", 0, len(text), text), None)
+    assert {(f["kind"], f["name"], f["value"], f["chunk"]) for f in a.facts} >= {
+        ("dead", "Mr. Hawkins", "dead", 3),
+        ("eyes", "Nora Fairley", "grey", 3),
+    }
+    assert ChunkAnalysis.from_dict(a.to_dict()).facts == a.facts
+    old = a.to_dict()
+    del old["facts"]
+    assert ChunkAnalysis.from_dict(old).facts == []
