@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from automuse_rag import templates
 from automuse_rag.errors import StructuredOutputError
+from automuse_rag.lore.facts import extract_facts
 from automuse_rag.lore.names import clean_name
 from automuse_rag.lore.ner import get_nlp, ner_mentions, ner_text
 from automuse_rag.lore.parse import ChunkFacts, chunk_facts
@@ -146,6 +147,12 @@ def analyze_chunk(
     if doc is None:
         nlp = nlp or get_nlp()
         doc = nlp(ner_text(nlp, chunk.text))
+    analysis = _analyze(chunk, llm, doc, sampling, previous)
+    analysis.facts = [f.to_dict() for f in extract_facts(doc)]
+    return analysis
+
+
+def _analyze(chunk: Chunk, llm: ChatModel | None, doc: Any, sampling: Sampling | None, previous: str) -> ChunkAnalysis:
     mentions = ner_mentions(doc)
     add_real_names(doc.text, {m.name: m for m in mentions}, previous)
     facts = chunk_facts(doc, mentions)

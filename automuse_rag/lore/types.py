@@ -53,6 +53,9 @@ class ChunkAnalysis:
     # Name pairs that act as different people in one sentence of this chunk ("X and Y",
     # "X married Y", dialogue attribution): the resolver never merges them.
     distinct: list[tuple[str, str]] = field(default_factory=list)
+    # State facts the chunk states (lore/facts.py ``Fact.to_dict()``, by name, like
+    # relations; resolved to entities when read as of a chunk). [] in older analyses.
+    facts: list[dict[str, Any]] = field(default_factory=list)
     model: str = "extractive"  # who wrote the summary/lore ("extractive" on fallback)
     calls: int = 0  # model calls made for this chunk
     fallback: str = ""  # why the model's answer was not used ("" if it was)
@@ -63,6 +66,7 @@ class ChunkAnalysis:
             "mentions": [m.to_dict() for m in self.mentions],
             "relations": [dict(r) for r in self.relations],
             "distinct": [list(p) for p in self.distinct],
+            "facts": [dict(f) for f in self.facts],
             "model": self.model,
             "calls": self.calls,
             "fallback": self.fallback,
@@ -75,6 +79,7 @@ class ChunkAnalysis:
             mentions=[LoreMention.from_dict(m) for m in d.get("mentions", [])],
             relations=[dict(r) for r in d.get("relations", [])],
             distinct=[(str(a), str(b)) for a, b in d.get("distinct", [])],
+            facts=[dict(f) for f in d.get("facts", [])],
             model=d.get("model", ""),
             calls=int(d.get("calls", 0)),
             fallback=d.get("fallback", ""),

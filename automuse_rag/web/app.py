@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from automuse_rag.ask.answer import answer_question
 from automuse_rag.errors import AutomuseError, InputError
+from automuse_rag.lore.continuity import KnownFact
 from automuse_rag.lore.entity import Entity, Relation
 from automuse_rag.lore.lorebook import LoreEntry
 from automuse_rag.memory.api import StoryView
@@ -88,6 +89,10 @@ class LockedReads:
     def lorebook(self, at: int) -> list[LoreEntry]:
         with self._lock:
             return self._reads.lorebook(at)
+
+    def facts(self, at: int, ids: Sequence[str] | None = None) -> list[KnownFact]:
+        with self._lock:
+            return self._reads.facts(at, ids)
 
     def search(self, vector: list[float], k: int, at: int, kinds: Sequence[str]) -> list[Hit]:
         with self._lock:
