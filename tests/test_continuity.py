@@ -1,0 +1,119 @@
+"""State facts in memory and ``automuse continuity``: facts are stored with their chunk
+and sentence, read as of a position, covered by check, repair and the format 4
+upgrade; the command cites both sides of a contradiction and exits as check does."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import cli
+from dead_book import DEATH, FOUND, SPEAKS, ingest_dead_book
+
+from automuse_rag.memory.continuity import check_story
+from automuse_rag.memory.schema import SCHEMA_VERSION
+from automuse_rag.memory.story import StoryMemory
+from automuse_rag.settings import get_settings
+
+
+@pytest.fixture(scope="module")
+def dead_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("dead")
+    ingest_dead_book(home)
+    return home
+
+
+@pytest.fixture
+def dead_home(dead_template: Path, tmp_path: Path) -> Path:
+    shutil.copytree(dead_template / "stores", tmp_path / "stores", ignore=shutil.ignore_patterns(".locks"))
+    return tmp_path
+
+
+def _facts(home: Path) -> dict[int, list[tuple[str, str, int, str, str]]]:
+    """Each position's facts in force: (entity shown, kind, chunk, sentence, name)."""
+    with StoryMemory.open(get_settings(home=home), "dead") as memory:
+        return {
+            at: [(k.display, k.fact.kind, k.fact.chunk, k.fact.sentence, k.fact.name) for k in memory.at(at).facts()]
+            for at in range(-1, len(memory))
+        }
+
+
+def _db(home: Path) -> sqlite3.Connection:
+    return sqlite3.connect(home / "stores" / "dead" / "state.sqlite")
+
+
+def test_a_death_is_stored_with_its_chunk_and_known_from_it_on(dead_template: Path) -> None:
+    dead = ("Henry Clerval", "dead", 1, DEATH, "Henry Clerval")
+    assert _facts(dead_template) == {-1: [], 0: [], 1: [dead], 2: [dead], 3: [dead]}
+    db = _db(dead_template)
+    assert db.execute("SELECT chunk, seq, name, kind, value, sentence FROM facts").fetchall() == [
+        (1, 0, "Henry Clerval", "dead", "dead", DEATH)
+    ]
+    db.close()
+
+
+def test_continuity_cites_both_sides_and_exits_1(dead_template: Path) -> None:
+    result = cli(dead_template, "continuity", "--story", "dead", "--json")
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout) == FOUND
+    table = cli(dead_template, "continuity", "--story", "dead")
+    assert table.exit_code == 1 and "dead: 1 contradictions" in table.stdout and "dead_acts" in table.stdout
+    before = cli(dead_template, "continuity", "--story", "dead", "--to", "2", "--json")  # the death alone
+    assert before.exit_code == 0 and json.loads(before.stdout) == []
+    assert cli(dead_template, "continuity", "--story", "dead", "--from", "2", "--to", "2").exit_code == 0
+    with StoryMemory.open(get_settings(home=dead_template), "dead") as memory:
+        assert [(c.chunk, c.text, c.fact.chunk) for c in check_story(memory, 3, 3)] == [(3, SPEAKS, 1)]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--story", "nope"), "error: no story 'nope'"),
+        (("--story", "dead", "--from", "9"), "error: --from 9 is outside story 'dead', which has chunks 0..3"),
+        (("--story", "dead", "--to", "-1"), "error: --to -1 is outside story 'dead', which has chunks 0..3"),
+        (("--story", "dead", "--from", "3", "--to", "1"), "error: --from 3 is after --to 1"),
+    ],
+)
+def test_a_bad_story_or_range_is_one_line(dead_template: Path, args: tuple[str, ...], message: str) -> None:
+    result = cli(dead_template, "continuity", *args)
+    assert result.exit_code == 2 and result.output.startswith(message) and result.output.count("\n") == 1, result.output
+
+
+def test_check_finds_changed_facts_and_repair_restores_them(dead_home: Path) -> None:
+    before = _facts(dead_home)
+    db = _db(dead_home)
+    db.execute("DELETE FROM facts")
+    db.execute("INSERT INTO facts VALUES (2, 0, 'Victor Frankenstein', 'dead', 'dead', 'Victor Frankenstein died.')")
+    db.commit()
+    db.close()
+    check = cli(dead_home, "check", "--story", "dead")
+    assert check.exit_code == 1
+    assert "problem: state.sqlite: the facts of 2 chunks differ from their stored analyses (chunks 1, 2)" in check.output
+    assert cli(dead_home, "repair", "--story", "dead").exit_code == 0
+    assert cli(dead_home, "check", "--story", "dead").exit_code == 0
+    assert _facts(dead_home) == before
+
+
+def test_a_format_3_store_is_upgraded_by_extracting_its_facts_again(dead_home: Path) -> None:
+    before = _facts(dead_home)
+    db = _db(dead_home)
+    for idx, raw in db.execute("SELECT idx, analysis FROM chunks").fetchall():
+        analysis = json.loads(raw)
+        del analysis["facts"]
+        db.execute("UPDATE chunks SET analysis = ? WHERE idx = ?", (json.dumps(analysis), idx))
+    db.execute("DROP TABLE facts")
+    db.execute("PRAGMA user_version=3")
+    db.commit()
+    db.close()
+    refused = cli(dead_home, "continuity", "--story", "dead")
+    assert refused.exit_code == 2 and "store format 3" in refused.output and "automuse repair --story dead" in refused.output
+    repaired = cli(dead_home, "repair", "--story", "dead")
+    assert repaired.exit_code == 0, repaired.output
+    assert f"upgraded story dead from store format 3 to {SCHEMA_VERSION}" in repaired.output
+    assert "extracted 1 state facts from 4 stored chunks" in repaired.output
+    assert _facts(dead_home) == before
+    assert cli(dead_home, "check", "--story", "dead").exit_code == 0
+    assert json.loads(cli(dead_home, "continuity", "--story", "dead", "--json").stdout) == FOUND
