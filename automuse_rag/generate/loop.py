@@ -60,6 +60,7 @@ class GenerationResult:
     seconds: float
     outline: str = ""
     cast: str = ""
+    continuity_rejections: int = 0  # of ``rejections``: candidates that contradicted the story's facts
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -170,7 +171,9 @@ def generate_story(
                 written = writer.run()
                 memory.settle_index()
                 memory.save_manifest(chunks_total=chunks, complete=len(memory) >= chunks)
-                return _result(name, directory, plan, writer.records(), written, writer.rejected, plan_only=False, t0=t0)
+                result = _result(name, directory, plan, writer.records(), written, writer.rejected, plan_only=False, t0=t0)
+                result.continuity_rejections = writer.continuity_rejected
+                return result
             finally:
                 memory.write_exports()
     finally:
