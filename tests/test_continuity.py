@@ -117,3 +117,44 @@ def test_a_format_3_store_is_upgraded_by_extracting_its_facts_again(dead_home: P
     assert _facts(dead_home) == before
     assert cli(dead_home, "check", "--story", "dead").exit_code == 0
     assert json.loads(cli(dead_home, "continuity", "--story", "dead", "--json").stdout) == FOUND
+
+
+def test_cards_in_prompts_and_characters_show_each_fact_with_its_chunk(dead_template: Path, tmp_path: Path) -> None:
+    line = "Henry Clerval: died (chunk 1)."
+    at3 = cli(dead_template, "prompt", "--story", "dead", "--at", "3", "--llm", "extractive", "--json")
+    assert at3.exit_code == 0 and line in json.loads(at3.stdout)["sections"]["lore"]
+    at0 = cli(dead_template, "prompt", "--story", "dead", "--at", "0", "--llm", "extractive", "--json")
+    assert at0.exit_code == 0 and "died (chunk" not in at0.stdout  # not known yet
+    rows = {r["name"]: r for r in json.loads(cli(dead_template, "characters", "--story", "dead", "--json").stdout)}
+    assert rows["Henry Clerval"]["facts"] == [{"kind": "dead", "value": "dead", "chunk": 1, "sentence": DEATH}]
+    assert all(not r["facts"] for name, r in rows.items() if name != "Henry Clerval")
+    early = json.loads(cli(dead_template, "characters", "--story", "dead", "--as-of", "0", "--json").stdout)
+    assert all(not r["facts"] for r in early)
+    out = tmp_path / "d.jsonl"
+    data = cli(dead_template, "dataset", "--story", "dead", "--out", str(out), "--llm", "extractive", "--budget", "900")
+    assert data.exit_code == 0, data.output
+    meta = json.loads(out.with_suffix(".meta.json").read_text(encoding="utf-8"))
+    assert meta["leakage_checked"] > 0 and meta["leakage_violations"] == 0
+    assert "died (chunk 1)" in out.read_text(encoding="utf-8") + out.with_suffix(".val.jsonl").read_text(encoding="utf-8")
+
+
+def test_the_web_page_lists_contradictions_and_shows_facts_on_cards(dead_template: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from automuse_rag.web import open_app
+
+    app = open_app(get_settings(home=dead_template), "dead", llm="extractive", budget=900)
+    with TestClient(app) as web:
+        rows = web.get("/api/continuity", params={"at": 3}).json()
+        assert rows == [{**FOUND[0], "fact": {**FOUND[0]["fact"], "chapter": 1}}]  # both citations, with chapters
+        assert web.get("/api/continuity", params={"at": 2}).json() == []  # the sentence is not read yet
+        assert web.get("/api/continuity").json() == rows
+
+        def clerval(at: int) -> dict:
+            return next(c for c in web.get("/api/characters", params={"at": at}).json() if c["name"] == "Henry Clerval")
+
+        fact = {"kind": "dead", "value": "dead", "text": "died", "sentence": DEATH, "chunk": 1, "chapter": 1}
+        assert clerval(0)["facts"] == [] and clerval(1)["facts"] == clerval(3)["facts"] == [fact]
+        page, script = web.get("/").text, web.get("/static/app.js").text
+        assert 'data-view="continuity"' in page and 'id="continuity-table"' in page
+        assert "/api/continuity" in script and "data-highlight" in script
