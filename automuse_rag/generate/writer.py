@@ -148,7 +148,8 @@ class Writer:
         self.dir = memory.dir
         self.rejected = 0
         self.continuity_rejected = 0
-        self.total_rejections = len(read_rejections(self.dir))
+        # a contradiction kept by --continuity warn is logged too, but was not rejected
+        self.total_rejections = sum(1 for e in read_rejections(self.dir) if not e.get("accepted"))
         self._vectors: dict[str, list[float]] = {}
         self._nlp: Any = None
 

@@ -147,15 +147,10 @@ def analyze_chunk(
     if doc is None:
         nlp = nlp or get_nlp()
         doc = nlp(ner_text(nlp, chunk.text))
-    analysis = _analyze(chunk, llm, doc, sampling, previous)
-    analysis.facts = [f.to_dict() for f in extract_facts(doc)]
-    return analysis
-
-
-def _analyze(chunk: Chunk, llm: ChatModel | None, doc: Any, sampling: Sampling | None, previous: str) -> ChunkAnalysis:
     mentions = ner_mentions(doc)
     add_real_names(doc.text, {m.name: m for m in mentions}, previous)
     facts = chunk_facts(doc, mentions)
+    facts.facts = [f.to_dict() for f in extract_facts(doc, chunk.index)]
     if not analyses_with_model(llm):
         return _with_facts(extractive_analysis(chunk, mentions), facts)
     assert llm is not None
@@ -186,6 +181,7 @@ def _with_facts(a: ChunkAnalysis, facts: ChunkFacts, model_relations: Sequence[d
     seen = {(r["source"], r["target"], r["label"].lower()) for r in model_relations}
     a.relations = [*model_relations, *(r for r in facts.relations if (r["source"], r["target"], r["label"].lower()) not in seen)]
     a.distinct = list(facts.distinct)
+    a.facts = list(facts.facts)
     return a
 
 

@@ -16,7 +16,7 @@ import re
 import threading
 from collections.abc import Callable, Collection, Set
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from automuse_rag.lore.describe import is_prose, line_at, occurrence_kind, score
 from automuse_rag.lore.names import (
@@ -75,6 +75,7 @@ def _load_parser() -> Language:
 class ChunkFacts:
     relations: list[dict[str, str]] = field(default_factory=list)
     distinct: list[tuple[str, str]] = field(default_factory=list)
+    facts: list[dict[str, Any]] = field(default_factory=list)  # lore/facts.py, filled by analyze_chunk
 
 
 @dataclass

@@ -53,8 +53,7 @@ class ChunkAnalysis:
     # Name pairs that act as different people in one sentence of this chunk ("X and Y",
     # "X married Y", dialogue attribution): the resolver never merges them.
     distinct: list[tuple[str, str]] = field(default_factory=list)
-    # State facts the chunk states (lore/facts.py ``Fact.to_dict()``, by name, like
-    # relations; resolved to entities when read as of a chunk). [] in older analyses.
+    # State facts the chunk states (lore/facts.py ``Fact.to_dict()``), by name like relations.
     facts: list[dict[str, Any]] = field(default_factory=list)
     model: str = "extractive"  # who wrote the summary/lore ("extractive" on fallback)
     calls: int = 0  # model calls made for this chunk
