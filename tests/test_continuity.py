@@ -5,6 +5,7 @@ upgrade; the command cites both sides of a contradiction and exits as check does
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -47,10 +48,12 @@ def _db(home: Path) -> sqlite3.Connection:
 
 def test_a_death_is_stored_with_its_chunk_and_known_from_it_on(dead_template: Path) -> None:
     dead = ("Henry Clerval", "dead", 1, DEATH, "Henry Clerval")
-    assert _facts(dead_template) == {-1: [], 0: [], 1: [dead], 2: [dead], 3: [dead]}
+    deaths = {at: [f for f in facts if f[1] == "dead"] for at, facts in _facts(dead_template).items()}
+    assert deaths == {-1: [], 0: [], 1: [dead], 2: [dead], 3: [dead]}
+    assert all(f[2] <= at for at, facts in _facts(dead_template).items() for f in facts)  # none before its chunk
     db = _db(dead_template)
-    assert db.execute("SELECT chunk, seq, name, kind, value, sentence FROM facts").fetchall() == [
-        (1, 0, "Henry Clerval", "dead", "dead", DEATH)
+    assert db.execute("SELECT chunk, name, kind, value, sentence FROM facts WHERE kind = 'dead'").fetchall() == [
+        (1, "Henry Clerval", "dead", "dead", DEATH)
     ]
     db.close()
 
@@ -85,8 +88,8 @@ def test_a_bad_story_or_range_is_one_line(dead_template: Path, args: tuple[str, 
 def test_check_finds_changed_facts_and_repair_restores_them(dead_home: Path) -> None:
     before = _facts(dead_home)
     db = _db(dead_home)
-    db.execute("DELETE FROM facts")
-    db.execute("INSERT INTO facts VALUES (2, 0, 'Victor Frankenstein', 'dead', 'dead', 'Victor Frankenstein died.')")
+    db.execute("DELETE FROM facts WHERE chunk = 1")
+    db.execute("INSERT INTO facts VALUES (2, 99, 'Victor Frankenstein', 'dead', 'dead', 'Victor Frankenstein died.')")
     db.commit()
     db.close()
     check = cli(dead_home, "check", "--story", "dead")
@@ -113,7 +116,7 @@ def test_a_format_3_store_is_upgraded_by_extracting_its_facts_again(dead_home: P
     repaired = cli(dead_home, "repair", "--story", "dead")
     assert repaired.exit_code == 0, repaired.output
     assert f"upgraded story dead from store format 3 to {SCHEMA_VERSION}" in repaired.output
-    assert "extracted 1 state facts from 4 stored chunks" in repaired.output
+    assert re.search(r"extracted [1-9]\d* state facts from 4 stored chunks", repaired.output), repaired.output
     assert _facts(dead_home) == before
     assert cli(dead_home, "check", "--story", "dead").exit_code == 0
     assert json.loads(cli(dead_home, "continuity", "--story", "dead", "--json").stdout) == FOUND
@@ -126,10 +129,11 @@ def test_cards_in_prompts_and_characters_show_each_fact_with_its_chunk(dead_temp
     at0 = cli(dead_template, "prompt", "--story", "dead", "--at", "0", "--llm", "extractive", "--json")
     assert at0.exit_code == 0 and "died (chunk" not in at0.stdout  # not known yet
     rows = {r["name"]: r for r in json.loads(cli(dead_template, "characters", "--story", "dead", "--json").stdout)}
-    assert rows["Henry Clerval"]["facts"] == [{"kind": "dead", "value": "dead", "chunk": 1, "sentence": DEATH}]
-    assert all(not r["facts"] for name, r in rows.items() if name != "Henry Clerval")
+    died = {"kind": "dead", "value": "dead", "chunk": 1, "sentence": DEATH}
+    assert died in rows["Henry Clerval"]["facts"]
+    assert all(f["kind"] != "dead" for name, r in rows.items() if name != "Henry Clerval" for f in r["facts"])
     early = json.loads(cli(dead_template, "characters", "--story", "dead", "--as-of", "0", "--json").stdout)
-    assert all(not r["facts"] for r in early)
+    assert all(f["chunk"] == 0 and f["kind"] != "dead" for r in early for f in r["facts"])
     out = tmp_path / "d.jsonl"
     data = cli(dead_template, "dataset", "--story", "dead", "--out", str(out), "--llm", "extractive", "--budget", "900")
     assert data.exit_code == 0, data.output
@@ -154,7 +158,7 @@ def test_the_web_page_lists_contradictions_and_shows_facts_on_cards(dead_templat
             return next(c for c in web.get("/api/characters", params={"at": at}).json() if c["name"] == "Henry Clerval")
 
         fact = {"kind": "dead", "value": "dead", "text": "died", "sentence": DEATH, "chunk": 1, "chapter": 1}
-        assert clerval(0)["facts"] == [] and clerval(1)["facts"] == clerval(3)["facts"] == [fact]
+        assert fact not in clerval(0)["facts"] and fact in clerval(1)["facts"] and fact in clerval(3)["facts"]
         page, script = web.get("/").text, web.get("/static/app.js").text
         assert 'data-view="continuity"' in page and 'id="continuity-table"' in page
         assert "/api/continuity" in script and "data-highlight" in script
