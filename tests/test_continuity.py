@@ -162,3 +162,34 @@ def test_the_web_page_lists_contradictions_and_shows_facts_on_cards(dead_templat
         page, script = web.get("/").text, web.get("/static/app.js").text
         assert 'data-view="continuity"' in page and 'id="continuity-table"' in page
         assert "/api/continuity" in script and "data-highlight" in script
+
+
+def test_a_fact_stated_under_one_name_holds_the_entity_it_joins_later() -> None:
+    """ "Mina is dead" at chunk 0; at chunk 1 "Mina Harker" is the same entity, so her
+    smiling there breaks the fact, cited as Mina Harker's with its own chunk and sentence;
+    nothing is checked against a fact stated after the chunk."""
+    from automuse_rag.lore.types import ChunkAnalysis, LoreMention
+    from automuse_rag.memory.inmemory import InMemoryStory
+    from automuse_rag.memory.types import ChunkRecord
+    from automuse_rag.models.fake import HashEmbedder
+
+    def person(name: str) -> LoreMention:
+        return LoreMention(name=name, labels={"PERSON": 2}, count=2)
+
+    died = {"kind": "dead", "name": "Mina", "value": "dead", "sentence": "Mina is dead."}
+    chunks = [
+        ("Jonathan came home in the rain. Mina is dead. Jonathan wept.", [person("Mina"), person("Jonathan")], [died]),
+        ("Mina Harker smiled at Jonathan across the table.", [person("Mina Harker"), person("Jonathan")], []),
+    ]
+    story = InMemoryStory.from_analyses(
+        "mina",
+        [
+            (ChunkRecord(i, f"mina:{i}", 1, "ONE", text, text), ChunkAnalysis("s", ms, facts=fs))
+            for i, (text, ms, fs) in enumerate(chunks)
+        ],
+        HashEmbedder(16),
+    )
+    assert [(k.display, k.fact.chunk) for k in story.at(1).facts()] == [("Mina Harker", 0)]
+    found = [(c.chunk, c.display, c.text, c.fact.chunk, c.fact.sentence) for c in check_story(story)]
+    assert found == [(1, "Mina Harker", chunks[1][0], 0, "Mina is dead.")]
+    assert check_story(story, 0, 0) == []  # the death's own chunk: nothing known before it

@@ -51,15 +51,19 @@ def resolver(snap: StorySnapshot) -> Callable[[str], str | None]:
 
 
 def known_as_of(known: Sequence[KnownFact], snap: StorySnapshot, resolve: Callable[[str], str | None]) -> list[KnownFact]:
-    """Facts known before a chunk, their entities as of the chunk (``snap``): the id a
-    fact's name has now, shown by the entity's name now; unchanged when the name
-    resolves to no one now."""
-    ids = {k.fact.name: resolve(k.fact.name) for k in known}
-    names = snap.names({e for e in ids.values() if e is not None})
+    """Facts known before a chunk, their entities as of the chunk (``snap``), shown by
+    the entity's name then. An entity still known keeps its facts (one read of the
+    names); only the facts of one gone since (merged into another at this chunk) are
+    resolved again by name, and left as they were when the name is no one's now."""
+    names = snap.names({k.entity for k in known})
     out = []
     for k in known:
-        eid = ids[k.fact.name]
-        out.append(k if eid is None else KnownFact(k.fact, eid, names.get(eid, k.display)))
+        if k.entity in names:
+            out.append(k if names[k.entity] == k.display else KnownFact(k.fact, k.entity, names[k.entity]))
+            continue
+        eid = resolve(k.fact.name)
+        now = snap.names([eid]) if eid is not None else {}
+        out.append(KnownFact(k.fact, eid, now[eid]) if eid is not None and eid in now else k)
     return out
 
 
