@@ -90,6 +90,7 @@ FACTS = [
     Fact("place", f"Miss {mark(4)}", f"Port Carrow {mark(4)}", f"Miss {mark(4)} stayed at Port Carrow.", 4),
     Fact("eyes", "Thomas Reddick", "grey", f"Thomas Reddick's grey eyes {mark(6)}.", 6),
     Fact("kin", "Samuel Greaves", f"brother:Old Tam {mark(6)}", f"Samuel Greaves, brother of Old Tam {mark(6)}.", 6),
+    Fact("place", "Edith", f"Hollin Island {mark(7)}", f"Edith crossed to Hollin Island {mark(7)}.", 7),
 ]
 
 
@@ -209,7 +210,9 @@ def test_each_snapshot_knows_exactly_what_was_first_seen_by_then(at: int) -> Non
     labels = [r["label"] for r in snap.neighbours(["edith"])["edith"].get("reddick", {}).get("relations", [])]
     assert labels == ([f"goddaughter {mark(5)} of"] if at >= 5 else [])
     eyes = [k.fact.value for k in snap.facts(["reddick"]) if k.fact.kind == "eyes"]
-    assert eyes == ([] if at < 1 else ["blue"] if at < 6 else ["grey"])  # the later colour replaces the first
+    assert eyes == ([] if at < 1 else ["blue"])  # a fixed kind: the later colour is a contradiction, not news
+    places = [k.fact.chunk for k in snap.facts(["edith"]) if k.fact.kind == "place"]
+    assert places == ([] if at < 4 else [4] if at < 7 else [7])  # a later place replaces the first
     assert [k.fact.chunk for k in snap.facts(["hermit"])] == ([3] if at >= 3 else [])
     assert [k.display for k in snap.facts(["edith"])] == (["Edith Marlowe"] if at >= 4 else [])  # by an alias of chunk 4
     assert snap.outline_part(None) == PARTS[0] and snap.outline_part(2) == PARTS[0] and snap.outline_part(3) == PARTS[1]

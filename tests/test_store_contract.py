@@ -188,16 +188,24 @@ def test_the_sample_cast_is_resolved_with_its_nicknames_and_relations(reference)
 
 def test_facts_stated_by_any_name_reach_the_entity_and_later_values_replace_earlier(reference) -> None:
     """A fact given under "Edith" or "Miss Marlowe" is Edith Marlowe's once they are one
-    entity; an eye colour stated again keeps its first statement; another replaces it."""
+    entity; her first eye colour stays (a fixed kind); a place stated again keeps its
+    first statement, another replaces it."""
     latest = reference.latest()
     edith = next(e for e in latest.entities() if e.name == "Edith Marlowe")
     facts = latest.facts([edith.id])
     assert {k.display for k in facts} == {"Edith Marlowe"}
     assert {k.fact.name for k in facts} - {"Edith Marlowe"}, "no fact given under another name reached her"
-    stated = [(i, f) for i, a in reference.analyses() for f in a.facts if f["name"] in edith.aliases and f["kind"] == "eyes"]
-    eyes = [k for k in facts if k.fact.kind == "eyes"]
-    assert len(eyes) == 1 and eyes[0].fact.value == stated[-1][1]["value"]
-    run = [i for i, f in stated if f["value"] == eyes[0].fact.value]
-    first_of_last_run = next(i for i in run if all(f["value"] == eyes[0].fact.value for j, f in stated if j >= i))
-    assert eyes[0].fact.chunk == first_of_last_run
+
+    def stated(kind: str) -> list[tuple[int, str]]:
+        return [
+            (i, f["value"]) for i, a in reference.analyses() for f in a.facts if f["name"] in edith.aliases and f["kind"] == kind
+        ]
+
+    eyes = [(k.fact.chunk, k.fact.value) for k in facts if k.fact.kind == "eyes"]
+    assert len({v for _, v in stated("eyes")}) > 1, "the test needs a changed eye colour"
+    assert eyes == stated("eyes")[:1]
+    places = stated("place")
+    assert len({v for _, v in places}) > 1, "the test needs a changed place"
+    start = max(i for i, (_, v) in enumerate(places) if v != places[-1][1]) + 1
+    assert [(k.fact.chunk, k.fact.value) for k in facts if k.fact.kind == "place"] == [places[start]]
     assert all(k.fact.chunk <= 10 for k in reference.at(10).facts())

@@ -6,10 +6,13 @@ resolved to entities when read, as of the position read: entity ids and merges c
 as the story goes on, so a fact about "Mina" reaches "Mina Harker" once the lore holds
 them as one entity (:class:`~automuse_rag.lore.continuity.KnownFact`).
 
-Valid time: a fact is in force from its chunk until a later fact of the same entity and
-kind states another value (a married name, a place, an age). Restating the value keeps
-the first statement, so "dead" never ends and is cited where it was first said; "kin"
-facts accumulate, one per value.
+Valid time: a fact is in force from its chunk on. A later fact of the same entity and
+kind that states another value replaces it for the kinds that change (:data:`REPLACED`:
+a married name, a place, an age); restating the value keeps the first statement. For
+the fixed kinds (death, eye and hair colour, gender, role) the first statement stays in
+force, and a later one that differs is what the checker reports, not a new truth; so
+"dead" never ends and is cited where it was first said. "kin" facts accumulate, one
+per value.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from automuse_rag.lore.continuity import KnownFact
 from automuse_rag.lore.facts import Fact
 from automuse_rag.lore.types import ChunkAnalysis
 
-#: Fact kinds whose values accumulate instead of replacing each other.
+#: Fact kinds whose values accumulate (the first statement of each value holds).
 ACCUMULATE = ("kin",)
+#: Fact kinds a later value replaces (other kinds keep their first statement).
+REPLACED = ("married_name", "place", "age")
 
 FactRow = tuple[int, int, str, str, str, str]  # chunk, seq, name, kind, value, sentence
 
@@ -63,7 +68,7 @@ def in_force(known: Iterable[KnownFact]) -> list[KnownFact]:
     for i, k in enumerate(ordered):
         key = fact_key(k)
         cur = current.get(key)
-        if cur is None or ordered[cur].fact.value != k.fact.value:
+        if cur is None or (k.fact.kind in REPLACED and ordered[cur].fact.value != k.fact.value):
             current[key] = i
     kept = set(current.values())
     return [k for i, k in enumerate(ordered) if i in kept]

@@ -26,7 +26,7 @@ from automuse_rag.lore.facts import Fact
 from automuse_rag.lore.lorebook import LoreEntry
 from automuse_rag.lore.stats import Correction
 from automuse_rag.lore.types import ChunkAnalysis
-from automuse_rag.memory.facts import fact_key, resolved, stated_facts
+from automuse_rag.memory.facts import REPLACED, fact_key, resolved, stated_facts
 from automuse_rag.memory.graph import build_graph
 from automuse_rag.memory.oracle import NaiveLore
 from automuse_rag.memory.records import mention_doc
@@ -200,8 +200,9 @@ class InMemoryStory:
 
     def facts(self, at: int, ids: Sequence[str] | None = None) -> list[KnownFact]:
         """Naively: every fact of chunks ``<= at`` resolved by the names as of ``at``,
-        kept unless a later one of its entity and kind says otherwise or it restates
-        the one before it (memory/facts.py's rule, by its definition)."""
+        kept if it is the first of its entity and kind (of its value too, for kin),
+        or, for a kind a later value replaces, unless a later one says otherwise or it
+        restates the one before it (memory/facts.py's rule, by its definition)."""
         if self._naive is not None:
             stated = [f for idx, a in self._naive.analyses if idx <= at for f in stated_facts(idx, a)]
             states = self._naive.states(at)
@@ -216,8 +217,12 @@ class InMemoryStory:
         out = []
         for i, k in enumerate(known):
             same = [j for j, other in enumerate(known) if fact_key(other) == fact_key(k)]
-            replaced = any(j > i and known[j].fact.value != k.fact.value for j in same)
             before = [j for j in same if j < i]
+            if k.fact.kind not in REPLACED:
+                if not before:
+                    out.append(k)
+                continue
+            replaced = any(j > i and known[j].fact.value != k.fact.value for j in same)
             if not replaced and not (before and known[before[-1]].fact.value == k.fact.value):
                 out.append(k)
         return out

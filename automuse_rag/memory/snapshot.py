@@ -204,9 +204,10 @@ class StorySnapshot:
     def facts(self, ids: Iterable[str] | None = None) -> list[KnownFact]:
         """State facts in force at this position (of every entity, or of those in
         ``ids``), in story order: each from chunks ``<= at``, resolved to the entity its
-        name belongs to now, shown by that entity's name now; a fact replaced by a later
-        one of the same entity and kind is left out ("dead" never ends; "kin" facts
-        accumulate). See memory/facts.py."""
+        name belongs to now, shown by that entity's name now; a married name, place or
+        age replaced by a later one of the same entity is left out, the fixed kinds keep
+        their first statement ("dead" never ends), "kin" facts accumulate. See
+        memory/facts.py."""
         if self.empty:
             return []
         return self.reads.facts(self.at, None if ids is None else sorted(set(ids)))
