@@ -256,7 +256,7 @@ def test_a_format_1_store_is_upgraded_by_repair(home: Path) -> None:
     refused = cli(home, "characters", "--story", "sample", "--split", "Walter")
     assert refused.exit_code == 2 and "store format 1" in refused.output and "automuse repair --story sample" in refused.output
     repaired = cli(home, "repair", "--story", "sample")
-    assert repaired.exit_code == 0 and "upgraded story sample from store format 1 to 3" in repaired.output
+    assert repaired.exit_code == 0 and "upgraded story sample from store format 1 to 4" in repaired.output
     assert cli(home, "characters", "--story", "sample", "--split", "Walter").exit_code == 0
     assert cli(home, "check", "--story", "sample").exit_code == 0
 

@@ -227,7 +227,7 @@ def test_a_format_2_store_is_upgraded_by_repair_then_imports(editable_sample: Pa
     refused = cli(editable_sample, "lorebook", "import", str(path), "--story", "sample")
     assert refused.exit_code == 2 and "store format 2" in refused.output and "automuse repair --story sample" in refused.output
     repaired = cli(editable_sample, "repair", "--story", "sample")
-    assert repaired.exit_code == 0 and "upgraded story sample from store format 2 to 3" in repaired.output
+    assert repaired.exit_code == 0 and "upgraded story sample from store format 2 to 4" in repaired.output
     assert stored(editable_sample) == []
     assert cli(editable_sample, "lorebook", "import", str(path), "--story", "sample").exit_code == 0
     assert [e.content for e in stored(editable_sample)] == ["Kept."]

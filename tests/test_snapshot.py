@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from automuse_rag.errors import InputError
 from automuse_rag.lore.entity import Entity, Relation
+from automuse_rag.lore.facts import Fact
 from automuse_rag.memory.inmemory import InMemoryStory
 from automuse_rag.memory.snapshot import PositionError, StorySnapshot, check_position
 from automuse_rag.memory.types import ChunkRecord, OutlinePart
@@ -83,8 +84,18 @@ EVERY_NAME = "; ".join(n for e in _entities() for n in e.names())
 QUERIES = ("the harbour and the keeper", "Edith and the grant", f"doctor {mark(6)}")
 
 
+FACTS = [
+    Fact("eyes", "Reddick", "blue", f"Reddick had blue eyes {mark(1)}.", 1),
+    Fact("dead", "Old Tam", "dead", f"Old Tam is dead {mark(3)}.", 3),
+    Fact("place", f"Miss {mark(4)}", f"Port Carrow {mark(4)}", f"Miss {mark(4)} stayed at Port Carrow.", 4),
+    Fact("eyes", "Thomas Reddick", "grey", f"Thomas Reddick's grey eyes {mark(6)}.", 6),
+    Fact("kin", "Samuel Greaves", f"brother:Old Tam {mark(6)}", f"Samuel Greaves, brother of Old Tam {mark(6)}.", 6),
+    Fact("place", "Edith", f"Hollin Island {mark(7)}", f"Edith crossed to Hollin Island {mark(7)}.", 7),
+]
+
+
 def small_story(cls: type[InMemoryStory] = InMemoryStory) -> InMemoryStory:
-    return cls(
+    story = cls(
         "small",
         _records(),
         _entities(),
@@ -93,6 +104,8 @@ def small_story(cls: type[InMemoryStory] = InMemoryStory) -> InMemoryStory:
         outline="\n".join(p.text for p in PARTS),
         parts=PARTS,
     )
+    story.stated = list(FACTS)
+    return story
 
 
 STORY = small_story()
@@ -163,6 +176,12 @@ def test_a_snapshot_returns_nothing_from_after_its_chunk(at, ids, indices, query
         assert count == len(chunks) > 0 and name == snap.names([eid])[eid]
 
     assert all(r.chunk <= at for r in snap.relations())
+    facts = snap.facts()
+    assert {k.entity for k in facts} <= known
+    for k in facts:
+        assert k.fact.chunk <= at and _no_future(f"{k.fact.sentence} {k.fact.value} {k.fact.name} {k.display}", at)
+        assert k.display == snap.names([k.entity])[k.entity]
+    assert snap.facts(ids) == [k for k in facts if k.entity in set(ids)]
     g = snap.graph()
     assert set(g.nodes) == known
     assert all(max(d["chunks"]) <= at for _, _, d in g.edges(data=True))
@@ -190,6 +209,12 @@ def test_each_snapshot_knows_exactly_what_was_first_seen_by_then(at: int) -> Non
     assert (f"Captain {mark(6)}" in aliases) == (at >= 6)
     labels = [r["label"] for r in snap.neighbours(["edith"])["edith"].get("reddick", {}).get("relations", [])]
     assert labels == ([f"goddaughter {mark(5)} of"] if at >= 5 else [])
+    eyes = [k.fact.value for k in snap.facts(["reddick"]) if k.fact.kind == "eyes"]
+    assert eyes == ([] if at < 1 else ["blue"])  # a fixed kind: the later colour is a contradiction, not news
+    places = [k.fact.chunk for k in snap.facts(["edith"]) if k.fact.kind == "place"]
+    assert places == ([] if at < 4 else [4] if at < 7 else [7])  # a later place replaces the first
+    assert [k.fact.chunk for k in snap.facts(["hermit"])] == ([3] if at >= 3 else [])
+    assert [k.display for k in snap.facts(["edith"])] == (["Edith Marlowe"] if at >= 4 else [])  # by an alias of chunk 4
     assert snap.outline_part(None) == PARTS[0] and snap.outline_part(2) == PARTS[0] and snap.outline_part(3) == PARTS[1]
 
 
@@ -334,6 +359,7 @@ def test_a_snapshot_before_the_first_chunk_reads_nothing() -> None:
     assert snap.entities() == [] and snap.entities(ALL_IDS) == [] and snap.names(ALL_IDS) == {}
     assert snap.neighbours(["edith"]) == {"edith": {}} and snap.named_in(EVERY_NAME) == {}
     assert snap.active(5, 5) == [] and snap.relations() == [] and snap.graph().number_of_nodes() == 0
+    assert snap.facts() == [] and snap.facts(ALL_IDS) == []
     assert snap.search("Edith") == []
     assert sum(story.calls.values()) == 0
     assert isinstance(snap, StorySnapshot) and snap.outline == STORY.outline

@@ -35,7 +35,25 @@ def analysed(tmp_path_factory):
     cfg = get_settings(home=tmp_path_factory.mktemp("contract"))
     chunks = chunk_book(load_book(str(SAMPLE_DIR / "story.txt"), cfg), "contract", size=1500)
     nlp = get_nlp()
-    return [(c, analyze_chunk(c, None, nlp)) for c in chunks]
+    return [(c, _with_facts(c.index, analyze_chunk(c, None, nlp))) for c in chunks]
+
+
+def _with_facts(idx: int, analysis):
+    """The analysis plus state facts written in on the names the chunk mentions, so the
+    facts reads have work at every position: deaths, eye colours that change and are
+    restated, kin that accumulate, places (names that later join an entity, such as
+    "Edith" and "Miss Marlowe", carry facts before and after they do)."""
+    names = sorted({m.name for m in analysis.mentions})
+    for j, name in enumerate(names[:4]):
+        kind = ("dead", "eyes", "kin", "place", "eyes")[(idx + j) % 5]
+        value = {
+            "dead": "dead",
+            "eyes": ("blue", "grey")[(idx // 4) % 2],
+            "kin": f"sister:{names[-1 - j]}",
+            "place": ("Port Carrow", "Hollin Island", "the quay")[idx % 3],
+        }[kind]
+        analysis.facts.append({"kind": kind, "name": name, "value": value, "sentence": f"{name} {kind} {value} at {idx}."})
+    return analysis
 
 
 def _outline(analysed) -> tuple[str, list[OutlinePart]]:
@@ -131,6 +149,11 @@ def test_every_read_agrees_at_every_position(story, reference) -> None:
         for window_size in (1, 5, 30):
             assert got.active(window_size, 5) == want.active(window_size, 5), (at, window_size)
         assert got.relations() == want.relations(), at
+        facts = want.facts()
+        assert got.facts() == facts, at
+        assert got.facts(asked) == want.facts(asked) == [k for k in facts if k.entity in asked], at
+        assert all(k.fact.chunk <= at and k.entity in ids for k in facts), at
+        assert at < 5 or {"dead", "eyes", "kin", "place"} <= {k.fact.kind for k in facts}, at
         g, h = got.graph(), want.graph()
         assert sorted(g.nodes(data=True)) == sorted(h.nodes(data=True)), at
         assert _edges(g) == _edges(h), at
@@ -161,3 +184,28 @@ def test_the_sample_cast_is_resolved_with_its_nicknames_and_relations(reference)
     assert {"Edith Marlowe", "Thomas Reddick", "Samuel Greaves", "Walter Pennock"} <= set(names)
     assert {"Edith", "Miss Marlowe"} <= set(names["Edith Marlowe"].aliases)
     assert "Mr. Pennock" in names["Walter Pennock"].aliases and "Mrs. Pennock" not in names["Walter Pennock"].aliases
+
+
+def test_facts_stated_by_any_name_reach_the_entity_and_later_values_replace_earlier(reference) -> None:
+    """A fact given under "Edith" or "Miss Marlowe" is Edith Marlowe's once they are one
+    entity; her first eye colour stays (a fixed kind); a place stated again keeps its
+    first statement, another replaces it."""
+    latest = reference.latest()
+    edith = next(e for e in latest.entities() if e.name == "Edith Marlowe")
+    facts = latest.facts([edith.id])
+    assert {k.display for k in facts} == {"Edith Marlowe"}
+    assert {k.fact.name for k in facts} - {"Edith Marlowe"}, "no fact given under another name reached her"
+
+    def stated(kind: str) -> list[tuple[int, str]]:
+        return [
+            (i, f["value"]) for i, a in reference.analyses() for f in a.facts if f["name"] in edith.aliases and f["kind"] == kind
+        ]
+
+    eyes = [(k.fact.chunk, k.fact.value) for k in facts if k.fact.kind == "eyes"]
+    assert len({v for _, v in stated("eyes")}) > 1, "the test needs a changed eye colour"
+    assert eyes == stated("eyes")[:1]
+    places = stated("place")
+    assert len({v for _, v in places}) > 1, "the test needs a changed place"
+    start = max(i for i, (_, v) in enumerate(places) if v != places[-1][1]) + 1
+    assert [(k.fact.chunk, k.fact.value) for k in facts if k.fact.kind == "place"] == [places[start]]
+    assert all(k.fact.chunk <= 10 for k in reference.at(10).facts())

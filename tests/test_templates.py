@@ -27,6 +27,7 @@ PLAIN = {
     "write_chapter_done.txt": {"chapter", "plan", "written"},  # generate/loop.py
     "write_cue_first.txt": {"chapter", "words"},
     "write_cue_next.txt": {"chapter", "words"},
+    "write_pin.txt": {"facts"},  # generate/continuity.py
 }
 # Section templates (assemble/templates.py); write_prompt.txt's fixed sections are filled by generate.
 SECTIONED = {

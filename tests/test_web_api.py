@@ -260,6 +260,7 @@ def test_read_only_get_only_and_store_unchanged(web: TestClient, sample_home: Pa
         "/api/compare",
         "/api/ask?q=Who+is+Edith%3F",
         "/api/chunk/3",
+        "/api/continuity",
     ):
         assert web.get(path).status_code == 200, path
     assert store_files(sample_home) == web.store_before  # type: ignore[attr-defined]

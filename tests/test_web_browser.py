@@ -30,7 +30,7 @@ from automuse_rag.cli import app as cli_app
 
 pytestmark = pytest.mark.slow
 BUDGET = "1024"
-VIEWS = ("characters", "graph", "timeline", "context", "ask", "compare")
+VIEWS = ("characters", "graph", "timeline", "context", "continuity", "ask", "compare")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from automuse_rag.assemble.retrieve import ACTIVATIONS, gather_candidates, linked_card, merge_by_id, neighbour_scores
+from automuse_rag.assemble.cards import linked_card
+from automuse_rag.assemble.retrieve import ACTIVATIONS, gather_candidates, merge_by_id, neighbour_scores
 from automuse_rag.lore.entity import Entity
 from automuse_rag.memory.snapshot import StorySnapshot
 from automuse_rag.memory.types import ChunkRecord

@@ -5,7 +5,8 @@ The snapshot's position ``at`` is the index of the last chunk already written; t
 prompt built here precedes chunk ``at + 1``. Every candidate comes from chunks
 ``0..at`` and every entity card is built from the entity as known after chunk ``at``
 (``snap.entities()``) and the graph as of ``at`` (a card lists the entity's strongest
-links with their relation labels), so nothing from a later chunk can leak.
+links with their relation labels, and the state facts in force then with the chunk
+each became true: assemble/cards.py), so nothing from a later chunk can leak.
 
 Three activations, merged by id (a candidate found twice keeps its best score and
 both sources):
@@ -51,11 +52,11 @@ from dataclasses import replace
 from typing import Protocol, TypeVar
 
 from automuse_rag.assemble.assembler import AssembledPrompt, Candidate, assemble
+from automuse_rag.assemble.cards import card_with_links, facts_by_entity, with_facts
 from automuse_rag.assemble.templates import Template, load_template
 from automuse_rag.errors import InputError
-from automuse_rag.lore.entity import Entity
 from automuse_rag.memory.snapshot import StorySnapshot
-from automuse_rag.memory.types import ChunkRecord, EdgeData
+from automuse_rag.memory.types import ChunkRecord
 
 _WORDS = re.compile(r"\w+", re.UNICODE)
 RECENCY = 3  # summaries of the chunks just before the last one
@@ -79,18 +80,6 @@ def first_sentence(text: str, max_words: int = SHORT_WORDS) -> str:
 
 
 # -- activations ---------------------------------------------------------------
-
-
-def card_with_links(view: Entity, edges: dict[str, EdgeData], names: dict[str, str], max_links: int = 3) -> str:
-    """An entity's full lore card: ``Entity.card()`` plus its strongest links in the
-    character graph (``edges``: other id -> edge data), with relation labels."""
-    card = view.card()
-    top = sorted(edges.items(), key=lambda kv: (-kv[1].get("weight", 1), kv[0]))[:max_links]
-    links = []
-    for other, data in top:
-        labels = ", ".join(dict.fromkeys(r["label"] for r in data.get("relations", [])))
-        links.append(names.get(other, other) + (f" ({labels})" if labels else ""))
-    return card + (" Links: " + "; ".join(links) + "." if links else "")
 
 
 def _summary_candidate(rec: ChunkRecord, score: float, source: str) -> Candidate:
@@ -132,12 +121,6 @@ def _entity_activation(snap: StorySnapshot, named: dict[str, int], neighbours: i
     return out + neighbour_scores(snap, named, neighbours)
 
 
-def linked_card(snap: StorySnapshot, view: Entity) -> str:
-    """:func:`card_with_links` with the entity's edges and its links' names read from the snapshot."""
-    edges = snap.neighbours([view.id])[view.id]
-    return card_with_links(view, edges, snap.names(edges))
-
-
 def _vector_activation(snap: StorySnapshot, query: str, k: int) -> tuple[list[tuple[int, float]], list[tuple[str, float]]]:
     """(summary chunk, score) and (entity id, score) hits as of the snapshot."""
     summaries = [(h.chunk, float(h.score)) for h in snap.search(query, k=k, kinds=("summary",))]
@@ -155,6 +138,7 @@ def _entity_candidates(snap: StorySnapshot, found: list[tuple[str, float, str]])
     edges = snap.neighbours(views)
     linked = {o for eid in views for o in edges.get(eid, {})}
     names = snap.names(linked | set(views))
+    facts = facts_by_entity(snap, sorted(views))
     last_desc = {eid: v.last_described for eid, v in views.items()}
     chapters = snap.chapters(sorted(set(last_desc.values())))
     out = []
@@ -167,8 +151,8 @@ def _entity_candidates(snap: StorySnapshot, found: list[tuple[str, float, str]])
             Candidate(
                 id=f"entity:{eid}",
                 section="lore",
-                text=card_with_links(view, edges.get(eid, {}), names),
-                short_text=view.one_line(),
+                text=card_with_links(view, edges.get(eid, {}), names, facts=facts.get(eid, ())),
+                short_text=with_facts(view.one_line(), view.name, facts.get(eid, ())),
                 chunk=chunk,
                 score=score,
                 chapter=chapters.get(chunk, 0),

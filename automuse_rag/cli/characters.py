@@ -8,12 +8,14 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from automuse_rag.assemble.cards import facts_by_entity
 from automuse_rag.cli.common import REQUIRED, StoryOption, console, print_json, settings
 from automuse_rag.errors import InputError
 from automuse_rag.fsutil import atomic_path
 from automuse_rag.locations import check_output_file
 from automuse_rag.lore.corrections import MERGE, SPLIT
 from automuse_rag.memory.corrections import Asked, correct_story, describe
+from automuse_rag.memory.facts import fact_phrase
 from automuse_rag.memory.graph import export_graphml
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.settings import Settings
@@ -44,12 +46,13 @@ def characters_command(
     as_json: bool = typer.Option(
         False,
         "--json",
-        help="Print a JSON array of {name, aliases, kind, mentions, first_chunk, last_chunk, description}; "
+        help="Print a JSON array of {name, aliases, kind, mentions, first_chunk, last_chunk, description, facts}; "
         "with corrections, an object {story, applied, undone}.",
     ),
 ) -> None:
-    """The story's entities (characters, places, things), most mentioned first; or
-    correct who is who.
+    """The story's entities (characters, places, things), most mentioned first, each
+    with the state facts in force (died, eye colour, kin...) and the chunk where each
+    became true; or correct who is who.
 
     A correction is stored with the story (kept by ingest and repair; automuse check
     reports one that no longer applies) and re-resolves the story from the chunk it
@@ -68,6 +71,7 @@ def characters_command(
     with StoryMemory.open(cfg, story) as memory:
         snap = memory.latest() if at is None else memory.at(at)
         ents = [e for e in snap.entities() if kind is None or e.kind == kind]
+        facts = facts_by_entity(snap, [e.id for e in ents])
         fixes = memory.corrections()
         if target is not None:
             with atomic_path(target) as tmp:
@@ -82,6 +86,10 @@ def characters_command(
             "last_chunk": e.last_chunk,
             "description": e.description,
             "id": e.id,
+            "facts": [
+                {"kind": k.fact.kind, "value": k.fact.value, "chunk": k.fact.chunk, "sentence": k.fact.sentence}
+                for k in facts.get(e.id, [])
+            ],
         }
         for e in ents
     ]
@@ -89,7 +97,7 @@ def characters_command(
         print_json(rows)
         return
     table = Table(title=f"{story}: entities" + (f" as of chunk {at}" if at is not None else ""))
-    for col in ("name", "kind", "mentions", "chunks", "aliases", "description"):
+    for col in ("name", "kind", "mentions", "chunks", "aliases", "description", "facts"):
         table.add_column(col, overflow="fold")
     for r in rows[:limit]:
         table.add_row(
@@ -99,6 +107,7 @@ def characters_command(
             f"{r['first_chunk']}-{r['last_chunk']}",
             ", ".join(r["aliases"]),
             r["description"][:120],
+            "; ".join(f"{fact_phrase(f['kind'], f['value'])} (chunk {f['chunk']})" for f in r["facts"]),
         )
     console.print(table)
     for c in fixes:  # numbered as --undo takes them

@@ -26,6 +26,7 @@ from automuse_rag.cli.common import (
     settings,
 )
 from automuse_rag.cli.progress import progress_bar
+from automuse_rag.generate.continuity import check_mode
 from automuse_rag.generate.loop import GenerationResult, generate_story, options_from_settings
 from automuse_rag.generate.writer import GenerationProgress
 from automuse_rag.locations import check_output_file
@@ -63,6 +64,12 @@ def generate(
     ),
     retries: int | None = typer.Option(None, "--retries", min=0, help="Regenerations of a chunk the guard rejects (default 4)."),
     seed: SeedOption = None,
+    continuity: str = typer.Option(
+        "retry",
+        "--continuity",
+        help="A candidate that contradicts the story's facts (a dead character speaks...): retry it with the fact "
+        "pinned, warn (log it, keep it) or off.",
+    ),
     no_cache: NoCacheOption = False,
     plan_only: bool = typer.Option(
         False, "--plan-only", help="Write the plan (outline.md, cast.toml) and stop, so you can edit it."
@@ -74,7 +81,8 @@ def generate(
     The model plans numbered chapters and a cast into stores/NAME/outline.md and cast.toml
     (edit them; the next run reads them). Each chunk is written from a token-budgeted prompt
     of the chapter plan, lore and memories retrieved from what was written so far, checked
-    by the degeneration guard (rejections go to rejections.jsonl and are regenerated hotter),
+    by the degeneration guard and against the facts the story has stated (rejections go to
+    rejections.jsonl and are regenerated hotter, a broken fact pinned in the prompt),
     then summarized and stored as ingest does. stores/NAME/manuscript.md is kept current.
     Run the same command again to continue after an interruption.
 
@@ -94,7 +102,7 @@ def generate(
         seed=seed,
         cache=False if no_cache else None,
     )
-    opts = options_from_settings(cfg, chunks, style=style)
+    opts = options_from_settings(cfg, chunks, style=style, continuity=check_mode(continuity))
     run = functools.partial(
         generate_story,
         cfg,
@@ -116,20 +124,31 @@ def generate(
 
 def _generate_with_bar(run: Callable[..., GenerationResult], chunks: int) -> GenerationResult:
     """``run(progress=...)`` under a progress bar that appears with the first event."""
-    words = ("{task.fields[words]} words", "{task.fields[rejections]} rejected", "ch. {task.fields[chapter]}")
+    words = (
+        "{task.fields[words]} words",
+        "{task.fields[rejections]} rejected ({task.fields[continuity]} continuity)",
+        "ch. {task.fields[chapter]}",
+    )
     with progress_bar("[bold]chunks", extra=words, eta="ETA", transient=False) as bar:
         tasks: list[TaskID] = []  # the bar appears with the first event, so an early error is one line
 
         def on_progress(ev: GenerationProgress) -> None:
             if not tasks:
-                tasks.append(bar.add_task("generate", total=chunks, words=0, rejections=0, chapter=1, start=False))
+                tasks.append(bar.add_task("generate", total=chunks, words=0, rejections=0, continuity=0, chapter=1, start=False))
             task = tasks[0]
             if ev.event == "start":  # after the plan; chunks already stored do not count towards the rate
                 bar.reset(task, completed=ev.done)
                 bar.start_task(task)
             elif ev.event == "rejected":
                 err_console.print(f"[yellow]rejected[/] a candidate for chunk {ev.done}: {ev.note}")
-            bar.update(task, completed=ev.done, words=ev.words, rejections=ev.rejections, chapter=ev.chapter or 1)
+            bar.update(
+                task,
+                completed=ev.done,
+                words=ev.words,
+                rejections=ev.rejections,
+                continuity=ev.continuity,
+                chapter=ev.chapter or 1,
+            )
 
         return run(progress=on_progress)
 
@@ -147,6 +166,7 @@ def _print_result(result: GenerationResult) -> None:
         ("chunks", f"{result.chunks} ({result.new_chunks} new)"),
         ("words", result.words),
         ("rejected candidates", result.rejections),
+        ("continuity rejections", result.continuity_rejections),
         ("chapter", result.chapter),
         ("seconds", result.seconds),
         ("manuscript", result.manuscript),

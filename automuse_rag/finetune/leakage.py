@@ -12,10 +12,13 @@ first written after ``at``.
 from __future__ import annotations
 
 from automuse_rag.assemble.assembler import AssembledPrompt, bullet
-from automuse_rag.assemble.retrieve import CAST_HEAD, card_with_links, first_sentence
+from automuse_rag.assemble.cards import card_with_links, with_facts
+from automuse_rag.assemble.retrieve import CAST_HEAD, first_sentence
 from automuse_rag.assemble.templates import Template
+from automuse_rag.lore.continuity import KnownFact
 from automuse_rag.lore.entity import Entity
 from automuse_rag.memory.api import AnalysedStory, StoryView
+from automuse_rag.memory.facts import in_force, resolved, stated_facts
 from automuse_rag.memory.oracle import NaiveLore
 from automuse_rag.memory.types import Edges
 
@@ -28,6 +31,7 @@ class Truth:
     histories, ``Entity.at`` and the edges' chunk lists."""
 
     def __init__(self, story: StoryView) -> None:
+        self.story = story
         whole = story.latest()
         self.records = whole.records()
         analysed = story if isinstance(story, AnalysedStory) else None
@@ -43,6 +47,7 @@ class Truth:
         self._memory_first = first
         self._names: tuple[int, set[str]] = (-2, set())
         self._seen: tuple[int, dict[str, Entity | None]] = (-2, {})
+        self._known_facts: tuple[int, list[KnownFact]] = (-2, [])
 
     def _edges(self, eid: str, at: int) -> Edges:
         if self.naive is not None:
@@ -83,8 +88,24 @@ class Truth:
                 names = {o: known[o] for o in edges if o in known}
             else:
                 names = {o: v.name for o in edges if (v := self._view(o, at)) is not None}
-            out |= {bullet(card_with_links(view, edges, names)), bullet(view.one_line())}
+            facts = self._facts(eid, at)
+            out |= {
+                bullet(card_with_links(view, edges, names, facts=facts)),
+                bullet(with_facts(view.one_line(), view.name, facts)),
+            }
         return out
+
+    def _facts(self, eid: str, at: int) -> list[KnownFact]:
+        """The entity's facts in force as of ``at``: for a store with analyses, derived
+        from them and the fold's names (memory/facts.py's rule); for a double, its own."""
+        if self.naive is None:
+            return self.story.at(at).facts([eid])
+        if self._known_facts[0] != at:  # one position's facts, derived once
+            names = self.naive.name_map(at)
+            display = {e: ent.name for e, ent in self.naive.states(at).items()}
+            stated = [f for idx, a in self.naive.analyses if idx <= at for f in stated_facts(idx, a)]
+            self._known_facts = (at, in_force(resolved(stated, names, display)))
+        return [k for k in self._known_facts[1] if k.entity == eid]
 
     def names_known(self, at: int) -> set[str]:
         """The names entities go by as of ``at`` (what a cast line may list)."""

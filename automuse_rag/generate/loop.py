@@ -3,9 +3,10 @@
 Each step assembles a token-budgeted prompt (the current chapter's plan, the cast,
 lore cards and memories retrieved as of the last chunk, the last chunk itself), asks
 the model for the next passage, strips chat artefacts, and runs the degeneration
-guard. A failing candidate is logged to ``rejections.jsonl`` and regenerated with a
-higher temperature and penalties (and a new seed), up to ``guard_retries`` times; it
-is never stored. An accepted chunk is summarized and its lore extracted exactly as
+guard and the continuity check (generate/continuity.py: the facts the story has
+stated). A failing candidate is logged to ``rejections.jsonl`` and regenerated with a
+higher temperature and penalties (and a new seed; a broken fact pinned in the
+prompt), up to ``guard_retries`` times; it is never stored. An accepted chunk is summarized and its lore extracted exactly as
 ingest does (:func:`automuse_rag.lore.extract.analyze_chunk`), committed through
 :meth:`StoryMemory.commit_chunk` (atomic), and only then are ``manuscript.md`` and
 ``generation.json`` rewritten (temp file + rename). On restart the position comes
@@ -60,6 +61,7 @@ class GenerationResult:
     seconds: float
     outline: str = ""
     cast: str = ""
+    continuity_rejections: int = 0  # of ``rejections``: candidates that contradicted the story's facts
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -170,7 +172,9 @@ def generate_story(
                 written = writer.run()
                 memory.settle_index()
                 memory.save_manifest(chunks_total=chunks, complete=len(memory) >= chunks)
-                return _result(name, directory, plan, writer.records(), written, writer.rejected, plan_only=False, t0=t0)
+                result = _result(name, directory, plan, writer.records(), written, writer.rejected, plan_only=False, t0=t0)
+                result.continuity_rejections = writer.continuity_rejected
+                return result
             finally:
                 memory.write_exports()
     finally:

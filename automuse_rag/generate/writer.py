@@ -1,6 +1,8 @@
 """One story being written (:class:`Writer`): the prompt for the next chunk, the
-model's candidates checked by the degeneration guard (a rejected one is logged and
-retried hotter, with a new seed), and the accepted chunk analysed and committed."""
+model's candidates checked by the degeneration guard and against the story's facts
+(generate/continuity.py; a rejected one is logged and retried hotter, with a new
+seed, a broken fact pinned in the prompt), and the accepted chunk analysed and
+committed."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pydantic import BaseModel
 from automuse_rag import templates
 from automuse_rag.assemble import build_prompt, parse_template
 from automuse_rag.errors import AutomuseError, ModelError
-from automuse_rag.generate import guard
+from automuse_rag.generate import continuity, guard
 from automuse_rag.generate.artefacts import drop_echoes, strip_artefacts
 from automuse_rag.generate.files import (
     GenerationState,
@@ -54,6 +56,7 @@ class GenerationProgress:
     chapter: int
     event: str  # "chunk" | "rejected" | "start"
     note: str = ""
+    continuity: int = 0  # candidates rejected by this run for contradicting the story's facts
 
 
 @dataclass
@@ -67,6 +70,7 @@ class GenerationOptions:
     chapters: int = 4  # asked of the model when planning
     style: str | None = None
     thresholds: guard.Thresholds = field(default_factory=guard.Thresholds)
+    continuity: str = "retry"  # "retry" | "warn" | "off" (generate/continuity.py)
 
 
 Progress = Callable[[GenerationProgress], None]
@@ -143,7 +147,9 @@ class Writer:
         self.plan, self.opts, self.progress = plan, opts, progress
         self.dir = memory.dir
         self.rejected = 0
-        self.total_rejections = len(read_rejections(self.dir))
+        self.continuity_rejected = 0
+        # a contradiction kept by --continuity warn is logged too, but was not rejected
+        self.total_rejections = sum(1 for e in read_rejections(self.dir) if not e.get("accepted"))
         self._vectors: dict[str, list[float]] = {}
         self._nlp: Any = None
 
@@ -213,9 +219,11 @@ class Writer:
         previous = [r.text for r in records[-GUARD_WINDOW:]]
         limit = self.opts.thresholds.similarity_limit(self.memory.embedder.name)
         reasons: list[str] = []
+        before = self.memory.at(index - 1)  # the facts the candidate must keep to
+        pins: list[str] = []  # the facts a rejected candidate broke, pinned in the retries' prompt
         for attempt in range(self.opts.retries + 1):
             sampling = escalate(self.opts.sampling, attempt, index)
-            raw = self.llm.chat(messages, sampling)
+            raw = self.llm.chat(continuity.pinned(messages, pins), sampling)
             candidate = drop_echoes(strip_artefacts(raw), [prompt.text, *previous[-3:]])
             result = guard.check(
                 candidate,
@@ -225,30 +233,59 @@ class Writer:
                 thresholds=self.opts.thresholds,
                 embedder_name=self.memory.embedder.name,
             )
-            if result.ok:
+            if not result.ok:
+                reasons = result.reasons
+                self.reject(index, attempt, sampling, candidate or raw, result)
+                continue
+            found = [] if self.opts.continuity == "off" else continuity.contradictions(candidate, index, before, self.nlp())
+            if not found:
                 return candidate
-            reasons = result.reasons
-            self.reject(index, attempt, sampling, candidate or raw, result)
+            broken = guard.GuardResult(self.opts.continuity == "warn", continuity.reasons(found), result.metrics)
+            self.reject(index, attempt, sampling, candidate, broken, continuity.citations(found, chapter))
+            if broken.ok:
+                return candidate
+            reasons = broken.reasons
+            pins += [line for line in continuity.pin_lines(found) if line not in pins]
+        check = "the continuity check" if reasons[0].startswith("continuity:") else "the degeneration guard"
         raise ModelError(
-            f"could not write chunk {index}: all {self.opts.retries + 1} candidates failed the degeneration guard "
+            f"could not write chunk {index}: all {self.opts.retries + 1} candidates failed {check} "
             f"(last: {reasons[0]}); nothing bad was stored, run the command again to retry"
         )
 
-    def reject(self, index: int, attempt: int, sampling: Sampling, text: str, result: guard.GuardResult) -> None:
+    def nlp(self) -> Any:
+        """spaCy's NER pipeline (loaded on first use), for chunk analysis and the continuity check."""
+        if self._nlp is None:
+            self._nlp = get_nlp()
+        return self._nlp
+
+    def reject(
+        self,
+        index: int,
+        attempt: int,
+        sampling: Sampling,
+        text: str,
+        result: guard.GuardResult,
+        contradictions: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Log a rejected candidate (or, ``result.ok``, a contradiction kept by ``--continuity warn``)."""
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "chunk": index,
+            "attempt": attempt,
+            "reasons": result.reasons,
+            "metrics": {k: round(v, 4) for k, v in result.metrics.items()},
+            "sampling": {k: v for k, v in sampling.as_dict().items() if k != "stop"},
+            "text": text[:600],
+        }
+        if contradictions is not None:  # both citations: the candidate's sentence, the fact's chunk and sentence
+            entry.update(check="continuity", contradictions=contradictions, accepted=result.ok)
+        log_rejection(self.dir, entry)
+        if result.ok:
+            return
         self.rejected += 1
         self.total_rejections += 1
-        log_rejection(
-            self.dir,
-            {
-                "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                "chunk": index,
-                "attempt": attempt,
-                "reasons": result.reasons,
-                "metrics": {k: round(v, 4) for k, v in result.metrics.items()},
-                "sampling": {k: v for k, v in sampling.as_dict().items() if k != "stop"},
-                "text": text[:600],
-            },
-        )
+        if contradictions is not None:
+            self.continuity_rejected += 1
         self.report("rejected", len(self.records()), note=result.reasons[0] if result.reasons else "")
 
     def commit(self, records: list[ChunkRecord], chapter: int, text: str) -> Chunk:
@@ -264,10 +301,8 @@ class Writer:
             end=start + len(text),
             text=text,
         )
-        if self._nlp is None:
-            self._nlp = get_nlp()
         previous = records[-1].text if records else ""
-        analysis = analyze_chunk(chunk, self.analysis_llm, self._nlp, self.opts.sampling, previous=previous)
+        analysis = analyze_chunk(chunk, self.analysis_llm, self.nlp(), self.opts.sampling, previous=previous)
         self.memory.commit_chunk(chunk, analysis)
         return chunk
 
@@ -297,7 +332,11 @@ class Writer:
             return
         if words is None:
             words = sum(len(r.text.split()) for r in self.records())
-        self.progress(GenerationProgress(done, self.opts.chunks, words, self.total_rejections, chapter, event, note))
+        self.progress(
+            GenerationProgress(
+                done, self.opts.chunks, words, self.total_rejections, chapter, event, note, self.continuity_rejected
+            )
+        )
 
     def run(self) -> int:
         records = self.records()

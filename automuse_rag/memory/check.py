@@ -5,20 +5,24 @@ Derived parts: the Chroma collections (whole and prefix tiers: ids per chunk,
 documents, chunk/chapter metadata, embedder, and that a search finds each record:
 ``ChromaStore.probe``), the exports (``lore.json``,
 ``graph.json``, ``outline.*``, ``story.json``), and the lore tables themselves
-(refolded from the stored analyses by repair, with the writer's corrections). Check
-also reports the writer's corrections that no longer apply (memory/corrections.py).
+(refolded from the stored analyses by repair, with the writer's corrections; check
+compares the ``facts`` table with the analyses' facts). Check also reports the writer's corrections that no longer apply (memory/corrections.py).
 """
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from automuse_rag.errors import StoreError
 from automuse_rag.fsutil import read_json
+from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.corrections import correction_problems
 from automuse_rag.memory.export_files import stale_or_broken
+from automuse_rag.memory.facts import fact_rows
 from automuse_rag.memory.locking import StoryLock, is_locked
 from automuse_rag.memory.migrate import legacy_collections, upgrade_state
 from automuse_rag.memory.schema import connect, integrity_problems
@@ -76,6 +80,21 @@ def chroma_problems(mem: IndexedStore, want: dict[str, dict[str, tuple[str, Meta
     return problems
 
 
+def facts_problems(db: sqlite3.Connection) -> list[str]:
+    """Where the ``facts`` table differs from the facts of the stored analyses."""
+    want: dict[int, list[tuple[Any, ...]]] = {}
+    for idx, raw in db.execute("SELECT idx, analysis FROM chunks ORDER BY idx"):
+        want[int(idx)] = [tuple(r) for r in fact_rows(int(idx), ChunkAnalysis.from_dict(json.loads(raw)))]
+    have: dict[int, list[tuple[Any, ...]]] = {}
+    for row in db.execute("SELECT chunk, seq, name, kind, value, sentence FROM facts ORDER BY chunk, seq"):
+        have.setdefault(int(row[0]), []).append(tuple(row))
+    differ = sorted(c for c in set(want) | set(have) if want.get(c, []) != have.get(c, []))
+    if not differ:
+        return []
+    shown = ", ".join(str(c) for c in differ[:8]) + (", ..." if len(differ) > 8 else "")
+    return [f"state.sqlite: the facts of {len(differ)} chunks differ from their stored analyses (chunks {shown})"]
+
+
 def check_story(settings: Settings, name: str) -> CheckReport:
     """Everything that differs between ``state.sqlite`` and the parts derived from it,
     one line each. Reads only."""
@@ -94,6 +113,7 @@ def check_story(settings: Settings, name: str) -> CheckReport:
         report.problems += chroma_problems(mem, want)
         report.problems += stale_or_broken(mem)
         report.problems += correction_problems(mem.db, name)
+        report.problems += facts_problems(mem.db)
         report.checked.update(
             {
                 "chunks": len(mem),
@@ -103,6 +123,7 @@ def check_story(settings: Settings, name: str) -> CheckReport:
                 "records": {k: len(v) for k, v in want.items()},
                 "embedder": mem.manifest.get("embedder"),
                 "corrections": len(mem.corrections()),
+                "facts": int(mem.db.execute("SELECT COUNT(*) FROM facts").fetchone()[0]),
             }
         )
     finally:
@@ -136,8 +157,6 @@ def repair_story(settings: Settings, name: str, embedder_spec: str | None = None
 
 
 def _embedder_for(settings: Settings, db: Any, name: str, spec: str | None) -> Any:
-    import json
-
     try:
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
     except Exception:

@@ -20,10 +20,13 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import cast
 
+from automuse_rag.lore.continuity import KnownFact
 from automuse_rag.lore.entity import Entity, Relation
+from automuse_rag.lore.facts import Fact
 from automuse_rag.lore.lorebook import LoreEntry
 from automuse_rag.lore.stats import Correction
 from automuse_rag.lore.types import ChunkAnalysis
+from automuse_rag.memory.facts import REPLACED, fact_key, resolved, stated_facts
 from automuse_rag.memory.graph import build_graph
 from automuse_rag.memory.oracle import NaiveLore
 from automuse_rag.memory.records import mention_doc
@@ -84,6 +87,7 @@ class InMemoryStory:
         self._naive: NaiveLore | None = None
         self._mention_vecs: list[tuple[int, str, list[float]]] = []
         self.lorebook_entries: list[LoreEntry] = []  # a writer's imported lorebook (none unless set)
+        self.stated: list[Fact] = []  # state facts, with their chunks (when made without analyses)
 
     @classmethod
     def from_analyses(
@@ -193,6 +197,35 @@ class InMemoryStory:
 
     def embed_query(self, text: str) -> list[float]:
         return self._embedder.embed([text])[0]
+
+    def facts(self, at: int, ids: Sequence[str] | None = None) -> list[KnownFact]:
+        """Naively: every fact of chunks ``<= at`` resolved by the names as of ``at``,
+        kept if it is the first of its entity and kind (of its value too, for kin),
+        or, for a kind a later value replaces, unless a later one says otherwise or it
+        restates the one before it (memory/facts.py's rule, by its definition)."""
+        if self._naive is not None:
+            stated = [f for idx, a in self._naive.analyses if idx <= at for f in stated_facts(idx, a)]
+            states = self._naive.states(at)
+            owner = self._naive.name_map(at)
+            display = {eid: ent.name for eid, ent in states.items()}
+        else:
+            stated = [f for f in self.stated if f.chunk <= at]
+            views = self._lore(at)[0]
+            owner = {n: e.id for e in views for n in e.names()}
+            display = {e.id: e.name for e in views}
+        known = [k for k in resolved(stated, owner, display) if ids is None or k.entity in ids]
+        out = []
+        for i, k in enumerate(known):
+            same = [j for j, other in enumerate(known) if fact_key(other) == fact_key(k)]
+            before = [j for j in same if j < i]
+            if k.fact.kind not in REPLACED:
+                if not before:
+                    out.append(k)
+                continue
+            replaced = any(j > i and known[j].fact.value != k.fact.value for j in same)
+            if not replaced and not (before and known[before[-1]].fact.value == k.fact.value):
+                out.append(k)
+        return out
 
     def lorebook(self, at: int) -> list[LoreEntry]:
         return sorted(self.lorebook_entries, key=lambda e: -e.importance)

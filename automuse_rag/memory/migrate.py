@@ -1,8 +1,10 @@
 """Upgrading ``state.sqlite`` from older store formats.
 
-Format 1 lacks only the ``corrections`` table (the writer's corrections of who is
-who) and the ``lorebook`` table (the writer's imported lorebook), format 2 only the
-latter: the upgrade creates them, empty; nothing else changes.
+Format 1 lacks the ``corrections`` table (the writer's corrections of who is
+who) and the ``lorebook`` table (the writer's imported lorebook), format 2 the
+latter: the upgrade creates them, empty. Formats 0 to 3 lack the ``facts`` table (state
+facts, lore/facts.py): the upgrade extracts them again from the stored chunk texts with
+spaCy (:func:`restate_facts`), into each chunk's analysis and the table.
 
 Format 0 (before the memory core rework) kept only the ``chunks`` table in SQLite;
 the manifest, outline and lore lived in ``story.json``, ``outline.*`` and
@@ -26,6 +28,10 @@ from typing import Any
 
 from automuse_rag.errors import StoreError
 from automuse_rag.fsutil import read_json
+from automuse_rag.lore.facts import extract_facts
+from automuse_rag.lore.ner import get_nlp, ner_text
+from automuse_rag.lore.types import ChunkAnalysis
+from automuse_rag.memory.facts import fact_rows
 from automuse_rag.memory.layout import story_dir
 from automuse_rag.memory.outline import build_outline, model_summarizer, split_outline
 from automuse_rag.memory.schema import SCHEMA_VERSION, create_schema, user_version
@@ -45,9 +51,11 @@ def upgrade_state(settings: Settings, name: str, db: sqlite3.Connection, embedde
     if version > SCHEMA_VERSION:
         raise StoreError(f"story {name} was written by a newer automuse-rag (store format {version}); upgrade automuse-rag")
     if version >= 1:
-        with StateWriter(db).transaction():
+        writer = StateWriter(db)
+        with writer.transaction():
             create_schema(db)  # the tables a newer format adds (CREATE ... IF NOT EXISTS), and the format
-        return [f"upgraded story {name} from store format {version} to {SCHEMA_VERSION}"]
+            notes = restate_facts(writer)  # every format before 4 lacks the facts
+        return [f"upgraded story {name} from store format {version} to {SCHEMA_VERSION}", *notes]
     directory = story_dir(settings, name)
     old = read_json(directory / "story.json") or {}
     if not isinstance(old, dict):
@@ -92,8 +100,34 @@ def upgrade_state(settings: Settings, name: str, db: sqlite3.Connection, embedde
         writer.set_outline(built, [OutlinePart(p.chapter, p.title, p.text).__dict__ for p in built_parts], "built")
         notes.append("the outline was unreadable: rebuilt by extractive summarization")
     with writer.transaction():
+        notes += restate_facts(writer)
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     return notes
+
+
+def restate_facts(writer: StateWriter) -> list[str]:
+    """Extract the state facts of every stored chunk again from its text (spaCy NER,
+    lore/facts.py), into its stored analysis and the ``facts`` table: the upgrade of a
+    store written before format 4. Runs inside the caller's transaction."""
+    db = writer.db
+    rows = db.execute("SELECT idx, text, analysis FROM chunks ORDER BY idx").fetchall()
+    if not rows:
+        return []
+    nlp = get_nlp()
+    found = 0
+    docs = nlp.pipe(ner_text(nlp, str(text)) for _, text, _ in rows)
+    for (idx, _, raw), doc in zip(rows, docs):
+        analysis = ChunkAnalysis.from_dict(json.loads(raw))
+        analysis.facts = [f.to_dict() for f in extract_facts(doc)]
+        found += len(analysis.facts)
+        db.execute(
+            "UPDATE chunks SET analysis = ? WHERE idx = ?",
+            (json.dumps(analysis.to_dict(), ensure_ascii=False, sort_keys=True), int(idx)),
+        )
+        db.execute("DELETE FROM facts WHERE chunk = ?", (int(idx),))
+        db.executemany("INSERT INTO facts VALUES (?,?,?,?,?,?)", fact_rows(int(idx), analysis))
+    db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'")
+    return [f"extracted {found} state facts from {len(rows)} stored chunks"]
 
 
 def legacy_collections(name: str) -> list[str]:

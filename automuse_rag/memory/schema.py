@@ -1,7 +1,8 @@
 """``state.sqlite``: the schema, opening it (read-only for readers) and its version.
 
 The database is the story's single source of truth. Facts keep the chunk they came
-from (``chunks``, ``mentions``, ``relations``, ``model_aliases``), and so do the
+from (``chunks``, ``mentions``, ``relations``, ``model_aliases``, the state ``facts``
+of lore/facts.py, stored by name), and so do the
 writer's ``corrections`` of who is who (in force from their chunk); the writer's own
 ``lorebook`` (imported entries, known from before the first chunk); the resolver's
 results are *valid-time* rows (``entity_versions``, ``entity_names``: valid for
@@ -11,8 +12,8 @@ else (Chroma collections, ``lore.json``, ``graph.json``, ``outline.*``,
 
 The schema version is ``PRAGMA user_version``; version 0 is the layout written
 before the memory core rework (only ``chunks``), version 1 the one before the
-``corrections`` table, version 2 the one before the ``lorebook`` table; all are
-upgraded by
+``corrections`` table, version 2 the one before the ``lorebook`` table, version 3
+the one before the ``facts`` table; all are upgraded by
 :func:`automuse_rag.memory.migrate.upgrade_state`.
 
 Journal mode is the rollback journal (not WAL): a read-only connection then leaves
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from automuse_rag.errors import StoreError
 
-SCHEMA_VERSION = 3  # 1: the memory core; 2: the writer's corrections; 3: the writer's lorebook
+SCHEMA_VERSION = 4  # 1: the memory core; 2: the writer's corrections; 3: the writer's lorebook; 4: state facts
 FOREVER = 1 << 62  # ``until`` of a version that is still valid
 
 SCHEMA = f"""
@@ -76,6 +77,16 @@ CREATE TABLE IF NOT EXISTS relations (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS relations_by_source ON relations (source, chunk);
 CREATE INDEX IF NOT EXISTS relations_by_target ON relations (target, chunk);
+CREATE TABLE IF NOT EXISTS facts (
+    chunk INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    sentence TEXT NOT NULL,
+    PRIMARY KEY (chunk, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS facts_by_name ON facts (name, chunk);
 CREATE TABLE IF NOT EXISTS entity_versions (
     entity_id TEXT NOT NULL,
     since INTEGER NOT NULL,

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from automuse_rag.errors import InputError
+from automuse_rag.lore.continuity import KnownFact
 from automuse_rag.lore.entity import Entity, Relation
 from automuse_rag.lore.lorebook import LoreEntry
 from automuse_rag.memory.graph import build_graph
@@ -81,6 +82,8 @@ class PositionReader(Protocol):
     def embed_query(self, text: str) -> list[float]: ...
 
     def lorebook(self, at: int) -> list[LoreEntry]: ...
+
+    def facts(self, at: int, ids: Sequence[str] | None = None) -> list[KnownFact]: ...
 
     def search(self, vector: list[float], k: int, at: int, kinds: Sequence[str]) -> list[Hit]: ...
 
@@ -197,6 +200,17 @@ class StorySnapshot:
         first. Its entries are the writer's own, known from before the first chunk
         (as of chunk -1), so every position, even -1, has them all."""
         return self.reads.lorebook(self.at)
+
+    def facts(self, ids: Iterable[str] | None = None) -> list[KnownFact]:
+        """State facts in force at this position (of every entity, or of those in
+        ``ids``), in story order: each from chunks ``<= at``, resolved to the entity its
+        name belongs to now, shown by that entity's name now; a married name, place or
+        age replaced by a later one of the same entity is left out, the fixed kinds keep
+        their first statement ("dead" never ends), "kin" facts accumulate. See
+        memory/facts.py."""
+        if self.empty:
+            return []
+        return self.reads.facts(self.at, None if ids is None else sorted(set(ids)))
 
     def graph(self) -> nx.Graph[str]:
         """Character graph at this position. Nodes: entity ids with attributes name,

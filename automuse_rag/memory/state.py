@@ -3,7 +3,7 @@ and the store's metadata. Reads as of a chunk live in
 :mod:`automuse_rag.memory.views`.
 
 A commit touches only what its chunks change: their rows in ``chunks``,
-``mentions``, ``relations`` and ``model_aliases``, the statistics of the names they
+``mentions``, ``relations``, ``model_aliases`` and ``facts``, the statistics of the names they
 mention, and the versions of the entities the resolver says changed (closing the
 old version at the chunk, opening the new one). One transaction per commit, so a
 chunk is either wholly committed or not at all.
@@ -23,10 +23,13 @@ from automuse_rag.lore.lorestate import Delta, EntityState, LoreState
 from automuse_rag.lore.resolve import describe_rank
 from automuse_rag.lore.stats import Correction, ModelAlias, NameStat
 from automuse_rag.lore.types import ChunkAnalysis, LoreMention
+from automuse_rag.memory.facts import fact_rows
 from automuse_rag.memory.schema import FOREVER, create_schema
 from automuse_rag.text.types import Chunk
 
 MAX_LABEL = 60
+#: The tables folded from the stored analyses (emptied and refilled by ``rebuild_lore``).
+LORE_TABLES = ("entity_versions", "entity_names", "mentions", "relations", "model_aliases", "names", "distinct_pairs", "facts")
 
 
 class MentionRow(NamedTuple):
@@ -228,6 +231,8 @@ class StateWriter:
         )
         self.db.execute("DELETE FROM distinct_pairs WHERE chunk = ?", (idx,))
         self.db.executemany("INSERT OR IGNORE INTO distinct_pairs VALUES (?,?,?)", [(idx, a, b) for a, b in analysis.distinct])
+        self.db.execute("DELETE FROM facts WHERE chunk = ?", (idx,))
+        self.db.executemany("INSERT INTO facts VALUES (?,?,?,?,?,?)", fact_rows(idx, analysis))
         delta = lore.add_chunk(idx, analysis.mentions, analysis.distinct, self._corrections(lore.last_chunk, idx))
         self.apply(delta)
         return delta
@@ -258,7 +263,7 @@ class StateWriter:
         for table in ("entity_versions", "entity_names"):
             self.db.execute(f"DELETE FROM {table} WHERE since >= ?", (first,))
             self.db.execute(f"UPDATE {table} SET until = ? WHERE until >= ? AND until != ?", (FOREVER, first, FOREVER))
-        for table in ("mentions", "relations", "model_aliases", "distinct_pairs"):
+        for table in ("mentions", "relations", "model_aliases", "distinct_pairs", "facts"):
             gone = self.db.execute(f"DELETE FROM {table} WHERE chunk >= ?", (first,)).rowcount
             if table == "mentions":
                 self._delta["mention_count"] -= max(0, gone)
@@ -304,7 +309,7 @@ class StateWriter:
     def rebuild_lore(self) -> None:
         """Fold every stored chunk again from nothing (migration and repair)."""
         with self.transaction():
-            for table in ("entity_versions", "entity_names", "mentions", "relations", "model_aliases", "names", "distinct_pairs"):
+            for table in LORE_TABLES:
                 self.db.execute(f"DELETE FROM {table}")
             self.db.execute("DELETE FROM meta WHERE key IN ('chunk_count', 'mention_count')")  # counted again
             lore = LoreState()

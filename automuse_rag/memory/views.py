@@ -1,7 +1,8 @@
 """Reading ``state.sqlite`` as of a chunk: indexed queries, no rebuilds.
 
 "As of chunk i" means the entity versions valid at i (``since <= i < until``), their
-names valid at i, and facts (mentions, descriptions, relations) from chunks ``<= i``.
+names valid at i, and facts (mentions, descriptions, relations, state facts) from
+chunks ``<= i``.
 So a card, a name lookup or an entity's neighbours cost what that entity has, not
 what the story has. The position is checked by the snapshot
 (:class:`~automuse_rag.memory.snapshot.StorySnapshot`) that asks; this module's
@@ -17,9 +18,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from automuse_rag.lore.continuity import KnownFact
 from automuse_rag.lore.entity import Entity, Relation
 from automuse_rag.lore.lorebook import LoreEntry
 from automuse_rag.lore.types import ChunkAnalysis
+from automuse_rag.memory.facts import in_force, resolved, row_fact
 from automuse_rag.memory.graph import build_graph, relation_lines
 from automuse_rag.memory.schema import FOREVER
 from automuse_rag.memory.snapshot import ACTIVE_KINDS
@@ -242,6 +245,30 @@ class StateReader:
                     end = stop
                     break
         return counts
+
+    def facts(self, at: int, ids: Sequence[str] | None = None) -> list[KnownFact]:
+        """State facts in force as of ``at`` (of every entity, or of those in ``ids``):
+        the ``facts`` rows of chunks ``<= at`` whose name belongs to an entity then."""
+        cols = "SELECT chunk, seq, name, kind, value, sentence FROM facts"
+        if ids is None:
+            rows = self.db.execute(f"{cols} WHERE chunk <= ? ORDER BY chunk, seq", (at,)).fetchall()
+        else:
+            wanted = sorted(set(ids))
+            names = sorted(
+                str(n)
+                for (n,) in self.db.execute(
+                    f"SELECT name FROM entity_names WHERE entity_id IN ({_marks(len(wanted))}) AND since <= ? AND until > ?",
+                    [*wanted, at, at],
+                )
+            )
+            rows = []
+            for start in range(0, len(names), 500):
+                part = names[start : start + 500]
+                rows += self.db.execute(f"{cols} WHERE name IN ({_marks(len(part))}) AND chunk <= ?", [*part, at]).fetchall()
+            rows.sort(key=lambda r: (r[0], r[1]))
+        facts = [row_fact(r) for r in rows]
+        owner = self.name_map(at, [f.name for f in facts])
+        return in_force(resolved(facts, owner, self.entity_names(owner.values(), at)))
 
     # ------------------------------------------------------------------ graph
 

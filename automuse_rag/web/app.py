@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from automuse_rag.ask.answer import answer_question
 from automuse_rag.errors import AutomuseError, InputError
+from automuse_rag.lore.continuity import Contradiction, KnownFact
 from automuse_rag.lore.entity import Entity, Relation
 from automuse_rag.lore.lorebook import LoreEntry
 from automuse_rag.memory.api import StoryView
+from automuse_rag.memory.continuity import check_story
 from automuse_rag.memory.snapshot import PositionReader, StorySnapshot
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.memory.types import ChunkRecord, Edges, Hit
@@ -89,6 +91,10 @@ class LockedReads:
         with self._lock:
             return self._reads.lorebook(at)
 
+    def facts(self, at: int, ids: Sequence[str] | None = None) -> list[KnownFact]:
+        with self._lock:
+            return self._reads.facts(at, ids)
+
     def search(self, vector: list[float], k: int, at: int, kinds: Sequence[str]) -> list[Hit]:
         with self._lock:
             return self._reads.search(vector, k, at, kinds)
@@ -121,6 +127,7 @@ class _Backend:
         self.close = close
         self.model_lock = threading.RLock()
         self._model: ChatModel | None = None
+        self._continuity: tuple[int, list[Contradiction]] | None = None
         self.graph = lru_cache(maxsize=64)(self._graph)
 
     def at(self, at: int | None) -> StorySnapshot:
@@ -142,6 +149,14 @@ class _Backend:
 
     def _graph(self, at: int) -> dict[str, Any]:
         return views.graph(self.at(at))
+
+    def contradictions(self) -> list[Contradiction]:
+        """The whole story's contradictions (memory/continuity.py), checked once per story length."""
+        with self.lock:
+            size = len(self.story)
+            if self._continuity is None or self._continuity[0] != size:
+                self._continuity = (size, check_story(self.story) if size else [])
+            return self._continuity[1]
 
     def reports(self) -> list[report_files.Report]:
         return report_files.find_reports(self.settings.home, self.story.name, self.compare_dirs)
@@ -219,6 +234,11 @@ def create_app(
     def chunk(index: int, at: int | None = AT) -> dict[str, Any]:
         """One chunk read by ``at`` (404 for a chunk after it)."""
         return views.chunk(be.at(at), index)
+
+    @app.get("/api/continuity")
+    def continuity(at: int | None = AT) -> list[dict[str, Any]]:
+        """The contradictions in chunks read by ``at``, each citing its sentence and the fact it breaks."""
+        return views.continuity(be.at(at), be.contradictions())
 
     @app.get("/api/prompt")
     def prompt(at: int | None = AT, budget: int | None = Query(None, ge=1), k: int | None = Query(None, ge=1)) -> dict[str, Any]:

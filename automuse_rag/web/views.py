@@ -8,12 +8,15 @@ them unchanged, so the JSON API and the page show the same thing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from automuse_rag.assemble.cards import facts_by_entity
 from automuse_rag.assemble.retrieve import build_prompt
 from automuse_rag.errors import InputError
+from automuse_rag.lore.continuity import Contradiction, KnownFact
 from automuse_rag.lore.entity import Entity
+from automuse_rag.memory.facts import fact_phrase
 from automuse_rag.memory.snapshot import StorySnapshot
 
 KIND_ORDER = {"character": 0, "place": 1, "thing": 2}
@@ -27,8 +30,9 @@ def _chapters(snap: StorySnapshot) -> dict[int, int]:
     return {r.index: r.chapter for r in snap.records()}
 
 
-def entity_card(ent: Entity, chapters: dict[int, int]) -> dict[str, Any]:
-    """One as-of lore card: names, kind, every alias and description with where it was said."""
+def entity_card(ent: Entity, chapters: dict[int, int], facts: Sequence[KnownFact] = ()) -> dict[str, Any]:
+    """One as-of lore card: names, kind, every alias and description with where it was
+    said, and the state facts in force with the chunk where each became true."""
 
     def where(c: int) -> dict[str, int]:
         return {"chunk": c, "chapter": chapters.get(c, 0)}
@@ -46,6 +50,16 @@ def entity_card(ent: Entity, chapters: dict[int, int]) -> dict[str, Any]:
         ],
         "description": ent.description,
         "descriptions": [{"text": d, **where(c)} for c, d in ent.descriptions],
+        "facts": [
+            {
+                "kind": k.fact.kind,
+                "value": k.fact.value,
+                "text": fact_phrase(k.fact.kind, k.fact.value),
+                "sentence": k.fact.sentence,
+                **where(k.fact.chunk),
+            }
+            for k in facts
+        ],
     }
 
 
@@ -61,7 +75,9 @@ def characters(snap: StorySnapshot, query: str = "", kind: str = "") -> list[dic
     if snap.empty:
         return []
     chapters = _chapters(snap)
-    cards = [entity_card(e, chapters) for e in snap.entities()]
+    ents = snap.entities()
+    facts = facts_by_entity(snap, [e.id for e in ents])
+    cards = [entity_card(e, chapters, facts.get(e.id, ())) for e in ents]
     if kind:
         cards = [c for c in cards if c["kind"] == kind]
     if query.strip():
@@ -158,6 +174,20 @@ def chunk(snap: StorySnapshot, index: int) -> dict[str, Any]:
         "entities": [e.name for e in named],
         "names": sorted({n for e in named for n in e.names()}, key=lambda n: (-len(n), n)),
     }
+
+
+def continuity(snap: StorySnapshot, found: Sequence[Contradiction]) -> list[dict[str, Any]]:
+    """The story's contradictions (``found``: :func:`~automuse_rag.memory.continuity.check_story`
+    over the whole story) in chunks read by the snapshot's chunk, each citing its sentence
+    and the fact it breaks, both with their chunk and chapter."""
+    shown = [c for c in found if c.chunk <= snap.at]
+    chapters = snap.chapters({x for c in shown for x in (c.chunk, c.fact.chunk)})
+    out = []
+    for c in shown:
+        row = c.to_json(chapters.get(c.chunk, 0))
+        row["fact"]["chapter"] = chapters.get(c.fact.chunk, 0)
+        out.append(row)
+    return out
 
 
 def prompt(snap: StorySnapshot, *, budget: int, count_tokens: Callable[[str], int], k: int = 8) -> dict[str, Any]:

@@ -20,8 +20,9 @@
     if (!res.ok) throw new Error(body.detail || res.statusText);
     return body;
   }
-  function ref(chunk, chapter, label) {
-    return `<button class="ref" data-chunk="${chunk}" type="button">${esc(label || `chunk ${chunk}, ch. ${chapter}`)}</button>`;
+  function ref(chunk, chapter, label, highlight) {
+    const hl = highlight ? ` data-highlight="${esc(highlight)}"` : "";
+    return `<button class="ref" data-chunk="${chunk}"${hl} type="button">${esc(label || `chunk ${chunk}, ch. ${chapter}`)}</button>`;
   }
   function tooltip(ev, text) {
     const tip = $("#tooltip");
@@ -57,10 +58,12 @@
     const items = c.descriptions.slice().reverse().map((d) => `<li>${esc(d.text)} ${ref(d.chunk, d.chapter)}</li>`);
     const descs = items.slice(0, 3).join("") + (items.length > 3
       ? `<li class="more"><details><summary>${items.length - 3} earlier description${items.length > 4 ? "s" : ""}</summary><ul>${items.slice(3).join("")}</ul></details></li>` : "");
+    const facts = (c.facts || []).map((f) => `<li>${esc(f.text)} ${ref(f.chunk, f.chapter, "since chunk " + f.chunk, f.sentence)}</li>`).join("");
     return `<article class="card ${esc(c.kind)}" data-id="${esc(c.id)}">
       <h4>${esc(c.name)}<span class="kind">${esc(c.kind)}</span></h4>
       <div class="meta">in ${c.mentions} chunk${c.mentions === 1 ? "" : "s"} · first ${ref(c.first_chunk, "", "chunk " + c.first_chunk)} · latest ${ref(c.last_chunk, "", "chunk " + c.last_chunk)}</div>
       ${aliases ? `<div class="aliases">also: ${aliases}</div>` : ""}
+      ${facts ? `<ul class="facts">${facts}</ul>` : ""}
       ${descs ? `<ul class="descriptions">${descs}</ul>` : ""}
     </article>`;
   }
@@ -69,6 +72,17 @@
     if (token !== loadToken) return;
     $("#characters-list").innerHTML = list.length ? list.map(card).join("") : `<div class="empty">${state.at < 0 ? "Nothing read yet: move the slider." : "No one matches (as of chunk " + state.at + ")."}</div>`;
     $("#char-count").textContent = `${list.length} known at chunk ${state.at}`;
+  }
+
+  /* ---------------------------------------------------------------- continuity */
+  async function loadContinuity(token) {
+    const rows = await api("/api/continuity", { at: state.at });
+    if (token !== loadToken) return;
+    $("#continuity-table tbody").innerHTML = rows.map((r) => `<tr class="contradiction">
+      <td>${ref(r.chunk, r.chapter, `chunk ${r.chunk}, ch. ${r.chapter}`, r.text)}</td><td>${esc(r.kind)}</td><td>${esc(r.entity)}</td>
+      <td>${esc(r.text)}</td><td>${ref(r.fact.chunk, r.fact.chapter, `chunk ${r.fact.chunk}, ch. ${r.fact.chapter}`, r.fact.text)}</td>
+      <td>${esc(r.fact.kind)}: ${esc(r.fact.text)}</td></tr>`).join("");
+    $("#continuity-count").textContent = `${rows.length} contradiction${rows.length === 1 ? "" : "s"} in chunks 0..${state.at}`;
   }
 
   /* ---------------------------------------------------------------- graph */
@@ -219,7 +233,7 @@
   /* ---------------------------------------------------------------- wiring */
   async function refresh() {
     const token = ++loadToken;
-    const loaders = { characters: loadCharacters, graph: loadGraph, timeline: async () => {}, context: loadContext, ask: async () => {}, compare: loadCompare };
+    const loaders = { characters: loadCharacters, graph: loadGraph, timeline: async () => {}, context: loadContext, continuity: loadContinuity, ask: async () => {}, compare: loadCompare };
     document.body.dataset.loading = "1";
     try {
       const panelOpen = !$("#chunk-panel").hidden && state.panel;
@@ -265,7 +279,7 @@
       const t = ev.target.closest("button.ref, button.citation");
       if (!t) return;
       const li = t.closest("li");
-      openChunk(parseInt(t.dataset.chunk, 10), t.classList.contains("citation") && li ? li.textContent.replace(/^\s*\[[^\]]*\]\s*/, "") : "");
+      openChunk(parseInt(t.dataset.chunk, 10), t.dataset.highlight || (t.classList.contains("citation") && li ? li.textContent.replace(/^\s*\[[^\]]*\]\s*/, "") : ""));
     });
     document.addEventListener("keydown", (ev) => {
       if (ev.target.tagName === "INPUT") return; // the slider moves itself; text boxes keep their arrows

@@ -1,0 +1,70 @@
+"""Continuity in generation: each candidate chunk is checked against the state facts
+known when it is written (lore/continuity.py over the story as of the last stored
+chunk). With ``--continuity retry`` (the default) a contradiction is a rejection,
+logged in ``rejections.jsonl`` with both citations (the candidate's sentence and the
+fact's own chunk and sentence), and the retry's prompt pins the broken facts;
+``warn`` logs it and keeps the candidate; ``off`` checks nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from automuse_rag import templates
+from automuse_rag.errors import InputError
+from automuse_rag.lore.continuity import Contradiction, KnownFact, find_contradictions
+from automuse_rag.lore.ner import ner_text
+from automuse_rag.memory.continuity import resolver
+from automuse_rag.memory.facts import fact_line
+from automuse_rag.memory.snapshot import StorySnapshot
+from automuse_rag.models.base import Message
+
+CONTINUITY_MODES = ("retry", "warn", "off")
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is one of :data:`CONTINUITY_MODES`, else InputError (one line)."""
+    if mode not in CONTINUITY_MODES:
+        raise InputError(f"--continuity must be one of {', '.join(CONTINUITY_MODES)}, not {mode!r}")
+    return mode
+
+
+def contradictions(candidate: str, index: int, snap: StorySnapshot, nlp: Any) -> list[Contradiction]:
+    """The sentences of ``candidate`` (to be chunk ``index``) that contradict the facts
+    known at ``snap`` (the story as of chunk ``index - 1``), names resolved then. The
+    candidate is parsed only when some fact is known."""
+    known = snap.facts()
+    if not known or not candidate.strip():
+        return []
+    return find_contradictions(nlp(ner_text(nlp, candidate)), index, known, resolver(snap))
+
+
+def reasons(found: Sequence[Contradiction]) -> list[str]:
+    """One line per contradiction, for the rejection log and the progress bar."""
+    return [f"continuity: {c.kind} of {c.display}, against chunk {c.fact.chunk}: {c.fact.sentence}" for c in found]
+
+
+def citations(found: Sequence[Contradiction], chapter: int) -> list[dict[str, Any]]:
+    """Both sides of each contradiction, as ``automuse continuity --json`` gives them."""
+    return [c.to_json(chapter) for c in found]
+
+
+def pin_lines(found: Sequence[Contradiction]) -> list[str]:
+    """The broken facts, one line each with the sentence that stated them."""
+    out: list[str] = []
+    for c in found:
+        line = f'- {fact_line(KnownFact(c.fact, c.entity, c.display))}: "{c.fact.sentence}"'
+        if line not in out:
+            out.append(line)
+    return out
+
+
+def pinned(messages: Sequence[Message], lines: Sequence[str]) -> list[Message]:
+    """``messages`` with the pinned facts added to the last (user) message."""
+    if not lines:
+        return list(messages)
+    pin = templates.render("write_pin.txt", facts="\n".join(lines)).strip()
+    out = list(messages)
+    last = out[-1]
+    out[-1] = {"role": last["role"], "content": f"{last['content']}\n\n{pin}"}
+    return out

@@ -1,0 +1,103 @@
+"""Continuity of a stored story (``automuse continuity``): for each chunk, the sentences
+that contradict state facts known before it (lore/continuity.py), each citing the fact
+it breaks with that fact's own chunk and sentence.
+
+Each chunk is checked against the facts in force after the chunk before it
+(``story.at(i - 1).facts()``), their names resolved to entities as of the chunk itself
+(the resolver :func:`resolver` builds from ``story.at(i)``), so a fact stated under
+"Mina" holds "Mina Harker" to it once the lore knows them as one. The chunk's text is
+parsed again with spaCy's NER pipeline (lore/ner.py), as ingest parsed it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from automuse_rag.errors import InputError
+from automuse_rag.lore.continuity import Contradiction, KnownFact, find_contradictions
+from automuse_rag.lore.ner import get_nlp, ner_text
+from automuse_rag.memory.api import StoryView
+from automuse_rag.memory.snapshot import PositionError, StorySnapshot
+
+
+def chunk_range(story: StoryView, start: int | None, end: int | None) -> tuple[int, int]:
+    """``start..end`` (default: the whole story) checked against the story: chunk
+    indices of it (PositionError otherwise), ``start <= end`` (InputError otherwise)."""
+    last = story.last_index()
+    if last < 0:
+        raise InputError(f"story {story.name} has no chunks yet")
+    for flag, value in (("--from", start), ("--to", end)):
+        if value is not None and not 0 <= value <= last:
+            raise PositionError(f"{flag} {value} is outside story {story.name!r}, which has chunks 0..{last}")
+    first, stop = (0 if start is None else start), (last if end is None else end)
+    if first > stop:
+        raise InputError(f"--from {first} is after --to {stop}")
+    return first, stop
+
+
+def resolver(snap: StorySnapshot) -> Callable[[str], str | None]:
+    """Surface name -> the entity one of whose names it is as of ``snap`` (the longest
+    name found in it, as ``named_in`` reads them), or None (no one, or several)."""
+    cache: dict[str, str | None] = {}
+
+    def resolve(name: str) -> str | None:
+        if name not in cache:
+            found = snap.named_in(name)
+            cache[name] = next(iter(found)) if len(found) == 1 else None
+        return cache[name]
+
+    return resolve
+
+
+def known_as_of(known: Sequence[KnownFact], snap: StorySnapshot, resolve: Callable[[str], str | None]) -> list[KnownFact]:
+    """Facts known before a chunk, their entities as of the chunk (``snap``), shown by
+    the entity's name then. An entity still known keeps its facts (one read of the
+    names); only the facts of one gone since (merged into another at this chunk) are
+    resolved again by name, and left as they were when the name is no one's now."""
+    names = snap.names({k.entity for k in known})
+    out = []
+    for k in known:
+        if k.entity in names:
+            out.append(k if names[k.entity] == k.display else KnownFact(k.fact, k.entity, names[k.entity]))
+            continue
+        eid = resolve(k.fact.name)
+        now = snap.names([eid]) if eid is not None else {}
+        out.append(KnownFact(k.fact, eid, now[eid]) if eid is not None and eid in now else k)
+    return out
+
+
+def check_chunk(doc: Any, chunk: int, before: StorySnapshot, now: StorySnapshot) -> list[Contradiction]:
+    """The contradictions of one chunk (``doc``: its text parsed by spaCy's NER pipeline)
+    with the facts known at ``before`` (the chunk before), names resolved at ``now``."""
+    known = before.facts()
+    if not known:
+        return []
+    resolve = resolver(now)
+    return find_contradictions(doc, chunk, known_as_of(known, now, resolve), resolve)
+
+
+def check_story(story: StoryView, start: int | None = None, end: int | None = None) -> list[Contradiction]:
+    """Every contradiction of chunks ``start..end`` (default: all) with the facts known
+    before each, in story order. Chunks with no fact known before them are not parsed."""
+    first, stop = chunk_range(story, start, end)
+    todo: list[tuple[int, StorySnapshot, StorySnapshot, str]] = []
+    latest = story.latest()
+    records = latest.records_at(range(first, stop + 1))
+    for i in range(first, stop + 1):
+        before = story.at(i - 1)
+        if i in records and before.facts():
+            todo.append((i, before, story.at(i), records[i].text))
+    if not todo:
+        return []
+    nlp = get_nlp()
+    out: list[Contradiction] = []
+    for (i, before, now, _), doc in zip(todo, nlp.pipe(ner_text(nlp, text) for *_, text in todo)):
+        out += check_chunk(doc, i, before, now)
+    return out
+
+
+def report(story: StoryView, found: Sequence[Contradiction]) -> list[dict[str, Any]]:
+    """The contradictions as ``automuse continuity --json`` prints them."""
+    chapters = story.latest().chapters(c.chunk for c in found)
+    return [c.to_json(chapters.get(c.chunk, 0)) for c in found]

@@ -1,0 +1,195 @@
+"""State facts in memory and ``automuse continuity``: facts are stored with their chunk
+and sentence, read as of a position, covered by check, repair and the format 4
+upgrade; the command cites both sides of a contradiction and exits as check does."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import cli
+from dead_book import DEATH, FOUND, SPEAKS, ingest_dead_book
+
+from automuse_rag.memory.continuity import check_story
+from automuse_rag.memory.schema import SCHEMA_VERSION
+from automuse_rag.memory.story import StoryMemory
+from automuse_rag.settings import get_settings
+
+
+@pytest.fixture(scope="module")
+def dead_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("dead")
+    ingest_dead_book(home)
+    return home
+
+
+@pytest.fixture
+def dead_home(dead_template: Path, tmp_path: Path) -> Path:
+    shutil.copytree(dead_template / "stores", tmp_path / "stores", ignore=shutil.ignore_patterns(".locks"))
+    return tmp_path
+
+
+def _facts(home: Path) -> dict[int, list[tuple[str, str, int, str, str]]]:
+    """Each position's facts in force: (entity shown, kind, chunk, sentence, name)."""
+    with StoryMemory.open(get_settings(home=home), "dead") as memory:
+        return {
+            at: [(k.display, k.fact.kind, k.fact.chunk, k.fact.sentence, k.fact.name) for k in memory.at(at).facts()]
+            for at in range(-1, len(memory))
+        }
+
+
+def _db(home: Path) -> sqlite3.Connection:
+    return sqlite3.connect(home / "stores" / "dead" / "state.sqlite")
+
+
+def test_a_death_is_stored_with_its_chunk_and_known_from_it_on(dead_template: Path) -> None:
+    dead = ("Henry Clerval", "dead", 1, DEATH, "Henry Clerval")
+    deaths = {at: [f for f in facts if f[1] == "dead"] for at, facts in _facts(dead_template).items()}
+    assert deaths == {-1: [], 0: [], 1: [dead], 2: [dead], 3: [dead]}
+    assert all(f[2] <= at for at, facts in _facts(dead_template).items() for f in facts)  # none before its chunk
+    db = _db(dead_template)
+    assert db.execute("SELECT chunk, name, kind, value, sentence FROM facts WHERE kind = 'dead'").fetchall() == [
+        (1, "Henry Clerval", "dead", "dead", DEATH)
+    ]
+    db.close()
+
+
+def test_continuity_cites_both_sides_and_exits_1(dead_template: Path) -> None:
+    result = cli(dead_template, "continuity", "--story", "dead", "--json")
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout) == FOUND
+    table = cli(dead_template, "continuity", "--story", "dead")
+    assert table.exit_code == 1 and "dead: 1 contradictions" in table.stdout and "dead_acts" in table.stdout
+    before = cli(dead_template, "continuity", "--story", "dead", "--to", "2", "--json")  # the death alone
+    assert before.exit_code == 0 and json.loads(before.stdout) == []
+    assert cli(dead_template, "continuity", "--story", "dead", "--from", "2", "--to", "2").exit_code == 0
+    with StoryMemory.open(get_settings(home=dead_template), "dead") as memory:
+        assert [(c.chunk, c.text, c.fact.chunk) for c in check_story(memory, 3, 3)] == [(3, SPEAKS, 1)]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--story", "nope"), "error: no story 'nope'"),
+        (("--story", "dead", "--from", "9"), "error: --from 9 is outside story 'dead', which has chunks 0..3"),
+        (("--story", "dead", "--to", "-1"), "error: --to -1 is outside story 'dead', which has chunks 0..3"),
+        (("--story", "dead", "--from", "3", "--to", "1"), "error: --from 3 is after --to 1"),
+    ],
+)
+def test_a_bad_story_or_range_is_one_line(dead_template: Path, args: tuple[str, ...], message: str) -> None:
+    result = cli(dead_template, "continuity", *args)
+    assert result.exit_code == 2 and result.output.startswith(message) and result.output.count("\n") == 1, result.output
+
+
+def test_check_finds_changed_facts_and_repair_restores_them(dead_home: Path) -> None:
+    before = _facts(dead_home)
+    db = _db(dead_home)
+    db.execute("DELETE FROM facts WHERE chunk = 1")
+    db.execute("INSERT INTO facts VALUES (2, 99, 'Victor Frankenstein', 'dead', 'dead', 'Victor Frankenstein died.')")
+    db.commit()
+    db.close()
+    check = cli(dead_home, "check", "--story", "dead")
+    assert check.exit_code == 1
+    assert "problem: state.sqlite: the facts of 2 chunks differ from their stored analyses (chunks 1, 2)" in check.output
+    assert cli(dead_home, "repair", "--story", "dead").exit_code == 0
+    assert cli(dead_home, "check", "--story", "dead").exit_code == 0
+    assert _facts(dead_home) == before
+
+
+def test_a_format_3_store_is_upgraded_by_extracting_its_facts_again(dead_home: Path) -> None:
+    before = _facts(dead_home)
+    db = _db(dead_home)
+    for idx, raw in db.execute("SELECT idx, analysis FROM chunks").fetchall():
+        analysis = json.loads(raw)
+        del analysis["facts"]
+        db.execute("UPDATE chunks SET analysis = ? WHERE idx = ?", (json.dumps(analysis), idx))
+    db.execute("DROP TABLE facts")
+    db.execute("PRAGMA user_version=3")
+    db.commit()
+    db.close()
+    refused = cli(dead_home, "continuity", "--story", "dead")
+    assert refused.exit_code == 2 and "store format 3" in refused.output and "automuse repair --story dead" in refused.output
+    repaired = cli(dead_home, "repair", "--story", "dead")
+    assert repaired.exit_code == 0, repaired.output
+    assert f"upgraded story dead from store format 3 to {SCHEMA_VERSION}" in repaired.output
+    assert re.search(r"extracted [1-9]\d* state facts from 4 stored chunks", repaired.output), repaired.output
+    assert _facts(dead_home) == before
+    assert cli(dead_home, "check", "--story", "dead").exit_code == 0
+    assert json.loads(cli(dead_home, "continuity", "--story", "dead", "--json").stdout) == FOUND
+
+
+def test_cards_in_prompts_and_characters_show_each_fact_with_its_chunk(dead_template: Path, tmp_path: Path) -> None:
+    line = "Henry Clerval: died (chunk 1)."
+    at3 = cli(dead_template, "prompt", "--story", "dead", "--at", "3", "--llm", "extractive", "--json")
+    assert at3.exit_code == 0 and line in json.loads(at3.stdout)["sections"]["lore"]
+    at0 = cli(dead_template, "prompt", "--story", "dead", "--at", "0", "--llm", "extractive", "--json")
+    assert at0.exit_code == 0 and "died (chunk" not in at0.stdout  # not known yet
+    rows = {r["name"]: r for r in json.loads(cli(dead_template, "characters", "--story", "dead", "--json").stdout)}
+    died = {"kind": "dead", "value": "dead", "chunk": 1, "sentence": DEATH}
+    assert died in rows["Henry Clerval"]["facts"]
+    assert all(f["kind"] != "dead" for name, r in rows.items() if name != "Henry Clerval" for f in r["facts"])
+    early = json.loads(cli(dead_template, "characters", "--story", "dead", "--as-of", "0", "--json").stdout)
+    assert all(f["chunk"] == 0 and f["kind"] != "dead" for r in early for f in r["facts"])
+    out = tmp_path / "d.jsonl"
+    data = cli(dead_template, "dataset", "--story", "dead", "--out", str(out), "--llm", "extractive", "--budget", "900")
+    assert data.exit_code == 0, data.output
+    meta = json.loads(out.with_suffix(".meta.json").read_text(encoding="utf-8"))
+    assert meta["leakage_checked"] > 0 and meta["leakage_violations"] == 0
+    assert "died (chunk 1)" in out.read_text(encoding="utf-8") + out.with_suffix(".val.jsonl").read_text(encoding="utf-8")
+
+
+def test_the_web_page_lists_contradictions_and_shows_facts_on_cards(dead_template: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from automuse_rag.web import open_app
+
+    app = open_app(get_settings(home=dead_template), "dead", llm="extractive", budget=900)
+    with TestClient(app) as web:
+        rows = web.get("/api/continuity", params={"at": 3}).json()
+        assert rows == [{**FOUND[0], "fact": {**FOUND[0]["fact"], "chapter": 1}}]  # both citations, with chapters
+        assert web.get("/api/continuity", params={"at": 2}).json() == []  # the sentence is not read yet
+        assert web.get("/api/continuity").json() == rows
+
+        def clerval(at: int) -> dict:
+            return next(c for c in web.get("/api/characters", params={"at": at}).json() if c["name"] == "Henry Clerval")
+
+        fact = {"kind": "dead", "value": "dead", "text": "died", "sentence": DEATH, "chunk": 1, "chapter": 1}
+        assert fact not in clerval(0)["facts"] and fact in clerval(1)["facts"] and fact in clerval(3)["facts"]
+        page, script = web.get("/").text, web.get("/static/app.js").text
+        assert 'data-view="continuity"' in page and 'id="continuity-table"' in page
+        assert "/api/continuity" in script and "data-highlight" in script
+
+
+def test_a_fact_stated_under_one_name_holds_the_entity_it_joins_later() -> None:
+    """ "Mina is dead" at chunk 0; at chunk 1 "Mina Harker" is the same entity, so her
+    smiling there breaks the fact, cited as Mina Harker's with its own chunk and sentence;
+    nothing is checked against a fact stated after the chunk."""
+    from automuse_rag.lore.types import ChunkAnalysis, LoreMention
+    from automuse_rag.memory.inmemory import InMemoryStory
+    from automuse_rag.memory.types import ChunkRecord
+    from automuse_rag.models.fake import HashEmbedder
+
+    def person(name: str) -> LoreMention:
+        return LoreMention(name=name, labels={"PERSON": 2}, count=2)
+
+    died = {"kind": "dead", "name": "Mina", "value": "dead", "sentence": "Mina is dead."}
+    chunks = [
+        ("Jonathan came home in the rain. Mina is dead. Jonathan wept.", [person("Mina"), person("Jonathan")], [died]),
+        ("Mina Harker smiled at Jonathan across the table.", [person("Mina Harker"), person("Jonathan")], []),
+    ]
+    story = InMemoryStory.from_analyses(
+        "mina",
+        [
+            (ChunkRecord(i, f"mina:{i}", 1, "ONE", text, text), ChunkAnalysis("s", ms, facts=fs))
+            for i, (text, ms, fs) in enumerate(chunks)
+        ],
+        HashEmbedder(16),
+    )
+    assert [(k.display, k.fact.chunk) for k in story.at(1).facts()] == [("Mina Harker", 0)]
+    found = [(c.chunk, c.display, c.text, c.fact.chunk, c.fact.sentence) for c in check_story(story)]
+    assert found == [(1, "Mina Harker", chunks[1][0], 0, "Mina is dead.")]
+    assert check_story(story, 0, 0) == []  # the death's own chunk: nothing known before it
