@@ -8,6 +8,7 @@ import pytest
 
 from automuse_rag.lore.names import clean_name
 from automuse_rag.lore.ner import get_nlp, ner_mentions
+from automuse_rag.lore.parse import chunk_facts
 from automuse_rag.lore.resolve import resolve
 from automuse_rag.lore.types import LoreMention
 
@@ -153,3 +154,37 @@ def test_the_narrators_two_bare_names_are_told_apart_by_the_given_name_lists():
     # a narrator known by a full name: the other two are other people
     _, names = resolve([(0, [narrated("Bill"), narrated("Barbecue"), narrated("Jim"), person("Jim Hawkins", 4)])])
     assert names["Bill"] != names["Barbecue"]
+
+
+def _relations(text: str) -> set[tuple[str, str, str]]:
+    doc = get_nlp()(text)
+    return {(r["source"], r["label"], r["target"]) for r in chunk_facts(doc, ner_mentions(doc)).relations}
+
+
+@pytest.mark.parametrize(
+    "text, relation",
+    [
+        # NER tags the name once; its other uses in the chunk are the same name
+        (
+            "Dunstan Cass came in. Godfrey Cass looked at his brother Dunstan.",
+            ("Dunstan Cass", "brother of", "Godfrey Cass"),
+        ),
+        (
+            "Miss Priscilla Lammeter laughed. Nancy came in slowly. She wished her sister Priscilla had come.",
+            ("Miss Priscilla Lammeter", "sister of", "Nancy"),
+        ),
+        # one span tagged as a place, the name a person's elsewhere in the chunk
+        (
+            "Josiah Bounderby came in. Josiah Bounderby of Coketown married Louisa, eldest daughter of Thomas Gradgrind. "
+            "Louisa Gradgrind wept.",
+            ("Louisa", "daughter of", "Thomas Gradgrind"),
+        ),
+    ],
+)
+def test_a_relation_reaches_the_names_ner_missed_or_mislabelled_in_its_sentence(text, relation):
+    assert relation in _relations(text)
+
+
+def test_a_given_name_two_people_of_the_chunk_share_is_nobodys():
+    text = "Dunstan Cass came in. Mr. Dunstan Hale followed. Godfrey Cass looked at his brother Dunstan."
+    assert not any(r[1] == "brother of" for r in _relations(text))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Collection, Set
+from collections.abc import Callable, Collection, Mapping, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -87,20 +87,50 @@ class _Hit:
     sent: int  # sentence number in the NER doc
 
 
-def _hits(doc: Doc, names: set[str]) -> list[_Hit]:
+def _hits(doc: Doc, by_name: Mapping[str, LoreMention]) -> list[_Hit]:
+    """Where the chunk's names occur: NER's spans, and the other capitalised uses of a
+    name NER tagged somewhere in the chunk ("his brother Dunstan", tagged only once).
+    A name is a character's when a title or a PERSON vote anywhere in the chunk says
+    so, whatever the one span's label ("Louisa, eldest daughter of ..." tagged GPE)."""
     sent_of = {s.start: i for i, s in enumerate(doc.sents)}
+    people = {n for n, m in by_name.items() if parse_name(n).title or any(k in PERSON_LABELS for k in m.labels)}
+    person_words = {w for n in people for w in parse_name(n).words}
     out: list[_Hit] = []
+    taken: set[int] = set()
     for ent in doc.ents:
         if ent.label_ not in NER_LABELS:
             continue
         start, end = _span_with_title(doc, ent)
         name = clean_name(doc[start:end].text)
-        if name is None or name.lower() in STOP_NAMES or name not in names:
+        if name is None or name.lower() in STOP_NAMES or name not in by_name:
             continue
         span = doc[start:end]
-        character = ent.label_ in PERSON_LABELS or parse_name(name).title is not None
+        character = ent.label_ in PERSON_LABELS or name in people or set(parse_name(name).words) <= person_words
         out.append(_Hit(name, character, span.start_char, span.end_char, sent_of.get(ent.sent.start, -1)))
-    return out
+        taken.update(range(start, end))
+    # a full name's given name alone ("her sister Priscilla"), when one person of the
+    # chunk has it: that person
+    firsts: dict[str, list[str]] = {}
+    for n in people:
+        p = parse_name(n)
+        if p.is_full and p.first[:1].isupper() and p.first not in by_name:
+            firsts.setdefault(p.first, []).append(n)
+    forms = [(n, n) for n in people] + [(first, ns[0]) for first, ns in firsts.items() if len(ns) == 1]
+    for form, name in sorted(forms, key=lambda f: len(f[0]), reverse=True):
+        words = form.split()
+        for i in range(len(doc) - len(words) + 1):
+            if doc[i].text != words[0] or any(doc[i + k].text != w or i + k in taken for k, w in enumerate(words)):
+                continue
+            after = doc[i + len(words)] if i + len(words) < len(doc) else None
+            before = doc[i - 1] if i > 0 else None
+            if (after is not None and after.is_title and after.is_alpha) or (
+                before is not None and before.is_alpha and before.is_title and not before.is_sent_start
+            ):
+                continue  # part of a longer capitalised name ("Mr. Dunstan", "Dunstan Cass")
+            span = doc[i : i + len(words)]
+            out.append(_Hit(name, True, span.start_char, span.end_char, sent_of.get(span.sent.start, -1)))
+            taken.update(range(i, i + len(words)))
+    return sorted(out, key=lambda h: h.start)
 
 
 def mention_genders(mentions: Collection[LoreMention]) -> dict[str, str | None]:
@@ -130,7 +160,7 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
     "" when every sentence naming it is about someone else); return the chunk's
     relations and different-people pairs."""
     by_name = {m.name: m for m in mentions}
-    hits = _hits(doc, set(by_name))
+    hits = _hits(doc, by_name)
     sents = list(doc.sents)
     genders = mention_genders(mentions)
     best: dict[str, tuple[int, int, str, str]] = {}  # name -> (-score, offset, kind, text)
