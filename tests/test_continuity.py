@@ -193,3 +193,33 @@ def test_a_fact_stated_under_one_name_holds_the_entity_it_joins_later() -> None:
     found = [(c.chunk, c.display, c.text, c.fact.chunk, c.fact.sentence) for c in check_story(story)]
     assert found == [(1, "Mina Harker", chunks[1][0], 0, "Mina is dead.")]
     assert check_story(story, 0, 0) == []  # the death's own chunk: nothing known before it
+
+
+def test_a_titled_name_no_entity_has_is_no_ones() -> None:
+    """ "Mrs. Shimerda" is not the dead Mr. Shimerda whose bare "Shimerda" is in it
+    (a false alarm on My Antonia, a novel outside the benchmark); an untitled name
+    still finds the entity whose name is in it."""
+    from automuse_rag.lore.types import ChunkAnalysis, LoreMention
+    from automuse_rag.memory.continuity import resolver
+    from automuse_rag.memory.inmemory import InMemoryStory
+    from automuse_rag.memory.types import ChunkRecord
+    from automuse_rag.models.fake import HashEmbedder
+
+    def person(name: str) -> LoreMention:
+        return LoreMention(name=name, labels={"PERSON": 2}, count=2)
+
+    text = "Mr. Shimerda came in. Shimerda sat down. Jake Marpole laughed."
+    story = InMemoryStory.from_analyses(
+        "shim",
+        [
+            (
+                ChunkRecord(0, "shim:0", 1, "ONE", text, text),
+                ChunkAnalysis("s", [person("Mr. Shimerda"), person("Shimerda"), person("Jake Marpole")]),
+            )
+        ],
+        HashEmbedder(16),
+    )
+    resolve = resolver(story.at(0))
+    assert resolve("Mr. Shimerda") == resolve("Shimerda") is not None
+    assert resolve("Mrs. Shimerda") is None
+    assert resolve("Old Jake Marpole") == resolve("Jake Marpole") is not None

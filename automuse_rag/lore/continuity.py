@@ -158,7 +158,7 @@ def find_contradictions(doc: Any, chunk: int, known: Sequence[KnownFact], resolv
         entity = resolve(f.name)
         if entity is None:
             continue
-        mine = [k for k in known if k.entity == entity and k.fact.kind == f.kind]
+        mine = [k for k in known if k.entity == entity and k.fact.kind == f.kind and _trusted(k, known)]
         if f.kind in ("eyes", "hair", "age", "gender"):
             broken = _attribute(f, mine)
             if broken is not None:
@@ -307,6 +307,17 @@ def _kin(f: Fact, entity: str, known: Sequence[KnownFact], resolve: Resolve) -> 
     return None
 
 
+def _trusted(k: KnownFact, known: Sequence[KnownFact]) -> bool:
+    """A fact the checker holds the story to. A gender when a title gave it ("Mr.
+    Hawkins"), or when the pronouns of two chunks or more gave it: one chunk's are too
+    noisy ("the memory of Katrine was vividly with him" made Katrine a man, and every
+    "Mrs. Lennox" after it a contradiction, in a novel nobody tuned on)."""
+    f = k.fact
+    if f.kind != "gender" or ((t := parse_name(f.name).title) and TITLES[t][1]):
+        return True
+    return len({o.fact.chunk for o in known if o.entity == k.entity and o.fact.kind == "gender" and o.fact.value == f.value}) >= 2
+
+
 def _reflexive_gender(
     view: ChunkView, known: Sequence[KnownFact], resolve: Resolve, add: Callable[[str, KnownFact, str], None]
 ) -> None:
@@ -314,7 +325,7 @@ def _reflexive_gender(
     reverse): a pronoun that can only be the subject's own."""
     genders: dict[str, dict[str, KnownFact]] = {}
     for k in known:
-        if k.fact.kind == "gender":
+        if k.fact.kind == "gender" and _trusted(k, known):
             genders.setdefault(k.entity, {})[k.fact.value] = k
     sure = {e: next(iter(v.values())) for e, v in genders.items() if len(v) == 1}
     wanted = {h.sent for h in view.chars if resolve(h.name) in sure and OWN.search(view.sents[h.sent].text)}

@@ -16,6 +16,7 @@ from typing import Any
 
 from automuse_rag.errors import InputError
 from automuse_rag.lore.continuity import Contradiction, KnownFact, find_contradictions
+from automuse_rag.lore.names import parse_name
 from automuse_rag.lore.ner import get_nlp, ner_text
 from automuse_rag.memory.api import StoryView
 from automuse_rag.memory.snapshot import PositionError, StorySnapshot
@@ -37,14 +38,25 @@ def chunk_range(story: StoryView, start: int | None, end: int | None) -> tuple[i
 
 
 def resolver(snap: StorySnapshot) -> Callable[[str], str | None]:
-    """Surface name -> the entity one of whose names it is as of ``snap`` (the longest
-    name found in it, as ``named_in`` reads them), or None (no one, or several)."""
+    """Surface name -> the entity one of whose names it is as of ``snap``: the one that
+    has the name itself, else (an untitled name) the one found in it, the longest name
+    as ``named_in`` reads them; None when no one or several. A titled name no entity has
+    is no one's: "Mrs. Shimerda" is not the Mr. Shimerda whose bare "Shimerda" is in it."""
     cache: dict[str, str | None] = {}
+    exact: dict[str, str] | None = None
 
     def resolve(name: str) -> str | None:
+        nonlocal exact
         if name not in cache:
-            found = snap.named_in(name)
-            cache[name] = next(iter(found)) if len(found) == 1 else None
+            if exact is None:
+                exact = {n: e.id for e in snap.entities() for n in e.names()}
+            if name in exact:
+                cache[name] = exact[name]
+            elif parse_name(name).title:
+                cache[name] = None
+            else:
+                found = snap.named_in(name)
+                cache[name] = next(iter(found)) if len(found) == 1 else None
         return cache[name]
 
     return resolve
