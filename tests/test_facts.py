@@ -57,6 +57,11 @@ def test_a_death_is_a_fact(text: str, name: str) -> None:
         "Mrs. Crane came in. Her mother was ill. She died in the winter.",
         "“Victor Crane, he is murdered!” cried the old woman.",
         "The late Mr. Darcy was a good man.",
+        # found on unedited novels outside the benchmark's halves (The Call of the Wild,
+        # White Fang): an object pronoun is not its verb's subject; an epitaph "on"
+        # someone is its writer's words, not his death
+        "Spitz attacked. Buck simply smothered him by virtue of superior weight, and cut him up.",
+        "“Well, Spanker's troubles is over anyway,” was Henry's epitaph on this, the latest lost dog.",
     ],
 )
 def test_no_death_where_none_is_stated(text: str) -> None:

@@ -160,7 +160,11 @@ def dead_subject(view: ChunkView, s: Parsed, tok: Token) -> str | None:
             return _nsubj(view, s, tok, ("nsubjpass",), anyname=True)
         if w == "drowned":
             return _nsubj(view, s, tok, anyname=True)
-        return next((n for c in tok.children if c.dep_ == "dobj" and (n := view.who(s, c, anyname=True))), None)
+        # "Buck smothered him": an object pronoun is never its own verb's subject
+        subject = next((c for c in tok.children if c.dep_ == "nsubj"), None)
+        own = view.who(s, subject, anyname=True) if subject is not None else None
+        victims = (view.who(s, c, {own} if own else (), anyname=True) for c in tok.children if c.dep_ == "dobj")
+        return next((n for n in victims if n and n != own), None)
     if w == "late":
         head = tok.head
         if tok.dep_ == "amod" and s.occ(head) is not None and any(c.lower_ == "the" for c in head.children):
@@ -171,6 +175,8 @@ def dead_subject(view: ChunkView, s: Parsed, tok: Token) -> str | None:
     if (w == "death" or w in GRAVE) and tok.dep_ not in ("amod", "compound", "advmod", "acomp"):
         if w in ("murderer", "murder") or unreal(clause(tok)):
             return None
+        if any(c.dep_ == "prep" and c.lower_ in ("on", "for", "about", "over") for c in tok.children):
+            return None  # "Henry's epitaph on this, the latest lost dog": Henry wrote it
         for c in tok.children:
             if c.dep_ == "poss" and (o := s.occ(c)) is not None and o.character:
                 return o.name
