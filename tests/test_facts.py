@@ -61,6 +61,7 @@ def test_a_death_is_a_fact(text: str, name: str) -> None:
         # White Fang): an object pronoun is not its verb's subject; an epitaph "on"
         # someone is its writer's words, not his death
         "Spitz attacked. Buck simply smothered him by virtue of superior weight, and cut him up.",
+        "Buck was too near dead to be of further use in hauling the sled.",
         "“Well, Spanker's troubles is over anyway,” was Henry's epitaph on this, the latest lost dog.",
     ],
 )

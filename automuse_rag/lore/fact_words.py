@@ -77,7 +77,7 @@ UNREAL = {
     "guessed",
 }
 CONDITIONAL_MARKS = {"if", "unless", "whether", "though", "although", "lest", "till", "until", "than", "as"}
-NEARLY = {"almost", "nearly", "half", "all", "quite", "practically", "well", "virtually", "as"}
+NEARLY = {"almost", "nearly", "near", "half", "all", "quite", "practically", "well", "virtually", "as", "too"}
 
 EYE_COLOURS = {
     "blue": "blue",
