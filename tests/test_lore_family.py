@@ -64,6 +64,8 @@ def test_a_word_glued_to_a_name_at_a_sentence_start_is_not_a_person():
         (person("Long John Silver", 2, edge=2), person("John Silver", 8), "'Long John' is a name too"),
         (person("Arthur Holmwood", 1, edge=1), person("Holmwood", 8), "Arthur is a given name"),
         (person("Which Louisa", 1, edge=0), person("Louisa", 8), "used mid-sentence"),
+        (person("Jane Austen", 1, heading=1), person("Jane", 8), "a surname after a given name ('By Jane Austen')"),
+        (person("R. Walton", 2, heading=2), person("Walton", 8), "an initial is a name's word (a letter's signature)"),
         (person("Which Louisa", 3, edge=3), person("Louisa", 3), "the name inside is not used twice as often"),
     ],
 )

@@ -43,7 +43,8 @@ def glued_names(stats: Mapping[str, NameStat]) -> set[str]:
     Sholto was with his brother"), or after it in uses all in headings (the chapter
     title "Sherlock Holmes Gives a Demonstration"); the name inside is used at least
     twice as often, and each extra word is no name's word: in no other name of the
-    story, no title, no given name of the nicknames data or the census lists. "Long John Silver" keeps
+    story, no title, no initial, no given name of the nicknames data or the census
+    lists, and no word after a given name. "Long John Silver" keeps
     "Long" (used mid-sentence, and "Long John" is a name too); "Henry Dunmore", who
     opens sentences, keeps "Dunmore" (a sentence start glues nothing after a name)."""
     out: set[str] = set()
@@ -56,16 +57,20 @@ def glued_names(stats: Mapping[str, NameStat]) -> set[str]:
         for i, j in ((a, b) for a, b in spans if b == len(words) or after):
             inner = stats.get(" ".join(words[i:j]))
             extra = words[:i] + words[j:]
-            if (
-                inner is None
-                or inner.count < 2 * st.count
-                or any(norm_title(w) or is_given_name(w) or in_census(w) for w in extra)
-            ):
+            if inner is None or inner.count < 2 * st.count or any(_name_word(w) for w in extra):
                 continue
+            if j < len(words) and _name_word(words[j - 1]):
+                continue  # "By Jane Austen" on a title page: a given name's surname follows it
             if not any(w in other.split() for w in extra for other in stats if other != n):
                 out.add(n)
                 break
     return out
+
+
+def _name_word(word: str) -> bool:
+    """A title, an initial ("R."), or a given name of the nicknames data or the census lists."""
+    initial = len(word) == 2 and word[0].isupper() and word[1] == "."
+    return bool(norm_title(word)) or initial or is_given_name(word) or in_census(word)
 
 
 def kind_of(st: NameStat, person_words: set[str], strong: frozenset[str] = frozenset()) -> str:
