@@ -146,7 +146,9 @@ def test_the_fingerprint_is_the_weights_hash_remembered_by_size_and_mtime(tmp_pa
 
 
 @pytest.mark.slow
-def test_one_shot_query_and_prompt_import_neither_torch_nor_llama_cpp(exported: tuple[Path, Any], tmp_path: Path) -> None:
+def test_one_shot_query_and_prompt_import_neither_torch_nor_llama_cpp_nor_chromadb(
+    exported: tuple[Path, Any], tmp_path: Path
+) -> None:
     home = tmp_path / "home"
     path, _ = exported
     cache = onnx_cache_dir(home)
@@ -163,7 +165,7 @@ def test_one_shot_query_and_prompt_import_neither_torch_nor_llama_cpp(exported: 
         "    runpy.run_module('automuse_rag', run_name='__main__')\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
-        "heavy = ('torch', 'sentence_transformers', 'transformers', 'spacy', 'llama_cpp')\n"
+        "heavy = ('torch', 'sentence_transformers', 'transformers', 'spacy', 'llama_cpp', 'chromadb')\n"
         "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -146,6 +146,7 @@ class LocalChatModel(Capabilities):
         self._vocab_dir = vocab_cache_dir(settings.home)
         self._fast_vocab: Any | None = None
         self._fast_tried = False
+        self._vocab_lock = threading.Lock()
 
     @property
     def identity(self) -> str:
@@ -181,13 +182,19 @@ class LocalChatModel(Capabilities):
         return cast("list[int]", load_vocab(self.path).tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def _vocabulary(self) -> Any | None:
-        if not self._fast_tried:
-            try:
-                self._fast_vocab = load_vocab_tokenizer(self.path, self._vocab_dir)
-            except (OSError, ValueError):  # an unwritable cache, a GGUF the gguf package cannot read:
-                pass  # llama.cpp counts the same tokens, only slower to load
-            self._fast_tried = True
-        return self._fast_vocab
+        with self._vocab_lock:
+            if not self._fast_tried:
+                try:
+                    self._fast_vocab = load_vocab_tokenizer(self.path, self._vocab_dir)
+                except (OSError, ValueError):  # an unwritable cache, a GGUF the gguf package cannot read:
+                    pass  # llama.cpp counts the same tokens, only slower to load
+                self._fast_tried = True
+            return self._fast_vocab
+
+    def warm(self) -> None:
+        """Start loading the vocabulary in a thread, for a command that will count
+        tokens after other work (opening a store): the two overlap."""
+        threading.Thread(target=self._vocabulary, daemon=True, name="vocab-warm").start()
 
     def count_tokens(self, text: str) -> int:
         """Exact: the model's own tokenizer (no BOS), remembered for the last
