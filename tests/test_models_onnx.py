@@ -146,7 +146,9 @@ def test_the_fingerprint_is_the_weights_hash_remembered_by_size_and_mtime(tmp_pa
 
 
 @pytest.mark.slow
-def test_a_one_shot_query_imports_neither_torch_nor_sentence_transformers(exported: tuple[Path, Any], tmp_path: Path) -> None:
+def test_one_shot_query_and_prompt_import_neither_torch_nor_llama_cpp_nor_chromadb(
+    exported: tuple[Path, Any], tmp_path: Path
+) -> None:
     home = tmp_path / "home"
     path, _ = exported
     cache = onnx_cache_dir(home)
@@ -163,7 +165,7 @@ def test_a_one_shot_query_imports_neither_torch_nor_sentence_transformers(export
         "    runpy.run_module('automuse_rag', run_name='__main__')\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
-        "heavy = ('torch', 'sentence_transformers', 'transformers', 'spacy', 'llama_cpp')\n"
+        "heavy = ('torch', 'sentence_transformers', 'transformers', 'spacy', 'llama_cpp', 'chromadb')\n"
         "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -175,3 +177,10 @@ def test_a_one_shot_query_imports_neither_torch_nor_sentence_transformers(export
     assert json.loads(lines[-1]) == []
     assert json.loads("\n".join(lines[:-1]))["hits"], out.stdout
     assert "note:" not in out.stderr  # the ONNX path ran, no fallback
+    # prompt counts tokens in the local model's vocabulary, read by tokenizers (gguf_vocab)
+    args = ["--home", str(home), "prompt", "--story", "s", "--at", "0", "--budget", "512", "--json"]
+    out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert json.loads(lines[-1]) == []
+    assert json.loads("\n".join(lines[:-1]))["tokens"] <= 512, out.stdout

@@ -70,22 +70,46 @@ def test_known_openai_model_counts_with_tiktoken_or_estimate_quickly() -> None:
     assert 9 <= n <= estimate_tokens("The quick brown fox jumps over the lazy dog.")
 
 
-def test_the_local_model_counts_with_its_vocabulary_alone_and_like_the_full_model(
+def test_the_local_model_counts_without_llama_cpp_and_like_the_full_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from automuse_rag.models import local
+    from automuse_rag.models import gguf_vocab, local
     from automuse_rag.models.local import LocalChatModel
     from automuse_rag.settings import get_settings
 
     monkeypatch.setattr(local, "_models", {})  # as in a fresh process
     monkeypatch.setattr(local, "_vocabs", {})
+    monkeypatch.setattr(gguf_vocab, "_loaded", {})
     model = LocalChatModel(get_settings(home=tmp_path, n_ctx=512))
     texts = ["Call me Ishmael.", "Mr. Darcy's 10,000 a year—“quoted”", "東京\n\n  tabs\t", ""]
     counts = [model.count_tokens(t) for t in texts]
-    loaded = [key for key in local._models if key[0] == str(model.path)]
-    assert loaded == [] and str(model.path) in local._vocabs  # no weights were loaded to count
-    full = model.llama  # the whole model, loaded now; counting uses it from here on
+    assert local._models == {} and local._vocabs == {}  # llama.cpp loaded nothing to count
+    assert gguf_vocab.vocab_file(model.path, gguf_vocab.vocab_cache_dir(tmp_path)).is_file()
+    full = model.llama  # the whole model, loaded now
     assert counts == [len(full.tokenize(t.encode("utf-8"), add_bos=False, special=False)) for t in texts]
     assert model.tokenize("Call me Ishmael.") == full.tokenize(b"Call me Ishmael.", add_bos=False, special=False)
     for opened in [*local._models.values(), *local._vocabs.values()]:  # closed here, not at exit
+        opened.close()
+
+
+def test_a_vocabulary_that_cannot_be_converted_counts_with_llama_cpps_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from automuse_rag.models import gguf_vocab, local
+    from automuse_rag.models.local import LocalChatModel
+    from automuse_rag.settings import get_settings
+
+    monkeypatch.setattr(local, "_models", {})
+    monkeypatch.setattr(local, "_vocabs", {})
+    monkeypatch.setattr(gguf_vocab, "_loaded", {})
+    monkeypatch.setattr(gguf_vocab, "PRE_TOKENIZERS", {})  # as for a model whose split is not reproduced
+    model = LocalChatModel(get_settings(home=tmp_path, n_ctx=512))
+    count = model.count_tokens("Mr. Darcy's 10,000 a year")
+    loaded = [key for key in local._models if key[0] == str(model.path)]
+    assert loaded == [] and str(model.path) in local._vocabs  # the vocabulary alone, no weights
+    vocab = local._vocabs[str(model.path)]
+    assert count == len(vocab.tokenize(b"Mr. Darcy's 10,000 a year", add_bos=False, special=False))
+    cached = gguf_vocab.vocab_file(model.path, gguf_vocab.vocab_cache_dir(tmp_path))
+    assert cached.read_text(encoding="utf-8") == gguf_vocab.UNSUPPORTED  # not converted again next time
+    for opened in [*local._models.values(), *local._vocabs.values()]:
         opened.close()

@@ -14,6 +14,7 @@ from conftest import SAMPLE_DIR
 from typer.testing import CliRunner
 
 from automuse_rag.cli import app
+from automuse_rag.memory.chroma_client import connect
 from automuse_rag.memory.locking import StoryLock
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.settings import get_settings
@@ -150,10 +151,14 @@ def test_check_is_healthy_and_repair_keeps_the_answers(home: Path) -> None:
 
 
 def _drop_summaries(home: Path, chunks: list[int]) -> None:
+    """Damage the index behind the store's back, with chromadb's own client (a story
+    opened to read refuses writes)."""
     mem = StoryMemory.open(get_settings(home=home), "sample")
     try:
-        mem.store._cols[("summary", None)].delete(ids=[f"summary:{c:05d}" for c in chunks])
-        col = mem.store._cols[("chunk", None)]
+        names = {kind: mem.store._cols[(kind, None)].name for kind in ("summary", "chunk")}
+        client = connect(mem.dir / "chroma", None, create=False)
+        client.get_collection(names["summary"]).delete(ids=[f"summary:{c:05d}" for c in chunks])
+        col = client.get_collection(names["chunk"])
         col.update(ids=["chunk:00007"], documents=["a different text"], embeddings=[[0.5] * 32])
     finally:
         mem.close()
@@ -274,8 +279,9 @@ def test_prefix_tiers_search_as_of_like_the_naive_story_and_are_checked(tmp_path
             got = [(h.id, round(h.score, 4)) for h in mem.at(at).search(query, k=5)]
             want = [(h.id, round(h.score, 4)) for h in naive.at(at).search(query, k=5)]
             assert got == want, (at, query)
-    mem.store._cols[("summary", 1)].delete(ids=["summary:00003"])
+    tier1 = mem.store._cols[("summary", 1)].name
     mem.close()
+    connect(mem.dir / "chroma", None, create=False).get_collection(tier1).delete(ids=["summary:00003"])
     check = cli(tmp_path, "check", "--story", "tiers")
     assert check.exit_code == 1 and "summary collection tier 1 (chunks < 8): 1 records missing (chunks 3)" in check.output, (
         check.output

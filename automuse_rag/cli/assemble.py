@@ -55,8 +55,13 @@ def open_stories(cfg: Settings, names: list[str], *, queries: bool = True) -> It
 
 
 def token_counter(cfg: Settings, spec: str | None) -> Callable[[str], int]:
-    """``count_tokens`` of the model ``spec`` (default: the configured LLM)."""
-    return get_chat_model(spec or cfg.llm, cfg).count_tokens
+    """``count_tokens`` of the model ``spec`` (default: the configured LLM), whose
+    tokenizer starts loading now if it can (``warm``), while the caller opens stores."""
+    model = get_chat_model(spec or cfg.llm, cfg)
+    warm = getattr(model, "warm", None)
+    if callable(warm):
+        warm()
+    return model.count_tokens
 
 
 def _template(path: Path | None, chat: bool = False) -> Template:

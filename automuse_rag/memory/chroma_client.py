@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from automuse_rag.errors import StoreError
+from automuse_rag.memory.chroma_reader import open_reader
 
 #: A record's metadata in Chroma (chunk index, kind, entity id, ...).
 Meta = dict[str, Any]
@@ -31,10 +32,16 @@ def parse_chroma_url(url: str) -> tuple[str, int, bool]:
     return parsed.hostname, port or (443 if parsed.scheme == "https" else 8000), parsed.scheme == "https"
 
 
-def connect(path: Path | None, url: str | None, *, create: bool) -> Any:
+def connect(path: Path | None, url: str | None, *, create: bool, readonly: bool = False) -> Any:
     """A Chroma client: ``HttpClient`` for ``url`` (checked with a heartbeat), else a
     ``PersistentClient`` at ``path``. With ``create=False`` a missing local directory
-    is an error instead of a new empty database."""
+    is an error instead of a new empty database. ``readonly``: the caller only reads,
+    so a local index may be read on Chroma's bindings without importing the package
+    (memory/chroma_reader.py)."""
+    if readonly and not url and not create and path is not None:
+        reader = open_reader(path)
+        if reader is not None:
+            return reader
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 

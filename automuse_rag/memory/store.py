@@ -109,9 +109,10 @@ class ChromaStore(Reachability):
         path: Path | None = None,
         url: str | None = None,
         create: bool = False,
+        readonly: bool = False,
     ) -> None:
         self.story, self.store_id, self.embedder, self.url = story, store_id, embedder, url
-        self._client = connect(path, url, create=create)
+        self._client = connect(path, url, create=create, readonly=readonly)
         self._cols: dict[tuple[str, int | None], Any] = {}
         self._counts: dict[tuple[str, int | None], int] = {}
         self._written: dict[str, set[str]] = {}

@@ -86,7 +86,13 @@ class StoryMemory:
         self.store_id = meta["store_id"]
         url = self.manifest.get("chroma_url") or None
         self.store = store or ChromaStore(
-            name, self.store_id, (embedder.name, embedder.dimension), path=self.dir / "chroma", url=url, create=create
+            name,
+            self.store_id,
+            (embedder.name, embedder.dimension),
+            path=self.dir / "chroma",
+            url=url,
+            create=create,
+            readonly=not writable,
         )
         self.reader = StoreReads(db, self.store, embedder)
         self._manifest_written = 0.0

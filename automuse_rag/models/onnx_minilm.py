@@ -15,7 +15,6 @@ onnxruntime and tokenizers are imported when a session is made; torch only to ex
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import threading
@@ -24,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from automuse_rag.fsutil import atomic_path, read_json, write_json_atomic
+from automuse_rag.fsutil import atomic_path, files_fingerprint
 
 EXPORT_FORMAT = 1  # bump when the exported graph changes: old files are not reused
 WEIGHT_FILES = ("model.safetensors", "config.json")  # what the export is made of
@@ -39,31 +38,11 @@ def onnx_cache_dir(home: Path) -> Path:
     return home / "stores" / ".cache" / "onnx"
 
 
-def _stat_key(path: Path) -> str:
-    st = path.stat()
-    return f"{st.st_size}:{st.st_mtime_ns}"
-
-
 def weights_fingerprint(model_dir: Path, cache_dir: Path) -> str:
     """SHA-256 of the model's weight files, remembered in ``cache_dir`` by their size
     and mtime (a changed file is hashed again)."""
     files = [model_dir / name for name in WEIGHT_FILES if (model_dir / name).is_file()]
-    key = str(model_dir.resolve())
-    stamp = ";".join(f"{f.name}={_stat_key(f)}" for f in files)
-    index = read_json(cache_dir / FINGERPRINTS)
-    index = index if isinstance(index, dict) else {}
-    known = index.get(key)
-    if isinstance(known, dict) and known.get("stamp") == stamp and isinstance(known.get("sha256"), str):
-        return str(known["sha256"])
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f.name.encode() + b"\0")
-        with open(f, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    index[key] = {"stamp": stamp, "sha256": digest.hexdigest()}
-    write_json_atomic(cache_dir / FINGERPRINTS, index)
-    return digest.hexdigest()
+    return files_fingerprint(files, str(model_dir.resolve()), cache_dir / FINGERPRINTS)
 
 
 def onnx_file(model_dir: Path, cache_dir: Path) -> Path:
