@@ -12,8 +12,11 @@ from typing import Any
 
 from automuse_rag import templates
 from automuse_rag.errors import InputError
+from automuse_rag.generate.plan import Plan
 from automuse_rag.lore.continuity import Contradiction, KnownFact, find_contradictions
+from automuse_rag.lore.facts import Fact
 from automuse_rag.lore.ner import ner_text
+from automuse_rag.lore.roles import plan_role_facts
 from automuse_rag.memory.continuity import resolver
 from automuse_rag.memory.facts import fact_line
 from automuse_rag.memory.snapshot import StorySnapshot
@@ -29,19 +32,30 @@ def check_mode(mode: str) -> str:
     return mode
 
 
-def contradictions(candidate: str, index: int, snap: StorySnapshot, nlp: Any) -> list[Contradiction]:
+def contradictions(candidate: str, index: int, snap: StorySnapshot, nlp: Any, plan: Sequence[Fact] = ()) -> list[Contradiction]:
     """The sentences of ``candidate`` (to be chunk ``index``) that contradict the facts
-    known at ``snap`` (the story as of chunk ``index - 1``), names resolved then. The
-    candidate is parsed only when some fact is known."""
-    known = snap.facts()
+    known at ``snap`` (the story as of chunk ``index - 1``) or the ``plan``'s facts
+    (lore/roles.py, chunk -1), names resolved then. The candidate is parsed only when
+    some fact is known."""
+    resolve = resolver(snap)
+    known = [*snap.facts(), *(KnownFact(f, resolve(f.name) or f"plan:{f.name}", f.name) for f in plan)]
     if not known or not candidate.strip():
         return []
-    return find_contradictions(nlp(ner_text(nlp, candidate)), index, known, resolver(snap))
+    return find_contradictions(nlp(ner_text(nlp, candidate)), index, known, resolve)
+
+
+def plan_facts(plan: Plan) -> list[Fact]:
+    """The facts a plan fixes: the occupation of each character whose description is
+    the only one to give it."""
+    return plan_role_facts([(m.name, m.description) for m in plan.cast if m.kind == "character"])
 
 
 def reasons(found: Sequence[Contradiction]) -> list[str]:
     """One line per contradiction, for the rejection log and the progress bar."""
-    return [f"continuity: {c.kind} of {c.display}, against chunk {c.fact.chunk}: {c.fact.sentence}" for c in found]
+    return [
+        f"continuity: {c.kind} of {c.display}, against {'the plan' if c.fact.chunk < 0 else f'chunk {c.fact.chunk}'}: {c.fact.sentence}"
+        for c in found
+    ]
 
 
 def citations(found: Sequence[Contradiction], chapter: int) -> list[dict[str, Any]]:

@@ -145,6 +145,7 @@ class Writer:
         self.settings, self.name, self.memory, self.llm = settings, name, memory, llm
         self.analysis_llm = analysis_llm
         self.plan, self.opts, self.progress = plan, opts, progress
+        self.plan_facts = continuity.plan_facts(plan)  # roles the plan fixes, held to from the first chunk
         self.dir = memory.dir
         self.rejected = 0
         self.continuity_rejected = 0
@@ -237,7 +238,11 @@ class Writer:
                 reasons = result.reasons
                 self.reject(index, attempt, sampling, candidate or raw, result)
                 continue
-            found = [] if self.opts.continuity == "off" else continuity.contradictions(candidate, index, before, self.nlp())
+            found = (
+                []
+                if self.opts.continuity == "off"
+                else continuity.contradictions(candidate, index, before, self.nlp(), self.plan_facts)
+            )
             if not found:
                 return candidate
             broken = guard.GuardResult(self.opts.continuity == "warn", continuity.reasons(found), result.metrics)

@@ -13,6 +13,9 @@ chunk resolved to entities (:class:`KnownFact`) and a resolver of surface names.
   known gender; never when the sentence states a change ("dyed", "turned", "now").
 - ``kin``: one pair of people given two exclusive bonds (parent, child, sibling,
   spouse: "Y, his sister" when Y is known his wife) or a sibling of the other sex.
+- ``role``: someone else named as the holder of an occupation the plan gives one
+  cast member ("The clockmaker's name was Emily" when the plan's clockmaker is Nora
+  Fairley; lore/roles.py). Plan facts sit at chunk -1.
 Precision first: every rule gives up when unsure.
 """
 
@@ -39,12 +42,13 @@ from automuse_rag.lore.facts import GENDER, MAX_SENTENCE, Fact, facts_of
 from automuse_rag.lore.names import TITLES, parse_name
 from automuse_rag.lore.relation_words import BE, SPEECH
 from automuse_rag.lore.relations import Occ
+from automuse_rag.lore.roles import PLAN_CHUNK, role_breaks
 from automuse_rag.text import clip
 
 if TYPE_CHECKING:
     from spacy.tokens import Token
 
-CONTRADICTION_KINDS = ("dead_acts", "attribute", "kin", "two_places")
+CONTRADICTION_KINDS = ("dead_acts", "attribute", "kin", "role", "two_places")
 CONTEXT = 3  # sentences before one whose words (a dream, a letter) excuse it
 NOT_ACTS = BE | {
     "believed",
@@ -169,6 +173,9 @@ def find_contradictions(doc: Any, chunk: int, known: Sequence[KnownFact], resolv
                 add("kin", broken, f.sentence)
     if dead or any(k.fact.kind == "gender" for k in known):
         _reflexive_gender(view, known, resolve, add)
+    by_fact = {id(k.fact): k for k in known if k.fact.kind == "role" and k.fact.chunk == PLAN_CHUNK}
+    for fact, _, text in role_breaks(view, [k.fact for k in by_fact.values()], resolve):
+        add("role", by_fact[id(fact)], text)
     return out
 
 

@@ -96,9 +96,12 @@ def fact_phrase(kind: str, value: str) -> str:
         "married_name": f"married name {value}",
         "kin": f"{rel}: {who}" if who else value,
         "place": f"at {value}",
+        "role": f"the {value}",
     }.get(kind, value)
 
 
 def fact_line(k: KnownFact) -> str:
-    """One short line: "Henry Clerval: died (chunk 412)"."""
-    return f"{k.display}: {fact_phrase(k.fact.kind, k.fact.value)} (chunk {k.fact.chunk})"
+    """One short line: "Henry Clerval: died (chunk 412)"; a fact of the plan (chunk
+    -1) says "(the plan)"."""
+    where = "the plan" if k.fact.chunk < 0 else f"chunk {k.fact.chunk}"
+    return f"{k.display}: {fact_phrase(k.fact.kind, k.fact.value)} ({where})"

@@ -1,0 +1,115 @@
+"""Roles the plan fixes (lore/roles.py): the plan's only clockmaker is the story's
+clockmaker, and a passage that names someone else so is a contradiction, in the
+checker and in generation (the demo's "The clockmaker's name was Emily")."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from gen_helpers import PLAN, PREMISE
+
+from automuse_rag.generate import generate_story
+from automuse_rag.generate.files import read_rejections
+from automuse_rag.generate.loop import options_from_settings
+from automuse_rag.lore.chunk_view import ChunkView
+from automuse_rag.lore.ner import get_nlp, ner_text
+from automuse_rag.lore.roles import PLAN_CHUNK, plan_role_facts, role_breaks
+from automuse_rag.memory.story import StoryMemory
+from automuse_rag.models.fake import HashEmbedder, ScriptedChatModel
+from automuse_rag.settings import get_settings
+
+CAST = [("Nora Fairley", "a young clockmaker"), ("Tobias Crane", "the old water bailiff")]
+
+
+def test_a_role_only_one_cast_member_has_is_a_plan_fact() -> None:
+    (fact,) = plan_role_facts(CAST)
+    assert (fact.kind, fact.name, fact.value, fact.chunk) == ("role", "Nora Fairley", "clockmaker", PLAN_CHUNK)
+    assert plan_role_facts([*CAST, ("Emily Hart", "a clockmaker from the valley")]) == []  # two clockmakers: no one is *the*
+
+
+def _breaks(text: str) -> list[str]:
+    nlp = get_nlp()
+    view = ChunkView(nlp(ner_text(nlp, text)))
+    return [holder for _, holder, _ in role_breaks(view, plan_role_facts(CAST), lambda name: None)]
+
+
+@pytest.mark.parametrize(
+    "text, holder",
+    [
+        ("The clockmaker's name was Emily. She opened the shop at nine.", "Emily"),
+        ("The name of the clockmaker was Emily Hart.", "Emily Hart"),
+        ("The clockmaker Emily Hart opened the shop.", "Emily Hart"),
+        ("The clockmaker, Emily, opened the shop.", "Emily"),
+    ],
+)
+def test_another_holder_of_the_plans_role_is_found(text: str, holder: str) -> None:
+    assert _breaks(text) == [holder]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The clockmaker's name was Nora Fairley.",  # the plan's holder
+        "Nora, the clockmaker, opened the shop.",  # by part of her name
+        "The clockmaker, Miss Fairley, opened the shop.",
+        "An old clockmaker from the valley, Peter Holt, came to the fair.",  # a clockmaker, not the clockmaker
+        "Was the clockmaker's name Emily?",  # a question
+        "The clockmaker's daughter was called Emily.",  # someone else's role
+        "The baker's name was Emily.",  # a role the plan gives no one
+    ],
+)
+def test_the_plans_holder_and_other_clockmakers_are_left_alone(text: str) -> None:
+    assert _breaks(text) == []
+
+
+EMILY = (
+    "The clockmaker's name was Emily. She had come up from the valley in the spring with a box of tools and a letter "
+    "from her aunt, and the town had watched her open the shutters of the workshop on the square. Every clock inside "
+    "had stopped at the same minute, and nobody in the hill town could say why."
+)
+NORA = (
+    "Nora Fairley had come up from the valley in the spring with a box of tools and a letter from her aunt, and the "
+    "town had watched her open the shutters of the workshop on the square. Every clock inside had stopped at the same "
+    "minute, and nobody in the hill town could say why."
+)
+
+
+class Script:
+    def __init__(self, passages: list[str]) -> None:
+        self.passages = list(passages)
+        self.asked: list[str] = []
+
+    def __call__(self, messages, sampling) -> str:
+        last = messages[-1]["content"]
+        if '"chapters"' in last:
+            return json.dumps(PLAN)
+        if '"done"' in last:
+            return '{"done": false}'
+        self.asked.append(last)
+        return self.passages.pop(0)
+
+
+def test_generation_rejects_another_clockmaker_and_pins_the_plans(tmp_path: Path) -> None:
+    assert any("clockmaker" in m["description"] for m in PLAN["cast"])
+    settings = get_settings(home=tmp_path)
+    script = Script([EMILY, NORA])
+    generate_story(
+        settings,
+        "clock",
+        PREMISE,
+        chunks=1,
+        llm=ScriptedChatModel(script),
+        embedder=HashEmbedder(64),
+        analysis_llm="extractive",
+        options=options_from_settings(settings, 1, continuity="retry"),
+    )
+    with StoryMemory.open(settings, "clock", embedder=HashEmbedder(64)) as memory:
+        assert [r.text for r in memory.latest().records()] == [NORA]
+    (logged,) = read_rejections(tmp_path / "stores" / "clock")
+    (found,) = logged["contradictions"]
+    assert (found["kind"], found["entity"], found["fact"]["chunk"]) == ("role", "Nora Fairley", PLAN_CHUNK)
+    assert found["text"] == "The clockmaker's name was Emily."
+    assert logged["reasons"][0].startswith("continuity: role of Nora Fairley, against the plan: Nora Fairley: a young")
+    assert "Nora Fairley: the clockmaker (the plan)" in script.asked[1] and "the plan" not in script.asked[0]
