@@ -4,10 +4,13 @@ else ``../shared/data`` beside the checkout, else ``.cache/test-data`` (filled b
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from servers import CHROMA_SERVERS, free_port, start_chroma
 from shared_data import gutenberg_path, missing_books, shared_data_dir
 
 __all__ = ["REPO", "SAMPLE_DIR", "gutenberg_path", "shared_data_dir"]
@@ -110,3 +113,18 @@ def sample_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert result.exit_code == 0, result.output
     return home
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path) -> Iterator[str]:
+    """The URL of a real Chroma server (``chroma run``) on 127.0.0.1 for one test; its
+    process is ``servers.CHROMA_SERVERS[url]``."""
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = CHROMA_SERVERS[url] = start_chroma(url, tmp_path / "server")
+    yield url
+    CHROMA_SERVERS.pop(url, None)
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -20,7 +20,6 @@ import pytest
 from conftest import REPO, SAMPLE_DIR, cli
 from fault_server import lore_reply
 from loopback import Loopback, last_user
-from test_store_server import chroma_server  # noqa: F401  (the fixture: a real `chroma run`)
 
 from automuse_rag.corpus.specs import expand_specs
 from automuse_rag.errors import InputError
@@ -295,7 +294,7 @@ def test_collections_go_to_the_chroma_server_given(
     ray_address: str,
     single: Path,
     tmp_path: Path,
-    chroma_server: str,  # noqa: F811  (the fixture imported above)
+    chroma_server: str,
 ):
     home = tmp_path / "home"
     result = cli(home, "corpus", "ingest", str(SAMPLE), *FAST, "--chroma-url", chroma_server, "--json")
