@@ -4,6 +4,7 @@ else ``../shared/data`` beside the checkout, else ``.cache/test-data`` (filled b
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +43,20 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh AUTOMUSE_HOME for one test."""
     monkeypatch.setenv("AUTOMUSE_HOME", str(tmp_path))
     return tmp_path
+
+
+def committed_chunks(db: Path, timeout: float = 0.2) -> int:
+    """The chunks a store's ``state.sqlite`` holds, read (read-only) while a writer the
+    test will kill runs: 0 while the file is missing, locked past ``timeout`` seconds
+    or unreadable."""
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=timeout)
+        try:
+            return int(con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return 0
 
 
 #: The extractive ingest of the sample story that ``extractive_sample`` holds.

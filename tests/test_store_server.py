@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_DIR
+from conftest import SAMPLE_DIR, committed_chunks
 from servers import CHROMA_SERVERS, free_port, start_chroma
 from typer.testing import CliRunner
 
@@ -121,7 +121,7 @@ def test_server_gone_mid_ingest_is_one_line_and_resumes(tmp_path: Path, chroma_s
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     db = home / "stores" / "pp" / "state.sqlite"
     deadline = time.monotonic() + 240
-    while _committed(db) < 64 and proc.poll() is None and time.monotonic() < deadline:
+    while committed_chunks(db) < 64 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     server = CHROMA_SERVERS[chroma_server]
     server.kill()
@@ -130,7 +130,7 @@ def test_server_gone_mid_ingest_is_one_line_and_resumes(tmp_path: Path, chroma_s
     assert proc.returncode not in (0, None)
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "Chroma server" in lines[0] and "Traceback" not in err, err
-    done = _committed(db)
+    done = committed_chunks(db)
     assert done >= 64
     restarted = start_chroma(chroma_server, tmp_path / "server")
     try:
@@ -145,19 +145,6 @@ def test_server_gone_mid_ingest_is_one_line_and_resumes(tmp_path: Path, chroma_s
         assert check.returncode == 0, check.stdout + check.stderr
     finally:
         restarted.kill()
-
-
-def _committed(db: Path) -> int:
-    import sqlite3
-
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.2)
-        try:
-            return int(con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return 0
 
 
 def test_unreachable_server_is_a_clear_error(tmp_path: Path):
