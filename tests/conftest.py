@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser import BrowserMissing, chromium, find_browser
 from servers import CHROMA_SERVERS, free_port, start_chroma
 from shared_data import gutenberg_path, missing_books, shared_data_dir
 
@@ -143,3 +144,18 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Chromium driven by Selenium (tests/browser.py), one per test module.
+    A missing browser fails the test naming the install command, never skips it."""
+    missing = ""
+    try:
+        find_browser()
+    except BrowserMissing as exc:
+        missing = str(exc)
+    if missing:
+        pytest.fail(missing, pytrace=False)
+    with chromium() as driver:
+        yield driver
