@@ -62,14 +62,15 @@ class Parsed:
 class ChunkView:
     """Names, genders and antecedents of one chunk's NER doc; parses on request.
     ``mentions``: the doc's ``ner_mentions`` when the caller has them. Its names are
-    lore/parse.py's, but a title joins a name only when capitalised: "his sister Emily"
-    names Emily, "Sister Agnes" names Sister Agnes."""
+    lore/parse.py's, but a title joins a name only when capitalised ("his sister Emily"
+    names Emily, "Sister Agnes" names Sister Agnes), and a span is a character's by its
+    own label or title, not by the chunk's PERSON votes (more false alarms on dev)."""
 
     def __init__(self, doc: Doc, mentions: Collection[LoreMention] | None = None) -> None:
         self.doc = doc
         self.sents = list(doc.sents)
         by_name = {m.name: m for m in (ner_mentions(doc) if mentions is None else mentions)}
-        self.hits: list[_Hit] = name_hits(doc, by_name, lowercase_titles=False)
+        self.hits: list[_Hit] = name_hits(doc, by_name, lowercase_titles=False, person_votes=False)
         self.chars = sorted((h for h in self.hits if h.character), key=lambda h: h.start)
         self.genders = mention_genders(self._mentions())
         self._parsed: dict[int, Parsed] = {}
