@@ -4,10 +4,15 @@ else ``../shared/data`` beside the checkout, else ``.cache/test-data`` (filled b
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser import BrowserMissing, chromium, find_browser
+from servers import CHROMA_SERVERS, free_port, start_chroma
 from shared_data import gutenberg_path, missing_books, shared_data_dir
 
 __all__ = ["REPO", "SAMPLE_DIR", "gutenberg_path", "shared_data_dir"]
@@ -39,6 +44,20 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh AUTOMUSE_HOME for one test."""
     monkeypatch.setenv("AUTOMUSE_HOME", str(tmp_path))
     return tmp_path
+
+
+def committed_chunks(db: Path, timeout: float = 0.2) -> int:
+    """The chunks a store's ``state.sqlite`` holds, read (read-only) while a writer the
+    test will kill runs: 0 while the file is missing, locked past ``timeout`` seconds
+    or unreadable."""
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=timeout)
+        try:
+            return int(con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return 0
 
 
 #: The extractive ingest of the sample story that ``extractive_sample`` holds.
@@ -110,3 +129,33 @@ def sample_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert result.exit_code == 0, result.output
     return home
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path) -> Iterator[str]:
+    """The URL of a real Chroma server (``chroma run``) on 127.0.0.1 for one test; its
+    process is ``servers.CHROMA_SERVERS[url]``."""
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = CHROMA_SERVERS[url] = start_chroma(url, tmp_path / "server")
+    yield url
+    CHROMA_SERVERS.pop(url, None)
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Chromium driven by Selenium (tests/browser.py), one per test module.
+    A missing browser fails the test naming the install command, never skips it."""
+    missing = ""
+    try:
+        find_browser()
+    except BrowserMissing as exc:
+        missing = str(exc)
+    if missing:
+        pytest.fail(missing, pytrace=False)
+    with chromium() as driver:
+        yield driver

@@ -84,6 +84,29 @@ def stop_process(process: subprocess.Popen, grace: float = 10.0) -> None:
         process.wait(timeout=grace)
 
 
+#: The ``chroma run`` process serving each URL the ``chroma_server`` fixture
+#: (tests/conftest.py) started, for a test that kills it.
+CHROMA_SERVERS: dict[str, subprocess.Popen] = {}
+
+
+def start_chroma(url: str, path: Path) -> subprocess.Popen:
+    """``chroma run`` over data directory ``path`` at ``url`` (127.0.0.1), once its
+    heartbeat answers."""
+    exe = Path(sys.executable).parent / "chroma"
+    port = url.rsplit(":", 1)[1]
+    proc = subprocess.Popen(
+        [str(exe), "run", "--path", str(path), "--host", "127.0.0.1", "--port", port],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_http(f"{url}/api/v2/heartbeat", 90, proc)
+    except (RuntimeError, TimeoutError) as exc:
+        proc.kill()
+        raise RuntimeError(f"chroma server did not start: {exc}") from None
+    return proc
+
+
 @contextlib.contextmanager
 def llama_server(
     model_path: Path | None = None,

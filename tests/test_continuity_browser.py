@@ -5,7 +5,7 @@ tests/test_web_browser.py drives it), over the story whose dead man speaks
 from __future__ import annotations
 
 import pytest
-from browser import BrowserMissing, chromium, find_browser, open_view, serve, set_slider, settled, wait_until
+from browser import open_view, serve, set_slider, settled, wait_until
 from dead_book import DEATH, SPEAKS, ingest_dead_book
 from selenium.webdriver.common.by import By
 
@@ -18,19 +18,6 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     ingest_dead_book(home)
     with serve(home, "dead", "--llm", "extractive", "--budget", "900") as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    missing = ""
-    try:
-        find_browser()
-    except BrowserMissing as exc:
-        missing = str(exc)
-    if missing:  # a failure naming the install command, never a skip
-        pytest.fail(missing, pytrace=False)
-    with chromium() as driver:
-        yield driver
 
 
 def _rows(driver) -> list[list[str]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,10 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SAMPLE_DIR, cli
+from conftest import REPO, SAMPLE_DIR, cli, committed_chunks
 from fault_server import lore_reply
 from loopback import Loopback, last_user
-from test_store_server import chroma_server  # noqa: F401  (the fixture: a real `chroma run`)
 
 from automuse_rag.corpus.specs import expand_specs
 from automuse_rag.errors import InputError
@@ -195,17 +193,6 @@ def test_a_worker_killed_mid_task_is_retried_and_the_store_is_equal(ray_address:
     assert_same_store(tmp_path, single, "story")
 
 
-def _committed(db: Path) -> int:
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.2)
-        try:
-            return int(con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return 0
-
-
 @pytest.mark.slow
 def test_sigkill_of_the_command_then_rerun_finishes_equal(ray_address: str, single: Path, tmp_path: Path):
     home = tmp_path / "home"
@@ -215,11 +202,11 @@ def test_sigkill_of_the_command_then_rerun_finishes_equal(ray_address: str, sing
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO, env=env)
     db = home / "stores" / "story" / "state.sqlite"
     deadline = time.monotonic() + 120
-    while _committed(db) < 16 and proc.poll() is None and time.monotonic() < deadline:
+    while committed_chunks(db) < 16 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    at_kill = _committed(db)
+    at_kill = committed_chunks(db)
     assert 16 <= at_kill < 100, at_kill
     rerun = subprocess.run(args, capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
@@ -295,7 +282,7 @@ def test_collections_go_to_the_chroma_server_given(
     ray_address: str,
     single: Path,
     tmp_path: Path,
-    chroma_server: str,  # noqa: F811  (the fixture imported above)
+    chroma_server: str,
 ):
     home = tmp_path / "home"
     result = cli(home, "corpus", "ingest", str(SAMPLE), *FAST, "--chroma-url", chroma_server, "--json")

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from automuse_rag.lore.chunk_view import ChunkView
 from automuse_rag.lore.extract import analyze_chunk
 from automuse_rag.lore.facts import FACT_KINDS, Fact, extract_facts
-from automuse_rag.lore.ner import get_nlp
+from automuse_rag.lore.ner import get_nlp, ner_mentions
+from automuse_rag.lore.parse import name_hits
 from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.text.types import Chunk
 
@@ -30,6 +32,9 @@ def facts(text: str, kind: str | None = None) -> set[tuple[str, str, str]]:
         ("Mr. Hawkins came home late. He died that night.", "Mr. Hawkins"),
         ("The late Stephen Blackpool had been a weaver.", "Stephen Blackpool"),
         ("“It's not Flint's ship, and Flint is dead; but I'll tell you true.”", "Flint"),
+        # NER takes "Later that year Josiah" for a date: the one full name with that
+        # given name in the chunk (lore/parse.py name_hits, shared with the relations)
+        ("Josiah Tregarth kept the lamp. Later that year Josiah died.", "Josiah Tregarth"),
     ],
 )
 def test_a_death_is_a_fact(text: str, name: str) -> None:
@@ -136,3 +141,17 @@ def test_analyze_chunk_fills_the_analysis_facts_and_old_analyses_load_with_none(
     old = a.to_dict()
     del old["facts"]
     assert ChunkAnalysis.from_dict(old).facts == []
+
+
+def test_the_fact_reader_takes_a_span_for_a_character_by_its_own_label_only() -> None:
+    """The relation parser counts the chunk's PERSON votes for a span NER tagged ORG;
+    the fact reader does not (with the votes, a flash-forward "There he soon died"
+    about Kidnapped's ORG-tagged Cluny raised ten false alarms on the dev books)."""
+    doc = get_nlp()(
+        "This was but one of Cluny’s hiding-places; he had caves, besides. He went to France at last. "
+        "There he soon died. Cluny was seated by his rock chimney."
+    )
+    assert [e.label_ for e in doc.ents if e.text == "Cluny"] == ["ORG", "PERSON"]
+    by_name = {m.name: m for m in ner_mentions(doc)}
+    assert [h.character for h in name_hits(doc, by_name) if h.name == "Cluny"] == [True, True]
+    assert [h.character for h in ChunkView(doc).hits if h.name == "Cluny"] == [False, True]

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import committed_chunks
 from gen_helpers import PREMISE, ProseScript
 from typer.testing import CliRunner
 
@@ -272,17 +272,6 @@ def test_cli_json_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert res.exit_code == 0 and (tmp_path / "json-one.epub").stat().st_size > 0
 
 
-def _committed(db: Path) -> int:
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-        try:
-            return int(con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return 0
-
-
 def test_sigkill_then_restart_neither_loses_nor_repeats_a_chunk(tmp_path: Path) -> None:
     chunks = 8
     cmd = [sys.executable, str(REPO / "tests" / "gen_helpers.py"), str(tmp_path), "killed", str(chunks), "0.3"]
@@ -290,12 +279,12 @@ def test_sigkill_then_restart_neither_loses_nor_repeats_a_chunk(tmp_path: Path) 
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     db = tmp_path / "stores" / "killed" / "state.sqlite"
     deadline = time.time() + 240
-    while time.time() < deadline and _committed(db) < 3 and proc.poll() is None:
+    while time.time() < deadline and committed_chunks(db, timeout=1) < 3 and proc.poll() is None:
         time.sleep(0.05)
     assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    killed_at = _committed(db)
+    killed_at = committed_chunks(db, timeout=1)
     assert 3 <= killed_at < chunks
     done = subprocess.run(cmd[:-1] + ["0"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

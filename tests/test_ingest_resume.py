@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from conftest import REPO, SAMPLE_DIR
+from conftest import REPO, SAMPLE_DIR, committed_chunks
 
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.settings import get_settings
@@ -33,19 +32,6 @@ ARGS = [
 
 def run(home: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(AUTOMUSE), "--home", str(home), *ARGS], capture_output=True, text=True, timeout=300, cwd=REPO)
-
-
-def committed(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.2)
-        try:
-            return int(con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return 0
 
 
 def snapshot(home: Path) -> dict:
@@ -82,11 +68,11 @@ def test_sigkill_half_way_then_resume_equals_uninterrupted(tmp_path: Path):
     )
     db = killed_home / "stores" / "resume" / "state.sqlite"
     deadline = time.monotonic() + 240
-    while committed(db) < 20 and proc.poll() is None and time.monotonic() < deadline:
+    while committed_chunks(db) < 20 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    at_kill = committed(db)
+    at_kill = committed_chunks(db)
     manifest = json.loads((killed_home / "stores" / "resume" / "story.json").read_text())
     assert 20 <= at_kill < manifest["chunks_total"], f"killed at {at_kill} of {manifest['chunks_total']} chunks"
     assert not manifest["complete"]

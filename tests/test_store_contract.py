@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SAMPLE_DIR
+from servers import free_port, start_chroma
 
 from automuse_rag.books import load_book
 from automuse_rag.errors import InputError
@@ -92,10 +93,8 @@ def story(request, analysed, tmp_path_factory):
         yield mem
         mem.close()
         return
-    from test_store_server import _start, free_port
-
     url = f"http://127.0.0.1:{free_port()}"
-    proc = _start(url, home / "server")
+    proc = start_chroma(url, home / "server")
     try:
         mem = _stored(home, analysed, url)
         yield mem

@@ -10,48 +10,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_DIR
-from typer.testing import CliRunner
+from conftest import SAMPLE_INGEST, cli
 
-from automuse_rag.cli import app
 from automuse_rag.memory.chroma_client import connect
 from automuse_rag.memory.locking import StoryLock
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.settings import get_settings
 
-runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def template_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("health")
-    result = runner.invoke(
-        app,
-        [
-            "--home",
-            str(home),
-            "ingest",
-            str(SAMPLE_DIR / "story.txt"),
-            "--story",
-            "sample",
-            "--llm",
-            "extractive",
-            "--embedder",
-            "hash:32",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    return home
-
 
 @pytest.fixture
-def home(template_home: Path, tmp_path: Path) -> Path:
-    shutil.copytree(template_home / "stores", tmp_path / "stores", ignore=shutil.ignore_patterns(".locks"))
-    return tmp_path
-
-
-def cli(home: Path, *args: str):
-    return runner.invoke(app, ["--home", str(home), *args])
+def home(editable_sample: Path) -> Path:
+    return editable_sample
 
 
 def answers(home: Path) -> dict:
@@ -191,9 +160,7 @@ def test_damage_is_one_line_then_repair_restores_the_answers(home: Path, damage:
             line = one_error_line(cli(home, *args))
             assert "automuse repair --story sample" in line
     if damage != "exports cut in half":  # a writer refuses too, and creates nothing
-        again = cli(
-            home, "ingest", str(SAMPLE_DIR / "story.txt"), "--story", "sample", "--llm", "extractive", "--embedder", "hash:32"
-        )
+        again = cli(home, *SAMPLE_INGEST)
         assert "automuse repair --story sample" in one_error_line(again)
         assert damage != "chroma deleted" or not (store / "chroma").exists()
     check = cli(home, "check", "--story", "sample")
@@ -220,7 +187,7 @@ def test_a_garbage_state_sqlite_is_one_line_and_can_be_removed(home: Path) -> No
         ("characters", "--story", "sample"),
         ("check", "--story", "sample"),
         ("repair", "--story", "sample"),
-        ("ingest", str(SAMPLE_DIR / "story.txt"), "--story", "sample", "--llm", "extractive", "--embedder", "hash:32"),
+        SAMPLE_INGEST,
     ):
         result = cli(home, *args)
         assert result.exit_code != 0 and "Traceback" not in result.output, (args, result.output)

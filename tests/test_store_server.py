@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_DIR
+from conftest import SAMPLE_DIR, committed_chunks
+from servers import CHROMA_SERVERS, free_port, start_chroma
 from typer.testing import CliRunner
 
 from automuse_rag.cli import app
@@ -21,51 +20,6 @@ from automuse_rag.settings import get_settings
 pytestmark = pytest.mark.slow  # a real Chroma server (chroma run)
 
 runner = CliRunner()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-_SERVERS: dict[str, subprocess.Popen] = {}
-
-
-def _start(url: str, path: Path) -> subprocess.Popen:
-    exe = Path(sys.executable).parent / "chroma"
-    port = url.rsplit(":", 1)[1]
-    proc = subprocess.Popen(
-        [str(exe), "run", "--path", str(path), "--host", "127.0.0.1", "--port", port],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("chroma server did not start")
-        time.sleep(0.3)
-    return proc
-
-
-@pytest.fixture
-def chroma_server(tmp_path: Path):
-    url = f"http://127.0.0.1:{free_port()}"
-    proc = _SERVERS[url] = _start(url, tmp_path / "server")
-    yield url
-    _SERVERS.pop(url, None)
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def test_ingest_and_read_through_chroma_server(tmp_path: Path, chroma_server: str):
@@ -167,18 +121,18 @@ def test_server_gone_mid_ingest_is_one_line_and_resumes(tmp_path: Path, chroma_s
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     db = home / "stores" / "pp" / "state.sqlite"
     deadline = time.monotonic() + 240
-    while _committed(db) < 64 and proc.poll() is None and time.monotonic() < deadline:
+    while committed_chunks(db) < 64 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    server = _SERVERS[chroma_server]
+    server = CHROMA_SERVERS[chroma_server]
     server.kill()
     server.wait()
     out, err = proc.communicate(timeout=120)
     assert proc.returncode not in (0, None)
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "Chroma server" in lines[0] and "Traceback" not in err, err
-    done = _committed(db)
+    done = committed_chunks(db)
     assert done >= 64
-    restarted = _start(chroma_server, tmp_path / "server")
+    restarted = start_chroma(chroma_server, tmp_path / "server")
     try:
         again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         assert again.returncode == 0, again.stderr
@@ -191,19 +145,6 @@ def test_server_gone_mid_ingest_is_one_line_and_resumes(tmp_path: Path, chroma_s
         assert check.returncode == 0, check.stdout + check.stderr
     finally:
         restarted.kill()
-
-
-def _committed(db: Path) -> int:
-    import sqlite3
-
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.2)
-        try:
-            return int(con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return 0
 
 
 def test_unreachable_server_is_a_clear_error(tmp_path: Path):

@@ -14,9 +14,6 @@ from pathlib import Path
 
 import pytest
 from browser import (
-    BrowserMissing,
-    chromium,
-    find_browser,
     open_view,
     serve,
     set_slider,
@@ -37,19 +34,6 @@ VIEWS = ("characters", "graph", "timeline", "context", "continuity", "ask", "com
 def server(sample_home: Path):
     with serve(sample_home, "sample", "--llm", "extractive", "--budget", BUDGET) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    missing = ""
-    try:
-        find_browser()
-    except BrowserMissing as exc:
-        missing = str(exc)
-    if missing:  # a failure naming the install command, never a skip
-        pytest.fail(missing, pytrace=False)
-    with chromium() as driver:
-        yield driver
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from automuse_rag.lore.fact_words import CONDITIONAL_MARKS, NEARLY, UNREAL
-from automuse_rag.lore.names import NER_LABELS, PERSON_LABELS, STOP_NAMES, clean_name, norm_title, parse_name
-from automuse_rag.lore.ner import HE, SHE
-from automuse_rag.lore.parse import _PARSE_LOCK, _Hit, _occurrences, get_parser, mention_genders
+from automuse_rag.lore.ner import HE, SHE, ner_mentions
+from automuse_rag.lore.parse import _PARSE_LOCK, _Hit, _occurrences, get_parser, mention_genders, name_hits
 from automuse_rag.lore.relation_words import MODAL, SPEECH
 from automuse_rag.lore.relations import Occ, quoted_offsets
 from automuse_rag.lore.types import LoreMention
@@ -61,12 +60,17 @@ class Parsed:
 
 
 class ChunkView:
-    """Names, genders and antecedents of one chunk's NER doc; parses on request."""
+    """Names, genders and antecedents of one chunk's NER doc; parses on request.
+    ``mentions``: the doc's ``ner_mentions`` when the caller has them. Its names are
+    lore/parse.py's, but a title joins a name only when capitalised ("his sister Emily"
+    names Emily, "Sister Agnes" names Sister Agnes), and a span is a character's by its
+    own label or title, not by the chunk's PERSON votes (more false alarms on dev)."""
 
-    def __init__(self, doc: Doc) -> None:
+    def __init__(self, doc: Doc, mentions: Collection[LoreMention] | None = None) -> None:
         self.doc = doc
         self.sents = list(doc.sents)
-        self.hits: list[_Hit] = _hits(doc)
+        by_name = {m.name: m for m in (ner_mentions(doc) if mentions is None else mentions)}
+        self.hits: list[_Hit] = name_hits(doc, by_name, lowercase_titles=False, person_votes=False)
         self.chars = sorted((h for h in self.hits if h.character), key=lambda h: h.start)
         self.genders = mention_genders(self._mentions())
         self._parsed: dict[int, Parsed] = {}
@@ -136,26 +140,6 @@ class ChunkView:
         if gender is None or s.in_quotes(tok):
             return None
         return self.antecedent(s.base + tok.idx, gender, exclude)
-
-
-def _hits(doc: Doc) -> list[_Hit]:
-    """The chunk's names (lore/parse.py's hits, but a title only when capitalised:
-    "his sister Emily" names Emily, "Sister Agnes" names Sister Agnes)."""
-    sent_of = {s.start: i for i, s in enumerate(doc.sents)}
-    out: list[_Hit] = []
-    for ent in doc.ents:
-        if ent.label_ not in NER_LABELS:
-            continue
-        start = ent.start
-        if start > 0 and doc[start - 1].text[:1].isupper() and norm_title(doc[start - 1].text):
-            start -= 1
-        span = doc[start : ent.end]
-        name = clean_name(span.text)
-        if name is None or name.lower() in STOP_NAMES:
-            continue
-        character = ent.label_ in PERSON_LABELS or parse_name(name).title is not None
-        out.append(_Hit(name, character, span.start_char, span.end_char, sent_of.get(ent.sent.start, -1)))
-    return out
 
 
 def quote_mask(text: str) -> list[bool]:

@@ -150,7 +150,7 @@ def analyze_chunk(
     mentions = ner_mentions(doc)
     add_real_names(doc.text, {m.name: m for m in mentions}, previous)
     facts = chunk_facts(doc, mentions)
-    facts.facts = [f.to_dict() for f in extract_facts(doc, chunk.index)]
+    facts.facts = [f.to_dict() for f in extract_facts(doc, chunk.index, mentions)]
     if not analyses_with_model(llm):
         return _with_facts(extractive_analysis(chunk, mentions), facts)
     assert llm is not None

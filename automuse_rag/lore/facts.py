@@ -17,7 +17,7 @@ a place ("Whitby") or "left Whitby".
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,7 @@ from automuse_rag.lore.fact_words import (
 from automuse_rag.lore.names import TITLES, parse_name
 from automuse_rag.lore.relation_words import BE
 from automuse_rag.lore.relations import sentence_facts
+from automuse_rag.lore.types import LoreMention
 from automuse_rag.text import clip
 
 if TYPE_CHECKING:
@@ -70,9 +71,10 @@ class Fact:
         return cls(str(d["kind"]), str(d["name"]), str(d["value"]), str(d.get("sentence", "")), int(d.get("chunk", -1)))
 
 
-def extract_facts(doc: Any, chunk: int = -1) -> list[Fact]:
-    """State facts a spaCy doc of one chunk states (the NER doc lore/ner.py makes)."""
-    view = ChunkView(doc)
+def extract_facts(doc: Any, chunk: int = -1, mentions: Collection[LoreMention] | None = None) -> list[Fact]:
+    """State facts a spaCy doc of one chunk states (the NER doc lore/ner.py makes;
+    ``mentions``: its ``ner_mentions`` when the caller has them)."""
+    view = ChunkView(doc, mentions)
     return facts_of(view, chunk)
 
 

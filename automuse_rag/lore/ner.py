@@ -95,9 +95,12 @@ def ner_text(nlp: Language, text: str) -> str:
 # ---------------------------------------------------------------- names
 
 
-def _span_with_title(doc: Doc, ent: Span) -> tuple[int, int]:
+def _span_with_title(doc: Doc, ent: Span, lowercase_titles: bool = True) -> tuple[int, int]:
+    """The entity's tokens with the title word before it ("Mrs." of "Mrs. Bennet"); a
+    lowercase one ("his sister Emily") only when ``lowercase_titles``."""
     start = ent.start
-    if start > 0 and norm_title(doc[start - 1].text):
+    before = doc[start - 1].text if start > 0 else ""
+    if norm_title(before) and (lowercase_titles or before[:1].isupper()):
         start -= 1
     return start, ent.end
 

@@ -87,11 +87,21 @@ class _Hit:
     sent: int  # sentence number in the NER doc
 
 
-def _hits(doc: Doc, by_name: Mapping[str, LoreMention]) -> list[_Hit]:
+def name_hits(
+    doc: Doc, by_name: Mapping[str, LoreMention], lowercase_titles: bool = True, person_votes: bool = True
+) -> list[_Hit]:
     """Where the chunk's names occur: NER's spans, and the other capitalised uses of a
     name NER tagged somewhere in the chunk ("his brother Dunstan", tagged only once).
     A name is a character's when a title or a PERSON vote anywhere in the chunk says
-    so, whatever the one span's label ("Louisa, eldest daughter of ..." tagged GPE)."""
+    so, whatever the one span's label ("Louisa, eldest daughter of ..." tagged GPE);
+    with ``person_votes=False`` a span is a character's only by its own label or title.
+    ``by_name``: the chunk's mentions (lore/ner.py ``ner_mentions``). A title word before
+    a span joins it as in the mentions, where "his sister Emily" is no name (only another
+    use of Emily counts); with ``lowercase_titles=False`` only a capitalised title joins,
+    so that span names Emily and "Sister Agnes" names Sister Agnes. The fact reader and
+    continuity checker (lore/chunk_view.py) take both False: the chunk's vote made
+    Kidnapped's GPE-tagged "Cluny" the "he" who "soon died" in France years after the
+    story, a true death its later chunks then broke 10 times (bench:continuity dev)."""
     sent_of = {s.start: i for i, s in enumerate(doc.sents)}
     people = {n for n, m in by_name.items() if parse_name(n).title or any(k in PERSON_LABELS for k in m.labels)}
     person_words = {w for n in people for w in parse_name(n).words}
@@ -100,12 +110,15 @@ def _hits(doc: Doc, by_name: Mapping[str, LoreMention]) -> list[_Hit]:
     for ent in doc.ents:
         if ent.label_ not in NER_LABELS:
             continue
-        start, end = _span_with_title(doc, ent)
+        start, end = _span_with_title(doc, ent, lowercase_titles)
         name = clean_name(doc[start:end].text)
-        if name is None or name.lower() in STOP_NAMES or name not in by_name:
+        if name is None or name.lower() in STOP_NAMES:
             continue
         span = doc[start:end]
-        character = ent.label_ in PERSON_LABELS or name in people or set(parse_name(name).words) <= person_words
+        if person_votes:
+            character = ent.label_ in PERSON_LABELS or name in people or set(parse_name(name).words) <= person_words
+        else:
+            character = ent.label_ in PERSON_LABELS or parse_name(name).title is not None
         out.append(_Hit(name, character, span.start_char, span.end_char, sent_of.get(ent.sent.start, -1)))
         taken.update(range(start, end))
     # a full name's given name alone ("her sister Priscilla"), when one person of the
@@ -160,7 +173,7 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
     "" when every sentence naming it is about someone else); return the chunk's
     relations and different-people pairs."""
     by_name = {m.name: m for m in mentions}
-    hits = _hits(doc, by_name)
+    hits = name_hits(doc, by_name)
     sents = list(doc.sents)
     genders = mention_genders(mentions)
     best: dict[str, tuple[int, int, str, str]] = {}  # name -> (-score, offset, kind, text)
