@@ -75,3 +75,10 @@ def test_a_writer_never_gets_the_reader(editable_sample: Path) -> None:
     store = ChromaStore("sample", store_id, embedder, path=path, create=False)
     assert type(store._client) is not ReadOnlyClient
     store.close()
+
+
+def test_the_chromadb_version_is_read_without_importing_it() -> None:
+    from importlib import metadata
+
+    major, minor = metadata.version("chromadb").split(".")[:2]
+    assert chroma_reader.chromadb_version() == (int(major), int(minor))
