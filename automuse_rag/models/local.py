@@ -13,7 +13,9 @@ import contextlib
 import importlib.util
 import io
 import json
+import re
 import threading
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -101,6 +103,21 @@ def load_vocab(path: Path) -> Any:
         return _vocabs[key]
 
 
+def token_count(llama: Any, data: bytes) -> int:
+    """``len(llama.tokenize(data, add_bos=False, special=False))``, asking llama.cpp for the
+    count alone: the wrapper allocates a context-sized buffer and copies every token
+    into a Python list, which took half the time of counting a line."""
+    import llama_cpp
+
+    vocab = getattr(getattr(llama, "_model", None), "vocab", None)
+    if vocab is not None:
+        size = len(data) + 1  # a byte-level vocabulary gives at most one token per byte
+        n = int(llama_cpp.llama_tokenize(vocab, data, len(data), (llama_cpp.llama_token * size)(), size, False, False))
+        if n >= 0:
+            return n
+    return len(llama.tokenize(data, add_bos=False, special=False))
+
+
 def _close_models() -> None:
     """Free the models before interpreter shutdown: letting ``Llama.__del__`` run
     during shutdown prints an ignored TypeError from llama-cpp-python."""
@@ -124,6 +141,17 @@ def _grammar(schema_json: str) -> Any:
 
 #: Texts whose token counts a model remembers (about 8 MB of text at prompt sizes).
 TOKEN_COUNT_MEMO = 4096
+#: Pieces (lines, or runs of lines counted together: below) whose counts a model remembers.
+PIECE_COUNT_MEMO = 65536
+#: llama.cpp pre-tokenizers (the GGUF's ``tokenizer.ggml.pre``) under which a newline
+#: that follows a non-space character is a pre-token of its own, or begins one (GPT-2's
+#: split regex, ``\s+(?!\S)|\s+``, as llama.cpp's custom GPT-2 splitter runs it): a
+#: text's tokens are then the tokens of its pieces cut there (:data:`_PIECES`) one after
+#: another, and its count the sum of theirs. Only the shipped model's is listed (tested
+#: against whole-text counts in tests/test_models_tokens.py).
+NEWLINE_SPLIT_PRE = frozenset({"smollm"})
+# Before a newline that follows a non-space character, and after one that sits between two.
+_PIECES = re.compile(r"(?<=\S)(?=\n)|(?<=\S\n)(?=\S)")
 
 
 class LocalChatModel(Capabilities):
@@ -140,8 +168,13 @@ class LocalChatModel(Capabilities):
         self.name = f"local:{self.path.stem}"
         self._lock = threading.Lock()
         # Prompt assembly counts the same outline, cards and memories again at every
-        # position; tokenizing costs about 0.5 µs per character.
+        # position; tokenizing costs about 0.5 µs per character. Where the tokenizer
+        # allows it, a text is counted line by line (NEWLINE_SPLIT_PRE), so a prompt
+        # made of lines counted before costs a regex split and a few new lines.
         self._count = lru_cache(maxsize=TOKEN_COUNT_MEMO)(self._count_uncached)
+        self._pieces: OrderedDict[str, int] = OrderedDict()  # piece -> count, least recently used first
+        self._pieces_lock = threading.Lock()
+        self._by_lines: bool | None = None
 
     @property
     def identity(self) -> str:
@@ -177,7 +210,59 @@ class LocalChatModel(Capabilities):
         return self._count(text) if text else 0
 
     def _count_uncached(self, text: str) -> int:
-        return len(self.tokenize(text))
+        if self._by_lines is None:
+            self._by_lines = load_vocab(self.path).metadata.get("tokenizer.ggml.pre") in NEWLINE_SPLIT_PRE
+        if not self._by_lines:
+            return self._count_whole(text)
+        with self._pieces_lock:
+            return self._count_by_lines(text)
+
+    def _count_by_lines(self, text: str) -> int:
+        """The sum of the counts of ``text``'s pieces: those counted before from the memo,
+        each run of new ones (with the newlines between them) in one call, remembered."""
+        memo, total, run = self._pieces, 0, list[str]()
+        for piece in _PIECES.split(text):
+            n = memo.get(piece)
+            if n is None or (run and piece == "\n"):
+                run.append(piece)
+                continue
+            memo.move_to_end(piece)  # before the run's count can evict it
+            if run:
+                total += self._count_run(run)
+                run = []
+            total += n
+        return total + (self._count_run(run) if run else 0)
+
+    def _count_run(self, run: list[str]) -> int:
+        """A run of new pieces, remembered whole. A run of several lines is counted as
+        its first line, the newline and the rest: the rest is often a text counted
+        before (a chunk after its section's header), and the first line comes back."""
+        text = "".join(run)
+        n = self._pieces.get(text)
+        if n is None:
+            if len(run) > 2 and run[1] == "\n":
+                n = self._remember(run[0]) + self._remember("\n") + self._remember("".join(run[2:]))
+                self._keep(text, n)
+            else:
+                n = self._remember(text)
+        return n
+
+    def _remember(self, piece: str) -> int:
+        n = self._pieces.get(piece)
+        if n is None:
+            n = self._count_whole(piece)
+            self._keep(piece, n)
+        else:
+            self._pieces.move_to_end(piece)
+        return n
+
+    def _keep(self, piece: str, n: int) -> None:
+        self._pieces[piece] = n
+        if len(self._pieces) > PIECE_COUNT_MEMO:
+            self._pieces.popitem(last=False)
+
+    def _count_whole(self, text: str) -> int:
+        return token_count(load_vocab(self.path), text.encode("utf-8"))
 
     # -- chat -------------------------------------------------------------------
     def _complete(self, messages: list[Message], sampling: Sampling, **extra: Any) -> Reply[None]:
