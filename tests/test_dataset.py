@@ -172,3 +172,19 @@ def test_completion_limit_leaves_out_long_samples(story, tmp_path: Path) -> None
     assert too_long > 0 and summary.invalid == too_long
     assert summary.samples == len(_lines(out)) == len(story) - too_long
     assert all("over the limit" in reason for reason in summary.invalid_reasons)
+
+
+@pytest.mark.parametrize("fmt", ["completion", "chat"])
+def test_local_counts_by_lines_write_the_same_dataset_as_whole_counts(story, tmp_path: Path, fmt: str) -> None:
+    """The local model counts a text line by line from a memo (models/local_tokens.py), for
+    speed; the export must write exactly what whole-text counting writes."""
+    from automuse_rag.models.local import LocalChatModel
+    from automuse_rag.settings import get_settings
+
+    model = LocalChatModel(get_settings(home=tmp_path, n_ctx=512))
+    outs = []
+    for name, count in (("lines", model.count_tokens), ("whole", lambda text: len(model.tokenize(text)))):
+        out = tmp_path / f"{name}.jsonl"
+        export_dataset([story], out, budget=BUDGET, count_tokens=count, fmt=fmt, val_fraction=0.2, seed=3)
+        outs.append((out.read_bytes(), validation_path(out).read_bytes()))
+    assert outs[0] == outs[1] and outs[0][0].count(b"\n") >= 5

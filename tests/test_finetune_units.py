@@ -84,3 +84,48 @@ def test_record_job_upserts_under_the_story_lock(tmp_path: Path, monkeypatch: py
         record.record_job(settings, "pride", {"id": "ftjob-2", "status": "queued"})
     with pytest.raises(StoreError, match="no story"):
         record.record_job(settings, "missing", {"id": "ftjob-3"})
+
+
+def test_resume_without_a_checkpoint_and_a_fresh_run_over_one_are_one_line_errors(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from automuse_rag.cli import app
+
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"prompt": "a", "completion": "b"}) + "\n", encoding="utf-8")
+    out = tmp_path / "tuned"
+    args = ["--home", str(tmp_path), "finetune", "local", "--data", str(data), "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--resume"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.strip().splitlines() == [
+        f"error: no checkpoint to resume in {out / 'checkpoints'} (run without --resume to start)"
+    ]
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "checkpoints" / "step-000025.pt").write_bytes(b"")
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert "holds checkpoints of an earlier run: add --resume" in result.output
+
+
+def test_checkpoints_rotate_and_refuse_other_options_or_data(tmp_path: Path) -> None:
+    import torch
+
+    from automuse_rag.errors import InputError
+    from automuse_rag.finetune import checkpoint
+
+    data = tmp_path / "d.jsonl"
+    data.write_text("x\n", encoding="utf-8")
+    settings = {"steps": 60, "lr": 5e-4, "rank": 8, "seed": 0}
+    mark = checkpoint.fingerprint(settings, data, None)
+    for step in (5, 10, 15):
+        checkpoint.save(tmp_path, {"step": step, "fingerprint": mark, "w": torch.full((2,), float(step))})
+    assert [p.name for p in checkpoint.checkpoints(tmp_path)] == ["step-000010.pt", "step-000015.pt"]
+    latest = checkpoint.check_start(tmp_path, resume=True)
+    assert latest is not None and float(checkpoint.load(latest, mark)["w"][0]) == 15.0
+    with pytest.raises(InputError, match="--steps 60, not 80"):
+        checkpoint.load(latest, checkpoint.fingerprint({**settings, "steps": 80}, data, None))
+    data.write_text("y\n", encoding="utf-8")
+    with pytest.raises(InputError, match="another training file"):
+        checkpoint.load(latest, checkpoint.fingerprint(settings, data, None))
+    checkpoint.clear(tmp_path)
+    assert checkpoint.latest(tmp_path) is None and not (tmp_path / "checkpoints").exists()

@@ -106,3 +106,11 @@ def test_vocabularies_it_does_not_reproduce_are_left_to_llama_cpp(
     cache = tmp_path / "cache"
     assert load_vocab_tokenizer(gguf, cache) is None
     assert vocab_file(gguf, cache).read_text(encoding="utf-8") == UNSUPPORTED
+
+
+def test_every_converted_pre_tokenizer_splits_at_newlines() -> None:
+    """Token counts of a converted vocabulary are summed line by line (models/local.py),
+    which is exact only for pre-tokenizers listed in NEWLINE_SPLIT_PRE."""
+    from automuse_rag.models.local_tokens import NEWLINE_SPLIT_PRE
+
+    assert set(gguf_vocab.PRE_TOKENIZERS) <= NEWLINE_SPLIT_PRE

@@ -113,3 +113,36 @@ def test_a_vocabulary_that_cannot_be_converted_counts_with_llama_cpps_alone(
     assert cached.read_text(encoding="utf-8") == gguf_vocab.UNSUPPORTED  # not converted again next time
     for opened in [*local._models.values(), *local._vocabs.values()]:
         opened.close()
+
+
+ODD_PIECES = ["a", "b", " ", "\n", "\n\n", ".", "'s", "1", "\t", "\u00a0", "é", "—", "\r", "’", "\x1c", "\u2028", "\u0085"]
+ODD_PIECES += ["- ", "…", "A", "  ", "\n ", " \n", "東京", "\n- Mr. Darcy (character)", "\n\nLAST CHUNK:\n"]
+
+
+def test_the_local_model_counts_line_by_line_exactly(
+    shared_data: Path, local_tokenize, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counting a text as the sum of its pieces (models/local_tokens.py: cut at newlines that
+    follow a non-space character) gives the whole text's count, on book text with hard
+    and soft line breaks, on prompts made of lines counted before, and on random mixes
+    of the characters where a tokenizer's splitting could differ."""
+    import random
+
+    from automuse_rag.models import local, local_tokens
+    from automuse_rag.models.local import LocalChatModel
+    from automuse_rag.settings import get_settings
+
+    monkeypatch.setattr(local_tokens, "PIECE_COUNT_MEMO", 30)  # evictions happen too
+    model = LocalChatModel(get_settings(home=tmp_path, n_ctx=512))
+    text = gutenberg_path(shared_data, 1342).read_text(encoding="utf-8-sig")[20_000:80_000]
+    chunks = [text[i : i + 1500] for i in range(0, len(text), 1500)]
+    rng = random.Random(0)
+    prompts = ["\n\n".join(rng.sample(chunks, 3)) + "\n\nNEXT CHUNK:" for _ in range(20)]
+    cuts = ["…" + c[rng.randrange(len(c)) :] for c in chunks] + [line for c in chunks[:5] for line in c.split("\n")]
+    odd = ["".join(rng.choice(ODD_PIECES) for _ in range(rng.randint(1, 30))) for _ in range(3000)]
+    texts = chunks + prompts + cuts + odd + prompts
+    assert model._count_uncached("x") == 1 and model.tokens._by_lines  # the shipped model's vocabulary splits by lines
+    counted = [model._count_uncached(t) for t in texts]
+    assert counted == [len(local_tokenize(t)) for t in texts]
+    assert len(model.tokens._pieces) <= 31
+    assert local_tokens.token_count(local.load_vocab(model.path), b"Call me Ishmael.\n") == 5

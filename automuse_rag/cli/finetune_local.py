@@ -10,6 +10,7 @@ import typer
 from automuse_rag.cli.common import console, err_console, settings
 from automuse_rag.cli.progress import progress_bar
 from automuse_rag.errors import InputError
+from automuse_rag.finetune.checkpoint import check_start, latest
 from automuse_rag.finetune.gguf_merge import DTYPES
 from automuse_rag.finetune.local import LocalOptions, train_local
 from automuse_rag.finetune.record import record_everywhere
@@ -53,12 +54,20 @@ def local_command(
     story: list[str] | None = typer.Option(
         None, "--story", help="Record the run in this story's manifest (default: the dataset's stories)."
     ),
+    checkpoint_every: int = typer.Option(
+        25, "--checkpoint-every", min=0, help="Save a checkpoint to DIR/checkpoints every N steps (the last 2 kept; 0: none)."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Go on from the latest checkpoint in --out (same options and data as the run that made it)."
+    ),
 ) -> None:
     """LoRA fine-tune of the embedded SmolLM2-135M-Instruct on this machine's CPU.
 
     Starts from the GGUF the project ships, prints loss and ETA, writes DIR/adapter,
     DIR/*.gguf (the merged model) and DIR/report.json, and ends with the --llm value
-    that makes generate, complete and compare use the tuned model.
+    that makes generate, complete and compare use the tuned model. A checkpoint goes to
+    DIR/checkpoints every --checkpoint-every steps; after a kill or Ctrl-C, the same
+    command with --resume goes on from the latest and ends as an unbroken run would.
 
     Example: automuse finetune local --data pride.jsonl --out tuned/pride --steps 60
     """
@@ -78,8 +87,10 @@ def local_command(
         targets=targets,
         gguf_dtype=gguf_dtype,
         precision=precision,
+        checkpoint_every=checkpoint_every,
     )
     options.check()
+    check_start(out, resume)  # before torch loads: no checkpoint to resume is a quick error
     bar = progress_bar("step", extra=("{task.fields[info]}",), transient=False)
     task = bar.add_task("train", total=steps, info="")
 
@@ -103,7 +114,7 @@ def local_command(
             )
 
     try:
-        result = train_local(cfg, data, out, options, val=val, progress=progress)
+        result = train_local(cfg, data, out, options, val=val, progress=progress, resume=resume)
     finally:
         bar.stop()
     report = result.report
@@ -141,8 +152,13 @@ def local_command(
         markup=False,
     )
     if report["interrupted"]:
+        saved = latest(out)
+        again = f"; the same command with --resume goes on from {saved}" if saved else ""
         err_console.print(
-            f"interrupted after {report['steps_done']} steps; the partial adapter and model were saved", highlight=False
+            f"interrupted after {report['steps_done']} steps; the partial adapter and model were saved{again}",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
         )
         raise typer.Exit(130)
 

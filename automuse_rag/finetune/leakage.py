@@ -11,6 +11,8 @@ first written after ``at``.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 from automuse_rag.assemble.assembler import AssembledPrompt, bullet
 from automuse_rag.assemble.cards import card_with_links, with_facts
 from automuse_rag.assemble.retrieve import CAST_HEAD, first_sentence
@@ -47,7 +49,10 @@ class Truth:
         self._memory_first = first
         self._names: tuple[int, set[str]] = (-2, set())
         self._seen: tuple[int, dict[str, Entity | None]] = (-2, {})
-        self._known_facts: tuple[int, list[KnownFact]] = (-2, [])
+        self._known_facts: tuple[int, dict[str, list[KnownFact]]] = (-2, {})
+        # every chunk's stated facts, derived once (a position takes those of chunks <= it)
+        self._stated = [f for idx, a in self.naive.analyses for f in stated_facts(idx, a)] if self.naive else []
+        self._stated_upto = [f.chunk for f in self._stated]
 
     def _edges(self, eid: str, at: int) -> Edges:
         if self.naive is not None:
@@ -103,9 +108,12 @@ class Truth:
         if self._known_facts[0] != at:  # one position's facts, derived once
             names = self.naive.name_map(at)
             display = {e: ent.name for e, ent in self.naive.states(at).items()}
-            stated = [f for idx, a in self.naive.analyses if idx <= at for f in stated_facts(idx, a)]
-            self._known_facts = (at, in_force(resolved(stated, names, display)))
-        return [k for k in self._known_facts[1] if k.entity == eid]
+            stated = self._stated[: bisect_right(self._stated_upto, at)]
+            by_entity: dict[str, list[KnownFact]] = {}
+            for k in in_force(resolved(stated, names, display)):
+                by_entity.setdefault(k.entity, []).append(k)
+            self._known_facts = (at, by_entity)
+        return list(self._known_facts[1].get(eid, ()))
 
     def names_known(self, at: int) -> set[str]:
         """The names entities go by as of ``at`` (what a cast line may list)."""

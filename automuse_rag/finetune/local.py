@@ -15,6 +15,8 @@ no-op) and every ``eval_every`` steps. At the end the adapter
 is saved (``DIR/adapter``), merged into a GGUF (:mod:`.gguf_merge`) that
 ``--llm local:DIR/FILE.gguf`` uses, and ``DIR/report.json`` records losses, settings
 and timings. Ctrl-C stops after the current step and still saves what was trained.
+Every ``checkpoint_every`` steps a checkpoint goes to ``DIR/checkpoints``, and
+``resume=True`` (``--resume``) goes on from the latest exactly (:mod:`.checkpoint`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from automuse_rag.errors import InputError, ModelError
+from automuse_rag.finetune import checkpoint
 from automuse_rag.finetune.data import MIN_PROMPT_TOKENS, Example, prepare
 from automuse_rag.finetune.gguf_merge import (
     head_counts,
@@ -67,6 +70,7 @@ class LocalOptions:
     targets: str = "all"
     gguf_dtype: str = "f16"  # merged tensors; f16 scores within 0.001 nats of f32 (docs/benchmarks.md) at half the size
     precision: str = "auto"  # bf16 autocast for training where the CPU has bf16 instructions, else fp32
+    checkpoint_every: int = 25  # steps between checkpoints (DIR/checkpoints, the last 2 kept); 0: none
 
     def resolved_precision(self) -> str:
         if self.precision != "auto":
@@ -76,6 +80,8 @@ class LocalOptions:
     def check(self) -> None:
         if self.steps < 1 or self.batch < 1 or self.rank < 1:
             raise InputError("--steps, --batch and --rank must be at least 1")
+        if self.checkpoint_every < 0:
+            raise InputError("--checkpoint-every must be 0 (none) or more")
         if not 0.0 <= self.val_fraction < 1.0:
             raise InputError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         if self.targets not in TARGETS:
@@ -184,9 +190,11 @@ def train_local(
     val: Path | None = None,
     progress: Progress | None = None,
     loaded: tuple[Any, Any, Path] | None = None,
+    resume: bool = False,
 ) -> LocalResult:
     """Fine-tune the shipped SmolLM2 on ``data`` and write the adapter, the merged GGUF
-    and ``report.json`` into ``out``. ``loaded`` reuses an already loaded base."""
+    and ``report.json`` into ``out``. ``loaded`` reuses an already loaded base.
+    ``resume`` goes on from the latest checkpoint in ``out`` (:mod:`.checkpoint`)."""
     offline_env()  # before torch is imported: OMP_WAIT_POLICY is read when OpenMP starts
     import torch
     from peft import LoraConfig, get_peft_model
@@ -197,6 +205,7 @@ def train_local(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; give a directory")
+    resume_from = checkpoint.check_start(out, resume)
     torch.manual_seed(options.seed)
     torch.set_num_threads(settings.threads)
     emit("stage", {"message": "loading SmolLM2-135M-Instruct from the shipped GGUF"})
@@ -213,18 +222,9 @@ def train_local(
         seed=options.seed,
     )
     train, held = sets["train"], sets["val"]
-    cut = (
-        f"; {sets['truncated']} longer than --max-length {options.max_length} lost the start of their prompt"
-        if sets["truncated"]
-        else ""
-    )
-    emit(
-        "stage",
-        {
-            "message": f"{len(train)} training and {len(held)} validation examples ({sets['format']}, "
-            f"leakage audit: {sets['audit']}){cut}"
-        },
-    )
+    cut = f"; {sets['truncated']} longer than --max-length {options.max_length} lost the start of their prompt"
+    message = f"{len(train)} training and {len(held)} validation examples ({sets['format']}, leakage audit: {sets['audit']})"
+    emit("stage", {"message": message + (cut if sets["truncated"] else "")})
     config = LoraConfig(
         # peft annotates lora_alpha as int but only scales by it: a float alpha works.
         r=options.rank,
@@ -267,8 +267,15 @@ def train_local(
         "steps": [],
         "evals": [],
     }
+    report["fingerprint"] = checkpoint.fingerprint(report["settings"], data, val)
     order: list[int] = []
     rng = random.Random(options.seed)
+    first, started = 0, time.perf_counter()
+    if resume_from is not None:
+        state = checkpoint.load(resume_from, report["fingerprint"])
+        order = checkpoint.restore(state, peft_model, optimizer, rng, report)
+        first, started = int(state["step"]), started - float(state["train_seconds"])
+        emit("stage", {"message": f"resumed from {resume_from} after step {first}"})
 
     def evaluate(step: int) -> None:
         if not held:
@@ -279,11 +286,11 @@ def train_local(
         report["evals"].append(entry)
         emit("eval", entry)
 
-    started = time.perf_counter()
-    evaluate(0)
+    if resume_from is None:
+        evaluate(0)
     peft_model.train()
     interrupted = False
-    for step in range(options.steps):
+    for step in range(first, options.steps):
         try:
             t0 = time.perf_counter()
             lr = lr_at(step, options.steps, options.lr, warmup)
@@ -321,7 +328,13 @@ def train_local(
             except KeyboardInterrupt:
                 interrupted = True
                 break
-    return _save(settings, peft_model, tokenizer, gguf_path, out, options, report, started, interrupted, emit)
+        if options.checkpoint_every and done % options.checkpoint_every == 0 and done < options.steps:
+            elapsed = time.perf_counter() - started
+            checkpoint.save(out, checkpoint.capture(done, peft_model, optimizer, order, rng, report, elapsed))
+    result = _save(settings, peft_model, tokenizer, gguf_path, out, options, report, started, interrupted, emit)
+    if len(report["steps"]) == options.steps:
+        checkpoint.clear(out)  # finished: nothing left to resume
+    return result
 
 
 def _save(

@@ -16,14 +16,15 @@ import json
 import threading
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from automuse_rag.errors import ModelError, StructuredOutputError
 from automuse_rag.models.base import Capabilities, Message, Reply, Sampling, Usage
-from automuse_rag.models.gguf_vocab import load_vocab_tokenizer, vocab_cache_dir
+from automuse_rag.models.gguf_vocab import vocab_cache_dir
 from automuse_rag.models.grammar import schema_gbnf
+from automuse_rag.models.local_tokens import GgufTokens
 from automuse_rag.models.structured import first_error, fit_max_tokens, repair_messages
 from automuse_rag.settings import Settings
 
@@ -141,12 +142,11 @@ class LocalChatModel(Capabilities):
         self.name = f"local:{self.path.stem}"
         self._lock = threading.Lock()
         # Prompt assembly counts the same outline, cards and memories again at every
-        # position; tokenizing costs about 0.5 µs per character.
+        # position; tokenizing costs about 0.5 µs per character. Where the tokenizer
+        # allows it, a text is counted line by line (NEWLINE_SPLIT_PRE), so a prompt
+        # made of lines counted before costs a regex split and a few new lines.
         self._count = lru_cache(maxsize=TOKEN_COUNT_MEMO)(self._count_uncached)
-        self._vocab_dir = vocab_cache_dir(settings.home)
-        self._fast_vocab: Any | None = None
-        self._fast_tried = False
-        self._vocab_lock = threading.Lock()
+        self.tokens = GgufTokens(self.path, vocab_cache_dir(settings.home), lambda: load_vocab(self.path))
 
     @property
     def identity(self) -> str:
@@ -171,30 +171,13 @@ class LocalChatModel(Capabilities):
 
     # -- tokens -----------------------------------------------------------------
     def tokenize(self, text: str) -> list[int]:
-        """The model's tokens for ``text`` (no BOS, special tokens read as text): from
-        its vocabulary converted for ``tokenizers`` when it can be (models/gguf_vocab.py,
-        the same tokens without importing llama.cpp), else from llama.cpp, which loads
-        only the vocabulary unless the model is loaded already."""
-        fast = self._vocabulary()
-        if fast is not None:
-            return list(fast.encode(text, add_special_tokens=False).ids)
-        # a llama_cpp.Llama (Any)
-        return cast("list[int]", load_vocab(self.path).tokenize(text.encode("utf-8"), add_bos=False, special=False))
-
-    def _vocabulary(self) -> Any | None:
-        with self._vocab_lock:
-            if not self._fast_tried:
-                try:
-                    self._fast_vocab = load_vocab_tokenizer(self.path, self._vocab_dir)
-                except (OSError, ValueError):  # an unwritable cache, a GGUF the gguf package cannot read:
-                    pass  # llama.cpp counts the same tokens, only slower to load
-                self._fast_tried = True
-            return self._fast_vocab
+        """The model's tokens for ``text`` (no BOS; models/local_tokens.py)."""
+        return self.tokens.tokenize(text)
 
     def warm(self) -> None:
-        """Start loading the vocabulary in a thread, for a command that will count
-        tokens after other work (opening a store): the two overlap."""
-        threading.Thread(target=self._vocabulary, daemon=True, name="vocab-warm").start()
+        """Start loading the vocabulary in a thread (a command that counts tokens after
+        opening a store overlaps the two)."""
+        self.tokens.warm()
 
     def count_tokens(self, text: str) -> int:
         """Exact: the model's own tokenizer (no BOS), remembered for the last
@@ -202,7 +185,7 @@ class LocalChatModel(Capabilities):
         return self._count(text) if text else 0
 
     def _count_uncached(self, text: str) -> int:
-        return len(self.tokenize(text))
+        return self.tokens.count(text)
 
     # -- chat -------------------------------------------------------------------
     def _complete(self, messages: list[Message], sampling: Sampling, **extra: Any) -> Reply[None]:
