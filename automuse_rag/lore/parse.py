@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Mapping, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from automuse_rag.lore.coref import kin_referent, scene
 from automuse_rag.lore.describe import is_prose, line_at, occurrence_kind, score
 from automuse_rag.lore.names import (
     NER_LABELS,
@@ -29,7 +30,7 @@ from automuse_rag.lore.names import (
     parse_name,
 )
 from automuse_rag.lore.ner import _span_with_title, load_english
-from automuse_rag.lore.relation_words import SPEECH
+from automuse_rag.lore.relation_words import KIN_TITLES, PLURAL_ROLES, ROLES, SPEECH
 from automuse_rag.lore.relations import (
     Occ,
     quoted_offsets,
@@ -39,7 +40,7 @@ from automuse_rag.lore.types import LoreMention
 
 if TYPE_CHECKING:
     from spacy.language import Language
-    from spacy.tokens import Doc, Token
+    from spacy.tokens import Doc, Span, Token
 
 
 class _Antecedent(Protocol):
@@ -179,7 +180,7 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
         if len({h.name for h in group if h.character}) >= 2:
             wanted[i] = "names"
             continue
-        if all(_quoted_at(quoted, h.start - sent.start_char) for h in group):
+        if all(_quoted_at(quoted, h.start - sent.start_char) for h in group) and not _kin_talk(sent, group):
             # Names only inside quotes, one character: dialogue gives no description
             # above a mention and no relation worth a parse.
             for h in group:
@@ -213,6 +214,7 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
             nearest = False
         return None
 
+    dialogue = scene(doc, char_hits, antecedent)
     occs_of: dict[int, list[Occ]] = {}
     quotes_of: dict[int, list[bool]] = {}
     for i, pdoc in zip(order, parsed):
@@ -247,14 +249,20 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
             tok: Token, exclude: Set[str], _base: int = base, _quoted: list[bool] = quoted, _speaker: str | None = speaker
         ) -> str | None:
             if tok.lower_ == "my":  # in dialogue: the speaker ("'My cousin Jane,' said Elizabeth")
-                inside = tok.idx < len(_quoted) and _quoted[tok.idx]
-                return _speaker if inside and _speaker not in exclude else None
+                at = _base + tok.idx
+                if not ((tok.idx < len(_quoted) and _quoted[tok.idx]) or dialogue.inside(at)):
+                    return None
+                who = _speaker or dialogue.speaker(at)  # else the paragraph's one speaker
+                return who if who not in exclude else None
             if tok.lower_ in ("he", "she") and tok.idx < len(_quoted) and _quoted[tok.idx]:
                 return None  # a subject pronoun in dialogue: too often someone off stage
             gender = "m" if tok.lower_ in ("his", "he") else "f" if tok.lower_ in ("her", "she") else None
             return antecedent(_base + tok.idx, gender, exclude) if gender else None
 
-        rels, pairs = sentence_facts(pdoc, occs, pronoun, _title_gender)
+        def kin(tok: Token, role: str, owner: str, _i: int = i) -> str | None:
+            return kin_referent(role, owner, _i, char_hits, genders)
+
+        rels, pairs = sentence_facts(pdoc, occs, pronoun, _title_gender, kin)
         for r in rels:
             if not any(_same(r, q) for q in facts.relations):
                 facts.relations.append({**r, "evidence": line_at(sent.text, 0)})
@@ -268,6 +276,15 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
             m.description, m.desc_kind = "", ""
     facts.distinct = sorted(distinct)
     return facts
+
+
+def _kin_talk(sent: Span, group: list[_Hit]) -> bool:
+    """A quoted name that may be the speaker's kin: "my" and a kin or role word in the
+    sentence ("My father was Major Sholto"), or a name titled as kin ("Aunt Josephine")."""
+    words = {t.lower_ for t in sent}
+    if "my" in words and words & (ROLES | PLURAL_ROLES.keys()):
+        return True
+    return any(h.name.split()[0].lower() in KIN_TITLES for h in group)
 
 
 def _by_sentence(hits: list[_Hit]) -> dict[int, list[_Hit]]:

@@ -137,6 +137,8 @@ MALE_ROLES = {
     "father-in-law",
     "stepfather",
 }
+#: Kin words that also title a name ("her Aunt Josephine", "his Cousin Rudolf").
+KIN_TITLES = {"aunt", "uncle", "brother", "sister", "cousin", "grandfather", "grandmother"}
 PLURAL_ROLES = {r + "s": r for r in ROLES} | {"children": "child", "daughters-in-law": "daughter-in-law"}
 VERBS = {
     "marry",
