@@ -142,3 +142,35 @@ def test_an_unnamed_kin_noun_refers_to_the_one_family_member_of_its_sex_in_the_s
 )
 def test_no_referent_when_the_scene_does_not_single_one_out(text):
     assert not any(r[1] in ("father of", "mother of") for r in _relations(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # one of a family, not a person
+        "Medora Hale came in. Her mother had been a Pellham, and nobody forgot it.",
+        # not (yet) a wife
+        "Gilbert Osborne rode past. Nobody knew who Gilbert's future wife would be. Mrs. Osborne smiled at the window.",
+        # a great-grandmother is not a grandmother
+        "Harold Finch looked at him and saw a gleam of his great-grandmother Finch's pride.",
+    ],
+)
+def test_no_kin_from_a_family_name_or_a_kin_word_that_is_not_plain(text):
+    assert not any(r[1] in ("mother of", "wife of", "grandmother of") for r in _relations(text))
+
+
+def test_a_speaker_pronoun_is_not_the_name_in_her_own_quotes():
+    text = (
+        "Holmes lit his pipe and waited. Mary Ross came in.\n\n"
+        '"I have come to you, Mr. Holmes," she said, "because my employer, Mrs. Cecil Forrester, sent me."'
+    )
+    rels = _relations(text)
+    assert not any(r[2] in ("Holmes", "Mr. Holmes") for r in rels)
+
+
+def test_only_my_resolves_in_a_speech_opened_for_the_speakers_kin():
+    text = (
+        'Robert Vane waited by the door.\n\n"Then he and his friend Colonel Ashby rode to my cottage, and my brother '
+        'saw them," said the old man.'
+    )
+    assert not any(r[0] == "Colonel Ashby" for r in _relations(text))

@@ -121,7 +121,9 @@ def scene(doc: Doc, hits: Sequence[_Named], antecedent: Callable[[int, str, Set[
             k = para(tok.idx)
             s, e = bounds[k]
             # a name only inside the paragraph's quotes is spoken of or to, not the speaker
-            inside = {h.name for h in hits if s <= h.start < e and quoted[h.start]}
+            # ("she said" after "Mr. Holmes" in her quotes is not Holmes)
+            words = {w for h in hits if s <= h.start < e and quoted[h.start] for w in parse_name(h.name).words}
+            inside = {h.name for h in hits if set(parse_name(h.name).words) & words}
             outside = {h.name for h in hits if s <= h.start < e and not quoted[h.start]}
             for t in (nxt, prev):
                 if t is not None and t.lower_ in SPEAKER_PRONOUNS and not quoted[t.idx]:
@@ -170,17 +172,39 @@ def kin_referent(role: str, owner: str, sent: int, hits: Sequence[_Hit], genders
     the owner's name; None when there are none or several."""
     sex = FAMILY.get(role)
     family = _surname(owner, hits)
-    if sex is None or family is None:
-        return None
+    if sex is None or family is None or parse_name(_full_form(owner, hits)).words == (family,) and not parse_name(owner).title:
+        return None  # a bare surname may be any of the family
+    whole = _full_form(owner, hits)
     found = set()
     for h in hits:
         if not sent - KIN_WINDOW[0] <= h.sent <= sent + KIN_WINDOW[1] or h.name == owner:
             continue
-        if _may_be(owner, h.name, genders) or _surname(h.name, hits) != family:
+        if _may_be(whole, _full_form(h.name, hits), genders) or _surname(h.name, hits) != family:
             continue
-        if _gender(h.name, genders) == sex:
+        p = parse_name(h.name)
+        if not p.title and not parse_name(_full_form(h.name, hits)).is_full:
+            continue  # a bare surname may be any of the family
+        spouse = role in ("husband", "wife")
+        if _couple(owner, h.name) != (spouse and not p.is_full and p.title in CIVIL):
+            continue  # "Mr. X" and "Mrs. X" are husband and wife; "Godfrey's wife" may not be "Mrs. Cass"
+        if _gender(_full_form(h.name, hits), genders) == sex:
             found.add(h.name)
     return found.pop() if len(found) == 1 else None
+
+
+def _full_form(name: str, hits: Sequence[_Hit]) -> str:
+    """A given name alone as the one full name of the chunk it begins ("Henry" ->
+    "Henry van der Luyden"); else the name."""
+    p = parse_name(name)
+    if p.is_full or p.title:
+        return name
+    fulls = {h.name for h in hits if parse_name(h.name).is_full and parse_name(h.name).first == p.first}
+    return fulls.pop() if len(fulls) == 1 else name
+
+
+def _couple(a: str, b: str) -> bool:
+    pa, pb = parse_name(a), parse_name(b)
+    return {pa.title, pb.title} == {"mr", "mrs"} and pa.words == pb.words
 
 
 def _may_be(a: str, b: str, genders: Mapping[str, str | None]) -> bool:
@@ -188,6 +212,9 @@ def _may_be(a: str, b: str, genders: Mapping[str, str | None]) -> bool:
     title, a bare word, or a civil title of the other's sex ("Mr. Tilney" may be Henry
     Tilney; "Mrs. Welland" is not Miss Welland, "General Tilney" not Henry Tilney)."""
     pa, pb = parse_name(a), parse_name(b)
+    ga, gb = _gender(a, genders), _gender(b, genders)
+    if ga and gb and ga != gb:
+        return False
     if pa.is_full and pb.is_full:
         return pa.first == pb.first
     if not pa.is_full and not pb.is_full:
@@ -195,10 +222,7 @@ def _may_be(a: str, b: str, genders: Mapping[str, str | None]) -> bool:
     short, full = (pa, b) if not pa.is_full else (pb, a)
     if short.title is None:
         return short.first in parse_name(full).words
-    if short.title not in CIVIL:
-        return False
-    g, h = TITLES[short.title][1], _gender(full, genders)
-    return g is None or h is None or g == h
+    return short.title in CIVIL
 
 
 def _surname(name: str, hits: Sequence[_Hit]) -> str | None:
@@ -207,15 +231,17 @@ def _surname(name: str, hits: Sequence[_Hit]) -> str | None:
     p = parse_name(name)
     if p.is_full or p.title:
         return p.last
-    fulls = {parse_name(h.name).last for h in hits if parse_name(h.name).is_full and parse_name(h.name).first == p.first}
+    named = [parse_name(h.name) for h in hits]
+    if any(q.last == p.first and (q.is_full or q.title) for q in named):
+        return p.first  # a bare surname ("Bounderby")
+    fulls = {q.last for q in named if q.is_full and q.first == p.first}
     return fulls.pop() if len(fulls) == 1 else None
 
 
 def _gender(name: str, genders: Mapping[str, str | None]) -> str | None:
+    """A title's sex, else a full name's given name's ("John" is a man's whatever the
+    pronouns around it), else the pronouns'."""
     p = parse_name(name)
-    if genders.get(name):
-        return genders[name]
-    if p.title:
-        g = TITLES[p.title][1]
-        return g or ("m" if p.title in RANKS else None)
-    return given_gender(p.first) if p.is_full else None
+    if p.title and (g := TITLES[p.title][1] or ("m" if p.title in RANKS else None)):
+        return g
+    return (given_gender(p.first) if p.is_full and not p.title else None) or genders.get(name)

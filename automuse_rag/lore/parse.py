@@ -180,11 +180,13 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
         if len({h.name for h in group if h.character}) >= 2:
             wanted[i] = "names"
             continue
-        if all(_quoted_at(quoted, h.start - sent.start_char) for h in group) and not _kin_talk(sent, group):
+        if all(_quoted_at(quoted, h.start - sent.start_char) for h in group):
             # Names only inside quotes, one character: dialogue gives no description
-            # above a mention and no relation worth a parse.
+            # above a mention and no relation worth a parse, unless the speaker's kin.
             for h in group:
                 offer(h.name, "mention", h.start, line_at(sent.text, 0))
+            if _kin_talk(sent, group):
+                wanted[i] = "kin"
             continue
         wanted[i] = "names"
     char_sents = {h.sent for h in hits if h.character}
@@ -218,7 +220,7 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
     occs_of: dict[int, list[Occ]] = {}
     quotes_of: dict[int, list[bool]] = {}
     for i, pdoc in zip(order, parsed):
-        if wanted[i] == "names":
+        if wanted[i] in ("names", "kin"):
             quotes_of[i] = quoted_offsets(sents[i].text)
             occs_of[i] = _occurrences(pdoc, [h for h in hits if h.sent == i], sents[i].start_char, quotes_of[i])
     speakers = {i: sp for i, occs in occs_of.items() if (sp := _speaker(occs))}
@@ -229,7 +231,7 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
         if wanted[i] == "pronoun":
             _pronoun_copula(pdoc, base, antecedent, offer, sent.text)
             continue
-        if _after(i, char_sents) and PRONOUN_COPULA.match(sent.text):
+        if wanted[i] == "names" and _after(i, char_sents) and PRONOUN_COPULA.match(sent.text):
             _pronoun_copula(pdoc, base, antecedent, offer, sent.text)
         occs, quoted = occs_of[i], quotes_of[i]
         names_at = {t for o in occs for t in o.tokens}
@@ -238,7 +240,7 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
             return tok.i in _at
 
         subjects = {o.name for o in occs if o.root.dep_ in ("nsubj", "nsubjpass") and o.root.head.dep_ == "ROOT"}
-        for o in occs:
+        for o in occs if wanted[i] == "names" else ():  # a kin sentence's quoted names have their "mention"
             kind = occurrence_kind(o.root, in_name, bool(subjects - {o.name}), o.quoted)
             if kind is not None:
                 start = min(pdoc[t].idx for t in o.tokens)
@@ -246,7 +248,12 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
         speaker = speakers.get(i) or (speakers.get(i + 1) if any(quoted) else None)
 
         def pronoun(
-            tok: Token, exclude: Set[str], _base: int = base, _quoted: list[bool] = quoted, _speaker: str | None = speaker
+            tok: Token,
+            exclude: Set[str],
+            _base: int = base,
+            _quoted: list[bool] = quoted,
+            _speaker: str | None = speaker,
+            _kin_only: bool = wanted[i] == "kin",
         ) -> str | None:
             if tok.lower_ == "my":  # in dialogue: the speaker ("'My cousin Jane,' said Elizabeth")
                 at = _base + tok.idx
@@ -254,7 +261,7 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
                     return None
                 who = _speaker or dialogue.speaker(at)  # else the paragraph's one speaker
                 return who if who not in exclude else None
-            if tok.lower_ in ("he", "she") and tok.idx < len(_quoted) and _quoted[tok.idx]:
+            if _kin_only or (tok.lower_ in ("he", "she") and tok.idx < len(_quoted) and _quoted[tok.idx]):
                 return None  # a subject pronoun in dialogue: too often someone off stage
             gender = "m" if tok.lower_ in ("his", "he") else "f" if tok.lower_ in ("her", "she") else None
             return antecedent(_base + tok.idx, gender, exclude) if gender else None

@@ -26,11 +26,14 @@ from typing import TYPE_CHECKING
 from automuse_rag.lore.relation_words import (
     BE,
     FEMALE_ROLES,
+    IRREGULAR,
     KIN_TITLES,
     MALE_ROLES,
     MODAL,
+    NOT_YET,
     PLURAL_ROLES,
     PREPS,
+    RECIPROCAL,
     RELATIONAL_ADJ,
     ROLES,
     SPEECH,
@@ -55,21 +58,8 @@ AddFn = Callable[["Occ | str", "Occ | str", str, "Token"], None]
 def verb_base(word: str) -> str | None:
     """The base form of a verb form when it is a relational verb ("married" -> "marry")."""
     w = word.lower()
-    irregular = {
-        "met": "meet",
-        "knew": "know",
-        "known": "know",
-        "taught": "teach",
-        "fell": "fall",
-        "fallen": "fall",
-        "wed": "wed",
-        "forgave": "forgive",
-        "forgiven": "forgive",
-        "hated": "hate",
-        "lived": "live",
-    }
-    if w in irregular:
-        return irregular[w]
+    if w in IRREGULAR:
+        return IRREGULAR[w]
     cands = [w]
     for suf, add in (
         ("ied", "y"),
@@ -183,10 +173,6 @@ def _a_verb(tok: Token) -> bool:
     return tok.dep_ in ("ROOT", "conj") and any(c.dep_ in ("nsubj", "dobj", "ccomp") for c in tok.children)
 
 
-#: "X and Y were married": a tie between the two subjects.
-RECIPROCAL = {"married": "married", "engaged": "engaged to", "betrothed": "betrothed to"}
-
-
 def _reciprocal_facts(tok: Token, occ: OccFn, add: AddFn) -> None:
     """ "Henry and Catherine were married", "they were engaged": a relation between two
     names joined as the subject of "married"/"engaged"/"betrothed" with no object
@@ -214,6 +200,12 @@ def _kin_title_facts(doc: Doc, o: Occ, occ: OccFn, pronoun: PronounFn, add: AddF
         add(o, owner, f"{first.lower_} of", o.root)
 
 
+def _not_plain(tok: Token) -> bool:
+    """ "his future wife", "her great-grandmother": not the plain kin the word says."""
+    before = tok.nbor(-1).lower_ if tok.i > 0 else ""
+    return before in ("-", "great") or any(c.dep_ == "amod" and c.lower_ in NOT_YET for c in tok.children)
+
+
 def _unnamed_kin(tok: Token, role: str, occ: OccFn, pronoun: PronounFn, add: AddFn, kin: KinFn) -> None:
     """ "her mother" named nowhere in the sentence: whose (its possessor), and whom the
     scene says it is (``kin``)."""
@@ -236,6 +228,8 @@ def _possessor(head: Token, occ: OccFn, pronoun: PronounFn, exclude: set[str]) -
 def _role_facts(
     tok: Token, role: str, occ: OccFn, pronoun: PronounFn, add: AddFn, gender: Callable[[str], str | None], kin: KinFn | None
 ) -> None:
+    if _not_plain(tok):
+        return
     holders: list[Occ] = []
     if tok.dep_ == "appos" and (o := occ(tok.head)):
         holders.append(o)
@@ -243,7 +237,11 @@ def _role_facts(
     if tok.dep_ == "compound" and (o := occ(tok.head)):
         holders.append(o)
     if tok.dep_ == "nsubj" and tok.head.lower_ in BE:  # "My father was Major Sholto"
-        holders += [o for c in tok.head.children if c.dep_ in ("attr", "dep") and c.i > tok.head.i and (o := occ(c))]
+        holders += [
+            o
+            for c in tok.head.children
+            if c.dep_ in ("attr", "dep") and c.i > tok.head.i and (o := occ(c)) and not any(d.dep_ == "det" for d in c.children)
+        ]  # not "her mother had been a Rushworth" (one of a family)
     if tok.dep_ == "attr" and tok.head.lower_ in BE:
         holders += [o for c in tok.head.children if c.dep_ == "nsubj" and (o := occ(c))]
         if not holders:  # "She was the daughter of Sir William": the nearest earlier woman
