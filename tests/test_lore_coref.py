@@ -174,3 +174,11 @@ def test_only_my_resolves_in_a_speech_opened_for_the_speakers_kin():
         'saw them," said the old man.'
     )
     assert not any(r[0] == "Colonel Ashby" for r in _relations(text))
+
+
+def test_a_spouse_is_a_married_couples_other_half_and_no_other_title_alone():
+    text = "Mr. van der Hoek sat by the fire. Mrs. van der Hoek came in, and he looked up at his wife."
+    assert ("Mrs. van der Hoek", "wife of", "Mr. van der Hoek") in _relations(text)
+    # "Mrs. Osborne" may be Gilbert's mother: not his wife
+    text = "Gilbert Osborne sat by the fire. Mrs. Osborne came in, and he looked up at his wife."
+    assert not any(r[1] == "wife of" for r in _relations(text))

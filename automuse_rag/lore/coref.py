@@ -184,8 +184,8 @@ def kin_referent(role: str, owner: str, sent: int, hits: Sequence[_Hit], genders
         p = parse_name(h.name)
         if not p.title and not parse_name(_full_form(h.name, hits)).is_full:
             continue  # a bare surname may be any of the family
-        spouse = role in ("husband", "wife")
-        if _couple(owner, h.name) != (spouse and not p.is_full and p.title in CIVIL):
+        spouse, couple = role in ("husband", "wife"), _couple(owner, h.name)
+        if (couple and not spouse) or (spouse and not couple and _surname_only(h.name)):
             continue  # "Mr. X" and "Mrs. X" are husband and wife; "Godfrey's wife" may not be "Mrs. Cass"
         if _gender(_full_form(h.name, hits), genders) == sex:
             found.add(h.name)
@@ -200,6 +200,12 @@ def _full_form(name: str, hits: Sequence[_Hit]) -> str:
         return name
     fulls = {h.name for h in hits if parse_name(h.name).is_full and parse_name(h.name).first == p.first}
     return fulls.pop() if len(fulls) == 1 else name
+
+
+def _surname_only(name: str) -> bool:
+    """ "Mrs. Cass", "Mrs. van der Luyden": a civil title and a surname, no given name."""
+    p = parse_name(name)
+    return p.title in CIVIL and (len(p.words) == 1 or not p.words[0][:1].isupper())
 
 
 def _couple(a: str, b: str) -> bool:
