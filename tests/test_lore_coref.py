@@ -182,3 +182,11 @@ def test_a_spouse_is_a_married_couples_other_half_and_no_other_title_alone():
     # "Mrs. Osborne" may be Gilbert's mother: not his wife
     text = "Gilbert Osborne sat by the fire. Mrs. Osborne came in, and he looked up at his wife."
     assert not any(r[1] == "wife of" for r in _relations(text))
+
+
+def test_a_pair_found_by_co_reference_alone_is_no_different_people_evidence():
+    text = "Archer found Mrs. Welland in the drawing-room. Miss Welland was announcing her engagement, while her mother smiled."
+    doc = get_nlp()(text)
+    facts = chunk_facts(doc, ner_mentions(doc))
+    assert any(r["label"] == "mother of" for r in facts.relations)
+    assert ("Miss Welland", "Mrs. Welland") not in facts.distinct

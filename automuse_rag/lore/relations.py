@@ -137,8 +137,8 @@ def sentence_facts(
         t = tgt if isinstance(tgt, str) else tgt.name
         if s == t or not label:
             return
-        first, second = sorted((s, t))
-        distinct.add((first, second))
+        if not (isinstance(src, str) and isinstance(tgt, str)):  # two names by co-reference alone: no evidence
+            distinct.add((min(s, t), max(s, t)))  # that they are different people to the resolver
         verb = token if token.dep_ in ("ROOT", "conj", "relcl", "ccomp", "advcl", "xcomp") else token.head
         if question or _blocked(verb) or _blocked(token):
             return
