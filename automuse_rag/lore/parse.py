@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Mapping, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from automuse_rag.lore.coref import kin_referent, scene
 from automuse_rag.lore.describe import is_prose, line_at, occurrence_kind, score
 from automuse_rag.lore.names import (
     NER_LABELS,
@@ -29,7 +30,7 @@ from automuse_rag.lore.names import (
     parse_name,
 )
 from automuse_rag.lore.ner import _span_with_title, load_english
-from automuse_rag.lore.relation_words import SPEECH
+from automuse_rag.lore.relation_words import KIN_TITLES, PLURAL_ROLES, ROLES, SPEECH
 from automuse_rag.lore.relations import (
     Occ,
     quoted_offsets,
@@ -39,7 +40,7 @@ from automuse_rag.lore.types import LoreMention
 
 if TYPE_CHECKING:
     from spacy.language import Language
-    from spacy.tokens import Doc, Token
+    from spacy.tokens import Doc, Span, Token
 
 
 class _Antecedent(Protocol):
@@ -194,9 +195,11 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
             continue
         if all(_quoted_at(quoted, h.start - sent.start_char) for h in group):
             # Names only inside quotes, one character: dialogue gives no description
-            # above a mention and no relation worth a parse.
+            # above a mention and no relation worth a parse, unless the speaker's kin.
             for h in group:
                 offer(h.name, "mention", h.start, line_at(sent.text, 0))
+            if _kin_talk(sent, group):
+                wanted[i] = "kin"
             continue
         wanted[i] = "names"
     char_sents = {h.sent for h in hits if h.character}
@@ -226,10 +229,11 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
             nearest = False
         return None
 
+    dialogue = scene(doc, char_hits, antecedent)
     occs_of: dict[int, list[Occ]] = {}
     quotes_of: dict[int, list[bool]] = {}
     for i, pdoc in zip(order, parsed):
-        if wanted[i] == "names":
+        if wanted[i] in ("names", "kin"):
             quotes_of[i] = quoted_offsets(sents[i].text)
             occs_of[i] = _occurrences(pdoc, [h for h in hits if h.sent == i], sents[i].start_char, quotes_of[i])
     speakers = {i: sp for i, occs in occs_of.items() if (sp := _speaker(occs))}
@@ -240,7 +244,7 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
         if wanted[i] == "pronoun":
             _pronoun_copula(pdoc, base, antecedent, offer, sent.text)
             continue
-        if _after(i, char_sents) and PRONOUN_COPULA.match(sent.text):
+        if wanted[i] == "names" and _after(i, char_sents) and PRONOUN_COPULA.match(sent.text):
             _pronoun_copula(pdoc, base, antecedent, offer, sent.text)
         occs, quoted = occs_of[i], quotes_of[i]
         names_at = {t for o in occs for t in o.tokens}
@@ -249,7 +253,7 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
             return tok.i in _at
 
         subjects = {o.name for o in occs if o.root.dep_ in ("nsubj", "nsubjpass") and o.root.head.dep_ == "ROOT"}
-        for o in occs:
+        for o in occs if wanted[i] == "names" else ():  # a kin sentence's quoted names have their "mention"
             kind = occurrence_kind(o.root, in_name, bool(subjects - {o.name}), o.quoted)
             if kind is not None:
                 start = min(pdoc[t].idx for t in o.tokens)
@@ -257,17 +261,28 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
         speaker = speakers.get(i) or (speakers.get(i + 1) if any(quoted) else None)
 
         def pronoun(
-            tok: Token, exclude: Set[str], _base: int = base, _quoted: list[bool] = quoted, _speaker: str | None = speaker
+            tok: Token,
+            exclude: Set[str],
+            _base: int = base,
+            _quoted: list[bool] = quoted,
+            _speaker: str | None = speaker,
+            _kin_only: bool = wanted[i] == "kin",
         ) -> str | None:
             if tok.lower_ == "my":  # in dialogue: the speaker ("'My cousin Jane,' said Elizabeth")
-                inside = tok.idx < len(_quoted) and _quoted[tok.idx]
-                return _speaker if inside and _speaker not in exclude else None
-            if tok.lower_ in ("he", "she") and tok.idx < len(_quoted) and _quoted[tok.idx]:
+                at = _base + tok.idx
+                if not ((tok.idx < len(_quoted) and _quoted[tok.idx]) or dialogue.inside(at)):
+                    return None
+                who = _speaker or dialogue.speaker(at)  # else the paragraph's one speaker
+                return who if who not in exclude else None
+            if _kin_only or (tok.lower_ in ("he", "she") and tok.idx < len(_quoted) and _quoted[tok.idx]):
                 return None  # a subject pronoun in dialogue: too often someone off stage
             gender = "m" if tok.lower_ in ("his", "he") else "f" if tok.lower_ in ("her", "she") else None
             return antecedent(_base + tok.idx, gender, exclude) if gender else None
 
-        rels, pairs = sentence_facts(pdoc, occs, pronoun, _title_gender)
+        def kin(tok: Token, role: str, owner: str, _i: int = i) -> str | None:
+            return kin_referent(role, owner, _i, char_hits, genders)
+
+        rels, pairs = sentence_facts(pdoc, occs, pronoun, _title_gender, kin)
         for r in rels:
             if not any(_same(r, q) for q in facts.relations):
                 facts.relations.append({**r, "evidence": line_at(sent.text, 0)})
@@ -281,6 +296,15 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
             m.description, m.desc_kind = "", ""
     facts.distinct = sorted(distinct)
     return facts
+
+
+def _kin_talk(sent: Span, group: list[_Hit]) -> bool:
+    """A quoted name that may be the speaker's kin: "my" and a kin or role word in the
+    sentence ("My father was Major Sholto"), or a name titled as kin ("Aunt Josephine")."""
+    words = {t.lower_ for t in sent}
+    if "my" in words and words & (ROLES | PLURAL_ROLES.keys()):
+        return True
+    return any(h.name.split()[0].lower() in KIN_TITLES for h in group)
 
 
 def _by_sentence(hits: list[_Hit]) -> dict[int, list[_Hit]]:

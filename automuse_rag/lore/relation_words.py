@@ -137,7 +137,28 @@ MALE_ROLES = {
     "father-in-law",
     "stepfather",
 }
+#: Kin words that also title a name ("her Aunt Josephine", "his Cousin Rudolf").
+KIN_TITLES = {"aunt", "uncle", "brother", "sister", "cousin", "grandfather", "grandmother"}
 PLURAL_ROLES = {r + "s": r for r in ROLES} | {"children": "child", "daughters-in-law": "daughter-in-law"}
+#: Irregular forms of the relational verbs (lore/relations.py ``verb_base``).
+IRREGULAR = {
+    "met": "meet",
+    "knew": "know",
+    "known": "know",
+    "taught": "teach",
+    "fell": "fall",
+    "fallen": "fall",
+    "wed": "wed",
+    "forgave": "forgive",
+    "forgiven": "forgive",
+    "hated": "hate",
+    "lived": "live",
+}
+
+#: Words before a kin noun that make it not (yet) that kin ("his future wife").
+NOT_YET = {"future", "intended", "prospective", "possible", "would-be"}
+#: "X and Y were married": a tie between the two subjects.
+RECIPROCAL = {"married": "married", "engaged": "engaged to", "betrothed": "betrothed to"}
 VERBS = {
     "marry",
     "love",

@@ -26,10 +26,14 @@ from typing import TYPE_CHECKING
 from automuse_rag.lore.relation_words import (
     BE,
     FEMALE_ROLES,
+    IRREGULAR,
+    KIN_TITLES,
     MALE_ROLES,
     MODAL,
+    NOT_YET,
     PLURAL_ROLES,
     PREPS,
+    RECIPROCAL,
     RELATIONAL_ADJ,
     ROLES,
     SPEECH,
@@ -45,6 +49,8 @@ if TYPE_CHECKING:
 PronounFn = Callable[["Token", set[str]], str | None]
 #: ``occ(token)``: the character name occurrence covering the token, if any.
 OccFn = Callable[["Token"], "Occ | None"]
+#: ``kin(token, role, owner)``: the character an unnamed kin noun ("her mother") of ``owner`` refers to.
+KinFn = Callable[["Token", str, str], str | None]
 #: ``add(source, target, label, token)``: record a relation read at ``token``.
 AddFn = Callable[["Occ | str", "Occ | str", str, "Token"], None]
 
@@ -52,21 +58,8 @@ AddFn = Callable[["Occ | str", "Occ | str", str, "Token"], None]
 def verb_base(word: str) -> str | None:
     """The base form of a verb form when it is a relational verb ("married" -> "marry")."""
     w = word.lower()
-    irregular = {
-        "met": "meet",
-        "knew": "know",
-        "known": "know",
-        "taught": "teach",
-        "fell": "fall",
-        "fallen": "fall",
-        "wed": "wed",
-        "forgave": "forgive",
-        "forgiven": "forgive",
-        "hated": "hate",
-        "lived": "live",
-    }
-    if w in irregular:
-        return irregular[w]
+    if w in IRREGULAR:
+        return IRREGULAR[w]
     cands = [w]
     for suf, add in (
         ("ied", "y"),
@@ -122,11 +115,13 @@ def sentence_facts(
     occs: list[Occ],
     pronoun: PronounFn,
     gender: Callable[[str], str | None] = lambda name: None,
+    kin: KinFn | None = None,
 ) -> tuple[list[dict[str, str]], list[tuple[str, str]]]:
     """Relations and different-people pairs of one parsed sentence. ``occs``: the
     names in it; ``pronoun(token, exclude)``: the character name a possessive pronoun
     refers to, other than ``exclude`` (or None); ``gender(name)``: "m", "f" or None
-    (a "sister" is never a man)."""
+    (a "sister" is never a man); ``kin(token, role, owner)``: whom an unnamed kin
+    noun refers to ("Miss Welland ... her mother")."""
     at: dict[int, Occ] = {i: o for o in occs for i in o.tokens}
     chars = [o for o in occs if o.character]
     rels: list[dict[str, str]] = []
@@ -142,8 +137,8 @@ def sentence_facts(
         t = tgt if isinstance(tgt, str) else tgt.name
         if s == t or not label:
             return
-        first, second = sorted((s, t))
-        distinct.add((first, second))
+        if not (isinstance(src, str) and isinstance(tgt, str)):  # two names by co-reference alone: no evidence
+            distinct.add((min(s, t), max(s, t)))  # that they are different people to the resolver
         verb = token if token.dep_ in ("ROOT", "conj", "relcl", "ccomp", "advcl", "xcomp") else token.head
         if question or _blocked(verb) or _blocked(token):
             return
@@ -154,12 +149,17 @@ def sentence_facts(
     for tok in doc:
         role = tok.lower_ if tok.lower_ in ROLES else PLURAL_ROLES.get(tok.lower_)
         if role is not None and occ(tok) is None:
-            _role_facts(tok, role, occ, pronoun, add, gender)
+            _role_facts(tok, role, occ, pronoun, add, gender, kin)
         base = verb_base(tok.text)
         if base is not None and tok.dep_ not in ("nsubj", "dobj", "pobj", "compound", "amod", "poss", "appos", "attr"):
             _verb_facts(tok, occ, add, pronoun)
         if tok.lower_ in RELATIONAL_ADJ and tok.dep_ in ("acomp", "ROOT", "conj", "amod") and not _a_verb(tok):
             _adj_facts(tok, occ, add)
+    for o in chars:
+        _kin_title_facts(doc, o, occ, pronoun, add)
+    for tok in doc:
+        if tok.lower_ in RECIPROCAL:
+            _reciprocal_facts(tok, occ, add)
     for a in chars:
         for b in chars:
             if a.name < b.name and _different(a, b, doc):
@@ -173,13 +173,75 @@ def _a_verb(tok: Token) -> bool:
     return tok.dep_ in ("ROOT", "conj") and any(c.dep_ in ("nsubj", "dobj", "ccomp") for c in tok.children)
 
 
-def _role_facts(tok: Token, role: str, occ: OccFn, pronoun: PronounFn, add: AddFn, gender: Callable[[str], str | None]) -> None:
+def _reciprocal_facts(tok: Token, occ: OccFn, add: AddFn) -> None:
+    """ "Henry and Catherine were married", "they were engaged": a relation between two
+    names joined as the subject of "married"/"engaged"/"betrothed" with no object
+    ("engaged in talk" and "married to X" are something else)."""
+    head = tok.head if tok.dep_ == "acomp" else tok
+    if tok.dep_ not in ("ROOT", "conj", "acomp", "ccomp", "advcl", "relcl") or any(
+        c.dep_ in ("dobj", "agent") or (c.dep_ == "prep" and (c.lower_ in PREPS or tok.lower_ == "engaged")) for c in tok.children
+    ):
+        return
+    for c in head.children:
+        if c.dep_ in ("nsubj", "nsubjpass") and (a := occ(c)):
+            for d in c.children:
+                if d.dep_ == "conj" and (b := occ(d)) and b.name != a.name:
+                    add(a, b, RECIPROCAL[tok.lower_], head)
+
+
+def _kin_title_facts(doc: Doc, o: Occ, occ: OccFn, pronoun: PronounFn, add: AddFn) -> None:
+    """A name titled as kin with a possessor: "her Aunt Josephine", "his Cousin Rudolf",
+    "my Uncle Ebenezer" in dialogue -> (Aunt Josephine, <her>, "aunt of")."""
+    first = doc[min(o.tokens)]
+    if first.lower_ not in KIN_TITLES or not first.text[:1].isupper():
+        return
+    owner = _possessor(o.root, occ, pronoun, {o.name})
+    if owner is not None:
+        add(o, owner, f"{first.lower_} of", o.root)
+
+
+def _not_plain(tok: Token) -> bool:
+    """ "his future wife", "her great-grandmother": not the plain kin the word says."""
+    before = tok.nbor(-1).lower_ if tok.i > 0 else ""
+    return before in ("-", "great") or any(c.dep_ == "amod" and c.lower_ in NOT_YET for c in tok.children)
+
+
+def _unnamed_kin(tok: Token, role: str, occ: OccFn, pronoun: PronounFn, add: AddFn, kin: KinFn) -> None:
+    """ "her mother" named nowhere in the sentence: whose (its possessor), and whom the
+    scene says it is (``kin``)."""
+    whose = _possessor(tok, occ, pronoun, set())
+    name = whose if isinstance(whose, str) or whose is None else whose.name
+    if name is not None and (ref := kin(tok, role, name)):
+        add(ref, name, f"{role} of", tok)
+
+
+def _possessor(head: Token, occ: OccFn, pronoun: PronounFn, exclude: set[str]) -> Occ | str | None:
+    """Whose a noun is: its possessive child, a name or "his"/"her"/"my" resolved."""
+    for c in head.children:
+        if c.dep_ == "poss" and (o := occ(c)) and o.name not in exclude:
+            return o
+        if c.dep_ == "poss" and c.lower_ in ("his", "her", "my"):
+            return pronoun(c, exclude)
+    return None
+
+
+def _role_facts(
+    tok: Token, role: str, occ: OccFn, pronoun: PronounFn, add: AddFn, gender: Callable[[str], str | None], kin: KinFn | None
+) -> None:
+    if _not_plain(tok):
+        return
     holders: list[Occ] = []
     if tok.dep_ == "appos" and (o := occ(tok.head)):
         holders.append(o)
     holders += [o for c in tok.children if c.dep_ == "appos" and (o := occ(c))]
     if tok.dep_ == "compound" and (o := occ(tok.head)):
         holders.append(o)
+    if tok.dep_ == "nsubj" and tok.head.lower_ in BE:  # "My father was Major Sholto"
+        holders += [
+            o
+            for c in tok.head.children
+            if c.dep_ in ("attr", "dep") and c.i > tok.head.i and (o := occ(c)) and not any(d.dep_ == "det" for d in c.children)
+        ]  # not "her mother had been a Rushworth" (one of a family)
     if tok.dep_ == "attr" and tok.head.lower_ in BE:
         holders += [o for c in tok.head.children if c.dep_ == "nsubj" and (o := occ(c))]
         if not holders:  # "She was the daughter of Sir William": the nearest earlier woman
@@ -190,11 +252,15 @@ def _role_facts(tok: Token, role: str, occ: OccFn, pronoun: PronounFn, add: AddF
     sex = "f" if role in FEMALE_ROLES else "m" if role in MALE_ROLES else None
     holders = [h for h in holders if not (sex and gender(h.name) not in (None, sex))]
     if not holders:
+        if kin is not None and tok.lower_ == role and tok.dep_ not in ("compound", "appos"):
+            _unnamed_kin(tok, role, occ, pronoun, add, kin)
         return
     owner: Occ | str | None = None
     for c in tok.children:
         if c.dep_ == "poss":
             owner = occ(c) or (pronoun(c, {h.name for h in holders}) if c.lower_ in ("his", "her", "my") else None)
+    if owner is None and tok.dep_ == "compound" and holders:  # "her aunt Josephine": "her" heads the name
+        owner = _possessor(tok.head, occ, pronoun, {h.name for h in holders})
     if owner is None:  # "a cousin of Mr. Bennet", "the daughter of Sir William"
         for prep in tok.children:
             if prep.dep_ == "prep" and prep.lower_ in ("of", "to"):
