@@ -53,6 +53,24 @@ def prose_sentences() -> list[str]:
     return [s for s in sents if 6 <= len(s.split()) <= 60 and "Gutenberg" not in s]
 
 
+class Script:
+    """``(messages, sampling) -> str`` for ScriptedChatModel: the plan, then the given
+    passages in order; records each passage call's last message in ``asked``."""
+
+    def __init__(self, passages: list[str]) -> None:
+        self.passages = list(passages)
+        self.asked: list[str] = []
+
+    def __call__(self, messages, sampling) -> str:
+        last = messages[-1]["content"]
+        if '"chapters"' in last:
+            return json.dumps(PLAN)
+        if '"done"' in last:
+            return '{"done": false}'
+        self.asked.append(last)
+        return self.passages.pop(0)
+
+
 class ProseScript:
     """``(messages, sampling) -> str`` for ScriptedChatModel: the plan for planning
     calls, ``{"done": false}`` for chapter checks, and otherwise the next unused

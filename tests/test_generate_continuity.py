@@ -5,11 +5,10 @@ it, ``off`` checks nothing."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from gen_helpers import PLAN, PREMISE
+from gen_helpers import PREMISE, Script
 
 from automuse_rag.errors import InputError
 from automuse_rag.generate import generate_story
@@ -47,23 +46,6 @@ FOUND = {
     "text": SPEAKS,
     "fact": {"kind": "dead", "chunk": 0, "text": DEATH},
 }
-
-
-class Script:
-    """The plan, then the passages in order; records each passage call's last message."""
-
-    def __init__(self, passages: list[str]) -> None:
-        self.passages = list(passages)
-        self.asked: list[str] = []
-
-    def __call__(self, messages, sampling) -> str:
-        last = messages[-1]["content"]
-        if '"chapters"' in last:
-            return json.dumps(PLAN)
-        if '"done"' in last:
-            return '{"done": false}'
-        self.asked.append(last)
-        return self.passages.pop(0)
 
 
 def _generate(home: Path, mode: str, passages: list[str]):

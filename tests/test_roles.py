@@ -4,11 +4,10 @@ checker and in generation (the demo's "The clockmaker's name was Emily")."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from gen_helpers import PLAN, PREMISE
+from gen_helpers import PLAN, PREMISE, Script
 
 from automuse_rag.generate import generate_story
 from automuse_rag.generate.files import read_rejections
@@ -74,21 +73,6 @@ NORA = (
     "town had watched her open the shutters of the workshop on the square. Every clock inside had stopped at the same "
     "minute, and nobody in the hill town could say why."
 )
-
-
-class Script:
-    def __init__(self, passages: list[str]) -> None:
-        self.passages = list(passages)
-        self.asked: list[str] = []
-
-    def __call__(self, messages, sampling) -> str:
-        last = messages[-1]["content"]
-        if '"chapters"' in last:
-            return json.dumps(PLAN)
-        if '"done"' in last:
-            return '{"done": false}'
-        self.asked.append(last)
-        return self.passages.pop(0)
 
 
 def test_generation_rejects_another_clockmaker_and_pins_the_plans(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from automuse_rag.lore.coref import single_quoted
 from automuse_rag.lore.fact_words import CONDITIONAL_MARKS, NEARLY, UNREAL
 from automuse_rag.lore.ner import HE, SHE, ner_mentions
 from automuse_rag.lore.parse import _PARSE_LOCK, _Hit, _occurrences, get_parser, mention_genders, name_hits
@@ -150,7 +151,7 @@ def quote_mask(text: str) -> list[bool]:
     single = "“" not in text and '"' not in text and "‘" in text  # Hard Times: ‘...’
     out: list[bool] = []
     for part in re.split(r"(\n\s*\n)", text):
-        mask = _single_quoted(part) if single else quoted_offsets(part)
+        mask = single_quoted(part) if single else quoted_offsets(part)
         close = "’" if single else "”"
         first = next((k for k, ch in enumerate(part) if ch in "“”‘’" and (single or ch in "“”")), None)
         if first is not None and part[first] == close and (not single or not part[first + 1 : first + 2].isalpha()):
@@ -175,20 +176,6 @@ def _speech_first(text: str, mask: list[bool]) -> list[bool]:
     if FIRST_PERSON.search(narration):
         return mask
     return [True] * end + mask[end:]
-
-
-def _single_quoted(text: str) -> list[bool]:
-    """Dialogue in single quotes: ‘ opens, ’ closes unless a letter follows (an apostrophe)."""
-    inside, out = False, []
-    for k, ch in enumerate(text):
-        if ch == "‘":
-            inside = True
-        elif ch == "’" and inside and not text[k + 1 : k + 2].isalpha():
-            out.append(True)
-            inside = False
-            continue
-        out.append(inside)
-    return out
 
 
 def _whole(o: Occ) -> Occ:

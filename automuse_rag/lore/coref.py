@@ -68,15 +68,15 @@ def quote_mask(text: str) -> list[bool]:
     pos = 0
     for m in PARAGRAPH.finditer(text):
         part = text[pos : m.start()]
-        out += _single_quoted(part) if single else quoted_offsets(part)
+        out += single_quoted(part) if single else quoted_offsets(part)
         out += [False] * (m.end() - m.start())
         pos = m.end()
     part = text[pos:]
-    return out + (_single_quoted(part) if single else quoted_offsets(part))
+    return out + (single_quoted(part) if single else quoted_offsets(part))
 
 
-def _single_quoted(text: str) -> list[bool]:
-    """‘ opens, ’ closes unless a letter follows (an apostrophe)."""
+def single_quoted(text: str) -> list[bool]:
+    """Dialogue in single quotes: ‘ opens, ’ closes unless a letter follows (an apostrophe)."""
     inside, out = False, []
     for k, ch in enumerate(text):
         if ch == "‘":
