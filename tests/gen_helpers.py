@@ -53,6 +53,16 @@ def prose_sentences() -> list[str]:
     return [s for s in sents if 6 <= len(s.split()) <= 60 and "Gutenberg" not in s]
 
 
+def planning_reply(last: str) -> str | None:
+    """The scripted answer to a planning call (the plan) or a chapter check (not
+    done); None for a passage call."""
+    if '"chapters"' in last:
+        return json.dumps(PLAN)
+    if '"done"' in last:
+        return '{"done": false}'
+    return None
+
+
 class Script:
     """``(messages, sampling) -> str`` for ScriptedChatModel: the plan, then the given
     passages in order; records each passage call's last message in ``asked``."""
@@ -63,10 +73,8 @@ class Script:
 
     def __call__(self, messages, sampling) -> str:
         last = messages[-1]["content"]
-        if '"chapters"' in last:
-            return json.dumps(PLAN)
-        if '"done"' in last:
-            return '{"done": false}'
+        if (reply := planning_reply(last)) is not None:
+            return reply
         self.asked.append(last)
         return self.passages.pop(0)
 
@@ -87,10 +95,8 @@ class ProseScript:
 
     def __call__(self, messages, sampling) -> str:
         last = messages[-1]["content"]
-        if '"chapters"' in last:
-            return json.dumps(PLAN)
-        if '"done"' in last:
-            return '{"done": false}'
+        if (reply := planning_reply(last)) is not None:
+            return reply
         if self.delay:
             time.sleep(self.delay)
         if self.degenerate_left > 0:
