@@ -79,9 +79,13 @@ def role_breaks(view: ChunkView, plan: Sequence[Fact], resolve: Callable[[str], 
 
 def identified_holder(s: Parsed, tok: Token) -> str | None:
     """The name a sentence gives *the* holder of role ``tok``, or None."""
-    if not any(c.lower_ == "the" for c in tok.children) and tok.dep_ != "poss":
-        if not (tok.dep_ == "pobj" and tok.head.head.lower_ == "name"):
-            return None
+    definite = (
+        any(c.lower_ == "the" for c in tok.children)
+        or tok.dep_ == "poss"  # the clockmaker's name
+        or (tok.dep_ == "pobj" and tok.head.head.lower_ == "name")  # the name of (the) clockmaker
+    )
+    if not definite:
+        return None
     name_noun = None
     if tok.dep_ == "poss" and tok.head.lower_ == "name":  # the clockmaker's name was X
         name_noun = tok.head
