@@ -4,21 +4,35 @@ else ``../shared/data`` beside the checkout, else ``.cache/test-data`` (filled b
 
 from __future__ import annotations
 
-import sqlite3
-import subprocess
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+import os
 
-import pytest
-from browser import BrowserMissing, chromium, find_browser
-from servers import CHROMA_SERVERS, free_port, start_chroma
-from shared_data import gutenberg_path, missing_books, shared_data_dir
+# The CLI's rich consoles, made when automuse_rag.cli is imported, keep a COLUMNS set
+# then as their width for good; pytest-xdist's workers run with COLUMNS=80, which would
+# override the width a test gives the CLI through CliRunner's env.
+os.environ.pop("COLUMNS", None)
+
+import sqlite3  # noqa: E402
+import subprocess  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+from browser import BrowserMissing, chromium, find_browser  # noqa: E402
+from servers import CHROMA_SERVERS, free_port, start_chroma  # noqa: E402
+from shared_data import gutenberg_path, missing_books, shared_data_dir  # noqa: E402
 
 __all__ = ["REPO", "SAMPLE_DIR", "gutenberg_path", "shared_data_dir"]
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = REPO / "books" / "sample"
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Tests run side by side on every core (pytest-xdist, `-n auto`): a model's own
+    # thread pool gets one core, as two pools of two threads on two cores slow
+    # llama.cpp many times over. A value set by the caller wins.
+    os.environ.setdefault("AUTOMUSE_N_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")
