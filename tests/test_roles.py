@@ -4,11 +4,15 @@ checker and in generation (the demo's "The clockmaker's name was Emily")."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from gen_helpers import PLAN, PREMISE, Script
+from typer.testing import CliRunner
 
+from automuse_rag.cli import app
 from automuse_rag.generate import generate_story
 from automuse_rag.generate.files import read_rejections
 from automuse_rag.generate.loop import options_from_settings
@@ -18,6 +22,7 @@ from automuse_rag.lore.roles import PLAN_CHUNK, plan_role_facts, role_breaks
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.models.fake import HashEmbedder, ScriptedChatModel
 from automuse_rag.settings import get_settings
+from automuse_rag.web import open_app
 
 CAST = [("Nora Fairley", "a young clockmaker"), ("Tobias Crane", "the old water bailiff")]
 
@@ -97,3 +102,46 @@ def test_generation_rejects_another_clockmaker_and_pins_the_plans(tmp_path: Path
     assert found["text"] == "The clockmaker's name was Emily."
     assert logged["reasons"][0].startswith("continuity: role of Nora Fairley, against the plan: Nora Fairley: a young")
     assert "Nora Fairley: the clockmaker (the plan)" in script.asked[1] and "the plan" not in script.asked[0]
+
+
+LATER_EMILY = (
+    "By the end of the week the bailiff came to ask about the river gauge. The clockmaker's name was Emily. She took "
+    "the brass case apart on the bench, laid every wheel on a cloth in the order it came out, and found a grain of red "
+    "sand caught in the escapement, the same red sand that lay on the dry bed of the river below the square."
+)
+
+
+def test_continuity_and_the_web_page_cite_the_plan_for_a_stored_role_break(tmp_path: Path) -> None:
+    """A chunk kept with ``--continuity off`` that names Emily the clockmaker is reported
+    by ``automuse continuity`` and the web page against the plan; a read book (no plan)
+    is held to no role."""
+    settings = get_settings(home=tmp_path, embedder="hash:64")
+    generate_story(
+        settings,
+        "clock",
+        PREMISE,
+        chunks=2,
+        llm=ScriptedChatModel(Script([NORA, LATER_EMILY])),
+        embedder=HashEmbedder(64),
+        analysis_llm="extractive",
+        options=options_from_settings(settings, 2, continuity="off"),
+    )
+    home = ["--home", str(tmp_path)]
+    found = CliRunner().invoke(app, [*home, "continuity", "--story", "clock", "--json"])
+    assert found.exit_code == 1, found.output
+    (row,) = json.loads(found.stdout)
+    assert (row["chunk"], row["kind"], row["entity"], row["text"]) == (
+        1,
+        "role",
+        "Nora Fairley",
+        "The clockmaker's name was Emily.",
+    )
+    assert row["fact"]["chunk"] == PLAN_CHUNK and "clockmaker" in row["fact"]["text"]
+    table = CliRunner(env={"COLUMNS": "200"}).invoke(app, [*home, "continuity", "--story", "clock"])
+    assert table.exit_code == 1 and "role (the plan)" in table.stdout
+    assert CliRunner().invoke(app, [*home, "continuity", "--story", "clock", "--to", "0"]).exit_code == 0  # Nora's chunk
+    with TestClient(open_app(settings, "clock", llm="extractive", budget=900)) as web:
+        (shown,) = web.get("/api/continuity").json()
+        assert shown["fact"]["chunk"] == PLAN_CHUNK and shown["text"] == row["text"]
+    (tmp_path / "stores" / "clock" / "outline.md").unlink()  # as a read book: no plan, no role to hold to
+    assert CliRunner().invoke(app, [*home, "continuity", "--story", "clock"]).exit_code == 0

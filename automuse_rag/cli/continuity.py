@@ -7,6 +7,7 @@ import typer
 from rich.table import Table
 
 from automuse_rag.cli.common import REQUIRED, StoryOption, console, print_json, settings
+from automuse_rag.generate.continuity import story_plan_facts
 from automuse_rag.memory.continuity import check_story, report
 from automuse_rag.memory.story import StoryMemory
 
@@ -24,14 +25,16 @@ def continuity_command(
 ) -> None:
     """Report, for each chunk, the sentences that contradict facts the story stated
     before it: a character known dead who acts or speaks, an attribute changed with no
-    change stated, kinship or marriage contradicted. Each report cites the sentence
+    change stated, kinship or marriage contradicted, and (in a generated story) someone
+    else named as the holder of a role its plan gives one character. Each report cites the sentence
     and the fact it breaks, with that fact's own chunk and sentence. Exit code 1 when
     there is any, as automuse check. Reads only.
 
     Example: automuse continuity --story frankenstein --from 100 --to 200
     """
-    with StoryMemory.open(settings(ctx), story) as memory:
-        rows = report(memory, check_story(memory, start, end))
+    cfg = settings(ctx)
+    with StoryMemory.open(cfg, story) as memory:
+        rows = report(memory, check_story(memory, start, end, plan=story_plan_facts(cfg, story)))
     if as_json:
         print_json(rows)
     elif rows:
@@ -46,13 +49,18 @@ def continuity_command(
                 r["kind"],
                 r["entity"],
                 r["text"],
-                f"{fact['kind']} (chunk {fact['chunk']}): {fact['text']}",
+                f"{fact['kind']} ({where(fact['chunk'])}): {fact['text']}",
             )
         console.print(table)
     else:
         console.print(f"story {story}: no contradictions found", highlight=False)
     if rows:
         raise typer.Exit(1)
+
+
+def where(chunk: int) -> str:
+    """Where a fact was stated: its chunk, or the plan (chunk -1)."""
+    return "the plan" if chunk < 0 else f"chunk {chunk}"
 
 
 def register(app: typer.Typer) -> None:

@@ -12,15 +12,17 @@ from typing import Any
 
 from automuse_rag import templates
 from automuse_rag.errors import InputError
-from automuse_rag.generate.plan import Plan
+from automuse_rag.generate.plan import Plan, load_plan
 from automuse_rag.lore.continuity import Contradiction, KnownFact, find_contradictions
 from automuse_rag.lore.facts import Fact
 from automuse_rag.lore.ner import ner_text
 from automuse_rag.lore.roles import plan_role_facts
-from automuse_rag.memory.continuity import resolver
+from automuse_rag.memory.continuity import plan_known, resolver
 from automuse_rag.memory.facts import fact_line
+from automuse_rag.memory.layout import story_dir
 from automuse_rag.memory.snapshot import StorySnapshot
 from automuse_rag.models.base import Message
+from automuse_rag.settings import Settings
 
 CONTINUITY_MODES = ("retry", "warn", "off")
 
@@ -38,7 +40,7 @@ def contradictions(candidate: str, index: int, snap: StorySnapshot, nlp: Any, pl
     (lore/roles.py, chunk -1), names resolved then. The candidate is parsed only when
     some fact is known."""
     resolve = resolver(snap)
-    known = [*snap.facts(), *(KnownFact(f, resolve(f.name) or f"plan:{f.name}", f.name) for f in plan)]
+    known = [*snap.facts(), *plan_known(plan, resolve)]
     if not known or not candidate.strip():
         return []
     return find_contradictions(nlp(ner_text(nlp, candidate)), index, known, resolve)
@@ -48,6 +50,13 @@ def plan_facts(plan: Plan) -> list[Fact]:
     """The facts a plan fixes: the occupation of each character whose description is
     the only one to give it."""
     return plan_role_facts([(m.name, m.description) for m in plan.cast if m.kind == "character"])
+
+
+def story_plan_facts(settings: Settings, name: str) -> list[Fact]:
+    """The facts the plan of story ``name`` fixes (its plan files as ``generate`` keeps
+    them, edits included); none for a story with no plan (a book read by ingest)."""
+    plan = load_plan(story_dir(settings, name))
+    return plan_facts(plan) if plan is not None else []
 
 
 def reasons(found: Sequence[Contradiction]) -> list[str]:

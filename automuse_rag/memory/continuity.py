@@ -16,6 +16,7 @@ from typing import Any
 
 from automuse_rag.errors import InputError
 from automuse_rag.lore.continuity import Contradiction, KnownFact, find_contradictions
+from automuse_rag.lore.facts import Fact
 from automuse_rag.lore.names import parse_name
 from automuse_rag.lore.ner import get_nlp, ner_text
 from automuse_rag.memory.api import StoryView
@@ -79,33 +80,45 @@ def known_as_of(known: Sequence[KnownFact], snap: StorySnapshot, resolve: Callab
     return out
 
 
-def check_chunk(doc: Any, chunk: int, before: StorySnapshot, now: StorySnapshot) -> list[Contradiction]:
+def plan_known(plan: Sequence[Fact], resolve: Callable[[str], str | None]) -> list[KnownFact]:
+    """The facts a generation plan fixes (chunk -1, lore/roles.py), each held by the
+    entity its name is as of the chunk checked, else by the plan's name alone."""
+    return [KnownFact(f, resolve(f.name) or f"plan:{f.name}", f.name) for f in plan]
+
+
+def check_chunk(
+    doc: Any, chunk: int, before: StorySnapshot, now: StorySnapshot, plan: Sequence[Fact] = ()
+) -> list[Contradiction]:
     """The contradictions of one chunk (``doc``: its text parsed by spaCy's NER pipeline)
-    with the facts known at ``before`` (the chunk before), names resolved at ``now``."""
+    with the facts known at ``before`` (the chunk before) and the ``plan``'s, names
+    resolved at ``now``."""
     known = before.facts()
-    if not known:
+    if not known and not plan:
         return []
     resolve = resolver(now)
-    return find_contradictions(doc, chunk, known_as_of(known, now, resolve), resolve)
+    return find_contradictions(doc, chunk, [*known_as_of(known, now, resolve), *plan_known(plan, resolve)], resolve)
 
 
-def check_story(story: StoryView, start: int | None = None, end: int | None = None) -> list[Contradiction]:
+def check_story(
+    story: StoryView, start: int | None = None, end: int | None = None, plan: Sequence[Fact] = ()
+) -> list[Contradiction]:
     """Every contradiction of chunks ``start..end`` (default: all) with the facts known
-    before each, in story order. Chunks with no fact known before them are not parsed."""
+    before each and those its generation ``plan`` fixed, in story order. Chunks with no
+    fact known before them are not parsed."""
     first, stop = chunk_range(story, start, end)
     todo: list[tuple[int, StorySnapshot, StorySnapshot, str]] = []
     latest = story.latest()
     records = latest.records_at(range(first, stop + 1))
     for i in range(first, stop + 1):
         before = story.at(i - 1)
-        if i in records and before.facts():
+        if i in records and (plan or before.facts()):
             todo.append((i, before, story.at(i), records[i].text))
     if not todo:
         return []
     nlp = get_nlp()
     out: list[Contradiction] = []
     for (i, before, now, _), doc in zip(todo, nlp.pipe(ner_text(nlp, text) for *_, text in todo)):
-        out += check_chunk(doc, i, before, now)
+        out += check_chunk(doc, i, before, now, plan)
     return out
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from automuse_rag.ask.answer import answer_question
 from automuse_rag.errors import AutomuseError, InputError
+from automuse_rag.generate.continuity import story_plan_facts
 from automuse_rag.lore.continuity import Contradiction, KnownFact
 from automuse_rag.lore.entity import Entity, Relation
 from automuse_rag.lore.lorebook import LoreEntry
@@ -128,6 +129,7 @@ class _Backend:
         self.model_lock = threading.RLock()
         self._model: ChatModel | None = None
         self._continuity: tuple[int, list[Contradiction]] | None = None
+        self._plan = story_plan_facts(settings, story.name)  # roles a generated story's plan fixes
         self.graph = lru_cache(maxsize=64)(self._graph)
 
     def at(self, at: int | None) -> StorySnapshot:
@@ -155,7 +157,7 @@ class _Backend:
         with self.lock:
             size = len(self.story)
             if self._continuity is None or self._continuity[0] != size:
-                self._continuity = (size, check_story(self.story) if size else [])
+                self._continuity = (size, check_story(self.story, plan=self._plan) if size else [])
             return self._continuity[1]
 
     def reports(self) -> list[report_files.Report]:
