@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import os
 
-# The CLI's rich consoles, made when automuse_rag.cli is imported, keep a COLUMNS set
-# then as their width for good; pytest-xdist's workers run with COLUMNS=80, which would
-# override the width a test gives the CLI through CliRunner's env.
+# Widths are read once: the CLI's rich consoles keep a COLUMNS set when they are made
+# (pytest-xdist's workers run with COLUMNS=80), and typer keeps the TERMINAL_WIDTH set
+# when typer.rich_utils is first imported (lazily, by whichever test renders --help
+# first in a worker). Both are made here with neither set, so each test's width, given
+# through CliRunner's env, is the one used, whatever ran before it in its worker.
 os.environ.pop("COLUMNS", None)
-
+os.environ.pop("TERMINAL_WIDTH", None)
 import sqlite3  # noqa: E402
 import subprocess  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
@@ -18,6 +20,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
+import typer.rich_utils  # noqa: E402, F401
 from browser import BrowserMissing, chromium, find_browser  # noqa: E402
 from servers import CHROMA_SERVERS, free_port, start_chroma  # noqa: E402
 from shared_data import gutenberg_path, missing_books, shared_data_dir  # noqa: E402

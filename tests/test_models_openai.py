@@ -18,6 +18,9 @@ from typer.testing import CliRunner
 
 from automuse_rag.cli import app
 from automuse_rag.errors import ModelError
+from automuse_rag.generate.continuity import confirm, confirms, sift
+from automuse_rag.lore.continuity import Contradiction
+from automuse_rag.lore.facts import Fact
 from automuse_rag.models.base import ChatModel, Sampling
 from automuse_rag.models.openai_backend import OpenAIChatModel, OpenAIEmbedder
 from automuse_rag.models.registry import get_chat_model
@@ -268,3 +271,34 @@ def test_openai_embedder_batches_and_learns_its_dimension(scripted) -> None:
     assert [v[0] for v in vectors] == [1.0, 2.0, 3.0]
     assert embedder.dimension == 3 and embedder.name == "openai:m"
     assert len(script.requests) == 2  # two batches
+
+
+class _Counted:
+    """The served model, counting the calls made through it (the client is the real one)."""
+
+    def __init__(self, inner: OpenAIChatModel) -> None:
+        self.inner, self.calls = inner, 0
+        self.remote = True
+
+    def chat(self, messages, sampling=None):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return self.inner.chat(messages, sampling)
+
+
+def test_a_contradiction_is_put_to_the_served_model_in_one_short_call(model: OpenAIChatModel) -> None:
+    """Generation's confirmation (generate/continuity.py) against the loopback llama.cpp
+    server: asked by default of a served model, one call per contradiction found, and
+    the split follows the model's answers (the same at temperature 0)."""
+    dead = Fact("dead", "Henry Clerval", "dead", "Henry Clerval died in the night, and we buried him at dawn.", 3)
+    role = Fact("role", "Nora Fairley", "clockmaker", "Nora Fairley: a young clockmaker (the plan)", -1)
+    found = [
+        Contradiction(9, "dead", "henry-clerval", "Henry Clerval", '"Good morning," said Henry Clerval, and sat down.', dead),
+        Contradiction(9, "role", "plan:Nora Fairley", "Nora Fairley", "The clockmaker's name was Emily.", role),
+    ]
+    assert confirms(model, "auto")
+    counted = _Counted(model)
+    standing, dismissed = sift(counted, found)  # type: ignore[arg-type]
+    assert counted.calls == len(found) and sorted(map(id, standing + dismissed)) == sorted(map(id, found))
+    verdicts = [confirm(model, c) for c in found]
+    assert [c for c, v in zip(found, verdicts) if v is False] == dismissed
+    assert [c for c, v in zip(found, verdicts) if v is not False] == standing

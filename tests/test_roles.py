@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from automuse_rag.cli import app
 from automuse_rag.generate import generate_story
+from automuse_rag.generate.continuity import confirms
 from automuse_rag.generate.files import read_rejections
 from automuse_rag.generate.loop import options_from_settings
 from automuse_rag.lore.chunk_view import ChunkView
@@ -145,3 +146,71 @@ def test_continuity_and_the_web_page_cite_the_plan_for_a_stored_role_break(tmp_p
         assert shown["fact"]["chunk"] == PLAN_CHUNK and shown["text"] == row["text"]
     (tmp_path / "stores" / "clock" / "outline.md").unlink()  # as a read book: no plan, no role to hold to
     assert CliRunner().invoke(app, [*home, "continuity", "--story", "clock"]).exit_code == 0
+
+
+class Judging(Script):
+    """The scripted writer, which also answers the continuity confirmation (one word)."""
+
+    def __init__(self, passages: list[str], verdict: str) -> None:
+        super().__init__(passages)
+        self.verdict = verdict
+        self.questions: list[str] = []
+
+    def __call__(self, messages, sampling) -> str:  # type: ignore[no-untyped-def]
+        last = messages[-1]["content"]
+        if "Answer with one word: yes or no" in last:
+            self.questions.append(last)
+            return self.verdict
+        return super().__call__(messages, sampling)
+
+
+@pytest.mark.parametrize(
+    "verdict, confirm, stored, asked",
+    [
+        ("No.", "on", [EMILY], 1),  # the model dismisses it: kept, logged as kept
+        ("Yes, it does.", "on", [NORA], 1),  # the model confirms it: rejected, the retry pins the fact
+        ("Perhaps", "on", [NORA], 1),  # neither word: the rule's finding stands
+        ("No.", "auto", [NORA], 0),  # auto: a model not served over the network is never asked
+        ("No.", "off", [NORA], 0),
+    ],
+)
+def test_a_contradiction_put_to_the_model_is_kept_only_on_its_no(
+    tmp_path: Path, verdict: str, confirm: str, stored: list[str], asked: int
+) -> None:
+    settings = get_settings(home=tmp_path)
+    script = Judging([EMILY, NORA], verdict)
+    generate_story(
+        settings,
+        "clock",
+        PREMISE,
+        chunks=1,
+        llm=ScriptedChatModel(script),
+        embedder=HashEmbedder(64),
+        analysis_llm="extractive",
+        options=options_from_settings(settings, 1, continuity="retry", confirm=confirm),
+    )
+    with StoryMemory.open(settings, "clock", embedder=HashEmbedder(64)) as memory:
+        assert [r.text for r in memory.latest().records()] == stored
+    assert len(script.questions) == asked
+    if asked:
+        question = script.questions[0]
+        assert "The clockmaker's name was Emily." in question and "Nora Fairley" in question and "the story's plan" in question
+    (logged,) = read_rejections(tmp_path / "stores" / "clock")
+    assert logged["accepted"] is (stored == [EMILY])
+    assert logged["reasons"][0].startswith(
+        "continuity (dismissed by the model): role" if stored == [EMILY] else "continuity: role"
+    )
+    assert ("Nora Fairley: the clockmaker (the plan)" in script.asked[-1]) is (stored == [NORA])
+
+
+def test_only_a_served_model_is_asked_by_default(tmp_path: Path) -> None:
+    class Served(ScriptedChatModel):
+        remote = True
+
+    assert confirms(Served(lambda m, s: "no"), "auto") and not confirms(ScriptedChatModel(lambda m, s: "no"), "auto")
+    assert confirms(ScriptedChatModel(lambda m, s: "no"), "on") and not confirms(Served(lambda m, s: "no"), "off")
+    bad = CliRunner().invoke(
+        app, ["--home", str(tmp_path), "generate", "--story", "x", "--premise", PREMISE, "--confirm", "maybe"]
+    )
+    assert bad.exit_code == 2 and "error: --confirm must be one of auto, on, off, not 'maybe'" in bad.output
+    assert "Traceback" not in bad.output

@@ -17,6 +17,7 @@ PLAIN = {
     "ask_system.txt": set(),  # ask/answer.py model_messages
     "ask_user.txt": {"notes", "question"},
     "compare_resummarize.txt": {"words", "summary"},  # compare/rolling.py llm_resummarizer
+    "continuity_confirm.txt": {"fact", "where", "sentence", "who"},  # generate/continuity.py confirm
     "ingest_analyze_system.txt": set(),  # memory/ingest.py analysis_messages
     "ingest_analyze_user.txt": {"chapter", "text", "hints"},
     "ingest_merge.txt": {"what", "summaries", "sentences"},  # memory/outline.py model_summarizer

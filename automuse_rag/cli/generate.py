@@ -26,7 +26,7 @@ from automuse_rag.cli.common import (
     settings,
 )
 from automuse_rag.cli.progress import progress_bar
-from automuse_rag.generate.continuity import check_mode
+from automuse_rag.generate.continuity import check_confirm, check_mode
 from automuse_rag.generate.loop import GenerationResult, generate_story, options_from_settings
 from automuse_rag.generate.writer import GenerationProgress
 from automuse_rag.locations import check_output_file
@@ -70,6 +70,12 @@ def generate(
         help="A candidate that contradicts the story's facts (a dead character speaks...): retry it with the fact "
         "pinned, warn (log it, keep it) or off.",
     ),
+    confirm: str = typer.Option(
+        "auto",
+        "--confirm",
+        help="Put each contradiction the check finds to the model in one short call, and keep the candidate when "
+        "it answers no: auto (a model served over the network, not the embedded one), on or off.",
+    ),
     no_cache: NoCacheOption = False,
     plan_only: bool = typer.Option(
         False, "--plan-only", help="Write the plan (outline.md, cast.toml) and stop, so you can edit it."
@@ -102,7 +108,7 @@ def generate(
         seed=seed,
         cache=False if no_cache else None,
     )
-    opts = options_from_settings(cfg, chunks, style=style, continuity=check_mode(continuity))
+    opts = options_from_settings(cfg, chunks, style=style, continuity=check_mode(continuity), confirm=check_confirm(confirm))
     run = functools.partial(
         generate_story,
         cfg,

@@ -3,7 +3,13 @@ known when it is written (lore/continuity.py over the story as of the last store
 chunk). With ``--continuity retry`` (the default) a contradiction is a rejection,
 logged in ``rejections.jsonl`` with both citations (the candidate's sentence and the
 fact's own chunk and sentence), and the retry's prompt pins the broken facts;
-``warn`` logs it and keeps the candidate; ``off`` checks nothing."""
+``warn`` logs it and keeps the candidate; ``off`` checks nothing.
+
+A contradiction the rules find may be put to the writing model in one short call
+(:func:`confirm`; ``--confirm auto`` does it for a model served over the network,
+never for the embedded one; ``on`` always, ``off`` never). Only what the rules found
+is asked about, never every sentence; a "no" dismisses it (logged as kept), a "yes"
+or an answer that is neither leaves it standing."""
 
 from __future__ import annotations
 
@@ -21,10 +27,11 @@ from automuse_rag.memory.continuity import plan_known, resolver
 from automuse_rag.memory.facts import fact_line
 from automuse_rag.memory.layout import story_dir
 from automuse_rag.memory.snapshot import StorySnapshot
-from automuse_rag.models.base import Message
+from automuse_rag.models.base import ChatModel, Message, Sampling, capable
 from automuse_rag.settings import Settings
 
 CONTINUITY_MODES = ("retry", "warn", "off")
+CONFIRM_MODES = ("auto", "on", "off")
 
 
 def check_mode(mode: str) -> str:
@@ -32,6 +39,40 @@ def check_mode(mode: str) -> str:
     if mode not in CONTINUITY_MODES:
         raise InputError(f"--continuity must be one of {', '.join(CONTINUITY_MODES)}, not {mode!r}")
     return mode
+
+
+def check_confirm(mode: str) -> str:
+    """``mode`` if it is one of :data:`CONFIRM_MODES`, else InputError (one line)."""
+    if mode not in CONFIRM_MODES:
+        raise InputError(f"--confirm must be one of {', '.join(CONFIRM_MODES)}, not {mode!r}")
+    return mode
+
+
+def confirms(llm: ChatModel, mode: str) -> bool:
+    """Whether contradictions are put to ``llm``: ``on``, or ``auto`` and a model served
+    over the network (a capable model; the embedded 135M one answers at random)."""
+    return mode == "on" or (mode == "auto" and capable(llm, "remote"))
+
+
+def confirm(llm: ChatModel, found: Contradiction) -> bool | None:
+    """The model's word on one contradiction: True (it contradicts), False (it does
+    not), None (an answer that is neither)."""
+    where = "the story's plan" if found.fact.chunk < 0 else f"chunk {found.fact.chunk}"
+    prompt = templates.render(
+        "continuity_confirm.txt", fact=found.fact.sentence, where=where, sentence=found.text, who=found.display
+    )
+    reply = llm.chat([{"role": "user", "content": prompt}], Sampling(temperature=0.0, max_tokens=3, seed=7))
+    word = next(iter(reply.strip().lower().replace(".", " ").replace(",", " ").split()), "")
+    return {"yes": True, "no": False}.get(word)
+
+
+def sift(llm: ChatModel, found: Sequence[Contradiction]) -> tuple[list[Contradiction], list[Contradiction]]:
+    """``found`` split by the model's word: (standing, dismissed). One call each."""
+    standing: list[Contradiction] = []
+    dismissed: list[Contradiction] = []
+    for c in found:
+        (dismissed if confirm(llm, c) is False else standing).append(c)
+    return standing, dismissed
 
 
 def contradictions(candidate: str, index: int, snap: StorySnapshot, nlp: Any, plan: Sequence[Fact] = ()) -> list[Contradiction]:
@@ -59,10 +100,11 @@ def story_plan_facts(settings: Settings, name: str) -> list[Fact]:
     return plan_facts(plan) if plan is not None else []
 
 
-def reasons(found: Sequence[Contradiction]) -> list[str]:
+def reasons(found: Sequence[Contradiction], note: str = "") -> list[str]:
     """One line per contradiction, for the rejection log and the progress bar."""
+    head = f"continuity ({note})" if note else "continuity"
     return [
-        f"continuity: {c.kind} of {c.display}, against {'the plan' if c.fact.chunk < 0 else f'chunk {c.fact.chunk}'}: {c.fact.sentence}"
+        f"{head}: {c.kind} of {c.display}, against {'the plan' if c.fact.chunk < 0 else f'chunk {c.fact.chunk}'}: {c.fact.sentence}"
         for c in found
     ]
 

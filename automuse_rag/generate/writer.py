@@ -71,6 +71,7 @@ class GenerationOptions:
     style: str | None = None
     thresholds: guard.Thresholds = field(default_factory=guard.Thresholds)
     continuity: str = "retry"  # "retry" | "warn" | "off" (generate/continuity.py)
+    confirm: str = "auto"  # put what the check finds to the model: "auto" (a served model) | "on" | "off"
 
 
 Progress = Callable[[GenerationProgress], None]
@@ -243,6 +244,11 @@ class Writer:
                 if self.opts.continuity == "off"
                 else continuity.contradictions(candidate, index, before, self.nlp(), self.plan_facts)
             )
+            if found and continuity.confirms(self.llm, self.opts.confirm):
+                found, dismissed = continuity.sift(self.llm, found)
+                if dismissed:  # logged as kept, with the model's word
+                    kept = guard.GuardResult(True, continuity.reasons(dismissed, "dismissed by the model"), result.metrics)
+                    self.reject(index, attempt, sampling, candidate, kept, continuity.citations(dismissed, chapter))
             if not found:
                 return candidate
             broken = guard.GuardResult(self.opts.continuity == "warn", continuity.reasons(found), result.metrics)
