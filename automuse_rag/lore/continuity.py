@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 from automuse_rag.lore.chunk_view import ChunkView, Parsed, question, unreal
 from automuse_rag.lore.fact_words import (
     AGEING,
-    CHANGE,
     EXCLUSIVE,
     EYE_COLOURS,
     EYE_GROUPS,
@@ -38,7 +37,7 @@ from automuse_rag.lore.fact_words import (
     INVERSE,
     KIN,
 )
-from automuse_rag.lore.facts import GENDER, MAX_SENTENCE, Fact, facts_of
+from automuse_rag.lore.facts import GENDER, MAX_SENTENCE, Fact, change_stated, facts_of, wanted_sentences
 from automuse_rag.lore.names import TITLES, parse_name
 from automuse_rag.lore.relation_words import BE, SPEECH
 from automuse_rag.lore.relations import Occ
@@ -158,13 +157,17 @@ def find_contradictions(doc: Any, chunk: int, known: Sequence[KnownFact], resolv
             dead.setdefault(k.entity, k)
     if dead:
         _dead_acts(view, dead, resolve, add)
+    changed: set[str] | None = None  # the sentences stating a change of colour, found on first need
     for f in facts_of(view, chunk):
         entity = resolve(f.name)
         if entity is None:
             continue
         mine = [k for k in known if k.entity == entity and k.fact.kind == f.kind and _trusted(k, known)]
         if f.kind in ("eyes", "hair", "age", "gender"):
-            broken = _attribute(f, mine)
+            if changed is None:
+                parsed = view.parse(wanted_sentences(view))
+                changed = {clip(" ".join(s.text.split()), MAX_SENTENCE) for s in parsed if change_stated(s.pdoc)}
+            broken = _attribute(f, mine, f.sentence in changed)
             if broken is not None:
                 add("attribute", broken, f.sentence)
         elif f.kind == "kin":
@@ -263,8 +266,10 @@ def _colour_ok(kind: str, old: str, new: str) -> bool:
     return a == b or any(a in g and b in g for g in groups) or (kind == "hair" and b in AGEING)
 
 
-def _attribute(f: Fact, mine: list[KnownFact]) -> KnownFact | None:
-    if not mine or any(w.lower().strip(".,;:!?\"'") in CHANGE for w in f.sentence.split()):
+def _attribute(f: Fact, mine: list[KnownFact], changed: bool) -> KnownFact | None:
+    """The known fact ``f`` breaks, if any; ``changed``: its sentence states a change
+    (:func:`~automuse_rag.lore.facts.change_stated`)."""
+    if not mine or changed:
         return None
     last = max(mine, key=lambda k: k.fact.chunk)
     if f.kind in ("eyes", "hair"):

@@ -118,27 +118,15 @@ HAIR_GROUPS = ({"black", "dark", "brown"}, {"brown", "red"}, {"fair", "red"}, {"
 AGEING = {"grey", "white"}  # hair that may turn so in a story's years
 HAIR = {"hair", "locks", "curls", "tresses", "ringlets"}
 EYES = {"eyes"}
-CHANGE = {
-    "dyed",
-    "dye",
-    "turned",
-    "turning",
-    "grew",
-    "grown",
-    "growing",
-    "became",
-    "become",
-    "changed",
-    "faded",
-    "whitened",
-    "greyed",
-    "grayed",
-    "now",
-    "wig",
-    "lenses",
-    "powdered",
-    "bleached",
-}
+# A change of eye or hair colour is stated when the eyes or hair are the subject or
+# object of a verb that changes colour by itself ("her hair had faded", "she dyed her
+# hair"), or the subject of one that names the new colour ("her hair turned grey",
+# "had become white"), or of a "now" ("her hair was now grey"); "wig" and "lenses"
+# anywhere. Not "turned her eyes upon him", "his eyes grew wide", "she turned away".
+RECOLOUR = {"dyed", "dye", "dyes", "dyeing", "faded", "fading", "whitened", "whitening", "greyed", "grayed"}
+RECOLOUR |= {"greying", "graying", "bleached", "powdered"}
+BECOME = {"turned", "turning", "turn", "turns", "grew", "grown", "growing", "became", "become", "becomes", "changed", "changing"}
+DISGUISE = {"wig", "lenses"}
 
 UNITS = {
     "one": 1,

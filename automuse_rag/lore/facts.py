@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any
 from automuse_rag.lore.chunk_view import PRONOUNS, ChunkView, Parsed, clause, question, unreal
 from automuse_rag.lore.fact_words import (
     AGE_PAST,
+    BECOME,
     CUE,
     DIED,
+    DISGUISE,
     EYE_COLOURS,
     EYES,
     GRAVE,
@@ -37,6 +39,7 @@ from automuse_rag.lore.fact_words import (
     OCCUPATIONS,
     PLACE_PREPS,
     PLACE_VERBS,
+    RECOLOUR,
     TENS,
     UNITS,
 )
@@ -214,6 +217,30 @@ def looks(view: ChunkView, s: Parsed, tok: Token) -> tuple[str | None, str]:
     if tok.dep_ == "pobj" and tok.head.lower_ == "with" and (o := s.occ(tok.head.head)) is not None and o.character:
         return o.name, colour
     return None, ""
+
+
+def change_stated(pdoc: Any) -> bool:
+    """Whether a parsed sentence states a change of eye or hair colour (the forms are
+    at :data:`~automuse_rag.lore.fact_words.RECOLOUR`)."""
+    colours = EYE_COLOURS.keys() | HAIR_COLOURS.keys() | {"colour", "color"}
+    for n in pdoc:
+        if n.lower_ in DISGUISE:
+            return True
+        if n.lower_ not in EYES and n.lower_ not in HAIR:
+            continue
+        verb = n.head
+        if n.dep_ in ("nsubj", "nsubjpass", "dobj") and verb.lower_ in RECOLOUR:
+            return True
+        if n.dep_ not in ("nsubj", "nsubjpass"):
+            continue
+        parts = [c for c in verb.children if c.dep_ != "prep"] + [
+            g for c in verb.children if c.dep_ == "prep" for g in c.children
+        ]
+        if any(c.lower_ == "now" for c in parts):
+            return True
+        if verb.lower_ in BECOME and any(c.lower_ in colours for c in parts):
+            return True
+    return False
 
 
 def _number(tok: Token) -> int | None:
