@@ -159,7 +159,10 @@ def _on_ray(
     try:
         cpus = float(ray.cluster_resources().get("CPU", 1))
         workers = options.workers or max(1, int(cpus))
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        # A worker reserves one CPU of Ray's (or a share) and its model and embedder use
+        # one thread: a lone worker given every core had already taken both cores of
+        # this machine, so a second worker added nothing (docs/scale.md).
+        threads = 1
         # One CPU each, or an equal share when more workers than CPUs are asked for (so
         # that every actor is placed: a model-call-bound run can use more workers than cores).
         share = min(1.0, cpus / workers)

@@ -39,7 +39,7 @@ class WorkerConfig:
     settings: Settings
     no_cache: bool = False
     lore: LoreMode | None = None  # None: the worker decides (lore_mode) and says so in Answer.note
-    threads: int | None = None  # the local model's threads (its share of the node)
+    threads: int | None = None  # the model's and embedder's threads (one: the CPU the worker reserves)
 
 
 @dataclass
