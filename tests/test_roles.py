@@ -81,22 +81,28 @@ NORA = (
 )
 
 
-def test_generation_rejects_another_clockmaker_and_pins_the_plans(tmp_path: Path) -> None:
-    assert any("clockmaker" in m["description"] for m in PLAN["cast"])
-    settings = get_settings(home=tmp_path)
-    script = Script([EMILY, NORA])
+def _write_clock(home: Path, script: Script, chunks: int = 1, **options: str) -> list[str]:
+    """Generate story "clock" from the premise with the scripted ``script`` (extractive
+    analysis, hash embeddings); the texts of the chunks it stored."""
+    settings = get_settings(home=home)
     generate_story(
         settings,
         "clock",
         PREMISE,
-        chunks=1,
+        chunks=chunks,
         llm=ScriptedChatModel(script),
         embedder=HashEmbedder(64),
         analysis_llm="extractive",
-        options=options_from_settings(settings, 1, continuity="retry"),
+        options=options_from_settings(settings, chunks, **options),
     )
     with StoryMemory.open(settings, "clock", embedder=HashEmbedder(64)) as memory:
-        assert [r.text for r in memory.latest().records()] == [NORA]
+        return [r.text for r in memory.latest().records()]
+
+
+def test_generation_rejects_another_clockmaker_and_pins_the_plans(tmp_path: Path) -> None:
+    assert any("clockmaker" in m["description"] for m in PLAN["cast"])
+    script = Script([EMILY, NORA])
+    assert _write_clock(tmp_path, script, continuity="retry") == [NORA]
     (logged,) = read_rejections(tmp_path / "stores" / "clock")
     (found,) = logged["contradictions"]
     assert (found["kind"], found["entity"], found["fact"]["chunk"]) == ("role", "Nora Fairley", PLAN_CHUNK)
@@ -116,17 +122,8 @@ def test_continuity_and_the_web_page_cite_the_plan_for_a_stored_role_break(tmp_p
     """A chunk kept with ``--continuity off`` that names Emily the clockmaker is reported
     by ``automuse continuity`` and the web page against the plan; a read book (no plan)
     is held to no role."""
+    assert _write_clock(tmp_path, Script([NORA, LATER_EMILY]), chunks=2, continuity="off") == [NORA, LATER_EMILY]
     settings = get_settings(home=tmp_path, embedder="hash:64")
-    generate_story(
-        settings,
-        "clock",
-        PREMISE,
-        chunks=2,
-        llm=ScriptedChatModel(Script([NORA, LATER_EMILY])),
-        embedder=HashEmbedder(64),
-        analysis_llm="extractive",
-        options=options_from_settings(settings, 2, continuity="off"),
-    )
     home = ["--home", str(tmp_path)]
     found = CliRunner().invoke(app, [*home, "continuity", "--story", "clock", "--json"])
     assert found.exit_code == 1, found.output
@@ -177,20 +174,8 @@ class Judging(Script):
 def test_a_contradiction_put_to_the_model_is_kept_only_on_its_no(
     tmp_path: Path, verdict: str, confirm: str, stored: list[str], asked: int
 ) -> None:
-    settings = get_settings(home=tmp_path)
     script = Judging([EMILY, NORA], verdict)
-    generate_story(
-        settings,
-        "clock",
-        PREMISE,
-        chunks=1,
-        llm=ScriptedChatModel(script),
-        embedder=HashEmbedder(64),
-        analysis_llm="extractive",
-        options=options_from_settings(settings, 1, continuity="retry", confirm=confirm),
-    )
-    with StoryMemory.open(settings, "clock", embedder=HashEmbedder(64)) as memory:
-        assert [r.text for r in memory.latest().records()] == stored
+    assert _write_clock(tmp_path, script, continuity="retry", confirm=confirm) == stored
     assert len(script.questions) == asked
     if asked:
         question = script.questions[0]
