@@ -7,7 +7,7 @@ import typer
 from rich.table import Table
 
 from automuse_rag.cli.common import REQUIRED, StoryOption, console, print_json, settings
-from automuse_rag.generate.continuity import story_plan_facts
+from automuse_rag.generate.continuity import stated_at, story_plan_facts
 from automuse_rag.memory.continuity import check_story, report
 from automuse_rag.memory.story import StoryMemory
 
@@ -49,18 +49,13 @@ def continuity_command(
                 r["kind"],
                 r["entity"],
                 r["text"],
-                f"{fact['kind']} ({where(fact['chunk'])}): {fact['text']}",
+                f"{fact['kind']} ({stated_at(fact['chunk'])}): {fact['text']}",
             )
         console.print(table)
     else:
         console.print(f"story {story}: no contradictions found", highlight=False)
     if rows:
         raise typer.Exit(1)
-
-
-def where(chunk: int) -> str:
-    """Where a fact was stated: its chunk, or the plan (chunk -1)."""
-    return "the plan" if chunk < 0 else f"chunk {chunk}"
 
 
 def register(app: typer.Typer) -> None:

@@ -57,7 +57,7 @@ def confirms(llm: ChatModel, mode: str) -> bool:
 def confirm(llm: ChatModel, found: Contradiction) -> bool | None:
     """The model's word on one contradiction: True (it contradicts), False (it does
     not), None (an answer that is neither)."""
-    where = "the story's plan" if found.fact.chunk < 0 else f"chunk {found.fact.chunk}"
+    where = "the story's plan" if found.fact.chunk < 0 else stated_at(found.fact.chunk)
     prompt = templates.render(
         "continuity_confirm.txt", fact=found.fact.sentence, where=where, sentence=found.text, who=found.display
     )
@@ -100,13 +100,15 @@ def story_plan_facts(settings: Settings, name: str) -> list[Fact]:
     return plan_facts(plan) if plan is not None else []
 
 
+def stated_at(chunk: int) -> str:
+    """Where a fact was stated: its chunk, or the plan (chunk -1)."""
+    return "the plan" if chunk < 0 else f"chunk {chunk}"
+
+
 def reasons(found: Sequence[Contradiction], note: str = "") -> list[str]:
     """One line per contradiction, for the rejection log and the progress bar."""
     head = f"continuity ({note})" if note else "continuity"
-    return [
-        f"{head}: {c.kind} of {c.display}, against {'the plan' if c.fact.chunk < 0 else f'chunk {c.fact.chunk}'}: {c.fact.sentence}"
-        for c in found
-    ]
+    return [f"{head}: {c.kind} of {c.display}, against {stated_at(c.fact.chunk)}: {c.fact.sentence}" for c in found]
 
 
 def citations(found: Sequence[Contradiction], chapter: int) -> list[dict[str, Any]]:
