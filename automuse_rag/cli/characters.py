@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from automuse_rag.assemble.cards import facts_by_entity
-from automuse_rag.cli.common import REQUIRED, StoryOption, console, print_json, settings
+from automuse_rag.cli.common import REQUIRED, LlmOption, StoryOption, console, print_json, settings
 from automuse_rag.errors import InputError
 from automuse_rag.fsutil import atomic_path
 from automuse_rag.locations import check_output_file
@@ -43,11 +43,20 @@ def characters_command(
     since: int | None = typer.Option(
         None, "--from", metavar="I", help="The corrections hold from chunk I on (default 0: the whole story)."
     ),
+    review: bool = typer.Option(
+        False,
+        "--review",
+        help="Put the pairs the rules left apart but may be one person to the model (--llm), one yes/no question each.",
+    ),
+    apply: bool = typer.Option(False, "--apply", help="With --review: store the model's yes answers as merges."),
+    questions: int = typer.Option(50, "--questions", min=1, help="With --review: ask about at most this many pairs."),
+    force: bool = typer.Option(False, "--force", help="With --review: ask the embedded model too (it answers at random)."),
+    llm: LlmOption = None,
     as_json: bool = typer.Option(
         False,
         "--json",
         help="Print a JSON array of {name, aliases, kind, mentions, first_chunk, last_chunk, description, facts}; "
-        "with corrections, an object {story, applied, undone}.",
+        "with corrections, an object {story, applied, undone}; with --review, {story, asked, applied}.",
     ),
 ) -> None:
     """The story's entities (characters, places, things), most mentioned first, each
@@ -62,7 +71,22 @@ def characters_command(
     Example: automuse characters --story pride --json
 
     Example: automuse characters --story pride --merge 'Lizzy' 'Elizabeth Bennet' --from 12
+
+    --review asks a capable model (a served one: --llm openai:MODEL) about the pairs
+    of characters the rules could not tell apart or together ('Mr. Gatz' and 'Henry C.
+    Gatz'); with --apply its yes answers are stored as merges, as --merge stores them.
+
+    Example: automuse characters --story gatsby --review --llm openai:qwen2.5-7b --apply
     """
+    if review or apply:
+        if not review:
+            raise InputError("--apply stores the answers of --review; give --review too")
+        if merge is not None or split or undo or since is not None or any(v is not None for v in (at, kind, graphml)):
+            raise InputError(
+                "--review puts pairs to the model; give --merge, --split, --undo, --from, --at, --kind and --graphml without it"
+            )
+        _review(settings(ctx, llm=llm), story, apply, questions, force, as_json)
+        return
     cfg = settings(ctx)
     if merge is not None or split or undo or since is not None:
         _correct(cfg, story, merge, split, undo, since, as_json, (at, kind, graphml))
@@ -144,6 +168,48 @@ def _correct(
         return
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+def _review(cfg: Settings, story: str, apply: bool, questions: int, force: bool, as_json: bool) -> None:
+    from automuse_rag.memory.review import apply_verdicts, candidates, judge
+    from automuse_rag.models.base import capable
+    from automuse_rag.models.registry import get_chat_model
+
+    if cfg.llm == "extractive":
+        raise InputError("--review asks a model: give --llm openai:MODEL (a served model), not extractive")
+    found, ents = candidates(cfg, story)  # the story's own errors first, before a model loads
+    model = get_chat_model(cfg.llm, cfg)
+    if not capable(model, "remote") and not force:
+        raise InputError(
+            f"--review asks a capable model; {cfg.llm!r} is the small embedded one, which answers at random "
+            "(give --llm openai:MODEL, or --force to ask it anyway)"
+        )
+    verdicts = [judge(model, c, ents) for c in found[:questions]]
+    stored = apply_verdicts(cfg, story, verdicts) if apply else []
+    word = {True: "same", False: "different", None: "unclear"}
+    if as_json:
+        print_json(
+            {
+                "story": story,
+                "candidates": len(found),
+                "asked": [
+                    {"a": v.candidate.a_name, "b": v.candidate.b_name, "shared": v.candidate.shared, "verdict": word[v.same]}
+                    for v in verdicts
+                ],
+                "applied": [{"a": q.a, "b": q.b} for q in stored],
+            }
+        )
+        return
+    table = Table(title=f"{story}: {len(verdicts)} of {len(found)} candidate merges asked")
+    for col in ("name", "may be", "shares", "the model says"):
+        table.add_column(col, overflow="fold")
+    for v in verdicts:
+        table.add_row(v.candidate.a_name, v.candidate.b_name, v.candidate.shared, word[v.same])
+    console.print(table)
+    for q in stored:
+        console.print(f"merged {q.a!r} into {q.b!r} from chunk 0", highlight=False, soft_wrap=True, markup=False)
+    if verdicts and not apply:
+        console.print("nothing stored: add --apply to store the 'same' answers as merges", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
