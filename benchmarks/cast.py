@@ -79,6 +79,10 @@ class BookScore:
     forms_held: int = 0
     ties: int = 0
     ties_labelled: int = 0
+    asked: int = 0  # pairs the model pass (lore/review.py) would put to a model
+    main_right: int = 0  # main characters as one entity after it, with a judge always right
+    main_yes: int = 0  # ... with a judge that always says yes
+    merges_yes: int = 0  # merges of two main characters with that judge
     relations: int = 0
     errors: list[str] = field(default_factory=list)  # per-case; printed for the development half only
 
@@ -151,11 +155,14 @@ def score_book(book: int) -> BookScore:
     sc = score_cast(entities, cast, text)
     out.main, out.main_exact = sc.main, sc.main_exact
     out.with_cast_names, out.correct_entities = sc.entities_with_cast_names, sc.correct_entities
-    main_names = {m.name for m in cast.members if m.kind == "character" and not m.minor}
-    for merge in sc.merges:
-        members = merge.split(" (as ")[0].split(" + ")
-        if sum(m in main_names for m in members) >= 2:
-            out.main_merges += 1
+    out.main_merges = _main_merges(sc.merges, cast)
+    for always_yes in (False, True):
+        judged_ents, out.asked = judged(entities, analyses, cast, text, always_yes)
+        jsc = score_cast(judged_ents, cast, text)
+        if always_yes:
+            out.main_yes, out.merges_yes = jsc.main_exact, _main_merges(jsc.merges, cast)
+        else:
+            out.main_right = jsc.main_exact
     out.errors += [f"split {x}" for x in sc.splits] + [f"merge {x}" for x in sc.merges]
     out.errors += [f"not one entity: {x}" for x in sc.main_not_exact if not any(x in e for e in out.errors)]
     cast_names = {n for m in cast.members for n in m.names}
@@ -190,6 +197,59 @@ def score_book(book: int) -> BookScore:
     return out
 
 
+def _main_merges(merges: list[str], cast) -> int:
+    main_names = {m.name for m in cast.members if m.kind == "character" and not m.minor}
+    return sum(sum(m in main_names for m in merge.split(" (as ")[0].split(" + ")) >= 2 for merge in merges)
+
+
+def judged(entities, analyses, cast, text: str, always_yes: bool):
+    """Copies of ``entities`` after the model pass over candidate merges (lore/review.py:
+    the pairs asked, the answers accepted as ``automuse characters --review --apply``
+    accepts them), with a judge that answers from the cast (right whenever both
+    entities hold names of one member only: a bound on what a model can add) or one
+    that always says yes (what the pass costs with a model that cannot tell); and the
+    number of pairs asked."""
+    import copy
+
+    from automuse_rag.lore.resolve import collect
+    from automuse_rag.lore.review import accepted, merge_candidates
+    from automuse_rag.memory.evaluate import occurs
+
+    ents = copy.deepcopy(entities)
+    chars = {e.id: e for e in ents if e.kind == "character"}
+    stats = collect([(c, a.mentions) for c, a in analyses])
+    distinct = [p for _, a in analyses for p in a.distinct]
+    found = merge_candidates({i: list(e.aliases) for i, e in chars.items()}, {i: e.name for i, e in chars.items()}, stats, distinct)
+    owners: dict[str, set[str]] = {}
+    for m in cast.members:
+        for n in m.names:
+            if occurs(n, text):
+                owners.setdefault(n, set()).add(m.name)
+
+    def who(eid: str) -> set[str]:
+        return {o for a in chars[eid].aliases for o in owners.get(a, ())}
+
+    verdicts = [(c, always_yes or (len(who(c.a)) == 1 and who(c.a) == who(c.b))) for c in found]
+    root = {i: i for i in chars}
+
+    def find(x: str) -> str:
+        while root[x] != x:
+            x = root[x]
+        return x
+
+    for c in accepted(verdicts):
+        ra, rb = find(c.a), find(c.b)
+        if ra != rb:
+            root[ra] = rb
+    for eid, e in list(chars.items()):
+        into = chars[find(eid)]
+        if into is not e:
+            into.aliases.update(e.aliases)
+            into.mentions = sorted(set(into.mentions) | set(e.mentions))
+            ents.remove(e)
+    return ents, len(found)
+
+
 def _main_entity(entities, member, text: str) -> str | None:
     from automuse_rag.memory.evaluate import occurs
 
@@ -215,6 +275,10 @@ def render_half(name: str, rows: list[BookScore], show_cases: bool) -> list[str]
         f"| junk among cast-like entities | {_ratio(tot['junk'], tot['junk_of'])} | |",
         f"| alias recall | {_ratio(tot['forms_held'], tot['forms'])} | |",
         f"| relation coverage (kinship, marriage, service ties) | {_ratio(tot['ties_labelled'], tot['ties'])} | >= 0.6 |",
+        f"| model pass (`characters --review`): pairs it would ask | {tot['asked']} ({tot['asked'] / max(1, len(rows)):.0f} per book) | |",
+        f"| main characters as one entity after it, judge always right (a bound) | {_ratio(tot['main_right'], tot['main'])} | |",
+        f"| after it, judge always saying yes: main as one / merges of two main | "
+        f"{_ratio(tot['main_yes'], tot['main'])} / {tot['merges_yes']} | |",
         "",
         "| book | chunks | s | main as one | main merges | entity precision | junk | alias recall | ties labelled |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
