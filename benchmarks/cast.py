@@ -79,6 +79,7 @@ class BookScore:
     forms_held: int = 0
     ties: int = 0
     ties_labelled: int = 0
+    main_tangled: int = 0  # main characters not one entity because an entity holds another member's name too
     asked: int = 0  # pairs the model pass (lore/review.py) would put to a model
     main_right: int = 0  # main characters as one entity after it, with a judge always right
     main_yes: int = 0  # ... with a judge that always says yes
@@ -156,6 +157,7 @@ def score_book(book: int) -> BookScore:
     out.main, out.main_exact = sc.main, sc.main_exact
     out.with_cast_names, out.correct_entities = sc.entities_with_cast_names, sc.correct_entities
     out.main_merges = _main_merges(sc.merges, cast)
+    out.main_tangled = _tangled(sc.main_not_exact, entities, cast, text)
     for always_yes in (False, True):
         judged_ents, out.asked = judged(entities, analyses, cast, text, always_yes)
         jsc = score_cast(judged_ents, cast, text)
@@ -197,6 +199,21 @@ def score_book(book: int) -> BookScore:
     return out
 
 
+def _tangled(missed: list[str], entities, cast, text: str) -> int:
+    """Of the main characters not one entity, those some entity holding their names
+    shares with another member's names (the rest are split only)."""
+    from automuse_rag.memory.evaluate import occurs
+
+    present = {m.name: {n for n in m.names if occurs(n, text)} for m in cast.members}
+    count = 0
+    for name in missed:
+        for e in entities:
+            if present[name] & set(e.aliases) and any(present[o] & set(e.aliases) for o in present if o != name):
+                count += 1
+                break
+    return count
+
+
 def _main_merges(merges: list[str], cast) -> int:
     main_names = {m.name for m in cast.members if m.kind == "character" and not m.minor}
     return sum(sum(m in main_names for m in merge.split(" (as ")[0].split(" + ")) >= 2 for merge in merges)
@@ -219,7 +236,9 @@ def judged(entities, analyses, cast, text: str, always_yes: bool):
     chars = {e.id: e for e in ents if e.kind == "character"}
     stats = collect([(c, a.mentions) for c, a in analyses])
     distinct = [p for _, a in analyses for p in a.distinct]
-    found = merge_candidates({i: list(e.aliases) for i, e in chars.items()}, {i: e.name for i, e in chars.items()}, stats, distinct)
+    found = merge_candidates(
+        {i: list(e.aliases) for i, e in chars.items()}, {i: e.name for i, e in chars.items()}, stats, distinct
+    )
     owners: dict[str, set[str]] = {}
     for m in cast.members:
         for n in m.names:
@@ -271,6 +290,8 @@ def render_half(name: str, rows: list[BookScore], show_cases: bool) -> list[str]
         "| --- | --- | --- |",
         f"| main characters as one entity | {_ratio(tot['main_exact'], tot['main'])} | >= 0.95 |",
         f"| merges of two main characters | {tot['main_merges']} | 0 |",
+        f"| main characters not one entity: split only / sharing an entity with another member | "
+        f"{tot['main'] - tot['main_exact'] - tot['main_tangled']} / {tot['main_tangled']} | |",
         f"| entity precision | {_ratio(tot['correct_entities'], tot['with_cast_names'])} | >= 0.95 |",
         f"| junk among cast-like entities | {_ratio(tot['junk'], tot['junk_of'])} | |",
         f"| alias recall | {_ratio(tot['forms_held'], tot['forms'])} | |",

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, SAMPLE_DIR, gutenberg_path
 
+from automuse_rag.lore.family import FAMILY_VIA
 from automuse_rag.memory.evaluate import (
     accepted,
     analyse_book,
@@ -95,7 +96,7 @@ def test_sample_offline_relations_match_the_ground_truth(sample):
             assert any(pair == {t.source, t.target} and any(k in r.label for k in t.keywords) for t in cast.relations), (
                 f"{ids[r.source]} {r.label} {ids[r.target]} is not in lore.toml"
             )
-    assert all(r.via in ("parse", "names") for r in relations)
+    assert all(r.via in ("parse", "names", FAMILY_VIA) for r in relations)
 
 
 def test_sample_cards_describe_their_entity(sample):

@@ -17,7 +17,10 @@ from automuse_rag.lore.corrections import MERGE, SPLIT
 from automuse_rag.memory.corrections import Asked, correct_story, describe
 from automuse_rag.memory.facts import fact_phrase
 from automuse_rag.memory.graph import export_graphml
+from automuse_rag.memory.review import apply_verdicts, candidates, judge
 from automuse_rag.memory.story import StoryMemory
+from automuse_rag.models.base import capable
+from automuse_rag.models.registry import get_chat_model
 from automuse_rag.settings import Settings
 
 
@@ -171,10 +174,6 @@ def _correct(
 
 
 def _review(cfg: Settings, story: str, apply: bool, questions: int, force: bool, as_json: bool) -> None:
-    from automuse_rag.memory.review import apply_verdicts, candidates, judge
-    from automuse_rag.models.base import capable
-    from automuse_rag.models.registry import get_chat_model
-
     if cfg.llm == "extractive":
         raise InputError("--review asks a model: give --llm openai:MODEL (a served model), not extractive")
     found, ents = candidates(cfg, story)  # the story's own errors first, before a model loads

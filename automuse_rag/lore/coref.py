@@ -192,6 +192,23 @@ def kin_referent(role: str, owner: str, sent: int, hits: Sequence[_Hit], genders
     return found.pop() if len(found) == 1 else None
 
 
+def kin_candidates(role: str, owner: str, sent: int, hits: Sequence[_Hit], genders: Mapping[str, str | None]) -> tuple[str, ...]:
+    """When :func:`kin_referent` cannot tell (the owner's surname is not in the chunk):
+    every character named in the same sentences around the kin noun, other than the
+    owner's name, not known to be of the other sex. The story decides among them when
+    it is read (lore/family.py)."""
+    sex = FAMILY.get(role)
+    if sex is None:
+        return ()
+    found = set()
+    for h in hits:
+        if not sent - KIN_WINDOW[0] <= h.sent <= sent + KIN_WINDOW[1] or h.name == owner:
+            continue
+        if _gender(_full_form(h.name, hits), genders) in (sex, None):
+            found.add(h.name)
+    return tuple(sorted(found))
+
+
 def _full_form(name: str, hits: Sequence[_Hit]) -> str:
     """A given name alone as the one full name of the chunk it begins ("Henry" ->
     "Henry van der Luyden"); else the name."""

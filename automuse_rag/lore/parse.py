@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Mapping, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from automuse_rag.lore.coref import kin_referent, scene
+from automuse_rag.lore.coref import kin_candidates, kin_referent, scene
 from automuse_rag.lore.describe import is_prose, line_at, occurrence_kind, score
 from automuse_rag.lore.names import (
     NER_LABELS,
@@ -279,8 +279,10 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
             gender = "m" if tok.lower_ in ("his", "he") else "f" if tok.lower_ in ("her", "she") else None
             return antecedent(_base + tok.idx, gender, exclude) if gender else None
 
-        def kin(tok: Token, role: str, owner: str, _i: int = i) -> str | None:
-            return kin_referent(role, owner, _i, char_hits, genders)
+        def kin(tok: Token, role: str, owner: str, _i: int = i) -> str | tuple[str, ...] | None:
+            return (
+                kin_referent(role, owner, _i, char_hits, genders) or kin_candidates(role, owner, _i, char_hits, genders) or None
+            )
 
         rels, pairs = sentence_facts(pdoc, occs, pronoun, _title_gender, kin)
         for r in rels:

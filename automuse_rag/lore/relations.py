@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from automuse_rag.lore.family import FAMILY_VIA
 from automuse_rag.lore.relation_words import (
     BE,
     FEMALE_ROLES,
@@ -49,10 +50,12 @@ if TYPE_CHECKING:
 PronounFn = Callable[["Token", set[str]], str | None]
 #: ``occ(token)``: the character name occurrence covering the token, if any.
 OccFn = Callable[["Token"], "Occ | None"]
-#: ``kin(token, role, owner)``: the character an unnamed kin noun ("her mother") of ``owner`` refers to.
-KinFn = Callable[["Token", str, str], str | None]
-#: ``add(source, target, label, token)``: record a relation read at ``token``.
-AddFn = Callable[["Occ | str", "Occ | str", str, "Token"], None]
+#: ``kin(token, role, owner)``: the character an unnamed kin noun ("her mother") of ``owner``
+#: refers to, or the family candidates the story decides among when it is read (a tuple:
+#: lore/family.py), or None.
+KinFn = Callable[["Token", str, str], "str | tuple[str, ...] | None"]
+#: ``add(source, target, label, token[, via])``: record a relation read at ``token``.
+AddFn = Callable[..., None]
 
 
 def verb_base(word: str) -> str | None:
@@ -132,7 +135,7 @@ def sentence_facts(
         o = at.get(tok.i)
         return o if o is not None and o.character else None
 
-    def add(src: Occ | str, tgt: Occ | str, label: str, token: Token) -> None:
+    def add(src: Occ | str, tgt: Occ | str, label: str, token: Token, via: str = "parse") -> None:
         s = src if isinstance(src, str) else src.name
         t = tgt if isinstance(tgt, str) else tgt.name
         if s == t or not label:
@@ -142,7 +145,7 @@ def sentence_facts(
         verb = token if token.dep_ in ("ROOT", "conj", "relcl", "ccomp", "advcl", "xcomp") else token.head
         if question or _blocked(verb) or _blocked(token):
             return
-        rel = {"source": s, "target": t, "label": label, "via": "parse"}
+        rel = {"source": s, "target": t, "label": label, "via": via}
         if rel not in rels:
             rels.append(rel)
 
@@ -211,7 +214,13 @@ def _unnamed_kin(tok: Token, role: str, occ: OccFn, pronoun: PronounFn, add: Add
     scene says it is (``kin``)."""
     whose = _possessor(tok, occ, pronoun, set())
     name = whose if isinstance(whose, str) or whose is None else whose.name
-    if name is not None and (ref := kin(tok, role, name)):
+    if name is None:
+        return
+    ref = kin(tok, role, name)
+    if isinstance(ref, tuple):
+        for cand in ref:  # the story decides when it is read (lore/family.py)
+            add(cand, name, f"{role} of", tok, FAMILY_VIA)
+    elif ref:
         add(ref, name, f"{role} of", tok)
 
 

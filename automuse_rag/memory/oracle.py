@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from automuse_rag.lore.entity import Entity, Relation
+from automuse_rag.lore.family import FAMILY_VIA, family_relations
 from automuse_rag.lore.lorestate import EntityState, LoreState
 from automuse_rag.lore.resolve import collect, resolve_all
 from automuse_rag.lore.stats import Correction
@@ -150,11 +151,21 @@ class NaiveLore:
     def _relations(self, i: int) -> list[Relation]:
         names = self.name_map(i)
         out, seen = [], set()
+        family = []
         for c, s, t, lab, via in self.relation_rows:
+            if c <= i and via == FAMILY_VIA:
+                family.append((c, s, t, lab))
+                continue
             a, b = names.get(s), names.get(t)
             if c <= i and a and b and a != b and (a, b, lab, c) not in seen:
                 seen.add((a, b, lab, c))
                 out.append(Relation(a, b, lab, c, via))
+        if family:
+            names_of = {eid: st.members for eid, st in self.states(i).items()}
+            for a, b, lab, c in family_relations(family, names, names_of):
+                if (a, b, lab, c) not in seen:
+                    seen.add((a, b, lab, c))
+                    out.append(Relation(a, b, lab, c, FAMILY_VIA))
         return out
 
     def edges(self, eid: str, at: int | None) -> Edges:

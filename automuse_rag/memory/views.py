@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from automuse_rag.lore.continuity import KnownFact
 from automuse_rag.lore.entity import Entity, Relation
+from automuse_rag.lore.family import FAMILY_VIA, family_relations
 from automuse_rag.lore.lorebook import LoreEntry
 from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.facts import in_force, resolved, row_fact
@@ -354,13 +355,41 @@ class StateReader:
                 "ORDER BY chunk, source, target, label",
                 [i, *names_, *names_],
             ).fetchall()
-        names = self.name_map(at, [n for r in rows for n in (r[1], r[2])])
+        family = [(int(c), s, t, lab) for c, s, t, lab, via in rows if via == FAMILY_VIA]
+        if family and members is not None:  # every candidate of the kin nouns touched: the story decides among them
+            owners = sorted({t for _, _, t, _ in family})
+            family = [
+                (int(c), s, t, lab)
+                for c, s, t, lab in self.db.execute(
+                    f"SELECT chunk, source, target, label FROM relations WHERE chunk <= ? AND origin = ? AND target IN ({_marks(len(owners))}) "
+                    "ORDER BY chunk, source, target, label",
+                    [i, FAMILY_VIA, *owners],
+                )
+            ]
+        names = self.name_map(at, [n for r in rows for n in (r[1], r[2])] + [n for r in family for n in (r[1], r[2])])
         out, seen = [], set()
         for chunk, source, target, label, via in rows:
+            if via == FAMILY_VIA:
+                continue
             s, t = names.get(source), names.get(target)
             if s and t and s != t and (s, t, label, chunk) not in seen:
                 seen.add((s, t, label, chunk))
                 out.append(Relation(s, t, label, int(chunk), via))
+        if family:
+            names_of = self.names_of(set(names.values()), at)
+            wanted = None if members is None else {names[m] for m in members if m in names}
+            for s, t, label, chunk in family_relations(family, names, names_of):
+                if (wanted is None or s in wanted or t in wanted) and (s, t, label, chunk) not in seen:
+                    seen.add((s, t, label, chunk))
+                    out.append(Relation(s, t, label, chunk, FAMILY_VIA))
+        return out
+
+    def names_of(self, ids: Iterable[str], at: int) -> dict[str, list[str]]:
+        """entity id -> its names as of ``at`` (for the ids known then)."""
+        wanted, out = sorted(set(ids)), {}  # type: tuple[list[str], dict[str, list[str]]]
+        sql = f"SELECT entity_id, name FROM entity_names WHERE entity_id IN ({_marks(len(wanted))}) AND since <= ? AND until > ?"
+        for eid, name in self.db.execute(sql + " ORDER BY name", [*wanted, at, at]):
+            out.setdefault(eid, []).append(name)
         return out
 
     def graph(self, at: int = LATEST) -> nx.Graph[str]:
