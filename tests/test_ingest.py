@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from automuse_rag.cli import app
 from automuse_rag.errors import StoreError
 from automuse_rag.lore.extract import ChunkLoreReply
+from automuse_rag.lore.family import FAMILY_VIA
 from automuse_rag.memory.ingest import ingest
 from automuse_rag.memory.locking import StoryLock
 from automuse_rag.memory.story import StoryMemory, story_dir
@@ -221,8 +222,8 @@ def test_model_lore_enriches_ner_and_rerun_is_free(tmp_path: Path):
     rels = memory.latest().relations()
     model_rels = [r for r in rels if not r.via]
     assert model_rels and all(r.label == "talks with" for r in model_rels)
-    # Offline relations (dependency parse, Mr./Mrs. couples) are merged in beside the model's.
-    assert {r.via for r in rels} - {""} <= {"parse", "names"}
+    # Offline relations (dependency parse, Mr./Mrs. couples, kin read by family) are merged in beside the model's.
+    assert {r.via for r in rels} - {""} <= {"parse", "names", FAMILY_VIA}
     assert any(r.label == "godfather of" and r.via == "parse" for r in rels)
     g = memory.latest().graph()
     assert any(any(x["label"] == "talks with" for x in d["relations"]) for _, _, d in g.edges(data=True))

@@ -21,6 +21,7 @@ PLAIN = {
     "ingest_analyze_system.txt": set(),  # memory/ingest.py analysis_messages
     "ingest_analyze_user.txt": {"chapter", "text", "hints"},
     "ingest_merge.txt": {"what", "summaries", "sentences"},  # memory/outline.py model_summarizer
+    "merge_review.txt": {"a", "b", "a_names", "b_names", "a_desc", "b_desc"},  # memory/review.py question
     "plan_repair.txt": {"error", "chapters"},  # generate/plan.py
     "plan_system.txt": set(),
     "plan_user.txt": {"premise", "style_line", "chapters"},
