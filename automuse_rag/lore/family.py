@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 from automuse_rag.lore.given_names import given_gender
 from automuse_rag.lore.names import RANKS, TITLES, parse_name
@@ -118,7 +119,13 @@ def _married(names: Sequence[str]) -> bool:
 
 def fits(kin: Sequence[str], owner: Sequence[str], role: str) -> bool:
     """Whether the entity named ``kin`` may be the ``role`` of the one named ``owner``
-    by their names alone (see the module docstring)."""
+    by their names alone (see the module docstring). Memoised: a story asks it of the
+    same entities at every position it is read as of."""
+    return _fits(tuple(kin), tuple(owner), role)
+
+
+@lru_cache(maxsize=65536)
+def _fits(kin: tuple[str, ...], owner: tuple[str, ...], role: str) -> bool:
     shared = surnames(kin) & surnames(owner)
     if not shared or sex(kin) != SEX.get(role):
         return False
