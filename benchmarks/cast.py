@@ -22,15 +22,20 @@ model) folded into entities as the store reads them:
   the member's main entity (the one holding most of its forms);
 - relation coverage: of the kinship, marriage and service ties the cast lists
   between its characters, those the graph labels (an extracted relation between the
-  two members' entities, either direction, any via, a keyword in its label).
+  two members' entities, either direction, any via, a keyword in its label);
+- the model pass over candidate merges (``automuse characters --review``): the pairs it
+  would ask, and main characters as one entity after it with a judge that is always
+  right (a bound), one that always says yes (its cost without a capable model) and,
+  with ``--judge LLM``, that chat model (its answers right, main as one, merges).
 
-Run: .venv/bin/python benchmarks/cast.py [--half test|dev|both] [--jobs 2] [--no-write]
+Run: .venv/bin/python benchmarks/cast.py [--half test|dev|both] [--jobs 2] [--no-write] [--judge LLM]
 Writes its figures between the bench:cast markers of docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import sys
@@ -51,6 +56,7 @@ SHARED = Path(os.environ.get("AUTOMUSE_SHARED_DATA", REPO.parent / "shared" / "d
 CASTS = REPO / "books" / "casts"
 SPLIT = CASTS / "split.toml"
 MIN_JUNK_CHUNKS = 3
+QUESTIONS = 50  # pairs a model judge is asked per book, as `characters --review` asks by default
 
 
 def load_split() -> dict[str, list[int]]:
@@ -84,6 +90,10 @@ class BookScore:
     main_right: int = 0  # main characters as one entity after it, with a judge always right
     main_yes: int = 0  # ... with a judge that always says yes
     merges_yes: int = 0  # merges of two main characters with that judge
+    model_asked: int = 0  # with --judge MODEL: the pairs it was asked (at most QUESTIONS a book)
+    model_right: int = 0  # its answers that were right
+    main_model: int = 0  # main characters as one entity after its answers
+    merges_model: int = 0
     relations: int = 0
     errors: list[str] = field(default_factory=list)  # per-case; printed for the development half only
 
@@ -139,7 +149,7 @@ def is_junk(name: str, cast_names: set[str]) -> bool:
     return False
 
 
-def score_book(book: int) -> BookScore:
+def score_book(book: int, model: str | None = None) -> BookScore:
     from automuse_rag.memory.evaluate import analyse_book, load_cast, lore_of, occurs, score_cast
     from automuse_rag.settings import get_settings
 
@@ -158,13 +168,16 @@ def score_book(book: int) -> BookScore:
     out.with_cast_names, out.correct_entities = sc.entities_with_cast_names, sc.correct_entities
     out.main_merges = _main_merges(sc.merges, cast)
     out.main_tangled = _tangled(sc.main_not_exact, entities, cast, text)
-    for always_yes in (False, True):
-        judged_ents, out.asked = judged(entities, analyses, cast, text, always_yes)
+    for judge in ("right", "yes", *([model] if model else [])):
+        judged_ents, asked, right = judged(entities, analyses, cast, text, judge)
         jsc = score_cast(judged_ents, cast, text)
-        if always_yes:
+        if judge == "right":
+            out.asked, out.main_right = asked, jsc.main_exact
+        elif judge == "yes":
             out.main_yes, out.merges_yes = jsc.main_exact, _main_merges(jsc.merges, cast)
         else:
-            out.main_right = jsc.main_exact
+            out.model_asked, out.model_right = asked, right
+            out.main_model, out.merges_model = jsc.main_exact, _main_merges(jsc.merges, cast)
     out.errors += [f"split {x}" for x in sc.splits] + [f"merge {x}" for x in sc.merges]
     out.errors += [f"not one entity: {x}" for x in sc.main_not_exact if not any(x in e for e in out.errors)]
     cast_names = {n for m in cast.members for n in m.names}
@@ -219,13 +232,15 @@ def _main_merges(merges: list[str], cast) -> int:
     return sum(sum(m in main_names for m in merge.split(" (as ")[0].split(" + ")) >= 2 for merge in merges)
 
 
-def judged(entities, analyses, cast, text: str, always_yes: bool):
+def judged(entities, analyses, cast, text: str, judge: str):
     """Copies of ``entities`` after the model pass over candidate merges (lore/review.py:
     the pairs asked, the answers accepted as ``automuse characters --review --apply``
-    accepts them), with a judge that answers from the cast (right whenever both
-    entities hold names of one member only: a bound on what a model can add) or one
-    that always says yes (what the pass costs with a model that cannot tell); and the
-    number of pairs asked."""
+    accepts them), with a judge that answers from the cast (``right``: right whenever
+    both entities hold names of one member only, a bound on what a model can add), one
+    that always says ``yes`` (what the pass costs with a model that cannot tell), or a
+    chat model (any other ``judge``: an ``--llm`` spec, asked about the first
+    :data:`QUESTIONS` pairs as the command asks); and the number of pairs asked and
+    of the judge's answers that were right."""
     import copy
 
     from automuse_rag.lore.resolve import collect
@@ -248,7 +263,18 @@ def judged(entities, analyses, cast, text: str, always_yes: bool):
     def who(eid: str) -> set[str]:
         return {o for a in chars[eid].aliases for o in owners.get(a, ())}
 
-    verdicts = [(c, always_yes or (len(who(c.a)) == 1 and who(c.a) == who(c.b))) for c in found]
+    truth = {c: len(who(c.a)) == 1 and who(c.a) == who(c.b) for c in found}
+    if judge in ("right", "yes"):
+        verdicts = [(c, judge == "yes" or truth[c]) for c in found]
+    else:
+        from automuse_rag.memory.review import judge as ask
+        from automuse_rag.models.registry import get_chat_model
+        from automuse_rag.settings import get_settings
+
+        found = found[:QUESTIONS]
+        llm = get_chat_model(judge, get_settings(), cache=False)
+        by_id = {e.id: e for e in ents}
+        verdicts = [(c, ask(llm, c, by_id).same) for c in found]
     root = {i: i for i in chars}
 
     def find(x: str) -> str:
@@ -266,7 +292,7 @@ def judged(entities, analyses, cast, text: str, always_yes: bool):
             into.aliases.update(e.aliases)
             into.mentions = sorted(set(into.mentions) | set(e.mentions))
             ents.remove(e)
-    return ents, len(found)
+    return ents, len(found), sum(bool(v) == truth[c] for c, v in verdicts)
 
 
 def _main_entity(entities, member, text: str) -> str | None:
@@ -281,7 +307,7 @@ def _ratio(a: int, b: int) -> str:
     return f"{a}/{b} = {a / b:.2f}" if b else "n/a"
 
 
-def render_half(name: str, rows: list[BookScore], show_cases: bool) -> list[str]:
+def render_half(name: str, rows: list[BookScore], show_cases: bool, judge: str | None = None) -> list[str]:
     tot = {k: sum(getattr(r, k) for r in rows) for k in BookScore.__dataclass_fields__ if k not in ("book", "title", "errors")}
     lines = [
         f"**{name} half ({len(rows)} books), totals:**",
@@ -300,6 +326,14 @@ def render_half(name: str, rows: list[BookScore], show_cases: bool) -> list[str]
         f"| main characters as one entity after it, judge always right (a bound) | {_ratio(tot['main_right'], tot['main'])} | |",
         f"| after it, judge always saying yes: main as one / merges of two main | "
         f"{_ratio(tot['main_yes'], tot['main'])} / {tot['merges_yes']} | |",
+    ]
+    if tot["model_asked"]:
+        lines += [
+            f"| judge {judge}: answers right | {_ratio(tot['model_right'], tot['model_asked'])} | |",
+            f"| after it, judge {judge}: main as one / merges of two main | "
+            f"{_ratio(tot['main_model'], tot['main'])} / {tot['merges_model']} | |",
+        ]
+    lines += [
         "",
         "| book | chunks | s | main as one | main merges | entity precision | junk | alias recall | ties labelled |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -321,6 +355,7 @@ def main() -> None:
     parser.add_argument("--half", choices=("test", "dev", "both"), default="both")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--judge", metavar="LLM", help="also put the model pass's pairs to this chat model (an --llm spec)")
     args = parser.parse_args()
     split = load_split()
     halves = ["test", "dev"] if args.half == "both" else [args.half]
@@ -329,17 +364,19 @@ def main() -> None:
     results: dict[str, list[BookScore]] = {}
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         for half in halves:
-            results[half] = list(pool.map(score_book, split[half]))
+            results[half] = list(pool.map(functools.partial(score_book, model=args.judge), split[half]))
     minutes = (time.perf_counter() - t0) / 60
     lines = [
         "",
-        f"Command: `.venv/bin/python benchmarks/cast.py --half {args.half} --jobs {args.jobs}` "
+        f"Command: `.venv/bin/python benchmarks/cast.py --half {args.half} --jobs {args.jobs}"
+        + (f" --judge {args.judge}" if args.judge else "")
+        + "` "
         f"(extractive: spaCy NER + dependency parse, no model; {minutes:.0f} min, load average {load} at start). "
         "Test half first; its per-case errors are not printed.",
         "",
     ]
     for half in halves:
-        lines += render_half(half, results[half], show_cases=half == "dev")
+        lines += render_half(half, results[half], show_cases=half == "dev", judge=args.judge)
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
