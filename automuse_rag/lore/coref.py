@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from automuse_rag.lore.family import SEX
 from automuse_rag.lore.given_names import given_gender
 from automuse_rag.lore.names import CIVIL, RANKS, TITLES, parse_name
 from automuse_rag.lore.relation_words import SPEECH
@@ -142,21 +143,8 @@ def scene(doc: Doc, hits: Sequence[_Named], antecedent: Callable[[int, str, Set[
 
 
 #: Kin who usually share the possessor's surname ("her mother" of Miss Welland is a
-#: Welland), with the sex the word gives.
-FAMILY = {
-    "father": "m",
-    "mother": "f",
-    "son": "m",
-    "daughter": "f",
-    "brother": "m",
-    "sister": "f",
-    "grandfather": "m",
-    "grandmother": "f",
-    "grandson": "m",
-    "granddaughter": "f",
-    "husband": "m",
-    "wife": "f",
-}
+#: Welland), with the sex the word gives: lore/family.py's.
+FAMILY = SEX
 KIN_WINDOW = (2, 1)  # sentences before and after a kin noun where its referent may be named
 
 

@@ -90,9 +90,9 @@ def surnames(names: Sequence[str]) -> set[str]:
     return out
 
 
-def sex(names: Sequence[str]) -> str | None:
-    """An entity's sex by its names: titles, and the given names of untitled full
-    names; None when unknown or when they disagree."""
+def sexes(names: Sequence[str]) -> set[str]:
+    """The sexes an entity's names give: titles ("Mrs." f, "Mr." or a rank m) and the
+    given names of untitled full names."""
     found = set()
     for p in map(parse_name, names):
         if p.title is not None:
@@ -101,6 +101,12 @@ def sex(names: Sequence[str]) -> str | None:
                 found.add(g)
         elif p.is_full and (g := given_gender(p.first)):
             found.add(g)
+    return found
+
+
+def sex(names: Sequence[str]) -> str | None:
+    """An entity's sex by its names (:func:`sexes`); None when unknown or when they disagree."""
+    found = sexes(names)
     return found.pop() if len(found) == 1 else None
 
 

@@ -19,8 +19,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from automuse_rag.lore.given_names import given_gender
-from automuse_rag.lore.names import RANKS, TITLES, parse_name
+from automuse_rag.lore.family import sexes
+from automuse_rag.lore.names import parse_name
 from automuse_rag.lore.nicknames import nickname_keys
 from automuse_rag.lore.resolve import link_keys
 from automuse_rag.lore.stats import NameStat, name_gender
@@ -43,22 +43,11 @@ class Candidate:
     mentions: int  # the smaller entity's mentions: how much a right answer is worth
 
 
-def entity_gender(members: Iterable[str], stats: Mapping[str, NameStat]) -> str | None:
-    """An entity's sex as its names give it: titles ("Mrs." f, "Mr." or a rank m),
-    the given name of a full name without a title, and the pronouns around each name
-    (strong evidence only). None when unknown or when its names disagree."""
-    found = set()
-    for m in members:
-        p = parse_name(m)
-        if p.title is not None:
-            g = TITLES[p.title][1] or ("m" if p.title in RANKS else None)
-            if g:
-                found.add(g)
-        elif p.is_full and (g := given_gender(p.first)):
-            found.add(g)
-        st = stats.get(m)
-        if st is not None and (g := name_gender(st)):
-            found.add(g)
+def entity_gender(members: Sequence[str], stats: Mapping[str, NameStat]) -> str | None:
+    """An entity's sex as its names give it (lore/family.py :func:`sexes`: titles and
+    given names) and the pronouns around each name (strong evidence only). None when
+    unknown or when they disagree."""
+    found = sexes(members) | {g for m in members if (st := stats.get(m)) is not None and (g := name_gender(st))}
     return found.pop() if len(found) == 1 else None
 
 
