@@ -19,7 +19,8 @@ when it is read, as of any chunk, from the entities the names belong to then
   surname ("Mrs. Bennet", "Lady Lucas") is that family's wife, mother or grandmother,
   never its sister or daughter; her own kin of that surname are her husband and
   children; a "Miss" is no mother or wife and has no children or husband; "Mr. X"
-  and "Mrs. X" are husband and wife and nothing else; a husband is a man's wife's;
+  and "Mrs. X" are husband and wife and nothing else; a wife is a man's, and a
+  husband a woman's;
 - one pair given two bonds (brother and father of the same woman) keeps the one
   read more often, or neither.
 """
