@@ -24,7 +24,7 @@ from automuse_rag.memory.story import StoryMemory
 from automuse_rag.models.base import ChatModel, Sampling
 from automuse_rag.settings import Settings
 
-#: Words of a description shown per name.
+#: Characters of a description shown per name.
 DESC_CHARS = 240
 
 
