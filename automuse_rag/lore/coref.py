@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from automuse_rag.lore.family import SEX
+from automuse_rag.lore.family import SEX, couple
 from automuse_rag.lore.given_names import given_gender
 from automuse_rag.lore.names import CIVIL, RANKS, TITLES, parse_name
 from automuse_rag.lore.relation_words import SPEECH
@@ -142,9 +142,6 @@ def scene(doc: Doc, hits: Sequence[_Named], antecedent: Callable[[int, str, Set[
     return Scene(quoted, paragraphs)
 
 
-#: Kin who usually share the possessor's surname ("her mother" of Miss Welland is a
-#: Welland), with the sex the word gives: lore/family.py's.
-FAMILY = SEX
 KIN_WINDOW = (2, 1)  # sentences before and after a kin noun where its referent may be named
 
 
@@ -158,7 +155,7 @@ def kin_referent(role: str, owner: str, sent: int, hits: Sequence[_Hit], genders
     named in the sentence or the two before it (or the one after). The one character
     there of the kin word's sex who shares the owner's surname and is not a form of
     the owner's name; None when there are none or several."""
-    sex = FAMILY.get(role)
+    sex = SEX.get(role)  # kin who usually share the possessor's surname, and their sex
     family = _surname(owner, hits)
     if sex is None or family is None or parse_name(_full_form(owner, hits)).words == (family,) and not parse_name(owner).title:
         return None  # a bare surname may be any of the family
@@ -172,8 +169,8 @@ def kin_referent(role: str, owner: str, sent: int, hits: Sequence[_Hit], genders
         p = parse_name(h.name)
         if not p.title and not parse_name(_full_form(h.name, hits)).is_full:
             continue  # a bare surname may be any of the family
-        spouse, couple = role in ("husband", "wife"), _couple(owner, h.name)
-        if (couple and not spouse) or (spouse and not couple and _surname_only(h.name)):
+        spouse, married = role in ("husband", "wife"), couple(owner, h.name)
+        if (married and not spouse) or (spouse and not married and _surname_only(h.name)):
             continue  # "Mr. X" and "Mrs. X" are husband and wife; "Godfrey's wife" may not be "Mrs. Cass"
         if _gender(_full_form(h.name, hits), genders) == sex:
             found.add(h.name)
@@ -185,7 +182,7 @@ def kin_candidates(role: str, owner: str, sent: int, hits: Sequence[_Hit], gende
     every character named in the same sentences around the kin noun, other than the
     owner's name, not known to be of the other sex. The story decides among them when
     it is read (lore/family.py)."""
-    sex = FAMILY.get(role)
+    sex = SEX.get(role)  # kin who usually share the possessor's surname, and their sex
     if sex is None:
         return ()
     found = set()
@@ -211,11 +208,6 @@ def _surname_only(name: str) -> bool:
     """ "Mrs. Cass", "Mrs. van der Luyden": a civil title and a surname, no given name."""
     p = parse_name(name)
     return p.title in CIVIL and (len(p.words) == 1 or not p.words[0][:1].isupper())
-
-
-def _couple(a: str, b: str) -> bool:
-    pa, pb = parse_name(a), parse_name(b)
-    return {pa.title, pb.title} == {"mr", "mrs"} and pa.words == pb.words
 
 
 def _may_be(a: str, b: str, genders: Mapping[str, str | None]) -> bool:

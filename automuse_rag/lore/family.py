@@ -146,12 +146,13 @@ def _fits(kin: tuple[str, ...], owner: tuple[str, ...], role: str) -> bool:
         return False
     if _titled(owner, "miss") and role in ("son", "daughter", "husband", "grandson", "granddaughter"):
         return False
-    couple = {("mr", "mrs"), ("mrs", "mr")}
-    for a in map(parse_name, kin):
-        for b in map(parse_name, owner):
-            if (a.title, b.title) in couple and a.words == b.words and role not in ("husband", "wife"):
-                return False
-    return True
+    return role in ("husband", "wife") or not any(couple(a, b) for a in kin for b in owner)
+
+
+def couple(a: str, b: str) -> bool:
+    """ "Mr. X" and "Mrs. X": husband and wife."""
+    pa, pb = parse_name(a), parse_name(b)
+    return {pa.title, pb.title} == {"mr", "mrs"} and pa.words == pb.words
 
 
 def _one_name(names: Sequence[str]) -> bool:

@@ -386,11 +386,11 @@ class StateReader:
 
     def names_of(self, ids: Iterable[str], at: int) -> dict[str, list[str]]:
         """entity id -> its names as of ``at`` (for the ids known then)."""
-        wanted, out = sorted(set(ids)), {}  # type: tuple[list[str], dict[str, list[str]]]
+        wanted, out = sorted(set(ids)), defaultdict[str, list[str]](list)
         sql = f"SELECT entity_id, name FROM entity_names WHERE entity_id IN ({_marks(len(wanted))}) AND since <= ? AND until > ?"
         for eid, name in self.db.execute(sql + " ORDER BY name", [*wanted, at, at]):
-            out.setdefault(eid, []).append(name)
-        return out
+            out[eid].append(name)
+        return dict(out)
 
     def graph(self, at: int = LATEST) -> nx.Graph[str]:
         return build_graph(self.entities(at), self.relations(at))
