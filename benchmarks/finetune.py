@@ -205,15 +205,21 @@ def sizes_of(work: Path, report: dict) -> dict:
 
 
 def write(body: str, no_doc: bool) -> None:
+    write_section(body, no_doc, BEGIN, END)
+
+
+def write_section(body: str, no_doc: bool, begin: str, end_mark: str) -> None:
+    """Put ``body`` between the ``begin`` and ``end_mark`` markers of docs/benchmarks.md
+    (added at its end when missing), or print it with ``no_doc``."""
     if no_doc:
         print(body)
         return
     text = DOC.read_text(encoding="utf-8")
-    if BEGIN not in text:
-        text = text.rstrip("\n") + f"\n\n{BEGIN}\n{END}\n"
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    if begin not in text:
+        text = text.rstrip("\n") + f"\n\n{begin}\n{end_mark}\n"
+    start, end = text.index(begin) + len(begin), text.index(end_mark)
     DOC.write_text(text[:start] + "\n" + body + "\n" + text[end:], encoding="utf-8")
-    print(f"wrote the bench:finetune section of {DOC}")
+    print(f"wrote the {begin[5:-4]} section of {DOC}")
 
 
 def render(args, meta: dict, facts: dict, report: dict, llama: dict, sizes: dict) -> str:
