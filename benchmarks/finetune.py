@@ -67,11 +67,17 @@ def cli(home: Path, *args: str) -> float:
 def llama_nll(path: Path, examples: list, n_ctx: int) -> float:
     """Token-weighted NLL per completion token of ``examples`` (token ids from the
     trainer's encoder, so both runtimes score the very same tokens) under a GGUF."""
+    scored = per_example_nll(path, examples, n_ctx)
+    return sum(s for s, _ in scored) / sum(n for _, n in scored)
+
+
+def per_example_nll(path: Path, examples: list, n_ctx: int) -> list[tuple[float, int]]:
+    """(summed NLL, completion tokens) of each example under a GGUF (llama.cpp)."""
     import numpy as np
     from llama_cpp import Llama
 
     llm = Llama(model_path=str(path), n_ctx=n_ctx, logits_all=True, verbose=False, n_threads=os.cpu_count() or 1)
-    total, count = 0.0, 0
+    out = []
     try:
         for ex in examples:
             llm.reset()
@@ -80,11 +86,10 @@ def llama_nll(path: Path, examples: list, n_ctx: int) -> float:
             peak = logits.max(axis=1, keepdims=True)
             log_norm = peak[:, 0] + np.log(np.exp(logits - peak).sum(axis=1))
             target = logits[np.arange(len(logits)), np.array(ex.ids[ex.start :])]
-            total += float((log_norm - target).sum())
-            count += len(logits)
+            out.append((float((log_norm - target).sum()), len(logits)))
     finally:
         llm.close()
-    return total / count
+    return out
 
 
 def main() -> None:

@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from finetune import load, write_section  # noqa: E402
+from finetune import load, per_example_nll, write_section  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 MIRROR = SHARED / "gutenberg"
@@ -95,27 +95,6 @@ def corpus(home: Path, books: list[int], data: Path, budget: int, done: dict, ta
 # -- scoring ---------------------------------------------------------------------------
 
 
-def per_example_nll(path: Path, examples: list, n_ctx: int) -> list[tuple[float, int]]:
-    """(summed NLL, completion tokens) of each example under a GGUF (llama.cpp)."""
-    import numpy as np
-    from llama_cpp import Llama
-
-    llm = Llama(model_path=str(path), n_ctx=n_ctx, logits_all=True, verbose=False, n_threads=os.cpu_count() or 1)
-    out = []
-    try:
-        for ex in examples:
-            llm.reset()
-            llm.eval(ex.ids)
-            logits = np.asarray(llm.scores[ex.start - 1 : len(ex.ids) - 1], dtype=np.float64)
-            peak = logits.max(axis=1, keepdims=True)
-            log_norm = peak[:, 0] + np.log(np.exp(logits - peak).sum(axis=1))
-            target = logits[np.arange(len(logits)), np.array(ex.ids[ex.start :])]
-            out.append((float((log_norm - target).sum()), len(logits)))
-    finally:
-        llm.close()
-    return out
-
-
 def paired_bootstrap(base: list[tuple[float, int]], tuned: list[tuple[float, int]], rounds: int = 10000, seed: int = 0):
     """Token-weighted NLL difference (tuned - base) and its 95% percentile interval,
     resampling examples with replacement (both models on the same draw)."""
@@ -161,9 +140,29 @@ def named(names: list[str], text: str) -> bool:
     return any(re.search(rf"\b{re.escape(w)}\b", text) for w in words)
 
 
+def generate_args(premise: Path, story: str, llm: str, *extra: str) -> tuple[str, ...]:
+    """``automuse generate`` of ``story`` from ``premise`` with ``llm`` writing, the
+    chunks analysed extractively with hash embeddings."""
+    return (
+        "generate",
+        "--premise",
+        str(premise),
+        "--story",
+        story,
+        "--llm",
+        llm,
+        "--memory-llm",
+        "extractive",
+        "--embedder",
+        "hash:64",
+        "--seed",
+        "1",
+        *extra,
+    )
+
+
 def generate(home: Path, premise: Path, tag: str, llm: str, plan_from: str | None, chunks: int, done: dict) -> dict:
     story = f"{tag}-{premise.stem}"
-    common = ("--memory-llm", "extractive", "--embedder", "hash:64", "--seed", "1")
     if plan_from:  # the same plan for both writers
         src, dst = home / "stores" / plan_from, home / "stores" / story
         dst.mkdir(parents=True, exist_ok=True)
@@ -177,17 +176,7 @@ def generate(home: Path, premise: Path, tag: str, llm: str, plan_from: str | Non
         out,
         lambda: cli(
             home,
-            "generate",
-            "--premise",
-            str(premise),
-            "--story",
-            story,
-            "--chunks",
-            str(chunks),
-            "--llm",
-            llm,
-            *common,
-            "--json",
+            *generate_args(premise, story, llm, "--chunks", str(chunks), "--json"),
             out=out,
         ),
     )
@@ -215,23 +204,7 @@ def plan(home: Path, premise: Path, done: dict) -> str:
         done,
         f"plan_{story}_s",
         home / "stores" / story / "cast.toml",
-        lambda: cli(
-            home,
-            "generate",
-            "--premise",
-            str(premise),
-            "--story",
-            story,
-            "--plan-only",
-            "--llm",
-            "local",
-            "--memory-llm",
-            "extractive",
-            "--embedder",
-            "hash:64",
-            "--seed",
-            "1",
-        ),
+        lambda: cli(home, *generate_args(premise, story, "local", "--plan-only")),
     )
     return story
 
