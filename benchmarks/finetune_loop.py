@@ -212,6 +212,9 @@ def plan(home: Path, premise: Path, done: dict) -> str:
 # -- main ------------------------------------------------------------------------------
 
 
+STAGES = ("dev", "tune", "test", "nll", "base-gen", "tuned-gen", "doc")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, required=True, help="keeps every stage's output; a rerun resumes")
@@ -222,87 +225,115 @@ def main() -> None:
     ap.add_argument("--per-book", type=int, default=20)
     ap.add_argument("--premises", type=int, default=2)
     ap.add_argument("--chunks", type=int, default=20)
+    ap.add_argument(
+        "--only",
+        default=",".join(STAGES),
+        help=f"run these stages (comma-separated, of {', '.join(STAGES)}); two runs with different stages may share "
+        "a --work, as long as each stage's inputs are there (the generation from one plan, base then tuned)",
+    )
     ap.add_argument("--no-doc", action="store_true")
     args = ap.parse_args()
+    only = set(args.only.split(","))
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     saved = work / "done.json"
     done: dict = json.loads(saved.read_text()) if saved.is_file() else {}
     done.setdefault("load_start", load())
 
-    def keep() -> None:
-        saved.write_text(json.dumps(done, indent=1))
+    def keep() -> None:  # merged with what another run of other stages saved meanwhile
+        now = json.loads(saved.read_text()) if saved.is_file() else {}
+        now.update(done)
+        done.update(now)
+        tmp = saved.with_suffix(".tmp")
+        tmp.write_text(json.dumps(now, indent=1))
+        tmp.replace(saved)
 
     split = tomllib.loads(SPLIT.read_text())
-    dev_meta = corpus(work / "dev-home", split["dev"], work / "dev.jsonl", args.budget, done, "dev")
-    keep()
-    tuned = work / "tuned"
-    if not (tuned / "report.json").is_file():
-        resume = ("--resume",) if (tuned / "checkpoints").is_dir() and any((tuned / "checkpoints").iterdir()) else ()
-        secs = cli(
-            work / "dev-home",
-            "finetune",
-            "local",
-            "--data",
-            str(work / "dev.jsonl"),
-            "--val",
-            str(work / "dev.val.jsonl"),
-            "--out",
-            str(tuned),
-            "--steps",
-            str(args.steps),
-            "--lr",
-            str(args.lr),
-            "--eval-every",
-            str(args.steps),
-            "--checkpoint-every",
-            "20",
-            *resume,
-            out=work / "tune.log",
-        )
-        done["tune_s"] = done.get("tune_s", 0) + secs
-        done["load_after_tune"] = load()
-        keep()
-    report = json.loads((tuned / "report.json").read_text())
-    tuned_gguf = Path(report["outputs"]["gguf"])
-
     eval_books = split["test"][: args.eval_books]
-    test_meta = corpus(work / "test-home", eval_books, work / "test.jsonl", args.budget, done, "test")
-    keep()
-    nll_file = work / "nll.json"
-    if not nll_file.is_file():
-        from automuse_rag.finetune.data import encode, read_records
-        from automuse_rag.finetune.local import load_base
-        from automuse_rag.settings import get_settings
-
-        records = read_records(work / "test.jsonl") + read_records(work / "test.val.jsonl")
-        chosen = pick(records, args.per_book * len(eval_books))
-        _, tokenizer, base_gguf = load_base(get_settings(home=work / "test-home"))
-        examples = [encode(tokenizer, r, "chat", 1024) for r in chosen]
-        n_ctx = max(len(e.ids) for e in examples) + 8
-        t0 = time.perf_counter()
-        base = per_example_nll(base_gguf, examples, n_ctx)
-        tuned_nll = per_example_nll(tuned_gguf, examples, n_ctx)
-        nll_file.write_text(
-            json.dumps({"samples": len(chosen), "base": base, "tuned": tuned_nll, "seconds": time.perf_counter() - t0})
-        )
-    nll = json.loads(nll_file.read_text())
-    point, lo, hi = paired_bootstrap([tuple(x) for x in nll["base"]], [tuple(x) for x in nll["tuned"]])
-
+    tuned = work / "tuned"
+    if "dev" in only:
+        corpus(work / "dev-home", split["dev"], work / "dev.jsonl", args.budget, done, "dev")
+        keep()
+    if "tune" in only and not (tuned / "report.json").is_file():
+        tune(args, work, done)
+        keep()
+    if "test" in only:
+        corpus(work / "test-home", eval_books, work / "test.jsonl", args.budget, done, "test")
+        keep()
+    if "nll" in only:
+        score(args, work, eval_books)
     gen_home = work / "gen-home"
     premises = sorted((SHARED / "premises").glob("*.txt"))[: args.premises]
     rows = []
     for premise in premises:
-        base_story = plan(gen_home, premise, done)
+        if "base-gen" in only:
+            plan(gen_home, premise, done)
+            keep()
+            rows.append(("base", generate(gen_home, premise, "base", "local", None, args.chunks, done)))
+            keep()
+        if "tuned-gen" in only:
+            llm = json.loads((tuned / "report.json").read_text())["llm"]
+            rows.append(("tuned", generate(gen_home, premise, "tuned", llm, f"base-{premise.stem}", args.chunks, done)))
+            keep()
+    if "doc" in only:
+        done["load_end"] = load()
         keep()
-        rows.append(("base", generate(gen_home, premise, "base", "local", None, args.chunks, done)))
-        keep()
-        rows.append(("tuned", generate(gen_home, premise, "tuned", report["llm"], base_story, args.chunks, done)))
-        keep()
-    done["load_end"] = load()
-    keep()
-    body = render(args, done, dev_meta, test_meta, report, nll, (point, lo, hi), rows, eval_books)
-    write_section(body, args.no_doc, BEGIN, END)
+        rows.sort(key=lambda r: (r[1]["story"].split("-", 1)[1], r[0]))
+        report = json.loads((tuned / "report.json").read_text())
+        nll = json.loads((work / "nll.json").read_text())
+        point, lo, hi = paired_bootstrap([tuple(x) for x in nll["base"]], [tuple(x) for x in nll["tuned"]])
+        dev_meta = json.loads((work / "dev.meta.json").read_text())
+        test_meta = json.loads((work / "test.meta.json").read_text())
+        body = render(args, done, dev_meta, test_meta, report, nll, (point, lo, hi), rows, eval_books)
+        write_section(body, args.no_doc, BEGIN, END)
+
+
+def tune(args, work: Path, done: dict) -> None:
+    tuned = work / "tuned"
+    resume = ("--resume",) if (tuned / "checkpoints").is_dir() and any((tuned / "checkpoints").iterdir()) else ()
+    secs = cli(
+        work / "dev-home",
+        "finetune",
+        "local",
+        "--data",
+        str(work / "dev.jsonl"),
+        "--val",
+        str(work / "dev.val.jsonl"),
+        "--out",
+        str(tuned),
+        "--steps",
+        str(args.steps),
+        "--lr",
+        str(args.lr),
+        "--eval-every",
+        str(args.steps),
+        "--checkpoint-every",
+        "20",
+        *resume,
+        out=work / "tune.log",
+    )
+    done["tune_s"] = done.get("tune_s", 0) + secs
+
+
+def score(args, work: Path, eval_books: list[int]) -> None:
+    """Next-chunk NLL of the unseen books' memory prompts, base against tuned."""
+    nll_file = work / "nll.json"
+    if nll_file.is_file():
+        return
+    from automuse_rag.finetune.data import encode, read_records
+    from automuse_rag.finetune.local import load_base
+    from automuse_rag.settings import get_settings
+
+    report = json.loads((work / "tuned" / "report.json").read_text())
+    records = read_records(work / "test.jsonl") + read_records(work / "test.val.jsonl")
+    chosen = pick(records, args.per_book * len(eval_books))
+    _, tokenizer, base_gguf = load_base(get_settings(home=work / "test-home"))
+    examples = [encode(tokenizer, r, "chat", 1024) for r in chosen]
+    n_ctx = max(len(e.ids) for e in examples) + 8
+    t0 = time.perf_counter()
+    base = per_example_nll(base_gguf, examples, n_ctx)
+    tuned = per_example_nll(Path(report["outputs"]["gguf"]), examples, n_ctx)
+    nll_file.write_text(json.dumps({"samples": len(chosen), "base": base, "tuned": tuned, "seconds": time.perf_counter() - t0}))
 
 
 def render(args, done, dev_meta, test_meta, report, nll, diff, rows, eval_books) -> str:
