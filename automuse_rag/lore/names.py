@@ -275,29 +275,12 @@ class Parsed:
         return self.words[0]
 
     @property
-    def core(self) -> tuple[str, ...]:
-        """The name's own words, without a seat ("of Coketown"; see :attr:`seat`)."""
-        return self.words[: len(self.words) - len(self.seat) - 1] if self.seat else self.words
-
-    @property
-    def seat(self) -> tuple[str, ...]:
-        """A territorial designation ending the name, which is a place and not the
-        person's surname: "Josiah Bounderby of Coketown" -> ("Coketown",), "Duke of
-        Strelsau" -> ("Strelsau",)."""
-        if "of" not in self.words:
-            return ()
-        return self.words[self.words.index("of") + 1 :]
-
-    @property
     def last(self) -> str:
-        """The surname: the last word before a seat ("" when the name is only a title
-        and a seat, as "Duke of Strelsau")."""
-        core = self.core
-        return core[-1] if core else ""
+        return self.words[-1]
 
     @property
     def is_full(self) -> bool:
-        return len(self.core) >= 2
+        return len(self.words) >= 2
 
 
 @lru_cache(maxsize=65536)

@@ -56,9 +56,6 @@ Alias rules (characters):
 - Nicknames (Lizzy -> Elizabeth, Tom -> Thomas; pet forms in -y: Toady -> Toad) and short place forms ("Rosings" ->
   "Rosings Park"): lore/merge_steps.py. Middle initials do not count ("George B.
   Wilson" is "George Wilson").
-- A seat after "of" is a place, not a surname: "Josiah Bounderby of Coketown" is
-  Josiah Bounderby (and Mr. Bounderby), and neither Coketown nor the Strelsau of a
-  "Duke of Strelsau" joins the man by that word (``Parsed.seat``).
 - A first-person narrator's given name and surname, each spoken to him and never
   written together ("Nick" / "Mr. Carraway"): lore/narrator.py. Names spoken to the
   narrator share the component key :data:`NARRATOR_KEY`.

@@ -104,7 +104,7 @@ class Resolver:
     def full(self, name: str) -> None:
         p = parse_name(name)
         for cl in self.clusters:
-            if any(core_words(parse_name(m).core) == core_words(p.core) for m in cl.members) and title_ok(p.title, cl):
+            if any(core_words(parse_name(m).words) == core_words(p.words) for m in cl.members) and title_ok(p.title, cl):
                 self.add(cl, name, p)
                 return
 
