@@ -266,12 +266,12 @@ def main() -> None:
     premises = sorted((SHARED / "premises").glob("*.txt"))[: args.premises]
     rows = []
     for premise in premises:
-        if "base-gen" in only:
+        if only & {"base-gen", "doc"}:  # the doc reads each run's stored result (a run not done yet runs now)
             plan(gen_home, premise, done)
             keep()
             rows.append(("base", generate(gen_home, premise, "base", "local", None, args.chunks, done)))
             keep()
-        if "tuned-gen" in only:
+        if only & {"tuned-gen", "doc"}:
             llm = json.loads((tuned / "report.json").read_text())["llm"]
             rows.append(("tuned", generate(gen_home, premise, "tuned", llm, f"base-{premise.stem}", args.chunks, done)))
             keep()
