@@ -170,30 +170,33 @@ def generate(home: Path, premise: Path, tag: str, llm: str, plan_from: str | Non
             if not (dst / name).exists():
                 shutil.copy(src / name, dst / name)
     out = home / f"{story}.json"
-    stage(
-        done,
-        f"gen_{story}_s",
-        out,
-        lambda: cli(
-            home,
-            *generate_args(premise, story, llm, "--chunks", str(chunks), "--json"),
-            out=out,
-        ),
-    )
+
+    def run() -> float:
+        start = time.perf_counter()
+        try:
+            cli(home, *generate_args(premise, story, llm, "--chunks", str(chunks), "--json"), out=out)
+        except subprocess.CalledProcessError:  # the writer stopped (every candidate of a chunk failed): a row, not a crash
+            out.write_text(json.dumps({"stopped": True}))
+        return time.perf_counter() - start
+
+    stage(done, f"gen_{story}_s", out, run)
     result = json.loads(out.read_text())
     texts = chunk_texts(home, story)
     cast = cast_names(home / "stores" / story)
     half = texts[len(texts) // 2 :]
-    candidates = result["new_chunks"] + result["rejections"] - result.get("continuity_rejections", 0)
+    rejected = home / "stores" / story / "rejections.jsonl"
+    rejections = result.get("rejections", sum(1 for line in rejected.open() if line.strip()) if rejected.is_file() else 0)
+    candidates = len(texts) + rejections - result.get("continuity_rejections", 0)
     return {
         "story": story,
         "chunks": len(texts),
-        "rejections": result["rejections"],
-        "guard_pass": result["new_chunks"] / candidates if candidates else 0.0,
+        "stopped": bool(result.get("stopped")),
+        "rejections": rejections,
+        "guard_pass": len(texts) / candidates if candidates else 0.0,
         "cast": len(cast),
         "cast_named": sum(named(n, "\n".join(texts)) for n in cast),
         "cast_named_second_half": sum(named(n, "\n".join(half)) for n in cast),
-        "words": result["words"],
+        "words": sum(len(t.split()) for t in texts),
         "seconds": done[f"gen_{story}_s"],
     }
 
@@ -372,8 +375,9 @@ def render(args, done, dev_meta, test_meta, report, nll, diff, rows, eval_books)
         "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
     for writer, r in rows:
+        chunks = f"{r['chunks']}{' (stopped)' if r['stopped'] else ''}"
         lines.append(
-            f"| {r['story'].split('-', 1)[1]} | {writer} | {r['chunks']} | {r['rejections']} | {r['guard_pass']:.2f} | "
+            f"| {r['story'].split('-', 1)[1]} | {writer} | {chunks} | {r['rejections']} | {r['guard_pass']:.2f} | "
             f"{r['cast_named']}/{r['cast']} / {r['cast_named_second_half']}/{r['cast']} | {r['words']} | {r['seconds'] / 60:.1f} |"
         )
     return "\n".join(lines)
