@@ -5,7 +5,8 @@
 Per edited book: an extractive ingest (``--llm extractive --embedder hash``: spaCy NER,
 parse and facts, no model) into a temp home, then ``automuse continuity --story NAME
 --json``. A report finds an injection when the report's chunk holds the injected
-passage, its entity is the injected character (a cast name or alias; for kinship either
+passage (or, for a colour or a tie, the fact it cites as broken is the injected one: a
+later original statement contradicting it), its entity is the injected character (a cast name or alias; for kinship either
 person of the tie) and its kind matches (dead -> dead_acts with a "dead" fact, eyes/hair
 -> attribute with that fact, kin -> kin). Any other report on an edited book is a false
 alarm; so is a report on a control passage (a legitimate later mention).
@@ -127,7 +128,8 @@ def injection_names(inj: Injection, cast: Mapping[str, list[str]]) -> list[str]:
 
 
 def report_finds(report: Mapping[str, Any], inj: Injection, chunks: Sequence[int], names: list[str], others: list[str]) -> bool:
-    if inj.control or report.get("chunk") not in chunks:
+    cited = (report.get("fact") or {}).get("chunk")
+    if inj.control or (report.get("chunk") not in chunks and (inj.kind == "dead" or cited not in chunks)):
         return False
     group = GROUP_OF[inj.kind]
     if report.get("kind") != REPORT_KIND[group]:

@@ -140,6 +140,18 @@ def test_reports_are_matched_to_injections_by_chunk_entity_and_kind() -> None:
     assert scores["place"].precision is None and scores["place"].f1 is None
 
 
+def test_a_later_statement_contradicting_an_injected_colour_finds_it() -> None:
+    injections = [_inj("hair", kind="hair", entity="Ann Lee"), _inj("dead")]
+    placed = {"hair": [8], "dead": [5]}
+    later = _report(30, kind="attribute", entity="Ann", fact_kind="hair")
+    later["fact"] = {"kind": "hair", "chunk": 8, "text": "..."}  # the broken fact is the injected one
+    acts = _report(40)
+    acts["fact"] = {"kind": "dead", "chunk": 5, "text": "..."}  # a death's later acts are the book's own
+    out = bench.match_reports([later, acts], injections, placed, cast={"Ann Lee": ["Ann"], "Zed Ward": ["Zed"]})
+    assert out.found == {"hair": [0], "dead": []}
+    assert out.false == [1]
+
+
 def test_the_committed_set_meets_the_issue_counts() -> None:
     sets = inject.load_injections()
     real = [i for i in sets.injections if not i.control]

@@ -99,6 +99,13 @@ def test_no_death_where_none_is_stated(text: str) -> None:
         ("“My sister Emily is coming,” said Arthur Holmwood.", ("kin", "Arthur Holmwood", "sister:Emily")),
         ("Jonathan Harker arrived at Whitby on Monday.", ("place", "Jonathan Harker", "Whitby")),
         ("Jonathan Harker left Whitby on Monday.", ("place", "Jonathan Harker", "left Whitby")),
+        # the colour's noun is its own clause's subject: the possessive says whose it is
+        ("Nora Fairley sat by the fire; her dark hair fell loose over her shoulders.", ("hair", "Nora Fairley", "dark")),
+        ("Tom Crane waited and his grey eyes seemed to search the road.", ("eyes", "Tom Crane", "grey")),
+        # "with ... eyes" on the predicate noun of a copula: its subject's
+        ("Tom Crane was a thin young man, with deep-set brown eyes.", ("eyes", "Tom Crane", "brown")),
+        ("Nora Fairley was a tall girl, with a heavy braid of red hair.", ("hair", "Nora Fairley", "red")),
+        ("Tom Crane came in. He was a thin young man, with deep-set brown eyes.", ("eyes", "Tom Crane", "brown")),
     ],
 )
 def test_each_kind_of_fact_is_read(text: str, fact: tuple[str, str, str]) -> None:
@@ -118,6 +125,8 @@ def test_each_kind_of_fact_is_read(text: str, fact: tuple[str, str, str]) -> Non
         ("Arthur Holmwood would never marry Emily Lake.", "kin"),
         ("Jonathan Harker would arrive at Whitby on Monday.", "place"),
         ("Mrs. Gradgrind came in. Sissy, with her dark eyes fixed on Mrs. Gradgrind, said nothing.", "eyes"),
+        ("Nora Fairley spoke to a sailor with blue eyes.", "eyes"),
+        ("Tom Crane was the friend of a girl with red hair.", "hair"),
     ],
 )
 def test_no_fact_where_none_is_stated(text: str, kind: str) -> None:
@@ -155,3 +164,15 @@ def test_the_fact_reader_takes_a_span_for_a_character_by_its_own_label_only() ->
     by_name = {m.name: m for m in ner_mentions(doc)}
     assert [h.character for h in name_hits(doc, by_name) if h.name == "Cluny"] == [True, True]
     assert [h.character for h in ChunkView(doc).hits if h.name == "Cluny"] == [False, True]
+
+
+def test_the_chunks_vote_counts_for_a_span_whose_given_name_one_sex_bears() -> None:
+    """NER tags "Colin" GPE where his eyes are described and PERSON later in the chunk:
+    a census given name of one sex takes the chunk's vote ("Cluny", above, does not)."""
+    doc = get_nlp()(
+        "Colin lay quiet a little while and his strange gray eyes seemed to be staring at the wall, "
+        "but Mary saw he was thinking. Colin said nothing. Colin was tired."
+    )
+    assert [e.label_ for e in doc.ents if e.text == "Colin"][0] not in ("PERSON",)
+    assert all(h.character for h in ChunkView(doc).hits if h.name == "Colin")
+    assert ("eyes", "Colin", "grey") in {(f.kind, f.name, f.value) for f in extract_facts(doc)}

@@ -107,6 +107,62 @@ def test_no_tie_from_a_negated_or_other_sense(text):
     assert not any(r[1] in ("married", "engaged to") for r in _relations(text))
 
 
+@pytest.mark.parametrize(
+    "text, relation",
+    [
+        # a kin noun with its possessor holds whatever the clause's mood: "I'll telephone
+        # my sister" says she is his sister, whether or not he telephones
+        (
+            'Catherine Pell came in. Walter Pell stood up. "I\'ll telephone my sister Catherine," said Walter Pell.',
+            ("Catherine Pell", "sister of", "Walter Pell"),
+        ),
+        (
+            "Oliver Pell came in. Walter Pell would never forgive his brother Oliver Pell for the debt.",
+            ("Oliver Pell", "brother of", "Walter Pell"),
+        ),
+        ('"Did you see my cousin Catherine at church?" said Walter Pell.', ("Catherine", "cousin of", "Walter Pell")),
+        # a twin brother is a brother
+        (
+            'Bartholomew Sholto was ill. Thaddeus Sholto sighed. "My twin-brother Bartholomew and I were the only children."',
+            ("Bartholomew Sholto", "brother of", "Thaddeus Sholto"),
+        ),
+    ],
+)
+def test_a_kin_noun_with_its_possessor_holds_in_any_clause(text, relation):
+    assert relation in _relations(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Edith Marsh came in. Walter Pell stood up. Edith Marsh was not the sister of Walter Pell.",
+        "Edith Marsh came in. Walter Pell stood up. Edith Marsh might be the sister of Walter Pell.",
+        "Edith Marsh came in. Walter Pell stood up. Was Edith Marsh the sister of Walter Pell?",
+        # a brother-in-law is no brother
+        'Bartholomew Sholto was ill. Thaddeus Sholto sighed. "My brother-in-law Bartholomew was not there."',
+    ],
+)
+def test_a_kin_tie_stated_by_a_copula_keeps_its_clauses_mood(text):
+    assert not any(r[1] in ("sister of", "brother of") for r in _relations(text))
+
+
+def test_a_kin_noun_joined_to_a_predicate_and_a_given_names_sex():
+    # "brother" is joined to the copula's predicate; "he" is no Catherine, whose given
+    # name is a woman's, though she is the nearest name and the chunk has no pronoun of hers
+    text = (
+        "Oliver Pell came in with Edith Pell and Walter Grey. His manners did not please Catherine Grey; "
+        "but he was Walter Grey's friend and Edith Pell's brother."
+    )
+    rels = _relations(text)
+    assert ("Oliver Pell", "brother of", "Edith Pell") in rels
+    assert not any(r[0] == "Catherine Grey" and r[1] == "brother of" for r in rels)
+
+
+def test_a_kin_noun_owned_by_whose_is_the_kin_of_the_name_the_clause_hangs_on():
+    text = "Charlotte Lucas came to tea. Mr. Collins, whose sister Charlotte kept his house at Hunsford, was never tired of it."
+    assert ("Charlotte Lucas", "sister of", "Mr. Collins") in _relations(text)
+
+
 def test_quote_mask_spans_the_chunk_and_ends_at_a_paragraph():
     text = "“One. Two.\n\nThree. Four."
     mask = quote_mask(text)

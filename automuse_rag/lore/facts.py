@@ -209,14 +209,37 @@ def looks(view: ChunkView, s: Parsed, tok: Token) -> tuple[str | None, str]:
     if owner is not None:
         name = view.who(s, owner)
         subject = next((c for c in clause(tok).children if c.dep_ == "nsubj"), None)
-        if s.occ(owner) is None and subject is not None and subject.lower_ not in PRONOUNS and view.who(s, subject) != name:
+        if (
+            s.occ(owner) is None
+            and subject is not None
+            and subject.i != tok.i  # "her dark hair fell loose": the hair is the subject
+            and subject.lower_ not in PRONOUNS
+            and view.who(s, subject) != name
+        ):
             return None, ""  # "Sissy, with her dark eyes ..." is Sissy's, whom NER missed
         return name, colour
     if tok.dep_ == "dobj" and tok.head.lower_ in ("had", "has", "have"):
         return _nsubj(view, s, tok.head), colour
-    if tok.dep_ == "pobj" and tok.head.lower_ == "with" and (o := s.occ(tok.head.head)) is not None and o.character:
-        return o.name, colour
-    return None, ""
+    return _with_holder(view, s, tok), colour
+
+
+def _with_holder(view: ChunkView, s: Parsed, tok: Token) -> str | None:
+    """Whose "with ... eyes" or "with a braid of red hair" is: the character the "with"
+    phrase hangs on, or the subject of the copula whose predicate noun it hangs on ("He
+    was a pale young man, with brown eyes"). Not "a sailor with blue eyes" after a verb."""
+    holder = tok
+    while holder.dep_ == "pobj" and holder.head.lower_ == "of" and holder.head.dep_ == "prep":
+        holder = holder.head.head  # "a braid of red hair"
+    if not (holder.dep_ == "pobj" and holder.head.lower_ == "with" and holder.head.dep_ == "prep"):
+        return None
+    holder = holder.head.head
+    if (o := s.occ(holder)) is not None:
+        return o.name if o.character else None
+    if holder.dep_ == "attr" and holder.head.lower_ in BE:
+        holder = holder.head
+    if holder.lower_ in BE and not unreal(holder):  # "... was a tall girl, with red hair"
+        return _nsubj(view, s, holder)
+    return None
 
 
 def change_stated(pdoc: Any) -> bool:

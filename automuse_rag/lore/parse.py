@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from automuse_rag.lore.coref import kin_candidates, kin_referent, scene
 from automuse_rag.lore.describe import is_prose, line_at, occurrence_kind, score
+from automuse_rag.lore.given_names import given_gender
 from automuse_rag.lore.names import (
     NER_LABELS,
     PERSON_LABELS,
@@ -95,7 +96,8 @@ def name_hits(
     name NER tagged somewhere in the chunk ("his brother Dunstan", tagged only once).
     A name is a character's when a title or a PERSON vote anywhere in the chunk says
     so, whatever the one span's label ("Louisa, eldest daughter of ..." tagged GPE);
-    with ``person_votes=False`` a span is a character's only by its own label or title.
+    with ``person_votes=False`` only by its own label, its title, or the chunk's vote for a
+    given name one sex bears (lore/given_names.py: "Colin", not "Cluny").
     ``by_name``: the chunk's mentions (lore/ner.py ``ner_mentions``). A title word before
     a span joins it as in the mentions, where "his sister Emily" is no name (only another
     use of Emily counts); with ``lowercase_titles=False`` only a capitalised title joins,
@@ -119,7 +121,12 @@ def name_hits(
         if person_votes:
             character = ent.label_ in PERSON_LABELS or name in people or set(parse_name(name).words) <= person_words
         else:
-            character = ent.label_ in PERSON_LABELS or parse_name(name).title is not None
+            p = parse_name(name)
+            character = (
+                ent.label_ in PERSON_LABELS
+                or p.title is not None
+                or (name in people and bool(p.words) and given_gender(p.first) is not None)
+            )
         out.append(_Hit(name, character, span.start_char, span.end_char, sent_of.get(ent.sent.start, -1)))
         taken.update(range(start, end))
     # a full name's given name alone ("her sister Priscilla"), when one person of the
@@ -357,10 +364,13 @@ def couples(by_name: dict[str, LoreMention], have: list[dict[str, str]]) -> list
 
 
 def _title_gender(name: str) -> str | None:
-    """The gender a name's title says ("Mr." -> "m"); pronouns around a name are too
-    noisy to veto a relation ("Captain Reddick was her godfather")."""
-    title = parse_name(name).title
-    return TITLES[title][1] if title else None
+    """The gender a name's title says ("Mr." -> "m"), else its given name's when one sex
+    bears it far more often ("Catherine" -> "f", lore/given_names.py); pronouns around a
+    name are too noisy to veto a relation ("Captain Reddick was her godfather")."""
+    p = parse_name(name)
+    if p.title:
+        return TITLES[p.title][1]
+    return given_gender(p.first) if p.first else None
 
 
 def _same(a: dict[str, str], b: dict[str, str]) -> bool:

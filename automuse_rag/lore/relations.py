@@ -19,7 +19,7 @@ two different people (:func:`sentence_facts`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -44,7 +44,6 @@ from automuse_rag.lore.relation_words import (
 if TYPE_CHECKING:
     from spacy.tokens import Doc, Token
 
-    from automuse_rag.lore.entity import Entity, Relation
 
 #: ``pronoun(token, exclude)``: the character a pronoun refers to, other than ``exclude``.
 PronounFn = Callable[["Token", set[str]], str | None]
@@ -135,7 +134,10 @@ def sentence_facts(
         o = at.get(tok.i)
         return o if o is not None and o.character else None
 
-    def add(src: Occ | str, tgt: Occ | str, label: str, token: Token, via: str = "parse") -> None:
+    def add(src: Occ | str, tgt: Occ | str, label: str, token: Token, via: str = "parse", held: bool = False) -> None:
+        """``held``: a kin noun with its possessor ("my sister Emily"), which says whose
+        kin she is whatever its clause's mood ("I'll telephone my sister Emily", "Did
+        you see my sister?"); a tie stated by a verb or a copula keeps its clause's."""
         s = src if isinstance(src, str) else src.name
         t = tgt if isinstance(tgt, str) else tgt.name
         if s == t or not label:
@@ -143,7 +145,7 @@ def sentence_facts(
         if not (isinstance(src, str) and isinstance(tgt, str)):  # two names by co-reference alone: no evidence
             distinct.add((min(s, t), max(s, t)))  # that they are different people to the resolver
         verb = token if token.dep_ in ("ROOT", "conj", "relcl", "ccomp", "advcl", "xcomp") else token.head
-        if question or _blocked(verb) or _blocked(token):
+        if not held and (question or _blocked(verb) or _blocked(token)):
             return
         rel = {"source": s, "target": t, "label": label, "via": via}
         if rel not in rels:
@@ -200,13 +202,17 @@ def _kin_title_facts(doc: Doc, o: Occ, occ: OccFn, pronoun: PronounFn, add: AddF
         return
     owner = _possessor(o.root, occ, pronoun, {o.name})
     if owner is not None:
-        add(o, owner, f"{first.lower_} of", o.root)
+        add(o, owner, f"{first.lower_} of", o.root, "parse", True)
 
 
 def _not_plain(tok: Token) -> bool:
     """ "his future wife", "her great-grandmother": not the plain kin the word says."""
     before = tok.nbor(-1).lower_ if tok.i > 0 else ""
-    return before in ("-", "great") or any(c.dep_ == "amod" and c.lower_ in NOT_YET for c in tok.children)
+    twin = before == "-" and tok.i > 1 and tok.nbor(-2).lower_ == "twin"  # "her twin-brother" is her brother
+    in_law = tok.i + 2 < len(tok.doc) and tok.nbor(1).text == "-" and tok.nbor(2).lower_ == "in"  # "brother-in-law"
+    return (
+        (before in ("-", "great") and not twin) or in_law or any(c.dep_ == "amod" and c.lower_ in NOT_YET for c in tok.children)
+    )
 
 
 def _unnamed_kin(tok: Token, role: str, occ: OccFn, pronoun: PronounFn, add: AddFn, kin: KinFn) -> None:
@@ -219,19 +225,30 @@ def _unnamed_kin(tok: Token, role: str, occ: OccFn, pronoun: PronounFn, add: Add
     ref = kin(tok, role, name)
     if isinstance(ref, tuple):
         for cand in ref:  # the story decides when it is read (lore/family.py)
-            add(cand, name, f"{role} of", tok, FAMILY_VIA)
+            add(cand, name, f"{role} of", tok, FAMILY_VIA, True)
     elif ref:
-        add(ref, name, f"{role} of", tok)
+        add(ref, name, f"{role} of", tok, "parse", True)
 
 
 def _possessor(head: Token, occ: OccFn, pronoun: PronounFn, exclude: set[str]) -> Occ | str | None:
-    """Whose a noun is: its possessive child, a name or "his"/"her"/"my" resolved."""
+    """Whose a noun is: its possessive child, a name or "his"/"her"/"my" resolved, or
+    the name a "whose" clause hangs on ("Mr. Collins, whose sister Charlotte kept house")."""
     for c in head.children:
         if c.dep_ == "poss" and (o := occ(c)) and o.name not in exclude:
             return o
         if c.dep_ == "poss" and c.lower_ in ("his", "her", "my"):
             return pronoun(c, exclude)
+        if c.dep_ == "poss" and c.lower_ == "whose":
+            return _whose(head, occ, exclude)
     return None
+
+
+def _whose(tok: Token, occ: OccFn, exclude: set[str]) -> Occ | None:
+    verb = tok
+    while verb.dep_ != "relcl" and verb.head.i != verb.i:
+        verb = verb.head
+    o = occ(verb.head) if verb.dep_ == "relcl" else None
+    return o if o is not None and o.name not in exclude else None
 
 
 def _role_facts(
@@ -251,10 +268,11 @@ def _role_facts(
             for c in tok.head.children
             if c.dep_ in ("attr", "dep") and c.i > tok.head.i and (o := occ(c)) and not any(d.dep_ == "det" for d in c.children)
         ]  # not "her mother had been a Rushworth" (one of a family)
-    if tok.dep_ == "attr" and tok.head.lower_ in BE:
-        holders += [o for c in tok.head.children if c.dep_ == "nsubj" and (o := occ(c))]
+    pred = tok.head if tok.dep_ == "conj" and tok.head.dep_ == "attr" else tok  # "he was her friend and Ann's brother"
+    if pred.dep_ == "attr" and pred.head.lower_ in BE:
+        holders += [o for c in pred.head.children if c.dep_ == "nsubj" and (o := occ(c))]
         if not holders:  # "She was the daughter of Sir William": the nearest earlier woman
-            he = next((c for c in tok.head.children if c.dep_ == "nsubj" and c.lower_ in ("he", "she")), None)
+            he = next((c for c in pred.head.children if c.dep_ == "nsubj" and c.lower_ in ("he", "she")), None)
             named = {o.name for c in tok.subtree if (o := occ(c))}
             if he is not None and (ref := pronoun(he, named)):
                 holders.append(Occ(ref, True, he, frozenset()))
@@ -267,7 +285,14 @@ def _role_facts(
     owner: Occ | str | None = None
     for c in tok.children:
         if c.dep_ == "poss":
-            owner = occ(c) or (pronoun(c, {h.name for h in holders}) if c.lower_ in ("his", "her", "my") else None)
+            exclude = {h.name for h in holders}
+            owner = occ(c) or (
+                pronoun(c, exclude)
+                if c.lower_ in ("his", "her", "my")
+                else _whose(tok, occ, exclude)
+                if c.lower_ == "whose"
+                else None
+            )
     if owner is None and tok.dep_ == "compound" and holders:  # "her aunt Josephine": "her" heads the name
         owner = _possessor(tok.head, occ, pronoun, {h.name for h in holders})
     if owner is None:  # "a cousin of Mr. Bennet", "the daughter of Sir William"
@@ -276,8 +301,10 @@ def _role_facts(
                 owner = next((occ(p) for p in prep.children if p.dep_ == "pobj" and occ(p)), None)
     if owner is None:
         return
+    copula = pred.dep_ == "attr" or (tok.dep_ == "nsubj" and tok.head.lower_ in BE)  # "X was the sister of Y"
+    held = not copula and any(c.dep_ == "poss" for c in tok.children)  # "his sister Jane", "Tom's sister Ann"
     for h in holders:
-        add(h, owner, f"{role} of", tok)
+        add(h, owner, f"{role} of", tok, "parse", held)
 
 
 def _verb_facts(verb: Token, occ: OccFn, add: AddFn, pronoun: PronounFn) -> None:
@@ -347,13 +374,9 @@ def _different(a: Occ, b: Occ, doc: Doc) -> bool:
                 return True
             if y.dep_ == "pobj" and y.head.dep_ in ("prep", "agent") and y.head.head.i == verb.i:
                 return True
-            if verb.lower_ in SPEECH and not x_quoted(a if x is ra else b) and (b if x is ra else a).quoted:
+            if verb.lower_ in SPEECH and not (a if x is ra else b).quoted and (b if x is ra else a).quoted:
                 return True
     return False
-
-
-def x_quoted(o: Occ) -> bool:
-    return o.quoted
 
 
 def quoted_offsets(text: str) -> list[bool]:
@@ -369,29 +392,4 @@ def quoted_offsets(text: str) -> list[bool]:
         elif ch == '"':
             inside = not inside
         out.append(inside)
-    return out
-
-
-def attach_relations(entities: list[Entity], relations: Iterable[Relation]) -> None:
-    """Set every entity's ``relations`` lines (in chunk order) from resolved relations."""
-    lines = relation_lines(entities, relations)
-    for e in entities:
-        e.relations = sorted(lines.get(e.id, []))
-
-
-def relation_lines(entities: Iterable[Entity], relations: Iterable[Relation]) -> dict[str, list[tuple[int, str]]]:
-    """Per entity id, the (chunk, "Source label Target") lines of its relations, with
-    both names as known at that chunk (so a card as of ``i`` shows nothing later)."""
-    by_id = {e.id: e for e in entities}
-    out: dict[str, list[tuple[int, str]]] = {}
-    for r in relations:
-        s, t = by_id.get(r.source), by_id.get(r.target)
-        if s is None or t is None:
-            continue
-        sv, tv = s.at(r.chunk), t.at(r.chunk)
-        line = f"{(sv or s).name} {r.label} {(tv or t).name}"
-        for eid in (r.source, r.target):
-            lines = out.setdefault(eid, [])
-            if not any(text == line for _, text in lines):
-                lines.append((r.chunk, line))
     return out
