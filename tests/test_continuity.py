@@ -123,9 +123,9 @@ def test_a_format_3_store_is_upgraded_by_extracting_its_facts_again(dead_home: P
 
 
 def test_cards_in_prompts_and_characters_show_each_fact_with_its_chunk(dead_template: Path, tmp_path: Path) -> None:
-    line = "Henry Clerval: died (chunk 1)."
+    line = re.compile(r"Henry Clerval: (?:[^.;]+ \(chunk \d+\); )*died \(chunk 1\)\.")  # after "male (chunk 0)"
     at3 = cli(dead_template, "prompt", "--story", "dead", "--at", "3", "--llm", "extractive", "--json")
-    assert at3.exit_code == 0 and line in json.loads(at3.stdout)["sections"]["lore"]
+    assert at3.exit_code == 0 and line.search(json.loads(at3.stdout)["sections"]["lore"])
     at0 = cli(dead_template, "prompt", "--story", "dead", "--at", "0", "--llm", "extractive", "--json")
     assert at0.exit_code == 0 and "died (chunk" not in at0.stdout  # not known yet
     rows = {r["name"]: r for r in json.loads(cli(dead_template, "characters", "--story", "dead", "--json").stdout)}

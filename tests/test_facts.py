@@ -68,6 +68,15 @@ def test_a_death_is_a_fact(text: str, name: str) -> None:
         "Spitz attacked. Buck simply smothered him by virtue of superior weight, and cut him up.",
         "Buck was too near dead to be of further use in hauling the sled.",
         "“Well, Spanker's troubles is over anyway,” was Henry's epitaph on this, the latest lost dog.",
+        # found on Kim (2226, in neither half): a belief ("well persuaded") and a condition
+        # that covers every clause it heads, even one the parse joins to the main verb
+        "Kim Rishti sat on the hatch, well persuaded he had been poisoned.",
+        "Kim Rishti sat on the hatch, convinced that he had been poisoned.",
+        # Kim's speech is in straight single quotes: "She" inside them is someone off stage
+        "Kim Rishti sat down by the fire.\n\n'She died, they tell me, when I was young.'",
+        "Mahbub Ali laughed. 'Maybe; but I say, if I lived, I, and I alone, would know that one had come by night, "
+        "as a common thief perhaps, to Mahbub Ali's bulkhead in the serai, and there had slain him, either before "
+        "or after that thief had made a full search.'",
     ],
 )
 def test_no_death_where_none_is_stated(text: str) -> None:
@@ -95,7 +104,8 @@ def test_no_death_where_none_is_stated(text: str) -> None:
         ("Miss Ann Lee married Mr. Tom Crane in June.", ("married_name", "Miss Ann Lee", "Mrs. Crane")),
         ("Arthur Holmwood's sister Emily came in.", ("kin", "Arthur Holmwood", "sister:Emily")),
         ("Arthur Holmwood came in. Emily Lake, his wife, sat down.", ("kin", "Arthur Holmwood", "wife:Emily Lake")),
-        ("Arthur Holmwood married Emily Lake in June.", ("kin", "Arthur Holmwood", "spouse:Emily Lake")),
+        # their given names say who is the wife
+        ("Arthur Holmwood married Emily Lake in June.", ("kin", "Arthur Holmwood", "wife:Emily Lake")),
         ("“My sister Emily is coming,” said Arthur Holmwood.", ("kin", "Arthur Holmwood", "sister:Emily")),
         ("Jonathan Harker arrived at Whitby on Monday.", ("place", "Jonathan Harker", "Whitby")),
         ("Jonathan Harker left Whitby on Monday.", ("place", "Jonathan Harker", "left Whitby")),
@@ -176,3 +186,25 @@ def test_the_chunks_vote_counts_for_a_span_whose_given_name_one_sex_bears() -> N
     assert [e.label_ for e in doc.ents if e.text == "Colin"][0] not in ("PERSON",)
     assert all(h.character for h in ChunkView(doc).hits if h.name == "Colin")
     assert ("eyes", "Colin", "grey") in {(f.kind, f.name, f.value) for f in extract_facts(doc)}
+
+
+def test_my_in_a_speech_is_the_paragraphs_speaker() -> None:
+    """The sentence with "my" names no speaker; the paragraph's attribution does."""
+    text = (
+        "Myrtle Wilson smiled. Catherine Wilson was at home.\n\n"
+        "“Come on,” said Myrtle Wilson. “I’ll telephone my sister Catherine. She is very beautiful.”"
+    )
+    assert ("kin", "Myrtle Wilson", "sister:Catherine") in facts(text)
+    two = (
+        "Myrtle Wilson smiled. Catherine Wilson was at home.\n\n"
+        "“Come on,” said Myrtle Wilson, and “No,” said Tom Buchanan. “I’ll telephone my sister Catherine.”"
+    )
+    assert not any(f[0] == "kin" for f in facts(two))
+
+
+def test_a_pronoun_skips_a_name_its_given_name_gives_the_other_sex() -> None:
+    """Found on Sons and Lovers (217, in neither half): "her dark eyes" went to Paul, the
+    nearest name, whose chunk had no pronoun of his."""
+    text = "Miriam Leivers came to the farm. “Come in,” said Paul Morel. She looked at Paul Morel, her dark eyes dilating."
+    assert ("eyes", "Paul Morel", "dark") not in facts(text)
+    assert ("eyes", "Miriam Leivers", "dark") in facts(text)

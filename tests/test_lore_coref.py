@@ -150,7 +150,7 @@ def test_a_kin_noun_joined_to_a_predicate_and_a_given_names_sex():
     # "brother" is joined to the copula's predicate; "he" is no Catherine, whose given
     # name is a woman's, though she is the nearest name and the chunk has no pronoun of hers
     text = (
-        "Oliver Pell came in with Edith Pell and Walter Grey. His manners did not please Catherine Grey; "
+        "Edith Pell came in with Walter Grey and Oliver Pell. His manners did not please Catherine Grey; "
         "but he was Walter Grey's friend and Edith Pell's brother."
     )
     rels = _relations(text)
@@ -163,6 +163,34 @@ def test_a_kin_noun_owned_by_whose_is_the_kin_of_the_name_the_clause_hangs_on():
     assert ("Charlotte Lucas", "sister of", "Mr. Collins") in _relations(text)
 
 
+@pytest.mark.parametrize(
+    "text, relation",
+    [
+        # "your" in a speech is the addressee's, named as a vocative at its head or its end
+        (
+            'Oliver Pell came in. Walter Pell stood up. "Walter, I saw your brother Oliver at the inn."',
+            ("Oliver Pell", "brother of", "Walter"),
+        ),
+        (
+            'Oliver Pell came in. "I saw your brother Oliver at the inn, Walter Pell!" said Edith Marsh.',
+            ("Oliver Pell", "brother of", "Walter Pell"),
+        ),
+        (
+            'Mary Lennox sat down. Martha Sowerby came in with Dickon Sowerby. "Is your brother Dickon well, Martha?" '
+            "said Mary Lennox.",
+            ("Dickon Sowerby", "brother of", "Martha"),
+        ),
+    ],
+)
+def test_your_kin_is_the_addressees(text, relation):
+    assert relation in _relations(text)
+
+
+def test_a_list_of_names_is_no_addressee():
+    text = 'Oliver Pell came in. Walter Pell stood up. "Walter, Oliver and I saw your brother at the inn."'
+    assert not any(r[1] == "brother of" for r in _relations(text))
+
+
 def test_quote_mask_spans_the_chunk_and_ends_at_a_paragraph():
     text = "“One. Two.\n\nThree. Four."
     mask = quote_mask(text)
@@ -171,6 +199,19 @@ def test_quote_mask_spans_the_chunk_and_ends_at_a_paragraph():
     single = "‘It is late, Tom’s dog barks. Go.’ He went."
     mask = quote_mask(single)
     assert mask[single.index("Go")] and not mask[single.index("He")]
+
+
+def test_straight_single_quotes_are_speech_when_a_paragraph_opens_with_one():
+    from automuse_rag.lore.chunk_view import quote_mask as chunk_mask
+
+    text = "Kim sat down.\n\n'She died, they tell me, when I was young.'\n\nKim's dog ran. The boys' books fell."
+    for mask in (quote_mask(text), chunk_mask(text)):
+        assert len(mask) == len(text)
+        assert mask[text.index("She")] and mask[text.index("young")]
+        assert not mask[text.index("dog")] and not mask[text.index("books")] and not mask[text.index("sat")]
+    # apostrophes alone are no speech
+    plain = "Kim's dog ran to the boys' tents. 'Tis late, he thought."
+    assert not any(quote_mask(plain)[: plain.index("late")])
 
 
 def test_a_speaker_naming_herself_is_the_paragraphs_speaker():

@@ -9,12 +9,12 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from automuse_rag.lore.coref import single_quoted
+from automuse_rag.lore.coref import Scene, quoted_offsets, scene, single_quoted, single_style
 from automuse_rag.lore.fact_words import CONDITIONAL_MARKS, NEARLY, UNREAL
 from automuse_rag.lore.ner import HE, SHE, ner_mentions
 from automuse_rag.lore.parse import _PARSE_LOCK, _Hit, _occurrences, get_parser, mention_genders, name_hits
 from automuse_rag.lore.relation_words import MODAL, SPEECH
-from automuse_rag.lore.relations import Occ, quoted_offsets
+from automuse_rag.lore.relations import Occ
 from automuse_rag.lore.types import LoreMention
 
 if TYPE_CHECKING:
@@ -76,6 +76,14 @@ class ChunkView:
         self.genders = mention_genders(self._mentions())
         self._parsed: dict[int, Parsed] = {}
         self.quoted = quote_mask(doc.text)
+        self._scene: Scene | None = None
+
+    def paragraph_speaker(self, pos: int) -> str | None:
+        """The one attributed speaker of the paragraph holding chunk offset ``pos``
+        ('"Come on," she urged. "I'll telephone my sister."': lore/coref.py ``scene``)."""
+        if self._scene is None:
+            self._scene = scene(self.doc, self.chars, self.antecedent)
+        return self._scene.speaker(pos)
 
     def _mentions(self) -> list[LoreMention]:
         out: dict[str, LoreMention] = {}
@@ -135,7 +143,7 @@ class ChunkView:
         if o is not None:
             return o.name if o.character or anyname else None
         if tok.lower_ in ("my", "i", "me") and s.in_quotes(tok):  # "'My cousin Jane,' said Elizabeth"
-            name = speaker(s)
+            name = speaker(s) or self.paragraph_speaker(s.base + tok.idx)
             return name if name not in exclude else None
         gender = PRONOUNS.get(tok.lower_)
         if gender is None or s.in_quotes(tok):
@@ -144,14 +152,15 @@ class ChunkView:
 
 
 def quote_mask(text: str) -> list[bool]:
-    """Per character of a chunk: inside quotation marks? As lore/relations.py's
+    """Per character of a chunk: inside quotation marks? As lore/coref.py's
     ``quoted_offsets`` over the whole chunk, so a sentence in the middle of a speech is
     inside it; a paragraph break ends a quote (a speech of several paragraphs opens
     each one again)."""
-    single = "“" not in text and '"' not in text and "‘" in text  # Hard Times: ‘...’
+    style = single_style(text)  # Hard Times: ‘...’; Kim: '...'
+    single = style == "‘"
     out: list[bool] = []
     for part in re.split(r"(\n\s*\n)", text):
-        mask = single_quoted(part) if single else quoted_offsets(part)
+        mask = single_quoted(part, style) if style else quoted_offsets(part)
         close = "’" if single else "”"
         first = next((k for k, ch in enumerate(part) if ch in "“”‘’" and (single or ch in "“”")), None)
         if first is not None and part[first] == close and (not single or not part[first + 1 : first + 2].isalpha()):
@@ -228,6 +237,10 @@ def unreal(verb: Token) -> bool:
             return True
         if any(c.dep_ == "mark" and c.lower_ in CONDITIONAL_MARKS for c in a.children):
             return True
+        if any(
+            c.dep_ == "advcl" and any(m.dep_ == "mark" and m.lower_ in ("if", "unless") for m in c.children) for c in a.children
+        ):
+            return True  # "if I lived, I would know ... and there had slain him": the condition heads both
     return False
 
 

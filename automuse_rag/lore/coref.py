@@ -24,7 +24,6 @@ from automuse_rag.lore.family import SEX, couple
 from automuse_rag.lore.given_names import given_gender
 from automuse_rag.lore.names import CIVIL, RANKS, TITLES, parse_name
 from automuse_rag.lore.relation_words import SPEECH
-from automuse_rag.lore.relations import quoted_offsets
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc
@@ -64,25 +63,58 @@ class Scene:
 def quote_mask(text: str) -> list[bool]:
     """Per character of a chunk: inside quotation marks? A paragraph break ends a
     quotation; single quotes count when the chunk has no double ones."""
-    single = "“" not in text and '"' not in text and "‘" in text
+    single = single_style(text)
     out: list[bool] = []
     pos = 0
     for m in PARAGRAPH.finditer(text):
         part = text[pos : m.start()]
-        out += single_quoted(part) if single else quoted_offsets(part)
+        out += single_quoted(part, single) if single else quoted_offsets(part)
         out += [False] * (m.end() - m.start())
         pos = m.end()
     part = text[pos:]
-    return out + (single_quoted(part) if single else quoted_offsets(part))
+    return out + (single_quoted(part, single) if single else quoted_offsets(part))
 
 
-def single_quoted(text: str) -> list[bool]:
-    """Dialogue in single quotes: ‘ opens, ’ closes unless a letter follows (an apostrophe)."""
+def quoted_offsets(text: str) -> list[bool]:
+    """Per character of ``text``: inside quotation marks? (straight quotes toggle)."""
+    inside, out = False, []
+    for ch in text:
+        if ch == "“":
+            inside = True
+        elif ch == "”":
+            out.append(True)
+            inside = False
+            continue
+        elif ch == '"':
+            inside = not inside
+        out.append(inside)
+    return out
+
+
+def single_style(text: str) -> str | None:
+    """How a chunk with no double quotation marks quotes speech: "‘" (curly single
+    quotes, Hard Times), "'" (straight ones opening a paragraph, Kim: "'She died, they
+    tell me.'"), or None (double quotes, or no speech)."""
+    if "“" in text or '"' in text:
+        return None
+    if "‘" in text:
+        return "‘"
+    return "'" if STRAIGHT_OPEN.search(text) else None
+
+
+STRAIGHT_OPEN = re.compile(r"(?:^|\n)\s*'[A-Z]")
+
+
+def single_quoted(text: str, style: str = "‘") -> list[bool]:
+    """Dialogue in single quotes: ‘ opens, ’ closes unless a letter follows (an
+    apostrophe). Straight ones (``style`` "'"): one opens after a space or a paragraph's
+    start before a letter, and closes after a non-space unless a letter follows."""
     inside, out = False, []
     for k, ch in enumerate(text):
-        if ch == "‘":
+        nxt, prev = text[k + 1 : k + 2], text[k - 1 : k] if k else ""
+        if ch == style == "‘" or (ch == style == "'" and not inside and not prev.isalnum() and nxt.isalpha()):
             inside = True
-        elif ch == "’" and inside and not text[k + 1 : k + 2].isalpha():
+        elif ch in "’'" and ch == {"‘": "’"}.get(style, style) and inside and not nxt.isalpha() and not prev.isspace():
             out.append(True)
             inside = False
             continue

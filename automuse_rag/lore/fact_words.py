@@ -75,6 +75,8 @@ UNREAL = {
     "swore",
     "suspected",
     "guessed",
+    "persuaded",
+    "convinced",
 }
 CONDITIONAL_MARKS = {"if", "unless", "whether", "though", "although", "lest", "till", "until", "than", "as"}
 NEARLY = {"almost", "nearly", "near", "half", "all", "quite", "practically", "well", "virtually", "as", "too"}

@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from automuse_rag.lore.coref import quoted_offsets
 from automuse_rag.lore.names import clean_name, parse_name
-from automuse_rag.lore.relations import quoted_offsets
 from automuse_rag.lore.types import LoreMention
 
 HEADING = re.compile(

@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Mapping, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from automuse_rag.lore.coref import kin_candidates, kin_referent, scene
+from automuse_rag.lore.coref import kin_candidates, kin_referent, quoted_offsets, scene
 from automuse_rag.lore.describe import is_prose, line_at, occurrence_kind, score
 from automuse_rag.lore.given_names import given_gender
 from automuse_rag.lore.names import (
@@ -34,7 +34,6 @@ from automuse_rag.lore.ner import _span_with_title, load_english
 from automuse_rag.lore.relation_words import KIN_TITLES, PLURAL_ROLES, ROLES, SPEECH
 from automuse_rag.lore.relations import (
     Occ,
-    quoted_offsets,
     sentence_facts,
 )
 from automuse_rag.lore.types import LoreMention
@@ -155,8 +154,8 @@ def name_hits(
 
 
 def mention_genders(mentions: Collection[LoreMention]) -> dict[str, str | None]:
-    """name -> "m"/"f"/None: its title's gender, else the pronouns around names with
-    the same first word in this chunk."""
+    """name -> "m"/"f"/None: its title's, else its given name's (lore/given_names.py),
+    else the pronouns around names with the same first word in this chunk."""
     he: dict[str, int] = {}
     she: dict[str, int] = {}
     for m in mentions:
@@ -168,6 +167,7 @@ def mention_genders(mentions: Collection[LoreMention]) -> dict[str, str | None]:
         p = parse_name(m.name)
         g = TITLES[p.title][1] if p.title else None
         g = g or ("m" if p.title and TITLES[p.title][0] in RANKS else None)
+        g = g or (given_gender(p.first) if not p.title and p.words else None)
         if g is None:
             h, s = he.get(p.first, 0), she.get(p.first, 0)
             g = "m" if h >= 2 and h >= 2 * s else "f" if s >= 2 and s >= 2 * h else None

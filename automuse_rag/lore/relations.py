@@ -240,7 +240,31 @@ def _possessor(head: Token, occ: OccFn, pronoun: PronounFn, exclude: set[str]) -
             return pronoun(c, exclude)
         if c.dep_ == "poss" and c.lower_ == "whose":
             return _whose(head, occ, exclude)
+        if c.dep_ == "poss" and c.lower_ == "your":
+            return _addressee(head.doc, occ, exclude)
     return None
+
+
+def _addressee(doc: Doc, occ: OccFn, exclude: set[str]) -> Occ | None:
+    """The one name a speech is addressed to in its sentence: set off by a comma at the
+    head of the speech ("Godfrey, that's a lucky brother of yours") or at its end ("Is
+    your mother well, Mary?"), not in a list ("Godfrey, Dunstan and I")."""
+    found: dict[str, Occ] = {}
+    for t in doc:
+        o = occ(t)
+        if o is None or t.i != o.root.i or o.name in exclude:
+            continue
+        first, last = min(o.tokens), max(o.tokens)
+        before = doc[first - 1].text if first > 0 else "“"
+        after = doc[last + 1].text if last + 1 < len(doc) else ""
+        then = doc[last + 2] if last + 2 < len(doc) else None
+        head = before in ("“", '"') and after == "," and then is not None and (then.text[:1].islower() or then.text == "I")
+        # the sentence splitter may leave a speech's quotation marks outside its sentence
+        if (head and (o.quoted or first == 0)) or (
+            before == "," and (after in ("!", "?") or (o.quoted and after in (".", "”", '"')))
+        ):
+            found[o.name] = o
+    return next(iter(found.values())) if len(found) == 1 else None
 
 
 def _whose(tok: Token, occ: OccFn, exclude: set[str]) -> Occ | None:
@@ -262,6 +286,7 @@ def _role_facts(
     holders += [o for c in tok.children if c.dep_ == "appos" and (o := occ(c))]
     if tok.dep_ == "compound" and (o := occ(tok.head)):
         holders.append(o)
+    inner = len(holders)  # named in the kin noun's own phrase ("your brother Dickon"), not by a copula
     if tok.dep_ == "nsubj" and tok.head.lower_ in BE:  # "My father was Major Sholto"
         holders += [
             o
@@ -282,29 +307,21 @@ def _role_facts(
         if kin is not None and tok.lower_ == role and tok.dep_ not in ("compound", "appos"):
             _unnamed_kin(tok, role, occ, pronoun, add, kin)
         return
-    owner: Occ | str | None = None
-    for c in tok.children:
-        if c.dep_ == "poss":
-            exclude = {h.name for h in holders}
-            owner = occ(c) or (
-                pronoun(c, exclude)
-                if c.lower_ in ("his", "her", "my")
-                else _whose(tok, occ, exclude)
-                if c.lower_ == "whose"
-                else None
-            )
+    exclude = {h.name for h in holders}
+    owner = _possessor(tok, occ, pronoun, exclude)
     if owner is None and tok.dep_ == "compound" and holders:  # "her aunt Josephine": "her" heads the name
-        owner = _possessor(tok.head, occ, pronoun, {h.name for h in holders})
-    if owner is None:  # "a cousin of Mr. Bennet", "the daughter of Sir William"
+        owner = _possessor(tok.head, occ, pronoun, exclude)
+    if owner is None:  # "a cousin of Mr. Bennet", "the daughter of Sir William", "a brother of yours"
         for prep in tok.children:
             if prep.dep_ == "prep" and prep.lower_ in ("of", "to"):
                 owner = next((occ(p) for p in prep.children if p.dep_ == "pobj" and occ(p)), None)
+                if owner is None and any(p.dep_ == "pobj" and p.lower_ == "yours" for p in prep.children):
+                    owner = _addressee(tok.doc, occ, exclude)
     if owner is None:
         return
-    copula = pred.dep_ == "attr" or (tok.dep_ == "nsubj" and tok.head.lower_ in BE)  # "X was the sister of Y"
-    held = not copula and any(c.dep_ == "poss" for c in tok.children)  # "his sister Jane", "Tom's sister Ann"
-    for h in holders:
-        add(h, owner, f"{role} of", tok, "parse", held)
+    poss = any(c.dep_ == "poss" for c in tok.children)  # "his sister Jane", "Tom's sister Ann"
+    for k, h in enumerate(holders):  # a copula's tie keeps its mood ("X was not the sister of Y")
+        add(h, owner, f"{role} of", tok, "parse", poss and (k < inner or pred.dep_ != "attr" and tok.dep_ != "nsubj"))
 
 
 def _verb_facts(verb: Token, occ: OccFn, add: AddFn, pronoun: PronounFn) -> None:
@@ -377,19 +394,3 @@ def _different(a: Occ, b: Occ, doc: Doc) -> bool:
             if verb.lower_ in SPEECH and not (a if x is ra else b).quoted and (b if x is ra else a).quoted:
                 return True
     return False
-
-
-def quoted_offsets(text: str) -> list[bool]:
-    """Per character of ``text``: inside quotation marks? (straight quotes toggle)."""
-    inside, out = False, []
-    for ch in text:
-        if ch == "“":
-            inside = True
-        elif ch == "”":
-            out.append(True)
-            inside = False
-            continue
-        elif ch == '"':
-            inside = not inside
-        out.append(inside)
-    return out
