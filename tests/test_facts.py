@@ -68,6 +68,8 @@ def test_a_death_is_a_fact(text: str, name: str) -> None:
         "Spitz attacked. Buck simply smothered him by virtue of superior weight, and cut him up.",
         "Buck was too near dead to be of further use in hauling the sled.",
         "“Well, Spanker's troubles is over anyway,” was Henry's epitaph on this, the latest lost dog.",
+        # found on My Antonia (242, in neither half): a phrasal verb is no killing
+        "Otto Fuchs winked at me. We hung him up to the windmill, and went down to the kitchen.",
         # found on Kim (2226, in neither half): a belief ("well persuaded") and a condition
         # that covers every clause it heads, even one the parse joins to the main verb
         "Kim Rishti sat on the hatch, well persuaded he had been poisoned.",
