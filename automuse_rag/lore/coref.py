@@ -91,6 +91,9 @@ def quoted_offsets(text: str) -> list[bool]:
     return out
 
 
+STRAIGHT_OPEN = re.compile(r"(?:^|\n)\s*'[A-Z]")
+
+
 def single_style(text: str) -> str | None:
     """How a chunk with no double quotation marks quotes speech: "‘" (curly single
     quotes, Hard Times), "'" (straight ones opening a paragraph, Kim: "'She died, they
@@ -102,19 +105,17 @@ def single_style(text: str) -> str | None:
     return "'" if STRAIGHT_OPEN.search(text) else None
 
 
-STRAIGHT_OPEN = re.compile(r"(?:^|\n)\s*'[A-Z]")
-
-
 def single_quoted(text: str, style: str = "‘") -> list[bool]:
     """Dialogue in single quotes: ‘ opens, ’ closes unless a letter follows (an
     apostrophe). Straight ones (``style`` "'"): one opens after a space or a paragraph's
     start before a letter, and closes after a non-space unless a letter follows."""
+    close = "’" if style == "‘" else "'"
     inside, out = False, []
     for k, ch in enumerate(text):
         nxt, prev = text[k + 1 : k + 2], text[k - 1 : k] if k else ""
-        if ch == style == "‘" or (ch == style == "'" and not inside and not prev.isalnum() and nxt.isalpha()):
+        if ch == style and (style == "‘" or (not inside and not prev.isalnum() and nxt.isalpha())):
             inside = True
-        elif ch in "’'" and ch == {"‘": "’"}.get(style, style) and inside and not nxt.isalpha() and not prev.isspace():
+        elif ch == close and inside and not nxt.isalpha() and not prev.isspace():
             out.append(True)
             inside = False
             continue

@@ -27,6 +27,7 @@ from automuse_rag.lore.names import (
     RANKS,
     STOP_NAMES,
     TITLES,
+    Parsed,
     clean_name,
     parse_name,
 )
@@ -121,11 +122,7 @@ def name_hits(
             character = ent.label_ in PERSON_LABELS or name in people or set(parse_name(name).words) <= person_words
         else:
             p = parse_name(name)
-            character = (
-                ent.label_ in PERSON_LABELS
-                or p.title is not None
-                or (name in people and bool(p.words) and given_gender(p.first) is not None)
-            )
+            character = ent.label_ in PERSON_LABELS or p.title is not None or (name in people and _given_sex(p) is not None)
         out.append(_Hit(name, character, span.start_char, span.end_char, sent_of.get(ent.sent.start, -1)))
         taken.update(range(start, end))
     # a full name's given name alone ("her sister Priscilla"), when one person of the
@@ -167,7 +164,7 @@ def mention_genders(mentions: Collection[LoreMention]) -> dict[str, str | None]:
         p = parse_name(m.name)
         g = TITLES[p.title][1] if p.title else None
         g = g or ("m" if p.title and TITLES[p.title][0] in RANKS else None)
-        g = g or (given_gender(p.first) if not p.title and p.words else None)
+        g = g or _given_sex(p)
         if g is None:
             h, s = he.get(p.first, 0), she.get(p.first, 0)
             g = "m" if h >= 2 and h >= 2 * s else "f" if s >= 2 and s >= 2 * h else None
@@ -368,9 +365,12 @@ def _title_gender(name: str) -> str | None:
     bears it far more often ("Catherine" -> "f", lore/given_names.py); pronouns around a
     name are too noisy to veto a relation ("Captain Reddick was her godfather")."""
     p = parse_name(name)
-    if p.title:
-        return TITLES[p.title][1]
-    return given_gender(p.first) if p.first else None
+    return TITLES[p.title][1] if p.title else _given_sex(p)
+
+
+def _given_sex(p: Parsed) -> str | None:
+    """An untitled name's sex by its given name (lore/given_names.py), if one sex bears it."""
+    return given_gender(p.first) if p.words and not p.title else None
 
 
 def _same(a: dict[str, str], b: dict[str, str]) -> bool:

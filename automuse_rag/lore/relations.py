@@ -286,7 +286,7 @@ def _role_facts(
     holders += [o for c in tok.children if c.dep_ == "appos" and (o := occ(c))]
     if tok.dep_ == "compound" and (o := occ(tok.head)):
         holders.append(o)
-    inner = len(holders)  # named in the kin noun's own phrase ("your brother Dickon"), not by a copula
+    own = list(holders)  # named in the kin noun's own phrase ("your brother Dickon"), not by a copula
     if tok.dep_ == "nsubj" and tok.head.lower_ in BE:  # "My father was Major Sholto"
         holders += [
             o
@@ -320,8 +320,8 @@ def _role_facts(
     if owner is None:
         return
     poss = any(c.dep_ == "poss" for c in tok.children)  # "his sister Jane", "Tom's sister Ann"
-    for k, h in enumerate(holders):  # a copula's tie keeps its mood ("X was not the sister of Y")
-        add(h, owner, f"{role} of", tok, "parse", poss and (k < inner or pred.dep_ != "attr" and tok.dep_ != "nsubj"))
+    for h in holders:  # a copula's tie keeps its mood ("X was not the sister of Y")
+        add(h, owner, f"{role} of", tok, "parse", poss and any(h is o for o in own))
 
 
 def _verb_facts(verb: Token, occ: OccFn, add: AddFn, pronoun: PronounFn) -> None:
