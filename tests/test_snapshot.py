@@ -224,8 +224,8 @@ class LeakyReads(InMemoryStory):
     def records_at(self, indices):
         return super().records_at(range(N))
 
-    def search(self, vector, k, at, kinds):
-        return super().search(vector, k, LAST, kinds)
+    def search(self, vector, k, at, kinds, views=None):
+        return super().search(vector, k, LAST, kinds, views)
 
 
 @pytest.mark.parametrize("at", [0, 3, 6])

@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pytest
 from conftest import SAMPLE_DIR
+from hypothesis import given, settings, strategies as st
 from servers import free_port, start_chroma
 
 from automuse_rag.books import load_book
 from automuse_rag.errors import InputError
+from automuse_rag.lore.facts import Fact
+from automuse_rag.memory.facts import first_statements, in_force, resolved
 from automuse_rag.memory.inmemory import InMemoryStory
 from automuse_rag.memory.locking import StoryLock
 from automuse_rag.memory.snapshot import PositionError
@@ -208,3 +211,38 @@ def test_facts_stated_by_any_name_reach_the_entity_and_later_values_replace_earl
     start = max(i for i, (_, v) in enumerate(places) if v != places[-1][1]) + 1
     assert [(k.fact.chunk, k.fact.value) for k in facts if k.fact.kind == "place"] == [places[start]]
     assert all(k.fact.chunk <= 10 for k in reference.at(10).facts())
+
+
+KINDS_DRAWN = ("dead", "eyes", "gender", "kin", "place", "age", "married_name")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(("Edith", "Miss Marlowe", "Edith Marlowe", "Tom", "Mr. Hale")),
+            st.sampled_from(KINDS_DRAWN),
+            st.sampled_from(("blue", "grey", "f", "sister:Tom", "Port Carrow")),
+        ),
+        max_size=40,
+    ),
+    owners=st.dictionaries(
+        st.sampled_from(("Edith", "Miss Marlowe", "Edith Marlowe", "Tom", "Mr. Hale")), st.sampled_from(("e1", "e2"))
+    ),
+    cut=st.integers(0, 40),
+)
+def test_dropping_restated_facts_before_resolving_keeps_what_is_in_force(rows, owners, cut) -> None:
+    """The store reads only each name's first statement of a fixed kind (memory/facts.py
+    ``first_statements``): whatever entities the names make up, and at whatever chunk
+    the story is cut, what is in force is what all the rows give."""
+    facts = [Fact(kind=k, name=n, value=v, sentence=f"{n} {k} {v}.", chunk=i // 2) for i, (n, k, v) in enumerate(rows)]
+    facts = [f for f in facts if f.chunk <= cut]
+    display = {"e1": "Edith Marlowe", "e2": "Tom Hale"}
+
+    def fields(f: Fact) -> tuple[str, str, str]:
+        return (f.name, f.kind, f.value)
+
+    whole = in_force(resolved(facts, owners, display))
+    assert in_force(resolved(first_statements(facts, fields), owners, display)) == whole
+    kept = first_statements([f for f in facts], fields)
+    assert len(kept) <= len(facts) and all(f in facts for f in kept)

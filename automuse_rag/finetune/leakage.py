@@ -20,7 +20,7 @@ from automuse_rag.assemble.templates import Template
 from automuse_rag.lore.continuity import KnownFact
 from automuse_rag.lore.entity import Entity
 from automuse_rag.memory.api import AnalysedStory, StoryView
-from automuse_rag.memory.facts import in_force, resolved, stated_facts
+from automuse_rag.memory.facts import first_statements, in_force, resolved, stated_facts
 from automuse_rag.memory.oracle import NaiveLore
 from automuse_rag.memory.types import Edges
 
@@ -51,7 +51,8 @@ class Truth:
         self._seen: tuple[int, dict[str, Entity | None]] = (-2, {})
         self._known_facts: tuple[int, dict[str, list[KnownFact]]] = (-2, {})
         # every chunk's stated facts, derived once (a position takes those of chunks <= it)
-        self._stated = [f for idx, a in self.naive.analyses for f in stated_facts(idx, a)] if self.naive else []
+        stated = [f for idx, a in self.naive.analyses for f in stated_facts(idx, a)] if self.naive else []
+        self._stated = first_statements(stated, lambda f: (f.name, f.kind, f.value))
         self._stated_upto = [f.chunk for f in self._stated]
 
     def _edges(self, eid: str, at: int) -> Edges:

@@ -17,7 +17,8 @@ per value.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import TypeVar
 
 from automuse_rag.lore.continuity import KnownFact
 from automuse_rag.lore.facts import Fact
@@ -29,6 +30,7 @@ ACCUMULATE = ("kin",)
 REPLACED = ("married_name", "place", "age")
 
 FactRow = tuple[int, int, str, str, str, str]  # chunk, seq, name, kind, value, sentence
+T = TypeVar("T")
 
 
 def stated_facts(idx: int, analysis: ChunkAnalysis) -> list[Fact]:
@@ -58,6 +60,28 @@ def fact_key(k: KnownFact) -> Hashable:
     """What a later fact must share with ``k`` to replace it."""
     f = k.fact
     return (k.entity, f.kind, f.value) if f.kind in ACCUMULATE else (k.entity, f.kind)
+
+
+def first_statements(items: Iterable[T], fields: Callable[[T], tuple[str, str, str]]) -> list[T]:
+    """The facts of ``items`` (in story order; ``fields`` gives each one's name, kind
+    and value) that :func:`in_force` can keep, whatever entity each name belongs to:
+    every fact of a kind a later value replaces, else each name's first of its kind (of
+    its kind and value, for the kinds that accumulate). A name belongs to one entity at a
+    time, so an entity's first statement is the first among its names' first ones. Most
+    stored facts are a main character's gender restated chunk after chunk; they are
+    dropped here before any is resolved. A first statement stays one however far the
+    story goes, so this commutes with cutting the story at a chunk."""
+    seen: set[tuple[str, ...]] = set()
+    out = []
+    for item in items:
+        name, kind, value = fields(item)
+        if kind not in REPLACED:
+            key = (name, kind, value) if kind in ACCUMULATE else (name, kind)
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(item)
+    return out
 
 
 def in_force(known: Iterable[KnownFact]) -> list[KnownFact]:

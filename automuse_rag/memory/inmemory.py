@@ -30,7 +30,7 @@ from automuse_rag.memory.facts import REPLACED, fact_key, resolved, stated_facts
 from automuse_rag.memory.graph import build_graph
 from automuse_rag.memory.oracle import NaiveLore
 from automuse_rag.memory.records import mention_doc
-from automuse_rag.memory.snapshot import ACTIVE_KINDS, StorySnapshot, check_position
+from automuse_rag.memory.snapshot import ACTIVE_KINDS, StorySnapshot, Views, check_position
 from automuse_rag.memory.state import merged_mentions
 from automuse_rag.memory.types import ChunkRecord, EdgeData, Edges, Hit, OutlinePart
 from automuse_rag.models.base import Embedder
@@ -230,7 +230,8 @@ class InMemoryStory:
     def lorebook(self, at: int) -> list[LoreEntry]:
         return sorted(self.lorebook_entries, key=lambda e: -e.importance)
 
-    def search(self, vector: list[float], k: int, at: int, kinds: Sequence[str]) -> list[Hit]:
+    def search(self, vector: list[float], k: int, at: int, kinds: Sequence[str], views: Views | None = None) -> list[Hit]:
+        """The naive reference's search: every view built here (``views`` is not used)."""
         if k <= 0 or not self._records:
             return []
         hits: list[Hit] = []

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from automuse_rag.memory.records import name_hash
+from automuse_rag.memory.snapshot import Views
 from automuse_rag.memory.store import ChromaStore, Meta
 from automuse_rag.memory.types import Hit
 from automuse_rag.memory.views import StateReader
@@ -28,9 +29,10 @@ class StoreReads(StateReader):
     def embed_query(self, text: str) -> list[float]:
         return self.embedder.embed([text])[0]
 
-    def search(self, vector: list[float], k: int, at: int, kinds: Sequence[str]) -> list[Hit]:
+    def search(self, vector: list[float], k: int, at: int, kinds: Sequence[str], views: Views | None = None) -> list[Hit]:
         """Vector search over memories of chunks <= ``at``. Entity hits are grouped by
-        entity (its mentions as of ``at``) and carry its card as of ``at``."""
+        entity (its mentions as of ``at``) and carry its card as of ``at`` (from ``views``
+        when given, else read here)."""
         last = self.last_index()
         if k <= 0 or last < 0:
             return []
@@ -38,7 +40,7 @@ class StoreReads(StateReader):
         hits: list[Hit] = []
         for kind in kinds:
             if kind == "entity":
-                hits.extend(entity_hits(self, self.store, vector, k, at, last))
+                hits.extend(entity_hits(self, self.store, vector, k, at, last, views))
                 continue
             found = self.store.query(kind, vector, k, at, last, keep=lambda m: int(m["chunk"]) <= at)
             records = self.records_at(int(meta["chunk"]) for _, meta, _ in found)
@@ -51,8 +53,11 @@ class StoreReads(StateReader):
         return hits[:k]
 
 
-def entity_hits(reader: StateReader, store: ChromaStore, qv: list[float], k: int, at: int, last: int) -> list[Hit]:
-    """Entity hits for query vector ``qv`` as of chunk ``at`` (``last``: the story's last chunk)."""
+def entity_hits(
+    reader: StateReader, store: ChromaStore, qv: list[float], k: int, at: int, last: int, views: Views | None = None
+) -> list[Hit]:
+    """Entity hits for query vector ``qv`` as of chunk ``at`` (``last``: the story's last
+    chunk); the cards come from ``views`` (entity views as of ``at``) when given."""
     names: dict[str, str] = {}
     by_hash: dict[tuple[int, str], str] = {}
     read: set[int] = set()
@@ -87,11 +92,12 @@ def entity_hits(reader: StateReader, store: ChromaStore, qv: list[float], k: int
             best[eid] = score
     # the search keeps the best k hits: only those need a view and a card
     ranked = sorted(best.items(), key=lambda kv: (-kv[1], f"entity:{kv[0]}"))[:k]
-    views = {e.id: e for e in reader.entities(at, sorted(eid for eid, _ in ranked))}
-    chapters = reader.chapters(v.last_described for v in views.values())
+    wanted = sorted(eid for eid, _ in ranked)
+    known = {e.id: e for e in (reader.entities(at, wanted) if views is None else views(wanted))}
+    chapters = reader.chapters(v.last_described for v in known.values())
     hits = []
     for eid, score in ranked:
-        view = views.get(eid)
+        view = known.get(eid)
         if view is None:
             continue
         last_desc = view.last_described

@@ -19,7 +19,7 @@ checked.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 #: The entity kinds :meth:`StorySnapshot.active` lists (things are left out).
 ACTIVE_KINDS = ("character", "place")
+#: Entity views as of the position, for ids (a snapshot's kept views: an entity hit's
+#: card and the candidate built from the same hit read one view).
+Views = Callable[[Sequence[str]], list[Entity]]
 #: What :meth:`StorySnapshot.search` searches by default.
 SEARCH_KINDS = ("summary", "entity")
 
@@ -85,7 +88,7 @@ class PositionReader(Protocol):
 
     def facts(self, at: int, ids: Sequence[str] | None = None) -> list[KnownFact]: ...
 
-    def search(self, vector: list[float], k: int, at: int, kinds: Sequence[str]) -> list[Hit]: ...
+    def search(self, vector: list[float], k: int, at: int, kinds: Sequence[str], views: Views | None = None) -> list[Hit]: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -238,5 +241,5 @@ class StorySnapshot:
         carry the entity's card at this position and ``metadata["entity_id"]``."""
         if k <= 0 or self.empty:
             return []
-        hits = self.reads.search(self.query_vector(query), k, self.at, tuple(kinds))
+        hits = self.reads.search(self.query_vector(query), k, self.at, tuple(kinds), views=self.entities)
         return [h for h in hits if h.chunk <= self.at][:k]

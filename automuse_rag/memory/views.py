@@ -23,7 +23,7 @@ from automuse_rag.lore.entity import Entity, Relation
 from automuse_rag.lore.family import FAMILY_VIA, family_relations
 from automuse_rag.lore.lorebook import LoreEntry
 from automuse_rag.lore.types import ChunkAnalysis
-from automuse_rag.memory.facts import in_force, resolved, row_fact
+from automuse_rag.memory.facts import first_statements, in_force, resolved, row_fact
 from automuse_rag.memory.graph import build_graph, relation_lines
 from automuse_rag.memory.schema import FOREVER
 from automuse_rag.memory.snapshot import ACTIVE_KINDS
@@ -267,7 +267,7 @@ class StateReader:
                 part = names[start : start + 500]
                 rows += self.db.execute(f"{cols} WHERE name IN ({_marks(len(part))}) AND chunk <= ?", [*part, at]).fetchall()
             rows.sort(key=lambda r: (r[0], r[1]))
-        facts = [row_fact(r) for r in rows]
+        facts = [row_fact(r) for r in first_statements(rows, lambda r: (r[2], r[3], r[4]))]
         owner = self.name_map(at, [f.name for f in facts])
         return in_force(resolved(facts, owner, self.entity_names(owner.values(), at)))
 

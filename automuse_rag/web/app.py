@@ -27,7 +27,7 @@ from automuse_rag.lore.entity import Entity, Relation
 from automuse_rag.lore.lorebook import LoreEntry
 from automuse_rag.memory.api import StoryView
 from automuse_rag.memory.continuity import check_story
-from automuse_rag.memory.snapshot import PositionReader, StorySnapshot
+from automuse_rag.memory.snapshot import PositionReader, StorySnapshot, Views
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.memory.types import ChunkRecord, Edges, Hit
 from automuse_rag.models.base import ChatModel
@@ -96,9 +96,9 @@ class LockedReads:
         with self._lock:
             return self._reads.facts(at, ids)
 
-    def search(self, vector: list[float], k: int, at: int, kinds: Sequence[str]) -> list[Hit]:
+    def search(self, vector: list[float], k: int, at: int, kinds: Sequence[str], views: Views | None = None) -> list[Hit]:
         with self._lock:
-            return self._reads.search(vector, k, at, kinds)
+            return self._reads.search(vector, k, at, kinds, views)
 
 
 class _Backend:
