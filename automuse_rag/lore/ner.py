@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from automuse_rag.errors import ModelError
 from automuse_rag.lore.describe import is_prose
@@ -68,7 +68,8 @@ def split_dashes(nlp: Language) -> None:
     """Make ``nlp``'s tokenizer split Gutenberg's dashes (:data:`DASH_INFIXES`)."""
     from spacy.util import compile_infix_regex
 
-    nlp.tokenizer.infix_finditer = compile_infix_regex([*nlp.Defaults.infixes, *DASH_INFIXES]).finditer
+    tokenizer: Any = nlp.tokenizer  # spacy.tokenizer.Tokenizer (compiled, no stubs)
+    tokenizer.infix_finditer = compile_infix_regex([*(nlp.Defaults.infixes or ()), *DASH_INFIXES]).finditer
 
 
 def _load_nlp() -> Language:
