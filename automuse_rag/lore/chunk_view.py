@@ -148,7 +148,7 @@ class ChunkView:
         gender = PRONOUNS.get(tok.lower_)
         if gender is None or s.in_quotes(tok):
             return None
-        return self.antecedent(s.base + tok.idx, gender, exclude)
+        return self.antecedent(s.base + tok.idx, gender, {*exclude, *bound_apart(s, tok)})
 
 
 def quote_mask(text: str) -> list[bool]:
@@ -242,6 +242,20 @@ def unreal(verb: Token) -> bool:
         ):
             return True  # "if I lived, I would know ... and there had slain him": the condition heads both
     return False
+
+
+def bound_apart(s: Parsed, tok: Token) -> set[str]:
+    """The names pronoun ``tok`` cannot be: when its clause's subject is a pronoun of its
+    gender (``tok`` itself, or the "she" that binds "her"), every name the clause gives
+    outside that subject ("She fixed her dark eyes on Mrs. Bird's face": neither "she"
+    nor "her" is Mrs. Bird; binding theory's principle C, a name is never bound by a
+    pronoun that commands it)."""
+    verb = clause(tok)
+    subject = next((c for c in verb.children if c.dep_ in ("nsubj", "nsubjpass")), None)
+    if subject is None or PRONOUNS.get(subject.lower_) != PRONOUNS.get(tok.lower_):
+        return set()
+    inside = {t.i for t in verb.subtree} - {t.i for t in subject.subtree}
+    return {o.name for o in s.occs if o.root.i in inside}
 
 
 def clause(tok: Token) -> Token:
