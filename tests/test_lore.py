@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from automuse_rag.lore.names import clean_name
-from automuse_rag.lore.ner import ner_mentions
+from automuse_rag.lore.ner import get_nlp, ner_mentions
 from automuse_rag.lore.resolve import resolve
 from automuse_rag.lore.types import LoreMention
 
@@ -822,3 +822,22 @@ def test_a_military_rank_is_a_mans_title_in_resolution_too():
     ]
     _, names = resolve(chunks)
     assert names["Miss Tilney"] != names["Captain Frederick Tilney"]
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "not_name"),
+    [
+        # found on Uncle Tom's Cabin (203, in neither half): its Tom was named "Shelby’s Tom"
+        ("Shelby’s Tom came in with the basket.", "Tom", "Shelby’s Tom"),
+        # a development case: The Secret Garden's Dickon was "Martha Sowerby’s Dickon"
+        ("Martha Sowerby’s Dickon played the pipe.", "Dickon", "Martha Sowerby’s Dickon"),
+    ],
+)
+def test_a_person_named_by_an_owner_is_the_one_owned(text: str, name: str, not_name: str) -> None:
+    found = {m.name for m in ner_mentions(get_nlp()(text))}
+    assert name in found and not_name not in found
+
+
+def test_a_place_named_by_an_owner_keeps_the_owner() -> None:
+    found = {m.name for m in ner_mentions(get_nlp()("They walked to St. Paul's Cathedral."))}
+    assert "Cathedral" not in found, found

