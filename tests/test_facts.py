@@ -84,6 +84,14 @@ def test_a_death_is_a_fact(text: str, name: str) -> None:
         # the object of "executed" (a design carried out): 150 false reports
         "However rash a project might be, if once conceived, Jack always executed it,--of visiting Jonathan Wild "
         "at his house in the Old Bailey.",
+        # found on Mansfield Park (141, in neither half): "grave" the adjective, parsed as a
+        # noun with "looks" for its verb (55 false reports); a death in a time clause in
+        # the present is to come ("when I am dead and buried": a child's wish, retold)
+        "She was disheartened by Lady Bertram's silence, awed by Sir Thomas's grave looks, and quite overcome.",
+        "“Now, Susan,” cried Mrs. Price, in a complaining voice, “you are always quarrelling about that knife. "
+        "Poor little soul! she could but just speak to be heard, and she said so prettily, 'Let sister Susan have "
+        "my knife, mama, when I am dead and buried.' Poor little dear!”",
+        "Tom Crane will marry again before Ann Bird is dead.",
     ],
 )
 def test_no_death_where_none_is_stated(text: str) -> None:
@@ -123,6 +131,9 @@ def test_no_death_where_none_is_stated(text: str) -> None:
         ("Tom Crane was a thin young man, with deep-set brown eyes.", ("eyes", "Tom Crane", "brown")),
         ("Nora Fairley was a tall girl, with a heavy braid of red hair.", ("hair", "Nora Fairley", "red")),
         ("Tom Crane came in. He was a thin young man, with deep-set brown eyes.", ("eyes", "Tom Crane", "brown")),
+        # a grave that is one, and a time clause in the past, still state a death
+        ("They stood by Tom Crane's grave in the rain.", ("dead", "Tom Crane", "dead")),
+        ("When Tom Crane was dead, they sold the house.", ("dead", "Tom Crane", "dead")),
         # a pronoun that commands no name in its clause may be the name before it
         ("Ann Bird came in. She fixed her large, dark eyes on the fire.", ("eyes", "Ann Bird", "dark")),
     ],

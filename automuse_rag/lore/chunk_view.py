@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from automuse_rag.lore.coref import Scene, quoted_offsets, scene, single_quoted, single_style
-from automuse_rag.lore.fact_words import CONDITIONAL_MARKS, NEARLY, UNREAL
+from automuse_rag.lore.fact_words import CONDITIONAL_MARKS, FUTURE_MARKS, NEARLY, PRESENT, UNREAL
 from automuse_rag.lore.ner import HE, SHE, ner_mentions
 from automuse_rag.lore.parse import _PARSE_LOCK, _Hit, _occurrences, get_parser, mention_genders, name_hits
 from automuse_rag.lore.relation_words import MODAL, SPEECH
@@ -226,6 +226,8 @@ def unreal(verb: Token) -> bool:
             return True
         if c.dep_ == "advmod" and c.lower_ in NEARLY | {"never"}:
             return True
+    if _future(verb):
+        return True
     below = verb
     for a in verb.ancestors:
         if a.lower_ in UNREAL:
@@ -242,6 +244,13 @@ def unreal(verb: Token) -> bool:
         ):
             return True  # "if I lived, I would know ... and there had slain him": the condition heads both
     return False
+
+
+def _future(verb: Token) -> bool:
+    """A time clause in the present: "when I am dead", "before he dies"."""
+    if not any(c.dep_ in ("mark", "advmod") and c.lower_ in FUTURE_MARKS and c.i < verb.i for c in verb.children):
+        return False
+    return verb.lower_ in PRESENT or any(c.dep_ in ("aux", "auxpass") and c.lower_ in PRESENT for c in verb.children)
 
 
 def bound_apart(s: Parsed, tok: Token) -> set[str]:

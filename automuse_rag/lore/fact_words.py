@@ -80,6 +80,13 @@ UNREAL = {
 }
 CONDITIONAL_MARKS = {"if", "unless", "whether", "though", "although", "lest", "till", "until", "than", "as"}
 NEARLY = {"almost", "nearly", "near", "half", "all", "quite", "practically", "well", "virtually", "as", "too"}
+# Noun slots: a word whose head fills one is no clause's subject (the parse's misreading
+# of an adjective before a noun, "Sir Thomas's grave looks")
+NOMINAL = {"pobj", "dobj", "attr", "appos", "nsubj", "nsubjpass", "compound", "npadvmod"}
+# "when I am dead", "before he dies", "once she has died": a time clause in the present
+# speaks of the future (in the past, "when he was dead", it states a fact)
+FUTURE_MARKS = {"when", "whenever", "before", "once", "after"}
+PRESENT = {"am", "is", "are", "'m", "’m", "'re", "’re", "'s", "’s", "die", "dies", "has", "have"}
 
 EYE_COLOURS = {
     "blue": "blue",

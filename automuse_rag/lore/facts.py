@@ -36,6 +36,7 @@ from automuse_rag.lore.fact_words import (
     KILLED,
     KIN,
     NEARLY,
+    NOMINAL,
     OCCUPATIONS,
     PLACE_PREPS,
     PLACE_VERBS,
@@ -182,6 +183,8 @@ def dead_subject(view: ChunkView, s: Parsed, tok: Token) -> str | None:
     if (w == "death" or w in GRAVE) and tok.dep_ not in ("amod", "compound", "advmod", "acomp"):
         if w in ("murderer", "murder") or unreal(clause(tok)):
             return None
+        if tok.dep_ in ("nsubj", "nsubjpass") and tok.head.dep_ in NOMINAL:
+            return None  # "awed by Sir Thomas's grave looks": the adjective, parsed as the subject of a noun
         if any(c.dep_ == "prep" and c.lower_ in ("on", "for", "about", "over") for c in tok.children):
             return None  # "Henry's epitaph on this, the latest lost dog": Henry wrote it
         for c in tok.children:
