@@ -92,6 +92,12 @@ def test_a_death_is_a_fact(text: str, name: str) -> None:
         "Poor little soul! she could but just speak to be heard, and she said so prettily, 'Let sister Susan have "
         "my knife, mama, when I am dead and buried.' Poor little dear!”",
         "Tom Crane will marry again before Ann Bird is dead.",
+        # found on Far from the Madding Crowd (107), Crime and Punishment (2554) and The
+        # Mill on the Floss (6688), in neither half: a belief, as a noun, an adjective or an aside
+        "This fevered hope had grown up again during the quiet which followed the hasty conjecture that Troy was drowned.",
+        "Mrs. Glegg felt assured that Maggie Tulliver was drowned; that was far more probable.",
+        "But that very exceptionalness, her tinge of education, her previous life might, one would have thought, "
+        "have killed Sonia Marmeladov at the first step on that revolting path.",
     ],
 )
 def test_no_death_where_none_is_stated(text: str) -> None:

@@ -226,6 +226,8 @@ def unreal(verb: Token) -> bool:
             return True
         if c.dep_ == "advmod" and c.lower_ in NEARLY | {"never"}:
             return True
+        if c.dep_ == "parataxis" and c.lower_ in UNREAL:
+            return True  # "her previous life might, one would have thought, have killed her"
     if _future(verb):
         return True
     below = verb

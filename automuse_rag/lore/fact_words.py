@@ -77,6 +77,16 @@ UNREAL = {
     "guessed",
     "persuaded",
     "convinced",
+    # found on unedited novels in neither half: "the hasty conjecture that Troy was
+    # drowned", "She felt assured that Maggie was drowned"
+    "conjecture",
+    "conjectured",
+    "supposition",
+    "belief",
+    "notion",
+    "suspicion",
+    "assured",
+    "sure",
 }
 CONDITIONAL_MARKS = {"if", "unless", "whether", "though", "although", "lest", "till", "until", "than", "as"}
 NEARLY = {"almost", "nearly", "near", "half", "all", "quite", "practically", "well", "virtually", "as", "too"}
