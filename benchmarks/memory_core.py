@@ -308,46 +308,63 @@ def probe_cost(stores: Path, sizes: list[int]) -> list[dict]:
     return rows
 
 
-DATASET_SCRIPT = r"""
-import sys, time, json, tempfile
+# Pride and Prejudice ingested for the export's speed (argv: checkout, shared data, home):
+# extractive lore, 64-dimension hash vectors, the shared outline.
+INGEST_SCRIPT = r"""
+import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from automuse_rag.settings import get_settings
 from automuse_rag.memory.ingest import ingest
-from automuse_rag.memory.story import StoryMemory
 from automuse_rag.models.base import sampling_from_settings
 from automuse_rag.models.fake import HashEmbedder
 from automuse_rag.models.registry import get_chat_model
+shared, cfg = Path(sys.argv[2]), get_settings(home=sys.argv[3])
+ingest(cfg, "1342", "pride", llm=get_chat_model("extractive", cfg), embedder=HashEmbedder(64),
+       sampling=sampling_from_settings(cfg), outline_file=str(shared / "outlines" / "pg1342.txt"),
+       mirror=str(shared / "gutenberg"))
+"""
+
+# Its export, timed (argv: checkout, home, output file): budget 2,048, the local tokenizer.
+EXPORT_SCRIPT = r"""
+import sys, time, json
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from automuse_rag.settings import get_settings
+from automuse_rag.memory.story import StoryMemory
+from automuse_rag.models.registry import get_chat_model
 from automuse_rag.finetune.dataset import export_dataset
-shared = Path(sys.argv[2])
-with tempfile.TemporaryDirectory() as tmp:
-    cfg = get_settings(home=tmp)
-    ingest(cfg, "1342", "pride", llm=get_chat_model("extractive", cfg), embedder=HashEmbedder(64),
-           sampling=sampling_from_settings(cfg), outline_file=str(shared / "outlines" / "pg1342.txt"),
-           mirror=str(shared / "gutenberg"))
-    count = get_chat_model("local", get_settings(home=tmp, n_ctx=512)).count_tokens
-    story = StoryMemory.open(cfg, "pride")
-    t, c = time.perf_counter(), time.process_time()
-    s = export_dataset([story], Path(tmp) / "d.jsonl", budget=2048, count_tokens=count, val_fraction=0.1)
-    dt, cpu = time.perf_counter() - t, time.process_time() - c
-    n = s.samples + s.invalid
-    print(json.dumps({"samples": n, "seconds": dt, "per_second": n / dt, "cpu_seconds": cpu,
-                      "per_cpu_second": n / cpu, "leaks": s.leakage_violations}))
+home = sys.argv[2]
+count = get_chat_model("local", get_settings(home=home, n_ctx=512)).count_tokens
+story = StoryMemory.open(get_settings(home=home), "pride")
+t, c = time.perf_counter(), time.process_time()
+s = export_dataset([story], Path(sys.argv[3]), budget=2048, count_tokens=count, val_fraction=0.1)
+dt, cpu = time.perf_counter() - t, time.process_time() - c
+n = s.samples + s.invalid
+print(json.dumps({"samples": n, "seconds": dt, "per_second": n / dt, "cpu_seconds": cpu,
+                  "per_cpu_second": n / cpu, "leaks": s.leakage_violations}))
 """
 
 
-def dataset_speed(code: Path) -> dict:
-    shared = Path(os.environ.get("AUTOMUSE_SHARED_DATA", REPO.parent / "shared" / "data"))
+def run_script(script: str, *args: str, code: Path) -> str:
+    """Run one of the scripts above with checkout ``code`` first on the path; its last line."""
     out = subprocess.run(
-        [sys.executable, "-c", DATASET_SCRIPT, str(code), str(shared)],
+        [sys.executable, "-c", script, str(code), *args],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(code)},
+        env={**os.environ, "PYTHONPATH": str(code), "PYTHONDONTWRITEBYTECODE": "1"},
         cwd=code,
     )
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+
+
+def dataset_speed(code: Path) -> dict:
+    shared = Path(os.environ.get("AUTOMUSE_SHARED_DATA", REPO.parent / "shared" / "data"))
+    with tempfile.TemporaryDirectory() as tmp:
+        run_script(INGEST_SCRIPT, str(shared), tmp, code=code)
+        return json.loads(run_script(EXPORT_SCRIPT, tmp, str(Path(tmp) / "d.jsonl"), code=code))
 
 
 def render(results: dict) -> str:
