@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from automuse_rag.lore.names import clean_name
 from automuse_rag.lore.ner import get_nlp, ner_mentions
@@ -287,6 +288,38 @@ def test_card_leads_with_the_introduction_then_the_latest_change():
     assert select_descriptions(descs, kinds, at=1) == ["Henry rowed out."]  # nothing better known yet
     assert select_descriptions(descs, {}, limit=2) == ["Henry rowed out.", "Reddick laughed."]  # kinds unknown (old stores)
     assert select_descriptions([], {}) == []
+
+
+def _select_by_sorting(descriptions, kinds, at=None, limit=2):
+    """select_descriptions as first written (sort the describing sentences, take the
+    first and the last later state): the reference its one-pass form must equal."""
+    from automuse_rag.lore.describe import DESC_SCORE, DESCRIBING, STATES
+
+    known = [(c, d, DESC_SCORE.get(kinds.get(c, ""), 1)) for c, d in descriptions if d and (at is None or c <= at)]
+    if not known or limit <= 0:
+        return []
+    floor = min(DESCRIBING, max(s for _, _, s in known))
+    good = sorted((c, d) for c, d, s in known if s >= floor)
+    out = [good[0][1]]
+    later = [d for c, d in good[1:] if (kinds.get(c, "") in STATES or floor < DESCRIBING) and d != out[0]]
+    if later and limit > 1:
+        out.append(later[-1])
+    return out[:limit]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    descs=st.lists(st.tuples(st.integers(0, 12), st.sampled_from(["", "A.", "B.", "C.", "D."])), max_size=14),
+    kinds=st.dictionaries(
+        st.integers(0, 12), st.sampled_from(["model", "appos", "copula", "pronoun", "backstory", "subject", "mention", "", "odd"])
+    ),
+    at=st.one_of(st.none(), st.integers(-1, 12)),
+    limit=st.integers(0, 3),
+)
+def test_select_descriptions_in_one_pass_equals_the_sorted_rule(descs, kinds, at, limit):
+    from automuse_rag.lore.describe import select_descriptions
+
+    assert select_descriptions(descs, kinds, at, limit) == _select_by_sorting(descs, kinds, at, limit)
 
 
 # ---------------------------------------------------------------- initials, titles, scenes (bench:lore findings)

@@ -228,10 +228,51 @@ def test_any_commit_order_ends_with_as_of_reads_equal_to_naive(tmp_path_factory,
             assert reader.active(i, window, 5) == snap.active(window, 5), (i, window)
         assert reader.neighbours(ids, i) == snap.neighbours(ids)
         assert oracle.known(i) == {e.id: e.name for e in want}  # the dataset audit's shortcut
+    for i in reversed(range(len(book))):  # one reader walking back: its name indexes (memory/name_index.py) read as prefixes
+        snap = naive.at(i)
+        ids = [e.id for e in snap.entities()]
+        assert reader.entities(i, ids) == snap.entities(ids), f"as of {i}, walking back"
+        assert reader.neighbours(ids, i) == snap.neighbours(ids), f"as of {i}, walking back"
     assert reader.entities(LATEST) == naive.latest().entities()
     for table in ("chunks", "mentions"):  # the counts kept by deltas are the real ones
         assert reader.count(table) == reader.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
     reader.db.close()
+
+
+def test_an_open_reader_sees_each_commit_and_correction(tmp_path: Path) -> None:
+    """A reader kept open while a writer commits and corrects answers like a fresh one:
+    its name indexes, grown as positions advance, go with the version they were read at."""
+    db = connect(tmp_path / "state.sqlite", readonly=False)
+    writer = StateWriter(db)
+    writer.init({"store_id": "t", "story": "t", "manifest": "{}"})
+    reader = StateReader(connect(tmp_path / "state.sqlite", readonly=True))
+
+    def m(name: str, label: str = "PERSON") -> LoreMention:
+        return LoreMention(name=name, labels={label: 1}, count=1, description=f"{name} was there.")
+
+    book = [[m("Edith Marlowe"), m("Tom")], [m("Edith"), m("Port Carrow", "GPE")], [m("Edith"), m("Tom")], [m("Tom")]]
+
+    def same_as_fresh(at: int) -> int:
+        fresh = StateReader(connect(tmp_path / "state.sqlite", readonly=True))
+        ids = [e.id for e in fresh.entities(at)]
+        assert reader.entities(at, ids) == fresh.entities(at, ids)
+        assert reader.neighbours(ids, at) == fresh.neighbours(ids, at)
+        fresh.db.close()
+        return len(ids)
+
+    for i, ms in enumerate(book[:3]):
+        writer.commit([(_chunk(i), ChunkAnalysis("s", ms), "s")])
+        same_as_fresh(i)
+    writer.commit([(_chunk(3), ChunkAnalysis("s", book[3]), "s")])  # Tom again, after the reader grew to chunk 2
+    assert same_as_fresh(3) >= 2
+    # chunk 2 written again without Edith, once the reader has read her mentions past it
+    writer.commit([(_chunk(2), ChunkAnalysis("s", [m("Tom"), m("Port Carrow", "GPE")]), "s")])
+    assert same_as_fresh(3) >= 2
+    writer.correct([("merge", "Edith", "Tom", 1)])  # a writer's merge from chunk 1 re-resolves what is stored
+    same_as_fresh(3)
+    same_as_fresh(2)
+    reader.db.close()
+    db.close()
 
 
 def test_commit_touches_only_what_the_chunk_changes(tmp_path: Path) -> None:

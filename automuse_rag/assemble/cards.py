@@ -4,6 +4,7 @@ each with the chunk where it became true ("Henry Clerval: died (chunk 412)")."""
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 
 from automuse_rag.lore.continuity import KnownFact
@@ -33,7 +34,7 @@ def card_with_links(
     character graph (``edges``: other id -> edge data), with relation labels, and its
     facts line (``facts``: the entity's facts in force)."""
     card = view.card()
-    top = sorted(edges.items(), key=lambda kv: (-kv[1].get("weight", 1), kv[0]))[:max_links]
+    top = heapq.nsmallest(max_links, edges.items(), key=lambda kv: (-kv[1].get("weight", 1), kv[0]))  # = sorted()[:n]
     links = []
     for other, data in top:
         labels = ", ".join(dict.fromkeys(r["label"] for r in data.get("relations", [])))

@@ -45,6 +45,7 @@ last chunk is in the prompt verbatim.
 
 from __future__ import annotations
 
+import heapq
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -107,7 +108,7 @@ def neighbour_scores(
     edges = snap.neighbours(ids)
     out = []
     for eid in ids:
-        top = sorted(edges.get(eid, {}).items(), key=lambda kv: (-kv[1].get("weight", 1), kv[0]))[:neighbours]
+        top = heapq.nsmallest(neighbours, edges.get(eid, {}).items(), key=lambda kv: (-kv[1].get("weight", 1), kv[0]))
         best = max((d.get("weight", 1) for _, d in top), default=1) or 1
         for other, data in top:
             if other not in ids:

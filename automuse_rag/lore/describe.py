@@ -148,17 +148,21 @@ def select_descriptions(
     sentences with the entity as subject (else plain mentions; also descriptions of
     unknown kind, as older stores have). Pure: a function of (chunk, text, kind)
     triples."""
+    if limit <= 0:
+        return []
     kind_of, score_of = kinds.get, DESC_SCORE.get  # score(), inlined: cards ask this for every description
     known = [(c, d, score_of(kind_of(c, ""), 1)) for c, d in descriptions if d and (at is None or c <= at)]
-    if not known or limit <= 0:
+    if not known:
         return []
-    best = max(s for _, _, s in known)
-    floor = min(DESCRIBING, best)
-    good = sorted((c, d) for c, d, s in known if s >= floor)
-    out = [good[0][1]]
+    floor = min(DESCRIBING, max(s for _, _, s in known))
+    # one pass each, no sort: a main character's card reads hundreds of sentences
+    first = min((c, d) for c, d, s in known if s >= floor)
+    if limit == 1:
+        return [first[1]]
     # The latest change: a state (copula, pronoun, model) after a describing intro;
     # with no describing sentence at all, simply the latest one.
-    later = [d for c, d in good[1:] if (kinds.get(c, "") in STATES or floor < DESCRIBING) and d != out[0]]
-    if later and limit > 1:
-        out.append(later[-1])
-    return out[:limit]
+    any_kind = floor < DESCRIBING
+    later = max(
+        ((c, d) for c, d, s in known if s >= floor and d != first[1] and (any_kind or kind_of(c, "") in STATES)), default=None
+    )
+    return [first[1]] if later is None else [first[1], later[1]]

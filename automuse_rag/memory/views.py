@@ -4,7 +4,8 @@
 names valid at i, and facts (mentions, descriptions, relations, state facts) from
 chunks ``<= i``.
 So a card, a name lookup or an entity's neighbours cost what that entity has, not
-what the story has. The position is checked by the snapshot
+what the story has; and a reader walking forward (an export, a generation) reads an
+entity's mentions only for the chunks it has not read yet (memory/name_index.py). The position is checked by the snapshot
 (:class:`~automuse_rag.memory.snapshot.StorySnapshot`) that asks; this module's
 reads take it as given. ``LATEST`` reads the latest state.
 """
@@ -25,6 +26,7 @@ from automuse_rag.lore.lorebook import LoreEntry
 from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.facts import first_statements, in_force, resolved, row_fact
 from automuse_rag.memory.graph import build_graph, relation_lines
+from automuse_rag.memory.name_index import NameIndexes
 from automuse_rag.memory.schema import FOREVER
 from automuse_rag.memory.snapshot import ACTIVE_KINDS
 from automuse_rag.memory.types import ChunkRecord, Edges, OutlinePart, RelationRef
@@ -48,6 +50,7 @@ class StateReader:
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
         self._first_words: tuple[int, dict[str, list[str]]] | None = None
+        self._indexes = NameIndexes()
 
     # ------------------------------------------------------------------ basics
 
@@ -137,12 +140,31 @@ class StateReader:
             f"SELECT entity_id, kind, name FROM entity_versions WHERE since <= ? AND until > ?{where}", [i, i, *args]
         ).fetchall()
         ents = {eid: Entity(id=eid, name=name, kind=kind) for eid, kind, name in versions}
-        where = where.replace("entity_id", "en.entity_id")
+        if ids is None:
+            self._mentions_joined(ents, i)
+        else:  # a few entities: their names' indexes, grown from the last position read
+            version = self.version()
+            for eid, own in self.names_of(ents, i).items():
+                index = self._indexes.get(self.db, version, own, i)
+                ent = ents[eid]
+                ent.aliases, ent.mentions = index.aliases(i), index.mentions(i)
+                best = index.descriptions(i)
+                ent.descriptions = [(c, d) for c, (_, d, _) in best]
+                ent.desc_kinds = {c: k for c, (_, _, k) in best if k}
+        if ents:
+            rels = self.relations(at, members=[n for e in ents.values() for n in e.aliases])
+            names = self.entity_names({x for r in rels for x in (r.source, r.target)}, at)
+            lines = relation_lines(rels, names)
+            for eid, ent in ents.items():
+                ent.relations = lines.get(eid, [])
+        return sorted((e for e in ents.values() if e.mentions), key=lambda e: (-len(e.mentions), e.name, e.id))
+
+    def _mentions_joined(self, ents: dict[str, Entity], i: int) -> None:
+        """Every entity's aliases, mentions and descriptions as of ``i``, in one join."""
         rows = self.db.execute(
             "SELECT en.entity_id, m.name, m.chunk, m.rank, m.description, m.dkind FROM entity_names en "
-            "JOIN mentions m ON m.name = en.name AND m.chunk <= ? "
-            f"WHERE en.since <= ? AND en.until > ?{where}",
-            [i, i, i, *args],
+            "JOIN mentions m ON m.name = en.name AND m.chunk <= ? WHERE en.since <= ? AND en.until > ?",
+            [i, i, i],
         )
         mentions: dict[str, set[int]] = defaultdict(set)
         best: dict[str, dict[int, tuple[int, str, str]]] = defaultdict(dict)
@@ -161,13 +183,6 @@ class StateReader:
             ent.mentions = sorted(mentions[eid])
             ent.descriptions = [(int(c), d) for c, (_, d, _) in sorted(best[eid].items())]
             ent.desc_kinds = {int(c): k for c, (_, _, k) in sorted(best[eid].items()) if k}
-        if ents:
-            rels = self.relations(at, members=[n for e in ents.values() for n in e.aliases])
-            names = self.entity_names({x for r in rels for x in (r.source, r.target)}, at)
-            lines = relation_lines(rels, names)
-            for eid, ent in ents.items():
-                ent.relations = lines.get(eid, [])
-        return sorted((e for e in ents.values() if e.mentions), key=lambda e: (-len(e.mentions), e.name, e.id))
 
     def active(self, at: int, window: int, limit: int) -> list[tuple[str, str, int]]:
         """See :meth:`~automuse_rag.memory.snapshot.StorySnapshot.active`: one indexed range
@@ -297,43 +312,27 @@ class StateReader:
         out: dict[str, Edges] = {e: {} for e in ids}
         if not ids:
             return out
-        owner: dict[str, str] = dict(
-            self.db.execute(
-                f"SELECT name, entity_id FROM entity_names WHERE entity_id IN ({_marks(len(ids))}) AND since <= ? AND until > ?",
-                [*ids, i, i],
-            )
-        )
-        if not owner:
+        owned = self.names_of(ids, i)
+        if not owned:
             return out
-        members = sorted(owner)
-        marks = _marks(len(members))
-        mine: dict[str, set[int]] = defaultdict(set)  # entity -> the chunks naming it
-        for name, chunk in self.db.execute(
-            f"SELECT name, chunk FROM mentions WHERE name IN ({marks}) AND chunk <= ?", [*members, i]
-        ):
-            mine[owner[name]].add(chunk)
-        named: dict[str, set[int]] = defaultdict(set)  # any entity -> which of those chunks name it
-        wanted = sorted(set().union(*mine.values()))
-        for start in range(0, len(wanted), 500):
-            part = wanted[start : start + 500]
-            rows = self.db.execute(f"SELECT name, chunk FROM mentions WHERE chunk IN ({_marks(len(part))})", part).fetchall()
-            owners = self.owners({name for name, _ in rows}, i)
-            for name, chunk in rows:
-                if (other := owners.get(name)) is not None:
-                    named[other].add(chunk)
-        chunks: dict[tuple[str, str], set[int]] = defaultdict(set)
-        for eid, own in mine.items():  # shared chunks by set intersection (pairing rows in Python cost more)
-            for other, theirs in named.items():
-                if other != eid and (shared := own & theirs):
-                    chunks[(eid, other)] = shared
+        members = sorted(n for names in owned.values() for n in names)
+        version = self.version()  # each entity's names' index, grown from the last position read
+        shared = {eid: self._indexes.get(self.db, version, names, i).shared_with(i) for eid, names in owned.items()}
+        owners = self.owners({n for by_name in shared.values() for n in by_name}, i)
+        chunks: dict[tuple[str, str], list[list[int]]] = defaultdict(list)  # each sorted, one per name
+        for eid, by_name in shared.items():
+            for name, cs in by_name.items():
+                if (other := owners.get(name)) is not None and other != eid:
+                    chunks[(eid, other)].append(cs)
         rels: dict[tuple[str, str], list[RelationRef]] = defaultdict(list)
         for r in self.relations(at, members=members):
             for eid, other in ((r.source, r.target), (r.target, r.source)):
                 if eid in out:
-                    chunks[(eid, other)].add(r.chunk)
+                    chunks[(eid, other)].append([r.chunk])
                     rels[(eid, other)].append({"label": r.label, "chunk": r.chunk, "source": r.source, "via": r.via})
-        for (eid, other), cs in chunks.items():
-            out[eid][other] = {"chunks": sorted(cs), "weight": len(cs), "relations": rels.get((eid, other), [])}
+        for (eid, other), lists in chunks.items():
+            cs = lists[0] if len(lists) == 1 else sorted(set().union(*lists))
+            out[eid][other] = {"chunks": cs, "weight": len(cs), "relations": rels.get((eid, other), [])}
         return out
 
     def relations(self, at: int, members: Sequence[str] | None = None) -> list[Relation]:

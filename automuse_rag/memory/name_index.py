@@ -1,0 +1,119 @@
+"""The mentions of one entity's names, read once and grown as positions advance.
+
+An entity's view and its graph edges as of chunk ``i`` come from the mention rows of
+its names in chunks ``<= i`` and from the other names in those chunks. Those rows never
+change once written, so a prefix read for one position holds for every later one: a
+reader walking a story forward (the dataset export, a generation, compare) reads only
+the rows of the chunks it has not seen yet. Which entity owns a name does change with
+the position, so an index is kept per *set of names*, holds no owners, and is mapped
+through the owners of the position read (memory/views.py).
+
+The indexes of a reader are dropped whenever the store's version changes (any commit,
+repair or correction), so they never outlive the rows they were read from.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from bisect import bisect_right
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+#: Name sets kept per reader (the least recently used are dropped first).
+KEPT = 2048
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+@dataclass
+class NameIndex:
+    """Mentions of ``names`` in chunks ``<= upto``: each chunk naming one of them, each
+    name's first chunk, each chunk's best description (the lowest (rank, text, kind) of
+    its rows with one), and, for every name seen in those chunks (the set's own
+    included), the chunks it shares with the set. Lists are in chunk order."""
+
+    names: tuple[str, ...]
+    upto: int = -1
+    chunks: list[int] = field(default_factory=list)
+    first: dict[str, int] = field(default_factory=dict)
+    described: list[int] = field(default_factory=list)
+    best: list[tuple[int, str, str]] = field(default_factory=list)
+    shared: dict[str, list[int]] = field(default_factory=dict)
+
+    def grow(self, db: sqlite3.Connection, at: int) -> None:
+        """Read the rows of chunks ``upto + 1 .. at`` (nothing when ``at <= upto``)."""
+        if at <= self.upto:
+            return
+        rows = db.execute(
+            f"SELECT chunk, name, rank, description, dkind FROM mentions WHERE name IN ({_marks(len(self.names))}) "
+            "AND chunk > ? AND chunk <= ? ORDER BY chunk",
+            [*self.names, self.upto, at],
+        ).fetchall()
+        self.upto = at
+        best: dict[int, tuple[int, str, str]] = {}
+        new: list[int] = []
+        for chunk, name, rank, desc, kind in rows:
+            c = int(chunk)
+            if not new or new[-1] != c:
+                new.append(c)
+            self.first.setdefault(name, c)
+            if desc and (c not in best or (rank, desc, kind) < best[c]):
+                best[c] = (rank, desc, kind)
+        self.chunks += new
+        for c in sorted(best):
+            self.described.append(c)
+            self.best.append(best[c])
+        for start in range(0, len(new), 500):
+            part = new[start : start + 500]
+            for name, chunk in db.execute(
+                f"SELECT name, chunk FROM mentions WHERE chunk IN ({_marks(len(part))}) ORDER BY chunk, name", part
+            ):
+                self.shared.setdefault(name, []).append(int(chunk))
+
+    def mentions(self, at: int) -> list[int]:
+        return self.chunks[: bisect_right(self.chunks, at)]
+
+    def aliases(self, at: int) -> dict[str, int]:
+        """Each name mentioned by chunk ``at`` -> its first chunk, sorted by name."""
+        return dict(sorted((n, c) for n, c in self.first.items() if c <= at))
+
+    def descriptions(self, at: int) -> list[tuple[int, tuple[int, str, str]]]:
+        """(chunk, (rank, description, kind)) of the chunks ``<= at`` with a description."""
+        k = bisect_right(self.described, at)
+        return list(zip(self.described[:k], self.best[:k]))
+
+    def shared_with(self, at: int) -> dict[str, list[int]]:
+        """Every name -> the chunks ``<= at`` it shares with the set (none left out but empty ones)."""
+        out = {}
+        for name, chunks in self.shared.items():
+            k = bisect_right(chunks, at)
+            if k:
+                out[name] = chunks[:k]
+        return out
+
+
+class NameIndexes:
+    """A reader's name indexes, dropped when the store's version changes."""
+
+    def __init__(self) -> None:
+        self._version = -1
+        self._kept: OrderedDict[tuple[str, ...], NameIndex] = OrderedDict()
+
+    def get(self, db: sqlite3.Connection, version: int, names: Sequence[str], at: int) -> NameIndex:
+        """The index of ``names`` grown to at least ``at``."""
+        if version != self._version:
+            self._kept.clear()
+            self._version = version
+        key = tuple(sorted(set(names)))
+        index = self._kept.get(key)
+        if index is None:
+            index = self._kept[key] = NameIndex(key)
+            if len(self._kept) > KEPT:
+                self._kept.popitem(last=False)
+        else:
+            self._kept.move_to_end(key)
+        index.grow(db, at)
+        return index
