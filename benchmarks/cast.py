@@ -42,6 +42,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from cast_forms import CLASSES, stray_forms  # noqa: E402
 from guard_thresholds import write_section  # noqa: E402  (the project's section writer)
 
 SHARED = Path(os.environ.get("AUTOMUSE_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -95,6 +97,7 @@ class BookScore:
     main_model: int = 0  # main characters as one entity after its answers
     merges_model: int = 0
     relations: int = 0
+    stray: Counter[str] = field(default_factory=Counter)  # main characters' forms held apart, by class (cast_forms.py)
     errors: list[str] = field(default_factory=list)  # per-case; printed for the development half only
 
 
@@ -168,6 +171,7 @@ def score_book(book: int, model: str | None = None) -> BookScore:
     out.with_cast_names, out.correct_entities = sc.entities_with_cast_names, sc.correct_entities
     out.main_merges = _main_merges(sc.merges, cast)
     out.main_tangled = _tangled(sc.main_not_exact, entities, cast, text)
+    out.stray = stray_forms(entities, cast, text)
     for judge in ("right", "yes", *([model] if model else [])):
         judged_ents, asked, right = judged(entities, analyses, cast, text, judge)
         jsc = score_cast(judged_ents, cast, text)
@@ -308,7 +312,12 @@ def _ratio(a: int, b: int) -> str:
 
 
 def render_half(name: str, rows: list[BookScore], show_cases: bool, judge: str | None = None) -> list[str]:
-    tot = {k: sum(getattr(r, k) for r in rows) for k in BookScore.__dataclass_fields__ if k not in ("book", "title", "errors")}
+    tot = {
+        k: sum(getattr(r, k) for r in rows)
+        for k in BookScore.__dataclass_fields__
+        if k not in ("book", "title", "errors", "stray")
+    }
+    stray = sum((r.stray for r in rows), Counter[str]())
     lines = [
         f"**{name} half ({len(rows)} books), totals:**",
         "",
@@ -333,6 +342,14 @@ def render_half(name: str, rows: list[BookScore], show_cases: bool, judge: str |
             f"| after it, judge {judge}: main as one / merges of two main | "
             f"{_ratio(tot['main_model'], tot['main'])} / {tot['merges_model']} | |",
         ]
+    lines += [
+        "",
+        f"Main characters' forms held apart from their main entity, by kind ({sum(stray.values())} in all; benchmarks/cast_forms.py):",
+        "",
+        "| kind of form | forms |",
+        "| --- | --- |",
+        *[f"| {c} | {stray[c]} |" for c in CLASSES if stray[c]],
+    ]
     lines += [
         "",
         "| book | chunks | s | main as one | main merges | entity precision | junk | alias recall | ties labelled |",
