@@ -874,3 +874,13 @@ def test_a_person_named_by_an_owner_is_the_one_owned(text: str, name: str, not_n
 def test_a_place_named_by_an_owner_keeps_the_owner() -> None:
     found = {m.name for m in ner_mentions(get_nlp()("They walked to St. Paul's Cathedral."))}
     assert "Cathedral" not in found, found
+
+
+def test_an_owner_after_a_place_preposition_is_no_place_use() -> None:
+    """ "in William Dane's finding": the preposition governs what he owns, not him. A
+    development case (Silas Marner): William Dane, named after "in" and "towards" in 2
+    of his 7 mentions, was kept as a place."""
+    doc = get_nlp()("The search was made, and it ended in William Dane's finding the bag. They met at Lantern Yard.")
+    found = {m.name: m for m in ner_mentions(doc)}
+    assert found["William Dane"].at == 0
+    assert found["Lantern Yard"].at == 1

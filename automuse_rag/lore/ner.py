@@ -146,7 +146,9 @@ def ner_mentions(doc: Doc) -> list[LoreMention]:
         if not m.description and is_prose(ent.sent.text):
             m.description = clip(ent.sent.text, MAX_DESCRIPTION)
         m.count += 1
-        if start > 0 and doc[start - 1].lower_ in PLACE_PREPS:
+        # "in William Dane's finding": the preposition governs what he owns, not him
+        owner = any(k < len(doc) and doc[k].lower_ in POSSESSIVE_MARKS for k in (end - 1, end))
+        if start > 0 and doc[start - 1].lower_ in PLACE_PREPS and not owner:
             m.at += 1
         opens, heading = at_edge(doc, start)
         m.edge += opens

@@ -312,7 +312,10 @@ class Resolver:
             c for c in self.clusters if name in c.surnames and c not in firsts and not self.distinct.any([name], c.members)
         ]
         men = [c for c in surnames if c.gender == "m"]
-        for group in (firsts, surnames, men):
+        # a word several full names take as their given name is a given name: the one
+        # cluster holding it as a title's word ("Mistress Mary", beside "Mary Lennox" and
+        # a rhyme's "Mistress Mary Quite Contrary") is no more likely than they are
+        for group in (firsts, *([] if len(firsts) > 1 else [surnames, men])):
             if len(group) == 1:  # a bare surname alone names a man ("Bingley", "Darcy")
                 self.add(group[0], name, p)
                 return
