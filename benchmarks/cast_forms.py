@@ -18,6 +18,7 @@ CLASSES = (
     "title + given name",
     "title + another word",
     "given name alone",
+    "full name, apart from the given name alone",
     "surname alone",
     "nickname or pet form",
     "another single word",
@@ -41,6 +42,7 @@ def form_class(form: str, held: Iterable[str]) -> str:
     firsts = {q.words[0] for q in mains if q.is_full}
     lasts = {q.words[-1] for q in mains if q.words and (q.is_full or q.title)}
     words_held = {w for q in mains for w in q.words}
+    bare = {q.words[0] for q in mains if not q.title and len(q.words) == 1}  # "Mary", "Anne"
     p = parse_name(form)
     words = list(p.words)
     if not words:
@@ -59,6 +61,8 @@ def form_class(form: str, held: Iterable[str]) -> str:
         if w in lasts:
             return "surname alone"
         return "nickname or pet form" if pet(w) else "another single word"
+    if not p.title and words[0] in bare and words[0] not in firsts:
+        return "full name, apart from the given name alone"
     if words[0] in firsts and words[-1] not in lasts:
         return "another surname (maiden or married)"
     if words[-1] in lasts and words[0] not in firsts:

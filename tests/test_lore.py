@@ -196,6 +196,28 @@ def test_nickname_without_evidence_stays_apart():
     assert names["Harry"] != names["Henry Wotton"]
 
 
+def test_a_pet_form_the_data_lacks_joins_the_name_it_shortens_with_evidence():
+    """ "the second son, Dunstan, commonly called Dunsey Cass": a pet form in -ey the
+    nickname data does not list joins the one given name its stem begins, when they
+    share a surname (a development case: Silas Marner). Two names the data knows are
+    never pet forms of each other ("Mary" and "Martha"), and a pet form without
+    evidence stays apart."""
+    from automuse_rag.lore.nicknames import pet_form
+
+    assert pet_form("Dunsey", "Dunstan") and not pet_form("Dunstan", "Dunsey")
+    assert not pet_form("Mary", "Martha") and not pet_form("Henry", "Henrietta")
+    chunks = [
+        (0, [person("Dunstan Cass", 2, he=2), person("Godfrey Cass", 3, he=2)]),
+        (1, [person("Dunsey Cass", 2, he=2), person("Dunsey", 4, he=3)]),
+        (2, [person("Dunstan", 3, he=2), person("Martha Dale", 2, she=2)]),
+        (5, [person("Marty", 2, he=2)]),
+    ]
+    _, names = resolve(chunks)
+    assert names["Dunsey"] == names["Dunsey Cass"] == names["Dunstan Cass"] == names["Dunstan"]
+    assert names["Godfrey Cass"] != names["Dunstan Cass"]
+    assert names["Marty"] != names["Martha Dale"]  # no surname, title, model alias or shared scene
+
+
 def test_model_alias_is_nickname_evidence():
     chunks = [
         (0, [person("Henry Wotton", 3, he=3)]),

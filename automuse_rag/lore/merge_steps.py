@@ -16,6 +16,7 @@ from automuse_rag.lore.nicknames import (
     EVIDENCE_RANK,
     are_nicknames,
     nickname_evidence,
+    pet_form,
 )
 from automuse_rag.lore.rules import Resolver
 from automuse_rag.lore.stats import NameStat
@@ -59,7 +60,11 @@ def nickname_step(res: Resolver, model_pairs: set[frozenset[str]]) -> None:
         for b in res.clusters:
             if b is a or b.kind != "character" or not b.members or b.weight < a.weight:
                 continue
-            if not any(are_nicknames(x, y) for x in given_a for y in _given(b, res.stats, primary=True)):
+            if not any(
+                are_nicknames(x, y) or pet_form(x, y) or pet_form(y, x)
+                for x in given_a
+                for y in _given(b, res.stats, primary=True)
+            ):
                 continue
             fam_a, fam_b = _families(a), _families(b)
             if (fam_a and fam_b and not fam_a & fam_b) or not compatible(a, b) or res.distinct.any(a.members, b.members):

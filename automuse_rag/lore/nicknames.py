@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 
+from automuse_rag.lore.given_names import in_census
+
 # The share of the nickname's chunks that must also name the full name ("same scenes").
 SAME_SCENES = 0.6
 
@@ -71,6 +73,20 @@ def diminutive_bases(word: str) -> set[str]:
         if len(stem) >= 4 and stem[-1] == stem[-2]:
             out.add(stem[:-1])
     return out
+
+
+def pet_form(short: str, full: str) -> bool:
+    """``short`` is a pet form of the given name ``full`` that the data does not list:
+    a word it does not know as a name, whose stem (less -y, -ie or -ey) of three
+    letters or more begins ``full``, two letters or more short of it ("Dunsey" ->
+    "Dunstan", "Gilly" or "Gil" -> "Gilbert"). Never a name the data or the census
+    knows ("Mary" is no pet form of "Martha", nor "Henry" of "Henrietta"). Like a
+    nickname key, no evidence that two people are one: a merge still needs it."""
+    s, f = short.lower(), full.lower()
+    if not (s.isalpha() and f.isalpha()) or is_given_name(short) or in_census(short):
+        return False
+    stem = s[:-2] if s.endswith(("ie", "ey")) else s[:-1] if s.endswith("y") else s
+    return len(stem) >= 3 and f.startswith(stem) and len(f) >= len(stem) + 2
 
 
 def are_nicknames(a: str, b: str) -> bool:
