@@ -906,3 +906,21 @@ def test_an_owner_after_a_place_preposition_is_no_place_use() -> None:
     found = {m.name: m for m in ner_mentions(doc)}
     assert found["William Dane"].at == 0
     assert found["Lantern Yard"].at == 1
+
+
+def test_a_surname_with_particles_is_one_word():
+    """ "Mr. van der Luyden" is a title and a surname, not a full name whose given name
+    is "van"; so the one man of the family takes it (a development case: The Age of
+    Innocence). "of" is no particle ("Colin of Glenure")."""
+    from automuse_rag.lore.names import parse_name
+
+    assert parse_name("Mr. van der Luyden").words == ("van der Luyden",)
+    assert parse_name("Henry van der Luyden").words == ("Henry", "van der Luyden")
+    assert parse_name("Abraham Van Helsing").last == "Van Helsing"
+    assert parse_name("Colin of Glenure").words == ("Colin", "of", "Glenure")
+    chunks = [
+        (0, [person("Henry van der Luyden", 3, he=3), person("Louisa van der Luyden", 2, she=2)]),
+        (1, [person("Mr. van der Luyden", 3, he=2), person("Mrs. van der Luyden", 2, she=2)]),
+    ]
+    _, names = resolve(chunks)
+    assert names["Mr. van der Luyden"] == names["Henry van der Luyden"] != names["Louisa van der Luyden"]

@@ -283,6 +283,23 @@ class Parsed:
         return len(self.words) >= 2
 
 
+# A surname's particles, as written: one word with the word they stand before ("Henry
+# van der Luyden": Henry and "van der Luyden"; "Mr. Van Helsing" is a title and a surname).
+SURNAME_PARTICLES = {"de", "da", "di", "du", "des", "del", "della", "van", "von", "der", "den", "ten", "ter", "la", "le"}
+CAPITAL_PARTICLES = {"Van", "Von", "De", "Du", "Der", "Den", "Ten", "Ter"}
+
+
+def _with_particles(words: list[str]) -> tuple[str, ...]:
+    out, i = [], 0
+    while i < len(words):
+        j = i
+        while j < len(words) - 1 and (words[j] in SURNAME_PARTICLES or words[j] in CAPITAL_PARTICLES):
+            j += 1
+        out.append(" ".join(words[i : j + 1]))
+        i = j + 1
+    return tuple(out)
+
+
 @lru_cache(maxsize=65536)
 def parse_name(name: str) -> Parsed:
     words = name.split()
@@ -290,7 +307,7 @@ def parse_name(name: str) -> Parsed:
     if len(words) > 1 and norm_title(words[0]):
         title = norm_title(words[0])
         words = words[1:]
-    return Parsed(title, tuple(words))
+    return Parsed(title, _with_particles(words))
 
 
 def looks_like_place(name: str) -> bool:
