@@ -924,3 +924,18 @@ def test_a_surname_with_particles_is_one_word():
     ]
     _, names = resolve(chunks)
     assert names["Mr. van der Luyden"] == names["Henry van der Luyden"] != names["Louisa van der Luyden"]
+
+
+def test_a_doctor_is_mister_too():
+    """ "Doctor Kimble" and "Mr. Kimble": a doctor (or a clergyman, a professor) is
+    styled "Mr." as well; with no full name of that surname they are one man (a
+    development case: Silas Marner). A rank is another man ("Captain Tilney" is not
+    "General Tilney"), and so is a woman of the name."""
+    chunks = [
+        (0, [person("Doctor Kimble", 3, he=2), person("Mrs. Kimble", 2, she=2)]),
+        (1, [person("Mr. Kimble", 3, he=2)]),
+        (2, [person("General Tilney", 3, he=2), person("Captain Tilney", 2, he=2)]),
+    ]
+    _, names = resolve(chunks)
+    assert names["Doctor Kimble"] == names["Mr. Kimble"] != names["Mrs. Kimble"]
+    assert names["General Tilney"] != names["Captain Tilney"]

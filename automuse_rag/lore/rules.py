@@ -31,6 +31,20 @@ from automuse_rag.lore.stats import ModelAlias, NameStat, name_gender
 SCENE = 1
 
 
+#: Styles a man also goes by "Mr." with (not ranks: "Captain Tilney" is not "General Tilney").
+MAN_STYLES = {"dr", "professor", "rev"}
+
+
+def _mister_or_styled(cls_: str, cl: Draft) -> bool:
+    """A name of title class ``cls_`` and ``cl`` are a man's "Mr." and his style: one
+    side "Mr.", the other only one of :data:`MAN_STYLES`, and ``cl`` no woman."""
+    titles = set(cl.titles)
+    if cl.gender == "f" or not titles or not titles <= {"mr", *MAN_STYLES} or len(titles) > 1:
+        return False
+    other = next(iter(titles))
+    return (cls_ == "mr" and other in MAN_STYLES) or (cls_ in MAN_STYLES and other == "mr")
+
+
 class Resolver:
     """Clusters character names; see the module docstring for the rules."""
 
@@ -302,6 +316,11 @@ class Resolver:
             if not c.has_full and cls_ in c.titles and (word in c.surnames or word in c.firsts) and not self.apart(name, c):
                 self.add(c, name, p)
                 return
+        # "Doctor Kimble" and "Mr. Kimble": a doctor, clergyman or professor is "Mr." too
+        styled = [c for c in self.clusters if not c.has_full and word in c.surnames and _mister_or_styled(cls_, c)]
+        if not fulls and len(styled) == 1 and not self.apart(name, styled[0]):
+            self.add(styled[0], name, p)
+            return
         as_first = p.title in FIRSTNAME_TITLES
         self.new(name, p, firsts=[word] if as_first else [], surnames=[] if as_first else [word])
 
