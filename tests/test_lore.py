@@ -939,3 +939,18 @@ def test_a_doctor_is_mister_too():
     _, names = resolve(chunks)
     assert names["Doctor Kimble"] == names["Mr. Kimble"] != names["Mrs. Kimble"]
     assert names["General Tilney"] != names["Captain Tilney"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "name"),
+    [
+        # development cases: Hard Times and Anne of Green Gables
+        ("Josiah Bounderby of Coketown", "Josiah Bounderby"),
+        ("Winnie Adella Blair of Carmody", "Winnie Adella Blair"),
+        # a given name alone keeps its place: "Henry of Navarre" is not the story's Henry
+        ("Henry of Navarre", "Henry of Navarre"),
+        ("Duke of Strelsau", "Duke of Strelsau"),
+    ],
+)
+def test_a_full_name_of_a_place_is_the_full_name(raw: str, name: str) -> None:
+    assert clean_name(raw) == name

@@ -8,6 +8,8 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from automuse_rag.lore.nicknames import is_given_name
+
 KINDS = ("character", "place", "thing")
 
 # title -> (class, gender); class groups spellings, gender is "m", "f" or None.
@@ -250,6 +252,11 @@ def clean_name(raw: str) -> str | None:
     inner = [i for i, w in enumerate(words) if i > 0 and norm_title(w) not in (None, "m") and w[:1].isupper()]
     if inner:  # "Console Lady Catherine" -> "Lady Catherine"
         words = words[inner[0] :]
+        text = " ".join(words)
+    if "of" in words[2:] and is_given_name(words[0]) and not norm_title(words[0]):
+        # "Josiah Bounderby of Coketown": a full name, then where he is from; a given
+        # name alone keeps its place ("Henry of Navarre" is not the story's Henry)
+        words = words[: words.index("of", 2)]
         text = " ".join(words)
     if not words or len(text) > 60 or len(words) > 6:
         return None
