@@ -8,8 +8,8 @@ import pytest
 from automuse_rag.lore.chunk_view import ChunkView
 from automuse_rag.lore.extract import analyze_chunk
 from automuse_rag.lore.facts import FACT_KINDS, Fact, extract_facts
-from automuse_rag.lore.ner import get_nlp, ner_mentions
-from automuse_rag.lore.parse import get_parser, name_hits
+from automuse_rag.lore.ner import get_nlp, get_parser, ner_mentions
+from automuse_rag.lore.parse import name_hits
 from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.text.types import Chunk
 
@@ -98,6 +98,12 @@ def test_a_death_is_a_fact(text: str, name: str) -> None:
         "Mrs. Glegg felt assured that Maggie Tulliver was drowned; that was far more probable.",
         "But that very exceptionalness, her tinge of education, her previous life might, one would have thought, "
         "have killed Sonia Marmeladov at the first step on that revolting path.",
+        # the same sentence as the book prints it, across line breaks: the parse of a
+        # sentence must not depend on where its lines were broken (83 false reports)
+        "Of course he knew that Sonia Marmeladov’s position was an exceptional case, though unhappily not\n"
+        "unique and not infrequent, indeed; but that very exceptionalness, her\n"
+        "tinge of education, her previous life might, one would have thought,\n"
+        "have killed her at the first step on that revolting path.",
     ],
 )
 def test_no_death_where_none_is_stated(text: str) -> None:

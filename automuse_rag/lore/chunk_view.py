@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from automuse_rag.lore.coref import Scene, quoted_offsets, scene, single_quoted, single_style
 from automuse_rag.lore.fact_words import CONDITIONAL_MARKS, FUTURE_MARKS, NEARLY, PRESENT, UNREAL
-from automuse_rag.lore.ner import HE, SHE, ner_mentions
-from automuse_rag.lore.parse import _PARSE_LOCK, _Hit, _occurrences, get_parser, mention_genders, name_hits
+from automuse_rag.lore.ner import HE, SHE, ner_mentions, parse_sentences
+from automuse_rag.lore.parse import _Hit, _occurrences, mention_genders, name_hits
 from automuse_rag.lore.relation_words import MODAL, SPEECH
 from automuse_rag.lore.relations import Occ
 from automuse_rag.lore.types import LoreMention
@@ -125,9 +125,7 @@ class ChunkView:
         order = sorted(set(wanted))
         todo = [i for i in order if i not in self._parsed]
         if todo:
-            parser = get_parser()
-            with _PARSE_LOCK:
-                pdocs = list(parser.pipe([self.sents[i].text for i in todo], batch_size=32))
+            pdocs = parse_sentences([self.sents[i].text for i in todo])
             for i, pdoc in zip(todo, pdocs):
                 sent = self.sents[i]
                 quoted = self.quoted[sent.start_char : sent.end_char]

@@ -228,4 +228,31 @@ def _speakers(doc: Doc, found: dict[str, LoreMention], covered: set[int]) -> Non
             m.she += sum(w in SHE for w in sent)
 
 
-# ---------------------------------------------------------------- resolution
+# ---------------------------------------------------------------- the dependency parser
+
+
+_PARSER: Language | None = None
+_LOAD_LOCK = threading.Lock()
+_PARSE_LOCK = threading.Lock()  # parsing from ingest's worker threads
+
+
+def get_parser() -> Language:
+    """spaCy ``en_core_web_sm`` with only its tok2vec and dependency parser (loaded once)."""
+    global _PARSER
+    if _PARSER is None:
+        with _LOAD_LOCK:
+            if _PARSER is None:
+                _PARSER = _load_parser()
+    return _PARSER
+
+
+def parse_sentences(texts: list[str]) -> list[Doc]:
+    """Dependency parses of sentences, each read as one line: a printed book's line
+    breaks are spaces to the parser (the same length, so character offsets hold)."""
+    parser = get_parser()
+    with _PARSE_LOCK:
+        return list(parser.pipe([t.replace("\n", " ") for t in texts], batch_size=32))
+
+
+def _load_parser() -> Language:
+    return load_english(["ner", "lemmatizer", "textcat", "senter", "tagger", "attribute_ruler"])

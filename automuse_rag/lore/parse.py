@@ -13,7 +13,6 @@ docs/benchmarks.md (bench:lore).
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Collection, Mapping, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -31,7 +30,7 @@ from automuse_rag.lore.names import (
     clean_name,
     parse_name,
 )
-from automuse_rag.lore.ner import _span_with_title, load_english
+from automuse_rag.lore.ner import _span_with_title, parse_sentences
 from automuse_rag.lore.relation_words import KIN_TITLES, PLURAL_ROLES, ROLES, SPEECH
 from automuse_rag.lore.relations import (
     Occ,
@@ -40,7 +39,6 @@ from automuse_rag.lore.relations import (
 from automuse_rag.lore.types import LoreMention
 
 if TYPE_CHECKING:
-    from spacy.language import Language
     from spacy.tokens import Doc, Span, Token
 
 
@@ -50,27 +48,10 @@ class _Antecedent(Protocol):
     def __call__(self, pos: int, gender: str, exclude: Set[str] = ...) -> str | None: ...
 
 
-_PARSER: Language | None = None
-_LOAD_LOCK = threading.Lock()
-_PARSE_LOCK = threading.Lock()  # parsing from ingest's worker threads
 PRONOUN_COPULA = re.compile(r"^\W*(He|She)\s+(?:was|is|had|has|became|seemed|looked)\b")
 LOOKBACK = 3  # sentences after one naming a character that may open with its pronoun
 CUT_AT_NAME = {"appos", "copula", "backstory"}  # a long sentence shown from the name on
 ANTECEDENT_WINDOW = 400  # characters back to look for a pronoun's antecedent
-
-
-def get_parser() -> Language:
-    """spaCy ``en_core_web_sm`` with only its tok2vec and dependency parser (loaded once)."""
-    global _PARSER
-    if _PARSER is None:
-        with _LOAD_LOCK:
-            if _PARSER is None:
-                _PARSER = _load_parser()
-    return _PARSER
-
-
-def _load_parser() -> Language:
-    return load_english(["ner", "lemmatizer", "textcat", "senter", "tagger", "attribute_ruler"])
 
 
 @dataclass
@@ -211,9 +192,7 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
         if i not in wanted and _after(i, char_sents) and PRONOUN_COPULA.match(s.text):
             wanted[i] = "pronoun"
     order = sorted(wanted)
-    parser = get_parser()
-    with _PARSE_LOCK:
-        parsed = list(parser.pipe([sents[i].text for i in order], batch_size=32))
+    parsed = parse_sentences([sents[i].text for i in order])
     facts = ChunkFacts()
     distinct: set[tuple[str, str]] = set()
     char_hits = sorted((h for h in hits if h.character), key=lambda h: h.start)
