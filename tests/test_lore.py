@@ -954,3 +954,18 @@ def test_a_doctor_is_mister_too():
 )
 def test_a_full_name_of_a_place_is_the_full_name(raw: str, name: str) -> None:
     assert clean_name(raw) == name
+
+
+def test_a_title_before_a_given_name_several_full_names_share_takes_the_dominant_one():
+    """ "Count Fritz", with "Fritz von Tarlenheim" all through its scenes and a "Fritz
+    Muller" met once there: a title before a given name goes to the full name with twice
+    the weight of the others in its scenes, as a bare given name does (a development
+    case: The Prisoner of Zenda). Without one that dominant, it stays apart."""
+    chunks = [
+        (0, [person("Fritz von Tarlenheim", 6, he=4), person("Fritz Muller", 1, he=1)]),
+        (1, [person("Count Fritz", 2, he=2), person("Fritz von Tarlenheim", 3, he=2)]),
+        (7, [person("Duke Otto", 2, he=2), person("Otto Brandt", 2, he=1), person("Otto Klein", 2, he=1)]),
+    ]
+    _, names = resolve(chunks)
+    assert names["Count Fritz"] == names["Fritz von Tarlenheim"] != names["Fritz Muller"]
+    assert names["Duke Otto"] not in (names["Otto Brandt"], names["Otto Klein"])

@@ -249,6 +249,13 @@ class Resolver:
         near = {c + d for c in self.stats[name].chunks for d in range(-SCENE, SCENE + 1)}
         return [cl for cl in cands if any(not near.isdisjoint(self.stats[m].chunks) for m in cl.members)]
 
+    def _dominant(self, cands: Sequence[Draft]) -> list[Draft]:
+        """The one of ``cands`` with twice the others' weight together (else none)."""
+        if not cands:
+            return []
+        best = max(cands, key=lambda c: c.weight)
+        return [best] if best.weight >= 2 * sum(c.weight for c in cands if c is not best) else []
+
     def _expands(self, a: str, b: str) -> bool:
         """One of two full names has an initial where the other has a word, and it has
         no other expansion among the names seen ("R. Walton" -> "Robert Walton")."""
@@ -307,7 +314,7 @@ class Resolver:
             firsts = [
                 c for c in self.clusters if c.has_full and word in c.firsts and title_ok(p.title, c) and not self.apart(name, c)
             ]
-            cands = self.in_scenes(name, firsts) if len(firsts) == 1 else []
+            cands = self.in_scenes(name, firsts) if len(firsts) == 1 else self._dominant(self.in_scenes(name, firsts))
         if len(cands) == 1:
             self.add(cands[0], name, p)
             return
