@@ -98,6 +98,11 @@ def test_a_death_is_a_fact(text: str, name: str) -> None:
         "Mrs. Glegg felt assured that Maggie Tulliver was drowned; that was far more probable.",
         "But that very exceptionalness, her tinge of education, her previous life might, one would have thought, "
         "have killed Sonia Marmeladov at the first step on that revolting path.",
+        # a development case (Anne of Green Gables): a death in someone's visions of the
+        # future, once "Anne" and "Anne Shirley" were one entity, made her dead for 206 chunks
+        "To the immense relief of all the girls, and especially of Josie Pye, who, in spite of lack of imagination, "
+        "had been seized with horrible visions of a future branded as the girl who was the cause of Anne Shirley’s "
+        "early and tragic death, Anne sat dizzily up and answered uncertainly:",
         # the same sentence as the book prints it, across line breaks: the parse of a
         # sentence must not depend on where its lines were broken (83 false reports)
         "Of course he knew that Sonia Marmeladov’s position was an exceptional case, though unhappily not\n"

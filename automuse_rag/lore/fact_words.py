@@ -67,6 +67,16 @@ UNREAL = {
     "dreaded",
     "foresaw",
     "prophesied",
+    # imagination as a noun: "seized with horrible visions of a future ... the cause of
+    # Anne Shirley's early and tragic death" (a development case)
+    "vision",
+    "visions",
+    "nightmare",
+    "nightmares",
+    "foreboding",
+    "forebodings",
+    "presentiment",
+    "premonition",
     "expected",
     "rumour",
     "seemed",
