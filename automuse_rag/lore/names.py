@@ -292,7 +292,7 @@ class Parsed:
 
 # A surname's particles, as written: one word with the word they stand before ("Henry
 # van der Luyden": Henry and "van der Luyden"; "Mr. Van Helsing" is a title and a surname).
-SURNAME_PARTICLES = {"de", "da", "di", "du", "des", "del", "della", "van", "von", "der", "den", "ten", "ter", "la", "le"}
+SURNAME_PARTICLES = PARTICLES - {"of", "d'"} | {"des", "della", "ten", "ter"}
 CAPITAL_PARTICLES = {"Van", "Von", "De", "Du", "Der", "Den", "Ten", "Ter"}
 
 

@@ -38,11 +38,10 @@ MAN_STYLES = {"dr", "professor", "rev"}
 def _mister_or_styled(cls_: str, cl: Draft) -> bool:
     """A name of title class ``cls_`` and ``cl`` are a man's "Mr." and his style: one
     side "Mr.", the other only one of :data:`MAN_STYLES`, and ``cl`` no woman."""
-    titles = set(cl.titles)
-    if cl.gender == "f" or not titles or not titles <= {"mr", *MAN_STYLES} or len(titles) > 1:
+    if cl.gender == "f" or len(cl.titles) != 1:
         return False
-    other = next(iter(titles))
-    return (cls_ == "mr" and other in MAN_STYLES) or (cls_ in MAN_STYLES and other == "mr")
+    pair = {cls_, *cl.titles}
+    return len(pair) == 2 and "mr" in pair and pair - {"mr"} <= MAN_STYLES
 
 
 class Resolver:
@@ -341,7 +340,7 @@ class Resolver:
         # a word several full names take as their given name is a given name: the one
         # cluster holding it as a title's word ("Mistress Mary", beside "Mary Lennox" and
         # a rhyme's "Mistress Mary Quite Contrary") is no more likely than they are
-        for group in (firsts, *([] if len(firsts) > 1 else [surnames, men])):
+        for group in [firsts] if len(firsts) > 1 else [firsts, surnames, men]:
             if len(group) == 1:  # a bare surname alone names a man ("Bingley", "Darcy")
                 self.add(group[0], name, p)
                 return
@@ -350,12 +349,10 @@ class Resolver:
         if len(near) == 1:  # "Jane": Miss Jane Bennet is in her scenes, Jane Austen (the preface) is not
             self.add(near[0], name, p)
             return
-        if cands:
-            best = max(cands, key=lambda c: c.weight)
-            rest = sum(c.weight for c in cands if c is not best)
-            if best.weight >= 2 * rest:
-                self.add(best, name, p)
-                return
+        dominant = self._dominant(cands)
+        if dominant:
+            self.add(dominant[0], name, p)
+            return
         self.new(name, p, firsts=[name], surnames=[name])
 
 

@@ -20,12 +20,10 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from automuse_rag.memory.schema import marks
+
 #: Name sets kept per reader (the least recently used are dropped first).
 KEPT = 2048
-
-
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
 
 
 @dataclass
@@ -48,7 +46,7 @@ class NameIndex:
         if at <= self.upto:
             return
         rows = db.execute(
-            f"SELECT chunk, name, rank, description, dkind FROM mentions WHERE name IN ({_marks(len(self.names))}) "
+            f"SELECT chunk, name, rank, description, dkind FROM mentions WHERE name IN ({marks(len(self.names))}) "
             "AND chunk > ? AND chunk <= ? ORDER BY chunk",
             [*self.names, self.upto, at],
         ).fetchall()
@@ -69,7 +67,7 @@ class NameIndex:
         for start in range(0, len(new), 500):
             part = new[start : start + 500]
             for name, chunk in db.execute(
-                f"SELECT name, chunk FROM mentions WHERE chunk IN ({_marks(len(part))}) ORDER BY chunk, name", part
+                f"SELECT name, chunk FROM mentions WHERE chunk IN ({marks(len(part))}) ORDER BY chunk, name", part
             ):
                 self.shared.setdefault(name, []).append(int(chunk))
 

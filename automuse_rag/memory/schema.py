@@ -129,6 +129,11 @@ CREATE TABLE IF NOT EXISTS outline (
 """
 
 
+def marks(n: int) -> str:
+    """``n`` SQL placeholders, comma-separated, for an ``IN (...)`` list."""
+    return ",".join("?" * n)
+
+
 def _damaged(path: Path, exc: Exception) -> StoreError:
     story = path.parent.name
     return StoreError(

@@ -5,7 +5,8 @@ names valid at i, and facts (mentions, descriptions, relations, state facts) fro
 chunks ``<= i``.
 So a card, a name lookup or an entity's neighbours cost what that entity has, not
 what the story has; and a reader walking forward (an export, a generation) reads an
-entity's mentions only for the chunks it has not read yet (memory/name_index.py). The position is checked by the snapshot
+entity's mentions only for the chunks it has not read yet (memory/name_index.py).
+The position is checked by the snapshot
 (:class:`~automuse_rag.memory.snapshot.StorySnapshot`) that asks; this module's
 reads take it as given. ``LATEST`` reads the latest state.
 """
@@ -27,7 +28,7 @@ from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.facts import first_statements, in_force, resolved, row_fact
 from automuse_rag.memory.graph import build_graph, relation_lines
 from automuse_rag.memory.name_index import NameIndexes
-from automuse_rag.memory.schema import FOREVER
+from automuse_rag.memory.schema import FOREVER, marks
 from automuse_rag.memory.snapshot import ACTIVE_KINDS
 from automuse_rag.memory.types import ChunkRecord, Edges, OutlinePart, RelationRef
 
@@ -38,10 +39,6 @@ LATEST = FOREVER - 1
 _WORD = re.compile(r"\w+")
 _WORD_START = re.compile(r"(?<!\w)\w+")
 _RECORD_COLS = "idx, id, chapter, chapter_title, text, summary"
-
-
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
 
 
 class StateReader:
@@ -93,7 +90,7 @@ class StateReader:
         out: dict[int, ChunkRecord] = {}
         for start in range(0, len(wanted), 500):
             part = wanted[start : start + 500]
-            for r in self.db.execute(f"SELECT {_RECORD_COLS} FROM chunks WHERE idx IN ({_marks(len(part))})", part):
+            for r in self.db.execute(f"SELECT {_RECORD_COLS} FROM chunks WHERE idx IN ({marks(len(part))})", part):
                 out[int(r[0])] = ChunkRecord(*r)
         return out
 
@@ -106,7 +103,7 @@ class StateReader:
         out: list[tuple[int, str]] = []
         for start in range(0, len(chunks), 500):
             part = list(chunks[start : start + 500])
-            rows = self.db.execute(f"SELECT chunk, name FROM mentions WHERE chunk IN ({_marks(len(part))})", part)
+            rows = self.db.execute(f"SELECT chunk, name FROM mentions WHERE chunk IN ({marks(len(part))})", part)
             out.extend((int(c), str(n)) for c, n in rows)
         return out
 
@@ -114,7 +111,7 @@ class StateReader:
         wanted = sorted(set(int(i) for i in indices))
         if not wanted:
             return {}
-        rows = self.db.execute(f"SELECT idx, chapter FROM chunks WHERE idx IN ({_marks(len(wanted))})", wanted)
+        rows = self.db.execute(f"SELECT idx, chapter FROM chunks WHERE idx IN ({marks(len(wanted))})", wanted)
         return {int(i): int(c) for i, c in rows}
 
     def analyses(self, upto: int = LATEST) -> list[tuple[int, ChunkAnalysis]]:
@@ -135,7 +132,7 @@ class StateReader:
         i = at
         if ids is not None and not ids:
             return []
-        where, args = ("", []) if ids is None else (f" AND entity_id IN ({_marks(len(ids))})", list(ids))
+        where, args = ("", []) if ids is None else (f" AND entity_id IN ({marks(len(ids))})", list(ids))
         versions = self.db.execute(
             f"SELECT entity_id, kind, name FROM entity_versions WHERE since <= ? AND until > ?{where}", [i, i, *args]
         ).fetchall()
@@ -202,7 +199,7 @@ class StateReader:
         for start in range(0, len(ids), 500):
             part = ids[start : start + 500]
             versions += self.db.execute(
-                f"SELECT entity_id, kind, name FROM entity_versions WHERE entity_id IN ({_marks(len(part))}) "
+                f"SELECT entity_id, kind, name FROM entity_versions WHERE entity_id IN ({marks(len(part))}) "
                 "AND since <= ? AND until > ?",
                 [*part, i, i],
             ).fetchall()
@@ -221,7 +218,7 @@ class StateReader:
             part = names[start : start + 500]
             out.update(
                 self.db.execute(
-                    f"SELECT name, entity_id FROM entity_names WHERE name IN ({_marks(len(part))}) AND since <= ? AND until > ?",
+                    f"SELECT name, entity_id FROM entity_names WHERE name IN ({marks(len(part))}) AND since <= ? AND until > ?",
                     [*part, i, i],
                 )
             )
@@ -273,14 +270,14 @@ class StateReader:
             names = sorted(
                 str(n)
                 for (n,) in self.db.execute(
-                    f"SELECT name FROM entity_names WHERE entity_id IN ({_marks(len(wanted))}) AND since <= ? AND until > ?",
+                    f"SELECT name FROM entity_names WHERE entity_id IN ({marks(len(wanted))}) AND since <= ? AND until > ?",
                     [*wanted, at, at],
                 )
             )
             rows = []
             for start in range(0, len(names), 500):
                 part = names[start : start + 500]
-                rows += self.db.execute(f"{cols} WHERE name IN ({_marks(len(part))}) AND chunk <= ?", [*part, at]).fetchall()
+                rows += self.db.execute(f"{cols} WHERE name IN ({marks(len(part))}) AND chunk <= ?", [*part, at]).fetchall()
             rows.sort(key=lambda r: (r[0], r[1]))
         facts = [row_fact(r) for r in first_statements(rows, lambda r: (r[2], r[3], r[4]))]
         owner = self.name_map(at, [f.name for f in facts])
@@ -294,7 +291,7 @@ class StateReader:
         if not wanted:
             return {}
         rows = self.db.execute(
-            f"SELECT entity_id, name FROM entity_versions WHERE entity_id IN ({_marks(len(wanted))}) AND since <= ? AND until > ?",
+            f"SELECT entity_id, name FROM entity_versions WHERE entity_id IN ({marks(len(wanted))}) AND since <= ? AND until > ?",
             [*wanted, i, i],
         )
         return dict(rows)
@@ -348,9 +345,9 @@ class StateReader:
             names_ = sorted(set(members))
             if not names_:
                 return []
-            marks = _marks(len(names_))
+            places = marks(len(names_))
             rows = self.db.execute(
-                f"SELECT chunk, source, target, label, origin FROM relations WHERE chunk <= ? AND (source IN ({marks}) OR target IN ({marks})) "
+                f"SELECT chunk, source, target, label, origin FROM relations WHERE chunk <= ? AND (source IN ({places}) OR target IN ({places})) "
                 "ORDER BY chunk, source, target, label",
                 [i, *names_, *names_],
             ).fetchall()
@@ -360,7 +357,7 @@ class StateReader:
             family = [
                 (int(c), s, t, lab)
                 for c, s, t, lab in self.db.execute(
-                    f"SELECT chunk, source, target, label FROM relations WHERE chunk <= ? AND origin = ? AND target IN ({_marks(len(owners))}) "
+                    f"SELECT chunk, source, target, label FROM relations WHERE chunk <= ? AND origin = ? AND target IN ({marks(len(owners))}) "
                     "ORDER BY chunk, source, target, label",
                     [i, FAMILY_VIA, *owners],
                 )
@@ -386,7 +383,7 @@ class StateReader:
     def names_of(self, ids: Iterable[str], at: int) -> dict[str, list[str]]:
         """entity id -> its names as of ``at`` (for the ids known then)."""
         wanted, out = sorted(set(ids)), defaultdict[str, list[str]](list)
-        sql = f"SELECT entity_id, name FROM entity_names WHERE entity_id IN ({_marks(len(wanted))}) AND since <= ? AND until > ?"
+        sql = f"SELECT entity_id, name FROM entity_names WHERE entity_id IN ({marks(len(wanted))}) AND since <= ? AND until > ?"
         for eid, name in self.db.execute(sql + " ORDER BY name", [*wanted, at, at]):
             out[eid].append(name)
         return dict(out)
