@@ -37,6 +37,7 @@ FOUND = [
         "entity": "Henry Clerval",
         "text": SPEAKS,
         "fact": {"kind": "dead", "chunk": 1, "text": DEATH},
+        "again": [],
     }
 ]
 

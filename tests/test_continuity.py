@@ -14,7 +14,7 @@ import pytest
 from conftest import cli
 from dead_book import DEATH, FOUND, SPEAKS, ingest_dead_book
 
-from automuse_rag.memory.continuity import check_story
+from automuse_rag.memory.continuity import check_story, report
 from automuse_rag.memory.schema import SCHEMA_VERSION
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.settings import get_settings
@@ -223,3 +223,43 @@ def test_a_titled_name_no_entity_has_is_no_ones() -> None:
     assert resolve("Mr. Shimerda") == resolve("Shimerda") is not None
     assert resolve("Mrs. Shimerda") is None
     assert resolve("Old Jake Marpole") == resolve("Jake Marpole") is not None
+
+
+def test_a_fact_the_story_breaks_again_is_reported_once_with_the_later_chunks() -> None:
+    """A death broken in one chunk and again in two later ones is one report, at the
+    first chunk, listing the later ones: the story has gone on without the fact, so
+    repeating it chunk by chunk says nothing new (on Mill on the Floss, a novel outside
+    the benchmark, one misread death gave 15 reports, one per chunk in which the woman
+    spoke). A range starting later reports the first chunk that breaks it there."""
+    from automuse_rag.lore.types import ChunkAnalysis, LoreMention
+    from automuse_rag.memory.inmemory import InMemoryStory
+    from automuse_rag.memory.types import ChunkRecord
+    from automuse_rag.models.fake import HashEmbedder
+
+    def person(name: str) -> LoreMention:
+        return LoreMention(name=name, labels={"PERSON": 2}, count=2)
+
+    died = {"kind": "dead", "name": "Mina", "value": "dead", "sentence": "Mina is dead."}
+    chunks = [
+        ("Jonathan came home in the rain. Mina is dead. Jonathan wept.", [died]),
+        ("Mina smiled at Jonathan across the table.", []),
+        ("Jonathan walked to the church alone.", []),
+        ("Mina smiled at Jonathan by the window.", []),
+        ('"Come in," said Mina.', []),
+    ]
+    story = InMemoryStory.from_analyses(
+        "mina",
+        [
+            (
+                ChunkRecord(i, f"mina:{i}", 1, "ONE", text, text),
+                ChunkAnalysis("s", [person(n) for n in ("Mina", "Jonathan") if n in text], facts=fs),
+            )
+            for i, (text, fs) in enumerate(chunks)
+        ],
+        HashEmbedder(16),
+    )
+    found = [(c.chunk, c.text, c.fact.chunk, c.again) for c in check_story(story)]
+    assert found == [(1, chunks[1][0], 0, (3, 4))]
+    assert [r["again"] for r in report(story, check_story(story))] == [[3, 4]]
+    assert [(c.chunk, c.again) for c in check_story(story, 2)] == [(3, (4,))]
+    assert [(c.chunk, c.again) for c in check_story(story, 4, 4)] == [(4, ())]

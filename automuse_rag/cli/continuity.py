@@ -27,8 +27,9 @@ def continuity_command(
     before it: a character known dead who acts or speaks, an attribute changed with no
     change stated, kinship or marriage contradicted, and (in a generated story) someone
     else named as the holder of a role its plan gives one character. Each report cites the sentence
-    and the fact it breaks, with that fact's own chunk and sentence. Exit code 1 when
-    there is any, as automuse check. Reads only.
+    and the fact it breaks, with that fact's own chunk and sentence. A fact broken in
+    several chunks is reported at the first, with the later ones listed ("again").
+    Exit code 1 when there is any, as automuse check. Reads only.
 
     Example: automuse continuity --story frankenstein --from 100 --to 200
     """
@@ -48,7 +49,7 @@ def continuity_command(
                 str(r["chapter"]),
                 r["kind"],
                 r["entity"],
-                r["text"],
+                r["text"] + (f" (again in chunks {', '.join(map(str, r['again']))})" if r["again"] else ""),
                 f"{fact['kind']} ({stated_at(fact['chunk'])}): {fact['text']}",
             )
         console.print(table)

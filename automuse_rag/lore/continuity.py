@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from automuse_rag.lore.chunk_view import ChunkView, Parsed, question, unreal
@@ -120,6 +120,7 @@ class Contradiction:
     display: str  # entity display name
     text: str  # the offending sentence
     fact: Fact  # the broken fact, with its own chunk and sentence
+    again: tuple[int, ...] = ()  # later chunks of the range that break the same fact (see fold_repeats)
 
     def to_json(self, chapter: int) -> dict[str, Any]:
         return {
@@ -130,6 +131,22 @@ class Contradiction:
             "text": self.text,
             "fact": {"kind": self.fact.kind, "chunk": self.fact.chunk, "text": self.fact.sentence},
         }
+
+
+def fold_repeats(found: Sequence[Contradiction]) -> list[Contradiction]:
+    """Each broken fact reported at the first chunk that breaks it (every sentence of
+    that chunk), the later chunks that break it again listed on those reports
+    (``again``) instead of reported one by one: once the story goes on without a
+    fact, each further chunk says nothing new, and a misread fact ("we allays hung
+    together" read as a hanging) would otherwise be reported in every chunk its person
+    speaks in. ``found`` in story order; the result keeps it."""
+    first: dict[tuple[str, Fact], int] = {}
+    later: dict[tuple[str, Fact], list[int]] = {}
+    for c in found:
+        key = (c.kind, c.fact)
+        if first.setdefault(key, c.chunk) != c.chunk and c.chunk not in later.setdefault(key, []):
+            later[key].append(c.chunk)
+    return [replace(c, again=tuple(later.get((c.kind, c.fact), ()))) for c in found if first[(c.kind, c.fact)] == c.chunk]
 
 
 Resolve = Callable[[str], "str | None"]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from automuse_rag.errors import InputError
-from automuse_rag.lore.continuity import Contradiction, KnownFact, find_contradictions
+from automuse_rag.lore.continuity import Contradiction, KnownFact, find_contradictions, fold_repeats
 from automuse_rag.lore.facts import Fact
 from automuse_rag.lore.names import parse_name
 from automuse_rag.lore.ner import get_nlp, ner_text
@@ -103,8 +103,9 @@ def check_story(
     story: StoryView, start: int | None = None, end: int | None = None, plan: Sequence[Fact] = ()
 ) -> list[Contradiction]:
     """Every contradiction of chunks ``start..end`` (default: all) with the facts known
-    before each and those its generation ``plan`` fixed, in story order. Chunks with no
-    fact known before them are not parsed."""
+    before each and those its generation ``plan`` fixed, in story order, each broken
+    fact reported at the first chunk of the range that breaks it (``fold_repeats``).
+    Chunks with no fact known before them are not parsed."""
     first, stop = chunk_range(story, start, end)
     todo: list[tuple[int, StorySnapshot, StorySnapshot, str]] = []
     latest = story.latest()
@@ -119,10 +120,11 @@ def check_story(
     out: list[Contradiction] = []
     for (i, before, now, _), doc in zip(todo, nlp.pipe(ner_text(nlp, text) for *_, text in todo)):
         out += check_chunk(doc, i, before, now, plan)
-    return out
+    return fold_repeats(out)
 
 
 def report(story: StoryView, found: Sequence[Contradiction]) -> list[dict[str, Any]]:
-    """The contradictions as ``automuse continuity --json`` prints them."""
+    """The contradictions as ``automuse continuity --json`` prints them, each with the
+    later chunks that break its fact again (``again``)."""
     chapters = story.latest().chapters(c.chunk for c in found)
-    return [c.to_json(chapters.get(c.chunk, 0)) for c in found]
+    return [{**c.to_json(chapters.get(c.chunk, 0)), "again": list(c.again)} for c in found]

@@ -179,13 +179,15 @@ def chunk(snap: StorySnapshot, index: int) -> dict[str, Any]:
 def continuity(snap: StorySnapshot, found: Sequence[Contradiction]) -> list[dict[str, Any]]:
     """The story's contradictions (``found``: :func:`~automuse_rag.memory.continuity.check_story`
     over the whole story) in chunks read by the snapshot's chunk, each citing its sentence
-    and the fact it breaks, both with their chunk and chapter."""
+    and the fact it breaks, both with their chunk and chapter, and the later chunks read
+    that break the fact again."""
     shown = [c for c in found if c.chunk <= snap.at]
     chapters = snap.chapters({x for c in shown for x in (c.chunk, c.fact.chunk)})
     out = []
     for c in shown:
         row = c.to_json(chapters.get(c.chunk, 0))
         row["fact"]["chapter"] = chapters.get(c.fact.chunk, 0)
+        row["again"] = [x for x in c.again if x <= snap.at]
         out.append(row)
     return out
 

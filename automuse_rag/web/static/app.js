@@ -80,7 +80,7 @@
     if (token !== loadToken) return;
     $("#continuity-table tbody").innerHTML = rows.map((r) => `<tr class="contradiction">
       <td>${ref(r.chunk, r.chapter, `chunk ${r.chunk}, ch. ${r.chapter}`, r.text)}</td><td>${esc(r.kind)}</td><td>${esc(r.entity)}</td>
-      <td>${esc(r.text)}</td><td>${r.fact.chunk < 0 ? "the plan" : ref(r.fact.chunk, r.fact.chapter, `chunk ${r.fact.chunk}, ch. ${r.fact.chapter}`, r.fact.text)}</td>
+      <td>${esc(r.text)}${r.again.length ? ` <small class="again">(again in chunk${r.again.length === 1 ? "" : "s"} ${r.again.join(", ")})</small>` : ""}</td><td>${r.fact.chunk < 0 ? "the plan" : ref(r.fact.chunk, r.fact.chapter, `chunk ${r.fact.chunk}, ch. ${r.fact.chapter}`, r.fact.text)}</td>
       <td>${esc(r.fact.kind)}: ${esc(r.fact.text)}</td></tr>`).join("");
     $("#continuity-count").textContent = `${rows.length} contradiction${rows.length === 1 ? "" : "s"} in chunks 0..${state.at}`;
   }
