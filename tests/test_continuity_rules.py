@@ -80,6 +80,10 @@ def test_the_dead_acting_or_speaking_is_a_contradiction(text: str) -> None:
         "“We sat by the sea all summer.\n\n“Lucy Westenra painted the boats every morning.”",
         "When I lived at Whitby the glass was broken. Lucy Westenra smashed it one night.\n\nTom Crane laughed, “Yes.”",
         "Lucy Westenra believed in the green light, the future that recedes before us.",
+        # found on Far from the Madding Crowd (in neither half): a wish said to the dead
+        "She locked her fingers, threw back her head, and strained her hot hands rigidly across her forehead, saying, "
+        "with a hysterical sob, “Would to God you would speak and tell me your secret, Lucy! ...”",
+        "“If only you could hear me now, Lucy!” cried Tom Crane.",
     ],
 )
 def test_the_dead_remembered_mourned_or_dreamt_of_is_not(text: str) -> None:

@@ -109,6 +109,13 @@ def test_a_death_is_a_fact(text: str, name: str) -> None:
         "unique and not infrequent, indeed; but that very exceptionalness, her\n"
         "tinge of education, her previous life might, one would have thought,\n"
         "have killed her at the first step on that revolting path.",
+        # found on Far from the Madding Crowd and The Mill on the Floss (in neither half):
+        # a belief verb in any of its forms ("thinking 'twas Abel killed Cain"), and a
+        # phrasal "hang" with an adverb
+        "Mrs. Ball made a mistake, believing that Abel killed Cain Ball.",
+        "Mrs. Ball sat down, fearing that the soldiers had shot Cain Ball.",
+        'Mrs. Pullet sighed. "You like a spot too, Bessy; we allays hung together i\' that."',
+        "Tom Crane and Ann Bird hung about the gate until dark.",
     ],
 )
 def test_no_death_where_none_is_stated(text: str) -> None:

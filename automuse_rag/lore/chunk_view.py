@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from automuse_rag.lore.coref import Scene, quoted_offsets, scene, single_quoted, single_style
-from automuse_rag.lore.fact_words import CONDITIONAL_MARKS, FUTURE_MARKS, NEARLY, PRESENT, UNREAL
+from automuse_rag.lore.fact_words import CONDITIONAL_MARKS, FUTURE_MARKS, NEARLY, PRESENT, unreal_word
 from automuse_rag.lore.ner import HE, SHE, ner_mentions, parse_sentences
 from automuse_rag.lore.parse import _Hit, _occurrences, mention_genders, name_hits
 from automuse_rag.lore.relation_words import MODAL, SPEECH
@@ -224,13 +224,13 @@ def unreal(verb: Token) -> bool:
             return True
         if c.dep_ == "advmod" and c.lower_ in NEARLY | {"never"}:
             return True
-        if c.dep_ == "parataxis" and c.lower_ in UNREAL:
+        if c.dep_ == "parataxis" and unreal_word(c.lower_):
             return True  # "her previous life might, one would have thought, have killed her"
     if _future(verb):
         return True
     below = verb
     for a in verb.ancestors:
-        if a.lower_ in UNREAL:
+        if unreal_word(a.lower_):
             return True
         # a negation or modal of the first of two joined clauses is its own ("It's not
         # Flint's ship, and Flint is dead"); a condition covers both

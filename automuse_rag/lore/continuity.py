@@ -36,6 +36,8 @@ from automuse_rag.lore.fact_words import (
     HAIR_GROUPS,
     INVERSE,
     KIN,
+    LAMENT,
+    WISH,
 )
 from automuse_rag.lore.facts import GENDER, MAX_SENTENCE, Fact, change_stated, facts_of, wanted_sentences
 from automuse_rag.lore.names import TITLES, parse_name
@@ -263,7 +265,8 @@ def _says(s: Parsed, o: Occ) -> bool:
 def _addressed(s: Parsed, o: Occ) -> bool:
     """Spoken to in dialogue: the name set off as a vocative at the head of a speech
     ("Lucy, bring the lamp") or at its end ("Come in, Lucy!"), not in a list ("Lucy,
-    Tom and I") and not a lament ("Oh, Lucy", "why did you leave us")."""
+    Tom and I") and not a lament ("Oh, Lucy", "why did you leave us", "would to God you
+    would speak, Fanny")."""
     first, last = min(o.tokens), max(o.tokens)
     tok = s.pdoc
     before = tok[first - 1].text if first > 0 else "“"
@@ -274,7 +277,7 @@ def _addressed(s: Parsed, o: Occ) -> bool:
     tail = before == "," and after in ("!", "?", ".", "”", '"', "’", "—")
     words = {t.lower_ for t in tok if s.in_quotes(t)}
     # "Mr. Gatsby—" to his father: a title and surname in address are any of the family
-    return (head or tail) and not words & LAMENT and not _bare(o.name)
+    return (head or tail) and not words & LAMENT and not WISH.search(s.text) and not _bare(o.name)
 
 
 def _colour_ok(kind: str, old: str, new: str) -> bool:
@@ -378,25 +381,6 @@ def _reflexive_gender(
                     add("attribute", k, s.text)
 
 
-LAMENT = {
-    "oh",
-    "o",
-    "ah",
-    "alas",
-    "farewell",
-    "goodbye",
-    "good-bye",
-    "leave",
-    "left",
-    "gone",
-    "lost",
-    "die",
-    "died",
-    "dead",
-    "rest",
-    "peace",
-    "heaven",
-}
 OWN = re.compile(r"\b(?:himself|herself|his head|her head|his shoulders|her shoulders)\b", re.IGNORECASE)
 OWN_NOUNS = {"head", "shoulders"}
 OWN_VERBS = {"shook", "nodded", "scratched", "shrugged", "bowed", "hung", "tossed", "found", "seated", "threw", "drew", "raised"}

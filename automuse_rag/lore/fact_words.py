@@ -98,6 +98,23 @@ UNREAL = {
     "assured",
     "sure",
 }
+
+
+def unreal_word(word: str) -> bool:
+    """``word`` (lower case) is one of :data:`UNREAL` or a form of one the list does not
+    spell: "thinking", "believing", "planning", "fears" ("believing that Abel killed
+    Cain" states no death)."""
+    if word in UNREAL:
+        return True
+    if word.endswith("ing") and len(word) > 5:
+        stem = word[:-3]
+        return stem in UNREAL or stem + "e" in UNREAL or (stem[-1] == stem[-2] and stem[:-1] in UNREAL)
+    return word.endswith("s") and word[:-1] in UNREAL
+
+
+# "Hang" and "hung" with these are phrasal verbs, not a hanging ("we allays hung
+# together", "hung about the gate"); the parser tags them a particle or an adverb.
+HANG_ADVERBS = frozenset({"together", "about", "around", "round", "back", "on", "over", "out", "up", "down", "upon", "in"})
 CONDITIONAL_MARKS = {"if", "unless", "whether", "though", "although", "lest", "till", "until", "than", "as"}
 NEARLY = {"almost", "nearly", "near", "half", "all", "quite", "practically", "well", "virtually", "as", "too"}
 # Noun slots: a word whose head fills one is no clause's subject (the parse's misreading
@@ -328,3 +345,26 @@ _PLACE = r"arrived|arrives|reached|reaches|left|leaves|was in|is in|was at|is at
 _ROLE = "|".join(sorted(OCCUPATIONS)) + r"|Mrs\.?"
 CUE = re.compile(rf"\b(?:{_DEATH}|{_LOOKS}|{_AGE}|{_KIN}|{_PLACE}|{_ROLE})\b", re.IGNORECASE)
 DEATH_CUE = re.compile(rf"\b(?:{_DEATH})\b", re.IGNORECASE)
+
+# Words that make a speech to the dead a lament (lore/continuity.py ``_addressed``).
+LAMENT = {
+    "oh",
+    "o",
+    "ah",
+    "alas",
+    "farewell",
+    "goodbye",
+    "good-bye",
+    "leave",
+    "left",
+    "gone",
+    "lost",
+    "die",
+    "died",
+    "dead",
+    "rest",
+    "peace",
+    "heaven",
+}
+# A wish said to someone is a lament, not a talk: "Would to God you would speak, Fanny!"
+WISH = re.compile(r"\b(?:would to (?:god|heaven)|would that|if only|i wish)\b", re.IGNORECASE)

@@ -33,6 +33,7 @@ from automuse_rag.lore.fact_words import (
     GRAVE,
     HAIR,
     HAIR_COLOURS,
+    HANG_ADVERBS,
     KILLED,
     KIN,
     NEARLY,
@@ -162,8 +163,10 @@ def dead_subject(view: ChunkView, s: Parsed, tok: Token) -> str | None:
     if w in KILLED and tok.dep_ not in ("amod", "compound"):
         if unreal(tok) or (w == "shot" and not any(c.lower_ == "dead" for c in tok.children)):
             return None
-        if any(c.dep_ == "prt" for c in tok.children):
-            return None  # a phrasal verb: "we hung him up to the windmill" (a snake), "cut him up"
+        if any(
+            c.dep_ == "prt" or (w in ("hung", "hanged") and c.dep_ == "advmod" and c.lower_ in HANG_ADVERBS) for c in tok.children
+        ):
+            return None  # a phrasal verb: "we hung him up to the windmill" (a snake), "cut him up", "hung together"
         if any(c.dep_ == "auxpass" for c in tok.children):
             return _nsubj(view, s, tok, ("nsubjpass",), anyname=True)
         if w == "drowned":
