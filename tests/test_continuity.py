@@ -263,3 +263,41 @@ def test_a_fact_the_story_breaks_again_is_reported_once_with_the_later_chunks() 
     assert [r["again"] for r in report(story, check_story(story))] == [[3, 4]]
     assert [(c.chunk, c.again) for c in check_story(story, 2)] == [(3, (4,))]
     assert [(c.chunk, c.again) for c in check_story(story, 4, 4)] == [(4, ())]
+
+
+def test_the_checker_finds_the_names_of_those_with_facts_where_ner_does_not() -> None:
+    """spaCy's small model often tags no one in a short sentence ("Clerval came up the
+    stairs", "Blind Pew came tapping along the quay", "Marilla tucked a loose strand of
+    her bright red hair": injected contradictions of the development half it missed).
+    The checker knows who has facts, so it looks for their names itself: a name of such
+    an entity, written as the story writes it, is that person whatever NER says."""
+    from automuse_rag.lore.types import ChunkAnalysis, LoreMention
+    from automuse_rag.memory.inmemory import InMemoryStory
+    from automuse_rag.memory.types import ChunkRecord
+    from automuse_rag.models.fake import HashEmbedder
+
+    def person(name: str) -> LoreMention:
+        return LoreMention(name=name, labels={"PERSON": 2}, count=2)
+
+    died = {"kind": "dead", "name": "Henry Clerval", "value": "dead", "sentence": "Henry Clerval is dead."}
+    chunks = [
+        ("Victor Frankenstein read the letter. Henry Clerval is dead. Clerval had been his friend.", [died]),
+        ("Clerval came up the stairs and smiled at me.", []),
+        ("The clerk came up the stairs and smiled at me.", []),
+    ]
+    story = InMemoryStory.from_analyses(
+        "clerval",
+        [
+            (
+                ChunkRecord(i, f"clerval:{i}", 1, "ONE", text, text),
+                ChunkAnalysis(
+                    "s", [person(n) for n in ("Victor Frankenstein", "Henry Clerval", "Clerval") if n in text], facts=fs
+                ),
+            )
+            for i, (text, fs) in enumerate(chunks)
+        ],
+        HashEmbedder(16),
+    )
+    assert {n for e in story.at(0).entities() for n in e.names()} >= {"Henry Clerval", "Clerval"}
+    found = [(c.chunk, c.display, c.text, c.fact.chunk) for c in check_story(story)]
+    assert found == [(1, "Henry Clerval", chunks[1][0], 0)]

@@ -23,7 +23,7 @@ from automuse_rag.lore.continuity import Contradiction, KnownFact, find_contradi
 from automuse_rag.lore.facts import Fact
 from automuse_rag.lore.ner import ner_text
 from automuse_rag.lore.roles import plan_role_facts
-from automuse_rag.memory.continuity import plan_known, resolver
+from automuse_rag.memory.continuity import fact_names, plan_known, resolver
 from automuse_rag.memory.facts import fact_line
 from automuse_rag.memory.layout import story_dir
 from automuse_rag.memory.snapshot import StorySnapshot
@@ -84,7 +84,7 @@ def contradictions(candidate: str, index: int, snap: StorySnapshot, nlp: Any, pl
     known = [*snap.facts(), *plan_known(plan, resolve)]
     if not known or not candidate.strip():
         return []
-    return find_contradictions(nlp(ner_text(nlp, candidate)), index, known, resolve)
+    return find_contradictions(nlp(ner_text(nlp, candidate)), index, known, resolve, fact_names(snap, known))
 
 
 def plan_facts(plan: Plan) -> list[Fact]:

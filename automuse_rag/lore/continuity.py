@@ -22,8 +22,8 @@ Precision first: every rule gives up when unsure.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from automuse_rag.lore.chunk_view import ChunkView, Parsed, question, unreal
@@ -41,9 +41,11 @@ from automuse_rag.lore.fact_words import (
 )
 from automuse_rag.lore.facts import GENDER, MAX_SENTENCE, Fact, change_stated, facts_of, wanted_sentences
 from automuse_rag.lore.names import TITLES, parse_name
+from automuse_rag.lore.ner import ner_mentions
 from automuse_rag.lore.relation_words import BE, SPEECH
 from automuse_rag.lore.relations import Occ
 from automuse_rag.lore.roles import PLAN_CHUNK, role_breaks
+from automuse_rag.lore.types import LoreMention
 from automuse_rag.text import clip
 
 if TYPE_CHECKING:
@@ -135,32 +137,20 @@ class Contradiction:
         }
 
 
-def fold_repeats(found: Sequence[Contradiction]) -> list[Contradiction]:
-    """Each broken fact reported at the first chunk that breaks it (every sentence of
-    that chunk), the later chunks that break it again listed on those reports
-    (``again``) instead of reported one by one: once the story goes on without a
-    fact, each further chunk says nothing new, and a misread fact ("we allays hung
-    together" read as a hanging) would otherwise be reported in every chunk its person
-    speaks in. ``found`` in story order; the result keeps it."""
-    first: dict[tuple[str, Fact], int] = {}
-    later: dict[tuple[str, Fact], list[int]] = {}
-    for c in found:
-        key = (c.kind, c.fact)
-        if first.setdefault(key, c.chunk) != c.chunk and c.chunk not in later.setdefault(key, []):
-            later[key].append(c.chunk)
-    return [replace(c, again=tuple(later.get((c.kind, c.fact), ()))) for c in found if first[(c.kind, c.fact)] == c.chunk]
-
-
 Resolve = Callable[[str], "str | None"]
 
 
-def find_contradictions(doc: Any, chunk: int, known: Sequence[KnownFact], resolve: Resolve) -> list[Contradiction]:
+def find_contradictions(
+    doc: Any, chunk: int, known: Sequence[KnownFact], resolve: Resolve, names: Mapping[str, Collection[str]] | None = None
+) -> list[Contradiction]:
     """Sentences of one chunk's spaCy doc that contradict facts known before it.
-    ``resolve(surface name)`` -> entity id as of this chunk, or None."""
+    ``resolve(surface name)`` -> entity id as of this chunk, or None. ``names``: entity
+    id -> its names then, for the entities of ``known``: their uses count as names where
+    NER tags none ("Clerval came up the stairs")."""
     known = [k for k in known if k.fact.chunk < chunk]
     if not known:
         return []
-    view = ChunkView(doc)
+    view = ChunkView(doc, _with_known_names(doc, known, names or {}))
     out: list[Contradiction] = []
     seen: set[tuple[str, str, str]] = set()
 
@@ -199,6 +189,17 @@ def find_contradictions(doc: Any, chunk: int, known: Sequence[KnownFact], resolv
     for fact, _, text in role_breaks(view, [k.fact for k in by_fact.values()], resolve):
         add("role", by_fact[id(fact)], text)
     return out
+
+
+def _with_known_names(doc: Any, known: Sequence[KnownFact], names: Mapping[str, Collection[str]]) -> list[LoreMention] | None:
+    """The chunk's NER mentions, and a PERSON mention for each name of an entity with a
+    known fact that the text holds and NER did not give (None: NER's alone)."""
+    wanted = {n for k in known for n in names.get(k.entity, ())}
+    if not wanted:
+        return None
+    mentions = ner_mentions(doc)
+    wanted -= {m.name for m in mentions}
+    return [*mentions, *(LoreMention(name=n, labels={"PERSON": 1}) for n in sorted(wanted) if n in doc.text)]
 
 
 def _dead_acts(view: ChunkView, dead: dict[str, KnownFact], resolve: Resolve, add: Callable[[str, KnownFact, str], None]) -> None:

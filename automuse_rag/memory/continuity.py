@@ -12,10 +12,11 @@ parsed again with spaCy's NER pipeline (lore/ner.py), as ingest parsed it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from automuse_rag.errors import InputError
-from automuse_rag.lore.continuity import Contradiction, KnownFact, find_contradictions, fold_repeats
+from automuse_rag.lore.continuity import Contradiction, KnownFact, find_contradictions
 from automuse_rag.lore.facts import Fact
 from automuse_rag.lore.names import parse_name
 from automuse_rag.lore.ner import get_nlp, ner_text
@@ -86,6 +87,15 @@ def plan_known(plan: Sequence[Fact], resolve: Callable[[str], str | None]) -> li
     return [KnownFact(f, resolve(f.name) or f"plan:{f.name}", f.name) for f in plan]
 
 
+def fact_names(snap: StorySnapshot, known: Sequence[KnownFact]) -> dict[str, list[str]]:
+    """Entity id -> its names at ``snap``, for the entities ``known`` facts are held by
+    (a plan's unknown name by that name alone)."""
+    names: dict[str, list[str]] = {e.id: e.names() for e in snap.entities({k.entity for k in known})}
+    for k in known:
+        names.setdefault(k.entity, [k.fact.name])
+    return names
+
+
 def check_chunk(
     doc: Any, chunk: int, before: StorySnapshot, now: StorySnapshot, plan: Sequence[Fact] = ()
 ) -> list[Contradiction]:
@@ -96,7 +106,24 @@ def check_chunk(
     if not known and not plan:
         return []
     resolve = resolver(now)
-    return find_contradictions(doc, chunk, [*known_as_of(known, now, resolve), *plan_known(plan, resolve)], resolve)
+    facts = [*known_as_of(known, now, resolve), *plan_known(plan, resolve)]
+    return find_contradictions(doc, chunk, facts, resolve, fact_names(now, facts))
+
+
+def fold_repeats(found: Sequence[Contradiction]) -> list[Contradiction]:
+    """Each broken fact reported at the first chunk that breaks it (every sentence of
+    that chunk), the later chunks that break it again listed on those reports
+    (``again``) instead of reported one by one: once the story goes on without a
+    fact, each further chunk says nothing new, and a misread fact ("we allays hung
+    together" read as a hanging) would otherwise be reported in every chunk its person
+    speaks in. ``found`` in story order; the result keeps it."""
+    first: dict[tuple[str, Fact], int] = {}
+    later: dict[tuple[str, Fact], list[int]] = {}
+    for c in found:
+        key = (c.kind, c.fact)
+        if first.setdefault(key, c.chunk) != c.chunk and c.chunk not in later.setdefault(key, []):
+            later[key].append(c.chunk)
+    return [replace(c, again=tuple(later.get((c.kind, c.fact), ()))) for c in found if first[(c.kind, c.fact)] == c.chunk]
 
 
 def check_story(
