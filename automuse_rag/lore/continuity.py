@@ -138,6 +138,8 @@ class Contradiction:
 
 
 Resolve = Callable[[str], "str | None"]
+# An editor's or translator's note ("[*] Dostoevsky appears to have forgotten ..."): not the story
+FOOTNOTE = re.compile(r"\[(?:\*|\d+\]|Footnote)")
 
 
 def find_contradictions(
@@ -205,7 +207,7 @@ def _with_known_names(doc: Any, known: Sequence[KnownFact], names: Mapping[str, 
 def _dead_acts(view: ChunkView, dead: dict[str, KnownFact], resolve: Resolve, add: Callable[[str, KnownFact, str], None]) -> None:
     wanted = {h.sent for h in view.hits if resolve(h.name) in dead}
     for s in view.parse(wanted):
-        if _excused(view, s.i):
+        if _excused(view, s.i) or FOOTNOTE.match(s.text.lstrip()):
             continue
         for o in s.occs:
             entity = resolve(o.name)
