@@ -301,3 +301,38 @@ def test_the_checker_finds_the_names_of_those_with_facts_where_ner_does_not() ->
     assert {n for e in story.at(0).entities() for n in e.names()} >= {"Henry Clerval", "Clerval"}
     found = [(c.chunk, c.display, c.text, c.fact.chunk) for c in check_story(story)]
     assert found == [(1, "Henry Clerval", chunks[1][0], 0)]
+
+
+def test_each_death_stated_of_an_entity_counts_not_only_its_first() -> None:
+    """A title and a surname alone ("Mr. Gatsby's dead") hold only that title's acts to a
+    death, since a family shares them; a later "Gatsby's death" holds the bare name.
+    Checking only an entity's first death missed "Gatsby came down the steps" after
+    both (a development case of the continuity benchmark)."""
+    from automuse_rag.lore.types import ChunkAnalysis, LoreMention
+    from automuse_rag.memory.inmemory import InMemoryStory
+    from automuse_rag.memory.types import ChunkRecord
+    from automuse_rag.models.fake import HashEmbedder
+
+    def person(name: str) -> LoreMention:
+        return LoreMention(name=name, labels={"PERSON": 2}, count=2)
+
+    first = {"kind": "dead", "name": "Mr. Gatsby", "value": "dead", "sentence": "Mr. Gatsby's dead."}
+    second = {"kind": "dead", "name": "Gatsby", "value": "dead", "sentence": "After Gatsby's death the East was haunted."}
+    chunks = [
+        ("Jay Gatsby gave parties. Nick Carraway took the call. Mr. Gatsby's dead.", ["Jay Gatsby", "Mr. Gatsby"], [first]),
+        ("After Gatsby's death the East was haunted for Nick Carraway.", ["Gatsby"], [second]),
+        ("Gatsby came down the steps of his house and waved to Nick Carraway across the lawn.", ["Gatsby"], []),
+    ]
+    story = InMemoryStory.from_analyses(
+        "gatsby",
+        [
+            (
+                ChunkRecord(i, f"gatsby:{i}", 1, "ONE", text, text),
+                ChunkAnalysis("s", [person(n) for n in [*names, "Nick Carraway"]], facts=fs),
+            )
+            for i, (text, names, fs) in enumerate(chunks)
+        ],
+        HashEmbedder(16),
+    )
+    found = [(c.chunk, c.display, c.text, c.fact.chunk) for c in check_story(story)]
+    assert found == [(2, "Jay Gatsby", chunks[2][0], 1)]

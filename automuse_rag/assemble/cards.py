@@ -17,7 +17,11 @@ from automuse_rag.memory.types import EdgeData
 def facts_line(name: str, facts: Sequence[KnownFact]) -> str:
     """One short line of an entity's facts: "Henry Clerval: died (chunk 412); blue eyes
     (chunk 3)" ("" when it has none)."""
-    said = list(dict.fromkeys(f"{fact_phrase(k.fact.kind, k.fact.value)} (chunk {k.fact.chunk})" for k in facts))
+    first: dict[str, int] = {}  # each phrase where it was first said ("died" may be stated twice)
+    for k in facts:
+        phrase = fact_phrase(k.fact.kind, k.fact.value)
+        first[phrase] = min(first.get(phrase, k.fact.chunk), k.fact.chunk)
+    said = [f"{phrase} (chunk {chunk})" for phrase, chunk in first.items()]
     return f"{name}: {'; '.join(said)}" if said else ""
 
 

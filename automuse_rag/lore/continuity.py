@@ -162,10 +162,10 @@ def find_contradictions(
             seen.add((kind, k.entity, text))
             out.append(Contradiction(chunk, kind, k.entity, k.display, text, k.fact))
 
-    dead: dict[str, KnownFact] = {}
+    dead: dict[str, list[KnownFact]] = {}  # an entity's deaths, first stated first
     for k in sorted(known, key=lambda k: k.fact.chunk):
         if k.fact.kind == "dead":
-            dead.setdefault(k.entity, k)
+            dead.setdefault(k.entity, []).append(k)
     if dead:
         _dead_acts(view, dead, resolve, add)
     changed: set[str] | None = None  # the sentences stating a change of colour, found on first need
@@ -204,20 +204,26 @@ def _with_known_names(doc: Any, known: Sequence[KnownFact], names: Mapping[str, 
     return [*mentions, *(LoreMention(name=n, labels={"PERSON": 1}) for n in sorted(wanted) if n in doc.text)]
 
 
-def _dead_acts(view: ChunkView, dead: dict[str, KnownFact], resolve: Resolve, add: Callable[[str, KnownFact, str], None]) -> None:
+def _dead_acts(
+    view: ChunkView, dead: dict[str, list[KnownFact]], resolve: Resolve, add: Callable[[str, KnownFact, str], None]
+) -> None:
+    """The dead acting, speaking or spoken to; the death cited is the first of the
+    entity's that holds the name used (see :func:`_same_person`)."""
     wanted = {h.sent for h in view.hits if resolve(h.name) in dead}
     for s in view.parse(wanted):
         if _excused(view, s.i) or FOOTNOTE.match(s.text.lstrip()):
             continue
         for o in s.occs:
             entity = resolve(o.name)
-            if entity not in dead or not _same_person(dead[entity].fact.name, o.name):
+            death = next((k for k in dead.get(entity or "", ()) if _same_person(k.fact.name, o.name)), None)
+            if death is None:
                 continue
             if (not o.quoted and (_acts(s, o.root) or _says(s, o))) or (o.quoted and _addressed(s, o)):
-                add("dead_acts", dead[entity], s.text)
+                add("dead_acts", death, s.text)
 
 
-def _bare(name: str) -> bool:
+def family_name(name: str) -> bool:
+    """A title and a surname alone ("Mr. Gatsby", "Major Sholto"): a name the family shares."""
     p = parse_name(name)
     return p.title is not None and len(p.words) == 1
 
@@ -226,7 +232,7 @@ def _same_person(dead: str, name: str) -> bool:
     """A title and a surname alone ("Major Sholto", "Mr. Darcy") are a family's: the
     dead one's sons and widow bear them too, so only the same title counts for the
     dead ("Sholto" and "Mr. Sholto" are his sons)."""
-    if not _bare(dead):
+    if not family_name(dead):
         return True
     d, n = parse_name(dead), parse_name(name)
     return n.title is not None and TITLES[n.title][0] == TITLES[d.title or ""][0] and n.words[-1:] == d.words
@@ -280,7 +286,7 @@ def _addressed(s: Parsed, o: Occ) -> bool:
     tail = before == "," and after in ("!", "?", ".", "”", '"', "’", "—")
     words = {t.lower_ for t in tok if s.in_quotes(t)}
     # "Mr. Gatsby—" to his father: a title and surname in address are any of the family
-    return (head or tail) and not words & LAMENT and not WISH.search(s.text) and not _bare(o.name)
+    return (head or tail) and not words & LAMENT and not WISH.search(s.text) and not family_name(o.name)
 
 
 def _colour_ok(kind: str, old: str, new: str) -> bool:
