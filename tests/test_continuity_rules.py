@@ -101,6 +101,23 @@ def test_a_title_and_surname_alone_is_the_family_name(monkeypatch: pytest.Monkey
     assert check("Mr. Sholto walked into the room.", major) == []
     assert check("“I did not know what you would want, Mr. Sholto—”", major) == []
     assert len(check("Major Sholto walked into the room.", major)) == 1
+    # with the story's names known: still the family's while another entity bears it
+    sons = {"sholto": ["Major Sholto", "Mr. Sholto", "Sholto"], "thaddeus": ["Thaddeus Sholto"]}
+    text = "Mr. Sholto walked into the room."
+    assert find_contradictions(get_nlp()(text), 5, [major], resolve, sons) == []
+
+
+def test_a_family_name_death_holds_every_name_of_the_one_who_bears_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ "Mr. Gatsby's dead": the story knows no other Gatsby, so "Gatsby came down the
+    steps" is the dead man (a development case the family rule above missed)."""
+    for name in ("Jay Gatsby", "Mr. Gatsby", "Gatsby"):
+        monkeypatch.setitem(PEOPLE, name, "gatsby")
+    dead = known("dead", "Mr. Gatsby", "dead", sentence="Mr. Gatsby's dead.")
+    text = "Gatsby came down the steps of his house and waved to Tom Crane across the lawn."
+    assert check(text, dead) == []  # the story's names unknown: the family rule
+    names = {"gatsby": ["Jay Gatsby", "Mr. Gatsby", "Gatsby"], "crane": ["Tom Crane"]}
+    (c,) = find_contradictions(get_nlp()(text), 5, [dead], resolve, names)
+    assert (c.kind, c.entity, c.fact) == ("dead_acts", "gatsby", dead.fact)
 
 
 def test_a_dream_excuses_its_own_paragraph_only() -> None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from automuse_rag.lore.chunk_view import ChunkView, Parsed, question, unreal
+from automuse_rag.lore.continuity_words import LAMENT, NOT_ACTS, WISH
 from automuse_rag.lore.fact_words import (
     AGEING,
     EXCLUSIVE,
@@ -36,13 +37,11 @@ from automuse_rag.lore.fact_words import (
     HAIR_GROUPS,
     INVERSE,
     KIN,
-    LAMENT,
-    WISH,
 )
 from automuse_rag.lore.facts import GENDER, MAX_SENTENCE, Fact, change_stated, facts_of, wanted_sentences
 from automuse_rag.lore.names import TITLES, parse_name
 from automuse_rag.lore.ner import ner_mentions
-from automuse_rag.lore.relation_words import BE, SPEECH
+from automuse_rag.lore.relation_words import SPEECH
 from automuse_rag.lore.relations import Occ
 from automuse_rag.lore.roles import PLAN_CHUNK, role_breaks
 from automuse_rag.lore.types import LoreMention
@@ -53,50 +52,6 @@ if TYPE_CHECKING:
 
 CONTRADICTION_KINDS = ("dead_acts", "attribute", "kin", "role", "two_places")
 CONTEXT = 3  # sentences before one whose words (a dream, a letter) excuse it
-NOT_ACTS = BE | {
-    "believed",
-    "believes",
-    "knew",
-    "knows",
-    "loved",
-    "loves",
-    "hoped",
-    "wished",
-    "liked",
-    "hated",
-    "feared",
-    "admired",
-    "trusted",
-    "understood",
-    "deserved",
-    "meant",
-    "possessed",
-    "had",
-    "has",
-    "have",
-    "seemed",
-    "seems",
-    "appeared",
-    "remained",
-    "lay",
-    "lies",
-    "rested",
-    "rests",
-    "slept",
-    "sleeps",
-    "died",
-    "dies",
-    "perished",
-    "expired",
-    "sank",
-    "used",
-    "left",
-    "lived",
-    "bequeathed",
-    "willed",
-    "owned",
-    "wanted",
-}
 EXCUSE = re.compile(
     r"\b(?:dream\w*|ghost\w*|spirit\w*|phantom\w*|apparition\w*|vision\w*|spect(?:re|er)\w*|shade|haunt\w*|portrait\w*|"
     r"picture\w*|likeness|painting|photograph\w*|memor\w+|remember\w*|recall\w*|recollect\w*|letters?|wrote|written|"
@@ -167,7 +122,7 @@ def find_contradictions(
         if k.fact.kind == "dead":
             dead.setdefault(k.entity, []).append(k)
     if dead:
-        _dead_acts(view, dead, resolve, add)
+        _dead_acts(view, dead, resolve, add, _sole_bearers(names) if names else set())
     changed: set[str] | None = None  # the sentences stating a change of colour, found on first need
     for f in facts_of(view, chunk):
         entity = resolve(f.name)
@@ -204,18 +159,34 @@ def _with_known_names(doc: Any, known: Sequence[KnownFact], names: Mapping[str, 
     return [*mentions, *(LoreMention(name=n, labels={"PERSON": 1}) for n in sorted(wanted) if n in doc.text)]
 
 
+def _sole_bearers(names: Mapping[str, Collection[str]]) -> set[str]:
+    """The surnames (last words of full and titled names) only one entity bears."""
+    bearers: dict[str, set[str]] = {}
+    for eid, ns in names.items():
+        for p in map(parse_name, ns):
+            if p.words and (p.is_full or p.title):
+                bearers.setdefault(p.words[-1], set()).add(eid)
+    return {w for w, ids in bearers.items() if len(ids) == 1}
+
+
 def _dead_acts(
-    view: ChunkView, dead: dict[str, list[KnownFact]], resolve: Resolve, add: Callable[[str, KnownFact, str], None]
+    view: ChunkView,
+    dead: dict[str, list[KnownFact]],
+    resolve: Resolve,
+    add: Callable[[str, KnownFact, str], None],
+    sole: Collection[str] = (),
 ) -> None:
     """The dead acting, speaking or spoken to; the death cited is the first of the
-    entity's that holds the name used (see :func:`_same_person`)."""
+    entity's that holds the name used (see :func:`_same_person`; ``sole``: the
+    surnames one entity of the story bears)."""
     wanted = {h.sent for h in view.hits if resolve(h.name) in dead}
     for s in view.parse(wanted):
         if _excused(view, s.i) or FOOTNOTE.match(s.text.lstrip()):
             continue
         for o in s.occs:
             entity = resolve(o.name)
-            death = next((k for k in dead.get(entity or "", ()) if _same_person(k.fact.name, o.name)), None)
+            deaths = dead.get(entity or "", ())
+            death = next((k for k in deaths if _same_person(k.fact.name, o.name, sole)), None)
             if death is None:
                 continue
             if (not o.quoted and (_acts(s, o.root) or _says(s, o))) or (o.quoted and _addressed(s, o)):
@@ -228,13 +199,16 @@ def family_name(name: str) -> bool:
     return p.title is not None and len(p.words) == 1
 
 
-def _same_person(dead: str, name: str) -> bool:
+def _same_person(dead: str, name: str, sole: Collection[str] = ()) -> bool:
     """A title and a surname alone ("Major Sholto", "Mr. Darcy") are a family's: the
     dead one's sons and widow bear them too, so only the same title counts for the
-    dead ("Sholto" and "Mr. Sholto" are his sons)."""
+    dead ("Sholto" and "Mr. Sholto" are his sons), unless one entity of the story
+    bears the surname (``sole``): "Mr. Gatsby's dead" is Jay Gatsby's death."""
     if not family_name(dead):
         return True
     d, n = parse_name(dead), parse_name(name)
+    if d.words[-1] in sole:
+        return True
     return n.title is not None and TITLES[n.title][0] == TITLES[d.title or ""][0] and n.words[-1:] == d.words
 
 

@@ -345,26 +345,3 @@ _PLACE = r"arrived|arrives|reached|reaches|left|leaves|was in|is in|was at|is at
 _ROLE = "|".join(sorted(OCCUPATIONS)) + r"|Mrs\.?"
 CUE = re.compile(rf"\b(?:{_DEATH}|{_LOOKS}|{_AGE}|{_KIN}|{_PLACE}|{_ROLE})\b", re.IGNORECASE)
 DEATH_CUE = re.compile(rf"\b(?:{_DEATH})\b", re.IGNORECASE)
-
-# Words that make a speech to the dead a lament (lore/continuity.py ``_addressed``).
-LAMENT = {
-    "oh",
-    "o",
-    "ah",
-    "alas",
-    "farewell",
-    "goodbye",
-    "good-bye",
-    "leave",
-    "left",
-    "gone",
-    "lost",
-    "die",
-    "died",
-    "dead",
-    "rest",
-    "peace",
-    "heaven",
-}
-# A wish said to someone is a lament, not a talk: "Would to God you would speak, Fanny!"
-WISH = re.compile(r"\b(?:would to (?:god|heaven)|would that|if only|i wish)\b", re.IGNORECASE)

@@ -88,9 +88,10 @@ def plan_known(plan: Sequence[Fact], resolve: Callable[[str], str | None]) -> li
 
 
 def fact_names(snap: StorySnapshot, known: Sequence[KnownFact]) -> dict[str, list[str]]:
-    """Entity id -> its names at ``snap``, for the entities ``known`` facts are held by
-    (a plan's unknown name by that name alone)."""
-    names: dict[str, list[str]] = {e.id: e.names() for e in snap.entities({k.entity for k in known})}
+    """Entity id -> its names at ``snap``, for every entity then (the checker looks for
+    those with ``known`` facts and counts who bears a surname), and a plan's fact's
+    unknown name by that name alone."""
+    names: dict[str, list[str]] = {e.id: e.names() for e in snap.entities()} if known else {}
     for k in known:
         names.setdefault(k.entity, [k.fact.name])
     return names
