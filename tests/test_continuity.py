@@ -305,9 +305,9 @@ def test_the_checker_finds_the_names_of_those_with_facts_where_ner_does_not() ->
 
 def test_each_death_stated_of_an_entity_counts_not_only_its_first() -> None:
     """A title and a surname alone ("Mr. Gatsby's dead") hold only that title's acts to a
-    death while the family has others (here Mrs. Gatsby); a later "Gatsby's death" holds
-    the bare name. Checking only an entity's first death missed "Gatsby came down the
-    steps" after both."""
+    death while the family has others (here Mrs. Gatsby); a later "Jay Gatsby's death"
+    holds every name of his. Checking only an entity's first death missed "Gatsby came
+    down the steps" after both."""
     from automuse_rag.lore.types import ChunkAnalysis, LoreMention
     from automuse_rag.memory.inmemory import InMemoryStory
     from automuse_rag.memory.types import ChunkRecord
@@ -317,14 +317,14 @@ def test_each_death_stated_of_an_entity_counts_not_only_its_first() -> None:
         return LoreMention(name=name, labels={"PERSON": 2}, count=2)
 
     first = {"kind": "dead", "name": "Mr. Gatsby", "value": "dead", "sentence": "Mr. Gatsby's dead."}
-    second = {"kind": "dead", "name": "Gatsby", "value": "dead", "sentence": "After Gatsby's death the East was haunted."}
+    second = {"kind": "dead", "name": "Jay Gatsby", "value": "dead", "sentence": "After Jay Gatsby's death, the East."}
     chunks = [
         (
             "Jay Gatsby gave parties. Mrs. Gatsby wrote. Nick Carraway took the call. Mr. Gatsby's dead.",
             ["Jay Gatsby", "Mr. Gatsby", "Mrs. Gatsby"],
             [first],
         ),
-        ("After Gatsby's death the East was haunted for Nick Carraway.", ["Gatsby"], [second]),
+        ("After Jay Gatsby's death, the East was haunted for Nick Carraway.", ["Jay Gatsby"], [second]),
         ("Gatsby came down the steps of his house and waved to Nick Carraway across the lawn.", ["Gatsby"], []),
     ]
     story = InMemoryStory.from_analyses(

@@ -107,6 +107,24 @@ def test_a_title_and_surname_alone_is_the_family_name(monkeypatch: pytest.Monkey
     assert find_contradictions(get_nlp()(text), 5, [major], resolve, sons) == []
 
 
+def test_a_surname_alone_is_the_familys_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ "Four years later Sholto dies": with a title or without, a surname alone is the
+    family's while another entity bears it, and one-word death holds no use of a name
+    then (the development half's Sign of Four: the sons spoke on, reported as the
+    father). A given name alone ("Lucy died") is the person's own."""
+    for name in ("Major John Sholto", "Major Sholto", "Sholto", "Mr. Sholto"):
+        monkeypatch.setitem(PEOPLE, name, "sholto")
+    dies = known("dead", "Sholto", "dead", sentence="Four years later Sholto dies.")
+    names = {"sholto": ["Major John Sholto", "Major Sholto", "Sholto", "Mr. Sholto"], "thaddeus": ["Thaddeus Sholto"]}
+    for text in ("Mr. Sholto walked into the room.", "Major John Sholto walked into the room."):
+        assert find_contradictions(get_nlp()(text), 5, [dies], resolve, names) == []
+    alone = {"sholto": names["sholto"]}
+    assert len(find_contradictions(get_nlp()(text), 5, [dies], resolve, alone)) == 1
+    lucy = known("dead", "Lucy", "dead", sentence="Lucy died.")
+    text = "Lucy Westenra walked into the room and smiled at everyone."
+    assert len(find_contradictions(get_nlp()(text), 5, [lucy], resolve, {"lucy": ["Lucy Westenra", "Lucy"]})) == 1
+
+
 def test_a_family_name_death_holds_every_name_of_the_one_who_bears_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """ "Mr. Gatsby's dead": the story knows no other Gatsby, so "Gatsby came down the
     steps" is the dead man (a development case the family rule above missed)."""

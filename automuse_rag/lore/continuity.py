@@ -122,7 +122,7 @@ def find_contradictions(
         if k.fact.kind == "dead":
             dead.setdefault(k.entity, []).append(k)
     if dead:
-        _dead_acts(view, dead, resolve, add, _sole_bearers(names) if names else set())
+        _dead_acts(view, dead, resolve, add, *(_bearers(names) if names else ((), ())))
     changed: set[str] | None = None  # the sentences stating a change of colour, found on first need
     for f in facts_of(view, chunk):
         entity = resolve(f.name)
@@ -159,14 +159,15 @@ def _with_known_names(doc: Any, known: Sequence[KnownFact], names: Mapping[str, 
     return [*mentions, *(LoreMention(name=n, labels={"PERSON": 1}) for n in sorted(wanted) if n in doc.text)]
 
 
-def _sole_bearers(names: Mapping[str, Collection[str]]) -> set[str]:
-    """The surnames (last words of full and titled names) only one entity bears."""
+def _bearers(names: Mapping[str, Collection[str]]) -> tuple[set[str], set[str]]:
+    """(the surnames one entity bears, those several bear): last words of full and
+    titled names."""
     bearers: dict[str, set[str]] = {}
     for eid, ns in names.items():
         for p in map(parse_name, ns):
             if p.words and (p.is_full or p.title):
                 bearers.setdefault(p.words[-1], set()).add(eid)
-    return {w for w, ids in bearers.items() if len(ids) == 1}
+    return {w for w, ids in bearers.items() if len(ids) == 1}, {w for w, ids in bearers.items() if len(ids) > 1}
 
 
 def _dead_acts(
@@ -175,10 +176,11 @@ def _dead_acts(
     resolve: Resolve,
     add: Callable[[str, KnownFact, str], None],
     sole: Collection[str] = (),
+    shared: Collection[str] = (),
 ) -> None:
     """The dead acting, speaking or spoken to; the death cited is the first of the
-    entity's that holds the name used (see :func:`_same_person`; ``sole``: the
-    surnames one entity of the story bears)."""
+    entity's that holds the name used (see :func:`_same_person`; ``sole``, ``shared``:
+    the surnames one entity of the story bears, and those several do)."""
     wanted = {h.sent for h in view.hits if resolve(h.name) in dead}
     for s in view.parse(wanted):
         if _excused(view, s.i) or FOOTNOTE.match(s.text.lstrip()):
@@ -186,7 +188,7 @@ def _dead_acts(
         for o in s.occs:
             entity = resolve(o.name)
             deaths = dead.get(entity or "", ())
-            death = next((k for k in deaths if _same_person(k.fact.name, o.name, sole)), None)
+            death = next((k for k in deaths if _same_person(k.fact.name, o.name, sole, shared)), None)
             if death is None:
                 continue
             if (not o.quoted and (_acts(s, o.root) or _says(s, o))) or (o.quoted and _addressed(s, o)):
@@ -199,17 +201,22 @@ def family_name(name: str) -> bool:
     return p.title is not None and len(p.words) == 1
 
 
-def _same_person(dead: str, name: str, sole: Collection[str] = ()) -> bool:
+def _same_person(dead: str, name: str, sole: Collection[str] = (), shared: Collection[str] = ()) -> bool:
     """A title and a surname alone ("Major Sholto", "Mr. Darcy") are a family's: the
     dead one's sons and widow bear them too, so only the same title counts for the
     dead ("Sholto" and "Mr. Sholto" are his sons), unless one entity of the story
-    bears the surname (``sole``): "Mr. Gatsby's dead" is Jay Gatsby's death."""
-    if not family_name(dead):
-        return True
-    d, n = parse_name(dead), parse_name(name)
+    bears the surname (``sole``): "Mr. Gatsby's dead" is Jay Gatsby's death. A surname
+    alone with no title that several entities bear (``shared``: "Four years later
+    Sholto dies") says no one's death for sure, and holds no use."""
+    d = parse_name(dead)
+    if d.title is None and not (len(d.words) == 1 and d.words[0] in shared):
+        return True  # a full name, a given name: the person's own
     if d.words[-1] in sole:
         return True
-    return n.title is not None and TITLES[n.title][0] == TITLES[d.title or ""][0] and n.words[-1:] == d.words
+    if d.title is None:
+        return False
+    n = parse_name(name)
+    return n.title is not None and TITLES[n.title][0] == TITLES[d.title][0] and n.words[-1:] == d.words
 
 
 def _excused(view: ChunkView, i: int) -> bool:

@@ -11,8 +11,8 @@ kind that states another value replaces it for the kinds that change (:data:`REP
 a married name, a place, an age); restating the value keeps the first statement. For
 the fixed kinds (death, eye and hair colour, gender, role) the first statement stays in
 force, and a later one that differs is what the checker reports, not a new truth; so
-"dead" never ends and is cited where it was first said (once under a family's name
-such as "Mr. Gatsby", once under the person's own: :func:`fact_key`). "kin" facts accumulate, one
+"dead" never ends and is cited where it was first said (once under a one-word name
+such as "Mr. Gatsby", once under a full name: :func:`fact_key`). "kin" facts accumulate, one
 per value.
 """
 
@@ -21,8 +21,9 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import TypeVar
 
-from automuse_rag.lore.continuity import KnownFact, family_name
+from automuse_rag.lore.continuity import KnownFact
 from automuse_rag.lore.facts import Fact
+from automuse_rag.lore.names import parse_name
 from automuse_rag.lore.types import ChunkAnalysis
 
 #: Fact kinds whose values accumulate (the first statement of each value holds).
@@ -59,12 +60,12 @@ def row_fact(row: Sequence[object]) -> Fact:
 
 def fact_key(k: KnownFact) -> Hashable:
     """What a later fact must share with ``k`` to replace it. A death stated under a
-    family's name ("Mr. Gatsby's dead") and one under the person's own ("After Gatsby's
-    death") both stay: the checker holds a use of a name to the death that name allows
-    (lore/continuity.py ``_same_person``)."""
+    one-word name, perhaps a family's ("Mr. Gatsby's dead", "Sholto dies"), and one
+    under a full name both stay: the checker holds a use of a name to the death that
+    name allows (lore/continuity.py ``_same_person``)."""
     f = k.fact
     if f.kind == "dead":
-        return (k.entity, f.kind, family_name(f.name))
+        return (k.entity, f.kind, len(parse_name(f.name).words) == 1)
     return (k.entity, f.kind, f.value) if f.kind in ACCUMULATE else (k.entity, f.kind)
 
 
