@@ -28,7 +28,7 @@ def continuity_command(
     change stated, kinship or marriage contradicted, and (in a generated story) someone
     else named as the holder of a role its plan gives one character. Each report cites the sentence
     and the fact it breaks, with that fact's own chunk and sentence. A fact broken in
-    several chunks is reported at the first, with the later ones listed ("again").
+    three chunks or more is reported at the first, the later ones listed ("again").
     Exit code 1 when there is any, as automuse check. Reads only.
 
     Example: automuse continuity --story frankenstein --from 100 --to 200

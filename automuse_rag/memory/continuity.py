@@ -111,28 +111,41 @@ def check_chunk(
     return find_contradictions(doc, chunk, facts, resolve, fact_names(now, facts))
 
 
-def fold_repeats(found: Sequence[Contradiction]) -> list[Contradiction]:
-    """Each broken fact reported at the first chunk that breaks it (every sentence of
-    that chunk), the later chunks that break it again listed on those reports
-    (``again``) instead of reported one by one: once the story goes on without a
-    fact, each further chunk says nothing new, and a misread fact ("we allays hung
-    together" read as a hanging) would otherwise be reported in every chunk its person
-    speaks in. ``found`` in story order; the result keeps it."""
-    first: dict[tuple[str, Fact], int] = {}
-    later: dict[tuple[str, Fact], list[int]] = {}
+#: A fact broken in this many chunks of a range or more is reported once (fold_repeats).
+FOLD_AT = 3
+
+
+def fold_repeats(found: Sequence[Contradiction], fold_at: int = FOLD_AT) -> list[Contradiction]:
+    """A fact broken in ``fold_at`` chunks or more reported at the first of them (every
+    sentence of that chunk), the later chunks listed on those reports (``again``)
+    instead of reported one by one: a story that goes on without a fact chunk after
+    chunk has most often had it misread ("we allays hung together" read as a hanging
+    gave one report for each of 15 chunks its speaker spoke in), and each further
+    chunk says nothing new. A fact broken in fewer chunks is reported at each: one
+    misreading beside one true break still shows the true one. ``found`` in story
+    order; the result keeps it."""
+    chunks: dict[tuple[str, Fact], list[int]] = {}
     for c in found:
-        key = (c.kind, c.fact)
-        if first.setdefault(key, c.chunk) != c.chunk and c.chunk not in later.setdefault(key, []):
-            later[key].append(c.chunk)
-    return [replace(c, again=tuple(later.get((c.kind, c.fact), ()))) for c in found if first[(c.kind, c.fact)] == c.chunk]
+        seen = chunks.setdefault((c.kind, c.fact), [])
+        if c.chunk not in seen:
+            seen.append(c.chunk)
+    out = []
+    for c in found:
+        seen = chunks[(c.kind, c.fact)]
+        if len(seen) < fold_at:
+            out.append(c)
+        elif c.chunk == seen[0]:
+            out.append(replace(c, again=tuple(seen[1:])))
+    return out
 
 
 def check_story(
     story: StoryView, start: int | None = None, end: int | None = None, plan: Sequence[Fact] = ()
 ) -> list[Contradiction]:
     """Every contradiction of chunks ``start..end`` (default: all) with the facts known
-    before each and those its generation ``plan`` fixed, in story order, each broken
-    fact reported at the first chunk of the range that breaks it (``fold_repeats``).
+    before each and those its generation ``plan`` fixed, in story order; a fact broken
+    in :data:`FOLD_AT` chunks of the range or more is reported at the first of them
+    (``fold_repeats``).
     Chunks with no fact known before them are not parsed."""
     first, stop = chunk_range(story, start, end)
     todo: list[tuple[int, StorySnapshot, StorySnapshot, str]] = []
