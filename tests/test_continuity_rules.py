@@ -225,3 +225,15 @@ def test_a_gender_one_chunks_pronouns_gave_is_not_held_to():
     again = known("gender", "Nora Fairley", "female", chunk=3)
     assert check("Nora Fairley shook his head slowly.", once) == []
     assert [c.kind for c in check("Nora Fairley shook his head slowly.", once, again)] == ["attribute"]
+
+
+def test_a_name_ner_calls_an_organisation_is_the_person_the_facts_are_about(monkeypatch: pytest.MonkeyPatch) -> None:
+    """spaCy tags "Antoinette de Mauban" an ORG in this sentence (a development case the
+    checker missed): given the story's names, a name of someone with facts is a person."""
+    monkeypatch.setitem(PEOPLE, "Antoinette de Mauban", "antoinette")
+    dark = known("hair", "Antoinette de Mauban", "dark", sentence="Her dark hair streamed over her shoulders.")
+    text = "Antoinette de Mauban stood at the window, the sun on her golden hair, and would not look at me."
+    assert check(text, dark) == []  # NER's label alone
+    names = {"antoinette": ["Antoinette de Mauban"]}
+    (c,) = find_contradictions(get_nlp()(text), 5, [dark], resolve, names)
+    assert (c.kind, c.entity, c.fact) == ("attribute", "antoinette", dark.fact)

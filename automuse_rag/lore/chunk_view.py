@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from automuse_rag.lore.coref import Scene, quoted_offsets, scene, single_quoted, single_style
@@ -65,13 +65,17 @@ class ChunkView:
     ``mentions``: the doc's ``ner_mentions`` when the caller has them. Its names are
     lore/parse.py's, but a title joins a name only when capitalised ("his sister Emily"
     names Emily, "Sister Agnes" names Sister Agnes), and a span is a character's by its
-    own label or title, not by the chunk's PERSON votes (more false alarms on dev)."""
+    own label or title, not by the chunk's PERSON votes (more false alarms on dev), or
+    by being one of ``people``."""
 
-    def __init__(self, doc: Doc, mentions: Collection[LoreMention] | None = None) -> None:
+    def __init__(self, doc: Doc, mentions: Collection[LoreMention] | None = None, people: Collection[str] = ()) -> None:
         self.doc = doc
         self.sents = list(doc.sents)
         by_name = {m.name: m for m in (ner_mentions(doc) if mentions is None else mentions)}
-        self.hits: list[_Hit] = name_hits(doc, by_name, lowercase_titles=False, person_votes=False)
+        hits = name_hits(doc, by_name, lowercase_titles=False, person_votes=False)
+        # ``people``: names known to be people (the checker's: those facts are about),
+        # whatever label NER gives a span ("Antoinette de Mauban" tagged ORG)
+        self.hits: list[_Hit] = [replace(h, character=True) if h.name in people else h for h in hits]
         self.chars = sorted((h for h in self.hits if h.character), key=lambda h: h.start)
         self.genders = mention_genders(self._mentions())
         self._parsed: dict[int, Parsed] = {}

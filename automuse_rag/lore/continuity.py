@@ -107,7 +107,8 @@ def find_contradictions(
     known = [k for k in known if k.fact.chunk < chunk]
     if not known:
         return []
-    view = ChunkView(doc, _with_known_names(doc, known, names or {}))
+    people = {n for k in known for n in (names or {}).get(k.entity, ())}
+    view = ChunkView(doc, _with_known_names(doc, people), people)
     out: list[Contradiction] = []
     seen: set[tuple[str, str, str]] = set()
 
@@ -148,15 +149,15 @@ def find_contradictions(
     return out
 
 
-def _with_known_names(doc: Any, known: Sequence[KnownFact], names: Mapping[str, Collection[str]]) -> list[LoreMention] | None:
-    """The chunk's NER mentions, and a PERSON mention for each name of an entity with a
-    known fact that the text holds and NER did not give (None: NER's alone)."""
-    wanted = {n for k in known for n in names.get(k.entity, ())}
-    if not wanted:
+def _with_known_names(doc: Any, people: set[str]) -> list[LoreMention] | None:
+    """The chunk's NER mentions, and a PERSON mention for each of ``people`` (the names
+    of those with known facts) that the text holds and NER did not give (None: NER's
+    alone)."""
+    if not people:
         return None
     mentions = ner_mentions(doc)
-    wanted -= {m.name for m in mentions}
-    return [*mentions, *(LoreMention(name=n, labels={"PERSON": 1}) for n in sorted(wanted) if n in doc.text)]
+    have = {m.name for m in mentions}
+    return [*mentions, *(LoreMention(name=n, labels={"PERSON": 1}) for n in sorted(people - have) if n in doc.text)]
 
 
 def _bearers(names: Mapping[str, Collection[str]]) -> tuple[set[str], set[str]]:
