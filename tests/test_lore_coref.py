@@ -298,6 +298,18 @@ def test_a_spouse_is_a_married_couples_other_half_and_no_other_title_alone():
     assert not any(r[1] == "wife of" for r in _relations(text))
 
 
+def test_a_knight_or_a_lord_and_the_lady_of_his_name_are_a_couple():
+    """ "Sir Walter Vane" / "Lady Vane", "Lord Ashby" / "Lady Ashby": a baronet's, a
+    knight's or a peer's wife takes "Lady" with his surname or title, as a "Mrs." takes
+    "Mr."; "Lady Catherine" (her own given name) is no one's wife by it."""
+    text = "Sir Walter Vane sat by the fire. Lady Vane came in and sat beside Sir Walter Vane."
+    assert ("Lady Vane", "wife of", "Sir Walter Vane") in _relations(text)
+    text = "Lord Ashby rode home early. Lady Ashby met Lord Ashby at the door."
+    assert ("Lady Ashby", "wife of", "Lord Ashby") in _relations(text)
+    text = "Sir Walter Vane sat by the fire. Lady Catherine came in and sat beside Sir Walter Vane."
+    assert not any(r[1] == "wife of" for r in _relations(text))
+
+
 def test_a_pair_found_by_co_reference_alone_is_no_different_people_evidence():
     text = "Archer found Mrs. Welland in the drawing-room. Miss Welland was announcing her engagement, while her mother smiled."
     doc = get_nlp()(text)

@@ -322,20 +322,22 @@ def _speaker(occs: list[Occ]) -> str | None:
 
 
 def couples(by_name: dict[str, LoreMention], have: list[dict[str, str]]) -> list[dict[str, str]]:
-    """ "Mrs. Bennet" and "Mr. Bennet" named in one chunk: a married couple
-    ({"via": "names"})."""
+    """ "Mrs. Bennet" and "Mr. Bennet", "Lady Lucas" and "Sir William Lucas" (or "Lord
+    Ashby" and "Lady Ashby") named in one chunk: a married couple ({"via": "names"})."""
     out = []
     for name in sorted(by_name):
         p = parse_name(name)
-        if p.title not in ("mrs", "mistress") or p.is_full:
+        if p.title not in ("mrs", "mistress", "lady") or p.is_full:
             continue
-        for mr in ("Mr. ", "Mr ", "Mister "):
-            husband = mr + " ".join(p.words)
-            if husband in by_name:
-                rel = {"source": name, "target": husband, "label": "wife of", "via": "names"}
-                if not any(_same(rel, q) for q in have):
-                    out.append(rel)
-                break
+        if p.title == "lady":  # a knight's, a baronet's or a peer's wife: "Lady" and his surname
+            lords = (n for n in sorted(by_name) if (q := parse_name(n)).title in ("sir", "lord") and q.words[-1:] == p.words)
+            husband = next(lords, None)
+        else:
+            husband = next((h for h in (mr + " ".join(p.words) for mr in ("Mr. ", "Mr ", "Mister ")) if h in by_name), None)
+        if husband is not None:
+            rel = {"source": name, "target": husband, "label": "wife of", "via": "names"}
+            if not any(_same(rel, q) for q in have):
+                out.append(rel)
     return out
 
 
