@@ -154,6 +154,13 @@ def test_no_death_where_none_is_stated(text: str) -> None:
         # "with ... eyes" on the predicate noun of a copula: its subject's
         ("Tom Crane was a thin young man, with deep-set brown eyes.", ("eyes", "Tom Crane", "brown")),
         ("Nora Fairley was a tall girl, with a heavy braid of red hair.", ("hair", "Nora Fairley", "red")),
+        # the woman she is is no other woman between her and "her" (Anne of Green Gables,
+        # development: "Marilla was a tall, thin woman, ...; her dark hair showed ...")
+        (
+            "Nora Fairley was a tall, thin woman, with angles and without curves; her dark hair showed some gray streaks.",
+            ("hair", "Nora Fairley", "dark"),
+        ),
+        ("Nora Fairley was a tall woman. Her hair was dark.", ("hair", "Nora Fairley", "dark")),
         ("Tom Crane came in. He was a thin young man, with deep-set brown eyes.", ("eyes", "Tom Crane", "brown")),
         # a grave that is one, and a time clause in the past, still state a death
         ("They stood by Tom Crane's grave in the rain.", ("dead", "Tom Crane", "dead")),
@@ -181,6 +188,8 @@ def test_each_kind_of_fact_is_read(text: str, fact: tuple[str, str, str]) -> Non
         ("Mrs. Gradgrind came in. Sissy, with her dark eyes fixed on Mrs. Gradgrind, said nothing.", "eyes"),
         ("Nora Fairley spoke to a sailor with blue eyes.", "eyes"),
         ("Tom Crane was the friend of a girl with red hair.", "hair"),
+        ("Nora Fairley was a friend of the old woman. Her hair was dark.", "hair"),
+        ("Nora Fairley came in with her mother. Her dark hair was wet.", "hair"),
         # found on Uncle Tom's Cabin (203, in neither half): "she" (Eliza, whom NER missed)
         # commands the name in her own clause, so neither "she" nor "her" is Mrs. Bird
         (

@@ -38,6 +38,13 @@ MEN = {
     "nephew",
 }
 WOMEN = {"woman", "mother", "sister", "daughter", "wife", "aunt", "girl", "lady", "queen", "niece", "widow", "maid", "madam"}
+# A predicate noun after "was a": "was a tall, thin woman" (up to four words before the
+# noun, none of them a preposition, an article or a possessive: not "a friend of the woman").
+PREDICATE = re.compile(
+    r"\b(?:was|is|were|became|seemed)\s+(?:a|an)\s+"
+    r"(?:(?!(?:of|to|with|for|from|by|and|the|a|an|her|his|their)\b)[\w'-]+,?\s+){0,4}?"
+    rf"(?:{'|'.join(sorted(MEN | WOMEN))})\b"
+)
 PRONOUNS = {"he": "m", "him": "m", "his": "m", "himself": "m", "she": "f", "her": "f", "herself": "f"}
 
 
@@ -115,7 +122,8 @@ class ChunkView:
                 return None
             g = self.genders.get(h.name)
             if g == gender or (g is None and nearest and here - h.sent <= 1):
-                between = self.doc.text[h.end : pos].lower()
+                # "Nora was a tall, thin woman; her hair": the woman she is is no one else
+                between = PREDICATE.sub(" ", self.doc.text[h.end : pos].lower())
                 nouns = MEN if gender == "m" else WOMEN
                 return None if any(w.strip(".,;:!?\"'“”’‘") in nouns for w in between.split()) else h.name
             nearest = False
