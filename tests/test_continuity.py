@@ -15,9 +15,26 @@ from conftest import cli
 from dead_book import DEATH, FOUND, SPEAKS, ingest_dead_book
 
 from automuse_rag.memory.continuity import check_story, report
+from automuse_rag.memory.inmemory import InMemoryStory
 from automuse_rag.memory.schema import SCHEMA_VERSION
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.settings import get_settings
+
+
+def _story(name: str, chunks: list[tuple[str, list[str], list[dict[str, str]]]]) -> InMemoryStory:
+    """An in-memory story of ``chunks`` (text, the people it names, its facts)."""
+    from automuse_rag.lore.types import ChunkAnalysis, LoreMention
+    from automuse_rag.memory.types import ChunkRecord
+    from automuse_rag.models.fake import HashEmbedder
+
+    analyses = [
+        (
+            ChunkRecord(i, f"{name}:{i}", 1, "ONE", text, text),
+            ChunkAnalysis("s", [LoreMention(name=n, labels={"PERSON": 2}, count=2) for n in names], facts=facts),
+        )
+        for i, (text, names, facts) in enumerate(chunks)
+    ]
+    return InMemoryStory.from_analyses(name, analyses, HashEmbedder(16))
 
 
 @pytest.fixture(scope="module")
@@ -231,35 +248,19 @@ def test_a_fact_the_story_breaks_again_is_reported_once_with_the_later_chunks() 
     repeating it chunk by chunk says nothing new (on Mill on the Floss, a novel outside
     the benchmark, one misread death gave 15 reports, one per chunk in which the woman
     spoke). Broken in two chunks of a range, it is reported at both."""
-    from automuse_rag.lore.types import ChunkAnalysis, LoreMention
-    from automuse_rag.memory.inmemory import InMemoryStory
-    from automuse_rag.memory.types import ChunkRecord
-    from automuse_rag.models.fake import HashEmbedder
-
-    def person(name: str) -> LoreMention:
-        return LoreMention(name=name, labels={"PERSON": 2}, count=2)
-
     died = {"kind": "dead", "name": "Mina", "value": "dead", "sentence": "Mina is dead."}
-    chunks = [
-        ("Jonathan came home in the rain. Mina is dead. Jonathan wept.", [died]),
-        ("Mina smiled at Jonathan across the table.", []),
-        ("Jonathan walked to the church alone.", []),
-        ("Mina smiled at Jonathan by the window.", []),
-        ('"Come in," said Mina.', []),
+    texts = [
+        "Jonathan came home in the rain. Mina is dead. Jonathan wept.",
+        "Mina smiled at Jonathan across the table.",
+        "Jonathan walked to the church alone.",
+        "Mina smiled at Jonathan by the window.",
+        '"Come in," said Mina.',
     ]
-    story = InMemoryStory.from_analyses(
-        "mina",
-        [
-            (
-                ChunkRecord(i, f"mina:{i}", 1, "ONE", text, text),
-                ChunkAnalysis("s", [person(n) for n in ("Mina", "Jonathan") if n in text], facts=fs),
-            )
-            for i, (text, fs) in enumerate(chunks)
-        ],
-        HashEmbedder(16),
+    story = _story(
+        "mina", [(t, [n for n in ("Mina", "Jonathan") if n in t], [died] if i == 0 else []) for i, t in enumerate(texts)]
     )
     found = [(c.chunk, c.text, c.fact.chunk, c.again) for c in check_story(story)]
-    assert found == [(1, chunks[1][0], 0, (3, 4))]
+    assert found == [(1, texts[1], 0, (3, 4))]
     assert [r["again"] for r in report(story, check_story(story))] == [[3, 4]]
     assert [(c.chunk, c.again) for c in check_story(story, 2)] == [(3, ()), (4, ())]
     assert [(c.chunk, c.again) for c in check_story(story, 4, 4)] == [(4, ())]
@@ -271,33 +272,14 @@ def test_the_checker_finds_the_names_of_those_with_facts_where_ner_does_not() ->
     her bright red hair": injected contradictions of the development half it missed).
     The checker knows who has facts, so it looks for their names itself: a name of such
     an entity, written as the story writes it, is that person whatever NER says."""
-    from automuse_rag.lore.types import ChunkAnalysis, LoreMention
-    from automuse_rag.memory.inmemory import InMemoryStory
-    from automuse_rag.memory.types import ChunkRecord
-    from automuse_rag.models.fake import HashEmbedder
-
-    def person(name: str) -> LoreMention:
-        return LoreMention(name=name, labels={"PERSON": 2}, count=2)
-
     died = {"kind": "dead", "name": "Henry Clerval", "value": "dead", "sentence": "Henry Clerval is dead."}
     chunks = [
         ("Victor Frankenstein read the letter. Henry Clerval is dead. Clerval had been his friend.", [died]),
         ("Clerval came up the stairs and smiled at me.", []),
         ("The clerk came up the stairs and smiled at me.", []),
     ]
-    story = InMemoryStory.from_analyses(
-        "clerval",
-        [
-            (
-                ChunkRecord(i, f"clerval:{i}", 1, "ONE", text, text),
-                ChunkAnalysis(
-                    "s", [person(n) for n in ("Victor Frankenstein", "Henry Clerval", "Clerval") if n in text], facts=fs
-                ),
-            )
-            for i, (text, fs) in enumerate(chunks)
-        ],
-        HashEmbedder(16),
-    )
+    people = ("Victor Frankenstein", "Henry Clerval", "Clerval")
+    story = _story("clerval", [(t, [n for n in people if n in t], fs) for t, fs in chunks])
     assert {n for e in story.at(0).entities() for n in e.names()} >= {"Henry Clerval", "Clerval"}
     found = [(c.chunk, c.display, c.text, c.fact.chunk) for c in check_story(story)]
     assert found == [(1, "Henry Clerval", chunks[1][0], 0)]
@@ -308,14 +290,6 @@ def test_each_death_stated_of_an_entity_counts_not_only_its_first() -> None:
     death while the family has others (here Mrs. Gatsby); a later "Jay Gatsby's death"
     holds every name of his. Checking only an entity's first death missed "Gatsby came
     down the steps" after both."""
-    from automuse_rag.lore.types import ChunkAnalysis, LoreMention
-    from automuse_rag.memory.inmemory import InMemoryStory
-    from automuse_rag.memory.types import ChunkRecord
-    from automuse_rag.models.fake import HashEmbedder
-
-    def person(name: str) -> LoreMention:
-        return LoreMention(name=name, labels={"PERSON": 2}, count=2)
-
     first = {"kind": "dead", "name": "Mr. Gatsby", "value": "dead", "sentence": "Mr. Gatsby's dead."}
     second = {"kind": "dead", "name": "Jay Gatsby", "value": "dead", "sentence": "After Jay Gatsby's death, the East."}
     chunks = [
@@ -327,16 +301,6 @@ def test_each_death_stated_of_an_entity_counts_not_only_its_first() -> None:
         ("After Jay Gatsby's death, the East was haunted for Nick Carraway.", ["Jay Gatsby"], [second]),
         ("Gatsby came down the steps of his house and waved to Nick Carraway across the lawn.", ["Gatsby"], []),
     ]
-    story = InMemoryStory.from_analyses(
-        "gatsby",
-        [
-            (
-                ChunkRecord(i, f"gatsby:{i}", 1, "ONE", text, text),
-                ChunkAnalysis("s", [person(n) for n in [*names, "Nick Carraway"]], facts=fs),
-            )
-            for i, (text, names, fs) in enumerate(chunks)
-        ],
-        HashEmbedder(16),
-    )
+    story = _story("gatsby", [(t, [*names, "Nick Carraway"], fs) for t, names, fs in chunks])
     found = [(c.chunk, c.display, c.text, c.fact.chunk) for c in check_story(story)]
     assert found == [(2, "Jay Gatsby", chunks[2][0], 1)]
