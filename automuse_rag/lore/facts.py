@@ -143,13 +143,7 @@ def _nsubj(view: ChunkView, s: Parsed, verb: Token, deps: tuple[str, ...] = ("ns
     if subjects[0].lower_ in ("who", "that") and verb.dep_ == "relcl":  # "Nora Fairley, who was twenty-three"
         o = s.occ(verb.head)
         return o.name if o is not None and (o.character or anyname) else None
-    who = view.who(s, subjects[0], anyname=anyname)
-    if who is None and subjects[0].lower_ not in PRONOUNS:  # "The sister, Catherine, was ...": the noun's appositive
-        named = [
-            o for c in subjects[0].children if c.dep_ == "appos" and (o := s.occ(c)) is not None and (o.character or anyname)
-        ]
-        who = named[0].name if len(named) == 1 else None
-    return who
+    return view.who(s, subjects[0], anyname=anyname)
 
 
 def dead_subject(view: ChunkView, s: Parsed, tok: Token) -> str | None:
@@ -386,9 +380,8 @@ def kin_facts(view: ChunkView, s: Parsed) -> list[tuple[str, str, str]]:
             for a, b in ((src, tgt), (tgt, src)):
                 g = gender(b)
                 out.append(("kin", a, f"{'wife' if g == 'f' else 'husband' if g == 'm' else 'spouse'}:{b}"))
-                q = parse_name(b)  # his surname: of a full name, or of a title and a surname
-                if gender(a) == "f" and gender(b) == "m" and (len(q.words) >= 2 or (q.title and q.words)):
-                    out.append(("married_name", a, f"Mrs. {q.words[-1]}"))
+                if gender(a) == "f" and gender(b) == "m" and (surname := _surname(b)):
+                    out.append(("married_name", a, f"Mrs. {surname}"))
     for tok in s.pdoc:  # "X became Mrs. Y"
         o = s.occ(tok)
         if o and tok.i == o.root.i and tok.dep_ in ("attr", "oprd") and parse_name(o.name).title == "mrs":
@@ -397,3 +390,8 @@ def kin_facts(view: ChunkView, s: Parsed) -> list[tuple[str, str, str]]:
                 if who and who != o.name:
                     out.append(("married_name", who, o.name))
     return out
+
+
+def _surname(name: str) -> str | None:
+    p = parse_name(name)
+    return p.words[-1] if len(p.words) >= 2 or (p.title and p.words) else None
