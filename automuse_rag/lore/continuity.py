@@ -102,8 +102,9 @@ def find_contradictions(
 ) -> list[Contradiction]:
     """Sentences of one chunk's spaCy doc that contradict facts known before it.
     ``resolve(surface name)`` -> entity id as of this chunk, or None. ``names``: entity
-    id -> its names then, for the entities of ``known``: their uses count as names where
-    NER tags none ("Clerval came up the stairs")."""
+    id -> its names then, for the story's entities: the names of those ``known`` is about
+    count where NER tags none ("Clerval came up the stairs"), and who bears a surname is
+    counted over all (:func:`_same_person`)."""
     known = [k for k in known if k.fact.chunk < chunk]
     if not known:
         return []
