@@ -80,11 +80,13 @@ def contradictions(candidate: str, index: int, snap: StorySnapshot, nlp: Any, pl
     known at ``snap`` (the story as of chunk ``index - 1``) or the ``plan``'s facts
     (lore/roles.py, chunk -1), names resolved then. The candidate is parsed only when
     some fact is known."""
-    resolve = resolver(snap)
-    known = [*snap.facts(), *plan_known(plan, resolve)]
-    if not known or not candidate.strip():
+    own = snap.facts()
+    if not (own or plan) or not candidate.strip():
         return []
-    return find_contradictions(nlp(ner_text(nlp, candidate)), index, known, resolve, fact_names(snap, known))
+    entities = snap.entities()  # read once: the resolver's names and the checker's
+    resolve = resolver(snap, entities)
+    known = [*own, *plan_known(plan, resolve)]
+    return find_contradictions(nlp(ner_text(nlp, candidate)), index, known, resolve, fact_names(entities, known))
 
 
 def plan_facts(plan: Plan) -> list[Fact]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from automuse_rag.errors import InputError
 from automuse_rag.lore.continuity import Contradiction, KnownFact, find_contradictions
+from automuse_rag.lore.entity import Entity
 from automuse_rag.lore.facts import Fact
 from automuse_rag.lore.names import parse_name
 from automuse_rag.lore.ner import get_nlp, ner_text
@@ -39,11 +40,12 @@ def chunk_range(story: StoryView, start: int | None, end: int | None) -> tuple[i
     return first, stop
 
 
-def resolver(snap: StorySnapshot) -> Callable[[str], str | None]:
+def resolver(snap: StorySnapshot, entities: Sequence[Entity] | None = None) -> Callable[[str], str | None]:
     """Surface name -> the entity one of whose names it is as of ``snap``: the one that
     has the name itself, else (an untitled name) the one found in it, the longest name
     as ``named_in`` reads them; None when no one or several. A titled name no entity has
-    is no one's: "Mrs. Shimerda" is not the Mr. Shimerda whose bare "Shimerda" is in it."""
+    is no one's: "Mrs. Shimerda" is not the Mr. Shimerda whose bare "Shimerda" is in it.
+    ``entities``: ``snap.entities()`` when the caller has read them (else read on first use)."""
     cache: dict[str, str | None] = {}
     exact: dict[str, str] | None = None
 
@@ -51,7 +53,7 @@ def resolver(snap: StorySnapshot) -> Callable[[str], str | None]:
         nonlocal exact
         if name not in cache:
             if exact is None:
-                exact = {n: e.id for e in snap.entities() for n in e.names()}
+                exact = {n: e.id for e in (snap.entities() if entities is None else entities) for n in e.names()}
             if name in exact:
                 cache[name] = exact[name]
             elif parse_name(name).title:
@@ -87,11 +89,11 @@ def plan_known(plan: Sequence[Fact], resolve: Callable[[str], str | None]) -> li
     return [KnownFact(f, resolve(f.name) or f"plan:{f.name}", f.name) for f in plan]
 
 
-def fact_names(snap: StorySnapshot, known: Sequence[KnownFact]) -> dict[str, list[str]]:
-    """Entity id -> its names at ``snap``, for every entity then (the checker looks for
-    those with ``known`` facts and counts who bears a surname), and a plan's fact's
-    unknown name by that name alone."""
-    names: dict[str, list[str]] = {e.id: e.names() for e in snap.entities()} if known else {}
+def fact_names(entities: Sequence[Entity], known: Sequence[KnownFact]) -> dict[str, list[str]]:
+    """Entity id -> its names, for each of ``entities`` (the story's at the chunk checked:
+    the checker looks for those with ``known`` facts and counts who bears a surname),
+    and a plan's fact's unknown name by that name alone."""
+    names: dict[str, list[str]] = {e.id: e.names() for e in entities}
     for k in known:
         names.setdefault(k.entity, [k.fact.name])
     return names
@@ -106,9 +108,10 @@ def check_chunk(
     known = before.facts()
     if not known and not plan:
         return []
-    resolve = resolver(now)
+    entities = now.entities()  # read once: the resolver's names and the checker's
+    resolve = resolver(now, entities)
     facts = [*known_as_of(known, now, resolve), *plan_known(plan, resolve)]
-    return find_contradictions(doc, chunk, facts, resolve, fact_names(now, facts))
+    return find_contradictions(doc, chunk, facts, resolve, fact_names(entities, facts))
 
 
 #: A fact broken in this many chunks of a range or more is reported once (fold_repeats).
