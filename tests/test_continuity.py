@@ -242,7 +242,7 @@ def test_a_titled_name_no_entity_has_is_no_ones() -> None:
     assert resolve("Old Jake Marpole") == resolve("Jake Marpole") is not None
 
 
-def test_a_fact_the_story_breaks_again_is_reported_once_with_the_later_chunks() -> None:
+def test_a_fact_the_story_breaks_again_is_reported_once_with_the_later_chunks(tmp_path: Path) -> None:
     """A death broken in one chunk and again in two later ones is one report, at the
     first chunk, listing the later ones: the story has gone on without the fact, so
     repeating it chunk by chunk says nothing new (on Mill on the Floss, a novel outside
@@ -264,6 +264,18 @@ def test_a_fact_the_story_breaks_again_is_reported_once_with_the_later_chunks() 
     assert [r["again"] for r in report(story, check_story(story))] == [[3, 4]]
     assert [(c.chunk, c.again) for c in check_story(story, 2)] == [(3, ()), (4, ())]
     assert [(c.chunk, c.again) for c in check_story(story, 4, 4)] == [(4, ())]
+    # the web page at chunk 3 folds only what is read by then, as --to 3 does: chunk 4
+    # must not show through
+    from fastapi.testclient import TestClient
+
+    from automuse_rag.web.app import create_app
+
+    with TestClient(create_app(story, settings=get_settings(home=tmp_path), llm="extractive")) as web:
+        at3 = web.get("/api/continuity", params={"at": 3}).json()
+        at4 = web.get("/api/continuity", params={"at": 4}).json()
+    assert [(r["chunk"], r["again"]) for r in at3] == [(c.chunk, list(c.again)) for c in check_story(story, 0, 3)]
+    assert [(r["chunk"], r["again"]) for r in at3] == [(1, []), (3, [])]
+    assert [(r["chunk"], r["again"]) for r in at4] == [(1, [3, 4])]
 
 
 def test_the_checker_finds_the_names_of_those_with_facts_where_ner_does_not() -> None:

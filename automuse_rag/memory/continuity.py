@@ -143,12 +143,12 @@ def fold_repeats(found: Sequence[Contradiction], fold_at: int = FOLD_AT) -> list
 
 
 def check_story(
-    story: StoryView, start: int | None = None, end: int | None = None, plan: Sequence[Fact] = ()
+    story: StoryView, start: int | None = None, end: int | None = None, plan: Sequence[Fact] = (), fold: bool = True
 ) -> list[Contradiction]:
     """Every contradiction of chunks ``start..end`` (default: all) with the facts known
     before each and those its generation ``plan`` fixed, in story order; a fact broken
     in :data:`FOLD_AT` chunks of the range or more is reported at the first of them
-    (``fold_repeats``).
+    (``fold_repeats``; ``fold=False``: every one, for a caller that folds a part of them).
     Chunks with no fact known before them are not parsed."""
     first, stop = chunk_range(story, start, end)
     todo: list[tuple[int, StorySnapshot, StorySnapshot, str]] = []
@@ -164,7 +164,7 @@ def check_story(
     out: list[Contradiction] = []
     for (i, before, now, _), doc in zip(todo, nlp.pipe(ner_text(nlp, text) for *_, text in todo)):
         out += check_chunk(doc, i, before, now, plan)
-    return fold_repeats(out)
+    return fold_repeats(out) if fold else out
 
 
 def report(story: StoryView, found: Sequence[Contradiction]) -> list[dict[str, Any]]:

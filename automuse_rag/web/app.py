@@ -153,11 +153,12 @@ class _Backend:
         return views.graph(self.at(at))
 
     def contradictions(self) -> list[Contradiction]:
-        """The whole story's contradictions (memory/continuity.py), checked once per story length."""
+        """The whole story's contradictions (memory/continuity.py), checked once per story
+        length, unfolded: a position's view folds those it shows (web/views.py)."""
         with self.lock:
             size = len(self.story)
             if self._continuity is None or self._continuity[0] != size:
-                self._continuity = (size, check_story(self.story, plan=self._plan) if size else [])
+                self._continuity = (size, check_story(self.story, plan=self._plan, fold=False) if size else [])
             return self._continuity[1]
 
     def reports(self) -> list[report_files.Report]:

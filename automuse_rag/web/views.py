@@ -16,6 +16,7 @@ from automuse_rag.assemble.retrieve import build_prompt
 from automuse_rag.errors import InputError
 from automuse_rag.lore.continuity import Contradiction, KnownFact
 from automuse_rag.lore.entity import Entity
+from automuse_rag.memory.continuity import fold_repeats
 from automuse_rag.memory.facts import fact_phrase
 from automuse_rag.memory.snapshot import StorySnapshot
 
@@ -178,16 +179,16 @@ def chunk(snap: StorySnapshot, index: int) -> dict[str, Any]:
 
 def continuity(snap: StorySnapshot, found: Sequence[Contradiction]) -> list[dict[str, Any]]:
     """The story's contradictions (``found``: :func:`~automuse_rag.memory.continuity.check_story`
-    over the whole story) in chunks read by the snapshot's chunk, each citing its sentence
-    and the fact it breaks, both with their chunk and chapter, and the later chunks read
-    that break the fact again."""
-    shown = [c for c in found if c.chunk <= snap.at]
+    over the whole story, unfolded) in chunks read by the snapshot's chunk, folded as
+    ``automuse continuity --to`` that chunk folds them (nothing after it counts), each
+    citing its sentence and the fact it breaks, both with their chunk and chapter."""
+    shown = fold_repeats([c for c in found if c.chunk <= snap.at])
     chapters = snap.chapters({x for c in shown for x in (c.chunk, c.fact.chunk)})
     out = []
     for c in shown:
         row = c.to_json(chapters.get(c.chunk, 0))
         row["fact"]["chapter"] = chapters.get(c.fact.chunk, 0)
-        row["again"] = [x for x in c.again if x <= snap.at]
+        row["again"] = list(c.again)
         out.append(row)
     return out
 
