@@ -197,7 +197,7 @@ def _dead_acts(
                 add("dead_acts", death, s.text)
 
 
-def family_name(name: str) -> bool:
+def _family_name(name: str) -> bool:
     """A title and a surname alone ("Mr. Gatsby", "Major Sholto"): a name the family shares."""
     p = parse_name(name)
     return p.title is not None and len(p.words) == 1
@@ -269,7 +269,7 @@ def _addressed(s: Parsed, o: Occ) -> bool:
     tail = before == "," and after in ("!", "?", ".", "”", '"', "’", "—")
     words = {t.lower_ for t in tok if s.in_quotes(t)}
     # "Mr. Gatsby—" to his father: a title and surname in address are any of the family
-    return (head or tail) and not words & LAMENT and not WISH.search(s.text) and not family_name(o.name)
+    return (head or tail) and not words & LAMENT and not WISH.search(s.text) and not _family_name(o.name)
 
 
 def _colour_ok(kind: str, old: str, new: str) -> bool:
