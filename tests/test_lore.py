@@ -344,6 +344,27 @@ def test_select_descriptions_in_one_pass_equals_the_sorted_rule(descs, kinds, at
     assert select_descriptions(descs, kinds, at, limit) == _select_by_sorting(descs, kinds, at, limit)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    descs=st.lists(st.tuples(st.integers(0, 12), st.sampled_from(["", "A.", "B.", "C.", "D."])), max_size=14),
+    kinds=st.dictionaries(st.integers(0, 12), st.sampled_from(["model", "appos", "copula", "pronoun", "subject", "mention"])),
+    later=st.lists(st.tuples(st.integers(0, 12), st.sampled_from(["E.", "F."])), max_size=4),
+)
+def test_a_views_kept_descriptions_are_the_rules_and_follow_replaced_lists(descs, kinds, later):
+    """Entity.shown_descriptions keeps select_descriptions' answer for the lists it came
+    from: every limit asks the rule's answer, and a view given new lists answers anew."""
+    from automuse_rag.lore.describe import select_descriptions
+    from automuse_rag.lore.entity import Entity
+
+    view = Entity("e", "E", "character", descriptions=list(descs), desc_kinds=dict(kinds))
+    for limit in (2, 1, 0, 3, 1, 2):
+        assert view.shown_descriptions(limit) == select_descriptions(descs, kinds, limit=limit)
+    view.descriptions = [*descs, *later]
+    assert view.shown_descriptions() == select_descriptions(view.descriptions, kinds)
+    view.desc_kinds = {c: "appos" for c, _ in later}
+    assert view.card() == Entity("e", "E", "character", descriptions=view.descriptions, desc_kinds=view.desc_kinds).card()
+
+
 # ---------------------------------------------------------------- initials, titles, scenes (bench:lore findings)
 
 

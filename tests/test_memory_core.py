@@ -257,14 +257,30 @@ def test_an_open_reader_sees_each_commit_and_correction(tmp_path: Path) -> None:
         ids = [e.id for e in fresh.entities(at)]
         assert reader.entities(at, ids) == fresh.entities(at, ids)
         assert reader.neighbours(ids, at) == fresh.neighbours(ids, at)
+        assert reader.relations(at) == fresh.relations(at)  # rows kept per version (memory/row_cache.py)
+        assert reader.relations(at, members=["Tom"]) == fresh.relations(at, members=["Tom"])
+        assert reader.facts(at) == fresh.facts(at)
+        assert reader.facts(at, ids[:1]) == fresh.facts(at, ids[:1])
         fresh.db.close()
         return len(ids)
 
-    for i, ms in enumerate(book[:3]):
-        writer.commit([(_chunk(i), ChunkAnalysis("s", ms), "s")])
+    def said(i: int) -> ChunkAnalysis:  # a relation and a fact in each chunk, so each commit adds rows
+        rel = {"source": "Tom", "target": "Edith Marlowe", "label": f"friend {i} of"}
+        fact = {
+            "kind": "hair",
+            "name": "Edith Marlowe",
+            "value": ["red", "grey", "white", "brown"][i],
+            "sentence": "s",
+            "chunk": i,
+        }
+        return ChunkAnalysis("s", book[i], relations=[rel], facts=[fact])
+
+    for i in range(3):
+        writer.commit([(_chunk(i), said(i), "s")])
         same_as_fresh(i)
-    writer.commit([(_chunk(3), ChunkAnalysis("s", book[3]), "s")])  # Tom again, after the reader grew to chunk 2
+    writer.commit([(_chunk(3), said(3), "s")])  # Tom again, after the reader grew to chunk 2
     assert same_as_fresh(3) >= 2
+    assert len(reader.relations(3)) >= 2 and reader.facts(3)  # read after they were written
     # chunk 2 written again without Edith, once the reader has read her mentions past it
     writer.commit([(_chunk(2), ChunkAnalysis("s", [m("Tom"), m("Port Carrow", "GPE")]), "s")])
     assert same_as_fresh(3) >= 2

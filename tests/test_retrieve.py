@@ -4,9 +4,10 @@ planted in chunk 30 never reaches a prompt before 30)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from automuse_rag.assemble import build_prompt, gather_candidates
-from automuse_rag.assemble.retrieve import dedupe, first_sentence
+from automuse_rag.assemble.retrieve import _jaccard, _near, dedupe, first_sentence
 from automuse_rag.errors import BudgetError
 from automuse_rag.lore.entity import Entity, Relation
 from automuse_rag.memory.inmemory import InMemoryStory
@@ -211,6 +212,17 @@ def test_dedupe_keeps_the_better_scored_twin() -> None:
     out = {x.id: x for x in dedupe([b, a, c], at=10, threshold=0.8)}
     assert out["a"].drop_reason is None and out["c"].drop_reason is None
     assert out["b"].drop_reason.startswith("near-duplicate of a")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    a=st.frozensets(st.sampled_from("abcdefghij"), max_size=10),
+    b=st.frozensets(st.sampled_from("abcdefghij"), max_size=10),
+    threshold=st.sampled_from([0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 1.0, 1 / 3, 2 / 3]),
+)
+def test_near_is_the_overlap_rule(a, b, threshold) -> None:
+    """dedupe's size bound skips only pairs whose word overlap is below the threshold."""
+    assert _near(a, b, threshold) == (_jaccard(a, b) >= threshold)
 
 
 def test_names_and_aliases_are_matched_as_whole_words() -> None:

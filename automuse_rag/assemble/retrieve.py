@@ -50,6 +50,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from functools import lru_cache
 from typing import Protocol, TypeVar
 
 from automuse_rag.assemble.assembler import AssembledPrompt, Candidate, assemble
@@ -267,23 +268,36 @@ def _merge(cands: Iterable[Candidate]) -> list[Candidate]:
     return sorted(merge_by_id(cands), key=lambda c: (c.section, -c.score, c.id))
 
 
-def _jaccard(a: set[str], b: set[str]) -> float:
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def _near(a: frozenset[str], b: frozenset[str], threshold: float) -> bool:
+    """``_jaccard(a, b) >= threshold``, without the sets' union and intersection when
+    their sizes alone rule it out (the overlap is at most the smaller over the larger)."""
+    small, large = sorted((len(a), len(b)))
+    if large and small / large < threshold:  # rounding is monotonic: the bound holds in floats
+        return False
+    return _jaccard(a, b) >= threshold
+
+
+@lru_cache(maxsize=4096)
+def _word_set(text: str) -> frozenset[str]:
+    """A candidate's words, lower-cased (kept: neighbouring prompts share most texts)."""
+    return frozenset(_WORDS.findall(text.lower()))
 
 
 def dedupe(cands: list[Candidate], at: int, threshold: float) -> list[Candidate]:
     """Mark near-duplicates (and the last chunk's own summary) as dropped, keeping
     the better-scored of each near-duplicate pair."""
-    kept: list[tuple[Candidate, set[str]]] = []
+    kept: list[tuple[Candidate, frozenset[str]]] = []
     out = []
     for c in sorted(cands, key=lambda c: (-c.score, c.id)):
         if c.kind == "summary" and c.chunk == at:
             out.append(replace(c, drop_reason="summary of the last chunk, which is in the prompt verbatim"))
             continue
-        words = set(_WORDS.findall(c.text.lower()))
-        twin = next(
-            ((k, _jaccard(words, w)) for k, w in kept if k.section == c.section and _jaccard(words, w) >= threshold), None
-        )
+        words = _word_set(c.text)
+        twin = next(((k, _jaccard(words, w)) for k, w in kept if k.section == c.section and _near(words, w, threshold)), None)
         if twin is not None:
             out.append(replace(c, drop_reason=f"near-duplicate of {twin[0].id} (word overlap {twin[1]:.2f})"))
             continue

@@ -40,6 +40,10 @@ class Entity:
     descriptions: list[tuple[int, str]] = field(default_factory=list)
     desc_kinds: dict[int, str] = field(default_factory=dict)
     relations: list[tuple[int, str]] = field(default_factory=list)
+    # select_descriptions' answer (both it shows), kept with the very lists it came from
+    # (held here, so their ids cannot be reused): a prompt asks one view for its card
+    # and its one-line form
+    _shown: tuple[object, object, list[str]] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def first_chunk(self) -> int:
@@ -74,8 +78,14 @@ class Entity:
 
     def shown_descriptions(self, limit: int = 2) -> list[str]:
         """What a card says about the entity: its introduction, then its latest change
-        (:func:`~automuse_rag.lore.describe.select_descriptions`)."""
-        return select_descriptions(self.descriptions, self.desc_kinds, limit=limit)
+        (:func:`~automuse_rag.lore.describe.select_descriptions`). Computed once while
+        ``descriptions`` and ``desc_kinds`` are the same objects (they are replaced,
+        never changed in place)."""
+        kept = self._shown
+        if kept is None or kept[0] is not self.descriptions or kept[1] is not self.desc_kinds:
+            # at most two are ever shown, and the first of two is the one shown alone
+            kept = self._shown = (self.descriptions, self.desc_kinds, select_descriptions(self.descriptions, self.desc_kinds))
+        return kept[2][: max(0, limit)]
 
     @property
     def description(self) -> str:

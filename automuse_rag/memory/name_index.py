@@ -83,15 +83,6 @@ class NameIndex:
         k = bisect_right(self.described, at)
         return list(zip(self.described[:k], self.best[:k]))
 
-    def shared_with(self, at: int) -> dict[str, list[int]]:
-        """Every name -> the chunks ``<= at`` it shares with the set (none left out but empty ones)."""
-        out = {}
-        for name, chunks in self.shared.items():
-            k = bisect_right(chunks, at)
-            if k:
-                out[name] = chunks[:k]
-        return out
-
 
 class NameIndexes:
     """A reader's name indexes, dropped when the store's version changes."""

@@ -49,6 +49,7 @@ class NaiveLore:
         self._versions: list[tuple[int, int, EntityState]] = []
         self._scratch: dict[int, dict[str, EntityState]] = {}
         self._last: dict[str, tuple[int, Any]] = {}
+        self._same: tuple[tuple[int, dict[str, str]], list[Relation]] | None = None
         if mode == "fold":
             state = LoreState()
             open_since: dict[str, tuple[int, EntityState]] = {}
@@ -149,7 +150,15 @@ class NaiveLore:
         return list(self._memo("relations", at, self._relations))
 
     def _relations(self, i: int) -> list[Relation]:
+        """Computed afresh unless the rows read and every name's owner are those of the
+        position computed last (it is a function of nothing else)."""
         names = self.name_map(i)
+        key = (sum(1 for r in self.relation_rows if r[0] <= i), names)
+        if self._same is None or self._same[0] != key:
+            self._same = (key, self._relations_of(i, names))
+        return self._same[1]
+
+    def _relations_of(self, i: int, names: dict[str, str]) -> list[Relation]:
         out, seen = [], set()
         family = []
         for c, s, t, lab, via in self.relation_rows:

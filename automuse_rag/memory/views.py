@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
@@ -25,9 +26,10 @@ from automuse_rag.lore.entity import Entity, Relation
 from automuse_rag.lore.family import FAMILY_VIA, family_relations
 from automuse_rag.lore.lorebook import LoreEntry
 from automuse_rag.lore.types import ChunkAnalysis
-from automuse_rag.memory.facts import first_statements, in_force, resolved, row_fact
+from automuse_rag.memory.facts import in_force, resolved, row_fact
 from automuse_rag.memory.graph import build_graph, relation_lines
 from automuse_rag.memory.name_index import NameIndexes
+from automuse_rag.memory.row_cache import RelationRow, RowCache
 from automuse_rag.memory.schema import FOREVER, marks
 from automuse_rag.memory.snapshot import ACTIVE_KINDS
 from automuse_rag.memory.types import ChunkRecord, Edges, OutlinePart, RelationRef
@@ -48,6 +50,7 @@ class StateReader:
         self.db = db
         self._first_words: tuple[int, dict[str, list[str]]] | None = None
         self._indexes = NameIndexes()
+        self._rows = RowCache()
 
     # ------------------------------------------------------------------ basics
 
@@ -207,22 +210,16 @@ class StateReader:
         return sorted(out, key=lambda t: (-t[2], t[1], t[0]))[:limit]
 
     def name_map(self, at: int, names: Sequence[str] | None = None) -> dict[str, str]:
-        """name -> entity id of the names valid at ``at`` (all, or those in ``names``)."""
-        i = at
+        """name -> entity id of the names valid at ``at`` (all, or those in ``names``).
+        The whole map is read once per position: a prompt asks for a dozen sets of names."""
+        whole = self._rows.last(self.version(), "names", at, lambda: self._name_map(at))
         if names is None:
-            rows = self.db.execute("SELECT name, entity_id FROM entity_names WHERE since <= ? AND until > ?", (i, i))
-            return dict(rows)
-        out: dict[str, str] = {}
-        names = sorted(set(names))
-        for start in range(0, len(names), 500):
-            part = names[start : start + 500]
-            out.update(
-                self.db.execute(
-                    f"SELECT name, entity_id FROM entity_names WHERE name IN ({marks(len(part))}) AND since <= ? AND until > ?",
-                    [*part, i, i],
-                )
-            )
-        return out
+            return dict(whole)
+        return {n: e for n in names if (e := whole.get(n)) is not None}
+
+    def _name_map(self, at: int) -> dict[str, str]:
+        rows = self.db.execute("SELECT name, entity_id FROM entity_names WHERE since <= ? AND until > ?", (at, at))
+        return dict(rows)
 
     def _first_word_index(self) -> dict[str, list[str]]:
         version = self.version()
@@ -262,24 +259,18 @@ class StateReader:
     def facts(self, at: int, ids: Sequence[str] | None = None) -> list[KnownFact]:
         """State facts in force as of ``at`` (of every entity, or of those in ``ids``):
         the ``facts`` rows of chunks ``<= at`` whose name belongs to an entity then."""
-        cols = "SELECT chunk, seq, name, kind, value, sentence FROM facts"
-        if ids is None:
-            rows = self.db.execute(f"{cols} WHERE chunk <= ? ORDER BY chunk, seq", (at,)).fetchall()
-        else:
+        rows = self._rows.facts(self.db, self.version(), at)
+        if ids is not None:
             wanted = sorted(set(ids))
-            names = sorted(
+            names = {
                 str(n)
                 for (n,) in self.db.execute(
                     f"SELECT name FROM entity_names WHERE entity_id IN ({marks(len(wanted))}) AND since <= ? AND until > ?",
                     [*wanted, at, at],
                 )
-            )
-            rows = []
-            for start in range(0, len(names), 500):
-                part = names[start : start + 500]
-                rows += self.db.execute(f"{cols} WHERE name IN ({marks(len(part))}) AND chunk <= ?", [*part, at]).fetchall()
-            rows.sort(key=lambda r: (r[0], r[1]))
-        facts = [row_fact(r) for r in first_statements(rows, lambda r: (r[2], r[3], r[4]))]
+            }
+            rows = [r for r in rows if r[2] in names]
+        facts = [row_fact(r) for r in rows]
         owner = self.name_map(at, [f.name for f in facts])
         return in_force(resolved(facts, owner, self.entity_names(owner.values(), at)))
 
@@ -296,12 +287,6 @@ class StateReader:
         )
         return dict(rows)
 
-    def owners(self, names: Iterable[str], at: int) -> dict[str, str]:
-        """Each of ``names`` that belongs to an entity as of ``at`` -> that entity.
-        Mapping mention rows through this is cheaper than joining entity_names per row,
-        and reading only the names asked keeps it flat however many names the story has."""
-        return self.name_map(at, sorted(set(names)))
-
     def neighbours(self, ids: Sequence[str], at: int) -> dict[str, Edges]:
         """Each entity's edges as of ``at``: id -> other id -> {"chunks", "weight",
         "relations"}, as :func:`~automuse_rag.memory.graph.build_graph` gives them."""
@@ -314,13 +299,13 @@ class StateReader:
             return out
         members = sorted(n for names in owned.values() for n in names)
         version = self.version()  # each entity's names' index, grown from the last position read
-        shared = {eid: self._indexes.get(self.db, version, names, i).shared_with(i) for eid, names in owned.items()}
-        owners = self.owners({n for by_name in shared.values() for n in by_name}, i)
+        shared = {eid: self._indexes.get(self.db, version, names, i).shared for eid, names in owned.items()}
+        owners = self.name_map(i)
         chunks: dict[tuple[str, str], list[list[int]]] = defaultdict(list)  # each sorted, one per name
         for eid, by_name in shared.items():
             for name, cs in by_name.items():
-                if (other := owners.get(name)) is not None and other != eid:
-                    chunks[(eid, other)].append(cs)
+                if (other := owners.get(name)) is not None and other != eid and cs[0] <= i:
+                    chunks[(eid, other)].append(cs[: bisect_right(cs, i)])  # a copy: the index keeps its own
         rels: dict[tuple[str, str], list[RelationRef]] = defaultdict(list)
         for r in self.relations(at, members=members):
             for eid, other in ((r.source, r.target), (r.target, r.source)):
@@ -334,51 +319,48 @@ class StateReader:
 
     def relations(self, at: int, members: Sequence[str] | None = None) -> list[Relation]:
         """Relations between entities as of ``at`` (all, or those naming one of the
-        names ``members``), in chunk order, without duplicates."""
-        i = at
-        if members is None:
-            rows = self.db.execute(
-                "SELECT chunk, source, target, label, origin FROM relations WHERE chunk <= ? ORDER BY chunk, source, target, label",
-                (i,),
-            ).fetchall()
-        else:
-            names_ = sorted(set(members))
-            if not names_:
-                return []
-            places = marks(len(names_))
-            rows = self.db.execute(
-                f"SELECT chunk, source, target, label, origin FROM relations WHERE chunk <= ? AND (source IN ({places}) OR target IN ({places})) "
-                "ORDER BY chunk, source, target, label",
-                [i, *names_, *names_],
-            ).fetchall()
-        family = [(int(c), s, t, lab) for c, s, t, lab, via in rows if via == FAMILY_VIA]
-        if family and members is not None:  # every candidate of the kin nouns touched: the story decides among them
-            owners = sorted({t for _, _, t, _ in family})
-            family = [
-                (int(c), s, t, lab)
-                for c, s, t, lab in self.db.execute(
-                    f"SELECT chunk, source, target, label FROM relations WHERE chunk <= ? AND origin = ? AND target IN ({marks(len(owners))}) "
-                    "ORDER BY chunk, source, target, label",
-                    [i, FAMILY_VIA, *owners],
-                )
-            ]
-        names = self.name_map(at, [n for r in rows for n in (r[1], r[2])] + [n for r in family for n in (r[1], r[2])])
+        names ``members``), in chunk order, without duplicates. Family candidates are
+        weighed over all of the story's (as the naive reference weighs them), once per
+        position: a reader asks one position for several sets of names."""
+        plain, family, owner = self._rows.last(self.version(), "relations", at, lambda: self._all_relations(at))
+        wanted = None if members is None else set(members)
         out, seen = [], set()
-        for chunk, source, target, label, via in rows:
-            if via == FAMILY_VIA:
-                continue
-            s, t = names.get(source), names.get(target)
-            if s and t and s != t and (s, t, label, chunk) not in seen:
+        for source, target, s, t, label, chunk, via in plain:
+            if (wanted is None or source in wanted or target in wanted) and (s, t, label, chunk) not in seen:
                 seen.add((s, t, label, chunk))
-                out.append(Relation(s, t, label, int(chunk), via))
-        if family:
-            names_of = self.names_of(set(names.values()), at)
-            wanted = None if members is None else {names[m] for m in members if m in names}
-            for s, t, label, chunk in family_relations(family, names, names_of):
-                if (wanted is None or s in wanted or t in wanted) and (s, t, label, chunk) not in seen:
-                    seen.add((s, t, label, chunk))
-                    out.append(Relation(s, t, label, chunk, FAMILY_VIA))
+                out.append(Relation(s, t, label, chunk, via))
+        ids = None if wanted is None else {owner[m] for m in wanted if m in owner}
+        for r in family:
+            if (ids is None or r.source in ids or r.target in ids) and (r.source, r.target, r.label, r.chunk) not in seen:
+                seen.add((r.source, r.target, r.label, r.chunk))
+                out.append(r)
         return out
+
+    def _all_relations(self, at: int) -> tuple[list[tuple[str, str, str, str, str, int, str]], list[Relation], dict[str, str]]:
+        """The relation rows of chunks ``<= at`` between two entities, each with its
+        names as stored; the family relations that hold; and the owner of each name.
+        The same as the last position's when no relation was added since and every
+        name has the same owner (a pure function of those)."""
+        version = self.version()
+        rows = self._rows.relations(self.db, version, at)
+        whole = self._rows.last(version, "names", at, lambda: self._name_map(at))
+        return self._rows.same(version, "relations", (len(rows), whole), lambda: self._relations_of(rows, at))
+
+    def _relations_of(
+        self, rows: list[RelationRow], at: int
+    ) -> tuple[list[tuple[str, str, str, str, str, int, str]], list[Relation], dict[str, str]]:
+        owner = self.name_map(at, [n for r in rows for n in (r[1], r[2])])
+        plain = [
+            (source, target, s, t, label, chunk, via)
+            for chunk, source, target, label, via in rows
+            if via != FAMILY_VIA and (s := owner.get(source)) and (t := owner.get(target)) and s != t
+        ]
+        family = [(c, s, t, lab) for c, s, t, lab, via in rows if via == FAMILY_VIA]
+        held = []
+        if family:
+            names_of = self.names_of(set(owner.values()), at)
+            held = [Relation(s, t, label, chunk, FAMILY_VIA) for s, t, label, chunk in family_relations(family, owner, names_of)]
+        return plain, held, owner
 
     def names_of(self, ids: Iterable[str], at: int) -> dict[str, list[str]]:
         """entity id -> its names as of ``at`` (for the ids known then)."""
