@@ -31,7 +31,8 @@ class NameIndex:
     """Mentions of ``names`` in chunks ``<= upto``: each chunk naming one of them, each
     name's first chunk, each chunk's best description (the lowest (rank, text, kind) of
     its rows with one), and, for every name seen in those chunks (the set's own
-    included), the chunks it shares with the set. Lists are in chunk order."""
+    included), the chunks it shares with the set, and each chunk's names. Lists are in
+    chunk order."""
 
     names: tuple[str, ...]
     upto: int = -1
@@ -40,6 +41,9 @@ class NameIndex:
     described: list[int] = field(default_factory=list)
     best: list[tuple[int, str, str]] = field(default_factory=list)
     shared: dict[str, list[int]] = field(default_factory=dict)
+    names_in: dict[int, list[str]] = field(default_factory=dict)
+    # the last co_mentions answer: (at, owners it was read with, owner of the set, answer)
+    _co: tuple[int, dict[str, str], str, dict[str, list[int]]] | None = field(default=None, repr=False)
 
     def grow(self, db: sqlite3.Connection, at: int) -> None:
         """Read the rows of chunks ``upto + 1 .. at`` (nothing when ``at <= upto``)."""
@@ -70,6 +74,32 @@ class NameIndex:
                 f"SELECT name, chunk FROM mentions WHERE chunk IN ({marks(len(part))}) ORDER BY chunk, name", part
             ):
                 self.shared.setdefault(name, []).append(int(chunk))
+                self.names_in.setdefault(int(chunk), []).append(name)
+
+    def co_mentions(self, at: int, owners: dict[str, str], own: str) -> dict[str, list[int]]:
+        """Each other entity -> the chunks ``<= at`` that name it and the set (entity
+        ``own``), with ``owners`` (name -> entity as of ``at``) saying whose each name
+        is. Kept, and grown by the chunks read since when asked again further on with
+        equal owners: a reader walking forward reads each chunk's names once. The
+        lists are the index's own: callers copy them."""
+        kept = self._co
+        if kept is None or kept[0] > at or kept[2] != own or (kept[1] is not owners and kept[1] != owners):
+            out: dict[str, list[int]] = {}
+            for name, chunks in self.shared.items():
+                other = owners.get(name)
+                if other is not None and other != own and chunks[0] <= at:
+                    out[other] = sorted({*out.get(other, ()), *chunks[: bisect_right(chunks, at)]})
+        else:
+            out = kept[3]
+            for c in self.chunks[bisect_right(self.chunks, kept[0]) : bisect_right(self.chunks, at)]:
+                for name in self.names_in[c]:
+                    other = owners.get(name)
+                    if other is not None and other != own:
+                        got = out.setdefault(other, [])
+                        if not got or got[-1] != c:
+                            got.append(c)
+        self._co = (at, owners, own, out)
+        return out
 
     def mentions(self, at: int) -> list[int]:
         return self.chunks[: bisect_right(self.chunks, at)]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
@@ -299,13 +298,11 @@ class StateReader:
             return out
         members = sorted(n for names in owned.values() for n in names)
         version = self.version()  # each entity's names' index, grown from the last position read
-        shared = {eid: self._indexes.get(self.db, version, names, i).shared for eid, names in owned.items()}
-        owners = self.name_map(i)
-        chunks: dict[tuple[str, str], list[list[int]]] = defaultdict(list)  # each sorted, one per name
-        for eid, by_name in shared.items():
-            for name, cs in by_name.items():
-                if (other := owners.get(name)) is not None and other != eid and cs[0] <= i:
-                    chunks[(eid, other)].append(cs[: bisect_right(cs, i)])  # a copy: the index keeps its own
+        owners = self._rows.last(version, "names", i, lambda: self._name_map(i))
+        chunks: dict[tuple[str, str], list[list[int]]] = defaultdict(list)  # each sorted
+        for eid, names in owned.items():
+            for other, cs in self._indexes.get(self.db, version, names, i).co_mentions(i, owners, eid).items():
+                chunks[(eid, other)].append(cs)
         rels: dict[tuple[str, str], list[RelationRef]] = defaultdict(list)
         for r in self.relations(at, members=members):
             for eid, other in ((r.source, r.target), (r.target, r.source)):
@@ -313,7 +310,7 @@ class StateReader:
                     chunks[(eid, other)].append([r.chunk])
                     rels[(eid, other)].append({"label": r.label, "chunk": r.chunk, "source": r.source, "via": r.via})
         for (eid, other), lists in chunks.items():
-            cs = lists[0] if len(lists) == 1 else sorted(set().union(*lists))
+            cs = list(lists[0]) if len(lists) == 1 else sorted(set().union(*lists))  # a copy: the index keeps its own
             out[eid][other] = {"chunks": cs, "weight": len(cs), "relations": rels.get((eid, other), [])}
         return out
 
