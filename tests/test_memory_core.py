@@ -228,6 +228,9 @@ def test_any_commit_order_ends_with_as_of_reads_equal_to_naive(tmp_path_factory,
             assert reader.active(i, window, 5) == snap.active(window, 5), (i, window)
         assert reader.neighbours(ids, i) == snap.neighbours(ids)
         assert oracle.known(i) == {e.id: e.name for e in want}  # the dataset audit's shortcut
+        # relations reused from the position before (views.py, oracle.py) equal a fresh reading
+        fresh = NaiveLore(list(enumerate(book)), "fold", stored)
+        assert reader.relations(i) == oracle.relations(i) == fresh.relations(i), f"as of {i}"
     for i in reversed(range(len(book))):  # one reader walking back: its name indexes (memory/name_index.py) read as prefixes
         snap = naive.at(i)
         ids = [e.id for e in snap.entities()]

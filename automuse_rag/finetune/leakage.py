@@ -25,6 +25,44 @@ from automuse_rag.memory.oracle import NaiveLore
 from automuse_rag.memory.types import Edges
 
 
+class CoMentions:
+    """Each entity's co-occurrences as the fold reads them (other entity -> the chunks
+    that name both), carried from one position to the next: the export audits the
+    positions in order, and re-reading every chunk of a main character at each one made
+    the audit grow with the story. While an entity keeps its names and every name its
+    owner, the answer at ``at`` is the last one grown by the chunks read since; else it
+    is read afresh, as :meth:`NaiveLore.edges` reads it. It uses the fold's own rows
+    only, never the store's."""
+
+    def __init__(self, naive: NaiveLore) -> None:
+        self.naive = naive
+        self._chunks = {name: [c for c, *_ in rows] for name, rows in naive.facts.items()}  # in chunk order
+        self._kept: dict[str, tuple[int, tuple[str, ...], dict[str, str], dict[str, list[int]]]] = {}
+
+    def of(self, eid: str, at: int) -> dict[str, list[int]]:
+        """The lists are kept and grown: callers copy them."""
+        names, ent = self.naive.name_map(at), self.naive.states(at).get(eid)
+        if ent is None:
+            return {}
+        members = tuple(sorted(ent.members))
+        kept = self._kept.get(eid)
+        if kept is not None and kept[0] <= at and kept[1] == members and (kept[2] is names or kept[2] == names):
+            after, out = kept[0], kept[3]
+        else:
+            after, out = -1, {}
+        lists = [self._chunks.get(m, []) for m in members]
+        new = sorted({c for cs in lists for c in cs[bisect_right(cs, after) : bisect_right(cs, at)]})
+        for c in new:
+            for name in self.naive.chunk_names.get(c, []):
+                other = names.get(name)
+                if other and other != eid:
+                    got = out.setdefault(other, [])
+                    if not got or got[-1] != c:
+                        got.append(c)
+        self._kept[eid] = (at, members, names, out)
+        return out
+
+
 class Truth:
     """What a story holds, read once with no as-of filter, from which the audit derives
     each position's allowed memories by itself, without trusting the store's or
@@ -39,6 +77,7 @@ class Truth:
         analysed = story if isinstance(story, AnalysedStory) else None
         analyses = analysed.analyses() if analysed else []
         self.naive = NaiveLore(analyses, "fold", analysed.corrections() if analysed else ()) if analyses else None
+        self._co = CoMentions(self.naive) if self.naive is not None else None
         if self.naive is None:
             self.entities = {e.id: e for e in whole.entities()}
             self.graph = whole.graph()
@@ -56,8 +95,8 @@ class Truth:
         self._stated_upto = [f.chunk for f in self._stated]
 
     def _edges(self, eid: str, at: int) -> Edges:
-        if self.naive is not None:
-            return self.naive.edges(eid, at)
+        if self.naive is not None and self._co is not None:
+            return self.naive.edges(eid, at, co=self._co.of(eid, at))
         out: Edges = {}
         for other, data in self.graph[eid].items() if eid in self.graph else []:
             chunks = [c for c in data.get("chunks", []) if c <= at]

@@ -28,7 +28,7 @@ when it is read, as of any chunk, from the entities the names belong to then
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 
 from automuse_rag.lore.given_names import given_gender
@@ -162,6 +162,15 @@ def _one_name(names: Sequence[str]) -> bool:
     noun may be two men, whatever the story makes of them."""
     words = [set(n.split()) for n in names]
     return all(a <= b or b <= a for a in words for b in words)
+
+
+def owners_read(names: Iterable[str], owner: Mapping[str, str]) -> dict[str, str]:
+    """The part of ``owner`` (name -> entity as of a position) that resolving relation
+    rows naming ``names`` reads: those names' owners and every name of their entities
+    (:func:`family_relations` weighs a candidate by all of its entity's names). Equal
+    parts and equal rows give equal relations, whatever other names do."""
+    ids = {e for n in names if (e := owner.get(n)) is not None}
+    return {n: e for n, e in owner.items() if e in ids}
 
 
 def family_relations(

@@ -13,11 +13,11 @@ force from their chunk on in both.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from automuse_rag.lore.entity import Entity, Relation
-from automuse_rag.lore.family import FAMILY_VIA, family_relations
+from automuse_rag.lore.family import FAMILY_VIA, family_relations, owners_read
 from automuse_rag.lore.lorestate import EntityState, LoreState
 from automuse_rag.lore.resolve import collect, resolve_all
 from automuse_rag.lore.stats import Correction
@@ -50,6 +50,7 @@ class NaiveLore:
         self._scratch: dict[int, dict[str, EntityState]] = {}
         self._last: dict[str, tuple[int, Any]] = {}
         self._same: tuple[tuple[int, dict[str, str]], list[Relation]] | None = None
+        self._relation_names = {n for r in self.relation_rows for n in (r[1], r[2])}
         if mode == "fold":
             state = LoreState()
             open_since: dict[str, tuple[int, EntityState]] = {}
@@ -150,10 +151,11 @@ class NaiveLore:
         return list(self._memo("relations", at, self._relations))
 
     def _relations(self, i: int) -> list[Relation]:
-        """Computed afresh unless the rows read and every name's owner are those of the
-        position computed last (it is a function of nothing else)."""
+        """Computed afresh unless the rows read and the owners they read
+        (lore/family.py ``owners_read``) are those of the position computed last (it
+        is a function of nothing else)."""
         names = self.name_map(i)
-        key = (sum(1 for r in self.relation_rows if r[0] <= i), names)
+        key = (sum(1 for r in self.relation_rows if r[0] <= i), owners_read(self._relation_names, names))
         if self._same is None or self._same[0] != key:
             self._same = (key, self._relations_of(i, names))
         return self._same[1]
@@ -177,19 +179,24 @@ class NaiveLore:
                     out.append(Relation(a, b, lab, c, FAMILY_VIA))
         return out
 
-    def edges(self, eid: str, at: int | None) -> Edges:
-        """The entity's graph edges as of ``at`` (co-occurrence and relations)."""
+    def edges(self, eid: str, at: int | None, co: Mapping[str, Sequence[int]] | None = None) -> Edges:
+        """The entity's graph edges as of ``at`` (co-occurrence and relations). ``co``:
+        its co-occurrences (other entity -> chunks), when the caller has them already."""
         i, names = self._pos(at), self.name_map(at)
         ent = self.states(at).get(eid)
         if ent is None:
             return {}
         chunks: dict[str, set[int]] = defaultdict(set)
-        mine = {c for m in ent.members for c, *_ in self.facts.get(m, []) if c <= i}
-        for c in mine:
-            for name in self.chunk_names.get(c, []):
-                other = names.get(name)
-                if other and other != eid:
-                    chunks[other].add(c)
+        if co is not None:
+            for linked, cs in co.items():
+                chunks[linked].update(cs)
+        else:
+            mine = {c for m in ent.members for c, *_ in self.facts.get(m, []) if c <= i}
+            for c in mine:
+                for name in self.chunk_names.get(c, []):
+                    other = names.get(name)
+                    if other and other != eid:
+                        chunks[other].add(c)
         rels: dict[str, list[RelationRef]] = defaultdict(list)
         for r in self.relations(at):
             if eid in (r.source, r.target):

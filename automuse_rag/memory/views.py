@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from automuse_rag.lore.continuity import KnownFact
 from automuse_rag.lore.entity import Entity, Relation
-from automuse_rag.lore.family import FAMILY_VIA, family_relations
+from automuse_rag.lore.family import FAMILY_VIA, family_relations, owners_read
 from automuse_rag.lore.lorebook import LoreEntry
 from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.facts import in_force, resolved, row_fact
@@ -336,12 +336,14 @@ class StateReader:
     def _all_relations(self, at: int) -> tuple[list[tuple[str, str, str, str, str, int, str]], list[Relation], dict[str, str]]:
         """The relation rows of chunks ``<= at`` between two entities, each with its
         names as stored; the family relations that hold; and the owner of each name.
-        The same as the last position's when no relation was added since and every
-        name has the same owner (a pure function of those)."""
+        The same as the last position's when no relation was added since and the names
+        they read have the same owners (a pure function of those: lore/family.py
+        ``owners_read``)."""
         version = self.version()
         rows = self._rows.relations(self.db, version, at)
         whole = self._rows.last(version, "names", at, lambda: self._name_map(at))
-        return self._rows.same(version, "relations", (len(rows), whole), lambda: self._relations_of(rows, at))
+        read = owners_read(self._rows.relation_names(), whole)
+        return self._rows.same(version, "relations", (len(rows), read), lambda: self._relations_of(rows, at))
 
     def _relations_of(
         self, rows: list[RelationRow], at: int
