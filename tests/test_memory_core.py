@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from automuse_rag.finetune.leakage import CoMentions
 from automuse_rag.lore.lorestate import LoreState
 from automuse_rag.lore.resolve import collect, resolve_all
 from automuse_rag.lore.stats import Correction
@@ -231,6 +232,10 @@ def test_any_commit_order_ends_with_as_of_reads_equal_to_naive(tmp_path_factory,
         # relations reused from the position before (views.py, oracle.py) equal a fresh reading
         fresh = NaiveLore(list(enumerate(book)), "fold", stored)
         assert reader.relations(i) == oracle.relations(i) == fresh.relations(i), f"as of {i}"
+    co = CoMentions(oracle)  # the audit's co-occurrences, carried forward, then asked walking back
+    for i in (*range(len(book)), *reversed(range(len(book)))):
+        for eid in oracle.states(i):
+            assert oracle.edges(eid, i, co=co.of(eid, i)) == oracle.edges(eid, i), f"{eid} as of {i}"
     for i in reversed(range(len(book))):  # one reader walking back: its name indexes (memory/name_index.py) read as prefixes
         snap = naive.at(i)
         ids = [e.id for e in snap.entities()]
