@@ -29,15 +29,17 @@ class CoMentions:
     """Each entity's co-occurrences as the fold reads them (other entity -> the chunks
     that name both), carried from one position to the next: the export audits the
     positions in order, and re-reading every chunk of a main character at each one made
-    the audit grow with the story. While an entity keeps its names and every name its
-    owner, the answer at ``at`` is the last one grown by the chunks read since; else it
-    is read afresh, as :meth:`NaiveLore.edges` reads it. It uses the fold's own rows
-    only, never the store's."""
+    the audit grow with the story. While an entity keeps its names and every name read
+    so far its owner, the answer at ``at`` is the last one grown by the chunks read since
+    (names first met there are read with their owners now); else it is read afresh, as
+    :meth:`NaiveLore.edges` reads it. It uses the fold's own rows only, never the
+    store's."""
 
     def __init__(self, naive: NaiveLore) -> None:
         self.naive = naive
         self._chunks = {name: [c for c, *_ in rows] for name, rows in naive.facts.items()}  # in chunk order
-        self._kept: dict[str, tuple[int, tuple[str, ...], dict[str, str], dict[str, list[int]]]] = {}
+        # eid -> (position, its names, each name read -> its owner then, the answer)
+        self._kept: dict[str, tuple[int, tuple[str, ...], dict[str, str | None], dict[str, list[int]]]] = {}
 
     def of(self, eid: str, at: int) -> dict[str, list[int]]:
         """The lists are kept and grown: callers copy them."""
@@ -46,20 +48,20 @@ class CoMentions:
             return {}
         members = tuple(sorted(ent.members))
         kept = self._kept.get(eid)
-        if kept is not None and kept[0] <= at and kept[1] == members and (kept[2] is names or kept[2] == names):
-            after, out = kept[0], kept[3]
+        if kept is not None and kept[0] <= at and kept[1] == members and all(names.get(n) == o for n, o in kept[2].items()):
+            after, read, out = kept[0], kept[2], kept[3]
         else:
-            after, out = -1, {}
+            after, read, out = -1, {}, {}
         lists = [self._chunks.get(m, []) for m in members]
         new = sorted({c for cs in lists for c in cs[bisect_right(cs, after) : bisect_right(cs, at)]})
         for c in new:
             for name in self.naive.chunk_names.get(c, []):
-                other = names.get(name)
+                other = read[name] = names.get(name)
                 if other and other != eid:
                     got = out.setdefault(other, [])
                     if not got or got[-1] != c:
                         got.append(c)
-        self._kept[eid] = (at, members, names, out)
+        self._kept[eid] = (at, members, read, out)
         return out
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from automuse_rag.memory.schema import marks
@@ -42,8 +42,8 @@ class NameIndex:
     best: list[tuple[int, str, str]] = field(default_factory=list)
     shared: dict[str, list[int]] = field(default_factory=dict)
     names_in: dict[int, list[str]] = field(default_factory=dict)
-    # the last co_mentions answer: (at, owners it was read with, owner of the set, answer)
-    _co: tuple[int, dict[str, str], str, dict[str, list[int]]] | None = field(default=None, repr=False)
+    # the last co_mentions answer: (at, each name read -> its owner then, owner of the set, answer)
+    _co: tuple[int, dict[str, str | None], str, dict[str, list[int]]] | None = field(default=None, repr=False)
 
     def grow(self, db: sqlite3.Connection, at: int) -> None:
         """Read the rows of chunks ``upto + 1 .. at`` (nothing when ``at <= upto``)."""
@@ -76,29 +76,32 @@ class NameIndex:
                 self.shared.setdefault(name, []).append(int(chunk))
                 self.names_in.setdefault(int(chunk), []).append(name)
 
-    def co_mentions(self, at: int, owners: dict[str, str], own: str) -> dict[str, list[int]]:
+    def co_mentions(self, at: int, owners: Mapping[str, str], own: str) -> dict[str, list[int]]:
         """Each other entity -> the chunks ``<= at`` that name it and the set (entity
-        ``own``), with ``owners`` (name -> entity as of ``at``) saying whose each name
-        is. Kept, and grown by the chunks read since when asked again further on with
-        equal owners: a reader walking forward reads each chunk's names once. The
+        ``own``), with ``owners`` (name -> entity as of ``at``, for every name of
+        :attr:`shared` at least) saying whose each name is. Kept, and grown by the
+        chunks read since when asked again further on while every name it has read
+        keeps its owner: a reader walking forward reads each chunk's names once. The
         lists are the index's own: callers copy them."""
         kept = self._co
-        if kept is None or kept[0] > at or kept[2] != own or (kept[1] is not owners and kept[1] != owners):
+        if kept is None or kept[0] > at or kept[2] != own or any(owners.get(n) != o for n, o in kept[1].items()):
+            read: dict[str, str | None] = {}
             out: dict[str, list[int]] = {}
             for name, chunks in self.shared.items():
-                other = owners.get(name)
-                if other is not None and other != own and chunks[0] <= at:
-                    out[other] = sorted({*out.get(other, ()), *chunks[: bisect_right(chunks, at)]})
+                if chunks[0] <= at:
+                    other = read[name] = owners.get(name)
+                    if other is not None and other != own:
+                        out[other] = sorted({*out.get(other, ()), *chunks[: bisect_right(chunks, at)]})
         else:
-            out = kept[3]
+            read, out = kept[1], kept[3]
             for c in self.chunks[bisect_right(self.chunks, kept[0]) : bisect_right(self.chunks, at)]:
                 for name in self.names_in[c]:
-                    other = owners.get(name)
+                    other = read[name] = owners.get(name)
                     if other is not None and other != own:
                         got = out.setdefault(other, [])
                         if not got or got[-1] != c:
                             got.append(c)
-        self._co = (at, owners, own, out)
+        self._co = (at, read, own, out)
         return out
 
     def mentions(self, at: int) -> list[int]:

@@ -89,6 +89,12 @@ class RowCache:
             hit = self._last[kind] = (at, make())
         return cast(T, hit[1])
 
+    def kept(self, version: int, kind: str, at: int) -> Any | None:
+        """What :meth:`last` keeps for ``kind`` at position ``at``, or None."""
+        self._check(version)
+        hit = self._last.get(kind)
+        return hit[1] if hit is not None and hit[0] == at else None
+
     def same(self, version: int, kind: str, key: object, make: Callable[[], T]) -> T:
         """``make()``, kept until asked with a ``key`` that is not equal to the one it
         was made for (``key``: everything ``make`` reads, whatever the position)."""

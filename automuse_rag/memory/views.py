@@ -37,6 +37,10 @@ if TYPE_CHECKING:
     import networkx as nx
 
 LATEST = FOREVER - 1
+#: A position's whole name map is read (once) when a lookup asks for more than this
+#: share of the story's name rows; fewer names are looked up alone, so one prompt in
+#: a story of thousands of names does not read them all.
+WHOLE_SHARE = 4
 _WORD = re.compile(r"\w+")
 _WORD_START = re.compile(r"(?<!\w)\w+")
 _RECORD_COLS = "idx, id, chapter, chapter_title, text, summary"
@@ -208,13 +212,36 @@ class StateReader:
         out = [(str(e), str(name), counts[e]) for e, kind, name in versions if kind in ACTIVE_KINDS]
         return sorted(out, key=lambda t: (-t[2], t[1], t[0]))[:limit]
 
-    def name_map(self, at: int, names: Sequence[str] | None = None) -> dict[str, str]:
+    def name_map(self, at: int, names: Iterable[str] | None = None) -> dict[str, str]:
         """name -> entity id of the names valid at ``at`` (all, or those in ``names``).
-        The whole map is read once per position: a prompt asks for a dozen sets of names."""
-        whole = self._rows.last(self.version(), "names", at, lambda: self._name_map(at))
+        The whole map is read once per position when a position asks for all names or
+        for many (a prompt asks for a dozen sets; :data:`WHOLE_SHARE`)."""
+        version = self.version()
         if names is None:
-            return dict(whole)
-        return {n: e for n in names if (e := whole.get(n)) is not None}
+            return dict(self._rows.last(version, "names", at, lambda: self._name_map(at)))
+        wanted = set(names)
+        whole = self._rows.kept(version, "names", at)
+        if whole is None and len(wanted) * WHOLE_SHARE > self._name_rows(version):
+            whole = self._rows.last(version, "names", at, lambda: self._name_map(at))
+        if whole is not None:
+            return {n: e for n in wanted if (e := whole.get(n)) is not None}
+        out: dict[str, str] = {}
+        listed = sorted(wanted)
+        for start in range(0, len(listed), 500):
+            part = listed[start : start + 500]
+            out.update(
+                self.db.execute(
+                    f"SELECT name, entity_id FROM entity_names WHERE name IN ({marks(len(part))}) AND since <= ? AND until > ?",
+                    [*part, at, at],
+                )
+            )
+        return out
+
+    def _name_rows(self, version: int) -> int:
+        """How many rows ``entity_names`` holds (all positions), once per version."""
+        return self._rows.same(
+            version, "name rows", None, lambda: int(self.db.execute("SELECT COUNT(*) FROM entity_names").fetchone()[0])
+        )
 
     def _name_map(self, at: int) -> dict[str, str]:
         rows = self.db.execute("SELECT name, entity_id FROM entity_names WHERE since <= ? AND until > ?", (at, at))
@@ -298,10 +325,11 @@ class StateReader:
             return out
         members = sorted(n for names in owned.values() for n in names)
         version = self.version()  # each entity's names' index, grown from the last position read
-        owners = self._rows.last(version, "names", i, lambda: self._name_map(i))
+        indexes = {eid: self._indexes.get(self.db, version, names, i) for eid, names in owned.items()}
+        owners = self.name_map(i, {n for ix in indexes.values() for n in ix.shared})
         chunks: dict[tuple[str, str], list[list[int]]] = defaultdict(list)  # each sorted
-        for eid, names in owned.items():
-            for other, cs in self._indexes.get(self.db, version, names, i).co_mentions(i, owners, eid).items():
+        for eid, ix in indexes.items():
+            for other, cs in ix.co_mentions(i, owners, eid).items():
                 chunks[(eid, other)].append(cs)
         rels: dict[tuple[str, str], list[RelationRef]] = defaultdict(list)
         for r in self.relations(at, members=members):
@@ -341,8 +369,8 @@ class StateReader:
         ``owners_read``)."""
         version = self.version()
         rows = self._rows.relations(self.db, version, at)
-        whole = self._rows.last(version, "names", at, lambda: self._name_map(at))
-        read = owners_read(self._rows.relation_names(), whole)
+        named = self._rows.relation_names()
+        read = owners_read(named, self.name_map(at) if named else {})
         return self._rows.same(version, "relations", (len(rows), read), lambda: self._relations_of(rows, at))
 
     def _relations_of(
