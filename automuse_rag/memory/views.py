@@ -5,7 +5,8 @@ names valid at i, and facts (mentions, descriptions, relations, state facts) fro
 chunks ``<= i``.
 So a card, a name lookup or an entity's neighbours cost what that entity has, not
 what the story has; and a reader walking forward (an export, a generation) reads an
-entity's mentions only for the chunks it has not read yet (memory/name_index.py).
+entity's mentions only for the chunks it has not read yet (memory/name_index.py), and
+the story's relation and fact rows once per store version (memory/row_cache.py).
 The position is checked by the snapshot
 (:class:`~automuse_rag.memory.snapshot.StorySnapshot`) that asks; this module's
 reads take it as given. ``LATEST`` reads the latest state.
