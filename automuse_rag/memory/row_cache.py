@@ -1,4 +1,4 @@
-"""A reader's relation and fact rows, read once per store version.
+"""A reader's relation and fact rows, read once per store version, and its name maps.
 
 Relation and state-fact rows never change once written (a correction or a repair
 writes a new store version), so a reader keeps them in memory and cuts them at the
@@ -10,6 +10,7 @@ export reads 600 positions of a novel, each with four relation reads and a facts
   over the whole story, in story order. A first statement stays one however far the
   story goes, and the rule is per name, so cutting the kept rows at a chunk, or to some
   names, gives what the rule gives over the rows so cut.
+- A position's whole name map (``entity_names`` as of it) is a derived result too.
 - One derived result per kind is kept for the last position asked (a reader walking
   forward asks one position many times, then moves on), or for as long as what it is
   derived from stays equal (``same``).
@@ -80,6 +81,19 @@ class RowCache:
             )
             self._fact_chunks = [r[0] for r in self._facts]
         return self._facts[: bisect_right(self._fact_chunks, at)]
+
+    def names(self, db: sqlite3.Connection, version: int, at: int) -> dict[str, str]:
+        """Every name valid at ``at`` -> its entity (the whole map, kept for the position)."""
+        return self.last(
+            version,
+            "names",
+            at,
+            lambda: dict(db.execute("SELECT name, entity_id FROM entity_names WHERE since <= ? AND until > ?", (at, at))),
+        )
+
+    def name_rows(self, db: sqlite3.Connection, version: int) -> int:
+        """How many rows ``entity_names`` holds (all positions)."""
+        return self.same(version, "name rows", None, lambda: int(db.execute("SELECT COUNT(*) FROM entity_names").fetchone()[0]))
 
     def last(self, version: int, kind: str, at: int, make: Callable[[], T]) -> T:
         """``make()``, kept for position ``at`` until another position or version is asked."""

@@ -219,11 +219,11 @@ class StateReader:
         for many (a prompt asks for a dozen sets; :data:`WHOLE_SHARE`)."""
         version = self.version()
         if names is None:
-            return dict(self._rows.last(version, "names", at, lambda: self._name_map(at)))
+            return dict(self._rows.names(self.db, version, at))
         wanted = set(names)
         whole = self._rows.kept(version, "names", at)
-        if whole is None and len(wanted) * WHOLE_SHARE > self._name_rows(version):
-            whole = self._rows.last(version, "names", at, lambda: self._name_map(at))
+        if whole is None and len(wanted) * WHOLE_SHARE > self._rows.name_rows(self.db, version):
+            whole = self._rows.names(self.db, version, at)
         if whole is not None:
             return {n: e for n in wanted if (e := whole.get(n)) is not None}
         out: dict[str, str] = {}
@@ -237,16 +237,6 @@ class StateReader:
                 )
             )
         return out
-
-    def _name_rows(self, version: int) -> int:
-        """How many rows ``entity_names`` holds (all positions), once per version."""
-        return self._rows.same(
-            version, "name rows", None, lambda: int(self.db.execute("SELECT COUNT(*) FROM entity_names").fetchone()[0])
-        )
-
-    def _name_map(self, at: int) -> dict[str, str]:
-        rows = self.db.execute("SELECT name, entity_id FROM entity_names WHERE since <= ? AND until > ?", (at, at))
-        return dict(rows)
 
     def _first_word_index(self) -> dict[str, list[str]]:
         version = self.version()
