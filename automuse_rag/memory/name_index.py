@@ -30,9 +30,8 @@ KEPT = 2048
 class NameIndex:
     """Mentions of ``names`` in chunks ``<= upto``: each chunk naming one of them, each
     name's first chunk, each chunk's best description (the lowest (rank, text, kind) of
-    its rows with one), and, for every name seen in those chunks (the set's own
-    included), the chunks it shares with the set, and each chunk's names. Lists are in
-    chunk order."""
+    its rows with one), each of those chunks' names (the set's own included), and every
+    name seen in them. Lists are in chunk order."""
 
     names: tuple[str, ...]
     upto: int = -1
@@ -40,7 +39,7 @@ class NameIndex:
     first: dict[str, int] = field(default_factory=dict)
     described: list[int] = field(default_factory=list)
     best: list[tuple[int, str, str]] = field(default_factory=list)
-    shared: dict[str, list[int]] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
     names_in: dict[int, list[str]] = field(default_factory=dict)
     # the last co_mentions answer: (at, each name read -> its owner then, owner of the set, answer)
     _co: tuple[int, dict[str, str | None], str, dict[str, list[int]]] | None = field(default=None, repr=False)
@@ -73,34 +72,28 @@ class NameIndex:
             for name, chunk in db.execute(
                 f"SELECT name, chunk FROM mentions WHERE chunk IN ({marks(len(part))}) ORDER BY chunk, name", part
             ):
-                self.shared.setdefault(name, []).append(int(chunk))
+                self.seen.add(name)
                 self.names_in.setdefault(int(chunk), []).append(name)
 
     def co_mentions(self, at: int, owners: Mapping[str, str], own: str) -> dict[str, list[int]]:
         """Each other entity -> the chunks ``<= at`` that name it and the set (entity
         ``own``), with ``owners`` (name -> entity as of ``at``, for every name of
-        :attr:`shared` at least) saying whose each name is. Kept, and grown by the
+        :attr:`seen` at least) saying whose each name is. Kept, and grown by the
         chunks read since when asked again further on while every name it has read
         keeps its owner: a reader walking forward reads each chunk's names once. The
         lists are the index's own: callers copy them."""
         kept = self._co
         if kept is None or kept[0] > at or kept[2] != own or any(owners.get(n) != o for n, o in kept[1].items()):
-            read: dict[str, str | None] = {}
-            out: dict[str, list[int]] = {}
-            for name, chunks in self.shared.items():
-                if chunks[0] <= at:
-                    other = read[name] = owners.get(name)
-                    if other is not None and other != own:
-                        out[other] = sorted({*out.get(other, ()), *chunks[: bisect_right(chunks, at)]})
+            after, read, out = -1, {}, {}  # read afresh: grown from nothing
         else:
-            read, out = kept[1], kept[3]
-            for c in self.chunks[bisect_right(self.chunks, kept[0]) : bisect_right(self.chunks, at)]:
-                for name in self.names_in[c]:
-                    other = read[name] = owners.get(name)
-                    if other is not None and other != own:
-                        got = out.setdefault(other, [])
-                        if not got or got[-1] != c:
-                            got.append(c)
+            after, read, out = kept[0], kept[1], kept[3]
+        for c in self.chunks[bisect_right(self.chunks, after) : bisect_right(self.chunks, at)]:
+            for name in self.names_in[c]:
+                other = read[name] = owners.get(name)
+                if other is not None and other != own:
+                    got = out.setdefault(other, [])
+                    if not got or got[-1] != c:
+                        got.append(c)
         self._co = (at, read, own, out)
         return out
 

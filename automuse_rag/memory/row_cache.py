@@ -42,7 +42,7 @@ class RowCache:
         self._version = -1
         self._relations: list[RelationRow] | None = None
         self._relation_chunks: list[int] = []
-        self._relation_names: set[str] | None = None
+        self._relation_names: set[str] = set()
         self._facts: list[FactRow] | None = None
         self._fact_chunks: list[int] = []
         self._last: dict[str, tuple[int, Any]] = {}
@@ -52,7 +52,6 @@ class RowCache:
         if version != self._version:
             self._version = version
             self._relations = self._facts = None
-            self._relation_names = None
             self._last.clear()
             self._same.clear()
 
@@ -63,12 +62,12 @@ class RowCache:
             rows = db.execute("SELECT chunk, source, target, label, origin FROM relations ORDER BY chunk, source, target, label")
             self._relations = [(int(c), s, t, lab, o) for c, s, t, lab, o in rows]
             self._relation_chunks = [r[0] for r in self._relations]
+            self._relation_names = {n for r in self._relations for n in (r[1], r[2])}
         return self._relations[: bisect_right(self._relation_chunks, at)]
 
-    def relation_names(self) -> set[str]:
-        """Every name a relation row of this version gives (after :meth:`relations`)."""
-        if self._relation_names is None:
-            self._relation_names = {n for r in self._relations or () for n in (r[1], r[2])}
+    def relation_names(self, db: sqlite3.Connection, version: int) -> set[str]:
+        """Every name a relation row of this version gives."""
+        self.relations(db, version, -1)
         return self._relation_names
 
     def facts(self, db: sqlite3.Connection, version: int, at: int) -> list[FactRow]:

@@ -317,7 +317,7 @@ class StateReader:
         members = sorted(n for names in owned.values() for n in names)
         version = self.version()  # each entity's names' index, grown from the last position read
         indexes = {eid: self._indexes.get(self.db, version, names, i) for eid, names in owned.items()}
-        owners = self.name_map(i, {n for ix in indexes.values() for n in ix.shared})
+        owners = self.name_map(i, {n for ix in indexes.values() for n in ix.seen})
         chunks: dict[tuple[str, str], list[list[int]]] = defaultdict(list)  # each sorted
         for eid, ix in indexes.items():
             for other, cs in ix.co_mentions(i, owners, eid).items():
@@ -360,8 +360,8 @@ class StateReader:
         ``owners_read``)."""
         version = self.version()
         rows = self._rows.relations(self.db, version, at)
-        named = self._rows.relation_names()
-        read = owners_read(named, self.name_map(at) if named else {})
+        named = self._rows.relation_names(self.db, version)
+        read = owners_read(named, self._rows.names(self.db, version, at) if named else {})
         return self._rows.same(version, "relations", (len(rows), read), lambda: self._relations_of(rows, at))
 
     def _relations_of(
