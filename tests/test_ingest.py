@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -153,8 +154,10 @@ def test_characters_json_and_stories(sample_home: Path):
     assert listed[0]["entities"] == len(rows) and listed[0]["size_bytes"] > 0
 
 
-def test_rerun_on_finished_story_makes_no_model_calls(sample_home: Path):
-    settings = get_settings(home=sample_home)
+def test_rerun_on_finished_story_makes_no_model_calls(sample_home: Path, tmp_path: Path):
+    home = tmp_path / "home"  # a copy: a run records its model in the manifest, which other tests read
+    shutil.copytree(sample_home, home)
+    settings = get_settings(home=home)
     before = StoryMemory.open(settings, "sample")
     snapshot = {k: before.store.get_all(k) for k in ("summary", "mention", "chunk")}
     before.close()
