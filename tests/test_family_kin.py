@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import cli
 
-from automuse_rag.lore.family import FAMILY_VIA, family_relations, fits
+from automuse_rag.lore.family import FAMILY_ANY, FAMILY_VIA, family_relations, fits
 from automuse_rag.memory.oracle import NaiveLore
 from automuse_rag.memory.story import StoryMemory
 from automuse_rag.settings import get_settings
@@ -126,3 +126,72 @@ def test_her_brother_is_the_morland_named_by_his_given_name(morland: Path) -> No
             assert memory.at(i).relations() == naive.relations(i), f"as of {i}"
         card = next(e for e in snap.entities() if e.name == "James Morland")
         assert any("brother of Catherine Morland" in line for _, line in card.relations)
+
+
+def test_a_kin_noun_named_near_no_one_is_the_one_of_the_family_the_story_knows() -> None:
+    """ "Diana's mother" with nobody named around it: the one Barry the story knows
+    who may be her mother (Mrs. Barry), as the story stands when it is read."""
+    eids = {"Diana": "diana", "Diana Barry": "diana", "Mrs. Barry": "mrs", "Jane": "jane", "Jane Andrews": "jane"}
+    names = {"diana": ["Diana", "Diana Barry"], "mrs": ["Mrs. Barry"], "jane": ["Jane", "Jane Andrews"]}
+    rows = [(4, FAMILY_ANY, "Diana", "mother of")]
+    assert family_relations(rows, eids, names) == [("mrs", "diana", "mother of", 4)]
+    # before the story knows a Barry who may be her mother, nothing
+    assert (
+        family_relations(rows, {k: v for k, v in eids.items() if v != "mrs"}, {k: v for k, v in names.items() if k != "mrs"})
+        == []
+    )
+    # two who may be: neither
+    two = {**eids, "Lady Barry": "lady"}, {**names, "lady": ["Lady Barry"]}
+    assert family_relations(rows, *two) == []
+    # found by the whole story, a mother is one it titles as a grown woman, not a given name alone
+    sue = {**eids, "Susan Barry": "sue"}, {**names, "sue": ["Susan", "Susan Barry"]}
+    del sue[0]["Mrs. Barry"], sue[1]["mrs"]
+    assert family_relations(rows, *sue) == []
+    assert family_relations([(4, FAMILY_ANY, "Diana", "sister of")], *sue) == [("sue", "diana", "sister of", 4)]
+    # a candidate named near it decides, not the whole family
+    near = [*rows, (4, "Jane", "Diana", "mother of")]
+    assert family_relations(near, eids, names) == []
+
+
+def test_a_wife_named_by_her_husbands_full_name_is_his_alone() -> None:
+    regina = ["Regina", "Mrs. Julius Beaufort"]
+    assert fits(regina, ["Julius", "Julius Beaufort"], "wife")
+    assert not fits(regina, ["Colonel Beaufort"], "wife")  # his father's wife is another Mrs. Beaufort
+    assert not fits(["Colonel Beaufort"], regina, "husband")
+    assert fits(["Mrs. Mary Beaufort"], ["Colonel Beaufort"], "wife")  # her own given name says nothing of his
+
+
+ORCHARD = """CHAPTER I
+
+Diana Barry lived at Orchard Slope. Mrs. Barry kept the house very strictly,
+and nobody at Orchard Slope was ever late for tea. On Sundays Mrs. Barry and
+Diana Barry drove to church in the buggy, and Diana wore her best hat.
+
+CHAPTER II
+
+Diana liked the parlour best. The lamp in it had been broken off long ago. It
+hung there for years all the same, and the glass drops shook whenever the door
+was slammed. Diana's mother told her it had come all the way from Boston. It
+was the prettiest thing in the whole house, and Diana dusted it every Saturday.
+"""
+
+
+def test_her_mother_named_in_another_chapter_is_read_from_the_story(tmp_path: Path) -> None:
+    book = tmp_path / "orchard.txt"
+    book.write_text(ORCHARD, encoding="utf-8")
+    home = tmp_path / "home"
+    result = cli(home, "ingest", str(book), "--story", "orchard", "--llm", "extractive", "--embedder", "hash:32", "--size", "200")
+    assert result.exit_code == 0, result.output
+    with StoryMemory.open(get_settings(home=home), "orchard") as memory:
+        analyses = memory.analyses()
+        anyone = [i for i, a in analyses for r in a.relations if r.get("source") == FAMILY_ANY]
+        assert anyone, "the kin noun is kept with no candidate named near it"
+        snap = memory.latest()
+        names = {e.id: e.name for e in snap.entities()}
+        rels = [(names[r.source], r.label, names[r.target]) for r in snap.relations()]
+        assert ("Mrs. Barry", "mother of", "Diana Barry") in rels
+        naive = NaiveLore(analyses, "fold")
+        for i in range(len(memory)):
+            assert memory.at(i).relations() == naive.relations(i), f"as of {i}"
+        card = next(e for e in snap.entities() if e.name == "Mrs. Barry")
+        assert any("mother of Diana Barry" in line for _, line in card.relations)

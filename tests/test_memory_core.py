@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from automuse_rag.finetune.leakage import CoMentions
+from automuse_rag.lore.family import FAMILY_ANY, FAMILY_VIA
 from automuse_rag.lore.lorestate import LoreState
 from automuse_rag.lore.resolve import collect, resolve_all
 from automuse_rag.lore.stats import Correction
@@ -88,6 +89,14 @@ def books(draw, max_chunks: int = 12) -> list[ChunkAnalysis]:
                     "via": draw(st.sampled_from(["", "parse"])),
                 }
             )
+        if ms and draw(st.booleans()):  # kin nouns the story decides (lore/family.py)
+            owner = draw(st.sampled_from([m.name for m in ms]))
+            others = [m.name for m in ms if m.name != owner]
+            label = draw(st.sampled_from(["sister of", "brother of", "mother of", "father of", "wife of", "husband of"]))
+            for cand in draw(st.lists(st.sampled_from(others), max_size=2, unique=True)) if others else []:
+                rels.append({"source": cand, "target": owner, "label": label, "via": FAMILY_VIA})
+            if draw(st.booleans()):  # named near no one: any of the owner's family
+                rels.append({"source": FAMILY_ANY, "target": owner, "label": label, "via": FAMILY_VIA})
         distinct = []
         if len(ms) >= 2 and draw(st.booleans()):
             a, b = draw(st.permutations([m.name for m in ms]))[:2]

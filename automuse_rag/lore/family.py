@@ -23,6 +23,13 @@ when it is read, as of any chunk, from the entities the names belong to then
   husband a woman's;
 - one pair given two bonds (brother and father of the same woman) keeps the one
   read more often, or neither.
+
+A kin noun with no character named around it ("Diana's mother" in a scene of Diana
+alone) keeps the candidate :data:`FAMILY_ANY`: when the story is read, it is the one
+entity of the owner's family (a surname in common) that fits as above, among all the
+story knows then. Found that way, a parent, grandparent or spouse must be one the story
+titles as a grown man or woman ("Mrs. Barry"; not a "Miss", not a given name alone),
+and a wife named by a man's given name and surname ("Mrs. Godfrey Cass") is his alone.
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ from automuse_rag.lore.names import RANKS, TITLES, parse_name
 
 #: ``via`` of a family candidate's relation row.
 FAMILY_VIA = "family"
+#: The candidate of a kin noun named near no character: any of the owner's family the
+#: story knows when it is read.
+FAMILY_ANY = "*"
 
 #: A kin word's sex.
 SEX = {
@@ -138,6 +148,8 @@ def _fits(kin: tuple[str, ...], owner: tuple[str, ...], role: str) -> bool:
         return False
     if role in ("husband", "wife") and sex(owner) != {"m": "f", "f": "m"}[SEX[role]]:
         return False
+    if role in ("husband", "wife") and not _her_husband(*((kin, owner) if role == "wife" else (owner, kin))):
+        return False
     if _married(kin) and role not in WIFE_IS:
         return False
     if _married(owner) and role not in WIFE_HAS:
@@ -147,6 +159,31 @@ def _fits(kin: tuple[str, ...], owner: tuple[str, ...], role: str) -> bool:
     if _titled(owner, "miss") and role in ("son", "daughter", "husband", "grandson", "granddaughter"):
         return False
     return role in ("husband", "wife") or not any(couple(a, b) for a in kin for b in owner)
+
+
+#: Titles of the young: a "Miss" or a "Master" is nobody's parent or spouse yet.
+YOUNG = frozenset({"miss", "master"})
+ELDER = frozenset({"parent", "grandparent", "spouse"})
+
+
+def _elders_titled(kin: Sequence[str], owner: Sequence[str], role: str) -> bool:
+    """A parent, grandparent or spouse found by the whole story, named near no one,
+    is one the story titles as a grown man or woman ("Mrs. Barry", "Sir William", "Mr.
+    Gardiner"), not only by a given name: the young generation of a family goes by its
+    given names, its elders by their titles."""
+    kin_side, owner_side = BOND[role]
+    return all(
+        any((t := parse_name(n).title) is not None and t not in YOUNG for n in names)
+        for side, names in ((kin_side, kin), (owner_side, owner))
+        if side in ELDER
+    )
+
+
+def _her_husband(wife: Sequence[str], husband: Sequence[str]) -> bool:
+    """ "Mrs. Godfrey Cass" is the wife of Godfrey Cass and of no other Cass: a married
+    woman named by a man's given name and surname is that man's wife."""
+    his = {p.words for p in map(parse_name, wife) if p.title == "mrs" and len(p.words) == 2 and given_gender(p.words[0]) != "f"}
+    return not his or any(p.title is None and p.words in his for p in map(parse_name, husband))
 
 
 def couple(a: str, b: str) -> bool:
@@ -164,13 +201,26 @@ def _one_name(names: Sequence[str]) -> bool:
     return all(a <= b or b <= a for a in words for b in words)
 
 
-def owners_read(names: Iterable[str], owner: Mapping[str, str]) -> dict[str, str]:
+def owners_read(names: Iterable[str], owner: Mapping[str, str], family_of: Iterable[str] = ()) -> dict[str, str]:
     """The part of ``owner`` (name -> entity as of a position) that resolving relation
     rows naming ``names`` reads: those names' owners and every name of their entities
-    (:func:`family_relations` weighs a candidate by all of its entity's names). Equal
-    parts and equal rows give equal relations, whatever other names do."""
+    (:func:`family_relations` weighs a candidate by all of its entity's names). A kin
+    noun named near no one (:data:`FAMILY_ANY`) of an owner in ``family_of`` also
+    reads every entity with a name ending in one of that owner's surnames. Equal parts
+    and equal rows give equal relations, whatever other names do."""
     ids = {e for n in names if (e := owner.get(n)) is not None}
+    owners = {e for n in family_of if (e := owner.get(n)) is not None}
+    if owners:
+        of = [n for n, e in owner.items() if e in owners]
+        last = {n.split()[-1] for n in surnames(of)} if of else set()
+        ids |= {e for n, e in owner.items() if n.rsplit(" ", 1)[-1] in last}
     return {n: e for n, e in owner.items() if e in ids}
+
+
+def any_family(rows: Iterable[tuple[int, str, str, str]]) -> list[str]:
+    """The owners of the kin nouns named near no one among family rows (chunk,
+    candidate, owner, label)."""
+    return sorted({owner for _, cand, owner, _ in rows if cand == FAMILY_ANY})
 
 
 def family_relations(
@@ -184,9 +234,26 @@ def family_relations(
     for chunk, cand, owner, label in rows:
         groups[(chunk, owner, label)].append(cand)
     held: list[tuple[str, str, str, int]] = []
+    by_last: defaultdict[str, set[str]] | None = None  # a name's last word -> the entities holding it
     for (chunk, owner, label), cands in groups.items():
         o = eid_of.get(owner)
-        if o is None or o not in names_of or any(c not in eid_of for c in cands):
+        if o is None or o not in names_of:
+            continue
+        named = [c for c in cands if c != FAMILY_ANY]
+        if not named:  # named near no one: the one of the owner's family the story knows
+            if by_last is None:
+                by_last = defaultdict(set)
+                for n, e in eid_of.items():
+                    by_last[n.rsplit(" ", 1)[-1]].add(e)
+            family = {k for w in surnames(names_of[o]) for k in by_last.get(w.rsplit(" ", 1)[-1], ())}
+            role = _role(label)
+            kin = {e for e in family if e != o and e in names_of and fits(names_of[e], names_of[o], role)}
+            kin = {e for e in kin if _elders_titled(names_of[e], names_of[o], role)}
+            if len(kin) == 1:
+                held.append((kin.pop(), o, label, chunk))
+            continue
+        cands = named
+        if any(c not in eid_of for c in cands):
             continue  # a name the story does not know (yet) may be the one
         fit = [
             (c, k)

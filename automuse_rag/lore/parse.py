@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from automuse_rag.lore.coref import kin_candidates, kin_referent, quoted_offsets, scene
 from automuse_rag.lore.describe import is_prose, line_at, occurrence_kind, score
+from automuse_rag.lore.family import FAMILY_ANY, SEX
 from automuse_rag.lore.given_names import given_gender
 from automuse_rag.lore.names import (
     NER_LABELS,
@@ -264,7 +265,9 @@ def chunk_facts(doc: Doc, mentions: list[LoreMention]) -> ChunkFacts:
 
         def kin(tok: Token, role: str, owner: str, _i: int = i) -> str | tuple[str, ...] | None:
             return (
-                kin_referent(role, owner, _i, char_hits, genders) or kin_candidates(role, owner, _i, char_hits, genders) or None
+                kin_referent(role, owner, _i, char_hits, genders)
+                or kin_candidates(role, owner, _i, char_hits, genders)
+                or ((FAMILY_ANY,) if role in SEX else None)
             )
 
         rels, pairs = sentence_facts(pdoc, occs, pronoun, _title_gender, kin)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from automuse_rag.lore.entity import Entity, Relation
-from automuse_rag.lore.family import FAMILY_VIA, family_relations, owners_read
+from automuse_rag.lore.family import FAMILY_VIA, any_family, family_relations, owners_read
 from automuse_rag.lore.lorestate import EntityState, LoreState
 from automuse_rag.lore.resolve import collect, resolve_all
 from automuse_rag.lore.stats import Correction
@@ -155,7 +155,9 @@ class NaiveLore:
         (lore/family.py ``owners_read``) are those of the position computed last (it
         is a function of nothing else)."""
         names = self.name_map(i)
-        key = (sum(1 for r in self.relation_rows if r[0] <= i), owners_read(self._relation_names, names))
+        rows = [r for r in self.relation_rows if r[0] <= i]
+        family = any_family((c, s, t, lab) for c, s, t, lab, via in rows if via == FAMILY_VIA)
+        key = (len(rows), owners_read(self._relation_names, names, family))
         if self._same is None or self._same[0] != key:
             self._same = (key, self._relations_of(i, names))
         return self._same[1]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from automuse_rag.lore.continuity import KnownFact
 from automuse_rag.lore.entity import Entity, Relation
-from automuse_rag.lore.family import FAMILY_VIA, family_relations, owners_read
+from automuse_rag.lore.family import FAMILY_VIA, any_family, family_relations, owners_read
 from automuse_rag.lore.lorebook import LoreEntry
 from automuse_rag.lore.types import ChunkAnalysis
 from automuse_rag.memory.facts import in_force, resolved, row_fact
@@ -361,13 +361,13 @@ class StateReader:
         version = self.version()
         rows = self._rows.relations(self.db, version, at)
         named = self._rows.relation_names(self.db, version)
-        read = owners_read(named, self._rows.names(self.db, version, at) if named else {})
-        return self._rows.same(version, "relations", (len(rows), read), lambda: self._relations_of(rows, at))
+        family = any_family((c, s, t, lab) for c, s, t, lab, via in rows if via == FAMILY_VIA)
+        read = owners_read(named, self._rows.names(self.db, version, at) if named else {}, family)
+        return self._rows.same(version, "relations", (len(rows), read), lambda: self._relations_of(rows, at, read))
 
     def _relations_of(
-        self, rows: list[RelationRow], at: int
+        self, rows: list[RelationRow], at: int, owner: dict[str, str]
     ) -> tuple[list[tuple[str, str, str, str, str, int, str]], list[Relation], dict[str, str]]:
-        owner = self.name_map(at, [n for r in rows for n in (r[1], r[2])])
         plain = [
             (source, target, s, t, label, chunk, via)
             for chunk, source, target, label, via in rows
