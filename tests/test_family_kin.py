@@ -99,14 +99,19 @@ was the finest in the county.
 """
 
 
-@pytest.fixture
-def morland(tmp_path: Path) -> Path:
-    book = tmp_path / "morland.txt"
-    book.write_text(STORY, encoding="utf-8")
+def ingested(tmp_path: Path, text: str, story: str, size: int) -> Path:
+    """A home with ``text`` ingested as ``story`` (extractive lore, hash vectors)."""
+    book = tmp_path / f"{story}.txt"
+    book.write_text(text, encoding="utf-8")
     home = tmp_path / "home"
-    result = cli(home, "ingest", str(book), "--story", "morland", "--llm", "extractive", "--embedder", "hash:32", "--size", "300")
+    result = cli(home, "ingest", str(book), "--story", story, "--llm", "extractive", "--embedder", "hash:32", "--size", str(size))
     assert result.exit_code == 0, result.output
     return home
+
+
+@pytest.fixture
+def morland(tmp_path: Path) -> Path:
+    return ingested(tmp_path, STORY, "morland", 300)
 
 
 def test_her_brother_is_the_morland_named_by_his_given_name(morland: Path) -> None:
@@ -177,11 +182,7 @@ was the prettiest thing in the whole house, and Diana dusted it every Saturday.
 
 
 def test_her_mother_named_in_another_chapter_is_read_from_the_story(tmp_path: Path) -> None:
-    book = tmp_path / "orchard.txt"
-    book.write_text(ORCHARD, encoding="utf-8")
-    home = tmp_path / "home"
-    result = cli(home, "ingest", str(book), "--story", "orchard", "--llm", "extractive", "--embedder", "hash:32", "--size", "200")
-    assert result.exit_code == 0, result.output
+    home = ingested(tmp_path, ORCHARD, "orchard", 200)
     with StoryMemory.open(get_settings(home=home), "orchard") as memory:
         analyses = memory.analyses()
         anyone = [i for i, a in analyses for r in a.relations if r.get("source") == FAMILY_ANY]
