@@ -14,6 +14,7 @@ import pytest
 from conftest import cli
 from dead_book import DEATH, FOUND, SPEAKS, ingest_dead_book
 
+from automuse_rag.lore.family import FAMILY_ANY, FAMILY_VIA
 from automuse_rag.memory.continuity import check_story, report
 from automuse_rag.memory.inmemory import InMemoryStory
 from automuse_rag.memory.schema import SCHEMA_VERSION
@@ -316,3 +317,67 @@ def test_each_death_stated_of_an_entity_counts_not_only_its_first() -> None:
     story = _story("gatsby", [(t, [*names, "Nick Carraway"], fs) for t, names, fs in chunks])
     found = [(c.chunk, c.display, c.text, c.fact.chunk) for c in check_story(story)]
     assert found == [(2, "Jay Gatsby", chunks[2][0], 1)]
+
+
+def _kin_story(relations: list[dict[str, str]], later: str) -> InMemoryStory:
+    """Robert and William Cass named at chunk 0 with ``relations`` read there; chunk 1
+    says ``later`` of them."""
+    from automuse_rag.lore.types import ChunkAnalysis, LoreMention
+    from automuse_rag.memory.types import ChunkRecord
+    from automuse_rag.models.fake import HashEmbedder
+
+    people = [LoreMention(name=n, labels={"PERSON": 2}, count=2) for n in ("Robert Cass", "William Cass")]
+    chunks = [
+        ("Robert Cass and William Cass rode out to the Stone-pits. William hated the road.", relations),
+        (later, []),
+    ]
+    return InMemoryStory.from_analyses(
+        "cass",
+        [
+            (
+                ChunkRecord(i, f"cass:{i}", 1, "ONE", text, text),
+                ChunkAnalysis("s", people, relations=rels, distinct=[("Robert Cass", "William Cass")]),
+            )
+            for i, (text, rels) in enumerate(chunks)
+        ],
+        HashEmbedder(16),
+    )
+
+
+BROTHER = "William Cass, whose brother Robert Cass was a spiteful fellow, said nothing."
+COUSIN = "William Cass thought of his cousin Robert Cass, and wondered where the fellow had got to."
+
+
+def test_a_kin_tie_the_relations_hold_is_a_fact_the_story_is_held_to() -> None:
+    """A tie read off a sentence (a relation, not a stated fact) is known from its chunk
+    on: "his cousin Robert" after "whose brother Robert" is reported, citing the
+    sentence the tie was read from."""
+    said = {"source": "Robert Cass", "target": "William Cass", "label": "brother of", "via": "parse", "evidence": BROTHER}
+    story = _kin_story([said], COUSIN)
+    found = [(c.chunk, c.kind, c.display, c.text, c.fact.chunk, c.fact.sentence) for c in check_story(story)]
+    assert found == [(1, "kin", "William Cass", COUSIN, 0, BROTHER)]
+    # the tie read by the family rule, with no one named near "his brother" (lore/family.py)
+    anyone = {
+        "source": FAMILY_ANY,
+        "target": "William Cass",
+        "label": "brother of",
+        "via": FAMILY_VIA,
+        "evidence": "He envied his brother.",
+    }
+    found = [(c.kind, c.fact.sentence) for c in check_story(_kin_story([anyone], COUSIN))]
+    assert found == [("kin", "He envied his brother.")]
+    # two exclusive bonds read for the pair: the story has not settled it, and holds to neither
+    husband = {**said, "label": "husband of", "evidence": "Robert Cass, her husband, came."}
+    assert check_story(_kin_story([said, husband], COUSIN)) == []
+    # a consistent later mention is none
+    assert check_story(_kin_story([said], "William Cass thought of his brother Robert Cass, and sighed.")) == []
+
+
+def test_generation_refuses_to_break_a_tie_the_relations_hold() -> None:
+    from automuse_rag.generate.continuity import contradictions
+    from automuse_rag.lore.ner import get_nlp
+
+    said = {"source": "Robert Cass", "target": "William Cass", "label": "brother of", "via": "parse", "evidence": BROTHER}
+    snap = _kin_story([said], "Nothing happened.").at(0)
+    found = contradictions(COUSIN, 1, snap, get_nlp())
+    assert [(c.kind, c.fact.chunk) for c in found] == [("kin", 0)]

@@ -187,6 +187,7 @@ def test_an_attribute_changed_with_no_change_stated(text: str, fact: KnownFact, 
 
 WIFE = known("kin", "Arthur Holmwood", "wife:Emily Lake", sentence="Arthur Holmwood married Emily Lake.")
 FATHER = known("kin", "Arthur Holmwood", "father:Tom Holmwood", sentence="Arthur Holmwood's father Tom Holmwood came.")
+COUSIN = known("kin", "Arthur Holmwood", "cousin:Emily Lake", sentence="Arthur Holmwood's cousin Emily Lake came.")
 
 
 @pytest.mark.parametrize(
@@ -198,6 +199,10 @@ FATHER = known("kin", "Arthur Holmwood", "father:Tom Holmwood", sentence="Arthur
         ("Arthur Holmwood's brother Tom Holmwood came in.", FATHER, True),
         ("Arthur Holmwood's father Tom Holmwood came in.", FATHER, False),
         ("Arthur Holmwood's brother-in-law Tom Holmwood came in.", FATHER, False),
+        ("Arthur Holmwood's cousin Tom Holmwood came in.", FATHER, True),  # a cousin is no father
+        ("Arthur Holmwood came in. Emily Lake, his cousin, sat down.", COUSIN, False),
+        ("Arthur Holmwood came in. Emily Lake, his sister, sat down.", COUSIN, True),
+        ("Arthur Holmwood came in. Emily Lake, his wife, sat down.", COUSIN, False),  # cousins may marry
     ],
 )
 def test_kinship_or_marriage_contradicted(text: str, fact: KnownFact, flagged: bool) -> None:

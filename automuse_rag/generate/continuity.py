@@ -23,7 +23,7 @@ from automuse_rag.lore.continuity import Contradiction, KnownFact, find_contradi
 from automuse_rag.lore.facts import Fact
 from automuse_rag.lore.ner import ner_text
 from automuse_rag.lore.roles import plan_role_facts
-from automuse_rag.memory.continuity import fact_names, plan_known, resolver
+from automuse_rag.memory.continuity import fact_names, kin_known, plan_known, resolver
 from automuse_rag.memory.facts import fact_line
 from automuse_rag.memory.layout import story_dir
 from automuse_rag.memory.snapshot import StorySnapshot
@@ -81,11 +81,12 @@ def contradictions(candidate: str, index: int, snap: StorySnapshot, nlp: Any, pl
     (lore/roles.py, chunk -1), names resolved then. The candidate is parsed only when
     some fact is known."""
     own = snap.facts()
-    if not (own or plan) or not candidate.strip():
+    ties = kin_known(snap, snap)
+    if not (own or plan or ties) or not candidate.strip():
         return []
     entities = snap.entities()  # read once: the resolver's names and the checker's
     resolve = resolver(snap, entities)
-    known = [*own, *plan_known(plan, resolve)]
+    known = [*own, *plan_known(plan, resolve), *ties]
     return find_contradictions(nlp(ner_text(nlp, candidate)), index, known, resolve, fact_names(entities, known))
 
 

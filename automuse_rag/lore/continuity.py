@@ -12,7 +12,8 @@ chunk resolved to entities (:class:`KnownFact`) and a resolver of surface names.
   grey or white aside), an age going down, a gender title or reflexive against the
   known gender; never when the sentence states a change ("dyed", "turned", "now").
 - ``kin``: one pair of people given two exclusive bonds (parent, child, sibling,
-  spouse: "Y, his sister" when Y is known his wife) or a sibling of the other sex.
+  spouse: "Y, his sister" when Y is known his wife; a cousin is no parent, child or
+  sibling, though cousins may marry) or a sibling of the other sex.
 - ``role``: someone else named as the holder of an occupation the plan gives one
   cast member ("The clockmaker's name was Emily" when the plan's clockmaker is Nora
   Fairley; lore/roles.py). Plan facts sit at chunk -1.
@@ -37,6 +38,7 @@ from automuse_rag.lore.fact_words import (
     HAIR_GROUPS,
     INVERSE,
     KIN,
+    NOT_COUSIN,
 )
 from automuse_rag.lore.facts import GENDER, MAX_SENTENCE, Fact, change_stated, facts_of, wanted_sentences
 from automuse_rag.lore.names import TITLES, parse_name
@@ -108,7 +110,10 @@ def find_contradictions(
     known = [k for k in known if k.fact.chunk < chunk]
     if not known:
         return []
-    people = {n for k in known for n in (names or {}).get(k.entity, ())}
+    ids = {k.entity for k in known} | {
+        e for k in known if k.fact.kind == "kin" and (e := resolve(k.fact.value.partition(":")[2]))
+    }
+    people = {n for e in ids for n in (names or {}).get(e, ())}  # a tie's other person too
     view = ChunkView(doc, _with_known_names(doc, people), people)
     out: list[Contradiction] = []
     seen: set[tuple[str, str, str]] = set()
@@ -300,6 +305,15 @@ def _bond(role: str) -> tuple[str, str | None]:
     return KIN.get(role, ("", None))
 
 
+def excludes(a: str, b: str) -> bool:
+    """Whether two kin classes (lore/fact_words.py ``KIN``) cannot both hold for one
+    pair of people: two of parent, child, sibling and spouse, or a cousin and one of
+    parent, child and sibling (cousins may marry)."""
+    if a == b:
+        return False
+    return (a in EXCLUSIVE and b in EXCLUSIVE) or ("cousin" in (a, b) and ({a, b} - {"cousin"}) <= NOT_COUSIN)
+
+
 def _kin(f: Fact, entity: str, known: Sequence[KnownFact], resolve: Resolve) -> KnownFact | None:
     """``f``: B is A's ROLE (A = f.name). A known bond between the same two people that
     excludes it, or a sibling of the other sex."""
@@ -324,7 +338,7 @@ def _kin(f: Fact, entity: str, known: Sequence[KnownFact], resolve: Resolve) -> 
             same, ksex = INVERSE[kcls], None
         else:
             continue
-        if cls in EXCLUSIVE and same in EXCLUSIVE and cls != same:
+        if excludes(cls, same):
             return k
         if cls == same and sex and ksex and sex != ksex:
             return k

@@ -333,6 +333,8 @@ INVERSE = {
 # Classes that exclude each other for one pair of people (cousins may marry; an uncle
 # is sometimes a stepfather; the families of these books are not so tidy).
 EXCLUSIVE = {"parent", "child", "sibling", "spouse"}
+# A cousin is nobody's parent, child or sibling (though cousins may marry).
+NOT_COUSIN = {"parent", "child", "sibling"}
 
 PLACE_VERBS = {"arrived": "", "arrives": "", "reached": "", "reaches": "", "left": "left ", "leaves": "left "}
 PLACE_PREPS = {"at", "in"}

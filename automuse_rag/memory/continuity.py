@@ -7,6 +7,11 @@ Each chunk is checked against the facts in force after the chunk before it
 (the resolver :func:`resolver` builds from ``story.at(i)``), so a fact stated under
 "Mina" holds "Mina Harker" to it once the lore knows them as one. The chunk's text is
 parsed again with spaCy's NER pipeline (lore/ner.py), as ingest parsed it.
+
+Kin is also known from the story's relations as of the chunk before (:func:`kin_known`):
+a tie read off one sentence ("whose brother Dunstan") or by the family rule ("his
+brother" with no one named near, lore/family.py), cited by the sentence it was read
+from. Generation holds its chunks to the same ties (generate/continuity.py).
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ from dataclasses import replace
 from typing import Any
 
 from automuse_rag.errors import InputError
-from automuse_rag.lore.continuity import Contradiction, KnownFact, find_contradictions
-from automuse_rag.lore.entity import Entity
+from automuse_rag.lore.continuity import Contradiction, KnownFact, excludes, find_contradictions
+from automuse_rag.lore.entity import Entity, Relation
+from automuse_rag.lore.fact_words import INVERSE, KIN
 from automuse_rag.lore.facts import Fact
+from automuse_rag.lore.family import FAMILY_ANY
 from automuse_rag.lore.names import parse_name
 from automuse_rag.lore.ner import get_nlp, ner_text
-from automuse_rag.memory.api import StoryView
+from automuse_rag.memory.api import AnalysedStory, StoryView
 from automuse_rag.memory.snapshot import PositionError, StorySnapshot
 
 
@@ -89,6 +96,73 @@ def plan_known(plan: Sequence[Fact], resolve: Callable[[str], str | None]) -> li
     return [KnownFact(f, resolve(f.name) or f"plan:{f.name}", f.name) for f in plan]
 
 
+#: ``said(relation, aliases)``: the sentence a relation was read from (aliases: entity id
+#: -> its names at the relation's position), or "" when it is not at hand.
+Said = Callable[[Relation, dict[str, set[str]]], str]
+MARRIED = ("married", "married to", "wed")
+
+
+def _tie(label: str) -> str | None:
+    """The kin word a relation's label gives ("sister of" -> "sister"; "married" ->
+    "spouse"), or None for any other relation."""
+    if label in MARRIED:
+        return "spouse"
+    role = label[:-3] if label.endswith(" of") else ""
+    return role if role in KIN else None
+
+
+def kin_known(before: StorySnapshot, names_at: StorySnapshot, said: Said | None = None) -> list[KnownFact]:
+    """The kin ties among the story's relations as of ``before`` (read off one sentence, or
+    by the family rule: lore/family.py) as kin facts of the one they are said of:
+    "Dunstan Cass brother of Godfrey Cass" is Godfrey Cass's fact "brother:Dunstan
+    Cass", shown by the names of ``names_at``. A pair the relations give two exclusive
+    bonds (sister and wife) holds neither: the story has not settled it. Each cites the
+    sentence it was read from (``said``), else states the tie."""
+    rels = [(r, role) for r in before.relations() if (role := _tie(r.label)) and r.source != r.target]
+    if not rels:
+        return []
+    names = names_at.names({x for r, _ in rels for x in (r.source, r.target)})
+    bonds: dict[frozenset[str], set[str]] = {}
+    for r, role in rels:
+        cls = KIN[role][0]
+        bonds.setdefault(frozenset((r.source, r.target)), set()).add(cls if r.target < r.source else INVERSE[cls])
+    aliases = {e.id: set(e.aliases) for e in before.entities(sorted(names))} if said else {}
+    out = []
+    for r, role in rels:
+        held = bonds[frozenset((r.source, r.target))]
+        if r.source not in names or r.target not in names or any(excludes(a, b) for a in held for b in held):
+            continue
+        sentence = (said(r, aliases) if said else "") or f"{names[r.source]}, {r.label} {names[r.target]}."
+        fact = Fact("kin", names[r.target], f"{role}:{names[r.source]}", sentence, r.chunk)
+        out.append(KnownFact(fact, r.target, names[r.target]))
+        if role == "spouse":  # "married" reads both ways
+            back = Fact("kin", names[r.source], f"{role}:{names[r.target]}", sentence, r.chunk)
+            out.append(KnownFact(back, r.source, names[r.source]))
+    return out
+
+
+def relation_sentences(story: StoryView) -> Said | None:
+    """The sentence each relation of ``story`` was read from, by its chunk's stored
+    analysis (None for a story that keeps no analyses): the row of the relation's
+    chunk with its label and origin whose names are the two entities' (the family
+    rule's "anyone" stands for any kin)."""
+    if not isinstance(story, AnalysedStory):
+        return None
+    rows: dict[int, list[dict[str, Any]]] = {}
+    for i, a in story.analyses():
+        rows[i] = [r for r in a.relations if r.get("evidence")]
+
+    def said(r: Relation, aliases: dict[str, set[str]]) -> str:
+        src, tgt = aliases.get(r.source, set()), aliases.get(r.target, set())
+        for row in rows.get(r.chunk, []):
+            same = row.get("label") == r.label and row.get("via", "") == r.via
+            if same and row.get("target") in tgt and (row.get("source") in src or row.get("source") == FAMILY_ANY):
+                return str(row["evidence"])
+        return ""
+
+    return said
+
+
 def fact_names(entities: Sequence[Entity], known: Sequence[KnownFact]) -> dict[str, list[str]]:
     """Entity id -> its names, for each of ``entities`` (the story's at the chunk checked:
     the checker looks for those with ``known`` facts and counts who bears a surname),
@@ -100,17 +174,18 @@ def fact_names(entities: Sequence[Entity], known: Sequence[KnownFact]) -> dict[s
 
 
 def check_chunk(
-    doc: Any, chunk: int, before: StorySnapshot, now: StorySnapshot, plan: Sequence[Fact] = ()
+    doc: Any, chunk: int, before: StorySnapshot, now: StorySnapshot, plan: Sequence[Fact] = (), said: Said | None = None
 ) -> list[Contradiction]:
     """The contradictions of one chunk (``doc``: its text parsed by spaCy's NER pipeline)
-    with the facts known at ``before`` (the chunk before) and the ``plan``'s, names
-    resolved at ``now``."""
+    with the facts known at ``before`` (the chunk before), the kin its relations hold
+    (:func:`kin_known`, citing ``said``) and the ``plan``'s, names resolved at ``now``."""
     known = before.facts()
-    if not known and not plan:
+    ties = kin_known(before, now, said)
+    if not known and not plan and not ties:
         return []
     entities = now.entities()  # read once: the resolver's names and the checker's
     resolve = resolver(now, entities)
-    facts = [*known_as_of(known, now, resolve), *plan_known(plan, resolve)]
+    facts = [*known_as_of(known, now, resolve), *plan_known(plan, resolve), *ties]
     return find_contradictions(doc, chunk, facts, resolve, fact_names(entities, facts))
 
 
@@ -156,14 +231,15 @@ def check_story(
     records = latest.records_at(range(first, stop + 1))
     for i in range(first, stop + 1):
         before = story.at(i - 1)
-        if i in records and (plan or before.facts()):
+        if i in records and (plan or before.facts() or any(_tie(r.label) for r in before.relations())):
             todo.append((i, before, story.at(i), records[i].text))
     if not todo:
         return []
     nlp = get_nlp()
+    said = relation_sentences(story)
     out: list[Contradiction] = []
     for (i, before, now, _), doc in zip(todo, nlp.pipe(ner_text(nlp, text) for *_, text in todo)):
-        out += check_chunk(doc, i, before, now, plan)
+        out += check_chunk(doc, i, before, now, plan, said)
     return fold_repeats(out) if fold else out
 
 
