@@ -330,6 +330,16 @@ INVERSE = {
     "grandchild": "grandparent",
     "cousin": "cousin",
 }
+#: Relation labels of a marriage (lore/relations.py's verbs), read both ways.
+MARRIED = ("married", "wed", "married to")
+
+
+def kin_word(label: str) -> str | None:
+    """The kin word of a relation label that states one ("sister of" -> "sister"), else None."""
+    role = label[:-3] if label.endswith(" of") else ""
+    return role if role in KIN else None
+
+
 # Classes that exclude each other for one pair of people (cousins may marry; an uncle
 # is sometimes a stepfather; the families of these books are not so tidy).
 EXCLUSIVE = {"parent", "child", "sibling", "spouse"}

@@ -35,7 +35,7 @@ from automuse_rag.lore.fact_words import (
     HAIR_COLOURS,
     HANG_ADVERBS,
     KILLED,
-    KIN,
+    MARRIED,
     NEARLY,
     NOMINAL,
     OCCUPATIONS,
@@ -44,6 +44,7 @@ from automuse_rag.lore.fact_words import (
     RECOLOUR,
     TENS,
     UNITS,
+    kin_word,
 )
 from automuse_rag.lore.names import TITLES, parse_name
 from automuse_rag.lore.relation_words import BE
@@ -373,10 +374,9 @@ def kin_facts(view: ChunkView, s: Parsed) -> list[tuple[str, str, str]]:
     out: list[tuple[str, str, str]] = []
     for r in rels:
         label, src, tgt = r["label"], r["source"], r["target"]
-        role = label[:-3] if label.endswith(" of") else ""
-        if role in KIN:
+        if role := kin_word(label):
             out.append(("kin", tgt, f"{role}:{src}"))
-        elif label in ("married", "wed", "married to"):
+        elif label in MARRIED:
             for a, b in ((src, tgt), (tgt, src)):
                 g = gender(b)
                 out.append(("kin", a, f"{'wife' if g == 'f' else 'husband' if g == 'm' else 'spouse'}:{b}"))

@@ -201,6 +201,13 @@ def _one_name(names: Sequence[str]) -> bool:
     return all(a <= b or b <= a for a in words for b in words)
 
 
+def _last_word(name: str) -> str:
+    """A name's last word: how a family's members are found by a surname (the scope
+    :func:`owners_read` reads and the candidates :func:`family_relations` weighs must
+    agree)."""
+    return name.rsplit(" ", 1)[-1]
+
+
 def owners_read(names: Iterable[str], owner: Mapping[str, str], family_of: Iterable[str] = ()) -> dict[str, str]:
     """The part of ``owner`` (name -> entity as of a position) that resolving relation
     rows naming ``names`` reads: those names' owners and every name of their entities
@@ -211,9 +218,8 @@ def owners_read(names: Iterable[str], owner: Mapping[str, str], family_of: Itera
     ids = {e for n in names if (e := owner.get(n)) is not None}
     owners = {e for n in family_of if (e := owner.get(n)) is not None}
     if owners:
-        of = [n for n, e in owner.items() if e in owners]
-        last = {n.split()[-1] for n in surnames(of)} if of else set()
-        ids |= {e for n, e in owner.items() if n.rsplit(" ", 1)[-1] in last}
+        last = {_last_word(n) for n in surnames([n for n, e in owner.items() if e in owners])}
+        ids |= {e for n, e in owner.items() if _last_word(n) in last}
     return {n: e for n, e in owner.items() if e in ids}
 
 
@@ -244,8 +250,8 @@ def family_relations(
             if by_last is None:
                 by_last = defaultdict(set)
                 for n, e in eid_of.items():
-                    by_last[n.rsplit(" ", 1)[-1]].add(e)
-            family = {k for w in surnames(names_of[o]) for k in by_last.get(w.rsplit(" ", 1)[-1], ())}
+                    by_last[_last_word(n)].add(e)
+            family = {k for w in surnames(names_of[o]) for k in by_last.get(_last_word(w), ())}
             role = _role(label)
             kin = {e for e in family if e != o and e in names_of and fits(names_of[e], names_of[o], role)}
             kin = {e for e in kin if _elders_titled(names_of[e], names_of[o], role)}

@@ -23,7 +23,7 @@ from typing import Any
 from automuse_rag.errors import InputError
 from automuse_rag.lore.continuity import Contradiction, KnownFact, excludes, find_contradictions
 from automuse_rag.lore.entity import Entity, Relation
-from automuse_rag.lore.fact_words import INVERSE, KIN
+from automuse_rag.lore.fact_words import INVERSE, KIN, MARRIED, kin_word
 from automuse_rag.lore.facts import Fact
 from automuse_rag.lore.family import FAMILY_ANY
 from automuse_rag.lore.names import parse_name
@@ -99,16 +99,12 @@ def plan_known(plan: Sequence[Fact], resolve: Callable[[str], str | None]) -> li
 #: ``said(relation, aliases)``: the sentence a relation was read from (aliases: entity id
 #: -> its names at the relation's position), or "" when it is not at hand.
 Said = Callable[[Relation, dict[str, set[str]]], str]
-MARRIED = ("married", "married to", "wed")
 
 
 def _tie(label: str) -> str | None:
     """The kin word a relation's label gives ("sister of" -> "sister"; "married" ->
     "spouse"), or None for any other relation."""
-    if label in MARRIED:
-        return "spouse"
-    role = label[:-3] if label.endswith(" of") else ""
-    return role if role in KIN else None
+    return "spouse" if label in MARRIED else kin_word(label)
 
 
 def kin_known(before: StorySnapshot, names_at: StorySnapshot, said: Said | None = None) -> list[KnownFact]:
@@ -141,15 +137,15 @@ def kin_known(before: StorySnapshot, names_at: StorySnapshot, said: Said | None 
     return out
 
 
-def relation_sentences(story: StoryView) -> Said | None:
-    """The sentence each relation of ``story`` was read from, by its chunk's stored
-    analysis (None for a story that keeps no analyses): the row of the relation's
-    chunk with its label and origin whose names are the two entities' (the family
-    rule's "anyone" stands for any kin)."""
+def relation_sentences(story: StoryView, upto: int) -> Said | None:
+    """The sentence each relation of ``story``'s chunks ``<= upto`` was read from, by
+    its chunk's stored analysis (None for a story that keeps no analyses): the row of
+    the relation's chunk with its label and origin whose names are the two entities'
+    (the family rule's "anyone" stands for any kin)."""
     if not isinstance(story, AnalysedStory):
         return None
     rows: dict[int, list[dict[str, Any]]] = {}
-    for i, a in story.analyses():
+    for i, a in story.analyses(upto):
         rows[i] = [r for r in a.relations if r.get("evidence")]
 
     def said(r: Relation, aliases: dict[str, set[str]]) -> str:
@@ -236,7 +232,7 @@ def check_story(
     if not todo:
         return []
     nlp = get_nlp()
-    said = relation_sentences(story)
+    said = relation_sentences(story, stop)
     out: list[Contradiction] = []
     for (i, before, now, _), doc in zip(todo, nlp.pipe(ner_text(nlp, text) for *_, text in todo)):
         out += check_chunk(doc, i, before, now, plan, said)
