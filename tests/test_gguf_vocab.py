@@ -114,3 +114,62 @@ def test_every_converted_pre_tokenizer_splits_at_newlines() -> None:
     from automuse_rag.models.local_tokens import NEWLINE_SPLIT_PRE
 
     assert set(gguf_vocab.PRE_TOKENIZERS) <= NEWLINE_SPLIT_PRE
+
+
+def test_the_header_reader_reads_the_vocabulary_as_ggufreader_does() -> None:
+    """The vocabulary is read from the GGUF's header alone (``GGUFReader`` also reads every
+    tensor's description: seconds a fresh home paid on its first count of tokens)."""
+    gguf = find_gguf()
+    fast = gguf_vocab._header_fields(gguf)
+    assert fast == gguf_vocab._reader_fields(gguf)
+    assert len(fast["tokenizer.ggml.tokens"]) > 1000 and len(fast["tokenizer.ggml.merges"]) > 1000
+
+
+def _write_gguf(path: Path, space_prefix: bool) -> None:
+    """A GGUF with a vocabulary among fields of every other kind before and after it."""
+    import numpy as np
+    from gguf import GGUFWriter
+
+    w = GGUFWriter(str(path), "llama")
+    w.add_uint32("test.u32", 7)
+    w.add_float64("test.f64", 0.5)
+    w.add_array("test.ints", [1, 2, 3])
+    w.add_array("test.words", ["a", "bb", "ccc"])
+    w.add_string("tokenizer.ggml.model", "gpt2")
+    w.add_string("tokenizer.ggml.pre", "smollm")
+    w.add_array("tokenizer.ggml.tokens", ["h", "e", "he", "ü", "hü"])
+    w.add_bool("tokenizer.ggml.add_space_prefix", space_prefix)
+    w.add_array("tokenizer.ggml.merges", ["h e", "h ü"])
+    w.add_array("test.floats", [0.25, 1.5])
+    w.add_bool("test.flag", True)
+    w.add_tensor("t", np.zeros((2, 3), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+@pytest.mark.parametrize("space_prefix", [False, True])
+def test_the_header_reader_skips_fields_of_every_kind(tmp_path: Path, space_prefix: bool) -> None:
+    path = tmp_path / "v.gguf"
+    _write_gguf(path, space_prefix)
+    fast = gguf_vocab._header_fields(path)
+    assert fast == gguf_vocab._reader_fields(path)
+    assert fast["tokenizer.ggml.tokens"] == ["h", "e", "he", "ü", "hü"] and fast["add_space_prefix"] is space_prefix
+
+
+def test_a_header_the_reader_does_not_know_goes_to_ggufreader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "v.gguf"
+    _write_gguf(path, False)
+    data = bytearray(path.read_bytes())
+    data[4:8] = (1).to_bytes(4, "little")  # GGUF v1 (32-bit counts)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError):
+        gguf_vocab._header_fields(path)
+    asked: list[Path] = []
+    monkeypatch.setattr(gguf_vocab, "_reader_fields", lambda p: asked.append(p) or {"add_space_prefix": False})
+    assert gguf_vocab._fields(path) == {"add_space_prefix": False} and asked == [path]
+    truncated = tmp_path / "t.gguf"
+    _write_gguf(truncated, False)
+    truncated.write_bytes(truncated.read_bytes()[:60])
+    assert gguf_vocab._fields(truncated) == {"add_space_prefix": False} and asked == [path, truncated]
