@@ -7,11 +7,15 @@ assumes token counts add up across joins; callers verify the final text.
 
 from __future__ import annotations
 
+import bisect
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 CountTokens = Callable[[str], int]
 ELLIPSIS = "…"
+_WORD_START = re.compile(r"(?<=\s)\S")
+_WORD_END = re.compile(r"\S(?=\s)")
 
 #: The last chunk is never cut below its final MIN_LAST_CHUNK_TOKENS tokens.
 MIN_LAST_CHUNK_TOKENS = 64
@@ -30,26 +34,6 @@ class TokenCache:
         if text not in self._memo:
             self._memo[text] = self._count(text) if text else 0
         return self._memo[text]
-
-
-def _snap_forward(text: str, start: int, slack: int = 40) -> int:
-    """Move ``start`` to the next word start if one is near (keeps words whole)."""
-    if start <= 0 or text[start - 1].isspace():
-        return start
-    for pos in range(start, min(len(text) - 1, start + slack)):
-        if text[pos].isspace() and not text[pos + 1].isspace():
-            return pos + 1
-    return start
-
-
-def _snap_back(text: str, end: int, slack: int = 40) -> int:
-    """Move ``end`` back to the previous word end if one is near."""
-    if end >= len(text) or text[end].isspace():
-        return end
-    for pos in range(end, max(1, end - slack), -1):
-        if text[pos - 1].isspace() and not text[pos - 2].isspace():
-            return pos - 1
-    return end
 
 
 def _first_true(lo: int, hi: int, pred: Callable[[int], bool], guess: int, step: int) -> int:
@@ -85,33 +69,66 @@ def _first_true(lo: int, hi: int, pred: Callable[[int], bool], guess: int, step:
     return lo
 
 
+def _word_starts(text: str) -> list[int]:
+    """Offsets of ``text``'s words after its first (a non-space after a space)."""
+    return [m.start() for m in _WORD_START.finditer(text)]
+
+
+def _word_ends(text: str) -> list[int]:
+    """Offsets just past each of ``text``'s words but its last (a non-space before a space)."""
+    return [m.end() for m in _WORD_END.finditer(text)]
+
+
 def cut_start(text: str, max_tokens: int, count: CountTokens) -> str:
-    """The longest tail of ``text`` (marked with a leading "…") within ``max_tokens``.
+    """The longest tail of ``text`` (marked with a leading "…") within ``max_tokens``,
+    starting at a word: the earliest word whose tail fits, so the word before it does
+    not. Only when no word's tail fits (one long last word) does it start inside a word.
 
     The end of ``text`` is always kept: the result is ``text`` itself when it fits,
     else "…" + a non-empty suffix, unless not even one character fits ('' then)."""
     total = count(text)
     if total <= max_tokens:
         return text
-    tail = len(text) * max(0, max_tokens) // max(1, total)  # characters, at the text's mean density
-    guess = len(text) - tail
-    lo = _first_true(1, len(text), lambda mid: count(ELLIPSIS + text[mid:]) <= max_tokens, guess, tail // 10 + 4)
-    start = _snap_forward(text, lo)
-    while start < len(text) and count(ELLIPSIS + text[start:].lstrip()) > max_tokens:
-        start += 1  # tokenizers are not monotonic; step until it fits
-    rest = text[start:].lstrip()
+    starts = _word_starts(text)
+    if starts:
+        # the earliest word whose tail fits, searched among words (a few counts of short
+        # tails, from the text's mean density), not characters
+        tail = len(text) * max(0, max_tokens) // max(1, total)
+        guess = bisect.bisect_left(starts, len(text) - tail)
+        i = _first_true(0, len(starts), lambda k: count(ELLIPSIS + text[starts[k] :]) <= max_tokens, guess, 2)
+        while i < len(starts) and count(ELLIPSIS + text[starts[i] :]) > max_tokens:
+            i += 1  # tokenizers are not monotonic; step until it fits
+        if i < len(starts):
+            return ELLIPSIS + text[starts[i] :]
+    # no word's tail fits: the longest tail of the last word that does
+    word = starts[-1] if starts else len(text) - len(text.lstrip())
+    lo = _first_true(word, len(text), lambda mid: count(ELLIPSIS + text[mid:]) <= max_tokens, len(text) - 1, 4)
+    while lo < len(text) and count(ELLIPSIS + text[lo:].lstrip()) > max_tokens:
+        lo += 1
+    rest = text[lo:].lstrip()
     return ELLIPSIS + rest if rest else ""
 
 
 def cut_end(text: str, max_tokens: int, count: CountTokens) -> str:
-    """The longest head of ``text`` (marked with a trailing "…") within ``max_tokens``."""
+    """The longest head of ``text`` (marked with a trailing "…") within ``max_tokens``,
+    ending at a word: the latest word whose head fits. Only when no word's head fits
+    (one long first word) does it end inside a word."""
     total = count(text)
     if total <= max_tokens:
         return text
-    guess = len(text) * max(0, max_tokens) // max(1, total)
-    # the first end whose head does not fit, minus one: the largest end that does
-    over = _first_true(0, len(text), lambda mid: count(text[:mid] + ELLIPSIS) > max_tokens, guess + 1, guess // 10 + 4)
-    end = _snap_back(text, min(max(0, over - 1), len(text) - 1))
+    ends = _word_ends(text)
+    if ends:
+        guess = bisect.bisect_right(ends, len(text) * max(0, max_tokens) // max(1, total))
+        # the first word end whose head does not fit, minus one: the latest that does
+        over = _first_true(0, len(ends), lambda k: count(text[: ends[k]] + ELLIPSIS) > max_tokens, guess, 2)
+        i = over - 1
+        while i >= 0 and count(text[: ends[i]] + ELLIPSIS) > max_tokens:
+            i -= 1
+        if i >= 0:
+            return text[: ends[i]] + ELLIPSIS
+    first = ends[0] if ends else len(text.rstrip())
+    over = _first_true(0, first, lambda mid: count(text[:mid] + ELLIPSIS) > max_tokens, 1, 4)
+    end = max(0, over - 1)
     while end > 0 and count(text[:end].rstrip() + ELLIPSIS) > max_tokens:
         end -= 1
     head = text[:end].rstrip()
