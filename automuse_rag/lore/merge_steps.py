@@ -52,6 +52,15 @@ def nickname_step(res: Resolver, model_pairs: set[frozenset[str]]) -> None:
     same scenes. Smaller clusters go first; ties between candidates with the same
     evidence go to a dominant one (twice the weight of the others) or nowhere."""
     order = sorted((c for c in res.clusters if c.kind == "character"), key=lambda c: (c.weight, _first_seen(c, res.stats)))
+    primary: dict[int, tuple[int, set[str]]] = {}  # id(cluster) -> (its size, its primary given name), until it grows
+
+    def primary_of(b: Draft) -> set[str]:
+        size, words = primary.get(id(b), (-1, set()))
+        if size != len(b.members):
+            words = _given(b, res.stats, primary=True)
+            primary[id(b)] = (len(b.members), words)
+        return words
+
     for a in order:
         if not a.members:
             continue
@@ -60,11 +69,7 @@ def nickname_step(res: Resolver, model_pairs: set[frozenset[str]]) -> None:
         for b in res.clusters:
             if b is a or b.kind != "character" or not b.members or b.weight < a.weight:
                 continue
-            if not any(
-                are_nicknames(x, y) or pet_form(x, y) or pet_form(y, x)
-                for x in given_a
-                for y in _given(b, res.stats, primary=True)
-            ):
+            if not any(are_nicknames(x, y) or pet_form(x, y) or pet_form(y, x) for x in given_a for y in primary_of(b)):
                 continue
             fam_a, fam_b = _families(a), _families(b)
             if (fam_a and fam_b and not fam_a & fam_b) or not compatible(a, b) or res.distinct.any(a.members, b.members):

@@ -75,6 +75,7 @@ def diminutive_bases(word: str) -> set[str]:
     return out
 
 
+@lru_cache(maxsize=65536)
 def pet_form(short: str, full: str) -> bool:
     """``short`` is a pet form of the given name ``full`` that the data does not list:
     a word it does not know as a name, whose stem (less -y, -ie or -ey) of three
@@ -89,6 +90,7 @@ def pet_form(short: str, full: str) -> bool:
     return len(stem) >= 3 and f.startswith(stem) and len(f) >= len(stem) + 2
 
 
+@lru_cache(maxsize=65536)
 def are_nicknames(a: str, b: str) -> bool:
     """True if two different words are nicknames of each other (or of one name)."""
     return a.lower() != b.lower() and bool(nickname_keys(a) & nickname_keys(b))

@@ -138,7 +138,7 @@ class Resolver:
 
         for fits in (abbreviates, extends):
             cands = [
-                cl for cl in self.clusters if cl.has_full and title_ok(p.title, cl) and not self.apart(name, cl) and fits(cl)
+                cl for cl in self.clusters if cl.has_full and title_ok(p.title, cl) and fits(cl) and not self.apart(name, cl)
             ]
             if len(cands) == 1:
                 self.add(cands[0], name, p)
