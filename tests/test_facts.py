@@ -35,6 +35,8 @@ def facts(text: str, kind: str | None = None) -> set[tuple[str, str, str]]:
         # NER takes "Later that year Josiah" for a date: the one full name with that
         # given name in the chunk (lore/parse.py name_hits, shared with the relations)
         ("Josiah Tregarth kept the lamp. Later that year Josiah died.", "Josiah Tregarth"),
+        # alternatives that are all deaths are a death
+        ("Mr. Hawkins was killed or drowned in the wreck.", "Mr. Hawkins"),
     ],
 )
 def test_a_death_is_a_fact(text: str, name: str) -> None:
@@ -116,6 +118,13 @@ def test_a_death_is_a_fact(text: str, name: str) -> None:
         "Mrs. Ball sat down, fearing that the soldiers had shot Cain Ball.",
         'Mrs. Pullet sighed. "You like a spot too, Bessy; we allays hung together i\' that."',
         "Tom Crane and Ann Bird hung about the gate until dark.",
+        # found on Kidnapped (421, a development-half control book): a death as one of two
+        # alternatives is no fact ("either killed outright or thoroughly disabled"), however
+        # the parse attaches the "or" (to the verb, to its adverb, to "dead")
+        "Mr. Shuan and five more were either killed outright or thoroughly disabled; but of these, two fell by my hand.",
+        "Mr. Hawkins was dead or a prisoner.",
+        "Mr. Hawkins was either dead or dying when they found him.",
+        "The pirates either murdered Mr. Hawkins or sold him.",
     ],
 )
 def test_no_death_where_none_is_stated(text: str) -> None:

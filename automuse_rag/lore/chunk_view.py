@@ -258,6 +258,26 @@ def unreal(verb: Token) -> bool:
     return False
 
 
+def alternatives(tok: Token) -> list[Token] | None:
+    """The other alternatives when ``tok`` is one of several joined by "or" or "nor"
+    ("either killed outright or thoroughly disabled", "dead or a prisoner"), however the
+    parse attaches the "or" (to the word, its head or a modifier of it: "outright or
+    disabled"); None when it is no alternative. A sentence states none of them."""
+
+    def joined(t: Token) -> list[Token] | None:
+        if any(c.dep_ == "cc" and c.lower_ in ("or", "nor") for c in t.children):
+            # the alternative is the word's conjunct, or its head's ("dead or a prisoner")
+            return [c for c in t.children if c.dep_ == "conj"] or [c for c in t.head.children if c.dep_ == "conj"]
+        return None
+
+    for t in (tok, *(c for c in tok.children if c.dep_ in ("advmod", "acomp"))):
+        if (found := joined(t)) is not None:
+            return found
+    if tok.dep_ == "conj" and (found := joined(tok.head)) is not None:
+        return [tok.head, *(c for c in found if c is not tok)]
+    return None
+
+
 def _future(verb: Token) -> bool:
     """A time clause in the present: "when I am dead", "before he dies"."""
     if not any(c.dep_ in ("mark", "advmod") and c.lower_ in FUTURE_MARKS and c.i < verb.i for c in verb.children):

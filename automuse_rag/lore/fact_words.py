@@ -28,6 +28,13 @@ KILLED = {
 }
 DIED = {"died", "dies", "perished", "expired"}
 GRAVE = {"grave", "tomb", "coffin", "corpse", "funeral", "burial", "epitaph", "murderer", "murder"}
+
+
+def death_word(word: str) -> bool:
+    """``word`` (lower case) may state a death: "dead", "died", "killed", "death", "grave"."""
+    return word == "dead" or word == "death" or word in DIED or word in KILLED or word in GRAVE
+
+
 # Verbs whose clause is a belief, a report, a wish or a fear, not a fact ("was thought
 # dead", "I fear he died", "reported dead", "wished the death of").
 UNREAL = {

@@ -21,7 +21,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from automuse_rag.lore.chunk_view import PRONOUNS, ChunkView, Parsed, clause, question, unreal
+from automuse_rag.lore.chunk_view import PRONOUNS, ChunkView, Parsed, alternatives, clause, question, unreal
 from automuse_rag.lore.fact_words import (
     AGE_PAST,
     BECOME,
@@ -44,6 +44,7 @@ from automuse_rag.lore.fact_words import (
     RECOLOUR,
     TENS,
     UNITS,
+    death_word,
     kin_word,
 )
 from automuse_rag.lore.names import TITLES, parse_name
@@ -118,7 +119,7 @@ def sentence_facts_of(view: ChunkView, s: Parsed, add: Callable[[str, str | None
         return
     for tok in s.pdoc:
         w = tok.lower_
-        if w == "dead" or w in DIED or w in KILLED or w in ("death", "late") or w in GRAVE:
+        if death_word(w) or w == "late":
             add("dead", dead_subject(view, s, tok), "dead", s.text)
         elif w in EYES or w in HAIR:
             name, colour = looks(view, s, tok)
@@ -150,6 +151,8 @@ def _nsubj(view: ChunkView, s: Parsed, verb: Token, deps: tuple[str, ...] = ("ns
 def dead_subject(view: ChunkView, s: Parsed, tok: Token) -> str | None:
     """Whose death ``tok`` states, or None."""
     w = tok.lower_
+    if (others := alternatives(tok)) is not None and not all(death_word(o.lower_) for o in others):
+        return None  # one of alternatives that are not all deaths ("either killed or disabled")
     if w == "dead" and tok.dep_ in ("acomp", "oprd"):
         head = tok.head
         if head.lower_ not in BE | {"lay", "lies", "lying", "found", "fell", "dropped", "shot"} or unreal(head):
