@@ -319,6 +319,26 @@ def test_each_death_stated_of_an_entity_counts_not_only_its_first() -> None:
     assert found == [(2, "Jay Gatsby", chunks[2][0], 1)]
 
 
+def test_a_chunk_cut_inside_a_speech_reads_it_as_speech() -> None:
+    """A chunk opening in the middle of a speech begun in the chunk before holds no
+    quotation mark: read alone, the dead man's act the speaker recalls is narration
+    (Anne of Green Gables, development half: "Mr. Thomas smashed it one night", in
+    Anne's account of her years with the Thomases). The chunk before says the speech is
+    open; a chunk after a closed one is narration as before."""
+    died = {"kind": "dead", "name": "Mr. Thomas", "value": "dead", "sentence": "Mr. Thomas was killed."}
+    act = "Mr. Thomas smashed it one night when he was slightly intoxicated."
+    recalled = "One of the doors was broken. " + act
+    chunks = [
+        ("Marilla sewed. Mr. Thomas was killed under a train, said Marilla.", ["Mr. Thomas"], [died]),
+        ("Anne sat by the window.\n\n“When I lived with Mrs. Thomas she had a bookcase.", ["Mrs. Thomas"], []),
+        (recalled, ["Mr. Thomas"], []),
+        ("Anne sat by the window.\n\n“When I lived with Mrs. Thomas she had a bookcase,” said Anne.", ["Mrs. Thomas"], []),
+        (recalled, ["Mr. Thomas"], []),
+    ]
+    story = _story("thomas", chunks)
+    assert [(c.chunk, c.text) for c in check_story(story, fold=False)] == [(4, act)]
+
+
 def _kin_story(relations: list[dict[str, str]], later: str) -> InMemoryStory:
     """Robert and William Cass named at chunk 0 with ``relations`` read there; chunk 1
     says ``later`` of them."""

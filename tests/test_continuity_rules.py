@@ -242,3 +242,39 @@ def test_a_name_ner_calls_an_organisation_is_the_person_the_facts_are_about(monk
     names = {"antoinette": ["Antoinette de Mauban"]}
     (c,) = find_contradictions(get_nlp()(text), 5, [dark], resolve, names)
     assert (c.kind, c.entity, c.fact) == ("attribute", "antoinette", dark.fact)
+
+
+# Anne of Green Gables (45, development half): the chunk opens in the middle of Anne's
+# speech, whose quotation mark is in the chunk before, and holds no quotation mark itself
+MID_SPEECH = (
+    "Next to being beautiful oneself it would be best to have a beautiful bosom friend. When I lived "
+    "with Mrs. Crane she had a bookcase in her sitting room. Lucy Westenra smashed its door one night "
+    "when she was slightly intoxicated. But the other door was whole"
+)
+
+
+@pytest.mark.parametrize(
+    ("before", "mark"),
+    [
+        ("Marilla sewed.\n\n“Oh, I’m so glad she’s pretty.", "“"),
+        ('Marilla sewed.\n\n"Oh, I am so glad she is pretty.', '"'),
+        ("Marilla sewed.\n\n‘Oh, I am so glad she is pretty.", "‘"),
+        ("Marilla sewed.\n\n“Oh, I’m so glad,” said Anne.", ""),  # closed
+        ("Marilla sewed.\n\n“Oh, I’m so glad she’s pretty.\n\n", ""),  # a paragraph ends a quotation
+        ("Marilla sewed, and “smiled”. She said nothing", ""),
+    ],
+)
+def test_a_speech_left_open_at_a_chunks_end_is_read_from_the_chunk_before(before: str, mark: str) -> None:
+    from automuse_rag.lore.chunk_view import open_quote
+
+    assert open_quote(before) == mark
+
+
+def test_a_chunk_that_opens_inside_a_speech_is_speech_until_it_closes() -> None:
+    """The dead acting in a speech begun in the chunk before is remembered, not acting."""
+    assert len(check(MID_SPEECH, DEAD)) == 1  # read alone, it is narration
+    doc = get_nlp()(MID_SPEECH)
+    assert find_contradictions(doc, 5, [DEAD], resolve, opened="“") == []
+    closed = MID_SPEECH + ".”\n\nLucy Westenra smiled at everyone."
+    (c,) = find_contradictions(get_nlp()(closed), 5, [DEAD], resolve, opened="“")
+    assert c.text == "Lucy Westenra smiled at everyone."

@@ -91,3 +91,31 @@ def test_an_unknown_mode_is_one_line() -> None:
     assert check_mode("warn") == "warn"
     with pytest.raises(InputError, match="^--continuity must be one of retry, warn, off, not 'maybe'$"):
         check_mode("maybe")
+
+
+@pytest.mark.parametrize(("last", "flagged"), [("“When I lived with Mrs. Thomas", False), ("“I lived with Mrs. Thomas.”", True)])
+def test_a_candidate_going_on_with_the_last_chunks_speech_is_speech(last: str, flagged: bool) -> None:
+    """A candidate may continue a speech the last chunk opened: its first paragraph is
+    speech, and a dead man's act recalled there breaks no fact."""
+    from automuse_rag.generate.continuity import contradictions
+    from automuse_rag.lore.ner import get_nlp
+    from automuse_rag.lore.types import ChunkAnalysis, LoreMention
+    from automuse_rag.memory.inmemory import InMemoryStory
+    from automuse_rag.memory.types import ChunkRecord
+
+    died = {"kind": "dead", "name": "Mr. Thomas", "value": "dead", "sentence": "Mr. Thomas was killed."}
+    texts = [("Marilla sewed. Mr. Thomas was killed under a train.", [died]), (f"Anne sat down.\n\n{last}", [])]
+    story = InMemoryStory.from_analyses(
+        "thomas",
+        [
+            (
+                ChunkRecord(i, f"thomas:{i}", 1, "ONE", text, text),
+                ChunkAnalysis("s", [LoreMention(name="Mr. Thomas", labels={"PERSON": 2}, count=2)], facts=facts),
+            )
+            for i, (text, facts) in enumerate(texts)
+        ],
+        HashEmbedder(16),
+    )
+    candidate = "she had a bookcase. Mr. Thomas smashed it one night when he was slightly intoxicated."
+    found = contradictions(candidate, 2, story.at(1), get_nlp())
+    assert [c.entity for c in found] == (["mr-thomas"] if flagged else [])

@@ -19,6 +19,7 @@ from typing import Any
 from automuse_rag import templates
 from automuse_rag.errors import InputError
 from automuse_rag.generate.plan import Plan, load_plan
+from automuse_rag.lore.chunk_view import open_quote
 from automuse_rag.lore.continuity import Contradiction, KnownFact, find_contradictions
 from automuse_rag.lore.facts import Fact
 from automuse_rag.lore.ner import ner_text
@@ -87,7 +88,9 @@ def contradictions(candidate: str, index: int, snap: StorySnapshot, nlp: Any, pl
     entities = snap.entities()  # read once: the resolver's names and the checker's
     resolve = resolver(snap, entities)
     known = [*own, *plan_known(plan, resolve), *ties]
-    return find_contradictions(nlp(ner_text(nlp, candidate)), index, known, resolve, fact_names(entities, known))
+    last = snap.records_at([index - 1]).get(index - 1)  # a candidate may go on with a speech the last chunk opened
+    opened = open_quote(last.text) if last is not None else ""
+    return find_contradictions(nlp(ner_text(nlp, candidate)), index, known, resolve, fact_names(entities, known), opened)
 
 
 def plan_facts(plan: Plan) -> list[Fact]:

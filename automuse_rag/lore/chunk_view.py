@@ -75,7 +75,9 @@ class ChunkView:
     own label or title, not by the chunk's PERSON votes (more false alarms on dev), or
     by being one of ``people``."""
 
-    def __init__(self, doc: Doc, mentions: Collection[LoreMention] | None = None, people: Collection[str] = ()) -> None:
+    def __init__(
+        self, doc: Doc, mentions: Collection[LoreMention] | None = None, people: Collection[str] = (), opened: str = ""
+    ) -> None:
         self.doc = doc
         self.sents = list(doc.sents)
         by_name = {m.name: m for m in (ner_mentions(doc) if mentions is None else mentions)}
@@ -86,7 +88,7 @@ class ChunkView:
         self.chars = sorted((h for h in self.hits if h.character), key=lambda h: h.start)
         self.genders = mention_genders(self._mentions())
         self._parsed: dict[int, Parsed] = {}
-        self.quoted = quote_mask(doc.text)
+        self.quoted = quote_mask(doc.text, opened)  # ``opened``: see quote_mask
         self._scene: Scene | None = None
 
     def paragraph_speaker(self, pos: int) -> str | None:
@@ -161,16 +163,20 @@ class ChunkView:
         return self.antecedent(s.base + tok.idx, gender, {*exclude, *bound_apart(s, tok)})
 
 
-def quote_mask(text: str) -> list[bool]:
+def quote_mask(text: str, opened: str = "") -> list[bool]:
     """Per character of a chunk: inside quotation marks? As lore/coref.py's
     ``quoted_offsets`` over the whole chunk, so a sentence in the middle of a speech is
     inside it; a paragraph break ends a quote (a speech of several paragraphs opens
-    each one again)."""
+    each one again). ``opened``: the mark of a speech the chunk before left open
+    (:func:`open_quote`): the chunk's first paragraph is that speech until it closes."""
     style = single_style(text)  # Hard Times: ‘...’; Kim: '...'
     single = style == "‘"
     out: list[bool] = []
-    for part in re.split(r"(\n\s*\n)", text):
-        mask = single_quoted(part, style) if style else quoted_offsets(part)
+    for n, part in enumerate(re.split(r"(\n\s*\n)", text)):
+        if n == 0 and opened:
+            out += _marks(opened + part, None if opened in '“"' else opened)[1:]
+            continue
+        mask = _marks(part, style)
         close = "’" if single else "”"
         first = next((k for k, ch in enumerate(part) if ch in "“”‘’" and (single or ch in "“”")), None)
         if first is not None and part[first] == close and (not single or not part[first + 1 : first + 2].isalpha()):
@@ -180,6 +186,25 @@ def quote_mask(text: str) -> list[bool]:
 
 
 FIRST_PERSON = re.compile(r"\b(?:I|my|me|I’m|I'm)\b")
+
+
+def _marks(part: str, style: str | None) -> list[bool]:
+    return single_quoted(part, style) if style else quoted_offsets(part)
+
+
+def open_quote(text: str) -> str:
+    """The opening mark of a speech ``text`` leaves open at its end ("“", '"', "‘" or
+    "'"), "" when none: a chunk cut inside a speech opens inside it (:func:`quote_mask`).
+    A paragraph break ends a quotation."""
+    last = re.split(r"\n\s*\n", text)[-1]
+    if not last.strip():
+        return ""
+    mask = quote_mask(last)
+    end = len(last.rstrip())
+    if not mask[end - 1] or last[end - 1] in "”’\"'":
+        return ""  # narration at the end, or a closing mark
+    style = single_style(last)
+    return next((ch for ch in reversed(last[:end]) if ch in ('“"' if style is None else style)), "")
 
 
 def _speech_first(text: str, mask: list[bool]) -> list[bool]:

@@ -100,13 +100,19 @@ FOOTNOTE = re.compile(r"\[(?:\*|\d+\]|Footnote)")
 
 
 def find_contradictions(
-    doc: Any, chunk: int, known: Sequence[KnownFact], resolve: Resolve, names: Mapping[str, Collection[str]] | None = None
+    doc: Any,
+    chunk: int,
+    known: Sequence[KnownFact],
+    resolve: Resolve,
+    names: Mapping[str, Collection[str]] | None = None,
+    opened: str = "",
 ) -> list[Contradiction]:
     """Sentences of one chunk's spaCy doc that contradict facts known before it.
     ``resolve(surface name)`` -> entity id as of this chunk, or None. ``names``: entity
     id -> its names then, for the story's entities: the names of those ``known`` is about
     count where NER tags none ("Clerval came up the stairs"), and who bears a surname is
-    counted over all (:func:`_same_person`)."""
+    counted over all (:func:`_same_person`). ``opened``: the mark of a speech the chunk
+    before left open (lore/chunk_view.py ``open_quote``): the chunk opens inside it."""
     known = [k for k in known if k.fact.chunk < chunk]
     if not known:
         return []
@@ -114,7 +120,7 @@ def find_contradictions(
         e for k in known if k.fact.kind == "kin" and (e := resolve(k.fact.value.partition(":")[2]))
     }
     people = {n for e in ids for n in (names or {}).get(e, ())}  # a tie's other person too
-    view = ChunkView(doc, _with_known_names(doc, people), people)
+    view = ChunkView(doc, _with_known_names(doc, people), people, opened)
     out: list[Contradiction] = []
     seen: set[tuple[str, str, str]] = set()
 

@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from automuse_rag.errors import InputError
+from automuse_rag.lore.chunk_view import open_quote
 from automuse_rag.lore.continuity import Contradiction, KnownFact, excludes, find_contradictions
 from automuse_rag.lore.entity import Entity, Relation
 from automuse_rag.lore.fact_words import INVERSE, KIN, MARRIED, kin_word
@@ -170,11 +171,18 @@ def fact_names(entities: Sequence[Entity], known: Sequence[KnownFact]) -> dict[s
 
 
 def check_chunk(
-    doc: Any, chunk: int, before: StorySnapshot, now: StorySnapshot, plan: Sequence[Fact] = (), said: Said | None = None
+    doc: Any,
+    chunk: int,
+    before: StorySnapshot,
+    now: StorySnapshot,
+    plan: Sequence[Fact] = (),
+    said: Said | None = None,
+    opened: str = "",
 ) -> list[Contradiction]:
     """The contradictions of one chunk (``doc``: its text parsed by spaCy's NER pipeline)
     with the facts known at ``before`` (the chunk before), the kin its relations hold
-    (:func:`kin_known`, citing ``said``) and the ``plan``'s, names resolved at ``now``."""
+    (:func:`kin_known`, citing ``said``) and the ``plan``'s, names resolved at ``now``;
+    ``opened``: the mark of a speech the chunk before left open (lore/chunk_view.py)."""
     known = before.facts()
     ties = kin_known(before, now, said)
     if not known and not plan and not ties:
@@ -182,7 +190,7 @@ def check_chunk(
     entities = now.entities()  # read once: the resolver's names and the checker's
     resolve = resolver(now, entities)
     facts = [*known_as_of(known, now, resolve), *plan_known(plan, resolve), *ties]
-    return find_contradictions(doc, chunk, facts, resolve, fact_names(entities, facts))
+    return find_contradictions(doc, chunk, facts, resolve, fact_names(entities, facts), opened)
 
 
 #: A fact broken in this many chunks of a range or more is reported once (fold_repeats).
@@ -224,7 +232,7 @@ def check_story(
     first, stop = chunk_range(story, start, end)
     todo: list[tuple[int, StorySnapshot, StorySnapshot, str]] = []
     latest = story.latest()
-    records = latest.records_at(range(first, stop + 1))
+    records = latest.records_at(range(max(0, first - 1), stop + 1))  # a chunk's text and the one before
     for i in range(first, stop + 1):
         before = story.at(i - 1)
         if i in records and (plan or before.facts() or any(_tie(r.label) for r in before.relations())):
@@ -235,7 +243,8 @@ def check_story(
     said = relation_sentences(story, stop)
     out: list[Contradiction] = []
     for (i, before, now, _), doc in zip(todo, nlp.pipe(ner_text(nlp, text) for *_, text in todo)):
-        out += check_chunk(doc, i, before, now, plan, said)
+        opened = open_quote(records[i - 1].text) if i - 1 in records else ""  # a chunk cut inside a speech
+        out += check_chunk(doc, i, before, now, plan, said, opened)
     return fold_repeats(out) if fold else out
 
 
