@@ -339,6 +339,27 @@ def test_a_chunk_cut_inside_a_speech_reads_it_as_speech() -> None:
     assert [(c.chunk, c.text) for c in check_story(story, fold=False)] == [(4, act)]
 
 
+def test_a_fact_follows_its_name_when_the_name_leaves_its_entity() -> None:
+    """Pride and Prejudice (development half): "Mrs. Hurst" was one entity with a bare
+    "Hurst" until "Mr. Hurst" came and took it; her gender stayed with the entity, and
+    the checker held Mr. Hurst to being a woman. A fact is the name's it was stated of:
+    it goes with that name to the entity that holds it at the chunk checked."""
+    woman = {"kind": "gender", "name": "Mrs. Hurst", "value": "female", "sentence": "Mr. Darcy danced with Mrs. Hurst."}
+    died = {"kind": "dead", "name": "Mrs. Hurst", "value": "dead", "sentence": "Mrs. Hurst is dead."}
+    chunks = [
+        ("Hurst was at the window.", ["Hurst"], []),
+        ("Mr. Darcy danced once with Mrs. Hurst.", ["Mrs. Hurst", "Mr. Darcy"], [woman]),
+        ("Hurst was at the window. Mrs. Hurst is dead.", ["Hurst", "Mrs. Hurst"], [died]),
+        ("As for Mr. Hurst, he was an indolent man who lived only to eat.", ["Mr. Hurst"], []),
+        ("Mrs. Hurst smiled at Mr. Darcy across the table.", ["Mrs. Hurst", "Mr. Darcy"], []),
+    ]
+    story = _story("hurst", chunks)
+    assert {"Mrs. Hurst", "Hurst"} <= set(next(e for e in story.at(2).entities() if e.id == "hurst").names())
+    assert "Mrs. Hurst" not in next(e for e in story.at(3).entities() if e.id == "hurst").names()
+    found = [(c.chunk, c.kind, c.display) for c in check_story(story)]
+    assert found == [(4, "dead_acts", "Mrs. Hurst")]
+
+
 def _kin_story(relations: list[dict[str, str]], later: str) -> InMemoryStory:
     """Robert and William Cass named at chunk 0 with ``relations`` read there; chunk 1
     says ``later`` of them."""

@@ -16,7 +16,7 @@ from. Generation holds its chunks to the same ties (generate/continuity.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -74,11 +74,17 @@ def resolver(snap: StorySnapshot, entities: Sequence[Entity] | None = None) -> C
     return resolve
 
 
-def known_as_of(known: Sequence[KnownFact], snap: StorySnapshot, resolve: Callable[[str], str | None]) -> list[KnownFact]:
+def known_as_of(
+    known: Sequence[KnownFact], snap: StorySnapshot, resolve: Callable[[str], str | None], holder: Mapping[str, str]
+) -> list[KnownFact]:
     """Facts known before a chunk, their entities as of the chunk (``snap``), shown by
-    the entity's name then. An entity still known keeps its facts (one read of the
-    names); only the facts of one gone since (merged into another at this chunk) are
-    resolved again by name, and left as they were when the name is no one's now."""
+    the entity's name then. A fact is the name's it was stated of: it goes to the entity
+    that holds that name at the chunk (``holder``: name -> entity id then), which is its
+    entity before unless the name has left it ("Mrs. Hurst" parted from a "Hurst" that
+    "Mr. Hurst" joins). The facts of an entity gone since (merged into another at this
+    chunk) are resolved again by name, and left as they were when the name is no one's
+    now."""
+    known = [KnownFact(k.fact, e, k.display) if (e := holder.get(k.fact.name, k.entity)) != k.entity else k for k in known]
     names = snap.names({k.entity for k in known})
     out = []
     for k in known:
@@ -189,7 +195,8 @@ def check_chunk(
         return []
     entities = now.entities()  # read once: the resolver's names and the checker's
     resolve = resolver(now, entities)
-    facts = [*known_as_of(known, now, resolve), *plan_known(plan, resolve), *ties]
+    holder = {n: e.id for e in entities for n in e.names()}
+    facts = [*known_as_of(known, now, resolve, holder), *plan_known(plan, resolve), *ties]
     return find_contradictions(doc, chunk, facts, resolve, fact_names(entities, facts), opened)
 
 
