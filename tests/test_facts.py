@@ -37,6 +37,7 @@ def facts(text: str, kind: str | None = None) -> set[tuple[str, str, str]]:
         ("Josiah Tregarth kept the lamp. Later that year Josiah died.", "Josiah Tregarth"),
         # alternatives that are all deaths are a death
         ("Mr. Hawkins was killed or drowned in the wreck.", "Mr. Hawkins"),
+        ("The pirates strangled Mr. Hawkins till he died.", "Mr. Hawkins"),
     ],
 )
 def test_a_death_is_a_fact(text: str, name: str) -> None:
@@ -125,6 +126,11 @@ def test_a_death_is_a_fact(text: str, name: str) -> None:
         "Mr. Hawkins was dead or a prisoner.",
         "Mr. Hawkins was either dead or dying when they found him.",
         "The pirates either murdered Mr. Hawkins or sold him.",
+        # found on The Call of the Wild (215, in neither half): the victim outlives the
+        # "killing" in the sentence itself, a "till" clause of his own that is no death
+        "Joe rushed in. Buck simply smothered him by virtue of superior weight, and cut him up till he ceased "
+        "snapping and began to whine for mercy.",
+        "Buck smothered Joe Bell till he ceased snapping and began to whine for mercy.",
     ],
 )
 def test_no_death_where_none_is_stated(text: str) -> None:

@@ -5,7 +5,7 @@ parses of the sentences it asks for (lore/parse.py's parser, only those)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -301,6 +301,22 @@ def alternatives(tok: Token) -> list[Token] | None:
     if tok.dep_ == "conj" and (found := joined(tok.head)) is not None:
         return [tok.head, *(c for c in found if c is not tok)]
     return None
+
+
+def outlived(verb: Token, death: Callable[[str], bool]) -> bool:
+    """A killing the victim outlives in the sentence itself: the verb, or one joined to
+    it, holds a "till" clause whose subject is "he" or "she" and whose verb is no death
+    (``death``: a word stating one): "smothered him ... and cut him up till he ceased
+    snapping and began to whine for mercy", not "strangled him till he died"."""
+    group = [verb, *(c for c in verb.children if c.dep_ == "conj")]
+    return any(
+        c.dep_ == "advcl"
+        and not death(c.lower_)
+        and any(m.dep_ == "mark" and m.lower_ in ("till", "until") for m in c.children)
+        and any(n.dep_ == "nsubj" and n.lower_ in ("he", "she") for n in c.children)
+        for v in group
+        for c in v.children
+    )
 
 
 def _future(verb: Token) -> bool:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from automuse_rag.lore.chunk_view import PRONOUNS, ChunkView, Parsed, alternatives, clause, question, unreal
+from automuse_rag.lore.chunk_view import PRONOUNS, ChunkView, Parsed, alternatives, clause, outlived, question, unreal
 from automuse_rag.lore.fact_words import (
     AGE_PAST,
     BECOME,
@@ -165,7 +165,7 @@ def dead_subject(view: ChunkView, s: Parsed, tok: Token) -> str | None:
             return None  # "died away", "died a thousand deaths"
         return _nsubj(view, s, tok, anyname=True)
     if w in KILLED and tok.dep_ not in ("amod", "compound"):
-        if unreal(tok) or (w == "shot" and not any(c.lower_ == "dead" for c in tok.children)):
+        if unreal(tok) or outlived(tok, death_word) or (w == "shot" and not any(c.lower_ == "dead" for c in tok.children)):
             return None
         if any(
             c.dep_ == "prt" or (w in ("hung", "hanged") and c.dep_ == "advmod" and c.lower_ in HANG_ADVERBS) for c in tok.children
