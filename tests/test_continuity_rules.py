@@ -278,3 +278,16 @@ def test_a_chunk_that_opens_inside_a_speech_is_speech_until_it_closes() -> None:
     closed = MID_SPEECH + ".”\n\nLucy Westenra smiled at everyone."
     (c,) = find_contradictions(get_nlp()(closed), 5, [DEAD], resolve, opened="“")
     assert c.text == "Lucy Westenra smiled at everyone."
+
+
+@pytest.mark.parametrize("mark", ['"', "“"])
+def test_a_chunk_whose_speech_opens_itself_is_not_opened_twice(mark: str) -> None:
+    """A speech of several paragraphs opens each paragraph again (The Sign of the Four,
+    development half): when the chunk before ends inside one, a chunk beginning with the
+    next paragraph's own mark is inside the speech by that mark, and a straight mark
+    must not close what the chunk before opened."""
+    close = '"' if mark == '"' else "”"
+    text = f"{mark}A couple of days later Lucy Westenra was strolling on the beach, so I spoke to her.{close}"
+    assert find_contradictions(get_nlp()(text), 5, [DEAD], resolve, opened=mark) == []
+    narration = "A couple of days later Lucy Westenra was strolling on the beach, so I spoke to her."
+    assert len(find_contradictions(get_nlp()(narration), 5, [DEAD], resolve)) == 1

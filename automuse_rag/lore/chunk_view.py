@@ -168,12 +168,14 @@ def quote_mask(text: str, opened: str = "") -> list[bool]:
     ``quoted_offsets`` over the whole chunk, so a sentence in the middle of a speech is
     inside it; a paragraph break ends a quote (a speech of several paragraphs opens
     each one again). ``opened``: the mark of a speech the chunk before left open
-    (:func:`open_quote`): the chunk's first paragraph is that speech until it closes."""
+    (:func:`open_quote`): the chunk's first paragraph is that speech until it closes,
+    unless it opens with a mark of its own (the next paragraph of a speech of several,
+    the chunk cut between paragraphs)."""
     style = single_style(text)  # Hard Times: ‘...’; Kim: '...'
     single = style == "‘"
     out: list[bool] = []
     for n, part in enumerate(re.split(r"(\n\s*\n)", text)):
-        if n == 0 and opened:
+        if n == 0 and opened and part.lstrip()[:1] not in "“\"‘'":  # a paragraph opening itself is not opened twice
             out += _marks(opened + part, None if opened in '“"' else opened)[1:]
             continue
         mask = _marks(part, style)
