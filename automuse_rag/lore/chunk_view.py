@@ -5,12 +5,12 @@ parses of the sentences it asks for (lore/parse.py's parser, only those)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from automuse_rag.lore.coref import Scene, quoted_offsets, scene, single_quoted, single_style
-from automuse_rag.lore.fact_words import CONDITIONAL_MARKS, FUTURE_MARKS, NEARLY, PRESENT, unreal_word
+from automuse_rag.lore.fact_words import CONDITIONAL_MARKS, FUTURE_MARKS, NEARLY, PRESENT, death_word, unreal_word
 from automuse_rag.lore.ner import HE, SHE, ner_mentions, parse_sentences
 from automuse_rag.lore.parse import _Hit, _occurrences, mention_genders, name_hits
 from automuse_rag.lore.relation_words import MODAL, SPEECH
@@ -305,15 +305,15 @@ def alternatives(tok: Token) -> list[Token] | None:
     return None
 
 
-def outlived(verb: Token, death: Callable[[str], bool]) -> bool:
+def outlived(verb: Token) -> bool:
     """A killing the victim outlives in the sentence itself: the verb, or one joined to
-    it, holds a "till" clause whose subject is "he" or "she" and whose verb is no death
-    (``death``: a word stating one): "smothered him ... and cut him up till he ceased
-    snapping and began to whine for mercy", not "strangled him till he died"."""
+    it, holds a "till" clause whose subject is "he" or "she" and whose verb is no death:
+    "smothered him ... and cut him up till he ceased snapping and began to whine for
+    mercy", not "strangled him till he died"."""
     group = [verb, *(c for c in verb.children if c.dep_ == "conj")]
     return any(
         c.dep_ == "advcl"
-        and not death(c.lower_)
+        and not death_word(c.lower_)
         and any(m.dep_ == "mark" and m.lower_ in ("till", "until") for m in c.children)
         and any(n.dep_ == "nsubj" and n.lower_ in ("he", "she") for n in c.children)
         for v in group

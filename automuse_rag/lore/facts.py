@@ -165,7 +165,7 @@ def dead_subject(view: ChunkView, s: Parsed, tok: Token) -> str | None:
             return None  # "died away", "died a thousand deaths"
         return _nsubj(view, s, tok, anyname=True)
     if w in KILLED and tok.dep_ not in ("amod", "compound"):
-        if unreal(tok) or outlived(tok, death_word) or (w == "shot" and not any(c.lower_ == "dead" for c in tok.children)):
+        if unreal(tok) or outlived(tok) or (w == "shot" and not any(c.lower_ == "dead" for c in tok.children)):
             return None
         if any(
             c.dep_ == "prt" or (w in ("hung", "hanged") and c.dep_ == "advmod" and c.lower_ in HANG_ADVERBS) for c in tok.children

@@ -48,20 +48,28 @@ def chunk_range(story: StoryView, start: int | None, end: int | None) -> tuple[i
     return first, stop
 
 
-def resolver(snap: StorySnapshot, entities: Sequence[Entity] | None = None) -> Callable[[str], str | None]:
+def name_holders(entities: Sequence[Entity]) -> dict[str, str]:
+    """Name -> the id of the entity holding it, over ``entities``."""
+    return {n: e.id for e in entities for n in e.names()}
+
+
+def resolver(
+    snap: StorySnapshot, entities: Sequence[Entity] | None = None, holders: Mapping[str, str] | None = None
+) -> Callable[[str], str | None]:
     """Surface name -> the entity one of whose names it is as of ``snap``: the one that
     has the name itself, else (an untitled name) the one found in it, the longest name
     as ``named_in`` reads them; None when no one or several. A titled name no entity has
     is no one's: "Mrs. Shimerda" is not the Mr. Shimerda whose bare "Shimerda" is in it.
-    ``entities``: ``snap.entities()`` when the caller has read them (else read on first use)."""
+    ``entities``: ``snap.entities()`` when the caller has read them (else read on first
+    use); ``holders``: their :func:`name_holders` when the caller has built them."""
     cache: dict[str, str | None] = {}
-    exact: dict[str, str] | None = None
+    exact: Mapping[str, str] | None = holders
 
     def resolve(name: str) -> str | None:
         nonlocal exact
         if name not in cache:
             if exact is None:
-                exact = {n: e.id for e in (snap.entities() if entities is None else entities) for n in e.names()}
+                exact = name_holders(snap.entities() if entities is None else entities)
             if name in exact:
                 cache[name] = exact[name]
             elif parse_name(name).title:
@@ -194,9 +202,9 @@ def check_chunk(
     if not known and not plan and not ties:
         return []
     entities = now.entities()  # read once: the resolver's names and the checker's
-    resolve = resolver(now, entities)
-    holder = {n: e.id for e in entities for n in e.names()}
-    facts = [*known_as_of(known, now, resolve, holder), *plan_known(plan, resolve), *ties]
+    holders = name_holders(entities)
+    resolve = resolver(now, entities, holders)
+    facts = [*known_as_of(known, now, resolve, holders), *plan_known(plan, resolve), *ties]
     return find_contradictions(doc, chunk, facts, resolve, fact_names(entities, facts), opened)
 
 
