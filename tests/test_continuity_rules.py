@@ -174,6 +174,17 @@ EYES = known("eyes", "Nora Fairley", "blue", sentence="Nora Fairley had blue eye
         ("Nora Fairley's hair had turned red in the sun.", known("hair", "Nora Fairley", "black"), False),
         ("Nora Fairley's hair was now red.", known("hair", "Nora Fairley", "black"), False),
         ("Nora Fairley wore a wig of red hair.", known("hair", "Nora Fairley", "black"), False),
+        # a light shade of brown is not the dark hair, nor are black eyes hazel (development:
+        # Nancy Lammeter's light-brown hair, Gilbert Blythe's hazel eyes)
+        ("Nora Fairley smoothed her black hair.", known("hair", "Nora Fairley", "light brown"), True),
+        ("Nora Fairley smoothed her brown hair.", known("hair", "Nora Fairley", "light brown"), False),
+        ("Nora Fairley smoothed her fair hair.", known("hair", "Nora Fairley", "light brown"), False),
+        ("Nora Fairley smoothed her light-brown hair.", known("hair", "Nora Fairley", "dark"), True),
+        ("Nora Fairley smoothed her dark hair.", known("hair", "Nora Fairley", "brown"), False),
+        ("Nora Fairley looked up with her black eyes.", known("eyes", "Nora Fairley", "hazel"), True),
+        ("Nora Fairley looked up with her dark eyes.", known("eyes", "Nora Fairley", "hazel"), False),
+        ("Nora Fairley looked up with her brown eyes.", known("eyes", "Nora Fairley", "hazel"), False),
+        ("Nora Fairley looked up with her hazel eyes.", known("eyes", "Nora Fairley", "black"), True),
         ("Nora Fairley was nineteen.", known("age", "Nora Fairley", "23"), True),
         ("Nora Fairley was twenty-five.", known("age", "Nora Fairley", "23"), False),
         ("Nora Fairley shook his head slowly.", known("gender", "Miss Nora Fairley", "female"), True),

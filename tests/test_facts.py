@@ -143,6 +143,11 @@ def test_no_death_where_none_is_stated(text: str) -> None:
         ("Nora Fairley had grey eyes.", ("eyes", "Nora Fairley", "grey")),
         ("Nora Fairley smiled. Her blue eyes filled with tears.", ("eyes", "Nora Fairley", "blue")),
         ("Mr. Darcy's golden hair shone in the sun.", ("hair", "Mr. Darcy", "golden")),
+        # a light shade of brown is its own colour, not the dark one (Silas Marner, development)
+        ("Nancy Lammeter had light-brown hair, cropped behind.", ("hair", "Nancy Lammeter", "light brown")),
+        ("Nancy Lammeter smiled. Her pale brown hair shone.", ("hair", "Nancy Lammeter", "light brown")),
+        ("Nancy Lammeter's hair was light brown.", ("hair", "Nancy Lammeter", "light brown")),
+        ("Nancy Lammeter had dark-brown hair.", ("hair", "Nancy Lammeter", "dark")),
         ("Nora Fairley was twenty-three.", ("age", "Nora Fairley", "23")),
         ("Nora Fairley, who was nineteen, ran the shop.", ("age", "Nora Fairley", "19")),
         ("Nora Fairley, whose eyes were grey, ran the shop.", ("eyes", "Nora Fairley", "grey")),

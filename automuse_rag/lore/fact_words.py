@@ -5,6 +5,7 @@ classes, and the cue that picks the sentences worth a parse."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # Passive or active verb forms that kill ("Mr. Hawkins was hanged", "Hyde killed Carew").
 KILLED = {
@@ -165,9 +166,41 @@ HAIR_COLOURS = {
     "silver": "grey",
     "raven": "black",
 }
+# A light shade of brown ("light-brown hair", "pale brown eyes") is a colour of its own:
+# like brown, and like fair hair or hazel eyes, never like black or dark.
+LIGHT_SHADES = {"light", "pale"}
+LIGHT_BROWN = "light brown"
+DARK_SHADES = {"dark", "deep"}
+
+
+def colour_of(tok: Any) -> str:
+    """The colour a colour word (a spaCy token) names: "gray" is grey; brown shaded by the
+    word before it ("light-brown", "pale brown", "dark-brown") is light brown or dark."""
+    word = "grey" if tok.lower_ == "gray" else tok.lower_
+    before = tok.doc[tok.i - 1] if tok.i > 0 else None
+    if before is not None and before.text in ("-", "–") and tok.i > 1:
+        before = tok.doc[tok.i - 2]
+    shade = before.lower_ if before is not None else ""
+    if word == "brown" and shade in LIGHT_SHADES:
+        return LIGHT_BROWN
+    return "dark" if word == "brown" and shade in DARK_SHADES else word
+
+
 # Colour groups: two values of one kind contradict each other only when no group holds both.
-EYE_GROUPS = ({"blue", "grey", "violet"}, {"grey", "green", "hazel"}, {"brown", "black", "dark", "hazel"})
-HAIR_GROUPS = ({"black", "dark", "brown"}, {"brown", "red"}, {"fair", "red"}, {"grey", "white"}, {"fair", "grey", "white"})
+# "dark" is vague and goes with hazel; black does not.
+EYE_GROUPS = (
+    {"blue", "grey", "violet"},
+    {"grey", "green", "hazel"},
+    {"brown", "black", "dark"},
+    {"brown", "dark", "hazel", LIGHT_BROWN},
+)
+HAIR_GROUPS = (
+    {"black", "dark", "brown"},
+    {"brown", LIGHT_BROWN, "red"},
+    {"fair", LIGHT_BROWN, "red"},
+    {"grey", "white"},
+    {"fair", "grey", "white"},
+)
 AGEING = {"grey", "white"}  # hair that may turn so in a story's years
 HAIR = {"hair", "locks", "curls", "tresses", "ringlets"}
 EYES = {"eyes"}

@@ -8,10 +8,9 @@ negated, modal, conditional, a question or under a verb of belief states nothing
 ("was thought dead", "if he died", "I fear she is dead"). A pronoun outside quotes
 stands for the nearest earlier character of its gender (lore/chunk_view.py).
 
-Values: "dead"; a colour ("blue"); an age ("23"); "male"/"female"; an occupation
-("clockmaker"); a married name ("Mrs. Harker"); ``ROLE:NAME`` for kin, read "NAME is
-the fact name's ROLE" ("Arthur's sister Emily" -> Fact("kin", "Arthur", "sister:Emily"));
-a place ("Whitby") or "left Whitby".
+Values: "dead"; a colour ("blue", "light brown"); an age ("23"); "male"/"female"; an occupation ("clockmaker");
+a married name ("Mrs. Harker"); ``ROLE:NAME`` for kin, read "NAME is the fact name's ROLE" ("Arthur's sister
+Emily" -> Fact("kin", "Arthur", "sister:Emily")); a place ("Whitby") or "left Whitby".
 """
 
 from __future__ import annotations
@@ -44,6 +43,7 @@ from automuse_rag.lore.fact_words import (
     RECOLOUR,
     TENS,
     UNITS,
+    colour_of,
     death_word,
     kin_word,
 )
@@ -206,11 +206,11 @@ def looks(view: ChunkView, s: Parsed, tok: Token) -> tuple[str | None, str]:
     """(whose, colour) of "her blue eyes", "X had grey eyes", "X's golden hair",
     "his eyes were blue"."""
     table = EYE_COLOURS if tok.lower_ in EYES else HAIR_COLOURS
-    colour = next((c.lower_ for c in tok.children if c.dep_ in ("amod", "compound") and c.lower_ in table), "")
-    if not colour and tok.dep_ == "nsubj" and tok.head.lower_ in BE:
+    word = next((c for c in tok.children if c.dep_ in ("amod", "compound") and c.lower_ in table), None)
+    if word is None and tok.dep_ == "nsubj" and tok.head.lower_ in BE:
         acomp = [c for c in tok.head.children if c.dep_ == "acomp" and c.lower_ in table]
-        colour = acomp[0].lower_ if acomp and not any(c.dep_ == "prep" for c in acomp[0].children) else ""
-    colour = "grey" if colour == "gray" else colour
+        word = acomp[0] if acomp and not any(c.dep_ == "prep" for c in acomp[0].children) else None
+    colour = colour_of(word) if word is not None else ""
     if not colour or unreal(clause(tok)):
         return None, ""
     owner = next((c for c in tok.children if c.dep_ == "poss"), None)
