@@ -148,6 +148,12 @@ def test_no_death_where_none_is_stated(text: str) -> None:
         ("Nancy Lammeter smiled. Her pale brown hair shone.", ("hair", "Nancy Lammeter", "light brown")),
         ("Nancy Lammeter's hair was light brown.", ("hair", "Nancy Lammeter", "light brown")),
         ("Nancy Lammeter had dark-brown hair.", ("hair", "Nancy Lammeter", "dark")),
+        # a common noun subject with a name in apposition is that name (The Great Gatsby, development)
+        (
+            "The sister, Catherine Wilson, was a slender, worldly girl of about thirty, with a solid, sticky bob of red hair.",
+            ("hair", "Catherine Wilson", "red"),
+        ),
+        ("The old captain, Tom Crane, was dead.", ("dead", "Tom Crane", "dead")),
         ("Nora Fairley was twenty-three.", ("age", "Nora Fairley", "23")),
         ("Nora Fairley, who was nineteen, ran the shop.", ("age", "Nora Fairley", "19")),
         ("Nora Fairley, whose eyes were grey, ran the shop.", ("eyes", "Nora Fairley", "grey")),

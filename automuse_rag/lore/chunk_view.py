@@ -149,9 +149,13 @@ class ChunkView:
 
     def who(self, s: Parsed, tok: Token, exclude: Collection[str] = (), anyname: bool = False) -> str | None:
         """The character a token names: a name, or a third-person pronoun outside
-        quotes resolved to its antecedent. ``anyname``: a name NER took for a place
-        counts too (as the subject of "died": "Flint is dead", Flint tagged GPE)."""
+        quotes resolved to its antecedent, or the one name in apposition to a noun.
+        ``anyname``: a name NER took for a place counts too (as the subject of "died":
+        "Flint is dead", Flint tagged GPE)."""
         o = s.occ(tok)
+        named = {a.name for c in tok.children if c.dep_ == "appos" and (a := s.occ(c)) is not None and a.character}
+        if o is None and len(named) == 1:  # "The sister, Catherine, was ...": the name in apposition
+            return named.pop()
         if o is not None:
             return o.name if o.character or anyname else None
         if tok.lower_ in ("my", "i", "me") and s.in_quotes(tok):  # "'My cousin Jane,' said Elizabeth"
