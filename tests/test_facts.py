@@ -289,6 +289,22 @@ def test_my_in_a_speech_is_the_paragraphs_speaker() -> None:
     assert not any(f[0] == "kin" for f in facts(two))
 
 
+@pytest.mark.parametrize("mark", ["“", '"'])
+def test_my_in_a_speech_of_several_paragraphs_is_its_speaker(mark: str) -> None:
+    """Found on The Sign of the Four (2097, development): Thaddeus Sholto's account runs
+    over several paragraphs, each opening with a quotation mark and only the first
+    attributed; "My twin-brother Bartholomew" in the second is still his."""
+    close = "”" if mark == "“" else '"'
+    text = (
+        f"{mark}That would hardly do,{close} said Thaddeus Sholto. {mark}I must tell you how we all stand to each other.\n\n"
+        f"{mark}My father was a soldier. My twin-brother Bartholomew and I were the only children.\n\n"
+        f"{mark}My mother died young.{close}"
+    )
+    assert ("kin", "Thaddeus Sholto", "brother:Bartholomew") in facts(text)
+    closed = text.replace("to each other.\n\n", f"to each other.{close}\n\n", 1)
+    assert not any(f[0] == "kin" for f in facts(closed))  # the speech ended: no speaker known
+
+
 def test_a_pronoun_skips_a_name_its_given_name_gives_the_other_sex() -> None:
     """Found on Sons and Lovers (217, in neither half): "her dark eyes" went to Paul, the
     nearest name, whose chunk had no pronoun of his."""

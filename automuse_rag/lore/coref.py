@@ -168,11 +168,24 @@ def scene(doc: Doc, hits: Sequence[_Named], antecedent: Callable[[int, str, Set[
     for h in hits:  # "I am Mary Lennox": a speaker naming herself
         if quoted[h.start] and SELF_NAMING.search(text, max(0, h.start - 16), h.start):
             found.setdefault(para(h.start), set()).add(h.name)
-    paragraphs = []
+    paragraphs: list[tuple[int, int, str | None]] = []
     for k, (s, e) in enumerate(bounds):
         names = found.get(k, set())
-        paragraphs.append((s, e, next(iter(names)) if len(names) == 1 else None))
+        who = next(iter(names)) if len(names) == 1 else None
+        if not names and paragraphs and text[s:e].lstrip()[:1] in OPENING and _left_open(text, quoted, *bounds[k - 1]):
+            who = paragraphs[-1][2]  # the next paragraph of a speech of several: its speaker's
+        paragraphs.append((s, e, who))
     return Scene(quoted, paragraphs)
+
+
+OPENING = "“\"‘'"
+
+
+def _left_open(text: str, quoted: list[bool], start: int, end: int) -> bool:
+    """Whether the paragraph ``text[start:end]`` ends inside a speech: quoted at its
+    last character, which is no closing mark."""
+    last = start + len(text[start:end].rstrip())
+    return last > start and quoted[last - 1] and text[last - 1] not in "”’\"'"
 
 
 KIN_WINDOW = (2, 1)  # sentences before and after a kin noun where its referent may be named
