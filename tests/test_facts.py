@@ -289,6 +289,14 @@ def test_my_in_a_speech_is_the_paragraphs_speaker() -> None:
     assert not any(f[0] == "kin" for f in facts(two))
 
 
+@pytest.mark.parametrize("verb", ["urged", "interposed", "demanded", "inquired", "murmured", "retorted"])
+def test_a_dialogue_tag_beyond_said_names_the_speaker(verb: str) -> None:
+    """Found on The Great Gatsby (64317, development): '“Come on,” she urged. “I’ll
+    telephone my sister Catherine.”' The tag verb was not one of the speech verbs."""
+    text = f"“Won’t you, Myrtle Wilson?” said Tom Buchanan.\n\n“Come on,” she {verb}. “I’ll telephone my sister Catherine.”"
+    assert ("kin", "Myrtle Wilson", "sister:Catherine") in facts(text)
+
+
 @pytest.mark.parametrize("mark", ["“", '"'])
 def test_my_in_a_speech_of_several_paragraphs_is_its_speaker(mark: str) -> None:
     """Found on The Sign of the Four (2097, development): Thaddeus Sholto's account runs
