@@ -131,6 +131,8 @@ def test_a_death_is_a_fact(text: str, name: str) -> None:
         "Joe rushed in. Buck simply smothered him by virtue of superior weight, and cut him up till he ceased "
         "snapping and began to whine for mercy.",
         "Buck smothered Joe Bell till he ceased snapping and began to whine for mercy.",
+        # a name after a noun with no comma is no apposition: "That woman [whom] Marner found dead" (Silas Marner)
+        "That woman Silas Marner found dead in the snow was Eppie's mother.",
     ],
 )
 def test_no_death_where_none_is_stated(text: str) -> None:

@@ -153,7 +153,9 @@ class ChunkView:
         ``anyname``: a name NER took for a place counts too (as the subject of "died":
         "Flint is dead", Flint tagged GPE)."""
         o = s.occ(tok)
-        named = {a.name for c in tok.children if c.dep_ == "appos" and (a := s.occ(c)) is not None and a.character}
+        named = {
+            a.name for c in tok.children if c.dep_ == "appos" and (a := s.occ(c)) is not None and a.character and _set_off(c)
+        }
         if o is None and len(named) == 1:  # "The sister, Catherine, was ...": the name in apposition
             return named.pop()
         if o is not None:
@@ -165,6 +167,13 @@ class ChunkView:
         if gender is None or s.in_quotes(tok):
             return None
         return self.antecedent(s.base + tok.idx, gender, {*exclude, *bound_apart(s, tok)})
+
+
+def _set_off(tok: Token) -> bool:
+    """Whether the phrase ``tok`` heads follows a comma or a dash ("The sister, Catherine"),
+    as an apposition does ("That woman Marner found dead" is a relative clause)."""
+    first = tok.left_edge.i
+    return first > 0 and tok.doc[first - 1].text in (",", "—", "--", "-")
 
 
 def quote_mask(text: str, opened: str = "") -> list[bool]:
