@@ -24,6 +24,7 @@ def facts(text: str, kind: str | None = None) -> set[tuple[str, str, str]]:
         ("Lucy Westenra is dead.", "Lucy Westenra"),
         ("Old Mr. Hawkins died in the night.", "Mr. Hawkins"),
         ("It was the death of Mr. Hawkins that changed everything.", "Mr. Hawkins"),
+        ("The sudden death of Mr. Hawkins shocked the village.", "Mr. Hawkins"),
         ("Mr. Hawkins was hanged at dawn.", "Mr. Hawkins"),
         ("The pirates murdered Mr. Hawkins on the beach.", "Mr. Hawkins"),
         ("Mr. Hawkins was shot dead on the quay.", "Mr. Hawkins"),
@@ -131,6 +132,10 @@ def test_a_death_is_a_fact(text: str, name: str) -> None:
         "Joe rushed in. Buck simply smothered him by virtue of superior weight, and cut him up till he ceased "
         "snapping and began to whine for mercy.",
         "Buck smothered Joe Bell till he ceased snapping and began to whine for mercy.",
+        # a death only possible, likely or coming (Jude the Obscure, in neither half)
+        "The mind of the matron was horrified--not so much at the possible death of Sue Bridehead as at the scandal.",
+        "Nobody spoke of the approaching death of Tom Crane.",
+        "The probable death of Tom Crane was in every newspaper.",
         # a name after a noun with no comma is no apposition: "That woman [whom] Marner found dead" (Silas Marner)
         "That woman Silas Marner found dead in the snow was Eppie's mother.",
     ],

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from automuse_rag.lore.coref import Scene, quoted_offsets, scene, single_quoted, single_style
-from automuse_rag.lore.fact_words import CONDITIONAL_MARKS, FUTURE_MARKS, NEARLY, PRESENT, death_word, unreal_word
+from automuse_rag.lore.fact_words import CONDITIONAL_MARKS, FUTURE_MARKS, HEDGES, NEARLY, PRESENT, death_word, unreal_word
 from automuse_rag.lore.ner import HE, SHE, ner_mentions, parse_sentences
 from automuse_rag.lore.parse import _Hit, _occurrences, mention_genders, name_hits
 from automuse_rag.lore.relation_words import MODAL, SPEECH
@@ -264,6 +264,11 @@ def speaker(s: Parsed) -> str | None:
 
 def question(s: Parsed) -> bool:
     return s.text.rstrip(" \"”’'\n").endswith("?")
+
+
+def hedged(noun: Token) -> bool:
+    """A noun an adjective makes no fact: "the possible death of Sue" (``HEDGES``)."""
+    return any(c.dep_ == "amod" and c.lower_ in HEDGES for c in noun.children)
 
 
 def unreal(verb: Token) -> bool:

@@ -108,6 +108,11 @@ UNREAL = {
 }
 
 
+# Adjectives that make a death noun no fact: "the possible death of Sue", "his approaching death".
+HEDGES = {"possible", "probable", "likely", "supposed", "reported", "rumoured", "rumored", "threatened", "feared"}
+HEDGES |= {"imminent", "impending", "approaching", "coming", "expected", "apparent", "pretended", "mock", "false"}
+
+
 def unreal_word(word: str) -> bool:
     """``word`` (lower case) is one of :data:`UNREAL` or a form of one the list does not
     spell: "thinking", "believing", "planning", "fears" ("believing that Abel killed

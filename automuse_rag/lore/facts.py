@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from automuse_rag.lore.chunk_view import PRONOUNS, ChunkView, Parsed, alternatives, clause, outlived, question, unreal
+from automuse_rag.lore.chunk_view import PRONOUNS, ChunkView, Parsed, alternatives, clause, hedged, outlived, question, unreal
 from automuse_rag.lore.fact_words import (
     AGE_PAST,
     BECOME,
@@ -188,7 +188,7 @@ def dead_subject(view: ChunkView, s: Parsed, tok: Token) -> str | None:
             return name if name and len(parse_name(name).words) >= 2 else None
         return None
     if (w == "death" or w in GRAVE) and tok.dep_ not in ("amod", "compound", "advmod", "acomp"):
-        if w in ("murderer", "murder") or unreal(clause(tok)):
+        if w in ("murderer", "murder") or unreal(clause(tok)) or hedged(tok):
             return None
         if tok.dep_ in ("nsubj", "nsubjpass") and tok.head.dep_ in NOMINAL:
             return None  # "awed by Sir Thomas's grave looks": the adjective, parsed as the subject of a noun
