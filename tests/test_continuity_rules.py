@@ -125,6 +125,23 @@ def test_a_surname_alone_is_the_familys_too(monkeypatch: pytest.MonkeyPatch) -> 
     assert len(find_contradictions(get_nlp()(text), 5, [lucy], resolve, {"lucy": ["Lucy Westenra", "Lucy"]})) == 1
 
 
+def test_a_surname_alone_is_no_womans_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ "After Cartlett's death" is her husband's: Arabella Cartlett, the one entity
+    bearing the name, acts on (Jude the Obscure, in neither half). Narration and speech
+    call a man by his surname alone; a death stated so is no woman's."""
+    for name in ("Arabella Cartlett", "Mrs. Cartlett", "Cartlett"):
+        monkeypatch.setitem(PEOPLE, name, "arabella")
+    dead = known("dead", "Cartlett", "dead", sentence="After Cartlett's death I was passing the chapel.")
+    names = {"arabella": ["Arabella Cartlett", "Mrs. Cartlett", "Cartlett"]}
+    for text in ("Arabella Cartlett walked into the room.", "Mrs. Cartlett walked into the room."):
+        assert find_contradictions(get_nlp()(text), 5, [dead], resolve, names) == []
+    for name in ("Jay Gatsby", "Gatsby"):  # a man's surname alone is his own
+        monkeypatch.setitem(PEOPLE, name, "gatsby")
+    dead = known("dead", "Gatsby", "dead", sentence="After Gatsby's death I was passing the chapel.")
+    text = "Jay Gatsby walked into the room."
+    assert len(find_contradictions(get_nlp()(text), 5, [dead], resolve, {"gatsby": ["Jay Gatsby", "Gatsby"]})) == 1
+
+
 def test_a_family_name_death_holds_every_name_of_the_one_who_bears_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """ "Mr. Gatsby's dead": the story knows no other Gatsby, so "Gatsby came down the
     steps" is the dead man (a development case the family rule above missed)."""

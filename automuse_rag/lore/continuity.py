@@ -41,6 +41,7 @@ from automuse_rag.lore.fact_words import (
     NOT_COUSIN,
 )
 from automuse_rag.lore.facts import GENDER, MAX_SENTENCE, Fact, change_stated, facts_of, wanted_sentences
+from automuse_rag.lore.family import husbands_surname
 from automuse_rag.lore.names import TITLES, parse_name
 from automuse_rag.lore.ner import ner_mentions
 from automuse_rag.lore.relation_words import SPEECH
@@ -132,8 +133,8 @@ def find_contradictions(
 
     dead: dict[str, list[KnownFact]] = {}  # an entity's deaths, first stated first
     for k in sorted(known, key=lambda k: k.fact.chunk):
-        if k.fact.kind == "dead":
-            dead.setdefault(k.entity, []).append(k)
+        if k.fact.kind == "dead" and not husbands_surname(k.fact.name, (names or {}).get(k.entity, ())):
+            dead.setdefault(k.entity, []).append(k)  # "After Cartlett's death" is not Arabella Cartlett's
     if dead:
         _dead_acts(view, dead, resolve, add, *(_bearers(names) if names else ((), ())))
     changed: set[str] | None = None  # the sentences stating a change of colour, found on first need

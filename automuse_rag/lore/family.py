@@ -35,7 +35,7 @@ and a wife named by a man's given name and surname ("Mrs. Godfrey Cass") is his 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from functools import lru_cache
 
 from automuse_rag.lore.given_names import given_gender
@@ -119,6 +119,16 @@ def sex(names: Sequence[str]) -> str | None:
     """An entity's sex by its names (:func:`sexes`); None when unknown or when they disagree."""
     found = sexes(names)
     return found.pop() if len(found) == 1 else None
+
+
+def husbands_surname(name: str, names: Collection[str]) -> bool:
+    """Whether ``name`` is a surname alone, with no title, of an entity whose names are a
+    woman's ("Cartlett" beside "Mrs. Cartlett", "Arabella Cartlett"): narration and speech
+    call a man by his surname alone, so the name there is her husband's or her father's."""
+    p = parse_name(name)
+    if p.title is not None or len(p.words) != 1 or sex(list(names)) != "f":
+        return False
+    return any(q.words[-1:] == p.words and (q.title or q.is_full) for q in map(parse_name, names))
 
 
 def _titled(names: Sequence[str], title: str, surname_only: bool = False) -> bool:
