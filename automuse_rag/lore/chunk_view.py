@@ -153,13 +153,13 @@ class ChunkView:
         ``anyname``: a name NER took for a place counts too (as the subject of "died":
         "Flint is dead", Flint tagged GPE)."""
         o = s.occ(tok)
+        if o is not None:
+            return o.name if o.character or anyname else None
         named = {
             a.name for c in tok.children if c.dep_ == "appos" and (a := s.occ(c)) is not None and a.character and _set_off(c)
         }
-        if o is None and len(named) == 1:  # "The sister, Catherine, was ...": the name in apposition
+        if len(named) == 1:  # "The sister, Catherine, was ...": the name in apposition
             return named.pop()
-        if o is not None:
-            return o.name if o.character or anyname else None
         if tok.lower_ in ("my", "i", "me") and s.in_quotes(tok):  # "'My cousin Jane,' said Elizabeth"
             name = speaker(s) or self.paragraph_speaker(s.base + tok.idx)
             return name if name not in exclude else None
