@@ -193,19 +193,10 @@ def colour_of(tok: Any) -> str:
 
 # Colour groups: two values of one kind contradict each other only when no group holds both.
 # "dark" is vague and goes with hazel; black does not.
-EYE_GROUPS = (
-    {"blue", "grey", "violet"},
-    {"grey", "green", "hazel"},
-    {"brown", "black", "dark"},
-    {"brown", "dark", "hazel", LIGHT_BROWN},
-)
-HAIR_GROUPS = (
-    {"black", "dark", "brown"},
-    {"brown", LIGHT_BROWN, "red"},
-    {"fair", LIGHT_BROWN, "red"},
-    {"grey", "white"},
-    {"fair", "grey", "white"},
-)
+EYE_GROUPS: tuple[set[str], ...] = ({"blue", "grey", "violet"}, {"grey", "green", "hazel"}, {"brown", "black", "dark"})
+EYE_GROUPS += ({"brown", "dark", "hazel", LIGHT_BROWN},)
+HAIR_GROUPS: tuple[set[str], ...] = ({"black", "dark", "brown"}, {"brown", LIGHT_BROWN, "red"}, {"fair", LIGHT_BROWN, "red"})
+HAIR_GROUPS += ({"grey", "white"}, {"fair", "grey", "white"})
 AGEING = {"grey", "white"}  # hair that may turn so in a story's years
 HAIR = {"hair", "locks", "curls", "tresses", "ringlets"}
 EYES = {"eyes"}
