@@ -9,7 +9,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from automuse_rag.lore.coref import Scene, quoted_offsets, scene, single_quoted, single_style
+from automuse_rag.lore.coref import OPENING, Scene, left_open, quoted_offsets, scene, single_quoted, single_style
 from automuse_rag.lore.fact_words import CONDITIONAL_MARKS, FUTURE_MARKS, HEDGES, NEARLY, PRESENT, death_word, unreal_word
 from automuse_rag.lore.ner import HE, SHE, ner_mentions, parse_sentences
 from automuse_rag.lore.parse import _Hit, _occurrences, mention_genders, name_hits
@@ -188,7 +188,7 @@ def quote_mask(text: str, opened: str = "") -> list[bool]:
     single = style == "‘"
     out: list[bool] = []
     for n, part in enumerate(re.split(r"(\n\s*\n)", text)):
-        if n == 0 and opened and part.lstrip()[:1] not in "“\"‘'":  # a paragraph opening itself is not opened twice
+        if n == 0 and opened and part.lstrip()[:1] not in OPENING:  # a paragraph opening itself is not opened twice
             out += _marks(opened + part, None if opened in '“"' else opened)[1:]
             continue
         mask = _marks(part, style)
@@ -214,9 +214,8 @@ def open_quote(text: str) -> str:
     last = re.split(r"\n\s*\n", text)[-1]
     if not last.strip():
         return ""
-    mask = quote_mask(last)
     end = len(last.rstrip())
-    if not mask[end - 1] or last[end - 1] in "”’\"'":
+    if not left_open(last, quote_mask(last), 0, end):
         return ""  # narration at the end, or a closing mark
     style = single_style(last)
     return next((ch for ch in reversed(last[:end]) if ch in ('“"' if style is None else style)), "")

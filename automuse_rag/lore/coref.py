@@ -172,7 +172,7 @@ def scene(doc: Doc, hits: Sequence[_Named], antecedent: Callable[[int, str, Set[
     for k, (s, e) in enumerate(bounds):
         names = found.get(k, set())
         who = next(iter(names)) if len(names) == 1 else None
-        if not names and paragraphs and text[s:e].lstrip()[:1] in OPENING and _left_open(text, quoted, *bounds[k - 1]):
+        if not names and paragraphs and text[s:e].lstrip()[:1] in OPENING and left_open(text, quoted, *bounds[k - 1]):
             who = paragraphs[-1][2]  # the next paragraph of a speech of several: its speaker's
         paragraphs.append((s, e, who))
     return Scene(quoted, paragraphs)
@@ -181,7 +181,7 @@ def scene(doc: Doc, hits: Sequence[_Named], antecedent: Callable[[int, str, Set[
 OPENING = "“\"‘'"
 
 
-def _left_open(text: str, quoted: list[bool], start: int, end: int) -> bool:
+def left_open(text: str, quoted: list[bool], start: int, end: int) -> bool:
     """Whether the paragraph ``text[start:end]`` ends inside a speech: quoted at its
     last character, which is no closing mark."""
     last = start + len(text[start:end].rstrip())
