@@ -990,3 +990,35 @@ def test_a_title_before_a_given_name_several_full_names_share_takes_the_dominant
     _, names = resolve(chunks)
     assert names["Count Fritz"] == names["Fritz von Tarlenheim"] != names["Fritz Muller"]
     assert names["Duke Otto"] not in (names["Otto Brandt"], names["Otto Klein"])
+
+
+def test_a_wife_named_by_her_husbands_name_gives_his_given_name_no_sex():
+    """ "Mrs. Newland Archer" is Newland's wife: a "Mrs." before a full name may be her
+    husband's given name, so it says nothing of the given name's sex. Newland's own
+    pronouns (here 47 "he" against 20 "she") then keep him a man, and his mother, "Mrs.
+    Archer", does not join him."""
+    from automuse_rag.lore.keep import gender_by_first
+    from automuse_rag.lore.resolve import collect
+
+    chunks = [
+        (0, [person("Newland Archer", 4, he=47, she=20), person("Mrs. Archer", 3, she=9)]),
+        (1, [person("Mrs. Newland Archer", 2, she=1), person("Mrs. Archer", 2, she=2)]),
+        (2, [person("Newland Archer", 2), person("Mrs. Archer", 2)]),
+    ]
+    assert gender_by_first(collect(chunks))["Newland"] == "m"
+    _, names = resolve(chunks)
+    assert names["Mrs. Archer"] != names["Newland Archer"]
+    assert names["Mrs. Newland Archer"] != names["Newland Archer"]
+
+
+def test_mistress_is_any_womans_title_not_a_wifes():
+    """ "Mistress" is the old title of any woman, married or not ("Mistress Snowe" and
+    "Mistress Everdene" are unmarried), so "Mistress Mary" beside "Mary Lennox" does not
+    make her a "Mrs." that her "Miss Mary" could not join; the bare "Mary" follows."""
+    chunks = [
+        (0, [person("Mary Lennox", 3, she=4), person("Mistress Mary Quite Contrary", 1)]),
+        (1, [person("Mistress Mary", 4, she=3), person("Mary", 6, she=5)]),
+        (2, [person("Miss Mary", 5, she=2), person("Mary", 6, she=4)]),
+    ]
+    _, names = resolve(chunks)
+    assert names["Mistress Mary"] == names["Miss Mary"] == names["Mary"] == names["Mary Lennox"]

@@ -100,7 +100,8 @@ def kind_of(st: NameStat, person_words: set[str], strong: frozenset[str] = froze
 
 def gender_by_first(stats: Mapping[str, NameStat]) -> dict[str, str | None]:
     """first word -> "m"/"f"/None: the pronouns around names with that first word, and
-    a title's gender on a full name. The first word of a full name that one sex bears
+    a title's gender on a full name ("Mrs." aside: "Mrs. Godfrey Cass" is his wife,
+    named by his given name). The first word of a full name that one sex bears
     far more often (lore/given_names.py: "John", "Mary") has that gender whatever its
     noisy pronouns say; a bare word ("Darcy", also a girl's name) only when they are
     inconclusive."""
@@ -111,6 +112,8 @@ def gender_by_first(stats: Mapping[str, NameStat]) -> dict[str, str | None]:
         p = parse_name(st.name)
         if p.title and not p.is_full:
             continue  # "Mrs. Thomas": the word after a title is mostly a surname, no given name's gender
+        if p.title and TITLES[p.title][0] == "mrs":
+            continue  # "Mrs. Newland Archer": a wife may go by her husband's given name, so it is no one's sex
         if p.is_full:
             given.add(p.first)
         he[p.first] += st.he

@@ -17,7 +17,9 @@ TITLES: dict[str, tuple[str, str | None]] = {
     "mr": ("mr", "m"),
     "mister": ("mr", "m"),
     "mrs": ("mrs", "f"),
-    "mistress": ("mrs", "f"),
+    # the old title of any woman, married or not ("Mistress Snowe", "Mistress Everdene"):
+    # neither a "Mrs." nor a "Miss", so it rules neither out
+    "mistress": ("mistress", "f"),
     "miss": ("miss", "f"),
     "ms": ("miss", "f"),
     "lady": ("lady", "f"),

@@ -47,7 +47,8 @@ Alias rules (characters):
   the same person when it is the only such cluster ("John Silver" / "Long John
   Silver"). A surname title before a first name ("Mrs. Rachel", "Mr. Godfrey") joins
   the one full name with that first name named in its scenes. "Master" grows into
-  "Mr."; spoken and regional titles ("Cap'n", "Mester", "Squire") are titles.
+  "Mr."; "Mistress" is any woman's title, neither "Mrs." nor "Miss" ("Mistress Mary" and
+  "Miss Mary" are Mary Lennox); spoken and regional titles ("Cap'n", "Mester", "Squire") are titles.
   "Mrs. Godfrey Cass" (a woman's title on a man's given name) is a wife named by her
   husband's name: his given name is not hers. A title form never joins a full name
   whose bare given name acts as another person beside it ("Diana and Mrs. Barry").

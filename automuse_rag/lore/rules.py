@@ -305,6 +305,8 @@ class Resolver:
             # "Sir William": Sir William Lucas rather than William Goulding
             same = [c for c in cands if TITLES[p.title][0] in c.titles]
             cands = same if len(same) == 1 else cands
+            if len(cands) > 1:  # "Miss Mary": Mary Lennox, not a rhyme's "Mistress Mary Quite Contrary"
+                cands = self._dominant(self.in_scenes(name, cands))
         elif not cands and not fulls:
             # "Mrs. Rachel", "Mr. Godfrey": a surname title before a first name, which
             # no full name has as its surname; the one full name with that first name
