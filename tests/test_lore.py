@@ -1022,3 +1022,20 @@ def test_mistress_is_any_womans_title_not_a_wifes():
     ]
     _, names = resolve(chunks)
     assert names["Mistress Mary"] == names["Miss Mary"] == names["Mary"] == names["Mary Lennox"]
+
+
+def test_a_miss_by_her_given_name_is_not_the_mrs_of_her_own_family():
+    """ "Miss Margaret" says Margaret Hale is unmarried, so "Mrs. Hale" (met first, her
+    mother) is not her though she is the one Hale woman with a full name, and "Miss
+    Hale" is. Without a "Miss <given name>" nothing tells the two apart: "Mrs. Lynde"
+    is Rachel Lynde."""
+    chunks = [
+        (0, [person("Margaret Hale", 3, she=4), person("Mr. Hale", 3, he=4)]),
+        (1, [person("Mrs. Hale", 4, she=3), person("Margaret", 6, she=5)]),
+        (2, [person("Miss Hale", 3, she=2), person("Miss Margaret", 2, she=1), person("Mrs. Hale", 2)]),
+        (3, [person("Rachel Lynde", 2, she=3), person("Mrs. Lynde", 4, she=3)]),
+    ]
+    _, names = resolve(chunks)
+    assert names["Mrs. Hale"] != names["Margaret Hale"]
+    assert names["Miss Hale"] == names["Miss Margaret"] == names["Margaret"] == names["Margaret Hale"]
+    assert names["Mrs. Lynde"] == names["Rachel Lynde"]

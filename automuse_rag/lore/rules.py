@@ -227,6 +227,19 @@ class Resolver:
             }
         return self._misses
 
+    def _a_miss(self, cl: Draft, surname: str) -> bool:
+        """``cl`` is a woman unmarried under ``surname``: a full name of hers with that
+        surname has a given name the story titles "Miss" on its own ("Miss Margaret"
+        for Margaret Hale), a word no full name has as its surname. So "Mrs. Hale" or
+        "Lady Bertram" is another woman of her family (her mother), not her."""
+        if surname in cl.married:
+            return False
+        firsts = {q.first for q in map(parse_name, cl.members) if q.is_full and q.last == surname}
+        return any(f in self._miss_firsts() and not self._a_surname(f) for f in firsts)
+
+    def _a_surname(self, word: str) -> bool:
+        return any(parse_name(n).is_full and parse_name(n).last == word for n in self._names_with(word))
+
     def _titled_surnames(self) -> set[tuple[str, str]]:
         """(title class, surname) of every name that is a title and a surname alone."""
         if self._titled is None:
@@ -276,6 +289,8 @@ class Resolver:
         word, gender = p.first, TITLES[p.title][1]
         fulls = [c for c in self.clusters if c.has_full and word in c.surnames and not self.apart(name, c)]
         cands = [c for c in fulls if title_ok(p.title, c, word)]
+        if TITLES[p.title][0] in ("mrs", "lady"):  # a wife's title on a surname: no Miss of that family
+            cands = [c for c in cands if not self._a_miss(c, word)]
         if len(fulls) > 1 and gender is not None:
             strict = [c for c in cands if c.gender == gender]
             unknown = [c for c in cands if c.gender is None]
