@@ -1039,3 +1039,17 @@ def test_a_miss_by_her_given_name_is_not_the_mrs_of_her_own_family():
     assert names["Mrs. Hale"] != names["Margaret Hale"]
     assert names["Miss Hale"] == names["Miss Margaret"] == names["Margaret"] == names["Margaret Hale"]
     assert names["Mrs. Lynde"] == names["Rachel Lynde"]
+
+
+def test_a_given_name_does_not_join_a_woman_named_by_it_as_her_husbands():
+    """ "Mrs. Charles" is Charles's wife, named by his given name: the bare "Charles", a
+    man's given name in this story ("Charles Wilcox"), never joins her, even when a
+    sentence keeps him from his full name's cluster (here it holds his father, "Mr.
+    Wilcox")."""
+    chunks = [
+        (0, [person("Charles Wilcox", 3, he=4), person("Mr. Wilcox", 4, he=3)]),
+        (1, [person("Charles", 6, he=5), person("Mr. Wilcox", 2, he=2)]),
+        (2, [person("Mrs. Charles", 3, she=4), person("Charles", 5, he=3)]),
+    ]
+    _, names = resolve(chunks, distinct=[(1, "Charles", "Mr. Wilcox")])
+    assert names["Charles"] != names["Mrs. Charles"]

@@ -237,6 +237,11 @@ class Resolver:
         firsts = {q.first for q in map(parse_name, cl.members) if q.is_full and q.last == surname}
         return any(f in self._miss_firsts() and not self._a_surname(f) for f in firsts)
 
+    def _given_here(self, word: str) -> bool:
+        """``word`` is the given name of a full name of the story and no full name's surname."""
+        fulls = [q for q in map(parse_name, self._names_with(word)) if q.is_full]
+        return any(q.first == word for q in fulls) and not any(q.last == word for q in fulls)
+
     def _a_surname(self, word: str) -> bool:
         return any(parse_name(n).is_full and parse_name(n).last == word for n in self._names_with(word))
 
@@ -353,6 +358,12 @@ class Resolver:
         surnames = [
             c for c in self.clusters if name in c.surnames and c not in firsts and not self.distinct.any([name], c.members)
         ]
+        # a given name of this story ("Charles": "Charles Wilcox") keeps its sex: it does
+        # not join a woman named by it as her husband's ("Mrs. Charles")
+        sex = self.genders.get(name) if self._given_here(name) else None
+        if sex:
+            firsts = [c for c in firsts if c.gender in (None, sex)]
+            surnames = [c for c in surnames if c.gender in (None, sex)]
         men = [c for c in surnames if c.gender == "m"]
         # a word several full names take as their given name is a given name: the one
         # cluster holding it as a title's word ("Mistress Mary", beside "Mary Lennox" and
