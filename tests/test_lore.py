@@ -1053,3 +1053,32 @@ def test_a_given_name_does_not_join_a_woman_named_by_it_as_her_husbands():
     ]
     _, names = resolve(chunks, distinct=[(1, "Charles", "Mr. Wilcox")])
     assert names["Charles"] != names["Mrs. Charles"]
+
+
+def test_a_name_seen_once_does_not_make_a_given_name_a_surname():
+    """ "Gradually Maggie" (a sentence's first word glued to a name, seen once) does not
+    make "Maggie" a surname, so "Miss Maggie" still says Maggie Tulliver is no "Mrs.
+    Tulliver"."""
+    chunks = [
+        (0, [person("Maggie Tulliver", 3, she=4), person("Gradually Maggie", 1), person("Miss Maggie", 2, she=1)]),
+        (1, [person("Mrs. Tulliver", 4, she=3), person("Maggie", 6, she=5)]),
+    ]
+    _, names = resolve(chunks)
+    assert names["Mrs. Tulliver"] != names["Maggie Tulliver"]
+
+
+def test_a_country_title_heads_a_surname():
+    """ "Farmer Boldwood", "Widow Edlin", "Parson Thirdly" and the dialect "Measter Tom"
+    are a title and a name, not a given name and a surname: "Farmer Oak" is Gabriel Oak,
+    "Measter Tom" is Tom Tulliver, "Parson Thirdly" is "Mr. Thirdly"."""
+    chunks = [
+        (0, [person("Gabriel Oak", 3, he=4), person("Tom Tulliver", 3, he=3), person("Ann Edlin", 2, she=2)]),
+        (1, [person("Farmer Oak", 3, he=2), person("Measter Tom", 2), person("Widow Edlin", 2)]),
+        (2, [person("Farmer Oak", 2), person("Measter Tom", 2), person("Widow Edlin", 2), person("Parson Thirdly", 2)]),
+        (3, [person("Mr. Thirdly", 2, he=2)]),
+    ]
+    _, names = resolve(chunks)
+    assert names["Farmer Oak"] == names["Gabriel Oak"]
+    assert names["Measter Tom"] == names["Tom Tulliver"]
+    assert names["Widow Edlin"] == names["Ann Edlin"]
+    assert names["Parson Thirdly"] == names["Mr. Thirdly"]  # a clergyman is "Mr." too

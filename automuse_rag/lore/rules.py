@@ -243,7 +243,11 @@ class Resolver:
         return any(q.first == word for q in fulls) and not any(q.last == word for q in fulls)
 
     def _a_surname(self, word: str) -> bool:
-        return any(parse_name(n).is_full and parse_name(n).last == word for n in self._names_with(word))
+        """A full name seen twice or more ends with ``word``: a name seen once ("Gradually
+        Maggie", a sentence's first word glued to a name) is no evidence."""
+        return any(
+            self.stats[n].count >= 2 and parse_name(n).is_full and parse_name(n).last == word for n in self._names_with(word)
+        )
 
     def _titled_surnames(self) -> set[tuple[str, str]]:
         """(title class, surname) of every name that is a title and a surname alone."""
