@@ -1082,3 +1082,16 @@ def test_a_country_title_heads_a_surname():
     assert names["Measter Tom"] == names["Tom Tulliver"]
     assert names["Widow Edlin"] == names["Ann Edlin"]
     assert names["Parson Thirdly"] == names["Mr. Thirdly"]  # a clergyman is "Mr." too
+
+
+def test_a_bare_surname_among_a_family_is_a_mans_not_the_heaviest_womans():
+    """ "Tulliver" alone names a man of the family (Mr. Tulliver, the father), never by
+    weight the daughter the story names most (Maggie Tulliver, called "Maggie" hundreds
+    of times): a bare surname goes to a man, as the unique case already does."""
+    chunks = [
+        (0, [person("Maggie Tulliver", 3, she=4), person("Maggie", 40, she=30), person("Mr. Tulliver", 6, he=5)]),
+        (1, [person("Tom Tulliver", 3, he=4), person("Edward Tulliver", 2, he=2), person("Tulliver", 4, he=3)]),
+        (2, [person("Tulliver", 3, he=2), person("Maggie", 30, she=20)]),
+    ]
+    _, names = resolve(chunks, distinct=[(1, "Tom Tulliver", "Edward Tulliver")])
+    assert names["Tulliver"] != names["Maggie Tulliver"]

@@ -376,7 +376,9 @@ class Resolver:
             if len(group) == 1:  # a bare surname alone names a man ("Bingley", "Darcy")
                 self.add(group[0], name, p)
                 return
-        cands = firsts + surnames
+        # a bare surname among a family's men and women is a man's, never by weight the
+        # woman the story names most ("Tulliver": not Maggie Tulliver)
+        cands = firsts + (men if not firsts and men else surnames)
         near = self.in_scenes(name, cands) if len(cands) > 1 else []
         if len(near) == 1:  # "Jane": Miss Jane Bennet is in her scenes, Jane Austen (the preface) is not
             self.add(near[0], name, p)
