@@ -27,6 +27,8 @@ Alias rules (characters):
   Goulding"). When the gender rule would pick one full name over a namesake of
   unknown gender, the one named in its scenes wins ("Mr. Gatz" -> "Henry C. Gatz",
   named the chunk before, not James Gatz 80 chunks back); see ``rules.SCENE``.
+  A woman the story titles "Miss" with her given name alone ("Miss Margaret") is
+  unmarried, so no "Mrs."/"Lady" of her own surname ("Mrs. Hale", her mother) joins her.
   A bare "Miss Bennet" among several sisters is the eldest unmarried one: the only
   sister nobody calls "Miss <first name>" and not known by a married name, when the
   story calls at least one of the others so ("Miss Elizabeth"); see ``Resolver.eldest``.
@@ -34,7 +36,9 @@ Alias rules (characters):
   or surname. When several clusters claim it, it goes to the only one named in its
   scenes ("Jane" -> Miss Jane Bennet, not the preface's Jane Austen), else to the
   dominant one (at least twice the mentions of all others together, e.g. "Bingley"
-  -> Mr. Bingley), otherwise it stays an entity of its own (e.g. bare "Bennet" in
+  -> Mr. Bingley; a surname among a family's men and women only among its men:
+  "Tulliver" is not Maggie Tulliver; a given name never goes to the other sex, "Charles"
+  not to "Mrs. Charles"), otherwise it stays an entity of its own (e.g. bare "Bennet" in
   Pride and Prejudice).
 - Speakers NER misses ("said the Queen", lore/ner.py) are characters; a title a
   story gives one person ("King", "Queen", "Duchess") may be a name on its own.
@@ -48,7 +52,8 @@ Alias rules (characters):
   Silver"). A surname title before a first name ("Mrs. Rachel", "Mr. Godfrey") joins
   the one full name with that first name named in its scenes. "Master" grows into
   "Mr."; "Mistress" is any woman's title, neither "Mrs." nor "Miss" ("Mistress Mary" and
-  "Miss Mary" are Mary Lennox); spoken and regional titles ("Cap'n", "Mester", "Squire") are titles.
+  "Miss Mary" are Mary Lennox); spoken and regional titles ("Cap'n", "Mester", "Squire", "Farmer",
+  "Parson", "Widow") are titles.
   "Mrs. Godfrey Cass" (a woman's title on a man's given name) is a wife named by her
   husband's name: his given name is not hers. A title form never joins a full name
   whose bare given name acts as another person beside it ("Diana and Mrs. Barry").

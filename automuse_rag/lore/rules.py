@@ -228,26 +228,18 @@ class Resolver:
         return self._misses
 
     def _a_miss(self, cl: Draft, surname: str) -> bool:
-        """``cl`` is a woman unmarried under ``surname``: a full name of hers with that
-        surname has a given name the story titles "Miss" on its own ("Miss Margaret"
-        for Margaret Hale), a word no full name has as its surname. So "Mrs. Hale" or
-        "Lady Bertram" is another woman of her family (her mother), not her."""
-        if surname in cl.married:
-            return False
+        """``cl`` is a woman unmarried under ``surname``: a full name of hers with it has a
+        given name the story titles "Miss" alone ("Miss Margaret" for Margaret Hale), no
+        full name's surname (one seen once, "Gradually Maggie", is no evidence). So "Mrs.
+        Hale" or "Lady Bertram" is another woman of her family (her mother), not her."""
         firsts = {q.first for q in map(parse_name, cl.members) if q.is_full and q.last == surname}
-        return any(f in self._miss_firsts() and not self._a_surname(f) for f in firsts)
+        ends = {q.last for f in firsts for n in self._names_with(f) if self.stats[n].count >= 2 and (q := parse_name(n)).is_full}
+        return surname not in cl.married and any(f in self._miss_firsts() and f not in ends for f in firsts)
 
     def _given_here(self, word: str) -> bool:
         """``word`` is the given name of a full name of the story and no full name's surname."""
         fulls = [q for q in map(parse_name, self._names_with(word)) if q.is_full]
         return any(q.first == word for q in fulls) and not any(q.last == word for q in fulls)
-
-    def _a_surname(self, word: str) -> bool:
-        """A full name seen twice or more ends with ``word``: a name seen once ("Gradually
-        Maggie", a sentence's first word glued to a name) is no evidence."""
-        return any(
-            self.stats[n].count >= 2 and parse_name(n).is_full and parse_name(n).last == word for n in self._names_with(word)
-        )
 
     def _titled_surnames(self) -> set[tuple[str, str]]:
         """(title class, surname) of every name that is a title and a surname alone."""
